@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything weft, its tests and its demo need on Debian (run as root), then builds weft.
+# Idempotent: safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(iproute2 iputils-ping iperf3 socat tshark etcd-server etcd-client libpcap-dev jq python3 make g++)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # tshark asks whether non-root users may capture; answer no without a prompt.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The Debian etcd-server package starts a system etcd on 2379; weft's tests start their own
+# etcd on other ports, so leave it alone.
+
+# npm ci runs our own install script (node-gyp builds native/) and the approved dependency
+# scripts (cap, raw-socket; see allowScripts in package.json).
+npm ci --no-audit --no-fund
+npm run build

@@ -1,0 +1,79 @@
+/**
+ * Typed errors with stable codes.
+ *
+ * Design notes: errors are for the control path only (config, store, setup, CLI).
+ * The packet path never throws: it counts a drop reason (see `src/encap/drop-reason.ts`).
+ * Callers match on `code`, never on the message; codes are listed in docs/errors.md.
+ */
+
+/** WeftError is the base of every error weft throws on purpose; `code` is stable across releases. */
+export class WeftError extends Error {
+  /** Stable machine-readable code, `WEFT_ERR_*`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** ConfigError is a bad configuration value: names the field and the rule it broke. */
+export class ConfigError extends WeftError {
+  /** The offending field, e.g. `Backend.VNI` or `--iface`. */
+  readonly field: string;
+  /** The rule, in words, e.g. `must be an integer in 0..16777215`. */
+  readonly rule: string;
+  constructor(field: string, rule: string, detail?: string) {
+    super('WEFT_ERR_CONFIG', `${field}: ${rule}${detail ? ` (${detail})` : ''}`);
+    this.field = field;
+    this.rule = rule;
+  }
+}
+
+/** UsageError is a bad command line (unknown flag, missing argument). */
+export class UsageError extends WeftError {
+  constructor(message: string) {
+    super('WEFT_ERR_USAGE', message);
+  }
+}
+
+/** SystemError wraps a failed system call; `errno` is the name (`EPERM`, `EBUSY`, ...). */
+export class SystemError extends WeftError {
+  /** errno name as the kernel reported it, e.g. `EAGAIN`. */
+  readonly errno: string;
+  /** The system call or operation that failed, e.g. `TUNSETIFF`. */
+  readonly syscall: string;
+  constructor(syscall: string, errno: string, message?: string) {
+    super('WEFT_ERR_SYSTEM', `${syscall} failed: ${errno}${message ? `: ${message}` : ''}`);
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+/** StoreError is a failure talking to the lease store (etcd or embedded). */
+export class StoreError extends WeftError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WEFT_ERR_STORE', message, options);
+  }
+}
+
+/** LeaseError is a lease that cannot be acquired or was lost. */
+export class LeaseError extends WeftError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WEFT_ERR_LEASE', message, options);
+  }
+}
+
+/** FormatError is a malformed input file or frame on a control path (pcap file, hex on the CLI). */
+export class FormatError extends WeftError {
+  constructor(message: string) {
+    super('WEFT_ERR_FORMAT', message);
+  }
+}
+
+/** ToolMissingError names an external tool that is needed and the command that installs it. */
+export class ToolMissingError extends WeftError {
+  constructor(tool: string, install: string) {
+    super('WEFT_ERR_TOOL_MISSING', `${tool} not found; install it with: ${install}`);
+  }
+}
