@@ -2,11 +2,11 @@
   "targets": [
     {
       "target_name": "weft_native",
-      "sources": ["src/addon.cc"],
+      "sources": ["src/addon.cc", "src/common.cc", "src/tun.cc", "src/udp.cc", "src/poll.cc", "src/netif.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
-      "cflags": ["-O2", "-Wall"],
-      "cflags_cc": ["-O2", "-Wall", "-std=c++17"]
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=c++17"]
     }
   ]
 }

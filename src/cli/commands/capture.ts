@@ -1,0 +1,227 @@
+/**
+ * `weft capture`: live decoded capture of VXLAN / flannel-UDP frames on an underlay interface.
+ *
+ * libpcap (via the `cap` package) delivers each frame; `summarizeFrame` turns it into one line
+ * with the outer and inner layers together; `--explain` adds the byte-by-byte view and `-w` saves
+ * a classic pcap. It works on any interface that carries the overlay's UDP: a weft node's underlay,
+ * or the underlay of a kernel `flannel.1` node. Stops after `-c COUNT` frames or on SIGINT/SIGTERM,
+ * then prints a summary (frames by kind, malformed count) to stderr.
+ */
+import { UsageError } from '../../errors';
+import { LiveCapture } from '../../capture/live';
+import { PcapFileWriter } from '../../capture/pcap-file';
+import { explainCaptured } from '../../capture/explain-adapter';
+import {
+  FLANNEL_UDP_PORT,
+  FRAME_KINDS,
+  VXLAN_PORT_LINUX,
+  formatCaptureLine,
+  summarizeFrame,
+  type FrameKind,
+  type OverlayKind,
+} from '../../capture/summarize';
+
+/** usage is the `weft help capture` text. */
+export const usage = `usage: weft capture [-i IFACE] [-f BPF] [--port N ...] [--backend auto|vxlan|udp] [--vni N]
+                    [--explain] [-w FILE.pcap] [-c COUNT] [--all]
+
+Captures on IFACE (default: any) and prints one line per overlay frame, outer and inner layers
+together:
+  TIME OUTER_SRC:PORT > OUTER_DST:PORT VXLAN vni N | INNER_SRC_MAC > INNER_DST_MAC | INNER PACKET
+  TIME OUTER_SRC:PORT > OUTER_DST:PORT flannel-UDP | INNER PACKET
+Frames that do not decode are shown as [malformed: why]; other traffic as [not overlay].
+
+  -i IFACE                interface to capture on (default "any")
+  -f BPF                  extra pcap-filter(7) expression, ANDed with the port filter
+  --port N                overlay UDP port; repeatable. Replaces the defaults (8472 vxlan, 8285 udp)
+  --backend B             how --port payloads are decoded: vxlan, udp, or auto (sniffed; default)
+  --vni N                 flag VXLAN frames whose VNI is not N
+  --explain               print the byte-by-byte view under each line
+  -w FILE                 also write every captured frame to FILE (classic pcap)
+  -c COUNT                stop after COUNT frames
+  --all                   capture everything on IFACE (no port filter); non-overlay frames are listed
+
+The default filter is "udp port 8472 or udp port 8285" plus non-first IPv4 fragments, which only
+appear on an overlay underlay when the underlay MTU is too small. Stops on SIGINT/SIGTERM or after
+-c, then prints a summary to stderr. Needs CAP_NET_RAW (root).`;
+
+/** CaptureOptions is the parsed command line. */
+export interface CaptureOptions {
+  iface: string;
+  userFilter: string;
+  ports: number[];
+  backend: 'auto' | 'vxlan' | 'udp';
+  vni?: number;
+  explain: boolean;
+  write?: string;
+  count: number;
+  all: boolean;
+}
+
+function intArg(flag: string, v: string | undefined, min: number, max: number): number {
+  if (v === undefined) throw new UsageError(`${flag} needs a value`);
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag}: not an integer: ${v}`);
+  const n = Number(v);
+  if (n < min || n > max) throw new UsageError(`${flag}: must be in ${min}..${max}, got ${n}`);
+  return n;
+}
+
+/** parseCaptureArgs parses `weft capture` flags; throws UsageError on anything unknown or bad. */
+export function parseCaptureArgs(argv: string[]): CaptureOptions {
+  const o: CaptureOptions = {
+    iface: 'any',
+    userFilter: '',
+    ports: [],
+    backend: 'auto',
+    explain: false,
+    count: 0,
+    all: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const value = (): string | undefined => (eq > 0 ? a.slice(eq + 1) : argv[++i]);
+    switch (flag) {
+      case '-i':
+      case '--interface': {
+        const v = value();
+        if (!v) throw new UsageError(`${flag} needs an interface name`);
+        o.iface = v;
+        break;
+      }
+      case '-f':
+      case '--filter': {
+        const v = value();
+        if (v === undefined) throw new UsageError(`${flag} needs a BPF expression`);
+        o.userFilter = v;
+        break;
+      }
+      case '--port':
+        o.ports.push(intArg(flag, value(), 1, 65535));
+        break;
+      case '--backend': {
+        const v = value();
+        if (v !== 'auto' && v !== 'vxlan' && v !== 'udp')
+          throw new UsageError(`--backend must be auto, vxlan or udp, got ${v}`);
+        o.backend = v;
+        break;
+      }
+      case '--vni':
+        o.vni = intArg(flag, value(), 0, 0xffffff);
+        break;
+      case '--explain':
+        o.explain = true;
+        break;
+      case '-w':
+      case '--write': {
+        const v = value();
+        if (!v) throw new UsageError(`${flag} needs a file name`);
+        o.write = v;
+        break;
+      }
+      case '-c':
+      case '--count':
+        o.count = intArg(flag, value(), 1, Number.MAX_SAFE_INTEGER);
+        break;
+      case '--all':
+        o.all = true;
+        break;
+      default:
+        throw new UsageError(`unknown argument: ${a}`);
+    }
+  }
+  return o;
+}
+
+/** portMap returns which ports are decoded how, from --port and --backend. */
+export function portMap(o: Pick<CaptureOptions, 'ports' | 'backend'>): Map<number, OverlayKind> {
+  const m = new Map<number, OverlayKind>();
+  if (o.ports.length > 0) {
+    for (const p of o.ports) m.set(p, o.backend);
+    return m;
+  }
+  if (o.backend !== 'udp') m.set(VXLAN_PORT_LINUX, 'vxlan');
+  if (o.backend !== 'vxlan') m.set(FLANNEL_UDP_PORT, 'udp');
+  return m;
+}
+
+/** buildFilter returns the BPF expression: overlay ports (+ non-first IPv4 fragments) ANDed with -f. */
+export function buildFilter(o: Pick<CaptureOptions, 'ports' | 'backend' | 'userFilter' | 'all'>): string {
+  const user = o.userFilter.trim();
+  if (o.all) return user;
+  const ports = [...portMap(o).keys()].map((p) => `udp port ${p}`);
+  const base = `${ports.join(' or ')} or (ip and ip[6:2] & 0x1fff != 0)`;
+  return user ? `(${base}) and (${user})` : base;
+}
+
+/** run implements `weft capture`. */
+export async function run(argv: string[]): Promise<number> {
+  const o = parseCaptureArgs(argv);
+  const ports = portMap(o);
+  const filter = buildFilter(o);
+  const counts: Record<FrameKind, number> = {
+    vxlan: 0,
+    'flannel-udp': 0,
+    fragment: 0,
+    'not-overlay': 0,
+    malformed: 0,
+  };
+  let total = 0;
+  let writer: PcapFileWriter | undefined;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+  const out: string[] = [];
+  let flushScheduled = false;
+  const flush = (): void => {
+    flushScheduled = false;
+    if (out.length > 0) process.stdout.write(out.join(''));
+    out.length = 0;
+  };
+
+  const cap = LiveCapture.open({ device: o.iface, filter }, (data, micros, truncated) => {
+    if (o.count > 0 && total >= o.count) return;
+    total++;
+    const s = summarizeFrame(data, {
+      linkType: cap.linkType,
+      ports,
+      ...(o.vni !== undefined ? { vni: o.vni } : {}),
+    });
+    counts[s.kind]++;
+    let line = formatCaptureLine(micros, s) + (truncated ? ' [truncated by capture buffer]' : '') + '\n';
+    if (o.explain) line += explainCaptured(data, cap.linkType, ports) + '\n';
+    out.push(line);
+    writer?.write(data, micros);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+    if (o.count > 0 && total >= o.count) resolveDone(0);
+  });
+  try {
+    if (o.write) writer = new PcapFileWriter(o.write, cap.linkType);
+  } catch (err) {
+    cap.close();
+    throw err;
+  }
+  process.stderr.write(
+    `weft capture: listening on ${o.iface}, link-type ${cap.linkType}, filter "${filter}"\n`,
+  );
+  const onSignal = (): void => resolveDone(0);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const code = await done;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  cap.close();
+  flush();
+  writer?.close();
+  const byKind = FRAME_KINDS.filter((k) => counts[k] > 0)
+    .map((k) => `${k} ${counts[k]}`)
+    .join(', ');
+  process.stderr.write(
+    `weft capture: ${total} frames${byKind ? ` (${byKind})` : ''}, malformed ${counts.malformed}` +
+      `${writer ? `, ${writer.count} written to ${o.write}` : ''}\n`,
+  );
+  return code;
+}

@@ -1,0 +1,123 @@
+/**
+ * `weft explain HEX | --pcap FILE --frame N`: print one frame layer by layer and byte by byte
+ * (offset, bytes, field, decoded value, RFC section). The decoder is src/explain (shared with
+ * `weft capture --explain`); this file only gets the bytes and decides about colour.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError, FormatError, UsageError } from '../../errors';
+import {
+  DEFAULT_FLANNEL_UDP_PORTS,
+  DEFAULT_VXLAN_PORTS,
+  explainFrame,
+  type ExplainLink,
+} from '../../explain';
+import { linkTypeName, readPcapFile } from '../../pcap/pcap-file';
+
+/** usage is the `weft help explain` text. */
+export const usage = `usage: weft explain HEX [--link eth|ip] [--port N] [--udp-port N]
+       weft explain --pcap FILE --frame N [--port N] [--udp-port N]
+       weft explain --hex-file FILE [--link eth|ip]
+
+Prints one frame layer by layer: a heading per protocol with its byte range and RFC section, then
+per field its offset, bytes in hex, name and decoded value; bit fields (IPv4 DF/MF, VXLAN I flag,
+TCP flags) broken out; checksums verified; an overhead summary at the end. Truncated or malformed
+frames are explained as far as they go.
+
+  HEX              the frame as hex; spaces, colons and a leading 0x are ignored
+  --hex-file FILE  read the hex from FILE ('-' for stdin), e.g. a copy from Wireshark
+  --pcap FILE      take frame number --frame N (1-based, as tshark numbers them) from a pcap file
+  --link eth|ip    what the first byte is: an Ethernet header (default) or an IP header
+  --port N         also decode UDP destination port N as VXLAN (default: 8472 and 4789)
+  --udp-port N     also decode UDP destination port N as flannel-UDP (default: 8285)
+
+Colour is used when stdout is a terminal and NO_COLOR is not set.`;
+
+/** parseHex turns hex text (spaces, colons, newlines and 0x prefixes allowed) into bytes. */
+export function parseHex(text: string): Buffer {
+  const clean = text.replace(/0x/gi, '').replace(/[\s:.-]/g, '');
+  if (clean.length === 0) throw new FormatError('no hex digits given');
+  if (!/^[0-9a-fA-F]*$/.test(clean)) {
+    const bad = clean.match(/[^0-9a-fA-F]/)![0];
+    throw new FormatError(`not hex: unexpected character ${JSON.stringify(bad)}`);
+  }
+  if (clean.length % 2 !== 0) throw new FormatError(`odd number of hex digits (${clean.length})`);
+  return Buffer.from(clean, 'hex');
+}
+
+function intArg(flag: string, v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new ConfigError(flag, `must be an integer in ${min}..${max}`, JSON.stringify(v));
+  }
+  return Number(v);
+}
+
+/** run executes `weft explain`; returns 0 (a frame was explained, even a broken one). */
+export async function run(argv: string[]): Promise<number> {
+  const hexParts: string[] = [];
+  let pcap: string | undefined;
+  let hexFile: string | undefined;
+  let frame: number | undefined;
+  let link: ExplainLink | undefined;
+  const vxlanPorts = [...DEFAULT_VXLAN_PORTS];
+  const udpPorts = [...DEFAULT_FLANNEL_UDP_PORTS];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) {
+      hexParts.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
+    switch (name) {
+      case '--pcap':
+        pcap = value;
+        break;
+      case '--hex-file':
+        hexFile = value;
+        break;
+      case '--frame':
+        frame = intArg('--frame', value, 1, 2 ** 31);
+        break;
+      case '--port':
+        vxlanPorts.unshift(intArg('--port', value, 1, 65535));
+        break;
+      case '--udp-port':
+        udpPorts.unshift(intArg('--udp-port', value, 1, 65535));
+        break;
+      case '--link':
+        if (value !== 'eth' && value !== 'ip')
+          throw new ConfigError('--link', 'must be eth or ip', JSON.stringify(value));
+        link = value;
+        break;
+      default:
+        throw new UsageError(`unknown flag ${name}`);
+    }
+  }
+  const sources = [pcap !== undefined, hexFile !== undefined, hexParts.length > 0].filter(Boolean).length;
+  if (sources !== 1) throw new UsageError('give exactly one of: HEX, --hex-file FILE, --pcap FILE --frame N');
+  let bytes: Buffer;
+  let title: string;
+  if (pcap !== undefined) {
+    if (frame === undefined) throw new UsageError('--pcap needs --frame N');
+    const file = readPcapFile(pcap);
+    if (frame > file.records.length) {
+      throw new UsageError(`${pcap} has ${file.records.length} frames; --frame ${frame} does not exist`);
+    }
+    const rec = file.records[frame - 1]!;
+    bytes = rec.data;
+    link ??= file.linkType;
+    const cut = rec.origLen > rec.data.length ? ` (captured ${rec.data.length} of ${rec.origLen} bytes)` : '';
+    title = `frame ${frame} of ${pcap}, ${linkTypeName(file.linkType)}${cut}`;
+  } else {
+    if (frame !== undefined) throw new UsageError('--frame goes with --pcap');
+    const text =
+      hexFile !== undefined ? readFileSync(hexFile === '-' ? 0 : hexFile, 'utf8') : hexParts.join('');
+    bytes = parseHex(text);
+    title = `frame from ${hexFile !== undefined ? hexFile : 'the command line'}`;
+  }
+  const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+  process.stdout.write(explainFrame(bytes, { link, vxlanPorts, udpPorts, color, title }));
+  return 0;
+}

@@ -1,0 +1,208 @@
+/**
+ * `weft link`: one overlay link by hand — a TUN device plus VXLAN or flannel-UDP with explicit peers.
+ *
+ * The userspace counterpart of `ip link add flannel.1 type vxlan ...` plus flannel's static
+ * neighbour / FDB entries, for a single node. It is also the building block of the namespace tests
+ * and the end-to-end benchmark, so its stdout is a small contract:
+ *   - first line: `weft link: dev NAME vtep-mac MAC|- local IP port N backend B io M mtu N`
+ *   - then `ready` once packets are forwarded in both directions;
+ *   - on SIGUSR1 or every `--stats` seconds: `weft link: stats {JSON}` (see DataplaneStats).
+ * SIGINT / SIGTERM stop forwarding, remove the routes and the device, close sockets, exit 0.
+ */
+import { randomBytes } from 'node:crypto';
+import { ConfigError, UsageError } from '../../errors';
+import { bufferToMac, ipv4ToU32, macToBuffer, parseCidr } from '../../route/addr';
+import type { Backend } from '../../route/peer';
+import type { PeerSpec } from '../../route/route-table';
+import { DataplaneNode, type IoMode, type NodeConfig } from '../../dataplane/node';
+
+/** usage is the `weft help link` text. */
+export const usage = `usage: weft link --backend vxlan|udp --dev NAME --local UNDERLAY_IP --address OVERLAY_IP/LEN
+                 [--vni 1] [--port 8472|8285] [--vtep-mac MAC] [--mtu N] [--io batch|dgram]
+                 --peer SUBNET=UNDERLAY_IP[,MAC] [--peer ...] [--stats SECONDS]
+
+Creates TUN device NAME with OVERLAY_IP/LEN, routes every peer SUBNET into it, and forwards:
+packets to a peer's subnet are sent to UNDERLAY_IP as RFC 7348 VXLAN (inner Ethernet dst = the
+peer's MAC, as a kernel flannel.1 expects) or as flannel-UDP (raw IP in UDP); frames received on
+--local:--port are accepted only from the peers' underlay addresses.
+
+  --backend vxlan|udp     encapsulation (flannel's "vxlan" or "udp" backend)
+  --dev NAME              TUN device name (<= 15 characters), created and removed by weft
+  --local IP              underlay address to bind; its interface's MTU sets the default --mtu
+  --address IP/LEN        overlay address of the TUN device
+  --vni N                 VXLAN network identifier, 0..16777215 (default 1, as flannel)
+  --port N                UDP port (default 8472 for vxlan, 8285 for udp, as flannel)
+  --vtep-mac MAC          our VTEP MAC (vxlan; default: random locally administered unicast)
+  --mtu N                 TUN MTU (default: underlay MTU - 50 for vxlan, - 28 for udp)
+  --io batch|dgram        UDP I/O: recvmmsg/sendmmsg batches (default) or Node dgram per packet
+  --peer SUBNET=IP[,MAC]  a remote node: its overlay subnet, underlay IP and (vxlan) VTEP MAC
+  --stats SECONDS         print counters every SECONDS (also on SIGUSR1)
+
+Prints its VTEP MAC on start and "ready" when forwarding; stops on SIGINT/SIGTERM.`;
+
+/** LinkOptions is the parsed command line of `weft link`. */
+export interface LinkOptions {
+  config: NodeConfig;
+  /** Seconds between periodic stats lines; 0 = only on SIGUSR1. */
+  statsSeconds: number;
+}
+
+const VALUE_FLAGS = new Set([
+  '--backend', '--dev', '--local', '--address', '--vni', '--port', '--vtep-mac', '--mtu', '--io', '--peer', '--stats',
+]); // prettier-ignore
+
+function intFlag(flag: string, v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v)) throw new ConfigError(flag, `must be an integer in ${min}..${max}`, JSON.stringify(v));
+  const n = Number(v);
+  if (n < min || n > max) throw new ConfigError(flag, `must be an integer in ${min}..${max}`, v);
+  return n;
+}
+
+/** randomVtepMac returns a random locally administered unicast MAC, as flannel's pkg/mac does. */
+export function randomVtepMac(): Buffer {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return b;
+}
+
+/**
+ * parseLinkArgs parses `weft link` flags. Throws UsageError for unknown or missing flags and
+ * ConfigError (naming the flag) for bad values.
+ */
+export function parseLinkArgs(argv: string[]): LinkOptions {
+  const single = new Map<string, string>();
+  const peers: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    let flag = argv[i]!;
+    let value: string | undefined;
+    const eq = flag.indexOf('=');
+    if (flag.startsWith('--') && eq > 0) {
+      value = flag.slice(eq + 1);
+      flag = flag.slice(0, eq);
+    }
+    if (!VALUE_FLAGS.has(flag)) throw new UsageError(`unknown flag or argument '${argv[i]}'`);
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new UsageError(`${flag} needs a value`);
+    }
+    if (flag === '--peer') peers.push(value);
+    else if (single.has(flag)) throw new UsageError(`${flag} given twice`);
+    else single.set(flag, value);
+  }
+  const need = (flag: string): string => {
+    const v = single.get(flag);
+    if (v === undefined) throw new UsageError(`${flag} is required`);
+    return v;
+  };
+
+  const backendText = need('--backend');
+  if (backendText !== 'vxlan' && backendText !== 'udp') {
+    throw new ConfigError('--backend', 'must be vxlan or udp', JSON.stringify(backendText));
+  }
+  const backend: Backend = backendText;
+
+  const dev = need('--dev');
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(dev)) {
+    throw new ConfigError('--dev', 'must be 1..15 characters of letters, digits, . _ -', JSON.stringify(dev));
+  }
+  const local = need('--local');
+  ipv4ToU32(local, '--local');
+
+  const address = need('--address');
+  const slash = address.indexOf('/');
+  if (slash < 0) throw new ConfigError('--address', 'must be IPv4/LEN, e.g. 10.244.1.1/24', JSON.stringify(address));
+  ipv4ToU32(address.slice(0, slash), '--address');
+  const cidr = parseCidr(address, '--address');
+  if (cidr.family !== 4) throw new ConfigError('--address', 'must be an IPv4 address with a prefix length');
+
+  const vni = single.has('--vni') ? intFlag('--vni', single.get('--vni')!, 0, 0xffffff) : 1;
+  const port = single.has('--port') ? intFlag('--port', single.get('--port')!, 1, 65535) : backend === 'vxlan' ? 8472 : 8285;
+  const mtu = single.has('--mtu') ? intFlag('--mtu', single.get('--mtu')!, 68, 65535) : undefined;
+
+  let vtepMac: Buffer;
+  if (single.has('--vtep-mac')) {
+    vtepMac = macToBuffer(single.get('--vtep-mac')!, '--vtep-mac');
+    if ((vtepMac[0]! & 1) !== 0) throw new ConfigError('--vtep-mac', 'must be a unicast MAC (first octet even)');
+    if (vtepMac.every((b) => b === 0)) throw new ConfigError('--vtep-mac', 'must not be all zeros');
+  } else {
+    vtepMac = randomVtepMac();
+  }
+
+  const ioText = single.get('--io') ?? 'batch';
+  if (ioText !== 'batch' && ioText !== 'dgram') {
+    throw new ConfigError('--io', 'must be batch or dgram', JSON.stringify(ioText));
+  }
+  const io: IoMode = ioText;
+
+  let statsSeconds = 0;
+  if (single.has('--stats')) {
+    const s = single.get('--stats')!;
+    statsSeconds = Number(s);
+    if (!/^\d+(\.\d+)?$/.test(s) || !(statsSeconds > 0)) {
+      throw new ConfigError('--stats', 'must be a positive number of seconds', JSON.stringify(s));
+    }
+  }
+
+  if (peers.length === 0) throw new UsageError('at least one --peer SUBNET=UNDERLAY_IP[,MAC] is required');
+  const specs: PeerSpec[] = peers.map((p, i) => parsePeer(p, backend, `--peer[${i}]`));
+
+  return {
+    config: { backend, dev, local, address, vni, port, vtepMac, mtu, io, peers: specs },
+    statsSeconds,
+  };
+}
+
+/** parsePeer parses `SUBNET=UNDERLAY_IP[,MAC]`; vxlan peers need the MAC (the inner Ethernet destination). */
+export function parsePeer(text: string, backend: Backend, field = '--peer'): PeerSpec {
+  const eq = text.indexOf('=');
+  if (eq < 0) throw new ConfigError(field, 'must be SUBNET=UNDERLAY_IP[,MAC]', JSON.stringify(text));
+  const cidr = parseCidr(text.slice(0, eq), field);
+  if (cidr.hostBitsSet) throw new ConfigError(field, `subnet must have no host bits set (did you mean ${cidr.text}?)`);
+  const [ip, mac, ...rest] = text.slice(eq + 1).split(',');
+  if (rest.length > 0) throw new ConfigError(field, 'must be SUBNET=UNDERLAY_IP[,MAC]', JSON.stringify(text));
+  const publicIpU32 = ipv4ToU32(ip ?? '', field);
+  let vtepMac: Buffer | null = null;
+  if (mac !== undefined) vtepMac = macToBuffer(mac, field);
+  if (backend === 'vxlan' && vtepMac === null) {
+    throw new ConfigError(field, 'a vxlan peer needs its VTEP MAC: SUBNET=UNDERLAY_IP,MAC', JSON.stringify(text));
+  }
+  return { subnet: cidr.text, publicIp: ip!, publicIpU32, vtepMac, backend };
+}
+
+/** run is the `weft link` entry point; resolves to 0 after a clean shutdown on SIGINT/SIGTERM. */
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage + '\n');
+    return 0;
+  }
+  const opts = parseLinkArgs(argv);
+  const node = new DataplaneNode(opts.config);
+  await node.start();
+  const c = opts.config;
+  process.stdout.write(
+    `weft link: dev ${c.dev} vtep-mac ${c.backend === 'vxlan' ? bufferToMac(c.vtepMac) : '-'} local ${c.local} ` +
+      `port ${c.port} backend ${c.backend} io ${c.io} mtu ${node.mtu}\n`,
+  );
+  const printStats = (): void => {
+    process.stdout.write(`weft link: stats ${JSON.stringify(node.stats())}\n`);
+  };
+  const timer = opts.statsSeconds > 0 ? setInterval(printStats, opts.statsSeconds * 1000) : undefined;
+  process.on('SIGUSR1', printStats);
+  process.stdout.write('ready\n');
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  if (timer) clearInterval(timer);
+  process.off('SIGUSR1', printStats);
+  await node.stop();
+  printStats();
+  process.stdout.write('weft link: stopped\n');
+  return 0;
+}

@@ -1,0 +1,168 @@
+/**
+ * `weft pcap decap|encap IN OUT`: unwrap overlay frames from an underlay capture, or wrap inner
+ * frames into complete underlay frames, offline. The work is in src/pcap/decap.ts and encap.ts;
+ * this file parses flags, reads and writes the files and reports counts on stderr.
+ */
+import { ConfigError, UsageError } from '../../errors';
+import { resetIpId } from '../../encap';
+import { countsReport, decapPcap } from '../../pcap/decap';
+import { encapPcap } from '../../pcap/encap';
+import { linkTypeName, readPcapFile, writePcapFile } from '../../pcap/pcap-file';
+import { ipv4ToU32, macToBuffer } from '../../route/addr';
+import type { Backend } from '../../route/peer';
+
+/** usage is the `weft help pcap` text. */
+export const usage = `usage: weft pcap decap IN.pcap OUT.pcap [--backend vxlan|udp] [--port N] [--vni N] [--local-mac MAC]
+       weft pcap encap IN.pcap OUT.pcap --local-ip A --remote-ip B [--local-mac M1 --remote-mac M2]
+                       [--backend vxlan|udp] [--vni N] [--port N] [--outer-src-mac M] [--outer-dst-mac M]
+                       [--no-udp-checksum]
+
+decap: reads underlay frames (Ethernet, raw IP or Linux cooked captures) and writes the inner
+       frames: inner Ethernet frames (link type 1) for vxlan, raw IP packets (link type 101) for
+       udp. Frames that are not valid overlay frames are skipped and counted on stderr by reason.
+       Without --local-mac every frame's own inner destination counts as "our" VTEP MAC.
+encap: reads inner frames (Ethernet or raw IP) and writes complete underlay frames: Ethernet +
+       IPv4 + UDP (checksum computed) + VXLAN header + inner Ethernet, or + the IP packet for udp.
+       Ethernet input keeps its own inner MACs unless --local-mac/--remote-mac are given; raw IP
+       input needs both for vxlan. Outer MACs default to 02:00 + the outer IPv4 address bytes.
+
+  --backend vxlan|udp   overlay format (default vxlan)
+  --port N              UDP destination port (default 8472 for vxlan, 8285 for udp)
+  --vni N               VXLAN network identifier (default 1)
+  --local-ip A          outer source IPv4 address (encap)
+  --remote-ip B         outer destination IPv4 address (encap)
+  --local-mac M1        our VTEP MAC: inner source (encap) / the only accepted destination (decap)
+  --remote-mac M2       the peer's VTEP MAC: inner destination (encap)
+  --no-udp-checksum     encap: send outer UDP checksum 0 (RFC 7348 §5 allows it over IPv4)
+
+Files are classic pcap (dumpcap -P, tcpdump -w); tshark decodes port 8472 as VXLAN with
+  tshark -d udp.port==8472,vxlan -r OUT.pcap`;
+
+const VALUE_FLAGS = new Set([
+  '--backend', '--port', '--vni', '--local-ip', '--remote-ip', '--local-mac', '--remote-mac', '--outer-src-mac', '--outer-dst-mac',
+]); // prettier-ignore
+const BOOL_FLAGS = new Set(['--no-udp-checksum']);
+
+/** PcapArgs is the parsed command line. */
+export interface PcapArgs {
+  /** `decap` or `encap`. */
+  mode: 'decap' | 'encap';
+  /** Input file. */
+  input: string;
+  /** Output file. */
+  output: string;
+  /** Flag values by flag name (`--port` -> `8472`). */
+  flags: Map<string, string>;
+}
+
+/** parsePcapArgs splits argv into mode, files and flags; throws UsageError on unknown or missing ones. */
+export function parsePcapArgs(argv: string[]): PcapArgs {
+  const positional: string[] = [];
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) {
+      positional.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    if (BOOL_FLAGS.has(name)) {
+      flags.set(name, 'true');
+      continue;
+    }
+    if (!VALUE_FLAGS.has(name)) throw new UsageError(`unknown flag ${name}`);
+    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
+    flags.set(name, value);
+  }
+  const [mode, input, output, ...extra] = positional;
+  if (mode !== 'decap' && mode !== 'encap') throw new UsageError('first argument must be decap or encap');
+  if (!input || !output) throw new UsageError(`weft pcap ${mode} needs IN.pcap and OUT.pcap`);
+  if (extra.length) throw new UsageError(`unexpected argument ${extra[0]}`);
+  return { mode, input, output, flags };
+}
+
+function intFlag(flags: Map<string, string>, flag: string, min: number, max: number): number | undefined {
+  const v = flags.get(flag);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new ConfigError(flag, `must be an integer in ${min}..${max}`, JSON.stringify(v));
+  }
+  return Number(v);
+}
+
+function backendFlag(flags: Map<string, string>): Backend {
+  const b = flags.get('--backend') ?? 'vxlan';
+  if (b !== 'vxlan' && b !== 'udp')
+    throw new ConfigError('--backend', 'must be vxlan or udp', JSON.stringify(b));
+  return b;
+}
+
+function macFlag(flags: Map<string, string>, flag: string): Buffer | undefined {
+  const v = flags.get(flag);
+  return v === undefined ? undefined : macToBuffer(v, flag);
+}
+
+/** run executes `weft pcap`; returns 0, or 1 when no frame could be converted. */
+export async function run(argv: string[]): Promise<number> {
+  const args = parsePcapArgs(argv);
+  const f = args.flags;
+  const backend = backendFlag(f);
+  const port = intFlag(f, '--port', 1, 65535);
+  const vni = intFlag(f, '--vni', 0, 0xffffff);
+  const localMac = macFlag(f, '--local-mac');
+  const file = readPcapFile(args.input);
+  let written: number;
+  let lines: string[];
+  if (args.mode === 'decap') {
+    for (const bad of [
+      '--local-ip',
+      '--remote-ip',
+      '--remote-mac',
+      '--outer-src-mac',
+      '--outer-dst-mac',
+      '--no-udp-checksum',
+    ]) {
+      if (f.has(bad)) throw new UsageError(`${bad} applies to encap only`);
+    }
+    const res = decapPcap(file, { backend, port, vni, localMac });
+    writePcapFile(args.output, { linkType: res.linkType, records: res.records });
+    written = res.records.length;
+    lines = countsReport(res);
+    process.stderr.write(
+      `weft pcap decap: ${file.records.length} frames read (${linkTypeName(file.linkType)}), ` +
+        `${written} inner frames written (${linkTypeName(res.linkType)}), ${file.records.length - written} skipped\n`,
+    );
+  } else {
+    const local = f.get('--local-ip');
+    const remote = f.get('--remote-ip');
+    if (!local || !remote) throw new UsageError('encap needs --local-ip and --remote-ip');
+    const remoteMac = macFlag(f, '--remote-mac');
+    if (!!localMac !== !!remoteMac) throw new UsageError('--local-mac and --remote-mac go together');
+    // A fixed starting IP ID makes the output file reproducible run to run.
+    resetIpId(0);
+    const res = encapPcap(file, {
+      backend,
+      port,
+      vni,
+      localIp: ipv4ToU32(local, '--local-ip'),
+      remoteIp: ipv4ToU32(remote, '--remote-ip'),
+      localMac,
+      remoteMac,
+      outerSrcMac: macFlag(f, '--outer-src-mac'),
+      outerDstMac: macFlag(f, '--outer-dst-mac'),
+      udpChecksum: !f.has('--no-udp-checksum'),
+    });
+    writePcapFile(args.output, { linkType: res.linkType, records: res.records });
+    written = res.records.length;
+    lines = countsReport({ drops: res.drops });
+    if (res.notIp) lines.unshift(`not_ip: ${res.notIp} (not IPv4/IPv6, e.g. ARP: flannel does not carry it)`);
+    process.stderr.write(
+      `weft pcap encap: ${file.records.length} frames read (${linkTypeName(file.linkType)}), ` +
+        `${written} underlay frames written (${backend}), ${file.records.length - written} skipped\n`,
+    );
+  }
+  for (const l of lines) process.stderr.write(`  ${l}\n`);
+  return written > 0 || file.records.length === 0 ? 0 : 1;
+}

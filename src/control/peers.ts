@@ -1,0 +1,44 @@
+/**
+ * peers: turning leases into the dataplane's Peer records (`src/route/peer.ts`), with flannel's
+ * per-backend rules (`pkg/backend/vxlan/vxlan_network.go`, `pkg/backend/udp/udp_network_amd64.go`):
+ * - vxlan ignores leases whose BackendType is not `vxlan`, and leases without a usable VtepMAC;
+ * - udp does not filter by BackendType at all: every lease gets a route to PublicIP.
+ * Only the IPv4 side becomes a Peer: flannel carries IPv6 subnets over a separate IPv6 underlay
+ * (flannel-v6.<VNI>), which weft's IPv4 dataplane does not speak.
+ */
+
+import { Backend, Peer } from '../route/peer';
+import { ip4NetToString, parseIPv4 } from './ip';
+import { Lease, vxlanDataOf } from './lease';
+
+/** leaseToPeer maps one lease for a node running `backend`; null when flannel would ignore it. */
+export function leaseToPeer(lease: Lease, backend: Backend, index: number): Peer | null {
+  if (lease.subnet === null) return null;
+  const u32 = parseIPv4(lease.attrs.publicIp);
+  if (u32 === null) return null;
+  let vtepMac: Buffer | null = null;
+  if (backend === 'vxlan') {
+    if (lease.attrs.backendType !== 'vxlan') return null;
+    const data = vxlanDataOf(lease.attrs.backendData);
+    if (data === null) return null;
+    vtepMac = Buffer.from(data.vtepMac.split(':').map((h) => parseInt(h, 16)));
+  }
+  return {
+    index,
+    subnet: ip4NetToString(lease.subnet),
+    publicIp: lease.attrs.publicIp,
+    publicIpU32: u32,
+    vtepMac,
+    backend,
+  };
+}
+
+/** leasesToPeers maps a peer set, dense indexes in key order; ignored leases are skipped. */
+export function leasesToPeers(leases: Iterable<Lease>, backend: Backend): Peer[] {
+  const out: Peer[] = [];
+  for (const l of [...leases].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    const p = leaseToPeer(l, backend, out.length);
+    if (p) out.push(p);
+  }
+  return out;
+}

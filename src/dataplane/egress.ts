@@ -1,0 +1,275 @@
+/**
+ * Egress: TUN -> route lookup -> encapsulate in place -> batched UDP send.
+ *
+ * Stages, per wakeup of the TUN fd (functions below appear in this order):
+ *   1. read    `tun.readBatch(batch)`: up to `capacity` IP packets, each behind HEADROOM (128)
+ *              bytes of its slot; one native call.
+ *   2. check   per packet: length and IP version                      -> tooShort / badIpVersion
+ *   3. route   `router.lookupV4(dst)` / `lookupV6(buf, off + 24)`      -> noRoute
+ *              (flannel-UDP also writes ICMP net-unreachable back into the TUN, as flannel's proxy)
+ *              the peer must speak our backend                        -> peerBackendMismatch
+ *   4. size    longer than the path MTU with DF set (or IPv6)          -> tooBig
+ *              (IPv4: ICMP fragmentation-needed with the path MTU back into the TUN)
+ *   5. encap   in place: `vxlanEncap` writes VXLAN + inner Ethernet (dst = peer's VTEP MAC) into
+ *              the headroom; `flannelUdpEncap` decrements TTL              -> ttlExpired
+ *   6. describe  rewrite descriptor `out` (<= i, so already consumed): offset = new start,
+ *              length = UDP payload, addr = peer's public IPv4, port = overlay port
+ *   7. send    ONE `io.sendBatch(batch)`; ICMP replies go out in ONE `tun.writeBatch(replies)`.
+ *
+ * Backpressure: if the socket buffer fills (sendBatch returns early on EAGAIN), TUN reading is
+ * paused, the rest of the batch is resent when the socket is writable, then reading resumes. The
+ * kernel queues (or drops) on the TUN meanwhile, like any full NIC queue.
+ *
+ * Ownership: `batch` and `replies` are allocated once in the constructor and owned by this
+ * object; the native calls borrow them for the duration of one call. No allocation and no await
+ * per packet; drops are `continue` plus one counter slot.
+ */
+import type { Backend, Peer } from '../route/peer';
+import type { Router } from '../route/router';
+import {
+  DropReason,
+  buildIcmpFragNeeded,
+  buildIcmpNetUnreachable,
+  flannelUdpEncap,
+  vxlanEncap,
+  ICMP_REPLY_MAX_SIZE,
+  type DropCounters,
+  type VxlanConfig,
+} from '../encap';
+import { IoCounter } from '../io/counters';
+import { PacketBatch } from '../io/packet-batch';
+import type { PacketIo, TunDevice } from './devices';
+
+/** IPV4_DF is the Don't Fragment bit in byte 6 of the IPv4 header (RFC 791 §3.1). */
+const IPV4_DF = 0x40;
+/** IPV4_OFF_DST / IPV6_OFF_DST: destination address offsets (RFC 791, RFC 8200). */
+const IPV4_OFF_DST = 16;
+const IPV6_OFF_DST = 24;
+/** Minimum header sizes the lookups read. */
+const IPV4_MIN = 20;
+const IPV6_MIN = 40;
+/** REPLY_SLOTS bounds the ICMP replies per batch; further misses in the same batch are only counted. */
+const REPLY_SLOTS = 16;
+
+/** MAX_BATCHES_PER_WAKEUP keeps one busy direction from starving the other on the event loop. */
+export const MAX_BATCHES_PER_WAKEUP = 8;
+
+/** EgressConfig is what the egress path needs to know about this node. */
+export interface EgressConfig {
+  /** Our encapsulation; routes to a peer of the other backend are dropped. */
+  backend: Backend;
+  /** VXLAN settings (VNI, our VTEP MAC); ignored for flannel-UDP. */
+  vxlan: VxlanConfig;
+  /** Destination UDP port at every peer (flannel: all nodes share one port). */
+  port: number;
+  /** Largest inner packet the underlay carries unfragmented: underlay MTU - 50 (VXLAN) or - 28 (UDP). */
+  pathMtu: number;
+  /** Our TUN address (host-order u32): the source of ICMP errors we write back into the TUN. */
+  localAddrU32: number;
+}
+
+/** EgressOptions size the batches. */
+export interface EgressOptions {
+  /** Packets per batch (default 64). */
+  batchSize?: number;
+  /** Largest packet the TUN hands us (the TUN MTU). */
+  maxPacket: number;
+}
+
+/** Egress moves packets from the TUN device to the UDP socket; see the stage list above. */
+export class Egress {
+  /** Packets handed to the socket (inner packets). */
+  packets = 0;
+  /** Inner bytes handed to the socket. */
+  bytes = 0;
+  /** TUN read batches processed. */
+  batches = 0;
+  /** ICMP errors written back into the TUN. */
+  icmpReplies = 0;
+  /** Times the socket buffer was full and TUN reading was paused. */
+  stalls = 0;
+
+  private readonly batch: PacketBatch;
+  private readonly replies: PacketBatch;
+  private readonly onReadable = (): void => this.drain();
+  private readonly onWritable = (): void => this.resume();
+  private pendingFrom = -1;
+  private running = false;
+
+  /**
+   * Egress reads from `tun`, routes with `router` (read on every packet, so `router.swap` takes
+   * effect at the next packet) and sends on `io`. Drops go to `drops` (shared or per direction).
+   */
+  constructor(
+    private readonly tun: TunDevice,
+    private readonly io: PacketIo,
+    private readonly router: Router,
+    private readonly cfg: EgressConfig,
+    /** Drop counters of this direction, indexed by DropReason. */
+    readonly drops: DropCounters,
+    opts: EgressOptions,
+  ) {
+    this.batch = PacketBatch.forPacketSize(opts.batchSize ?? 64, opts.maxPacket);
+    this.replies = PacketBatch.forPacketSize(REPLY_SLOTS, ICMP_REPLY_MAX_SIZE);
+  }
+
+  /** start watches the TUN fd; packets flow until `stop`. */
+  start(): void {
+    this.running = true;
+    this.tun.onReadable(this.onReadable);
+  }
+
+  /** stop stops watching (any batch waiting for socket space is dropped). */
+  stop(): void {
+    this.running = false;
+    this.tun.onReadable(null);
+    this.io.onceWritable(null);
+  }
+
+  /** drain runs stages 1-7 until the TUN is empty, the socket is full, or MAX_BATCHES_PER_WAKEUP. */
+  drain(): void {
+    for (let round = 0; round < MAX_BATCHES_PER_WAKEUP; round++) {
+      const n = this.tun.readBatch(this.batch);
+      if (n === 0) return;
+      this.batches++;
+      this.processBatch(this.batch);
+      if (!this.send(0)) return;
+      if (n < this.batch.capacity) return;
+    }
+  }
+
+  /**
+   * processBatch runs stages 2-6 on `batch` in place: afterwards `batch.count` descriptors
+   * describe UDP payloads to send, and any ICMP replies are written to the TUN. Returns the count.
+   */
+  processBatch(batch: PacketBatch): number {
+    const buf = batch.buffer;
+    const offsets = batch.offsets;
+    const lengths = batch.lengths;
+    const addrs = batch.addrs;
+    const ports = batch.ports;
+    const n = batch.count;
+    const drops = this.drops;
+    const router = this.router;
+    const cfg = this.cfg;
+    const isVxlan = cfg.backend === 'vxlan';
+    const pathMtu = cfg.pathMtu;
+    const port = cfg.port;
+    this.replies.count = 0;
+    let out = 0;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const off = offsets[i]!;
+      const len = lengths[i]!;
+      if (len === 0) {
+        drops[DropReason.tooShort]++;
+        continue;
+      }
+      // Stage 2-3: version, then route on the destination address.
+      const version = buf[off]! >>> 4;
+      let peer: Peer | undefined;
+      if (version === 4) {
+        if (len < IPV4_MIN) {
+          drops[DropReason.tooShort]++;
+          continue;
+        }
+        const d = off + IPV4_OFF_DST;
+        peer = router.lookupV4((buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!);
+      } else if (version === 6) {
+        if (len < IPV6_MIN) {
+          drops[DropReason.tooShort]++;
+          continue;
+        }
+        peer = router.lookupV6(buf, off + IPV6_OFF_DST);
+      } else {
+        drops[DropReason.badIpVersion]++;
+        continue;
+      }
+      if (peer === undefined) {
+        drops[DropReason.noRoute]++;
+        if (!isVxlan && version === 4) this.reply(buf, off, len, 0);
+        continue;
+      }
+      if (peer.backend !== cfg.backend) {
+        drops[DropReason.peerBackendMismatch]++;
+        continue;
+      }
+      // Stage 4: never let the kernel fragment a DF packet behind the sender's back.
+      if (len > pathMtu && (version === 6 || (buf[off + 6]! & IPV4_DF) !== 0)) {
+        drops[DropReason.tooBig]++;
+        if (version === 4) this.reply(buf, off, len, pathMtu);
+        continue;
+      }
+      // Stage 5: encapsulate in place.
+      let start: number;
+      if (isVxlan) {
+        start = vxlanEncap(buf, off, len, peer.vtepMac!, cfg.vxlan);
+      } else {
+        start = flannelUdpEncap(buf, off, len, drops);
+        if (start < 0) continue;
+      }
+      // Stage 6: descriptor `out` <= i has already been read.
+      offsets[out] = start;
+      lengths[out] = off + len - start;
+      addrs[out] = peer.publicIpU32;
+      ports[out] = port;
+      out++;
+      bytes += len;
+    }
+    batch.count = out;
+    this.packets += out;
+    this.bytes += bytes;
+    if (this.replies.count > 0) {
+      const w = this.tun.writeBatch(this.replies, 0, this.replies.count);
+      this.icmpReplies += w;
+      drops[DropReason.tunWriteError] += this.replies.count - w;
+    }
+    return out;
+  }
+
+  /** reply queues an ICMP error (net unreachable when mtu is 0, else fragmentation needed). */
+  private reply(buf: Buffer, off: number, len: number, mtu: number): void {
+    const r = this.replies;
+    const k = r.count;
+    if (k >= r.capacity) return;
+    const at = r.dataOffset(k);
+    const src = this.cfg.localAddrU32;
+    const n =
+      mtu === 0
+        ? buildIcmpNetUnreachable(r.buffer, at, buf, off, len, src)
+        : buildIcmpFragNeeded(r.buffer, at, buf, off, len, src, mtu);
+    if (n === 0) return;
+    r.offsets[k] = at;
+    r.lengths[k] = n;
+    r.count = k + 1;
+  }
+
+  /**
+   * send (stage 7) sends descriptors [from, count); returns false when the socket is full, after
+   * pausing TUN reads until `resume` has sent the rest.
+   */
+  private send(from: number): boolean {
+    const batch = this.batch;
+    if (from >= batch.count) return true;
+    const c = this.io.counters;
+    const errorsBefore = c[IoCounter.txErrors]!;
+    const next = this.io.sendBatch(batch, from);
+    this.drops[DropReason.sendError] += c[IoCounter.txErrors]! - errorsBefore;
+    if (next >= batch.count) return true;
+    this.stalls++;
+    this.pendingFrom = next;
+    this.tun.onReadable(null);
+    this.io.onceWritable(this.onWritable);
+    return false;
+  }
+
+  /** resume is the writable callback after a stall: finish the batch, then read the TUN again. */
+  private resume(): void {
+    if (!this.running || this.pendingFrom < 0) return;
+    const from = this.pendingFrom;
+    this.pendingFrom = -1;
+    if (!this.send(from)) return;
+    this.tun.onReadable(this.onReadable);
+    this.drain();
+  }
+}

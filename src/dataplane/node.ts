@@ -1,0 +1,309 @@
+/**
+ * DataplaneNode: one weft VTEP. Wires a TUN device, a UDP PacketIo (batch or dgram), a Router
+ * and the two hot-path directions (egress.ts, ingress.ts), and owns the kernel state around them.
+ *
+ * Setup (`start`), in this order so a failure leaves nothing behind:
+ *   1. build the route table from the peers (ConfigError on bad peers; nothing touched yet)
+ *   2. find the underlay MTU: the MTU of the interface that owns `local`
+ *   3. bind the UDP socket on local:port (EADDRINUSE fails before any device exists)
+ *   4. open the TUN device, set its MTU (underlay - 50 for VXLAN, - 28 for flannel-UDP, or
+ *      `mtu`), address, up, and one route per peer subnet into it
+ *   5. start both directions on the event loop
+ * `stop` undoes 5..3: stops the directions, deletes the routes, closes the TUN (a non-persistent
+ * device disappears with its fd) and the socket.
+ *
+ * VXLAN outer source port: the socket is bound to the VXLAN port, so every frame leaves from that
+ * one port (flannel's kernel VXLAN hashes flows into ip_local_port_range). Receivers accept any
+ * source port, so this interoperates; spreading flows over ports (for ECMP and RSS) needs raw
+ * sockets or a set of sockets and is left to the performance work (issue 5).
+ *
+ * Peers can change at runtime (`updatePeers`): a new RouteTable is built and swapped into the
+ * Router between two batches, then the kernel routes are reconciled.
+ */
+import { ConfigError, SystemError } from '../errors';
+import {
+  ANOMALY_NAMES,
+  DROP_REASON_NAMES,
+  HEADROOM,
+  UDP_OVERHEAD,
+  VXLAN_ENCAP_SIZE,
+  VXLAN_OVERHEAD,
+  makeVxlanConfig,
+  newAnomalyCounters,
+  newDropCounters,
+  type AnomalyCounters,
+  type DropCounters,
+} from '../encap';
+import { BatchUdpSocket } from '../io/batch-udp-socket';
+import { ioCountersToObject } from '../io/counters';
+import { DgramUdpSocket } from '../io/dgram-udp-socket';
+import * as netdev from '../io/netdev';
+import type { IoMode, PacketIo } from '../io/packet-io';
+import { Tun } from '../io/tun';
+import { ipv4ToU32, parseCidr } from '../route/addr';
+import type { Backend } from '../route/peer';
+import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
+import { Router } from '../route/router';
+import type { TunDevice } from './devices';
+import { Egress } from './egress';
+import { Ingress } from './ingress';
+
+export type { IoMode };
+
+/** NodeConfig is everything a DataplaneNode needs (the flags of `weft link`). */
+export interface NodeConfig {
+  /** Encapsulation: 'vxlan' (RFC 7348, flannel's vxlan backend) or 'udp' (flannel-UDP). */
+  backend: Backend;
+  /** TUN device name (<= 15 chars). */
+  dev: string;
+  /** Underlay IPv4 address to bind; its interface's MTU is the underlay MTU. */
+  local: string;
+  /** Overlay address of the TUN, `a.b.c.d/len`. */
+  address: string;
+  /** VXLAN Network Identifier (flannel: 1). */
+  vni: number;
+  /** UDP port, ours and every peer's (8472 VXLAN, 8285 flannel-UDP). */
+  port: number;
+  /** Our VTEP MAC (6 bytes): inner Ethernet source, and the destination we accept. */
+  vtepMac: Buffer;
+  /** TUN MTU; default underlay MTU - 50 (VXLAN) or - 28 (flannel-UDP). */
+  mtu?: number | undefined;
+  /** UDP I/O implementation. */
+  io: IoMode;
+  /** Initial peers; `backend` of each must match ours to be used. */
+  peers: PeerSpec[];
+  /** Packets per batch in each direction (default 64). */
+  batchSize?: number;
+  /** Socket buffer sizes in bytes (default 4 MiB each). */
+  socketBufferSize?: number;
+}
+
+/** NodeDeps replace the kernel objects in unit tests: no netdev calls are made when given. */
+export interface NodeDeps {
+  tun: TunDevice;
+  io: PacketIo;
+  /** Underlay MTU to assume (default 1500). */
+  underlayMtu?: number;
+}
+
+/** DataplaneStats is the JSON `weft link` prints on SIGUSR1 / --stats. Drops list non-zero reasons only. */
+export interface DataplaneStats {
+  uptimeSeconds: number;
+  egress: { packets: number; bytes: number; batches: number; icmpReplies: number; stalls: number };
+  ingress: { packets: number; bytes: number; batches: number };
+  /** Non-zero drop counts of both directions, by snake_case reason. */
+  drops: Record<string, number>;
+  /** Non-zero egress drops only. */
+  egressDrops: Record<string, number>;
+  /** Non-zero ingress drops only. */
+  ingressDrops: Record<string, number>;
+  /** Non-zero anomaly counts. */
+  anomalies: Record<string, number>;
+  tun: Record<string, number>;
+  udp: Record<string, number>;
+  routes: { peers: number; cacheHits: number; cacheMisses: number; swaps: number };
+}
+
+const DEFAULT_SOCKET_BUFFER = 4 << 20;
+
+function nonZero(c: Float64Array, names: readonly string[], into: Record<string, number> = {}): Record<string, number> {
+  for (let i = 0; i < names.length; i++) if (c[i]! > 0) into[names[i]!] = (into[names[i]!] ?? 0) + c[i]!;
+  return into;
+}
+
+/**
+ * underlayMtuOf returns the MTU of the interface that has IPv4 address `local`; throws ConfigError
+ * naming `--local` when no interface has it.
+ */
+export async function underlayMtuOf(local: string): Promise<number> {
+  const out = await netdev.ip(['-j', '-4', 'addr', 'show']);
+  const links = JSON.parse(out) as Array<{ ifname: string; mtu: number; addr_info?: Array<{ local?: string }> }>;
+  for (const l of links) {
+    if ((l.addr_info ?? []).some((a) => a.local === local)) return l.mtu;
+  }
+  throw new ConfigError('--local', 'must be an IPv4 address of a local interface', local);
+}
+
+/** DataplaneNode is one running VTEP; see the module comment for setup and teardown. */
+export class DataplaneNode {
+  /** Drop counters of the TUN -> UDP direction. */
+  readonly egressDrops: DropCounters = newDropCounters();
+  /** Drop counters of the UDP -> TUN direction. */
+  readonly ingressDrops: DropCounters = newDropCounters();
+  /** Accepted-but-odd frames (ingress). */
+  readonly anomalies: AnomalyCounters = newAnomalyCounters();
+  /** The router the egress path looks up and `updatePeers` swaps. */
+  readonly router = new Router();
+  /** TUN MTU, known after `start`. */
+  mtu = 0;
+  /** Underlay MTU, known after `start`. */
+  underlayMtu = 0;
+
+  private tun: TunDevice | null = null;
+  private io: PacketIo | null = null;
+  private egress: Egress | null = null;
+  private ingress: Ingress | null = null;
+  private routed: string[] = [];
+  private startedAt = 0;
+  private readonly kernel: boolean;
+
+  /** DataplaneNode validates nothing until `start`; pass `deps` to run over fakes. */
+  constructor(
+    readonly config: NodeConfig,
+    private readonly deps?: NodeDeps,
+  ) {
+    this.kernel = deps === undefined;
+  }
+
+  /** overhead is the encapsulation overhead on an IPv4 underlay (50 VXLAN, 28 flannel-UDP). */
+  get overhead(): number {
+    return this.config.backend === 'vxlan' ? VXLAN_OVERHEAD : UDP_OVERHEAD;
+  }
+
+  /** start sets everything up and starts forwarding; on failure undoes what it did and rethrows. */
+  async start(): Promise<void> {
+    const c = this.config;
+    const table = this.buildTable(c.peers);
+    const slash = c.address.indexOf('/');
+    const localAddrU32 = ipv4ToU32(slash < 0 ? c.address : c.address.slice(0, slash), '--address');
+    parseCidr(c.address, '--address');
+    const vxlan = makeVxlanConfig({ vni: c.vni, localMac: c.vtepMac });
+
+    this.underlayMtu = this.kernel ? await underlayMtuOf(c.local) : (this.deps!.underlayMtu ?? 1500);
+    const pathMtu = this.underlayMtu - this.overhead;
+    this.mtu = c.mtu ?? pathMtu;
+    if (this.mtu < 68) {
+      throw new ConfigError('--mtu', 'must leave at least 68 bytes for the inner packet', String(this.mtu));
+    }
+    try {
+      this.io = this.kernel ? await this.openIo() : this.deps!.io;
+      this.tun = this.kernel ? Tun.open(c.dev) : this.deps!.tun;
+      if (this.kernel) {
+        await netdev.setMtu(c.dev, this.mtu);
+        await netdev.addAddress(c.dev, c.address);
+        await netdev.setUp(c.dev);
+      }
+      this.router.swap(table);
+      if (this.kernel) await this.syncRoutes(table);
+      const batchSize = c.batchSize ?? 64;
+      this.egress = new Egress(
+        this.tun,
+        this.io,
+        this.router,
+        { backend: c.backend, vxlan, port: c.port, pathMtu, localAddrU32 },
+        this.egressDrops,
+        { batchSize, maxPacket: this.mtu },
+      );
+      // A peer may send up to its own MTU plus encapsulation; the underlay MTU bounds what arrives.
+      const maxRx = Math.max(this.underlayMtu, this.mtu + VXLAN_ENCAP_SIZE, 2048 - HEADROOM);
+      this.ingress = new Ingress(
+        this.tun,
+        this.io,
+        this.router,
+        { backend: c.backend, vxlan },
+        this.ingressDrops,
+        this.anomalies,
+        { batchSize, maxPacket: maxRx },
+      );
+      this.ingress.start();
+      this.egress.start();
+      this.startedAt = Date.now();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private buildTable(peers: PeerSpec[]): RouteTable {
+    const c = this.config;
+    peers.forEach((p, i) => {
+      if (p.backend !== c.backend) {
+        throw new ConfigError(`--peer[${i}]`, `backend must be ${c.backend}`, `${p.subnet} is ${p.backend}`);
+      }
+    });
+    return RouteTable.build(indexPeers(peers));
+  }
+
+  private async openIo(): Promise<PacketIo> {
+    const c = this.config;
+    const size = c.socketBufferSize ?? DEFAULT_SOCKET_BUFFER;
+    const opts = { address: c.local, port: c.port, recvBufferSize: size, sendBufferSize: size };
+    return c.io === 'dgram' ? DgramUdpSocket.bind(opts) : BatchUdpSocket.bindSync(opts);
+  }
+
+  /** syncRoutes makes the kernel route exactly the table's subnets into the TUN. */
+  private async syncRoutes(table: RouteTable): Promise<void> {
+    const dev = this.config.dev;
+    const want = table.peers.map((p) => p.subnet);
+    for (const dst of this.routed) {
+      if (!want.includes(dst)) await netdev.delRoute({ dst, dev }).catch(() => undefined);
+    }
+    const done: string[] = this.routed.filter((d) => want.includes(d));
+    this.routed = done;
+    for (const dst of want) {
+      if (done.includes(dst)) continue;
+      await netdev.replaceRoute({ dst, dev });
+      done.push(dst);
+    }
+  }
+
+  /**
+   * updatePeers replaces the peer set: builds a new table (ConfigError leaves the old one in
+   * place), swaps it into the router (effective from the next packet), then adds routes for new
+   * subnets and removes routes of subnets that are gone.
+   */
+  async updatePeers(peers: PeerSpec[]): Promise<void> {
+    const table = this.buildTable(peers);
+    this.router.swap(table);
+    this.config.peers = peers;
+    if (this.kernel && this.tun !== null) await this.syncRoutes(table);
+  }
+
+  /** stop stops forwarding and removes routes, the TUN device and the socket. Idempotent. */
+  async stop(): Promise<void> {
+    this.egress?.stop();
+    this.ingress?.stop();
+    if (this.kernel && this.tun !== null) {
+      for (const dst of this.routed) {
+        await netdev.delRoute({ dst, dev: this.config.dev }).catch((err: unknown) => {
+          if (!(err instanceof SystemError)) throw err;
+        });
+      }
+    }
+    this.routed = [];
+    this.tun?.close();
+    this.io?.close();
+    this.tun = null;
+    this.io = null;
+  }
+
+  /** stats returns a snapshot of the counters (control path; allocates). */
+  stats(): DataplaneStats {
+    const e = this.egress;
+    const i = this.ingress;
+    const drops = nonZero(this.ingressDrops, DROP_REASON_NAMES, nonZero(this.egressDrops, DROP_REASON_NAMES));
+    return {
+      uptimeSeconds: this.startedAt === 0 ? 0 : (Date.now() - this.startedAt) / 1000,
+      egress: {
+        packets: e?.packets ?? 0,
+        bytes: e?.bytes ?? 0,
+        batches: e?.batches ?? 0,
+        icmpReplies: e?.icmpReplies ?? 0,
+        stalls: e?.stalls ?? 0,
+      },
+      ingress: { packets: i?.packets ?? 0, bytes: i?.bytes ?? 0, batches: i?.batches ?? 0 },
+      drops,
+      egressDrops: nonZero(this.egressDrops, DROP_REASON_NAMES),
+      ingressDrops: nonZero(this.ingressDrops, DROP_REASON_NAMES),
+      anomalies: nonZero(this.anomalies, ANOMALY_NAMES),
+      tun: this.tun ? ioCountersToObject(this.tun.counters) : {},
+      udp: this.io ? ioCountersToObject(this.io.counters) : {},
+      routes: {
+        peers: this.router.table.size,
+        cacheHits: this.router.hits,
+        cacheMisses: this.router.misses,
+        swaps: this.router.swaps,
+      },
+    };
+  }
+}

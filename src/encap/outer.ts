@@ -1,0 +1,119 @@
+/**
+ * Outer IPv4 + UDP headers for paths that build whole underlay packets themselves (pcap tools,
+ * raw sockets); the normal data path lets the kernel's UDP socket add them.
+ *
+ * Choices, matching Linux VXLAN defaults (docs/wire-formats.md): DF clear (`df unset`), TTL 64
+ * (`ttl 0` = route hop limit), TOS 0, IP ID from a per-process counter (the kernel uses a per-
+ * destination counter; any value is valid for an unfragmented packet, RFC 6864), UDP checksum
+ * optional (RFC 7348 §5: SHOULD be zero over IPv4; Linux `udpcsum` computes it).
+ */
+import { checksumAdd, checksumFinish } from '../wire/checksum';
+import { copyMac, ETH_HEADER_SIZE, ETH_OFF_SRC, setEthEtherType } from '../wire/ethernet';
+import { fillIpv4Checksum, IPV4_FLAG_DF, IP_PROTO_UDP, writeU32 } from '../wire/ipv4';
+import { DEFAULT_OUTER_TTL, OUTER_IPV4_UDP_SIZE } from './constants';
+
+/** OuterOptions tunes `writeOuterIPv4Udp`; pass one preallocated object to stay allocation-free. */
+export interface OuterOptions {
+  /** Outer "Time to Live" (default 64). */
+  ttl: number;
+  /** Outer "Type of Service" byte (default 0). */
+  tos: number;
+  /** Set "Don't Fragment" (default false: Linux VXLAN `df unset`). */
+  df: boolean;
+  /** Compute the UDP checksum (default false: zero, as RFC 7348 §5 recommends over IPv4). */
+  udpChecksum: boolean;
+}
+
+/** DEFAULT_OUTER_OPTIONS is TTL 64, TOS 0, DF clear, UDP checksum zero. */
+export const DEFAULT_OUTER_OPTIONS: Readonly<OuterOptions> = Object.freeze({
+  ttl: DEFAULT_OUTER_TTL,
+  tos: 0,
+  df: false,
+  udpChecksum: false,
+});
+
+let ipId = 0;
+
+/** nextIpId returns the next outer IPv4 "Identification" value (a wrapping 16-bit counter). */
+export function nextIpId(): number {
+  ipId = (ipId + 1) & 0xffff;
+  return ipId;
+}
+
+/** resetIpId sets the IP ID counter (tests and golden-frame comparisons want fixed IDs). */
+export function resetIpId(v = 0): void {
+  ipId = v & 0xffff;
+}
+
+/**
+ * writeOuterIPv4Udp writes IPv4(20) + UDP(8) in front of the UDP payload at
+ * buf[start..start+payloadLen) and returns the new start (start - 28). Addresses are host-order
+ * u32; ports are numbers. Requires start >= 28 and 28 + payloadLen <= 65535.
+ */
+export function writeOuterIPv4Udp(
+  buf: Buffer,
+  start: number,
+  payloadLen: number,
+  srcU32: number,
+  dstU32: number,
+  srcPort: number,
+  dstPort: number,
+  opts: Readonly<OuterOptions> = DEFAULT_OUTER_OPTIONS,
+): number {
+  const ip = start - OUTER_IPV4_UDP_SIZE;
+  const udp = ip + 20;
+  const udpLen = payloadLen + 8;
+  const totalLen = udpLen + 20;
+  // IPv4 header (RFC 791 §3.1), no options.
+  buf[ip] = 0x45;
+  buf[ip + 1] = opts.tos;
+  buf[ip + 2] = totalLen >>> 8;
+  buf[ip + 3] = totalLen;
+  const id = nextIpId();
+  buf[ip + 4] = id >>> 8;
+  buf[ip + 5] = id;
+  buf[ip + 6] = opts.df ? IPV4_FLAG_DF >>> 8 : 0;
+  buf[ip + 7] = 0;
+  buf[ip + 8] = opts.ttl;
+  buf[ip + 9] = IP_PROTO_UDP;
+  writeU32(buf, ip + 12, srcU32);
+  writeU32(buf, ip + 16, dstU32);
+  fillIpv4Checksum(buf, ip);
+  // UDP header (RFC 768).
+  buf[udp] = srcPort >>> 8;
+  buf[udp + 1] = srcPort;
+  buf[udp + 2] = dstPort >>> 8;
+  buf[udp + 3] = dstPort;
+  buf[udp + 4] = udpLen >>> 8;
+  buf[udp + 5] = udpLen;
+  buf[udp + 6] = 0;
+  buf[udp + 7] = 0;
+  if (opts.udpChecksum) {
+    let sum =
+      (srcU32 >>> 16) + (srcU32 & 0xffff) + (dstU32 >>> 16) + (dstU32 & 0xffff) + IP_PROTO_UDP + udpLen;
+    sum = checksumAdd(buf, udp, udpLen, sum);
+    let c = checksumFinish(sum);
+    if (c === 0) c = 0xffff; // 0 means "no checksum" (RFC 768)
+    buf[udp + 6] = c >>> 8;
+    buf[udp + 7] = c;
+  }
+  return ip;
+}
+
+/**
+ * writeOuterEthernet writes an outer Ethernet header in front of `start` and returns the new start
+ * (start - 14); for pcap output, where frames need a link layer.
+ */
+export function writeOuterEthernet(
+  buf: Buffer,
+  start: number,
+  dstMac: Uint8Array,
+  srcMac: Uint8Array,
+  etherType: number,
+): number {
+  const eth = start - ETH_HEADER_SIZE;
+  copyMac(buf, eth, dstMac);
+  copyMac(buf, eth + ETH_OFF_SRC, srcMac);
+  setEthEtherType(buf, eth, etherType);
+  return eth;
+}

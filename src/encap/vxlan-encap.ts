@@ -1,0 +1,45 @@
+/**
+ * VXLAN encapsulation (RFC 7348 §5), hot path: turns an inner IP packet into a VXLAN UDP payload
+ * by writing 22 bytes into the headroom in front of it.
+ *
+ * Stages (per packet, no allocation, never throws):
+ *   1. pick the inner EtherType from the IP version nibble (6 -> 0x86DD, anything else -> 0x0800;
+ *      the caller has already rejected non-IP packets with `badIpVersion`),
+ *   2. write the inner Ethernet header: dst = peer's VTEP MAC, src = our VTEP MAC (flannel peers
+ *      drop frames not addressed to their flannel.1 MAC, see docs/wire-formats.md),
+ *   3. write the VXLAN header: flags 0x08, reserved bits zero, 24-bit VNI.
+ *
+ * Ownership: the caller owns `buf`; bytes buf[off-22..off) are overwritten.
+ */
+import { ETH_OFF_SRC, ETH_OFF_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet';
+import { VXLAN_HEADER_SIZE, writeVxlanHeader } from '../wire/vxlan';
+import { VXLAN_ENCAP_SIZE } from './constants';
+import type { VxlanConfig } from './vxlan-config';
+
+/**
+ * vxlanEncap writes VXLAN(8) + inner Ethernet(14) in front of the IP packet at buf[off..off+len)
+ * and returns the new start, off - 22; the UDP payload is then buf[start .. off+len). Requires
+ * off >= 22 (HEADROOM guarantees it) and len >= 1; `peerMac` is the peer's 6-byte VTEP MAC.
+ */
+export function vxlanEncap(buf: Buffer, off: number, len: number, peerMac: Buffer, cfg: VxlanConfig): number {
+  const start = off - VXLAN_ENCAP_SIZE;
+  writeVxlanHeader(buf, start, cfg.vni);
+  const eth = start + VXLAN_HEADER_SIZE;
+  buf[eth] = peerMac[0];
+  buf[eth + 1] = peerMac[1];
+  buf[eth + 2] = peerMac[2];
+  buf[eth + 3] = peerMac[3];
+  buf[eth + 4] = peerMac[4];
+  buf[eth + 5] = peerMac[5];
+  const mac = cfg.localMac;
+  buf[eth + ETH_OFF_SRC] = mac[0];
+  buf[eth + ETH_OFF_SRC + 1] = mac[1];
+  buf[eth + ETH_OFF_SRC + 2] = mac[2];
+  buf[eth + ETH_OFF_SRC + 3] = mac[3];
+  buf[eth + ETH_OFF_SRC + 4] = mac[4];
+  buf[eth + ETH_OFF_SRC + 5] = mac[5];
+  const etherType = len > 0 && buf[off] >>> 4 === 6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
+  buf[eth + ETH_OFF_TYPE] = etherType >>> 8;
+  buf[eth + ETH_OFF_TYPE + 1] = etherType & 0xff;
+  return start;
+}

@@ -1,0 +1,138 @@
+/**
+ * batch-udp-socket: the `--io batch` PacketIo. A UDP socket owned by the addon (not libuv's),
+ * received with recvmmsg and sent with sendmmsg, one native call per batch.
+ *
+ * Design notes:
+ * - The addon owns the fd so that UDP_SEGMENT (GSO) and UDP_GRO can be added without libuv's
+ *   uv_udp_t in the way (issue 5); `setOption`/`getOption` already reach those socket options.
+ * - Per-packet send failures (e.g. EINVAL for port 0, ENETUNREACH) are counted in txErrors and
+ *   skipped; a partial sendmmsg is retried from the first unsent packet; EAGAIN stops the batch
+ *   and is reported through the return value (see PacketIo.sendBatch).
+ */
+import { callNative, loadBinding, NativeBinding } from './binding';
+import { IoCounters, newIoCounters } from './counters';
+import { FdPoller } from './fd-poller';
+import { PacketBatch } from './packet-batch';
+import type { IoMode, PacketIo, UdpBindOptions } from './packet-io';
+
+/** BatchUdpSocket is a bound, non-blocking IPv4 UDP socket with batched I/O. */
+export class BatchUdpSocket implements PacketIo {
+  /** Always 'batch'. */
+  readonly mode: IoMode = 'batch';
+  /** Counters indexed by `IoCounter`. */
+  readonly counters: IoCounters = newIoCounters();
+  private readonly b: NativeBinding;
+  private readonly poller: FdPoller;
+  private closed = false;
+
+  private constructor(
+    /** The socket fd. */
+    readonly fd: number,
+    /** Bound local address. */
+    readonly address: string,
+    /** Bound local port. */
+    readonly port: number,
+    /** SO_RCVBUF as the kernel reported it after binding. */
+    readonly recvBufferSize: number,
+    /** SO_SNDBUF as the kernel reported it after binding. */
+    readonly sendBufferSize: number,
+  ) {
+    this.b = loadBinding();
+    this.poller = new FdPoller(fd);
+  }
+
+  /**
+   * bindSync creates and binds the socket. Throws SystemError (`bind` EADDRINUSE / EADDRNOTAVAIL,
+   * `inet_pton` EINVAL for a bad address, ...).
+   */
+  static bindSync(opts: UdpBindOptions): BatchUdpSocket {
+    const b = loadBinding();
+    const r = callNative(() =>
+      b.udpOpen(
+        opts.address,
+        opts.port,
+        opts.reuseAddr === true,
+        opts.reusePort === true,
+        opts.recvBufferSize ?? 0,
+        opts.sendBufferSize ?? 0,
+      ),
+    );
+    return new BatchUdpSocket(r.fd, r.address, r.port, r.rcvBuf, r.sndBuf);
+  }
+
+  /** bind is `bindSync` behind a Promise, matching DgramUdpSocket.bind. */
+  static async bind(opts: UdpBindOptions): Promise<BatchUdpSocket> {
+    return BatchUdpSocket.bindSync(opts);
+  }
+
+  /** recvBatch: see PacketIo.recvBatch. One recvmmsg per 256 datagrams. */
+  recvBatch(batch: PacketBatch): number {
+    const n = this.b.udpRecv(
+      this.fd,
+      batch.buffer,
+      batch.offsets,
+      batch.lengths,
+      batch.addrs,
+      batch.ports,
+      batch.capacity,
+      batch.slotSize,
+      batch.headroom,
+      this.counters,
+    );
+    batch.count = n;
+    return n;
+  }
+
+  /** sendBatch: see PacketIo.sendBatch. One sendmmsg per 256 packets (plus retries). */
+  sendBatch(batch: PacketBatch, start = 0): number {
+    return this.b.udpSend(
+      this.fd,
+      batch.buffer,
+      batch.offsets,
+      batch.lengths,
+      batch.addrs,
+      batch.ports,
+      start,
+      batch.count,
+      this.counters,
+    );
+  }
+
+  /** onReadable: see PacketIo.onReadable. */
+  onReadable(cb: (() => void) | null): void {
+    this.poller.onReadable(cb);
+  }
+
+  /** onceWritable: see PacketIo.onceWritable. */
+  onceWritable(cb: (() => void) | null): void {
+    this.poller.onceWritable(cb);
+  }
+
+  /** ref: see PacketIo.ref. */
+  ref(on = true): void {
+    this.poller.ref(on);
+  }
+
+  /** setOption sets an int socket option (e.g. SOL_UDP/UDP_GRO from `udpConstants()`). Throws SystemError. */
+  setOption(level: number, name: number, value: number): void {
+    callNative(() => this.b.udpSetOpt(this.fd, level, name, value));
+  }
+
+  /** getOption reads an int socket option. Throws SystemError. */
+  getOption(level: number, name: number): number {
+    return callNative(() => this.b.udpGetOpt(this.fd, level, name));
+  }
+
+  /** close stops the poll handle, then closes the fd. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.poller.close();
+    callNative(() => this.b.closeFd(this.fd));
+  }
+}
+
+/** udpConstants returns the addon's socket-option numbers (SOL_UDP, UDP_SEGMENT, UDP_GRO, ...). */
+export function udpConstants(): NativeBinding['udpConstants'] {
+  return loadBinding().udpConstants;
+}

@@ -1,0 +1,214 @@
+/**
+ * binding: the only loader of the native addon (native/build/Release/weft_native.node) and the
+ * typed declaration of everything it exports. See docs/native-boundary.md for the contract.
+ *
+ * Design notes:
+ * - The addon does system calls, never protocol. JS owns every buffer and passes it on each
+ *   call; native code keeps no pointer into JS memory after a call returns.
+ * - The addon is loaded lazily so that modules importing src/io (e.g. for types or the dgram
+ *   path) still load in a tree where the addon has not been built yet.
+ * - Native setup errors carry `code` (errno name), `errno` and `syscall`; `toSystemError`
+ *   turns them into `SystemError`. Packet-path calls never throw for per-packet failures.
+ */
+import { join } from 'node:path';
+import { SystemError, ToolMissingError, WeftError } from '../errors';
+
+/** NativeTunOpenResult is what `tunOpen` returns. */
+export interface NativeTunOpenResult {
+  fd: number;
+  /** The name the kernel gave the device (resolves patterns like `tun%d`). */
+  name: string;
+}
+
+/** NativeUdpOpenResult is what `udpOpen` returns. */
+export interface NativeUdpOpenResult {
+  fd: number;
+  /** Bound address as dotted quad. */
+  address: string;
+  /** Bound port (the kernel's choice when 0 was asked for). */
+  port: number;
+  /** SO_RCVBUF as the kernel reports it (twice what was set; see socket(7)). */
+  rcvBuf: number;
+  /** SO_SNDBUF as the kernel reports it. */
+  sndBuf: number;
+}
+
+/** NativePollHandle is an opaque libuv poll handle (a napi External). */
+export type NativePollHandle = { readonly __brand: 'NativePollHandle' };
+
+/** NativePollCallback receives libuv's status (0 or a negative errno) and POLL_* event bits. */
+export type NativePollCallback = (status: number, events: number) => void;
+
+/** NativeBinding declares every export of weft_native.node. */
+export interface NativeBinding {
+  /** Bumped when a signature or the counter layout changes; must equal `NATIVE_ABI_VERSION`. */
+  readonly abiVersion: number;
+  /** Names of the counter slots, in slot order (must match `IO_COUNTER_NAMES`). */
+  readonly counterNames: readonly string[];
+  /** errnoName maps an errno number to its name (`98` -> `EADDRINUSE`). */
+  errnoName(errno: number): string;
+
+  tunOpen(name: string, vnetHdr: boolean, multiQueue: boolean): NativeTunOpenResult;
+  tunSetOffload(fd: number, flags: number): void;
+  tunSetVnetHdrSz(fd: number, size: number): void;
+  tunGetFeatures(fd: number): number;
+  tunSetQueue(fd: number, attach: boolean): void;
+  tunRead(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    max: number,
+    slotSize: number,
+    headroom: number,
+    counters: Float64Array,
+  ): number;
+  tunWrite(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    start: number,
+    end: number,
+    counters: Float64Array,
+  ): number;
+  readonly tunConstants: {
+    readonly IFF_TUN: number;
+    readonly IFF_NO_PI: number;
+    readonly IFF_VNET_HDR: number;
+    readonly IFF_MULTI_QUEUE: number;
+    readonly TUN_F_CSUM: number;
+    readonly TUN_F_TSO4: number;
+    readonly TUN_F_TSO6: number;
+    readonly TUN_F_TSO_ECN: number;
+    readonly TUN_F_UFO: number;
+    readonly TUN_F_USO4: number;
+    readonly TUN_F_USO6: number;
+    readonly VIRTIO_NET_HDR_LEN: number;
+    readonly IFNAMSIZ: number;
+  };
+
+  udpOpen(
+    ip: string,
+    port: number,
+    reuseAddr: boolean,
+    reusePort: boolean,
+    rcvBuf: number,
+    sndBuf: number,
+  ): NativeUdpOpenResult;
+  udpSetOpt(fd: number, level: number, name: number, value: number): void;
+  udpGetOpt(fd: number, level: number, name: number): number;
+  udpRecv(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    addrs: Uint32Array,
+    ports: Uint16Array,
+    max: number,
+    slotSize: number,
+    headroom: number,
+    counters: Float64Array,
+  ): number;
+  udpSend(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    addrs: Uint32Array,
+    ports: Uint16Array,
+    start: number,
+    end: number,
+    counters: Float64Array,
+  ): number;
+  readonly udpConstants: {
+    readonly SOL_SOCKET: number;
+    readonly SOL_UDP: number;
+    readonly SO_RCVBUF: number;
+    readonly SO_SNDBUF: number;
+    readonly SO_REUSEADDR: number;
+    readonly SO_REUSEPORT: number;
+    readonly UDP_SEGMENT: number;
+    readonly UDP_GRO: number;
+    readonly MMSG_CHUNK: number;
+  };
+  closeFd(fd: number): void;
+
+  pollStart(fd: number, events: number, cb: NativePollCallback): NativePollHandle;
+  pollUpdate(handle: NativePollHandle, events: number): void;
+  pollRef(handle: NativePollHandle, ref: boolean): void;
+  pollClose(handle: NativePollHandle): void;
+  readonly POLL_READABLE: number;
+  readonly POLL_WRITABLE: number;
+
+  ifGetMtu(name: string): number;
+  ifSetMtu(name: string, mtu: number): void;
+}
+
+/** NATIVE_ABI_VERSION is the addon ABI this TypeScript was written against. */
+export const NATIVE_ABI_VERSION = 1;
+
+/** NATIVE_ADDON_PATH is where node-gyp puts the addon (this file runs from dist/src/io). */
+export const NATIVE_ADDON_PATH = join(
+  __dirname,
+  '..',
+  '..',
+  '..',
+  'native',
+  'build',
+  'Release',
+  'weft_native.node',
+);
+
+let cached: NativeBinding | undefined;
+
+/**
+ * loadBinding returns the addon, loading it on first use. Throws ToolMissingError
+ * (`WEFT_ERR_TOOL_MISSING`, naming `npm run build:native`) when it is not built or was built for
+ * another ABI version.
+ */
+export function loadBinding(): NativeBinding {
+  if (cached !== undefined) return cached;
+  let b: NativeBinding;
+  try {
+    b = require(NATIVE_ADDON_PATH) as NativeBinding;
+  } catch (err) {
+    const e = new ToolMissingError(`native addon ${NATIVE_ADDON_PATH}`, 'npm run build:native');
+    (e as { cause?: unknown }).cause = err;
+    throw e;
+  }
+  if (b.abiVersion !== NATIVE_ABI_VERSION) {
+    throw new ToolMissingError(
+      `native addon ABI ${NATIVE_ABI_VERSION} (found ${b.abiVersion} at ${NATIVE_ADDON_PATH})`,
+      'npm run build:native',
+    );
+  }
+  cached = b;
+  return b;
+}
+
+/**
+ * toSystemError converts an error thrown by the addon (with `code` and `syscall`) into a
+ * SystemError; anything else is returned unchanged.
+ */
+export function toSystemError(err: unknown): unknown {
+  if (err instanceof Error && !(err instanceof WeftError)) {
+    const e = err as Error & { code?: unknown; syscall?: unknown };
+    if (typeof e.code === 'string' && typeof e.syscall === 'string') {
+      const detail = e.message.replace(/^\S+ \S+: /, '');
+      const se = new SystemError(e.syscall, e.code, detail);
+      (se as { cause?: unknown }).cause = err;
+      return se;
+    }
+  }
+  return err;
+}
+
+/** callNative runs a control-path native call and rethrows its errno errors as SystemError. */
+export function callNative<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw toSystemError(err);
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * Wire formats: one module per header, pure and allocation-free on the accessors. Import a single
+ * header module (`../wire/ipv4`) or everything from here.
+ */
+export * from './arp';
+export * from './checksum';
+export * from './ethernet';
+export * from './icmpv4';
+export * from './ipv4';
+export * from './ipv6';
+export * from './udp';
+export * from './vxlan';

@@ -1,0 +1,261 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import {
+  FRAME_KINDS,
+  LinkType,
+  formatIpv6,
+  formatTimestamp,
+  summarizeFrame,
+} from '../../src/capture/summarize';
+import { readPcapFile } from '../../src/pcap/pcap-file';
+import { eth, flannelUdpFrame, icmpEcho, ipv4, tcp, udp, vxlanFrame } from './frames';
+
+const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures');
+const INNER_A = '0e:aa:00:00:00:01';
+const INNER_B = '0e:bb:00:00:00:02';
+
+function vxlanIcmp(o: { vni?: number; flags?: number } = {}): Buffer {
+  const inner = eth(
+    INNER_B,
+    INNER_A,
+    0x0800,
+    ipv4('10.244.0.1', '10.244.1.1', 1, icmpEcho(8, 4, 1), { df: true }),
+  );
+  return vxlanFrame(inner, o);
+}
+
+test('VXLAN ICMP echo request: outer, VNI, inner MACs and inner packet on one line', () => {
+  const s = summarizeFrame(vxlanIcmp());
+  assert.equal(s.kind, 'vxlan');
+  assert.equal(s.vni, 1);
+  assert.equal(
+    s.text,
+    '192.0.2.1:49321 > 192.0.2.2:8472 VXLAN vni 1 | 0e:aa:00:00:00:01 > 0e:bb:00:00:00:02 | 10.244.0.1 > 10.244.1.1 ICMP echo request id 4 seq 1 len 84',
+  );
+});
+
+test('VXLAN with flags 0x00 is shown as malformed, not decoded', () => {
+  const s = summarizeFrame(vxlanIcmp({ flags: 0x00 }));
+  assert.equal(s.kind, 'malformed');
+  assert.match(s.text, /VXLAN \[malformed: bad VXLAN flags 0x00\]$/);
+});
+
+test('VXLAN reserved bits are decoded but flagged (Linux drops such frames)', () => {
+  const s = summarizeFrame(vxlanIcmp({ flags: 0x0c }));
+  assert.equal(s.kind, 'vxlan');
+  assert.match(s.text, /\[reserved bits set: flags 0x0c; Linux drops this frame\]/);
+  assert.match(s.text, /ICMP echo request/);
+});
+
+test('--vni mismatch is flagged', () => {
+  assert.match(
+    summarizeFrame(vxlanIcmp({ vni: 7 }), { vni: 1 }).text,
+    /VXLAN vni 7 \[vni mismatch: expected 1\]/,
+  );
+  assert.doesNotMatch(summarizeFrame(vxlanIcmp({ vni: 1 }), { vni: 1 }).text, /mismatch/);
+});
+
+test('truncated VXLAN header and inner Ethernet are malformed', () => {
+  const short = vxlanFrame(Buffer.alloc(0)).subarray(0, 14 + 20 + 8 + 5);
+  // The outer UDP length claims more than present; the decoder uses what is there.
+  const s1 = summarizeFrame(short);
+  assert.equal(s1.kind, 'malformed');
+  assert.match(s1.text, /truncated VXLAN header/);
+  const s2 = summarizeFrame(vxlanFrame(Buffer.alloc(6)));
+  assert.equal(s2.kind, 'malformed');
+  assert.match(s2.text, /truncated inner Ethernet: 6 of 14 bytes/);
+});
+
+test('flannel-UDP TCP segments show flags, seq, ack and payload length', () => {
+  const syn = summarizeFrame(
+    flannelUdpFrame(ipv4('10.244.0.1', '10.244.1.1', 6, tcp(40000, 5201, 1000, 0, 0x02))),
+  );
+  assert.equal(syn.kind, 'flannel-udp');
+  assert.equal(
+    syn.text,
+    '192.0.2.1:8285 > 192.0.2.2:8285 flannel-UDP | 10.244.0.1:40000 > 10.244.1.1:5201 TCP [S] seq 1000 win 64240 len 0',
+  );
+  const psh = summarizeFrame(
+    flannelUdpFrame(ipv4('10.244.1.1', '10.244.0.1', 6, tcp(5201, 40000, 7, 1001, 0x18, Buffer.alloc(11)))),
+  );
+  assert.match(psh.text, /TCP \[P\.\] seq 7 ack 1001 win 64240 len 11$/);
+});
+
+test('inner UDP, ARP and IPv6 are decoded inside VXLAN', () => {
+  const u = summarizeFrame(
+    vxlanFrame(
+      eth(INNER_B, INNER_A, 0x0800, ipv4('10.244.0.1', '10.244.1.1', 17, udp(5000, 53, Buffer.alloc(18)))),
+    ),
+  );
+  assert.match(u.text, /\| 10\.244\.0\.1:5000 > 10\.244\.1\.1:53 UDP len 18$/);
+
+  const arp = Buffer.alloc(28);
+  arp.writeUInt16BE(1, 0);
+  arp.writeUInt16BE(0x0800, 2);
+  arp[4] = 6;
+  arp[5] = 4;
+  arp.writeUInt16BE(1, 6);
+  Buffer.from([10, 244, 0, 0]).copy(arp, 14);
+  Buffer.from([10, 244, 1, 0]).copy(arp, 24);
+  const a = summarizeFrame(vxlanFrame(eth('ff:ff:ff:ff:ff:ff', INNER_A, 0x0806, arp)));
+  assert.match(a.text, /\| ARP who-has 10\.244\.1\.0 tell 10\.244\.0\.0$/);
+
+  const v6 = Buffer.alloc(40 + 8 + 8);
+  v6[0] = 0x60;
+  v6.writeUInt16BE(16, 4);
+  v6[6] = 58;
+  v6[7] = 64;
+  Buffer.from('fd000000000000000000000000000001', 'hex').copy(v6, 8);
+  Buffer.from('fd000000000000000000000000000002', 'hex').copy(v6, 24);
+  v6[40] = 128;
+  v6.writeUInt16BE(9, 44);
+  v6.writeUInt16BE(3, 46);
+  const s6 = summarizeFrame(vxlanFrame(eth(INNER_B, INNER_A, 0x86dd, v6)));
+  assert.match(s6.text, /\| fd00::1 > fd00::2 ICMP6 echo request id 9 seq 3 len 56$/);
+});
+
+test('foreign traffic is [not overlay]; non-first outer fragments are their own kind', () => {
+  const dns = summarizeFrame(
+    eth(
+      '02:00:00:00:00:02',
+      '02:00:00:00:00:01',
+      0x0800,
+      ipv4('192.0.2.1', '192.0.2.2', 17, udp(5353, 53, Buffer.alloc(4))),
+    ),
+  );
+  assert.equal(dns.kind, 'not-overlay');
+  assert.equal(dns.text, '[not overlay] 192.0.2.1:5353 > 192.0.2.2:53 UDP len 4');
+  const ping = summarizeFrame(
+    eth(
+      '02:00:00:00:00:02',
+      '02:00:00:00:00:01',
+      0x0800,
+      ipv4('192.0.2.1', '192.0.2.2', 1, icmpEcho(8, 1, 1)),
+    ),
+  );
+  assert.equal(ping.kind, 'not-overlay');
+  assert.match(
+    ping.text,
+    /^\[not overlay\] 192\.0\.2\.1 > 192\.0\.2\.2 ICMP echo request id 1 seq 1 len 84$/,
+  );
+  const frag = summarizeFrame(
+    eth(
+      '02:00:00:00:00:02',
+      '02:00:00:00:00:01',
+      0x0800,
+      ipv4('192.0.2.1', '192.0.2.2', 17, Buffer.alloc(100), { fragWord: 172 }),
+    ),
+  );
+  assert.equal(frag.kind, 'fragment');
+  assert.match(frag.text, /outer IP fragment id 4660 off 1376 len 120/);
+  const first = vxlanIcmp();
+  first.writeUInt16BE(0x2000, 14 + 6); // MF on the outer header
+  const s = summarizeFrame(first);
+  assert.equal(s.kind, 'vxlan');
+  assert.match(s.text, /\[outer IP fragmented: id 4660/);
+  const cut = Buffer.from(first.subarray(0, first.length - 20));
+  assert.match(summarizeFrame(cut).text, /len 84 \[64 of 84 bytes in this fragment\] \[outer IP fragmented/);
+});
+
+test('--port with backend auto sniffs VXLAN vs flannel-UDP; raw and SLL link types work', () => {
+  const ports = new Map([[9999, 'auto' as const]]);
+  assert.equal(summarizeFrame(vxlanIcmp(), { ports }).kind, 'not-overlay');
+  const vx = vxlanFrame(
+    eth(INNER_B, INNER_A, 0x0800, ipv4('10.244.0.1', '10.244.1.1', 1, icmpEcho(0, 1, 2))),
+    { dport: 9999 },
+  );
+  assert.equal(summarizeFrame(vx, { ports }).kind, 'vxlan');
+  const fu = flannelUdpFrame(ipv4('10.244.0.1', '10.244.1.1', 1, icmpEcho(8, 1, 2)), 9999);
+  assert.equal(summarizeFrame(fu, { ports }).kind, 'flannel-udp');
+  const raw = summarizeFrame(fu.subarray(14), { ports, linkType: LinkType.raw });
+  assert.equal(raw.kind, 'flannel-udp');
+  const sll = Buffer.concat([Buffer.alloc(16), fu.subarray(14)]);
+  sll.writeUInt16BE(0x0800, 14);
+  assert.equal(summarizeFrame(sll, { ports, linkType: LinkType.sll }).text, raw.text);
+});
+
+test('every prefix of a valid frame summarizes without throwing', () => {
+  const f = vxlanFrame(
+    eth(INNER_B, INNER_A, 0x0800, ipv4('10.244.0.1', '10.244.1.1', 6, tcp(1, 2, 3, 4, 0x12))),
+  );
+  for (let n = 0; n <= f.length; n++) {
+    const s = summarizeFrame(f.subarray(0, n));
+    assert.ok(FRAME_KINDS.includes(s.kind), `prefix ${n}: kind ${s.kind}`);
+    assert.equal(typeof s.text, 'string');
+  }
+  assert.equal(summarizeFrame(Buffer.alloc(0)).kind, 'malformed');
+});
+
+test('fuzz: random bytes and mutated frames never throw', () => {
+  const base = vxlanIcmp();
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 200 }),
+      fc.constantFrom(LinkType.ethernet, LinkType.raw, LinkType.sll, LinkType.sll2, LinkType.null, 42),
+      (bytes, linkType) => {
+        const s = summarizeFrame(Buffer.from(bytes), { linkType });
+        return FRAME_KINDS.includes(s.kind) && typeof s.text === 'string';
+      },
+    ),
+    { numRuns: 3000 },
+  );
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+      (edits) => {
+        const f = Buffer.from(base);
+        for (const [i, v] of edits) f[i] = v;
+        const s = summarizeFrame(f);
+        return FRAME_KINDS.includes(s.kind);
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});
+
+test('kernel VXLAN fixture: every overlay frame decodes with VNI 1 and inner 10.244 addresses', () => {
+  const pcap = readPcapFile(join(FIXTURES, 'kernel-vxlan-8472.pcap'));
+  const sums = pcap.records.map((r) => summarizeFrame(r.data, { linkType: pcap.linkType }));
+  const vx = sums.filter((s) => s.kind === 'vxlan');
+  assert.ok(vx.length >= 10, `expected >= 10 VXLAN frames, got ${vx.length}`);
+  assert.equal(sums.filter((s) => s.kind === 'malformed').length, 0);
+  for (const s of vx) {
+    assert.equal(s.vni, 1);
+    assert.match(
+      s.text,
+      /^192\.0\.2\.[12]:\d+ > 192\.0\.2\.[12]:8472 VXLAN vni 1 \| ([0-9a-f]{2}:){5}[0-9a-f]{2} > ([0-9a-f]{2}:){5}[0-9a-f]{2} \| 10\.244\.[01]\.1/,
+    );
+  }
+  assert.ok(
+    vx.some((s) => /10\.244\.0\.1 > 10\.244\.1\.1 ICMP echo request id \d+ seq 1 len 84$/.test(s.text)),
+  );
+  assert.ok(
+    vx.some((s) => /10\.244\.1\.1 > 10\.244\.0\.1 ICMP echo reply id \d+ seq 1 len 84$/.test(s.text)),
+  );
+  assert.ok(vx.some((s) => / TCP \[S\.\] seq \d+ ack \d+ win \d+ len 0$/.test(s.text)));
+  assert.ok(vx.some((s) => / ICMP unreachable port len \d+$/.test(s.text)));
+});
+
+test('flannel-UDP fixture: every overlay frame decodes as flannel-UDP', () => {
+  const pcap = readPcapFile(join(FIXTURES, 'socat-udp-8285.pcap'));
+  const sums = pcap.records.map((r) => summarizeFrame(r.data, { linkType: pcap.linkType }));
+  const fu = sums.filter((s) => s.kind === 'flannel-udp');
+  assert.ok(fu.length >= 10);
+  assert.equal(sums.filter((s) => s.kind === 'malformed').length, 0);
+  assert.ok(
+    fu.every((s) =>
+      /^192\.0\.2\.[12]:8285 > 192\.0\.2\.[12]:8285 flannel-UDP \| 10\.246\.0\.[12]/.test(s.text),
+    ),
+  );
+  assert.ok(fu.some((s) => /ICMP echo request id \d+ seq 1 len 1472$/.test(s.text)));
+});
+
+test('formatTimestamp and formatIpv6', () => {
+  const micros = new Date(2026, 0, 2, 12, 0, 1).getTime() * 1000 + 123456;
+  assert.equal(formatTimestamp(micros), '12:00:01.123456');
+  const b = Buffer.from('20010db8000000000000000000000001', 'hex');
+  assert.equal(formatIpv6(b, 0), '2001:db8::1');
+  assert.equal(formatIpv6(Buffer.alloc(16), 0), '::');
+});
