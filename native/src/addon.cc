@@ -7,7 +7,7 @@
 namespace {
 
 // Bumped whenever an export's signature or the counter layout changes; src/io/binding.ts checks it.
-constexpr uint32_t kAbiVersion = 1;
+constexpr uint32_t kAbiVersion = 2;
 
 Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
   int32_t err = 0;
@@ -25,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   weft::InitUdp(env, exports);
   weft::InitPoll(env, exports);
   weft::InitNetif(env, exports);
+  weft::InitOffload(env, exports);
   return exports;
 }
 

@@ -25,7 +25,12 @@ export function isSubnetCompatible(cfg: NetworkConfig, sn: Ip4Net | null): boole
 /** isIPv6SubnetCompatible is isSubnetCompatible for the IPv6 side. */
 export function isIPv6SubnetCompatible(cfg: NetworkConfig, sn: Ip6Net | null): boolean {
   if (!cfg.enableIPv6) return sn === null;
-  return sn !== null && sn.prefixLen === cfg.ipv6SubnetLen && sn.ip >= cfg.ipv6SubnetMin && sn.ip <= cfg.ipv6SubnetMax;
+  return (
+    sn !== null &&
+    sn.prefixLen === cfg.ipv6SubnetLen &&
+    sn.ip >= cfg.ipv6SubnetMin &&
+    sn.ip <= cfg.ipv6SubnetMax
+  );
 }
 
 /** isLeaseCompatible: both sides of a lease fit the config (what flannel checks before reusing one). */
@@ -60,7 +65,11 @@ export function freeSubnets6(
   const out: Ip6Net[] = [];
   // A walk over a mostly-taken /64 space could be endless; flannel has the same bound in practice.
   let steps = 0;
-  for (let ip = cfg.ipv6SubnetMin; ip <= cfg.ipv6SubnetMax && out.length < max && steps < 1 << 20; ip += size, steps++) {
+  for (
+    let ip = cfg.ipv6SubnetMin;
+    ip <= cfg.ipv6SubnetMax && out.length < max && steps < 1 << 20;
+    ip += size, steps++
+  ) {
     const sn = { ip, prefixLen: cfg.ipv6SubnetLen };
     if (!used.some((u) => ip6NetOverlaps(u, sn))) out.push(sn);
   }

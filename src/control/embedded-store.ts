@@ -136,7 +136,8 @@ export class EmbeddedStore implements LeaseStore {
           await fsp.link(tmp, file);
           return leaseFromKeyValue(key, value, new Date(expires));
         } catch (e) {
-          if (errno(e) !== 'EEXIST') throw new StoreError(`cannot create ${file}: ${errno(e) ?? e}`, { cause: e });
+          if (errno(e) !== 'EEXIST')
+            throw new StoreError(`cannot create ${file}: ${errno(e) ?? e}`, { cause: e });
         }
         // The key exists: only an expired holder may be displaced, and only once.
         const st = await fsp.stat(file).catch(() => null);
@@ -168,7 +169,8 @@ export class EmbeddedStore implements LeaseStore {
     try {
       await fsp.unlink(file);
     } catch (e) {
-      if (errno(e) !== 'ENOENT') throw new StoreError(`cannot delete ${file}: ${errno(e) ?? e}`, { cause: e });
+      if (errno(e) !== 'ENOENT')
+        throw new StoreError(`cannot delete ${file}: ${errno(e) ?? e}`, { cause: e });
     }
   }
 
@@ -265,7 +267,14 @@ export class EmbeddedStore implements LeaseStore {
       watcher = null;
     }
     const timer = setInterval(kick, this.pollMs);
-    stop.addEventListener('abort', kick);
+    // Release timers on abort even if the consumer stopped pulling (a suspended generator never
+    // reaches its finally block).
+    const release = (): void => {
+      clearInterval(timer);
+      watcher?.close();
+      kick();
+    };
+    stop.addEventListener('abort', release);
     try {
       let prev = this.cursors.get(cursor);
       if (!prev) {
@@ -290,14 +299,15 @@ export class EmbeddedStore implements LeaseStore {
         }
         const events: LeaseEvent[] = [];
         for (const [k, e] of prev) if (!cur.has(k)) events.push({ type: 'removed', lease: e.lease });
-        for (const [k, e] of cur) if (prev.get(k)?.sig !== e.sig) events.push({ type: 'added', lease: e.lease });
+        for (const [k, e] of cur)
+          if (prev.get(k)?.sig !== e.sig) events.push({ type: 'added', lease: e.lease });
         prev = cur;
         if (events.length > 0) yield { events, cursor: this.remember(cur) };
       }
     } finally {
       clearInterval(timer);
       watcher?.close();
-      stop.removeEventListener('abort', kick);
+      stop.removeEventListener('abort', release);
     }
   }
 

@@ -17,7 +17,15 @@ import fs from 'node:fs';
 import { Etcd3, IOptions, Watcher, isRecoverableError, IKeyValue, IWatchResponse } from 'etcd3';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen } from 'cockatiel';
 import { StoreError, WeftError } from '../errors';
-import { Lease, LeaseAttrs, decodeLeaseAttrs, encodeLeaseAttrs, leaseFromKeyValue, makeSubnetKey, parseSubnetKey } from './lease';
+import {
+  Lease,
+  LeaseAttrs,
+  decodeLeaseAttrs,
+  encodeLeaseAttrs,
+  leaseFromKeyValue,
+  makeSubnetKey,
+  parseSubnetKey,
+} from './lease';
 import {
   DEFAULT_ETCD_PREFIX,
   LeaseEvent,
@@ -83,7 +91,10 @@ export class EtcdStore implements LeaseStore {
       faultHandling: {
         // A short half-open time so calls resume soon after etcd comes back (etcd3's default is 5 s).
         host: () =>
-          circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+          circuitBreaker(handleWhen(isRecoverableError), {
+            halfOpenAfter: 1000,
+            breaker: new ConsecutiveBreaker(3),
+          }),
         watchBackoff: new ExponentialBackoff({
           initialDelay: BACKOFF_MIN_MS,
           maxDelay: BACKOFF_MAX_MS,
@@ -103,7 +114,11 @@ export class EtcdStore implements LeaseStore {
     const cert = read('--etcd-certfile', opts.certFile);
     if (ca || (key && cert)) {
       // A null root certificate makes grpc use the system roots.
-      options.credentials = { rootCertificate: ca ?? (null as unknown as Buffer), privateKey: key, certChain: cert };
+      options.credentials = {
+        rootCertificate: ca ?? (null as unknown as Buffer),
+        privateKey: key,
+        certChain: cert,
+      };
     }
     if (opts.username) options.auth = { username: opts.username, password: opts.password ?? '' };
     this.client = new Etcd3(options);
@@ -129,14 +144,20 @@ export class EtcdStore implements LeaseStore {
 
   async getConfig(): Promise<string | null> {
     return this.wrap('get config', async () => {
-      const res = await this.client.kv.range({ key: Buffer.from(`${this.prefix}/config`) }, this.callOptions());
+      const res = await this.client.kv.range(
+        { key: Buffer.from(`${this.prefix}/config`) },
+        this.callOptions(),
+      );
       return res.kvs.length > 0 ? res.kvs[0]!.value.toString('utf8') : null;
     });
   }
 
   async setConfig(json: string): Promise<void> {
     await this.wrap('put config', () =>
-      this.client.kv.put({ key: Buffer.from(`${this.prefix}/config`), value: Buffer.from(json) }, this.callOptions()),
+      this.client.kv.put(
+        { key: Buffer.from(`${this.prefix}/config`), value: Buffer.from(json) },
+        this.callOptions(),
+      ),
     );
   }
 
@@ -175,7 +196,9 @@ export class EtcdStore implements LeaseStore {
         { key: this.subnetsKey, range_end: prefixEnd(this.subnetsKey) },
         this.callOptions(),
       );
-      const leases = (await Promise.all(res.kvs.map((kv) => this.toLease(kv)))).filter((l): l is Lease => l !== null);
+      const leases = (await Promise.all(res.kvs.map((kv) => this.toLease(kv)))).filter(
+        (l): l is Lease => l !== null,
+      );
       return { leases, cursor: res.header.revision };
     });
   }
@@ -230,8 +253,12 @@ export class EtcdStore implements LeaseStore {
       queue.push(it);
       if (wake) wake();
     };
-    const onAbort = (): void => push({ kind: 'stop' });
-    stop.addEventListener('abort', onAbort);
+    // Cancel the etcd watch on abort even if the consumer stopped pulling (a suspended generator
+    // never reaches its finally block).
+    const onAbort = (): void => {
+      push({ kind: 'stop' });
+      void stopWatch();
+    };
     const known = new Map<string, Lease>(); // last value per key, to describe deletes
     let watcher: Watcher | null = null;
     let rev = BigInt(/^\d+$/.test(cursor) ? cursor : '0');
@@ -239,7 +266,12 @@ export class EtcdStore implements LeaseStore {
 
     const startWatch = (fromRev: bigint): void => {
       // watcher() attaches at once (create() would wait for etcd, possibly forever while it is down).
-      const w = this.client.watch().prefix(this.subnetsKey).withPreviousKV().startRevision(String(fromRev)).watcher();
+      const w = this.client
+        .watch()
+        .prefix(this.subnetsKey)
+        .withPreviousKV()
+        .startRevision(String(fromRev))
+        .watcher();
       w.on('data', (res: IWatchResponse) => push({ kind: 'data', res }));
       w.on('error', (err: Error) => push({ kind: 'resync', why: describe(err) }));
       watcher = w;
@@ -255,6 +287,7 @@ export class EtcdStore implements LeaseStore {
       await Promise.race([w.cancel().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
     };
 
+    stop.addEventListener('abort', onAbort);
     try {
       if (rev === 0n) push({ kind: 'resync', why: 'no cursor' });
       else {
@@ -329,9 +362,17 @@ export class EtcdStore implements LeaseStore {
     if (!nets) return null;
     let attrs: LeaseAttrs;
     try {
-      attrs = prev ? decodeLeaseAttrs(prev.value) : { publicIp: '0.0.0.0', publicIpv6: null, backendType: '', backendData: null, backendV6Data: null };
+      attrs = prev
+        ? decodeLeaseAttrs(prev.value)
+        : { publicIp: '0.0.0.0', publicIpv6: null, backendType: '', backendData: null, backendV6Data: null };
     } catch {
-      attrs = { publicIp: '0.0.0.0', publicIpv6: null, backendType: '', backendData: null, backendV6Data: null };
+      attrs = {
+        publicIp: '0.0.0.0',
+        publicIpv6: null,
+        backendType: '',
+        backendData: null,
+        backendV6Data: null,
+      };
     }
     return { key: name, subnet: nets.subnet, ipv6Subnet: nets.ipv6Subnet, attrs, expiration: null };
   }

@@ -27,9 +27,12 @@ export interface FlagSpec {
   readonly weft?: boolean;
 }
 
-const ipv4OrEmpty = (v: string): string | null => (v === '' || parseIPv4(v) !== null ? null : 'must be an IPv4 address');
-const ipv6OrEmpty = (v: string): string | null => (v === '' || parseIPv6(v) !== null ? null : 'must be an IPv6 address');
-const port = (v: number): string | null => (v >= 0 && v <= 65535 ? null : 'must be a port number in 0..65535 (0 = disabled)');
+const ipv4OrEmpty = (v: string): string | null =>
+  v === '' || parseIPv4(v) !== null ? null : 'must be an IPv4 address';
+const ipv6OrEmpty = (v: string): string | null =>
+  v === '' || parseIPv6(v) !== null ? null : 'must be an IPv6 address';
+const port = (v: number): string | null =>
+  v >= 0 && v <= 65535 ? null : 'must be a port number in 0..65535 (0 = disabled)';
 const oneOf =
   (...allowed: string[]) =>
   (v: string): string | null =>
@@ -37,37 +40,199 @@ const oneOf =
 
 /** FLAG_SPECS lists every flag weft accepts, flanneld's first, in flanneld's help order. */
 export const FLAG_SPECS: readonly FlagSpec[] = [
-  { name: 'etcd-endpoints', kind: 'list', default: ['http://127.0.0.1:4001', 'http://127.0.0.1:2379'], help: 'a comma-delimited list of etcd endpoints' },
-  { name: 'etcd-prefix', kind: 'string', default: '/coreos.com/network', help: 'etcd prefix', check: (v: string) => (v.startsWith('/') ? null : 'must start with "/"') },
-  { name: 'etcd-keyfile', kind: 'string', default: '', help: 'SSL key file used to secure etcd communication' },
-  { name: 'etcd-certfile', kind: 'string', default: '', help: 'SSL certification file used to secure etcd communication' },
-  { name: 'etcd-cafile', kind: 'string', default: '', help: 'SSL Certificate Authority file used to secure etcd communication' },
+  {
+    name: 'etcd-endpoints',
+    kind: 'list',
+    default: ['http://127.0.0.1:4001', 'http://127.0.0.1:2379'],
+    help: 'a comma-delimited list of etcd endpoints',
+  },
+  {
+    name: 'etcd-prefix',
+    kind: 'string',
+    default: '/coreos.com/network',
+    help: 'etcd prefix',
+    check: (v: string) => (v.startsWith('/') ? null : 'must start with "/"'),
+  },
+  {
+    name: 'etcd-keyfile',
+    kind: 'string',
+    default: '',
+    help: 'SSL key file used to secure etcd communication',
+  },
+  {
+    name: 'etcd-certfile',
+    kind: 'string',
+    default: '',
+    help: 'SSL certification file used to secure etcd communication',
+  },
+  {
+    name: 'etcd-cafile',
+    kind: 'string',
+    default: '',
+    help: 'SSL Certificate Authority file used to secure etcd communication',
+  },
   { name: 'etcd-username', kind: 'string', default: '', help: 'username for BasicAuth to etcd' },
   { name: 'etcd-password', kind: 'string', default: '', help: 'password for BasicAuth to etcd' },
-  { name: 'iface', kind: 'repeat', default: [], help: 'interface to use (IP or name) for inter-host communication; may be repeated' },
-  { name: 'iface-regex', kind: 'repeat', default: [], help: 'regex expression to match the first interface to use (IP or name); may be repeated' },
-  { name: 'iface-can-reach', kind: 'string', default: '', help: 'detect the interface to use by the route to this IP', check: ipv4OrEmpty },
-  { name: 'public-ip', kind: 'string', default: '', help: 'IP accessible by other nodes for inter-host communication', check: ipv4OrEmpty },
-  { name: 'public-ipv6', kind: 'string', default: '', help: 'IPv6 accessible by other nodes for inter-host communication', check: ipv6OrEmpty },
-  { name: 'subnet-file', kind: 'string', default: '/run/flannel/subnet.env', help: 'filename where env variables (subnet, MTU, ...) will be written to', check: (v: string) => (v !== '' ? null : 'must not be empty') },
-  { name: 'net-config-path', kind: 'string', default: '', help: 'path to the network configuration file; empty = read <etcd-prefix>/config from the store (weft default)' },
-  { name: 'subnet-lease-renew-margin', kind: 'int', default: 60, help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439', check: (v: number) => (v >= 1 && v <= 1439 ? null : 'must be in 1..1439 (minutes)') },
-  { name: 'ip-masq', kind: 'bool', default: false, help: 'setup IP masquerade rule for traffic destined outside of overlay network' },
-  { name: 'ip-masq-fully-random-disable', kind: 'bool', default: false, help: 'disable --random-fully in the MASQUERADE rule' },
-  { name: 'iptables-resync', kind: 'int', default: 5, help: 'resync period for iptables rules, in seconds', check: (v: number) => (v >= 1 ? null : 'must be at least 1 (seconds)') },
-  { name: 'iptables-forward-rules', kind: 'bool', default: true, help: 'add default accept rules to FORWARD chain in iptables' },
-  { name: 'ip-blackhole-route', kind: 'bool', default: false, help: 'add a blackhole route for the node podCIDR' },
-  { name: 'healthz-ip', kind: 'string', default: '0.0.0.0', help: 'the IP address for healthz server to listen', check: ipv4OrEmpty },
-  { name: 'healthz-port', kind: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable)', check: port },
-  { name: 'v', kind: 'int', default: 0, help: 'log level for V logs', check: (v: number) => (v >= 0 ? null : 'must be >= 0') },
+  {
+    name: 'iface',
+    kind: 'repeat',
+    default: [],
+    help: 'interface to use (IP or name) for inter-host communication; may be repeated',
+  },
+  {
+    name: 'iface-regex',
+    kind: 'repeat',
+    default: [],
+    help: 'regex expression to match the first interface to use (IP or name); may be repeated',
+  },
+  {
+    name: 'iface-can-reach',
+    kind: 'string',
+    default: '',
+    help: 'detect the interface to use by the route to this IP',
+    check: ipv4OrEmpty,
+  },
+  {
+    name: 'public-ip',
+    kind: 'string',
+    default: '',
+    help: 'IP accessible by other nodes for inter-host communication',
+    check: ipv4OrEmpty,
+  },
+  {
+    name: 'public-ipv6',
+    kind: 'string',
+    default: '',
+    help: 'IPv6 accessible by other nodes for inter-host communication',
+    check: ipv6OrEmpty,
+  },
+  {
+    name: 'subnet-file',
+    kind: 'string',
+    default: '/run/flannel/subnet.env',
+    help: 'filename where env variables (subnet, MTU, ...) will be written to',
+    check: (v: string) => (v !== '' ? null : 'must not be empty'),
+  },
+  {
+    name: 'net-config-path',
+    kind: 'string',
+    default: '',
+    help: 'path to the network configuration file; empty = read <etcd-prefix>/config from the store (weft default)',
+  },
+  {
+    name: 'subnet-lease-renew-margin',
+    kind: 'int',
+    default: 60,
+    help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439',
+    check: (v: number) => (v >= 1 && v <= 1439 ? null : 'must be in 1..1439 (minutes)'),
+  },
+  {
+    name: 'ip-masq',
+    kind: 'bool',
+    default: false,
+    help: 'setup IP masquerade rule for traffic destined outside of overlay network',
+  },
+  {
+    name: 'ip-masq-fully-random-disable',
+    kind: 'bool',
+    default: false,
+    help: 'disable --random-fully in the MASQUERADE rule',
+  },
+  {
+    name: 'iptables-resync',
+    kind: 'int',
+    default: 5,
+    help: 'resync period for iptables rules, in seconds',
+    check: (v: number) => (v >= 1 ? null : 'must be at least 1 (seconds)'),
+  },
+  {
+    name: 'iptables-forward-rules',
+    kind: 'bool',
+    default: true,
+    help: 'add default accept rules to FORWARD chain in iptables',
+  },
+  {
+    name: 'ip-blackhole-route',
+    kind: 'bool',
+    default: false,
+    help: 'add a blackhole route for the node podCIDR',
+  },
+  {
+    name: 'healthz-ip',
+    kind: 'string',
+    default: '0.0.0.0',
+    help: 'the IP address for healthz server to listen',
+    check: ipv4OrEmpty,
+  },
+  {
+    name: 'healthz-port',
+    kind: 'int',
+    default: 0,
+    help: 'the port for healthz server to listen (0 to disable)',
+    check: port,
+  },
+  {
+    name: 'v',
+    kind: 'int',
+    default: 0,
+    help: 'log level for V logs',
+    check: (v: number) => (v >= 0 ? null : 'must be >= 0'),
+  },
   { name: 'version', kind: 'bool', default: false, help: 'print version and exit' },
-  { name: 'store', kind: 'string', default: 'embedded', help: 'lease store: embedded (a shared directory, no server) or etcd', check: oneOf('embedded', 'etcd'), weft: true },
-  { name: 'store-dir', kind: 'string', default: '/var/lib/weft/store', help: 'directory of the embedded store (holds <etcd-prefix>/config and subnets/)', weft: true },
-  { name: 'subnet-lease-ttl', kind: 'int', default: 86400, help: 'lifetime of a subnet lease, in seconds (flannel: 86400)', check: (v: number) => (v >= 5 ? null : 'must be at least 5 (seconds)'), weft: true },
-  { name: 'metrics-ip', kind: 'string', default: '0.0.0.0', help: 'the IP address for the Prometheus /metrics server', check: ipv4OrEmpty, weft: true },
-  { name: 'metrics-port', kind: 'int', default: 0, help: 'the port for the Prometheus /metrics server (0 to disable)', check: port, weft: true },
-  { name: 'io', kind: 'string', default: 'batch', help: 'UDP I/O: batch (native recvmmsg/sendmmsg) or dgram (Node dgram)', check: oneOf('batch', 'dgram'), weft: true },
-  { name: 'vtep-state-dir', kind: 'string', default: '/var/lib/weft', help: 'directory where the VTEP MAC is kept so it is stable across restarts', weft: true },
+  {
+    name: 'store',
+    kind: 'string',
+    default: 'embedded',
+    help: 'lease store: embedded (a shared directory, no server) or etcd',
+    check: oneOf('embedded', 'etcd'),
+    weft: true,
+  },
+  {
+    name: 'store-dir',
+    kind: 'string',
+    default: '/var/lib/weft/store',
+    help: 'directory of the embedded store (holds <etcd-prefix>/config and subnets/)',
+    weft: true,
+  },
+  {
+    name: 'subnet-lease-ttl',
+    kind: 'int',
+    default: 86400,
+    help: 'lifetime of a subnet lease, in seconds (flannel: 86400)',
+    check: (v: number) => (v >= 5 ? null : 'must be at least 5 (seconds)'),
+    weft: true,
+  },
+  {
+    name: 'metrics-ip',
+    kind: 'string',
+    default: '0.0.0.0',
+    help: 'the IP address for the Prometheus /metrics server',
+    check: ipv4OrEmpty,
+    weft: true,
+  },
+  {
+    name: 'metrics-port',
+    kind: 'int',
+    default: 0,
+    help: 'the port for the Prometheus /metrics server (0 to disable)',
+    check: port,
+    weft: true,
+  },
+  {
+    name: 'io',
+    kind: 'string',
+    default: 'batch',
+    help: 'UDP I/O: batch (native recvmmsg/sendmmsg) or dgram (Node dgram)',
+    check: oneOf('batch', 'dgram'),
+    weft: true,
+  },
+  {
+    name: 'vtep-state-dir',
+    kind: 'string',
+    default: '/var/lib/weft',
+    help: 'directory where the VTEP MAC is kept so it is stable across restarts',
+    weft: true,
+  },
 ];
 
 /** WeftFlags is the typed result of parseFlags: one property per flag, camelCase. */
@@ -212,7 +377,11 @@ export function parseFlags(
 
   const out: Record<string, unknown> = { explicit: fromCli, extra: {} };
   for (const spec of specs.values()) {
-    const v = values.has(spec.name) ? values.get(spec.name)! : Array.isArray(spec.default) ? [...spec.default] : spec.default;
+    const v = values.has(spec.name)
+      ? values.get(spec.name)!
+      : Array.isArray(spec.default)
+        ? [...spec.default]
+        : spec.default;
     if (FLAG_SPECS.includes(spec)) out[camelName(spec.name)] = v;
     else (out.extra as Record<string, unknown>)[spec.name] = v;
   }
@@ -220,7 +389,10 @@ export function parseFlags(
   // TLS needs both halves, as flannel's newTlsConfig requires; a lone one is almost surely a typo.
   if ((flags.etcdKeyfile === '') !== (flags.etcdCertfile === '')) {
     const missing = flags.etcdKeyfile === '' ? '--etcd-keyfile' : '--etcd-certfile';
-    throw new ConfigError(missing, 'must be set together with --etcd-keyfile and --etcd-certfile (TLS client auth)');
+    throw new ConfigError(
+      missing,
+      'must be set together with --etcd-keyfile and --etcd-certfile (TLS client auth)',
+    );
   }
   return flags;
 }

@@ -92,7 +92,7 @@ export function formatIPv6(v: bigint): string {
   for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -156,13 +156,13 @@ export function ip6NetToString(n: Ip6Net): string {
 
 /** ip4NetContains is true when `inner` lies entirely within `outer`. */
 export function ip4NetContains(outer: Ip4Net, inner: Ip4Net): boolean {
-  return inner.prefixLen >= outer.prefixLen && ((inner.ip & ip4Mask(outer.prefixLen)) >>> 0) === outer.ip;
+  return inner.prefixLen >= outer.prefixLen && (inner.ip & ip4Mask(outer.prefixLen)) >>> 0 === outer.ip;
 }
 
 /** ip4NetOverlaps is true when the two networks share any address. */
 export function ip4NetOverlaps(a: Ip4Net, b: Ip4Net): boolean {
   const len = Math.min(a.prefixLen, b.prefixLen);
-  return ((a.ip & ip4Mask(len)) >>> 0) === ((b.ip & ip4Mask(len)) >>> 0);
+  return (a.ip & ip4Mask(len)) >>> 0 === (b.ip & ip4Mask(len)) >>> 0;
 }
 
 /** ip6NetContains is true when `inner` lies entirely within `outer`. */

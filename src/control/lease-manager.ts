@@ -25,7 +25,11 @@ import { PreviousSubnets } from './subnet-env';
 export const RACE_RETRIES = 10;
 
 /** ControlLog receives the control plane's structured log lines. */
-export type ControlLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+export type ControlLog = (
+  level: 'info' | 'warn' | 'error',
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 /** LeaseManagerOptions configures a LeaseManager. */
 export interface LeaseManagerOptions {
@@ -87,7 +91,9 @@ export class LeaseManager {
           this.log('info', 'reusing the lease held by our public IP', { lease: describeLease(l) });
           return (this.current = l);
         }
-        this.log('warn', 'deleting our old lease: it does not fit the network config', { lease: describeLease(mine) });
+        this.log('warn', 'deleting our old lease: it does not fit the network config', {
+          lease: describeLease(mine),
+        });
         await store.deleteLease(mine);
         others = others.filter((l) => l !== mine);
       }
@@ -109,9 +115,13 @@ export class LeaseManager {
       const ref = prevFree ? prevRef! : allocateSubnet(config, taken, this.o.random);
       try {
         const l = await store.createLease(ref, attrs, this.ttl);
-        this.log('info', prevFree ? 'leased the subnet from the previous subnet.env' : 'leased a new subnet', {
-          lease: describeLease(l),
-        });
+        this.log(
+          'info',
+          prevFree ? 'leased the subnet from the previous subnet.env' : 'leased a new subnet',
+          {
+            lease: describeLease(l),
+          },
+        );
         return (this.current = l);
       } catch (e) {
         if (!(e instanceof SubnetTakenError)) throw e;
@@ -160,7 +170,9 @@ export class LeaseManager {
       this.onRenewed(l);
       this.schedule(this.nextRenewalDelayMs());
     } catch (e) {
-      this.log('error', 'lease renewal failed; retrying', { error: e instanceof WeftError ? e.message : String(e) });
+      this.log('error', 'lease renewal failed; retrying', {
+        error: e instanceof WeftError ? e.message : String(e),
+      });
       this.onRenewError(e);
       this.schedule(this.o.renewRetryMs ?? 60_000);
     }

@@ -89,7 +89,8 @@ export async function watchPeers(o: WatchPeersOptions): Promise<void> {
       peers.clear();
       for (const [k, l] of next) peers.set(k, l);
       if (events.length > 0) o.onChange(events, peers);
-      if (o.ownKey !== null && !ownPresent && ownSeen) lost(`our lease ${o.ownKey} is no longer in the store`);
+      if (o.ownKey !== null && !ownPresent && ownSeen)
+        lost(`our lease ${o.ownKey} is no longer in the store`);
       continue;
     }
     for (const ev of res.events) {

@@ -76,7 +76,10 @@ export function vxlanLeaseData(vni: number, vtepMac: string): { VNI: number; Vte
 
 /** Go's encoding/json escapes <, > and & in strings; JSON.stringify does not. */
 function goJson(v: unknown): string {
-  return JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(v).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** encodeLeaseAttrs writes the lease value exactly as flannel's json.Marshal(LeaseAttrs) does. */
@@ -84,7 +87,8 @@ export function encodeLeaseAttrs(a: LeaseAttrs): string {
   let s = `{"PublicIP":${goJson(a.publicIp)},"PublicIPv6":${a.publicIpv6 === null ? 'null' : goJson(a.publicIpv6)}`;
   if (a.backendType !== '') s += `,"BackendType":${goJson(a.backendType)}`;
   if (a.backendData !== null && a.backendData !== undefined) s += `,"BackendData":${goJson(a.backendData)}`;
-  if (a.backendV6Data !== null && a.backendV6Data !== undefined) s += `,"BackendV6Data":${goJson(a.backendV6Data)}`;
+  if (a.backendV6Data !== null && a.backendV6Data !== undefined)
+    s += `,"BackendV6Data":${goJson(a.backendV6Data)}`;
   return s + '}';
 }
 
@@ -109,13 +113,15 @@ export function decodeLeaseAttrs(text: string | Buffer): LeaseAttrs {
   }
   if (!isObject(v)) throw new FormatError('lease value is not a JSON object');
   const pub = ciField(v, 'PublicIP');
-  if (typeof pub !== 'string' || parseIPv4(pub) === null) throw new FormatError('lease PublicIP is not an IPv4 address');
+  if (typeof pub !== 'string' || parseIPv4(pub) === null)
+    throw new FormatError('lease PublicIP is not an IPv4 address');
   const pub6 = ciField(v, 'PublicIPv6');
   if (pub6 !== undefined && pub6 !== null && (typeof pub6 !== 'string' || parseIPv6(pub6) === null)) {
     throw new FormatError('lease PublicIPv6 is not an IPv6 address');
   }
   const bt = ciField(v, 'BackendType');
-  if (bt !== undefined && bt !== null && typeof bt !== 'string') throw new FormatError('lease BackendType is not a string');
+  if (bt !== undefined && bt !== null && typeof bt !== 'string')
+    throw new FormatError('lease BackendType is not a string');
   const bd = ciField(v, 'BackendData');
   const bd6 = ciField(v, 'BackendV6Data');
   return {
@@ -138,7 +144,10 @@ export function vxlanDataOf(data: unknown): VxlanBackendData | null {
   const norm = normalizeMac(mac);
   if (norm === null) return null;
   const vni = ciField(data, 'VNI');
-  return { vni: typeof vni === 'number' && Number.isInteger(vni) && vni >= 0 && vni <= 0xffffff ? vni : null, vtepMac: norm };
+  return {
+    vni: typeof vni === 'number' && Number.isInteger(vni) && vni >= 0 && vni <= 0xffffff ? vni : null,
+    vtepMac: norm,
+  };
 }
 
 /** makeSubnetKey names a lease: `10.244.1.0-24`, dual stack `10.244.1.0-24&fd00:1::-64`. */
@@ -161,7 +170,7 @@ export function parseSubnetKey(key: string): { subnet: Ip4Net | null; ipv6Subnet
   const ip = parseIPv4(m[1]!);
   const len = Number(m[2]);
   if (ip === null || m[2]!.length > 2 || len > 32) return null;
-  if (((ip & ip4Mask(len)) >>> 0) !== ip) return null;
+  if ((ip & ip4Mask(len)) >>> 0 !== ip) return null;
   const subnet = ip === 0 && len === 0 ? null : { ip, prefixLen: len };
   let ipv6Subnet: Ip6Net | null = null;
   if (m[3] !== undefined) {
@@ -180,11 +189,19 @@ export function leaseFromKeyValue(key: string, value: string | Buffer, expiratio
   const nets = parseSubnetKey(key);
   if (nets === null) throw new FormatError(`"${key}" is not a subnet key`);
   const name = key.slice(key.lastIndexOf('/') + 1);
-  return { key: name, subnet: nets.subnet, ipv6Subnet: nets.ipv6Subnet, attrs: decodeLeaseAttrs(value), expiration };
+  return {
+    key: name,
+    subnet: nets.subnet,
+    ipv6Subnet: nets.ipv6Subnet,
+    attrs: decodeLeaseAttrs(value),
+    expiration,
+  };
 }
 
 /** describeLease is a one-line summary for logs: `10.244.1.0/24 via 192.0.2.3 (vxlan)`. */
 export function describeLease(l: Lease): string {
-  const nets = [l.subnet && ip4NetToString(l.subnet), l.ipv6Subnet && ip6NetToString(l.ipv6Subnet)].filter(Boolean).join(',');
+  const nets = [l.subnet && ip4NetToString(l.subnet), l.ipv6Subnet && ip6NetToString(l.ipv6Subnet)]
+    .filter(Boolean)
+    .join(',');
   return `${nets} via ${l.attrs.publicIp} (${l.attrs.backendType || 'udp'})`;
 }

@@ -163,13 +163,22 @@ export function parseNetworkConfig(input: string | Buffer): NetworkConfig {
   };
 }
 
-function checkIPv4(root: JsonObject): { network: Ip4Net; subnetLen: number; subnetMin: number; subnetMax: number } {
+function checkIPv4(root: JsonObject): {
+  network: Ip4Net;
+  subnetLen: number;
+  subnetMin: number;
+  subnetMax: number;
+} {
   const text = optString(root, 'Network', 'Network');
   if (text === null) {
-    throw new ConfigError('Network', 'is required when EnableIPv4 is true (an IPv4 CIDR such as "10.244.0.0/16")');
+    throw new ConfigError(
+      'Network',
+      'is required when EnableIPv4 is true (an IPv4 CIDR such as "10.244.0.0/16")',
+    );
   }
   const network = parseIp4Cidr(text);
-  if (!network) throw new ConfigError('Network', 'must be an IPv4 CIDR such as "10.244.0.0/16"', `got "${text}"`);
+  if (!network)
+    throw new ConfigError('Network', 'must be an IPv4 CIDR such as "10.244.0.0/16"', `got "${text}"`);
   const p = network.prefixLen;
   let subnetLen = optInt(root, 'SubnetLen', 'SubnetLen', 0, 128) ?? 0;
   if (subnetLen === 0) {
@@ -198,22 +207,38 @@ function checkIPv4(root: JsonObject): { network: Ip4Net; subnetLen: number; subn
       throw new ConfigError(name, `${name} is not in the range of the Network`, `${s} is outside ${text}`);
     }
     if ((ip & mask) >>> 0 !== ip) {
-      throw new ConfigError(name, `${name} is not on a SubnetLen boundary`, `${s} is not a multiple of /${subnetLen}`);
+      throw new ConfigError(
+        name,
+        `${name} is not on a SubnetLen boundary`,
+        `${s} is not a multiple of /${subnetLen}`,
+      );
     }
     return ip;
   };
   const subnetMin = bound('SubnetMin', network.ip + size);
   const subnetMax = bound('SubnetMax', netEnd - size);
   if (subnetMin > subnetMax) {
-    throw new ConfigError('SubnetMin', 'must not be greater than SubnetMax', `${formatIPv4(subnetMin)} > ${formatIPv4(subnetMax)}`);
+    throw new ConfigError(
+      'SubnetMin',
+      'must not be greater than SubnetMax',
+      `${formatIPv4(subnetMin)} > ${formatIPv4(subnetMax)}`,
+    );
   }
   return { network, subnetLen, subnetMin, subnetMax };
 }
 
-function checkIPv6(root: JsonObject): { network: Ip6Net; subnetLen: number; subnetMin: bigint; subnetMax: bigint } {
+function checkIPv6(root: JsonObject): {
+  network: Ip6Net;
+  subnetLen: number;
+  subnetMin: bigint;
+  subnetMax: bigint;
+} {
   const text = optString(root, 'IPv6Network', 'IPv6Network');
   if (text === null) {
-    throw new ConfigError('IPv6Network', 'is required when EnableIPv6 is true (an IPv6 CIDR such as "fd00:10:244::/56")');
+    throw new ConfigError(
+      'IPv6Network',
+      'is required when EnableIPv6 is true (an IPv6 CIDR such as "fd00:10:244::/56")',
+    );
   }
   const network = parseIp6Cidr(text);
   if (!network || text.indexOf(':') < 0) {
@@ -224,7 +249,12 @@ function checkIPv6(root: JsonObject): { network: Ip6Net; subnetLen: number; subn
   if (subnetLen === 0) {
     if (p <= 62) subnetLen = 64;
     else if (p <= 124) subnetLen = p + 2;
-    else throw new ConfigError('IPv6Network', 'IPv6Network is too small. Minimum useful network prefix is /124', text);
+    else
+      throw new ConfigError(
+        'IPv6Network',
+        'IPv6Network is too small. Minimum useful network prefix is /124',
+        text,
+      );
   } else if (subnetLen > 126) {
     throw new ConfigError('IPv6SubnetLen', 'SubnetLen must be less than /127', `got ${subnetLen}`);
   } else if (subnetLen < p + 2) {
@@ -243,10 +273,18 @@ function checkIPv6(root: JsonObject): { network: Ip6Net; subnetLen: number; subn
     const ip = s.indexOf(':') >= 0 ? parseIPv6(s) : null;
     if (ip === null) throw new ConfigError(name, 'must be an IPv6 address', `got "${s}"`);
     if (ip < network.ip || ip >= netEnd) {
-      throw new ConfigError(name, `${name} is not in the range of the IPv6Network`, `${s} is outside ${text}`);
+      throw new ConfigError(
+        name,
+        `${name} is not in the range of the IPv6Network`,
+        `${s} is outside ${text}`,
+      );
     }
     if ((ip & mask) !== ip) {
-      throw new ConfigError(name, `${name} is not on a IPv6SubnetLen boundary`, `${s} is not a multiple of /${subnetLen}`);
+      throw new ConfigError(
+        name,
+        `${name} is not on a IPv6SubnetLen boundary`,
+        `${s} is not a multiple of /${subnetLen}`,
+      );
     }
     return ip;
   };
@@ -270,12 +308,18 @@ function parseBackend(raw: Json | undefined): BackendConfig {
   const type = (typeText ?? '').toLowerCase();
   if (type === 'vxlan') {
     const gbp = optBool(raw, 'GBP', 'Backend.GBP', false);
-    if (gbp) throw new ConfigError('Backend.GBP', 'must be false: weft does not implement VXLAN Group Based Policy');
+    if (gbp)
+      throw new ConfigError('Backend.GBP', 'must be false: weft does not implement VXLAN Group Based Policy');
     const learning = optBool(raw, 'Learning', 'Backend.Learning', false);
-    if (learning) throw new ConfigError('Backend.Learning', 'must be false: weft uses static neighbours as flannel does');
+    if (learning)
+      throw new ConfigError('Backend.Learning', 'must be false: weft uses static neighbours as flannel does');
     const macPrefix = optString(raw, 'MacPrefix', 'Backend.MacPrefix') ?? '0E-2A';
     if (!/^[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}$/.test(macPrefix)) {
-      throw new ConfigError('Backend.MacPrefix', 'must be two hex bytes joined by "-", such as "0E-2A"', `got "${macPrefix}"`);
+      throw new ConfigError(
+        'Backend.MacPrefix',
+        'must be two hex bytes joined by "-", such as "0E-2A"',
+        `got "${macPrefix}"`,
+      );
     }
     const port = optInt(raw, 'Port', 'Backend.Port', 0, 65535) ?? 0;
     return {
@@ -295,7 +339,11 @@ function parseBackend(raw: Json | undefined): BackendConfig {
     throw new ConfigError('Backend.Type', 'is required: "vxlan" or "udp"');
   }
   if (FLANNEL_ONLY_BACKENDS.includes(type)) {
-    throw new ConfigError('Backend.Type', 'must be "vxlan" or "udp"', `weft does not implement flannel's "${type}" backend`);
+    throw new ConfigError(
+      'Backend.Type',
+      'must be "vxlan" or "udp"',
+      `weft does not implement flannel's "${type}" backend`,
+    );
   }
   throw new ConfigError('Backend.Type', 'must be "vxlan" or "udp"', `unknown backend type "${typeText}"`);
 }

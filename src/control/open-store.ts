@@ -50,7 +50,11 @@ export async function loadNetworkConfig(
     try {
       text = await fsp.readFile(flags.netConfigPath, 'utf8');
     } catch (e) {
-      throw new ConfigError('--net-config-path', 'must name a readable file', `${flags.netConfigPath}: ${(e as Error).message}`);
+      throw new ConfigError(
+        '--net-config-path',
+        'must name a readable file',
+        `${flags.netConfigPath}: ${(e as Error).message}`,
+      );
     }
     const config = parseNetworkConfig(text);
     if (opts.seedStore && (await store.getConfig()) === null) await store.setConfig(text);
@@ -62,7 +66,9 @@ export async function loadNetworkConfig(
     throw new ConfigError(
       'config',
       `must exist at ${where} in the ${store.kind} store (or pass --net-config-path)`,
-      store.kind === 'etcd' ? 'flannel config not found in etcd store. Did you create your config using etcdv3 API?' : undefined,
+      store.kind === 'etcd'
+        ? 'flannel config not found in etcd store. Did you create your config using etcdv3 API?'
+        : undefined,
     );
   }
   return { config: parseNetworkConfig(text), text, source: `${store.kind}:${where}` };

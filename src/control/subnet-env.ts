@@ -14,7 +14,16 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FormatError } from '../errors';
-import { Ip4Net, Ip6Net, formatIPv4, formatIPv6, ip4NetToString, ip6NetToString, parseIp4Cidr, parseIp6Cidr } from './ip';
+import {
+  Ip4Net,
+  Ip6Net,
+  formatIPv4,
+  formatIPv6,
+  ip4NetToString,
+  ip6NetToString,
+  parseIp4Cidr,
+  parseIp6Cidr,
+} from './ip';
 
 /** DEFAULT_SUBNET_FILE is flanneld's `--subnet-file` default. */
 export const DEFAULT_SUBNET_FILE = '/run/flannel/subnet.env';

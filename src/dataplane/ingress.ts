@@ -127,7 +127,9 @@ export class Ingress {
         continue;
       }
       // Stage 3: decapsulate in place.
-      const inner = isVxlan ? vxlanDecap(buf, off, len, vx, drops, anomalies) : flannelUdpDecap(buf, off, len, drops);
+      const inner = isVxlan
+        ? vxlanDecap(buf, off, len, vx, drops, anomalies)
+        : flannelUdpDecap(buf, off, len, drops);
       if (inner < 0) continue;
       // Stage 4.
       const innerLen = len - (inner - off);

@@ -106,7 +106,11 @@ export interface DataplaneStats {
 
 const DEFAULT_SOCKET_BUFFER = 4 << 20;
 
-function nonZero(c: Float64Array, names: readonly string[], into: Record<string, number> = {}): Record<string, number> {
+function nonZero(
+  c: Float64Array,
+  names: readonly string[],
+  into: Record<string, number> = {},
+): Record<string, number> {
   for (let i = 0; i < names.length; i++) if (c[i]! > 0) into[names[i]!] = (into[names[i]!] ?? 0) + c[i]!;
   return into;
 }
@@ -117,7 +121,11 @@ function nonZero(c: Float64Array, names: readonly string[], into: Record<string,
  */
 export async function underlayMtuOf(local: string): Promise<number> {
   const out = await netdev.ip(['-j', '-4', 'addr', 'show']);
-  const links = JSON.parse(out) as Array<{ ifname: string; mtu: number; addr_info?: Array<{ local?: string }> }>;
+  const links = JSON.parse(out) as Array<{
+    ifname: string;
+    mtu: number;
+    addr_info?: Array<{ local?: string }>;
+  }>;
   for (const l of links) {
     if ((l.addr_info ?? []).some((a) => a.local === local)) return l.mtu;
   }

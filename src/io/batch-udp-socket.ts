@@ -14,6 +14,7 @@ import { IoCounters, newIoCounters } from './counters';
 import { FdPoller } from './fd-poller';
 import { PacketBatch } from './packet-batch';
 import type { IoMode, PacketIo, UdpBindOptions } from './packet-io';
+import { GsoState, newGsoState } from './gso-state';
 
 /** BatchUdpSocket is a bound, non-blocking IPv4 UDP socket with batched I/O. */
 export class BatchUdpSocket implements PacketIo {
@@ -21,6 +22,9 @@ export class BatchUdpSocket implements PacketIo {
   readonly mode: IoMode = 'batch';
   /** Counters indexed by `IoCounter`. */
   readonly counters: IoCounters = newIoCounters();
+  /** UDP GSO/GRO state indexed by `GsoState` (native updates it in place; see `offloads`). */
+  readonly gsoState: Float64Array = newGsoState();
+  private groOn = false;
   private readonly b: NativeBinding;
   private readonly poller: FdPoller;
   private closed = false;
@@ -95,6 +99,89 @@ export class BatchUdpSocket implements PacketIo {
       start,
       batch.count,
       this.counters,
+    );
+  }
+
+  /**
+   * enableGro turns on UDP_GRO (setsockopt SOL_UDP): the kernel may then deliver several
+   * same-flow datagrams as one, which `recvBatchGro` splits again. Returns false (and leaves the
+   * socket as it was) when the kernel refuses. Receive slots must then hold 65535 bytes.
+   */
+  enableGro(): boolean {
+    const k = udpConstants();
+    try {
+      this.b.udpSetOpt(this.fd, k.SOL_UDP, k.UDP_GRO, 1);
+      this.groOn = true;
+    } catch {
+      this.groOn = false;
+    }
+    return this.groOn;
+  }
+
+  /**
+   * gsoSupported probes UDP_SEGMENT with getsockopt (Linux >= 4.18). A kernel that accepts the
+   * option may still refuse a GSO send (EIO without checksum offload); `sendBatchGso` then falls
+   * back to plain datagrams by itself and `offloads().gsoRefused` names the errno.
+   */
+  gsoSupported(): boolean {
+    const k = udpConstants();
+    try {
+      this.b.udpGetOpt(this.fd, k.SOL_UDP, k.UDP_SEGMENT);
+      return this.gsoState[GsoState.disabledErrno] === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** offloads reports what this socket uses now: GSO (until the kernel refused it) and GRO. */
+  offloads(): { gso: boolean; gro: boolean; gsoRefused: string | null } {
+    const e = this.gsoState[GsoState.disabledErrno]!;
+    return { gso: e === 0, gro: this.groOn, gsoRefused: e === 0 ? null : this.b.errnoName(e) };
+  }
+
+  /**
+   * recvBatchGro is `recvBatch` with UDP_GRO trains split: at most `batch.capacity` datagrams are
+   * received, and each train becomes one descriptor per segment (no copy; `gsoSizes[d]` = segment
+   * size, 0 for plain datagrams), up to `batch.descriptors`. Returns and sets `batch.count`.
+   */
+  recvBatchGro(batch: PacketBatch): number {
+    const n = this.b.udpRecvGro(
+      this.fd,
+      batch.buffer,
+      batch.offsets,
+      batch.lengths,
+      batch.addrs,
+      batch.ports,
+      batch.gsoSizes,
+      batch.descriptors,
+      batch.capacity,
+      batch.slotSize,
+      batch.headroom,
+      this.counters,
+      this.gsoState,
+    );
+    batch.count = n;
+    return n;
+  }
+
+  /**
+   * sendBatchGso is `sendBatch` where descriptor k with `gsoSizes[k] > 0` is one UDP_SEGMENT
+   * train of `gsoSizes[k]`-byte datagrams (equal sizes, shorter tail last, at most 64, at most
+   * 65507 bytes). Falls back to plain datagrams when the kernel refuses (see `offloads`).
+   */
+  sendBatchGso(batch: PacketBatch, start = 0): number {
+    return this.b.udpSendGso(
+      this.fd,
+      batch.buffer,
+      batch.offsets,
+      batch.lengths,
+      batch.addrs,
+      batch.ports,
+      batch.gsoSizes,
+      start,
+      batch.count,
+      this.counters,
+      this.gsoState,
     );
   }
 

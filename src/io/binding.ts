@@ -134,6 +134,45 @@ export interface NativeBinding {
   };
   closeFd(fd: number): void;
 
+  /** udpSendGso: sendmmsg where descriptor k with gsoSizes[k] > 0 is one UDP_SEGMENT train (see docs/native-boundary.md). */
+  udpSendGso(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    addrs: Uint32Array,
+    ports: Uint16Array,
+    gsoSizes: Uint16Array,
+    start: number,
+    end: number,
+    counters: Float64Array,
+    gsoState: Float64Array,
+  ): number;
+  /** udpRecvGro: recvmmsg reading UDP_GRO cmsgs; a GRO train becomes one descriptor per segment. */
+  udpRecvGro(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    addrs: Uint32Array,
+    ports: Uint16Array,
+    gsoSizes: Uint16Array,
+    maxDesc: number,
+    slots: number,
+    slotSize: number,
+    headroom: number,
+    counters: Float64Array,
+    gsoState: Float64Array,
+  ): number;
+  /** csumCopy: per plan triple (srcOff, dstOff, len) the folded RFC 1071 sum into sums[k], then memmove (dstOff 0xFFFFFFFF: sum only). */
+  csumCopy(src: Uint8Array, dst: Uint8Array, plan: Uint32Array, n: number, sums: Uint32Array): void;
+  readonly offloadConstants: {
+    readonly GSO_STATE_COUNT: number;
+    readonly MAX_GSO_SEGMENTS: number;
+    readonly MAX_GSO_BYTES: number;
+    readonly MSG_CHUNK: number;
+  };
+
   pollStart(fd: number, events: number, cb: NativePollCallback): NativePollHandle;
   pollUpdate(handle: NativePollHandle, events: number): void;
   pollRef(handle: NativePollHandle, ref: boolean): void;
@@ -146,7 +185,7 @@ export interface NativeBinding {
 }
 
 /** NATIVE_ABI_VERSION is the addon ABI this TypeScript was written against. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 /** NATIVE_ADDON_PATH is where node-gyp puts the addon (this file runs from dist/src/io). */
 export const NATIVE_ADDON_PATH = join(

@@ -47,27 +47,47 @@ export class PacketBatch {
   readonly addrs: Uint32Array;
   /** Peer UDP port of packet k (source on receive, destination on send). */
   readonly ports: Uint16Array;
+  /**
+   * UDP GSO/GRO segment size of descriptor k (issue 5): on `sendBatchGso`, > 0 makes message k a
+   * train of datagrams of this size (short tail last); on `recvBatchGro`, the segment size of the
+   * GRO train descriptor k was split from (0 = a plain datagram).
+   */
+  readonly gsoSizes: Uint16Array;
+  /** Length of the descriptor arrays: `capacity` unless more were asked for (GRO splits slots). */
+  readonly descriptors: number;
   /** Number of valid descriptors. */
   count = 0;
 
   /**
    * PacketBatch allocates `capacity` slots of `slotSize` bytes (rounded up to 64) with
-   * `headroom` bytes in front of each packet.
+   * `headroom` bytes in front of each packet, and `descriptors` (>= capacity) descriptor slots: a
+   * GRO receive describes each segment of a coalesced datagram separately, so it needs more
+   * descriptors than slots.
    */
-  constructor(capacity = DEFAULT_BATCH_SIZE, slotSize = DEFAULT_SLOT_SIZE, headroom = HEADROOM) {
+  constructor(
+    capacity = DEFAULT_BATCH_SIZE,
+    slotSize = DEFAULT_SLOT_SIZE,
+    headroom = HEADROOM,
+    descriptors = capacity,
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`PacketBatch capacity ${capacity}`);
     const size = Math.ceil(slotSize / SLOT_ALIGN) * SLOT_ALIGN;
     if (!Number.isInteger(headroom) || headroom < 0 || headroom >= size) {
       throw new RangeError(`PacketBatch headroom ${headroom} must be in [0, slotSize ${size})`);
     }
+    if (!Number.isInteger(descriptors) || descriptors < capacity) {
+      throw new RangeError(`PacketBatch descriptors ${descriptors} must be >= capacity ${capacity}`);
+    }
     this.capacity = capacity;
+    this.descriptors = descriptors;
     this.slotSize = size;
     this.headroom = headroom;
     this.buffer = Buffer.allocUnsafeSlow(capacity * size);
-    this.offsets = new Uint32Array(capacity);
-    this.lengths = new Uint32Array(capacity);
-    this.addrs = new Uint32Array(capacity);
-    this.ports = new Uint16Array(capacity);
+    this.offsets = new Uint32Array(descriptors);
+    this.lengths = new Uint32Array(descriptors);
+    this.addrs = new Uint32Array(descriptors);
+    this.ports = new Uint16Array(descriptors);
+    this.gsoSizes = new Uint16Array(descriptors);
   }
 
   /**

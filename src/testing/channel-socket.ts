@@ -194,7 +194,11 @@ export class ChannelUdpSocket implements PacketIo {
 }
 
 /** ChannelSocketPair returns two sockets on one fresh network, bound to `a:port` and `b:port`. */
-export function ChannelSocketPair(a = '192.0.2.1', b = '192.0.2.2', port = 8472): {
+export function ChannelSocketPair(
+  a = '192.0.2.1',
+  b = '192.0.2.2',
+  port = 8472,
+): {
   net: ChannelUdpNetwork;
   a: ChannelUdpSocket;
   b: ChannelUdpSocket;

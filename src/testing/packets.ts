@@ -40,7 +40,11 @@ export function buildIpv4(o: Ipv4PacketOptions): Buffer {
 }
 
 /** buildIcmpEcho returns an IPv4 ICMP echo request (`ping`) with `size` bytes of patterned data. */
-export function buildIcmpEcho(src: string, dst: string, o: { id?: number; seq?: number; size?: number; ttl?: number; df?: boolean } = {}): Buffer {
+export function buildIcmpEcho(
+  src: string,
+  dst: string,
+  o: { id?: number; seq?: number; size?: number; ttl?: number; df?: boolean } = {},
+): Buffer {
   const size = o.size ?? 56;
   const icmp = Buffer.alloc(8 + size);
   icmp[0] = 8;

@@ -29,7 +29,10 @@ test('layout mirrors etcd keys; cat shows the exact flannel value; expiry is the
   const s = new EmbeddedStore({ dir });
   t.after(() => s.close());
   await s.setConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
-  assert.equal(fs.readFileSync(path.join(dir, 'coreos.com/network/config'), 'utf8'), '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
+  assert.equal(
+    fs.readFileSync(path.join(dir, 'coreos.com/network/config'), 'utf8'),
+    '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}',
+  );
   assert.equal(await s.getConfig(), '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
   const before = Date.now();
   const l = await s.createLease(ref('10.244.1.0/24'), attrs('192.0.2.3', 'aa:bb:cc:dd:ee:ff'), 3600);
@@ -119,7 +122,9 @@ test('expired leases are absent, can be re-created, and are reaped', async (t) =
 });
 
 async function nextResult(it: AsyncIterator<LeaseWatchResult>, ms: number): Promise<LeaseWatchResult> {
-  const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no watch result within ${ms} ms`)), ms).unref());
+  const timeout = new Promise<never>((_, rej) =>
+    setTimeout(() => rej(new Error(`no watch result within ${ms} ms`)), ms).unref(),
+  );
   const r = await Promise.race([it.next(), timeout]);
   assert.equal(r.done, false);
   return r.value as LeaseWatchResult;
@@ -143,21 +148,33 @@ test('watch sees add, renew, remove and expiry from another instance within a se
   let t0 = Date.now();
   await other.createLease(ref('10.9.2.0/24'), attrs('192.0.2.2'), 60);
   let r = await nextResult(it, 1000);
-  assert.deepEqual(r.events.map((e) => [e.type, e.lease.key]), [['added', '10.9.2.0-24']]);
+  assert.deepEqual(
+    r.events.map((e) => [e.type, e.lease.key]),
+    [['added', '10.9.2.0-24']],
+  );
   assert.ok(Date.now() - t0 < 1000);
 
   t0 = Date.now();
   await other.deleteLease(ref('10.9.1.0/24'));
   r = await nextResult(it, 1000);
-  assert.deepEqual(r.events.map((e) => [e.type, e.lease.key]), [['removed', '10.9.1.0-24']]);
+  assert.deepEqual(
+    r.events.map((e) => [e.type, e.lease.key]),
+    [['removed', '10.9.1.0-24']],
+  );
   assert.equal(r.events[0]!.lease.attrs.publicIp, '192.0.2.1', 'removal carries the last value');
 
   await other.createLease(ref('10.9.3.0/24'), attrs('192.0.2.3'), 1);
   r = await nextResult(it, 1000);
-  assert.deepEqual(r.events.map((e) => [e.type, e.lease.key]), [['added', '10.9.3.0-24']]);
+  assert.deepEqual(
+    r.events.map((e) => [e.type, e.lease.key]),
+    [['added', '10.9.3.0-24']],
+  );
   t0 = Date.now();
   r = await nextResult(it, 2500);
-  assert.deepEqual(r.events.map((e) => [e.type, e.lease.key]), [['removed', '10.9.3.0-24']]);
+  assert.deepEqual(
+    r.events.map((e) => [e.type, e.lease.key]),
+    [['removed', '10.9.3.0-24']],
+  );
   assert.ok(Date.now() - t0 < 2000, 'expiry noticed within a second of the deadline');
 });
 
@@ -173,7 +190,10 @@ test('watch with an unknown cursor starts with a snapshot', async (t) => {
   const it = s.watchLeases('bogus', ac.signal)[Symbol.asyncIterator]();
   const r = await nextResult(it, 1000);
   assert.deepEqual(r.events, []);
-  assert.deepEqual(r.snapshot!.map((l) => l.key), ['10.9.7.0-24']);
+  assert.deepEqual(
+    r.snapshot!.map((l) => l.key),
+    ['10.9.7.0-24'],
+  );
   ac.abort();
   const end = await it.next();
   assert.equal(end.done, true, 'abort ends the watch');
@@ -191,6 +211,9 @@ test('unparsable keys are skipped, not fatal', async (t) => {
   fs.writeFileSync(path.join(s.subnetsDir, 'README'), 'x');
   fs.utimesSync(path.join(s.subnetsDir, 'README'), new Date(), new Date(Date.now() + 60_000));
   const { leases } = await s.listLeases();
-  assert.deepEqual(leases.map((l) => l.key), ['10.9.1.0-24']);
+  assert.deepEqual(
+    leases.map((l) => l.key),
+    ['10.9.1.0-24'],
+  );
   assert.equal(warnings.length, 2);
 });

@@ -22,7 +22,17 @@ test('defaults match flanneld (plus weft additions)', () => {
 
 test('--flag=value, --flag value, -flag, booleans, repeatable, lists', () => {
   const f = parseFlags(
-    ['--etcd-endpoints=http://a:1, http://b:2', '-iface', 'eth0', '--iface=eth1', '--ip-masq', '--iptables-forward-rules=false', '--healthz-port', '8081', '--public-ip=192.0.2.3'],
+    [
+      '--etcd-endpoints=http://a:1, http://b:2',
+      '-iface',
+      'eth0',
+      '--iface=eth1',
+      '--ip-masq',
+      '--iptables-forward-rules=false',
+      '--healthz-port',
+      '8081',
+      '--public-ip=192.0.2.3',
+    ],
     {},
   );
   assert.deepEqual(f.etcdEndpoints, ['http://a:1', 'http://b:2']);
@@ -38,7 +48,13 @@ test('--flag=value, --flag value, -flag, booleans, repeatable, lists', () => {
 
 test('FLANNELD_* environment applies, the command line wins', () => {
   assert.equal(envName('etcd-endpoints'), 'FLANNELD_ETCD_ENDPOINTS');
-  const env = { FLANNELD_ETCD_ENDPOINTS: 'http://e:2379', FLANNELD_IP_MASQ: 'true', FLANNELD_IFACE: 'eth9', FLANNELD_STORE: 'etcd', FLANNELD_SUBNET_LEASE_RENEW_MARGIN: '30' };
+  const env = {
+    FLANNELD_ETCD_ENDPOINTS: 'http://e:2379',
+    FLANNELD_IP_MASQ: 'true',
+    FLANNELD_IFACE: 'eth9',
+    FLANNELD_STORE: 'etcd',
+    FLANNELD_SUBNET_LEASE_RENEW_MARGIN: '30',
+  };
   const f = parseFlags(['--etcd-endpoints=http://cli:2379'], env);
   assert.deepEqual(f.etcdEndpoints, ['http://cli:2379']);
   assert.equal(f.ipMasq, true);
@@ -49,7 +65,9 @@ test('FLANNELD_* environment applies, the command line wins', () => {
 });
 
 test('extra specs land in extra', () => {
-  const f = parseFlags(['--tun-name', 'weft9'], {}, [{ name: 'tun-name', kind: 'string', default: 'weft0', help: 'x' }]);
+  const f = parseFlags(['--tun-name', 'weft9'], {}, [
+    { name: 'tun-name', kind: 'string', default: 'weft0', help: 'x' },
+  ]);
   assert.equal(f.extra['tun-name'], 'weft9');
   assert.match(flagsUsage(), /--etcd-endpoints value/);
   assert.match(flagsUsage(), /FLANNELD_STORE_DIR/);

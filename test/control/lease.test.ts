@@ -21,11 +21,20 @@ test('vxlan lease value is byte-for-byte flannel (reservations.md)', () => {
     backendData: vxlanLeaseData(1, 'C6:D2:32:6F:8F:44'),
     backendV6Data: null,
   });
-  assert.equal(s, '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}');
+  assert.equal(
+    s,
+    '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}',
+  );
 });
 
 test('udp lease value has no BackendType/BackendData (registry_test.go)', () => {
-  const s = encodeLeaseAttrs({ publicIp: '1.2.3.4', publicIpv6: null, backendType: '', backendData: null, backendV6Data: null });
+  const s = encodeLeaseAttrs({
+    publicIp: '1.2.3.4',
+    publicIpv6: null,
+    backendType: '',
+    backendData: null,
+    backendV6Data: null,
+  });
   assert.equal(s, '{"PublicIP":"1.2.3.4","PublicIPv6":null}');
 });
 
@@ -45,19 +54,32 @@ test('dual-stack vxlan lease value', () => {
 });
 
 test('decode tolerates older forms and Go-style case-insensitive keys', () => {
-  const old = decodeLeaseAttrs('{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VtepMAC":"c6:d2:32:6f:8f:44"}}');
+  const old = decodeLeaseAttrs(
+    '{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VtepMAC":"c6:d2:32:6f:8f:44"}}',
+  );
   assert.equal(old.publicIpv6, null);
   assert.deepEqual(vxlanDataOf(old.backendData), { vni: null, vtepMac: 'c6:d2:32:6f:8f:44' });
   const oldest = decodeLeaseAttrs('{"PublicIP":"10.0.0.1"}');
   assert.equal(oldest.backendType, '');
   assert.equal(encodeLeaseAttrs(oldest), '{"PublicIP":"10.0.0.1","PublicIPv6":null}');
-  const ci = decodeLeaseAttrs('{"publicip":"10.0.0.2","backendtype":"vxlan","backenddata":{"vni":7,"vtepmac":"AA:BB:CC:DD:EE:FF"},"Extra":1}');
+  const ci = decodeLeaseAttrs(
+    '{"publicip":"10.0.0.2","backendtype":"vxlan","backenddata":{"vni":7,"vtepmac":"AA:BB:CC:DD:EE:FF"},"Extra":1}',
+  );
   assert.equal(ci.publicIp, '10.0.0.2');
   assert.deepEqual(vxlanDataOf(ci.backendData), { vni: 7, vtepMac: 'aa:bb:cc:dd:ee:ff' });
 });
 
 test('decode rejects unusable values with FormatError', () => {
-  for (const bad of ['', 'null', '[]', '{}', '{"PublicIP":5}', '{"PublicIP":"1.2.3"}', '{"PublicIP":"1.2.3.4","PublicIPv6":"x"}', '{"PublicIP":"1.2.3.4","BackendType":3}']) {
+  for (const bad of [
+    '',
+    'null',
+    '[]',
+    '{}',
+    '{"PublicIP":5}',
+    '{"PublicIP":"1.2.3"}',
+    '{"PublicIP":"1.2.3.4","PublicIPv6":"x"}',
+    '{"PublicIP":"1.2.3.4","BackendType":3}',
+  ]) {
     assert.throws(() => decodeLeaseAttrs(bad), FormatError, bad);
   }
 });
@@ -80,10 +102,19 @@ test('fuzz: random JSON and random bytes give a lease or a FormatError, never an
     PublicIP: fc.oneof(fc.ipV4(), fc.string(), fc.integer()),
     PublicIPv6: fc.oneof(fc.constant(null), fc.ipV6(), fc.string()),
     BackendType: fc.oneof(fc.constant('vxlan'), fc.string(), fc.constant(null)),
-    BackendData: fc.oneof(fc.jsonValue(), fc.record({ VNI: fc.jsonValue(), VtepMAC: fc.oneof(fc.string(), fc.constant('aa:bb:cc:dd:ee:ff')) })),
+    BackendData: fc.oneof(
+      fc.jsonValue(),
+      fc.record({ VNI: fc.jsonValue(), VtepMAC: fc.oneof(fc.string(), fc.constant('aa:bb:cc:dd:ee:ff')) }),
+    ),
   });
-  fc.assert(fc.property(leaseish, (o) => check(JSON.stringify(o))), { numRuns: 2000 });
-  fc.assert(fc.property(fc.string(), (k) => void parseSubnetKey(k)), { numRuns: 2000 });
+  fc.assert(
+    fc.property(leaseish, (o) => check(JSON.stringify(o))),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(fc.string(), (k) => void parseSubnetKey(k)),
+    { numRuns: 2000 },
+  );
 });
 
 test('subnet keys both ways, IPv4 and dual stack', () => {

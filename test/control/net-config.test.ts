@@ -16,11 +16,27 @@ test('flannel defaults: /16 gives /24 subnets, first subnet skipped, backend udp
 });
 
 test('vxlan defaults and options; Type and keys match case-insensitively', () => {
-  const c = parseNetworkConfig('{"network":"10.244.0.0/16","backend":{"type":"VXLAN","vni":42,"port":4789,"mtu":9001,"directRouting":true}}');
-  assert.deepEqual(c.backend, { type: 'vxlan', vni: 42, port: 4789, mtu: 9001, directRouting: true, macPrefix: '0E-2A' });
+  const c = parseNetworkConfig(
+    '{"network":"10.244.0.0/16","backend":{"type":"VXLAN","vni":42,"port":4789,"mtu":9001,"directRouting":true}}',
+  );
+  assert.deepEqual(c.backend, {
+    type: 'vxlan',
+    vni: 42,
+    port: 4789,
+    mtu: 9001,
+    directRouting: true,
+    macPrefix: '0E-2A',
+  });
   assert.equal(backendMtu(c, 1500), 8951);
   const d = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
-  assert.deepEqual(d.backend, { type: 'vxlan', vni: 1, port: 8472, mtu: null, directRouting: false, macPrefix: '0E-2A' });
+  assert.deepEqual(d.backend, {
+    type: 'vxlan',
+    vni: 1,
+    port: 8472,
+    mtu: null,
+    directRouting: false,
+    macPrefix: '0E-2A',
+  });
   assert.equal(backendMtu(d, 1500), 1450);
 });
 
@@ -29,7 +45,9 @@ test('narrow networks: prefix+2 subnets; explicit SubnetMin/Max honoured', () =>
   assert.equal(c.subnetLen, 28);
   assert.equal(formatIPv4(c.subnetMin), '10.0.0.16');
   assert.equal(formatIPv4(c.subnetMax), '10.0.0.48');
-  const d = parseNetworkConfig('{"Network":"10.1.0.0/16","SubnetLen":20,"SubnetMin":"10.1.32.0","SubnetMax":"10.1.64.0"}');
+  const d = parseNetworkConfig(
+    '{"Network":"10.1.0.0/16","SubnetLen":20,"SubnetMin":"10.1.32.0","SubnetMax":"10.1.64.0"}',
+  );
   assert.equal(formatIPv4(d.subnetMin), '10.1.32.0');
   assert.equal(formatIPv4(d.subnetMax), '10.1.64.0');
   const e = parseNetworkConfig('{"Network":"10.1.2.3/16"}'); // masked like Go's ParseCIDR
@@ -43,7 +61,9 @@ test('IPv6 defaults: /64 subnets for /56, dual stack', () => {
   assert.equal(c.ipv6SubnetLen, 64);
   assert.equal(formatIPv6(c.ipv6SubnetMin), 'fd00:10:244:1::');
   assert.equal(formatIPv6(c.ipv6SubnetMax), 'fd00:10:244:ff::');
-  const v6only = parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00::/120","Backend":{"Type":"vxlan"}}');
+  const v6only = parseNetworkConfig(
+    '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00::/120","Backend":{"Type":"vxlan"}}',
+  );
   assert.equal(v6only.network, null);
   assert.equal(v6only.ipv6SubnetLen, 122);
 });
@@ -66,17 +86,41 @@ const invalid: [string, string, RegExp?][] = [
   ['{"Network":"10.0.0.0/16","SubnetMin":"bogus"}', 'SubnetMin', /IPv4 address/],
   ['{"Network":"10.0.0.0/16","SubnetMax":"11.0.0.0"}', 'SubnetMax', /not in the range/],
   ['{"Network":"10.0.0.0/16","SubnetMax":"10.0.3.128"}', 'SubnetMax', /boundary/],
-  ['{"Network":"10.0.0.0/16","SubnetMin":"10.0.9.0","SubnetMax":"10.0.3.0"}', 'SubnetMin', /greater than SubnetMax/],
+  [
+    '{"Network":"10.0.0.0/16","SubnetMin":"10.0.9.0","SubnetMax":"10.0.3.0"}',
+    'SubnetMin',
+    /greater than SubnetMax/,
+  ],
   ['{"EnableIPv4":false}', 'EnableIPv4', /at least one/],
   [`{"Network":"10.0.0.0/16","EnableIPv6":true,${VX}}`, 'IPv6Network', /required/],
   [`{"Network":"10.0.0.0/16","EnableIPv6":"1","IPv6Network":"fd00::/56",${VX}}`, 'EnableIPv6'],
   [`{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"10.0.0.0/8",${VX}}`, 'IPv6Network'],
   [`{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/125",${VX}}`, 'IPv6Network', /\/124/],
-  [`{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetLen":127,${VX}}`, 'IPv6SubnetLen', /\/127/],
-  [`{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetLen":57,${VX}}`, 'IPv6SubnetLen', /between 58/],
-  [`{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetMin":"fd01::",${VX}}`, 'IPv6SubnetMin', /range/],
-  [`{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetMax":"fd00:0:0:1::1",${VX}}`, 'IPv6SubnetMax', /boundary/],
-  ['{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","Backend":{"Type":"udp"}}', 'EnableIPv6', /udp/],
+  [
+    `{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetLen":127,${VX}}`,
+    'IPv6SubnetLen',
+    /\/127/,
+  ],
+  [
+    `{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetLen":57,${VX}}`,
+    'IPv6SubnetLen',
+    /between 58/,
+  ],
+  [
+    `{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetMin":"fd01::",${VX}}`,
+    'IPv6SubnetMin',
+    /range/,
+  ],
+  [
+    `{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetMax":"fd00:0:0:1::1",${VX}}`,
+    'IPv6SubnetMax',
+    /boundary/,
+  ],
+  [
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","Backend":{"Type":"udp"}}',
+    'EnableIPv6',
+    /udp/,
+  ],
   ['{"Network":"10.0.0.0/16","Backend":"vxlan"}', 'Backend', /object/],
   ['{"Network":"10.0.0.0/16","Backend":{}}', 'Backend.Type', /required/],
   ['{"Network":"10.0.0.0/16","Backend":{"Type":"host-gw"}}', 'Backend.Type', /must be "vxlan" or "udp"/],
@@ -87,7 +131,11 @@ const invalid: [string, string, RegExp?][] = [
   ['{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","MTU":100}}', 'Backend.MTU'],
   ['{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","GBP":true}}', 'Backend.GBP', /Group Based Policy/],
   ['{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","Learning":true}}', 'Backend.Learning'],
-  ['{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","DirectRouting":1}}', 'Backend.DirectRouting', /boolean/],
+  [
+    '{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","DirectRouting":1}}',
+    'Backend.DirectRouting',
+    /boolean/,
+  ],
   ['{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","MacPrefix":"0E2A"}}', 'Backend.MacPrefix'],
   ['{"Network":"10.0.0.0/16","Backend":{"Type":"udp","Port":0}}', 'Backend.Port', /1\.\.65535/],
 ];

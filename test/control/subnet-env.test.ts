@@ -7,8 +7,18 @@ import { formatSubnetEnv, parseSubnetEnv, readSubnetEnv, writeSubnetEnv } from '
 import { parseIp4Cidr, parseIp6Cidr } from '../../src/control/ip';
 
 test('format is exactly flannel WriteSubnetFile (IPv4)', () => {
-  const s = formatSubnetEnv({ network: parseIp4Cidr('10.5.0.0/16'), subnet: parseIp4Cidr('10.5.52.0/24'), ipv6Network: null, ipv6Subnet: null, mtu: 1450, ipMasq: false });
-  assert.equal(s, 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.52.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n');
+  const s = formatSubnetEnv({
+    network: parseIp4Cidr('10.5.0.0/16'),
+    subnet: parseIp4Cidr('10.5.52.0/24'),
+    ipv6Network: null,
+    ipv6Subnet: null,
+    mtu: 1450,
+    ipMasq: false,
+  });
+  assert.equal(
+    s,
+    'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.52.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n',
+  );
 });
 
 test('format with IPv6 enabled', () => {
@@ -32,7 +42,9 @@ test('format with IPv6 enabled', () => {
 });
 
 test('parse tolerates godotenv forms and ignores multi-valued entries like flannel', () => {
-  const p = parseSubnetEnv('# c\nexport FLANNEL_SUBNET="10.1.2.1/24"\nFLANNEL_IPV6_SUBNET=fd00::1/64,fd01::1/64\n');
+  const p = parseSubnetEnv(
+    '# c\nexport FLANNEL_SUBNET="10.1.2.1/24"\nFLANNEL_IPV6_SUBNET=fd00::1/64,fd01::1/64\n',
+  );
   assert.deepEqual(p.subnet, parseIp4Cidr('10.1.2.0/24'));
   assert.equal(p.ipv6Subnet, null);
   assert.equal(parseSubnetEnv('FLANNEL_SUBNET=garbage').subnet, null);
@@ -44,14 +56,28 @@ test('write is atomic (temp + rename), 0644, creates parents, reads back', async
   const file = path.join(dir, 'run', 'flannel', 'subnet.env');
   const old = process.umask(0o077);
   try {
-    await writeSubnetEnv(file, { network: parseIp4Cidr('10.5.0.0/16'), subnet: parseIp4Cidr('10.5.3.0/24'), ipv6Network: null, ipv6Subnet: null, mtu: 1450, ipMasq: false });
+    await writeSubnetEnv(file, {
+      network: parseIp4Cidr('10.5.0.0/16'),
+      subnet: parseIp4Cidr('10.5.3.0/24'),
+      ipv6Network: null,
+      ipv6Subnet: null,
+      mtu: 1450,
+      ipMasq: false,
+    });
   } finally {
     process.umask(old);
   }
   assert.equal(fs.statSync(file).mode & 0o777, 0o644);
   assert.deepEqual(fs.readdirSync(path.dirname(file)), ['subnet.env'], 'no temp file left behind');
   const ino = fs.statSync(file).ino;
-  await writeSubnetEnv(file, { network: parseIp4Cidr('10.5.0.0/16'), subnet: parseIp4Cidr('10.5.4.0/24'), ipv6Network: null, ipv6Subnet: null, mtu: 1450, ipMasq: false });
+  await writeSubnetEnv(file, {
+    network: parseIp4Cidr('10.5.0.0/16'),
+    subnet: parseIp4Cidr('10.5.4.0/24'),
+    ipv6Network: null,
+    ipv6Subnet: null,
+    mtu: 1450,
+    ipMasq: false,
+  });
   assert.notEqual(fs.statSync(file).ino, ino, 'replaced by rename, not rewritten in place');
   const back = await readSubnetEnv(file);
   assert.deepEqual(back!.subnet, parseIp4Cidr('10.5.4.0/24'));

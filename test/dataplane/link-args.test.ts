@@ -9,7 +9,13 @@ import { ConfigError, UsageError } from '../../src/errors';
 const BASE = ['--dev', 'weft0', '--local', '192.0.2.1', '--address', '10.244.0.1/32'];
 
 test('defaults follow flannel: vxlan port 8472 VNI 1, udp port 8285, batch I/O, random local MAC', () => {
-  const v = parseLinkArgs(['--backend', 'vxlan', ...BASE, '--peer', '10.244.1.0/24=192.0.2.2,0e:00:00:00:00:02']);
+  const v = parseLinkArgs([
+    '--backend',
+    'vxlan',
+    ...BASE,
+    '--peer',
+    '10.244.1.0/24=192.0.2.2,0e:00:00:00:00:02',
+  ]);
   assert.equal(v.config.port, 8472);
   assert.equal(v.config.vni, 1);
   assert.equal(v.config.io, 'batch');
@@ -18,7 +24,15 @@ test('defaults follow flannel: vxlan port 8472 VNI 1, udp port 8285, batch I/O, 
   assert.equal(v.config.vtepMac[0]! & 0x03, 0x02);
   assert.deepEqual(v.config.peers[0]!.vtepMac, Buffer.from([0x0e, 0, 0, 0, 0, 2]));
   assert.equal(v.config.peers[0]!.publicIpU32, 0xc0000202);
-  const u = parseLinkArgs(['--backend', 'udp', ...BASE, '--peer', '10.244.1.0/24=192.0.2.2', '--io', 'dgram']);
+  const u = parseLinkArgs([
+    '--backend',
+    'udp',
+    ...BASE,
+    '--peer',
+    '10.244.1.0/24=192.0.2.2',
+    '--io',
+    'dgram',
+  ]);
   assert.equal(u.config.port, 8285);
   assert.equal(u.config.io, 'dgram');
   assert.equal(u.config.peers[0]!.vtepMac, null);
@@ -68,11 +82,14 @@ const BAD: Array<[string, string[], typeof UsageError | typeof ConfigError, RegE
 
 for (const [name, argv, type, re] of BAD) {
   test(`rejects: ${name}`, () => {
-    assert.throws(() => parseLinkArgs(argv), (err: unknown) => {
-      assert.ok(err instanceof type, `expected ${type.name}, got ${String(err)}`);
-      assert.match((err as Error).message, re);
-      return true;
-    });
+    assert.throws(
+      () => parseLinkArgs(argv),
+      (err: unknown) => {
+        assert.ok(err instanceof type, `expected ${type.name}, got ${String(err)}`);
+        assert.match((err as Error).message, re);
+        return true;
+      },
+    );
   });
 }
 

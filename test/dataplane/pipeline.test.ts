@@ -234,7 +234,13 @@ test('Egress.processBatch: bad versions, short packets and backend mismatches ar
   const router = new Router(
     RouteTable.build(
       indexPeers([
-        { subnet: '10.1.0.0/16', publicIp: '192.0.2.9', publicIpU32: ipv4ToU32('192.0.2.9'), vtepMac: null, backend: 'udp' },
+        {
+          subnet: '10.1.0.0/16',
+          publicIp: '192.0.2.9',
+          publicIpU32: ipv4ToU32('192.0.2.9'),
+          vtepMac: null,
+          backend: 'udp',
+        },
       ]),
     ),
   );
@@ -245,7 +251,13 @@ test('Egress.processBatch: bad versions, short packets and backend mismatches ar
     tun,
     sock.a,
     router,
-    { backend: 'vxlan', vxlan: makeVxlanConfig({ localMac: MAC_A }), port: 8472, pathMtu: 1450, localAddrU32: 1 },
+    {
+      backend: 'vxlan',
+      vxlan: makeVxlanConfig({ localMac: MAC_A }),
+      port: 8472,
+      pathMtu: 1450,
+      localAddrU32: 1,
+    },
     drops,
     { maxPacket: 1500 },
   );

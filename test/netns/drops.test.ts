@@ -40,7 +40,13 @@ function sendFrames(ns: Netns, from: string, to: string, port: number, frames: B
 }
 
 /** vxlanFrame builds a VXLAN UDP payload: header (flags, VNI) + inner Ethernet + inner packet. */
-function vxlanFrame(o: { vni?: number; flags?: number; dstMac?: string; srcMac?: string; inner: Buffer }): Buffer {
+function vxlanFrame(o: {
+  vni?: number;
+  flags?: number;
+  dstMac?: string;
+  srcMac?: string;
+  inner: Buffer;
+}): Buffer {
   const b = Buffer.alloc(8 + 14 + o.inner.length);
   b[0] = o.flags ?? 0x08;
   b.writeUIntBE(o.vni ?? 1, 4, 3);
@@ -51,7 +57,10 @@ function vxlanFrame(o: { vni?: number; flags?: number; dstMac?: string; srcMac?:
   return b;
 }
 
-async function waitForDrops(proc: Parameters<typeof readWeftStats>[0], want: Record<string, number>): Promise<WeftStats> {
+async function waitForDrops(
+  proc: Parameters<typeof readWeftStats>[0],
+  want: Record<string, number>,
+): Promise<WeftStats> {
   let s = await readWeftStats(proc);
   for (let i = 0; i < 20 && Object.entries(want).some(([k, v]) => (s.drops[k] ?? 0) < v); i++) {
     await new Promise((r) => setTimeout(r, 100));

@@ -33,12 +33,25 @@ test('harness: kernel VXLAN pair configured flannel-style forwards ping and a TC
   requireRoot();
   const c = cleanupFor(t);
   const u = createUnderlay(c);
-  const ka = setupKernelFlannel(u.a, { local: u.aIp, underlayDev: u.aDev, subnet: '10.244.0.0/24', underlayMtu: u.mtu });
-  const kb = setupKernelFlannel(u.b, { local: u.bIp, underlayDev: u.bDev, subnet: '10.244.1.0/24', underlayMtu: u.mtu });
+  const ka = setupKernelFlannel(u.a, {
+    local: u.aIp,
+    underlayDev: u.aDev,
+    subnet: '10.244.0.0/24',
+    underlayMtu: u.mtu,
+  });
+  const kb = setupKernelFlannel(u.b, {
+    local: u.bIp,
+    underlayDev: u.bDev,
+    subnet: '10.244.1.0/24',
+    underlayMtu: u.mtu,
+  });
   addKernelFlannelPeer(u.a, ka, { subnet: '10.244.1.0/24', mac: kb.mac, publicIp: u.bIp });
   addKernelFlannelPeer(u.b, kb, { subnet: '10.244.0.0/24', mac: ka.mac, publicIp: u.aIp });
 
-  assert.match(u.a.exec('bridge', ['fdb', 'show', 'dev', 'flannel.1']), new RegExp(`${kb.mac} dst ${u.bIp} self permanent`));
+  assert.match(
+    u.a.exec('bridge', ['fdb', 'show', 'dev', 'flannel.1']),
+    new RegExp(`${kb.mac} dst ${u.bIp} self permanent`),
+  );
   assert.match(u.a.ip('-d', 'link', 'show', 'flannel.1'), /vxlan id 1 .*dstport 8472 nolearning/);
 
   const r = ping(u.a, kb.podIp, { source: ka.podIp });
@@ -56,8 +69,22 @@ test('harness: socat TUN/UDP pair forwards ping and a TCP transfer', async (t) =
   const u = createUnderlay(c);
   const dev = uniqueName('st');
   const port = 8285;
-  await startSocatTun(u.b, { dev, address: '10.246.0.2/24', local: u.bIp, remote: u.aIp, port, mtu: u.mtu - 28 });
-  await startSocatTun(u.a, { dev, address: '10.246.0.1/24', local: u.aIp, remote: u.bIp, port, mtu: u.mtu - 28 });
+  await startSocatTun(u.b, {
+    dev,
+    address: '10.246.0.2/24',
+    local: u.bIp,
+    remote: u.aIp,
+    port,
+    mtu: u.mtu - 28,
+  });
+  await startSocatTun(u.a, {
+    dev,
+    address: '10.246.0.1/24',
+    local: u.aIp,
+    remote: u.bIp,
+    port,
+    mtu: u.mtu - 28,
+  });
   assert.match(u.a.ip('link', 'show', dev), /mtu 1472/);
 
   const r = ping(u.a, '10.246.0.2');

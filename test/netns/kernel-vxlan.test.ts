@@ -38,7 +38,12 @@ test('weft vxlan interoperates with a flannel-style kernel flannel.1: ping and T
   requireRoot();
   const c = cleanupFor(t);
   const u = createUnderlay(c);
-  const k = setupKernelFlannel(u.a, { local: u.aIp, underlayDev: u.aDev, subnet: '10.244.0.0/24', underlayMtu: u.mtu });
+  const k = setupKernelFlannel(u.a, {
+    local: u.aIp,
+    underlayDev: u.aDev,
+    subnet: '10.244.0.0/24',
+    underlayMtu: u.mtu,
+  });
   // veth never completes the inner checksums a kernel VTEP leaves to "hardware" (see the helper).
   disableTxChecksumOffload(u.a, k.dev);
   u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
@@ -52,7 +57,10 @@ test('weft vxlan interoperates with a flannel-style kernel flannel.1: ping and T
   const first = parseInt(w.mac.slice(0, 2), 16);
   assert.equal(first & 0x03, 0x02, `VTEP MAC ${w.mac} must be locally administered unicast`);
   addKernelFlannelPeer(u.a, k, { subnet: '10.244.1.0/24', mac: w.mac, publicIp: u.bIp });
-  assert.match(u.a.ip('neigh', 'show', 'dev', 'flannel.1'), new RegExp(`10\\.244\\.1\\.0 lladdr ${w.mac} PERMANENT`));
+  assert.match(
+    u.a.ip('neigh', 'show', 'dev', 'flannel.1'),
+    new RegExp(`10\\.244\\.1\\.0 lladdr ${w.mac} PERMANENT`),
+  );
 
   // kernel -> weft: to the pod stand-in and to weft's TUN address; weft -> kernel likewise.
   for (const [from, dst, source] of [

@@ -52,7 +52,8 @@ const VALUE_FLAGS = new Set([
 ]); // prettier-ignore
 
 function intFlag(flag: string, v: string, min: number, max: number): number {
-  if (!/^\d+$/.test(v)) throw new ConfigError(flag, `must be an integer in ${min}..${max}`, JSON.stringify(v));
+  if (!/^\d+$/.test(v))
+    throw new ConfigError(flag, `must be an integer in ${min}..${max}`, JSON.stringify(v));
   const n = Number(v);
   if (n < min || n > max) throw new ConfigError(flag, `must be an integer in ${min}..${max}`, v);
   return n;
@@ -110,19 +111,25 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
 
   const address = need('--address');
   const slash = address.indexOf('/');
-  if (slash < 0) throw new ConfigError('--address', 'must be IPv4/LEN, e.g. 10.244.1.1/24', JSON.stringify(address));
+  if (slash < 0)
+    throw new ConfigError('--address', 'must be IPv4/LEN, e.g. 10.244.1.1/24', JSON.stringify(address));
   ipv4ToU32(address.slice(0, slash), '--address');
   const cidr = parseCidr(address, '--address');
   if (cidr.family !== 4) throw new ConfigError('--address', 'must be an IPv4 address with a prefix length');
 
   const vni = single.has('--vni') ? intFlag('--vni', single.get('--vni')!, 0, 0xffffff) : 1;
-  const port = single.has('--port') ? intFlag('--port', single.get('--port')!, 1, 65535) : backend === 'vxlan' ? 8472 : 8285;
+  const port = single.has('--port')
+    ? intFlag('--port', single.get('--port')!, 1, 65535)
+    : backend === 'vxlan'
+      ? 8472
+      : 8285;
   const mtu = single.has('--mtu') ? intFlag('--mtu', single.get('--mtu')!, 68, 65535) : undefined;
 
   let vtepMac: Buffer;
   if (single.has('--vtep-mac')) {
     vtepMac = macToBuffer(single.get('--vtep-mac')!, '--vtep-mac');
-    if ((vtepMac[0]! & 1) !== 0) throw new ConfigError('--vtep-mac', 'must be a unicast MAC (first octet even)');
+    if ((vtepMac[0]! & 1) !== 0)
+      throw new ConfigError('--vtep-mac', 'must be a unicast MAC (first octet even)');
     if (vtepMac.every((b) => b === 0)) throw new ConfigError('--vtep-mac', 'must not be all zeros');
   } else {
     vtepMac = randomVtepMac();
@@ -157,14 +164,19 @@ export function parsePeer(text: string, backend: Backend, field = '--peer'): Pee
   const eq = text.indexOf('=');
   if (eq < 0) throw new ConfigError(field, 'must be SUBNET=UNDERLAY_IP[,MAC]', JSON.stringify(text));
   const cidr = parseCidr(text.slice(0, eq), field);
-  if (cidr.hostBitsSet) throw new ConfigError(field, `subnet must have no host bits set (did you mean ${cidr.text}?)`);
+  if (cidr.hostBitsSet)
+    throw new ConfigError(field, `subnet must have no host bits set (did you mean ${cidr.text}?)`);
   const [ip, mac, ...rest] = text.slice(eq + 1).split(',');
   if (rest.length > 0) throw new ConfigError(field, 'must be SUBNET=UNDERLAY_IP[,MAC]', JSON.stringify(text));
   const publicIpU32 = ipv4ToU32(ip ?? '', field);
   let vtepMac: Buffer | null = null;
   if (mac !== undefined) vtepMac = macToBuffer(mac, field);
   if (backend === 'vxlan' && vtepMac === null) {
-    throw new ConfigError(field, 'a vxlan peer needs its VTEP MAC: SUBNET=UNDERLAY_IP,MAC', JSON.stringify(text));
+    throw new ConfigError(
+      field,
+      'a vxlan peer needs its VTEP MAC: SUBNET=UNDERLAY_IP,MAC',
+      JSON.stringify(text),
+    );
   }
   return { subnet: cidr.text, publicIp: ip!, publicIpU32, vtepMac, backend };
 }
@@ -188,6 +200,9 @@ export async function run(argv: string[]): Promise<number> {
   };
   const timer = opts.statsSeconds > 0 ? setInterval(printStats, opts.statsSeconds * 1000) : undefined;
   process.on('SIGUSR1', printStats);
+  // Signal handlers do not keep the event loop alive; the poll handles do, except while both are
+  // briefly inactive (egress waiting for socket space), so hold the loop open explicitly.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   process.stdout.write('ready\n');
 
   await new Promise<void>((resolve) => {
@@ -200,6 +215,7 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
   });
   if (timer) clearInterval(timer);
+  clearInterval(keepAlive);
   process.off('SIGUSR1', printStats);
   await node.stop();
   printStats();

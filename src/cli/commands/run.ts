@@ -1,0 +1,118 @@
+/**
+ * `weft run [flanneld flags]`: a node of a flannel network (see src/daemon/daemon.ts for the
+ * lifecycle). Flags are flanneld's where the feature exists, each also settable as
+ * `FLANNELD_<NAME>` (the command line wins), plus weft's own (`--store`, `--metrics-port`, ...).
+ * Logs are JSON lines on stderr. Exit codes: 0 after SIGINT/SIGTERM or when the lease was revoked
+ * (as flanneld), 1 for a configuration or startup error (nothing written), 2 for a bad command line.
+ */
+import type http from 'node:http';
+import { UsageError, WeftError, ConfigError } from '../../errors';
+import { FlagSpec, flagsUsage, parseFlags } from '../../control/flags';
+import { Daemon } from '../../daemon/daemon';
+import { closeServer, listen, makeHandler } from '../../daemon/http';
+import { createLogger } from '../../daemon/log';
+import { createMetricsRegistry } from '../../metrics/metrics';
+
+/** RUN_EXTRA_FLAGS are `weft run`'s flags beyond the shared control-plane set. */
+export const RUN_EXTRA_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'debug',
+    kind: 'bool',
+    default: false,
+    help: 'serve /debug/routes, /debug/stats and /debug/flows (for weft trace) on the metrics server (or the healthz server)',
+    weft: true,
+  },
+];
+
+/** usage is the `weft help run` text. */
+export const usage = `usage: weft run [flags]
+
+Runs a node of a flannel network: leases a subnet from the store (embedded directory or etcd v3),
+publishes it in flannel's lease JSON, writes subnet.env, creates the TUN device (flannel.<VNI> for
+vxlan, flannel0 for udp) and keeps its routes in step with everyone else's leases. Stops on
+SIGINT/SIGTERM, keeping the lease for the next start. Logs are JSON lines on stderr.
+
+flags (flanneld's first, then weft's; every flag also reads FLANNELD_<NAME>):
+${flagsUsage(RUN_EXTRA_FLAGS)}`;
+
+/** run executes `weft run`; resolves with the exit code when the daemon has stopped. */
+export async function run(argv: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(argv, process.env, RUN_EXTRA_FLAGS);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    createLogger(0).error(e.message, { code: e.code, field: e.field });
+    return 1;
+  }
+  if (flags.version) {
+    process.stdout.write(`weft ${require('../../../../package.json').version as string}\n`);
+    return 0;
+  }
+  const debug = flags.extra.debug === true;
+  const log = createLogger(flags.v);
+  let finish: (code: number) => void = () => {};
+  const done = new Promise<number>((r) => (finish = r));
+  const daemon = new Daemon({ flags, log, onFatal: (code) => finish(code) });
+  const registry = flags.metricsPort > 0 ? createMetricsRegistry(daemon) : null;
+  const src = {
+    healthy: () => daemon.healthy(),
+    ready: () => daemon.ready(),
+    debugRoutes: () => daemon.debugRoutes(),
+    stats: () => daemon.dataplane()?.stats() ?? null,
+  };
+  const servers: http.Server[] = [];
+  const closeAll = async (): Promise<void> => {
+    await Promise.all(servers.splice(0).map((s) => closeServer(s)));
+  };
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.error('second signal: exiting without cleanup', { signal: sig });
+      process.exit(1);
+    }
+    log.info('shutting down', { signal: sig });
+    void daemon.stop().then(() => finish(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const same = flags.healthzPort > 0 && flags.healthzPort === flags.metricsPort && flags.healthzIp === flags.metricsIp;
+    if (flags.healthzPort > 0) {
+      const eps = { health: true, metrics: same, debug: debug && (same || flags.metricsPort === 0) };
+      servers.push(await listen(makeHandler(src, registry, eps), flags.healthzIp, flags.healthzPort));
+      log.info('healthz server listening', { addr: `${flags.healthzIp}:${flags.healthzPort}` });
+    }
+    if (flags.metricsPort > 0 && !same) {
+      servers.push(await listen(makeHandler(src, registry, { health: false, metrics: true, debug }), flags.metricsIp, flags.metricsPort));
+      log.info('metrics server listening', { addr: `${flags.metricsIp}:${flags.metricsPort}` });
+    }
+    if (debug && flags.healthzPort === 0 && flags.metricsPort === 0) {
+      throw new ConfigError('--debug', 'needs --metrics-port or --healthz-port to serve /debug on');
+    }
+    await daemon.start();
+  } catch (e) {
+    await daemon.stop();
+    await closeAll();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (e instanceof UsageError) throw e;
+    if (signals > 0) return 0;
+    if (e instanceof WeftError) {
+      const fields: Record<string, unknown> = { code: e.code };
+      if (e instanceof ConfigError) fields.field = e.field;
+      log.error(e.message, fields);
+      return 1;
+    }
+    log.error('startup failed', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+    return 1;
+  }
+  const code = await done;
+  await closeAll();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  log.info('stopped', { exitCode: code });
+  return code;
+}

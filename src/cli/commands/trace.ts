@@ -1,0 +1,208 @@
+/**
+ * `weft trace DST_IP [--node URL]`: asks a running `weft run --debug` node which route a packet
+ * to DST_IP matches, which peer that is (public IP, VTEP MAC, backend, port), and shows the frame
+ * such a packet would leave with — built with src/encap exactly as the egress path builds it,
+ * plus the outer IPv4/UDP header (writeOuterIPv4Udp), rendered by src/explain as `weft explain`
+ * renders frames — followed by the node's relevant counters.
+ */
+import { ConfigError, UsageError, WeftError } from '../../errors';
+import { HEADROOM, flannelUdpEncap, makeVxlanConfig, newDropCounters, vxlanEncap, writeOuterIPv4Udp } from '../../encap';
+import { explainFrame } from '../../explain';
+import { ipv4ToU32, macToBuffer, tryIpv4ToU32 } from '../../route/addr';
+import { RouteTable } from '../../route/route-table';
+import type { Peer } from '../../route/peer';
+import { buildIcmpEcho } from '../../testing/packets';
+import type { DebugRoutes } from '../../daemon/daemon';
+import type { DataplaneStats } from '../../dataplane/node';
+
+/** DEFAULT_TRACE_NODE is where `weft trace` looks without --node (weft run --metrics-port 9464 --debug). */
+export const DEFAULT_TRACE_NODE = 'http://127.0.0.1:9464';
+
+/** usage is the `weft help trace` text. */
+export const usage = `usage: weft trace DST_IP [--node URL] [--src IP] [--size N] [--json]
+
+Asks a running node (weft run ... --metrics-port PORT --debug) how it would forward a packet to
+DST_IP: the matching route (longest prefix among the peers' leased subnets), the peer (public IP,
+VTEP MAC, backend, port, lease key), the outer headers, the whole sample frame field by field (as
+weft explain prints it) and the node's counters for that direction.
+
+  --node URL   the node's debug server (default ${DEFAULT_TRACE_NODE})
+  --src IP     inner source of the sample packet (default: the node's <subnet>.0, as host traffic)
+  --size N     ICMP echo payload bytes of the sample packet (default 56)
+  --json       print the result as JSON instead of text`;
+
+/** TraceResult is what `weft trace --json` prints. */
+export interface TraceResult {
+  dst: string;
+  verdict: 'peer' | 'local' | 'outside-network' | 'no-route';
+  node: DebugRoutes['node'];
+  route: string | null;
+  peer: DebugRoutes['peers'][number] | null;
+  outer: { src: string; dst: string; srcPort: number; dstPort: number; vni: number | null; innerSrcMac: string | null; innerDstMac: string | null } | null;
+  frameHex: string | null;
+  counters: { egressPackets: number; egressBytes: number; egressDrops: Record<string, number>; routes: number } | null;
+}
+
+function inCidr(ip: number, cidr: string): boolean {
+  const [a, l] = cidr.split('/');
+  const len = Number(l);
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return ((ip & mask) >>> 0) === ((ipv4ToU32(a!) & mask) >>> 0);
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new WeftError('WEFT_ERR_TRACE', `cannot reach ${url}: ${(e as Error).message} (is weft run started with --debug and --metrics-port?)`);
+  }
+  if (res.status === 404) throw new WeftError('WEFT_ERR_TRACE', `${url}: 404 (start weft run with --debug)`);
+  if (!res.ok) throw new WeftError('WEFT_ERR_TRACE', `${url}: HTTP ${res.status}`);
+  return (await res.json()) as T;
+}
+
+/** traceOffline computes the trace from a /debug/routes document (and optional stats). */
+export function traceOffline(dst: string, routes: DebugRoutes, stats: DataplaneStats | null, o: { src?: string; size?: number } = {}): TraceResult {
+  const dstU32 = tryIpv4ToU32(dst);
+  if (dstU32 < 0) throw new ConfigError('DST_IP', 'must be an IPv4 address', dst);
+  const node = routes.node;
+  const r: TraceResult = { dst, verdict: 'no-route', node, route: null, peer: null, outer: null, frameHex: null, counters: null };
+  if (stats) {
+    r.counters = { egressPackets: stats.egress.packets, egressBytes: stats.egress.bytes, egressDrops: stats.egressDrops, routes: stats.routes.peers };
+  }
+  if (!node) return r;
+  if (inCidr(dstU32, node.subnet)) return { ...r, verdict: 'local' };
+  if (!inCidr(dstU32, node.network)) return { ...r, verdict: 'outside-network' };
+  const peers: Peer[] = routes.peers.map((p, index) => ({
+    index,
+    subnet: p.subnet,
+    publicIp: p.publicIp,
+    publicIpU32: ipv4ToU32(p.publicIp),
+    vtepMac: p.vtepMac ? macToBuffer(p.vtepMac) : null,
+    backend: p.backend,
+  }));
+  const hit = RouteTable.build(peers).lookupV4(dstU32);
+  if (!hit) return r;
+  const dp = routes.peers[hit.index]!;
+  r.verdict = 'peer';
+  r.route = hit.subnet;
+  r.peer = dp;
+
+  // The sample packet, encapsulated as egress.ts does it, then the outer header the socket adds.
+  const src = o.src ?? node.subnet.split('/')[0]!;
+  const inner = buildIcmpEcho(src, dst, { size: o.size ?? 56 });
+  const buf = Buffer.alloc(HEADROOM + inner.length);
+  inner.copy(buf, HEADROOM);
+  let start: number;
+  if (node.backend === 'vxlan') {
+    const cfg = makeVxlanConfig({ vni: node.vni, localMac: macToBuffer(node.vtepMac ?? '02:00:00:00:00:01') });
+    start = vxlanEncap(buf, HEADROOM, inner.length, hit.vtepMac!, cfg);
+  } else {
+    start = flannelUdpEncap(buf, HEADROOM, inner.length, newDropCounters(), node.mtu);
+    if (start < 0) throw new ConfigError('DST_IP', 'the sample packet would be dropped by flannel-UDP encapsulation (TTL)');
+  }
+  const payloadLen = HEADROOM + inner.length - start;
+  // The node's socket is bound to the overlay port, so every frame leaves from that port; the
+  // kernel's UDP socket computes the checksum.
+  const ip = writeOuterIPv4Udp(buf, start, payloadLen, ipv4ToU32(node.localIp), hit.publicIpU32, node.port, dp.port, {
+    ttl: 64,
+    tos: 0,
+    df: false,
+    udpChecksum: true,
+  });
+  r.outer = {
+    src: node.localIp,
+    dst: dp.publicIp,
+    srcPort: node.port,
+    dstPort: dp.port,
+    vni: node.backend === 'vxlan' ? node.vni : null,
+    innerSrcMac: node.backend === 'vxlan' ? node.vtepMac : null,
+    innerDstMac: dp.vtepMac,
+  };
+  r.frameHex = buf.subarray(ip).toString('hex');
+  return r;
+}
+
+/** renderTrace prints a TraceResult as text. */
+export function renderTrace(r: TraceResult, color = false): string {
+  const n = r.node;
+  const lines: string[] = [];
+  if (!n) return `node has no lease yet: cannot trace ${r.dst}`;
+  lines.push(`node:   ${n.subnet} on ${n.dev} (${n.backend}${n.backend === 'vxlan' ? ` VNI ${n.vni}` : ''}, port ${n.port}), public IP ${n.publicIp}${n.vtepMac ? `, VTEP MAC ${n.vtepMac}` : ''}, MTU ${n.mtu}`);
+  switch (r.verdict) {
+    case 'local':
+      lines.push(`route:  ${r.dst} is inside this node's own subnet ${n.subnet}: delivered locally by the kernel, not by the overlay`);
+      break;
+    case 'outside-network':
+      lines.push(`route:  ${r.dst} is outside the overlay network ${n.network}: the kernel routes it elsewhere; weft never sees it`);
+      break;
+    case 'no-route':
+      lines.push(`route:  none — no peer leases a subnet containing ${r.dst}; the packet is dropped (drop reason no_route${n.backend === 'udp' ? ', ICMP net unreachable sent back' : ''})`);
+      break;
+    case 'peer': {
+      const p = r.peer!;
+      const o = r.outer!;
+      lines.push(`route:  ${r.route} (longest prefix match) -> lease ${p.leaseKey}`);
+      lines.push(`peer:   public IP ${p.publicIp}, ${p.backend}${p.vtepMac ? `, VTEP MAC ${p.vtepMac}` : ''}, port ${p.port}`);
+      lines.push(
+        `outer:  IPv4 ${o.src} -> ${o.dst}, UDP ${o.srcPort} -> ${o.dstPort}` +
+          (o.vni !== null ? `, VXLAN VNI ${o.vni}, inner Ethernet ${o.innerSrcMac} -> ${o.innerDstMac}` : ', payload = the IP packet (TTL - 1)'),
+      );
+      lines.push('');
+      lines.push(
+        explainFrame(Buffer.from(r.frameHex!, 'hex'), {
+          link: 'ip',
+          vxlanPorts: [o.dstPort],
+          udpPorts: n.backend === 'udp' ? [o.dstPort] : [],
+          color,
+          title: `sample: ICMP echo to ${r.dst} as it leaves ${n.publicIp}`,
+        }).trimEnd(),
+      );
+    }
+  }
+  if (r.counters) {
+    const c = r.counters;
+    const drops = Object.entries(c.egressDrops).map(([k, v]) => `${k}=${v}`).join(' ') || 'none';
+    lines.push('');
+    lines.push(`counters (egress): ${c.egressPackets} packets, ${c.egressBytes} bytes, ${c.routes} peer routes, drops: ${drops}`);
+  }
+  return lines.join('\n');
+}
+
+/** run executes `weft trace`. */
+export async function run(argv: string[]): Promise<number> {
+  let dst: string | undefined;
+  let node = DEFAULT_TRACE_NODE;
+  let src: string | undefined;
+  let size: number | undefined;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const value = (): string => {
+      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined) throw new UsageError(`flag needs an argument: ${flag}`);
+      return v;
+    };
+    if (flag === '--node') node = value().replace(/\/+$/, '');
+    else if (flag === '--src') src = value();
+    else if (flag === '--size') {
+      const v = value();
+      if (!/^\d+$/.test(v) || Number(v) > 1400) throw new ConfigError('--size', 'must be an integer in 0..1400', v);
+      size = Number(v);
+    } else if (flag === '--json') json = true;
+    else if (flag.startsWith('-')) throw new UsageError(`unknown flag: ${a}`);
+    else if (dst === undefined) dst = a;
+    else throw new UsageError(`unexpected argument: ${a}`);
+  }
+  if (dst === undefined) throw new UsageError('DST_IP is required');
+  if (tryIpv4ToU32(dst) < 0) throw new ConfigError('DST_IP', 'must be an IPv4 address', dst);
+  if (src !== undefined && tryIpv4ToU32(src) < 0) throw new ConfigError('--src', 'must be an IPv4 address', src);
+  const routes = await getJson<DebugRoutes>(`${node}/debug/routes`);
+  const stats = await getJson<DataplaneStats | null>(`${node}/debug/stats`).catch(() => null);
+  const r = traceOffline(dst, routes, stats, { src, size });
+  process.stdout.write((json ? JSON.stringify(r, null, 2) : renderTrace(r, process.stdout.isTTY === true && !process.env.NO_COLOR)) + '\n');
+  return 0;
+}

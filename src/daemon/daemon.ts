@@ -1,0 +1,458 @@
+/**
+ * daemon: `weft run`, a node of a flannel network (flanneld `main.go` + the vxlan/udp backends).
+ *
+ * Startup, in this order so that a bad configuration writes nothing (no lease, no subnet.env):
+ *   1. open the store; read and validate the network config (`<prefix>/config` or
+ *      `--net-config-path`); store outages are retried (flannel waits for its store too)
+ *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
+ *      MTU (underlay - 50 / - 28, or Backend.MTU - 50); the VTEP MAC from the state file
+ *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one)
+ *   4. list the leases, start the DataplaneNode with those peers (TUN with `<subnet>.0/32`)
+ *   5. write subnet.env atomically; ready
+ *   6. watch leases (reconnecting, resyncing from a fresh listing if the watch dies), renew the
+ *      lease before expiry; our own key deleted -> "Lease has been revoked. Shutting down daemon."
+ *
+ * A store outage never touches the dataplane: the route table is only ever replaced by a newer
+ * peer set, so forwarding continues on the last known routes until the watch resumes.
+ * `stop` (SIGINT/SIGTERM) keeps the lease in the store (the next start reuses it), removes the
+ * device and its routes and closes sockets.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError, StoreError } from '../errors';
+import {
+  Lease,
+  LeaseAttrs,
+  LeaseManager,
+  NetworkConfig,
+  PreviousSubnets,
+  WeftFlags,
+  describeLease,
+  formatIPv4,
+  ip4NetToString,
+  leaseToPeer,
+  leasesToPeers,
+  loadNetworkConfig,
+  openStore,
+  readSubnetEnv,
+  vxlanDataOf,
+  vxlanLeaseData,
+  watchPeers,
+  writeSubnetEnv,
+} from '../control';
+import { DataplaneNode, type NodeConfig } from '../dataplane/node';
+import * as netdev from '../io/netdev';
+import { macToBuffer } from '../route/addr';
+import type { Backend, Peer } from '../route/peer';
+import { DaemonCounters, MetricsSource, newDaemonCounters } from '../metrics/metrics';
+import { CountingStore } from './counting-store';
+import { ExtIface, listLinks, selectExtIface } from './iface';
+import type { Logger } from './log';
+import { loadOrCreateVtepMac } from './vtep-state';
+
+/** MIN_OVERLAY_MTU is the smallest TUN MTU weft accepts (IPv4's minimum datagram size). */
+const MIN_OVERLAY_MTU = 68;
+
+/** NodeIdentity is what this node publishes and runs with, for /debug and `weft trace`. */
+export interface NodeIdentity {
+  backend: Backend;
+  dev: string;
+  subnet: string;
+  network: string;
+  publicIp: string;
+  localIp: string;
+  iface: string;
+  vni: number;
+  port: number;
+  vtepMac: string | null;
+  mtu: number;
+  leaseKey: string;
+  leaseExpiration: string | null;
+}
+
+/** DebugPeer is one peer as /debug/routes shows it. */
+export interface DebugPeer {
+  subnet: string;
+  publicIp: string;
+  vtepMac: string | null;
+  backend: Backend;
+  port: number;
+  leaseKey: string;
+}
+
+/** DebugRoutes is the JSON of /debug/routes (consumed by `weft trace`). */
+export interface DebugRoutes {
+  node: NodeIdentity | null;
+  peers: DebugPeer[];
+  ignored: Array<{ leaseKey: string; reason: string }>;
+}
+
+/** DaemonOptions configures a Daemon. */
+export interface DaemonOptions {
+  readonly flags: WeftFlags;
+  readonly log: Logger;
+  /** Called once when the daemon stops by itself (lease revoked) with the exit code to use. */
+  readonly onFatal?: (code: number) => void;
+}
+
+function errMsg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function macString(b: Buffer | null): string | null {
+  return b ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : null;
+}
+
+/** Daemon is one `weft run` node; see the module comment for its lifecycle. */
+export class Daemon implements MetricsSource {
+  readonly counters: DaemonCounters = newDaemonCounters();
+  private readonly flags: WeftFlags;
+  private readonly log: Logger;
+  private store: CountingStore | null = null;
+  private mgr: LeaseManager | null = null;
+  private node: DataplaneNode | null = null;
+  private identity: NodeIdentity | null = null;
+  private config: NetworkConfig | null = null;
+  private known = new Map<string, Lease>();
+  private ignored = new Map<string, string>();
+  private peers: Peer[] = [];
+  private applying: Promise<void> = Promise.resolve();
+  private readonly abort = new AbortController();
+  private watchDone: Promise<void> = Promise.resolve();
+  private leaseHeld = false;
+  private snapshotApplied = false;
+  private stopping = false;
+  private stopped: Promise<void> | null = null;
+  private udpNetworkRoute: string | null = null;
+
+  constructor(private readonly o: DaemonOptions) {
+    this.flags = o.flags;
+    this.log = o.log;
+  }
+
+  // ---- MetricsSource / health -------------------------------------------------------------
+
+  /** dataplane is the running DataplaneNode (for metrics), or null. */
+  dataplane(): DataplaneNode | null {
+    return this.node;
+  }
+
+  /** healthy: the process is up and holds its lease (flannel's /healthz). */
+  healthy(): boolean {
+    return this.leaseHeld && !this.stopping;
+  }
+
+  /** ready: lease held, dataplane forwarding, first lease snapshot applied (/readyz). */
+  ready(): boolean {
+    return this.leaseHeld && this.node !== null && this.snapshotApplied && !this.stopping;
+  }
+
+  /** lease summarizes the own lease for metrics. */
+  lease(): { subnet: string; publicIp: string; backend: string; vtepMac: string; expiration: Date | null } | null {
+    const id = this.identity;
+    const l = this.mgr?.lease;
+    if (!id || !l || !this.leaseHeld) return null;
+    return { subnet: id.subnet, publicIp: id.publicIp, backend: id.backend, vtepMac: id.vtepMac ?? '', expiration: l.expiration };
+  }
+
+  /** debugRoutes is the JSON of /debug/routes. */
+  debugRoutes(): DebugRoutes {
+    const port = this.identity?.port ?? 0;
+    const keyOf = new Map<string, string>();
+    for (const [k, l] of this.known) if (l.subnet) keyOf.set(ip4NetToString(l.subnet), k);
+    const id = this.identity;
+    if (id) id.leaseExpiration = this.mgr?.lease?.expiration?.toISOString() ?? null;
+    return {
+      node: id,
+      peers: this.peers.map((p) => ({
+        subnet: p.subnet,
+        publicIp: p.publicIp,
+        vtepMac: macString(p.vtepMac),
+        backend: p.backend,
+        port,
+        leaseKey: keyOf.get(p.subnet) ?? '',
+      })),
+      ignored: [...this.ignored].map(([leaseKey, reason]) => ({ leaseKey, reason })),
+    };
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  /** start runs steps 1-6 of the module comment; rejects (and cleans up) on failure. */
+  async start(): Promise<void> {
+    const f = this.flags;
+    const signal = this.abort.signal;
+    const raw = openStore(f, (msg) => {
+      this.store?.count('warning');
+      this.log.warn(msg);
+    });
+    const store = (this.store = new CountingStore(raw, this.counters.storeErrors));
+    try {
+      // 1. network config
+      const loaded = await this.retryStore('read the network config', () => loadNetworkConfig(store, f));
+      const config = (this.config = loaded.config);
+      if (config.enableIPv6) {
+        throw new ConfigError('EnableIPv6', "must be false: weft's dataplane carries IPv4 only", loaded.source);
+      }
+      const be = config.backend;
+      this.log.info('network config', { source: loaded.source, config: loaded.text.trim() });
+
+      // 2. interface, device, MTU, VTEP MAC
+      const ext: ExtIface = await selectExtIface(f, await listLinks());
+      const backend: Backend = be.type;
+      const vni = be.type === 'vxlan' ? be.vni : 0;
+      const dev = be.type === 'vxlan' ? `flannel.${be.vni}` : 'flannel0';
+      const mtu =
+        be.type === 'vxlan' ? (be.mtu ?? ext.mtu) - 50 : ext.mtu - 28;
+      if (mtu < MIN_OVERLAY_MTU) {
+        throw new ConfigError(be.type === 'vxlan' && be.mtu !== null ? 'Backend.MTU' : '--iface', `leaves an overlay MTU below ${MIN_OVERLAY_MTU}`, `overlay MTU ${mtu}`);
+      }
+      if (be.type === 'vxlan' && be.directRouting) {
+        this.log.warn('Backend.DirectRouting is not implemented by weft; every peer is reached through VXLAN');
+      }
+      this.log.info('using interface', { iface: ext.name, addr: ext.addr, publicIp: ext.publicIp, underlayMtu: ext.mtu });
+      let vtepMac: string | null = null;
+      if (be.type === 'vxlan') {
+        const st = await loadOrCreateVtepMac(f.vtepStateDir, dev, ext.publicIp);
+        vtepMac = st.mac;
+        this.log.info(st.created ? 'created a new VTEP MAC' : 'reusing the VTEP MAC', { vtepMac, file: st.file });
+      }
+      const attrs: LeaseAttrs =
+        be.type === 'vxlan'
+          ? { publicIp: ext.publicIp, publicIpv6: null, backendType: 'vxlan', backendData: vxlanLeaseData(be.vni, vtepMac!), backendV6Data: null }
+          : { publicIp: ext.publicIp, publicIpv6: null, backendType: '', backendData: null, backendV6Data: null };
+
+      // 3. lease
+      let previous: PreviousSubnets | null = null;
+      try {
+        previous = await readSubnetEnv(f.subnetFile);
+      } catch (e) {
+        this.log.warn('ignoring an unreadable subnet.env', { file: f.subnetFile, error: errMsg(e) });
+      }
+      const mgr = (this.mgr = new LeaseManager({
+        store,
+        config,
+        attrs,
+        previous,
+        ttlSeconds: f.subnetLeaseTtl,
+        renewMarginMs: f.subnetLeaseRenewMargin * 60_000,
+        log: (level, msg, fields) => this.log[level](msg, fields),
+      }));
+      const lease = await this.retryStore('acquire a lease', () => mgr.acquire());
+      this.leaseHeld = true;
+      const subnet = lease.subnet!;
+      const subnetText = ip4NetToString(subnet);
+      this.log.info('Lease acquired: ' + subnetText, { lease: describeLease(lease), key: lease.key });
+      this.identity = {
+        backend,
+        dev,
+        subnet: subnetText,
+        network: ip4NetToString(config.network!),
+        publicIp: ext.publicIp,
+        localIp: ext.addr,
+        iface: ext.name,
+        vni,
+        port: be.port,
+        vtepMac,
+        mtu,
+        leaseKey: lease.key,
+        leaseExpiration: lease.expiration?.toISOString() ?? null,
+      };
+
+      // 4. dataplane with the current peers
+      const listing = await this.retryStore('list leases', () => store.listLeases());
+      const initial = listing.leases.filter((l) => l.key !== lease.key);
+      this.applyLeaseSet(new Map(initial.map((l) => [l.key, l])), false);
+      const cfg: NodeConfig = {
+        backend,
+        dev,
+        local: ext.addr,
+        address: `${formatIPv4(subnet.ip)}/32`,
+        vni: vni,
+        port: be.port,
+        vtepMac: vtepMac ? macToBuffer(vtepMac) : Buffer.from([2, 0, 0, 0, 0, 1]),
+        mtu,
+        io: f.io,
+        peers: this.peers.map((p) => ({ ...p })),
+      };
+      const node = new DataplaneNode(cfg);
+      await node.start();
+      this.node = node;
+      if (backend === 'udp') {
+        // flannel's udp backend routes the whole Network into flannel0 (misses get ICMP unreachable).
+        const dst = ip4NetToString(config.network!);
+        await netdev.replaceRoute({ dst, dev });
+        this.udpNetworkRoute = dst;
+      }
+      this.log.info('dataplane started', { dev, address: cfg.address, mtu: node.mtu, underlayMtu: node.underlayMtu, port: be.port, io: f.io, peers: this.peers.length });
+
+      // 5. subnet.env
+      await writeSubnetEnv(f.subnetFile, {
+        network: config.network,
+        subnet,
+        ipv6Network: null,
+        ipv6Subnet: null,
+        mtu: node.mtu,
+        ipMasq: f.ipMasq,
+      });
+      this.log.info('wrote subnet.env', { file: f.subnetFile });
+      if (f.ipMasq) this.log.warn('--ip-masq is accepted but weft installs no iptables rules; FLANNEL_IPMASQ=true is written for the CNI plugin');
+      this.snapshotApplied = true;
+
+      // 6. watch and renew
+      mgr.onRenewed = () => {
+        this.counters.renewOk++;
+      };
+      mgr.onRenewError = () => {
+        this.counters.renewFailed++;
+      };
+      mgr.startRenewal();
+      this.watchDone = this.watchLoop(lease, attrs, listing.cursor, initial, signal);
+      this.log.info('ready', { subnet: subnetText, publicIp: ext.publicIp, vtepMac, dev, mtu: node.mtu, backend });
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  /** retryStore runs `fn`, retrying StoreErrors with backoff (1 s .. 5 s) until it works or stop. */
+  private async retryStore<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let delay = 1000;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!(e instanceof StoreError) || this.abort.signal.aborted) throw e;
+        this.log.warn(`could not ${what}; retrying`, { error: e.message, retryInMs: delay });
+        await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => undefined);
+        if (this.abort.signal.aborted) throw e;
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  private async watchLoop(own: Lease, attrs: LeaseAttrs, cursor: string, initial: Lease[], signal: AbortSignal): Promise<void> {
+    let lost = false;
+    let delay = 100;
+    while (!signal.aborted && !lost) {
+      try {
+        await watchPeers({
+          store: this.store!,
+          ownKey: own.key,
+          ownAttrs: attrs,
+          cursor,
+          initial,
+          signal,
+          onChange: (_ev, peers) => {
+            delay = 100;
+            this.applyLeaseSet(peers, true);
+          },
+          onLost: (reason) => {
+            lost = true;
+            this.onLeaseLost(reason);
+          },
+        });
+        if (signal.aborted || lost) return;
+        this.log.warn('lease watch ended; resyncing');
+      } catch (e) {
+        if (signal.aborted) return;
+        this.log.warn('lease watch failed; resyncing from a fresh listing', { error: errMsg(e), retryInMs: delay });
+      }
+      this.counters.watchRestarts++;
+      await sleep(delay, undefined, { signal }).catch(() => undefined);
+      delay = Math.min(delay * 2, 5000);
+      try {
+        const listing = await this.store!.listLeases();
+        cursor = listing.cursor;
+        const ownNow = listing.leases.find((l) => l.key === own.key);
+        if (!ownNow) {
+          this.onLeaseLost(`our lease ${own.key} is no longer in the store`);
+          return;
+        }
+        initial = listing.leases.filter((l) => l.key !== own.key);
+      } catch (e) {
+        // Keep the old peers (and routes); try again after the next backoff.
+        this.log.warn('could not list leases; keeping the last known routes', { error: errMsg(e) });
+        cursor = '';
+        initial = [...this.known.values()];
+      }
+    }
+  }
+
+  private onLeaseLost(reason: string): void {
+    if (this.stopping) return;
+    this.leaseHeld = false;
+    this.log.error('Lease has been revoked. Shutting down daemon.', { reason });
+    void this.stop().then(() => this.o.onFatal?.(0));
+  }
+
+  /**
+   * applyLeaseSet makes `leases` (every peer lease, own excluded) the current set: logs and counts
+   * the difference, then (when `sync`) replaces the dataplane's peers.
+   */
+  private applyLeaseSet(leases: ReadonlyMap<string, Lease>, sync: boolean): void {
+    const backend = this.config!.backend.type;
+    for (const [k, l] of this.known) {
+      if (!leases.has(k)) {
+        this.counters.leaseRemoved++;
+        this.ignored.delete(k);
+        this.log.info(`Subnet removed: ${l.subnet ? ip4NetToString(l.subnet) : k}`, { key: k });
+      }
+    }
+    for (const [k, l] of leases) {
+      const old = this.known.get(k);
+      if (old && JSON.stringify(old.attrs) === JSON.stringify(l.attrs)) continue;
+      if (leaseToPeer(l, backend, 0) === null) {
+        const why =
+          backend === 'vxlan' && l.attrs.backendType !== 'vxlan'
+            ? `backend type "${l.attrs.backendType || 'udp'}" is not vxlan`
+            : backend === 'vxlan' && vxlanDataOf(l.attrs.backendData) === null
+              ? 'no usable VtepMAC in BackendData'
+              : 'no IPv4 subnet or public IP';
+        this.counters.leaseIgnored++;
+        this.ignored.set(k, why);
+        // flannel: "Ignoring non-vxlan v4Subnet=... v6Subnet=... (udp)" style warning.
+        this.log.warn(`Ignoring lease ${k}: ${why}`, { lease: describeLease(l) });
+        continue;
+      }
+      this.ignored.delete(k);
+      this.counters.leaseAdded++;
+      const mac = vxlanDataOf(l.attrs.backendData)?.vtepMac;
+      this.log.info(`Subnet added: ${ip4NetToString(l.subnet!)} via ${l.attrs.publicIp}`, mac ? { vtepMac: mac, key: k } : { key: k });
+    }
+    this.known = new Map(leases);
+    this.peers = leasesToPeers(leases.values(), backend);
+    if (sync && this.node) {
+      const node = this.node;
+      const peers = this.peers;
+      this.applying = this.applying
+        .then(() => (this.node === node && !this.stopping ? node.updatePeers(peers.map((p) => ({ ...p }))) : undefined))
+        .catch((e: unknown) => this.log.error('could not apply the peer set to the dataplane', { error: errMsg(e) }));
+    }
+  }
+
+  /** stop shuts down: watch and renewal end, routes and device removed, store closed. The lease stays. */
+  stop(): Promise<void> {
+    if (this.stopped) return this.stopped;
+    this.stopping = true;
+    this.abort.abort();
+    this.stopped = (async () => {
+      this.mgr?.stop();
+      await this.watchDone.catch(() => undefined);
+      await this.applying.catch(() => undefined);
+      if (this.udpNetworkRoute && this.identity) {
+        await netdev.delRoute({ dst: this.udpNetworkRoute, dev: this.identity.dev }).catch(() => undefined);
+      }
+      if (this.node) {
+        try {
+          await this.node.stop();
+        } catch (e) {
+          this.log.warn('dataplane stop failed', { error: errMsg(e) });
+        }
+        this.log.info('dataplane stopped; device and routes removed', { dev: this.identity?.dev });
+      }
+      this.node = null;
+      await this.store?.close().catch(() => undefined);
+    })();
+    return this.stopped;
+  }
+}

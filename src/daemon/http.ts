@@ -1,0 +1,83 @@
+/**
+ * http: the daemon's HTTP endpoints.
+ *   `--healthz-ip:--healthz-port` (flannel's): GET /healthz -> 200 while the process runs and holds
+ *     its lease; GET /readyz -> 200 once the lease is held, the dataplane forwards and the first
+ *     lease snapshot is applied, else 503.
+ *   `--metrics-ip:--metrics-port` (weft's): GET /metrics (Prometheus text format).
+ *   with `--debug`, on the metrics server (or the healthz server when metrics are off):
+ *     GET /debug/routes (own node + peers, JSON; `weft trace` reads it), /debug/stats (dataplane
+ *     counters, JSON), /debug/flows (routes + counters: the dataplane keeps no per-flow counters).
+ * When both servers would use the same ip:port, one server serves everything.
+ */
+import http from 'node:http';
+import type { Registry } from 'prom-client';
+import { SystemError } from '../errors';
+import type { DataplaneStats } from '../dataplane/node';
+import type { DebugRoutes } from './daemon';
+
+/** HttpSource is what the endpoints read. */
+export interface HttpSource {
+  healthy(): boolean;
+  ready(): boolean;
+  debugRoutes(): DebugRoutes;
+  stats(): DataplaneStats | null;
+}
+
+/** Endpoint groups a server serves. */
+export interface EndpointSet {
+  health: boolean;
+  metrics: boolean;
+  debug: boolean;
+}
+
+/** handler builds the request handler for one server. */
+export function makeHandler(src: HttpSource, registry: Registry | null, eps: EndpointSet): http.RequestListener {
+  const send = (res: http.ServerResponse, code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+    res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+    res.end(body);
+  };
+  const json = (res: http.ServerResponse, v: unknown): void => send(res, 200, JSON.stringify(v, null, 2) + '\n', 'application/json');
+  return (req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
+    if (eps.health && url === '/healthz') {
+      return src.healthy() ? send(res, 200, 'weft is running\n') : send(res, 503, 'weft holds no lease\n');
+    }
+    if (eps.health && url === '/readyz') {
+      return src.ready() ? send(res, 200, 'weft is ready\n') : send(res, 503, 'weft is not ready yet\n');
+    }
+    if (eps.metrics && registry && url === '/metrics') {
+      registry
+        .metrics()
+        .then((text) => send(res, 200, text, registry.contentType))
+        .catch((e: unknown) => send(res, 500, `metrics failed: ${String(e)}\n`));
+      return;
+    }
+    if (eps.debug && url === '/debug/routes') return json(res, src.debugRoutes());
+    if (eps.debug && url === '/debug/stats') return json(res, src.stats());
+    if (eps.debug && url === '/debug/flows') {
+      return json(res, { perFlowCounters: false, note: 'the dataplane keeps no per-flow counters; routes and totals instead', ...src.debugRoutes(), stats: src.stats() });
+    }
+    send(res, 404, 'not found\n');
+  };
+}
+
+/** listen starts a server on ip:port; rejects with SystemError (e.g. EADDRINUSE). */
+export function listen(handler: http.RequestListener, ip: string, port: number): Promise<http.Server> {
+  return new Promise((resolve, reject) => {
+    const srv = http.createServer(handler);
+    srv.once('error', (e: NodeJS.ErrnoException) => reject(new SystemError(`listen ${ip}:${port}`, e.code ?? 'UNKNOWN', e.message)));
+    srv.listen(port, ip, () => {
+      srv.removeAllListeners('error');
+      resolve(srv);
+    });
+  });
+}
+
+/** closeServer stops accepting and closes idle keep-alive connections. */
+export function closeServer(srv: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    srv.close(() => resolve());
+    srv.closeAllConnections();
+  });
+}

@@ -1,0 +1,56 @@
+/**
+ * log: the daemon's structured logger — one JSON object per line on stderr:
+ * `{"ts":"2026-11-25T10:00:00.000Z","level":"info","msg":"Subnet added: 10.244.2.0/24 via 192.0.2.3","fields":{...}}`
+ * (`fields` only when there are any). Messages that flannel logs keep flannel's wording, so
+ * runbooks that grep flanneld's output keep working.
+ */
+
+/** LogLevel orders messages; `debug` lines only appear with `-v` >= 1. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** LogFields are extra key/values of one log line. */
+export type LogFields = Record<string, unknown>;
+
+/** Logger writes one structured line per call. */
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+}
+
+/** formatLogLine renders one log line (without the newline); errors become their message. */
+export function formatLogLine(level: LogLevel, msg: string, fields?: LogFields, now: Date = new Date()): string {
+  const line: Record<string, unknown> = { ts: now.toISOString(), level, msg };
+  if (fields && Object.keys(fields).length > 0) {
+    const f: LogFields = {};
+    for (const [k, v] of Object.entries(fields)) f[k] = v instanceof Error ? v.message : v;
+    line.fields = f;
+  }
+  return JSON.stringify(line, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** createLogger returns a Logger writing to `write` (default: stderr); `verbosity` 0 hides debug. */
+export function createLogger(verbosity = 0, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  const emit = (level: LogLevel, msg: string, fields?: LogFields): void => write(formatLogLine(level, msg, fields) + '\n');
+  return {
+    debug: (m, f) => {
+      if (verbosity > 0) emit('debug', m, f);
+    },
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+  };
+}
+
+/** parseLogLine reads one line back (tests, the demo); null when it is not a log object. */
+export function parseLogLine(line: string): { ts: string; level: LogLevel; msg: string; fields?: LogFields } | null {
+  if (!line.startsWith('{')) return null;
+  try {
+    const v = JSON.parse(line) as { ts?: unknown; level?: unknown; msg?: unknown; fields?: LogFields };
+    if (typeof v.msg !== 'string' || typeof v.level !== 'string' || typeof v.ts !== 'string') return null;
+    return v as { ts: string; level: LogLevel; msg: string; fields?: LogFields };
+  } catch {
+    return null;
+  }
+}

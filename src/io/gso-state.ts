@@ -1,0 +1,28 @@
+/**
+ * gso-state: the slot layout of the Float64Array in which the addon records UDP GSO/GRO state
+ * (`BatchUdpSocket.gsoState`). Keep in step with `enum GsoState` in native/src/offload.cc.
+ */
+
+/** GsoState maps state names to their slot. */
+export const GsoState = {
+  /** 0 while GSO sends are used; the errno with which the kernel refused one, after falling back. */
+  disabledErrno: 0,
+  /** GSO messages (trains) the kernel accepted. */
+  gsoMessages: 1,
+  /** Datagrams those trains carried. */
+  gsoSegments: 2,
+  /** Trains sent as plain datagrams (fallback, or more than 64 segments / 65507 bytes). */
+  gsoSplitMessages: 3,
+  /** Received datagrams that were GRO trains (more than one segment). */
+  groMessages: 4,
+  /** Segments those trains carried. */
+  groSegments: 5,
+} as const;
+
+/** GSO_STATE_COUNT is the length of a gsoState array. */
+export const GSO_STATE_COUNT = 6;
+
+/** newGsoState returns a zeroed state array. */
+export function newGsoState(): Float64Array {
+  return new Float64Array(GSO_STATE_COUNT);
+}

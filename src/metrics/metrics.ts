@@ -1,0 +1,318 @@
+/**
+ * metrics: the Prometheus registry of `weft run` (prom-client). Every collector READS the
+ * dataplane's counters when scraped (`collect()`); nothing is pushed per packet or per batch, so
+ * the hot path only ever increments plain numbers and typed-array slots.
+ *
+ * The metric list (name, type, labels, meaning) is in docs/daemon.md; METRIC_NAMES here is the
+ * same list for tests.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { ANOMALY_NAMES, DROP_REASON_NAMES } from '../encap';
+import type { DataplaneStats } from '../dataplane/node';
+
+/** DataplaneView is what the collectors read from a running DataplaneNode. */
+export interface DataplaneView {
+  stats(): DataplaneStats;
+  readonly egressDrops: Float64Array;
+  readonly ingressDrops: Float64Array;
+  readonly anomalies: Float64Array;
+}
+
+/** DaemonCounters are the control-plane counters the daemon keeps (plain numbers). */
+export interface DaemonCounters {
+  leaseAdded: number;
+  leaseRemoved: number;
+  leaseIgnored: number;
+  renewOk: number;
+  renewFailed: number;
+  watchRestarts: number;
+  /** Store call failures by operation (`listLeases`, `createLease`, `watchLeases`, `warning`, ...). */
+  readonly storeErrors: Map<string, number>;
+}
+
+/** newDaemonCounters returns zeroed DaemonCounters. */
+export function newDaemonCounters(): DaemonCounters {
+  return { leaseAdded: 0, leaseRemoved: 0, leaseIgnored: 0, renewOk: 0, renewFailed: 0, watchRestarts: 0, storeErrors: new Map() };
+}
+
+/** MetricsSource is everything a scrape reads. */
+export interface MetricsSource {
+  /** The running dataplane, or null before it started / after it stopped. */
+  dataplane(): DataplaneView | null;
+  readonly counters: DaemonCounters;
+  ready(): boolean;
+  /** The own lease, or null before it is acquired. */
+  lease(): { subnet: string; publicIp: string; backend: string; vtepMac: string; expiration: Date | null } | null;
+}
+
+/** METRIC_NAMES lists every weft metric (the process_* / nodejs_* defaults come on top). */
+export const METRIC_NAMES = [
+  'weft_packets_total',
+  'weft_bytes_total',
+  'weft_batches_total',
+  'weft_batch_size_mean',
+  'weft_drops_total',
+  'weft_anomalies_total',
+  'weft_icmp_replies_total',
+  'weft_egress_stalls_total',
+  'weft_routes',
+  'weft_route_cache_lookups_total',
+  'weft_route_table_swaps_total',
+  'weft_io_syscalls_total',
+  'weft_io_eagain_total',
+  'weft_io_errors_total',
+  'weft_io_truncated_total',
+  'weft_lease_events_total',
+  'weft_leases_ignored_total',
+  'weft_lease_renewals_total',
+  'weft_lease_expiry_timestamp_seconds',
+  'weft_lease_info',
+  'weft_store_errors_total',
+  'weft_watch_restarts_total',
+  'weft_ready',
+] as const;
+
+const DIRS = ['egress', 'ingress'] as const;
+
+/** createMetricsRegistry builds the registry; scrape it with `registry.metrics()`. */
+export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boolean } = {}): Registry {
+  const registers = [new Registry()];
+  const reg = registers[0]!;
+  if (opts.defaults !== false) collectDefaultMetrics({ register: reg });
+  // One stats() snapshot per scrape, shared by the collectors that run in the same tick.
+  let snap: { at: number; s: DataplaneStats | null } = { at: -1, s: null };
+  const stats = (): DataplaneStats | null => {
+    const now = Date.now();
+    if (snap.at !== now) snap = { at: now, s: src.dataplane()?.stats() ?? null };
+    return snap.s;
+  };
+  const set = (c: Counter | Gauge, labels: Record<string, string>, v: number): void => {
+    if (c instanceof Counter) c.inc(labels, v);
+    else c.set(labels, v);
+  };
+
+  new Counter({
+    name: 'weft_packets_total',
+    help: 'Inner packets forwarded: egress = TUN to UDP (encapsulated), ingress = UDP to TUN (decapsulated).',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      this.reset();
+      const s = stats();
+      set(this, { direction: 'egress' }, s?.egress.packets ?? 0);
+      set(this, { direction: 'ingress' }, s?.ingress.packets ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_bytes_total',
+    help: 'Inner bytes forwarded, by direction.',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      this.reset();
+      const s = stats();
+      set(this, { direction: 'egress' }, s?.egress.bytes ?? 0);
+      set(this, { direction: 'ingress' }, s?.ingress.bytes ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_batches_total',
+    help: 'Batches processed (one native read/recv per batch), by direction.',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      this.reset();
+      const s = stats();
+      set(this, { direction: 'egress' }, s?.egress.batches ?? 0);
+      set(this, { direction: 'ingress' }, s?.ingress.batches ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'weft_batch_size_mean',
+    help: 'Mean packets per batch since start, by direction (rate(weft_packets_total)/rate(weft_batches_total) for a window).',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      const s = stats();
+      for (const d of DIRS) {
+        const b = s?.[d].batches ?? 0;
+        this.set({ direction: d }, b > 0 ? (s![d].packets / b) : 0);
+      }
+    },
+  });
+  new Counter({
+    name: 'weft_drops_total',
+    help: 'Packets dropped, by direction and reason (src/encap/drop-reason.ts).',
+    labelNames: ['direction', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      const dp = src.dataplane();
+      for (const d of DIRS) {
+        const c = dp ? (d === 'egress' ? dp.egressDrops : dp.ingressDrops) : null;
+        for (let i = 0; i < DROP_REASON_NAMES.length; i++) {
+          set(this, { direction: d, reason: DROP_REASON_NAMES[i]! }, c?.[i] ?? 0);
+        }
+      }
+    },
+  });
+  new Counter({
+    name: 'weft_anomalies_total',
+    help: 'Frames accepted although odd (e.g. VXLAN reserved bits set), by kind.',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      this.reset();
+      const a = src.dataplane()?.anomalies;
+      for (let i = 0; i < ANOMALY_NAMES.length; i++) set(this, { kind: ANOMALY_NAMES[i]! }, a?.[i] ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_icmp_replies_total',
+    help: 'ICMP errors written back into the TUN (net unreachable, fragmentation needed).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats()?.egress.icmpReplies ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_egress_stalls_total',
+    help: 'Times egress paused TUN reads because the UDP socket buffer was full.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats()?.egress.stalls ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'weft_routes',
+    help: 'Peer subnets in the route table.',
+    registers,
+    collect() {
+      this.set(stats()?.routes.peers ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_route_cache_lookups_total',
+    help: 'IPv4 route lookups by result of the LRU cache in front of the table.',
+    labelNames: ['result'],
+    registers,
+    collect() {
+      this.reset();
+      const r = stats()?.routes;
+      set(this, { result: 'hit' }, r?.cacheHits ?? 0);
+      set(this, { result: 'miss' }, r?.cacheMisses ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_route_table_swaps_total',
+    help: 'Route table replacements (one per applied lease change).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats()?.routes.swaps ?? 0);
+    },
+  });
+  const io = (name: string, help: string, rx: string, tx: string): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['device', 'direction'],
+      registers,
+      collect() {
+        this.reset();
+        const s = stats();
+        for (const dev of ['tun', 'udp'] as const) {
+          const c = s?.[dev] ?? {};
+          set(this, { device: dev, direction: 'rx' }, c[rx] ?? 0);
+          set(this, { device: dev, direction: 'tx' }, c[tx] ?? 0);
+        }
+      },
+    });
+  };
+  io('weft_io_syscalls_total', 'System calls made by the I/O layer (read/recvmmsg, write/sendmmsg).', 'rxSyscalls', 'txSyscalls');
+  io('weft_io_eagain_total', 'I/O calls that returned EAGAIN (rx: end of a drain; tx: socket or queue full).', 'rxEagain', 'txEagain');
+  io('weft_io_errors_total', 'I/O calls or packets refused with another errno.', 'rxErrors', 'txErrors');
+  io('weft_io_truncated_total', 'Received packets larger than their slot (rx) / lost before JS saw them (tx column: rxDropped).', 'rxTruncated', 'rxDropped');
+
+  new Counter({
+    name: 'weft_lease_events_total',
+    help: 'Peer lease changes applied to the route table, by event (added includes changed).',
+    labelNames: ['event'],
+    registers,
+    collect() {
+      this.reset();
+      set(this, { event: 'added' }, src.counters.leaseAdded);
+      set(this, { event: 'removed' }, src.counters.leaseRemoved);
+    },
+  });
+  new Counter({
+    name: 'weft_leases_ignored_total',
+    help: 'Peer leases ignored (another backend type, or unusable backend data), as flannel ignores them.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(src.counters.leaseIgnored);
+    },
+  });
+  new Counter({
+    name: 'weft_lease_renewals_total',
+    help: 'Own lease renewals, by result.',
+    labelNames: ['result'],
+    registers,
+    collect() {
+      this.reset();
+      set(this, { result: 'ok' }, src.counters.renewOk);
+      set(this, { result: 'error' }, src.counters.renewFailed);
+    },
+  });
+  new Gauge({
+    name: 'weft_lease_expiry_timestamp_seconds',
+    help: 'When the own lease expires (Unix seconds); 0 before a lease is held.',
+    registers,
+    collect() {
+      const e = src.lease()?.expiration;
+      this.set(e ? e.getTime() / 1000 : 0);
+    },
+  });
+  new Gauge({
+    name: 'weft_lease_info',
+    help: 'The own lease (value 1): subnet, public IP, backend and VTEP MAC as labels.',
+    labelNames: ['subnet', 'public_ip', 'backend', 'vtep_mac'],
+    registers,
+    collect() {
+      this.reset();
+      const l = src.lease();
+      if (l) this.set({ subnet: l.subnet, public_ip: l.publicIp, backend: l.backend, vtep_mac: l.vtepMac }, 1);
+    },
+  });
+  new Counter({
+    name: 'weft_store_errors_total',
+    help: 'Failed lease-store operations, by operation (warning = a problem the store reported and retried).',
+    labelNames: ['op'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [op, n] of src.counters.storeErrors) set(this, { op }, n);
+    },
+  });
+  new Counter({
+    name: 'weft_watch_restarts_total',
+    help: 'Times the lease watch ended with an error and was restarted from a fresh listing.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(src.counters.watchRestarts);
+    },
+  });
+  new Gauge({
+    name: 'weft_ready',
+    help: '1 once the lease is held, the dataplane forwards and the first lease snapshot is applied (/readyz).',
+    registers,
+    collect() {
+      this.set(src.ready() ? 1 : 0);
+    },
+  });
+  return reg;
+}

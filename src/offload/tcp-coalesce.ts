@@ -1,0 +1,386 @@
+/**
+ * tcp-coalesce: the userspace half of "GRO" on the way into a TUN device with IFF_VNET_HDR.
+ * Consecutive in-order TCP segments of one flow, received (and decapsulated) in one batch, are
+ * merged into one super-packet written with a virtio_net_hdr (gso_type TCPV4/TCPV6, gso_size,
+ * NEEDS_CSUM with the pseudo-header sum pre-seeded), so the kernel's TCP stack sees one packet
+ * instead of up to ~45. Rules as wireguard-go's tcpGRO (tun/offload_linux.go), which mirror the
+ * kernel's tcp_gro_receive:
+ *   - IPv4 without options or fragments, or IPv6 with TCP as the next header;
+ *   - same addresses and ports, same ToS / traffic class + flow label, TTL / hop limit, DF;
+ *   - flags exactly ACK or ACK|PSH; same ACK number; same TCP options bytes;
+ *   - sequence-adjacent (append only); nothing after PSH or after a segment shorter than the
+ *     first one; no segment bigger than the first; payload > 0; at most 65535 bytes of IP packet;
+ *   - every merged segment's checksum must validate (checked after the copy; a super-packet with a
+ *     bad segment is dropped whole and counted, TCP retransmits);
+ *   - a TCP packet that may not be merged closes its flow's open super-packet, so packets of one
+ *     flow leave in arrival order.
+ *
+ * Stages per batch:
+ *   1. `begin(buf, arenaOff, arenaEnd)`: the batch's buffer, and the region of it (not holding
+ *      packets) where merged super-packets are assembled.
+ *   2. `add(off, len)` per inner IP packet, in arrival order: either it starts an output
+ *      (written in place: its virtio header goes into the 10 bytes in front of it, which the caller
+ *      guarantees are its own — the decapsulated VXLAN/Ethernet header) or its payload is planned to
+ *      be appended to an open output in the arena. Decisions read only headers.
+ *   3. `finish(offsets, lengths)`: ONE native csumCopy runs every planned copy (and sums it);
+ *      merged outputs are validated and their headers fixed; the descriptor table is rewritten to
+ *      the outputs (virtio header + packet), in order. Returns the output count.
+ * No allocation per packet; all state is in typed arrays sized at construction.
+ */
+import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
+import { CsumCopier } from './csum-copy';
+import {
+  pseudoSumIpv4,
+  pseudoSumIpv6,
+  tcpHeaderLength,
+  tcpSeq,
+  TCP_ACK,
+  TCP_MIN_HEADER_SIZE,
+  TCP_OFF_ACK,
+  TCP_OFF_CHECKSUM,
+  TCP_OFF_FLAGS,
+  TCP_PSH,
+} from './tcp';
+import {
+  TCP_CSUM_OFFSET,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_TCPV6,
+  VIRTIO_NET_HDR_SIZE,
+  writeVnetHdr,
+  zeroVnetHdr,
+} from './virtio-net-hdr';
+
+const IP_PROTO_TCP = 6;
+/** MAX_IP_PACKET is the largest super-packet (16-bit IP length fields). */
+const MAX_IP_PACKET = 65535;
+/** SEARCH_DEPTH bounds how many recent outputs a packet is compared with (flows per batch are few). */
+const SEARCH_DEPTH = 8;
+/** ARENA_SLOT is the arena space one merged output may use: virtio header + largest IP packet. */
+const ARENA_SLOT = VIRTIO_NET_HDR_SIZE + MAX_IP_PACKET + 1;
+
+/** CoalesceStats are cumulative counters (plain numbers, read any time). */
+export interface CoalesceStats {
+  /** Packets that went in. */
+  packetsIn: number;
+  /** Outputs written (super-packets + plain). */
+  packetsOut: number;
+  /** Super-packets built (outputs of more than one segment). */
+  superPackets: number;
+  /** Segments merged into those super-packets. */
+  segmentsMerged: number;
+  /** Super-packets dropped because a segment's checksum did not validate. */
+  badChecksum: number;
+}
+
+/** TcpCoalescer merges TCP segments of a batch into super-packets; reusable, allocation-free. */
+export class TcpCoalescer {
+  /** Cumulative counters. */
+  readonly stats: CoalesceStats = { packetsIn: 0, packetsOut: 0, superPackets: 0, segmentsMerged: 0, badChecksum: 0 };
+
+  // Per output (index = output number in this batch).
+  private readonly outOff: Uint32Array; // packet (not virtio header) offset: in place, or in the arena once merged
+  private readonly outLen: Uint32Array; // IP packet length so far
+  private readonly srcOff: Uint32Array; // first packet's original offset (headers compared against it)
+  private readonly segs: Uint16Array; // segments in this output (1 = plain)
+  private readonly gsoSize: Uint16Array; // payload bytes of the first segment
+  private readonly hdrLen: Uint16Array; // IP + TCP header length (0 = not a TCP candidate)
+  private readonly l4Off: Uint16Array; // IP header length
+  private readonly nextSeq: Float64Array; // expected sequence number of the next segment
+  private readonly open: Uint8Array; // 1 while segments may still be appended
+  private readonly lastFlags: Uint8Array; // TCP flags of the last segment appended
+  private readonly firstPlan: Int32Array; // plan index of the first packet's TCP part (-1 = not copied)
+  // Per planned payload: which output it validates, and its expected partial sum.
+  private readonly checkOut: Uint32Array;
+  private readonly checkPre: Float64Array;
+  private readonly checkPlan: Uint32Array;
+  private checks = 0;
+
+  private readonly copier: CsumCopier;
+  private buf: Uint8Array = new Uint8Array(0);
+  private arenaPos = 0;
+  private arenaEnd = 0;
+  private n = 0;
+
+  /** TcpCoalescer handles batches of up to `maxPackets` inner packets. */
+  constructor(readonly maxPackets: number) {
+    this.outOff = new Uint32Array(maxPackets);
+    this.outLen = new Uint32Array(maxPackets);
+    this.srcOff = new Uint32Array(maxPackets);
+    this.segs = new Uint16Array(maxPackets);
+    this.gsoSize = new Uint16Array(maxPackets);
+    this.hdrLen = new Uint16Array(maxPackets);
+    this.l4Off = new Uint16Array(maxPackets);
+    this.nextSeq = new Float64Array(maxPackets);
+    this.open = new Uint8Array(maxPackets);
+    this.lastFlags = new Uint8Array(maxPackets);
+    this.firstPlan = new Int32Array(maxPackets);
+    this.checkOut = new Uint32Array(maxPackets * 2);
+    this.checkPre = new Float64Array(maxPackets * 2);
+    this.checkPlan = new Uint32Array(maxPackets * 2);
+    this.copier = new CsumCopier(maxPackets * 2);
+  }
+
+  /** arenaBytes is the arena size that lets every output of a `maxPackets` batch be merged. */
+  static arenaBytes(outputs: number): number {
+    return outputs * ARENA_SLOT;
+  }
+
+  /** begin starts a batch over `buf`; buf[arenaOff, arenaEnd) is free for assembling super-packets. */
+  begin(buf: Uint8Array, arenaOff: number, arenaEnd: number): void {
+    this.buf = buf;
+    this.arenaPos = arenaOff;
+    this.arenaEnd = arenaEnd;
+    this.n = 0;
+    this.checks = 0;
+    this.copier.count = 0;
+  }
+
+  /**
+   * add takes the inner IP packet buf[off..off+len) (the 10 bytes before `off` must be free to
+   * overwrite). Returns false only when the batch already holds `maxPackets` packets.
+   */
+  add(off: number, len: number): boolean {
+    const n = this.n;
+    if (n >= this.maxPackets) return false;
+    this.stats.packetsIn++;
+    const buf = this.buf;
+    const hl = this.tcpCandidate(off, len);
+    if (hl > 0) {
+      const l4 = this.l4OfPacket(off);
+      const th = off + l4;
+      const payload = len - hl;
+      const flags = buf[th + TCP_OFF_FLAGS]!;
+      const seq = tcpSeq(buf, th);
+      const lo = n > SEARCH_DEPTH ? n - SEARCH_DEPTH : 0;
+      for (let j = n - 1; j >= lo; j--) {
+        if (this.hdrLen[j] === 0 || !this.sameFlow(j, off, l4)) continue;
+        if (
+          this.open[j] === 1 &&
+          this.hdrLen[j] === hl &&
+          seq === this.nextSeq[j] &&
+          payload <= this.gsoSize[j]! &&
+          this.outLen[j]! + payload <= MAX_IP_PACKET &&
+          this.sameHeaders(j, off, l4, hl) &&
+          this.append(j, off, len, hl, payload, flags)
+        ) {
+          return true;
+        }
+        // Same flow, not mergeable: later segments must not overtake this packet.
+        this.open[j] = 0;
+        break;
+      }
+    } else if (hl < 0) {
+      // A TCP packet that may not be merged (SYN, FIN, pure ACK, ...) closes its flow.
+      this.closeFlow(off);
+    }
+    this.outOff[n] = off;
+    this.outLen[n] = len;
+    this.srcOff[n] = off;
+    this.segs[n] = 1;
+    this.firstPlan[n] = -1;
+    if (hl > 0) {
+      const l4 = this.l4OfPacket(off);
+      this.hdrLen[n] = hl;
+      this.l4Off[n] = l4;
+      this.gsoSize[n] = len - hl;
+      this.nextSeq[n] = (tcpSeq(buf, off + l4) + (len - hl)) % 0x100000000;
+      this.lastFlags[n] = buf[off + l4 + TCP_OFF_FLAGS]!;
+      this.open[n] = (this.lastFlags[n]! & TCP_PSH) === 0 ? 1 : 0;
+    } else {
+      this.hdrLen[n] = 0;
+      this.open[n] = 0;
+    }
+    this.n = n + 1;
+    return true;
+  }
+
+  /**
+   * finish runs the planned copies (one native call), completes every output and writes the
+   * descriptor table: offsets[k] / lengths[k] = virtio header + packet of output k. Returns the
+   * output count (merged outputs whose segments failed checksum validation are left out).
+   */
+  finish(offsets: Uint32Array, lengths: Uint32Array): number {
+    const buf = this.buf;
+    this.copier.run(buf, buf);
+    const sums = this.copier.sums;
+    // Validate merged segments: pre (pseudo + header sums) + copied sum must fold to 0xffff.
+    for (let c = 0; c < this.checks; c++) {
+      const s = sums[this.checkPlan[c]!]!;
+      if (checksumFold(this.checkPre[c]! + s) !== 0xffff) this.segs[this.checkOut[c]!] = 0;
+    }
+    let w = 0;
+    const n = this.n;
+    for (let k = 0; k < n; k++) {
+      const segs = this.segs[k]!;
+      const off = this.outOff[k]!;
+      const len = this.outLen[k]!;
+      if (segs === 0) {
+        this.stats.badChecksum++;
+        continue;
+      }
+      const h = off - VIRTIO_NET_HDR_SIZE;
+      if (segs === 1) {
+        zeroVnetHdr(buf, h);
+      } else {
+        this.finishMerged(k, off, len);
+        this.stats.superPackets++;
+        this.stats.segmentsMerged += segs;
+      }
+      offsets[w] = h;
+      lengths[w] = len + VIRTIO_NET_HDR_SIZE;
+      w++;
+    }
+    this.stats.packetsOut += w;
+    this.n = 0;
+    return w;
+  }
+
+  /** tcpCandidate: header length when mergeable, -1 for other TCP, 0 for non-TCP. */
+  private tcpCandidate(off: number, len: number): number {
+    const buf = this.buf;
+    const v = buf[off]! >>> 4;
+    let l4: number;
+    if (v === 4) {
+      if (len < 40 || buf[off + 9] !== IP_PROTO_TCP) return 0;
+      if ((buf[off]! & 0x0f) !== 5 || (buf[off + 6]! & 0x3f) !== 0 || buf[off + 7] !== 0) return -1;
+      if (((buf[off + 2]! << 8) | buf[off + 3]!) !== len) return -1;
+      l4 = 20;
+    } else if (v === 6) {
+      if (len < 60 || buf[off + 6] !== IP_PROTO_TCP) return 0;
+      if (((buf[off + 4]! << 8) | buf[off + 5]!) + 40 !== len) return -1;
+      l4 = 40;
+    } else {
+      return 0;
+    }
+    const th = off + l4;
+    const tl = tcpHeaderLength(buf, th);
+    if (tl < TCP_MIN_HEADER_SIZE || l4 + tl >= len) return -1;
+    const f = buf[th + TCP_OFF_FLAGS]!;
+    if (f !== TCP_ACK && f !== (TCP_ACK | TCP_PSH)) return -1;
+    return l4 + tl;
+  }
+
+  private l4OfPacket(off: number): number {
+    return this.buf[off]! >>> 4 === 4 ? 20 : 40;
+  }
+
+  /** sameFlow compares addresses and ports of output j's first packet with the packet at `off`. */
+  private sameFlow(j: number, off: number, l4: number): boolean {
+    const buf = this.buf;
+    const s = this.srcOff[j]!;
+    if (this.l4Off[j] !== l4 || buf[s]! >>> 4 !== buf[off]! >>> 4) return false;
+    // Ports (4 bytes at the TCP header) and addresses (IPv4 12..20, IPv6 8..40).
+    for (let i = 0; i < 4; i++) if (buf[s + l4 + i] !== buf[off + l4 + i]) return false;
+    const a0 = l4 === 20 ? 12 : 8;
+    for (let i = a0; i < l4; i++) if (buf[s + i] !== buf[off + i]) return false;
+    return true;
+  }
+
+  /** sameHeaders checks ToS/TTL/DF (v4) or class/flow/hop limit (v6), ACK number and TCP options. */
+  private sameHeaders(j: number, off: number, l4: number, hl: number): boolean {
+    const buf = this.buf;
+    const s = this.srcOff[j]!;
+    if (l4 === 20) {
+      if (buf[s + 1] !== buf[off + 1] || buf[s + 8] !== buf[off + 8] || buf[s + 6] !== buf[off + 6]) return false;
+    } else {
+      for (let i = 0; i < 4; i++) if (buf[s + i] !== buf[off + i]) return false;
+      if (buf[s + 7] !== buf[off + 7]) return false;
+    }
+    for (let i = TCP_OFF_ACK; i < TCP_OFF_ACK + 4; i++) if (buf[s + l4 + i] !== buf[off + l4 + i]) return false;
+    for (let i = l4 + TCP_MIN_HEADER_SIZE; i < hl; i++) if (buf[s + i] !== buf[off + i]) return false;
+    return true;
+  }
+
+  /** append plans the packet's payload onto output j (moving j into the arena first). */
+  private append(j: number, off: number, len: number, hl: number, payload: number, flags: number): boolean {
+    const cp = this.copier;
+    if (this.segs[j] === 1) {
+      // First merge: output j moves to the arena (header + payload of its first packet).
+      const at = this.arenaPos + VIRTIO_NET_HDR_SIZE;
+      if (at + MAX_IP_PACKET > this.arenaEnd || cp.count + 3 > cp.capacity) return false;
+      this.arenaPos += ARENA_SLOT;
+      const s = this.srcOff[j]!;
+      const l4 = this.l4Off[j]!;
+      cp.add(s, at, l4);
+      const p = cp.add(s + l4, at + l4, this.outLen[j]! - l4);
+      this.firstPlan[j] = p;
+      this.check(j, p, this.pseudo(s, l4, this.outLen[j]! - l4));
+      this.outOff[j] = at;
+    } else if (cp.count + 1 > cp.capacity) {
+      return false;
+    }
+    const dst = this.outOff[j]! + this.outLen[j]!;
+    const p = cp.add(off + hl, dst, payload);
+    const l4 = this.l4Off[j]!;
+    // Segment checksum = pseudo + TCP header (read in place now; it is not moved) + payload.
+    this.check(j, p, checksumAdd(this.buf, off + l4, hl - l4, this.pseudo(off, l4, len - l4)));
+    this.outLen[j] = this.outLen[j]! + payload;
+    this.segs[j] = this.segs[j]! + 1;
+    this.nextSeq[j] = (this.nextSeq[j]! + payload) % 0x100000000;
+    this.lastFlags[j] = flags;
+    if ((flags & TCP_PSH) !== 0 || payload < this.gsoSize[j]!) this.open[j] = 0;
+    return true;
+  }
+
+  private check(j: number, plan: number, pre: number): void {
+    const c = this.checks++;
+    this.checkOut[c] = j;
+    this.checkPlan[c] = plan;
+    this.checkPre[c] = pre;
+  }
+
+  private pseudo(ipOff: number, l4: number, l4Len: number): number {
+    return l4 === 20
+      ? pseudoSumIpv4(this.buf, ipOff, IP_PROTO_TCP, l4Len)
+      : pseudoSumIpv6(this.buf, ipOff, IP_PROTO_TCP, l4Len);
+  }
+
+  /** closeFlow stops appending to any recent output of the TCP flow of the packet at `off`. */
+  private closeFlow(off: number): void {
+    const buf = this.buf;
+    const v = buf[off]! >>> 4;
+    const l4 = v === 4 ? (buf[off]! & 0x0f) << 2 : 40;
+    const n = this.n;
+    const lo = n > SEARCH_DEPTH ? n - SEARCH_DEPTH : 0;
+    for (let j = n - 1; j >= lo; j--) {
+      if (this.hdrLen[j] !== 0 && this.sameFlow(j, off, l4)) this.open[j] = 0;
+    }
+  }
+
+  /** finishMerged writes lengths, IP checksum, the pseudo-header seed and the virtio header. */
+  private finishMerged(k: number, off: number, len: number): void {
+    const buf = this.buf;
+    const l4 = this.l4Off[k]!;
+    const th = off + l4;
+    const v4 = l4 === 20;
+    if (v4) {
+      buf[off + 2] = len >>> 8;
+      buf[off + 3] = len & 0xff;
+      buf[off + 10] = 0;
+      buf[off + 11] = 0;
+      const hc = checksumFinish(checksumAdd(buf, off, 20, 0));
+      buf[off + 10] = hc >>> 8;
+      buf[off + 11] = hc & 0xff;
+    } else {
+      const pl = len - 40;
+      buf[off + 4] = pl >>> 8;
+      buf[off + 5] = pl & 0xff;
+    }
+    buf[th + TCP_OFF_FLAGS] = buf[th + TCP_OFF_FLAGS]! | (this.lastFlags[k]! & TCP_PSH);
+    // NEEDS_CSUM: the checksum field carries the folded pseudo-header sum, as the kernel expects.
+    const ps = checksumFold(this.pseudo(off, l4, len - l4));
+    buf[th + TCP_OFF_CHECKSUM] = ps >>> 8;
+    buf[th + TCP_OFF_CHECKSUM + 1] = ps & 0xff;
+    writeVnetHdr(
+      buf,
+      off - VIRTIO_NET_HDR_SIZE,
+      VIRTIO_NET_HDR_F_NEEDS_CSUM,
+      v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6,
+      this.hdrLen[k]!,
+      this.gsoSize[k]!,
+      l4,
+      TCP_CSUM_OFFSET,
+    );
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * tso: TCP segmentation in TypeScript of a super-packet read from a TUN device with IFF_VNET_HDR
+ * and TUNSETOFFLOAD TSO4/TSO6 (the userspace half of "TSO": the kernel handed us one IP packet of
+ * up to 64 KiB and a virtio_net_hdr saying "cut me into gso_size-byte segments"), plus completion
+ * of partial (NEEDS_CSUM) checksums on plain packets. Same rules as the kernel's tcp_gso_segment
+ * and wireguard-go's gsoSplit:
+ *   - IPv4: total length per segment, ID incremented per segment, header checksum recomputed;
+ *     IPv6: payload length per segment;
+ *   - TCP: sequence number advanced by gso_size per segment; FIN and PSH only on the last
+ *     segment, CWR only on the first; a full checksum per segment;
+ *   - hdr_len from the virtio header is not trusted: headers end at csum_start + TCP data offset.
+ *
+ * Output layout (what makes one UDP GSO send possible): segment i is written at
+ *   dstOff + i * stride + prefix,   stride = prefix + headerLen + gsoSize,
+ * so the `prefix` bytes in front of each segment (22 for VXLAN + inner Ethernet, 0 for flannel-UDP)
+ * can take its overlay header in place, and the UDP payloads [dstOff + i*stride, +stride) are
+ * back to back: equal sizes, the last one shorter. Payload bytes are copied and summed by one
+ * native `csumCopy` call per super-packet; headers are fixed in JS. No allocation.
+ */
+import { checksumAdd, checksumFinish } from '../wire/checksum';
+import { CsumCopier } from './csum-copy';
+import {
+  pseudoSumIpv4,
+  pseudoSumIpv6,
+  setTcpChecksum,
+  setTcpSeq,
+  tcpHeaderLength,
+  tcpSeq,
+  TCP_CWR,
+  TCP_FIN,
+  TCP_MIN_HEADER_SIZE,
+  TCP_OFF_FLAGS,
+  TCP_PSH,
+} from './tcp';
+import {
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_ECN,
+  VIRTIO_NET_HDR_GSO_NONE,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_TCPV6,
+  vnetCsumOffset,
+  vnetCsumStart,
+  vnetFlags,
+  vnetGsoSize,
+  vnetGsoType,
+} from './virtio-net-hdr';
+
+/** IP_PROTO_TCP is the IPv4 protocol / IPv6 next header of TCP. */
+const IP_PROTO_TCP = 6;
+
+/** SegmentError lists the negative results of `TsoSegmenter.segment`. */
+export const SegmentError = {
+  /** gso_type is not TCPV4/TCPV6 (UDP_L4 is never enabled by weft). */
+  unsupported: -1,
+  /** Headers inconsistent with the virtio header (not TCP, offsets beyond the packet, ...). */
+  malformed: -2,
+  /** The output region is too small, or more segments than the plan holds. */
+  noRoom: -3,
+} as const;
+
+/** MAX_GSO_SEGMENTS is the kernel's UDP_MAX_SEGMENTS: datagrams per UDP GSO send. */
+export const MAX_GSO_SEGMENTS = 64;
+/** MAX_GSO_BYTES is the largest UDP GSO payload over IPv4 (65535 - 20 - 8). */
+export const MAX_GSO_BYTES = 65507;
+
+/**
+ * segmentsPerTrain is how many `stride`-byte datagrams fit in one UDP GSO send (at most 64 and
+ * at most 65507 bytes).
+ */
+export function segmentsPerTrain(stride: number): number {
+  const n = Math.floor(MAX_GSO_BYTES / stride);
+  return n < MAX_GSO_SEGMENTS ? (n < 1 ? 1 : n) : MAX_GSO_SEGMENTS;
+}
+
+/**
+ * completePartialChecksum finishes a NEEDS_CSUM checksum of the packet at buf[off..off+len): the
+ * field at csumStart + csumOffset holds the pseudo-header sum; the sum from csumStart to the end
+ * (field included) is folded and complemented into it. Returns false when the offsets do not fit.
+ */
+export function completePartialChecksum(
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  csumStart: number,
+  csumOffset: number,
+): boolean {
+  if (csumStart + csumOffset + 2 > len) return false;
+  const field = off + csumStart + csumOffset;
+  const c = checksumFinish(checksumAdd(buf, off + csumStart, len - csumStart, 0));
+  buf[field] = c >>> 8;
+  buf[field + 1] = c & 0xff;
+  return true;
+}
+
+/**
+ * finishVnetPacket handles a packet read with a virtio_net_hdr at buf[vnetOff] that is NOT a
+ * super-packet: completes a partial checksum when NEEDS_CSUM is set. Returns false when the
+ * header's offsets are inconsistent (the caller drops the packet).
+ */
+export function finishVnetPacket(buf: Uint8Array, vnetOff: number, pktOff: number, pktLen: number): boolean {
+  if ((vnetFlags(buf, vnetOff) & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0) return true;
+  return completePartialChecksum(buf, pktOff, pktLen, vnetCsumStart(buf, vnetOff), vnetCsumOffset(buf, vnetOff));
+}
+
+/** isGso reports whether the virtio header at buf[vnetOff] describes a super-packet. */
+export function isGso(buf: Uint8Array, vnetOff: number): boolean {
+  return (vnetGsoType(buf, vnetOff) & ~VIRTIO_NET_HDR_GSO_ECN) !== VIRTIO_NET_HDR_GSO_NONE;
+}
+
+/** TsoSegmenter cuts TCP super-packets into segments; reusable, allocation-free. */
+export class TsoSegmenter {
+  /** Segments written by the last successful `segment` call. */
+  count = 0;
+  /** Distance between consecutive segments' prefixes (= UDP payload size of all but the last). */
+  stride = 0;
+  /** IP + TCP header length of every segment. */
+  headerLen = 0;
+  /** Inner packet length of the last segment (the others are headerLen + gsoSize). */
+  lastLen = 0;
+  /** gso_size of the last super-packet (TCP payload bytes per full segment). */
+  gsoSize = 0;
+
+  private readonly copier: CsumCopier;
+
+  /** TsoSegmenter handles super-packets of up to `maxSegments` segments. */
+  constructor(readonly maxSegments = 512) {
+    this.copier = new CsumCopier(maxSegments * 2);
+  }
+
+  /**
+   * segment cuts the super-packet buf[pktOff..pktOff+pktLen), whose virtio header is at
+   * buf[vnetOff], into `dst` starting at `dstOff` with `prefix` free bytes in front of every
+   * segment, never writing at or beyond `dstEnd`. Returns the segment count (fields above
+   * describe the layout) or a negative `SegmentError`. `dst` may be `buf` if the regions do not
+   * overlap.
+   */
+  segment(
+    buf: Uint8Array,
+    vnetOff: number,
+    pktOff: number,
+    pktLen: number,
+    dst: Uint8Array,
+    dstOff: number,
+    dstEnd: number,
+    prefix: number,
+  ): number {
+    const type = vnetGsoType(buf, vnetOff) & ~VIRTIO_NET_HDR_GSO_ECN;
+    let v6: boolean;
+    if (type === VIRTIO_NET_HDR_GSO_TCPV4) v6 = false;
+    else if (type === VIRTIO_NET_HDR_GSO_TCPV6) v6 = true;
+    else return SegmentError.unsupported;
+    const gso = vnetGsoSize(buf, vnetOff);
+    const l4 = vnetCsumStart(buf, vnetOff);
+    if (gso === 0 || l4 + TCP_MIN_HEADER_SIZE > pktLen) return SegmentError.malformed;
+    const version = buf[pktOff]! >>> 4;
+    if (v6) {
+      // csum_start covers extension headers; only a TCP next header directly is accepted.
+      if (version !== 6 || l4 < 40 || (l4 === 40 && buf[pktOff + 6] !== IP_PROTO_TCP)) return SegmentError.malformed;
+    } else {
+      if (version !== 4 || (buf[pktOff]! & 0x0f) << 2 !== l4 || buf[pktOff + 9] !== IP_PROTO_TCP) {
+        return SegmentError.malformed;
+      }
+    }
+    const tcpOff = pktOff + l4;
+    const tcpLen = tcpHeaderLength(buf, tcpOff);
+    const hdrLen = l4 + tcpLen;
+    if (tcpLen < TCP_MIN_HEADER_SIZE || hdrLen > pktLen) return SegmentError.malformed;
+    const payload = pktLen - hdrLen;
+    const segs = payload === 0 ? 1 : Math.ceil(payload / gso);
+    const stride = prefix + hdrLen + gso;
+    const lastPayload = payload - (segs - 1) * gso;
+    if (segs > this.maxSegments || dstOff + (segs - 1) * stride + prefix + hdrLen + lastPayload > dstEnd) {
+      return SegmentError.noRoom;
+    }
+
+    // Phase 1: plan header + payload copies, one native call copies and sums them.
+    const cp = this.copier;
+    cp.count = 0;
+    for (let i = 0; i < segs; i++) {
+      const at = dstOff + i * stride + prefix;
+      cp.add(pktOff, at, hdrLen);
+      cp.add(pktOff + hdrLen + i * gso, at + hdrLen, i === segs - 1 ? lastPayload : gso);
+    }
+    cp.run(buf, dst);
+    const sums = cp.sums;
+
+    // Phase 2: per-segment header fields and checksums.
+    const seq0 = tcpSeq(buf, tcpOff);
+    const flags = buf[tcpOff + TCP_OFF_FLAGS]!;
+    const id0 = v6 ? 0 : (buf[pktOff + 4]! << 8) | buf[pktOff + 5]!;
+    for (let i = 0; i < segs; i++) {
+      const ip = dstOff + i * stride + prefix;
+      const th = ip + l4;
+      const segPayload = i === segs - 1 ? lastPayload : gso;
+      const segLen = hdrLen + segPayload;
+      let f = flags;
+      if (i > 0) f &= ~TCP_CWR;
+      if (i < segs - 1) f &= ~(TCP_FIN | TCP_PSH);
+      dst[th + TCP_OFF_FLAGS] = f;
+      setTcpSeq(dst, th, (seq0 + i * gso) >>> 0);
+      setTcpChecksum(dst, th, 0);
+      let pseudo: number;
+      if (v6) {
+        const pl = segLen - 40;
+        dst[ip + 4] = pl >>> 8;
+        dst[ip + 5] = pl & 0xff;
+        pseudo = pseudoSumIpv6(dst, ip, IP_PROTO_TCP, segLen - l4);
+      } else {
+        dst[ip + 2] = segLen >>> 8;
+        dst[ip + 3] = segLen & 0xff;
+        const id = (id0 + i) & 0xffff;
+        dst[ip + 4] = id >>> 8;
+        dst[ip + 5] = id & 0xff;
+        dst[ip + 10] = 0;
+        dst[ip + 11] = 0;
+        const hc = checksumFinish(checksumAdd(dst, ip, l4, 0));
+        dst[ip + 10] = hc >>> 8;
+        dst[ip + 11] = hc & 0xff;
+        pseudo = pseudoSumIpv4(dst, ip, IP_PROTO_TCP, segLen - l4);
+      }
+      const c = checksumFinish(checksumAdd(dst, th, tcpLen, pseudo + sums[2 * i + 1]!));
+      setTcpChecksum(dst, th, c);
+    }
+    this.count = segs;
+    this.stride = stride;
+    this.headerLen = hdrLen;
+    this.lastLen = hdrLen + lastPayload;
+    this.gsoSize = gso;
+    return segs;
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * Offloads against packets the kernel produced (test/fixtures/offload/kernel-vnet-tcp.bin, see its
+ * README): virtio-net header parsing, partial checksum completion, TSO segmentation of real
+ * super-packets (IPv4 and IPv6, short tails, FIN/PSH on the last segment), and coalescing the
+ * segments back into byte-identical super-packets. Pure computation plus the addon's csumCopy.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  completePartialChecksum,
+  decodeVnetHdr,
+  encodeVnetHdr,
+  finishVnetPacket,
+  isGso,
+  SegmentError,
+  segmentsPerTrain,
+  TcpCoalescer,
+  TsoSegmenter,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_TCPV6,
+  VIRTIO_NET_HDR_GSO_UDP_L4,
+  VIRTIO_NET_HDR_SIZE,
+  pseudoSumIpv4,
+  pseudoSumIpv6,
+  tcpSeq,
+  csumCopyJs,
+} from '../../src/offload';
+import { checksumAdd, checksumFold, internetChecksum } from '../../src/wire/checksum';
+
+const FIXTURE = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'offload', 'kernel-vnet-tcp.bin');
+const MTU = 1450;
+const PREFIX = 22;
+
+/** Record is one kernel read: virtio header + IP packet. */
+function records(): Buffer[] {
+  const b = readFileSync(FIXTURE);
+  const out: Buffer[] = [];
+  for (let o = 0; o < b.length; ) {
+    const len = b.readUInt32LE(o);
+    out.push(b.subarray(o + 4, o + 4 + len));
+    o += 4 + len;
+  }
+  return out;
+}
+
+function l4Of(p: Buffer, off: number): number {
+  return p[off]! >>> 4 === 4 ? (p[off]! & 0x0f) << 2 : 40;
+}
+
+/** tcpValid verifies the TCP checksum of the IP packet at buf[off..off+len) from scratch. */
+function tcpValid(buf: Uint8Array, off: number, len: number): boolean {
+  const l4 = l4Of(buf as Buffer, off);
+  const pseudo = l4 === 20 ? pseudoSumIpv4(buf, off, 6, len - l4) : pseudoSumIpv6(buf, off, 6, len - l4);
+  return internetChecksum(buf, off + l4, len - l4, pseudo) === 0;
+}
+
+const recs = records();
+const gsoRecs = recs.filter((r) => isGso(r, 0));
+
+describe('kernel fixture', () => {
+  test('holds IPv4 and IPv6 TSO super-packets and NEEDS_CSUM plain packets', () => {
+    assert.ok(recs.length >= 40);
+    assert.ok(gsoRecs.some((r) => r[1] === VIRTIO_NET_HDR_GSO_TCPV4));
+    assert.ok(gsoRecs.some((r) => r[1] === VIRTIO_NET_HDR_GSO_TCPV6));
+    assert.ok(recs.some((r) => !isGso(r, 0) && (r[0]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0));
+  });
+});
+
+describe('virtio-net header', () => {
+  test('decodes a kernel TSO4 header (little-endian fields) and round-trips', () => {
+    const r = gsoRecs.find((x) => x[1] === VIRTIO_NET_HDR_GSO_TCPV4)!;
+    const h = decodeVnetHdr(r, 0);
+    assert.deepEqual(h, { flags: 1, gsoType: 1, hdrLen: 52, gsoSize: MTU - 52, csumStart: 20, csumOffset: 16 });
+    const b = Buffer.alloc(12, 0xee);
+    assert.equal(encodeVnetHdr(b, 1, h), VIRTIO_NET_HDR_SIZE);
+    assert.deepEqual(b.subarray(1, 11), r.subarray(0, 10));
+    assert.equal(b[11], 0xee);
+  });
+});
+
+describe('partial checksum completion (no GSO)', () => {
+  test('every kernel NEEDS_CSUM plain packet gets a valid TCP checksum', () => {
+    let n = 0;
+    for (const r of recs) {
+      if (isGso(r, 0) || (r[0]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0) continue;
+      const p = Buffer.from(r);
+      assert.equal(tcpValid(p, 10, p.length - 10), false, 'kernel left only the pseudo-header sum');
+      assert.ok(finishVnetPacket(p, 0, 10, p.length - 10));
+      assert.ok(tcpValid(p, 10, p.length - 10));
+      n++;
+    }
+    assert.ok(n >= 20);
+  });
+
+  test('packets without NEEDS_CSUM are left alone; impossible offsets are refused', () => {
+    const plain = recs.find((r) => r[0] === 0)!;
+    const p = Buffer.from(plain);
+    assert.ok(finishVnetPacket(p, 0, 10, p.length - 10));
+    assert.deepEqual(p, plain);
+    assert.equal(completePartialChecksum(p, 10, 30, 20, 16), false);
+  });
+});
+
+describe('TSO segmentation of kernel super-packets', () => {
+  test('segments are MTU-sized with fixed lengths, IDs, sequence numbers, flags and checksums', () => {
+    const seg = new TsoSegmenter();
+    const dst = Buffer.alloc(200_000);
+    for (const r of gsoRecs) {
+      const src = Buffer.from(r);
+      const pl = src.length - 10;
+      const n = seg.segment(src, 0, 10, pl, dst, 100, dst.length, PREFIX);
+      const h = decodeVnetHdr(r, 0);
+      const l4 = h.csumStart;
+      const hdr = l4 + ((src[10 + l4 + 12]! >>> 4) << 2);
+      const payload = pl - hdr;
+      assert.equal(n, Math.ceil(payload / h.gsoSize));
+      assert.equal(seg.headerLen, hdr);
+      assert.equal(seg.stride, PREFIX + hdr + h.gsoSize);
+      const v4 = src[10]! >>> 4 === 4;
+      const seq0 = tcpSeq(src, 10 + l4);
+      const id0 = src.readUInt16BE(14);
+      const origFlags = src[10 + l4 + 13]!;
+      let rebuilt = 0;
+      for (let i = 0; i < n; i++) {
+        const at = 100 + i * seg.stride + PREFIX;
+        const segPayload = i < n - 1 ? h.gsoSize : payload - (n - 1) * h.gsoSize;
+        const len = hdr + segPayload;
+        if (i === n - 1) assert.equal(seg.lastLen, len);
+        assert.ok(len <= MTU, 'fits the TUN MTU');
+        if (v4) {
+          assert.equal(dst.readUInt16BE(at + 2), len);
+          assert.equal(dst.readUInt16BE(at + 4), (id0 + i) & 0xffff);
+          assert.equal(internetChecksum(dst, at, 20), 0, 'IPv4 header checksum');
+        } else {
+          assert.equal(dst.readUInt16BE(at + 4), len - 40);
+        }
+        assert.equal(tcpSeq(dst, at + l4), (seq0 + i * h.gsoSize) >>> 0);
+        const f = dst[at + l4 + 13]!;
+        const want = i < n - 1 ? origFlags & ~0x09 : origFlags;
+        assert.equal(f, i > 0 ? want & ~0x80 : want, `flags of segment ${i}`);
+        assert.ok(tcpValid(dst, at, len), `TCP checksum of segment ${i}`);
+        assert.deepEqual(dst.subarray(at + hdr, at + len), src.subarray(10 + hdr + rebuilt, 10 + hdr + rebuilt + segPayload));
+        rebuilt += segPayload;
+      }
+      assert.equal(rebuilt, payload);
+    }
+    assert.ok(gsoRecs.length >= 10);
+  });
+
+  test('FIN and PSH stay on the last segment only; the tail is shorter', () => {
+    const fin = gsoRecs.find((r) => (r[10 + decodeVnetHdr(r, 0).csumStart + 13]! & 0x01) !== 0)!;
+    assert.ok(fin, 'fixture has a super-packet carrying FIN');
+    const seg = new TsoSegmenter();
+    const dst = Buffer.alloc(100_000);
+    const n = seg.segment(Buffer.from(fin), 0, 10, fin.length - 10, dst, 0, dst.length, 0);
+    const l4 = decodeVnetHdr(fin, 0).csumStart;
+    for (let i = 0; i < n; i++) {
+      const f = dst[i * seg.stride + l4 + 13]!;
+      assert.equal((f & 0x09) !== 0, i === n - 1);
+    }
+    assert.ok(seg.lastLen < seg.stride);
+  });
+
+  test('a single-segment super-packet, CWR only on the first, and the refusals', () => {
+    const r = Buffer.from(gsoRecs.find((x) => x[1] === VIRTIO_NET_HDR_GSO_TCPV4)!);
+    const seg = new TsoSegmenter();
+    const dst = Buffer.alloc(100_000);
+    // Pretend gso_size covers everything: one segment, identical to the input with a full checksum.
+    const whole = Buffer.from(r);
+    whole.writeUInt16LE(whole.length - 10 - 52, 4);
+    assert.equal(seg.segment(whole, 0, 10, whole.length - 10, dst, 0, dst.length, 0), 1);
+    assert.ok(tcpValid(dst, 0, whole.length - 10));
+    // CWR set on the super-packet: first segment only.
+    const cwr = Buffer.from(r);
+    cwr[10 + 20 + 13] = cwr[10 + 20 + 13]! | 0x80;
+    const n = seg.segment(cwr, 0, 10, cwr.length - 10, dst, 0, dst.length, 0);
+    assert.ok(n > 1);
+    assert.equal(dst[20 + 13]! & 0x80, 0x80);
+    assert.equal(dst[seg.stride + 20 + 13]! & 0x80, 0);
+    // Refusals: UDP_L4, no room, inconsistent csum_start.
+    const udp = Buffer.from(r);
+    udp[1] = VIRTIO_NET_HDR_GSO_UDP_L4;
+    assert.equal(seg.segment(udp, 0, 10, udp.length - 10, dst, 0, dst.length, 0), SegmentError.unsupported);
+    assert.equal(seg.segment(r, 0, 10, r.length - 10, dst, 0, 2000, 0), SegmentError.noRoom);
+    const bad = Buffer.from(r);
+    bad.writeUInt16LE(24, 6);
+    assert.equal(seg.segment(bad, 0, 10, bad.length - 10, dst, 0, dst.length, 0), SegmentError.malformed);
+  });
+
+  test('segmentsPerTrain respects 64 segments and 65507 bytes', () => {
+    assert.equal(segmentsPerTrain(1472), 44);
+    assert.equal(segmentsPerTrain(9000), 7);
+    assert.equal(segmentsPerTrain(500), 64);
+  });
+});
+
+describe('TCP coalescing', () => {
+  /** segmentInto segments `r` with PREFIX bytes in front of each segment; returns [offsets, lengths]. */
+  function segmentInto(r: Buffer, dst: Buffer, at: number): Array<[number, number]> {
+    const seg = new TsoSegmenter();
+    const n = seg.segment(Buffer.from(r), 0, 10, r.length - 10, dst, at, at + 100_000, PREFIX);
+    assert.ok(n > 0);
+    const out: Array<[number, number]> = [];
+    for (let i = 0; i < n; i++) out.push([at + i * seg.stride + PREFIX, i < n - 1 ? seg.stride - PREFIX : seg.lastLen]);
+    return out;
+  }
+
+  const hasFin = (r: Buffer): boolean => (r[10 + decodeVnetHdr(r, 0).csumStart + 13]! & 0x01) !== 0;
+
+  test('segment -> coalesce reproduces every kernel super-packet byte for byte (IPv4 and IPv6)', () => {
+    for (const r of gsoRecs.filter((x) => !hasFin(x))) {
+      const buf = Buffer.alloc(300_000);
+      const pkts = segmentInto(r, buf, 64);
+      const c = new TcpCoalescer(128);
+      c.begin(buf, 150_000, buf.length);
+      for (const [o, l] of pkts) assert.ok(c.add(o, l));
+      const offs = new Uint32Array(128);
+      const lens = new Uint32Array(128);
+      const n = c.finish(offs, lens);
+      assert.equal(n, 1, 'one super-packet');
+      const out = buf.subarray(offs[0]!, offs[0]! + lens[0]!);
+      assert.equal(out.length, r.length);
+      const h = decodeVnetHdr(out, 0);
+      const k = decodeVnetHdr(r, 0);
+      assert.deepEqual({ ...h, hdrLen: 0 }, { ...k, hdrLen: 0, gsoType: k.gsoType & 0x7f });
+      assert.deepEqual(out.subarray(10), r.subarray(10), 'IP packet identical, incl. the pseudo-header seed');
+    }
+    assert.ok(gsoRecs.length >= 10);
+  });
+
+  test('a super-packet ending in FIN comes back as the merged data plus the FIN segment, in order', () => {
+    const r = gsoRecs.find(hasFin)!;
+    const buf = Buffer.alloc(300_000);
+    const pkts = segmentInto(r, buf, 64);
+    const c = new TcpCoalescer(128);
+    c.begin(buf, 150_000, buf.length);
+    for (const [o, l] of pkts) c.add(o, l);
+    const offs = new Uint32Array(128);
+    const lens = new Uint32Array(128);
+    assert.equal(c.finish(offs, lens), 2);
+    assert.equal(lens[1], pkts[pkts.length - 1]![1] + 10);
+    assert.equal(buf[offs[1]! + 10 + decodeVnetHdr(r, 0).csumStart + 13]! & 0x01, 0x01);
+    const l4 = decodeVnetHdr(r, 0).csumStart;
+    const hdr = l4 + ((r[10 + l4 + 12]! >>> 4) << 2);
+    assert.equal(lens[0]! + lens[1]!, 2 * 10 + hdr + (r.length - 10), 'every payload byte, headers twice');
+  });
+
+  test('interleaved flows, gaps, PSH, non-TCP and bad checksums', () => {
+    const v4 = gsoRecs.find((x) => x[1] === VIRTIO_NET_HDR_GSO_TCPV4 && x.length > 10_000)!;
+    const v6 = gsoRecs.find((x) => x[1] === VIRTIO_NET_HDR_GSO_TCPV6 && x.length > 10_000)!;
+    const buf = Buffer.alloc(600_000);
+    const a = segmentInto(v4, buf, 64);
+    const b = segmentInto(v6, buf, 110_000);
+    assert.ok(a.length >= 6 && b.length >= 6);
+    // A non-TCP packet (ICMPv6 from the fixture) with room in front.
+    const icmp = recs.find((r) => r[0] === 0)!;
+    icmp.copy(buf, 220_010, 10);
+    const c = new TcpCoalescer(128);
+    c.begin(buf, 300_000, buf.length);
+    // Interleave: a0 b0 a1 b1 a2 [icmp] a4 (gap: a3 missing) a5 b2; corrupt b2's payload.
+    buf[b[2]![0] + 100] ^= 0xff;
+    const order: Array<[number, number]> = [a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, [220_020, icmp.length - 10], a[4]!, a[5]!, b[2]!];
+    for (const [o, l] of order) c.add(o, l);
+    const offs = new Uint32Array(128);
+    const lens = new Uint32Array(128);
+    const n = c.finish(offs, lens);
+    // Outputs: a0+a1+a2, b0+b1 (+b2 corrupt: whole output dropped), icmp, a4+a5.
+    assert.equal(n, 3);
+    assert.equal(c.stats.badChecksum, 1);
+    assert.equal(lens[0], 10 + a[0]![1] + 2 * (a[1]![1] - 52), 'a0..a2 merged');
+    assert.equal(buf[offs[0]! + 1], VIRTIO_NET_HDR_GSO_TCPV4);
+    assert.equal(lens[1], icmp.length, 'ICMPv6 passes with a zero virtio header');
+    assert.deepEqual(buf.subarray(offs[1]!, offs[1]! + 10), Buffer.alloc(10));
+    assert.equal(tcpSeq(buf, offs[2]! + 10 + 20), tcpSeq(buf, a[4]![0] + 20), 'a4 starts a new super-packet after the gap');
+    assert.equal(lens[2], 10 + a[4]![1] + (a[5]![1] - 52));
+  });
+
+  test('a PSH segment ends its super-packet; a FIN closes the flow', () => {
+    const v4 = gsoRecs.find((x) => x[1] === VIRTIO_NET_HDR_GSO_TCPV4 && x.length > 10_000)!;
+    const buf = Buffer.alloc(300_000);
+    const a = segmentInto(v4, buf, 64);
+    // a1 gets PSH (fix its checksum incrementally by recomputing); a2 must start a new output.
+    const [o1, l1] = a[1]!;
+    buf[o1 + 20 + 13] = 0x18;
+    buf.writeUInt16BE(0, o1 + 20 + 16);
+    buf.writeUInt16BE(internetChecksum(buf, o1 + 20, l1 - 20, pseudoSumIpv4(buf, o1, 6, l1 - 20)), o1 + 20 + 16);
+    const c = new TcpCoalescer(64);
+    c.begin(buf, 150_000, buf.length);
+    for (const [o, l] of a.slice(0, 4)) c.add(o, l);
+    const offs = new Uint32Array(64);
+    const lens = new Uint32Array(64);
+    assert.equal(c.finish(offs, lens), 2);
+    assert.equal(buf[offs[0]! + 10 + 20 + 13]! & 0x08, 0x08, 'merged header carries PSH');
+    assert.equal(lens[0], 10 + a[0]![1] + (l1 - 52));
+    // Output 1 (a2 + a3) is valid once the kernel completes the seeded checksum.
+    const o = offs[1]! + 10;
+    const len = lens[1]! - 10;
+    const seed = buf.readUInt16BE(o + 36);
+    assert.equal(seed, checksumFold(pseudoSumIpv4(buf, o, 6, len - 20)));
+    assert.ok(completePartialChecksum(buf, o, len, 20, 16), 'what the kernel does with NEEDS_CSUM');
+    assert.ok(tcpValid(buf, o, len));
+  });
+
+  test('csumCopyJs matches the native plan semantics', () => {
+    const src = Buffer.from([1, 2, 3, 4, 5]);
+    const dst = Buffer.alloc(8);
+    const sums = new Uint32Array(2);
+    csumCopyJs(src, dst, new Uint32Array([0, 2, 5, 4, 0xffffffff, 3]), 2, sums);
+    assert.deepEqual([...dst], [0, 0, 1, 2, 3, 4, 5, 0]);
+    assert.equal(sums[0], checksumFold(checksumAdd(src, 0, 5, 0)));
+    assert.equal(sums[1], 0xffffffff);
+  });
+});
