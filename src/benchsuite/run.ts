@@ -1,0 +1,121 @@
+/**
+ * run: the `weft bench` procedure. For each underlay MTU: build every case (two namespaces + veth +
+ * overlay + iperf3 server each), then for each round run every metric over every case, cases
+ * alternating so all see the same background load; tear down; next MTU. Aggregates medians,
+ * ratios to kernel VXLAN at the same MTU, tunnel CPU seconds per gigabit and peak RSS.
+ */
+import os from 'node:os';
+import { buildCase, CASE_LABELS, type CaseName, type Topology } from './cases';
+import { Harness, sleep } from './harness';
+import { measure, median, METRICS, type Metric, type Sample } from './measure';
+import type { BenchReport, Row } from './report';
+
+/** BenchOptions configure one run. */
+export interface BenchOptions {
+  mtus: number[];
+  cases: CaseName[];
+  /** Seconds per iperf3 run. */
+  duration: number;
+  /** Rounds (medians are taken over rounds). */
+  rounds: number;
+  /** The command line, for the record. */
+  command: string;
+  /** Progress sink (stderr). */
+  progress: (line: string) => void;
+}
+
+function fmtSample(metric: Metric, s: Sample): string {
+  if (s.error) return `error: ${s.error}`;
+  return metric === 'udp64'
+    ? `${(s.value / 1000).toFixed(1)} kpps, loss ${s.lossPct.toFixed(1)} %`
+    : `${s.value.toFixed(2)} Gbit/s`;
+}
+
+/** runBench runs the whole benchmark and returns the report (tables and files are the caller's). */
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const h = new Harness();
+  const samples = new Map<string, Record<Metric, Sample[]>>();
+  const key = (mtu: number, c: CaseName): string => `${mtu}/${c}`;
+  const total = o.mtus.length * o.cases.length * o.rounds * METRICS.length;
+  let done = 0;
+  const notes: string[] = [];
+  try {
+    for (const mtu of o.mtus) {
+      const tops: Topology[] = [];
+      for (const c of o.cases) {
+        o.progress(`weft bench: MTU ${mtu}: building ${CASE_LABELS[c]}`);
+        const t = await buildCase(h, c, mtu);
+        tops.push(t);
+        samples.set(key(mtu, c), { tcp1: [], tcp4: [], udp64: [] });
+        if (c.startsWith('weft') && t.tunnels[0]) {
+          const first = /^weft link: dev .*$/m.exec(t.tunnels[0].log);
+          if (first) notes.push(`MTU ${mtu} ${c}: ${first[0]}`);
+        }
+      }
+      for (let r = 0; r < o.rounds; r++) {
+        for (const m of METRICS) {
+          for (const t of tops) {
+            done++;
+            const s = await measure(t, m, o.duration);
+            samples.get(key(mtu, t.name))![m].push(s);
+            o.progress(`weft bench: [${done}/${total}] MTU ${mtu} ${t.name} ${m}: ${fmtSample(m, s)}`);
+            await sleep(300);
+          }
+        }
+      }
+      await h.cleanup();
+    }
+  } finally {
+    await h.dispose();
+  }
+
+  const rows: Row[] = [];
+  for (const mtu of o.mtus) {
+    for (const c of o.cases) {
+      const s = samples.get(key(mtu, c));
+      if (!s) continue;
+      const v = (m: Metric): number[] => s[m].map((x) => x.value);
+      const tcpRuns = [...s.tcp1, ...s.tcp4].filter((x) => !x.error);
+      const gbit = tcpRuns.reduce((a, x) => a + x.amount, 0);
+      const cpu = tcpRuns.reduce((a, x) => a + x.cpuSeconds, 0);
+      const userspace = c !== 'kernel' && c !== 'veth';
+      const all = [...s.tcp1, ...s.tcp4, ...s.udp64];
+      rows.push({
+        mtu,
+        case: c,
+        label: CASE_LABELS[c],
+        tcp1Gbps: median(v('tcp1')),
+        tcp1Samples: v('tcp1'),
+        tcp4Gbps: median(v('tcp4')),
+        tcp4Samples: v('tcp4'),
+        udpPps: median(v('udp64')),
+        udpPpsSamples: v('udp64'),
+        udpLossPct: median(s.udp64.map((x) => x.lossPct)),
+        ratioTcp1: NaN,
+        ratioTcp4: NaN,
+        ratioUdp: NaN,
+        cpuSecPerGbit: userspace && gbit > 0 ? cpu / gbit : null,
+        rssMaxMiB: userspace ? Math.max(0, ...all.map((x) => x.rssMiB)) : null,
+        errors: all.filter((x) => x.error).map((x) => x.error!),
+      });
+    }
+  }
+  for (const r of rows) {
+    const k = rows.find((x) => x.mtu === r.mtu && x.case === 'kernel');
+    if (!k) continue;
+    r.ratioTcp1 = r.tcp1Gbps / k.tcp1Gbps;
+    r.ratioTcp4 = r.tcp4Gbps / k.tcp4Gbps;
+    r.ratioUdp = r.udpPps / k.udpPps;
+  }
+  const cpus = os.cpus();
+  return {
+    tool: 'weft bench',
+    version: 1,
+    date: new Date().toISOString(),
+    command: o.command,
+    machine: { cpus: cpus.length, model: cpus[0]?.model ?? 'unknown', kernel: os.release(), node: process.version },
+    options: { mtus: o.mtus, cases: o.cases, duration: o.duration, rounds: o.rounds },
+    rows,
+    notes,
+  };
+}

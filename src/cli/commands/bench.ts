@@ -1,0 +1,155 @@
+/**
+ * `weft bench`: the benchmark users run. Builds two namespaces joined by veth per case and
+ * measures, in one run and for each underlay MTU, kernel VXLAN, weft VXLAN (batch and dgram),
+ * weft flannel-UDP, socat TUN/UDP and the bare veth with iperf3 (src/benchsuite/). Progress goes
+ * to stderr; the table (with ratios to kernel VXLAN of the same run) to stdout; --json and --svg
+ * write the record and a chart of throughput against MTU.
+ */
+import { accessSync, constants, writeFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { SystemError, ToolMissingError, UsageError } from '../../errors';
+import { CASE_NAMES, DEFAULT_CASES, type CaseName } from '../../benchsuite/cases';
+import { formatTable, renderSvg } from '../../benchsuite/report';
+import { runBench } from '../../benchsuite/run';
+
+/** usage is the `weft help bench` text. */
+export const usage = `usage: weft bench [--mtu 1500,9000] [--duration S] [--rounds N]
+                  [--cases kernel,weft-batch,weft-dgram,weft-udp,socat,veth]
+                  [--json FILE] [--svg FILE] [--quick]
+
+Measures, in one run and for each underlay MTU, TCP throughput (iperf3, 1 and 4 streams),
+64-byte UDP packets/s and loss, and the tunnel's CPU seconds per gigabit and peak RSS, for:
+  kernel      kernel VXLAN configured as flannel does (flannel.1, VNI 1, port 8472)
+  weft-batch  weft link --backend vxlan --io batch (offloads on)
+  weft-nooff  weft link --backend vxlan --io batch --offload off (not in the default list)
+  weft-dgram  weft link --backend vxlan --io dgram
+  weft-udp    weft link --backend udp (flannel-UDP)
+  socat       socat TUN <-> UDP, a per-packet userspace tunnel
+  veth        the underlay alone
+Each case gets two fresh network namespaces joined by veth (192.0.2.1/.2); everything is removed
+afterwards, also on Ctrl-C. Ratios are to kernel VXLAN at the same MTU in the same run.
+Needs root, iperf3, socat (for the socat case) and iproute2.
+
+  --mtu LIST      underlay MTUs, comma-separated (default 1500,9000)
+  --duration S    seconds per iperf3 run (default 5; 2 with --quick)
+  --rounds N      repetitions; figures are medians (default 1)
+  --cases LIST    cases to run (default kernel,weft-batch,weft-dgram,weft-udp,socat,veth)
+  --json FILE     write the full record (every sample) as JSON
+  --svg FILE      write a chart of TCP Gbit/s against MTU (open it in a browser)
+  --quick         short runs (2 s) for a smoke test`;
+
+/** TOOLS maps each external program to the Debian package that provides it. */
+const TOOLS: Record<string, string> = { ip: 'iproute2', ss: 'iproute2', bridge: 'iproute2', iperf3: 'iperf3', ping: 'iputils-ping', socat: 'socat' }; // prettier-ignore
+
+function onPath(tool: string): boolean {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
+    try {
+      accessSync(join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      /* next */
+    }
+  }
+  return false;
+}
+
+/** checkTools throws ToolMissingError naming the apt-get command for every missing program. */
+export function checkTools(cases: readonly CaseName[], has: (tool: string) => boolean = onPath): void {
+  const need = ['ip', 'ss', 'iperf3', 'ping'];
+  if (cases.includes('kernel')) need.push('bridge');
+  if (cases.includes('socat')) need.push('socat');
+  const missing = need.filter((t) => !has(t));
+  if (missing.length > 0) {
+    const pkgs = [...new Set(missing.map((t) => TOOLS[t]!))];
+    throw new ToolMissingError(missing.join(', '), `apt-get install -y ${pkgs.join(' ')}`);
+  }
+}
+
+interface Parsed {
+  mtus: number[];
+  cases: CaseName[];
+  duration: number;
+  rounds: number;
+  json: string | null;
+  svg: string | null;
+}
+
+/** parseArgs parses the command line; throws UsageError. */
+export function parseArgs(argv: string[]): Parsed {
+  const p: Parsed = { mtus: [1500, 9000], cases: [...DEFAULT_CASES], duration: NaN, rounds: 1, json: null, svg: null };
+  let quick = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.indexOf('=');
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const value = (): string => {
+      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined || v === '') throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    if (flag === '--mtu') {
+      p.mtus = value()
+        .split(',')
+        .map((s) => {
+          if (!/^\d+$/.test(s) || +s < 1280 || +s > 65535) throw new UsageError(`--mtu: ${s} is not an MTU in 1280..65535`);
+          return +s;
+        });
+    } else if (flag === '--cases') {
+      const list = value().split(',');
+      for (const c of list) {
+        if (!(CASE_NAMES as readonly string[]).includes(c)) {
+          throw new UsageError(`--cases: unknown case "${c}" (known: ${CASE_NAMES.join(', ')})`);
+        }
+      }
+      p.cases = [...new Set(list)] as CaseName[];
+    } else if (flag === '--duration') {
+      const v = value();
+      if (!/^\d+(\.\d+)?$/.test(v) || !(+v >= 1)) throw new UsageError(`--duration must be >= 1 second (got ${v})`);
+      p.duration = Math.round(+v);
+    } else if (flag === '--rounds') {
+      const v = value();
+      if (!/^\d+$/.test(v) || +v < 1 || +v > 20) throw new UsageError(`--rounds must be 1..20 (got ${v})`);
+      p.rounds = +v;
+    } else if (flag === '--json') p.json = value();
+    else if (flag === '--svg') p.svg = value();
+    else if (flag === '--quick') quick = true;
+    else throw new UsageError(`unknown flag ${a}`);
+  }
+  if (Number.isNaN(p.duration)) p.duration = quick ? 2 : 5;
+  return p;
+}
+
+/** run executes `weft bench`. */
+export async function run(argv: string[]): Promise<number> {
+  const p = parseArgs(argv);
+  checkTools(p.cases);
+  if (process.getuid?.() !== 0) {
+    throw new SystemError('weft bench', 'EPERM', 'needs root (network namespaces, veth, TUN devices)');
+  }
+  const report = await runBench({
+    ...p,
+    command: `weft bench ${argv.join(' ')}`.trim(),
+    progress: (line) => process.stderr.write(line + '\n'),
+  });
+  process.stdout.write(formatTable(report.rows) + '\n');
+  for (const r of report.rows) {
+    if (r.errors.length > 0) process.stdout.write(`${r.label} (MTU ${r.mtu}) errors: ${r.errors.join('; ')}\n`);
+  }
+  for (const mtu of p.mtus) {
+    const row = (c: CaseName) => report.rows.find((r) => r.mtu === mtu && r.case === c);
+    const b = row('weft-batch');
+    for (const other of ['weft-dgram', 'socat'] as const) {
+      const x = row(other);
+      if (b && x) {
+        process.stdout.write(
+          `MTU ${mtu}: weft batch vs ${other}: TCP 1 stream x${(b.tcp1Gbps / x.tcp1Gbps).toFixed(2)}, ` +
+            `64 B UDP x${(b.udpPps / x.udpPps).toFixed(2)}\n`,
+        );
+      }
+    }
+  }
+  if (p.json) writeFileSync(p.json, JSON.stringify(report, null, 2) + '\n');
+  if (p.svg) writeFileSync(p.svg, renderSvg(report));
+  const failed = report.rows.every((r) => r.errors.length > 0);
+  return failed ? 1 : 0;
+}

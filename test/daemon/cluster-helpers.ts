@@ -1,0 +1,99 @@
+/**
+ * cluster-helpers: shared steps of the daemon namespace tests (built on src/demo/testbed.ts).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseSubnetEnv } from '../../src/control/subnet-env';
+import { formatIPv4, ip4NetToString } from '../../src/control/ip';
+import { Testbed, TestbedNode, sleep } from '../../src/demo/testbed';
+
+/** CONFIG is the network config the daemon tests use. */
+export const CONFIG = '{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
+
+/** WEFT is bin/weft. */
+export const WEFT = path.join(__dirname, '..', '..', '..', 'bin', 'weft');
+
+/** needRoot fails the test loudly unless root. */
+export function needRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error('this test needs root (network namespaces, veth, TUN devices, etcd in a namespace); CI runs as root');
+  }
+}
+
+/** NodeInfo is what a started node told us. */
+export interface NodeInfo {
+  nd: TestbedNode;
+  subnet: string;
+  podIp: string;
+  vtepMac: string;
+  env: string;
+}
+
+/** waitUntil polls `cond` every 100 ms until true, else throws naming `what`. */
+export async function waitUntil(cond: () => boolean, ms: number, what: string, diag?: () => string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out (${ms} ms) waiting for ${what}${diag ? `\n${diag()}` : ''}`);
+    await sleep(100);
+  }
+}
+
+/** nodeInfo reads a ready node's subnet.env and adds its .1 to lo (the cni0 stand-in). */
+export function nodeInfo(tb: Testbed, nd: TestbedNode, ready: Record<string, unknown>, addPodIp = true): NodeInfo {
+  const env = fs.readFileSync(nd.subnetFile, 'utf8');
+  const p = parseSubnetEnv(env);
+  assert.ok(p.subnet, `node${nd.index}: FLANNEL_SUBNET in ${env}`);
+  const podIp = formatIPv4((p.subnet.ip + 1) >>> 0);
+  if (addPodIp) tb.execIn(nd.ns, 'ip', ['addr', 'replace', `${podIp}/32`, 'dev', 'lo']);
+  return { nd, subnet: ip4NetToString(p.subnet), podIp, vtepMac: String(ready.vtepMac), env };
+}
+
+/** waitRoutes waits until `nd` routes every subnet in `subnets` into flannel.1. */
+export async function waitRoutes(tb: Testbed, nd: TestbedNode, subnets: string[], ms = 10_000): Promise<void> {
+  await waitUntil(() => {
+    const r = tb.routesOf(nd);
+    return subnets.every((s) => r.includes(`${s} dev flannel.1`));
+  }, ms, `routes to ${subnets.join(', ')} in node${nd.index}`, () => `${tb.routesOf(nd)}\n${nd.weft?.log ?? ''}`);
+}
+
+/** ping pings `dst` from `src` inside `ns`; returns sent/received (never throws on loss). */
+export function ping(tb: Testbed, ns: string, src: string, dst: string, count = 3, interval = '0.2'): { sent: number; received: number; out: string } {
+  let out: string;
+  try {
+    out = tb.execIn(ns, 'ping', ['-n', '-c', String(count), '-i', interval, '-W', '2', '-I', src, dst], { timeoutMs: 60_000 });
+  } catch (e) {
+    out = String((e as Error & { stdout?: string }).stdout ?? (e as Error).message);
+  }
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+  return { sent: m ? Number(m[1]) : 0, received: m ? Number(m[2]) : 0, out };
+}
+
+/** assertMesh pings every ordered pair and asserts every echo came back. */
+export function assertMesh(tb: Testbed, nodes: NodeInfo[]): void {
+  for (const a of nodes) {
+    for (const b of nodes) {
+      if (a === b) continue;
+      const r = ping(tb, a.nd.ns, a.podIp, b.podIp, 3);
+      assert.equal(r.received, 3, `node${a.nd.index} -> node${b.nd.index} (${b.podIp}): ${r.out}`);
+    }
+  }
+}
+
+/** leaseJson is the exact value flannel writes for a vxlan lease. */
+export function leaseJson(publicIp: string, mac: string, vni = 1): string {
+  return `{"PublicIP":"${publicIp}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":${vni},"VtepMAC":"${mac}"}}`;
+}
+
+/** assertSubnetEnv checks subnet.env is exactly flannel's format for `subnet`. */
+export function assertSubnetEnv(info: NodeInfo, mtu = 1450): void {
+  assert.equal(info.env, `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${info.podIp}/24\nFLANNEL_MTU=${mtu}\nFLANNEL_IPMASQ=false\n`);
+}
+
+/** startAll starts `weft run` on the given nodes and waits until each is ready. */
+export async function startAll(tb: Testbed, nds: TestbedNode[], extra: string[] = []): Promise<NodeInfo[]> {
+  for (const nd of nds) tb.startWeft(nd, extra);
+  const out: NodeInfo[] = [];
+  for (const nd of nds) out.push(nodeInfo(tb, nd, await tb.waitReady(nd, 30_000)));
+  return out;
+}

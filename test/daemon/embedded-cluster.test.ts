@@ -1,0 +1,107 @@
+/**
+ * Three `weft run` nodes in network namespaces sharing the embedded store: leases (flannel's exact
+ * JSON), subnet.env, full mesh of pings, health/metrics/debug endpoints, `weft trace`, lease
+ * add/remove while traffic flows, a restart (same subnet, same VTEP MAC), a revoked lease.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Testbed, DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../../src/demo/testbed';
+import { randomLocalMac } from '../../src/daemon/vtep-state';
+import { CONFIG, WEFT, assertMesh, assertSubnetEnv, leaseJson, needRoot, nodeInfo, startAll, waitRoutes, waitUntil, ping } from './cluster-helpers';
+
+/** writeLease puts a lease file into the embedded store as another node would (expiry = mtime). */
+function writeLease(tb: Testbed, key: string, value: string): string {
+  const dir = path.join(tb.storeDir, 'coreos.com', 'network', 'subnets');
+  const tmp = path.join(tb.storeDir, `.${key}.tmp`);
+  fs.writeFileSync(tmp, value);
+  const exp = new Date(Date.now() + 3600_000);
+  fs.utimesSync(tmp, exp, exp);
+  fs.renameSync(tmp, path.join(dir, key));
+  return path.join(dir, key);
+}
+
+test('weft run: three nodes through the embedded store', { timeout: 180_000 }, async (t) => {
+  needRoot();
+  const tb = await Testbed.create({ store: 'embedded', tag: 'te' });
+  t.after(() => tb.cleanup());
+  tb.writeConfig(CONFIG);
+  const nodes = await startAll(tb, tb.nodes);
+  const [n1, n2, n3] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]];
+
+  // Leases: one per node, byte-for-byte flannel's value; distinct subnets.
+  const subnetsDir = path.join(tb.storeDir, 'coreos.com', 'network', 'subnets');
+  const keys = fs.readdirSync(subnetsDir).sort();
+  assert.deepEqual(keys, nodes.map((n) => n.subnet.replace('/', '-')).sort());
+  for (const n of nodes) {
+    const value = fs.readFileSync(path.join(subnetsDir, n.subnet.replace('/', '-')), 'utf8');
+    assert.equal(value, leaseJson(n.nd.ip, n.vtepMac));
+    assertSubnetEnv(n);
+  }
+  assert.equal(new Set(nodes.map((n) => n.subnet)).size, 3);
+
+  for (const n of nodes) await waitRoutes(tb, n.nd, nodes.filter((o) => o !== n).map((o) => o.subnet));
+  assertMesh(tb, nodes);
+
+  // Health, readiness, metrics, debug.
+  assert.deepEqual(tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_HEALTHZ_PORT}/healthz`), { status: 200, body: 'weft is running\n' });
+  assert.deepEqual(tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_HEALTHZ_PORT}/readyz`), { status: 200, body: 'weft is ready\n' });
+  const m = tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`);
+  assert.equal(m.status, 200);
+  const egress = /^weft_packets_total\{direction="egress"\} (\d+)/m.exec(m.body);
+  assert.ok(egress && Number(egress[1]) >= 6, `egress packets in:\n${m.body.slice(0, 2000)}`);
+  assert.match(m.body, /^weft_routes 2$/m);
+  assert.match(m.body, /^weft_drops_total\{direction="egress",reason="no_route"\} \d+/m);
+  assert.match(m.body, /^weft_lease_events_total\{event="added"\} 2$/m);
+  assert.match(m.body, /^weft_io_syscalls_total\{device="udp",direction="tx"\} [1-9]\d*/m);
+  assert.match(m.body, /^weft_ready 1$/m);
+  assert.match(m.body, new RegExp(`^weft_lease_info\\{subnet="${n1.subnet}",public_ip="192.0.2.1",backend="vxlan",vtep_mac="${n1.vtepMac}"\\} 1$`, 'm'));
+
+  // weft trace against node1: route, peer, outer headers, the explained frame.
+  const trace = tb.execIn(n1.nd.ns, process.execPath, [WEFT, 'trace', n2.podIp, '--node', `http://127.0.0.1:${DEFAULT_METRICS_PORT}`]);
+  assert.match(trace, new RegExp(`route: +${n2.subnet.replace(/\./g, '\\.')} \\(longest prefix match\\)`));
+  assert.match(trace, new RegExp(`peer: +public IP 192\\.0\\.2\\.2, vxlan, VTEP MAC ${n2.vtepMac}, port 8472`));
+  assert.match(trace, new RegExp(`outer: +IPv4 192\\.0\\.2\\.1 -> 192\\.0\\.2\\.2, UDP 8472 -> 8472, VXLAN VNI 1, inner Ethernet ${n1.vtepMac} -> ${n2.vtepMac}`));
+  assert.match(trace, /VXLAN/);
+  assert.match(trace, /counters \(egress\): \d+ packets/);
+  const local = tb.execIn(n1.nd.ns, process.execPath, [WEFT, 'trace', n1.podIp, '--node', `http://127.0.0.1:${DEFAULT_METRICS_PORT}`]);
+  assert.match(local, /own subnet/);
+
+  // A lease added and removed while node1 -> node2 traffic flows: the flow loses nothing; a
+  // lease of another backend type is ignored with a warning (as flannel's vxlan backend does).
+  const flow = tb.spawnIn(n1.nd.ns, 'ping flow', 'ping', ['-n', '-c', '80', '-i', '0.05', '-W', '1', '-I', n1.podIp, n2.podIp]);
+  const logFrom = n1.nd.weft!.events.length;
+  const extra = writeLease(tb, '10.244.250.0-24', leaseJson('192.0.2.3', randomLocalMac()));
+  const udpLease = writeLease(tb, '10.244.251.0-24', '{"PublicIP":"192.0.2.3","PublicIPv6":null}');
+  await waitRoutes(tb, n1.nd, ['10.244.250.0/24']);
+  await n1.nd.weft!.waitForEvent(/^Ignoring lease 10\.244\.251\.0-24/, 5000, logFrom);
+  assert.ok(!tb.routesOf(n1.nd).includes('10.244.251.0/24'), 'no route for the udp-type lease');
+  fs.rmSync(extra);
+  fs.rmSync(udpLease);
+  await waitUntil(() => !tb.routesOf(n1.nd).includes('10.244.250.0/24'), 10_000, 'route to 10.244.250.0/24 removed');
+  await n1.nd.weft!.waitForEvent(/^Subnet removed: 10\.244\.250\.0\/24$/, 5000, logFrom);
+  await flow.exited;
+  assert.match(flow.log, /80 packets transmitted, 80 received, 0% packet loss/, flow.log);
+  const m2 = tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`).body;
+  assert.match(m2, /^weft_lease_events_total\{event="removed"\} 1$/m);
+  assert.match(m2, /^weft_leases_ignored_total 1$/m);
+
+  // Restart node2: graceful stop keeps the lease and removes the device; same subnet and MAC after.
+  assert.equal(await n2.nd.weft!.stop(), 0);
+  assert.throws(() => tb.execIn(n2.nd.ns, 'ip', ['link', 'show', 'flannel.1']), /does not exist|Cannot find/);
+  assert.ok(fs.existsSync(path.join(subnetsDir, n2.subnet.replace('/', '-'))), 'lease kept after graceful stop');
+  tb.startWeft(n2.nd);
+  const again = nodeInfo(tb, n2.nd, await tb.waitReady(n2.nd, 30_000), false);
+  assert.equal(again.subnet, n2.subnet);
+  assert.equal(again.vtepMac, n2.vtepMac);
+  assert.ok(n2.nd.weft!.events.some((e) => e.msg === 'reusing the VTEP MAC'));
+  await waitRoutes(tb, n2.nd, [n1.subnet, n3.subnet]);
+  assert.equal(ping(tb, n1.nd.ns, n1.podIp, n2.podIp, 3).received, 3, 'node1 -> restarted node2');
+
+  // Revoked lease: node3's key deleted -> it shuts down cleanly (exit 0), flannel's message.
+  fs.rmSync(path.join(subnetsDir, n3.subnet.replace('/', '-')));
+  assert.equal(await n3.nd.weft!.exited, 0);
+  assert.ok(n3.nd.weft!.events.some((e) => e.msg === 'Lease has been revoked. Shutting down daemon.'), n3.nd.weft!.log);
+  await waitUntil(() => !tb.routesOf(n1.nd).includes(n3.subnet), 10_000, 'node1 drops the route to node3');
+});
