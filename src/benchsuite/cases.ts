@@ -19,11 +19,26 @@ import { join } from 'node:path';
 import { Harness, sh, sleep, uniqueName, type Child } from './harness';
 
 /** CASE_NAMES lists every case in display order. */
-export const CASE_NAMES = ['kernel', 'weft-batch', 'weft-nooff', 'weft-dgram', 'weft-udp', 'socat', 'veth'] as const;
+export const CASE_NAMES = [
+  'kernel',
+  'weft-batch',
+  'weft-nooff',
+  'weft-dgram',
+  'weft-udp',
+  'socat',
+  'veth',
+] as const;
 /** CaseName is one bench case. */
 export type CaseName = (typeof CASE_NAMES)[number];
 /** DEFAULT_CASES are measured when --cases is not given. */
-export const DEFAULT_CASES: readonly CaseName[] = ['kernel', 'weft-batch', 'weft-dgram', 'weft-udp', 'socat', 'veth'];
+export const DEFAULT_CASES: readonly CaseName[] = [
+  'kernel',
+  'weft-batch',
+  'weft-dgram',
+  'weft-udp',
+  'socat',
+  'veth',
+];
 
 /** CASE_LABELS are human-readable case names for the table and chart. */
 export const CASE_LABELS: Record<CaseName, string> = {
@@ -71,7 +86,16 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
   sh('ip', ['-n', nsB, 'addr', 'add', `${B_IP}/24`, 'dev', vB]);
   sh('ip', ['-n', nsA, 'link', 'set', vA, 'up']);
   sh('ip', ['-n', nsB, 'link', 'set', vB, 'up']);
-  const t: Topology = { name, mtu, nsA, nsB, src: '10.244.0.1', dst: '10.244.1.1', tunnels: [], weftArgs: [] };
+  const t: Topology = {
+    name,
+    mtu,
+    nsA,
+    nsB,
+    src: '10.244.0.1',
+    dst: '10.244.1.1',
+    tunnels: [],
+    weftArgs: [],
+  };
   if (name === 'veth') {
     t.src = A_IP;
     t.dst = B_IP;
@@ -96,7 +120,12 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
         `UDP:${remote}:8285,sourceport=8285,bind=${local}`,
       ]); // prettier-ignore
       t.tunnels.push(c);
-      await waitUntil(() => linkExists(ns, dev), 5000, `socat TUN in ${ns}`, () => c.log);
+      await waitUntil(
+        () => linkExists(ns, dev),
+        5000,
+        `socat TUN in ${ns}`,
+        () => c.log,
+      );
       sh('ip', ['-n', ns, 'link', 'set', dev, 'mtu', String(mtu - 28)]);
     }
   } else {
@@ -156,7 +185,12 @@ function linkExists(ns: string, dev: string): boolean {
   }
 }
 
-async function waitUntil(cond: () => boolean, timeoutMs: number, what: string, diag: () => string): Promise<void> {
+async function waitUntil(
+  cond: () => boolean,
+  timeoutMs: number,
+  what: string,
+  diag: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${diag()}`);

@@ -24,7 +24,11 @@ export function uniqueName(prefix: string): string {
 /** sh runs a command synchronously and returns stdout; throws with its stderr on failure. */
 export function sh(cmd: string, args: string[], timeoutMs = 30_000): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`${cmd} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
@@ -79,8 +83,10 @@ export class Child {
     for (;;) {
       const m = re.exec(this.log);
       if (m) return m[0];
-      if (!this.running) throw new Error(`${this.label} exited (${this.exitCode}) before ${re}:\n${this.log}`);
-      if (Date.now() > deadline) throw new Error(`${this.label}: no ${re} within ${timeoutMs} ms:\n${this.log}`);
+      if (!this.running)
+        throw new Error(`${this.label} exited (${this.exitCode}) before ${re}:\n${this.log}`);
+      if (Date.now() > deadline)
+        throw new Error(`${this.label}: no ${re} within ${timeoutMs} ms:\n${this.log}`);
       await sleep(50);
     }
   }

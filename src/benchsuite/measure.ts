@@ -53,7 +53,21 @@ function runIperf(args: string[], timeoutMs: number): Promise<IperfJson> {
 
 /** measure runs one iperf3 client for `seconds` from t.src to t.dst and samples the tunnels. */
 export async function measure(t: Topology, metric: Metric, seconds: number): Promise<Sample> {
-  const args = ['netns', 'exec', t.nsA, 'iperf3', '-c', t.dst, '-p', '5201', '-B', t.src, '-t', String(seconds), '-J'];
+  const args = [
+    'netns',
+    'exec',
+    t.nsA,
+    'iperf3',
+    '-c',
+    t.dst,
+    '-p',
+    '5201',
+    '-B',
+    t.src,
+    '-t',
+    String(seconds),
+    '-J',
+  ];
   if (metric === 'tcp4') args.push('-P', '4');
   if (metric === 'udp64') args.push('-u', '-l', '64', '-b', '0');
   const pids = t.tunnels.map((c) => c.pid);

@@ -90,7 +90,10 @@ export function renderSvg(report: BenchReport): string {
   const ph = H - T - B;
   const mtus = [...report.options.mtus].sort((a, b) => a - b);
   const rows = report.rows;
-  const ymaxRaw = Math.max(1, ...rows.flatMap((r) => [r.tcp1Gbps, r.tcp4Gbps].filter((x) => Number.isFinite(x))));
+  const ymaxRaw = Math.max(
+    1,
+    ...rows.flatMap((r) => [r.tcp1Gbps, r.tcp4Gbps].filter((x) => Number.isFinite(x))),
+  );
   const step = niceStep(ymaxRaw / 5);
   const ymax = Math.ceil(ymaxRaw / step) * step;
   const xmin = mtus[0]!;

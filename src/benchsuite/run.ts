@@ -113,7 +113,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     version: 1,
     date: new Date().toISOString(),
     command: o.command,
-    machine: { cpus: cpus.length, model: cpus[0]?.model ?? 'unknown', kernel: os.release(), node: process.version },
+    machine: {
+      cpus: cpus.length,
+      model: cpus[0]?.model ?? 'unknown',
+      kernel: os.release(),
+      node: process.version,
+    },
     options: { mtus: o.mtus, cases: o.cases, duration: o.duration, rounds: o.rounds },
     rows,
     notes,

@@ -21,7 +21,10 @@ export const COMMANDS: Record<string, { module: string; summary: string }> = {
   link: { module: 'link', summary: 'one overlay link by hand: TUN + VXLAN/flannel-UDP with explicit peers' },
   pcap: { module: 'pcap', summary: 'pcap encap|decap: wrap or unwrap overlay frames in a pcap file' },
   explain: { module: 'explain', summary: 'print one frame layer by layer, byte by byte, with RFC sections' },
-  capture: { module: 'capture', summary: 'live decoded capture of VXLAN / flannel-UDP on an underlay interface' },
+  capture: {
+    module: 'capture',
+    summary: 'live decoded capture of VXLAN / flannel-UDP on an underlay interface',
+  },
   trace: { module: 'trace', summary: 'which route, peer and outer headers a packet to DST_IP would get' },
   'mtu-probe': { module: 'mtu-probe', summary: 'find the overlay path MTU with DF-set ICMP echoes' },
   bench: { module: 'bench', summary: 'measure weft against kernel VXLAN, socat and veth in namespaces' },

@@ -147,11 +147,23 @@ export class Daemon implements MetricsSource {
   }
 
   /** lease summarizes the own lease for metrics. */
-  lease(): { subnet: string; publicIp: string; backend: string; vtepMac: string; expiration: Date | null } | null {
+  lease(): {
+    subnet: string;
+    publicIp: string;
+    backend: string;
+    vtepMac: string;
+    expiration: Date | null;
+  } | null {
     const id = this.identity;
     const l = this.mgr?.lease;
     if (!id || !l || !this.leaseHeld) return null;
-    return { subnet: id.subnet, publicIp: id.publicIp, backend: id.backend, vtepMac: id.vtepMac ?? '', expiration: l.expiration };
+    return {
+      subnet: id.subnet,
+      publicIp: id.publicIp,
+      backend: id.backend,
+      vtepMac: id.vtepMac ?? '',
+      expiration: l.expiration,
+    };
   }
 
   /** debugRoutes is the JSON of /debug/routes. */
@@ -191,7 +203,11 @@ export class Daemon implements MetricsSource {
       const loaded = await this.retryStore('read the network config', () => loadNetworkConfig(store, f));
       const config = (this.config = loaded.config);
       if (config.enableIPv6) {
-        throw new ConfigError('EnableIPv6', "must be false: weft's dataplane carries IPv4 only", loaded.source);
+        throw new ConfigError(
+          'EnableIPv6',
+          "must be false: weft's dataplane carries IPv4 only",
+          loaded.source,
+        );
       }
       const be = config.backend;
       this.log.info('network config', { source: loaded.source, config: loaded.text.trim() });
@@ -201,25 +217,50 @@ export class Daemon implements MetricsSource {
       const backend: Backend = be.type;
       const vni = be.type === 'vxlan' ? be.vni : 0;
       const dev = be.type === 'vxlan' ? `flannel.${be.vni}` : 'flannel0';
-      const mtu =
-        be.type === 'vxlan' ? (be.mtu ?? ext.mtu) - 50 : ext.mtu - 28;
+      const mtu = be.type === 'vxlan' ? (be.mtu ?? ext.mtu) - 50 : ext.mtu - 28;
       if (mtu < MIN_OVERLAY_MTU) {
-        throw new ConfigError(be.type === 'vxlan' && be.mtu !== null ? 'Backend.MTU' : '--iface', `leaves an overlay MTU below ${MIN_OVERLAY_MTU}`, `overlay MTU ${mtu}`);
+        throw new ConfigError(
+          be.type === 'vxlan' && be.mtu !== null ? 'Backend.MTU' : '--iface',
+          `leaves an overlay MTU below ${MIN_OVERLAY_MTU}`,
+          `overlay MTU ${mtu}`,
+        );
       }
       if (be.type === 'vxlan' && be.directRouting) {
-        this.log.warn('Backend.DirectRouting is not implemented by weft; every peer is reached through VXLAN');
+        this.log.warn(
+          'Backend.DirectRouting is not implemented by weft; every peer is reached through VXLAN',
+        );
       }
-      this.log.info('using interface', { iface: ext.name, addr: ext.addr, publicIp: ext.publicIp, underlayMtu: ext.mtu });
+      this.log.info('using interface', {
+        iface: ext.name,
+        addr: ext.addr,
+        publicIp: ext.publicIp,
+        underlayMtu: ext.mtu,
+      });
       let vtepMac: string | null = null;
       if (be.type === 'vxlan') {
         const st = await loadOrCreateVtepMac(f.vtepStateDir, dev, ext.publicIp);
         vtepMac = st.mac;
-        this.log.info(st.created ? 'created a new VTEP MAC' : 'reusing the VTEP MAC', { vtepMac, file: st.file });
+        this.log.info(st.created ? 'created a new VTEP MAC' : 'reusing the VTEP MAC', {
+          vtepMac,
+          file: st.file,
+        });
       }
       const attrs: LeaseAttrs =
         be.type === 'vxlan'
-          ? { publicIp: ext.publicIp, publicIpv6: null, backendType: 'vxlan', backendData: vxlanLeaseData(be.vni, vtepMac!), backendV6Data: null }
-          : { publicIp: ext.publicIp, publicIpv6: null, backendType: '', backendData: null, backendV6Data: null };
+          ? {
+              publicIp: ext.publicIp,
+              publicIpv6: null,
+              backendType: 'vxlan',
+              backendData: vxlanLeaseData(be.vni, vtepMac!),
+              backendV6Data: null,
+            }
+          : {
+              publicIp: ext.publicIp,
+              publicIpv6: null,
+              backendType: '',
+              backendData: null,
+              backendV6Data: null,
+            };
 
       // 3. lease
       let previous: PreviousSubnets | null = null;
@@ -283,7 +324,15 @@ export class Daemon implements MetricsSource {
         await netdev.replaceRoute({ dst, dev });
         this.udpNetworkRoute = dst;
       }
-      this.log.info('dataplane started', { dev, address: cfg.address, mtu: node.mtu, underlayMtu: node.underlayMtu, port: be.port, io: f.io, peers: this.peers.length });
+      this.log.info('dataplane started', {
+        dev,
+        address: cfg.address,
+        mtu: node.mtu,
+        underlayMtu: node.underlayMtu,
+        port: be.port,
+        io: f.io,
+        peers: this.peers.length,
+      });
 
       // 5. subnet.env
       await writeSubnetEnv(f.subnetFile, {
@@ -295,7 +344,10 @@ export class Daemon implements MetricsSource {
         ipMasq: f.ipMasq,
       });
       this.log.info('wrote subnet.env', { file: f.subnetFile });
-      if (f.ipMasq) this.log.warn('--ip-masq is accepted but weft installs no iptables rules; FLANNEL_IPMASQ=true is written for the CNI plugin');
+      if (f.ipMasq)
+        this.log.warn(
+          '--ip-masq is accepted but weft installs no iptables rules; FLANNEL_IPMASQ=true is written for the CNI plugin',
+        );
       this.snapshotApplied = true;
 
       // 6. watch and renew
@@ -307,7 +359,14 @@ export class Daemon implements MetricsSource {
       };
       mgr.startRenewal();
       this.watchDone = this.watchLoop(lease, attrs, listing.cursor, initial, signal);
-      this.log.info('ready', { subnet: subnetText, publicIp: ext.publicIp, vtepMac, dev, mtu: node.mtu, backend });
+      this.log.info('ready', {
+        subnet: subnetText,
+        publicIp: ext.publicIp,
+        vtepMac,
+        dev,
+        mtu: node.mtu,
+        backend,
+      });
     } catch (e) {
       await this.stop();
       throw e;
@@ -330,7 +389,13 @@ export class Daemon implements MetricsSource {
     }
   }
 
-  private async watchLoop(own: Lease, attrs: LeaseAttrs, cursor: string, initial: Lease[], signal: AbortSignal): Promise<void> {
+  private async watchLoop(
+    own: Lease,
+    attrs: LeaseAttrs,
+    cursor: string,
+    initial: Lease[],
+    signal: AbortSignal,
+  ): Promise<void> {
     let lost = false;
     let delay = 100;
     while (!signal.aborted && !lost) {
@@ -355,7 +420,10 @@ export class Daemon implements MetricsSource {
         this.log.warn('lease watch ended; resyncing');
       } catch (e) {
         if (signal.aborted) return;
-        this.log.warn('lease watch failed; resyncing from a fresh listing', { error: errMsg(e), retryInMs: delay });
+        this.log.warn('lease watch failed; resyncing from a fresh listing', {
+          error: errMsg(e),
+          retryInMs: delay,
+        });
       }
       this.counters.watchRestarts++;
       await sleep(delay, undefined, { signal }).catch(() => undefined);
@@ -393,8 +461,9 @@ export class Daemon implements MetricsSource {
     const backend = this.config!.backend.type;
     for (const [k, l] of this.known) {
       if (!leases.has(k)) {
+        // An ignored lease never became a route, so its removal changes nothing.
+        if (this.ignored.delete(k)) continue;
         this.counters.leaseRemoved++;
-        this.ignored.delete(k);
         this.log.info(`Subnet removed: ${l.subnet ? ip4NetToString(l.subnet) : k}`, { key: k });
       }
     }
@@ -417,7 +486,10 @@ export class Daemon implements MetricsSource {
       this.ignored.delete(k);
       this.counters.leaseAdded++;
       const mac = vxlanDataOf(l.attrs.backendData)?.vtepMac;
-      this.log.info(`Subnet added: ${ip4NetToString(l.subnet!)} via ${l.attrs.publicIp}`, mac ? { vtepMac: mac, key: k } : { key: k });
+      this.log.info(
+        `Subnet added: ${ip4NetToString(l.subnet!)} via ${l.attrs.publicIp}`,
+        mac ? { vtepMac: mac, key: k } : { key: k },
+      );
     }
     this.known = new Map(leases);
     this.peers = leasesToPeers(leases.values(), backend);
@@ -425,8 +497,12 @@ export class Daemon implements MetricsSource {
       const node = this.node;
       const peers = this.peers;
       this.applying = this.applying
-        .then(() => (this.node === node && !this.stopping ? node.updatePeers(peers.map((p) => ({ ...p }))) : undefined))
-        .catch((e: unknown) => this.log.error('could not apply the peer set to the dataplane', { error: errMsg(e) }));
+        .then(() =>
+          this.node === node && !this.stopping ? node.updatePeers(peers.map((p) => ({ ...p }))) : undefined,
+        )
+        .catch((e: unknown) =>
+          this.log.error('could not apply the peer set to the dataplane', { error: errMsg(e) }),
+        );
     }
   }
 

@@ -31,12 +31,22 @@ export interface EndpointSet {
 }
 
 /** handler builds the request handler for one server. */
-export function makeHandler(src: HttpSource, registry: Registry | null, eps: EndpointSet): http.RequestListener {
-  const send = (res: http.ServerResponse, code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+export function makeHandler(
+  src: HttpSource,
+  registry: Registry | null,
+  eps: EndpointSet,
+): http.RequestListener {
+  const send = (
+    res: http.ServerResponse,
+    code: number,
+    body: string,
+    type = 'text/plain; charset=utf-8',
+  ): void => {
     res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
     res.end(body);
   };
-  const json = (res: http.ServerResponse, v: unknown): void => send(res, 200, JSON.stringify(v, null, 2) + '\n', 'application/json');
+  const json = (res: http.ServerResponse, v: unknown): void =>
+    send(res, 200, JSON.stringify(v, null, 2) + '\n', 'application/json');
   return (req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
@@ -56,7 +66,12 @@ export function makeHandler(src: HttpSource, registry: Registry | null, eps: End
     if (eps.debug && url === '/debug/routes') return json(res, src.debugRoutes());
     if (eps.debug && url === '/debug/stats') return json(res, src.stats());
     if (eps.debug && url === '/debug/flows') {
-      return json(res, { perFlowCounters: false, note: 'the dataplane keeps no per-flow counters; routes and totals instead', ...src.debugRoutes(), stats: src.stats() });
+      return json(res, {
+        perFlowCounters: false,
+        note: 'the dataplane keeps no per-flow counters; routes and totals instead',
+        ...src.debugRoutes(),
+        stats: src.stats(),
+      });
     }
     send(res, 404, 'not found\n');
   };
@@ -66,7 +81,9 @@ export function makeHandler(src: HttpSource, registry: Registry | null, eps: End
 export function listen(handler: http.RequestListener, ip: string, port: number): Promise<http.Server> {
   return new Promise((resolve, reject) => {
     const srv = http.createServer(handler);
-    srv.once('error', (e: NodeJS.ErrnoException) => reject(new SystemError(`listen ${ip}:${port}`, e.code ?? 'UNKNOWN', e.message)));
+    srv.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new SystemError(`listen ${ip}:${port}`, e.code ?? 'UNKNOWN', e.message)),
+    );
     srv.listen(port, ip, () => {
       srv.removeAllListeners('error');
       resolve(srv);

@@ -39,7 +39,11 @@ export interface LinkAddrs {
 /** listLinks returns every interface with its IPv4 addresses (control path, runs `ip`). */
 export async function listLinks(): Promise<LinkAddrs[]> {
   const out = await netdev.ip(['-j', '-4', 'addr', 'show']);
-  const links = JSON.parse(out || '[]') as Array<{ ifname: string; mtu: number; addr_info?: Array<{ local?: string }> }>;
+  const links = JSON.parse(out || '[]') as Array<{
+    ifname: string;
+    mtu: number;
+    addr_info?: Array<{ local?: string }>;
+  }>;
   return links.map((l) => ({
     ifname: l.ifname,
     mtu: l.mtu,
@@ -80,7 +84,11 @@ export async function selectExtIface(
       const byName = links.find((l) => l.ifname === want);
       if (byName) return pick(byName, '--iface', f.publicIp);
     }
-    throw new ConfigError('--iface', 'must name a local interface or one of its IPv4 addresses', f.iface.join(','));
+    throw new ConfigError(
+      '--iface',
+      'must name a local interface or one of its IPv4 addresses',
+      f.iface.join(','),
+    );
   }
   if (f.ifaceRegex.length > 0) {
     for (const src of f.ifaceRegex) {
@@ -88,7 +96,11 @@ export async function selectExtIface(
       try {
         re = new RegExp(src);
       } catch (e) {
-        throw new ConfigError('--iface-regex', 'must be a valid regular expression', `${src}: ${(e as Error).message}`);
+        throw new ConfigError(
+          '--iface-regex',
+          'must be a valid regular expression',
+          `${src}: ${(e as Error).message}`,
+        );
       }
       for (const l of links) {
         const a = l.addrs.find((x) => re.test(x));
@@ -97,12 +109,17 @@ export async function selectExtIface(
       const byName = links.find((l) => re.test(l.ifname) && l.addrs.length > 0);
       if (byName) return pick(byName, '--iface-regex', f.publicIp);
     }
-    throw new ConfigError('--iface-regex', 'must match an interface with an IPv4 address', f.ifaceRegex.join(','));
+    throw new ConfigError(
+      '--iface-regex',
+      'must match an interface with an IPv4 address',
+      f.ifaceRegex.join(','),
+    );
   }
   if (f.ifaceCanReach) {
     const dev = await routeLookup(f.ifaceCanReach);
     const l = dev ? links.find((x) => x.ifname === dev) : undefined;
-    if (!l) throw new ConfigError('--iface-can-reach', 'no interface has a route to this address', f.ifaceCanReach);
+    if (!l)
+      throw new ConfigError('--iface-can-reach', 'no interface has a route to this address', f.ifaceCanReach);
     return pick(l, '--iface-can-reach', f.publicIp);
   }
   if (f.publicIp) {

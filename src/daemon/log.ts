@@ -20,7 +20,12 @@ export interface Logger {
 }
 
 /** formatLogLine renders one log line (without the newline); errors become their message. */
-export function formatLogLine(level: LogLevel, msg: string, fields?: LogFields, now: Date = new Date()): string {
+export function formatLogLine(
+  level: LogLevel,
+  msg: string,
+  fields?: LogFields,
+  now: Date = new Date(),
+): string {
   const line: Record<string, unknown> = { ts: now.toISOString(), level, msg };
   if (fields && Object.keys(fields).length > 0) {
     const f: LogFields = {};
@@ -31,8 +36,12 @@ export function formatLogLine(level: LogLevel, msg: string, fields?: LogFields, 
 }
 
 /** createLogger returns a Logger writing to `write` (default: stderr); `verbosity` 0 hides debug. */
-export function createLogger(verbosity = 0, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  const emit = (level: LogLevel, msg: string, fields?: LogFields): void => write(formatLogLine(level, msg, fields) + '\n');
+export function createLogger(
+  verbosity = 0,
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
+  const emit = (level: LogLevel, msg: string, fields?: LogFields): void =>
+    write(formatLogLine(level, msg, fields) + '\n');
   return {
     debug: (m, f) => {
       if (verbosity > 0) emit('debug', m, f);
@@ -44,7 +53,9 @@ export function createLogger(verbosity = 0, write: (line: string) => void = (l) 
 }
 
 /** parseLogLine reads one line back (tests, the demo); null when it is not a log object. */
-export function parseLogLine(line: string): { ts: string; level: LogLevel; msg: string; fields?: LogFields } | null {
+export function parseLogLine(
+  line: string,
+): { ts: string; level: LogLevel; msg: string; fields?: LogFields } | null {
   if (!line.startsWith('{')) return null;
   try {
     const v = JSON.parse(line) as { ts?: unknown; level?: unknown; msg?: unknown; fields?: LogFields };

@@ -16,7 +16,8 @@ import { formatIPv4, ip4NetToString } from '../control/ip';
 import { Testbed, TestbedNode, DEFAULT_METRICS_PORT, requireTools, sleep } from './testbed';
 
 /** DEMO_NETWORK_CONFIG is the network config the demo writes. */
-export const DEMO_NETWORK_CONFIG = '{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
+export const DEMO_NETWORK_CONFIG =
+  '{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 
 /** DemoOptions configures runDemo. */
 export interface DemoOptions {
@@ -39,7 +40,15 @@ export interface PingRow {
 
 /** DemoResult is what the demo measured. */
 export interface DemoResult {
-  nodes: Array<{ index: number; ns: string; ip: string; subnet: string; podIp: string; vtepMac: string; mtu: number }>;
+  nodes: Array<{
+    index: number;
+    ns: string;
+    ip: string;
+    subnet: string;
+    podIp: string;
+    vtepMac: string;
+    mtu: number;
+  }>;
   pings: PingRow[];
   iperfBitsPerSecond: number | null;
   iperfError: string | null;
@@ -48,7 +57,11 @@ export interface DemoResult {
 
 function table(rows: string[][]): string {
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]): string => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
+  const line = (r: string[]): string =>
+    r
+      .map((c, i) => c.padEnd(w[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(rows[0]!), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
@@ -56,14 +69,26 @@ function table(rows: string[][]): string {
 function subnetOf(nd: TestbedNode): { subnet: string; podIp: string; mtu: number } {
   const env = parseSubnetEnv(fs.readFileSync(nd.subnetFile, 'utf8'));
   if (!env.subnet) throw new Error(`node${nd.index}: no FLANNEL_SUBNET in ${nd.subnetFile}`);
-  return { subnet: ip4NetToString(env.subnet), podIp: formatIPv4((env.subnet.ip + 1) >>> 0), mtu: env.mtu ?? 0 };
+  return {
+    subnet: ip4NetToString(env.subnet),
+    podIp: formatIPv4((env.subnet.ip + 1) >>> 0),
+    mtu: env.mtu ?? 0,
+  };
 }
 
 /** runPing pings from `ns` (source `src`) to `dst`; never throws on loss. */
-function runPing(tb: Testbed, ns: string, src: string, dst: string, count = 3): { sent: number; received: number; avg: number | null } {
+function runPing(
+  tb: Testbed,
+  ns: string,
+  src: string,
+  dst: string,
+  count = 3,
+): { sent: number; received: number; avg: number | null } {
   let out: string;
   try {
-    out = tb.execIn(ns, 'ping', ['-n', '-c', String(count), '-i', '0.2', '-W', '2', '-I', src, dst], { timeoutMs: 20_000 });
+    out = tb.execIn(ns, 'ping', ['-n', '-c', String(count), '-i', '0.2', '-W', '2', '-I', src, dst], {
+      timeoutMs: 20_000,
+    });
   } catch (e) {
     out = String((e as Error & { stdout?: string }).stdout ?? (e as Error).message);
   }
@@ -87,12 +112,22 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
     step('starting `weft run` in every node');
     for (const nd of tb.nodes) {
       tb.startWeft(nd);
-      out(`   node${nd.index}: ip netns exec ${nd.ns} weft run ${tb.weftArgs(nd).join(' ')}  (pid ${nd.weft!.pid})`);
+      out(
+        `   node${nd.index}: ip netns exec ${nd.ns} weft run ${tb.weftArgs(nd).join(' ')}  (pid ${nd.weft!.pid})`,
+      );
     }
     for (const nd of tb.nodes) {
       const f = await tb.waitReady(nd, 30_000);
       const s = subnetOf(nd);
-      result.nodes.push({ index: nd.index, ns: nd.ns, ip: nd.ip, subnet: s.subnet, podIp: s.podIp, vtepMac: String(f.vtepMac ?? ''), mtu: s.mtu });
+      result.nodes.push({
+        index: nd.index,
+        ns: nd.ns,
+        ip: nd.ip,
+        subnet: s.subnet,
+        podIp: s.podIp,
+        vtepMac: String(f.vtepMac ?? ''),
+        mtu: s.mtu,
+      });
       // The subnet's .1 on lo stands in for cni0 / a pod address (anchors.md).
       tb.execIn(nd.ns, 'ip', ['addr', 'add', `${s.podIp}/32`, 'dev', 'lo']);
       out(`   node${nd.index} ready: subnet ${s.subnet}, VTEP MAC ${String(f.vtepMac)}`);
@@ -102,7 +137,8 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
     for (const nd of tb.nodes) {
       const others = result.nodes.filter((n) => n.index !== nd.index).map((n) => n.subnet);
       while (!others.every((s) => tb.routesOf(nd).includes(`${s} dev`))) {
-        if (Date.now() > deadline) throw new Error(`node${nd.index} has no route to ${others.join(', ')}:\n${tb.routesOf(nd)}`);
+        if (Date.now() > deadline)
+          throw new Error(`node${nd.index} has no route to ${others.join(', ')}:\n${tb.routesOf(nd)}`);
         await sleep(100);
       }
     }
@@ -131,8 +167,17 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
       for (const b of result.nodes) {
         if (a === b) continue;
         const r = runPing(tb, a.ns, a.podIp, b.podIp);
-        result.pings.push({ from: a.index, to: b.index, dst: b.podIp, sent: r.sent, received: r.received, rttAvgMs: r.avg });
-        out(`   node${a.index} ${a.podIp} -> node${b.index} ${b.podIp}: ${r.received}/${r.sent}${r.avg !== null ? `, rtt avg ${r.avg} ms` : ''}`);
+        result.pings.push({
+          from: a.index,
+          to: b.index,
+          dst: b.podIp,
+          sent: r.sent,
+          received: r.received,
+          rttAvgMs: r.avg,
+        });
+        out(
+          `   node${a.index} ${a.podIp} -> node${b.index} ${b.podIp}: ${r.received}/${r.sent}${r.avg !== null ? `, rtt avg ${r.avg} ms` : ''}`,
+        );
       }
     }
 
@@ -148,12 +193,20 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
       }
       let json: string;
       try {
-        json = tb.execIn(n1.ns, 'iperf3', ['-c', n2.podIp, '-B', n1.podIp, '-p', '5201', '-t', String(secs), '-J'], { timeoutMs: (secs + 20) * 1000 });
+        json = tb.execIn(
+          n1.ns,
+          'iperf3',
+          ['-c', n2.podIp, '-B', n1.podIp, '-p', '5201', '-t', String(secs), '-J'],
+          { timeoutMs: (secs + 20) * 1000 },
+        );
       } catch (e) {
         json = String((e as Error & { stdout?: string }).stdout ?? '{}');
       }
       // iperf3 can exit 0 with "error" in the JSON (anchors.md), so check both.
-      const r = JSON.parse(json || '{}') as { error?: string; end?: { sum_received?: { bits_per_second?: number } } };
+      const r = JSON.parse(json || '{}') as {
+        error?: string;
+        end?: { sum_received?: { bits_per_second?: number } };
+      };
       result.iperfError = r.error ?? null;
       result.iperfBitsPerSecond = r.end?.sum_received?.bits_per_second ?? null;
       out(
@@ -169,7 +222,11 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
     const counters = result.nodes.map((n) => {
       const r = tb.httpGet(n.ns, `http://127.0.0.1:${DEFAULT_METRICS_PORT}/debug/stats`);
       try {
-        const s = JSON.parse(r.body) as { egress: { packets: number }; ingress: { packets: number }; drops: Record<string, number> };
+        const s = JSON.parse(r.body) as {
+          egress: { packets: number };
+          ingress: { packets: number };
+          drops: Record<string, number>;
+        };
         const drops = Object.values(s.drops).reduce((a, b) => a + b, 0);
         return { tx: s.egress.packets, rx: s.ingress.packets, drops };
       } catch {
@@ -189,13 +246,21 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
     out(
       table([
         ['ping', 'to', 'received', 'rtt avg'],
-        ...result.pings.map((p) => [`node${p.from}`, `node${p.to} (${p.dst})`, `${p.received}/${p.sent}`, p.rttAvgMs !== null ? `${p.rttAvgMs} ms` : '-']),
+        ...result.pings.map((p) => [
+          `node${p.from}`,
+          `node${p.to} (${p.dst})`,
+          `${p.received}/${p.sent}`,
+          p.rttAvgMs !== null ? `${p.rttAvgMs} ms` : '-',
+        ]),
       ]),
     );
     const pingsOk = result.pings.length === 6 && result.pings.every((p) => p.received > 0);
-    const iperfOk = result.iperfBitsPerSecond !== null && result.iperfBitsPerSecond > 0 && result.iperfError === null;
+    const iperfOk =
+      result.iperfBitsPerSecond !== null && result.iperfBitsPerSecond > 0 && result.iperfError === null;
     out('');
-    out(`iperf3 node1 -> node2: ${iperfOk ? `${(result.iperfBitsPerSecond! / 1e9).toFixed(2)} Gbit/s` : `FAILED (${result.iperfError ?? 'no result'})`}`);
+    out(
+      `iperf3 node1 -> node2: ${iperfOk ? `${(result.iperfBitsPerSecond! / 1e9).toFixed(2)} Gbit/s` : `FAILED (${result.iperfError ?? 'no result'})`}`,
+    );
     result.ok = pingsOk && iperfOk;
     out(`result: ${result.ok ? 'OK — every pair reachable over weft' : 'FAILED'}`);
     return result;
@@ -204,7 +269,12 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
       tb.keep();
       step('--keep: the testbed stays up. To remove it:');
       out(`   kill ${tb.pids().join(' ')}`);
-      out(`   ${tb.namespaces().map((n) => `ip netns del ${n}`).join('; ')}`);
+      out(
+        `   ${tb
+          .namespaces()
+          .map((n) => `ip netns del ${n}`)
+          .join('; ')}`,
+      );
       out(`   rm -r ${tb.dir}`);
     } else {
       step('cleaning up (weft nodes stopped, namespaces deleted, temp dir removed)');

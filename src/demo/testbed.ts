@@ -52,7 +52,11 @@ export function requireTools(tools: readonly string[]): void {
 }
 
 /** sh runs a command synchronously; on failure the error names the command and its stderr. */
-export function sh(cmd: string, args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): string {
+export function sh(
+  cmd: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; input?: string } = {},
+): string {
   try {
     return execFileSync(cmd, args, {
       encoding: 'utf8',
@@ -62,7 +66,9 @@ export function sh(cmd: string, args: readonly string[], opts: { timeoutMs?: num
     });
   } catch (e) {
     const x = e as { stderr?: string; stdout?: string; status?: number | null; message: string };
-    const err = new Error(`${cmd} ${args.join(' ')} failed (status ${x.status ?? '?'}): ${(x.stderr || x.message).trim()}`);
+    const err = new Error(
+      `${cmd} ${args.join(' ')} failed (status ${x.status ?? '?'}): ${(x.stderr || x.message).trim()}`,
+    );
     (err as Error & { stdout?: string }).stdout = x.stdout;
     throw err;
   }
@@ -134,13 +140,19 @@ export class BgProcess {
   }
 
   /** waitForEvent resolves with the first JSON log event whose msg matches `re` (index >= from). */
-  async waitForEvent(re: RegExp, timeoutMs: number, from = 0): Promise<{ msg: string; fields?: Record<string, unknown> }> {
+  async waitForEvent(
+    re: RegExp,
+    timeoutMs: number,
+    from = 0,
+  ): Promise<{ msg: string; fields?: Record<string, unknown> }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const ev = this.events.slice(from).find((e) => re.test(e.msg));
       if (ev) return ev;
-      if (!this.running) throw new Error(`${this.label} exited (${this.exitCode}) before logging ${re}:\n${this.log}`);
-      if (Date.now() > deadline) throw new Error(`${this.label}: no log line matching ${re} within ${timeoutMs} ms:\n${this.log}`);
+      if (!this.running)
+        throw new Error(`${this.label} exited (${this.exitCode}) before logging ${re}:\n${this.log}`);
+      if (Date.now() > deadline)
+        throw new Error(`${this.label}: no log line matching ${re} within ${timeoutMs} ms:\n${this.log}`);
       await sleep(50);
     }
   }
@@ -220,6 +232,9 @@ export class Testbed {
   private cleaned = false;
   private readonly say: (msg: string) => void;
   private readonly procs = new Set<BgProcess>();
+  private spawned = 0;
+  private aborted = false;
+  private cleaning: Promise<void> | null = null;
 
   private constructor(o: TestbedOptions) {
     counter++;
@@ -229,12 +244,23 @@ export class Testbed {
     this.weftBin = o.weftBin ?? path.join(__dirname, '..', '..', '..', 'bin', 'weft');
     this.say = o.say ?? (() => {});
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `weft-${tag}-`));
-    this.undo.push({ what: `rm -r ${this.dir}`, fn: () => fs.rmSync(this.dir, { recursive: true, force: true }) });
+    this.undo.push({
+      what: `rm -r ${this.dir}`,
+      fn: () => fs.rmSync(this.dir, { recursive: true, force: true }),
+    });
     this.storeDir = path.join(this.dir, 'store');
     const n = o.nodes ?? 3;
     for (let i = 1; i <= n; i++) {
       const dir = path.join(this.dir, `node${i}`);
-      this.nodes.push({ index: i, ns: `${tag}n${i}`, dev: `${tag}u${i}`, ip: `192.0.2.${i}`, dir, subnetFile: path.join(dir, 'subnet.env'), weft: null });
+      this.nodes.push({
+        index: i,
+        ns: `${tag}n${i}`,
+        dev: `${tag}u${i}`,
+        ip: `192.0.2.${i}`,
+        dir,
+        subnetFile: path.join(dir, 'subnet.env'),
+        weft: null,
+      });
     }
   }
 
@@ -251,12 +277,31 @@ export class Testbed {
         fs.mkdirSync(nd.dir, { recursive: true });
         tb.addNs(nd.ns);
         const swDev = `${nd.dev}s`;
-        sh('ip', ['link', 'add', nd.dev, 'netns', nd.ns, 'mtu', mtu, 'type', 'veth', 'peer', 'name', swDev, 'netns', tb.sw, 'mtu', mtu]);
+        sh('ip', [
+          'link',
+          'add',
+          nd.dev,
+          'netns',
+          nd.ns,
+          'mtu',
+          mtu,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          swDev,
+          'netns',
+          tb.sw,
+          'mtu',
+          mtu,
+        ]);
         sh('ip', ['-n', tb.sw, 'link', 'set', swDev, 'master', 'br0', 'up']);
         sh('ip', ['-n', nd.ns, 'addr', 'add', `${nd.ip}/24`, 'dev', nd.dev]);
         sh('ip', ['-n', nd.ns, 'link', 'set', nd.dev, 'up']);
       }
-      tb.say(`namespaces: switch ${tb.sw} (bridge br0), nodes ${tb.nodes.map((n) => `${n.ns}=${n.ip}`).join(' ')}`);
+      tb.say(
+        `namespaces: switch ${tb.sw} (bridge br0), nodes ${tb.nodes.map((n) => `${n.ns}=${n.ip}`).join(' ')}`,
+      );
       if (tb.store === 'etcd') await tb.startEtcd();
       return tb;
     } catch (e) {
@@ -268,22 +313,46 @@ export class Testbed {
   private addNs(name: string): void {
     sh('ip', ['netns', 'add', name]);
     this.undo.push({ what: `ip netns del ${name}`, fn: () => void sh('ip', ['netns', 'del', name]) });
-    sh('ip', ['netns', 'exec', name, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    sh('ip', [
+      'netns',
+      'exec',
+      name,
+      'sysctl',
+      '-qw',
+      'net.ipv6.conf.all.disable_ipv6=1',
+      'net.ipv6.conf.default.disable_ipv6=1',
+    ]);
     sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
   }
 
   /** spawnIn starts `cmd args` inside namespace `ns`; it is stopped by PID on cleanup. */
   spawnIn(ns: string, label: string, cmd: string, args: readonly string[]): BgProcess {
+    if (this.aborted) throw new Error('testbed aborted');
     // `ip netns exec` execs in place: the PID is the command's own.
-    const file = path.join(this.dir, `${label.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/-+$/, '')}.log`);
+    const base = label.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/-+$/, '');
+    const file = path.join(this.dir, `${base}.${++this.spawned}.log`);
     const p = new BgProcess(label, 'ip', ['netns', 'exec', ns, cmd, ...args], file);
     this.procs.add(p);
     return p;
   }
 
   /** execIn runs `cmd args` inside `ns` synchronously and returns stdout. */
-  execIn(ns: string, cmd: string, args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): string {
+  execIn(
+    ns: string,
+    cmd: string,
+    args: readonly string[],
+    opts: { timeoutMs?: number; input?: string } = {},
+  ): string {
+    if (this.aborted) throw new Error('testbed aborted');
     return sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
+  }
+
+  /**
+   * abort marks the testbed as being torn down (Ctrl-C): every later execIn/spawnIn/routesOf
+   * throws, so a script using it stops at its next step instead of racing the cleanup.
+   */
+  abort(): void {
+    this.aborted = true;
   }
 
   /** etcdctl runs etcdctl (v3 API) against the testbed's etcd, inside the switch namespace. */
@@ -313,7 +382,8 @@ export class Testbed {
         break;
       } catch (e) {
         if (!this.etcd.running) throw new Error(`etcd exited (${this.etcd.exitCode}):\n${this.etcd.log}`);
-        if (Date.now() > deadline) throw new Error(`etcd did not become healthy: ${(e as Error).message}\n${this.etcd.log}`);
+        if (Date.now() > deadline)
+          throw new Error(`etcd did not become healthy: ${(e as Error).message}\n${this.etcd.log}`);
         await sleep(200);
       }
     }
@@ -353,7 +423,11 @@ export class Testbed {
 
   /** startWeft spawns `weft run` in node `nd` (does not wait). */
   startWeft(nd: TestbedNode, extra: readonly string[] = []): BgProcess {
-    const p = this.spawnIn(nd.ns, `weft run (node${nd.index})`, process.execPath, [this.weftBin, 'run', ...this.weftArgs(nd, extra)]);
+    const p = this.spawnIn(nd.ns, `weft run (node${nd.index})`, process.execPath, [
+      this.weftBin,
+      'run',
+      ...this.weftArgs(nd, extra),
+    ]);
     nd.weft = p;
     return p;
   }
@@ -376,6 +450,7 @@ export class Testbed {
 
   /** routesOf returns `ip route` of a node's namespace. */
   routesOf(nd: TestbedNode): string {
+    if (this.aborted) throw new Error('testbed aborted');
     return sh('ip', ['-n', nd.ns, 'route']);
   }
 
@@ -396,9 +471,16 @@ export class Testbed {
   }
 
   /** cleanup stops every process by PID, deletes namespaces and the temp dir; idempotent. */
-  async cleanup(): Promise<void> {
-    if (this.cleaned) return;
+  cleanup(): Promise<void> {
+    // Concurrent callers (a Ctrl-C handler and a finally block) all wait for the one teardown.
+    if (this.cleaning) return this.cleaning;
+    if (this.cleaned) return Promise.resolve();
     this.cleaned = true;
+    this.cleaning = this.teardown();
+    return this.cleaning;
+  }
+
+  private async teardown(): Promise<void> {
     await Promise.all([...this.procs].map((p) => p.stop(3000)));
     const errors: string[] = [];
     for (const u of this.undo.reverse()) {

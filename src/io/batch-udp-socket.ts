@@ -143,8 +143,10 @@ export class BatchUdpSocket implements PacketIo {
    * recvBatchGro is `recvBatch` with UDP_GRO trains split: at most `batch.capacity` datagrams are
    * received, and each train becomes one descriptor per segment (no copy; `gsoSizes[d]` = segment
    * size, 0 for plain datagrams), up to `batch.descriptors`. Returns and sets `batch.count`.
+   * `slots` (default and upper bound `batch.capacity`) limits reception to the first slots, so the
+   * rest of the buffer can hold other data (the coalescing arena).
    */
-  recvBatchGro(batch: PacketBatch): number {
+  recvBatchGro(batch: PacketBatch, slots = batch.capacity): number {
     const n = this.b.udpRecvGro(
       this.fd,
       batch.buffer,
@@ -154,7 +156,7 @@ export class BatchUdpSocket implements PacketIo {
       batch.ports,
       batch.gsoSizes,
       batch.descriptors,
-      batch.capacity,
+      slots < batch.capacity ? slots : batch.capacity,
       batch.slotSize,
       batch.headroom,
       this.counters,

@@ -74,15 +74,17 @@ export class Tun {
 
   /**
    * readBatch reads up to `batch.capacity` packets, each into its slot behind the headroom,
-   * sets `batch.count` and returns it (0 when nothing is queued). One native call.
+   * sets `batch.count` and returns it (0 when nothing is queued). One native call. `max` (default
+   * and upper bound `batch.capacity`) limits the read to the first `max` slots, so the rest of the
+   * buffer can hold other data (the offload path's segment region).
    */
-  readBatch(batch: PacketBatch): number {
+  readBatch(batch: PacketBatch, max = batch.capacity): number {
     const n = this.b.tunRead(
       this.fd,
       batch.buffer,
       batch.offsets,
       batch.lengths,
-      batch.capacity,
+      max < batch.capacity ? max : batch.capacity,
       batch.slotSize,
       batch.headroom,
       this.counters,

@@ -32,7 +32,15 @@ export interface DaemonCounters {
 
 /** newDaemonCounters returns zeroed DaemonCounters. */
 export function newDaemonCounters(): DaemonCounters {
-  return { leaseAdded: 0, leaseRemoved: 0, leaseIgnored: 0, renewOk: 0, renewFailed: 0, watchRestarts: 0, storeErrors: new Map() };
+  return {
+    leaseAdded: 0,
+    leaseRemoved: 0,
+    leaseIgnored: 0,
+    renewOk: 0,
+    renewFailed: 0,
+    watchRestarts: 0,
+    storeErrors: new Map(),
+  };
 }
 
 /** MetricsSource is everything a scrape reads. */
@@ -42,7 +50,13 @@ export interface MetricsSource {
   readonly counters: DaemonCounters;
   ready(): boolean;
   /** The own lease, or null before it is acquired. */
-  lease(): { subnet: string; publicIp: string; backend: string; vtepMac: string; expiration: Date | null } | null;
+  lease(): {
+    subnet: string;
+    publicIp: string;
+    backend: string;
+    vtepMac: string;
+    expiration: Date | null;
+  } | null;
 }
 
 /** METRIC_NAMES lists every weft metric (the process_* / nodejs_* defaults come on top). */
@@ -136,7 +150,7 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
       const s = stats();
       for (const d of DIRS) {
         const b = s?.[d].batches ?? 0;
-        this.set({ direction: d }, b > 0 ? (s![d].packets / b) : 0);
+        this.set({ direction: d }, b > 0 ? s![d].packets / b : 0);
       }
     },
   });
@@ -231,10 +245,25 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
       },
     });
   };
-  io('weft_io_syscalls_total', 'System calls made by the I/O layer (read/recvmmsg, write/sendmmsg).', 'rxSyscalls', 'txSyscalls');
-  io('weft_io_eagain_total', 'I/O calls that returned EAGAIN (rx: end of a drain; tx: socket or queue full).', 'rxEagain', 'txEagain');
+  io(
+    'weft_io_syscalls_total',
+    'System calls made by the I/O layer (read/recvmmsg, write/sendmmsg).',
+    'rxSyscalls',
+    'txSyscalls',
+  );
+  io(
+    'weft_io_eagain_total',
+    'I/O calls that returned EAGAIN (rx: end of a drain; tx: socket or queue full).',
+    'rxEagain',
+    'txEagain',
+  );
   io('weft_io_errors_total', 'I/O calls or packets refused with another errno.', 'rxErrors', 'txErrors');
-  io('weft_io_truncated_total', 'Received packets larger than their slot (rx) / lost before JS saw them (tx column: rxDropped).', 'rxTruncated', 'rxDropped');
+  io(
+    'weft_io_truncated_total',
+    'Received packets larger than their slot (rx) / lost before JS saw them (tx column: rxDropped).',
+    'rxTruncated',
+    'rxDropped',
+  );
 
   new Counter({
     name: 'weft_lease_events_total',
@@ -284,7 +313,8 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     collect() {
       this.reset();
       const l = src.lease();
-      if (l) this.set({ subnet: l.subnet, public_ip: l.publicIp, backend: l.backend, vtep_mac: l.vtepMac }, 1);
+      if (l)
+        this.set({ subnet: l.subnet, public_ip: l.publicIp, backend: l.backend, vtep_mac: l.vtepMac }, 1);
     },
   });
   new Counter({

@@ -70,7 +70,13 @@ export class CsumCopier {
 }
 
 /** csumCopyJs is the JavaScript equivalent of the native `csumCopy` (fallback and tests). */
-export function csumCopyJs(src: Uint8Array, dst: Uint8Array, plan: Uint32Array, n: number, sums: Uint32Array): void {
+export function csumCopyJs(
+  src: Uint8Array,
+  dst: Uint8Array,
+  plan: Uint32Array,
+  n: number,
+  sums: Uint32Array,
+): void {
   for (let k = 0; k < n; k++) {
     const so = plan[3 * k]!;
     const d = plan[3 * k + 1]!;

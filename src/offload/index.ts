@@ -8,3 +8,5 @@ export * from './tcp';
 export * from './csum-copy';
 export * from './tso';
 export * from './tcp-coalesce';
+export * from './offload-egress';
+export * from './offload-ingress';

@@ -76,7 +76,13 @@ export interface CoalesceStats {
 /** TcpCoalescer merges TCP segments of a batch into super-packets; reusable, allocation-free. */
 export class TcpCoalescer {
   /** Cumulative counters. */
-  readonly stats: CoalesceStats = { packetsIn: 0, packetsOut: 0, superPackets: 0, segmentsMerged: 0, badChecksum: 0 };
+  readonly stats: CoalesceStats = {
+    packetsIn: 0,
+    packetsOut: 0,
+    superPackets: 0,
+    segmentsMerged: 0,
+    badChecksum: 0,
+  };
 
   // Per output (index = output number in this batch).
   private readonly outOff: Uint32Array; // packet (not virtio header) offset: in place, or in the arena once merged
@@ -282,12 +288,14 @@ export class TcpCoalescer {
     const buf = this.buf;
     const s = this.srcOff[j]!;
     if (l4 === 20) {
-      if (buf[s + 1] !== buf[off + 1] || buf[s + 8] !== buf[off + 8] || buf[s + 6] !== buf[off + 6]) return false;
+      if (buf[s + 1] !== buf[off + 1] || buf[s + 8] !== buf[off + 8] || buf[s + 6] !== buf[off + 6])
+        return false;
     } else {
       for (let i = 0; i < 4; i++) if (buf[s + i] !== buf[off + i]) return false;
       if (buf[s + 7] !== buf[off + 7]) return false;
     }
-    for (let i = TCP_OFF_ACK; i < TCP_OFF_ACK + 4; i++) if (buf[s + l4 + i] !== buf[off + l4 + i]) return false;
+    for (let i = TCP_OFF_ACK; i < TCP_OFF_ACK + 4; i++)
+      if (buf[s + l4 + i] !== buf[off + l4 + i]) return false;
     for (let i = l4 + TCP_MIN_HEADER_SIZE; i < hl; i++) if (buf[s + i] !== buf[off + i]) return false;
     return true;
   }

@@ -99,7 +99,13 @@ export function completePartialChecksum(
  */
 export function finishVnetPacket(buf: Uint8Array, vnetOff: number, pktOff: number, pktLen: number): boolean {
   if ((vnetFlags(buf, vnetOff) & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0) return true;
-  return completePartialChecksum(buf, pktOff, pktLen, vnetCsumStart(buf, vnetOff), vnetCsumOffset(buf, vnetOff));
+  return completePartialChecksum(
+    buf,
+    pktOff,
+    pktLen,
+    vnetCsumStart(buf, vnetOff),
+    vnetCsumOffset(buf, vnetOff),
+  );
 }
 
 /** isGso reports whether the virtio header at buf[vnetOff] describes a super-packet. */
@@ -155,7 +161,8 @@ export class TsoSegmenter {
     const version = buf[pktOff]! >>> 4;
     if (v6) {
       // csum_start covers extension headers; only a TCP next header directly is accepted.
-      if (version !== 6 || l4 < 40 || (l4 === 40 && buf[pktOff + 6] !== IP_PROTO_TCP)) return SegmentError.malformed;
+      if (version !== 6 || l4 < 40 || (l4 === 40 && buf[pktOff + 6] !== IP_PROTO_TCP))
+        return SegmentError.malformed;
     } else {
       if (version !== 4 || (buf[pktOff]! & 0x0f) << 2 !== l4 || buf[pktOff + 9] !== IP_PROTO_TCP) {
         return SegmentError.malformed;

@@ -17,7 +17,9 @@ export const WEFT = path.join(__dirname, '..', '..', '..', 'bin', 'weft');
 /** needRoot fails the test loudly unless root. */
 export function needRoot(): void {
   if (process.getuid?.() !== 0) {
-    throw new Error('this test needs root (network namespaces, veth, TUN devices, etcd in a namespace); CI runs as root');
+    throw new Error(
+      'this test needs root (network namespaces, veth, TUN devices, etcd in a namespace); CI runs as root',
+    );
   }
 }
 
@@ -31,16 +33,27 @@ export interface NodeInfo {
 }
 
 /** waitUntil polls `cond` every 100 ms until true, else throws naming `what`. */
-export async function waitUntil(cond: () => boolean, ms: number, what: string, diag?: () => string): Promise<void> {
+export async function waitUntil(
+  cond: () => boolean,
+  ms: number,
+  what: string,
+  diag?: () => string,
+): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out (${ms} ms) waiting for ${what}${diag ? `\n${diag()}` : ''}`);
+    if (Date.now() > end)
+      throw new Error(`timed out (${ms} ms) waiting for ${what}${diag ? `\n${diag()}` : ''}`);
     await sleep(100);
   }
 }
 
 /** nodeInfo reads a ready node's subnet.env and adds its .1 to lo (the cni0 stand-in). */
-export function nodeInfo(tb: Testbed, nd: TestbedNode, ready: Record<string, unknown>, addPodIp = true): NodeInfo {
+export function nodeInfo(
+  tb: Testbed,
+  nd: TestbedNode,
+  ready: Record<string, unknown>,
+  addPodIp = true,
+): NodeInfo {
   const env = fs.readFileSync(nd.subnetFile, 'utf8');
   const p = parseSubnetEnv(env);
   assert.ok(p.subnet, `node${nd.index}: FLANNEL_SUBNET in ${env}`);
@@ -50,18 +63,37 @@ export function nodeInfo(tb: Testbed, nd: TestbedNode, ready: Record<string, unk
 }
 
 /** waitRoutes waits until `nd` routes every subnet in `subnets` into flannel.1. */
-export async function waitRoutes(tb: Testbed, nd: TestbedNode, subnets: string[], ms = 10_000): Promise<void> {
-  await waitUntil(() => {
-    const r = tb.routesOf(nd);
-    return subnets.every((s) => r.includes(`${s} dev flannel.1`));
-  }, ms, `routes to ${subnets.join(', ')} in node${nd.index}`, () => `${tb.routesOf(nd)}\n${nd.weft?.log ?? ''}`);
+export async function waitRoutes(
+  tb: Testbed,
+  nd: TestbedNode,
+  subnets: string[],
+  ms = 10_000,
+): Promise<void> {
+  await waitUntil(
+    () => {
+      const r = tb.routesOf(nd);
+      return subnets.every((s) => r.includes(`${s} dev flannel.1`));
+    },
+    ms,
+    `routes to ${subnets.join(', ')} in node${nd.index}`,
+    () => `${tb.routesOf(nd)}\n${nd.weft?.log ?? ''}`,
+  );
 }
 
 /** ping pings `dst` from `src` inside `ns`; returns sent/received (never throws on loss). */
-export function ping(tb: Testbed, ns: string, src: string, dst: string, count = 3, interval = '0.2'): { sent: number; received: number; out: string } {
+export function ping(
+  tb: Testbed,
+  ns: string,
+  src: string,
+  dst: string,
+  count = 3,
+  interval = '0.2',
+): { sent: number; received: number; out: string } {
   let out: string;
   try {
-    out = tb.execIn(ns, 'ping', ['-n', '-c', String(count), '-i', interval, '-W', '2', '-I', src, dst], { timeoutMs: 60_000 });
+    out = tb.execIn(ns, 'ping', ['-n', '-c', String(count), '-i', interval, '-W', '2', '-I', src, dst], {
+      timeoutMs: 60_000,
+    });
   } catch (e) {
     out = String((e as Error & { stdout?: string }).stdout ?? (e as Error).message);
   }
@@ -87,7 +119,10 @@ export function leaseJson(publicIp: string, mac: string, vni = 1): string {
 
 /** assertSubnetEnv checks subnet.env is exactly flannel's format for `subnet`. */
 export function assertSubnetEnv(info: NodeInfo, mtu = 1450): void {
-  assert.equal(info.env, `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${info.podIp}/24\nFLANNEL_MTU=${mtu}\nFLANNEL_IPMASQ=false\n`);
+  assert.equal(
+    info.env,
+    `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${info.podIp}/24\nFLANNEL_MTU=${mtu}\nFLANNEL_IPMASQ=false\n`,
+  );
 }
 
 /** startAll starts `weft run` on the given nodes and waits until each is ready. */

@@ -9,7 +9,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Testbed, DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../../src/demo/testbed';
 import { randomLocalMac } from '../../src/daemon/vtep-state';
-import { CONFIG, WEFT, assertMesh, assertSubnetEnv, leaseJson, needRoot, nodeInfo, startAll, waitRoutes, waitUntil, ping } from './cluster-helpers';
+import {
+  CONFIG,
+  WEFT,
+  assertMesh,
+  assertSubnetEnv,
+  leaseJson,
+  needRoot,
+  nodeInfo,
+  startAll,
+  waitRoutes,
+  waitUntil,
+  ping,
+} from './cluster-helpers';
 
 /** writeLease puts a lease file into the embedded store as another node would (expiry = mtime). */
 function writeLease(tb: Testbed, key: string, value: string): string {
@@ -41,12 +53,23 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
   }
   assert.equal(new Set(nodes.map((n) => n.subnet)).size, 3);
 
-  for (const n of nodes) await waitRoutes(tb, n.nd, nodes.filter((o) => o !== n).map((o) => o.subnet));
+  for (const n of nodes)
+    await waitRoutes(
+      tb,
+      n.nd,
+      nodes.filter((o) => o !== n).map((o) => o.subnet),
+    );
   assertMesh(tb, nodes);
 
   // Health, readiness, metrics, debug.
-  assert.deepEqual(tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_HEALTHZ_PORT}/healthz`), { status: 200, body: 'weft is running\n' });
-  assert.deepEqual(tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_HEALTHZ_PORT}/readyz`), { status: 200, body: 'weft is ready\n' });
+  assert.deepEqual(tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_HEALTHZ_PORT}/healthz`), {
+    status: 200,
+    body: 'weft is running\n',
+  });
+  assert.deepEqual(tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_HEALTHZ_PORT}/readyz`), {
+    status: 200,
+    body: 'weft is ready\n',
+  });
   const m = tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`);
   assert.equal(m.status, 200);
   const egress = /^weft_packets_total\{direction="egress"\} (\d+)/m.exec(m.body);
@@ -56,21 +79,58 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
   assert.match(m.body, /^weft_lease_events_total\{event="added"\} 2$/m);
   assert.match(m.body, /^weft_io_syscalls_total\{device="udp",direction="tx"\} [1-9]\d*/m);
   assert.match(m.body, /^weft_ready 1$/m);
-  assert.match(m.body, new RegExp(`^weft_lease_info\\{subnet="${n1.subnet}",public_ip="192.0.2.1",backend="vxlan",vtep_mac="${n1.vtepMac}"\\} 1$`, 'm'));
+  assert.match(
+    m.body,
+    new RegExp(
+      `^weft_lease_info\\{subnet="${n1.subnet}",public_ip="192.0.2.1",backend="vxlan",vtep_mac="${n1.vtepMac}"\\} 1$`,
+      'm',
+    ),
+  );
 
   // weft trace against node1: route, peer, outer headers, the explained frame.
-  const trace = tb.execIn(n1.nd.ns, process.execPath, [WEFT, 'trace', n2.podIp, '--node', `http://127.0.0.1:${DEFAULT_METRICS_PORT}`]);
+  const trace = tb.execIn(n1.nd.ns, process.execPath, [
+    WEFT,
+    'trace',
+    n2.podIp,
+    '--node',
+    `http://127.0.0.1:${DEFAULT_METRICS_PORT}`,
+  ]);
   assert.match(trace, new RegExp(`route: +${n2.subnet.replace(/\./g, '\\.')} \\(longest prefix match\\)`));
-  assert.match(trace, new RegExp(`peer: +public IP 192\\.0\\.2\\.2, vxlan, VTEP MAC ${n2.vtepMac}, port 8472`));
-  assert.match(trace, new RegExp(`outer: +IPv4 192\\.0\\.2\\.1 -> 192\\.0\\.2\\.2, UDP 8472 -> 8472, VXLAN VNI 1, inner Ethernet ${n1.vtepMac} -> ${n2.vtepMac}`));
+  assert.match(
+    trace,
+    new RegExp(`peer: +public IP 192\\.0\\.2\\.2, vxlan, VTEP MAC ${n2.vtepMac}, port 8472`),
+  );
+  assert.match(
+    trace,
+    new RegExp(
+      `outer: +IPv4 192\\.0\\.2\\.1 -> 192\\.0\\.2\\.2, UDP 8472 -> 8472, VXLAN VNI 1, inner Ethernet ${n1.vtepMac} -> ${n2.vtepMac}`,
+    ),
+  );
   assert.match(trace, /VXLAN/);
   assert.match(trace, /counters \(egress\): \d+ packets/);
-  const local = tb.execIn(n1.nd.ns, process.execPath, [WEFT, 'trace', n1.podIp, '--node', `http://127.0.0.1:${DEFAULT_METRICS_PORT}`]);
+  const local = tb.execIn(n1.nd.ns, process.execPath, [
+    WEFT,
+    'trace',
+    n1.podIp,
+    '--node',
+    `http://127.0.0.1:${DEFAULT_METRICS_PORT}`,
+  ]);
   assert.match(local, /own subnet/);
 
   // A lease added and removed while node1 -> node2 traffic flows: the flow loses nothing; a
   // lease of another backend type is ignored with a warning (as flannel's vxlan backend does).
-  const flow = tb.spawnIn(n1.nd.ns, 'ping flow', 'ping', ['-n', '-c', '80', '-i', '0.05', '-W', '1', '-I', n1.podIp, n2.podIp]);
+  const flow = tb.spawnIn(n1.nd.ns, 'ping flow', 'ping', [
+    '-n',
+    '-c',
+    '80',
+    '-i',
+    '0.05',
+    '-W',
+    '1',
+    '-I',
+    n1.podIp,
+    n2.podIp,
+  ]);
   const logFrom = n1.nd.weft!.events.length;
   const extra = writeLease(tb, '10.244.250.0-24', leaseJson('192.0.2.3', randomLocalMac()));
   const udpLease = writeLease(tb, '10.244.251.0-24', '{"PublicIP":"192.0.2.3","PublicIPv6":null}');
@@ -79,7 +139,11 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
   assert.ok(!tb.routesOf(n1.nd).includes('10.244.251.0/24'), 'no route for the udp-type lease');
   fs.rmSync(extra);
   fs.rmSync(udpLease);
-  await waitUntil(() => !tb.routesOf(n1.nd).includes('10.244.250.0/24'), 10_000, 'route to 10.244.250.0/24 removed');
+  await waitUntil(
+    () => !tb.routesOf(n1.nd).includes('10.244.250.0/24'),
+    10_000,
+    'route to 10.244.250.0/24 removed',
+  );
   await n1.nd.weft!.waitForEvent(/^Subnet removed: 10\.244\.250\.0\/24$/, 5000, logFrom);
   await flow.exited;
   assert.match(flow.log, /80 packets transmitted, 80 received, 0% packet loss/, flow.log);
@@ -90,7 +154,10 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
   // Restart node2: graceful stop keeps the lease and removes the device; same subnet and MAC after.
   assert.equal(await n2.nd.weft!.stop(), 0);
   assert.throws(() => tb.execIn(n2.nd.ns, 'ip', ['link', 'show', 'flannel.1']), /does not exist|Cannot find/);
-  assert.ok(fs.existsSync(path.join(subnetsDir, n2.subnet.replace('/', '-'))), 'lease kept after graceful stop');
+  assert.ok(
+    fs.existsSync(path.join(subnetsDir, n2.subnet.replace('/', '-'))),
+    'lease kept after graceful stop',
+  );
   tb.startWeft(n2.nd);
   const again = nodeInfo(tb, n2.nd, await tb.waitReady(n2.nd, 30_000), false);
   assert.equal(again.subnet, n2.subnet);
@@ -102,6 +169,9 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
   // Revoked lease: node3's key deleted -> it shuts down cleanly (exit 0), flannel's message.
   fs.rmSync(path.join(subnetsDir, n3.subnet.replace('/', '-')));
   assert.equal(await n3.nd.weft!.exited, 0);
-  assert.ok(n3.nd.weft!.events.some((e) => e.msg === 'Lease has been revoked. Shutting down daemon.'), n3.nd.weft!.log);
+  assert.ok(
+    n3.nd.weft!.events.some((e) => e.msg === 'Lease has been revoked. Shutting down daemon.'),
+    n3.nd.weft!.log,
+  );
   await waitUntil(() => !tb.routesOf(n1.nd).includes(n3.subnet), 10_000, 'node1 drops the route to node3');
 });

@@ -44,7 +44,8 @@ async function collect(s: BatchUdpSocket, rx: PacketBatch, want: number, gro: bo
       const off = rx.offsets[k]!;
       const len = rx.lengths[k]!;
       // Every segment carries one fill byte: its index + 1.
-      for (let i = 0; i < len; i++) assert.equal(rx.buffer[off + i], lens.length + 1, `segment ${lens.length}`);
+      for (let i = 0; i < len; i++)
+        assert.equal(rx.buffer[off + i], lens.length + 1, `segment ${lens.length}`);
       lens.push(len);
     }
   }

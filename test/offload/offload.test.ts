@@ -38,7 +38,7 @@ const PREFIX = 22;
 function records(): Buffer[] {
   const b = readFileSync(FIXTURE);
   const out: Buffer[] = [];
-  for (let o = 0; o < b.length; ) {
+  for (let o = 0; o < b.length;) {
     const len = b.readUInt32LE(o);
     out.push(b.subarray(o + 4, o + 4 + len));
     o += 4 + len;
@@ -73,7 +73,14 @@ describe('virtio-net header', () => {
   test('decodes a kernel TSO4 header (little-endian fields) and round-trips', () => {
     const r = gsoRecs.find((x) => x[1] === VIRTIO_NET_HDR_GSO_TCPV4)!;
     const h = decodeVnetHdr(r, 0);
-    assert.deepEqual(h, { flags: 1, gsoType: 1, hdrLen: 52, gsoSize: MTU - 52, csumStart: 20, csumOffset: 16 });
+    assert.deepEqual(h, {
+      flags: 1,
+      gsoType: 1,
+      hdrLen: 52,
+      gsoSize: MTU - 52,
+      csumStart: 20,
+      csumOffset: 16,
+    });
     const b = Buffer.alloc(12, 0xee);
     assert.equal(encodeVnetHdr(b, 1, h), VIRTIO_NET_HDR_SIZE);
     assert.deepEqual(b.subarray(1, 11), r.subarray(0, 10));
@@ -142,7 +149,10 @@ describe('TSO segmentation of kernel super-packets', () => {
         const want = i < n - 1 ? origFlags & ~0x09 : origFlags;
         assert.equal(f, i > 0 ? want & ~0x80 : want, `flags of segment ${i}`);
         assert.ok(tcpValid(dst, at, len), `TCP checksum of segment ${i}`);
-        assert.deepEqual(dst.subarray(at + hdr, at + len), src.subarray(10 + hdr + rebuilt, 10 + hdr + rebuilt + segPayload));
+        assert.deepEqual(
+          dst.subarray(at + hdr, at + len),
+          src.subarray(10 + hdr + rebuilt, 10 + hdr + rebuilt + segPayload),
+        );
         rebuilt += segPayload;
       }
       assert.equal(rebuilt, payload);
@@ -204,7 +214,8 @@ describe('TCP coalescing', () => {
     const n = seg.segment(Buffer.from(r), 0, 10, r.length - 10, dst, at, at + 100_000, PREFIX);
     assert.ok(n > 0);
     const out: Array<[number, number]> = [];
-    for (let i = 0; i < n; i++) out.push([at + i * seg.stride + PREFIX, i < n - 1 ? seg.stride - PREFIX : seg.lastLen]);
+    for (let i = 0; i < n; i++)
+      out.push([at + i * seg.stride + PREFIX, i < n - 1 ? seg.stride - PREFIX : seg.lastLen]);
     return out;
   }
 
@@ -262,7 +273,17 @@ describe('TCP coalescing', () => {
     c.begin(buf, 300_000, buf.length);
     // Interleave: a0 b0 a1 b1 a2 [icmp] a4 (gap: a3 missing) a5 b2; corrupt b2's payload.
     buf[b[2]![0] + 100] ^= 0xff;
-    const order: Array<[number, number]> = [a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, [220_020, icmp.length - 10], a[4]!, a[5]!, b[2]!];
+    const order: Array<[number, number]> = [
+      a[0]!,
+      b[0]!,
+      a[1]!,
+      b[1]!,
+      a[2]!,
+      [220_020, icmp.length - 10],
+      a[4]!,
+      a[5]!,
+      b[2]!,
+    ];
     for (const [o, l] of order) c.add(o, l);
     const offs = new Uint32Array(128);
     const lens = new Uint32Array(128);
@@ -274,7 +295,11 @@ describe('TCP coalescing', () => {
     assert.equal(buf[offs[0]! + 1], VIRTIO_NET_HDR_GSO_TCPV4);
     assert.equal(lens[1], icmp.length, 'ICMPv6 passes with a zero virtio header');
     assert.deepEqual(buf.subarray(offs[1]!, offs[1]! + 10), Buffer.alloc(10));
-    assert.equal(tcpSeq(buf, offs[2]! + 10 + 20), tcpSeq(buf, a[4]![0] + 20), 'a4 starts a new super-packet after the gap');
+    assert.equal(
+      tcpSeq(buf, offs[2]! + 10 + 20),
+      tcpSeq(buf, a[4]![0] + 20),
+      'a4 starts a new super-packet after the gap',
+    );
     assert.equal(lens[2], 10 + a[4]![1] + (a[5]![1] - 52));
   });
 
@@ -286,7 +311,10 @@ describe('TCP coalescing', () => {
     const [o1, l1] = a[1]!;
     buf[o1 + 20 + 13] = 0x18;
     buf.writeUInt16BE(0, o1 + 20 + 16);
-    buf.writeUInt16BE(internetChecksum(buf, o1 + 20, l1 - 20, pseudoSumIpv4(buf, o1, 6, l1 - 20)), o1 + 20 + 16);
+    buf.writeUInt16BE(
+      internetChecksum(buf, o1 + 20, l1 - 20, pseudoSumIpv4(buf, o1, 6, l1 - 20)),
+      o1 + 20 + 16,
+    );
     const c = new TcpCoalescer(64);
     c.begin(buf, 150_000, buf.length);
     for (const [o, l] of a.slice(0, 4)) c.add(o, l);

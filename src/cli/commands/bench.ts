@@ -76,7 +76,14 @@ interface Parsed {
 
 /** parseArgs parses the command line; throws UsageError. */
 export function parseArgs(argv: string[]): Parsed {
-  const p: Parsed = { mtus: [1500, 9000], cases: [...DEFAULT_CASES], duration: NaN, rounds: 1, json: null, svg: null };
+  const p: Parsed = {
+    mtus: [1500, 9000],
+    cases: [...DEFAULT_CASES],
+    duration: NaN,
+    rounds: 1,
+    json: null,
+    svg: null,
+  };
   let quick = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -91,7 +98,8 @@ export function parseArgs(argv: string[]): Parsed {
       p.mtus = value()
         .split(',')
         .map((s) => {
-          if (!/^\d+$/.test(s) || +s < 1280 || +s > 65535) throw new UsageError(`--mtu: ${s} is not an MTU in 1280..65535`);
+          if (!/^\d+$/.test(s) || +s < 1280 || +s > 65535)
+            throw new UsageError(`--mtu: ${s} is not an MTU in 1280..65535`);
           return +s;
         });
     } else if (flag === '--cases') {
@@ -104,7 +112,8 @@ export function parseArgs(argv: string[]): Parsed {
       p.cases = [...new Set(list)] as CaseName[];
     } else if (flag === '--duration') {
       const v = value();
-      if (!/^\d+(\.\d+)?$/.test(v) || !(+v >= 1)) throw new UsageError(`--duration must be >= 1 second (got ${v})`);
+      if (!/^\d+(\.\d+)?$/.test(v) || !(+v >= 1))
+        throw new UsageError(`--duration must be >= 1 second (got ${v})`);
       p.duration = Math.round(+v);
     } else if (flag === '--rounds') {
       const v = value();
@@ -133,7 +142,8 @@ export async function run(argv: string[]): Promise<number> {
   });
   process.stdout.write(formatTable(report.rows) + '\n');
   for (const r of report.rows) {
-    if (r.errors.length > 0) process.stdout.write(`${r.label} (MTU ${r.mtu}) errors: ${r.errors.join('; ')}\n`);
+    if (r.errors.length > 0)
+      process.stdout.write(`${r.label} (MTU ${r.mtu}) errors: ${r.errors.join('; ')}\n`);
   }
   for (const mtu of p.mtus) {
     const row = (c: CaseName) => report.rows.find((r) => r.mtu === mtu && r.case === c);

@@ -27,7 +27,9 @@ export async function run(argv: string[]): Promise<number> {
   let iperfSeconds = 3;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const [flag, inline] = a.includes('=')
+      ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]
+      : [a, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new UsageError(`flag needs an argument: ${flag}`);
@@ -35,23 +37,29 @@ export async function run(argv: string[]): Promise<number> {
     };
     if (flag === '--store') {
       const v = value();
-      if (v !== 'embedded' && v !== 'etcd') throw new UsageError(`--store must be embedded or etcd (got "${v}")`);
+      if (v !== 'embedded' && v !== 'etcd')
+        throw new UsageError(`--store must be embedded or etcd (got "${v}")`);
       store = v;
     } else if (flag === '--keep') keep = true;
     else if (flag === '--iperf-seconds') {
       const v = value();
-      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 60) throw new UsageError(`--iperf-seconds must be 1..60 (got "${v}")`);
+      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 60)
+        throw new UsageError(`--iperf-seconds must be 1..60 (got "${v}")`);
       iperfSeconds = Number(v);
     } else throw new UsageError(`unknown flag: ${a}`);
   }
   if (process.getuid?.() !== 0) {
-    process.stderr.write('weft demo needs root (it creates network namespaces, veth pairs and TUN devices); try: sudo weft demo\n');
+    process.stderr.write(
+      'weft demo needs root (it creates network namespaces, veth pairs and TUN devices); try: sudo weft demo\n',
+    );
     return 1;
   }
   let tb: Testbed | null = null;
   const onSignal = (sig: NodeJS.Signals): void => {
     process.stderr.write(`\nweft demo: ${sig}, cleaning up...\n`);
-    void (tb && !keep ? tb.cleanup() : Promise.resolve()).finally(() => process.exit(130));
+    const t = tb as Testbed | null;
+    t?.abort();
+    void (t && !keep ? t.cleanup() : Promise.resolve()).finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -79,14 +79,21 @@ export async function run(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const same = flags.healthzPort > 0 && flags.healthzPort === flags.metricsPort && flags.healthzIp === flags.metricsIp;
+    const same =
+      flags.healthzPort > 0 && flags.healthzPort === flags.metricsPort && flags.healthzIp === flags.metricsIp;
     if (flags.healthzPort > 0) {
       const eps = { health: true, metrics: same, debug: debug && (same || flags.metricsPort === 0) };
       servers.push(await listen(makeHandler(src, registry, eps), flags.healthzIp, flags.healthzPort));
       log.info('healthz server listening', { addr: `${flags.healthzIp}:${flags.healthzPort}` });
     }
     if (flags.metricsPort > 0 && !same) {
-      servers.push(await listen(makeHandler(src, registry, { health: false, metrics: true, debug }), flags.metricsIp, flags.metricsPort));
+      servers.push(
+        await listen(
+          makeHandler(src, registry, { health: false, metrics: true, debug }),
+          flags.metricsIp,
+          flags.metricsPort,
+        ),
+      );
       log.info('metrics server listening', { addr: `${flags.metricsIp}:${flags.metricsPort}` });
     }
     if (debug && flags.healthzPort === 0 && flags.metricsPort === 0) {

@@ -6,7 +6,14 @@
  * renders frames — followed by the node's relevant counters.
  */
 import { ConfigError, UsageError, WeftError } from '../../errors';
-import { HEADROOM, flannelUdpEncap, makeVxlanConfig, newDropCounters, vxlanEncap, writeOuterIPv4Udp } from '../../encap';
+import {
+  HEADROOM,
+  flannelUdpEncap,
+  makeVxlanConfig,
+  newDropCounters,
+  vxlanEncap,
+  writeOuterIPv4Udp,
+} from '../../encap';
 import { explainFrame } from '../../explain';
 import { ipv4ToU32, macToBuffer, tryIpv4ToU32 } from '../../route/addr';
 import { RouteTable } from '../../route/route-table';
@@ -38,16 +45,29 @@ export interface TraceResult {
   node: DebugRoutes['node'];
   route: string | null;
   peer: DebugRoutes['peers'][number] | null;
-  outer: { src: string; dst: string; srcPort: number; dstPort: number; vni: number | null; innerSrcMac: string | null; innerDstMac: string | null } | null;
+  outer: {
+    src: string;
+    dst: string;
+    srcPort: number;
+    dstPort: number;
+    vni: number | null;
+    innerSrcMac: string | null;
+    innerDstMac: string | null;
+  } | null;
   frameHex: string | null;
-  counters: { egressPackets: number; egressBytes: number; egressDrops: Record<string, number>; routes: number } | null;
+  counters: {
+    egressPackets: number;
+    egressBytes: number;
+    egressDrops: Record<string, number>;
+    routes: number;
+  } | null;
 }
 
 function inCidr(ip: number, cidr: string): boolean {
   const [a, l] = cidr.split('/');
   const len = Number(l);
   const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return ((ip & mask) >>> 0) === ((ipv4ToU32(a!) & mask) >>> 0);
+  return (ip & mask) >>> 0 === (ipv4ToU32(a!) & mask) >>> 0;
 }
 
 async function getJson<T>(url: string): Promise<T> {
@@ -55,7 +75,10 @@ async function getJson<T>(url: string): Promise<T> {
   try {
     res = await fetch(url);
   } catch (e) {
-    throw new WeftError('WEFT_ERR_TRACE', `cannot reach ${url}: ${(e as Error).message} (is weft run started with --debug and --metrics-port?)`);
+    throw new WeftError(
+      'WEFT_ERR_TRACE',
+      `cannot reach ${url}: ${(e as Error).message} (is weft run started with --debug and --metrics-port?)`,
+    );
   }
   if (res.status === 404) throw new WeftError('WEFT_ERR_TRACE', `${url}: 404 (start weft run with --debug)`);
   if (!res.ok) throw new WeftError('WEFT_ERR_TRACE', `${url}: HTTP ${res.status}`);
@@ -63,13 +86,32 @@ async function getJson<T>(url: string): Promise<T> {
 }
 
 /** traceOffline computes the trace from a /debug/routes document (and optional stats). */
-export function traceOffline(dst: string, routes: DebugRoutes, stats: DataplaneStats | null, o: { src?: string; size?: number } = {}): TraceResult {
+export function traceOffline(
+  dst: string,
+  routes: DebugRoutes,
+  stats: DataplaneStats | null,
+  o: { src?: string; size?: number } = {},
+): TraceResult {
   const dstU32 = tryIpv4ToU32(dst);
   if (dstU32 < 0) throw new ConfigError('DST_IP', 'must be an IPv4 address', dst);
   const node = routes.node;
-  const r: TraceResult = { dst, verdict: 'no-route', node, route: null, peer: null, outer: null, frameHex: null, counters: null };
+  const r: TraceResult = {
+    dst,
+    verdict: 'no-route',
+    node,
+    route: null,
+    peer: null,
+    outer: null,
+    frameHex: null,
+    counters: null,
+  };
   if (stats) {
-    r.counters = { egressPackets: stats.egress.packets, egressBytes: stats.egress.bytes, egressDrops: stats.egressDrops, routes: stats.routes.peers };
+    r.counters = {
+      egressPackets: stats.egress.packets,
+      egressBytes: stats.egress.bytes,
+      egressDrops: stats.egressDrops,
+      routes: stats.routes.peers,
+    };
   }
   if (!node) return r;
   if (inCidr(dstU32, node.subnet)) return { ...r, verdict: 'local' };
@@ -96,21 +138,37 @@ export function traceOffline(dst: string, routes: DebugRoutes, stats: DataplaneS
   inner.copy(buf, HEADROOM);
   let start: number;
   if (node.backend === 'vxlan') {
-    const cfg = makeVxlanConfig({ vni: node.vni, localMac: macToBuffer(node.vtepMac ?? '02:00:00:00:00:01') });
+    const cfg = makeVxlanConfig({
+      vni: node.vni,
+      localMac: macToBuffer(node.vtepMac ?? '02:00:00:00:00:01'),
+    });
     start = vxlanEncap(buf, HEADROOM, inner.length, hit.vtepMac!, cfg);
   } else {
     start = flannelUdpEncap(buf, HEADROOM, inner.length, newDropCounters(), node.mtu);
-    if (start < 0) throw new ConfigError('DST_IP', 'the sample packet would be dropped by flannel-UDP encapsulation (TTL)');
+    if (start < 0)
+      throw new ConfigError(
+        'DST_IP',
+        'the sample packet would be dropped by flannel-UDP encapsulation (TTL)',
+      );
   }
   const payloadLen = HEADROOM + inner.length - start;
   // The node's socket is bound to the overlay port, so every frame leaves from that port; the
   // kernel's UDP socket computes the checksum.
-  const ip = writeOuterIPv4Udp(buf, start, payloadLen, ipv4ToU32(node.localIp), hit.publicIpU32, node.port, dp.port, {
-    ttl: 64,
-    tos: 0,
-    df: false,
-    udpChecksum: true,
-  });
+  const ip = writeOuterIPv4Udp(
+    buf,
+    start,
+    payloadLen,
+    ipv4ToU32(node.localIp),
+    hit.publicIpU32,
+    node.port,
+    dp.port,
+    {
+      ttl: 64,
+      tos: 0,
+      df: false,
+      udpChecksum: true,
+    },
+  );
   r.outer = {
     src: node.localIp,
     dst: dp.publicIp,
@@ -129,25 +187,37 @@ export function renderTrace(r: TraceResult, color = false): string {
   const n = r.node;
   const lines: string[] = [];
   if (!n) return `node has no lease yet: cannot trace ${r.dst}`;
-  lines.push(`node:   ${n.subnet} on ${n.dev} (${n.backend}${n.backend === 'vxlan' ? ` VNI ${n.vni}` : ''}, port ${n.port}), public IP ${n.publicIp}${n.vtepMac ? `, VTEP MAC ${n.vtepMac}` : ''}, MTU ${n.mtu}`);
+  lines.push(
+    `node:   ${n.subnet} on ${n.dev} (${n.backend}${n.backend === 'vxlan' ? ` VNI ${n.vni}` : ''}, port ${n.port}), public IP ${n.publicIp}${n.vtepMac ? `, VTEP MAC ${n.vtepMac}` : ''}, MTU ${n.mtu}`,
+  );
   switch (r.verdict) {
     case 'local':
-      lines.push(`route:  ${r.dst} is inside this node's own subnet ${n.subnet}: delivered locally by the kernel, not by the overlay`);
+      lines.push(
+        `route:  ${r.dst} is inside this node's own subnet ${n.subnet}: delivered locally by the kernel, not by the overlay`,
+      );
       break;
     case 'outside-network':
-      lines.push(`route:  ${r.dst} is outside the overlay network ${n.network}: the kernel routes it elsewhere; weft never sees it`);
+      lines.push(
+        `route:  ${r.dst} is outside the overlay network ${n.network}: the kernel routes it elsewhere; weft never sees it`,
+      );
       break;
     case 'no-route':
-      lines.push(`route:  none — no peer leases a subnet containing ${r.dst}; the packet is dropped (drop reason no_route${n.backend === 'udp' ? ', ICMP net unreachable sent back' : ''})`);
+      lines.push(
+        `route:  none — no peer leases a subnet containing ${r.dst}; the packet is dropped (drop reason no_route${n.backend === 'udp' ? ', ICMP net unreachable sent back' : ''})`,
+      );
       break;
     case 'peer': {
       const p = r.peer!;
       const o = r.outer!;
       lines.push(`route:  ${r.route} (longest prefix match) -> lease ${p.leaseKey}`);
-      lines.push(`peer:   public IP ${p.publicIp}, ${p.backend}${p.vtepMac ? `, VTEP MAC ${p.vtepMac}` : ''}, port ${p.port}`);
+      lines.push(
+        `peer:   public IP ${p.publicIp}, ${p.backend}${p.vtepMac ? `, VTEP MAC ${p.vtepMac}` : ''}, port ${p.port}`,
+      );
       lines.push(
         `outer:  IPv4 ${o.src} -> ${o.dst}, UDP ${o.srcPort} -> ${o.dstPort}` +
-          (o.vni !== null ? `, VXLAN VNI ${o.vni}, inner Ethernet ${o.innerSrcMac} -> ${o.innerDstMac}` : ', payload = the IP packet (TTL - 1)'),
+          (o.vni !== null
+            ? `, VXLAN VNI ${o.vni}, inner Ethernet ${o.innerSrcMac} -> ${o.innerDstMac}`
+            : ', payload = the IP packet (TTL - 1)'),
       );
       lines.push('');
       lines.push(
@@ -163,9 +233,14 @@ export function renderTrace(r: TraceResult, color = false): string {
   }
   if (r.counters) {
     const c = r.counters;
-    const drops = Object.entries(c.egressDrops).map(([k, v]) => `${k}=${v}`).join(' ') || 'none';
+    const drops =
+      Object.entries(c.egressDrops)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || 'none';
     lines.push('');
-    lines.push(`counters (egress): ${c.egressPackets} packets, ${c.egressBytes} bytes, ${c.routes} peer routes, drops: ${drops}`);
+    lines.push(
+      `counters (egress): ${c.egressPackets} packets, ${c.egressBytes} bytes, ${c.routes} peer routes, drops: ${drops}`,
+    );
   }
   return lines.join('\n');
 }
@@ -190,7 +265,8 @@ export async function run(argv: string[]): Promise<number> {
     else if (flag === '--src') src = value();
     else if (flag === '--size') {
       const v = value();
-      if (!/^\d+$/.test(v) || Number(v) > 1400) throw new ConfigError('--size', 'must be an integer in 0..1400', v);
+      if (!/^\d+$/.test(v) || Number(v) > 1400)
+        throw new ConfigError('--size', 'must be an integer in 0..1400', v);
       size = Number(v);
     } else if (flag === '--json') json = true;
     else if (flag.startsWith('-')) throw new UsageError(`unknown flag: ${a}`);
@@ -199,10 +275,15 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (dst === undefined) throw new UsageError('DST_IP is required');
   if (tryIpv4ToU32(dst) < 0) throw new ConfigError('DST_IP', 'must be an IPv4 address', dst);
-  if (src !== undefined && tryIpv4ToU32(src) < 0) throw new ConfigError('--src', 'must be an IPv4 address', src);
+  if (src !== undefined && tryIpv4ToU32(src) < 0)
+    throw new ConfigError('--src', 'must be an IPv4 address', src);
   const routes = await getJson<DebugRoutes>(`${node}/debug/routes`);
   const stats = await getJson<DataplaneStats | null>(`${node}/debug/stats`).catch(() => null);
   const r = traceOffline(dst, routes, stats, { src, size });
-  process.stdout.write((json ? JSON.stringify(r, null, 2) : renderTrace(r, process.stdout.isTTY === true && !process.env.NO_COLOR)) + '\n');
+  process.stdout.write(
+    (json
+      ? JSON.stringify(r, null, 2)
+      : renderTrace(r, process.stdout.isTTY === true && !process.env.NO_COLOR)) + '\n',
+  );
   return 0;
 }

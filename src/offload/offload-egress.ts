@@ -1,0 +1,251 @@
+/**
+ * offload-egress: the egress direction with TUN TSO and UDP GSO. Wraps the plain egress stages
+ * (`Egress.processBatch`: route, size check, encapsulation, drops, ICMP replies) with the offload
+ * stages around them.
+ *
+ * Stages, per wakeup of the TUN fd:
+ *   1. read     `tun.readBatch(batch, readSlots)`: up to `readSlots` packets, each a 10-byte
+ *               virtio_net_hdr + IP packet (super-packets up to 64 KiB), one native call.
+ *   2. unpack   plain packets: complete a NEEDS_CSUM checksum in place; descriptor = the IP packet.
+ *               super-packets: `TsoSegmenter.segment` cuts them into the segment region of the
+ *               same buffer, `prefix` bytes (22 VXLAN / 0 flannel-UDP) in front of each segment,
+ *               back to back; one descriptor per segment                 -> badInnerIp / tooBig
+ *   3. encap    `Egress.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
+ *               written in place (for segments: exactly into the prefix), drops by reason.
+ *   4. trains   consecutive descriptors that are adjacent in memory, go to the same peer and have
+ *               equal lengths (the last may be shorter) become one UDP GSO message
+ *               (`gsoSizes[k]` = segment size; <= 64 segments, <= 65507 bytes).
+ *   5. send     ONE `sendBatchGso` (sendmmsg with UDP_SEGMENT cmsgs; the addon falls back to plain
+ *               datagrams by itself if the kernel refuses GSO).
+ * Backpressure as in Egress: a full socket pauses TUN reads until it is writable again.
+ *
+ * Ownership: the batch (read slots + segment region) and the segmenter are allocated once. No
+ * allocation and no await per packet.
+ */
+import { DropReason, type DropCounters } from '../encap';
+import { IoCounter } from '../io/counters';
+import { HEADROOM, PacketBatch } from '../io/packet-batch';
+import type { BatchUdpSocket } from '../io/batch-udp-socket';
+import type { Tun } from '../io/tun';
+import { MAX_GSO_BYTES, SegmentError, TsoSegmenter, finishVnetPacket, isGso, segmentsPerTrain } from './tso';
+import { VIRTIO_NET_HDR_SIZE } from './virtio-net-hdr';
+
+/** MAX_TUN_READ is the largest read a TSO TUN produces: virtio header + 64 KiB IP packet. */
+export const MAX_TUN_READ = VIRTIO_NET_HDR_SIZE + 65535;
+
+/** BatchProcessor is the part of Egress / Ingress the offload drivers reuse. */
+export interface BatchProcessor {
+  /** processBatch runs the protocol stages on `batch` in place and returns the new count. */
+  processBatch(batch: PacketBatch): number;
+}
+
+/** OffloadEgressOptions size the batch. */
+export interface OffloadEgressOptions {
+  /** TUN reads per batch (default 16). */
+  readSlots?: number;
+  /** Bytes the overlay header takes in front of each inner packet: 22 (VXLAN) or 0 (flannel-UDP). */
+  prefix: number;
+}
+
+/** OffloadEgressStats are cumulative counters (plain numbers). */
+export interface OffloadEgressStats {
+  /** TUN reads that were TSO super-packets. */
+  superPackets: number;
+  /** Segments cut from them. */
+  segments: number;
+  /** UDP GSO messages built (trains of more than one datagram). */
+  trains: number;
+  /** Super-packets dropped because they did not fit the segment region. */
+  noRoom: number;
+  /** Times the socket was full and TUN reading paused. */
+  stalls: number;
+}
+
+/** OffloadEgress moves packets TUN -> UDP with TSO segmentation and UDP GSO; see the stages above. */
+export class OffloadEgress {
+  /** Cumulative counters. */
+  readonly stats: OffloadEgressStats = { superPackets: 0, segments: 0, trains: 0, noRoom: 0, stalls: 0 };
+  /** TUN read batches processed. */
+  batches = 0;
+
+  private readonly batch: PacketBatch;
+  private readonly readSlots: number;
+  private readonly segStart: number;
+  private readonly segEnd: number;
+  private readonly inOff: Uint32Array;
+  private readonly inLen: Uint32Array;
+  private readonly seg = new TsoSegmenter(512);
+  private readonly prefix: number;
+  private readonly onReadable = (): void => this.drain();
+  private readonly onWritable = (): void => this.resume();
+  private pendingFrom = -1;
+  private running = false;
+
+  /**
+   * OffloadEgress reads `tun` (opened with vnetHdr and TSO offloads), runs `egress.processBatch`
+   * and sends on `sock`. Drops in `drops` (the same array as the Egress's).
+   */
+  constructor(
+    private readonly tun: Tun,
+    private readonly sock: BatchUdpSocket,
+    private readonly egress: BatchProcessor,
+    private readonly drops: DropCounters,
+    opts: OffloadEgressOptions,
+  ) {
+    const r = opts.readSlots ?? 16;
+    this.readSlots = r;
+    this.prefix = opts.prefix;
+    // Read slots, then a segment region of 1.5x their size (segments add prefix + headers each).
+    const slots = r + Math.ceil(r * 1.5);
+    this.batch = new PacketBatch(slots, HEADROOM + MAX_TUN_READ, HEADROOM, r * 160);
+    this.segStart = r * this.batch.slotSize;
+    this.segEnd = this.batch.buffer.length;
+    this.inOff = new Uint32Array(r);
+    this.inLen = new Uint32Array(r);
+  }
+
+  /** start watches the TUN fd. */
+  start(): void {
+    this.running = true;
+    this.tun.onReadable(this.onReadable);
+  }
+
+  /** stop stops watching (a batch waiting for socket space is dropped). */
+  stop(): void {
+    this.running = false;
+    this.tun.onReadable(null);
+    this.sock.onceWritable(null);
+  }
+
+  /** drain runs the stages until the TUN is empty, the socket is full, or 8 batches. */
+  drain(): void {
+    for (let round = 0; round < 8; round++) {
+      const n = this.tun.readBatch(this.batch, this.readSlots);
+      if (n === 0) return;
+      this.batches++;
+      this.processBatch(n);
+      if (!this.send(0)) return;
+      if (n < this.readSlots) return;
+    }
+  }
+
+  /** processBatch runs stages 2-4 on the `n` packets just read; leaves GSO messages in the batch. */
+  processBatch(n: number): number {
+    const b = this.batch;
+    const buf = b.buffer;
+    const offsets = b.offsets;
+    const lengths = b.lengths;
+    const drops = this.drops;
+    const inOff = this.inOff;
+    const inLen = this.inLen;
+    for (let k = 0; k < n; k++) {
+      inOff[k] = offsets[k]!;
+      inLen[k] = lengths[k]!;
+    }
+    // Stage 2.
+    const seg = this.seg;
+    const prefix = this.prefix;
+    const maxDesc = b.descriptors;
+    let m = 0;
+    let pos = this.segStart;
+    for (let k = 0; k < n; k++) {
+      const v = inOff[k]!;
+      const len = inLen[k]!;
+      if (len <= VIRTIO_NET_HDR_SIZE) {
+        drops[DropReason.tooShort]++;
+        continue;
+      }
+      const pkt = v + VIRTIO_NET_HDR_SIZE;
+      const plen = len - VIRTIO_NET_HDR_SIZE;
+      if (!isGso(buf, v)) {
+        if (!finishVnetPacket(buf, v, pkt, plen) || m >= maxDesc) {
+          drops[DropReason.badInnerIp]++;
+          continue;
+        }
+        offsets[m] = pkt;
+        lengths[m] = plen;
+        m++;
+        continue;
+      }
+      const segs = seg.segment(buf, v, pkt, plen, buf, pos, this.segEnd, prefix);
+      if (segs < 0 || m + segs > maxDesc) {
+        if (segs === SegmentError.noRoom || segs > 0) this.stats.noRoom++;
+        drops[segs === SegmentError.noRoom || segs > 0 ? DropReason.tooBig : DropReason.badInnerIp]++;
+        continue;
+      }
+      this.stats.superPackets++;
+      this.stats.segments += segs;
+      const stride = seg.stride;
+      for (let i = 0; i < segs; i++) {
+        offsets[m] = pos + i * stride + prefix;
+        lengths[m] = i === segs - 1 ? seg.lastLen : stride - prefix;
+        m++;
+      }
+      // Keep the next super-packet's segments 8-byte aligned.
+      pos += ((segs - 1) * stride + prefix + seg.lastLen + 7) & ~7;
+    }
+    b.count = m;
+    // Stage 3.
+    const c = m === 0 ? 0 : this.egress.processBatch(b);
+    // Stage 4: merge adjacent same-destination equal-size datagrams into GSO trains.
+    const addrs = b.addrs;
+    const ports = b.ports;
+    const gso = b.gsoSizes;
+    let w = 0;
+    let i = 0;
+    while (i < c) {
+      const start = offsets[i]!;
+      const size = lengths[i]!;
+      const addr = addrs[i]!;
+      const port = ports[i]!;
+      const max = segmentsPerTrain(size);
+      let total = size;
+      let count = 1;
+      let j = i + 1;
+      while (j < c && count < max) {
+        const l = lengths[j]!;
+        if (offsets[j] !== start + total || addrs[j] !== addr || ports[j] !== port || l > size) break;
+        if (total + l > MAX_GSO_BYTES) break;
+        total += l;
+        count++;
+        j++;
+        if (l < size) break;
+      }
+      offsets[w] = start;
+      lengths[w] = total;
+      addrs[w] = addr;
+      ports[w] = port;
+      gso[w] = count > 1 ? size : 0;
+      if (count > 1) this.stats.trains++;
+      w++;
+      i = j;
+    }
+    b.count = w;
+    return w;
+  }
+
+  /** send (stage 5) sends messages [from, count); false when the socket is full (reads paused). */
+  private send(from: number): boolean {
+    const b = this.batch;
+    if (from >= b.count) return true;
+    const c = this.sock.counters;
+    const errorsBefore = c[IoCounter.txErrors]!;
+    const next = this.sock.sendBatchGso(b, from);
+    this.drops[DropReason.sendError] += c[IoCounter.txErrors]! - errorsBefore;
+    if (next >= b.count) return true;
+    this.stats.stalls++;
+    this.pendingFrom = next;
+    this.tun.onReadable(null);
+    this.sock.onceWritable(this.onWritable);
+    return false;
+  }
+
+  private resume(): void {
+    if (!this.running || this.pendingFrom < 0) return;
+    const from = this.pendingFrom;
+    this.pendingFrom = -1;
+    if (!this.send(from)) return;
+    this.tun.onReadable(this.onReadable);
+    this.drain();
+  }
+}

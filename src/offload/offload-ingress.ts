@@ -1,0 +1,190 @@
+/**
+ * offload-ingress: the ingress direction with UDP GRO and TCP coalescing into a TUN opened with
+ * IFF_VNET_HDR. Wraps the plain ingress stages (`Ingress.processBatch`: source check, VXLAN /
+ * flannel-UDP decapsulation, drops) with the offload stages around them.
+ *
+ * Stages, per wakeup of the socket fd:
+ *   1. receive   `recvBatchGro(batch, slots)`: recvmmsg with UDP_GRO; a coalesced train is split
+ *                into one descriptor per datagram by the addon (no copy), one native call.
+ *                (Without GRO, e.g. flannel-UDP: plain `recvBatch`.)
+ *   2. decap     `Ingress.processBatch`: descriptors become inner IP packets, drops by reason.
+ *   3. coalesce  `TcpCoalescer` (VXLAN: the 22 bytes of VXLAN + inner Ethernet in front of each
+ *                inner packet are its own, so plain packets get their virtio header in place);
+ *                consecutive in-order TCP segments of a flow become one super-packet in the arena
+ *                region of the same buffer; ONE native csumCopy per batch.
+ *                Without coalescing: a zero virtio header in front of each packet.
+ *   4. write     ONE `tun.writeBatch` (a write() per output); refused outputs -> tunWriteError,
+ *                super-packets with a bad segment checksum -> badInnerIp.
+ *
+ * Ownership: batch, arena and coalescer are allocated once. No allocation and no await per packet.
+ */
+import { DropReason, type DropCounters } from '../encap';
+import { HEADROOM, PacketBatch } from '../io/packet-batch';
+import type { BatchUdpSocket } from '../io/batch-udp-socket';
+import type { Tun } from '../io/tun';
+import type { BatchProcessor } from './offload-egress';
+import { TcpCoalescer } from './tcp-coalesce';
+import { VIRTIO_NET_HDR_SIZE, zeroVnetHdr } from './virtio-net-hdr';
+
+/** OffloadIngressOptions choose GRO / coalescing and size the batch. */
+export interface OffloadIngressOptions {
+  /** UDP_GRO receive (the socket must have it enabled); slots then hold 64 KiB each. */
+  gro: boolean;
+  /** Coalesce TCP segments (needs `gro`, and the 10 bytes before each inner packet to be its own: VXLAN). */
+  coalesce: boolean;
+  /** Receive slots per batch (default 8 with GRO, 64 without). */
+  slots?: number;
+  /** Largest datagram without GRO (the underlay MTU minus IP/UDP headers is enough). */
+  maxDatagram: number;
+}
+
+/** OffloadIngress moves packets UDP -> TUN with GRO and coalescing; see the stages above. */
+export class OffloadIngress {
+  /** Receive batches processed. */
+  batches = 0;
+  /** Outputs written to the TUN (super-packets count once). */
+  writes = 0;
+
+  private readonly batch: PacketBatch;
+  private readonly slots: number;
+  private readonly arenaStart: number;
+  private readonly coalescer: TcpCoalescer | null;
+  private readonly onReadable = (): void => this.drain();
+  private badChecksumSeen = 0;
+
+  constructor(
+    private readonly tun: Tun,
+    private readonly sock: BatchUdpSocket,
+    private readonly ingress: BatchProcessor,
+    private readonly drops: DropCounters,
+    private readonly opts: OffloadIngressOptions,
+  ) {
+    if (opts.coalesce && !opts.gro) throw new RangeError('OffloadIngress: coalescing needs GRO-sized slots');
+    const slots = opts.slots ?? (opts.gro ? 8 : 64);
+    this.slots = slots;
+    const slotSize = opts.gro || opts.coalesce ? HEADROOM + 65535 : HEADROOM + opts.maxDatagram;
+    // Coalescing needs one arena slot (virtio header + 64 KiB) per super-packet it may build.
+    const arena = opts.coalesce ? slots : 0;
+    const descriptors = opts.gro ? slots * 64 : slots;
+    this.batch = new PacketBatch(slots + arena, slotSize, HEADROOM, Math.max(descriptors, slots + arena));
+    this.arenaStart = slots * this.batch.slotSize;
+    this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors) : null;
+  }
+
+  /** coalesceStats are the coalescer's counters (null without coalescing). */
+  get coalesceStats(): TcpCoalescer['stats'] | null {
+    return this.coalescer === null ? null : this.coalescer.stats;
+  }
+
+  /** start watches the socket. */
+  start(): void {
+    this.sock.onReadable(this.onReadable);
+  }
+
+  /** stop stops watching. */
+  stop(): void {
+    this.sock.onReadable(null);
+  }
+
+  /** drain runs the stages until the socket is empty or 8 batches. */
+  drain(): void {
+    for (let round = 0; round < 8; round++) {
+      const b = this.batch;
+      const n = this.opts.gro ? this.sock.recvBatchGro(b, this.slots) : this.recvPlain(b);
+      if (n === 0) return;
+      this.batches++;
+      const out = this.processBatch();
+      if (out > 0) {
+        const w = this.tun.writeBatch(b, 0, out);
+        this.writes += w;
+        this.drops[DropReason.tunWriteError] += out - w;
+      }
+    }
+  }
+
+  /** processBatch runs stages 2-3 on the received batch; returns the number of TUN writes. */
+  processBatch(): number {
+    const b = this.batch;
+    const c = b.count === 0 ? 0 : this.ingress.processBatch(b);
+    const offsets = b.offsets;
+    const lengths = b.lengths;
+    const co = this.coalescer;
+    if (co === null) {
+      const buf = b.buffer;
+      for (let k = 0; k < c; k++) {
+        const h = offsets[k]! - VIRTIO_NET_HDR_SIZE;
+        zeroVnetHdr(buf, h);
+        offsets[k] = h;
+        lengths[k] = lengths[k]! + VIRTIO_NET_HDR_SIZE;
+      }
+      return c;
+    }
+    co.begin(b.buffer, this.arenaStart, b.buffer.length);
+    for (let k = 0; k < c; k++) co.add(offsets[k]!, lengths[k]!);
+    const m = co.finish(offsets, lengths);
+    const bad = co.stats.badChecksum;
+    if (bad !== this.badChecksumSeen) {
+      this.drops[DropReason.badInnerIp] += bad - this.badChecksumSeen;
+      this.badChecksumSeen = bad;
+    }
+    return m;
+  }
+
+  /** recvPlain is recvmmsg without GRO (capacity == slots: no arena without coalescing). */
+  private recvPlain(b: PacketBatch): number {
+    return this.sock.recvBatch(b);
+  }
+}
+
+/**
+ * VnetTunWriter adapts a TUN opened with IFF_VNET_HDR for code that writes plain IP packets (the
+ * Egress's ICMP replies): every write gets a zero virtio header in the 10 bytes in front of the
+ * packet (inside the batch's headroom). Reads and readiness are not offered: the offload drivers
+ * read the TUN themselves.
+ */
+export class VnetTunWriter {
+  constructor(private readonly tun: Tun) {}
+
+  /** name of the device. */
+  get name(): string {
+    return this.tun.name;
+  }
+
+  /** counters of the device. */
+  get counters(): Tun['counters'] {
+    return this.tun.counters;
+  }
+
+  /** readBatch is never used on this adapter; it reads nothing. */
+  readBatch(batch: PacketBatch): number {
+    batch.count = 0;
+    return 0;
+  }
+
+  /** writeBatch prepends zero virtio headers to [start, end), writes, and restores the descriptors. */
+  writeBatch(batch: PacketBatch, start = 0, end = batch.count): number {
+    const buf = batch.buffer;
+    for (let k = start; k < end; k++) {
+      const h = batch.offsets[k]! - VIRTIO_NET_HDR_SIZE;
+      zeroVnetHdr(buf, h);
+      batch.offsets[k] = h;
+      batch.lengths[k] = batch.lengths[k]! + VIRTIO_NET_HDR_SIZE;
+    }
+    const w = this.tun.writeBatch(batch, start, end);
+    for (let k = start; k < end; k++) {
+      batch.offsets[k] = batch.offsets[k]! + VIRTIO_NET_HDR_SIZE;
+      batch.lengths[k] = batch.lengths[k]! - VIRTIO_NET_HDR_SIZE;
+    }
+    return w;
+  }
+
+  /** onReadable is a no-op: the offload egress driver watches the TUN itself. */
+  onReadable(cb: (() => void) | null): void {
+    void cb;
+  }
+
+  /** close closes the device. */
+  close(): void {
+    this.tun.close();
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * `weft bench`: flag parsing, the tool check, the report renderers, and one real quick run
+ * (veth + kernel VXLAN, 1 s, MTU 1500) whose JSON and SVG are checked for structure and for
+ * non-zero figures. The real run needs root (namespaces), iperf3 and iproute2; CI runs as root.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkTools, parseArgs } from '../../src/cli/commands/bench';
+import { formatTable, renderSvg, type BenchReport, type Row } from '../../src/benchsuite/report';
+import { ToolMissingError, UsageError } from '../../src/errors';
+
+const WEFT = join(__dirname, '..', '..', '..', 'bin', 'weft');
+
+function row(mtu: number, c: Row['case'], tcp1: number): Row {
+  return {
+    mtu, case: c, label: c, tcp1Gbps: tcp1, tcp1Samples: [tcp1], tcp4Gbps: tcp1 * 1.2, tcp4Samples: [tcp1 * 1.2],
+    udpPps: 1000, udpPpsSamples: [1000], udpLossPct: 1, ratioTcp1: 1, ratioTcp4: 1, ratioUdp: 1,
+    cpuSecPerGbit: null, rssMaxMiB: null, errors: [],
+  }; // prettier-ignore
+}
+
+describe('weft bench (unit)', () => {
+  test('parses lists, defaults and --quick; refuses bad flags with UsageError', () => {
+    const d = parseArgs([]);
+    assert.deepEqual(d.mtus, [1500, 9000]);
+    assert.equal(d.duration, 5);
+    assert.ok(d.cases.includes('kernel') && d.cases.includes('veth'));
+    const q = parseArgs([
+      '--quick',
+      '--mtu',
+      '1280,1500,4000,9000',
+      '--cases=veth,kernel',
+      '--json',
+      'x.json',
+    ]);
+    assert.equal(q.duration, 2);
+    assert.deepEqual(q.mtus, [1280, 1500, 4000, 9000]);
+    assert.deepEqual(q.cases, ['veth', 'kernel']);
+    assert.equal(q.json, 'x.json');
+    assert.throws(() => parseArgs(['--mtu', '99']), UsageError);
+    assert.throws(() => parseArgs(['--cases', 'wireguard']), UsageError);
+    assert.throws(() => parseArgs(['--frobnicate']), UsageError);
+    assert.throws(() => parseArgs(['--duration']), UsageError);
+  });
+
+  test('a missing tool is a ToolMissingError naming the apt-get command', () => {
+    assert.throws(
+      () => checkTools(['kernel', 'socat'], (t) => t !== 'iperf3' && t !== 'socat'),
+      (e: unknown) => e instanceof ToolMissingError && /apt-get install -y iperf3 socat/.test(e.message),
+    );
+    assert.doesNotThrow(() => checkTools(['veth'], (t) => t !== 'socat'));
+  });
+
+  test('table and SVG carry every case and MTU', () => {
+    const report: BenchReport = {
+      tool: 'weft bench', version: 1, date: '2026-11-25T00:00:00Z', command: 'weft bench',
+      machine: { cpus: 2, model: 'x', kernel: '6.18', node: 'v20' },
+      options: { mtus: [1500, 9000], cases: ['kernel', 'weft-batch'], duration: 5, rounds: 1 },
+      rows: [row(1500, 'kernel', 16), row(9000, 'kernel', 17), row(1500, 'weft-batch', 4), row(9000, 'weft-batch', NaN)],
+      notes: [],
+    }; // prettier-ignore
+    const t = formatTable(report.rows);
+    assert.equal(t.split('\n').length, 2 + 4);
+    assert.match(t, /\| 9000 \| weft-batch \| - \|/);
+    const svg = renderSvg(report);
+    assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.match(svg, /<\/svg>\n$/);
+    assert.equal(
+      (svg.match(/<polyline /g) ?? []).length,
+      2,
+      'kernel 1 and 4 streams; weft has one point per series',
+    );
+    assert.ok(svg.includes('>9000<') && svg.includes('>1500<'));
+    assert.ok(svg.includes('kernel VXLAN') && svg.includes('weft VXLAN (batch)'));
+  });
+});
+
+describe('weft bench (namespaces, root)', () => {
+  test('--quick on MTU 1500 for veth and kernel writes JSON and SVG with positive figures', async (t) => {
+    if (process.getuid?.() !== 0)
+      throw new Error('this test needs root (network namespaces); CI runs as root');
+    const dir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const json = join(dir, 'b.json');
+    const svg = join(dir, 'b.svg');
+    const args = [WEFT, 'bench', '--quick', '--duration', '1', '--mtu', '1500', '--cases', 'veth,kernel', '--json', json, '--svg', svg]; // prettier-ignore
+    const { code, stdout, stderr } = await new Promise<{
+      code: number | null;
+      stdout: string;
+      stderr: string;
+    }>((resolve) => {
+      const p = execFile(process.execPath, args, { timeout: 120_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      void p;
+    });
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /\[1\/6\] MTU 1500 veth tcp1/, 'progress on stderr');
+    assert.match(stdout, /\| 1500 \| kernel VXLAN \|/);
+    const r = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+    assert.equal(r.tool, 'weft bench');
+    assert.deepEqual(r.options.mtus, [1500]);
+    assert.equal(r.rows.length, 2);
+    for (const x of r.rows) {
+      assert.deepEqual(x.errors, [], `${x.case}: iperf3 errors`);
+      assert.ok(x.tcp1Gbps > 0 && x.tcp4Gbps > 0 && x.udpPps > 0, `${x.case}: positive figures`);
+    }
+    const k = r.rows.find((x) => x.case === 'kernel')!;
+    assert.equal(k.ratioTcp1, 1);
+    const s = readFileSync(svg, 'utf8');
+    assert.match(s, /^<svg /);
+    assert.ok(s.includes('bare veth') && s.includes('kernel VXLAN'));
+  });
+});
