@@ -63,6 +63,11 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  // Every command answers --help / -h the same way, before its own flag parsing.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(cmd.usage + '\n');
+    return;
+  }
   try {
     process.exitCode = await cmd.run(rest);
   } catch (err) {

@@ -19,7 +19,7 @@ import { DataplaneNode, type IoMode, type NodeConfig } from '../../dataplane/nod
 /** usage is the `weft help link` text. */
 export const usage = `usage: weft link --backend vxlan|udp --dev NAME --local UNDERLAY_IP --address OVERLAY_IP/LEN
                  [--vni 1] [--port 8472|8285] [--vtep-mac MAC] [--mtu N] [--io batch|dgram]
-                 --peer SUBNET=UNDERLAY_IP[,MAC] [--peer ...] [--stats SECONDS]
+                 [--offload on|off] --peer SUBNET=UNDERLAY_IP[,MAC] [--peer ...] [--stats SECONDS]
 
 Creates TUN device NAME with OVERLAY_IP/LEN, routes every peer SUBNET into it, and forwards:
 packets to a peer's subnet are sent to UNDERLAY_IP as RFC 7348 VXLAN (inner Ethernet dst = the
@@ -35,6 +35,7 @@ peer's MAC, as a kernel flannel.1 expects) or as flannel-UDP (raw IP in UDP); fr
   --vtep-mac MAC          our VTEP MAC (vxlan; default: random locally administered unicast)
   --mtu N                 TUN MTU (default: underlay MTU - 50 for vxlan, - 28 for udp)
   --io batch|dgram        UDP I/O: recvmmsg/sendmmsg batches (default) or Node dgram per packet
+  --offload on|off        with --io batch: TUN TSO + UDP GSO/GRO + TCP coalescing (default on)
   --peer SUBNET=IP[,MAC]  a remote node: its overlay subnet, underlay IP and (vxlan) VTEP MAC
   --stats SECONDS         print counters every SECONDS (also on SIGUSR1)
 
@@ -48,7 +49,7 @@ export interface LinkOptions {
 }
 
 const VALUE_FLAGS = new Set([
-  '--backend', '--dev', '--local', '--address', '--vni', '--port', '--vtep-mac', '--mtu', '--io', '--peer', '--stats',
+  '--backend', '--dev', '--local', '--address', '--vni', '--port', '--vtep-mac', '--mtu', '--io', '--peer', '--stats', '--offload',
 ]); // prettier-ignore
 
 function intFlag(flag: string, v: string, min: number, max: number): number {
@@ -141,6 +142,11 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
   }
   const io: IoMode = ioText;
 
+  const offloadText = single.get('--offload') ?? 'on';
+  if (offloadText !== 'on' && offloadText !== 'off') {
+    throw new ConfigError('--offload', 'must be on or off', JSON.stringify(offloadText));
+  }
+
   let statsSeconds = 0;
   if (single.has('--stats')) {
     const s = single.get('--stats')!;
@@ -154,7 +160,19 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
   const specs: PeerSpec[] = peers.map((p, i) => parsePeer(p, backend, `--peer[${i}]`));
 
   return {
-    config: { backend, dev, local, address, vni, port, vtepMac, mtu, io, peers: specs },
+    config: {
+      backend,
+      dev,
+      local,
+      address,
+      vni,
+      port,
+      vtepMac,
+      mtu,
+      io,
+      peers: specs,
+      offload: offloadText === 'on',
+    },
     statsSeconds,
   };
 }
@@ -182,6 +200,13 @@ export function parsePeer(text: string, backend: Backend, field = '--peer'): Pee
 }
 
 /** run is the `weft link` entry point; resolves to 0 after a clean shutdown on SIGINT/SIGTERM. */
+/** offloadSummary is the start line's offload word: `tso+gso+gro+coalesce`, `tso+gso`, `off` or `refused`. */
+function offloadSummary(node: DataplaneNode): string {
+  const o = node.stats().offload;
+  if (o === undefined || !o.enabled) return o?.refused ? 'refused' : 'off';
+  return ['tso', o.gso ? 'gso' : '', o.gro ? 'gro+coalesce' : ''].filter((x) => x !== '').join('+');
+}
+
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(usage + '\n');
@@ -193,7 +218,7 @@ export async function run(argv: string[]): Promise<number> {
   const c = opts.config;
   process.stdout.write(
     `weft link: dev ${c.dev} vtep-mac ${c.backend === 'vxlan' ? bufferToMac(c.vtepMac) : '-'} local ${c.local} ` +
-      `port ${c.port} backend ${c.backend} io ${c.io} mtu ${node.mtu}\n`,
+      `port ${c.port} backend ${c.backend} io ${c.io} mtu ${node.mtu} offload ${offloadSummary(node)}\n`,
   );
   const printStats = (): void => {
     process.stdout.write(`weft link: stats ${JSON.stringify(node.stats())}\n`);
