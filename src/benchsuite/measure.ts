@@ -27,6 +27,9 @@ export interface Sample {
   cpuSeconds: number;
   /** Largest RSS sum of the tunnel processes seen during the run, MiB. */
   rssMiB: number;
+  /** RSS sum at the start and at the end of the run, MiB (growth = leak suspicion). */
+  rssStartMiB: number;
+  rssEndMiB: number;
   /** Set when iperf3 failed. */
   error?: string;
 }
@@ -73,19 +76,27 @@ export async function measure(t: Topology, metric: Metric, seconds: number): Pro
   const pids = t.tunnels.map((c) => c.pid);
   const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0);
   let rss = 0;
+  let last = 0;
   const sampleRss = (): void => {
-    rss = Math.max(
-      rss,
-      pids.reduce((s, p) => s + rssMiB(p), 0),
-    );
+    last = pids.reduce((s, p) => s + rssMiB(p), 0);
+    rss = Math.max(rss, last);
   };
   sampleRss();
+  const rssStart = last;
   const timer = setInterval(sampleRss, 500);
   const j = await runIperf(args, (seconds + 25) * 1000);
   clearInterval(timer);
   sampleRss();
   const cpu = pids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0;
-  const out: Sample = { value: NaN, lossPct: NaN, amount: 0, cpuSeconds: cpu, rssMiB: rss };
+  const out: Sample = {
+    value: NaN,
+    lossPct: NaN,
+    amount: 0,
+    cpuSeconds: cpu,
+    rssMiB: rss,
+    rssStartMiB: rssStart,
+    rssEndMiB: last,
+  };
   if (j.error) {
     out.error = j.error;
     return out;

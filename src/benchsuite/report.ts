@@ -4,6 +4,7 @@
  * against underlay MTU (one line per case; solid = 1 stream, dashed = 4 streams).
  */
 import { CASE_LABELS, type CaseName } from './cases';
+import type { Metric } from './measure';
 
 /** Row is one case at one MTU, aggregated over rounds (medians). */
 export interface Row {
@@ -28,6 +29,8 @@ export interface Row {
   cpuSecPerGbit: number | null;
   /** Largest tunnel RSS seen (sum over both ends), MiB (null for kernel / veth). */
   rssMaxMiB: number | null;
+  /** Largest RSS growth within one run (end - start, both ends), MiB (null for kernel / veth). */
+  rssGrowthMiB: number | null;
   /** iperf3 failures, if any. */
   errors: string[];
 }
@@ -39,7 +42,7 @@ export interface BenchReport {
   date: string;
   command: string;
   machine: { cpus: number; model: string; kernel: string; node: string };
-  options: { mtus: number[]; cases: CaseName[]; duration: number; rounds: number };
+  options: { mtus: number[]; cases: CaseName[]; duration: number; rounds: number; metrics: Metric[] };
   rows: Row[];
   /** weft offload capabilities reported by `weft link` (if it printed them). */
   notes: string[];
@@ -52,7 +55,7 @@ function fmt(x: number | null, digits: number): string {
 /** formatTable renders the rows as a Markdown table (one per run, all MTUs). */
 export function formatTable(rows: Row[]): string {
   const head = [
-    '| MTU | case | TCP 1 Gbit/s | x kernel | TCP 4 Gbit/s | x kernel | 64 B UDP kpps | x kernel | loss % | CPU s/Gbit | RSS MiB |',
+    '| MTU | case | TCP 1 Gbit/s | x kernel | TCP 4 Gbit/s | x kernel | 64 B UDP kpps | x kernel | loss % | CPU s/Gbit | RSS MiB (both ends) |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const body = rows.map(

@@ -18,6 +18,8 @@ export interface BenchOptions {
   duration: number;
   /** Rounds (medians are taken over rounds). */
   rounds: number;
+  /** Metrics to measure (default all). */
+  metrics?: Metric[];
   /** The command line, for the record. */
   command: string;
   /** Progress sink (stderr). */
@@ -36,7 +38,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const h = new Harness();
   const samples = new Map<string, Record<Metric, Sample[]>>();
   const key = (mtu: number, c: CaseName): string => `${mtu}/${c}`;
-  const total = o.mtus.length * o.cases.length * o.rounds * METRICS.length;
+  const metrics = o.metrics ?? [...METRICS];
+  const total = o.mtus.length * o.cases.length * o.rounds * metrics.length;
   let done = 0;
   const notes: string[] = [];
   try {
@@ -53,7 +56,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         }
       }
       for (let r = 0; r < o.rounds; r++) {
-        for (const m of METRICS) {
+        for (const m of metrics) {
           for (const t of tops) {
             done++;
             const s = await measure(t, m, o.duration);
@@ -96,6 +99,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         ratioUdp: NaN,
         cpuSecPerGbit: userspace && gbit > 0 ? cpu / gbit : null,
         rssMaxMiB: userspace ? Math.max(0, ...all.map((x) => x.rssMiB)) : null,
+        rssGrowthMiB: userspace ? Math.max(0, ...all.map((x) => x.rssEndMiB - x.rssStartMiB)) : null,
         errors: all.filter((x) => x.error).map((x) => x.error!),
       });
     }
@@ -119,7 +123,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       kernel: os.release(),
       node: process.version,
     },
-    options: { mtus: o.mtus, cases: o.cases, duration: o.duration, rounds: o.rounds },
+    options: { mtus: o.mtus, cases: o.cases, duration: o.duration, rounds: o.rounds, metrics },
     rows,
     notes,
   };

@@ -379,11 +379,15 @@ export class DataplaneNode {
       egress: {
         packets: e?.packets ?? 0,
         bytes: e?.bytes ?? 0,
-        batches: e?.batches ?? 0,
+        batches: this.offEgress?.batches ?? e?.batches ?? 0,
         icmpReplies: e?.icmpReplies ?? 0,
         stalls: e?.stalls ?? 0,
       },
-      ingress: { packets: i?.packets ?? 0, bytes: i?.bytes ?? 0, batches: i?.batches ?? 0 },
+      ingress: {
+        packets: i?.packets ?? 0,
+        bytes: i?.bytes ?? 0,
+        batches: this.offIngress?.batches ?? i?.batches ?? 0,
+      },
       drops,
       egressDrops: nonZero(this.egressDrops, DROP_REASON_NAMES),
       ingressDrops: nonZero(this.ingressDrops, DROP_REASON_NAMES),

@@ -41,7 +41,7 @@ export interface BatchProcessor {
 
 /** OffloadEgressOptions size the batch. */
 export interface OffloadEgressOptions {
-  /** TUN reads per batch (default 16). */
+  /** TUN reads per batch (default 32). */
   readSlots?: number;
   /** Bytes the overlay header takes in front of each inner packet: 22 (VXLAN) or 0 (flannel-UDP). */
   prefix: number;
@@ -92,7 +92,7 @@ export class OffloadEgress {
     private readonly drops: DropCounters,
     opts: OffloadEgressOptions,
   ) {
-    const r = opts.readSlots ?? 16;
+    const r = opts.readSlots ?? 32;
     this.readSlots = r;
     this.prefix = opts.prefix;
     // Read slots, then a segment region of 1.5x their size (segments add prefix + headers each).

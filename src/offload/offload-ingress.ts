@@ -32,7 +32,7 @@ export interface OffloadIngressOptions {
   gro: boolean;
   /** Coalesce TCP segments (needs `gro`, and the 10 bytes before each inner packet to be its own: VXLAN). */
   coalesce: boolean;
-  /** Receive slots per batch (default 8 with GRO, 64 without). */
+  /** Receive slots per batch (default 32 with GRO, 64 without). */
   slots?: number;
   /** Largest datagram without GRO (the underlay MTU minus IP/UDP headers is enough). */
   maxDatagram: number;
@@ -60,7 +60,7 @@ export class OffloadIngress {
     private readonly opts: OffloadIngressOptions,
   ) {
     if (opts.coalesce && !opts.gro) throw new RangeError('OffloadIngress: coalescing needs GRO-sized slots');
-    const slots = opts.slots ?? (opts.gro ? 8 : 64);
+    const slots = opts.slots ?? (opts.gro ? 32 : 64);
     this.slots = slots;
     const slotSize = opts.gro || opts.coalesce ? HEADROOM + 65535 : HEADROOM + opts.maxDatagram;
     // Coalescing needs one arena slot (virtio header + 64 KiB) per super-packet it may build.

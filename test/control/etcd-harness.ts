@@ -5,6 +5,7 @@
 
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,13 +25,37 @@ async function freePort(): Promise<number> {
   });
 }
 
-function healthy(url: string): Promise<boolean> {
+/** EtcdTls serves the client URL over https (server cert/key, CA for client certs). */
+export interface EtcdTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+  /** Require a client certificate signed by caFile (etcd `--client-cert-auth`). */
+  readonly clientCertAuth: boolean;
+  /** A client cert/key the health probe presents when clientCertAuth is on. */
+  readonly clientCertFile?: string;
+  readonly clientKeyFile?: string;
+}
+
+function healthy(url: string, tls?: EtcdTls): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get(`${url}/health`, { timeout: 500 }, (res) => {
+    const onRes = (res: http.IncomingMessage): void => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve(res.statusCode === 200 && /"health":\s*"true"/.test(body)));
-    });
+    };
+    const req = tls
+      ? https.get(
+          `${url}/health`,
+          {
+            timeout: 500,
+            ca: fs.readFileSync(tls.caFile),
+            cert: tls.clientCertFile ? fs.readFileSync(tls.clientCertFile) : undefined,
+            key: tls.clientKeyFile ? fs.readFileSync(tls.clientKeyFile) : undefined,
+          },
+          onRes,
+        )
+      : http.get(`${url}/health`, { timeout: 500 }, onRes);
     req.on('error', () => resolve(false));
     req.on('timeout', () => {
       req.destroy();
@@ -49,19 +74,23 @@ export class TestEtcd {
     readonly dataDir: string,
     readonly clientPort: number,
     readonly peerPort: number,
+    readonly tls?: EtcdTls,
   ) {
-    this.clientUrl = `http://127.0.0.1:${clientPort}`;
+    this.clientUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   }
 
-  /** start launches etcd on free ports with a fresh data dir and waits until it is healthy. */
-  static async start(): Promise<TestEtcd> {
+  /**
+   * start launches etcd on free ports with a fresh data dir and waits until it is healthy.
+   * With `tls`, clients must use https (and a client cert when `clientCertAuth`).
+   */
+  static async start(opts: { tls?: EtcdTls } = {}): Promise<TestEtcd> {
     if (!fs.existsSync(ETCD_BIN))
       throw new Error(`${ETCD_BIN} not found; install it with: apt-get install -y etcd-server`);
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-etcd-'));
     const client = await freePort();
     let peer = await freePort();
     while (peer === client) peer = await freePort();
-    const e = new TestEtcd(dataDir, client, peer);
+    const e = new TestEtcd(dataDir, client, peer, opts.tls);
     await e.resume();
     return e;
   }
@@ -70,6 +99,14 @@ export class TestEtcd {
   async resume(): Promise<void> {
     const peerUrl = `http://127.0.0.1:${this.peerPort}`;
     const name = `weft${process.pid}`;
+    const tls = this.tls
+      ? [
+          `--cert-file=${this.tls.certFile}`,
+          `--key-file=${this.tls.keyFile}`,
+          `--trusted-ca-file=${this.tls.caFile}`,
+          ...(this.tls.clientCertAuth ? ['--client-cert-auth'] : []),
+        ]
+      : [];
     this.proc = spawn(
       ETCD_BIN,
       [
@@ -81,6 +118,7 @@ export class TestEtcd {
         `--initial-advertise-peer-urls=${peerUrl}`,
         `--initial-cluster=${name}=${peerUrl}`,
         '--log-level=error',
+        ...tls,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -92,7 +130,7 @@ export class TestEtcd {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (this.proc.exitCode !== null) throw new Error(`etcd exited with ${this.proc.exitCode}: ${this.log}`);
-      if (await healthy(this.clientUrl)) return;
+      if (await healthy(this.clientUrl, this.tls)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`etcd not healthy within 20 s: ${this.log}`);

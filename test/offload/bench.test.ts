@@ -19,7 +19,7 @@ function row(mtu: number, c: Row['case'], tcp1: number): Row {
   return {
     mtu, case: c, label: c, tcp1Gbps: tcp1, tcp1Samples: [tcp1], tcp4Gbps: tcp1 * 1.2, tcp4Samples: [tcp1 * 1.2],
     udpPps: 1000, udpPpsSamples: [1000], udpLossPct: 1, ratioTcp1: 1, ratioTcp4: 1, ratioUdp: 1,
-    cpuSecPerGbit: null, rssMaxMiB: null, errors: [],
+    cpuSecPerGbit: null, rssMaxMiB: null, rssGrowthMiB: null, errors: [],
   }; // prettier-ignore
 }
 
@@ -45,6 +45,8 @@ describe('weft bench (unit)', () => {
     assert.throws(() => parseArgs(['--cases', 'wireguard']), UsageError);
     assert.throws(() => parseArgs(['--frobnicate']), UsageError);
     assert.throws(() => parseArgs(['--duration']), UsageError);
+    assert.deepEqual(parseArgs(['--metrics', 'tcp1']).metrics, ['tcp1']);
+    assert.throws(() => parseArgs(['--metrics', 'sctp']), UsageError);
   });
 
   test('a missing tool is a ToolMissingError naming the apt-get command', () => {
@@ -59,7 +61,7 @@ describe('weft bench (unit)', () => {
     const report: BenchReport = {
       tool: 'weft bench', version: 1, date: '2026-11-25T00:00:00Z', command: 'weft bench',
       machine: { cpus: 2, model: 'x', kernel: '6.18', node: 'v20' },
-      options: { mtus: [1500, 9000], cases: ['kernel', 'weft-batch'], duration: 5, rounds: 1 },
+      options: { mtus: [1500, 9000], cases: ['kernel', 'weft-batch'], duration: 5, rounds: 1, metrics: ['tcp1', 'tcp4', 'udp64'] },
       rows: [row(1500, 'kernel', 16), row(9000, 'kernel', 17), row(1500, 'weft-batch', 4), row(9000, 'weft-batch', NaN)],
       notes: [],
     }; // prettier-ignore

@@ -10,12 +10,13 @@ import { delimiter, join } from 'node:path';
 import { SystemError, ToolMissingError, UsageError } from '../../errors';
 import { CASE_NAMES, DEFAULT_CASES, type CaseName } from '../../benchsuite/cases';
 import { formatTable, renderSvg } from '../../benchsuite/report';
+import { METRICS, type Metric } from '../../benchsuite/measure';
 import { runBench } from '../../benchsuite/run';
 
 /** usage is the `weft help bench` text. */
 export const usage = `usage: weft bench [--mtu 1500,9000] [--duration S] [--rounds N]
                   [--cases kernel,weft-batch,weft-dgram,weft-udp,socat,veth]
-                  [--json FILE] [--svg FILE] [--quick]
+                  [--metrics tcp1,tcp4,udp64] [--json FILE] [--svg FILE] [--quick]
 
 Measures, in one run and for each underlay MTU, TCP throughput (iperf3, 1 and 4 streams),
 64-byte UDP packets/s and loss, and the tunnel's CPU seconds per gigabit and peak RSS, for:
@@ -34,6 +35,8 @@ Needs root, iperf3, socat (for the socat case) and iproute2.
   --duration S    seconds per iperf3 run (default 5; 2 with --quick)
   --rounds N      repetitions; figures are medians (default 1)
   --cases LIST    cases to run (default kernel,weft-batch,weft-dgram,weft-udp,socat,veth)
+  --metrics LIST  what to measure (default tcp1,tcp4,udp64; e.g. tcp1 with --duration 120 for an
+                  RSS soak: the JSON has each run's RSS at start and end)
   --json FILE     write the full record (every sample) as JSON
   --svg FILE      write a chart of TCP Gbit/s against MTU (open it in a browser)
   --quick         short runs (2 s) for a smoke test`;
@@ -70,6 +73,7 @@ interface Parsed {
   cases: CaseName[];
   duration: number;
   rounds: number;
+  metrics: Metric[];
   json: string | null;
   svg: string | null;
 }
@@ -81,6 +85,7 @@ export function parseArgs(argv: string[]): Parsed {
     cases: [...DEFAULT_CASES],
     duration: NaN,
     rounds: 1,
+    metrics: [...METRICS],
     json: null,
     svg: null,
   };
@@ -119,6 +124,14 @@ export function parseArgs(argv: string[]): Parsed {
       const v = value();
       if (!/^\d+$/.test(v) || +v < 1 || +v > 20) throw new UsageError(`--rounds must be 1..20 (got ${v})`);
       p.rounds = +v;
+    } else if (flag === '--metrics') {
+      const list = value().split(',');
+      for (const m of list) {
+        if (!(METRICS as readonly string[]).includes(m)) {
+          throw new UsageError(`--metrics: unknown metric "${m}" (known: ${METRICS.join(', ')})`);
+        }
+      }
+      p.metrics = [...new Set(list)] as Metric[];
     } else if (flag === '--json') p.json = value();
     else if (flag === '--svg') p.svg = value();
     else if (flag === '--quick') quick = true;
