@@ -58,8 +58,8 @@ bool GetState(const Napi::Value& v, double** s) {
 
 bool GsoRefused(int err) { return err == EIO || err == EINVAL || err == EOPNOTSUPP || err == ENOPROTOOPT; }
 
-// Per-call scratch for udpSendGso; static because the addon runs on the JS thread only and the
-// arrays are large for a stack frame.
+// Per-call scratch for udpSendGso: too large for a stack frame, and thread_local so that worker
+// threads (one per TUN queue) each get their own.
 struct SendScratch {
   struct mmsghdr msgs[kMsgChunk];
   struct iovec iov[kMsgChunk];
@@ -68,7 +68,7 @@ struct SendScratch {
   uint32_t index_of[kMsgChunk];
   uint32_t segs_of[kMsgChunk];
 };
-SendScratch g_send;
+thread_local SendScratch g_send;
 
 struct RecvScratch {
   struct mmsghdr msgs[kMsgChunk];
@@ -76,7 +76,7 @@ struct RecvScratch {
   struct sockaddr_in from[kMsgChunk];
   char ctrl[kMsgChunk][CMSG_SPACE(sizeof(int))];
 };
-RecvScratch g_recv;
+thread_local RecvScratch g_recv;
 
 // udpSendGso(fd, buf, offsets, lengths, addrs, ports, gsoSizes, start, end, counters, gsoState)
 //   -> next index
