@@ -314,6 +314,7 @@ export class Daemon implements MetricsSource {
         mtu,
         io: f.io,
         peers: this.peers.map((p) => ({ ...p })),
+        flowCounters: f.extra.debug === true,
       };
       const node = new DataplaneNode(cfg);
       await node.start();

@@ -6,13 +6,16 @@
  *   `--metrics-ip:--metrics-port` (weft's): GET /metrics (Prometheus text format).
  *   with `--debug`, on the metrics server (or the healthz server when metrics are off):
  *     GET /debug/routes (own node + peers, JSON; `weft trace` reads it), /debug/stats (dataplane
- *     counters, JSON), /debug/flows (routes + counters: the dataplane keeps no per-flow counters).
+ *     counters, JSON), /debug/flows (per-flow counters: the top flows by bytes in each direction,
+ *     `?top=N` (default 50), `?ip=A.B.C.D` for only the flows to or from that address; plus routes
+ *     and totals).
  * When both servers would use the same ip:port, one server serves everything.
  */
 import http from 'node:http';
 import type { Registry } from 'prom-client';
 import { SystemError } from '../errors';
-import type { DataplaneStats } from '../dataplane/node';
+import type { DataplaneFlows, DataplaneStats } from '../dataplane/node';
+import { tryIpv4ToU32 } from '../route/addr';
 import type { DebugRoutes } from './daemon';
 
 /** HttpSource is what the endpoints read. */
@@ -21,6 +24,8 @@ export interface HttpSource {
   ready(): boolean;
   debugRoutes(): DebugRoutes;
   stats(): DataplaneStats | null;
+  /** Per-flow counters (`DataplaneNode.flows`); absent or null when the dataplane keeps none. */
+  flows?(top: number, ip?: number): DataplaneFlows | null;
 }
 
 /** Endpoint groups a server serves. */
@@ -48,7 +53,7 @@ export function makeHandler(
   const json = (res: http.ServerResponse, v: unknown): void =>
     send(res, 200, JSON.stringify(v, null, 2) + '\n', 'application/json');
   return (req, res) => {
-    const url = (req.url ?? '/').split('?')[0];
+    const [url, query] = (req.url ?? '/').split('?') as [string, string | undefined];
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
     if (eps.health && url === '/healthz') {
       return src.healthy() ? send(res, 200, 'weft is running\n') : send(res, 503, 'weft holds no lease\n');
@@ -66,9 +71,20 @@ export function makeHandler(
     if (eps.debug && url === '/debug/routes') return json(res, src.debugRoutes());
     if (eps.debug && url === '/debug/stats') return json(res, src.stats());
     if (eps.debug && url === '/debug/flows') {
+      const q = new URLSearchParams(query ?? '');
+      const topText = q.get('top');
+      const top = topText !== null && /^\d+$/.test(topText) ? Number(topText) : 50;
+      const ipText = q.get('ip');
+      const ip = ipText === null ? -1 : tryIpv4ToU32(ipText);
+      if (ipText !== null && ip < 0) return send(res, 400, `ip: not an IPv4 address: ${ipText}\n`);
+      const flows = src.flows?.(top, ip < 0 ? undefined : ip) ?? null;
       return json(res, {
-        perFlowCounters: false,
-        note: 'the dataplane keeps no per-flow counters; routes and totals instead',
+        perFlowCounters: flows !== null,
+        ...(flows === null
+          ? { note: 'the dataplane keeps no per-flow counters (it runs without --debug)' }
+          : {}),
+        ...(ipText !== null ? { ip: ipText } : {}),
+        flows,
         ...src.debugRoutes(),
         stats: src.stats(),
       });

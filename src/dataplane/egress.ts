@@ -15,6 +15,8 @@
  *   6. describe  rewrite descriptor `out` (<= i, so already consumed): offset = new start,
  *              length = UDP payload, addr = peer's public IPv4, port = overlay port
  *   7. send    ONE `io.sendBatch(batch)`; ICMP replies go out in ONE `tun.writeBatch(replies)`.
+ * Per batch, the batch size is counted in `batchSizes` (src/dataplane/batch-histogram.ts). With
+ * `flows` set (`--debug`), stage 6 also counts each forwarded packet in its flow (flow-table.ts).
  *
  * Backpressure: if the socket buffer fills (sendBatch returns early on EAGAIN), TUN reading is
  * paused, the rest of the batch is resent when the socket is writable, then reading resumes. The
@@ -38,7 +40,9 @@ import {
 } from '../encap';
 import { IoCounter } from '../io/counters';
 import { PacketBatch } from '../io/packet-batch';
+import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
 import type { PacketIo, TunDevice } from './devices';
+import type { FlowTable } from './flow-table';
 
 /** IPV4_DF is the Don't Fragment bit in byte 6 of the IPv4 header (RFC 791 §3.1). */
 const IPV4_DF = 0x40;
@@ -88,6 +92,10 @@ export class Egress {
   icmpReplies = 0;
   /** Times the socket buffer was full and TUN reading was paused. */
   stalls = 0;
+  /** Sizes of the TUN read batches (counted in `drain`, once per batch). */
+  readonly batchSizes: BatchHistogram = newBatchHistogram();
+  /** Per-flow counters (`--debug`), or null: then stage 6 skips them with one branch. */
+  flows: FlowTable | null = null;
 
   private readonly batch: PacketBatch;
   private readonly replies: PacketBatch;
@@ -132,6 +140,7 @@ export class Egress {
       const n = this.tun.readBatch(this.batch);
       if (n === 0) return;
       this.batches++;
+      recordBatchSize(this.batchSizes, n);
       this.processBatch(this.batch);
       if (!this.send(0)) return;
       if (n < this.batch.capacity) return;
@@ -155,6 +164,7 @@ export class Egress {
     const isVxlan = cfg.backend === 'vxlan';
     const pathMtu = cfg.pathMtu;
     const port = cfg.port;
+    const flows = this.flows;
     this.replies.count = 0;
     let out = 0;
     let bytes = 0;
@@ -215,6 +225,7 @@ export class Egress {
       ports[out] = port;
       out++;
       bytes += len;
+      if (flows !== null) flows.record(buf, off, len, peer.publicIpU32);
     }
     batch.count = out;
     this.packets += out;

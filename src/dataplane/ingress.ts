@@ -12,6 +12,8 @@
  *               flannel-UDP: `flannelUdpDecap` checks the inner IP header
  *   4. describe rewrite descriptor `out` (<= i): offset = inner IP packet, length = rest of frame
  *   5. write    ONE `tun.writeBatch(batch, 0, out)`; refused packets count as tunWriteError.
+ * Per batch, the batch size is counted in `batchSizes` (src/dataplane/batch-histogram.ts). With
+ * `flows` set (`--debug`), stage 4 also counts each accepted packet in its flow (flow-table.ts).
  *
  * flannel's UDP proxy also decrements TTL on receive (so an overlay hop costs two); weft
  * decrements once, on send, which is all the wire format requires.
@@ -30,7 +32,9 @@ import {
   type VxlanConfig,
 } from '../encap';
 import { PacketBatch } from '../io/packet-batch';
+import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
 import type { PacketIo, TunDevice } from './devices';
+import type { FlowTable } from './flow-table';
 import { MAX_BATCHES_PER_WAKEUP } from './egress';
 
 /** IngressConfig is what the ingress path needs to know about this node. */
@@ -57,6 +61,10 @@ export class Ingress {
   bytes = 0;
   /** Receive batches processed. */
   batches = 0;
+  /** Sizes of the receive batches (counted in `drain`, once per batch). */
+  readonly batchSizes: BatchHistogram = newBatchHistogram();
+  /** Per-flow counters (`--debug`), or null: then stage 4 skips them with one branch. */
+  flows: FlowTable | null = null;
 
   private readonly batch: PacketBatch;
   private readonly onReadable = (): void => this.drain();
@@ -92,6 +100,7 @@ export class Ingress {
       const n = this.io.recvBatch(this.batch);
       if (n === 0) return;
       this.batches++;
+      recordBatchSize(this.batchSizes, n);
       const out = this.processBatch(this.batch);
       if (out > 0) {
         const w = this.tun.writeBatch(this.batch, 0, out);
@@ -116,13 +125,15 @@ export class Ingress {
     const table = this.router.table;
     const isVxlan = this.cfg.backend === 'vxlan';
     const vx = this.cfg.vxlan;
+    const flows = this.flows;
     let out = 0;
     let bytes = 0;
     for (let i = 0; i < n; i++) {
       const off = offsets[i]!;
       const len = lengths[i]!;
       // Stage 2: only known VTEPs.
-      if (table.findPeerBySource(addrs[i]!) === undefined) {
+      const from = addrs[i]!;
+      if (table.findPeerBySource(from) === undefined) {
         drops[DropReason.unknownSource]++;
         continue;
       }
@@ -137,6 +148,7 @@ export class Ingress {
       lengths[out] = innerLen;
       out++;
       bytes += innerLen;
+      if (flows !== null) flows.record(buf, inner, innerLen, from);
     }
     batch.count = out;
     this.packets += out;

@@ -25,6 +25,11 @@
  * source port, so this interoperates; spreading flows over ports (for ECMP and RSS) needs raw
  * sockets or a set of sockets and is left to the performance work (issue 5).
  *
+ * Outer DF: with `--io batch` and VXLAN the socket sets IP_PMTUDISC_DONT, so the outer IPv4
+ * header has DF clear as the kernel's VXLAN device sends it. flannel-UDP keeps the Linux default
+ * (DF set), as flannel's own UDP proxy does; Node's dgram offers no such option, so `--io dgram`
+ * frames carry DF.
+ *
  * Peers can change at runtime (`updatePeers`): a new RouteTable is built and swapped into the
  * Router between two batches, then the kernel routes are reconciled.
  */
@@ -54,8 +59,10 @@ import type { Backend } from '../route/peer';
 import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
 import { OffloadEgress, OffloadIngress, VIRTIO_NET_HDR_SIZE, VnetTunWriter } from '../offload';
+import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
 import type { TunDevice } from './devices';
 import { Egress } from './egress';
+import { FlowTable, type FlowTableSnapshot } from './flow-table';
 import { Ingress } from './ingress';
 
 export type { IoMode };
@@ -88,6 +95,14 @@ export interface NodeConfig {
   socketBufferSize?: number;
   /** TUN TSO + UDP GSO/GRO + TCP coalescing (batch I/O only; default true). */
   offload?: boolean;
+  /** Per-flow packet/byte counters in both directions (`--debug`; default false). */
+  flowCounters?: boolean;
+}
+
+/** DataplaneFlows is the per-flow part of /debug/flows (`DataplaneNode.flows`). */
+export interface DataplaneFlows {
+  egress: FlowTableSnapshot;
+  ingress: FlowTableSnapshot;
 }
 
 /** OffloadStats is the `offload` part of DataplaneStats. */
@@ -124,8 +139,22 @@ export interface NodeDeps {
 /** DataplaneStats is the JSON `weft link` prints on SIGUSR1 / --stats. Drops list non-zero reasons only. */
 export interface DataplaneStats {
   uptimeSeconds: number;
-  egress: { packets: number; bytes: number; batches: number; icmpReplies: number; stalls: number };
-  ingress: { packets: number; bytes: number; batches: number };
+  egress: {
+    packets: number;
+    bytes: number;
+    batches: number;
+    icmpReplies: number;
+    stalls: number;
+    /** Batch-size histogram (TUN reads per batch); absent in stats from older nodes. */
+    batchSizes?: BatchSizeStats;
+  };
+  ingress: {
+    packets: number;
+    bytes: number;
+    batches: number;
+    /** Batch-size histogram (datagrams per receive batch). */
+    batchSizes?: BatchSizeStats;
+  };
   /** Non-zero drop counts of both directions, by snake_case reason. */
   drops: Record<string, number>;
   /** Non-zero egress drops only. */
@@ -142,6 +171,10 @@ export interface DataplaneStats {
 }
 
 const DEFAULT_SOCKET_BUFFER = 4 << 20;
+/** IPPROTO_IP / IP_MTU_DISCOVER / IP_PMTUDISC_DONT from <linux/in.h>: send with DF clear. */
+const IPPROTO_IP = 0;
+const IP_MTU_DISCOVER = 10;
+const IP_PMTUDISC_DONT = 0;
 
 function nonZero(
   c: Float64Array,
@@ -257,6 +290,10 @@ export class DataplaneNode {
         this.anomalies,
         { batchSize, maxPacket: maxRx },
       );
+      if (c.flowCounters === true) {
+        this.egress.flows = new FlowTable();
+        this.ingress.flows = new FlowTable();
+      }
       if (offloaded) {
         const sock = this.io as BatchUdpSocket;
         const vx = c.backend === 'vxlan';
@@ -318,7 +355,19 @@ export class DataplaneNode {
     const c = this.config;
     const size = c.socketBufferSize ?? DEFAULT_SOCKET_BUFFER;
     const opts = { address: c.local, port: c.port, recvBufferSize: size, sendBufferSize: size };
-    return c.io === 'dgram' ? DgramUdpSocket.bind(opts) : BatchUdpSocket.bindSync(opts);
+    if (c.io === 'dgram') return DgramUdpSocket.bind(opts);
+    const sock = BatchUdpSocket.bindSync(opts);
+    if (c.backend === 'vxlan') {
+      // Linux UDP sockets default to path-MTU discovery, i.e. DF set on every datagram; the
+      // kernel's VXLAN device (flannel.1) sends its outer IPv4 with DF clear. Match it.
+      try {
+        sock.setOption(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT);
+      } catch (err) {
+        sock.close();
+        throw err;
+      }
+    }
+    return sock;
   }
 
   /** syncRoutes makes the kernel route exactly the table's subnets into the TUN. */
@@ -382,11 +431,13 @@ export class DataplaneNode {
         batches: this.offEgress?.batches ?? e?.batches ?? 0,
         icmpReplies: e?.icmpReplies ?? 0,
         stalls: e?.stalls ?? 0,
+        batchSizes: batchSizeStats(this.offEgress?.batchSizes ?? e?.batchSizes),
       },
       ingress: {
         packets: i?.packets ?? 0,
         bytes: i?.bytes ?? 0,
         batches: this.offIngress?.batches ?? i?.batches ?? 0,
+        batchSizes: batchSizeStats(this.offIngress?.batchSizes ?? i?.batchSizes),
       },
       drops,
       egressDrops: nonZero(this.egressDrops, DROP_REASON_NAMES),
@@ -402,6 +453,17 @@ export class DataplaneNode {
       },
       offload: this.offloadStats(),
     };
+  }
+
+  /**
+   * flows returns the per-flow counters, the `top` flows by bytes per direction (optionally only
+   * those to or from `ip`), or null when the node runs without `flowCounters` (control path).
+   */
+  flows(top = 50, ip?: number): DataplaneFlows | null {
+    const e = this.egress?.flows;
+    const i = this.ingress?.flows;
+    if (!e || !i) return null;
+    return { egress: e.snapshot(top, ip), ingress: i.snapshot(top, ip) };
   }
 
   /** offloadStats reports the offload state (control path). */

@@ -6,8 +6,9 @@
  * The metric list (name, type, labels, meaning) is in docs/daemon.md; METRIC_NAMES here is the
  * same list for tests.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { ANOMALY_NAMES, DROP_REASON_NAMES } from '../encap';
+import { BATCH_SIZE_BUCKETS, BATCH_SIZE_UPPER } from '../dataplane/batch-histogram';
 import type { DataplaneStats } from '../dataplane/node';
 
 /** DataplaneView is what the collectors read from a running DataplaneNode. */
@@ -65,6 +66,7 @@ export const METRIC_NAMES = [
   'weft_bytes_total',
   'weft_batches_total',
   'weft_batch_size_mean',
+  'weft_batch_size',
   'weft_drops_total',
   'weft_anomalies_total',
   'weft_icmp_replies_total',
@@ -154,6 +156,34 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
       }
     },
   });
+  // The dataplane keeps the histogram's buckets itself (one typed-array slot per batch), so a
+  // prom-client Histogram, which observes values one by one, does not fit: this metric emits the
+  // precomputed buckets (made cumulative), sum and count as a histogram at scrape time.
+  const batchSize = {
+    name: 'weft_batch_size',
+    help: 'Packets per batch (one native read/recv), by direction: TUN reads on egress, datagrams on ingress.',
+    type: 'histogram',
+    aggregator: 'sum',
+    get() {
+      const s = stats();
+      const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> =
+        [];
+      for (const d of DIRS) {
+        const h = s?.[d].batchSizes;
+        let acc = 0;
+        for (let i = 0; i < BATCH_SIZE_BUCKETS; i++) {
+          acc += h?.buckets[i] ?? 0;
+          const le = i < BATCH_SIZE_UPPER.length ? String(BATCH_SIZE_UPPER[i]) : '+Inf';
+          values.push({ value: acc, labels: { direction: d, le }, metricName: 'weft_batch_size_bucket' });
+        }
+        values.push({ value: h?.sum ?? 0, labels: { direction: d }, metricName: 'weft_batch_size_sum' });
+        values.push({ value: acc, labels: { direction: d }, metricName: 'weft_batch_size_count' });
+      }
+      return { name: 'weft_batch_size', help: batchSize.help, type: 'histogram', aggregator: 'sum', values };
+    },
+    reset() {},
+  };
+  reg.registerMetric(batchSize as unknown as Metric);
   new Counter({
     name: 'weft_drops_total',
     help: 'Packets dropped, by direction and reason (src/encap/drop-reason.ts).',

@@ -17,6 +17,7 @@
  *               (`gsoSizes[k]` = segment size; <= 64 segments, <= 65507 bytes).
  *   5. send     ONE `sendBatchGso` (sendmmsg with UDP_SEGMENT cmsgs; the addon falls back to plain
  *               datagrams by itself if the kernel refuses GSO).
+ * Per batch, the number of TUN reads is counted in `batchSizes`.
  * Backpressure as in Egress: a full socket pauses TUN reads until it is writable again.
  *
  * Ownership: the batch (read slots + segment region) and the segmenter are allocated once. No
@@ -27,6 +28,7 @@ import { IoCounter } from '../io/counters';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
 import type { Tun } from '../io/tun';
+import { newBatchHistogram, recordBatchSize, type BatchHistogram } from '../dataplane/batch-histogram';
 import { MAX_GSO_BYTES, SegmentError, TsoSegmenter, finishVnetPacket, isGso, segmentsPerTrain } from './tso';
 import { VIRTIO_NET_HDR_SIZE } from './virtio-net-hdr';
 
@@ -67,6 +69,8 @@ export class OffloadEgress {
   readonly stats: OffloadEgressStats = { superPackets: 0, segments: 0, trains: 0, noRoom: 0, stalls: 0 };
   /** TUN read batches processed. */
   batches = 0;
+  /** Sizes of the TUN read batches (reads per batch; a super-packet counts once). */
+  readonly batchSizes: BatchHistogram = newBatchHistogram();
 
   private readonly batch: PacketBatch;
   private readonly readSlots: number;
@@ -123,6 +127,7 @@ export class OffloadEgress {
       const n = this.tun.readBatch(this.batch, this.readSlots);
       if (n === 0) return;
       this.batches++;
+      recordBatchSize(this.batchSizes, n);
       this.processBatch(n);
       if (!this.send(0)) return;
       if (n < this.readSlots) return;

@@ -15,6 +15,7 @@
  *                Without coalescing: a zero virtio header in front of each packet.
  *   4. write     ONE `tun.writeBatch` (a write() per output); refused outputs -> tunWriteError,
  *                super-packets with a bad segment checksum -> badInnerIp.
+ * Per batch, the datagram count is counted in `batchSizes`.
  *
  * Ownership: batch, arena and coalescer are allocated once. No allocation and no await per packet.
  */
@@ -22,6 +23,7 @@ import { DropReason, type DropCounters } from '../encap';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
 import type { Tun } from '../io/tun';
+import { newBatchHistogram, recordBatchSize, type BatchHistogram } from '../dataplane/batch-histogram';
 import type { BatchProcessor } from './offload-egress';
 import { TcpCoalescer } from './tcp-coalesce';
 import { VIRTIO_NET_HDR_SIZE, zeroVnetHdr } from './virtio-net-hdr';
@@ -42,6 +44,8 @@ export interface OffloadIngressOptions {
 export class OffloadIngress {
   /** Receive batches processed. */
   batches = 0;
+  /** Sizes of the receive batches (datagrams per batch, GRO trains split). */
+  readonly batchSizes: BatchHistogram = newBatchHistogram();
   /** Outputs written to the TUN (super-packets count once). */
   writes = 0;
 
@@ -93,6 +97,7 @@ export class OffloadIngress {
       const n = this.opts.gro ? this.sock.recvBatchGro(b, this.slots) : this.recvPlain(b);
       if (n === 0) return;
       this.batches++;
+      recordBatchSize(this.batchSizes, n);
       const out = this.processBatch();
       if (out > 0) {
         const w = this.tun.writeBatch(b, 0, out);

@@ -26,6 +26,7 @@ import {
   type Netns,
   type Proc,
 } from '../helpers/netns';
+import type { DataplaneFlows } from '../../src/dataplane/node';
 
 /** startCapture runs `weft capture ARGS` in `ns` and waits until libpcap is listening. */
 async function startCapture(ns: Netns, args: string[]): Promise<Proc> {
@@ -132,9 +133,10 @@ test('weft capture decodes a ping through a kernel flannel-style VXLAN pair; -w 
   assert.match(ex.log, /inner Ethernet/);
 });
 
-test('weft capture decodes a ping between a weft node and a kernel flannel.1 node', async (t) => {
+test('weft capture decodes a ping between a weft node and a kernel flannel.1 node; outer DF clear; --debug flows', async (t) => {
   requireRoot();
   const c = cleanupFor(t);
+  const dir = tmp(t);
   const u = createUnderlay(c);
   const macA = '0e:00:00:00:0a:01';
   const vb = setupKernelFlannel(u.b, {
@@ -145,12 +147,13 @@ test('weft capture decodes a ping between a weft node and a kernel flannel.1 nod
   });
   addKernelFlannelPeer(u.b, vb, { subnet: '10.244.0.0/24', mac: macA, publicIp: u.aIp });
   const devA = uniqueName('wa');
-  await startWeftLink(u.a, [
+  const weft = await startWeftLink(u.a, [
     '--backend', 'vxlan', '--dev', devA, '--local', u.aIp, '--address', '10.244.0.1/32', '--vtep-mac', macA,
-    '--peer', `10.244.1.0/24=${u.bIp},${vb.mac}`,
+    '--peer', `10.244.1.0/24=${u.bIp},${vb.mac}`, '--debug',
   ]); // prettier-ignore
 
-  const cap = await startCapture(u.a, ['-i', u.aDev, '-c', '4', '--vni', '1']);
+  const file = join(dir, 'weft.pcap');
+  const cap = await startCapture(u.a, ['-i', u.aDev, '-c', '4', '--vni', '1', '-w', file]);
   const r = ping(u.a, '10.244.1.1', { count: 2 });
   assert.equal(r.received, 2, r.output);
   assert.equal(await exitWithin(cap, 10_000), 0, cap.log);
@@ -166,6 +169,35 @@ test('weft capture decodes a ping between a weft node and a kernel flannel.1 nod
   assert.equal(lines.filter((l) => rep.test(l)).length, 2, lines.join('\n'));
   assert.doesNotMatch(cap.lines.join('\n'), /mismatch|malformed|reserved/);
   assert.match(cap.log, new RegExp(`weft capture: 4 frames \\(vxlan 4\\), malformed 0`));
+
+  // Outer DF: weft's VXLAN socket (--io batch) sends with DF clear, like the kernel's flannel.1.
+  // tshark lists the outer header's flag first, then the inner one (ping sets DF inside).
+  const df = run('tshark', [
+    '-r', file, '-d', 'udp.port==8472,vxlan', '-T', 'fields', '-E', 'separator=;', '-E', 'occurrence=f',
+    '-e', 'ip.src', '-e', 'ip.flags.df',
+  ]).trim().split('\n'); // prettier-ignore
+  assert.equal(df.length, 4, df.join('\n'));
+  assert.deepEqual(
+    df.filter((l) => l.startsWith('192.0.2.1;')),
+    ['192.0.2.1;0', '192.0.2.1;0'],
+    df.join('\n'),
+  );
+  assert.deepEqual(
+    df.filter((l) => l.startsWith('192.0.2.2;')),
+    ['192.0.2.2;0', '192.0.2.2;0'],
+    df.join('\n'),
+  );
+
+  // --debug: the ping's flow is counted each way, with the peer.
+  const from = weft.proc.lines.length;
+  weft.proc.signal('SIGUSR1');
+  const line = await weft.proc.waitForLine(/^weft link: flows \{/, 5000, from);
+  const flows = JSON.parse(line.slice(line.indexOf('{'))) as DataplaneFlows;
+  const eg = flows.egress.flows.find((f) => f.dst === '10.244.1.1');
+  const ig = flows.ingress.flows.find((f) => f.src === '10.244.1.1');
+  assert.ok(eg && ig, line);
+  assert.deepEqual([eg.src, eg.proto, eg.peer, eg.packets, eg.bytes], ['10.244.0.1', 1, u.bIp, 2, 168]);
+  assert.deepEqual([ig.dst, ig.proto, ig.peer, ig.packets, ig.bytes], ['10.244.0.1', 1, u.bIp, 2, 168]);
 });
 
 test('weft capture: a bad interface is a clean error, not a crash', () => {

@@ -108,6 +108,23 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
   );
   assert.match(trace, /VXLAN/);
   assert.match(trace, /counters \(egress\): \d+ packets/);
+  // --debug keeps per-flow counters: the mesh pings between node1 and node2, each way.
+  const esc = (ip: string): string => ip.replace(/\./g, '\\.');
+  assert.match(trace, new RegExp(`flows to/from ${esc(n2.podIp)} \\(per-flow counters\\):`));
+  assert.match(
+    trace,
+    new RegExp(`egress  ${esc(n1.podIp)} > ${esc(n2.podIp)} icmp to peer 192\\.0\\.2\\.2: [1-9]\\d* packets`),
+  );
+  assert.match(
+    trace,
+    new RegExp(
+      `ingress ${esc(n2.podIp)} > ${esc(n1.podIp)} icmp from peer 192\\.0\\.2\\.2: [1-9]\\d* packets`,
+    ),
+  );
+  const fl = tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_METRICS_PORT}/debug/flows`);
+  assert.equal(fl.status, 200);
+  assert.equal((JSON.parse(fl.body) as { perFlowCounters: boolean }).perFlowCounters, true);
+  assert.match(m.body, /^weft_batch_size_count\{direction="egress"\} [1-9]\d*$/m);
   const local = tb.execIn(n1.nd.ns, process.execPath, [
     WEFT,
     'trace',

@@ -18,11 +18,13 @@ import {
   METRIC_NAMES,
   type DataplaneView,
 } from '../../src/metrics/metrics';
-import { closeServer, listen, makeHandler } from '../../src/daemon/http';
+import { closeServer, listen, makeHandler, type HttpSource } from '../../src/daemon/http';
 import { traceOffline, renderTrace } from '../../src/cli/commands/trace';
 import { DropReason, newAnomalyCounters, newDropCounters } from '../../src/encap';
 import { ConfigError } from '../../src/errors';
-import type { DataplaneStats } from '../../src/dataplane/node';
+import type { DataplaneFlows, DataplaneStats } from '../../src/dataplane/node';
+import { FlowTable } from '../../src/dataplane/flow-table';
+import { buildIcmpEcho } from '../../src/testing/packets';
 import type { DebugRoutes } from '../../src/daemon/daemon';
 
 test('log: one JSON object per line with ts, level, msg and fields', () => {
@@ -99,7 +101,14 @@ test('vtep-state: the MAC is created once (locally administered unicast) and reu
 function fakeStats(): DataplaneStats {
   return {
     uptimeSeconds: 1,
-    egress: { packets: 10, bytes: 1000, batches: 4, icmpReplies: 1, stalls: 0 },
+    egress: {
+      packets: 10,
+      bytes: 1000,
+      batches: 4,
+      icmpReplies: 1,
+      stalls: 0,
+      batchSizes: { buckets: [1, 1, 2, 0, 0, 0, 0], sum: 12 },
+    },
     ingress: { packets: 7, bytes: 700, batches: 7 },
     drops: {},
     egressDrops: {},
@@ -141,6 +150,15 @@ test('metrics: collectors read the counters at scrape time', async () => {
   assert.match(text, /^weft_packets_total\{direction="egress"\} 10$/m);
   assert.match(text, /^weft_bytes_total\{direction="ingress"\} 700$/m);
   assert.match(text, /^weft_batch_size_mean\{direction="egress"\} 2\.5$/m);
+  // The batch-size histogram: cumulative buckets, sum and count per direction.
+  assert.match(text, /^# TYPE weft_batch_size histogram$/m);
+  assert.match(text, /^weft_batch_size_bucket\{direction="egress",le="1"\} 1$/m);
+  assert.match(text, /^weft_batch_size_bucket\{direction="egress",le="3"\} 2$/m);
+  assert.match(text, /^weft_batch_size_bucket\{direction="egress",le="7"\} 4$/m);
+  assert.match(text, /^weft_batch_size_bucket\{direction="egress",le="\+Inf"\} 4$/m);
+  assert.match(text, /^weft_batch_size_sum\{direction="egress"\} 12$/m);
+  assert.match(text, /^weft_batch_size_count\{direction="egress"\} 4$/m);
+  assert.match(text, /^weft_batch_size_count\{direction="ingress"\} 0$/m);
   assert.match(text, /^weft_io_eagain_total\{device="udp",direction="tx"\} 1$/m);
   assert.match(text, /^weft_routes 2$/m);
   assert.match(text, /^weft_ready 0$/m);
@@ -173,7 +191,7 @@ const ROUTES: DebugRoutes = {
 test('http: /healthz, /readyz, /metrics and /debug answer with flannel meanings', async () => {
   let healthy = false;
   let ready = false;
-  const src = {
+  const src: HttpSource = {
     healthy: () => healthy,
     ready: () => ready,
     debugRoutes: () => ROUTES,
@@ -206,6 +224,28 @@ test('http: /healthz, /readyz, /metrics and /debug answer with flannel meanings'
     };
     assert.equal(flows.perFlowCounters, false);
     assert.equal(flows.stats.egress.packets, 10);
+    // With per-flow counters: the dataplane's top flows, filtered by ?ip= and cut by ?top=.
+    const ft = new FlowTable(16);
+    const echo = buildIcmpEcho('10.244.1.0', '10.244.3.9');
+    ft.record(echo, 0, echo.length, 0xc0000203);
+    const other = buildIcmpEcho('10.244.1.0', '10.244.2.9');
+    ft.record(other, 0, other.length, 0xc0000202);
+    let asked: [number, number | undefined] | null = null;
+    src.flows = (top: number, ip?: number) => {
+      asked = [top, ip];
+      return { egress: ft.snapshot(top, ip), ingress: new FlowTable(16).snapshot(top, ip) };
+    };
+    const withFlows = (await (await fetch(`${base}/debug/flows?ip=10.244.3.9&top=5`)).json()) as {
+      perFlowCounters: boolean;
+      flows: DataplaneFlows;
+    };
+    assert.deepEqual(asked, [5, 0x0af40309]);
+    assert.equal(withFlows.perFlowCounters, true);
+    assert.deepEqual(
+      withFlows.flows.egress.flows.map((f) => [f.dst, f.peer, f.packets]),
+      [['10.244.3.9', '192.0.2.3', 1]],
+    );
+    assert.equal((await fetch(`${base}/debug/flows?ip=nope`)).status, 400);
     assert.equal((await fetch(`${base}/nope`)).status, 404);
   } finally {
     await closeServer(srv);
@@ -251,6 +291,31 @@ test('trace: route, peer and the outer headers of a sample frame', () => {
   const text = renderTrace(r);
   assert.match(text, /route: +10\.244\.3\.0\/24 \(longest prefix match\) -> lease 10\.244\.3\.0-24/);
   assert.match(text, /VXLAN/);
+  // With the node's per-flow counters: the flows to and from DST_IP, each direction.
+  const eg = new FlowTable(16);
+  const ig = new FlowTable(16);
+  const out = buildIcmpEcho('10.244.1.0', '10.244.3.9');
+  const back = buildIcmpEcho('10.244.3.9', '10.244.1.0');
+  const unrelated = buildIcmpEcho('10.244.1.0', '10.244.2.9');
+  eg.record(out, 0, out.length, 0xc0000203);
+  eg.record(out, 0, out.length, 0xc0000203);
+  eg.record(unrelated, 0, unrelated.length, 0xc0000202);
+  ig.record(back, 0, back.length, 0xc0000203);
+  const rf = traceOffline('10.244.3.9', ROUTES, fakeStats(), {
+    flows: { egress: eg.snapshot(), ingress: ig.snapshot() },
+  });
+  assert.equal(rf.flows?.egress.length, 1);
+  assert.equal(rf.flows?.ingress.length, 1);
+  const ftext = renderTrace(rf);
+  assert.match(ftext, /flows to\/from 10\.244\.3\.9 \(per-flow counters\):/);
+  assert.match(
+    ftext,
+    new RegExp(
+      `egress  10\\.244\\.1\\.0 > 10\\.244\\.3\\.9 icmp to peer 192\\.0\\.2\\.3: 2 packets, ${2 * out.length} bytes`,
+    ),
+  );
+  assert.match(ftext, /ingress 10\.244\.3\.9 > 10\.244\.1\.0 icmp from peer 192\.0\.2\.3: 1 packets/);
+  assert.doesNotMatch(ftext, /10\.244\.2\.9/);
   assert.equal(traceOffline('10.244.1.5', ROUTES, null).verdict, 'local');
   assert.equal(traceOffline('10.9.0.1', ROUTES, null).verdict, 'outside-network');
   assert.equal(traceOffline('10.244.99.1', ROUTES, null).verdict, 'no-route');

@@ -6,7 +6,8 @@
  * and the end-to-end benchmark, so its stdout is a small contract:
  *   - first line: `weft link: dev NAME vtep-mac MAC|- local IP port N backend B io M mtu N`
  *   - then `ready` once packets are forwarded in both directions;
- *   - on SIGUSR1 or every `--stats` seconds: `weft link: stats {JSON}` (see DataplaneStats).
+ *   - on SIGUSR1 or every `--stats` seconds: `weft link: stats {JSON}` (see DataplaneStats), and
+ *     with `--debug` then `weft link: flows {JSON}` (DataplaneFlows: top flows by bytes each way).
  * SIGINT / SIGTERM stop forwarding, remove the routes and the device, close sockets, exit 0.
  */
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,7 @@ import { DataplaneNode, type IoMode, type NodeConfig } from '../../dataplane/nod
 export const usage = `usage: weft link --backend vxlan|udp --dev NAME --local UNDERLAY_IP --address OVERLAY_IP/LEN
                  [--vni 1] [--port 8472|8285] [--vtep-mac MAC] [--mtu N] [--io batch|dgram]
                  [--offload on|off] --peer SUBNET=UNDERLAY_IP[,MAC] [--peer ...] [--stats SECONDS]
+                 [--debug]
 
 Creates TUN device NAME with OVERLAY_IP/LEN, routes every peer SUBNET into it, and forwards:
 packets to a peer's subnet are sent to UNDERLAY_IP as RFC 7348 VXLAN (inner Ethernet dst = the
@@ -38,6 +40,7 @@ peer's MAC, as a kernel flannel.1 expects) or as flannel-UDP (raw IP in UDP); fr
   --offload on|off        with --io batch: TUN TSO + UDP GSO/GRO + TCP coalescing (default on)
   --peer SUBNET=IP[,MAC]  a remote node: its overlay subnet, underlay IP and (vxlan) VTEP MAC
   --stats SECONDS         print counters every SECONDS (also on SIGUSR1)
+  --debug                 count packets and bytes per inner flow; printed with the counters
 
 Prints its VTEP MAC on start and "ready" when forwarding; stops on SIGINT/SIGTERM.`;
 
@@ -46,6 +49,8 @@ export interface LinkOptions {
   config: NodeConfig;
   /** Seconds between periodic stats lines; 0 = only on SIGUSR1. */
   statsSeconds: number;
+  /** `--debug`: per-flow counters, printed after each stats line. */
+  debug: boolean;
 }
 
 const VALUE_FLAGS = new Set([
@@ -81,6 +86,11 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
     if (flag.startsWith('--') && eq > 0) {
       value = flag.slice(eq + 1);
       flag = flag.slice(0, eq);
+    }
+    if (flag === '--debug' && value === undefined) {
+      if (single.has(flag)) throw new UsageError(`${flag} given twice`);
+      single.set(flag, 'true');
+      continue;
     }
     if (!VALUE_FLAGS.has(flag)) throw new UsageError(`unknown flag or argument '${argv[i]}'`);
     if (value === undefined) {
@@ -172,8 +182,10 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
       io,
       peers: specs,
       offload: offloadText === 'on',
+      flowCounters: single.has('--debug'),
     },
     statsSeconds,
+    debug: single.has('--debug'),
   };
 }
 
@@ -222,6 +234,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   const printStats = (): void => {
     process.stdout.write(`weft link: stats ${JSON.stringify(node.stats())}\n`);
+    if (opts.debug) process.stdout.write(`weft link: flows ${JSON.stringify(node.flows(20))}\n`);
   };
   const timer = opts.statsSeconds > 0 ? setInterval(printStats, opts.statsSeconds * 1000) : undefined;
   process.on('SIGUSR1', printStats);

@@ -19,7 +19,7 @@ export const RUN_EXTRA_FLAGS: readonly FlagSpec[] = [
     name: 'debug',
     kind: 'bool',
     default: false,
-    help: 'serve /debug/routes, /debug/stats and /debug/flows (for weft trace) on the metrics server (or the healthz server)',
+    help: 'count packets and bytes per flow, and serve /debug/routes, /debug/stats and /debug/flows (for weft trace) on the metrics server (or the healthz server)',
     weft: true,
   },
 ];
@@ -60,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
     ready: () => daemon.ready(),
     debugRoutes: () => daemon.debugRoutes(),
     stats: () => daemon.dataplane()?.stats() ?? null,
+    flows: (top: number, ip?: number) => daemon.dataplane()?.flows(top, ip) ?? null,
   };
   const servers: http.Server[] = [];
   const closeAll = async (): Promise<void> => {

@@ -3,7 +3,8 @@
  * to DST_IP matches, which peer that is (public IP, VTEP MAC, backend, port), and shows the frame
  * such a packet would leave with — built with src/encap exactly as the egress path builds it,
  * plus the outer IPv4/UDP header (writeOuterIPv4Udp), rendered by src/explain as `weft explain`
- * renders frames — followed by the node's relevant counters.
+ * renders frames — followed by the node's relevant counters and, from /debug/flows, the per-flow
+ * counters of the flows to and from DST_IP in each direction.
  */
 import { ConfigError, UsageError, WeftError } from '../../errors';
 import {
@@ -20,7 +21,8 @@ import { RouteTable } from '../../route/route-table';
 import type { Peer } from '../../route/peer';
 import { buildIcmpEcho } from '../../testing/packets';
 import type { DebugRoutes } from '../../daemon/daemon';
-import type { DataplaneStats } from '../../dataplane/node';
+import type { DataplaneFlows, DataplaneStats } from '../../dataplane/node';
+import type { FlowEntry } from '../../dataplane/flow-table';
 
 /** DEFAULT_TRACE_NODE is where `weft trace` looks without --node (weft run --metrics-port 9464 --debug). */
 export const DEFAULT_TRACE_NODE = 'http://127.0.0.1:9464';
@@ -31,7 +33,8 @@ export const usage = `usage: weft trace DST_IP [--node URL] [--src IP] [--size N
 Asks a running node (weft run ... --metrics-port PORT --debug) how it would forward a packet to
 DST_IP: the matching route (longest prefix among the peers' leased subnets), the peer (public IP,
 VTEP MAC, backend, port, lease key), the outer headers, the whole sample frame field by field (as
-weft explain prints it) and the node's counters for that direction.
+weft explain prints it), the node's counters for that direction and the per-flow counters
+(packets, bytes, peer) of the flows to and from DST_IP that the node has seen.
 
   --node URL   the node's debug server (default ${DEFAULT_TRACE_NODE})
   --src IP     inner source of the sample packet (default: the node's <subnet>.0, as host traffic)
@@ -61,6 +64,8 @@ export interface TraceResult {
     egressDrops: Record<string, number>;
     routes: number;
   } | null;
+  /** Flows to (egress) and from (ingress) DST_IP with their counters; null when the node keeps none. */
+  flows: { egress: FlowEntry[]; ingress: FlowEntry[]; otherEgress: number; otherIngress: number } | null;
 }
 
 function inCidr(ip: number, cidr: string): boolean {
@@ -90,7 +95,7 @@ export function traceOffline(
   dst: string,
   routes: DebugRoutes,
   stats: DataplaneStats | null,
-  o: { src?: string; size?: number } = {},
+  o: { src?: string; size?: number; flows?: DataplaneFlows | null } = {},
 ): TraceResult {
   const dstU32 = tryIpv4ToU32(dst);
   if (dstU32 < 0) throw new ConfigError('DST_IP', 'must be an IPv4 address', dst);
@@ -104,7 +109,16 @@ export function traceOffline(
     outer: null,
     frameHex: null,
     counters: null,
+    flows: null,
   };
+  if (o.flows) {
+    r.flows = {
+      egress: o.flows.egress.flows.filter((f) => f.dst === dst),
+      ingress: o.flows.ingress.flows.filter((f) => f.src === dst),
+      otherEgress: o.flows.egress.other.packets,
+      otherIngress: o.flows.ingress.other.packets,
+    };
+  }
   if (stats) {
     r.counters = {
       egressPackets: stats.egress.packets,
@@ -165,7 +179,9 @@ export function traceOffline(
     {
       ttl: 64,
       tos: 0,
-      df: false,
+      // As --io batch sends it: VXLAN with DF clear like the kernel's flannel.1, flannel-UDP
+      // with the socket default (DF set), as flannel's proxy.
+      df: node.backend === 'udp',
       udpChecksum: true,
     },
   );
@@ -242,6 +258,28 @@ export function renderTrace(r: TraceResult, color = false): string {
       `counters (egress): ${c.egressPackets} packets, ${c.egressBytes} bytes, ${c.routes} peer routes, drops: ${drops}`,
     );
   }
+  if (r.flows) {
+    const f = r.flows;
+    const proto = (p: number): string =>
+      p === 1 ? 'icmp' : p === 6 ? 'tcp' : p === 17 ? 'udp' : `proto ${p}`;
+    const ends = (e: FlowEntry): string =>
+      e.sport === 0 && e.dport === 0 ? `${e.src} > ${e.dst}` : `${e.src}:${e.sport} > ${e.dst}:${e.dport}`;
+    lines.push('');
+    lines.push(`flows to/from ${r.dst} (per-flow counters):`);
+    for (const e of f.egress)
+      lines.push(
+        `  egress  ${ends(e)} ${proto(e.proto)} to peer ${e.peer}: ${e.packets} packets, ${e.bytes} bytes`,
+      );
+    for (const e of f.ingress)
+      lines.push(
+        `  ingress ${ends(e)} ${proto(e.proto)} from peer ${e.peer}: ${e.packets} packets, ${e.bytes} bytes`,
+      );
+    if (f.egress.length + f.ingress.length === 0) lines.push('  none seen yet');
+    if (f.otherEgress + f.otherIngress > 0)
+      lines.push(
+        `  (not per flow: ${f.otherEgress} egress + ${f.otherIngress} ingress packets, non-IPv4 or table full)`,
+      );
+  }
   return lines.join('\n');
 }
 
@@ -279,7 +317,10 @@ export async function run(argv: string[]): Promise<number> {
     throw new ConfigError('--src', 'must be an IPv4 address', src);
   const routes = await getJson<DebugRoutes>(`${node}/debug/routes`);
   const stats = await getJson<DataplaneStats | null>(`${node}/debug/stats`).catch(() => null);
-  const r = traceOffline(dst, routes, stats, { src, size });
+  const flowDoc = await getJson<{ flows?: DataplaneFlows | null }>(
+    `${node}/debug/flows?ip=${encodeURIComponent(dst)}&top=20`,
+  ).catch(() => null);
+  const r = traceOffline(dst, routes, stats, { src, size, flows: flowDoc?.flows ?? null });
   process.stdout.write(
     (json
       ? JSON.stringify(r, null, 2)
