@@ -65,6 +65,8 @@ export interface NodeIdentity {
   port: number;
   vtepMac: string | null;
   mtu: number;
+  /** UDP I/O mode: decides the outer DF bit (batch VXLAN sockets clear it; Node dgram cannot). */
+  io: 'batch' | 'dgram';
   leaseKey: string;
   leaseExpiration: string | null;
 }
@@ -295,6 +297,7 @@ export class Daemon implements MetricsSource {
         port: be.port,
         vtepMac,
         mtu,
+        io: f.io,
         leaseKey: lease.key,
         leaseExpiration: lease.expiration?.toISOString() ?? null,
       };

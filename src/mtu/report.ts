@@ -99,7 +99,8 @@ export function buildReport(r: SearchResult, c: ProbeContext, max: number): MtuR
     warnings.push(
       `${c.dev.name} MTU ${c.dev.mtu} is larger than the path MTU ${r.pathMtu}: packets of ${r.pathMtu + 1}..${c.dev.mtu} ` +
         `bytes are fragmented or dropped (TCP stalls after the handshake, small pings work). ` +
-        `Set it to ${r.pathMtu} (underlay MTU ${rep.impliedUnderlayMtu} - ${overhead}), e.g. net-conf.json "MTU" or weft --mtu`,
+        `Set it to ${r.pathMtu} (underlay MTU ${rep.impliedUnderlayMtu} - ${overhead}): for flannel or weft run, ` +
+        `set net-conf.json Backend.MTU (the underlay MTU) to ${rep.impliedUnderlayMtu}; for weft link, --mtu ${r.pathMtu}`,
     );
   }
   if (c.dev && c.lower && c.lower.mtu - overhead > c.dev.mtu) {

@@ -179,7 +179,7 @@ test('metrics: collectors read the counters at scrape time', async () => {
 const ROUTES: DebugRoutes = {
   node: {
     backend: 'vxlan', dev: 'flannel.1', subnet: '10.244.1.0/24', network: '10.244.0.0/16', publicIp: '192.0.2.1', localIp: '192.0.2.1',
-    iface: 'eth0', vni: 1, port: 8472, vtepMac: '02:00:00:00:00:01', mtu: 1450, leaseKey: '10.244.1.0-24', leaseExpiration: null,
+    iface: 'eth0', vni: 1, port: 8472, vtepMac: '02:00:00:00:00:01', mtu: 1450, io: 'batch', leaseKey: '10.244.1.0-24', leaseExpiration: null,
   },
   peers: [
     { subnet: '10.244.2.0/24', publicIp: '192.0.2.2', vtepMac: '02:00:00:00:00:02', backend: 'vxlan', port: 8472, leaseKey: '10.244.2.0-24' },

@@ -179,9 +179,9 @@ export function traceOffline(
     {
       ttl: 64,
       tos: 0,
-      // As --io batch sends it: VXLAN with DF clear like the kernel's flannel.1, flannel-UDP
-      // with the socket default (DF set), as flannel's proxy.
-      df: node.backend === 'udp',
+      // As the node sends it: VXLAN over --io batch with DF clear like the kernel's flannel.1;
+      // flannel-UDP (as flannel's proxy) and Node dgram sockets with the socket default, DF set.
+      df: node.backend === 'udp' || node.io === 'dgram',
       udpChecksum: true,
     },
   );
