@@ -75,5 +75,6 @@ void InitUdp(Napi::Env env, Napi::Object exports);
 void InitPoll(Napi::Env env, Napi::Object exports);
 void InitNetif(Napi::Env env, Napi::Object exports);
 void InitOffload(Napi::Env env, Napi::Object exports);
+void InitRaw(Napi::Env env, Napi::Object exports);
 
 }  // namespace weft

@@ -11,6 +11,12 @@
 
 import { ConfigError, UsageError } from '../errors';
 import { parseIPv4, parseIPv6 } from './ip';
+import {
+  DEFAULT_SRC_PORT_RANGE,
+  SRC_PORT_MODES,
+  srcPortRangeRule,
+  type SrcPortMode,
+} from '../dataplane/src-port';
 
 /** FlagKind is how a flag's value is parsed. */
 export type FlagKind = 'string' | 'bool' | 'int' | 'list' | 'repeat';
@@ -227,6 +233,22 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     weft: true,
   },
   {
+    name: 'src-port',
+    kind: 'string',
+    default: 'fixed',
+    help: 'outer UDP source port (vxlan backend): fixed (the bound port) or flow (a hash of the inner flow, RFC 7348 §5; raw socket, needs CAP_NET_RAW, no UDP GSO)',
+    check: oneOf(...SRC_PORT_MODES),
+    weft: true,
+  },
+  {
+    name: 'src-port-range',
+    kind: 'string',
+    default: DEFAULT_SRC_PORT_RANGE,
+    help: 'MIN-MAX range of outer UDP source ports for --src-port flow',
+    check: srcPortRangeRule,
+    weft: true,
+  },
+  {
     name: 'vtep-state-dir',
     kind: 'string',
     default: '/var/lib/weft',
@@ -269,6 +291,10 @@ export interface WeftFlags {
   metricsIp: string;
   metricsPort: number;
   io: 'batch' | 'dgram';
+  /** Outer UDP source port mode (vxlan backend). */
+  srcPort: SrcPortMode;
+  /** `MIN-MAX`, validated. */
+  srcPortRange: string;
   vtepStateDir: string;
   /** Names (without dashes) of the flags set explicitly, on the command line or in the environment. */
   explicit: Set<string>;

@@ -40,6 +40,7 @@ import {
   writeSubnetEnv,
 } from '../control';
 import { DataplaneNode, type NodeConfig } from '../dataplane/node';
+import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port';
 import * as netdev from '../io/netdev';
 import { macToBuffer } from '../route/addr';
 import type { Backend, Peer } from '../route/peer';
@@ -306,6 +307,7 @@ export class Daemon implements MetricsSource {
       const listing = await this.retryStore('list leases', () => store.listLeases());
       const initial = listing.leases.filter((l) => l.key !== lease.key);
       this.applyLeaseSet(new Map(initial.map((l) => [l.key, l])), false);
+      const srcRange = parseSrcPortRange(f.srcPortRange ?? DEFAULT_SRC_PORT_RANGE);
       const cfg: NodeConfig = {
         backend,
         dev,
@@ -318,7 +320,14 @@ export class Daemon implements MetricsSource {
         io: f.io,
         peers: this.peers.map((p) => ({ ...p })),
         flowCounters: f.extra.debug === true,
+        // flannel-UDP keeps its fixed port (as flannel); --src-port flow applies to vxlan only.
+        srcPort: backend === 'vxlan' ? (f.srcPort ?? 'fixed') : 'fixed',
+        srcPortMin: srcRange.min,
+        srcPortMax: srcRange.max,
       };
+      if (backend !== 'vxlan' && f.srcPort === 'flow') {
+        this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
+      }
       const node = new DataplaneNode(cfg);
       await node.start();
       this.node = node;
@@ -335,6 +344,7 @@ export class Daemon implements MetricsSource {
         underlayMtu: node.underlayMtu,
         port: be.port,
         io: f.io,
+        srcPort: node.srcPortFlow ? `flow ${cfg.srcPortMin}-${cfg.srcPortMax} (no gso)` : 'fixed',
         peers: this.peers.length,
       });
 

@@ -12,8 +12,12 @@
  *              (IPv4: ICMP fragmentation-needed with the path MTU back into the TUN)
  *   5. encap   in place: `vxlanEncap` writes VXLAN + inner Ethernet (dst = peer's VTEP MAC) into
  *              the headroom; `flannelUdpEncap` decrements TTL              -> ttlExpired
+ *              With `outer` set (`--src-port flow`, VXLAN only), also the outer IPv4 + UDP header
+ *              (`writeOuterIPv4Udp`: DF clear, TTL 64, ID counter, UDP checksum 0, source port =
+ *              `flowSourcePort` of the inner packet in [min, max]) for the raw send socket.
  *   6. describe  rewrite descriptor `out` (<= i, so already consumed): offset = new start,
- *              length = UDP payload, addr = peer's public IPv4, port = overlay port
+ *              length = UDP payload (whole IPv4 datagram with `outer`), addr = peer's public IPv4,
+ *              port = overlay port
  *   7. send    ONE `io.sendBatch(batch)`; ICMP replies go out in ONE `tun.writeBatch(replies)`.
  * Per batch, the batch size is counted in `batchSizes` (src/dataplane/batch-histogram.ts). With
  * `flows` set (`--debug`), stage 6 also counts each forwarded packet in its flow (flow-table.ts).
@@ -33,7 +37,9 @@ import {
   buildIcmpFragNeeded,
   buildIcmpNetUnreachable,
   flannelUdpEncap,
+  flowSourcePort,
   vxlanEncap,
+  writeOuterIPv4Udp,
   ICMP_REPLY_MAX_SIZE,
   type DropCounters,
   type VxlanConfig,
@@ -70,6 +76,21 @@ export interface EgressConfig {
   pathMtu: number;
   /** Our TUN address (host-order u32): the source of ICMP errors we write back into the TUN. */
   localAddrU32: number;
+  /**
+   * Flow-hashed outer source ports (`--src-port flow`, VXLAN only): egress writes the outer IPv4 +
+   * UDP header itself and `io` must be a raw IPv4 socket (RawSendSocket). Absent/null: the UDP
+   * socket adds the headers and every frame leaves from its bound port.
+   */
+  outer?: EgressOuter | null;
+}
+
+/** EgressOuter configures the outer headers egress writes in `--src-port flow` mode. */
+export interface EgressOuter {
+  /** Outer IPv4 source (our underlay address, host-order u32). */
+  localU32: number;
+  /** Inclusive UDP source port range the inner flows are hashed into (default 49152-65535). */
+  srcPortMin: number;
+  srcPortMax: number;
 }
 
 /** EgressOptions size the batches. */
@@ -165,6 +186,7 @@ export class Egress {
     const pathMtu = cfg.pathMtu;
     const port = cfg.port;
     const flows = this.flows;
+    const outer = isVxlan ? (cfg.outer ?? null) : null;
     this.replies.count = 0;
     let out = 0;
     let bytes = 0;
@@ -214,6 +236,18 @@ export class Egress {
       let start: number;
       if (isVxlan) {
         start = vxlanEncap(buf, off, len, peer.vtepMac!, cfg.vxlan);
+        if (outer !== null) {
+          const sport = flowSourcePort(buf, off, len, outer.srcPortMin, outer.srcPortMax);
+          start = writeOuterIPv4Udp(
+            buf,
+            start,
+            off + len - start,
+            outer.localU32,
+            peer.publicIpU32,
+            sport,
+            port,
+          );
+        }
       } else {
         start = flannelUdpEncap(buf, off, len, drops);
         if (start < 0) continue;

@@ -20,10 +20,14 @@
  * If the kernel refuses the TUN offloads, the node falls back to the plain path and says why in
  * `stats().offload`. `--io dgram` never uses offloads (it is the per-packet baseline).
  *
- * VXLAN outer source port: the socket is bound to the VXLAN port, so every frame leaves from that
- * one port (flannel's kernel VXLAN hashes flows into ip_local_port_range). Receivers accept any
- * source port, so this interoperates; spreading flows over ports (for ECMP and RSS) needs raw
- * sockets or a set of sockets and is left to the performance work (issue 5).
+ * VXLAN outer source port: by default (`srcPort` 'fixed') the socket is bound to the VXLAN port,
+ * so every frame leaves from that one port (flannel's kernel VXLAN hashes flows into
+ * ip_local_port_range). Receivers accept any source port, so this interoperates. With `srcPort`
+ * 'flow' (VXLAN only) egress writes the outer IPv4 + UDP header itself, source port =
+ * `flowSourcePort` of the inner flow in [srcPortMin, srcPortMax] (RFC 7348 §5), and sends on a
+ * send-only raw socket (RawSendSocket, needs CAP_NET_RAW); receive stays on the bound UDP socket.
+ * That mode runs the plain (non-GSO) egress/ingress: offloads are off and `stats().offload.refused`
+ * says why.
  *
  * Outer DF: with `--io batch` and VXLAN the socket sets IP_PMTUDISC_DONT, so the outer IPv4
  * header has DF clear as the kernel's VXLAN device sends it. flannel-UDP keeps the Linux default
@@ -50,6 +54,7 @@ import {
 import { BatchUdpSocket } from '../io/batch-udp-socket';
 import { ioCountersToObject } from '../io/counters';
 import { DgramUdpSocket } from '../io/dgram-udp-socket';
+import { RawSendSocket } from '../io/raw-send-socket';
 import * as netdev from '../io/netdev';
 import type { IoMode, PacketIo } from '../io/packet-io';
 import { GsoState } from '../io/gso-state';
@@ -64,6 +69,7 @@ import type { TunDevice } from './devices';
 import { Egress } from './egress';
 import { FlowTable, type FlowTableSnapshot } from './flow-table';
 import { Ingress } from './ingress';
+import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, type SrcPortMode } from './src-port';
 
 export type { IoMode };
 
@@ -97,6 +103,21 @@ export interface NodeConfig {
   offload?: boolean;
   /** Per-flow packet/byte counters in both directions (`--debug`; default false). */
   flowCounters?: boolean;
+  /** Outer UDP source port: 'fixed' (bound port, default) or 'flow' (hash of the inner flow; VXLAN only). */
+  srcPort?: SrcPortMode;
+  /** Inclusive source port range for 'flow' (default 49152-65535). */
+  srcPortMin?: number;
+  srcPortMax?: number;
+}
+
+/** SrcPortStats is the `srcPort` part of DataplaneStats. */
+export interface SrcPortStats {
+  mode: SrcPortMode;
+  /** The hashed range ('flow'), or the bound port twice ('fixed'). */
+  min: number;
+  max: number;
+  /** Counters of the raw send socket ('flow' only). */
+  raw?: Record<string, number>;
 }
 
 /** DataplaneFlows is the per-flow part of /debug/flows (`DataplaneNode.flows`). */
@@ -168,6 +189,8 @@ export interface DataplaneStats {
   routes: { peers: number; cacheHits: number; cacheMisses: number; swaps: number };
   /** Offload state and counters (issue 5). */
   offload?: OffloadStats;
+  /** Outer UDP source port mode; absent in stats from older nodes. */
+  srcPort?: SrcPortStats;
 }
 
 const DEFAULT_SOCKET_BUFFER = 4 << 20;
@@ -219,6 +242,7 @@ export class DataplaneNode {
 
   private tun: TunDevice | null = null;
   private io: PacketIo | null = null;
+  private raw: RawSendSocket | null = null;
   private egress: Egress | null = null;
   private ingress: Ingress | null = null;
   private offEgress: OffloadEgress | null = null;
@@ -241,9 +265,40 @@ export class DataplaneNode {
     return this.config.backend === 'vxlan' ? VXLAN_OVERHEAD : UDP_OVERHEAD;
   }
 
+  /** srcPortFlow is true when egress hashes outer source ports (`srcPort` 'flow', VXLAN). */
+  get srcPortFlow(): boolean {
+    return this.config.srcPort === 'flow';
+  }
+
   /** start sets everything up and starts forwarding; on failure undoes what it did and rethrows. */
   async start(): Promise<void> {
     const c = this.config;
+    const flow = this.srcPortFlow;
+    const portMin = c.srcPortMin ?? DEFAULT_SRC_PORT_MIN;
+    const portMax = c.srcPortMax ?? DEFAULT_SRC_PORT_MAX;
+    if (flow && c.backend !== 'vxlan') {
+      throw new ConfigError(
+        '--src-port',
+        'flow needs the vxlan backend (flannel-UDP keeps its port)',
+        c.backend,
+      );
+    }
+    if (
+      flow &&
+      !(
+        Number.isInteger(portMin) &&
+        Number.isInteger(portMax) &&
+        1 <= portMin &&
+        portMin <= portMax &&
+        portMax <= 65535
+      )
+    ) {
+      throw new ConfigError(
+        '--src-port-range',
+        'must be MIN-MAX with 1 <= MIN <= MAX <= 65535',
+        `${portMin}-${portMax}`,
+      );
+    }
     const table = this.buildTable(c.peers);
     const slash = c.address.indexOf('/');
     const localAddrU32 = ipv4ToU32(slash < 0 ? c.address : c.address.slice(0, slash), '--address');
@@ -258,7 +313,14 @@ export class DataplaneNode {
     }
     try {
       this.io = this.kernel ? await this.openIo() : this.deps!.io;
-      const wantOffload = this.kernel && c.io === 'batch' && c.offload !== false;
+      // The raw socket sends whole IPv4 datagrams, one per descriptor: no UDP GSO trains.
+      if (flow && this.kernel) {
+        this.raw = RawSendSocket.open(c.socketBufferSize ?? DEFAULT_SOCKET_BUFFER);
+      }
+      if (flow && c.offload !== false && c.io === 'batch') {
+        this.offloadRefused = 'src-port flow: per-packet outer headers on a raw socket (no GSO)';
+      }
+      const wantOffload = this.kernel && c.io === 'batch' && c.offload !== false && !flow;
       const kernelTun = this.kernel ? this.openTun(wantOffload) : null;
       this.tun = kernelTun ?? this.deps!.tun;
       if (this.kernel) {
@@ -273,9 +335,18 @@ export class DataplaneNode {
       this.egress = new Egress(
         // With IFF_VNET_HDR every TUN write needs a virtio header (the ICMP replies).
         offloaded ? new VnetTunWriter(kernelTun) : this.tun,
-        this.io,
+        this.raw ?? this.io,
         this.router,
-        { backend: c.backend, vxlan, port: c.port, pathMtu, localAddrU32 },
+        {
+          backend: c.backend,
+          vxlan,
+          port: c.port,
+          pathMtu,
+          localAddrU32,
+          outer: flow
+            ? { localU32: ipv4ToU32(c.local, '--local'), srcPortMin: portMin, srcPortMax: portMax }
+            : null,
+        },
         this.egressDrops,
         { batchSize, maxPacket: this.mtu },
       );
@@ -414,8 +485,10 @@ export class DataplaneNode {
     this.routed = [];
     this.tun?.close();
     this.io?.close();
+    this.raw?.close();
     this.tun = null;
     this.io = null;
+    this.raw = null;
   }
 
   /** stats returns a snapshot of the counters (control path; allocates). */
@@ -452,7 +525,21 @@ export class DataplaneNode {
         swaps: this.router.swaps,
       },
       offload: this.offloadStats(),
+      srcPort: this.srcPortStats(),
     };
+  }
+
+  /** srcPortStats reports the outer source port mode (control path). */
+  private srcPortStats(): SrcPortStats {
+    const c = this.config;
+    if (!this.srcPortFlow) return { mode: 'fixed', min: c.port, max: c.port };
+    const out: SrcPortStats = {
+      mode: 'flow',
+      min: c.srcPortMin ?? DEFAULT_SRC_PORT_MIN,
+      max: c.srcPortMax ?? DEFAULT_SRC_PORT_MAX,
+    };
+    if (this.raw !== null) out.raw = ioCountersToObject(this.raw.counters);
+    return out;
   }
 
   /**

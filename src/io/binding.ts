@@ -133,6 +133,19 @@ export interface NativeBinding {
     readonly MMSG_CHUNK: number;
   };
   closeFd(fd: number): void;
+  /** rawOpen: send-only `socket(AF_INET, SOCK_RAW, IPPROTO_RAW)` (implies IP_HDRINCL), SO_SNDBUF (`--src-port flow`). */
+  rawOpen(sndBuf: number): { fd: number; sndBuf: number };
+  /** rawSend: sendmmsg of whole IPv4 datagrams to addrs[k]; semantics as udpSend. */
+  rawSend(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    addrs: Uint32Array,
+    start: number,
+    end: number,
+    counters: Float64Array,
+  ): number;
 
   /** udpSendGso: sendmmsg where descriptor k with gsoSizes[k] > 0 is one UDP_SEGMENT train (see docs/native-boundary.md). */
   udpSendGso(

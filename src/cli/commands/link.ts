@@ -4,7 +4,8 @@
  * The userspace counterpart of `ip link add flannel.1 type vxlan ...` plus flannel's static
  * neighbour / FDB entries, for a single node. It is also the building block of the namespace tests
  * and the end-to-end benchmark, so its stdout is a small contract:
- *   - first line: `weft link: dev NAME vtep-mac MAC|- local IP port N backend B io M mtu N`
+ *   - first line: `weft link: dev NAME vtep-mac MAC|- local IP port N backend B io M mtu N offload O`,
+ *     with `--src-port flow` followed by ` src-port flow MIN-MAX (no gso)`;
  *   - then `ready` once packets are forwarded in both directions;
  *   - on SIGUSR1 or every `--stats` seconds: `weft link: stats {JSON}` (see DataplaneStats), and
  *     with `--debug` then `weft link: flows {JSON}` (DataplaneFlows: top flows by bytes each way).
@@ -16,12 +17,13 @@ import { bufferToMac, ipv4ToU32, macToBuffer, parseCidr } from '../../route/addr
 import type { Backend } from '../../route/peer';
 import type { PeerSpec } from '../../route/route-table';
 import { DataplaneNode, type IoMode, type NodeConfig } from '../../dataplane/node';
+import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange, type SrcPortMode } from '../../dataplane/src-port';
 
 /** usage is the `weft help link` text. */
 export const usage = `usage: weft link --backend vxlan|udp --dev NAME --local UNDERLAY_IP --address OVERLAY_IP/LEN
                  [--vni 1] [--port 8472|8285] [--vtep-mac MAC] [--mtu N] [--io batch|dgram]
                  [--offload on|off] --peer SUBNET=UNDERLAY_IP[,MAC] [--peer ...] [--stats SECONDS]
-                 [--debug]
+                 [--debug] [--src-port fixed|flow] [--src-port-range MIN-MAX]
 
 Creates TUN device NAME with OVERLAY_IP/LEN, routes every peer SUBNET into it, and forwards:
 packets to a peer's subnet are sent to UNDERLAY_IP as RFC 7348 VXLAN (inner Ethernet dst = the
@@ -41,6 +43,9 @@ peer's MAC, as a kernel flannel.1 expects) or as flannel-UDP (raw IP in UDP); fr
   --peer SUBNET=IP[,MAC]  a remote node: its overlay subnet, underlay IP and (vxlan) VTEP MAC
   --stats SECONDS         print counters every SECONDS (also on SIGUSR1)
   --debug                 count packets and bytes per inner flow; printed with the counters
+  --src-port fixed|flow   outer UDP source port (vxlan): the bound --port (default), or a hash of
+                          the inner flow (RFC 7348 §5; raw socket, needs CAP_NET_RAW, no UDP GSO)
+  --src-port-range MIN-MAX  range for --src-port flow (default 49152-65535)
 
 Prints its VTEP MAC on start and "ready" when forwarding; stops on SIGINT/SIGTERM.`;
 
@@ -55,6 +60,7 @@ export interface LinkOptions {
 
 const VALUE_FLAGS = new Set([
   '--backend', '--dev', '--local', '--address', '--vni', '--port', '--vtep-mac', '--mtu', '--io', '--peer', '--stats', '--offload',
+  '--src-port', '--src-port-range',
 ]); // prettier-ignore
 
 function intFlag(flag: string, v: string, min: number, max: number): number {
@@ -157,6 +163,16 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
     throw new ConfigError('--offload', 'must be on or off', JSON.stringify(offloadText));
   }
 
+  const srcPortText = single.get('--src-port') ?? 'fixed';
+  if (srcPortText !== 'fixed' && srcPortText !== 'flow') {
+    throw new ConfigError('--src-port', 'must be fixed or flow', JSON.stringify(srcPortText));
+  }
+  const srcPort: SrcPortMode = srcPortText;
+  if (srcPort === 'flow' && backend !== 'vxlan') {
+    throw new ConfigError('--src-port', 'flow needs --backend vxlan (flannel-UDP keeps its port)');
+  }
+  const range = parseSrcPortRange(single.get('--src-port-range') ?? DEFAULT_SRC_PORT_RANGE);
+
   let statsSeconds = 0;
   if (single.has('--stats')) {
     const s = single.get('--stats')!;
@@ -183,6 +199,9 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
       peers: specs,
       offload: offloadText === 'on',
       flowCounters: single.has('--debug'),
+      srcPort,
+      srcPortMin: range.min,
+      srcPortMax: range.max,
     },
     statsSeconds,
     debug: single.has('--debug'),
@@ -215,6 +234,7 @@ export function parsePeer(text: string, backend: Backend, field = '--peer'): Pee
 /** offloadSummary is the start line's offload word: `tso+gso+gro+coalesce`, `tso+gso`, `off` or `refused`. */
 function offloadSummary(node: DataplaneNode): string {
   const o = node.stats().offload;
+  if (node.srcPortFlow) return 'off';
   if (o === undefined || !o.enabled) return o?.refused ? 'refused' : 'off';
   return ['tso', o.gso ? 'gso' : '', o.gro ? 'gro+coalesce' : ''].filter((x) => x !== '').join('+');
 }
@@ -230,7 +250,9 @@ export async function run(argv: string[]): Promise<number> {
   const c = opts.config;
   process.stdout.write(
     `weft link: dev ${c.dev} vtep-mac ${c.backend === 'vxlan' ? bufferToMac(c.vtepMac) : '-'} local ${c.local} ` +
-      `port ${c.port} backend ${c.backend} io ${c.io} mtu ${node.mtu} offload ${offloadSummary(node)}\n`,
+      `port ${c.port} backend ${c.backend} io ${c.io} mtu ${node.mtu} offload ${offloadSummary(node)}` +
+      (node.srcPortFlow ? ` src-port flow ${c.srcPortMin}-${c.srcPortMax} (no gso)` : '') +
+      '\n',
   );
   const printStats = (): void => {
     process.stdout.write(`weft link: stats ${JSON.stringify(node.stats())}\n`);

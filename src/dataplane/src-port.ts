@@ -1,0 +1,41 @@
+/**
+ * src-port: the `--src-port fixed|flow` and `--src-port-range MIN-MAX` settings (weft link and
+ * weft run / FLANNELD_SRC_PORT, FLANNELD_SRC_PORT_RANGE).
+ *
+ * RFC 7348 §5: the outer UDP source port SHOULD be a hash of the inner packet's flow, in the
+ * dynamic/private range 49152-65535, so one flow keeps one port and flows spread over ECMP paths
+ * and RSS queues. `fixed` (default) sends every frame from the bound socket's port (8472);
+ * `flow` writes outer headers itself and sends on a raw socket (see egress.ts, node.ts).
+ */
+import { ConfigError } from '../errors';
+
+/** SrcPortMode is the value of `--src-port`. */
+export type SrcPortMode = 'fixed' | 'flow';
+
+/** SRC_PORT_MODES lists the valid `--src-port` values. */
+export const SRC_PORT_MODES: readonly SrcPortMode[] = ['fixed', 'flow'];
+
+/** DEFAULT_SRC_PORT_MIN / DEFAULT_SRC_PORT_MAX: RFC 7348 §5's recommended range, 49152-65535. */
+export const DEFAULT_SRC_PORT_MIN = 49152;
+export const DEFAULT_SRC_PORT_MAX = 65535;
+
+/** DEFAULT_SRC_PORT_RANGE is the default `--src-port-range` text. */
+export const DEFAULT_SRC_PORT_RANGE = `${DEFAULT_SRC_PORT_MIN}-${DEFAULT_SRC_PORT_MAX}`;
+
+const RANGE_RULE = 'must be MIN-MAX with 1 <= MIN <= MAX <= 65535, e.g. 49152-65535';
+
+/** srcPortRangeRule returns null when `text` is a valid MIN-MAX range, else the rule it breaks. */
+export function srcPortRangeRule(text: string): string | null {
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(text);
+  if (m === null) return RANGE_RULE;
+  const min = Number(m[1]);
+  const max = Number(m[2]);
+  return min >= 1 && min <= max && max <= 65535 ? null : RANGE_RULE;
+}
+
+/** parseSrcPortRange parses `MIN-MAX`; throws ConfigError naming `field` when it is bad. */
+export function parseSrcPortRange(text: string, field = '--src-port-range'): { min: number; max: number } {
+  if (srcPortRangeRule(text) !== null) throw new ConfigError(field, RANGE_RULE, JSON.stringify(text));
+  const dash = text.indexOf('-');
+  return { min: Number(text.slice(0, dash)), max: Number(text.slice(dash + 1)) };
+}
