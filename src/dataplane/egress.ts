@@ -19,12 +19,10 @@
  *              length = UDP payload (whole IPv4 datagram with `outer`), addr = peer's public IPv4,
  *              port = overlay port
  *   7. send    ONE `io.sendBatch(batch)`; ICMP replies go out in ONE `tun.writeBatch(replies)`.
- * Per batch, the batch size is counted in `batchSizes` (src/dataplane/batch-histogram.ts). With
- * `flows` set (`--debug`), stage 6 also counts each forwarded packet in its flow (flow-table.ts).
+ * With `flows` set (`--debug`), stage 6 also counts each forwarded packet in its flow (flow-table.ts).
  *
- * Backpressure: if the socket buffer fills (sendBatch returns early on EAGAIN), TUN reading is
- * paused, the rest of the batch is resent when the socket is writable, then reading resumes. The
- * kernel queues (or drops) on the TUN meanwhile, like any full NIC queue.
+ * The loop around the stages (batch counting, backpressure: a full socket pauses TUN reads until
+ * it is writable) is TunSendLoop's (tun-send-loop.ts), shared with the offload egress.
  *
  * Ownership: `batch` and `replies` are allocated once in the constructor and owned by this
  * object; the native calls borrow them for the duration of one call. No allocation and no await
@@ -44,11 +42,10 @@ import {
   type DropCounters,
   type VxlanConfig,
 } from '../encap';
-import { IoCounter } from '../io/counters';
 import { PacketBatch } from '../io/packet-batch';
-import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
 import type { PacketIo, TunDevice } from './devices';
 import type { FlowTable } from './flow-table';
+import { TunSendLoop } from './tun-send-loop';
 
 /** IPV4_DF is the Don't Fragment bit in byte 6 of the IPv4 header (RFC 791 §3.1). */
 const IPV4_DF = 0x40;
@@ -60,9 +57,6 @@ const IPV4_MIN = 20;
 const IPV6_MIN = 40;
 /** REPLY_SLOTS bounds the ICMP replies per batch; further misses in the same batch are only counted. */
 const REPLY_SLOTS = 16;
-
-/** MAX_BATCHES_PER_WAKEUP keeps one busy direction from starving the other on the event loop. */
-export const MAX_BATCHES_PER_WAKEUP = 8;
 
 /** EgressConfig is what the egress path needs to know about this node. */
 export interface EgressConfig {
@@ -102,28 +96,18 @@ export interface EgressOptions {
 }
 
 /** Egress moves packets from the TUN device to the UDP socket; see the stage list above. */
-export class Egress {
+export class Egress extends TunSendLoop {
   /** Packets handed to the socket (inner packets). */
   packets = 0;
   /** Inner bytes handed to the socket. */
   bytes = 0;
-  /** TUN read batches processed. */
-  batches = 0;
   /** ICMP errors written back into the TUN. */
   icmpReplies = 0;
-  /** Times the socket buffer was full and TUN reading was paused. */
-  stalls = 0;
-  /** Sizes of the TUN read batches (counted in `drain`, once per batch). */
-  readonly batchSizes: BatchHistogram = newBatchHistogram();
   /** Per-flow counters (`--debug`), or null: then stage 6 skips them with one branch. */
   flows: FlowTable | null = null;
 
   private readonly batch: PacketBatch;
   private readonly replies: PacketBatch;
-  private readonly onReadable = (): void => this.drain();
-  private readonly onWritable = (): void => this.resume();
-  private pendingFrom = -1;
-  private running = false;
 
   /**
    * Egress reads from `tun`, routes with `router` (read on every packet, so `router.swap` takes
@@ -138,34 +122,25 @@ export class Egress {
     readonly drops: DropCounters,
     opts: EgressOptions,
   ) {
-    this.batch = PacketBatch.forPacketSize(opts.batchSize ?? 64, opts.maxPacket);
+    const batch = PacketBatch.forPacketSize(opts.batchSize ?? 64, opts.maxPacket);
+    super(tun, io, drops, batch, batch.capacity);
+    this.batch = batch;
     this.replies = PacketBatch.forPacketSize(REPLY_SLOTS, ICMP_REPLY_MAX_SIZE);
   }
 
-  /** start watches the TUN fd; packets flow until `stop`. */
-  start(): void {
-    this.running = true;
-    this.tun.onReadable(this.onReadable);
+  /** readTun is stage 1. */
+  protected readTun(): number {
+    return this.tun.readBatch(this.batch);
   }
 
-  /** stop stops watching (any batch waiting for socket space is dropped). */
-  stop(): void {
-    this.running = false;
-    this.tun.onReadable(null);
-    this.io.onceWritable(null);
+  /** runStages is stages 2-6. */
+  protected runStages(): void {
+    this.processBatch(this.batch);
   }
 
-  /** drain runs stages 1-7 until the TUN is empty, the socket is full, or MAX_BATCHES_PER_WAKEUP. */
-  drain(): void {
-    for (let round = 0; round < MAX_BATCHES_PER_WAKEUP; round++) {
-      const n = this.tun.readBatch(this.batch);
-      if (n === 0) return;
-      this.batches++;
-      recordBatchSize(this.batchSizes, n);
-      this.processBatch(this.batch);
-      if (!this.send(0)) return;
-      if (n < this.batch.capacity) return;
-    }
+  /** sendRaw is stage 7. */
+  protected sendRaw(from: number): number {
+    return this.io.sendBatch(this.batch, from);
   }
 
   /**
@@ -287,34 +262,5 @@ export class Egress {
     r.offsets[k] = at;
     r.lengths[k] = n;
     r.count = k + 1;
-  }
-
-  /**
-   * send (stage 7) sends descriptors [from, count); returns false when the socket is full, after
-   * pausing TUN reads until `resume` has sent the rest.
-   */
-  private send(from: number): boolean {
-    const batch = this.batch;
-    if (from >= batch.count) return true;
-    const c = this.io.counters;
-    const errorsBefore = c[IoCounter.txErrors]!;
-    const next = this.io.sendBatch(batch, from);
-    this.drops[DropReason.sendError] += c[IoCounter.txErrors]! - errorsBefore;
-    if (next >= batch.count) return true;
-    this.stalls++;
-    this.pendingFrom = next;
-    this.tun.onReadable(null);
-    this.io.onceWritable(this.onWritable);
-    return false;
-  }
-
-  /** resume is the writable callback after a stall: finish the batch, then read the TUN again. */
-  private resume(): void {
-    if (!this.running || this.pendingFrom < 0) return;
-    const from = this.pendingFrom;
-    this.pendingFrom = -1;
-    if (!this.send(from)) return;
-    this.tun.onReadable(this.onReadable);
-    this.drain();
   }
 }

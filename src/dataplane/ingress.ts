@@ -35,7 +35,7 @@ import { PacketBatch } from '../io/packet-batch';
 import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
 import type { PacketIo, TunDevice } from './devices';
 import type { FlowTable } from './flow-table';
-import { MAX_BATCHES_PER_WAKEUP } from './egress';
+import { MAX_BATCHES_PER_WAKEUP } from './tun-send-loop';
 
 /** IngressConfig is what the ingress path needs to know about this node. */
 export interface IngressConfig {

@@ -69,7 +69,7 @@ import type { TunDevice } from './devices';
 import { Egress } from './egress';
 import { FlowTable, type FlowTableSnapshot } from './flow-table';
 import { Ingress } from './ingress';
-import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, type SrcPortMode } from './src-port';
+import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange, type SrcPortMode } from './src-port';
 
 export type { IoMode };
 
@@ -283,16 +283,7 @@ export class DataplaneNode {
         c.backend,
       );
     }
-    if (
-      flow &&
-      !(
-        Number.isInteger(portMin) &&
-        Number.isInteger(portMax) &&
-        1 <= portMin &&
-        portMin <= portMax &&
-        portMax <= 65535
-      )
-    ) {
+    if (flow && !validSrcPortRange(portMin, portMax)) {
       throw new ConfigError(
         '--src-port-range',
         'must be MIN-MAX with 1 <= MIN <= MAX <= 65535',
@@ -503,7 +494,7 @@ export class DataplaneNode {
         bytes: e?.bytes ?? 0,
         batches: this.offEgress?.batches ?? e?.batches ?? 0,
         icmpReplies: e?.icmpReplies ?? 0,
-        stalls: e?.stalls ?? 0,
+        stalls: this.offEgress?.stalls ?? e?.stalls ?? 0,
         batchSizes: batchSizeStats(this.offEgress?.batchSizes ?? e?.batchSizes),
       },
       ingress: {

@@ -24,13 +24,16 @@ export const DEFAULT_SRC_PORT_RANGE = `${DEFAULT_SRC_PORT_MIN}-${DEFAULT_SRC_POR
 
 const RANGE_RULE = 'must be MIN-MAX with 1 <= MIN <= MAX <= 65535, e.g. 49152-65535';
 
+/** validSrcPortRange reports whether 1 <= min <= max <= 65535 (integers). */
+export function validSrcPortRange(min: number, max: number): boolean {
+  return Number.isInteger(min) && Number.isInteger(max) && min >= 1 && min <= max && max <= 65535;
+}
+
 /** srcPortRangeRule returns null when `text` is a valid MIN-MAX range, else the rule it breaks. */
 export function srcPortRangeRule(text: string): string | null {
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(text);
   if (m === null) return RANGE_RULE;
-  const min = Number(m[1]);
-  const max = Number(m[2]);
-  return min >= 1 && min <= max && max <= 65535 ? null : RANGE_RULE;
+  return validSrcPortRange(Number(m[1]), Number(m[2])) ? null : RANGE_RULE;
 }
 
 /** parseSrcPortRange parses `MIN-MAX`; throws ConfigError naming `field` when it is bad. */

@@ -17,18 +17,18 @@
  *               (`gsoSizes[k]` = segment size; <= 64 segments, <= 65507 bytes).
  *   5. send     ONE `sendBatchGso` (sendmmsg with UDP_SEGMENT cmsgs; the addon falls back to plain
  *               datagrams by itself if the kernel refuses GSO).
- * Per batch, the number of TUN reads is counted in `batchSizes`.
- * Backpressure as in Egress: a full socket pauses TUN reads until it is writable again.
+ * The loop around the stages (batch counting: TUN reads per batch, a super-packet counts once;
+ * backpressure: a full socket pauses TUN reads until it is writable) is TunSendLoop's
+ * (src/dataplane/tun-send-loop.ts), shared with the plain Egress.
  *
  * Ownership: the batch (read slots + segment region) and the segmenter are allocated once. No
  * allocation and no await per packet.
  */
 import { DropReason, type DropCounters } from '../encap';
-import { IoCounter } from '../io/counters';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
 import type { Tun } from '../io/tun';
-import { newBatchHistogram, recordBatchSize, type BatchHistogram } from '../dataplane/batch-histogram';
+import { TunSendLoop } from '../dataplane/tun-send-loop';
 import { MAX_GSO_BYTES, SegmentError, TsoSegmenter, finishVnetPacket, isGso, segmentsPerTrain } from './tso';
 import { VIRTIO_NET_HDR_SIZE } from './virtio-net-hdr';
 
@@ -59,31 +59,20 @@ export interface OffloadEgressStats {
   trains: number;
   /** Super-packets dropped because they did not fit the segment region. */
   noRoom: number;
-  /** Times the socket was full and TUN reading paused. */
-  stalls: number;
 }
 
 /** OffloadEgress moves packets TUN -> UDP with TSO segmentation and UDP GSO; see the stages above. */
-export class OffloadEgress {
-  /** Cumulative counters. */
-  readonly stats: OffloadEgressStats = { superPackets: 0, segments: 0, trains: 0, noRoom: 0, stalls: 0 };
-  /** TUN read batches processed. */
-  batches = 0;
-  /** Sizes of the TUN read batches (reads per batch; a super-packet counts once). */
-  readonly batchSizes: BatchHistogram = newBatchHistogram();
+export class OffloadEgress extends TunSendLoop {
+  /** Cumulative counters (`stalls`, `batches` and `batchSizes` are TunSendLoop's). */
+  readonly stats: OffloadEgressStats = { superPackets: 0, segments: 0, trains: 0, noRoom: 0 };
 
   private readonly batch: PacketBatch;
-  private readonly readSlots: number;
   private readonly segStart: number;
   private readonly segEnd: number;
   private readonly inOff: Uint32Array;
   private readonly inLen: Uint32Array;
   private readonly seg = new TsoSegmenter(512);
   private readonly prefix: number;
-  private readonly onReadable = (): void => this.drain();
-  private readonly onWritable = (): void => this.resume();
-  private pendingFrom = -1;
-  private running = false;
 
   /**
    * OffloadEgress reads `tun` (opened with vnetHdr and TSO offloads), runs `egress.processBatch`
@@ -97,41 +86,31 @@ export class OffloadEgress {
     opts: OffloadEgressOptions,
   ) {
     const r = opts.readSlots ?? 32;
-    this.readSlots = r;
-    this.prefix = opts.prefix;
     // Read slots, then a segment region of 1.5x their size (segments add prefix + headers each).
     const slots = r + Math.ceil(r * 1.5);
-    this.batch = new PacketBatch(slots, HEADROOM + MAX_TUN_READ, HEADROOM, r * 160);
-    this.segStart = r * this.batch.slotSize;
-    this.segEnd = this.batch.buffer.length;
+    const batch = new PacketBatch(slots, HEADROOM + MAX_TUN_READ, HEADROOM, r * 160);
+    super(tun, sock, drops, batch, r);
+    this.batch = batch;
+    this.prefix = opts.prefix;
+    this.segStart = r * batch.slotSize;
+    this.segEnd = batch.buffer.length;
     this.inOff = new Uint32Array(r);
     this.inLen = new Uint32Array(r);
   }
 
-  /** start watches the TUN fd. */
-  start(): void {
-    this.running = true;
-    this.tun.onReadable(this.onReadable);
+  /** readTun is stage 1. */
+  protected readTun(): number {
+    return this.tun.readBatch(this.batch, this.readSlots);
   }
 
-  /** stop stops watching (a batch waiting for socket space is dropped). */
-  stop(): void {
-    this.running = false;
-    this.tun.onReadable(null);
-    this.sock.onceWritable(null);
+  /** runStages is stages 2-4. */
+  protected runStages(n: number): void {
+    this.processBatch(n);
   }
 
-  /** drain runs the stages until the TUN is empty, the socket is full, or 8 batches. */
-  drain(): void {
-    for (let round = 0; round < 8; round++) {
-      const n = this.tun.readBatch(this.batch, this.readSlots);
-      if (n === 0) return;
-      this.batches++;
-      recordBatchSize(this.batchSizes, n);
-      this.processBatch(n);
-      if (!this.send(0)) return;
-      if (n < this.readSlots) return;
-    }
+  /** sendRaw is stage 5. */
+  protected sendRaw(from: number): number {
+    return this.sock.sendBatchGso(this.batch, from);
   }
 
   /** processBatch runs stages 2-4 on the `n` packets just read; leaves GSO messages in the batch. */
@@ -174,8 +153,9 @@ export class OffloadEgress {
       }
       const segs = seg.segment(buf, v, pkt, plen, buf, pos, this.segEnd, prefix);
       if (segs < 0 || m + segs > maxDesc) {
-        if (segs === SegmentError.noRoom || segs > 0) this.stats.noRoom++;
-        drops[segs === SegmentError.noRoom || segs > 0 ? DropReason.tooBig : DropReason.badInnerIp]++;
+        const noRoom = segs === SegmentError.noRoom || segs > 0;
+        if (noRoom) this.stats.noRoom++;
+        drops[noRoom ? DropReason.tooBig : DropReason.badInnerIp]++;
         continue;
       }
       this.stats.superPackets++;
@@ -227,30 +207,5 @@ export class OffloadEgress {
     }
     b.count = w;
     return w;
-  }
-
-  /** send (stage 5) sends messages [from, count); false when the socket is full (reads paused). */
-  private send(from: number): boolean {
-    const b = this.batch;
-    if (from >= b.count) return true;
-    const c = this.sock.counters;
-    const errorsBefore = c[IoCounter.txErrors]!;
-    const next = this.sock.sendBatchGso(b, from);
-    this.drops[DropReason.sendError] += c[IoCounter.txErrors]! - errorsBefore;
-    if (next >= b.count) return true;
-    this.stats.stalls++;
-    this.pendingFrom = next;
-    this.tun.onReadable(null);
-    this.sock.onceWritable(this.onWritable);
-    return false;
-  }
-
-  private resume(): void {
-    if (!this.running || this.pendingFrom < 0) return;
-    const from = this.pendingFrom;
-    this.pendingFrom = -1;
-    if (!this.send(from)) return;
-    this.tun.onReadable(this.onReadable);
-    this.drain();
   }
 }

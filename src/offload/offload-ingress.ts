@@ -24,6 +24,7 @@ import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
 import type { Tun } from '../io/tun';
 import { newBatchHistogram, recordBatchSize, type BatchHistogram } from '../dataplane/batch-histogram';
+import { MAX_BATCHES_PER_WAKEUP } from '../dataplane/tun-send-loop';
 import type { BatchProcessor } from './offload-egress';
 import { TcpCoalescer } from './tcp-coalesce';
 import { VIRTIO_NET_HDR_SIZE, zeroVnetHdr } from './virtio-net-hdr';
@@ -90,11 +91,12 @@ export class OffloadIngress {
     this.sock.onReadable(null);
   }
 
-  /** drain runs the stages until the socket is empty or 8 batches. */
+  /** drain runs the stages until the socket is empty or MAX_BATCHES_PER_WAKEUP batches. */
   drain(): void {
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < MAX_BATCHES_PER_WAKEUP; round++) {
       const b = this.batch;
-      const n = this.opts.gro ? this.sock.recvBatchGro(b, this.slots) : this.recvPlain(b);
+      // Without GRO there is no arena (coalescing needs GRO), so recvBatch's capacity is `slots`.
+      const n = this.opts.gro ? this.sock.recvBatchGro(b, this.slots) : this.sock.recvBatch(b);
       if (n === 0) return;
       this.batches++;
       recordBatchSize(this.batchSizes, n);
@@ -133,11 +135,6 @@ export class OffloadIngress {
       this.badChecksumSeen = bad;
     }
     return m;
-  }
-
-  /** recvPlain is recvmmsg without GRO (capacity == slots: no arena without coalescing). */
-  private recvPlain(b: PacketBatch): number {
-    return this.sock.recvBatch(b);
   }
 }
 

@@ -127,11 +127,6 @@ export class TcpCoalescer {
     this.copier = new CsumCopier(maxPackets * 2);
   }
 
-  /** arenaBytes is the arena size that lets every output of a `maxPackets` batch be merged. */
-  static arenaBytes(outputs: number): number {
-    return outputs * ARENA_SLOT;
-  }
-
   /** begin starts a batch over `buf`; buf[arenaOff, arenaEnd) is free for assembling super-packets. */
   begin(buf: Uint8Array, arenaOff: number, arenaEnd: number): void {
     this.buf = buf;
