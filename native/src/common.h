@@ -1,4 +1,5 @@
-// Shared helpers for the weft native addon: errno errors, argument access, the counter layout.
+// Shared helpers for the weft native addon: errno errors, argument access, the counter layout,
+// and the mmsghdr setup and sendmmsg batch loop that udp.cc and raw.cc share.
 //
 // Design notes: the addon does system calls, never protocol. JS owns every buffer; native code
 // only borrows pointers for the duration of one call (the poll handle is the one exception and
@@ -7,6 +8,8 @@
 #pragma once
 
 #include <napi.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -69,6 +72,35 @@ bool GetCounters(const Napi::Value& v, double** counters);
 // Integer argument helpers (JS numbers); false when not a number.
 bool GetU32(const Napi::Value& v, uint32_t* out);
 bool GetI32(const Napi::Value& v, int32_t* out);
+
+// Messages per sendmmsg/recvmmsg call of udp.cc and raw.cc; larger batches are split. Stack use
+// ~100 B per message.
+constexpr uint32_t kMmsgChunk = 256;
+
+// Points m at one datagram buffer and at sa as its peer (destination on send, filled in on receive).
+void PrepareMsg(struct mmsghdr* m, struct iovec* iov, struct sockaddr_in* sa, uint8_t* base, size_t len);
+
+// False (counting txErrors, lastErrno EINVAL) when descriptor [off, +len) lies outside a buffer of
+// buf_len bytes: a bad descriptor is a per-packet failure, never an out-of-bounds access.
+bool TxInBuffer(size_t off, size_t len, size_t buf_len, double* c);
+
+// Counts a failed receive call: EAGAIN is the normal end of a drain, any other errno an error.
+void CountRxFailure(double* c, int err);
+
+// Sets SO_RCVBUF/SO_SNDBUF (opt); when the result stays below the request (net.core.*_max), tries
+// the *FORCE variant (force_opt), which works with CAP_NET_ADMIN (silently capped without it).
+void SetBufferSize(int fd, int opt, int force_opt, int bytes);
+
+// getsockopt of an int option; -1 on failure.
+int GetIntOpt(int fd, int level, int name);
+
+// sendmmsg of descriptors [start, end) to addrs[i] (host order) and ports[i] (null: port 0, for raw
+// sockets whose header carries it), kMmsgChunk messages per call. A descriptor outside buf or a
+// message the kernel refuses is counted in txErrors and skipped; a partial sendmmsg is retried
+// from the first unsent message. Returns `end` (or `start` if larger), or on EAGAIN the index of
+// the first descriptor not yet attempted.
+uint32_t SendBatch(int fd, uint8_t* buf, size_t buf_len, const uint32_t* offsets, const uint32_t* lengths,
+                   const uint32_t* addrs, const uint16_t* ports, uint32_t start, uint32_t end, double* c);
 
 void InitTun(Napi::Env env, Napi::Object exports);
 void InitUdp(Napi::Env env, Napi::Object exports);

@@ -35,7 +35,7 @@
 namespace weft {
 namespace {
 
-// gsoState slots (a Float64Array of at least kGsoStateCount). Keep in step with src/io/gso.ts.
+// gsoState slots (a Float64Array of at least kGsoStateCount). Keep in step with src/io/gso-state.ts.
 enum GsoState : uint32_t {
   kGsoDisabledErrno = 0,  // 0 while GSO is used; the kernel's refusal errno once it fell back
   kGsoMessages,           // GSO messages the kernel accepted
@@ -114,11 +114,7 @@ Napi::Value UdpSendGso(const Napi::CallbackInfo& info) {
     uint32_t n = 0;
     for (; i < end && n < kMsgChunk; i++) {
       size_t off = offsets[i], len = lengths[i];
-      if (off > buf_len || len > buf_len - off) {
-        c[kTxErrors]++;
-        c[kLastErrno] = EINVAL;
-        continue;
-      }
+      if (!TxInBuffer(off, len, buf_len, c)) continue;
       uint32_t g = gso[i];
       uint32_t segs = (g > 0 && len > g) ? static_cast<uint32_t>((len + g - 1) / g) : 1;
       bool use_gso = segs > 1 && st[kGsoDisabledErrno] == 0 && segs <= kMaxGsoSegments && len <= kMaxGsoBytes;
@@ -133,19 +129,12 @@ Napi::Value UdpSendGso(const Napi::CallbackInfo& info) {
       for (uint32_t k = 0; k < msgs_needed; k++) {
         size_t soff = off + (msgs_needed > 1 ? static_cast<size_t>(k) * g : 0);
         size_t slen = msgs_needed > 1 ? (k + 1 < msgs_needed ? g : len - static_cast<size_t>(k) * g) : len;
-        s.iov[n].iov_base = buf + soff;
-        s.iov[n].iov_len = slen;
         struct mmsghdr& m = s.msgs[n];
-        memset(&m.msg_hdr, 0, sizeof m.msg_hdr);
+        PrepareMsg(&m, &s.iov[n], &s.to[n], buf + soff, slen);
         memset(&s.to[n], 0, sizeof s.to[n]);
         s.to[n].sin_family = AF_INET;
         s.to[n].sin_addr.s_addr = htonl(addrs[i]);
         s.to[n].sin_port = htons(ports[i]);
-        m.msg_hdr.msg_name = &s.to[n];
-        m.msg_hdr.msg_namelen = sizeof s.to[n];
-        m.msg_hdr.msg_iov = &s.iov[n];
-        m.msg_hdr.msg_iovlen = 1;
-        m.msg_len = 0;
         if (use_gso) {
           m.msg_hdr.msg_control = s.ctrl[n];
           m.msg_hdr.msg_controllen = sizeof s.ctrl[n];
@@ -241,29 +230,15 @@ Napi::Value UdpRecvGro(const Napi::CallbackInfo& info) {
     if (want > kMsgChunk) want = kMsgChunk;
     if (want == 0) break;
     for (uint32_t k = 0; k < want; k++) {
-      s.iov[k].iov_base = buf + static_cast<size_t>(slot_index + k) * slot + headroom;
-      s.iov[k].iov_len = cap;
-      struct msghdr& h = s.msgs[k].msg_hdr;
-      memset(&h, 0, sizeof h);
-      h.msg_iov = &s.iov[k];
-      h.msg_iovlen = 1;
-      h.msg_name = &s.from[k];
-      h.msg_namelen = sizeof s.from[k];
-      h.msg_control = s.ctrl[k];
-      h.msg_controllen = sizeof s.ctrl[k];
-      s.msgs[k].msg_len = 0;
+      PrepareMsg(&s.msgs[k], &s.iov[k], &s.from[k], buf + static_cast<size_t>(slot_index + k) * slot + headroom, cap);
+      s.msgs[k].msg_hdr.msg_control = s.ctrl[k];
+      s.msgs[k].msg_hdr.msg_controllen = sizeof s.ctrl[k];
     }
     int got = recvmmsg(fd, s.msgs, want, MSG_DONTWAIT, nullptr);
     c[kRxSyscalls]++;
     if (got < 0) {
-      int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) {
-        c[kRxEagain]++;
-      } else {
-        c[kRxErrors]++;
-        c[kLastErrno] = err;
-      }
+      if (errno == EINTR) continue;
+      CountRxFailure(c, errno);
       break;
     }
     for (int k = 0; k < got; k++) {

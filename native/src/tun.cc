@@ -131,14 +131,8 @@ Napi::Value TunRead(const Napi::CallbackInfo& info) {
     ssize_t n = readv(fd, iov, 2);
     c[kRxSyscalls]++;
     if (n < 0) {
-      int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) {
-        c[kRxEagain]++;
-      } else {
-        c[kRxErrors]++;
-        c[kLastErrno] = err;
-      }
+      if (errno == EINTR) continue;
+      CountRxFailure(c, errno);
       break;
     }
     if (static_cast<size_t>(n) > cap) {
@@ -174,11 +168,7 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
   uint32_t written = 0;
   for (uint32_t i = start; i < end; i++) {
     size_t off = offsets[i], len = lengths[i];
-    if (off > buf_len || len > buf_len - off) {
-      c[kTxErrors]++;
-      c[kLastErrno] = EINVAL;
-      continue;
-    }
+    if (!TxInBuffer(off, len, buf_len, c)) continue;
     ssize_t n;
     do {
       n = write(fd, buf + off, len);

@@ -24,27 +24,6 @@
 namespace weft {
 namespace {
 
-// Messages per recvmmsg/sendmmsg call; larger batches are split. Stack use ~100 B per message.
-constexpr uint32_t kMmsgChunk = 256;
-
-int GetIntOpt(int fd, int level, int name) {
-  int v = 0;
-  socklen_t len = sizeof v;
-  if (getsockopt(fd, level, name, &v, &len) < 0) return -1;
-  return v;
-}
-
-// Sets SO_RCVBUF/SO_SNDBUF; when the result stays below the request (net.core.*_max), tries the
-// *FORCE variant, which works with CAP_NET_ADMIN (silently capped without it).
-void SetBufferSize(int fd, int opt, int force_opt, int bytes) {
-  if (bytes <= 0) return;
-  setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes);
-  // The kernel stores twice the request, capped at net.core.{r,w}mem_max * 2.
-  if (static_cast<long>(GetIntOpt(fd, SOL_SOCKET, opt)) < 2L * bytes) {
-    setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof bytes);
-  }
-}
-
 // udpOpen(ip: string, port, reuseAddr: boolean, reusePort: boolean, rcvBuf, sndBuf)
 //   -> { fd, address, port, rcvBuf, sndBuf }
 Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
@@ -158,26 +137,13 @@ Napi::Value UdpRecv(const Napi::CallbackInfo& info) {
     uint32_t want = max - slot_index;
     if (want > kMmsgChunk) want = kMmsgChunk;
     for (uint32_t k = 0; k < want; k++) {
-      iov[k].iov_base = buf + static_cast<size_t>(slot_index + k) * slot + headroom;
-      iov[k].iov_len = cap;
-      memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
-      msgs[k].msg_hdr.msg_iov = &iov[k];
-      msgs[k].msg_hdr.msg_iovlen = 1;
-      msgs[k].msg_hdr.msg_name = &from[k];
-      msgs[k].msg_hdr.msg_namelen = sizeof from[k];
-      msgs[k].msg_len = 0;
+      PrepareMsg(&msgs[k], &iov[k], &from[k], buf + static_cast<size_t>(slot_index + k) * slot + headroom, cap);
     }
     int got = recvmmsg(fd, msgs, want, MSG_DONTWAIT, nullptr);
     c[kRxSyscalls]++;
     if (got < 0) {
-      int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) {
-        c[kRxEagain]++;
-      } else {
-        c[kRxErrors]++;
-        c[kLastErrno] = err;
-      }
+      if (errno == EINTR) continue;
+      CountRxFailure(c, errno);
       break;
     }
     for (int k = 0; k < got; k++) {
@@ -225,60 +191,7 @@ Napi::Value UdpSend(const Napi::CallbackInfo& info) {
   if (end > n_off || end > n_len || end > n_addr || end > n_port) {
     return ThrowArg(env, "udpSend: end exceeds descriptor arrays");
   }
-  struct mmsghdr msgs[kMmsgChunk];
-  struct iovec iov[kMmsgChunk];
-  struct sockaddr_in to[kMmsgChunk];
-  uint32_t index_of[kMmsgChunk];  // msgs[k] is packet index_of[k]
-  uint32_t i = start;
-  while (i < end) {
-    uint32_t n = 0;
-    for (; i < end && n < kMmsgChunk; i++) {
-      size_t off = offsets[i], len = lengths[i];
-      if (off > buf_len || len > buf_len - off) {
-        c[kTxErrors]++;
-        c[kLastErrno] = EINVAL;
-        continue;
-      }
-      iov[n].iov_base = buf + off;
-      iov[n].iov_len = len;
-      memset(&to[n], 0, sizeof to[n]);
-      to[n].sin_family = AF_INET;
-      to[n].sin_addr.s_addr = htonl(addrs[i]);
-      to[n].sin_port = htons(ports[i]);
-      memset(&msgs[n].msg_hdr, 0, sizeof msgs[n].msg_hdr);
-      msgs[n].msg_hdr.msg_iov = &iov[n];
-      msgs[n].msg_hdr.msg_iovlen = 1;
-      msgs[n].msg_hdr.msg_name = &to[n];
-      msgs[n].msg_hdr.msg_namelen = sizeof to[n];
-      msgs[n].msg_len = 0;
-      index_of[n] = i;
-      n++;
-    }
-    uint32_t k = 0;
-    while (k < n) {
-      int sent = sendmmsg(fd, msgs + k, n - k, MSG_DONTWAIT);
-      c[kTxSyscalls]++;
-      if (sent < 0) {
-        int err = errno;
-        if (err == EINTR) continue;
-        if (err == EAGAIN || err == EWOULDBLOCK) {
-          c[kTxEagain]++;
-          return Napi::Number::New(env, index_of[k]);
-        }
-        // sendmmsg reports an error only when the first message failed: skip that one.
-        c[kTxErrors]++;
-        c[kLastErrno] = err;
-        k++;
-        continue;
-      }
-      for (int j = 0; j < sent; j++) {
-        c[kTxPackets]++;
-        c[kTxBytes] += msgs[k + j].msg_len;
-      }
-      k += static_cast<uint32_t>(sent);
-    }
-  }
-  return Napi::Number::New(env, end > start ? end : start);
+  return Napi::Number::New(env, SendBatch(fd, buf, buf_len, offsets, lengths, addrs, ports, start, end, c));
 }
 
 // closeFd(fd) -> undefined. The caller must have closed any poll handle on fd first.
