@@ -38,6 +38,9 @@ export interface LiveCaptureOptions {
   bufferSize?: number;
 }
 
+/** failedHandles pins Cap objects whose open failed, so they are never closed or collected. */
+const failedHandles: CapInstance[] = [];
+
 /** nowMicros returns the current time in microseconds since the epoch, with sub-millisecond resolution. */
 export function nowMicros(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -71,6 +74,9 @@ export class LiveCapture {
     try {
       name = cap.open(o.device, o.filter, o.bufferSize ?? 4 * 1024 * 1024, buf);
     } catch (err) {
+      // cap's native close (also run by its destructor on GC) stops a uv poll handle that a failed
+      // open never initialised, which aborts the process; keep the half-open handle alive instead.
+      failedHandles.push(cap);
       throw new SystemError(
         'pcap_open',
         'EPCAP',

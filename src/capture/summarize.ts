@@ -14,6 +14,26 @@
  * whatever arrives on the wire.
  */
 
+import { DEFAULT_FLANNEL_UDP_PORT, DEFAULT_VXLAN_PORT } from '../encap/constants';
+import { bufferToMac, ipv6ToString } from '../route/addr';
+import {
+  ETH_HEADER_SIZE,
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
+  ETHERTYPE_VLAN,
+} from '../wire/ethernet';
+import {
+  IP_PROTO_ICMP,
+  IP_PROTO_ICMPV6,
+  IP_PROTO_TCP,
+  IP_PROTO_UDP,
+  IPV4_MIN_HEADER_SIZE,
+} from '../wire/ipv4';
+import { IPV6_HEADER_SIZE } from '../wire/ipv6';
+import { UDP_HEADER_SIZE } from '../wire/udp';
+import { VXLAN_FLAG_I, VXLAN_HEADER_SIZE, VXLAN_IANA_PORT } from '../wire/vxlan';
+
 /** LinkType is the capture's link-layer header type (pcap LINKTYPE_* numbers). */
 export const LinkType = {
   /** LINKTYPE_NULL: 4-byte host-order address family (BSD loopback). */
@@ -43,16 +63,6 @@ export const FRAME_KINDS: readonly FrameKind[] = [
   'malformed',
 ];
 
-/** VXLAN_PORT_LINUX is the Linux kernel's (and flannel's) default VXLAN port (pre-IANA). */
-export const VXLAN_PORT_LINUX = 8472;
-/** VXLAN_PORT_IANA is the IANA-assigned VXLAN port (RFC 7348 §5). */
-export const VXLAN_PORT_IANA = 4789;
-/** FLANNEL_UDP_PORT is flannel's UDP backend default port (flannel.md §6). */
-export const FLANNEL_UDP_PORT = 8285;
-
-/** VXLAN_FLAG_I is the "VNI valid" flag bit in VXLAN header byte 0 (RFC 7348 §5). */
-export const VXLAN_FLAG_I = 0x08;
-
 /** SummarizeOptions tells the decoder which UDP ports carry overlay traffic. */
 export interface SummarizeOptions {
   /** Link-layer type of `frame` (a `LinkType` value). Default ethernet. */
@@ -79,27 +89,13 @@ export interface FrameSummary {
 
 /** DEFAULT_PORTS is the decoder's port map when none is given. */
 export const DEFAULT_PORTS: ReadonlyMap<number, OverlayKind> = new Map<number, OverlayKind>([
-  [VXLAN_PORT_LINUX, 'vxlan'],
-  [VXLAN_PORT_IANA, 'vxlan'],
-  [FLANNEL_UDP_PORT, 'udp'],
+  [DEFAULT_VXLAN_PORT, 'vxlan'],
+  [VXLAN_IANA_PORT, 'vxlan'],
+  [DEFAULT_FLANNEL_UDP_PORT, 'udp'],
 ]);
 
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_ARP = 0x0806;
-const ETHERTYPE_VLAN = 0x8100;
+/** 802.1ad service tag (QinQ); skipped like an 802.1Q tag. */
 const ETHERTYPE_QINQ = 0x88a8;
-const ETHERTYPE_IPV6 = 0x86dd;
-
-const IPPROTO_ICMP = 1;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const IPPROTO_ICMPV6 = 58;
-
-const ETH_HLEN = 14;
-const IPV4_MIN_HLEN = 20;
-const IPV6_HLEN = 40;
-const UDP_HLEN = 8;
-const VXLAN_HLEN = 8;
 
 /** Malformed is thrown inside this module only, to unwind to the layer that formats the line. */
 class Malformed extends Error {}
@@ -109,40 +105,9 @@ function need(len: number, off: number, n: number, what: string): void {
     throw new Malformed(`truncated ${what}: need ${n} bytes at ${off}, have ${Math.max(0, len - off)}`);
 }
 
-/** formatMac renders 6 bytes at `off` as `aa:bb:cc:dd:ee:ff`. */
-export function formatMac(buf: Uint8Array, off: number): string {
-  let s = '';
-  for (let i = 0; i < 6; i++) s += (i ? ':' : '') + (buf[off + i] ?? 0).toString(16).padStart(2, '0');
-  return s;
-}
-
 /** formatIpv4 renders 4 bytes at `off` as a dotted quad. */
-export function formatIpv4(buf: Uint8Array, off: number): string {
+function formatIpv4(buf: Uint8Array, off: number): string {
   return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
-}
-
-/** formatIpv6 renders 16 bytes at `off` in RFC 5952 form (longest zero run compressed). */
-export function formatIpv6(buf: Uint8Array, off: number): string {
-  const words: number[] = [];
-  for (let i = 0; i < 8; i++) words.push(((buf[off + 2 * i] ?? 0) << 8) | (buf[off + 2 * i + 1] ?? 0));
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (ws: number[]): string => ws.map((w) => w.toString(16)).join(':');
-  if (bestStart < 0) return hex(words);
-  return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLen))}`;
 }
 
 /** formatTimestamp renders microseconds since the epoch as local `HH:MM:SS.uuuuuu` (tcpdump style). */
@@ -214,7 +179,7 @@ function describeL4(
   v6: boolean,
 ): string {
   const join = (a: string, p: number): string => (v6 ? `[${a}]:${p}` : `${a}:${p}`);
-  if (proto === IPPROTO_TCP) {
+  if (proto === IP_PROTO_TCP) {
     need(end, off, 20, 'TCP header');
     const sport = (b[off]! << 8) | b[off + 1]!;
     const dport = (b[off + 2]! << 8) | b[off + 3]!;
@@ -230,16 +195,18 @@ function describeL4(
     if (flags & 0x10) s += ` ack ${ack}`;
     return `${s} win ${win} len ${payload}`;
   }
-  if (proto === IPPROTO_UDP) {
-    need(end, off, UDP_HLEN, 'UDP header');
+  if (proto === IP_PROTO_UDP) {
+    need(end, off, UDP_HEADER_SIZE, 'UDP header');
     const sport = (b[off]! << 8) | b[off + 1]!;
     const dport = (b[off + 2]! << 8) | b[off + 3]!;
     const ulen = (b[off + 4]! << 8) | b[off + 5]!;
     const tag =
-      ulen < UDP_HLEN || ulen > end - off ? ` [malformed: UDP length ${ulen}, segment ${end - off}]` : '';
-    return `${join(src, sport)} > ${join(dst, dport)} UDP len ${Math.max(0, Math.min(ulen, end - off) - UDP_HLEN)}${tag}`;
+      ulen < UDP_HEADER_SIZE || ulen > end - off
+        ? ` [malformed: UDP length ${ulen}, segment ${end - off}]`
+        : '';
+    return `${join(src, sport)} > ${join(dst, dport)} UDP len ${Math.max(0, Math.min(ulen, end - off) - UDP_HEADER_SIZE)}${tag}`;
   }
-  if (proto === IPPROTO_ICMP) {
+  if (proto === IP_PROTO_ICMP) {
     need(end, off, 4, 'ICMP header');
     const type = b[off]!;
     const code = b[off + 1]!;
@@ -257,7 +224,7 @@ function describeL4(
     }
     return s;
   }
-  if (proto === IPPROTO_ICMPV6) {
+  if (proto === IP_PROTO_ICMPV6) {
     need(end, off, 4, 'ICMPv6 header');
     const type = b[off]!;
     let s = `${src} > ${dst} ICMP6 ${ICMP6_TYPES[type] ?? `type ${type}`}`;
@@ -267,7 +234,7 @@ function describeL4(
     } else if (type === 2 && end - off >= 8) {
       s += ` mtu ${((b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]!) >>> 0}`;
     } else if ((type === 135 || type === 136) && end - off >= 24) {
-      s += ` ${formatIpv6(b, off + 8)}`;
+      s += ` ${ipv6ToString(b, off + 8)}`;
     }
     return s;
   }
@@ -284,9 +251,9 @@ function describeIp(b: Uint8Array, off: number, end: number): string {
 }
 
 function describeIpv4(b: Uint8Array, off: number, end: number): string {
-  need(end, off, IPV4_MIN_HLEN, 'IPv4 header');
+  need(end, off, IPV4_MIN_HEADER_SIZE, 'IPv4 header');
   const ihl = (b[off]! & 0x0f) * 4;
-  if (ihl < IPV4_MIN_HLEN) throw new Malformed(`IPv4 IHL ${ihl} < 20`);
+  if (ihl < IPV4_MIN_HEADER_SIZE) throw new Malformed(`IPv4 IHL ${ihl} < 20`);
   need(end, off, ihl, 'IPv4 options');
   const total = (b[off + 2]! << 8) | b[off + 3]!;
   if (total < ihl) throw new Malformed(`IPv4 total length ${total} < header ${ihl}`);
@@ -300,7 +267,7 @@ function describeIpv4(b: Uint8Array, off: number, end: number): string {
   const src = formatIpv4(b, off + 12);
   const dst = formatIpv4(b, off + 16);
   // TCP and UDP print their payload length; other protocols print the IP total length (as ping does).
-  let tail = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? '' : ` len ${total}`;
+  let tail = proto === IP_PROTO_TCP || proto === IP_PROTO_UDP ? '' : ` len ${total}`;
   if (total > present) tail += ` [truncated: ${present} of ${total} bytes captured]`;
   if (fragOff !== 0)
     return `${src} > ${dst} IP fragment id ${id} off ${fragOff}${mf ? '+' : ''} proto ${proto} len ${total}`;
@@ -315,15 +282,15 @@ function describeIpv4(b: Uint8Array, off: number, end: number): string {
 }
 
 function describeIpv6(b: Uint8Array, off: number, end: number): string {
-  need(end, off, IPV6_HLEN, 'IPv6 header');
+  need(end, off, IPV6_HEADER_SIZE, 'IPv6 header');
   const plen = (b[off + 4]! << 8) | b[off + 5]!;
   let next = b[off + 6]!;
-  const src = formatIpv6(b, off + 8);
-  const dst = formatIpv6(b, off + 24);
-  const total = IPV6_HLEN + plen;
+  const src = ipv6ToString(b, off + 8);
+  const dst = ipv6ToString(b, off + 24);
+  const total = IPV6_HEADER_SIZE + plen;
   const present = end - off;
   const l4end = off + Math.min(total, present);
-  let p = off + IPV6_HLEN;
+  let p = off + IPV6_HEADER_SIZE;
   let tail = '';
   if (total > present) tail += ` [truncated: ${present} of ${total} bytes captured]`;
   try {
@@ -342,7 +309,7 @@ function describeIpv6(b: Uint8Array, off: number, end: number): string {
       }
     }
     if (p > l4end) throw new Malformed('IPv6 extension headers beyond packet end');
-    const lenTag = next === IPPROTO_TCP || next === IPPROTO_UDP ? '' : ` len ${total}`;
+    const lenTag = next === IP_PROTO_TCP || next === IP_PROTO_UDP ? '' : ` len ${total}`;
     return describeL4(next, b, p, l4end, src, dst, true) + lenTag + tail;
   } catch (e) {
     if (e instanceof Malformed)
@@ -362,7 +329,7 @@ function describeArp(b: Uint8Array, off: number, end: number): string {
     return `ARP htype ${htype} ptype 0x${ptype.toString(16).padStart(4, '0')} op ${op}`;
   }
   need(end, off, 28, 'ARP body');
-  const sha = formatMac(b, off + 8);
+  const sha = bufferToMac(b, off + 8);
   const spa = formatIpv4(b, off + 14);
   const tpa = formatIpv4(b, off + 24);
   if (op === 1) return `ARP who-has ${tpa} tell ${spa}`;
@@ -385,15 +352,15 @@ function linkLayer(
 ): { type: number; off: number; macs?: string } {
   switch (linkType) {
     case LinkType.ethernet: {
-      need(end, 0, ETH_HLEN, 'Ethernet header');
+      need(end, 0, ETH_HEADER_SIZE, 'Ethernet header');
       let type = (b[12]! << 8) | b[13]!;
-      let off = ETH_HLEN;
+      let off = ETH_HEADER_SIZE;
       while (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) {
         need(end, off, 4, '802.1Q tag');
         type = (b[off + 2]! << 8) | b[off + 3]!;
         off += 4;
       }
-      return { type, off, macs: `${formatMac(b, 6)} > ${formatMac(b, 0)}` };
+      return { type, off, macs: `${bufferToMac(b, 6)} > ${bufferToMac(b, 0)}` };
     }
     case LinkType.sll:
       need(end, 0, 16, 'Linux SLL header');
@@ -443,10 +410,10 @@ function outerUdp(b: Uint8Array, off: number, end: number, type: number): OuterU
   let v6 = false;
   let fragmented = false;
   if (type === ETHERTYPE_IPV4) {
-    need(end, off, IPV4_MIN_HLEN, 'outer IPv4 header');
+    need(end, off, IPV4_MIN_HEADER_SIZE, 'outer IPv4 header');
     if (b[off]! >> 4 !== 4) throw new Malformed(`outer IP version ${b[off]! >> 4} in an IPv4 frame`);
     const ihl = (b[off]! & 0x0f) * 4;
-    if (ihl < IPV4_MIN_HLEN) throw new Malformed(`outer IPv4 IHL ${ihl} < 20`);
+    if (ihl < IPV4_MIN_HEADER_SIZE) throw new Malformed(`outer IPv4 IHL ${ihl} < 20`);
     need(end, off, ihl, 'outer IPv4 options');
     const total = (b[off + 2]! << 8) | b[off + 3]!;
     if (total < ihl) throw new Malformed(`outer IPv4 total length ${total} < header ${ihl}`);
@@ -469,12 +436,12 @@ function outerUdp(b: Uint8Array, off: number, end: number, type: number): OuterU
     l4end = off + Math.min(total, end - off);
     if (total > end - off) notes += ` [truncated: ${end - off} of ${total} bytes captured]`;
   } else if (type === ETHERTYPE_IPV6) {
-    need(end, off, IPV6_HLEN, 'outer IPv6 header');
+    need(end, off, IPV6_HEADER_SIZE, 'outer IPv6 header');
     proto = b[off + 6]!;
-    src = formatIpv6(b, off + 8);
-    dst = formatIpv6(b, off + 24);
-    const total = IPV6_HLEN + ((b[off + 4]! << 8) | b[off + 5]!);
-    l4 = off + IPV6_HLEN;
+    src = ipv6ToString(b, off + 8);
+    dst = ipv6ToString(b, off + 24);
+    const total = IPV6_HEADER_SIZE + ((b[off + 4]! << 8) | b[off + 5]!);
+    l4 = off + IPV6_HEADER_SIZE;
     l4end = off + Math.min(total, end - off);
     v6 = true;
     if (total > end - off) notes += ` [truncated: ${end - off} of ${total} bytes captured]`;
@@ -488,20 +455,20 @@ function outerUdp(b: Uint8Array, off: number, end: number, type: number): OuterU
     }
     return { kind: 'not-overlay', text: `[not overlay] ${text}` };
   }
-  if (proto !== IPPROTO_UDP) {
+  if (proto !== IP_PROTO_UDP) {
     return { kind: 'not-overlay', text: `[not overlay] ${describeIp(b, off, end)}` };
   }
-  need(l4end, l4, UDP_HLEN, 'outer UDP header');
+  need(l4end, l4, UDP_HEADER_SIZE, 'outer UDP header');
   const sport = (b[l4]! << 8) | b[l4 + 1]!;
   const dport = (b[l4 + 2]! << 8) | b[l4 + 3]!;
   const ulen = (b[l4 + 4]! << 8) | b[l4 + 5]!;
-  if (ulen < UDP_HLEN) throw new Malformed(`outer UDP length ${ulen} < 8`);
+  if (ulen < UDP_HEADER_SIZE) throw new Malformed(`outer UDP length ${ulen} < 8`);
   const payloadEnd = Math.min(l4end, l4 + ulen);
   if (v6) {
     src = `[${src}]`;
     dst = `[${dst}]`;
   }
-  return { src, dst, sport, dport, payloadOff: l4 + UDP_HLEN, payloadEnd, notes, fragmented };
+  return { src, dst, sport, dport, payloadOff: l4 + UDP_HEADER_SIZE, payloadEnd, notes, fragmented };
 }
 
 /** Decodes a VXLAN payload (RFC 7348 §5) into "VXLAN vni N | macs | inner". */
@@ -511,7 +478,7 @@ function describeVxlan(
   end: number,
   opts: SummarizeOptions,
 ): { text: string; vni?: number; malformed: boolean } {
-  if (end - off < VXLAN_HLEN) {
+  if (end - off < VXLAN_HEADER_SIZE) {
     return { text: `VXLAN [malformed: truncated VXLAN header: ${end - off} of 8 bytes]`, malformed: true };
   }
   const flags = b[off]!;
@@ -524,8 +491,8 @@ function describeVxlan(
   const reserved = (flags & ~VXLAN_FLAG_I) | b[off + 1]! | b[off + 2]! | b[off + 3]! | b[off + 7]!;
   if (reserved !== 0) text += ` [reserved bits set: flags ${flagsHex}; Linux drops this frame]`;
   if (opts.vni !== undefined && opts.vni !== vni) text += ` [vni mismatch: expected ${opts.vni}]`;
-  const eth = off + VXLAN_HLEN;
-  if (end - eth < ETH_HLEN) {
+  const eth = off + VXLAN_HEADER_SIZE;
+  if (end - eth < ETH_HEADER_SIZE) {
     return {
       text: `${text} [malformed: truncated inner Ethernet: ${end - eth} of 14 bytes]`,
       vni,
@@ -533,14 +500,14 @@ function describeVxlan(
     };
   }
   let type = (b[eth + 12]! << 8) | b[eth + 13]!;
-  let p = eth + ETH_HLEN;
+  let p = eth + ETH_HEADER_SIZE;
   let vlan = '';
   if (type === ETHERTYPE_VLAN && end - p >= 4) {
     vlan = ` vlan ${((b[p]! << 8) | b[p + 1]!) & 0x0fff} [inner VLAN tag: RFC 7348 §6.1 says discard]`;
     type = (b[p + 2]! << 8) | b[p + 3]!;
     p += 4;
   }
-  text += ` | ${formatMac(b, eth + 6)} > ${formatMac(b, eth)}${vlan} | `;
+  text += ` | ${bufferToMac(b, eth + 6)} > ${bufferToMac(b, eth)}${vlan} | `;
   try {
     return { text: text + describeEtherPayload(type, b, p, end), vni, malformed: false };
   } catch (e) {
@@ -607,7 +574,7 @@ export function summarizeFrame(frame: Uint8Array, opts: SummarizeOptions = {}): 
       const res: FrameSummary = {
         kind: r.malformed ? 'malformed' : 'vxlan',
         text: `${head} ${r.text}${outer.notes}${trunc}`,
-        innerOffset: outer.payloadOff + VXLAN_HLEN,
+        innerOffset: outer.payloadOff + VXLAN_HEADER_SIZE,
       };
       if (r.vni !== undefined) res.vni = r.vni;
       return res;

@@ -21,7 +21,7 @@ import {
   ICMPV4_HEADER_SIZE,
   icmpv4IsError,
 } from '../wire/icmpv4';
-import { fillIpv4Checksum, IP_PROTO_ICMP, IPV4_MIN_HEADER_SIZE, readU32, writeU32 } from '../wire/ipv4';
+import { IP_PROTO_ICMP, IPV4_MIN_HEADER_SIZE, readU32, writeIpv4Header } from '../wire/ipv4';
 import { ICMP_REPLY_TTL } from './constants';
 
 /** ICMP_QUOTE_DATA_SIZE is how much of the offender's payload an ICMP error quotes (64 bits). */
@@ -64,19 +64,7 @@ export function buildIcmpv4Error(
   const total = IPV4_MIN_HEADER_SIZE + icmpLen;
 
   const ip = outOff;
-  out[ip] = 0x45;
-  out[ip + 1] = 0;
-  out[ip + 2] = total >>> 8;
-  out[ip + 3] = total;
-  out[ip + 4] = 0;
-  out[ip + 5] = 0;
-  out[ip + 6] = 0;
-  out[ip + 7] = 0;
-  out[ip + 8] = ICMP_REPLY_TTL;
-  out[ip + 9] = IP_PROTO_ICMP;
-  writeU32(out, ip + 12, srcU32);
-  writeU32(out, ip + 16, offSrc);
-  fillIpv4Checksum(out, ip);
+  writeIpv4Header(out, ip, 0, total, 0, 0, ICMP_REPLY_TTL, IP_PROTO_ICMP, srcU32, offSrc);
 
   const icmp = ip + IPV4_MIN_HEADER_SIZE;
   out[icmp] = ICMPV4_DEST_UNREACHABLE;

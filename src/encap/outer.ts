@@ -7,9 +7,9 @@
  * destination counter; any value is valid for an unfragmented packet, RFC 6864), UDP checksum
  * optional (RFC 7348 §5: SHOULD be zero over IPv4; Linux `udpcsum` computes it).
  */
-import { checksumAdd, checksumFinish } from '../wire/checksum';
 import { copyMac, ETH_HEADER_SIZE, ETH_OFF_SRC, setEthEtherType } from '../wire/ethernet';
-import { fillIpv4Checksum, IPV4_FLAG_DF, IP_PROTO_UDP, writeU32 } from '../wire/ipv4';
+import { IPV4_FLAG_DF, IP_PROTO_UDP, writeIpv4Header } from '../wire/ipv4';
+import { setUdpChecksum, udpChecksumIpv4 } from '../wire/udp';
 import { DEFAULT_OUTER_TTL, OUTER_IPV4_UDP_SIZE } from './constants';
 
 /** OuterOptions tunes `writeOuterIPv4Udp`; pass one preallocated object to stay allocation-free. */
@@ -65,21 +65,19 @@ export function writeOuterIPv4Udp(
   const udpLen = payloadLen + 8;
   const totalLen = udpLen + 20;
   // IPv4 header (RFC 791 §3.1), no options.
-  buf[ip] = 0x45;
-  buf[ip + 1] = opts.tos;
-  buf[ip + 2] = totalLen >>> 8;
-  buf[ip + 3] = totalLen;
-  const id = nextIpId();
-  buf[ip + 4] = id >>> 8;
-  buf[ip + 5] = id;
-  buf[ip + 6] = opts.df ? IPV4_FLAG_DF >>> 8 : 0;
-  buf[ip + 7] = 0;
-  buf[ip + 8] = opts.ttl;
-  buf[ip + 9] = IP_PROTO_UDP;
-  writeU32(buf, ip + 12, srcU32);
-  writeU32(buf, ip + 16, dstU32);
-  fillIpv4Checksum(buf, ip);
-  // UDP header (RFC 768).
+  writeIpv4Header(
+    buf,
+    ip,
+    opts.tos,
+    totalLen,
+    nextIpId(),
+    opts.df ? IPV4_FLAG_DF : 0,
+    opts.ttl,
+    IP_PROTO_UDP,
+    srcU32,
+    dstU32,
+  );
+  // UDP header (RFC 768); the checksum field must be zero while the checksum is computed.
   buf[udp] = srcPort >>> 8;
   buf[udp + 1] = srcPort;
   buf[udp + 2] = dstPort >>> 8;
@@ -88,15 +86,7 @@ export function writeOuterIPv4Udp(
   buf[udp + 5] = udpLen;
   buf[udp + 6] = 0;
   buf[udp + 7] = 0;
-  if (opts.udpChecksum) {
-    let sum =
-      (srcU32 >>> 16) + (srcU32 & 0xffff) + (dstU32 >>> 16) + (dstU32 & 0xffff) + IP_PROTO_UDP + udpLen;
-    sum = checksumAdd(buf, udp, udpLen, sum);
-    let c = checksumFinish(sum);
-    if (c === 0) c = 0xffff; // 0 means "no checksum" (RFC 768)
-    buf[udp + 6] = c >>> 8;
-    buf[udp + 7] = c;
-  }
+  if (opts.udpChecksum) setUdpChecksum(buf, udp, udpChecksumIpv4(buf, udp, udpLen, srcU32, dstU32));
   return ip;
 }
 

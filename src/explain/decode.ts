@@ -19,6 +19,8 @@
  * capture): every read is bounds-checked through `Walker.has`, a short frame ends the walk with a
  * `bad` note naming the field that did not fit, and nothing here throws on frame content.
  */
+import { DEFAULT_FLANNEL_UDP_PORT, DEFAULT_VXLAN_PORT } from '../encap/constants';
+import { bufferToMac, ipv6ToString } from '../route/addr';
 import { checksumAdd, checksumFinish } from '../wire/checksum';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN } from '../wire/ethernet';
 import { IP_PROTO_ICMP, IP_PROTO_ICMPV6, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4';
@@ -34,9 +36,9 @@ import type {
 } from './model';
 
 /** DEFAULT_VXLAN_PORTS are the UDP destination ports decoded as VXLAN: Linux/flannel's 8472 and IANA's 4789. */
-export const DEFAULT_VXLAN_PORTS: readonly number[] = [8472, VXLAN_IANA_PORT];
+export const DEFAULT_VXLAN_PORTS: readonly number[] = [DEFAULT_VXLAN_PORT, VXLAN_IANA_PORT];
 /** DEFAULT_FLANNEL_UDP_PORTS are the UDP destination ports decoded as flannel-UDP. */
-export const DEFAULT_FLANNEL_UDP_PORTS: readonly number[] = [8285];
+export const DEFAULT_FLANNEL_UDP_PORTS: readonly number[] = [DEFAULT_FLANNEL_UDP_PORT];
 
 /** ExplainLink is what the frame's first byte is: an Ethernet header, an IP header or a pcap link type. */
 export type ExplainLink = 'eth' | 'ip' | number;
@@ -263,12 +265,6 @@ function hex(n: number, digits: number): string {
   return '0x' + n.toString(16).padStart(digits, '0');
 }
 
-function macAt(buf: Uint8Array, off: number): string {
-  const parts: string[] = [];
-  for (let i = 0; i < 6; i++) parts.push(buf[off + i].toString(16).padStart(2, '0'));
-  return parts.join(':');
-}
-
 function macKind(buf: Uint8Array, off: number): string {
   let all = true;
   for (let i = 0; i < 6; i++) if (buf[off + i] !== 0xff) all = false;
@@ -281,30 +277,6 @@ function macKind(buf: Uint8Array, off: number): string {
 
 function ipv4At(buf: Uint8Array, off: number): string {
   return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
-}
-
-/** ipv6At formats an IPv6 address per RFC 5952 (lower case, longest zero run compressed). */
-function ipv6At(buf: Uint8Array, off: number): string {
-  const words: number[] = [];
-  for (let i = 0; i < 8; i++) words.push((buf[off + 2 * i] << 8) | buf[off + 2 * i + 1]);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const h = (ws: number[]): string => ws.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return h(words);
-  return `${h(words.slice(0, bestStart))}::${h(words.slice(bestStart + bestLen))}`;
 }
 
 /** bitPattern draws a Wireshark-style bit mask: `.1.. ....` for `value` under `mask` in `width` bits. */
@@ -386,9 +358,9 @@ function ethernet(w: Walker, off: number, role: LayerRole): void {
   const b = w.buf;
   const l = w.layer('Ethernet II', role, 'IEEE 802.3 §3.2, RFC 894', off);
   if (!w.has(l, off, 6, 'destination MAC')) return;
-  w.field(l, off, 6, 'destination MAC', `${macAt(b, off)}  ${macKind(b, off)}`);
+  w.field(l, off, 6, 'destination MAC', `${bufferToMac(b, off)}  ${macKind(b, off)}`);
   if (!w.has(l, off + 6, 6, 'source MAC')) return;
-  w.field(l, off + 6, 6, 'source MAC', `${macAt(b, off + 6)}  ${macKind(b, off + 6)}`);
+  w.field(l, off + 6, 6, 'source MAC', `${bufferToMac(b, off + 6)}  ${macKind(b, off + 6)}`);
   let p = off + 12;
   if (!w.has(l, p, 2, 'EtherType')) return;
   let type = w.u16(p);
@@ -436,7 +408,7 @@ function sll(w: Walker, off: number): void {
   w.field(l, off + 2, 2, 'ARPHRD type', String(w.u16(off + 2)));
   const alen = w.u16(off + 4);
   w.field(l, off + 4, 2, 'address length', String(alen));
-  w.field(l, off + 6, 8, 'address', alen === 6 ? macAt(w.buf, off + 6) : hex(w.u32(off + 6), 8));
+  w.field(l, off + 6, 8, 'address', alen === 6 ? bufferToMac(w.buf, off + 6) : hex(w.u32(off + 6), 8));
   const proto = w.u16(off + 14);
   w.field(l, off + 14, 2, 'protocol', `${hex(proto, 4)} ${ETHERTYPES[proto] ?? ''}`.trim());
   if (proto === ETHERTYPE_IPV4 || proto === ETHERTYPE_IPV6) ipAny(w, off + 16, 'outer', false);
@@ -463,16 +435,16 @@ function arp(w: Walker, off: number, role: LayerRole): void {
     return;
   }
   if (!w.has(l, off + 8, 20, 'the ARP addresses')) return;
-  w.field(l, off + 8, 6, 'sender MAC', macAt(b, off + 8));
+  w.field(l, off + 8, 6, 'sender MAC', bufferToMac(b, off + 8));
   w.field(l, off + 14, 4, 'sender IP', ipv4At(b, off + 14));
-  w.field(l, off + 18, 6, 'target MAC', macAt(b, off + 18));
+  w.field(l, off + 18, 6, 'target MAC', bufferToMac(b, off + 18));
   w.field(l, off + 24, 4, 'target IP', ipv4At(b, off + 24));
   l.notes.push({
     level: 'info',
     text:
       op === 1
         ? `Who has ${ipv4At(b, off + 24)}? Tell ${ipv4At(b, off + 14)}.`
-        : `${ipv4At(b, off + 14)} is at ${macAt(b, off + 8)}.`,
+        : `${ipv4At(b, off + 14)} is at ${bufferToMac(b, off + 8)}.`,
   });
   trailer(w, l, off + 28, 'ARP message');
 }
@@ -662,9 +634,9 @@ function ipv6(w: Walker, off: number, role: LayerRole, mismatched: boolean): voi
   if (!w.has(l, off + 7, 1, 'hop limit')) return;
   w.field(l, off + 7, 1, 'hop limit', String(w.u8(off + 7)));
   if (!w.has(l, off + 8, 16, 'source address')) return;
-  w.field(l, off + 8, 16, 'source address', ipv6At(b, off + 8));
+  w.field(l, off + 8, 16, 'source address', ipv6ToString(b, off + 8));
   if (!w.has(l, off + 24, 16, 'destination address')) return;
-  w.field(l, off + 24, 16, 'destination address', ipv6At(b, off + 24));
+  w.field(l, off + 24, 16, 'destination address', ipv6ToString(b, off + 24));
   const start = off + 40;
   const end = Math.min(b.length, start + plen);
   const ip: IpContext = { version: 6, ipOff: off, payloadLen: plen, role, quoted: false };

@@ -12,7 +12,7 @@
  * malformed input (truncated header or record, unknown magic, pcapng, absurd lengths), never a
  * RangeError from Buffer.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { FormatError } from '../errors';
 
 /** PCAP_MAGIC_USEC is the magic number of a microsecond-resolution file. */
@@ -156,27 +156,80 @@ export interface PcapWriteOptions {
   records: ReadonlyArray<{ tsSec: number; tsNsec: number; data: Uint8Array; origLen?: number }>;
 }
 
+/** writeGlobalHeader writes the 24-byte little-endian microsecond file header at out[0..24). */
+function writeGlobalHeader(out: Buffer, linkType: number, snaplen: number): void {
+  out.writeUInt32LE(PCAP_MAGIC_USEC, 0);
+  out.writeUInt16LE(2, 4);
+  out.writeUInt16LE(4, 6);
+  // thiszone and sigfigs stay 0, as every modern writer does.
+  out.writeUInt32LE(0, 8);
+  out.writeUInt32LE(0, 12);
+  out.writeUInt32LE(snaplen, 16);
+  out.writeUInt32LE(linkType, 20);
+}
+
+/** writeRecordHeader writes a 16-byte record header at out[p..p+16). */
+function writeRecordHeader(
+  out: Buffer,
+  p: number,
+  tsSec: number,
+  tsUsec: number,
+  inclLen: number,
+  origLen: number,
+): void {
+  out.writeUInt32LE(tsSec, p);
+  out.writeUInt32LE(tsUsec, p + 4);
+  out.writeUInt32LE(inclLen, p + 8);
+  out.writeUInt32LE(origLen, p + 12);
+}
+
 /** serializePcap builds a little-endian, microsecond-resolution classic pcap file. */
 export function serializePcap(opts: PcapWriteOptions): Buffer {
   let size = PCAP_GLOBAL_HEADER_SIZE;
   for (const r of opts.records) size += PCAP_RECORD_HEADER_SIZE + r.data.length;
   const out = Buffer.alloc(size);
-  out.writeUInt32LE(PCAP_MAGIC_USEC, 0);
-  out.writeUInt16LE(2, 4);
-  out.writeUInt16LE(4, 6);
-  // thiszone and sigfigs stay 0, as every modern writer does.
-  out.writeUInt32LE(opts.snaplen ?? PCAP_DEFAULT_SNAPLEN, 16);
-  out.writeUInt32LE(opts.linkType, 20);
+  writeGlobalHeader(out, opts.linkType, opts.snaplen ?? PCAP_DEFAULT_SNAPLEN);
   let p = PCAP_GLOBAL_HEADER_SIZE;
   for (const r of opts.records) {
-    out.writeUInt32LE(r.tsSec >>> 0, p);
-    out.writeUInt32LE(Math.floor(r.tsNsec / 1000) % 1e6, p + 4);
-    out.writeUInt32LE(r.data.length, p + 8);
-    out.writeUInt32LE(Math.max(r.origLen ?? r.data.length, r.data.length), p + 12);
+    const origLen = Math.max(r.origLen ?? r.data.length, r.data.length);
+    writeRecordHeader(out, p, r.tsSec >>> 0, Math.floor(r.tsNsec / 1000) % 1e6, r.data.length, origLen);
     out.set(r.data, p + PCAP_RECORD_HEADER_SIZE);
     p += PCAP_RECORD_HEADER_SIZE + r.data.length;
   }
   return out;
+}
+
+/**
+ * PcapFileWriter appends records to a classic pcap file as they arrive (`weft capture -w`: a live
+ * capture may run for hours and is stopped by a signal, so it cannot be serialised at the end).
+ * Writes are synchronous: capture rates are modest. Same file format as `serializePcap`.
+ */
+export class PcapFileWriter {
+  private readonly fd: number;
+  private readonly hdr = Buffer.alloc(PCAP_RECORD_HEADER_SIZE);
+  /** Number of records written. */
+  count = 0;
+
+  /** Opens (truncates) `path` and writes the global header for `linkType` and `snaplen`. */
+  constructor(path: string, linkType: number, snaplen = 65535) {
+    this.fd = openSync(path, 'w');
+    const g = Buffer.alloc(PCAP_GLOBAL_HEADER_SIZE);
+    writeGlobalHeader(g, linkType, snaplen);
+    writeSync(this.fd, g);
+  }
+
+  /** write appends one record; `micros` is the capture time in microseconds since the epoch. */
+  write(data: Uint8Array, micros: number, origLen = data.length): void {
+    writeRecordHeader(this.hdr, 0, Math.floor(micros / 1e6), Math.floor(micros % 1e6), data.length, origLen);
+    writeSync(this.fd, this.hdr);
+    writeSync(this.fd, data);
+    this.count++;
+  }
+
+  /** close flushes and closes the file. */
+  close(): void {
+    closeSync(this.fd);
+  }
 }
 
 /** writePcapFile serialises records (see serializePcap) to `path`. */

@@ -281,25 +281,55 @@ export function isValidIpv4(buf: Uint8Array, off: number, len: number): boolean 
 }
 
 /**
+ * writeIpv4Header writes a 20-byte header without options at `off`, with a correct checksum, and
+ * returns 20. `flagsFragment` is the whole flags + fragment-offset word (e.g. IPV4_FLAG_DF or 0);
+ * addresses are host-order u32. Allocation-free: the one IPv4 header writer for the packet path
+ * (outer headers, ICMP replies) and for `encodeIpv4`.
+ */
+export function writeIpv4Header(
+  buf: Uint8Array,
+  off: number,
+  tos: number,
+  totalLength: number,
+  id: number,
+  flagsFragment: number,
+  ttl: number,
+  protocol: number,
+  src: number,
+  dst: number,
+): number {
+  buf[off] = 0x45;
+  buf[off + IPV4_OFF_TOS] = tos;
+  setIpv4TotalLength(buf, off, totalLength);
+  setIpv4Id(buf, off, id);
+  setIpv4FlagsFragment(buf, off, flagsFragment);
+  buf[off + IPV4_OFF_TTL] = ttl;
+  buf[off + IPV4_OFF_PROTOCOL] = protocol;
+  writeU32(buf, off + IPV4_OFF_SRC, src);
+  writeU32(buf, off + IPV4_OFF_DST, dst);
+  fillIpv4Checksum(buf, off);
+  return IPV4_MIN_HEADER_SIZE;
+}
+
+/**
  * encodeIpv4 writes a 20-byte header without options at `off`, with a correct checksum, and
  * returns 20. Control/test path.
  */
 export function encodeIpv4(buf: Uint8Array, off: number, f: Ipv4Fields): number {
-  buf[off] = 0x45;
-  buf[off + IPV4_OFF_TOS] = f.tos;
-  setIpv4TotalLength(buf, off, f.totalLength);
-  setIpv4Id(buf, off, f.id);
-  setIpv4FlagsFragment(
+  const flagsFragment =
+    (f.df ? IPV4_FLAG_DF : 0) | (f.mf ? IPV4_FLAG_MF : 0) | (f.fragmentOffset & IPV4_FRAGMENT_OFFSET_MASK);
+  return writeIpv4Header(
     buf,
     off,
-    (f.df ? IPV4_FLAG_DF : 0) | (f.mf ? IPV4_FLAG_MF : 0) | (f.fragmentOffset & IPV4_FRAGMENT_OFFSET_MASK),
+    f.tos,
+    f.totalLength,
+    f.id,
+    flagsFragment,
+    f.ttl,
+    f.protocol,
+    f.src,
+    f.dst,
   );
-  buf[off + IPV4_OFF_TTL] = f.ttl;
-  buf[off + IPV4_OFF_PROTOCOL] = f.protocol;
-  writeU32(buf, off + IPV4_OFF_SRC, f.src);
-  writeU32(buf, off + IPV4_OFF_DST, f.dst);
-  fillIpv4Checksum(buf, off);
-  return IPV4_MIN_HEADER_SIZE;
 }
 
 /** decodeIpv4 reads a header into a fresh object (allocates; control/test path only). */

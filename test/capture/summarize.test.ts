@@ -2,13 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import {
-  FRAME_KINDS,
-  LinkType,
-  formatIpv6,
-  formatTimestamp,
-  summarizeFrame,
-} from '../../src/capture/summarize';
+import { FRAME_KINDS, LinkType, formatTimestamp, summarizeFrame } from '../../src/capture/summarize';
+import { ipv6ToString as formatIpv6 } from '../../src/route/addr';
 import { readPcapFile } from '../../src/pcap/pcap-file';
 import { eth, flannelUdpFrame, icmpEcho, ipv4, tcp, udp, vxlanFrame } from './frames';
 

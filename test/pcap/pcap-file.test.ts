@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -9,6 +10,7 @@ import {
   LINKTYPE_RAW,
   PCAP_MAGIC_NSEC,
   PCAP_MAGIC_USEC,
+  PcapFileWriter,
   parsePcap,
   serializePcap,
   type PcapRecord,
@@ -79,6 +81,29 @@ describe('pcap file reader and writer', () => {
     assert.equal(f.linkType, LINKTYPE_ETHERNET);
     const again = serializePcap({ linkType: f.linkType, snaplen: f.snaplen, records: f.records });
     assert.deepEqual(again, raw, 'dumpcap writes LE/usec, so our writer reproduces the file exactly');
+  });
+
+  it('PcapFileWriter streams the same file serializePcap builds', () => {
+    const dir = mkdtempSync(join(tmpdir(), `weft-pcapw-${process.pid}-`));
+    try {
+      const path = join(dir, 'stream.pcap');
+      const w = new PcapFileWriter(path, LINKTYPE_ETHERNET, 65535);
+      w.write(Buffer.from([1, 2, 3]), 1700000000_123456);
+      w.write(Buffer.from([0xff]), 5_000001, 1500);
+      w.close();
+      assert.equal(w.count, 2);
+      const expected = serializePcap({
+        linkType: LINKTYPE_ETHERNET,
+        snaplen: 65535,
+        records: [
+          { tsSec: 1700000000, tsNsec: 123456000, data: Buffer.from([1, 2, 3]) },
+          { tsSec: 5, tsNsec: 1000, data: Buffer.from([0xff]), origLen: 1500 },
+        ],
+      });
+      assert.deepEqual(readFileSync(path), expected);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   for (const [name, bigEndian, magic] of [

@@ -9,12 +9,11 @@
  */
 import { UsageError } from '../../errors';
 import { LiveCapture } from '../../capture/live';
-import { PcapFileWriter } from '../../capture/pcap-file';
+import { PcapFileWriter } from '../../pcap/pcap-file';
 import { explainCaptured } from '../../capture/explain-adapter';
+import { DEFAULT_FLANNEL_UDP_PORT, DEFAULT_VXLAN_PORT } from '../../encap/constants';
 import {
-  FLANNEL_UDP_PORT,
   FRAME_KINDS,
-  VXLAN_PORT_LINUX,
   formatCaptureLine,
   summarizeFrame,
   type FrameKind,
@@ -141,8 +140,8 @@ export function portMap(o: Pick<CaptureOptions, 'ports' | 'backend'>): Map<numbe
     for (const p of o.ports) m.set(p, o.backend);
     return m;
   }
-  if (o.backend !== 'udp') m.set(VXLAN_PORT_LINUX, 'vxlan');
-  if (o.backend !== 'vxlan') m.set(FLANNEL_UDP_PORT, 'udp');
+  if (o.backend !== 'udp') m.set(DEFAULT_VXLAN_PORT, 'vxlan');
+  if (o.backend !== 'vxlan') m.set(DEFAULT_FLANNEL_UDP_PORT, 'udp');
   return m;
 }
 
