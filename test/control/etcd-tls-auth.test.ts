@@ -89,6 +89,23 @@ async function roundTrip(store: LeaseStore, prefix: string): Promise<void> {
   await store.deleteLease(ref);
 }
 
+/**
+ * storeOpener returns `open(argv, env)`: an etcd LeaseStore from `weft` flags and environment under
+ * `prefix`, closed when test `t` ends.
+ */
+function storeOpener(
+  t: { after(fn: () => unknown): void },
+  prefix: string,
+): (argv: string[], env?: Record<string, string>) => LeaseStore {
+  const stores: LeaseStore[] = [];
+  t.after(() => Promise.all(stores.map((s) => s.close())));
+  return (argv, env = {}) => {
+    const s = openStore(parseFlags(['--store=etcd', `--etcd-prefix=${prefix}`, ...argv], env));
+    stores.push(s);
+    return s;
+  };
+}
+
 /** expectStoreError runs `fn` and asserts a StoreError matching `msg` within FAIL_WITHIN_MS. */
 async function expectStoreError(fn: () => Promise<unknown>, msg: RegExp): Promise<StoreError> {
   const t0 = Date.now();
@@ -133,13 +150,7 @@ test(
     t.after(() => etcd.destroy());
     assert.match(etcd.clientUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
     const prefix = `/weft-tls-${process.pid}/network`;
-    const stores: LeaseStore[] = [];
-    t.after(() => Promise.all(stores.map((s) => s.close())));
-    const open = (argv: string[], env: Record<string, string> = {}): LeaseStore => {
-      const s = openStore(parseFlags(['--store=etcd', `--etcd-prefix=${prefix}`, ...argv], env));
-      stores.push(s);
-      return s;
-    };
+    const open = storeOpener(t, prefix);
 
     await t.test('flags', async () => {
       const s = open([
@@ -201,13 +212,7 @@ test(
     ctl('user', 'add', 'root', '--new-user-password=weft-s3cret');
     ctl('auth', 'enable');
     const prefix = `/weft-auth-${process.pid}/network`;
-    const stores: LeaseStore[] = [];
-    t.after(() => Promise.all(stores.map((s) => s.close())));
-    const open = (argv: string[], env: Record<string, string> = {}): LeaseStore => {
-      const s = openStore(parseFlags(['--store=etcd', `--etcd-prefix=${prefix}`, ...argv], env));
-      stores.push(s);
-      return s;
-    };
+    const open = storeOpener(t, prefix);
 
     await t.test('without credentials etcd refuses', async () => {
       const s = open([`--etcd-endpoints=${etcd.clientUrl}`]);

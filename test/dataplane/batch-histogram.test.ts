@@ -10,9 +10,8 @@ import {
   newBatchHistogram,
   recordBatchSize,
 } from '../../src/dataplane/batch-histogram';
-import { DataplaneNode } from '../../src/dataplane/node';
-import { ipv4ToU32, macToBuffer } from '../../src/route/addr';
-import { ChannelSocketPair, ChannelTun, buildIcmpEcho } from '../../src/testing';
+import { buildIcmpEcho } from '../../src/testing';
+import { pair, until } from './fake-pair';
 
 test('recordBatchSize: power-of-two buckets 1, 2-3, 4-7, ..., 64+ and the sum', () => {
   const h = newBatchHistogram();
@@ -31,36 +30,8 @@ test('recordBatchSize: power-of-two buckets 1, 2-3, 4-7, ..., 64+ and the sum', 
   assert.equal(BATCH_SIZE_BUCKET_NAMES.length, 7);
 });
 
-function settle(): Promise<void> {
-  return new Promise((r) => setImmediate(() => setImmediate(r)));
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (cond()) return;
-    await settle();
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
 test('dataplane over fakes: each burst is one batch, counted by size in both directions', async (t) => {
-  const MAC_A = macToBuffer('0e:00:00:00:0a:01');
-  const MAC_B = macToBuffer('0e:00:00:00:0b:02');
-  const sock = ChannelSocketPair('192.0.2.1', '192.0.2.2', 8472);
-  const tunA = new ChannelTun('a0');
-  const tunB = new ChannelTun('b0');
-  const peer = (subnet: string, ip: string, mac: Buffer) => ({
-    subnet, publicIp: ip, publicIpU32: ipv4ToU32(ip), vtepMac: mac, backend: 'vxlan' as const,
-  }); // prettier-ignore
-  const base = { backend: 'vxlan' as const, vni: 1, port: 8472, io: 'batch' as const };
-  const a = new DataplaneNode(
-    { ...base, dev: 'a0', local: '192.0.2.1', address: '10.244.0.1/32', vtepMac: MAC_A, peers: [peer('10.244.1.0/24', '192.0.2.2', MAC_B)] },
-    { tun: tunA, io: sock.a },
-  ); // prettier-ignore
-  const b = new DataplaneNode(
-    { ...base, dev: 'b0', local: '192.0.2.2', address: '10.244.1.1/32', vtepMac: MAC_B, peers: [peer('10.244.0.0/24', '192.0.2.1', MAC_A)] },
-    { tun: tunB, io: sock.b },
-  ); // prettier-ignore
+  const { a, b, tunA, tunB } = pair('vxlan');
   await a.start();
   await b.start();
   t.after(async () => {

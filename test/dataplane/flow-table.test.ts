@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { FLOW_TABLE_SLOTS, FlowTable } from '../../src/dataplane/flow-table';
-import { DataplaneNode } from '../../src/dataplane/node';
-import { ipv4ToU32, macToBuffer } from '../../src/route/addr';
-import { ChannelSocketPair, ChannelTun, buildIcmpEcho, buildIpv4, buildIpv6 } from '../../src/testing';
+import { ipv4ToU32 } from '../../src/route/addr';
+import { buildIcmpEcho, buildIpv4, buildIpv6 } from '../../src/testing';
+import { pair, settle } from './fake-pair';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -114,28 +114,8 @@ test('FlowTable: 1M packets over 1000 flows allocate nothing (heap delta < 1 MiB
   assert.equal(s.flows.find((f) => f.sport === 3001)!.peer, '192.0.2.2');
 });
 
-function settle(): Promise<void> {
-  return new Promise((r) => setImmediate(() => setImmediate(r)));
-}
-
 test('dataplane over fakes: flows counted both ways with their peer, only with flowCounters', async (t) => {
-  const MAC_A = macToBuffer('0e:00:00:00:0a:01');
-  const MAC_B = macToBuffer('0e:00:00:00:0b:02');
-  const sock = ChannelSocketPair('192.0.2.1', '192.0.2.2', 8472);
-  const tunA = new ChannelTun('a0');
-  const tunB = new ChannelTun('b0');
-  const peer = (subnet: string, ip: string, mac: Buffer) => ({
-    subnet, publicIp: ip, publicIpU32: ipv4ToU32(ip), vtepMac: mac, backend: 'vxlan' as const,
-  }); // prettier-ignore
-  const base = { backend: 'vxlan' as const, vni: 1, port: 8472, io: 'batch' as const };
-  const a = new DataplaneNode(
-    { ...base, dev: 'a0', local: '192.0.2.1', address: '10.244.0.1/32', vtepMac: MAC_A, peers: [peer('10.244.1.0/24', '192.0.2.2', MAC_B)], flowCounters: true },
-    { tun: tunA, io: sock.a },
-  ); // prettier-ignore
-  const b = new DataplaneNode(
-    { ...base, dev: 'b0', local: '192.0.2.2', address: '10.244.1.1/32', vtepMac: MAC_B, peers: [peer('10.244.0.0/24', '192.0.2.1', MAC_A)] },
-    { tun: tunB, io: sock.b },
-  ); // prettier-ignore
+  const { a, b, tunA, tunB } = pair('vxlan', [], { flowCounters: true });
   await a.start();
   await b.start();
   t.after(async () => {

@@ -6,60 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataplaneNode, type NodeConfig } from '../../src/dataplane/node';
 import { Egress } from '../../src/dataplane/egress';
 import { DropReason, makeVxlanConfig, newDropCounters } from '../../src/encap';
 import { PacketBatch } from '../../src/io/packet-batch';
-import { ipv4ToU32, ipv6ToBuffer, macToBuffer } from '../../src/route/addr';
-import type { Backend } from '../../src/route/peer';
+import { ipv4ToU32, ipv6ToBuffer } from '../../src/route/addr';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
 import { ChannelSocketPair, ChannelTun, buildIcmpEcho, buildIpv4, buildIpv6 } from '../../src/testing';
-
-const MAC_A = macToBuffer('0e:00:00:00:0a:01');
-const MAC_B = macToBuffer('0e:00:00:00:0b:02');
-
-function settle(): Promise<void> {
-  return new Promise((r) => setImmediate(() => setImmediate(r)));
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (cond()) return;
-    await settle();
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
-function pair(backend: Backend, extraPeersA: NodeConfig['peers'] = []) {
-  const port = backend === 'vxlan' ? 8472 : 8285;
-  const sock = ChannelSocketPair('192.0.2.1', '192.0.2.2', port);
-  const tunA = new ChannelTun('a0');
-  const tunB = new ChannelTun('b0');
-  const peer = (subnet: string, ip: string, mac: Buffer) => ({
-    subnet,
-    publicIp: ip,
-    publicIpU32: ipv4ToU32(ip),
-    vtepMac: backend === 'vxlan' ? mac : null,
-    backend,
-  });
-  const base = { backend, vni: 1, port, io: 'batch' as const };
-  const a = new DataplaneNode(
-    {
-      ...base, dev: 'a0', local: '192.0.2.1', address: '10.244.0.1/32', vtepMac: MAC_A,
-      peers: [peer('10.244.1.0/24', '192.0.2.2', MAC_B), ...extraPeersA],
-    },
-    { tun: tunA, io: sock.a },
-  ); // prettier-ignore
-  const b = new DataplaneNode(
-    {
-      ...base, dev: 'b0', local: '192.0.2.2', address: '10.244.1.1/32', vtepMac: MAC_B,
-      peers: [peer('10.244.0.0/24', '192.0.2.1', MAC_A)],
-    },
-    { tun: tunB, io: sock.b },
-  ); // prettier-ignore
-  return { a, b, tunA, tunB, sock, peer };
-}
+import { MAC_A, MAC_B, pair, settle, until } from './fake-pair';
 
 for (const backend of ['vxlan', 'udp'] as const) {
   test(`${backend}: a packet injected into A's TUN comes out of B's TUN, and back`, async (t) => {

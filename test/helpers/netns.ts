@@ -387,6 +387,50 @@ export function addKernelFlannelPeer(
   ns.ip('route', 'add', peer.subnet, 'via', gw, 'dev', vtep.dev, 'onlink');
 }
 
+/** KernelVsWeft is the kernel-vs-weft testbed: flannel's kernel VTEP in `u.a`, weft's side in `u.b`. */
+export interface KernelVsWeft {
+  u: Underlay;
+  /** The kernel VTEP in `u.a` for 10.244.0.0/24 (pod stand-in `k.podIp` = 10.244.0.1). */
+  k: KernelVtep;
+}
+
+/**
+ * setupKernelVsWeft builds an underlay, flannel's kernel VTEP for 10.244.0.0/24 in `u.a` (with the
+ * veth checksum workaround, see disableTxChecksumOffload) and 10.244.1.1/32 on `u.b`'s lo as the
+ * pod stand-in behind the weft node that startWeftVsKernel later starts in `u.b`.
+ */
+export function setupKernelVsWeft(cleanup: Cleanup): KernelVsWeft {
+  const u = createUnderlay(cleanup);
+  const k = setupKernelFlannel(u.a, {
+    local: u.aIp,
+    underlayDev: u.aDev,
+    subnet: '10.244.0.0/24',
+    underlayMtu: u.mtu,
+  });
+  disableTxChecksumOffload(u.a, k.dev);
+  u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
+  return { u, k };
+}
+
+/**
+ * startWeftVsKernel starts `weft link --backend vxlan` for 10.244.1.0/24 in `u.b` (device name from
+ * `devPrefix`, plus `extra` flags) peered with the kernel VTEP, then installs weft as a peer on the
+ * kernel side the way flannel does (addKernelFlannelPeer).
+ */
+export async function startWeftVsKernel(
+  { u, k }: KernelVsWeft,
+  devPrefix: string,
+  extra: string[] = [],
+): Promise<{ proc: Proc; mac: string; startLine: string }> {
+  const w = await startWeftLink(u.b, [
+    '--backend', 'vxlan', '--dev', uniqueName(devPrefix), '--local', u.bIp, '--address', '10.244.1.0/32',
+    '--peer', `10.244.0.0/24=${u.aIp},${k.mac}`, ...extra,
+  ]); // prettier-ignore
+  if (w.mac === null) throw new Error(`weft vxlan printed no VTEP MAC: ${w.startLine}`);
+  addKernelFlannelPeer(u.a, k, { subnet: '10.244.1.0/24', mac: w.mac, publicIp: u.bIp });
+  return { proc: w.proc, mac: w.mac, startLine: w.startLine };
+}
+
 /**
  * disableTxChecksumOffload runs flannel's documented workaround `ethtool -K DEV
  * tx-checksum-ip-generic off` (flannel PR #1282) on a kernel VTEP.
@@ -477,7 +521,10 @@ export interface PingResult {
   output: string;
 }
 
-/** ping sends `count` ICMP echoes from `ns` to `dst` (optionally from `source`) and returns the counts; never throws on loss. */
+/**
+ * ping sends `count` ICMP echoes from `ns` to `dst` (optionally from `source`) and returns the
+ * counts; it never throws on loss, only when ping did not send all `count` echoes.
+ */
 export function ping(
   ns: Netns,
   dst: string,
@@ -499,8 +546,11 @@ export function ping(
     const e = err as { stdout?: string; stderr?: string };
     output = `${e.stdout ?? ''}${e.stderr ?? ''}`;
   }
+  // No summary means ping never ran (missing, bad address): 0 of 0 must not read as "no loss".
   const m = /(\d+) packets transmitted, (\d+) received/.exec(output);
-  return { transmitted: m ? Number(m[1]) : 0, received: m ? Number(m[2]) : 0, output };
+  if (!m || Number(m[1]) !== count)
+    throw new Error(`ping ${dst} in ${ns.name} did not send ${count} echoes: ${output}`);
+  return { transmitted: count, received: Number(m[2]), output };
 }
 
 /** TransferResult describes one TCP transfer: sizes and SHA-256 on each end. */

@@ -21,42 +21,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  addKernelFlannelPeer,
   cleanupFor,
-  createUnderlay,
-  disableTxChecksumOffload,
   ping,
   readWeftStats,
   requireRoot,
-  setupKernelFlannel,
-  startWeftLink,
+  setupKernelVsWeft,
+  startWeftVsKernel,
   tcpTransfer,
-  uniqueName,
 } from '../helpers/netns';
 
 test('weft vxlan interoperates with a flannel-style kernel flannel.1: ping and TCP both ways', async (t) => {
   requireRoot();
   const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const k = setupKernelFlannel(u.a, {
-    local: u.aIp,
-    underlayDev: u.aDev,
-    subnet: '10.244.0.0/24',
-    underlayMtu: u.mtu,
-  });
-  // veth never completes the inner checksums a kernel VTEP leaves to "hardware" (see the helper).
-  disableTxChecksumOffload(u.a, k.dev);
-  u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
-  const dev = uniqueName('wk');
-  const w = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--dev', dev, '--local', u.bIp, '--address', '10.244.1.0/32',
-    '--peer', `10.244.0.0/24=${u.aIp},${k.mac}`,
-  ]); // prettier-ignore
-  assert.ok(w.mac !== null, w.startLine);
+  const { u, k } = setupKernelVsWeft(c);
+  const w = await startWeftVsKernel({ u, k }, 'wk');
   // flannel's pkg/mac: random, locally administered (bit 1 set), unicast (bit 0 clear).
   const first = parseInt(w.mac.slice(0, 2), 16);
   assert.equal(first & 0x03, 0x02, `VTEP MAC ${w.mac} must be locally administered unicast`);
-  addKernelFlannelPeer(u.a, k, { subnet: '10.244.1.0/24', mac: w.mac, publicIp: u.bIp });
   assert.match(
     u.a.ip('neigh', 'show', 'dev', 'flannel.1'),
     new RegExp(`10\\.244\\.1\\.0 lladdr ${w.mac} PERMANENT`),

@@ -12,19 +12,15 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  addKernelFlannelPeer,
   cleanupFor,
-  createUnderlay,
-  disableTxChecksumOffload,
   ping,
   readWeftStats,
   requireRoot,
   run,
-  setupKernelFlannel,
+  setupKernelVsWeft,
   sleep,
-  startWeftLink,
+  startWeftVsKernel,
   tcpTransfer,
-  uniqueName,
   waitFor,
 } from '../helpers/netns';
 
@@ -36,15 +32,7 @@ test('weft --src-port flow interoperates with kernel flannel.1 and hashes flows 
   const c = cleanupFor(t);
   const dir = mkdtempSync(join(tmpdir(), 'weft-srcport-'));
   c.add(`rm ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
-  const u = createUnderlay(c);
-  const k = setupKernelFlannel(u.a, {
-    local: u.aIp,
-    underlayDev: u.aDev,
-    subnet: '10.244.0.0/24',
-    underlayMtu: u.mtu,
-  });
-  disableTxChecksumOffload(u.a, k.dev);
-  u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
+  const { u, k } = setupKernelVsWeft(c);
 
   // Capture the underlay on the kernel side before any overlay traffic exists.
   const pcap = join(dir, 'underlay.pcap');
@@ -52,13 +40,13 @@ test('weft --src-port flow interoperates with kernel flannel.1 and hashes flows 
   await waitFor(() => existsSync(pcap) && statSync(pcap).size >= 24, 10_000, 'dumpcap to start');
   await sleep(300);
 
-  const dev = uniqueName('wf');
-  const w = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--dev', dev, '--local', u.bIp, '--address', '10.244.1.0/32',
-    '--peer', `10.244.0.0/24=${u.aIp},${k.mac}`, '--src-port', 'flow', '--src-port-range', `${MIN}-${MAX}`,
-  ]); // prettier-ignore
+  const w = await startWeftVsKernel({ u, k }, 'wf', [
+    '--src-port',
+    'flow',
+    '--src-port-range',
+    `${MIN}-${MAX}`,
+  ]);
   assert.match(w.startLine, new RegExp(`offload off src-port flow ${MIN}-${MAX} \\(no gso\\)$`));
-  addKernelFlannelPeer(u.a, k, { subnet: '10.244.1.0/24', mac: w.mac!, publicIp: u.bIp });
 
   for (const [from, dst, source] of [
     [u.a, '10.244.1.1', k.podIp],

@@ -7,14 +7,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  addKernelFlannelPeer,
   cleanupFor,
   createUnderlay,
-  disableTxChecksumOffload,
   readWeftStats,
   requireRoot,
-  setupKernelFlannel,
+  setupKernelVsWeft,
   startWeftLink,
+  startWeftVsKernel,
   tcpTransfer,
   uniqueName,
 } from '../helpers/netns';
@@ -72,20 +71,8 @@ describe('offloads in namespaces', () => {
   test('weft (offloads on) <-> kernel VXLAN: 20 MB both ways byte-exact', async (t) => {
     requireRoot();
     const c = cleanupFor(t);
-    const u = createUnderlay(c);
-    const k = setupKernelFlannel(u.a, {
-      local: u.aIp,
-      underlayDev: u.aDev,
-      subnet: '10.244.0.0/24',
-      underlayMtu: u.mtu,
-    });
-    disableTxChecksumOffload(u.a, k.dev);
-    u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
-    const w = await startWeftLink(u.b, [
-      '--backend', 'vxlan', '--dev', uniqueName('ok'), '--local', u.bIp, '--address', '10.244.1.0/32',
-      '--peer', `10.244.0.0/24=${u.aIp},${k.mac}`,
-    ]); // prettier-ignore
-    addKernelFlannelPeer(u.a, k, { subnet: '10.244.1.0/24', mac: w.mac!, publicIp: u.bIp });
+    const { u, k } = setupKernelVsWeft(c);
+    const w = await startWeftVsKernel({ u, k }, 'ok');
     const toWeft = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
     assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
     const toKernel = await tcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
