@@ -12,6 +12,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { sh, sleep } from '../demo/testbed';
 
 let counter = 0;
 
@@ -21,24 +22,8 @@ export function uniqueName(prefix: string): string {
   return `${prefix}${process.pid % 100000}x${counter}`.slice(0, 15);
 }
 
-/** sh runs a command synchronously and returns stdout; throws with its stderr on failure. */
-export function sh(cmd: string, args: string[], timeoutMs = 30_000): string {
-  try {
-    return execFileSync(cmd, args, {
-      encoding: 'utf8',
-      timeout: timeoutMs,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
-  }
-}
-
-/** sleep resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+/** sh and sleep are the demo testbed's: one copy of the namespace-tool helpers in src/. */
+export { sh, sleep } from '../demo/testbed';
 
 /** Child is a process started in a namespace, with its stdout lines kept for `waitForLine`. */
 export class Child {

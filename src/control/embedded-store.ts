@@ -109,6 +109,19 @@ export class EmbeddedStore implements LeaseStore {
     return { key, file: path.join(this.subnetsDir, key) };
   }
 
+  /** Stages a lease file for `ref` whose mtime is its expiry, ready to be linked or renamed in. */
+  private async stageLease(
+    ref: SubnetRef,
+    attrs: LeaseAttrs,
+    ttlSeconds: number,
+  ): Promise<{ key: string; file: string; value: string; expires: number; tmp: string }> {
+    await this.ensureDirs();
+    const { key, file } = this.keyPath(ref);
+    const value = encodeLeaseAttrs(attrs);
+    const expires = this.now() + ttlSeconds * 1000;
+    return { key, file, value, expires, tmp: await this.stage(value, expires) };
+  }
+
   async getConfig(): Promise<string | null> {
     try {
       return await fsp.readFile(path.join(this.root, 'config'), 'utf8');
@@ -125,11 +138,7 @@ export class EmbeddedStore implements LeaseStore {
   }
 
   async createLease(ref: SubnetRef, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
-    await this.ensureDirs();
-    const { key, file } = this.keyPath(ref);
-    const value = encodeLeaseAttrs(attrs);
-    const expires = this.now() + ttlSeconds * 1000;
-    const tmp = await this.stage(value, expires);
+    const { key, file, value, expires, tmp } = await this.stageLease(ref, attrs, ttlSeconds);
     try {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -150,11 +159,7 @@ export class EmbeddedStore implements LeaseStore {
   }
 
   async updateLease(ref: SubnetRef, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
-    await this.ensureDirs();
-    const { key, file } = this.keyPath(ref);
-    const value = encodeLeaseAttrs(attrs);
-    const expires = this.now() + ttlSeconds * 1000;
-    const tmp = await this.stage(value, expires);
+    const { key, file, value, expires, tmp } = await this.stageLease(ref, attrs, ttlSeconds);
     try {
       await fsp.rename(tmp, file);
     } catch (e) {

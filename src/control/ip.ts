@@ -5,8 +5,11 @@
  * Parsing follows Go's `net.ParseIP` / `net.ParseCIDR` (what flannel uses): dotted quads without
  * leading zeros, and IPv6 printed in Go's canonical form (RFC 5952: lower case, longest run of two
  * or more zero groups collapsed to `::`), so keys and subnet.env values match flannel's byte for byte.
- * Kept separate from `src/route/addr.ts` (hot-path helpers) because these run only on control paths.
+ * The parsing and printing itself is `src/route/addr.ts`'s; this file adds the bigint/number network
+ * values (mask, overlap, equality) that leases and the network config compare.
  */
+
+import { IPV6_BYTES, ipv6ToString, prefixMaskV4, tryIpv4ToU32, tryParseIpv6, u32ToIpv4 } from '../route/addr';
 
 /** Ip4Net is an IPv4 network: `ip` is the host-order u32 network address, `prefixLen` 0..32. */
 export interface Ip4Net {
@@ -20,100 +23,35 @@ export interface Ip6Net {
   readonly prefixLen: number;
 }
 
-const V4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const MASK128 = (1n << 128n) - 1n;
 
 /** parseIPv4 returns the host-order u32 of a dotted quad, or null (Go rejects leading zeros too). */
 export function parseIPv4(s: string): number | null {
-  const m = V4_RE.exec(s);
-  if (!m) return null;
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const part = m[i]!;
-    if (part.length > 1 && part[0] === '0') return null;
-    const n = Number(part);
-    if (n > 255) return null;
-    v = v * 256 + n;
-  }
-  return v >>> 0;
+  const v = tryIpv4ToU32(s);
+  return v < 0 ? null : v;
 }
 
 /** formatIPv4 prints a host-order u32 as a dotted quad. */
-export function formatIPv4(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
+export const formatIPv4: (v: number) => string = u32ToIpv4;
 
 /** parseIPv6 returns the 128-bit value of an IPv6 address (with optional embedded IPv4 tail), or null. */
 export function parseIPv6(s: string): bigint | null {
-  if (s.length < 2 || s.length > 45 || !/^[0-9a-fA-F:.]+$/.test(s)) return null;
-  let head = s;
-  let tail: number[] = [];
-  const lastColon = s.lastIndexOf(':');
-  if (s.indexOf('.') >= 0) {
-    const v4 = parseIPv4(s.slice(lastColon + 1));
-    if (v4 === null) return null;
-    tail = [v4 >>> 16, v4 & 0xffff];
-    head = s.slice(0, lastColon + 1);
-    if (!head.endsWith('::')) head = head.slice(0, -1);
-  }
-  const dbl = head.indexOf('::');
-  if (dbl >= 0 && head.indexOf('::', dbl + 1) >= 0) return null;
-  const parseGroups = (part: string): number[] | null => {
-    if (part === '') return [];
-    const out: number[] = [];
-    for (const g of part.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  let groups: number[];
-  if (dbl >= 0) {
-    const left = parseGroups(head.slice(0, dbl));
-    const right = parseGroups(head.slice(dbl + 2));
-    if (!left || !right) return null;
-    const fill = 8 - left.length - right.length - tail.length;
-    if (fill < 1) return null;
-    groups = [...left, ...new Array<number>(fill).fill(0), ...right, ...tail];
-  } else {
-    const all = parseGroups(head);
-    if (!all) return null;
-    groups = [...all, ...tail];
-    if (groups.length !== 8) return null;
-  }
+  const b = new Uint8Array(IPV6_BYTES);
+  if (!tryParseIpv6(s, b)) return null;
   let v = 0n;
-  for (const g of groups) v = (v << 16n) | BigInt(g);
+  for (let i = 0; i < IPV6_BYTES; i++) v = (v << 8n) | BigInt(b[i]!);
   return v;
 }
 
 /** formatIPv6 prints a 128-bit value in Go's canonical `net.IP.String()` form. */
 export function formatIPv6(v: bigint): string {
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]): string => a.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+  const b = new Uint8Array(IPV6_BYTES);
+  for (let i = IPV6_BYTES - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn);
+  return ipv6ToString(b);
 }
 
 /** ip4Mask returns the u32 netmask for a prefix length. */
-export function ip4Mask(prefixLen: number): number {
-  return prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
-}
+export const ip4Mask: (prefixLen: number) => number = prefixMaskV4;
 
 /** ip6Mask returns the 128-bit netmask for a prefix length. */
 export function ip6Mask(prefixLen: number): bigint {
@@ -154,20 +92,10 @@ export function ip6NetToString(n: Ip6Net): string {
   return `${formatIPv6(n.ip)}/${n.prefixLen}`;
 }
 
-/** ip4NetContains is true when `inner` lies entirely within `outer`. */
-export function ip4NetContains(outer: Ip4Net, inner: Ip4Net): boolean {
-  return inner.prefixLen >= outer.prefixLen && (inner.ip & ip4Mask(outer.prefixLen)) >>> 0 === outer.ip;
-}
-
 /** ip4NetOverlaps is true when the two networks share any address. */
 export function ip4NetOverlaps(a: Ip4Net, b: Ip4Net): boolean {
   const len = Math.min(a.prefixLen, b.prefixLen);
   return (a.ip & ip4Mask(len)) >>> 0 === (b.ip & ip4Mask(len)) >>> 0;
-}
-
-/** ip6NetContains is true when `inner` lies entirely within `outer`. */
-export function ip6NetContains(outer: Ip6Net, inner: Ip6Net): boolean {
-  return inner.prefixLen >= outer.prefixLen && (inner.ip & ip6Mask(outer.prefixLen)) === outer.ip;
 }
 
 /** ip6NetOverlaps is true when the two networks share any address. */

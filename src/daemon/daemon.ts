@@ -42,9 +42,9 @@ import {
 import { DataplaneNode, type NodeConfig } from '../dataplane/node';
 import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port';
 import * as netdev from '../io/netdev';
-import { macToBuffer } from '../route/addr';
+import { bufferToMac, macToBuffer } from '../route/addr';
 import type { Backend, Peer } from '../route/peer';
-import { DaemonCounters, MetricsSource, newDaemonCounters } from '../metrics/metrics';
+import { DaemonCounters, LeaseSummary, MetricsSource, newDaemonCounters } from '../metrics/metrics';
 import { CountingStore } from './counting-store';
 import { ExtIface, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
@@ -101,10 +101,6 @@ function errMsg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function macString(b: Buffer | null): string | null {
-  return b ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : null;
-}
-
 /** Daemon is one `weft run` node; see the module comment for its lifecycle. */
 export class Daemon implements MetricsSource {
   readonly counters: DaemonCounters = newDaemonCounters();
@@ -150,13 +146,7 @@ export class Daemon implements MetricsSource {
   }
 
   /** lease summarizes the own lease for metrics. */
-  lease(): {
-    subnet: string;
-    publicIp: string;
-    backend: string;
-    vtepMac: string;
-    expiration: Date | null;
-  } | null {
+  lease(): LeaseSummary | null {
     const id = this.identity;
     const l = this.mgr?.lease;
     if (!id || !l || !this.leaseHeld) return null;
@@ -181,7 +171,7 @@ export class Daemon implements MetricsSource {
       peers: this.peers.map((p) => ({
         subnet: p.subnet,
         publicIp: p.publicIp,
-        vtepMac: macString(p.vtepMac),
+        vtepMac: p.vtepMac ? bufferToMac(p.vtepMac) : null,
         backend: p.backend,
         port,
         leaseKey: keyOf.get(p.subnet) ?? '',

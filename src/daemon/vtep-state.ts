@@ -10,12 +10,18 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { normalizeMac } from '../control/lease';
+import { bufferToMac } from '../route/addr';
 
-/** randomLocalMac returns a random locally administered unicast MAC, as flannel's pkg/mac. */
-export function randomLocalMac(): string {
+/** randomVtepMac returns a random locally administered unicast MAC, as flannel's pkg/mac does. */
+export function randomVtepMac(): Buffer {
   const b = randomBytes(6);
   b[0] = (b[0]! & 0xfe) | 0x02;
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  return b;
+}
+
+/** randomLocalMac is randomVtepMac as `aa:bb:cc:dd:ee:ff` text. */
+export function randomLocalMac(): string {
+  return bufferToMac(randomVtepMac());
 }
 
 /** vtepStateFile names the state file for device `dev` advertised at `publicIp`. */

@@ -17,14 +17,16 @@ import path from 'node:path';
 import { ToolMissingError } from '../errors';
 import { parseLogLine } from '../daemon/log';
 
-/** TOOLS maps each external tool the testbed may need to the Debian command that installs it. */
+/** TOOLS maps each external tool the testbeds (demo, bench) may need to its Debian package. */
 export const TOOLS: Record<string, string> = {
-  ip: 'apt-get install -y iproute2',
-  bridge: 'apt-get install -y iproute2',
-  ping: 'apt-get install -y iputils-ping',
-  iperf3: 'apt-get install -y iperf3',
-  etcd: 'apt-get install -y etcd-server',
-  etcdctl: 'apt-get install -y etcd-client',
+  ip: 'iproute2',
+  ss: 'iproute2',
+  bridge: 'iproute2',
+  ping: 'iputils-ping',
+  iperf3: 'iperf3',
+  socat: 'socat',
+  etcd: 'etcd-server',
+  etcdctl: 'etcd-client',
 };
 
 /** findTool returns the path of `tool` on PATH (plus /usr/sbin, /sbin), or null. */
@@ -43,11 +45,17 @@ export function findTool(tool: string): string | null {
   return null;
 }
 
-/** requireTools throws ToolMissingError for the first missing tool, naming the install command. */
-export function requireTools(tools: readonly string[]): void {
-  const missing = tools.filter((t) => findTool(t) === null);
+/**
+ * requireTools throws one ToolMissingError naming every missing tool and the apt-get command that
+ * installs them all; `has` defaults to a PATH lookup (tests inject a fake).
+ */
+export function requireTools(
+  tools: readonly string[],
+  has: (tool: string) => boolean = (t) => findTool(t) !== null,
+): void {
+  const missing = tools.filter((t) => !has(t));
   if (missing.length === 0) return;
-  const pkgs = [...new Set(missing.map((t) => TOOLS[t]!.replace('apt-get install -y ', '')))];
+  const pkgs = [...new Set(missing.map((t) => TOOLS[t]!))];
   throw new ToolMissingError(missing.join(', '), `apt-get install -y ${pkgs.join(' ')}`);
 }
 

@@ -44,6 +44,15 @@ export function newDaemonCounters(): DaemonCounters {
   };
 }
 
+/** LeaseSummary is the own lease as metrics label it. */
+export interface LeaseSummary {
+  subnet: string;
+  publicIp: string;
+  backend: string;
+  vtepMac: string;
+  expiration: Date | null;
+}
+
 /** MetricsSource is everything a scrape reads. */
 export interface MetricsSource {
   /** The running dataplane, or null before it started / after it stopped. */
@@ -51,13 +60,7 @@ export interface MetricsSource {
   readonly counters: DaemonCounters;
   ready(): boolean;
   /** The own lease, or null before it is acquired. */
-  lease(): {
-    subnet: string;
-    publicIp: string;
-    backend: string;
-    vtepMac: string;
-    expiration: Date | null;
-  } | null;
+  lease(): LeaseSummary | null;
 }
 
 /** METRIC_NAMES lists every weft metric (the process_* / nodejs_* defaults come on top). */

@@ -5,9 +5,9 @@
  * to stderr; the table (with ratios to kernel VXLAN of the same run) to stdout; --json and --svg
  * write the record and a chart of throughput against MTU.
  */
-import { accessSync, constants, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
-import { SystemError, ToolMissingError, UsageError } from '../../errors';
+import { writeFileSync } from 'node:fs';
+import { SystemError, UsageError } from '../../errors';
+import { requireTools } from '../../demo/testbed';
 import { CASE_NAMES, DEFAULT_CASES, type CaseName } from '../../benchsuite/cases';
 import { formatTable, renderSvg } from '../../benchsuite/report';
 import { METRICS, type Metric } from '../../benchsuite/measure';
@@ -41,31 +41,12 @@ Needs root, iperf3, socat (for the socat case) and iproute2.
   --svg FILE      write a chart of TCP Gbit/s against MTU (open it in a browser)
   --quick         short runs (2 s) for a smoke test`;
 
-/** TOOLS maps each external program to the Debian package that provides it. */
-const TOOLS: Record<string, string> = { ip: 'iproute2', ss: 'iproute2', bridge: 'iproute2', iperf3: 'iperf3', ping: 'iputils-ping', socat: 'socat' }; // prettier-ignore
-
-function onPath(tool: string): boolean {
-  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
-    try {
-      accessSync(join(dir, tool), constants.X_OK);
-      return true;
-    } catch {
-      /* next */
-    }
-  }
-  return false;
-}
-
 /** checkTools throws ToolMissingError naming the apt-get command for every missing program. */
-export function checkTools(cases: readonly CaseName[], has: (tool: string) => boolean = onPath): void {
+export function checkTools(cases: readonly CaseName[], has?: (tool: string) => boolean): void {
   const need = ['ip', 'ss', 'iperf3', 'ping'];
   if (cases.includes('kernel')) need.push('bridge');
   if (cases.includes('socat')) need.push('socat');
-  const missing = need.filter((t) => !has(t));
-  if (missing.length > 0) {
-    const pkgs = [...new Set(missing.map((t) => TOOLS[t]!))];
-    throw new ToolMissingError(missing.join(', '), `apt-get install -y ${pkgs.join(' ')}`);
-  }
+  requireTools(need, has);
 }
 
 interface Parsed {

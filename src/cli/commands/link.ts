@@ -11,11 +11,11 @@
  *     with `--debug` then `weft link: flows {JSON}` (DataplaneFlows: top flows by bytes each way).
  * SIGINT / SIGTERM stop forwarding, remove the routes and the device, close sockets, exit 0.
  */
-import { randomBytes } from 'node:crypto';
 import { ConfigError, UsageError } from '../../errors';
 import { bufferToMac, ipv4ToU32, macToBuffer, parseCidr } from '../../route/addr';
 import type { Backend } from '../../route/peer';
 import type { PeerSpec } from '../../route/route-table';
+import { randomVtepMac } from '../../daemon/vtep-state';
 import { DataplaneNode, type IoMode, type NodeConfig } from '../../dataplane/node';
 import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange, type SrcPortMode } from '../../dataplane/src-port';
 
@@ -71,12 +71,8 @@ function intFlag(flag: string, v: string, min: number, max: number): number {
   return n;
 }
 
-/** randomVtepMac returns a random locally administered unicast MAC, as flannel's pkg/mac does. */
-export function randomVtepMac(): Buffer {
-  const b = randomBytes(6);
-  b[0] = (b[0]! & 0xfe) | 0x02;
-  return b;
-}
+/** randomVtepMac is the daemon's (one generator for `weft run` and `weft link`). */
+export { randomVtepMac };
 
 /**
  * parseLinkArgs parses `weft link` flags. Throws UsageError for unknown or missing flags and

@@ -16,7 +16,7 @@ import {
   writeOuterIPv4Udp,
 } from '../../encap';
 import { explainFrame } from '../../explain';
-import { ipv4ToU32, macToBuffer, tryIpv4ToU32 } from '../../route/addr';
+import { ipv4ToU32, macToBuffer, prefixMaskV4, tryIpv4ToU32 } from '../../route/addr';
 import { RouteTable } from '../../route/route-table';
 import type { Peer } from '../../route/peer';
 import { buildIcmpEcho } from '../../testing/packets';
@@ -70,8 +70,7 @@ export interface TraceResult {
 
 function inCidr(ip: number, cidr: string): boolean {
   const [a, l] = cidr.split('/');
-  const len = Number(l);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  const mask = prefixMaskV4(Number(l));
   return (ip & mask) >>> 0 === (ipv4ToU32(a!) & mask) >>> 0;
 }
 
