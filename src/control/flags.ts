@@ -17,6 +17,7 @@ import {
   srcPortRangeRule,
   type SrcPortMode,
 } from '../dataplane/src-port';
+import { workersRule } from '../dataplane/workers';
 
 /** FlagKind is how a flag's value is parsed. */
 export type FlagKind = 'string' | 'bool' | 'int' | 'list' | 'repeat';
@@ -249,6 +250,14 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     weft: true,
   },
   {
+    name: 'workers',
+    kind: 'int',
+    default: 1,
+    help: 'forwarding workers: the TUN is opened multi-queue, one queue per worker thread',
+    check: workersRule,
+    weft: true,
+  },
+  {
     name: 'vtep-state-dir',
     kind: 'string',
     default: '/var/lib/weft',
@@ -295,6 +304,8 @@ export interface WeftFlags {
   srcPort: SrcPortMode;
   /** `MIN-MAX`, validated. */
   srcPortRange: string;
+  /** Forwarding workers, 1..MAX_WORKERS (one TUN queue each). */
+  workers: number;
   vtepStateDir: string;
   /** Names (without dashes) of the flags set explicitly, on the command line or in the environment. */
   explicit: Set<string>;

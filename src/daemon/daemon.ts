@@ -314,6 +314,7 @@ export class Daemon implements MetricsSource {
         srcPort: backend === 'vxlan' ? (f.srcPort ?? 'fixed') : 'fixed',
         srcPortMin: srcRange.min,
         srcPortMax: srcRange.max,
+        workers: f.workers ?? 1,
       };
       if (backend !== 'vxlan' && f.srcPort === 'flow') {
         this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
@@ -335,6 +336,7 @@ export class Daemon implements MetricsSource {
         port: be.port,
         io: f.io,
         srcPort: node.srcPortFlow ? `flow ${cfg.srcPortMin}-${cfg.srcPortMax} (no gso)` : 'fixed',
+        workers: cfg.workers,
         peers: this.peers.length,
       });
 

@@ -3,7 +3,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseLinkArgs, parsePeer, randomVtepMac } from '../../src/cli/commands/link';
+import { parseLinkArgs, parsePeer, randomVtepMac, usage } from '../../src/cli/commands/link';
 import { ConfigError, UsageError } from '../../src/errors';
 
 const BASE = ['--dev', 'weft0', '--local', '192.0.2.1', '--address', '10.244.0.1/32'];
@@ -21,6 +21,7 @@ test('defaults follow flannel: vxlan port 8472 VNI 1, udp port 8285, batch I/O, 
   assert.equal(v.config.io, 'batch');
   assert.equal(v.config.mtu, undefined);
   assert.equal(v.statsSeconds, 0);
+  assert.equal(v.config.workers, 1);
   assert.equal(v.config.vtepMac[0]! & 0x03, 0x02);
   assert.deepEqual(v.config.peers[0]!.vtepMac, Buffer.from([0x0e, 0, 0, 0, 0, 2]));
   assert.equal(v.config.peers[0]!.publicIpU32, 0xc0000202);
@@ -51,6 +52,17 @@ test('explicit values, repeated --peer and --flag=value forms', () => {
   assert.deepEqual(o.config.vtepMac, Buffer.from([2, 0x11, 0x22, 0x33, 0x44, 0x55]));
 });
 
+test('--workers N sets the forwarding workers (1..16); the usage documents it', () => {
+  const argv = ['--backend', 'udp', ...BASE, '--peer', '10.1.0.0/16=192.0.2.2'];
+  assert.equal(parseLinkArgs([...argv, '--workers', '4']).config.workers, 4);
+  assert.equal(parseLinkArgs([...argv, '--workers=16']).config.workers, 16);
+  assert.equal(parseLinkArgs([...argv, '--workers', '1']).config.workers, 1);
+  assert.match(
+    usage,
+    /--workers N +forwarding workers: the TUN is opened multi-queue, one queue per worker\n +thread \(default 1\)/,
+  );
+});
+
 test('random VTEP MACs are locally administered unicast and differ', () => {
   const a = randomVtepMac();
   const b = randomVtepMac();
@@ -77,6 +89,11 @@ const BAD: Array<[string, string[], typeof UsageError | typeof ConfigError, RegE
   ['vxlan peer without MAC', ['--backend', 'vxlan', ...BASE, '--peer', '10.1.0.0/16=192.0.2.2'], ConfigError, /VTEP MAC/],
   ['peer with host bits', ['--backend', 'udp', ...BASE, '--peer', '10.1.0.1/16=192.0.2.2'], ConfigError, /host bits/],
   ['peer without =', ['--backend', 'udp', ...BASE, '--peer', '10.1.0.0/16'], ConfigError, /--peer/],
+  ['workers 0', ['--backend', 'udp', ...BASE, '--workers', '0', '--peer', '10.1.0.0/16=192.0.2.2'], ConfigError, /--workers: must be an integer from 1 to 16 \("0"\)/],
+  ['workers 17', ['--backend', 'udp', ...BASE, '--workers=17', '--peer', '10.1.0.0/16=192.0.2.2'], ConfigError, /--workers: must be an integer from 1 to 16/],
+  ['workers not a number', ['--backend', 'udp', ...BASE, '--workers', 'two', '--peer', '10.1.0.0/16=192.0.2.2'], ConfigError, /--workers: must be an integer from 1 to 16 \("two"\)/],
+  ['workers negative', ['--backend', 'udp', ...BASE, '--workers=-1', '--peer', '10.1.0.0/16=192.0.2.2'], ConfigError, /--workers/],
+  ['workers without value', ['--backend', 'udp', ...BASE, '--peer', '10.1.0.0/16=192.0.2.2', '--workers'], UsageError, /--workers needs a value/],
   ['given twice', ['--backend', 'udp', ...BASE, '--dev', 'w1', '--peer', '10.1.0.0/16=192.0.2.2'], UsageError, /--dev given twice/],
 ]; // prettier-ignore
 

@@ -7,6 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { SystemError, UsageError } from '../../errors';
+import { parseArgv } from '../args';
 import { requireTools } from '../../demo/testbed';
 import { CASE_NAMES, DEFAULT_CASES, type CaseName } from '../../benchsuite/cases';
 import { formatTable, renderSvg } from '../../benchsuite/report';
@@ -59,66 +60,59 @@ interface Parsed {
   svg: string | null;
 }
 
+/** listArg splits a comma-separated --cases / --metrics value, checking each entry against `known`. */
+function listArg<T extends string>(flag: string, v: string, known: readonly T[], what: string): T[] {
+  const list = v.split(',');
+  for (const x of list) {
+    if (!(known as readonly string[]).includes(x)) {
+      throw new UsageError(`${flag}: unknown ${what} "${x}" (known: ${known.join(', ')})`);
+    }
+  }
+  return [...new Set(list)] as T[];
+}
+
 /** parseArgs parses the command line; throws UsageError. */
 export function parseArgs(argv: string[]): Parsed {
+  const VALUES = ['--mtu', '--cases', '--duration', '--rounds', '--metrics', '--json', '--svg'] as const;
+  const a = parseArgv(argv, {
+    bool: ['--quick'],
+    value: VALUES,
+    nonEmpty: VALUES,
+    unknown: (arg) => `unknown flag ${arg}`,
+  });
   const p: Parsed = {
     mtus: [1500, 9000],
     cases: [...DEFAULT_CASES],
-    duration: NaN,
+    duration: a.has('--quick') ? 2 : 5,
     rounds: 1,
     metrics: [...METRICS],
-    json: null,
-    svg: null,
+    json: a.get('--json') ?? null,
+    svg: a.get('--svg') ?? null,
   };
-  let quick = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.indexOf('=');
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      if (v === undefined || v === '') throw new UsageError(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--mtu') {
-      p.mtus = value()
-        .split(',')
-        .map((s) => {
-          if (!/^\d+$/.test(s) || +s < 1280 || +s > 65535)
-            throw new UsageError(`--mtu: ${s} is not an MTU in 1280..65535`);
-          return +s;
-        });
-    } else if (flag === '--cases') {
-      const list = value().split(',');
-      for (const c of list) {
-        if (!(CASE_NAMES as readonly string[]).includes(c)) {
-          throw new UsageError(`--cases: unknown case "${c}" (known: ${CASE_NAMES.join(', ')})`);
-        }
-      }
-      p.cases = [...new Set(list)] as CaseName[];
-    } else if (flag === '--duration') {
-      const v = value();
-      if (!/^\d+(\.\d+)?$/.test(v) || !(+v >= 1))
-        throw new UsageError(`--duration must be >= 1 second (got ${v})`);
-      p.duration = Math.round(+v);
-    } else if (flag === '--rounds') {
-      const v = value();
-      if (!/^\d+$/.test(v) || +v < 1 || +v > 20) throw new UsageError(`--rounds must be 1..20 (got ${v})`);
-      p.rounds = +v;
-    } else if (flag === '--metrics') {
-      const list = value().split(',');
-      for (const m of list) {
-        if (!(METRICS as readonly string[]).includes(m)) {
-          throw new UsageError(`--metrics: unknown metric "${m}" (known: ${METRICS.join(', ')})`);
-        }
-      }
-      p.metrics = [...new Set(list)] as Metric[];
-    } else if (flag === '--json') p.json = value();
-    else if (flag === '--svg') p.svg = value();
-    else if (flag === '--quick') quick = true;
-    else throw new UsageError(`unknown flag ${a}`);
+  const mtu = a.get('--mtu');
+  if (mtu !== undefined) {
+    p.mtus = mtu.split(',').map((s) => {
+      if (!/^\d+$/.test(s) || +s < 1280 || +s > 65535)
+        throw new UsageError(`--mtu: ${s} is not an MTU in 1280..65535`);
+      return +s;
+    });
   }
-  if (Number.isNaN(p.duration)) p.duration = quick ? 2 : 5;
+  const cases = a.get('--cases');
+  if (cases !== undefined) p.cases = listArg('--cases', cases, CASE_NAMES, 'case');
+  const duration = a.get('--duration');
+  if (duration !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(duration) || !(+duration >= 1))
+      throw new UsageError(`--duration must be >= 1 second (got ${duration})`);
+    p.duration = Math.round(+duration);
+  }
+  const rounds = a.get('--rounds');
+  if (rounds !== undefined) {
+    if (!/^\d+$/.test(rounds) || +rounds < 1 || +rounds > 20)
+      throw new UsageError(`--rounds must be 1..20 (got ${rounds})`);
+    p.rounds = +rounds;
+  }
+  const metrics = a.get('--metrics');
+  if (metrics !== undefined) p.metrics = listArg('--metrics', metrics, METRICS, 'metric');
   return p;
 }
 

@@ -8,6 +8,7 @@
  * then prints a summary (frames by kind, malformed count) to stderr.
  */
 import { UsageError } from '../../errors';
+import { parseArgv } from '../args';
 import { LiveCapture } from '../../capture/live';
 import { PcapFileWriter } from '../../pcap/pcap-file';
 import { explainCaptured } from '../../capture/explain-adapter';
@@ -57,79 +58,49 @@ export interface CaptureOptions {
   all: boolean;
 }
 
-function intArg(flag: string, v: string | undefined, min: number, max: number): number {
-  if (v === undefined) throw new UsageError(`${flag} needs a value`);
+function intArg(flag: string, v: string, min: number, max: number): number {
   if (!/^\d+$/.test(v)) throw new UsageError(`${flag}: not an integer: ${v}`);
   const n = Number(v);
   if (n < min || n > max) throw new UsageError(`${flag}: must be in ${min}..${max}, got ${n}`);
   return n;
 }
 
+/** What a missing value of these flags should have been, for the usage error. */
+const NEEDS: Record<string, string> = {
+  '--interface': 'an interface name',
+  '--filter': 'a BPF expression',
+  '--write': 'a file name',
+};
+
 /** parseCaptureArgs parses `weft capture` flags; throws UsageError on anything unknown or bad. */
 export function parseCaptureArgs(argv: string[]): CaptureOptions {
+  const a = parseArgv(argv, {
+    bool: ['--explain', '--all'],
+    value: ['--interface', '--filter', '--backend', '--vni', '--write', '--count'],
+    repeat: ['--port'],
+    alias: { '-i': '--interface', '-f': '--filter', '-w': '--write', '-c': '--count' },
+    nonEmpty: ['--interface', '--write'],
+    unknown: (arg) => `unknown argument: ${arg}`,
+    missing: (written, flag) => `${written} needs ${NEEDS[flag] ?? 'a value'}`,
+  });
+  const backend = a.get('--backend') ?? 'auto';
+  if (backend !== 'auto' && backend !== 'vxlan' && backend !== 'udp')
+    throw new UsageError(`--backend must be auto, vxlan or udp, got ${backend}`);
   const o: CaptureOptions = {
-    iface: 'any',
-    userFilter: '',
-    ports: [],
-    backend: 'auto',
-    explain: false,
+    iface: a.get('--interface') ?? 'any',
+    userFilter: a.get('--filter') ?? '',
+    ports: a.all('--port').map((p) => intArg('--port', p, 1, 65535)),
+    backend,
+    explain: a.has('--explain'),
     count: 0,
-    all: false,
+    all: a.has('--all'),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string | undefined => (eq > 0 ? a.slice(eq + 1) : argv[++i]);
-    switch (flag) {
-      case '-i':
-      case '--interface': {
-        const v = value();
-        if (!v) throw new UsageError(`${flag} needs an interface name`);
-        o.iface = v;
-        break;
-      }
-      case '-f':
-      case '--filter': {
-        const v = value();
-        if (v === undefined) throw new UsageError(`${flag} needs a BPF expression`);
-        o.userFilter = v;
-        break;
-      }
-      case '--port':
-        o.ports.push(intArg(flag, value(), 1, 65535));
-        break;
-      case '--backend': {
-        const v = value();
-        if (v !== 'auto' && v !== 'vxlan' && v !== 'udp')
-          throw new UsageError(`--backend must be auto, vxlan or udp, got ${v}`);
-        o.backend = v;
-        break;
-      }
-      case '--vni':
-        o.vni = intArg(flag, value(), 0, 0xffffff);
-        break;
-      case '--explain':
-        o.explain = true;
-        break;
-      case '-w':
-      case '--write': {
-        const v = value();
-        if (!v) throw new UsageError(`${flag} needs a file name`);
-        o.write = v;
-        break;
-      }
-      case '-c':
-      case '--count':
-        o.count = intArg(flag, value(), 1, Number.MAX_SAFE_INTEGER);
-        break;
-      case '--all':
-        o.all = true;
-        break;
-      default:
-        throw new UsageError(`unknown argument: ${a}`);
-    }
-  }
+  const vni = a.get('--vni');
+  if (vni !== undefined) o.vni = intArg('--vni', vni, 0, 0xffffff);
+  const write = a.get('--write');
+  if (write !== undefined) o.write = write;
+  const count = a.get('--count');
+  if (count !== undefined) o.count = intArg(a.written('--count'), count, 1, Number.MAX_SAFE_INTEGER);
   return o;
 }
 

@@ -4,6 +4,7 @@
  * command). Ctrl-C cleans up before exiting. Exit 0 when every pair pinged and iperf3 ran.
  */
 import { UsageError } from '../../errors';
+import { parseArgv } from '../args';
 import { runDemo } from '../../demo/demo';
 import type { Testbed } from '../../demo/testbed';
 
@@ -20,34 +21,33 @@ across every pair, runs a short iperf3, prints a summary table and removes every
   --keep                 leave the testbed running (prints the commands that remove it)
   --iperf-seconds N      iperf3 duration (default 3)`;
 
+/** DemoArgs is the parsed command line of `weft demo`. */
+export interface DemoArgs {
+  store: 'embedded' | 'etcd';
+  keep: boolean;
+  iperfSeconds: number;
+}
+
+/** parseDemoArgs parses `weft demo` flags; throws UsageError on anything unknown or bad. */
+export function parseDemoArgs(argv: string[]): DemoArgs {
+  const a = parseArgv(argv, {
+    bool: ['--keep'],
+    value: ['--store', '--iperf-seconds'],
+    unknown: (arg) => `unknown flag: ${arg}`,
+    missing: (flag) => `flag needs an argument: ${flag}`,
+  });
+  const store = a.get('--store') ?? 'embedded';
+  if (store !== 'embedded' && store !== 'etcd')
+    throw new UsageError(`--store must be embedded or etcd (got "${store}")`);
+  const seconds = a.get('--iperf-seconds') ?? '3';
+  if (!/^\d+$/.test(seconds) || Number(seconds) < 1 || Number(seconds) > 60)
+    throw new UsageError(`--iperf-seconds must be 1..60 (got "${seconds}")`);
+  return { store, keep: a.has('--keep'), iperfSeconds: Number(seconds) };
+}
+
 /** run executes `weft demo`. */
 export async function run(argv: string[]): Promise<number> {
-  let store: 'embedded' | 'etcd' = 'embedded';
-  let keep = false;
-  let iperfSeconds = 3;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.includes('=')
-      ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]
-      : [a, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new UsageError(`flag needs an argument: ${flag}`);
-      return v;
-    };
-    if (flag === '--store') {
-      const v = value();
-      if (v !== 'embedded' && v !== 'etcd')
-        throw new UsageError(`--store must be embedded or etcd (got "${v}")`);
-      store = v;
-    } else if (flag === '--keep') keep = true;
-    else if (flag === '--iperf-seconds') {
-      const v = value();
-      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 60)
-        throw new UsageError(`--iperf-seconds must be 1..60 (got "${v}")`);
-      iperfSeconds = Number(v);
-    } else throw new UsageError(`unknown flag: ${a}`);
-  }
+  const { store, keep, iperfSeconds } = parseDemoArgs(argv);
   if (process.getuid?.() !== 0) {
     process.stderr.write(
       'weft demo needs root (it creates network namespaces, veth pairs and TUN devices); try: sudo weft demo\n',

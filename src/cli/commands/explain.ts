@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, FormatError, UsageError } from '../../errors';
+import { parseArgv } from '../args';
 import {
   DEFAULT_FLANNEL_UDP_PORTS,
   DEFAULT_VXLAN_PORTS,
@@ -51,50 +52,53 @@ function intArg(flag: string, v: string, min: number, max: number): number {
   return Number(v);
 }
 
+/** ExplainArgs is the parsed command line of `weft explain`. */
+export interface ExplainArgs {
+  /** HEX arguments, in order (joined before decoding). */
+  hexParts: string[];
+  pcap?: string;
+  hexFile?: string;
+  frame?: number;
+  link?: ExplainLink;
+  /** Ports decoded as VXLAN: --port values (last given first), then the defaults. */
+  vxlanPorts: number[];
+  /** Ports decoded as flannel-UDP: --udp-port values (last given first), then the defaults. */
+  udpPorts: number[];
+}
+
+/** parseExplainArgs parses `weft explain` arguments; anything not starting with `--` is HEX. */
+export function parseExplainArgs(argv: string[]): ExplainArgs {
+  const a = parseArgv(argv, {
+    value: ['--pcap', '--hex-file', '--frame', '--link'],
+    repeat: ['--port', '--udp-port'],
+    positional: true,
+    flagPrefix: '--',
+    unknown: (_arg, flag) => `unknown flag ${flag}`,
+  });
+  const link = a.get('--link');
+  if (link !== undefined && link !== 'eth' && link !== 'ip')
+    throw new ConfigError('--link', 'must be eth or ip', JSON.stringify(link));
+  const frame = a.get('--frame');
+  const ports = (flag: '--port' | '--udp-port'): number[] =>
+    a
+      .all(flag)
+      .map((v) => intArg(flag, v, 1, 65535))
+      .reverse();
+  return {
+    hexParts: a.positional,
+    pcap: a.get('--pcap'),
+    hexFile: a.get('--hex-file'),
+    frame: frame === undefined ? undefined : intArg('--frame', frame, 1, 2 ** 31),
+    link,
+    vxlanPorts: [...ports('--port'), ...DEFAULT_VXLAN_PORTS],
+    udpPorts: [...ports('--udp-port'), ...DEFAULT_FLANNEL_UDP_PORTS],
+  };
+}
+
 /** run executes `weft explain`; returns 0 (a frame was explained, even a broken one). */
 export async function run(argv: string[]): Promise<number> {
-  const hexParts: string[] = [];
-  let pcap: string | undefined;
-  let hexFile: string | undefined;
-  let frame: number | undefined;
-  let link: ExplainLink | undefined;
-  const vxlanPorts = [...DEFAULT_VXLAN_PORTS];
-  const udpPorts = [...DEFAULT_FLANNEL_UDP_PORTS];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) {
-      hexParts.push(a);
-      continue;
-    }
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(0, eq) : a;
-    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new UsageError(`${name} needs a value`);
-    switch (name) {
-      case '--pcap':
-        pcap = value;
-        break;
-      case '--hex-file':
-        hexFile = value;
-        break;
-      case '--frame':
-        frame = intArg('--frame', value, 1, 2 ** 31);
-        break;
-      case '--port':
-        vxlanPorts.unshift(intArg('--port', value, 1, 65535));
-        break;
-      case '--udp-port':
-        udpPorts.unshift(intArg('--udp-port', value, 1, 65535));
-        break;
-      case '--link':
-        if (value !== 'eth' && value !== 'ip')
-          throw new ConfigError('--link', 'must be eth or ip', JSON.stringify(value));
-        link = value;
-        break;
-      default:
-        throw new UsageError(`unknown flag ${name}`);
-    }
-  }
+  const { hexParts, pcap, hexFile, frame, vxlanPorts, udpPorts, link: linkFlag } = parseExplainArgs(argv);
+  let link = linkFlag;
   const sources = [pcap !== undefined, hexFile !== undefined, hexParts.length > 0].filter(Boolean).length;
   if (sources !== 1) throw new UsageError('give exactly one of: HEX, --hex-file FILE, --pcap FILE --frame N');
   let bytes: Buffer;

@@ -12,6 +12,8 @@
  * SIGINT / SIGTERM stop forwarding, remove the routes and the device, close sockets, exit 0.
  */
 import { ConfigError, UsageError } from '../../errors';
+import { parseArgv } from '../args';
+import { parseWorkers } from '../../dataplane/workers';
 import { bufferToMac, ipv4ToU32, macToBuffer, parseCidr } from '../../route/addr';
 import type { Backend } from '../../route/peer';
 import type { PeerSpec } from '../../route/route-table';
@@ -23,7 +25,7 @@ import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange, type SrcPortMode } from '../
 export const usage = `usage: weft link --backend vxlan|udp --dev NAME --local UNDERLAY_IP --address OVERLAY_IP/LEN
                  [--vni 1] [--port 8472|8285] [--vtep-mac MAC] [--mtu N] [--io batch|dgram]
                  [--offload on|off] --peer SUBNET=UNDERLAY_IP[,MAC] [--peer ...] [--stats SECONDS]
-                 [--debug] [--src-port fixed|flow] [--src-port-range MIN-MAX]
+                 [--debug] [--src-port fixed|flow] [--src-port-range MIN-MAX] [--workers N]
 
 Creates TUN device NAME with OVERLAY_IP/LEN, routes every peer SUBNET into it, and forwards:
 packets to a peer's subnet are sent to UNDERLAY_IP as RFC 7348 VXLAN (inner Ethernet dst = the
@@ -46,6 +48,8 @@ peer's MAC, as a kernel flannel.1 expects) or as flannel-UDP (raw IP in UDP); fr
   --src-port fixed|flow   outer UDP source port (vxlan): the bound --port (default), or a hash of
                           the inner flow (RFC 7348 §5; raw socket, needs CAP_NET_RAW, no UDP GSO)
   --src-port-range MIN-MAX  range for --src-port flow (default 49152-65535)
+  --workers N             forwarding workers: the TUN is opened multi-queue, one queue per worker
+                          thread (default 1)
 
 Prints its VTEP MAC on start and "ready" when forwarding; stops on SIGINT/SIGTERM.`;
 
@@ -58,12 +62,8 @@ export interface LinkOptions {
   debug: boolean;
 }
 
-const VALUE_FLAGS = new Set([
-  '--backend', '--dev', '--local', '--address', '--vni', '--port', '--vtep-mac', '--mtu', '--io', '--peer', '--stats', '--offload',
-  '--src-port', '--src-port-range',
-]); // prettier-ignore
-
-function intFlag(flag: string, v: string, min: number, max: number): number {
+function intFlag(flag: string, v: string | undefined, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
   if (!/^\d+$/.test(v))
     throw new ConfigError(flag, `must be an integer in ${min}..${max}`, JSON.stringify(v));
   const n = Number(v);
@@ -79,32 +79,18 @@ export { randomVtepMac };
  * ConfigError (naming the flag) for bad values.
  */
 export function parseLinkArgs(argv: string[]): LinkOptions {
-  const single = new Map<string, string>();
-  const peers: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    let flag = argv[i]!;
-    let value: string | undefined;
-    const eq = flag.indexOf('=');
-    if (flag.startsWith('--') && eq > 0) {
-      value = flag.slice(eq + 1);
-      flag = flag.slice(0, eq);
-    }
-    if (flag === '--debug' && value === undefined) {
-      if (single.has(flag)) throw new UsageError(`${flag} given twice`);
-      single.set(flag, 'true');
-      continue;
-    }
-    if (!VALUE_FLAGS.has(flag)) throw new UsageError(`unknown flag or argument '${argv[i]}'`);
-    if (value === undefined) {
-      value = argv[++i];
-      if (value === undefined) throw new UsageError(`${flag} needs a value`);
-    }
-    if (flag === '--peer') peers.push(value);
-    else if (single.has(flag)) throw new UsageError(`${flag} given twice`);
-    else single.set(flag, value);
-  }
-  const need = (flag: string): string => {
-    const v = single.get(flag);
+  const args = parseArgv(argv, {
+    bool: ['--debug'],
+    value: [
+      '--backend', '--dev', '--local', '--address', '--vni', '--port', '--vtep-mac', '--mtu', '--io', '--stats',
+      '--offload', '--src-port', '--src-port-range', '--workers',
+    ], // prettier-ignore
+    repeat: ['--peer'],
+    once: true,
+    unknown: (arg) => `unknown flag or argument '${arg}'`,
+  });
+  const need = (flag: '--backend' | '--dev' | '--local' | '--address'): string => {
+    const v = args.get(flag);
     if (v === undefined) throw new UsageError(`${flag} is required`);
     return v;
   };
@@ -130,17 +116,14 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
   const cidr = parseCidr(address, '--address');
   if (cidr.family !== 4) throw new ConfigError('--address', 'must be an IPv4 address with a prefix length');
 
-  const vni = single.has('--vni') ? intFlag('--vni', single.get('--vni')!, 0, 0xffffff) : 1;
-  const port = single.has('--port')
-    ? intFlag('--port', single.get('--port')!, 1, 65535)
-    : backend === 'vxlan'
-      ? 8472
-      : 8285;
-  const mtu = single.has('--mtu') ? intFlag('--mtu', single.get('--mtu')!, 68, 65535) : undefined;
+  const vni = intFlag('--vni', args.get('--vni'), 0, 0xffffff) ?? 1;
+  const port = intFlag('--port', args.get('--port'), 1, 65535) ?? (backend === 'vxlan' ? 8472 : 8285);
+  const mtu = intFlag('--mtu', args.get('--mtu'), 68, 65535);
+  const workers = parseWorkers(args.get('--workers') ?? '1', '--workers');
 
   let vtepMac: Buffer;
-  if (single.has('--vtep-mac')) {
-    vtepMac = macToBuffer(single.get('--vtep-mac')!, '--vtep-mac');
+  if (args.has('--vtep-mac')) {
+    vtepMac = macToBuffer(args.get('--vtep-mac')!, '--vtep-mac');
     if ((vtepMac[0]! & 1) !== 0)
       throw new ConfigError('--vtep-mac', 'must be a unicast MAC (first octet even)');
     if (vtepMac.every((b) => b === 0)) throw new ConfigError('--vtep-mac', 'must not be all zeros');
@@ -148,18 +131,18 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
     vtepMac = randomVtepMac();
   }
 
-  const ioText = single.get('--io') ?? 'batch';
+  const ioText = args.get('--io') ?? 'batch';
   if (ioText !== 'batch' && ioText !== 'dgram') {
     throw new ConfigError('--io', 'must be batch or dgram', JSON.stringify(ioText));
   }
   const io: IoMode = ioText;
 
-  const offloadText = single.get('--offload') ?? 'on';
+  const offloadText = args.get('--offload') ?? 'on';
   if (offloadText !== 'on' && offloadText !== 'off') {
     throw new ConfigError('--offload', 'must be on or off', JSON.stringify(offloadText));
   }
 
-  const srcPortText = single.get('--src-port') ?? 'fixed';
+  const srcPortText = args.get('--src-port') ?? 'fixed';
   if (srcPortText !== 'fixed' && srcPortText !== 'flow') {
     throw new ConfigError('--src-port', 'must be fixed or flow', JSON.stringify(srcPortText));
   }
@@ -167,17 +150,18 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
   if (srcPort === 'flow' && backend !== 'vxlan') {
     throw new ConfigError('--src-port', 'flow needs --backend vxlan (flannel-UDP keeps its port)');
   }
-  const range = parseSrcPortRange(single.get('--src-port-range') ?? DEFAULT_SRC_PORT_RANGE);
+  const range = parseSrcPortRange(args.get('--src-port-range') ?? DEFAULT_SRC_PORT_RANGE);
 
   let statsSeconds = 0;
-  if (single.has('--stats')) {
-    const s = single.get('--stats')!;
+  if (args.has('--stats')) {
+    const s = args.get('--stats')!;
     statsSeconds = Number(s);
     if (!/^\d+(\.\d+)?$/.test(s) || !(statsSeconds > 0)) {
       throw new ConfigError('--stats', 'must be a positive number of seconds', JSON.stringify(s));
     }
   }
 
+  const peers = args.all('--peer');
   if (peers.length === 0) throw new UsageError('at least one --peer SUBNET=UNDERLAY_IP[,MAC] is required');
   const specs: PeerSpec[] = peers.map((p, i) => parsePeer(p, backend, `--peer[${i}]`));
 
@@ -194,13 +178,14 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
       io,
       peers: specs,
       offload: offloadText === 'on',
-      flowCounters: single.has('--debug'),
+      flowCounters: args.has('--debug'),
       srcPort,
       srcPortMin: range.min,
       srcPortMax: range.max,
+      workers,
     },
     statsSeconds,
-    debug: single.has('--debug'),
+    debug: args.has('--debug'),
   };
 }
 
@@ -250,12 +235,15 @@ export async function run(argv: string[]): Promise<number> {
       (node.srcPortFlow ? ` src-port flow ${c.srcPortMin}-${c.srcPortMax} (no gso)` : '') +
       '\n',
   );
-  const printStats = (): void => {
+  const printStats = async (): Promise<void> => {
+    // Worker threads' counters are fetched first, so the line is exact, not up to a second old.
+    await node.refreshStats();
     process.stdout.write(`weft link: stats ${JSON.stringify(node.stats())}\n`);
     if (opts.debug) process.stdout.write(`weft link: flows ${JSON.stringify(node.flows(20))}\n`);
   };
-  const timer = opts.statsSeconds > 0 ? setInterval(printStats, opts.statsSeconds * 1000) : undefined;
-  process.on('SIGUSR1', printStats);
+  const onStats = (): void => void printStats();
+  const timer = opts.statsSeconds > 0 ? setInterval(onStats, opts.statsSeconds * 1000) : undefined;
+  process.on('SIGUSR1', onStats);
   // Signal handlers do not keep the event loop alive; the poll handles do, except while both are
   // briefly inactive (egress waiting for socket space), so hold the loop open explicitly.
   const keepAlive = setInterval(() => undefined, 1 << 30);
@@ -272,9 +260,9 @@ export async function run(argv: string[]): Promise<number> {
   });
   if (timer) clearInterval(timer);
   clearInterval(keepAlive);
-  process.off('SIGUSR1', printStats);
+  process.off('SIGUSR1', onStats);
   await node.stop();
-  printStats();
+  await printStats();
   process.stdout.write('weft link: stopped\n');
   return 0;
 }

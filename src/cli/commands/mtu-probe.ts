@@ -8,6 +8,7 @@
  */
 import { isIPv4 } from 'node:net';
 import { UsageError } from '../../errors';
+import { parseArgv } from '../args';
 import type { Backend } from '../../route/peer';
 import { linkInfo, routeGet } from '../../mtu/device';
 import { IcmpProber } from '../../mtu/icmp-prober';
@@ -48,9 +49,9 @@ export interface MtuProbeOptions {
   verbose: boolean;
 }
 
-function intArg(flag: string, v: string | undefined, min: number, max: number): number {
-  if (v === undefined || !/^\d+$/.test(v))
-    throw new UsageError(`${flag} needs an integer, got ${v ?? 'nothing'}`);
+function intArg(flag: string, v: string | undefined, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} needs an integer, got ${v}`);
   const n = Number(v);
   if (n < min || n > max) throw new UsageError(`${flag}: must be in ${min}..${max}, got ${n}`);
   return n;
@@ -58,48 +59,37 @@ function intArg(flag: string, v: string | undefined, min: number, max: number): 
 
 /** parseMtuProbeArgs parses `weft mtu-probe` flags; throws UsageError on anything unknown or bad. */
 export function parseMtuProbeArgs(argv: string[]): MtuProbeOptions {
-  let peer: string | undefined;
-  const o: Omit<MtuProbeOptions, 'peer'> = { timeoutMs: 1000, min: 68, json: false, verbose: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string | undefined => (eq > 0 ? a.slice(eq + 1) : argv[++i]);
-    switch (flag) {
-      case '--backend': {
-        const v = value();
-        if (v !== 'vxlan' && v !== 'udp') throw new UsageError(`--backend must be vxlan or udp, got ${v}`);
-        o.backend = v;
-        break;
-      }
-      case '--dev': {
-        const v = value();
-        if (!v) throw new UsageError('--dev needs a device name');
-        o.dev = v;
-        break;
-      }
-      case '--timeout':
-        o.timeoutMs = intArg(flag, value(), 10, 60_000);
-        break;
-      case '--min':
-        o.min = intArg(flag, value(), 28, 65535);
-        break;
-      case '--max':
-        o.max = intArg(flag, value(), 28, 65535);
-        break;
-      case '--json':
-        o.json = true;
-        break;
-      case '-v':
-      case '--verbose':
-        o.verbose = true;
-        break;
-      default:
-        if (a.startsWith('-')) throw new UsageError(`unknown flag: ${a}`);
-        if (peer !== undefined) throw new UsageError(`only one peer address, got ${peer} and ${a}`);
-        peer = a;
-    }
+  const a = parseArgv(argv, {
+    bool: ['--json', '--verbose'],
+    value: ['--backend', '--dev', '--timeout', '--min', '--max'],
+    alias: { '-v': '--verbose' },
+    nonEmpty: ['--dev'],
+    positional: true,
+    missing: (flag) =>
+      flag === '--dev'
+        ? '--dev needs a device name'
+        : flag === '--backend'
+          ? '--backend needs a value'
+          : `${flag} needs an integer, got nothing`,
+  });
+  const o: Omit<MtuProbeOptions, 'peer'> = {
+    timeoutMs: intArg('--timeout', a.get('--timeout'), 10, 60_000) ?? 1000,
+    min: intArg('--min', a.get('--min'), 28, 65535) ?? 68,
+    json: a.has('--json'),
+    verbose: a.has('--verbose'),
+  };
+  const backend = a.get('--backend');
+  if (backend !== undefined) {
+    if (backend !== 'vxlan' && backend !== 'udp')
+      throw new UsageError(`--backend must be vxlan or udp, got ${backend}`);
+    o.backend = backend;
   }
+  const dev = a.get('--dev');
+  if (dev !== undefined) o.dev = dev;
+  const max = intArg('--max', a.get('--max'), 28, 65535);
+  if (max !== undefined) o.max = max;
+  const [peer, extra] = a.positional;
+  if (extra !== undefined) throw new UsageError(`only one peer address, got ${peer} and ${extra}`);
   if (peer === undefined) throw new UsageError('missing PEER_OVERLAY_IP');
   if (!isIPv4(peer)) throw new UsageError(`PEER_OVERLAY_IP must be an IPv4 address, got ${peer}`);
   if (o.max !== undefined && o.max < o.min) throw new UsageError(`--max ${o.max} is below --min ${o.min}`);

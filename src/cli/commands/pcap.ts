@@ -4,6 +4,7 @@
  * this file parses flags, reads and writes the files and reports counts on stderr.
  */
 import { ConfigError, UsageError } from '../../errors';
+import { parseArgv, type ParsedArgs } from '../args';
 import { resetIpId } from '../../encap';
 import { countsReport, decapPcap } from '../../pcap/decap';
 import { encapPcap } from '../../pcap/encap';
@@ -38,10 +39,13 @@ encap: reads inner frames (Ethernet or raw IP) and writes complete underlay fram
 Files are classic pcap (dumpcap -P, tcpdump -w); tshark decodes port 8472 as VXLAN with
   tshark -d udp.port==8472,vxlan -r OUT.pcap`;
 
-const VALUE_FLAGS = new Set([
+/** PCAP_VALUE_FLAGS are the `weft pcap` flags that take a value. */
+const PCAP_VALUE_FLAGS = [
   '--backend', '--port', '--vni', '--local-ip', '--remote-ip', '--local-mac', '--remote-mac', '--outer-src-mac', '--outer-dst-mac',
-]); // prettier-ignore
-const BOOL_FLAGS = new Set(['--no-udp-checksum']);
+] as const; // prettier-ignore
+
+/** PcapFlag is any `weft pcap` flag. */
+export type PcapFlag = (typeof PCAP_VALUE_FLAGS)[number] | '--no-udp-checksum';
 
 /** PcapArgs is the parsed command line. */
 export interface PcapArgs {
@@ -51,39 +55,27 @@ export interface PcapArgs {
   input: string;
   /** Output file. */
   output: string;
-  /** Flag values by flag name (`--port` -> `8472`). */
-  flags: Map<string, string>;
+  /** The flags (`flags.get('--port')` -> `8472`). */
+  flags: ParsedArgs<PcapFlag>;
 }
 
 /** parsePcapArgs splits argv into mode, files and flags; throws UsageError on unknown or missing ones. */
 export function parsePcapArgs(argv: string[]): PcapArgs {
-  const positional: string[] = [];
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) {
-      positional.push(a);
-      continue;
-    }
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(0, eq) : a;
-    if (BOOL_FLAGS.has(name)) {
-      flags.set(name, 'true');
-      continue;
-    }
-    if (!VALUE_FLAGS.has(name)) throw new UsageError(`unknown flag ${name}`);
-    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new UsageError(`${name} needs a value`);
-    flags.set(name, value);
-  }
-  const [mode, input, output, ...extra] = positional;
+  const flags = parseArgv<PcapFlag>(argv, {
+    bool: ['--no-udp-checksum'],
+    value: PCAP_VALUE_FLAGS,
+    positional: true,
+    flagPrefix: '--',
+    unknown: (_arg, flag) => `unknown flag ${flag}`,
+  });
+  const [mode, input, output, ...extra] = flags.positional;
   if (mode !== 'decap' && mode !== 'encap') throw new UsageError('first argument must be decap or encap');
   if (!input || !output) throw new UsageError(`weft pcap ${mode} needs IN.pcap and OUT.pcap`);
   if (extra.length) throw new UsageError(`unexpected argument ${extra[0]}`);
   return { mode, input, output, flags };
 }
 
-function intFlag(flags: Map<string, string>, flag: string, min: number, max: number): number | undefined {
+function intFlag(flags: ParsedArgs<PcapFlag>, flag: PcapFlag, min: number, max: number): number | undefined {
   const v = flags.get(flag);
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
@@ -92,14 +84,14 @@ function intFlag(flags: Map<string, string>, flag: string, min: number, max: num
   return Number(v);
 }
 
-function backendFlag(flags: Map<string, string>): Backend {
+function backendFlag(flags: ParsedArgs<PcapFlag>): Backend {
   const b = flags.get('--backend') ?? 'vxlan';
   if (b !== 'vxlan' && b !== 'udp')
     throw new ConfigError('--backend', 'must be vxlan or udp', JSON.stringify(b));
   return b;
 }
 
-function macFlag(flags: Map<string, string>, flag: string): Buffer | undefined {
+function macFlag(flags: ParsedArgs<PcapFlag>, flag: PcapFlag): Buffer | undefined {
   const v = flags.get(flag);
   return v === undefined ? undefined : macToBuffer(v, flag);
 }
@@ -123,7 +115,7 @@ export async function run(argv: string[]): Promise<number> {
       '--outer-src-mac',
       '--outer-dst-mac',
       '--no-udp-checksum',
-    ]) {
+    ] as const) {
       if (f.has(bad)) throw new UsageError(`${bad} applies to encap only`);
     }
     const res = decapPcap(file, { backend, port, vni, localMac });

@@ -61,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     debugRoutes: () => daemon.debugRoutes(),
     stats: () => daemon.dataplane()?.stats() ?? null,
     flows: (top: number, ip?: number) => daemon.dataplane()?.flows(top, ip) ?? null,
+    refresh: () => daemon.dataplane()?.refreshStats() ?? Promise.resolve(),
   };
   const servers: http.Server[] = [];
   const closeAll = async (): Promise<void> => {

@@ -7,6 +7,7 @@
  * counters of the flows to and from DST_IP in each direction.
  */
 import { ConfigError, UsageError, WeftError } from '../../errors';
+import { parseArgv } from '../args';
 import {
   HEADROOM,
   flannelUdpEncap,
@@ -282,38 +283,46 @@ export function renderTrace(r: TraceResult, color = false): string {
   return lines.join('\n');
 }
 
-/** run executes `weft trace`. */
-export async function run(argv: string[]): Promise<number> {
-  let dst: string | undefined;
-  let node = DEFAULT_TRACE_NODE;
-  let src: string | undefined;
-  let size: number | undefined;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      if (v === undefined) throw new UsageError(`flag needs an argument: ${flag}`);
-      return v;
-    };
-    if (flag === '--node') node = value().replace(/\/+$/, '');
-    else if (flag === '--src') src = value();
-    else if (flag === '--size') {
-      const v = value();
-      if (!/^\d+$/.test(v) || Number(v) > 1400)
-        throw new ConfigError('--size', 'must be an integer in 0..1400', v);
-      size = Number(v);
-    } else if (flag === '--json') json = true;
-    else if (flag.startsWith('-')) throw new UsageError(`unknown flag: ${a}`);
-    else if (dst === undefined) dst = a;
-    else throw new UsageError(`unexpected argument: ${a}`);
-  }
+/** TraceArgs is the parsed command line of `weft trace`. */
+export interface TraceArgs {
+  dst: string;
+  /** Base URL of the node's debug server, without a trailing slash. */
+  node: string;
+  src?: string;
+  size?: number;
+  json: boolean;
+}
+
+/** parseTraceArgs parses `weft trace` arguments; UsageError / ConfigError naming the flag. */
+export function parseTraceArgs(argv: string[]): TraceArgs {
+  const a = parseArgv(argv, {
+    bool: ['--json'],
+    value: ['--node', '--src', '--size'],
+    positional: true,
+    missing: (flag) => `flag needs an argument: ${flag}`,
+  });
+  const size = a.get('--size');
+  if (size !== undefined && (!/^\d+$/.test(size) || Number(size) > 1400))
+    throw new ConfigError('--size', 'must be an integer in 0..1400', size);
+  const [dst, extra] = a.positional;
+  if (extra !== undefined) throw new UsageError(`unexpected argument: ${extra}`);
   if (dst === undefined) throw new UsageError('DST_IP is required');
   if (tryIpv4ToU32(dst) < 0) throw new ConfigError('DST_IP', 'must be an IPv4 address', dst);
+  const src = a.get('--src');
   if (src !== undefined && tryIpv4ToU32(src) < 0)
     throw new ConfigError('--src', 'must be an IPv4 address', src);
+  return {
+    dst,
+    node: (a.get('--node') ?? DEFAULT_TRACE_NODE).replace(/\/+$/, ''),
+    src,
+    size: size === undefined ? undefined : Number(size),
+    json: a.has('--json'),
+  };
+}
+
+/** run executes `weft trace`. */
+export async function run(argv: string[]): Promise<number> {
+  const { dst, node, src, size, json } = parseTraceArgs(argv);
   const routes = await getJson<DebugRoutes>(`${node}/debug/routes`);
   const stats = await getJson<DataplaneStats | null>(`${node}/debug/stats`).catch(() => null);
   const flowDoc = await getJson<{ flows?: DataplaneFlows | null }>(
