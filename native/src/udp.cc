@@ -3,6 +3,7 @@
 // The addon owns the fd (not libuv's uv_udp_t) so that issue 5 can add UDP_SEGMENT cmsgs on send
 // and read UDP_GRO cmsgs on receive; udpSetOpt/udpGetOpt already reach those socket options.
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -89,6 +90,29 @@ Napi::Value UdpSetOpt(const Napi::CallbackInfo& info) {
   int v = value;
   if (setsockopt(fd, level, name, &v, sizeof v) < 0) return ThrowErrno(info.Env(), "setsockopt", errno);
   return info.Env().Undefined();
+}
+
+// udpAttachReuseportCbpf(fd, prog: Uint8Array) -> undefined. `prog` is an array of struct
+// sock_filter (8 bytes each, host order) built in TypeScript (src/io/reuseport-bpf.ts); the addon
+// only hands it to SO_ATTACH_REUSEPORT_CBPF, which applies it to the socket's whole reuseport group.
+Napi::Value UdpAttachReuseportCbpf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t fd;
+  if (!GetI32(info[0], &fd) || !info[1].IsTypedArray()) {
+    return ThrowArg(env, "udpAttachReuseportCbpf(fd, prog: Uint8Array)");
+  }
+  Napi::Uint8Array prog = info[1].As<Napi::Uint8Array>();
+  const size_t len = prog.ByteLength();
+  if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+    return ThrowArg(env, "udpAttachReuseportCbpf: prog must be 1..4096 sock_filter structs");
+  }
+  struct sock_fprog fprog;
+  fprog.len = static_cast<unsigned short>(len / sizeof(struct sock_filter));
+  fprog.filter = reinterpret_cast<struct sock_filter*>(prog.Data());
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fprog, sizeof fprog) < 0) {
+    return ThrowErrno(env, "setsockopt", errno, "SO_ATTACH_REUSEPORT_CBPF");
+  }
+  return env.Undefined();
 }
 
 // udpGetOpt(fd, level, name) -> int
@@ -209,6 +233,7 @@ void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen, "udpOpen"));
   exports.Set("udpSetOpt", Napi::Function::New(env, UdpSetOpt, "udpSetOpt"));
   exports.Set("udpGetOpt", Napi::Function::New(env, UdpGetOpt, "udpGetOpt"));
+  exports.Set("udpAttachReuseportCbpf", Napi::Function::New(env, UdpAttachReuseportCbpf, "udpAttachReuseportCbpf"));
   exports.Set("udpRecv", Napi::Function::New(env, UdpRecv, "udpRecv"));
   exports.Set("udpSend", Napi::Function::New(env, UdpSend, "udpSend"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));

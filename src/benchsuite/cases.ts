@@ -6,6 +6,7 @@
  *               <subnet>.0/32 on flannel.1, <subnet>.1/32 on lo, neigh + fdb + onlink route)
  *   weft-batch  `weft link --backend vxlan --io batch` on both sides (offloads as weft defaults)
  *   weft-nooff  the same with `--offload off` (recvmmsg/sendmmsg only): what the offloads buy
+ *   weft-w2     weft-batch with `--workers 2`: a multi-queue TUN and a second worker thread per node
  *   weft-dgram  `weft link --backend vxlan --io dgram` (Node dgram, one packet per call)
  *   weft-udp    `weft link --backend udp --io batch` (flannel-UDP wire format)
  *   socat       socat TUN <-> UDP (anchors.md B), the per-packet userspace reference
@@ -23,6 +24,7 @@ export const CASE_NAMES = [
   'kernel',
   'weft-batch',
   'weft-nooff',
+  'weft-w2',
   'weft-dgram',
   'weft-udp',
   'socat',
@@ -45,6 +47,7 @@ export const CASE_LABELS: Record<CaseName, string> = {
   kernel: 'kernel VXLAN',
   'weft-batch': 'weft VXLAN (batch)',
   'weft-nooff': 'weft VXLAN (batch, offload off)',
+  'weft-w2': 'weft VXLAN (batch, 2 workers)',
   'weft-dgram': 'weft VXLAN (dgram)',
   'weft-udp': 'weft flannel-UDP',
   socat: 'socat TUN/UDP',
@@ -132,6 +135,7 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
     const backend = name === 'weft-udp' ? 'udp' : 'vxlan';
     const args = ['--backend', backend, '--io', name === 'weft-dgram' ? 'dgram' : 'batch'];
     if (name === 'weft-nooff') args.push('--offload', 'off');
+    if (name === 'weft-w2') args.push('--workers', '2');
     t.weftArgs = args;
     const mac = (m: string): string => (backend === 'vxlan' ? `,${m}` : '');
     for (const [ns, local, addr, peer, myMac, peerMac] of [

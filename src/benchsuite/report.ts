@@ -71,6 +71,7 @@ const COLORS: Record<CaseName, string> = {
   kernel: '#1f77b4',
   'weft-batch': '#d62728',
   'weft-nooff': '#ff9896',
+  'weft-w2': '#ff7f0e',
   'weft-dgram': '#9467bd',
   'weft-udp': '#2ca02c',
   socat: '#8c564b',

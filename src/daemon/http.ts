@@ -26,6 +26,8 @@ export interface HttpSource {
   stats(): DataplaneStats | null;
   /** Per-flow counters (`DataplaneNode.flows`); absent or null when the dataplane keeps none. */
   flows?(top: number, ip?: number): DataplaneFlows | null;
+  /** refresh fetches worker threads' counters before a scrape (`DataplaneNode.refreshStats`). */
+  refresh?(): Promise<void>;
 }
 
 /** Endpoint groups a server serves. */
@@ -52,6 +54,28 @@ export function makeHandler(
   };
   const json = (res: http.ServerResponse, v: unknown): void =>
     send(res, 200, JSON.stringify(v, null, 2) + '\n', 'application/json');
+  const fresh = (): Promise<void> => src.refresh?.() ?? Promise.resolve();
+  /** debugCounters serves /debug/stats and /debug/flows (after `fresh`). */
+  const debugCounters = (url: string, query: string | undefined, res: http.ServerResponse): void => {
+    if (url === '/debug/stats') return json(res, src.stats());
+    const q = new URLSearchParams(query ?? '');
+    const topText = q.get('top');
+    const top = topText !== null && /^\d+$/.test(topText) ? Number(topText) : 50;
+    const ipText = q.get('ip');
+    const ip = ipText === null ? -1 : tryIpv4ToU32(ipText);
+    if (ipText !== null && ip < 0) return send(res, 400, `ip: not an IPv4 address: ${ipText}\n`);
+    const flows = src.flows?.(top, ip < 0 ? undefined : ip) ?? null;
+    return json(res, {
+      perFlowCounters: flows !== null,
+      ...(flows === null
+        ? { note: 'the dataplane keeps no per-flow counters (it runs without --debug)' }
+        : {}),
+      ...(ipText !== null ? { ip: ipText } : {}),
+      flows,
+      ...src.debugRoutes(),
+      stats: src.stats(),
+    });
+  };
   return (req, res) => {
     const [url, query] = (req.url ?? '/').split('?') as [string, string | undefined];
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
@@ -62,33 +86,19 @@ export function makeHandler(
       return src.ready() ? send(res, 200, 'weft is ready\n') : send(res, 503, 'weft is not ready yet\n');
     }
     if (eps.metrics && registry && url === '/metrics') {
-      registry
-        .metrics()
+      fresh()
+        .then(() => registry.metrics())
         .then((text) => send(res, 200, text, registry.contentType))
         .catch((e: unknown) => send(res, 500, `metrics failed: ${String(e)}\n`));
       return;
     }
-    if (eps.debug && url === '/debug/routes') return json(res, src.debugRoutes());
-    if (eps.debug && url === '/debug/stats') return json(res, src.stats());
-    if (eps.debug && url === '/debug/flows') {
-      const q = new URLSearchParams(query ?? '');
-      const topText = q.get('top');
-      const top = topText !== null && /^\d+$/.test(topText) ? Number(topText) : 50;
-      const ipText = q.get('ip');
-      const ip = ipText === null ? -1 : tryIpv4ToU32(ipText);
-      if (ipText !== null && ip < 0) return send(res, 400, `ip: not an IPv4 address: ${ipText}\n`);
-      const flows = src.flows?.(top, ip < 0 ? undefined : ip) ?? null;
-      return json(res, {
-        perFlowCounters: flows !== null,
-        ...(flows === null
-          ? { note: 'the dataplane keeps no per-flow counters (it runs without --debug)' }
-          : {}),
-        ...(ipText !== null ? { ip: ipText } : {}),
-        flows,
-        ...src.debugRoutes(),
-        stats: src.stats(),
-      });
+    if (eps.debug && (url === '/debug/stats' || url === '/debug/flows')) {
+      fresh()
+        .then(() => debugCounters(url, query, res))
+        .catch((e: unknown) => send(res, 500, `${url} failed: ${String(e)}\n`));
+      return;
     }
+    if (eps.debug && url === '/debug/routes') return json(res, src.debugRoutes());
     send(res, 404, 'not found\n');
   };
 }

@@ -36,14 +36,21 @@
  *
  * Peers can change at runtime (`updatePeers`): a new RouteTable is built and swapped into the
  * Router between two batches, then the kernel routes are reconciled.
+ *
+ * Workers (`workers` > 1, issue 5): the forwarding itself is a DataplaneQueue (queue.ts): one
+ * TUN queue, its sockets and both directions. Queue 0 runs on the main thread; queues 1..n-1 run
+ * in worker threads (queue-worker.ts, started by queue-workers.ts), each with its own TUN queue
+ * (IFF_MULTI_QUEUE), its own sockets in one SO_REUSEPORT group steered by outer source port, its
+ * own Router (peer changes are posted to it) and its own counters, which reach `stats()` as
+ * snapshots at most a second old (`refreshStats` makes them exact). queue-devices.ts says how a
+ * flow stays on one queue in both directions. The node's setup and teardown stay on the main
+ * thread: device MTU, address, routes.
  */
 import { ConfigError, SystemError } from '../errors';
 import {
   ANOMALY_NAMES,
   DROP_REASON_NAMES,
-  HEADROOM,
   UDP_OVERHEAD,
-  VXLAN_ENCAP_SIZE,
   VXLAN_OVERHEAD,
   makeVxlanConfig,
   newAnomalyCounters,
@@ -51,24 +58,24 @@ import {
   type AnomalyCounters,
   type DropCounters,
 } from '../encap';
-import { BatchUdpSocket } from '../io/batch-udp-socket';
 import { ioCountersToObject } from '../io/counters';
 import { DgramUdpSocket } from '../io/dgram-udp-socket';
 import { RawSendSocket } from '../io/raw-send-socket';
 import * as netdev from '../io/netdev';
 import type { IoMode, PacketIo } from '../io/packet-io';
-import { GsoState } from '../io/gso-state';
-import { Tun, tunConstants } from '../io/tun';
-import { ipv4ToU32, parseCidr } from '../route/addr';
+import { Tun } from '../io/tun';
+import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../route/addr';
 import type { Backend } from '../route/peer';
 import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
-import { OffloadEgress, OffloadIngress, VIRTIO_NET_HDR_SIZE, VnetTunWriter } from '../offload';
 import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
 import type { TunDevice } from './devices';
-import { Egress } from './egress';
-import { FlowTable, type FlowTableSnapshot } from './flow-table';
-import { Ingress } from './ingress';
+import type { FlowEntry, FlowTableSnapshot } from './flow-table';
+import { DataplaneQueue, sumSnapshots, type QueueParams, type QueueSnapshot } from './queue';
+import { openQueueSockets, openTunQueue, type QueueSocketSpec } from './queue-devices';
+import { checkWorkers } from './workers';
+import type { QueueWorkerData } from './queue-worker';
+import { QueueWorkers } from './queue-workers';
 import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange, type SrcPortMode } from './src-port';
 
 export type { IoMode };
@@ -108,6 +115,11 @@ export interface NodeConfig {
   /** Inclusive source port range for 'flow' (default 49152-65535). */
   srcPortMin?: number;
   srcPortMax?: number;
+  /**
+   * Forwarding workers (default 1): the TUN is opened multi-queue with one queue per worker, the
+   * first on the main thread and the others on worker threads (`--workers`).
+   */
+  workers?: number;
 }
 
 /** SrcPortStats is the `srcPort` part of DataplaneStats. */
@@ -191,13 +203,25 @@ export interface DataplaneStats {
   offload?: OffloadStats;
   /** Outer UDP source port mode; absent in stats from older nodes. */
   srcPort?: SrcPortStats;
+  /** Forwarding workers (`--workers`): how many, how many forward, how many died. */
+  workers?: { count: number; alive: number; exits: number };
+  /** Per-queue packet counts (one entry per worker; worker counts are at most 1 s old). */
+  queues?: QueueSummary[];
+}
+
+/** QueueSummary is one queue's share of the traffic, in DataplaneStats.queues. */
+export interface QueueSummary {
+  queue: number;
+  egressPackets: number;
+  egressBytes: number;
+  ingressPackets: number;
+  ingressBytes: number;
+  /** Packets this queue dropped, all reasons together, per direction. */
+  egressDrops: number;
+  ingressDrops: number;
 }
 
 const DEFAULT_SOCKET_BUFFER = 4 << 20;
-/** IPPROTO_IP / IP_MTU_DISCOVER / IP_PMTUDISC_DONT from <linux/in.h>: send with DF clear. */
-const IPPROTO_IP = 0;
-const IP_MTU_DISCOVER = 10;
-const IP_PMTUDISC_DONT = 0;
 
 function nonZero(
   c: Float64Array,
@@ -227,26 +251,27 @@ export async function underlayMtuOf(local: string): Promise<number> {
 
 /** DataplaneNode is one running VTEP; see the module comment for setup and teardown. */
 export class DataplaneNode {
-  /** Drop counters of the TUN -> UDP direction. */
-  readonly egressDrops: DropCounters = newDropCounters();
-  /** Drop counters of the UDP -> TUN direction. */
-  readonly ingressDrops: DropCounters = newDropCounters();
-  /** Accepted-but-odd frames (ingress). */
-  readonly anomalies: AnomalyCounters = newAnomalyCounters();
-  /** The router the egress path looks up and `updatePeers` swaps. */
+  /** The router queue 0's egress looks up and `updatePeers` swaps (workers keep their own copy). */
   readonly router = new Router();
   /** TUN MTU, known after `start`. */
   mtu = 0;
   /** Underlay MTU, known after `start`. */
   underlayMtu = 0;
 
+  /** Queue 0's counters; with workers, the getters below add the workers' latest snapshots. */
+  private readonly q0Counters = {
+    egressDrops: newDropCounters(),
+    ingressDrops: newDropCounters(),
+    anomalies: newAnomalyCounters(),
+  };
   private tun: TunDevice | null = null;
   private io: PacketIo | null = null;
+  private send: PacketIo | null = null;
   private raw: RawSendSocket | null = null;
-  private egress: Egress | null = null;
-  private ingress: Ingress | null = null;
-  private offEgress: OffloadEgress | null = null;
-  private offIngress: OffloadIngress | null = null;
+  private q0: DataplaneQueue | null = null;
+  private workers: QueueWorkers | null = null;
+  /** The workers' last counters after `stop`, so totals do not go backwards. */
+  private stoppedWorkers: QueueSnapshot[] = [];
   private offloadRefused: string | null = null;
   private routed: string[] = [];
   private startedAt = 0;
@@ -270,12 +295,33 @@ export class DataplaneNode {
     return this.config.srcPort === 'flow';
   }
 
+  /** queueCount is the number of forwarding queues (`workers`, default 1). */
+  get queueCount(): number {
+    return this.config.workers ?? 1;
+  }
+
+  /** Drop counters of the TUN -> UDP direction, all queues (workers' part at most 1 s old). */
+  get egressDrops(): DropCounters {
+    return this.workers === null ? this.q0Counters.egressDrops : this.totals().egressDrops;
+  }
+
+  /** Drop counters of the UDP -> TUN direction, all queues. */
+  get ingressDrops(): DropCounters {
+    return this.workers === null ? this.q0Counters.ingressDrops : this.totals().ingressDrops;
+  }
+
+  /** Accepted-but-odd frames (ingress), all queues. */
+  get anomalies(): AnomalyCounters {
+    return this.workers === null ? this.q0Counters.anomalies : this.totals().anomalies;
+  }
+
   /** start sets everything up and starts forwarding; on failure undoes what it did and rethrows. */
   async start(): Promise<void> {
     const c = this.config;
     const flow = this.srcPortFlow;
     const portMin = c.srcPortMin ?? DEFAULT_SRC_PORT_MIN;
     const portMax = c.srcPortMax ?? DEFAULT_SRC_PORT_MAX;
+    const queues = this.queueCount;
     if (flow && c.backend !== 'vxlan') {
       throw new ConfigError(
         '--src-port',
@@ -290,11 +336,23 @@ export class DataplaneNode {
         `${portMin}-${portMax}`,
       );
     }
+    checkWorkers(queues);
+    if (queues > 1 && c.io !== 'batch') {
+      throw new ConfigError(
+        '--workers',
+        'more than 1 needs --io batch (one socket per worker)',
+        String(queues),
+      );
+    }
+    if (queues > 1 && !this.kernel) {
+      throw new ConfigError('--workers', 'more than 1 needs kernel devices', String(queues));
+    }
     const table = this.buildTable(c.peers);
     const slash = c.address.indexOf('/');
     const localAddrU32 = ipv4ToU32(slash < 0 ? c.address : c.address.slice(0, slash), '--address');
     parseCidr(c.address, '--address');
-    const vxlan = makeVxlanConfig({ vni: c.vni, localMac: c.vtepMac });
+    // Validates the VNI and MAC before anything is opened.
+    makeVxlanConfig({ vni: c.vni, localMac: c.vtepMac });
 
     this.underlayMtu = this.kernel ? await underlayMtuOf(c.local) : (this.deps!.underlayMtu ?? 1500);
     const pathMtu = this.underlayMtu - this.overhead;
@@ -302,17 +360,39 @@ export class DataplaneNode {
     if (this.mtu < 68) {
       throw new ConfigError('--mtu', 'must leave at least 68 bytes for the inner packet', String(this.mtu));
     }
+    const bufferSize = c.socketBufferSize ?? DEFAULT_SOCKET_BUFFER;
+    const sockets = (queue: number): QueueSocketSpec => ({
+      local: c.local,
+      port: c.port,
+      backend: c.backend,
+      bufferSize,
+      queue,
+      queues,
+    });
     try {
-      this.io = this.kernel ? await this.openIo() : this.deps!.io;
-      // The raw socket sends whole IPv4 datagrams, one per descriptor: no UDP GSO trains.
-      if (flow && this.kernel) {
-        this.raw = RawSendSocket.open(c.socketBufferSize ?? DEFAULT_SOCKET_BUFFER);
+      if (!this.kernel) {
+        this.io = this.deps!.io;
+        this.send = this.io;
+      } else if (c.io === 'dgram') {
+        this.io = await DgramUdpSocket.bind({
+          address: c.local,
+          port: c.port,
+          recvBufferSize: bufferSize,
+          sendBufferSize: bufferSize,
+        });
+        this.send = this.io;
+      } else {
+        const s = openQueueSockets(sockets(0));
+        this.io = s.recv;
+        this.send = s.send;
       }
+      // The raw socket sends whole IPv4 datagrams, one per descriptor: no UDP GSO trains.
+      if (flow && this.kernel) this.raw = RawSendSocket.open(bufferSize);
       if (flow && c.offload !== false && c.io === 'batch') {
         this.offloadRefused = 'src-port flow: per-packet outer headers on a raw socket (no GSO)';
       }
       const wantOffload = this.kernel && c.io === 'batch' && c.offload !== false && !flow;
-      const kernelTun = this.kernel ? this.openTun(wantOffload) : null;
+      const kernelTun = this.kernel ? this.openTun(wantOffload, queues > 1) : null;
       this.tun = kernelTun ?? this.deps!.tun;
       if (this.kernel) {
         await netdev.setMtu(c.dev, this.mtu);
@@ -321,60 +401,56 @@ export class DataplaneNode {
       }
       this.router.swap(table);
       if (this.kernel) await this.syncRoutes(table);
-      const batchSize = c.batchSize ?? 64;
       const offloaded = kernelTun !== null && kernelTun.vnetHdr;
-      this.egress = new Egress(
-        // With IFF_VNET_HDR every TUN write needs a virtio header (the ICMP replies).
-        offloaded ? new VnetTunWriter(kernelTun) : this.tun,
-        this.raw ?? this.io,
-        this.router,
+      const params: QueueParams = {
+        backend: c.backend,
+        vni: c.vni,
+        vtepMac: c.vtepMac,
+        port: c.port,
+        pathMtu,
+        mtu: this.mtu,
+        underlayMtu: this.underlayMtu,
+        localAddrU32,
+        outer: flow
+          ? { localU32: ipv4ToU32(c.local, '--local'), srcPortMin: portMin, srcPortMax: portMax }
+          : null,
+        batchSize: c.batchSize ?? 64,
+        flowCounters: c.flowCounters === true,
+      };
+      this.q0 = new DataplaneQueue(
+        0,
+        params,
         {
-          backend: c.backend,
-          vxlan,
-          port: c.port,
-          pathMtu,
-          localAddrU32,
-          outer: flow
-            ? { localU32: ipv4ToU32(c.local, '--local'), srcPortMin: portMin, srcPortMax: portMax }
-            : null,
+          tun: this.tun,
+          offloadTun: offloaded ? kernelTun : null,
+          recv: this.io,
+          send: this.send,
+          raw: this.raw,
         },
-        this.egressDrops,
-        { batchSize, maxPacket: this.mtu },
-      );
-      // A peer may send up to its own MTU plus encapsulation; the underlay MTU bounds what arrives.
-      const maxRx = Math.max(this.underlayMtu, this.mtu + VXLAN_ENCAP_SIZE, 2048 - HEADROOM);
-      this.ingress = new Ingress(
-        this.tun,
-        this.io,
         this.router,
-        { backend: c.backend, vxlan },
-        this.ingressDrops,
-        this.anomalies,
-        { batchSize, maxPacket: maxRx },
+        this.q0Counters,
       );
-      if (c.flowCounters === true) {
-        this.egress.flows = new FlowTable();
-        this.ingress.flows = new FlowTable();
-      }
-      if (offloaded) {
-        const sock = this.io as BatchUdpSocket;
-        const vx = c.backend === 'vxlan';
-        // GRO trains are split in place; coalescing writes virtio headers into the 10 bytes in
-        // front of each inner packet, which only VXLAN's 22-byte inner header guarantees.
-        const gro = vx && sock.enableGro();
-        this.offEgress = new OffloadEgress(kernelTun, sock, this.egress, this.egressDrops, {
-          prefix: vx ? VXLAN_ENCAP_SIZE : 0,
+      this.q0.start();
+      if (queues > 1) {
+        const data: QueueWorkerData[] = [];
+        for (let q = 1; q < queues; q++) {
+          data.push({
+            queue: q,
+            queues,
+            dev: c.dev,
+            vnetHdr: offloaded,
+            sockets: sockets(q),
+            rawBufferSize: flow ? bufferSize : null,
+            params,
+            peers: c.peers,
+          });
+        }
+        this.workers = await QueueWorkers.start(data, {
+          flowTop: params.flowCounters ? FLOW_TOP_FROM_WORKERS : 0,
+          onExit: (queue, why) => {
+            process.emitWarning(`weft: worker ${queue} stopped forwarding: ${why}`, 'WeftWorkerExit');
+          },
         });
-        this.offIngress = new OffloadIngress(kernelTun, sock, this.ingress, this.ingressDrops, {
-          gro,
-          coalesce: gro,
-          maxDatagram: maxRx,
-        });
-        this.offIngress.start();
-        this.offEgress.start();
-      } else {
-        this.ingress.start();
-        this.egress.start();
       }
       this.startedAt = Date.now();
     } catch (err) {
@@ -384,22 +460,18 @@ export class DataplaneNode {
   }
 
   /**
-   * openTun opens the TUN device, with IFF_VNET_HDR + TSO offloads when `offload`; if the kernel
-   * refuses the offloads the device is reopened plain and the reason kept for `stats().offload`.
+   * openTun opens queue 0 of the TUN device (multi-queue when `multiQueue`), with IFF_VNET_HDR +
+   * TSO offloads when `offload`; if the kernel refuses the offloads the device is reopened plain
+   * and the reason kept for `stats().offload` (the workers then open their queues plain too).
    */
-  private openTun(offload: boolean): Tun {
-    const c = this.config;
-    if (!offload) return Tun.open(c.dev);
-    const tun = Tun.open(c.dev, { vnetHdr: true });
+  private openTun(offload: boolean, multiQueue: boolean): Tun {
+    const dev = this.config.dev;
+    if (!offload) return openTunQueue(dev, false, multiQueue);
     try {
-      const k = tunConstants();
-      tun.setVnetHdrSize(VIRTIO_NET_HDR_SIZE);
-      tun.setOffload(k.TUN_F_CSUM | k.TUN_F_TSO4 | k.TUN_F_TSO6);
-      return tun;
+      return openTunQueue(dev, true, multiQueue);
     } catch (err) {
-      tun.close();
       this.offloadRefused = err instanceof Error ? err.message : String(err);
-      return Tun.open(c.dev);
+      return openTunQueue(dev, false, multiQueue);
     }
   }
 
@@ -411,25 +483,6 @@ export class DataplaneNode {
       }
     });
     return RouteTable.build(indexPeers(peers));
-  }
-
-  private async openIo(): Promise<PacketIo> {
-    const c = this.config;
-    const size = c.socketBufferSize ?? DEFAULT_SOCKET_BUFFER;
-    const opts = { address: c.local, port: c.port, recvBufferSize: size, sendBufferSize: size };
-    if (c.io === 'dgram') return DgramUdpSocket.bind(opts);
-    const sock = BatchUdpSocket.bindSync(opts);
-    if (c.backend === 'vxlan') {
-      // Linux UDP sockets default to path-MTU discovery, i.e. DF set on every datagram; the
-      // kernel's VXLAN device (flannel.1) sends its outer IPv4 with DF clear. Match it.
-      try {
-        sock.setOption(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT);
-      } catch (err) {
-        sock.close();
-        throw err;
-      }
-    }
-    return sock;
   }
 
   /** syncRoutes makes the kernel route exactly the table's subnets into the TUN. */
@@ -450,22 +503,29 @@ export class DataplaneNode {
 
   /**
    * updatePeers replaces the peer set: builds a new table (ConfigError leaves the old one in
-   * place), swaps it into the router (effective from the next packet), then adds routes for new
-   * subnets and removes routes of subnets that are gone.
+   * place), swaps it into the router (effective from the next packet; workers swap theirs on
+   * their next event-loop turn), then adds routes for new subnets and removes routes of subnets
+   * that are gone.
    */
   async updatePeers(peers: PeerSpec[]): Promise<void> {
     const table = this.buildTable(peers);
     this.router.swap(table);
+    this.workers?.setPeers(peers);
     this.config.peers = peers;
     if (this.kernel && this.tun !== null) await this.syncRoutes(table);
   }
 
-  /** stop stops forwarding and removes routes, the TUN device and the socket. Idempotent. */
+  /** stop stops forwarding and removes routes, the TUN device and the sockets. Idempotent. */
   async stop(): Promise<void> {
-    this.offEgress?.stop();
-    this.offIngress?.stop();
-    this.egress?.stop();
-    this.ingress?.stop();
+    const w = this.workers;
+    this.workers = null;
+    if (w !== null) {
+      // Keep their last counters in the totals.
+      await w.refresh().catch(() => undefined);
+      this.stoppedWorkers = w.latest();
+      await w.stop();
+    }
+    this.q0?.stop();
     if (this.kernel && this.tun !== null) {
       for (const dst of this.routed) {
         await netdev.delRoute({ dst, dev: this.config.dev }).catch((err: unknown) => {
@@ -475,53 +535,91 @@ export class DataplaneNode {
     }
     this.routed = [];
     this.tun?.close();
+    if (this.send !== null && this.send !== this.io) this.send.close();
     this.io?.close();
     this.raw?.close();
     this.tun = null;
     this.io = null;
+    this.send = null;
     this.raw = null;
+  }
+
+  /**
+   * refreshStats fetches the workers' current counters, so that the next `stats()` (and the
+   * drop getters) are exact rather than up to a second old. Without workers it does nothing.
+   */
+  async refreshStats(): Promise<void> {
+    await this.workers?.refresh(this.config.flowCounters === true ? FLOW_TOP_FROM_WORKERS : 0);
+  }
+
+  /** snapshots returns queue 0's counters and each worker's latest ones (control path). */
+  private snapshots(flowTop = 0): QueueSnapshot[] {
+    const out: QueueSnapshot[] = [];
+    if (this.q0 !== null) out.push(this.q0.snapshot(flowTop));
+    out.push(...(this.workers?.latest() ?? this.stoppedWorkers));
+    return out;
+  }
+
+  private totals(): QueueSnapshot {
+    return sumSnapshots(this.snapshots());
   }
 
   /** stats returns a snapshot of the counters (control path; allocates). */
   stats(): DataplaneStats {
-    const e = this.egress;
-    const i = this.ingress;
-    const drops = nonZero(this.ingressDrops, DROP_REASON_NAMES, nonZero(this.egressDrops, DROP_REASON_NAMES));
-    return {
+    const parts = this.snapshots();
+    const t = sumSnapshots(parts);
+    // Before start (or without queues) the node's own arrays still hold what was counted.
+    const drops = nonZero(t.ingressDrops, DROP_REASON_NAMES, nonZero(t.egressDrops, DROP_REASON_NAMES));
+    const out: DataplaneStats = {
       uptimeSeconds: this.startedAt === 0 ? 0 : (Date.now() - this.startedAt) / 1000,
       egress: {
-        packets: e?.packets ?? 0,
-        bytes: e?.bytes ?? 0,
-        batches: this.offEgress?.batches ?? e?.batches ?? 0,
-        icmpReplies: e?.icmpReplies ?? 0,
-        stalls: this.offEgress?.stalls ?? e?.stalls ?? 0,
-        batchSizes: batchSizeStats(this.offEgress?.batchSizes ?? e?.batchSizes),
+        packets: t.egress.packets,
+        bytes: t.egress.bytes,
+        batches: t.egress.batches,
+        icmpReplies: t.egress.icmpReplies,
+        stalls: t.egress.stalls,
+        batchSizes: batchSizeStats(t.egress.batchSizes),
       },
       ingress: {
-        packets: i?.packets ?? 0,
-        bytes: i?.bytes ?? 0,
-        batches: this.offIngress?.batches ?? i?.batches ?? 0,
-        batchSizes: batchSizeStats(this.offIngress?.batchSizes ?? i?.batchSizes),
+        packets: t.ingress.packets,
+        bytes: t.ingress.bytes,
+        batches: t.ingress.batches,
+        batchSizes: batchSizeStats(t.ingress.batchSizes),
       },
       drops,
-      egressDrops: nonZero(this.egressDrops, DROP_REASON_NAMES),
-      ingressDrops: nonZero(this.ingressDrops, DROP_REASON_NAMES),
-      anomalies: nonZero(this.anomalies, ANOMALY_NAMES),
-      tun: this.tun ? ioCountersToObject(this.tun.counters) : {},
-      udp: this.io ? ioCountersToObject(this.io.counters) : {},
+      egressDrops: nonZero(t.egressDrops, DROP_REASON_NAMES),
+      ingressDrops: nonZero(t.ingressDrops, DROP_REASON_NAMES),
+      anomalies: nonZero(t.anomalies, ANOMALY_NAMES),
+      tun: this.tun ? ioCountersToObject(t.tun) : {},
+      udp: this.io ? ioCountersToObject(t.udp) : {},
       routes: {
         peers: this.router.table.size,
-        cacheHits: this.router.hits,
-        cacheMisses: this.router.misses,
+        cacheHits: t.routes.hits,
+        cacheMisses: t.routes.misses,
         swaps: this.router.swaps,
       },
-      offload: this.offloadStats(),
-      srcPort: this.srcPortStats(),
+      offload: this.offloadStats(t, parts.length > 0),
+      srcPort: this.srcPortStats(t),
+      workers: {
+        count: this.queueCount,
+        alive: this.q0 === null ? 0 : 1 + (this.workers?.alive ?? 0),
+        exits: this.workers?.exits ?? 0,
+      },
+      queues: parts.map((p) => ({
+        queue: p.queue,
+        egressPackets: p.egress.packets,
+        egressBytes: p.egress.bytes,
+        ingressPackets: p.ingress.packets,
+        ingressBytes: p.ingress.bytes,
+        egressDrops: p.egressDrops.reduce((a, b) => a + b, 0),
+        ingressDrops: p.ingressDrops.reduce((a, b) => a + b, 0),
+      })),
     };
+    return out;
   }
 
   /** srcPortStats reports the outer source port mode (control path). */
-  private srcPortStats(): SrcPortStats {
+  private srcPortStats(t: QueueSnapshot): SrcPortStats {
     const c = this.config;
     if (!this.srcPortFlow) return { mode: 'fixed', min: c.port, max: c.port };
     const out: SrcPortStats = {
@@ -529,42 +627,57 @@ export class DataplaneNode {
       min: c.srcPortMin ?? DEFAULT_SRC_PORT_MIN,
       max: c.srcPortMax ?? DEFAULT_SRC_PORT_MAX,
     };
-    if (this.raw !== null) out.raw = ioCountersToObject(this.raw.counters);
+    if (t.raw !== null) out.raw = ioCountersToObject(t.raw);
     return out;
   }
 
   /**
    * flows returns the per-flow counters, the `top` flows by bytes per direction (optionally only
    * those to or from `ip`), or null when the node runs without `flowCounters` (control path).
+   * With workers, their flows are from the last `refreshStats` (or the periodic one).
    */
   flows(top = 50, ip?: number): DataplaneFlows | null {
-    const e = this.egress?.flows;
-    const i = this.ingress?.flows;
+    const e = this.q0?.egress.flows;
+    const i = this.q0?.ingress.flows;
     if (!e || !i) return null;
-    return { egress: e.snapshot(top, ip), ingress: i.snapshot(top, ip) };
+    const mine = { egress: e.snapshot(top, ip), ingress: i.snapshot(top, ip) };
+    const theirs = this.workers?.latest() ?? [];
+    if (theirs.length === 0) return mine;
+    const want = ip === undefined ? null : u32ToIpv4(ip >>> 0);
+    const merge = (own: FlowTableSnapshot, pick: (s: QueueSnapshot) => FlowEntry[]): FlowTableSnapshot => {
+      const all = [...own.flows];
+      for (const s of theirs) {
+        for (const f of pick(s)) if (want === null || f.src === want || f.dst === want) all.push(f);
+      }
+      all.sort((a, b) => b.bytes - a.bytes || b.packets - a.packets);
+      return { ...own, flows: all.slice(0, Math.max(0, top)) };
+    };
+    return {
+      egress: merge(mine.egress, (s) => s.flows?.egress ?? []),
+      ingress: merge(mine.ingress, (s) => s.flows?.ingress ?? []),
+    };
   }
 
   /** offloadStats reports the offload state (control path). */
-  private offloadStats(): OffloadStats {
-    const oe = this.offEgress;
-    const oi = this.offIngress;
-    const sock = oe !== null && this.io instanceof BatchUdpSocket ? this.io : null;
-    const caps = sock?.offloads();
-    const g = sock?.gsoState;
-    const co = oi?.coalesceStats ?? null;
+  private offloadStats(t: QueueSnapshot, running: boolean): OffloadStats {
+    const o = t.offload;
+    const on = running && o.enabled;
     return {
-      enabled: oe !== null,
+      enabled: on,
       refused: this.offloadRefused,
-      gso: caps?.gso ?? false,
-      gsoRefused: caps?.gsoRefused ?? null,
-      gro: caps?.gro ?? false,
-      superPacketsIn: oe?.stats.superPackets ?? 0,
-      segmentsOut: oe?.stats.segments ?? 0,
-      gsoTrains: g ? g[GsoState.gsoMessages]! : 0,
-      groTrains: g ? g[GsoState.groMessages]! : 0,
-      groSegments: g ? g[GsoState.groSegments]! : 0,
-      superPacketsOut: co?.superPackets ?? 0,
-      segmentsMerged: co?.segmentsMerged ?? 0,
+      gso: on && o.gso,
+      gsoRefused: o.gsoRefused,
+      gro: on && o.gro,
+      superPacketsIn: o.superPacketsIn,
+      segmentsOut: o.segmentsOut,
+      gsoTrains: o.gsoTrains,
+      groTrains: o.groTrains,
+      groSegments: o.groSegments,
+      superPacketsOut: o.superPacketsOut,
+      segmentsMerged: o.segmentsMerged,
     };
   }
 }
+
+/** FLOW_TOP_FROM_WORKERS is how many flows per direction a worker reports for /debug/flows. */
+const FLOW_TOP_FROM_WORKERS = 1000;

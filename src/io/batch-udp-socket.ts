@@ -69,6 +69,15 @@ export class BatchUdpSocket implements PacketIo {
     return BatchUdpSocket.bindSync(opts);
   }
 
+  /**
+   * attachReuseportProgram attaches classic BPF `prog` (struct sock_filter[], see
+   * src/io/reuseport-bpf.ts) to this socket's SO_REUSEPORT group: it picks the socket, by its
+   * order of joining the group, for each datagram. Throws SystemError (`setsockopt`).
+   */
+  attachReuseportProgram(prog: Uint8Array): void {
+    callNative(() => this.b.udpAttachReuseportCbpf(this.fd, prog));
+  }
+
   /** recvBatch: see PacketIo.recvBatch. One recvmmsg per 256 datagrams. */
   recvBatch(batch: PacketBatch): number {
     const n = this.b.udpRecv(

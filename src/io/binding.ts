@@ -98,6 +98,7 @@ export interface NativeBinding {
   ): NativeUdpOpenResult;
   udpSetOpt(fd: number, level: number, name: number, value: number): void;
   udpGetOpt(fd: number, level: number, name: number): number;
+  udpAttachReuseportCbpf(fd: number, prog: Uint8Array): void;
   udpRecv(
     fd: number,
     buf: Uint8Array,
@@ -198,7 +199,7 @@ export interface NativeBinding {
 }
 
 /** NATIVE_ABI_VERSION is the addon ABI this TypeScript was written against. */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 /** NATIVE_ADDON_PATH is where node-gyp puts the addon (this file runs from dist/src/io). */
 export const NATIVE_ADDON_PATH = join(

@@ -1,0 +1,125 @@
+/**
+ * queue-devices: opening the kernel objects of one forwarding queue, the same way on the main
+ * thread (queue 0) and in worker threads (queues 1..n-1).
+ *
+ * Sockets, with n = `--workers`:
+ * - n = 1: one socket bound to local:port sends and receives (as before workers existed).
+ * - n > 1: every queue binds its receive socket to local:port with SO_REUSEPORT, in queue order,
+ *   and queue 0 attaches the program `source port mod n` (src/io/reuseport-bpf.ts) to the group,
+ *   so a datagram goes to the queue its outer source port names. Queue k sends from a port p with
+ *   p mod n = k: the bound port itself when it qualifies, else a send-only socket on an ephemeral
+ *   port that does. A weft peer with the same n then receives a flow on the worker with the
+ *   index of the worker that sent it, and kernel VXLAN peers (one hashed port per flow) spread
+ *   their flows over the workers. Either way a flow stays on one queue.
+ * - VXLAN sockets send with DF clear (IP_PMTUDISC_DONT), as the kernel's VXLAN device does.
+ *
+ * TUN: n > 1 opens the device with IFF_MULTI_QUEUE, one fd per queue; the kernel steers each
+ * flow to one queue (and learns the queue a flow's packets are written from), so per-flow order
+ * holds. IFF_VNET_HDR is a device-wide flag: every queue must open with the same choice.
+ */
+import { ConfigError } from '../errors';
+import { BatchUdpSocket } from '../io/batch-udp-socket';
+import { encodeBpf, sourcePortModuloProgram } from '../io/reuseport-bpf';
+import { Tun, tunConstants } from '../io/tun';
+import type { Backend } from '../route/peer';
+import { VIRTIO_NET_HDR_SIZE } from '../offload';
+
+/** IPPROTO_IP / IP_MTU_DISCOVER / IP_PMTUDISC_DONT from <linux/in.h>: send with DF clear. */
+const IPPROTO_IP = 0;
+const IP_MTU_DISCOVER = 10;
+const IP_PMTUDISC_DONT = 0;
+
+/** Ephemeral binds tried to find a port with the right residue (n <= 16 needs ~n on average). */
+const SEND_PORT_ATTEMPTS = 512;
+
+/** QueueSocketSpec says where and how one queue's sockets bind. */
+export interface QueueSocketSpec {
+  local: string;
+  port: number;
+  backend: Backend;
+  bufferSize: number;
+  /** This queue's index and the node's queue count. */
+  queue: number;
+  queues: number;
+}
+
+/** QueueSockets are one queue's sockets; `send` may be `recv`. */
+export interface QueueSockets {
+  recv: BatchUdpSocket;
+  send: BatchUdpSocket;
+}
+
+function configure(sock: BatchUdpSocket, backend: Backend): BatchUdpSocket {
+  if (backend !== 'vxlan') return sock;
+  // Linux UDP sockets default to path-MTU discovery, i.e. DF set on every datagram; the kernel's
+  // VXLAN device (flannel.1) sends its outer IPv4 with DF clear. Match it.
+  try {
+    sock.setOption(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT);
+  } catch (err) {
+    sock.close();
+    throw err;
+  }
+  return sock;
+}
+
+/**
+ * openQueueSockets binds queue `spec.queue`'s sockets (see the module comment). Queue 0 must be
+ * opened first: it creates the reuseport group and attaches the program; the others join in
+ * order. Throws SystemError (EADDRINUSE, ...) with nothing left open.
+ */
+export function openQueueSockets(spec: QueueSocketSpec): QueueSockets {
+  const n = spec.queues;
+  const bufs = { recvBufferSize: spec.bufferSize, sendBufferSize: spec.bufferSize };
+  const recv = configure(
+    BatchUdpSocket.bindSync({ address: spec.local, port: spec.port, reusePort: n > 1, ...bufs }),
+    spec.backend,
+  );
+  if (n === 1) return { recv, send: recv };
+  try {
+    if (spec.queue === 0) recv.attachReuseportProgram(encodeBpf(sourcePortModuloProgram(n)));
+    if (recv.port % n === spec.queue) return { recv, send: recv };
+    return { recv, send: configure(openSendSocket(spec.local, spec.queue, n, bufs), spec.backend) };
+  } catch (err) {
+    recv.close();
+    throw err;
+  }
+}
+
+/** openSendSocket binds an ephemeral port p with p mod n = k (keeping rejected ones until done). */
+function openSendSocket(
+  local: string,
+  k: number,
+  n: number,
+  bufs: { recvBufferSize: number; sendBufferSize: number },
+): BatchUdpSocket {
+  const rejected: BatchUdpSocket[] = [];
+  try {
+    for (let i = 0; i < SEND_PORT_ATTEMPTS; i++) {
+      const s = BatchUdpSocket.bindSync({ address: local, port: 0, ...bufs });
+      if (s.port % n === k) return s;
+      rejected.push(s);
+    }
+  } finally {
+    for (const s of rejected) s.close();
+  }
+  throw new ConfigError('--workers', `no free UDP port p with p mod ${n} = ${k} on ${local}`);
+}
+
+/**
+ * openTunQueue opens one queue of TUN device `dev`: IFF_MULTI_QUEUE when `multiQueue`, and with
+ * `vnetHdr` also the virtio header size and TUNSETOFFLOAD CSUM|TSO4|TSO6. Throws SystemError; a
+ * refused offload closes the fd first.
+ */
+export function openTunQueue(dev: string, vnetHdr: boolean, multiQueue: boolean): Tun {
+  const tun = Tun.open(dev, { vnetHdr, multiQueue });
+  if (!vnetHdr) return tun;
+  try {
+    const k = tunConstants();
+    tun.setVnetHdrSize(VIRTIO_NET_HDR_SIZE);
+    tun.setOffload(k.TUN_F_CSUM | k.TUN_F_TSO4 | k.TUN_F_TSO6);
+    return tun;
+  } catch (err) {
+    tun.close();
+    throw err;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * queue-worker: the entry point of one worker thread of `--workers` (queues 1..n-1). It opens its
+ * own TUN queue and sockets (src/dataplane/queue-devices.ts), builds its own Router from the peer
+ * list, runs a DataplaneQueue on its own event loop, and talks to the main thread only by
+ * messages (src/dataplane/queue-workers.ts holds the other end):
+ *
+ *   main -> worker   { type: 'peers', peers }        new peer set: rebuild and swap the table
+ *                    { type: 'stats', id, flowTop }  reply with a QueueSnapshot
+ *                    { type: 'stop' }                stop, close every fd, reply 'stopped'
+ *   worker -> main   { type: 'ready', fds }          forwarding; fds are closed by main if we die
+ *                    { type: 'error', error }        setup failed (nothing left open)
+ *                    { type: 'stats', id, snapshot }
+ *                    { type: 'stopped' }
+ *
+ * Nothing per packet crosses threads: the hot path is the same code as queue 0's.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { WeftError, SystemError, ConfigError } from '../errors';
+import { RawSendSocket } from '../io/raw-send-socket';
+import type { Tun } from '../io/tun';
+import type { PeerSpec } from '../route/route-table';
+import { RouteTable, indexPeers } from '../route/route-table';
+import { Router } from '../route/router';
+import { openQueueSockets, openTunQueue, type QueueSocketSpec, type QueueSockets } from './queue-devices';
+import { DataplaneQueue, type QueueParams } from './queue';
+
+/** QueueWorkerData is the workerData of a queue worker (structured-clonable). */
+export interface QueueWorkerData {
+  queue: number;
+  queues: number;
+  /** TUN device name; the device exists (queue 0 holds it open). */
+  dev: string;
+  /** Open the queue with IFF_VNET_HDR + offloads (must match queue 0). */
+  vnetHdr: boolean;
+  sockets: QueueSocketSpec;
+  /** `--src-port flow`: send on a raw socket of this buffer size. */
+  rawBufferSize: number | null;
+  params: QueueParams;
+  peers: PeerSpec[];
+}
+
+/** WorkerErrorInfo carries a setup error across the thread boundary. */
+export interface WorkerErrorInfo {
+  message: string;
+  code: string | null;
+  syscall: string | null;
+  errno: string | null;
+  field: string | null;
+}
+
+/** errorInfo flattens an error for postMessage. */
+export function errorInfo(err: unknown): WorkerErrorInfo {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return {
+    message: e.message,
+    code: err instanceof WeftError ? err.code : null,
+    syscall: err instanceof SystemError ? err.syscall : null,
+    errno: err instanceof SystemError ? err.errno : null,
+    field: err instanceof ConfigError ? err.field : null,
+  };
+}
+
+/** revivePeers turns cloned peers (vtepMac became a Uint8Array) back into PeerSpecs. */
+export function revivePeers(peers: readonly PeerSpec[]): PeerSpec[] {
+  return peers.map((p) => ({ ...p, vtepMac: p.vtepMac === null ? null : Buffer.from(p.vtepMac) }));
+}
+
+function main(): void {
+  const port = parentPort;
+  if (port === null) throw new Error('queue-worker must run as a worker thread');
+  const d = workerData as QueueWorkerData;
+  const router = new Router();
+  let tun: Tun | null = null;
+  let socks: QueueSockets | null = null;
+  let raw: RawSendSocket | null = null;
+  let queue: DataplaneQueue | null = null;
+  const closeAll = (): void => {
+    queue?.stop();
+    tun?.close();
+    if (socks !== null && socks.send !== socks.recv) socks.send.close();
+    socks?.recv.close();
+    raw?.close();
+    queue = null;
+    tun = null;
+    socks = null;
+    raw = null;
+  };
+  try {
+    router.swap(RouteTable.build(indexPeers(revivePeers(d.peers))));
+    socks = openQueueSockets(d.sockets);
+    if (d.rawBufferSize !== null) raw = RawSendSocket.open(d.rawBufferSize);
+    tun = openTunQueue(d.dev, d.vnetHdr, true);
+    queue = new DataplaneQueue(
+      d.queue,
+      d.params,
+      { tun, offloadTun: d.vnetHdr ? tun : null, recv: socks.recv, send: socks.send, raw },
+      router,
+    );
+    queue.start();
+  } catch (err) {
+    closeAll();
+    port.postMessage({ type: 'error', error: errorInfo(err) });
+    return;
+  }
+  const fds = [tun.fd, socks.recv.fd];
+  if (socks.send !== socks.recv) fds.push(socks.send.fd);
+  if (raw !== null) fds.push(raw.fd);
+  port.on('message', (m: { type: string; id?: number; flowTop?: number; peers?: PeerSpec[] }) => {
+    if (m.type === 'peers' && m.peers) {
+      router.swap(RouteTable.build(indexPeers(revivePeers(m.peers))));
+    } else if (m.type === 'stats' && queue !== null) {
+      port.postMessage({ type: 'stats', id: m.id, snapshot: queue.snapshot(m.flowTop ?? 0) });
+    } else if (m.type === 'stop') {
+      closeAll();
+      port.postMessage({ type: 'stopped' });
+      port.close();
+    }
+  });
+  port.postMessage({ type: 'ready', fds });
+}
+
+main();

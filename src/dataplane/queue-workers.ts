@@ -1,0 +1,224 @@
+/**
+ * queue-workers: the main thread's side of `--workers`: starts the worker threads of queues
+ * 1..n-1 (src/dataplane/queue-worker.ts), one after another because their sockets must join the
+ * reuseport group in queue order; forwards peer changes; collects counter snapshots; stops them.
+ *
+ * Counters: a worker's counters live in its own thread. `refresh()` asks every worker for a
+ * QueueSnapshot and waits for the replies (at most REFRESH_TIMEOUT_MS); while running, a timer
+ * also refreshes every REFRESH_INTERVAL_MS, so `latest()` is never older than that. The hot path
+ * is not involved: snapshots are copied on the worker's event loop between batches.
+ *
+ * A worker that dies (an exception in its thread) is counted in `exits` and logged through
+ * `onExit`; main then closes the fds it reported, which detaches its TUN queue and leaves the
+ * reuseport group, so the kernel steers its flows to the queues that are left instead of into a
+ * queue nobody reads.
+ */
+import { closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { ConfigError, SystemError, WeftError } from '../errors';
+import type { PeerSpec } from '../route/route-table';
+import type { QueueSnapshot } from './queue';
+import type { QueueWorkerData, WorkerErrorInfo } from './queue-worker';
+
+/** REFRESH_INTERVAL_MS is how often running workers report their counters unasked. */
+export const REFRESH_INTERVAL_MS = 1000;
+/** REFRESH_TIMEOUT_MS bounds how long `refresh` waits for a busy or dead worker. */
+export const REFRESH_TIMEOUT_MS = 1000;
+const STOP_TIMEOUT_MS = 2000;
+
+interface Handle {
+  queue: number;
+  worker: Worker;
+  fds: number[];
+  latest: QueueSnapshot | null;
+  alive: boolean;
+  stopping: boolean;
+  waiting: Map<number, () => void>;
+}
+
+/** toError rebuilds a worker's setup error as the typed error it was. */
+function toError(queue: number, e: WorkerErrorInfo): Error {
+  const where = `worker ${queue}`;
+  if (e.syscall !== null && e.errno !== null) return new SystemError(e.syscall, e.errno, where);
+  if (e.field !== null) return new ConfigError(e.field, `${e.message} (${where})`);
+  if (e.code !== null) return new WeftError(e.code, `${where}: ${e.message}`);
+  return new Error(`${where}: ${e.message}`);
+}
+
+/** QueueWorkersOptions: what to do when a worker dies, and how many flows the timer asks for. */
+export interface QueueWorkersOptions {
+  onExit?: (queue: number, why: string) => void;
+  /** Top flows per direction in the periodic snapshots (0: none; see DataplaneNode.flows). */
+  flowTop?: number;
+}
+
+/** QueueWorkers owns the worker threads of one DataplaneNode; see the module comment. */
+export class QueueWorkers {
+  /** Workers that exited without being asked to. */
+  exits = 0;
+  private readonly handles: Handle[] = [];
+  private nextId = 1;
+  private timer: NodeJS.Timeout | null = null;
+
+  private constructor(
+    private readonly onExit: (queue: number, why: string) => void,
+    private readonly flowTop: number,
+  ) {}
+
+  /**
+   * start starts one worker per `data` entry, in order, each after the previous one is
+   * forwarding. On a failure it stops those already started and throws the worker's error.
+   */
+  static async start(
+    data: readonly QueueWorkerData[],
+    opts: QueueWorkersOptions = {},
+  ): Promise<QueueWorkers> {
+    const pool = new QueueWorkers(opts.onExit ?? (() => undefined), opts.flowTop ?? 0);
+    try {
+      for (const d of data) await pool.startOne(d);
+    } catch (err) {
+      await pool.stop();
+      throw err;
+    }
+    pool.timer = setInterval(() => void pool.refresh(pool.flowTop), REFRESH_INTERVAL_MS);
+    pool.timer.unref();
+    return pool;
+  }
+
+  private startOne(d: QueueWorkerData): Promise<void> {
+    const worker = new Worker(join(__dirname, 'queue-worker.js'), { workerData: d });
+    const h: Handle = {
+      queue: d.queue,
+      worker,
+      fds: [],
+      latest: null,
+      alive: true,
+      stopping: false,
+      waiting: new Map(),
+    };
+    return new Promise((resolve, reject) => {
+      let started = false;
+      worker.on(
+        'message',
+        (m: {
+          type: string;
+          fds?: number[];
+          error?: WorkerErrorInfo;
+          id?: number;
+          snapshot?: QueueSnapshot;
+        }) => {
+          if (m.type === 'ready') {
+            started = true;
+            h.fds = m.fds ?? [];
+            this.handles.push(h);
+            resolve();
+          } else if (m.type === 'error' && m.error) {
+            reject(toError(d.queue, m.error));
+          } else if (m.type === 'stats' && m.snapshot && m.id !== undefined) {
+            h.latest = m.snapshot;
+            h.waiting.get(m.id)?.();
+            h.waiting.delete(m.id);
+          } else if (m.type === 'stopped') {
+            h.stopping = true;
+          }
+        },
+      );
+      worker.on('error', (err) => {
+        if (!started) reject(err);
+        else this.died(h, err.message);
+      });
+      worker.on('exit', (code) => {
+        if (!started) reject(new Error(`worker ${d.queue} exited with code ${code} before it was ready`));
+        else if (!h.stopping) this.died(h, `exited with code ${code}`);
+        h.alive = false;
+        for (const w of h.waiting.values()) w();
+        h.waiting.clear();
+      });
+    });
+  }
+
+  private died(h: Handle, why: string): void {
+    if (!h.alive || h.stopping) return;
+    h.alive = false;
+    this.exits++;
+    // The thread is gone but its fds are the process's: close them so the kernel stops steering
+    // packets to its TUN queue and socket.
+    for (const fd of h.fds) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+    h.fds = [];
+    this.onExit(h.queue, why);
+  }
+
+  /** count is the number of workers started (alive or not). */
+  get count(): number {
+    return this.handles.length;
+  }
+
+  /** alive is the number of workers forwarding. */
+  get alive(): number {
+    return this.handles.filter((h) => h.alive).length;
+  }
+
+  /** setPeers sends a new peer set to every worker; each swaps its table on its next turn. */
+  setPeers(peers: readonly PeerSpec[]): void {
+    for (const h of this.handles) if (h.alive) h.worker.postMessage({ type: 'peers', peers });
+  }
+
+  /** refresh asks every live worker for its counters and waits for the replies (bounded). */
+  async refresh(flowTop = 0): Promise<void> {
+    const waits = this.handles
+      .filter((h) => h.alive)
+      .map(
+        (h) =>
+          new Promise<void>((resolve) => {
+            const id = this.nextId++;
+            const t = setTimeout(() => {
+              h.waiting.delete(id);
+              resolve();
+            }, REFRESH_TIMEOUT_MS);
+            h.waiting.set(id, () => {
+              clearTimeout(t);
+              resolve();
+            });
+            h.worker.postMessage({ type: 'stats', id, flowTop });
+          }),
+      );
+    await Promise.all(waits);
+  }
+
+  /** latest returns each worker's last snapshot (dead workers keep their last one). */
+  latest(): QueueSnapshot[] {
+    const out: QueueSnapshot[] = [];
+    for (const h of this.handles) if (h.latest !== null) out.push(h.latest);
+    return out;
+  }
+
+  /** stop asks every worker to close its devices and waits for the threads to end. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.all(
+      this.handles.map(async (h) => {
+        if (!h.alive) return;
+        const exited = new Promise<void>((resolve) => h.worker.once('exit', () => resolve()));
+        // From here an exit is expected: the worker closes its own fds (they may be reused after).
+        h.stopping = true;
+        h.worker.postMessage({ type: 'stop' });
+        const timeout = new Promise<'timeout'>((resolve) =>
+          setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS).unref(),
+        );
+        if ((await Promise.race([exited, timeout])) === 'timeout') {
+          h.stopping = false;
+          this.died(h, 'did not stop in time');
+          await h.worker.terminate();
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * queue: one forwarding queue of a DataplaneNode, i.e. one TUN queue and its UDP socket(s) with
+ * the two hot-path directions running on them. A node has one queue per worker (`--workers`):
+ * queue 0 runs on the main thread, the others in worker threads (src/dataplane/queue-worker.ts),
+ * each with its own devices, Router and counters. Nothing here is shared between threads.
+ *
+ * The queue builds the drivers the devices allow:
+ * - a TUN opened with IFF_VNET_HDR (offloads granted) runs OffloadEgress / OffloadIngress
+ *   (src/offload/), which reuse Egress / Ingress `processBatch` for every protocol stage;
+ * - otherwise the plain Egress / Ingress (one packet per TUN read or write).
+ * It does not open or close devices: the owner (DataplaneNode, or the worker) does, so that the
+ * kernel routes can be removed before the TUN goes away.
+ *
+ * `snapshot` copies every counter of the queue into a plain, structured-clonable object: that is
+ * how worker queues report to the main thread (postMessage), and how the node sums its queues.
+ */
+import {
+  HEADROOM,
+  VXLAN_ENCAP_SIZE,
+  makeVxlanConfig,
+  newAnomalyCounters,
+  newDropCounters,
+  type VxlanConfig,
+} from '../encap';
+import type { AnomalyCounters, DropCounters } from '../encap';
+import { BatchUdpSocket } from '../io/batch-udp-socket';
+import { newIoCounters, type IoCounters } from '../io/counters';
+import { GsoState } from '../io/gso-state';
+import type { RawSendSocket } from '../io/raw-send-socket';
+import type { Tun } from '../io/tun';
+import type { Backend } from '../route/peer';
+import type { Router } from '../route/router';
+import { OffloadEgress, OffloadIngress, VnetTunWriter } from '../offload';
+import { newBatchHistogram, type BatchHistogram } from './batch-histogram';
+import type { PacketIo, TunDevice } from './devices';
+import { Egress } from './egress';
+import { FlowTable, type FlowEntry } from './flow-table';
+import { Ingress } from './ingress';
+
+/** QueueParams are the protocol settings every queue of a node shares (all structured-clonable). */
+export interface QueueParams {
+  backend: Backend;
+  /** VNI and our VTEP MAC. */
+  vni: number;
+  vtepMac: Uint8Array;
+  /** The peers' UDP port. */
+  port: number;
+  /** Largest inner packet the underlay carries (underlay MTU - overhead). */
+  pathMtu: number;
+  /** TUN MTU. */
+  mtu: number;
+  /** Underlay MTU. */
+  underlayMtu: number;
+  /** Our overlay address (ICMP replies come from it). */
+  localAddrU32: number;
+  /** Outer header fields for `--src-port flow` (raw socket), or null. */
+  outer: { localU32: number; srcPortMin: number; srcPortMax: number } | null;
+  batchSize: number;
+  flowCounters: boolean;
+}
+
+/** QueueDevices are the kernel objects (or fakes) one queue runs on; the owner closes them. */
+export interface QueueDevices {
+  /** The TUN queue the directions read and write. */
+  tun: TunDevice;
+  /** The same TUN as a native Tun when it was opened with IFF_VNET_HDR: the offload path runs. */
+  offloadTun: Tun | null;
+  /** Receives from peers (bound to the VXLAN / flannel-UDP port). */
+  recv: PacketIo;
+  /** Sends to peers: `recv` itself, or (`--workers`) a socket on this queue's own source port. */
+  send: PacketIo;
+  /** Send-only raw socket of `--src-port flow`, or null. */
+  raw: RawSendSocket | null;
+}
+
+/** QueueOffloadSnapshot is the offload state and counters of one queue. */
+export interface QueueOffloadSnapshot {
+  enabled: boolean;
+  gso: boolean;
+  gsoRefused: string | null;
+  gro: boolean;
+  superPacketsIn: number;
+  segmentsOut: number;
+  gsoTrains: number;
+  groTrains: number;
+  groSegments: number;
+  superPacketsOut: number;
+  segmentsMerged: number;
+}
+
+/** QueueSnapshot is a copy of every counter of one queue (control path; structured-clonable). */
+export interface QueueSnapshot {
+  queue: number;
+  egress: {
+    packets: number;
+    bytes: number;
+    batches: number;
+    icmpReplies: number;
+    stalls: number;
+    batchSizes: BatchHistogram;
+  };
+  ingress: { packets: number; bytes: number; batches: number; batchSizes: BatchHistogram };
+  egressDrops: DropCounters;
+  ingressDrops: DropCounters;
+  anomalies: AnomalyCounters;
+  tun: IoCounters;
+  /** Receive and send sockets together. */
+  udp: IoCounters;
+  raw: IoCounters | null;
+  routes: { hits: number; misses: number };
+  offload: QueueOffloadSnapshot;
+  /** Per-flow counters, the top flows by bytes per direction (only when asked and kept). */
+  flows: { egress: FlowEntry[]; ingress: FlowEntry[] } | null;
+}
+
+/** QueueCounters are the drop and anomaly arrays a queue counts into (the node passes queue 0's). */
+export interface QueueCounters {
+  egressDrops: DropCounters;
+  ingressDrops: DropCounters;
+  anomalies: AnomalyCounters;
+}
+
+function sumInto(into: Float64Array, add: Float64Array): void {
+  for (let i = 0; i < into.length && i < add.length; i++) into[i]! += add[i]!;
+}
+
+/** DataplaneQueue runs both directions on one set of devices; see the module comment. */
+export class DataplaneQueue {
+  /** The Egress / Ingress of this queue (their `processBatch` runs under the offload drivers too). */
+  readonly egress: Egress;
+  readonly ingress: Ingress;
+  /** The offload drivers, when the TUN has IFF_VNET_HDR. */
+  readonly offEgress: OffloadEgress | null = null;
+  readonly offIngress: OffloadIngress | null = null;
+  readonly counters: QueueCounters;
+
+  constructor(
+    /** Queue index: 0 on the main thread, 1.. in workers. */
+    readonly index: number,
+    params: QueueParams,
+    private readonly dev: QueueDevices,
+    private readonly router: Router,
+    counters?: QueueCounters,
+  ) {
+    this.counters = counters ?? {
+      egressDrops: newDropCounters(),
+      ingressDrops: newDropCounters(),
+      anomalies: newAnomalyCounters(),
+    };
+    const vxlan: VxlanConfig = makeVxlanConfig({ vni: params.vni, localMac: Buffer.from(params.vtepMac) });
+    const kernelTun = dev.offloadTun;
+    this.egress = new Egress(
+      // With IFF_VNET_HDR every TUN write needs a virtio header (the ICMP replies).
+      kernelTun !== null ? new VnetTunWriter(kernelTun) : dev.tun,
+      dev.raw ?? dev.send,
+      router,
+      {
+        backend: params.backend,
+        vxlan,
+        port: params.port,
+        pathMtu: params.pathMtu,
+        localAddrU32: params.localAddrU32,
+        outer: params.outer,
+      },
+      this.counters.egressDrops,
+      { batchSize: params.batchSize, maxPacket: params.mtu },
+    );
+    // A peer may send up to its own MTU plus encapsulation; the underlay MTU bounds what arrives.
+    const maxRx = Math.max(params.underlayMtu, params.mtu + VXLAN_ENCAP_SIZE, 2048 - HEADROOM);
+    this.ingress = new Ingress(
+      dev.tun,
+      dev.recv,
+      router,
+      { backend: params.backend, vxlan },
+      this.counters.ingressDrops,
+      this.counters.anomalies,
+      { batchSize: params.batchSize, maxPacket: maxRx },
+    );
+    if (params.flowCounters) {
+      this.egress.flows = new FlowTable();
+      this.ingress.flows = new FlowTable();
+    }
+    if (kernelTun !== null && dev.recv instanceof BatchUdpSocket && dev.send instanceof BatchUdpSocket) {
+      const vx = params.backend === 'vxlan';
+      // GRO trains are split in place; coalescing writes virtio headers into the 10 bytes in
+      // front of each inner packet, which only VXLAN's 22-byte inner header guarantees.
+      const gro = vx && dev.recv.enableGro();
+      this.offEgress = new OffloadEgress(kernelTun, dev.send, this.egress, this.counters.egressDrops, {
+        prefix: vx ? VXLAN_ENCAP_SIZE : 0,
+      });
+      this.offIngress = new OffloadIngress(kernelTun, dev.recv, this.ingress, this.counters.ingressDrops, {
+        gro,
+        coalesce: gro,
+        maxDatagram: maxRx,
+      });
+    }
+  }
+
+  /** start starts both directions on this thread's event loop. */
+  start(): void {
+    if (this.offEgress !== null && this.offIngress !== null) {
+      this.offIngress.start();
+      this.offEgress.start();
+    } else {
+      this.ingress.start();
+      this.egress.start();
+    }
+  }
+
+  /** stop stops both directions (the devices stay open). Idempotent. */
+  stop(): void {
+    this.offEgress?.stop();
+    this.offIngress?.stop();
+    this.egress.stop();
+    this.ingress.stop();
+  }
+
+  /** snapshot copies the queue's counters; `flowTop` > 0 adds that many top flows per direction. */
+  snapshot(flowTop = 0): QueueSnapshot {
+    const e = this.egress;
+    const i = this.ingress;
+    const oe = this.offEgress;
+    const oi = this.offIngress;
+    const udp = newIoCounters();
+    sumInto(udp, this.dev.recv.counters);
+    if (this.dev.send !== this.dev.recv) sumInto(udp, this.dev.send.counters);
+    const send = oe !== null && this.dev.send instanceof BatchUdpSocket ? this.dev.send : null;
+    const recv = oi !== null && this.dev.recv instanceof BatchUdpSocket ? this.dev.recv : null;
+    const caps = send?.offloads();
+    const co = oi?.coalesceStats ?? null;
+    const flows =
+      flowTop > 0 && e.flows && i.flows
+        ? { egress: e.flows.snapshot(flowTop).flows, ingress: i.flows.snapshot(flowTop).flows }
+        : null;
+    return {
+      queue: this.index,
+      egress: {
+        packets: e.packets,
+        bytes: e.bytes,
+        batches: oe?.batches ?? e.batches,
+        icmpReplies: e.icmpReplies,
+        stalls: oe?.stalls ?? e.stalls,
+        batchSizes: (oe?.batchSizes ?? e.batchSizes).slice(),
+      },
+      ingress: {
+        packets: i.packets,
+        bytes: i.bytes,
+        batches: oi?.batches ?? i.batches,
+        batchSizes: (oi?.batchSizes ?? i.batchSizes).slice(),
+      },
+      egressDrops: this.counters.egressDrops.slice(),
+      ingressDrops: this.counters.ingressDrops.slice(),
+      anomalies: this.counters.anomalies.slice(),
+      tun: this.dev.tun.counters.slice(),
+      udp,
+      raw: this.dev.raw ? this.dev.raw.counters.slice() : null,
+      routes: { hits: this.router.hits, misses: this.router.misses },
+      offload: {
+        enabled: oe !== null,
+        gso: caps?.gso ?? false,
+        gsoRefused: caps?.gsoRefused ?? null,
+        gro: recv?.offloads().gro ?? false,
+        superPacketsIn: oe?.stats.superPackets ?? 0,
+        segmentsOut: oe?.stats.segments ?? 0,
+        gsoTrains: send ? send.gsoState[GsoState.gsoMessages]! : 0,
+        groTrains: recv ? recv.gsoState[GsoState.groMessages]! : 0,
+        groSegments: recv ? recv.gsoState[GsoState.groSegments]! : 0,
+        superPacketsOut: co?.superPackets ?? 0,
+        segmentsMerged: co?.segmentsMerged ?? 0,
+      },
+      flows,
+    };
+  }
+}
+
+/** sumSnapshots adds queue snapshots together (the node's totals); `queue` is -1 in the result. */
+export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
+  const out: QueueSnapshot = {
+    queue: -1,
+    egress: { packets: 0, bytes: 0, batches: 0, icmpReplies: 0, stalls: 0, batchSizes: newBatchHistogram() },
+    ingress: { packets: 0, bytes: 0, batches: 0, batchSizes: newBatchHistogram() },
+    egressDrops: newDropCounters(),
+    ingressDrops: newDropCounters(),
+    anomalies: newAnomalyCounters(),
+    tun: newIoCounters(),
+    udp: newIoCounters(),
+    raw: null,
+    routes: { hits: 0, misses: 0 },
+    offload: {
+      enabled: parts.length > 0,
+      gso: parts.length > 0,
+      gsoRefused: null,
+      gro: parts.length > 0,
+      superPacketsIn: 0,
+      segmentsOut: 0,
+      gsoTrains: 0,
+      groTrains: 0,
+      groSegments: 0,
+      superPacketsOut: 0,
+      segmentsMerged: 0,
+    },
+    flows: null,
+  };
+  for (const p of parts) {
+    for (const k of ['packets', 'bytes', 'batches', 'icmpReplies', 'stalls'] as const)
+      out.egress[k] += p.egress[k];
+    for (const k of ['packets', 'bytes', 'batches'] as const) out.ingress[k] += p.ingress[k];
+    sumInto(out.egress.batchSizes, p.egress.batchSizes);
+    sumInto(out.ingress.batchSizes, p.ingress.batchSizes);
+    sumInto(out.egressDrops, p.egressDrops);
+    sumInto(out.ingressDrops, p.ingressDrops);
+    sumInto(out.anomalies, p.anomalies);
+    sumInto(out.tun, p.tun);
+    sumInto(out.udp, p.udp);
+    if (p.raw !== null) {
+      out.raw ??= newIoCounters();
+      sumInto(out.raw, p.raw);
+    }
+    out.routes.hits += p.routes.hits;
+    out.routes.misses += p.routes.misses;
+    const o = out.offload;
+    const q = p.offload;
+    // A capability holds for the node only when every queue has it; the first refusal names why.
+    o.enabled &&= q.enabled;
+    o.gso &&= q.gso;
+    o.gro &&= q.gro;
+    o.gsoRefused ??= q.gsoRefused;
+    for (const k of [
+      'superPacketsIn',
+      'segmentsOut',
+      'gsoTrains',
+      'groTrains',
+      'groSegments',
+      'superPacketsOut',
+      'segmentsMerged',
+    ] as const) {
+      o[k] += q[k];
+    }
+    if (p.flows !== null) {
+      out.flows ??= { egress: [], ingress: [] };
+      out.flows.egress.push(...p.flows.egress);
+      out.flows.ingress.push(...p.flows.ingress);
+    }
+  }
+  return out;
+}
