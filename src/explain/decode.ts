@@ -1,13 +1,17 @@
 /**
- * Annotated frame decoder behind `weft explain`: walks a frame layer by layer and records every
- * header field with its offset, bytes, decoded value and defining document.
+ * The frame decoder: walks a captured frame layer by layer and records every header field with
+ * its offset, bytes, decoded value and defining document (the `weft explain` view), plus each
+ * layer's decoded values (`info`) and first structural problem (`problem`), from which
+ * src/capture/summarize.ts builds the one-line `weft capture` summary. Both views come from this
+ * one pass; neither renderer reads frame bytes for protocol structure.
  *
  * Layers and references:
- *   Ethernet II        IEEE 802.3 §3.2 (Ethernet II framing per RFC 894), 802.1Q tag per IEEE 802.1Q §9.6
- *   Linux cooked (SLL) https://www.tcpdump.org/linktypes/LINKTYPE_LINUX_SLL.html
+ *   Ethernet II        IEEE 802.3 §3.2 (Ethernet II framing per RFC 894), 802.1Q/802.1ad tags per IEEE 802.1Q §9.6
+ *   Linux cooked       https://www.tcpdump.org/linktypes/LINKTYPE_LINUX_SLL.html and LINKTYPE_LINUX_SLL2.html
+ *   BSD loopback       https://www.tcpdump.org/linktypes/LINKTYPE_NULL.html
  *   ARP                RFC 826
  *   IPv4               RFC 791 §3.1 (DSCP RFC 2474, ECN RFC 3168)
- *   IPv6               RFC 8200 §3
+ *   IPv6               RFC 8200 §3, extension headers §4.3-§4.6
  *   UDP                RFC 768
  *   VXLAN              RFC 7348 §5
  *   flannel-UDP        no header: the UDP payload is the inner IP packet (flannel udp backend)
@@ -17,28 +21,75 @@
  *
  * Design notes: this is a control path that must survive any input (hex typed by hand, a corrupt
  * capture): every read is bounds-checked through `Walker.has`, a short frame ends the walk with a
- * `bad` note naming the field that did not fit, and nothing here throws on frame content.
+ * `bad` note naming the field that did not fit, and nothing here throws on frame content. Two
+ * bounds are kept apart on purpose. Field rows go as far as the captured bytes go, so the byte
+ * view shows what is there; `problem` checks each header against its enclosing packet (`lim`:
+ * the capture, an IP total length, a UDP length), because bytes past a packet's end (Ethernet
+ * padding, a cut datagram) are not part of it. Which UDP ports carry VXLAN or flannel-UDP is
+ * decided here, once, for both views.
  */
 import { DEFAULT_FLANNEL_UDP_PORT, DEFAULT_VXLAN_PORT } from '../encap/constants';
-import { bufferToMac, ipv6ToString } from '../route/addr';
-import { checksumAdd, checksumFinish } from '../wire/checksum';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN } from '../wire/ethernet';
-import { IP_PROTO_ICMP, IP_PROTO_ICMPV6, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4';
-import { VXLAN_FLAG_I, VXLAN_IANA_PORT } from '../wire/vxlan';
+import { bufferToMac, ipv6ToString, u32ToIpv4 } from '../route/addr';
+import * as wire from '../wire';
+import { ETHERTYPE_MAX_LENGTH, ICMPV6, IPV6_EXT, LOOPBACK, SLL, SLL2, TCP, VLAN } from './extra-headers';
 import type {
-  ExplainBits,
+  ArpInfo,
   ExplainField,
   ExplainLayer,
   Explanation,
+  Ipv6Info,
   LayerRole,
   OverlayInfo,
   Status,
 } from './model';
+import {
+  ECN_NAMES,
+  ETHERTYPES,
+  ICMP_TYPES,
+  ICMP_UNREACH_CODES,
+  ICMPV6_TYPES,
+  IP_PROTOCOLS,
+  LINUX_PACKET_TYPES,
+  bits,
+  checksumValue,
+  dscpName,
+  hex,
+  macKind,
+  portName,
+  printable,
+} from './names';
+
+/** LinkType names the pcap LINKTYPE_* numbers the decoder reads. */
+export const LinkType = {
+  /** LINKTYPE_NULL: 4-byte host-order address family (BSD loopback). */
+  null: 0,
+  /** LINKTYPE_ETHERNET: Ethernet II. */
+  ethernet: 1,
+  /** LINKTYPE_RAW: a bare IPv4 or IPv6 packet. */
+  raw: 101,
+  /** LINKTYPE_LINUX_SLL: Linux cooked capture v1 (the `any` device). */
+  sll: 113,
+  /** LINKTYPE_IPV4: a bare IPv4 packet. */
+  ipv4: 228,
+  /** LINKTYPE_IPV6: a bare IPv6 packet. */
+  ipv6: 229,
+  /** LINKTYPE_LINUX_SLL2: Linux cooked capture v2. */
+  sll2: 276,
+} as const;
+
+/** OverlayKind says how a UDP port's payload is decoded: VXLAN, flannel-UDP, or sniffed per packet. */
+export type OverlayKind = 'vxlan' | 'udp' | 'auto';
 
 /** DEFAULT_VXLAN_PORTS are the UDP destination ports decoded as VXLAN: Linux/flannel's 8472 and IANA's 4789. */
-export const DEFAULT_VXLAN_PORTS: readonly number[] = [DEFAULT_VXLAN_PORT, VXLAN_IANA_PORT];
+export const DEFAULT_VXLAN_PORTS: readonly number[] = [DEFAULT_VXLAN_PORT, wire.VXLAN_IANA_PORT];
 /** DEFAULT_FLANNEL_UDP_PORTS are the UDP destination ports decoded as flannel-UDP. */
 export const DEFAULT_FLANNEL_UDP_PORTS: readonly number[] = [DEFAULT_FLANNEL_UDP_PORT];
+
+/** DEFAULT_PORTS is the overlay port map when none is given: 8472 and 4789 VXLAN, 8285 flannel-UDP. */
+export const DEFAULT_PORTS: ReadonlyMap<number, OverlayKind> = portMap(
+  DEFAULT_VXLAN_PORTS,
+  DEFAULT_FLANNEL_UDP_PORTS,
+);
 
 /** ExplainLink is what the frame's first byte is: an Ethernet header, an IP header or a pcap link type. */
 export type ExplainLink = 'eth' | 'ip' | number;
@@ -51,117 +102,43 @@ export interface ExplainOptions {
   vxlanPorts?: readonly number[];
   /** UDP destination ports to decode as flannel-UDP; default DEFAULT_FLANNEL_UDP_PORTS. */
   udpPorts?: readonly number[];
+  /** UDP port → overlay kind; when given, replaces `vxlanPorts` and `udpPorts`. */
+  ports?: ReadonlyMap<number, OverlayKind>;
+  /**
+   * Also try the source port when the destination port is no overlay port. `weft capture` sets
+   * it: its filter `udp port N` matches both directions, so it decodes what it captured.
+   */
+  matchSourcePort?: boolean;
 }
 
-const SERVICE_PORTS: Record<number, string> = {
-  53: 'DNS',
-  67: 'DHCP server',
-  68: 'DHCP client',
-  123: 'NTP',
-  2379: 'etcd client',
-  4789: 'VXLAN, IANA port',
-  8285: 'flannel-UDP',
-  8472: 'VXLAN, Linux/flannel default',
-};
-
-const ETHERTYPES: Record<number, string> = {
-  [ETHERTYPE_IPV4]: 'IPv4',
-  [ETHERTYPE_ARP]: 'ARP',
-  [ETHERTYPE_VLAN]: '802.1Q VLAN tag',
-  [ETHERTYPE_IPV6]: 'IPv6',
-  0x88cc: 'LLDP',
-};
-
-const IP_PROTOCOLS: Record<number, string> = {
-  0: 'IPv6 hop-by-hop options',
-  [IP_PROTO_ICMP]: 'ICMP',
-  2: 'IGMP',
-  4: 'IPv4-in-IPv4',
-  [IP_PROTO_TCP]: 'TCP',
-  [IP_PROTO_UDP]: 'UDP',
-  41: 'IPv6-in-IPv4',
-  43: 'IPv6 routing header',
-  44: 'IPv6 fragment header',
-  47: 'GRE',
-  50: 'ESP',
-  51: 'AH',
-  [IP_PROTO_ICMPV6]: 'ICMPv6',
-  59: 'no next header',
-  60: 'IPv6 destination options',
-  132: 'SCTP',
-};
-
-const ICMP_TYPES: Record<number, string> = {
-  0: 'echo reply',
-  3: 'destination unreachable',
-  4: 'source quench (deprecated)',
-  5: 'redirect',
-  8: 'echo request',
-  11: 'time exceeded',
-  12: 'parameter problem',
-  13: 'timestamp',
-  14: 'timestamp reply',
-};
-
-const ICMP_UNREACH_CODES: Record<number, string> = {
-  0: 'net unreachable',
-  1: 'host unreachable',
-  2: 'protocol unreachable',
-  3: 'port unreachable',
-  4: 'fragmentation needed and DF set',
-  5: 'source route failed',
-  9: 'network administratively prohibited',
-  10: 'host administratively prohibited',
-  13: 'communication administratively prohibited',
-};
-
-const ICMPV6_TYPES: Record<number, string> = {
-  1: 'destination unreachable',
-  2: 'packet too big',
-  3: 'time exceeded',
-  4: 'parameter problem',
-  128: 'echo request',
-  129: 'echo reply',
-  133: 'router solicitation',
-  134: 'router advertisement',
-  135: 'neighbor solicitation',
-  136: 'neighbor advertisement',
-};
-
-const DSCP_NAMES: Record<number, string> = {
-  0: 'CS0, best effort',
-  8: 'CS1',
-  10: 'AF11',
-  16: 'CS2',
-  18: 'AF21',
-  24: 'CS3',
-  26: 'AF31',
-  32: 'CS4',
-  34: 'AF41',
-  40: 'CS5',
-  46: 'EF, expedited forwarding',
-  48: 'CS6, network control',
-  56: 'CS7',
-};
-
-function dscpName(d: number): string {
-  const n = DSCP_NAMES[d];
-  return n ? `${d} (${n})` : String(d);
+/** portMap builds an overlay port map; a port in both lists is VXLAN. */
+function portMap(vxlanPorts: readonly number[], udpPorts: readonly number[]): Map<number, OverlayKind> {
+  const m = new Map<number, OverlayKind>(vxlanPorts.map((p) => [p, 'vxlan']));
+  for (const p of udpPorts) if (!m.has(p)) m.set(p, 'udp');
+  return m;
 }
 
-const ECN_NAMES = ['Not-ECT', 'ECT(1)', 'ECT(0)', 'CE (congestion experienced)'];
+function overlayPorts(opts: ExplainOptions): ReadonlyMap<number, OverlayKind> {
+  if (opts.ports) return opts.ports;
+  if (!opts.vxlanPorts && !opts.udpPorts) return DEFAULT_PORTS;
+  return portMap(opts.vxlanPorts ?? DEFAULT_VXLAN_PORTS, opts.udpPorts ?? DEFAULT_FLANNEL_UDP_PORTS);
+}
 
-/** The IP context a transport header needs for its pseudo-header checksum. */
+/** The IP context a transport header needs for its pseudo-header checksum and its bounds. */
 interface IpContext {
   version: 4 | 6;
   /** Offset of the IP header (for the addresses). */
   ipOff: number;
-  /** Transport length claimed by the IP header (payload of IP). */
+  /** Transport length claimed by the IP header (payload of IP, after any extension headers). */
   payloadLen: number;
   /** Role of the IP layer; transports inherit it. */
   role: LayerRole;
   /** True inside an ICMP error: only the first bytes are present, checksums are not checked. */
   quoted: boolean;
+  /** The underlay's own IP header: problems in its UDP header are worded `outer ...`. */
+  underlay: boolean;
+  /** End of the IP packet within its enclosing packet: transport problems are checked against it. */
+  lim: number;
 }
 
 /** Walker carries the frame, the layers found so far and the overlay discovery. */
@@ -171,8 +148,8 @@ class Walker {
   stopped = false;
   constructor(
     readonly buf: Uint8Array,
-    readonly vxlanPorts: readonly number[],
-    readonly udpPorts: readonly number[],
+    readonly ports: ReadonlyMap<number, OverlayKind>,
+    readonly matchSourcePort: boolean,
   ) {}
 
   layer(name: string, role: LayerRole, ref: string, offset: number): ExplainLayer {
@@ -205,42 +182,71 @@ class Walker {
     l.length = Math.max(l.length, off + len - l.offset);
   }
 
-  u8(off: number): number {
-    return this.buf[off];
-  }
   u16(off: number): number {
     return (this.buf[off] << 8) | this.buf[off + 1];
   }
-  u32(off: number): number {
-    return (
-      ((this.buf[off] << 24) | (this.buf[off + 1] << 16) | (this.buf[off + 2] << 8) | this.buf[off + 3]) >>> 0
-    );
+
+  /**
+   * overlayFor is the one place that decides, by UDP port, what a datagram's payload
+   * buf[payload..payloadEnd) carries. `auto` ports sniff it: an IP packet starts with version
+   * nibble 4 or 6, a VXLAN header with flags 0x08.
+   */
+  overlayFor(sport: number, dport: number, payload: number, payloadEnd: number): 'vxlan' | 'udp' | undefined {
+    const kind = this.ports.get(dport) ?? (this.matchSourcePort ? this.ports.get(sport) : undefined);
+    if (kind !== 'auto') return kind;
+    const v = payloadEnd > payload ? wire.ipVersion(this.buf, payload) : 0;
+    return v === 4 || v === 6 ? 'udp' : 'vxlan';
   }
+}
+
+/** truncation words a header of `n` bytes at `off` that does not fit before `lim`, else undefined. */
+function truncation(lim: number, off: number, n: number, what: string): string | undefined {
+  if (off + n <= lim) return undefined;
+  return `truncated ${what}: need ${n} bytes at ${off}, have ${Math.max(0, lim - off)}`;
+}
+
+/** innerEthernetTruncation words an inner Ethernet header cut short by its VXLAN datagram's end. */
+function innerEthernetTruncation(lim: number, off: number): string | undefined {
+  const have = lim - off;
+  return have < wire.ETH_HEADER_SIZE
+    ? `truncated inner Ethernet: ${Math.max(0, have)} of 14 bytes`
+    : undefined;
+}
+
+/** flag records `problem` on the layer unless an earlier one is already there. */
+function flag(l: ExplainLayer, problem: string | undefined): void {
+  if (problem !== undefined && l.problem === undefined) l.problem = problem;
 }
 
 /** decodeFrame walks `buf` and returns every layer it understood; never throws on frame content. */
 export function decodeFrame(buf: Uint8Array, opts: ExplainOptions = {}): Explanation {
-  const w = new Walker(
-    buf,
-    opts.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
-    opts.udpPorts ?? DEFAULT_FLANNEL_UDP_PORTS,
-  );
+  const w = new Walker(buf, overlayPorts(opts), opts.matchSourcePort ?? false);
   const link = opts.link ?? 'eth';
+  const end = buf.length;
   let linkName: string;
-  if (link === 'eth' || link === 1) {
+  if (link === 'eth' || link === LinkType.ethernet) {
     linkName = 'Ethernet';
-    ethernet(w, 0, 'outer');
-  } else if (link === 'ip' || link === 101 || link === 228 || link === 229) {
+    ethernet(w, 0, end, 'outer', true);
+  } else if (link === 'ip' || link === LinkType.raw || link === LinkType.ipv4 || link === LinkType.ipv6) {
     linkName = 'raw IP';
-    ipAny(w, 0, 'outer', false);
-  } else if (link === 113) {
+    // No EtherType: the version nibble says which underlay header the packet must be.
+    const expect = end > 0 ? (wire.ipVersion(buf, 0) === 6 ? 6 : 4) : undefined;
+    ipAny(w, 0, end, 'outer', false, expect, true);
+  } else if (link === LinkType.sll) {
     linkName = 'Linux cooked (SLL)';
-    sll(w, 0);
+    sll(w, end);
+  } else if (link === LinkType.sll2) {
+    linkName = 'Linux cooked v2 (SLL2)';
+    sll2(w, end);
+  } else if (link === LinkType.null) {
+    linkName = 'BSD loopback';
+    loopback(w, end);
   } else {
     linkName = `link type ${link}`;
     const l = w.layer('Data', 'outer', '', 0);
     l.notes.push({ level: 'warn', text: `Link type ${link} is not decoded; showing the bytes.` });
-    data(w, l, 0, buf.length);
+    l.problem = `unsupported link type ${link}`;
+    data(w, l, 0, end);
   }
   if (buf.length === 0) {
     const l = w.layer('Frame', '', '', 0);
@@ -259,119 +265,67 @@ export function decodeFrame(buf: Uint8Array, opts: ExplainOptions = {}): Explana
   return ex;
 }
 
-// ---- formatting helpers ----------------------------------------------------------------------
-
-function hex(n: number, digits: number): string {
-  return '0x' + n.toString(16).padStart(digits, '0');
-}
-
-function macKind(buf: Uint8Array, off: number): string {
-  let all = true;
-  for (let i = 0; i < 6; i++) if (buf[off + i] !== 0xff) all = false;
-  if (all) return 'broadcast';
-  const b0 = buf[off];
-  const group = b0 & 1 ? 'multicast' : 'unicast';
-  const local = b0 & 2 ? 'locally administered' : 'globally unique (OUI)';
-  return `${group}, ${local}`;
-}
-
-function ipv4At(buf: Uint8Array, off: number): string {
-  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
-}
-
-/** bitPattern draws a Wireshark-style bit mask: `.1.. ....` for `value` under `mask` in `width` bits. */
-function bitPattern(value: number, mask: number, width: number): string {
-  let s = '';
-  for (let i = width - 1; i >= 0; i--) {
-    const bit = 2 ** i;
-    s += Math.floor(mask / bit) % 2 ? (Math.floor(value / bit) % 2 ? '1' : '0') : '.';
-    if (i % 4 === 0 && i > 0) s += ' ';
-  }
-  return s;
-}
-
-function bits(
-  value: number,
-  mask: number,
-  width: number,
-  name: string,
-  v: string,
-  status?: Status,
-): ExplainBits {
-  const b: ExplainBits = { pattern: bitPattern(value, mask, width), name, value: v };
-  if (status) b.status = status;
-  return b;
-}
-
-function printable(buf: Uint8Array, off: number, len: number, max = 40): string {
-  let s = '';
-  const n = Math.min(len, max);
-  let text = 0;
-  for (let i = 0; i < n; i++) {
-    const c = buf[off + i];
-    if (c >= 0x20 && c < 0x7f) {
-      s += String.fromCharCode(c);
-      text++;
-    } else if (c === 0x0a) s += '\\n';
-    else if (c === 0x0d) s += '\\r';
-    else if (c === 0x09) s += '\\t';
-    else s += '.';
-  }
-  if (n > 0 && text / n < 0.6) return '';
-  return `"${s}${len > max ? '…' : ''}"`;
-}
-
-function checksumValue(
-  stored: number,
-  computed: number | undefined,
-  why?: string,
-): [string, Status | undefined] {
-  if (computed === undefined)
-    return [`${hex(stored, 4)} (not verified: ${why ?? 'incomplete data'})`, undefined];
-  if (stored === computed) return [`${hex(stored, 4)} valid`, 'ok'];
-  return [`${hex(stored, 4)} INVALID, computed ${hex(computed, 4)}`, 'bad'];
-}
+// ---- checksums -------------------------------------------------------------------------------
 
 /** computeChecksum returns the checksum the field at `csumOff` should hold (field taken as zero). */
 function computeChecksum(buf: Uint8Array, off: number, len: number, csumOff: number, initial = 0): number {
-  let sum = checksumAdd(buf, off, csumOff - off, initial);
+  let sum = wire.checksumAdd(buf, off, csumOff - off, initial);
   const after = csumOff + 2;
   // Only the last chained range may be odd, so the range before the field must be even-aligned.
-  sum = checksumAdd(buf, after, off + len - after, sum);
-  return checksumFinish(sum);
+  sum = wire.checksumAdd(buf, after, off + len - after, sum);
+  return wire.checksumFinish(sum);
 }
 
 function pseudoHeaderSum(w: Walker, ip: IpContext, proto: number, len: number): number {
   if (ip.version === 4) {
-    let s = checksumAdd(w.buf, ip.ipOff + 12, 8, 0);
+    let s = wire.checksumAdd(w.buf, ip.ipOff + wire.IPV4_OFF_SRC, 8, 0);
     s += proto + len;
     return s;
   }
-  let s = checksumAdd(w.buf, ip.ipOff + 8, 32, 0);
+  let s = wire.checksumAdd(w.buf, ip.ipOff + wire.IPV6_OFF_SRC, 2 * wire.IPV6_ADDR_SIZE, 0);
   s += Math.floor(len / 0x10000) + (len & 0xffff) + proto;
   return s;
 }
 
 // ---- link layers -----------------------------------------------------------------------------
 
-function ethernet(w: Walker, off: number, role: LayerRole): void {
+function ethernet(w: Walker, off: number, lim: number, role: LayerRole, underlay: boolean): void {
   const b = w.buf;
   const l = w.layer('Ethernet II', role, 'IEEE 802.3 §3.2, RFC 894', off);
-  if (!w.has(l, off, 6, 'destination MAC')) return;
-  w.field(l, off, 6, 'destination MAC', `${bufferToMac(b, off)}  ${macKind(b, off)}`);
-  if (!w.has(l, off + 6, 6, 'source MAC')) return;
-  w.field(l, off + 6, 6, 'source MAC', `${bufferToMac(b, off + 6)}  ${macKind(b, off + 6)}`);
-  let p = off + 12;
+  flag(
+    l,
+    role === 'inner'
+      ? innerEthernetTruncation(lim, off)
+      : truncation(lim, off, wire.ETH_HEADER_SIZE, 'Ethernet header'),
+  );
+  if (!w.has(l, off + wire.ETH_OFF_DST, wire.ETH_ADDR_SIZE, 'destination MAC')) return;
+  const dst = bufferToMac(b, off + wire.ETH_OFF_DST);
+  w.field(l, off, wire.ETH_ADDR_SIZE, 'destination MAC', `${dst}  ${macKind(b, off)}`);
+  if (!w.has(l, off + wire.ETH_OFF_SRC, wire.ETH_ADDR_SIZE, 'source MAC')) return;
+  const src = bufferToMac(b, off + wire.ETH_OFF_SRC);
+  w.field(
+    l,
+    off + wire.ETH_OFF_SRC,
+    wire.ETH_ADDR_SIZE,
+    'source MAC',
+    `${src}  ${macKind(b, off + wire.ETH_OFF_SRC)}`,
+  );
+  let p = off + wire.ETH_OFF_TYPE;
   if (!w.has(l, p, 2, 'EtherType')) return;
   let type = w.u16(p);
-  if (type === ETHERTYPE_VLAN) {
-    w.field(l, p, 2, 'TPID', `${hex(type, 4)} (802.1Q VLAN tag)`, { ref: 'IEEE 802.1Q §9.6' });
-    l.notes.push({
-      level: 'warn',
-      text: 'RFC 7348 §6.1: an inner VXLAN frame SHOULD NOT carry an 802.1Q tag.',
-    });
+  let vlan: number | undefined;
+  while (type === wire.ETHERTYPE_VLAN || type === VLAN.TPID_QINQ) {
+    w.field(l, p, 2, 'TPID', `${hex(type, 4)} (${ETHERTYPES[type]})`, { ref: 'IEEE 802.1Q §9.6' });
+    if (role === 'inner' && vlan === undefined) {
+      l.notes.push({
+        level: 'warn',
+        text: 'RFC 7348 §6.1: an inner VXLAN frame SHOULD NOT carry an 802.1Q tag.',
+      });
+    }
+    flag(l, truncation(lim, p + 2, VLAN.SIZE, '802.1Q tag'));
     if (!w.has(l, p + 2, 2, 'TCI')) return;
     const tci = w.u16(p + 2);
+    vlan ??= tci & VLAN.VID_MASK;
     w.field(l, p + 2, 2, 'TCI', hex(tci, 4), {
       bits: [
         bits(tci, 0xe000, 16, 'PCP (priority)', String(tci >>> 13)),
@@ -379,74 +333,161 @@ function ethernet(w: Walker, off: number, role: LayerRole): void {
         bits(tci, 0x0fff, 16, 'VLAN ID', String(tci & 0xfff)),
       ],
     });
-    p += 4;
+    p += VLAN.SIZE;
     if (!w.has(l, p, 2, 'EtherType')) return;
     type = w.u16(p);
   }
-  if (type <= 1500) {
+  const next = p + 2;
+  l.info = { kind: 'link', etherType: type, payload: next, end: lim, src, dst };
+  if (vlan !== undefined) l.info.vlan = vlan;
+  if (type <= ETHERTYPE_MAX_LENGTH) {
     w.field(l, p, 2, 'length', `${type} (IEEE 802.3 length field: LLC frame, not decoded)`);
-    data(w, w.layer('Data', role, '', p + 2), p + 2, b.length);
+    data(w, w.layer('Data', role, '', next), next, b.length);
     return;
   }
   w.field(l, p, 2, 'EtherType', `${hex(type, 4)} ${ETHERTYPES[type] ?? '(unknown)'}`);
-  const next = p + 2;
-  if (type === ETHERTYPE_IPV4 || type === ETHERTYPE_IPV6) {
-    ipAny(w, next, role, false, type === ETHERTYPE_IPV4 ? 4 : 6);
-  } else if (type === ETHERTYPE_ARP) {
-    arp(w, next, role);
-  } else if (next < b.length) {
-    data(w, w.layer('Data', role, '', next), next, b.length);
+  etherPayload(w, type, next, lim, role, underlay);
+}
+
+/** etherPayload decodes what an EtherType (or a Linux cooked protocol type) announces at `off`. */
+function etherPayload(
+  w: Walker,
+  type: number,
+  off: number,
+  lim: number,
+  role: LayerRole,
+  underlay: boolean,
+): void {
+  if (type === wire.ETHERTYPE_IPV4 || type === wire.ETHERTYPE_IPV6) {
+    ipAny(w, off, lim, role, false, type === wire.ETHERTYPE_IPV4 ? 4 : 6, underlay);
+  } else if (type === wire.ETHERTYPE_ARP) {
+    arp(w, off, lim, role);
+  } else if (off < w.buf.length) {
+    data(w, w.layer('Data', role, '', off), off, w.buf.length);
   }
 }
 
-function sll(w: Walker, off: number): void {
-  const l = w.layer('Linux cooked header', 'outer', 'LINKTYPE_LINUX_SLL', off);
-  if (!w.has(l, off, 16, 'the 16-byte SLL header')) return;
-  const pktTypes = ['to us', 'broadcast', 'multicast', 'to another host', 'sent by us'];
-  const pt = w.u16(off);
-  w.field(l, off, 2, 'packet type', `${pt} (${pktTypes[pt] ?? 'unknown'})`);
-  w.field(l, off + 2, 2, 'ARPHRD type', String(w.u16(off + 2)));
-  const alen = w.u16(off + 4);
-  w.field(l, off + 4, 2, 'address length', String(alen));
-  w.field(l, off + 6, 8, 'address', alen === 6 ? bufferToMac(w.buf, off + 6) : hex(w.u32(off + 6), 8));
-  const proto = w.u16(off + 14);
-  w.field(l, off + 14, 2, 'protocol', `${hex(proto, 4)} ${ETHERTYPES[proto] ?? ''}`.trim());
-  if (proto === ETHERTYPE_IPV4 || proto === ETHERTYPE_IPV6) ipAny(w, off + 16, 'outer', false);
-  else if (proto === ETHERTYPE_ARP) arp(w, off + 16, 'outer');
-  else if (off + 16 < w.buf.length) data(w, w.layer('Data', 'outer', '', off + 16), off + 16, w.buf.length);
+function sll(w: Walker, lim: number): void {
+  const l = w.layer('Linux cooked header', 'outer', 'LINKTYPE_LINUX_SLL', 0);
+  flag(l, truncation(lim, 0, SLL.SIZE, 'Linux SLL header'));
+  if (!w.has(l, 0, SLL.SIZE, 'the 16-byte SLL header')) return;
+  const pt = w.u16(SLL.PKTTYPE);
+  w.field(l, SLL.PKTTYPE, 2, 'packet type', `${pt} (${LINUX_PACKET_TYPES[pt] ?? 'unknown'})`);
+  w.field(l, SLL.ARPHRD, 2, 'ARPHRD type', String(w.u16(SLL.ARPHRD)));
+  const alen = w.u16(SLL.ADDR_LEN);
+  w.field(l, SLL.ADDR_LEN, 2, 'address length', String(alen));
+  w.field(
+    l,
+    SLL.ADDR,
+    8,
+    'address',
+    alen === 6 ? bufferToMac(w.buf, SLL.ADDR) : hex(wire.readU32(w.buf, SLL.ADDR), 8),
+  );
+  const proto = w.u16(SLL.PROTOCOL);
+  w.field(l, SLL.PROTOCOL, 2, 'protocol', `${hex(proto, 4)} ${ETHERTYPES[proto] ?? ''}`.trim());
+  l.info = { kind: 'link', etherType: proto, payload: SLL.SIZE, end: lim };
+  etherPayload(w, proto, SLL.SIZE, lim, 'outer', true);
 }
 
-function arp(w: Walker, off: number, role: LayerRole): void {
+function sll2(w: Walker, lim: number): void {
+  const l = w.layer('Linux cooked header v2', 'outer', 'LINKTYPE_LINUX_SLL2', 0);
+  flag(l, truncation(lim, 0, SLL2.SIZE, 'Linux SLL2 header'));
+  if (!w.has(l, 0, SLL2.SIZE, 'the 20-byte SLL2 header')) return;
+  const b = w.buf;
+  const proto = w.u16(SLL2.PROTOCOL);
+  w.field(l, SLL2.PROTOCOL, 2, 'protocol', `${hex(proto, 4)} ${ETHERTYPES[proto] ?? ''}`.trim());
+  w.field(l, SLL2.RESERVED, 2, 'reserved', hex(w.u16(SLL2.RESERVED), 4));
+  w.field(l, SLL2.IFINDEX, 4, 'interface index', String(wire.readU32(b, SLL2.IFINDEX)));
+  w.field(l, SLL2.ARPHRD, 2, 'ARPHRD type', String(w.u16(SLL2.ARPHRD)));
+  const pt = b[SLL2.PKTTYPE];
+  w.field(l, SLL2.PKTTYPE, 1, 'packet type', `${pt} (${LINUX_PACKET_TYPES[pt] ?? 'unknown'})`);
+  const alen = b[SLL2.ADDR_LEN];
+  w.field(l, SLL2.ADDR_LEN, 1, 'address length', String(alen));
+  w.field(
+    l,
+    SLL2.ADDR,
+    8,
+    'address',
+    alen === 6 ? bufferToMac(b, SLL2.ADDR) : hex(wire.readU32(b, SLL2.ADDR), 8),
+  );
+  l.info = { kind: 'link', etherType: proto, payload: SLL2.SIZE, end: lim };
+  etherPayload(w, proto, SLL2.SIZE, lim, 'outer', true);
+}
+
+function loopback(w: Walker, lim: number): void {
+  const l = w.layer('Loopback header', 'outer', 'LINKTYPE_NULL', 0);
+  flag(l, truncation(lim, 0, LOOPBACK.SIZE, 'loopback header'));
+  if (!w.has(l, 0, LOOPBACK.SIZE, 'the address family')) return;
+  // Host byte order: AF_INET (2) may sit in the first or the last byte.
+  const b = w.buf;
+  const af = b[0] === 0 ? b[3] : b[0];
+  const v4 = af === LOOPBACK.AF_INET;
+  w.field(l, 0, LOOPBACK.SIZE, 'address family', `${af} (${v4 ? 'AF_INET' : 'AF_INET6'})`);
+  const type = v4 ? wire.ETHERTYPE_IPV4 : wire.ETHERTYPE_IPV6;
+  l.info = { kind: 'link', etherType: type, payload: LOOPBACK.SIZE, end: lim };
+  ipAny(w, LOOPBACK.SIZE, lim, 'outer', false, v4 ? 4 : 6, true);
+}
+
+function arp(w: Walker, off: number, lim: number, role: LayerRole): void {
   const b = w.buf;
   const l = w.layer('ARP', role, 'RFC 826', off);
-  if (!w.has(l, off, 8, 'the ARP fixed header')) return;
-  const htype = w.u16(off);
-  const ptype = w.u16(off + 2);
-  const hlen = w.u8(off + 4);
-  const plen = w.u8(off + 5);
-  const op = w.u16(off + 6);
-  w.field(l, off, 2, 'hardware type', `${htype}${htype === 1 ? ' (Ethernet)' : ''}`);
-  w.field(l, off + 2, 2, 'protocol type', `${hex(ptype, 4)} ${ETHERTYPES[ptype] ?? ''}`.trim());
-  w.field(l, off + 4, 1, 'hardware size', String(hlen));
-  w.field(l, off + 5, 1, 'protocol size', String(plen));
-  w.field(l, off + 6, 2, 'opcode', `${op} (${op === 1 ? 'request' : op === 2 ? 'reply' : 'unknown'})`);
+  flag(l, truncation(lim, off, wire.ARP_OFF_SHA, 'ARP header'));
+  if (!w.has(l, off, wire.ARP_OFF_SHA, 'the ARP fixed header')) return;
+  const htype = wire.arpHtype(b, off);
+  const ptype = wire.arpPtype(b, off);
+  const hlen = wire.arpHlen(b, off);
+  const plen = wire.arpPlen(b, off);
+  const op = wire.arpOp(b, off);
+  const info: ArpInfo = { kind: 'arp', htype, ptype, hlen, plen, op };
+  if (htype === wire.ARP_HTYPE_ETHERNET && ptype === wire.ARP_PTYPE_IPV4 && hlen === 6 && plen === 4) {
+    flag(l, truncation(lim, off, wire.ARP_SIZE, 'ARP body'));
+    if (l.problem === undefined) {
+      info.sha = bufferToMac(b, off + wire.ARP_OFF_SHA);
+      info.spa = ipv4At(b, off + wire.ARP_OFF_SPA);
+      info.tpa = ipv4At(b, off + wire.ARP_OFF_TPA);
+    }
+  }
+  if (l.problem === undefined) l.info = info;
+  w.field(l, off, 2, 'hardware type', `${htype}${htype === wire.ARP_HTYPE_ETHERNET ? ' (Ethernet)' : ''}`);
+  w.field(
+    l,
+    off + wire.ARP_OFF_PTYPE,
+    2,
+    'protocol type',
+    `${hex(ptype, 4)} ${ETHERTYPES[ptype] ?? ''}`.trim(),
+  );
+  w.field(l, off + wire.ARP_OFF_HLEN, 1, 'hardware size', String(hlen));
+  w.field(l, off + wire.ARP_OFF_PLEN, 1, 'protocol size', String(plen));
+  w.field(
+    l,
+    off + wire.ARP_OFF_OPER,
+    2,
+    'opcode',
+    `${op} (${op === wire.ARP_OP_REQUEST ? 'request' : op === wire.ARP_OP_REPLY ? 'reply' : 'unknown'})`,
+  );
   if (hlen !== 6 || plen !== 4) {
     l.notes.push({ level: 'warn', text: `Only Ethernet/IPv4 ARP (sizes 6/4) is decoded further.` });
     return;
   }
-  if (!w.has(l, off + 8, 20, 'the ARP addresses')) return;
-  w.field(l, off + 8, 6, 'sender MAC', bufferToMac(b, off + 8));
-  w.field(l, off + 14, 4, 'sender IP', ipv4At(b, off + 14));
-  w.field(l, off + 18, 6, 'target MAC', bufferToMac(b, off + 18));
-  w.field(l, off + 24, 4, 'target IP', ipv4At(b, off + 24));
+  if (!w.has(l, off + wire.ARP_OFF_SHA, wire.ARP_SIZE - wire.ARP_OFF_SHA, 'the ARP addresses')) return;
+  const spa = ipv4At(b, off + wire.ARP_OFF_SPA);
+  const tpa = ipv4At(b, off + wire.ARP_OFF_TPA);
+  w.field(l, off + wire.ARP_OFF_SHA, 6, 'sender MAC', bufferToMac(b, off + wire.ARP_OFF_SHA));
+  w.field(l, off + wire.ARP_OFF_SPA, 4, 'sender IP', spa);
+  w.field(l, off + wire.ARP_OFF_THA, 6, 'target MAC', bufferToMac(b, off + wire.ARP_OFF_THA));
+  w.field(l, off + wire.ARP_OFF_TPA, 4, 'target IP', tpa);
   l.notes.push({
     level: 'info',
     text:
-      op === 1
-        ? `Who has ${ipv4At(b, off + 24)}? Tell ${ipv4At(b, off + 14)}.`
-        : `${ipv4At(b, off + 14)} is at ${bufferToMac(b, off + 8)}.`,
+      op === wire.ARP_OP_REQUEST
+        ? `Who has ${tpa}? Tell ${spa}.`
+        : `${spa} is at ${bufferToMac(b, off + wire.ARP_OFF_SHA)}.`,
   });
-  trailer(w, l, off + 28, 'ARP message');
+  trailer(w, l, off + wire.ARP_SIZE, 'ARP message');
+}
+
+function ipv4At(buf: Uint8Array, off: number): string {
+  return u32ToIpv4(wire.readU32(buf, off));
 }
 
 /** trailer notes bytes after a layer's logical end (Ethernet padding to the 60-byte minimum). */
@@ -460,28 +501,87 @@ function trailer(w: Walker, l: ExplainLayer, end: number, what: string): void {
 
 // ---- network layers --------------------------------------------------------------------------
 
-function ipAny(w: Walker, off: number, role: LayerRole, quoted: boolean, expect?: 4 | 6): void {
+/**
+ * ipAny decodes an IPv4 or IPv6 header at `off` by its version nibble. `expect` is what the
+ * link layer announced; for the `underlay` header (the frame's first IP header) a mismatch or a
+ * short header is the frame's problem, worded `outer ...`.
+ */
+function ipAny(
+  w: Walker,
+  off: number,
+  lim: number,
+  role: LayerRole,
+  quoted: boolean,
+  expect?: 4 | 6,
+  underlay = false,
+): void {
+  const first = w.layers.length;
+  let pre: string | undefined;
+  if (underlay && expect !== undefined) {
+    const size = expect === 4 ? wire.IPV4_MIN_HEADER_SIZE : wire.IPV6_HEADER_SIZE;
+    pre = truncation(lim, off, size, `outer IPv${expect} header`);
+    if (pre === undefined && wire.ipVersion(w.buf, off) !== expect)
+      pre = `outer IP version ${wire.ipVersion(w.buf, off)} in an IPv${expect} frame`;
+  } else {
+    pre = truncation(lim, off, 1, 'IP header');
+  }
   const l0 = w.layer('IP', role, 'RFC 791 / RFC 8200', off);
-  if (!w.has(l0, off, 1, 'the IP version nibble')) return;
-  const v = w.u8(off) >>> 4;
+  if (!w.has(l0, off, 1, 'the IP version nibble')) {
+    flag(l0, pre);
+    return;
+  }
+  const v = wire.ipVersion(w.buf, off);
   w.layers.pop();
-  if (v === 4) ipv4(w, off, role, quoted, expect === 6);
-  else if (v === 6) ipv6(w, off, role, expect === 4);
+  if (v === 4) ipv4(w, off, lim, role, quoted, expect === 6, underlay);
+  else if (v === 6) ipv6(w, off, lim, role, expect === 4, underlay);
   else {
     const l = w.layer('IP', role, 'RFC 791 §3.1 / RFC 8200 §3', off);
     w.field(l, off, 1, 'version', `${v} (neither 4 nor 6)`, { status: 'bad' });
     l.notes.push({ level: 'bad', text: `Not an IP packet: version nibble is ${v}.` });
+    pre ??= `IP version ${v}`;
     data(w, w.layer('Data', role, '', off), off, w.buf.length);
   }
+  // The link layer's verdict comes first: it is what a receiver checks before reading further.
+  if (pre !== undefined) w.layers[first].problem = pre;
 }
 
-function ipv4(w: Walker, off: number, role: LayerRole, quoted: boolean, mismatched: boolean): void {
+function ipv4(
+  w: Walker,
+  off: number,
+  lim: number,
+  role: LayerRole,
+  quoted: boolean,
+  mismatched: boolean,
+  underlay: boolean,
+): void {
   const b = w.buf;
   const l = w.layer('IPv4', role, 'RFC 791 §3.1', off);
   if (mismatched)
     l.notes.push({ level: 'bad', text: 'The EtherType said IPv6 but the version nibble is 4.' });
-  const vihl = w.u8(off);
-  const ihl = vihl & 0x0f;
+  const pfx = underlay ? 'outer ' : '';
+  const present = lim - off;
+  flag(l, truncation(lim, off, wire.IPV4_MIN_HEADER_SIZE, `${pfx}IPv4 header`));
+  if (l.problem === undefined) {
+    const hl = wire.ipv4HeaderLength(b, off);
+    const total = wire.ipv4TotalLength(b, off);
+    if (hl < wire.IPV4_MIN_HEADER_SIZE) l.problem = `${pfx}IPv4 IHL ${hl} < 20`;
+    flag(l, truncation(lim, off, hl, `${pfx}IPv4 options`));
+    if (total < hl) flag(l, `${pfx}IPv4 total length ${total} < header ${hl}`);
+    const ff = wire.ipv4FlagsFragment(b, off);
+    l.info = {
+      kind: 'ipv4',
+      src: u32ToIpv4(wire.ipv4Src(b, off)),
+      dst: u32ToIpv4(wire.ipv4Dst(b, off)),
+      total,
+      id: wire.ipv4Id(b, off),
+      mf: (ff & wire.IPV4_FLAG_MF) !== 0,
+      fragOffset: (ff & wire.IPV4_FRAGMENT_OFFSET_MASK) * 8,
+      protocol: wire.ipv4Protocol(b, off),
+      present,
+    };
+  }
+  const vihl = b[off];
+  const ihl = wire.ipv4Ihl(b, off);
   const hl = ihl * 4;
   w.field(l, off, 1, 'version, IHL', `4, ${ihl} (${hl}-byte header)`, {
     status: ihl < 5 ? 'bad' : undefined,
@@ -497,17 +597,17 @@ function ipv4(w: Walker, off: number, role: LayerRole, quoted: boolean, mismatch
       ),
     ],
   });
-  if (!w.has(l, off + 1, 1, 'type of service')) return;
-  const tos = w.u8(off + 1);
-  w.field(l, off + 1, 1, 'DSCP, ECN', `${hex(tos, 2)}`, {
+  if (!w.has(l, off + wire.IPV4_OFF_TOS, 1, 'type of service')) return;
+  const tos = wire.ipv4Tos(b, off);
+  w.field(l, off + wire.IPV4_OFF_TOS, 1, 'DSCP, ECN', `${hex(tos, 2)}`, {
     ref: 'RFC 2474, RFC 3168',
     bits: [
       bits(tos, 0xfc, 8, 'DSCP', dscpName(tos >>> 2)),
       bits(tos, 0x03, 8, 'ECN', `${tos & 3} ${ECN_NAMES[tos & 3]}`),
     ],
   });
-  if (!w.has(l, off + 2, 2, 'total length')) return;
-  const total = w.u16(off + 2);
+  if (!w.has(l, off + wire.IPV4_OFF_TOTAL_LENGTH, 2, 'total length')) return;
+  const total = wire.ipv4TotalLength(b, off);
   const avail = b.length - off;
   let totalStatus: Status | undefined;
   let totalNote = '';
@@ -520,24 +620,24 @@ function ipv4(w: Walker, off: number, role: LayerRole, quoted: boolean, mismatch
   }
   w.field(
     l,
-    off + 2,
+    off + wire.IPV4_OFF_TOTAL_LENGTH,
     2,
     'total length',
     `${total} bytes${totalNote}`,
     totalStatus ? { status: totalStatus } : {},
   );
-  if (!w.has(l, off + 4, 2, 'identification')) return;
-  const id = w.u16(off + 4);
-  w.field(l, off + 4, 2, 'identification', `${hex(id, 4)} (${id})`);
-  if (!w.has(l, off + 6, 2, 'flags, fragment offset')) return;
-  const ff = w.u16(off + 6);
-  const df = (ff & 0x4000) !== 0;
-  const mf = (ff & 0x2000) !== 0;
-  const fragOff = ff & 0x1fff;
+  if (!w.has(l, off + wire.IPV4_OFF_ID, 2, 'identification')) return;
+  const id = wire.ipv4Id(b, off);
+  w.field(l, off + wire.IPV4_OFF_ID, 2, 'identification', `${hex(id, 4)} (${id})`);
+  if (!w.has(l, off + wire.IPV4_OFF_FLAGS_FRAGMENT, 2, 'flags, fragment offset')) return;
+  const ff = wire.ipv4FlagsFragment(b, off);
+  const df = (ff & wire.IPV4_FLAG_DF) !== 0;
+  const mf = (ff & wire.IPV4_FLAG_MF) !== 0;
+  const fragOff = ff & wire.IPV4_FRAGMENT_OFFSET_MASK;
   const names = [df ? 'DF' : '', mf ? 'MF' : '', fragOff ? `offset ${fragOff * 8}` : ''].filter(Boolean);
   w.field(
     l,
-    off + 6,
+    off + wire.IPV4_OFF_FLAGS_FRAGMENT,
     2,
     'flags, fragment offset',
     `${hex(ff, 4)}${names.length ? ' ' + names.join(', ') : ''}`,
@@ -551,38 +651,49 @@ function ipv4(w: Walker, off: number, role: LayerRole, quoted: boolean, mismatch
           ff & 0x8000 ? '1 (must be 0)' : '0',
           ff & 0x8000 ? 'bad' : undefined,
         ),
-        bits(ff, 0x4000, 16, "DF (don't fragment)", df ? '1 set' : '0 may fragment'),
-        bits(ff, 0x2000, 16, 'MF (more fragments)', mf ? '1 more follow' : '0 last fragment'),
-        bits(ff, 0x1fff, 16, 'fragment offset', `${fragOff} (× 8 = byte ${fragOff * 8})`),
+        bits(ff, wire.IPV4_FLAG_DF, 16, "DF (don't fragment)", df ? '1 set' : '0 may fragment'),
+        bits(ff, wire.IPV4_FLAG_MF, 16, 'MF (more fragments)', mf ? '1 more follow' : '0 last fragment'),
+        bits(
+          ff,
+          wire.IPV4_FRAGMENT_OFFSET_MASK,
+          16,
+          'fragment offset',
+          `${fragOff} (× 8 = byte ${fragOff * 8})`,
+        ),
       ],
     },
   );
-  if (!w.has(l, off + 8, 1, 'time to live')) return;
-  w.field(l, off + 8, 1, 'time to live', String(w.u8(off + 8)));
-  if (!w.has(l, off + 9, 1, 'protocol')) return;
-  const proto = w.u8(off + 9);
-  w.field(l, off + 9, 1, 'protocol', `${proto} ${IP_PROTOCOLS[proto] ?? '(unknown)'}`);
-  if (!w.has(l, off + 10, 2, 'header checksum')) return;
-  const stored = w.u16(off + 10);
+  if (!w.has(l, off + wire.IPV4_OFF_TTL, 1, 'time to live')) return;
+  w.field(l, off + wire.IPV4_OFF_TTL, 1, 'time to live', String(wire.ipv4Ttl(b, off)));
+  if (!w.has(l, off + wire.IPV4_OFF_PROTOCOL, 1, 'protocol')) return;
+  const proto = wire.ipv4Protocol(b, off);
+  w.field(l, off + wire.IPV4_OFF_PROTOCOL, 1, 'protocol', `${proto} ${IP_PROTOCOLS[proto] ?? '(unknown)'}`);
+  if (!w.has(l, off + wire.IPV4_OFF_CHECKSUM, 2, 'header checksum')) return;
   const complete = ihl >= 5 && off + hl <= b.length;
   const [cv, cs] = checksumValue(
-    stored,
-    complete ? computeChecksum(b, off, hl, off + 10) : undefined,
+    wire.ipv4Checksum(b, off),
+    complete ? wire.ipv4ComputeChecksum(b, off) : undefined,
     ihl < 5 ? 'bad IHL' : 'header incomplete',
   );
-  w.field(l, off + 10, 2, 'header checksum', cv, cs ? { status: cs } : {});
-  if (!w.has(l, off + 12, 4, 'source address')) return;
-  w.field(l, off + 12, 4, 'source address', ipv4At(b, off + 12));
-  if (!w.has(l, off + 16, 4, 'destination address')) return;
-  w.field(l, off + 16, 4, 'destination address', ipv4At(b, off + 16));
+  w.field(l, off + wire.IPV4_OFF_CHECKSUM, 2, 'header checksum', cv, cs ? { status: cs } : {});
+  if (!w.has(l, off + wire.IPV4_OFF_SRC, 4, 'source address')) return;
+  w.field(l, off + wire.IPV4_OFF_SRC, 4, 'source address', u32ToIpv4(wire.ipv4Src(b, off)));
+  if (!w.has(l, off + wire.IPV4_OFF_DST, 4, 'destination address')) return;
+  w.field(l, off + wire.IPV4_OFF_DST, 4, 'destination address', u32ToIpv4(wire.ipv4Dst(b, off)));
   if (ihl < 5) {
     l.notes.push({ level: 'bad', text: `IHL ${ihl} is below the minimum of 5; the payload is not decoded.` });
     w.stopped = true;
     return;
   }
-  if (hl > 20) {
-    if (!w.has(l, off + 20, hl - 20, 'options')) return;
-    w.field(l, off + 20, hl - 20, 'options', `${hl - 20} bytes`);
+  if (hl > wire.IPV4_MIN_HEADER_SIZE) {
+    if (!w.has(l, off + wire.IPV4_MIN_HEADER_SIZE, hl - wire.IPV4_MIN_HEADER_SIZE, 'options')) return;
+    w.field(
+      l,
+      off + wire.IPV4_MIN_HEADER_SIZE,
+      hl - wire.IPV4_MIN_HEADER_SIZE,
+      'options',
+      `${hl - 20} bytes`,
+    );
   }
   const start = off + hl;
   const end = quoted ? b.length : Math.min(b.length, off + Math.max(total, hl));
@@ -596,18 +707,41 @@ function ipv4(w: Walker, off: number, role: LayerRole, quoted: boolean, mismatch
   if (quoted) {
     l.notes.push({ level: 'info', text: 'This IPv4 header is quoted inside an ICMP error message.' });
   }
-  const ip: IpContext = { version: 4, ipOff: off, payloadLen: Math.max(0, total - hl), role, quoted };
+  const ip: IpContext = {
+    version: 4,
+    ipOff: off,
+    payloadLen: Math.max(0, total - hl),
+    role,
+    quoted,
+    underlay,
+    lim: off + Math.max(0, Math.min(total, present)),
+  };
   transport(w, proto, start, end, ip);
   if (!quoted && !w.stopped) trailer(w, l, end, 'IPv4 packet');
 }
 
-function ipv6(w: Walker, off: number, role: LayerRole, mismatched: boolean): void {
+const IPV6_EXT_LAYERS: Record<number, [string, string]> = {
+  [IPV6_EXT.HOP_BY_HOP]: ['IPv6 hop-by-hop options', 'RFC 8200 §4.3'],
+  [IPV6_EXT.ROUTING]: ['IPv6 routing header', 'RFC 8200 §4.4'],
+  [IPV6_EXT.FRAGMENT]: ['IPv6 fragment header', 'RFC 8200 §4.5'],
+  [IPV6_EXT.DEST_OPTIONS]: ['IPv6 destination options', 'RFC 8200 §4.6'],
+};
+
+function ipv6(
+  w: Walker,
+  off: number,
+  lim: number,
+  role: LayerRole,
+  mismatched: boolean,
+  underlay: boolean,
+): void {
   const b = w.buf;
   const l = w.layer('IPv6', role, 'RFC 8200 §3', off);
   if (mismatched)
     l.notes.push({ level: 'bad', text: 'The EtherType said IPv4 but the version nibble is 6.' });
+  flag(l, truncation(lim, off, wire.IPV6_HEADER_SIZE, `${underlay ? 'outer ' : ''}IPv6 header`));
   if (!w.has(l, off, 4, 'version, traffic class, flow label')) return;
-  const word = w.u32(off);
+  const word = wire.readU32(b, off + wire.IPV6_OFF_VERSION_TC_FLOW);
   const tc = (word >>> 20) & 0xff;
   w.field(l, off, 4, 'version, class, flow', `6, tc ${hex(tc, 2)}, flow ${hex(word & 0xfffff, 5)}`, {
     bits: [
@@ -617,78 +751,191 @@ function ipv6(w: Walker, off: number, role: LayerRole, mismatched: boolean): voi
       bits(word, 0x000fffff, 32, 'flow label', hex(word & 0xfffff, 5)),
     ],
   });
-  if (!w.has(l, off + 4, 2, 'payload length')) return;
-  const plen = w.u16(off + 4);
-  const avail = b.length - off - 40;
+  if (!w.has(l, off + wire.IPV6_OFF_PAYLOAD_LENGTH, 2, 'payload length')) return;
+  const plen = wire.ipv6PayloadLength(b, off);
+  const avail = b.length - off - wire.IPV6_HEADER_SIZE;
   w.field(
     l,
-    off + 4,
+    off + wire.IPV6_OFF_PAYLOAD_LENGTH,
     2,
     'payload length',
     `${plen} bytes${plen > avail ? ` (the frame holds only ${Math.max(0, avail)})` : ''}`,
     plen > avail ? { status: 'bad' } : {},
   );
-  if (!w.has(l, off + 6, 1, 'next header')) return;
-  const nh = w.u8(off + 6);
-  w.field(l, off + 6, 1, 'next header', `${nh} ${IP_PROTOCOLS[nh] ?? '(unknown)'}`);
-  if (!w.has(l, off + 7, 1, 'hop limit')) return;
-  w.field(l, off + 7, 1, 'hop limit', String(w.u8(off + 7)));
-  if (!w.has(l, off + 8, 16, 'source address')) return;
-  w.field(l, off + 8, 16, 'source address', ipv6ToString(b, off + 8));
-  if (!w.has(l, off + 24, 16, 'destination address')) return;
-  w.field(l, off + 24, 16, 'destination address', ipv6ToString(b, off + 24));
-  const start = off + 40;
+  if (!w.has(l, off + wire.IPV6_OFF_NEXT_HEADER, 1, 'next header')) return;
+  const nh = wire.ipv6NextHeader(b, off);
+  w.field(l, off + wire.IPV6_OFF_NEXT_HEADER, 1, 'next header', `${nh} ${IP_PROTOCOLS[nh] ?? '(unknown)'}`);
+  if (!w.has(l, off + wire.IPV6_OFF_HOP_LIMIT, 1, 'hop limit')) return;
+  w.field(l, off + wire.IPV6_OFF_HOP_LIMIT, 1, 'hop limit', String(wire.ipv6HopLimit(b, off)));
+  if (!w.has(l, off + wire.IPV6_OFF_SRC, wire.IPV6_ADDR_SIZE, 'source address')) return;
+  const src = ipv6ToString(b, off + wire.IPV6_OFF_SRC);
+  w.field(l, off + wire.IPV6_OFF_SRC, wire.IPV6_ADDR_SIZE, 'source address', src);
+  if (!w.has(l, off + wire.IPV6_OFF_DST, wire.IPV6_ADDR_SIZE, 'destination address')) return;
+  const dst = ipv6ToString(b, off + wire.IPV6_OFF_DST);
+  w.field(l, off + wire.IPV6_OFF_DST, wire.IPV6_ADDR_SIZE, 'destination address', dst);
+  const start = off + wire.IPV6_HEADER_SIZE;
   const end = Math.min(b.length, start + plen);
-  const ip: IpContext = { version: 6, ipOff: off, payloadLen: plen, role, quoted: false };
-  if (nh === IP_PROTO_TCP || nh === IP_PROTO_UDP || nh === IP_PROTO_ICMPV6) {
-    transport(w, nh, start, end, ip);
-  } else {
-    if (start < end) {
-      l.notes.push({ level: 'info', text: `Next header ${nh} is not decoded; showing the bytes.` });
-      data(w, w.layer('Data', role, '', start), start, end);
+  const total = wire.IPV6_HEADER_SIZE + plen;
+  const present = lim - off;
+  const ipLim = off + Math.max(0, Math.min(total, present));
+  const info: Ipv6Info = { kind: 'ipv6', src, dst, total, present, protocol: nh, exts: 0 };
+  if (l.problem === undefined) l.info = info;
+
+  // Extension headers (RFC 8200 §4): the byte view follows the captured bytes, the verdict the
+  // Payload Length; each ends where the other would, so both walk the same chain.
+  let next = nh;
+  let p = start;
+  let live = true;
+  let fragmentOnly = false;
+  for (let hops = 0; hops < IPV6_EXT.MAX_CHAIN && IPV6_EXT_LAYERS[next] !== undefined; hops++) {
+    if (info.extProblem === undefined) {
+      const t = truncation(ipLim, p, IPV6_EXT.MIN_SIZE, 'IPv6 extension header');
+      if (t !== undefined) {
+        info.extProblem = t;
+        info.extProblemNext = next;
+      }
     }
+    if (!live) break;
+    const [name, ref] = IPV6_EXT_LAYERS[next];
+    const x = w.layer(name, role, ref, p);
+    info.exts++;
+    if (!w.has(x, p, 2, 'next header, length')) {
+      live = false;
+      break;
+    }
+    const after = b[p];
+    w.field(x, p, 1, 'next header', `${after} ${IP_PROTOCOLS[after] ?? '(unknown)'}`);
+    if (next === IPV6_EXT.FRAGMENT) {
+      w.field(x, p + 1, 1, 'reserved', hex(b[p + 1], 2));
+      if (!w.has(x, p + IPV6_EXT.FRAG_OFFSET, 6, 'fragment offset, identification')) {
+        live = false;
+        break;
+      }
+      const word = w.u16(p + IPV6_EXT.FRAG_OFFSET);
+      const fo = word & IPV6_EXT.FRAG_OFFSET_MASK;
+      const more = (word & 1) !== 0;
+      w.field(
+        x,
+        p + IPV6_EXT.FRAG_OFFSET,
+        2,
+        'fragment offset, M',
+        `${fo >>> 3} (byte ${fo})${more ? ', M' : ''}`,
+        {
+          bits: [
+            bits(word, IPV6_EXT.FRAG_OFFSET_MASK, 16, 'fragment offset', `${fo >>> 3} (× 8 = byte ${fo})`),
+            bits(word, 0x0006, 16, 'reserved', String((word >>> 1) & 3)),
+            bits(word, 0x0001, 16, 'M (more fragments)', more ? '1 more follow' : '0 last fragment'),
+          ],
+        },
+      );
+      const fid = wire.readU32(b, p + IPV6_EXT.FRAG_ID);
+      w.field(x, p + IPV6_EXT.FRAG_ID, 4, 'identification', `${hex(fid, 8)} (${fid})`);
+      if (fo !== 0) {
+        if (info.extProblem === undefined) info.fragment = { offset: fo, protocol: after };
+        x.notes.push({
+          level: 'info',
+          text: 'A non-first fragment: its payload continues an earlier packet.',
+        });
+        fragmentOnly = true;
+        p += IPV6_EXT.MIN_SIZE;
+        break;
+      }
+      if (more) x.notes.push({ level: 'info', text: 'First fragment of a fragmented packet (M set).' });
+      next = after;
+      p += IPV6_EXT.MIN_SIZE;
+    } else {
+      const hlen = (b[p + IPV6_EXT.LENGTH] + 1) * 8;
+      w.field(x, p + IPV6_EXT.LENGTH, 1, 'header length', `${b[p + IPV6_EXT.LENGTH]} (${hlen} bytes)`);
+      if (!w.has(x, p + 2, hlen - 2, next === IPV6_EXT.ROUTING ? 'routing data' : 'options')) live = false;
+      else if (next === IPV6_EXT.ROUTING) {
+        w.field(x, p + 2, 1, 'routing type', String(b[p + 2]));
+        w.field(x, p + 3, 1, 'segments left', String(b[p + 3]));
+        w.field(x, p + 4, hlen - 4, 'data', `${hlen - 4} bytes`);
+      } else {
+        w.field(x, p + 2, hlen - 2, 'options', `${hlen - 2} bytes`);
+      }
+      next = after;
+      p += hlen;
+    }
+  }
+  if (info.extProblem === undefined && info.fragment === undefined && p > ipLim) {
+    info.extProblem = 'IPv6 extension headers beyond packet end';
+    info.extProblemNext = next;
+  }
+  info.protocol = next;
+  if (!live) return;
+  const ip: IpContext = {
+    version: 6,
+    ipOff: off,
+    payloadLen: Math.max(0, plen - (p - start)),
+    role,
+    quoted: false,
+    underlay,
+    lim: ipLim,
+  };
+  if (fragmentOnly) {
+    if (p < end) data(w, w.layer('Data', role, '', p), p, end);
+  } else if (next === wire.IP_PROTO_TCP || next === wire.IP_PROTO_UDP || next === wire.IP_PROTO_ICMPV6) {
+    transport(w, next, p, end, ip);
+  } else if (p < end) {
+    l.notes.push({ level: 'info', text: `Next header ${next} is not decoded; showing the bytes.` });
+    data(w, w.layer('Data', role, '', p), p, end);
   }
   if (!w.stopped) trailer(w, l, end, 'IPv6 packet');
 }
 
 function transport(w: Walker, proto: number, start: number, end: number, ip: IpContext): void {
-  if (proto === IP_PROTO_UDP) udp(w, start, end, ip);
-  else if (proto === IP_PROTO_TCP) tcp(w, start, end, ip);
-  else if (proto === IP_PROTO_ICMP && ip.version === 4) icmp(w, start, end, ip);
-  else if (proto === IP_PROTO_ICMPV6 && ip.version === 6) icmpv6(w, start, end, ip);
+  if (proto === wire.IP_PROTO_UDP) udp(w, start, end, ip);
+  else if (proto === wire.IP_PROTO_TCP) tcp(w, start, end, ip);
+  else if (proto === wire.IP_PROTO_ICMP && ip.version === 4) icmp(w, start, end, ip);
+  else if (proto === wire.IP_PROTO_ICMPV6 && ip.version === 6) icmpv6(w, start, end, ip);
   else if (start < end) data(w, w.layer('Data', ip.role, '', start), start, end);
 }
 
 // ---- transport layers ------------------------------------------------------------------------
 
-function portName(p: number): string {
-  const s = SERVICE_PORTS[p];
-  return s ? `${p} (${s})` : String(p);
-}
-
 function udp(w: Walker, off: number, end: number, ip: IpContext): void {
   const b = w.buf;
   const l = w.layer('UDP', ip.role, 'RFC 768', off);
+  flag(l, truncation(ip.lim, off, wire.UDP_HEADER_SIZE, `${ip.underlay ? 'outer ' : ''}UDP header`));
   if (!w.has(l, off, 2, 'source port')) return;
-  const sport = w.u16(off);
-  if (!w.has(l, off + 2, 2, 'destination port')) {
+  const sport = wire.udpSrcPort(b, off);
+  if (!w.has(l, off + wire.UDP_OFF_DST_PORT, 2, 'destination port')) {
     w.field(l, off, 2, 'source port', portName(sport));
     return;
   }
-  const dport = w.u16(off + 2);
-  const isVxlan = !ip.quoted && w.vxlanPorts.includes(dport);
-  const isFlannel = !ip.quoted && !isVxlan && w.udpPorts.includes(dport);
+  const dport = wire.udpDstPort(b, off);
+  const readable = off + wire.UDP_OFF_LENGTH + 2 <= b.length;
+  const ulen = readable ? wire.udpLength(b, off) : 0;
+  const payloadEnd = Math.min(ip.lim, off + ulen);
+  const overlay = ip.quoted ? undefined : w.overlayFor(sport, dport, off + wire.UDP_HEADER_SIZE, payloadEnd);
+  if (l.problem === undefined) {
+    if (ip.underlay && ulen < wire.UDP_HEADER_SIZE) l.problem = `outer UDP length ${ulen} < 8`;
+    l.info = {
+      kind: 'udp',
+      sport,
+      dport,
+      length: ulen,
+      payload: off + wire.UDP_HEADER_SIZE,
+      end: payloadEnd,
+      segment: ip.lim - off,
+    };
+    if (overlay) l.info.overlay = overlay;
+  }
+  const isVxlan = overlay === 'vxlan';
+  // RFC 7348 §5: a VXLAN sender hashes the inner flow into the source port (the destination is the VXLAN port).
+  const flowHash = isVxlan && w.ports.has(dport);
   w.field(
     l,
     off,
     2,
     'source port',
-    portName(sport) + (isVxlan ? '  hash of the inner flow' : ''),
-    isVxlan ? { ref: 'RFC 7348 §5' } : {},
+    portName(sport) + (flowHash ? '  hash of the inner flow' : ''),
+    flowHash ? { ref: 'RFC 7348 §5' } : {},
   );
-  w.field(l, off + 2, 2, 'destination port', portName(dport));
-  if (!w.has(l, off + 4, 2, 'length')) return;
-  const len = w.u16(off + 4);
+  w.field(l, off + wire.UDP_OFF_DST_PORT, 2, 'destination port', portName(dport));
+  if (!w.has(l, off + wire.UDP_OFF_LENGTH, 2, 'length')) return;
+  const len = ulen;
   let lenNote = '';
   let lenStatus: Status | undefined;
   if (len < 8) {
@@ -703,69 +950,108 @@ function udp(w: Walker, off: number, end: number, ip: IpContext): void {
   }
   w.field(
     l,
-    off + 4,
+    off + wire.UDP_OFF_LENGTH,
     2,
     'length',
     `${len} bytes (8 header + ${Math.max(0, len - 8)} payload)${lenNote}`,
     lenStatus ? { status: lenStatus } : {},
   );
-  if (!w.has(l, off + 6, 2, 'checksum')) return;
-  const stored = w.u16(off + 6);
+  if (!w.has(l, off + wire.UDP_OFF_CHECKSUM, 2, 'checksum')) return;
+  const stored = wire.udpChecksum(b, off);
   if (ip.quoted) {
-    w.field(l, off + 6, 2, 'checksum', `${hex(stored, 4)} (not checked in a quoted header)`);
+    w.field(
+      l,
+      off + wire.UDP_OFF_CHECKSUM,
+      2,
+      'checksum',
+      `${hex(stored, 4)} (not checked in a quoted header)`,
+    );
     return;
   }
   if (stored === 0 && ip.version === 4) {
-    w.field(l, off + 6, 2, 'checksum', '0x0000 none (allowed over IPv4; RFC 7348 §5 says SHOULD be zero)');
+    w.field(
+      l,
+      off + wire.UDP_OFF_CHECKSUM,
+      2,
+      'checksum',
+      '0x0000 none (allowed over IPv4; RFC 7348 §5 says SHOULD be zero)',
+    );
   } else if (stored === 0) {
-    w.field(l, off + 6, 2, 'checksum', '0x0000 missing (IPv6 requires a UDP checksum, RFC 8200 §8.1)', {
-      status: 'bad',
-    });
+    w.field(
+      l,
+      off + wire.UDP_OFF_CHECKSUM,
+      2,
+      'checksum',
+      '0x0000 missing (IPv6 requires a UDP checksum, RFC 8200 §8.1)',
+      { status: 'bad' },
+    );
   } else {
     const ok = len >= 8 && off + len <= b.length;
     let computed = ok
-      ? computeChecksum(b, off, len, off + 6, pseudoHeaderSum(w, ip, IP_PROTO_UDP, len))
+      ? computeChecksum(
+          b,
+          off,
+          len,
+          off + wire.UDP_OFF_CHECKSUM,
+          pseudoHeaderSum(w, ip, wire.IP_PROTO_UDP, len),
+        )
       : undefined;
     if (computed === 0) computed = 0xffff; // RFC 768: a computed zero is sent as all ones
     const [cv, cs] = checksumValue(stored, computed, 'datagram incomplete');
     w.field(
       l,
-      off + 6,
+      off + wire.UDP_OFF_CHECKSUM,
       2,
       'checksum',
       cv + (ok ? ' (over pseudo-header + datagram)' : ''),
       cs ? { status: cs } : {},
     );
   }
-  const pstart = off + 8;
+  const pstart = off + wire.UDP_HEADER_SIZE;
   const pend = Math.min(end, len >= 8 ? off + len : end);
-  if (isVxlan) vxlan(w, pstart, pend);
-  else if (isFlannel) flannelUdp(w, pstart, pend);
+  if (isVxlan) vxlan(w, pstart, pend, payloadEnd);
+  else if (overlay === 'udp') flannelUdp(w, pstart, pend, payloadEnd);
   else if (pstart < pend) data(w, w.layer('Data', ip.role, '', pstart), pstart, pend);
 }
 
 function tcp(w: Walker, off: number, end: number, ip: IpContext): void {
   const b = w.buf;
   const l = w.layer('TCP', ip.role, 'RFC 9293 §3.1', off);
+  flag(l, truncation(ip.lim, off, TCP.MIN_SIZE, 'TCP header'));
+  if (l.problem === undefined) {
+    const hl = (b[off + TCP.DOFF_FLAGS] >>> 4) * 4;
+    if (hl < TCP.MIN_SIZE) l.problem = `TCP data offset ${hl} < 20`;
+    else if (off + hl > ip.lim) l.problem = `TCP data offset ${hl} beyond segment end`;
+    l.info = {
+      kind: 'tcp',
+      sport: w.u16(off + TCP.SRC_PORT),
+      dport: w.u16(off + TCP.DST_PORT),
+      seq: wire.readU32(b, off + TCP.SEQ),
+      ack: wire.readU32(b, off + TCP.ACK),
+      flags: b[off + TCP.FLAGS],
+      window: w.u16(off + TCP.WINDOW),
+      payloadLength: ip.lim - off - hl,
+    };
+  }
   if (!w.has(l, off, 4, 'ports')) return;
-  w.field(l, off, 2, 'source port', portName(w.u16(off)));
-  w.field(l, off + 2, 2, 'destination port', portName(w.u16(off + 2)));
+  w.field(l, off + TCP.SRC_PORT, 2, 'source port', portName(w.u16(off + TCP.SRC_PORT)));
+  w.field(l, off + TCP.DST_PORT, 2, 'destination port', portName(w.u16(off + TCP.DST_PORT)));
   if (ip.quoted && off + 8 > b.length) return;
-  if (!w.has(l, off + 4, 4, 'sequence number')) return;
-  w.field(l, off + 4, 4, 'sequence number', String(w.u32(off + 4)));
-  if (ip.quoted && off + 20 > b.length) {
+  if (!w.has(l, off + TCP.SEQ, 4, 'sequence number')) return;
+  w.field(l, off + TCP.SEQ, 4, 'sequence number', String(wire.readU32(b, off + TCP.SEQ)));
+  if (ip.quoted && off + TCP.MIN_SIZE > b.length) {
     l.notes.push({ level: 'info', text: 'ICMP quotes only the first 8 bytes of the TCP header.' });
     return;
   }
-  if (!w.has(l, off + 8, 4, 'acknowledgment number')) return;
-  w.field(l, off + 8, 4, 'acknowledgment number', String(w.u32(off + 8)));
-  if (!w.has(l, off + 12, 2, 'data offset, flags')) return;
-  const word = w.u16(off + 12);
+  if (!w.has(l, off + TCP.ACK, 4, 'acknowledgment number')) return;
+  w.field(l, off + TCP.ACK, 4, 'acknowledgment number', String(wire.readU32(b, off + TCP.ACK)));
+  if (!w.has(l, off + TCP.DOFF_FLAGS, 2, 'data offset, flags')) return;
+  const word = w.u16(off + TCP.DOFF_FLAGS);
   const doff = word >>> 12;
   const flagNames = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
   const set = flagNames.filter((_, i) => word & (1 << i));
   const flagBits = flagNames.map((n, i) => bits(word, 1 << i, 16, n, word & (1 << i) ? '1' : '0')).reverse();
-  w.field(l, off + 12, 2, 'data offset, flags', `${doff * 4}-byte header, [${set.join(', ')}]`, {
+  w.field(l, off + TCP.DOFF_FLAGS, 2, 'data offset, flags', `${doff * 4}-byte header, [${set.join(', ')}]`, {
     status: doff < 5 ? 'bad' : undefined,
     bits: [
       bits(word, 0xf000, 16, 'data offset', `${doff} × 4 = ${doff * 4} bytes`, doff < 5 ? 'bad' : undefined),
@@ -773,31 +1059,31 @@ function tcp(w: Walker, off: number, end: number, ip: IpContext): void {
       ...flagBits,
     ],
   });
-  if (!w.has(l, off + 14, 2, 'window')) return;
-  w.field(l, off + 14, 2, 'window', String(w.u16(off + 14)));
-  if (!w.has(l, off + 16, 2, 'checksum')) return;
-  const stored = w.u16(off + 16);
+  if (!w.has(l, off + TCP.WINDOW, 2, 'window')) return;
+  w.field(l, off + TCP.WINDOW, 2, 'window', String(w.u16(off + TCP.WINDOW)));
+  if (!w.has(l, off + TCP.CHECKSUM, 2, 'checksum')) return;
+  const stored = w.u16(off + TCP.CHECKSUM);
   const segLen = ip.payloadLen;
-  const complete = !ip.quoted && off + segLen <= b.length && segLen >= 20;
+  const complete = !ip.quoted && off + segLen <= b.length && segLen >= TCP.MIN_SIZE;
   const [cv, cs] = checksumValue(
     stored,
     complete
-      ? computeChecksum(b, off, segLen, off + 16, pseudoHeaderSum(w, ip, IP_PROTO_TCP, segLen))
+      ? computeChecksum(b, off, segLen, off + TCP.CHECKSUM, pseudoHeaderSum(w, ip, wire.IP_PROTO_TCP, segLen))
       : undefined,
     ip.quoted ? 'quoted header' : 'segment incomplete',
   );
-  w.field(l, off + 16, 2, 'checksum', cv, cs ? { status: cs } : {});
-  if (!w.has(l, off + 18, 2, 'urgent pointer')) return;
-  w.field(l, off + 18, 2, 'urgent pointer', String(w.u16(off + 18)));
+  w.field(l, off + TCP.CHECKSUM, 2, 'checksum', cv, cs ? { status: cs } : {});
+  if (!w.has(l, off + TCP.URGENT, 2, 'urgent pointer')) return;
+  w.field(l, off + TCP.URGENT, 2, 'urgent pointer', String(w.u16(off + TCP.URGENT)));
   if (doff < 5) {
     l.notes.push({ level: 'bad', text: `Data offset ${doff} is below the minimum of 5.` });
     w.stopped = true;
     return;
   }
   const hl = doff * 4;
-  if (hl > 20) {
-    if (!w.has(l, off + 20, hl - 20, 'options')) return;
-    tcpOptions(w, l, off + 20, off + hl);
+  if (hl > TCP.MIN_SIZE) {
+    if (!w.has(l, off + TCP.MIN_SIZE, hl - TCP.MIN_SIZE, 'options')) return;
+    tcpOptions(w, l, off + TCP.MIN_SIZE, off + hl);
   }
   const pstart = off + hl;
   if (pstart < end) data(w, w.layer('Data', ip.role, '', pstart), pstart, end);
@@ -830,9 +1116,16 @@ function tcpOptions(w: Walker, l: ExplainLayer, p: number, end: number): void {
     else if (kind === 4 && len === 2) w.field(l, p, 2, 'option SACK permitted', 'yes', { ref: 'RFC 2018' });
     else if (kind === 5) w.field(l, p, len, 'option SACK', `${(len - 2) / 8} block(s)`, { ref: 'RFC 2018' });
     else if (kind === 8 && len === 10)
-      w.field(l, p, 10, 'option timestamps', `TSval ${w.u32(p + 2)}, TSecr ${w.u32(p + 6)}`, {
-        ref: 'RFC 7323 §3',
-      });
+      w.field(
+        l,
+        p,
+        10,
+        'option timestamps',
+        `TSval ${wire.readU32(b, p + 2)}, TSecr ${wire.readU32(b, p + 6)}`,
+        {
+          ref: 'RFC 7323 §3',
+        },
+      );
     else w.field(l, p, len, `option ${kind}`, `${len} bytes`);
     p += len;
   }
@@ -841,97 +1134,153 @@ function tcpOptions(w: Walker, l: ExplainLayer, p: number, end: number): void {
 function icmp(w: Walker, off: number, end: number, ip: IpContext): void {
   const b = w.buf;
   const l = w.layer('ICMP', ip.role, 'RFC 792', off);
+  flag(l, truncation(ip.lim, off, wire.ICMPV4_OFF_CHECKSUM + 2, 'ICMP header'));
+  if (l.problem === undefined) {
+    const t = wire.icmpv4Type(b, off);
+    // Echo and timestamp messages keep their identifier and sequence in the second word.
+    if (t === wire.ICMPV4_ECHO_REPLY || t === wire.ICMPV4_ECHO_REQUEST || t === 13 || t === 14)
+      flag(l, truncation(ip.lim, off, wire.ICMPV4_HEADER_SIZE, 'ICMP echo header'));
+    l.info = { kind: 'icmp', type: t, code: wire.icmpv4Code(b, off) };
+    if (ip.lim - off >= wire.ICMPV4_HEADER_SIZE) l.info.rest = wire.readU32(b, off + wire.ICMPV4_OFF_ECHO_ID);
+  }
   if (!w.has(l, off, 2, 'type and code')) return;
-  const type = w.u8(off);
-  const code = w.u8(off + 1);
+  const type = wire.icmpv4Type(b, off);
+  const code = wire.icmpv4Code(b, off);
   w.field(l, off, 1, 'type', `${type} ${ICMP_TYPES[type] ?? '(unknown)'}`);
   const codeName =
-    type === 3
+    type === wire.ICMPV4_DEST_UNREACHABLE
       ? ICMP_UNREACH_CODES[code]
-      : type === 11
+      : type === wire.ICMPV4_TIME_EXCEEDED
         ? code === 0
           ? 'TTL exceeded in transit'
           : 'fragment reassembly time exceeded'
         : undefined;
-  w.field(l, off + 1, 1, 'code', `${code}${codeName ? ' ' + codeName : ''}`);
-  if (!w.has(l, off + 2, 2, 'checksum')) return;
-  const stored = w.u16(off + 2);
+  w.field(l, off + wire.ICMPV4_OFF_CODE, 1, 'code', `${code}${codeName ? ' ' + codeName : ''}`);
+  if (!w.has(l, off + wire.ICMPV4_OFF_CHECKSUM, 2, 'checksum')) return;
   const mlen = end - off;
   const complete = !ip.quoted && off + ip.payloadLen <= b.length && mlen === ip.payloadLen;
   const [cv, cs] = checksumValue(
-    stored,
-    complete ? computeChecksum(b, off, mlen, off + 2) : undefined,
+    wire.icmpv4Checksum(b, off),
+    complete ? computeChecksum(b, off, mlen, off + wire.ICMPV4_OFF_CHECKSUM) : undefined,
     'message incomplete',
   );
   w.field(
     l,
-    off + 2,
+    off + wire.ICMPV4_OFF_CHECKSUM,
     2,
     'checksum',
     cv + (complete ? ` (over ${mlen} bytes)` : ''),
     cs ? { status: cs } : {},
   );
-  if (!w.has(l, off + 4, 4, 'rest of header')) return;
-  if (type === 0 || type === 8) {
-    w.field(l, off + 4, 2, 'identifier', `${hex(w.u16(off + 4), 4)} (${w.u16(off + 4)})`);
-    w.field(l, off + 6, 2, 'sequence number', String(w.u16(off + 6)));
-    if (off + 8 < end) data(w, w.layer('Data', ip.role, '', off + 8), off + 8, end);
+  if (!w.has(l, off + wire.ICMPV4_OFF_ECHO_ID, 4, 'rest of header')) return;
+  const body = off + wire.ICMPV4_HEADER_SIZE;
+  if (type === wire.ICMPV4_ECHO_REPLY || type === wire.ICMPV4_ECHO_REQUEST) {
+    const id = wire.icmpv4EchoId(b, off);
+    w.field(l, off + wire.ICMPV4_OFF_ECHO_ID, 2, 'identifier', `${hex(id, 4)} (${id})`);
+    w.field(l, off + wire.ICMPV4_OFF_ECHO_SEQ, 2, 'sequence number', String(wire.icmpv4EchoSeq(b, off)));
+    if (body < end) data(w, w.layer('Data', ip.role, '', body), body, end);
     return;
   }
-  if (type === 3 && code === 4) {
-    w.field(l, off + 4, 2, 'unused', hex(w.u16(off + 4), 4));
-    w.field(l, off + 6, 2, 'next-hop MTU', `${w.u16(off + 6)} bytes`, { ref: 'RFC 1191 §4' });
+  if (type === wire.ICMPV4_DEST_UNREACHABLE && code === wire.ICMPV4_CODE_FRAG_NEEDED) {
+    w.field(l, off + wire.ICMPV4_OFF_ECHO_ID, 2, 'unused', hex(w.u16(off + wire.ICMPV4_OFF_ECHO_ID), 4));
+    w.field(
+      l,
+      off + wire.ICMPV4_OFF_NEXT_HOP_MTU,
+      2,
+      'next-hop MTU',
+      `${wire.icmpv4NextHopMtu(b, off)} bytes`,
+      {
+        ref: 'RFC 1191 §4',
+      },
+    );
   } else {
     w.field(
       l,
-      off + 4,
+      off + wire.ICMPV4_OFF_ECHO_ID,
       4,
-      type === 5 ? 'gateway address' : 'unused',
-      type === 5 ? ipv4At(b, off + 4) : hex(w.u32(off + 4), 8),
+      type === wire.ICMPV4_REDIRECT ? 'gateway address' : 'unused',
+      type === wire.ICMPV4_REDIRECT
+        ? ipv4At(b, off + wire.ICMPV4_OFF_ECHO_ID)
+        : hex(wire.readU32(b, off + wire.ICMPV4_OFF_ECHO_ID), 8),
     );
   }
-  if ((type === 3 || type === 11 || type === 12) && off + 8 < b.length && !ip.quoted) {
-    ipAny(w, off + 8, 'quoted', true);
+  const quotes =
+    type === wire.ICMPV4_DEST_UNREACHABLE ||
+    type === wire.ICMPV4_TIME_EXCEEDED ||
+    type === wire.ICMPV4_PARAMETER_PROBLEM;
+  if (quotes && body < b.length && !ip.quoted) {
+    ipAny(w, body, b.length, 'quoted', true);
     return;
   }
-  if (off + 8 < end) data(w, w.layer('Data', ip.role, '', off + 8), off + 8, end);
+  if (body < end) data(w, w.layer('Data', ip.role, '', body), body, end);
 }
 
 function icmpv6(w: Walker, off: number, end: number, ip: IpContext): void {
   const b = w.buf;
   const l = w.layer('ICMPv6', ip.role, 'RFC 4443 §2.1', off);
-  if (!w.has(l, off, 4, 'type, code, checksum')) return;
-  const type = w.u8(off);
+  flag(l, truncation(ip.lim, off, ICMPV6.MIN_SIZE, 'ICMPv6 header'));
+  if (l.problem === undefined) {
+    const t = b[off];
+    if (t === ICMPV6.ECHO_REQUEST || t === ICMPV6.ECHO_REPLY)
+      flag(l, truncation(ip.lim, off, ICMPV6.BODY + 4, 'ICMPv6 echo header'));
+    l.info = { kind: 'icmpv6', type: t, code: b[off + ICMPV6.CODE] };
+    if (ip.lim - off >= ICMPV6.BODY + 4) l.info.rest = wire.readU32(b, off + ICMPV6.BODY);
+    const nd = t === ICMPV6.NEIGHBOR_SOLICITATION || t === ICMPV6.NEIGHBOR_ADVERTISEMENT;
+    if (nd && ip.lim - off >= ICMPV6.ND_TARGET + wire.IPV6_ADDR_SIZE)
+      l.info.target = ipv6ToString(b, off + ICMPV6.ND_TARGET);
+  }
+  if (!w.has(l, off, ICMPV6.MIN_SIZE, 'type, code, checksum')) return;
+  const type = b[off];
   w.field(l, off, 1, 'type', `${type} ${ICMPV6_TYPES[type] ?? '(unknown)'}`);
-  w.field(l, off + 1, 1, 'code', String(w.u8(off + 1)));
-  const stored = w.u16(off + 2);
+  w.field(l, off + ICMPV6.CODE, 1, 'code', String(b[off + ICMPV6.CODE]));
   const mlen = end - off;
   const complete = off + ip.payloadLen <= b.length && mlen === ip.payloadLen;
   const [cv, cs] = checksumValue(
-    stored,
+    w.u16(off + ICMPV6.CHECKSUM),
     complete
-      ? computeChecksum(b, off, mlen, off + 2, pseudoHeaderSum(w, ip, IP_PROTO_ICMPV6, mlen))
+      ? computeChecksum(
+          b,
+          off,
+          mlen,
+          off + ICMPV6.CHECKSUM,
+          pseudoHeaderSum(w, ip, wire.IP_PROTO_ICMPV6, mlen),
+        )
       : undefined,
     'message incomplete',
   );
-  w.field(l, off + 2, 2, 'checksum', cv, cs ? { status: cs } : {});
-  if ((type === 128 || type === 129) && w.has(l, off + 4, 4, 'identifier and sequence')) {
-    w.field(l, off + 4, 2, 'identifier', hex(w.u16(off + 4), 4));
-    w.field(l, off + 6, 2, 'sequence number', String(w.u16(off + 6)));
-    if (off + 8 < end) data(w, w.layer('Data', ip.role, '', off + 8), off + 8, end);
+  w.field(l, off + ICMPV6.CHECKSUM, 2, 'checksum', cv, cs ? { status: cs } : {});
+  const body = off + ICMPV6.BODY;
+  const echo = type === ICMPV6.ECHO_REQUEST || type === ICMPV6.ECHO_REPLY;
+  if (echo && w.has(l, body, 4, 'identifier and sequence')) {
+    w.field(l, body, 2, 'identifier', hex(w.u16(body), 4));
+    w.field(l, body + 2, 2, 'sequence number', String(w.u16(body + 2)));
+    if (body + 4 < end) data(w, w.layer('Data', ip.role, '', body + 4), body + 4, end);
     return;
   }
-  if (off + 4 < end) data(w, w.layer('Data', ip.role, '', off + 4), off + 4, end);
+  if (body < end) data(w, w.layer('Data', ip.role, '', body), body, end);
 }
 
 // ---- overlays --------------------------------------------------------------------------------
 
-function vxlan(w: Walker, off: number, end: number): void {
+function vxlan(w: Walker, off: number, end: number, lim: number): void {
+  const b = w.buf;
   const l = w.layer('VXLAN', 'outer', 'RFC 7348 §5', off);
+  if (lim - off < wire.VXLAN_HEADER_SIZE) {
+    l.problem = `truncated VXLAN header: ${Math.max(0, lim - off)} of 8 bytes`;
+  } else if (!wire.vxlanHasVni(b, off)) {
+    l.problem = `bad VXLAN flags ${hex(wire.vxlanFlags(b, off), 2)}`;
+  } else {
+    l.info = {
+      kind: 'vxlan',
+      flags: wire.vxlanFlags(b, off),
+      vni: wire.vxlanVni(b, off),
+      reserved: wire.vxlanReservedBitsSet(b, off),
+    };
+  }
   if (!w.has(l, off, 1, 'flags')) return;
-  const flags = w.u8(off);
-  const iSet = (flags & VXLAN_FLAG_I) !== 0;
-  const rsv = flags & ~VXLAN_FLAG_I & 0xff;
+  const flags = wire.vxlanFlags(b, off);
+  const iSet = (flags & wire.VXLAN_FLAG_I) !== 0;
+  const rsv = flags & ~wire.VXLAN_FLAG_I & 0xff;
   w.field(l, off, 1, 'flags', `${hex(flags, 2)}${iSet ? ' I' : ''}${rsv ? ', reserved bits set' : ''}`, {
     status: iSet ? (rsv ? 'warn' : 'ok') : 'bad',
     bits: [
@@ -951,47 +1300,48 @@ function vxlan(w: Walker, off: number, end: number): void {
       text: 'Reserved flag bits are set: RFC 7348 §5 says ignore them on receipt (GBP/GPE use them); weft accepts and counts an anomaly.',
     });
   }
-  if (!w.has(l, off + 1, 3, 'reserved')) return;
-  const r1 = (w.u8(off + 1) << 16) | w.u16(off + 2);
+  if (!w.has(l, off + wire.VXLAN_OFF_RESERVED1, 3, 'reserved')) return;
+  const r1 = (b[off + wire.VXLAN_OFF_RESERVED1] << 16) | w.u16(off + wire.VXLAN_OFF_RESERVED1 + 1);
   w.field(
     l,
-    off + 1,
+    off + wire.VXLAN_OFF_RESERVED1,
     3,
     'reserved',
     `${hex(r1, 6)}${r1 ? ' (must be 0 on send, ignored on receipt)' : ''}`,
     r1 ? { status: 'warn' } : {},
   );
-  if (!w.has(l, off + 4, 3, 'VNI')) return;
-  const vni = (w.u8(off + 4) << 16) | w.u16(off + 5);
-  w.field(l, off + 4, 3, 'VNI', `${vni} (${hex(vni, 6)})`, { ref: 'RFC 7348 §5' });
-  if (!w.has(l, off + 7, 1, 'reserved')) return;
-  const r2 = w.u8(off + 7);
+  if (!w.has(l, off + wire.VXLAN_OFF_VNI, 3, 'VNI')) return;
+  const vni = wire.vxlanVni(b, off);
+  w.field(l, off + wire.VXLAN_OFF_VNI, 3, 'VNI', `${vni} (${hex(vni, 6)})`, { ref: 'RFC 7348 §5' });
+  if (!w.has(l, off + wire.VXLAN_OFF_RESERVED2, 1, 'reserved')) return;
+  const r2 = b[off + wire.VXLAN_OFF_RESERVED2];
   w.field(
     l,
-    off + 7,
+    off + wire.VXLAN_OFF_RESERVED2,
     1,
     'reserved',
     `${hex(r2, 2)}${r2 ? ' (must be 0 on send, ignored on receipt)' : ''}`,
     r2 ? { status: 'warn' } : {},
   );
-  const inner = off + 8;
-  const innerEnd = Math.min(end, w.buf.length);
+  const inner = off + wire.VXLAN_HEADER_SIZE;
+  const innerEnd = Math.min(end, b.length);
   w.overlay = {
     kind: 'vxlan',
     vni,
     outer: [],
     innerOffset: inner,
     innerLength: Math.max(0, innerEnd - inner),
-    innerIpLength: Math.max(0, innerEnd - inner - 14),
+    innerIpLength: Math.max(0, innerEnd - inner - wire.ETH_HEADER_SIZE),
   };
-  if (inner >= w.buf.length) {
+  if (inner >= b.length) {
     l.notes.push({ level: 'bad', text: 'No inner Ethernet frame follows the VXLAN header.' });
+    flag(l, innerEthernetTruncation(lim, inner));
     return;
   }
-  ethernet(w, inner, 'inner');
+  ethernet(w, inner, lim, 'inner', false);
 }
 
-function flannelUdp(w: Walker, off: number, end: number): void {
+function flannelUdp(w: Walker, off: number, end: number, lim: number): void {
   const l = w.layer('flannel-UDP', 'outer', 'flannel udp backend', off);
   l.notes.push({
     level: 'info',
@@ -1007,9 +1357,10 @@ function flannelUdp(w: Walker, off: number, end: number): void {
   };
   if (off >= w.buf.length) {
     l.notes.push({ level: 'bad', text: 'The UDP payload is empty: no inner packet.' });
+    flag(l, truncation(lim, off, 1, 'IP header'));
     return;
   }
-  ipAny(w, off, 'inner', false);
+  ipAny(w, off, lim, 'inner', false);
 }
 
 function data(w: Walker, l: ExplainLayer, off: number, end: number): void {

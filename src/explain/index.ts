@@ -1,5 +1,6 @@
 /**
- * Annotated frame decoder, shared by `weft explain` and `weft capture --explain`.
+ * Annotated frame decoder, shared by `weft explain`, `weft capture --explain` and the one-line
+ * `weft capture` summary (src/capture/summarize.ts renders the same decoded layers).
  *
  * `explainFrameRows(buf, opts)` returns the structured layers and fields (for tests and tools);
  * `explainFrame(buf, opts)` returns the text. Neither throws on frame content: truncated or bogus
@@ -9,8 +10,14 @@ import { decodeFrame, type ExplainOptions } from './decode';
 import type { Explanation } from './model';
 import { renderExplanation, type RenderOptions } from './render';
 
-export { DEFAULT_FLANNEL_UDP_PORTS, DEFAULT_VXLAN_PORTS, decodeFrame } from './decode';
-export type { ExplainLink, ExplainOptions } from './decode';
+export {
+  DEFAULT_FLANNEL_UDP_PORTS,
+  DEFAULT_PORTS,
+  DEFAULT_VXLAN_PORTS,
+  LinkType,
+  decodeFrame,
+} from './decode';
+export type { ExplainLink, ExplainOptions, OverlayKind } from './decode';
 export type * from './model';
 export { renderExplanation } from './render';
 export type { RenderOptions } from './render';

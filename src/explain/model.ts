@@ -1,9 +1,11 @@
 /**
  * The structured result of `explainFrameRows`: layers of annotated fields, byte range by byte range.
  *
- * Design notes: the decoder (decode.ts) produces this plain data and the renderer (render.ts) turns
- * it into text, so `weft explain`, `weft capture --explain` and tests share one decoder and tests
- * can assert on fields instead of scraping text.
+ * Design notes: the decoder (decode.ts) produces this plain data and two renderers turn it into
+ * text: render.ts (the byte-by-byte view of `weft explain` and `weft capture --explain`) and
+ * src/capture/summarize.ts (the one-line `weft capture` summary). Fields carry what the byte view
+ * shows; `info` and `problem` carry the decoded values and structural verdict the one-line summary
+ * needs, so neither renderer parses bytes and tests can assert on values instead of scraping text.
  */
 
 /** Status marks a field or note that is checked: a valid checksum, a bad flag, a truncation. */
@@ -66,7 +68,148 @@ export interface ExplainLayer {
   fields: ExplainField[];
   /** Remarks on this layer. */
   notes: ExplainNote[];
+  /** Decoded header values, once the layer's fixed header lies within its enclosing packet. */
+  info?: LayerInfo;
+  /**
+   * The first structural problem that stops a one-line summary at this layer, worded for it, e.g.
+   * `truncated IPv4 header: need 20 bytes at 64, have 5` or `bad VXLAN flags 0x00`. Lengths are
+   * checked against the enclosing packet (IP total length, UDP length), not only the capture.
+   */
+  problem?: string;
 }
+
+/** LinkInfo is what a link-layer header (Ethernet, Linux cooked, BSD loopback) says about its payload. */
+export interface LinkInfo {
+  kind: 'link';
+  /** EtherType of the payload, after any 802.1Q/802.1ad tags (a length for 802.3 frames). */
+  etherType: number;
+  /** Offset of the payload. */
+  payload: number;
+  /** End of the enclosing packet (the capture, or an overlay's UDP payload). */
+  end: number;
+  /** Ethernet source and destination MAC. */
+  src?: string;
+  dst?: string;
+  /** VLAN ID of the first 802.1Q/802.1ad tag. */
+  vlan?: number;
+}
+
+/** Ipv4Info holds an IPv4 header's values. */
+export interface Ipv4Info {
+  kind: 'ipv4';
+  src: string;
+  dst: string;
+  /** Total Length. */
+  total: number;
+  id: number;
+  /** More Fragments flag. */
+  mf: boolean;
+  /** Fragment offset in bytes. */
+  fragOffset: number;
+  protocol: number;
+  /** Bytes present from the header on, within the enclosing packet. */
+  present: number;
+}
+
+/** Ipv6Info holds an IPv6 header's values and the outcome of its extension-header walk. */
+export interface Ipv6Info {
+  kind: 'ipv6';
+  src: string;
+  dst: string;
+  /** 40 + Payload Length. */
+  total: number;
+  /** Bytes present from the header on, within the enclosing packet. */
+  present: number;
+  /** The upper-layer protocol after the extension headers. */
+  protocol: number;
+  /** Number of extension-header layers that follow this one in the layer list. */
+  exts: number;
+  /** Why the extension-header walk failed, and the Next Header value it was at. */
+  extProblem?: string;
+  extProblemNext?: number;
+  /** A non-first fragment: offset in bytes and the fragment header's Next Header. */
+  fragment?: { offset: number; protocol: number };
+}
+
+/** UdpInfo holds a UDP header's values and the overlay its port selected. */
+export interface UdpInfo {
+  kind: 'udp';
+  sport: number;
+  dport: number;
+  /** The Length field. */
+  length: number;
+  /** Offset of the payload. */
+  payload: number;
+  /** End of the payload: the Length field, cut to the enclosing IP packet. */
+  end: number;
+  /** Bytes from the header to the end of the enclosing IP packet. */
+  segment: number;
+  /** The overlay the payload was decoded as, when the port is an overlay port. */
+  overlay?: 'vxlan' | 'udp';
+}
+
+/** TcpInfo holds a TCP header's values. */
+export interface TcpInfo {
+  kind: 'tcp';
+  sport: number;
+  dport: number;
+  seq: number;
+  ack: number;
+  /** The eight control bits (CWR ECE URG ACK PSH RST SYN FIN). */
+  flags: number;
+  window: number;
+  /** Segment bytes after the header, within the enclosing IP packet. */
+  payloadLength: number;
+}
+
+/** IcmpInfo holds an ICMP header's values. */
+export interface IcmpInfo {
+  kind: 'icmp';
+  type: number;
+  code: number;
+  /** The 32-bit word after the checksum (echo id/seq, next-hop MTU), when present. */
+  rest?: number;
+}
+
+/** Icmpv6Info holds an ICMPv6 header's values. */
+export interface Icmpv6Info {
+  kind: 'icmpv6';
+  type: number;
+  code: number;
+  /** The 32-bit word after the checksum (echo id/seq, packet-too-big MTU), when present. */
+  rest?: number;
+  /** Neighbor solicitation/advertisement target address. */
+  target?: string;
+}
+
+/** ArpInfo holds an ARP packet's values (addresses only for a complete Ethernet/IPv4 ARP). */
+export interface ArpInfo {
+  kind: 'arp';
+  htype: number;
+  ptype: number;
+  hlen: number;
+  plen: number;
+  op: number;
+  sha?: string;
+  spa?: string;
+  tpa?: string;
+}
+
+/**
+ * VxlanInfo holds a VXLAN header's values, set only when the header is valid (so a `problem` on a
+ * VXLAN layer with `info` is about the missing inner frame).
+ */
+export interface VxlanInfo {
+  kind: 'vxlan';
+  flags: number;
+  vni: number;
+  /** Any reserved bit is set (RFC 7348 §5 says ignore them; Linux drops such frames). */
+  reserved: boolean;
+}
+
+/** LayerInfo is the decoded-values part of a layer, by protocol. */
+export type LayerInfo =
+  LinkInfo | Ipv4Info | Ipv6Info | UdpInfo | TcpInfo | IcmpInfo | Icmpv6Info | ArpInfo | VxlanInfo;
 
 /** OverlayInfo locates the encapsulation inside the frame, when there is one. */
 export interface OverlayInfo {

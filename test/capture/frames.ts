@@ -1,6 +1,6 @@
 /**
- * frames: hand-built underlay frames for the summarize tests (checksums left zero: summarize
- * does not verify them).
+ * frames: hand-built underlay frames for the summarize and explain tests (checksums left zero:
+ * the one-line summary does not verify them).
  */
 
 /** mac parses `aa:bb:cc:dd:ee:ff`. */
@@ -40,6 +40,50 @@ export function ipv4(
   ip4(src).copy(h, 12);
   ip4(dst).copy(h, 16);
   return Buffer.concat([h, payload]);
+}
+
+/** ipv6 builds an IPv6 fixed header (40 bytes, hop limit 64) + payload; addresses in hex. */
+export function ipv6(
+  nextHeader: number,
+  payload: Buffer,
+  src = 'fd000000000000000000000000000001',
+  dst = 'fd000000000000000000000000000002',
+): Buffer {
+  const h = Buffer.alloc(40);
+  h[0] = 0x60;
+  h.writeUInt16BE(payload.length, 4);
+  h[6] = nextHeader;
+  h[7] = 64;
+  Buffer.from(src, 'hex').copy(h, 8);
+  Buffer.from(dst, 'hex').copy(h, 24);
+  return Buffer.concat([h, payload]);
+}
+
+/** ipv6Ext builds an 8-byte IPv6 extension header (hop-by-hop or destination options: PadN only). */
+export function ipv6Ext(nextHeader: number): Buffer {
+  return Buffer.from([nextHeader, 0, 1, 4, 0, 0, 0, 0]);
+}
+
+/** ipv6Frag builds an IPv6 fragment header: `offset` in 8-byte units, M flag, identification. */
+export function ipv6Frag(nextHeader: number, offset: number, more: boolean, id: number): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = nextHeader;
+  h.writeUInt16BE((offset << 3) | (more ? 1 : 0), 2);
+  h.writeUInt32BE(id, 4);
+  return h;
+}
+
+/** tagged builds an Ethernet header with 802.1Q/802.1ad tags (VLAN ID 100 each) + payload. */
+export function tagged(dst: string, src: string, tpids: number[], type: number, payload: Buffer): Buffer {
+  const tags = Buffer.alloc(4 * tpids.length);
+  tpids.forEach((t, i) => {
+    tags.writeUInt16BE(t, 4 * i);
+    tags.writeUInt16BE(100, 4 * i + 2);
+  });
+  const h = eth(dst, src, tpids[0] ?? type, Buffer.alloc(0)).subarray(0, 12);
+  const t = Buffer.alloc(2);
+  t.writeUInt16BE(type, 0);
+  return Buffer.concat([h, tags, t, payload]);
 }
 
 /** udp builds a UDP header + payload. */

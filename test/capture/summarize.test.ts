@@ -2,10 +2,33 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { FRAME_KINDS, LinkType, formatTimestamp, summarizeFrame } from '../../src/capture/summarize';
+import {
+  DEFAULT_PORTS,
+  FRAME_KINDS,
+  LinkType,
+  captureDecodeOptions,
+  formatTimestamp,
+  summarizeFrame,
+} from '../../src/capture/summarize';
+import { explainCaptured } from '../../src/capture/explain-adapter';
+import { decodeFrame } from '../../src/explain';
 import { ipv6ToString as formatIpv6 } from '../../src/route/addr';
 import { readPcapFile } from '../../src/pcap/pcap-file';
-import { eth, flannelUdpFrame, icmpEcho, ipv4, tcp, udp, vxlanFrame } from './frames';
+import {
+  UNDERLAY_A_MAC,
+  UNDERLAY_B_MAC,
+  eth,
+  flannelUdpFrame,
+  icmpEcho,
+  ipv4,
+  ipv6,
+  ipv6Ext,
+  tagged,
+  tcp,
+  udp,
+  vxlanFrame,
+  vxlanHdr,
+} from './frames';
 
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const INNER_A = '0e:aa:00:00:00:01';
@@ -253,4 +276,127 @@ test('formatTimestamp and formatIpv6', () => {
   const b = Buffer.from('20010db8000000000000000000000001', 'hex');
   assert.equal(formatIpv6(b, 0), '2001:db8::1');
   assert.equal(formatIpv6(Buffer.alloc(16), 0), '::');
+});
+
+test('one decode pass: the line and --explain agree on fuzzed frames, and neither throws', () => {
+  const pcap = readPcapFile(join(FIXTURES, 'kernel-vxlan-8472.pcap'));
+  const seeds = [vxlanIcmp(), ...pcap.records.map((r) => r.data)];
+  const ports = new Map([...DEFAULT_PORTS, [9999, 'auto' as const]]);
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 160 }),
+        fc
+          .tuple(
+            fc.constantFrom(...seeds),
+            fc.array(fc.tuple(fc.nat(200), fc.nat(255)), { maxLength: 6 }),
+            fc.nat(200),
+          )
+          .map(([seed, edits, cut]) => {
+            const b = Buffer.from(seed.subarray(0, Math.max(cut, 1)));
+            for (const [p, v] of edits) if (p < b.length) b[p] = v;
+            return b;
+          }),
+      ),
+      fc.constantFrom(LinkType.ethernet, LinkType.raw, LinkType.sll, LinkType.sll2, LinkType.null),
+      (bytes, linkType) => {
+        const frame = Buffer.from(bytes);
+        const s = summarizeFrame(frame, { linkType, ports });
+        assert.ok(FRAME_KINDS.includes(s.kind));
+        const ex = s.explanation;
+        assert.ok(ex, 'the summary carries the decode it was rendered from');
+        // --explain renders that same decode: decoding again gives the same view.
+        const view = explainCaptured(frame, linkType, ports);
+        assert.equal(explainCaptured(frame, linkType, ports, '    ', ex), view);
+        assert.deepEqual(decodeFrame(frame, captureDecodeOptions(linkType, ports)), ex);
+        if (s.kind === 'vxlan') {
+          assert.equal(ex.overlay?.kind, 'vxlan');
+          assert.equal(ex.overlay?.vni, s.vni);
+          assert.equal(ex.overlay?.innerOffset, s.innerOffset);
+          assert.doesNotMatch(s.text, /\[malformed: (truncated|bad) VXLAN/);
+        } else if (s.kind === 'flannel-udp') {
+          assert.equal(ex.overlay?.kind, 'udp');
+          assert.equal(ex.overlay?.innerOffset, s.innerOffset);
+        } else if (s.kind === 'fragment') {
+          assert.equal(ex.overlay, undefined);
+          assert.ok(ex.layers.some((l) => l.notes.some((n) => /non-first fragment/.test(n.text))));
+        }
+        // A frame the line calls malformed shows its problem on a layer of the byte view.
+        if (s.kind === 'malformed') assert.ok(ex.layers.some((l) => l.problem !== undefined));
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});
+
+test('--explain decodes --backend auto and source-port matches the way the line does', () => {
+  const ports = new Map([[9999, 'auto' as const]]);
+  const fu = flannelUdpFrame(ipv4('10.244.0.1', '10.244.1.1', 1, icmpEcho(8, 1, 2)), 9999);
+  assert.equal(summarizeFrame(fu, { ports }).kind, 'flannel-udp');
+  // The view used to decode every non-udp port as VXLAN, so an auto port showed a bogus VXLAN header.
+  const view = explainCaptured(fu, LinkType.ethernet, ports);
+  assert.match(view, /^ {4}outer flannel-UDP /m);
+  assert.doesNotMatch(view, /VXLAN/);
+  const fromVtep = vxlanIcmp();
+  fromVtep.writeUInt16BE(8472, 34);
+  fromVtep.writeUInt16BE(40000, 36);
+  assert.equal(summarizeFrame(fromVtep).kind, 'vxlan');
+  assert.match(explainCaptured(fromVtep, LinkType.ethernet, DEFAULT_PORTS), /VNI +1 \(0x000001\)/);
+});
+
+test('fixed: outer IPv6 extension headers, QinQ tags and LINKTYPE_IPV4/IPV6 no longer hide the overlay', () => {
+  const inner = eth(INNER_B, INNER_A, 0x0800, ipv4('10.244.0.1', '10.244.1.1', 1, icmpEcho(8, 4, 1)));
+  const datagram = udp(49321, 8472, Buffer.concat([vxlanHdr(1), inner]));
+  const v6 = summarizeFrame(
+    eth(UNDERLAY_B_MAC, UNDERLAY_A_MAC, 0x86dd, ipv6(0, Buffer.concat([ipv6Ext(17), datagram]))),
+  );
+  assert.equal(v6.kind, 'vxlan');
+  assert.match(
+    v6.text,
+    /^\[fd00::1\]:49321 > \[fd00::2\]:8472 VXLAN vni 1 \| .* ICMP echo request id 4 seq 1 len 84$/,
+  );
+  const qinq = tagged(
+    UNDERLAY_B_MAC,
+    UNDERLAY_A_MAC,
+    [0x88a8, 0x8100],
+    0x0800,
+    ipv4('192.0.2.1', '192.0.2.2', 17, datagram),
+  );
+  assert.equal(summarizeFrame(qinq).kind, 'vxlan');
+  const innerQinq = vxlanFrame(
+    tagged(
+      INNER_B,
+      INNER_A,
+      [0x88a8, 0x8100],
+      0x0800,
+      ipv4('10.244.0.1', '10.244.1.1', 1, icmpEcho(0, 1, 1)),
+    ),
+  );
+  assert.match(
+    summarizeFrame(innerQinq).text,
+    / vlan 100 \[inner VLAN tag: RFC 7348 §6\.1 says discard\] \| 10\.244\.0\.1 > 10\.244\.1\.1 ICMP echo reply/,
+  );
+  const raw = ipv4('192.0.2.1', '192.0.2.2', 17, datagram);
+  const rawLine = summarizeFrame(raw, { linkType: LinkType.raw }).text;
+  assert.equal(summarizeFrame(raw, { linkType: LinkType.ipv4 }).text, rawLine);
+  assert.match(rawLine, /VXLAN vni 1/);
+});
+
+test('fixed: header mix-ups are malformed or left undecoded instead of misread', () => {
+  // EtherType IPv6 over an IPv4 header: the IPv4 case was already checked, now both are.
+  const mixed = vxlanIcmp();
+  mixed.writeUInt16BE(0x86dd, 12);
+  const s = summarizeFrame(Buffer.concat([mixed, Buffer.alloc(40)]));
+  assert.equal(s.kind, 'malformed');
+  assert.match(s.text, /^\[malformed: outer IP version 4 in an IPv6 frame\]/);
+  // ICMPv6 (58) inside IPv4 is not an ICMPv6 message: shown as a protocol number, as explain does.
+  const icmp6in4 = vxlanFrame(
+    eth(INNER_B, INNER_A, 0x0800, ipv4('10.244.0.1', '10.244.1.1', 58, icmpEcho(8, 1, 1))),
+  );
+  assert.match(summarizeFrame(icmp6in4).text, /\| 10\.244\.0\.1 > 10\.244\.1\.1 proto 58 len 84$/);
+  // A cut inner 802.1Q tag is a truncated header, not an unknown EtherType 0x8100.
+  const cutTag = vxlanFrame(tagged(INNER_B, INNER_A, [0x8100], 0x0800, Buffer.alloc(0)).subarray(0, 16));
+  const c = summarizeFrame(cutTag);
+  assert.equal(c.kind, 'malformed');
+  assert.match(c.text, /\[malformed: truncated 802\.1Q tag: need 4 bytes at 64, have 2\]$/);
 });

@@ -7,6 +7,7 @@ import { parseHex } from '../../src/cli/commands/explain';
 import { FormatError } from '../../src/errors';
 import { udpChecksumIpv6 } from '../../src/wire/udp';
 import { fixture, weft, FIXTURES } from '../golden/fixtures';
+import { eth, icmpEcho, ipv4, ipv6, ipv6Ext, ipv6Frag, tagged, udp, vxlanFrame } from '../capture/frames';
 
 const kernel = fixture('kernel-vxlan-8472.pcap');
 const socat = fixture('socat-udp-8285.pcap');
@@ -167,6 +168,102 @@ describe('explain: IPv6', () => {
   });
 });
 
+describe('explain: layers the capture line needed too (one decoder)', () => {
+  const MAC_A = '0e:aa:00:00:00:01';
+  const MAC_B = '0e:bb:00:00:00:02';
+
+  it('walks IPv6 extension headers and checks UDP over the upper-layer length (RFC 8200 §8.1)', () => {
+    const dgram = udp(1234, 53, Buffer.from('hello'));
+    const pkt = ipv6(60, Buffer.concat([ipv6Ext(17), dgram]));
+    pkt.writeUInt16BE(udpChecksumIpv6(pkt, 48, dgram.length, pkt, 8, 24), 48 + 6);
+    const ex = explainFrameRows(pkt, { link: 'ip' });
+    assert.deepEqual(
+      ex.layers.map((l) => `${l.name} ${l.offset}+${l.length}`),
+      ['IPv6 0+40', 'IPv6 destination options 40+8', 'UDP 48+8', 'Data 56+5'],
+    );
+    assert.equal(field(ex, 'IPv6 destination options', 'outer', 'next header'), '17 UDP');
+    assert.match(field(ex, 'UDP', 'outer', 'checksum'), /valid/);
+    assert.equal(field(ex, 'UDP', 'outer', 'length'), '13 bytes (8 header + 5 payload)');
+    assert.deepEqual(ex.layers[0].info && { ...ex.layers[0].info, src: undefined, dst: undefined }, {
+      kind: 'ipv6',
+      src: undefined,
+      dst: undefined,
+      total: 61,
+      present: 61,
+      protocol: 17,
+      exts: 1,
+    });
+  });
+
+  it('shows a non-first IPv6 fragment as data, and the first one as decoded', () => {
+    const first = explainFrameRows(
+      ipv6(44, Buffer.concat([ipv6Frag(17, 0, true, 7), udp(1, 2, Buffer.alloc(4))])),
+      { link: 'ip' },
+    );
+    assert.equal(field(first, 'IPv6 fragment header', 'outer', 'fragment offset, M'), '0 (byte 0), M');
+    assert.ok(first.layers.some((l) => l.name === 'UDP'));
+    const later = explainFrameRows(ipv6(44, Buffer.concat([ipv6Frag(17, 100, false, 7), Buffer.alloc(16)])), {
+      link: 'ip',
+    });
+    assert.deepEqual(
+      later.layers.map((l) => l.name),
+      ['IPv6', 'IPv6 fragment header', 'Data'],
+    );
+    assert.deepEqual(later.layers[0].info?.kind === 'ipv6' && later.layers[0].info.fragment, {
+      offset: 800,
+      protocol: 17,
+    });
+  });
+
+  it('decodes Linux cooked v2 (SLL2) and BSD loopback captures like the capture line does', () => {
+    const pkt = ipv4('192.0.2.1', '192.0.2.2', 1, icmpEcho(8, 1, 1));
+    const sll2 = Buffer.concat([Buffer.alloc(20), pkt]);
+    sll2.writeUInt16BE(0x0800, 0);
+    const a = explainFrameRows(sll2, { link: 276 });
+    assert.equal(a.linkName, 'Linux cooked v2 (SLL2)');
+    assert.deepEqual(a.layers.map((l) => l.name).slice(0, 3), ['Linux cooked header v2', 'IPv4', 'ICMP']);
+    const loop = explainFrameRows(Buffer.concat([Buffer.from([2, 0, 0, 0]), pkt]), { link: 0 });
+    assert.equal(field(loop, 'Loopback header', 'outer', 'address family'), '2 (AF_INET)');
+    assert.equal(field(loop, 'IPv4', 'outer', 'destination address'), '192.0.2.2');
+  });
+
+  it('skips 802.1Q and QinQ tags, warning about RFC 7348 §6.1 only on the inner frame', () => {
+    const innerPkt = ipv4('10.244.0.1', '10.244.1.1', 1, icmpEcho(8, 1, 1));
+    const outerTagged = explainFrame(tagged(MAC_B, MAC_A, [0x88a8, 0x8100], 0x0800, innerPkt));
+    assert.match(outerTagged, /TPID +0x88a8 \(802\.1ad service tag\)/);
+    assert.match(outerTagged, /^IPv4 /m);
+    assert.doesNotMatch(outerTagged, /RFC 7348 §6\.1/);
+    const innerTagged = explainFrame(vxlanFrame(tagged(MAC_B, MAC_A, [0x8100], 0x0800, innerPkt)));
+    assert.match(innerTagged, /RFC 7348 §6\.1: an inner VXLAN frame SHOULD NOT carry an 802\.1Q tag/);
+    assert.match(innerTagged, /^inner IPv4 /m);
+  });
+
+  it('records values and problems per layer, the data the capture line is built from', () => {
+    const ex = explainFrameRows(kernel.records[2].data);
+    const udpInfo = ex.layers.find((l) => l.name === 'UDP')?.info;
+    assert.deepEqual(udpInfo && { kind: udpInfo.kind, overlay: udpInfo.kind === 'udp' && udpInfo.overlay }, {
+      kind: 'udp',
+      overlay: 'vxlan',
+    });
+    assert.ok(ex.layers.every((l) => l.problem === undefined));
+    const cut = explainFrameRows(kernel.records[2].data.subarray(0, 60));
+    assert.equal(
+      cut.layers.find((l) => l.role === 'inner')?.problem,
+      'truncated inner Ethernet: 10 of 14 bytes',
+    );
+    const shortIp = eth(
+      MAC_B,
+      MAC_A,
+      0x0800,
+      ipv4('192.0.2.1', '192.0.2.2', 17, udp(1, 2, Buffer.alloc(0))).subarray(0, 10),
+    );
+    assert.equal(
+      explainFrameRows(shortIp).layers[1].problem,
+      'truncated outer IPv4 header: need 20 bytes at 14, have 10',
+    );
+  });
+});
+
 describe('explain: broken input never throws', () => {
   it('explains every truncation of a kernel frame, noting where it stops', () => {
     const buf = kernel.records[12].data;
@@ -216,7 +313,10 @@ describe('explain: broken input never throws', () => {
 
 describe('weft explain CLI', () => {
   it('--pcap FILE --frame N prints the frame with a title', () => {
-    const r = weft(['explain', '--pcap', join(FIXTURES, 'kernel-vxlan-8472.pcap'), '--frame', '3'], { ...process.env, NO_COLOR: '1' }); // prettier-ignore
+    const r = weft(['explain', '--pcap', join(FIXTURES, 'kernel-vxlan-8472.pcap'), '--frame', '3'], {
+      ...process.env,
+      NO_COLOR: '1',
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^frame 3 of .*kernel-vxlan-8472\.pcap, Ethernet \(1\)$/m);
     assert.match(r.stdout, /VNI +1 \(0x000001\)/);
