@@ -282,22 +282,86 @@ Napi::Value UdpRecvGro(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, count);
 }
 
-// Unfolded RFC 1071 sum of buf[0, len) as big-endian 16-bit words, odd tail padded on the right.
-// Reads 4 bytes at a time into a 64-bit accumulator; folding at the end equals the word sum.
-uint32_t Sum16(const uint8_t* p, size_t len) {
-  uint64_t acc = 0;
-  size_t i = 0;
-  for (; i + 8 <= len; i += 8) {
-    uint32_t a, b;
-    memcpy(&a, p + i, 4);
-    memcpy(&b, p + i + 4, 4);
-    acc += ntohl(a);
-    acc += ntohl(b);
-  }
-  for (; i + 2 <= len; i += 2) acc += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
-  if (i < len) acc += static_cast<uint32_t>(p[i]) << 8;
+// RFC 1071 §2(B): the one's complement sum is byte-order independent, so sum native-order 32-bit
+// words into 64-bit lanes (no carry lost below 2^32 words; the compiler vectorises the loop),
+// fold, and swap the 16-bit result to network order once. An odd tail byte is the high byte of a
+// big-endian word padded on the right, i.e. the low byte of a little-endian one.
+inline uint32_t FoldSwap(uint64_t acc) {
   while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
   return static_cast<uint32_t>(acc);
+#else
+  return static_cast<uint32_t>(((acc & 0xff) << 8) | (acc >> 8));
+#endif
+}
+
+// Folded RFC 1071 sum (not complemented) of p[0, len) as big-endian 16-bit words.
+uint32_t Sum16(const uint8_t* p, size_t len) {
+  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  size_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    uint32_t w[4];
+    memcpy(w, p + i, 16);
+    a0 += w[0];
+    a1 += w[1];
+    a2 += w[2];
+    a3 += w[3];
+  }
+  uint64_t acc = a0 + a1 + a2 + a3;
+  for (; i + 4 <= len; i += 4) {
+    uint32_t w;
+    memcpy(&w, p + i, 4);
+    acc += w;
+  }
+  if (i + 2 <= len) {
+    uint16_t w;
+    memcpy(&w, p + i, 2);
+    acc += w;
+    i += 2;
+  }
+  if (i < len) acc += p[i];
+  return FoldSwap(acc);
+}
+
+// Sum16 of src[0, len) while copying it to dst, in one pass: the offload paths copy data that has
+// just left the kernel and is not in cache, so reading it once instead of twice is what counts.
+// An overlap with dst after src would be overwritten before it is read: sum, then memmove.
+uint32_t SumCopy(uint8_t* dst, const uint8_t* src, size_t len) {
+  if (dst > src && dst < src + len) {
+    uint32_t sum = Sum16(src, len);
+    memmove(dst, src, len);
+    return sum;
+  }
+  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  size_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    uint32_t w[4];
+    memcpy(w, src + i, 16);
+    memcpy(dst + i, w, 16);
+    a0 += w[0];
+    a1 += w[1];
+    a2 += w[2];
+    a3 += w[3];
+  }
+  uint64_t acc = a0 + a1 + a2 + a3;
+  for (; i + 4 <= len; i += 4) {
+    uint32_t w;
+    memcpy(&w, src + i, 4);
+    memcpy(dst + i, &w, 4);
+    acc += w;
+  }
+  if (i + 2 <= len) {
+    uint16_t w;
+    memcpy(&w, src + i, 2);
+    memcpy(dst + i, &w, 2);
+    acc += w;
+    i += 2;
+  }
+  if (i < len) {
+    dst[i] = src[i];
+    acc += src[i];
+  }
+  return FoldSwap(acc);
 }
 
 // csumCopy(src, dst, plan: Uint32Array, n, sums: Uint32Array) -> undefined
@@ -323,8 +387,7 @@ Napi::Value CsumCopy(const Napi::CallbackInfo& info) {
       sums[k] = 0xFFFFFFFFu;
       continue;
     }
-    sums[k] = Sum16(src + so, len);
-    if (copy) memmove(dst + d, src + so, len);
+    sums[k] = copy ? SumCopy(dst + d, src + so, len) : Sum16(src + so, len);
   }
   return env.Undefined();
 }

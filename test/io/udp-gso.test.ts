@@ -10,6 +10,7 @@ import { PacketBatch } from '../../src/io/packet-batch';
 import { IoCounter } from '../../src/io/counters';
 import { GsoState } from '../../src/io/gso-state';
 import { loadBinding } from '../../src/io/binding';
+import fc from 'fast-check';
 import { checksumAdd, checksumFold } from '../../src/wire/checksum';
 
 const LOOPBACK = 0x7f000001;
@@ -144,5 +145,33 @@ describe('UDP GSO / GRO', () => {
     assert.equal(sums[1], checksumFold(checksumAdd(src, 0, 3001, 0)));
     assert.equal(sums[2], 0xffffffff);
     assert.equal(dst[3990], 0, 'nothing copied out of range');
+  });
+
+  test('csumCopy equals the RFC 1071 reference and memmove for any length, alignment and overlap', () => {
+    const b = loadBinding();
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 9000 }),
+        fc.nat(),
+        fc.nat(),
+        fc.nat(),
+        fc.boolean(),
+        (bytes, a, c, l, same) => {
+          const src = Buffer.from(bytes);
+          const so = a % src.length;
+          const len = l % (src.length - so + 1);
+          // Same buffer: the ranges may overlap either way, as in a coalescing move.
+          const dst = same ? src : Buffer.alloc(src.length + 64);
+          const d = c % (dst.length - len + 1);
+          const want = Buffer.from(src.subarray(so, so + len));
+          const wantSum = checksumFold(checksumAdd(src, so, len, 0));
+          const sums = new Uint32Array(1);
+          b.csumCopy(src, dst, new Uint32Array([so, d, len]), 1, sums);
+          assert.equal(sums[0], wantSum, `sum of ${len} bytes at ${so}`);
+          assert.deepEqual(dst.subarray(d, d + len), want, `copy of ${len} bytes ${so} -> ${d}`);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
