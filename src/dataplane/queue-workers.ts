@@ -51,6 +51,8 @@ export interface QueueWorkersOptions {
   onExit?: (queue: number, why: string) => void;
   /** Top flows per direction in the periodic snapshots (0: none; see DataplaneNode.flows). */
   flowTop?: number;
+  /** The worker script (default queue-worker.js next to this file); tests pass stand-ins. */
+  script?: string;
 }
 
 /** QueueWorkers owns the worker threads of one DataplaneNode; see the module comment. */
@@ -64,6 +66,7 @@ export class QueueWorkers {
   private constructor(
     private readonly onExit: (queue: number, why: string) => void,
     private readonly flowTop: number,
+    private readonly script: string,
   ) {}
 
   /**
@@ -74,7 +77,11 @@ export class QueueWorkers {
     data: readonly QueueWorkerData[],
     opts: QueueWorkersOptions = {},
   ): Promise<QueueWorkers> {
-    const pool = new QueueWorkers(opts.onExit ?? (() => undefined), opts.flowTop ?? 0);
+    const pool = new QueueWorkers(
+      opts.onExit ?? (() => undefined),
+      opts.flowTop ?? 0,
+      opts.script ?? join(__dirname, 'queue-worker.js'),
+    );
     try {
       for (const d of data) await pool.startOne(d);
     } catch (err) {
@@ -87,7 +94,7 @@ export class QueueWorkers {
   }
 
   private startOne(d: QueueWorkerData): Promise<void> {
-    const worker = new Worker(join(__dirname, 'queue-worker.js'), { workerData: d });
+    const worker = new Worker(this.script, { workerData: d });
     const h: Handle = {
       queue: d.queue,
       worker,
