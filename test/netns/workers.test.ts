@@ -47,14 +47,20 @@ async function childStats(p: Proc): Promise<DataplaneStats> {
   return JSON.parse(line.slice(6)) as DataplaneStats;
 }
 
-function nodeConfig(local: string, address: string, mac: string, peers: PeerJson[]): ChildConfig {
+function nodeConfig(
+  local: string,
+  address: string,
+  mac: string,
+  peers: PeerJson[],
+  backend: ChildConfig['backend'] = 'vxlan',
+): ChildConfig {
   return {
-    backend: 'vxlan',
+    backend,
     dev: uniqueName('wk'),
     local,
     address,
     vni: 1,
-    port: 8472,
+    port: backend === 'vxlan' ? 8472 : 8285,
     vtepMac: mac,
     io: 'batch',
     peers,
@@ -130,6 +136,51 @@ describe('--workers 2', () => {
       queue(sa, 0).egressPackets + queue(sa, 1).egressPackets,
       'the totals are the sum of the queues',
     );
+  });
+
+  test('flannel-UDP (port 8285: queue 0 sends from its own port), 16 flows byte-exact, queue k feeds queue k', async (t) => {
+    requireRoot();
+    const c = cleanupFor(t);
+    const u = createUnderlay(c);
+    const a = await startChild(
+      u.a,
+      nodeConfig(
+        u.aIp,
+        '10.244.0.1/32',
+        MAC_A,
+        [{ subnet: '10.244.1.0/24', publicIp: u.bIp, vtepMac: MAC_B }],
+        'udp',
+      ),
+    );
+    const b = await startChild(
+      u.b,
+      nodeConfig(
+        u.bIp,
+        '10.244.1.1/32',
+        MAC_B,
+        [{ subnet: '10.244.0.0/24', publicIp: u.aIp, vtepMac: MAC_A }],
+        'udp',
+      ),
+    );
+    // 8285 is odd: queue 1 sends from the bound port, queue 0 from an even ephemeral one.
+    const ports = u.a.exec('ss', ['-Hunap']).match(/192\.0\.2\.1:(\d+)/g) ?? [];
+    assert.ok(
+      ports.some((p) => p.endsWith(':8285')),
+      ports.join(' '),
+    );
+    assert.ok(
+      ports.some((p) => !p.endsWith(':8285') && Number(p.split(':')[1]) % 2 === 0),
+      ports.join(' '),
+    );
+    assertExact(await flows(u.b, u.a, '10.244.1.1', '10.244.0.1', 5500));
+    const sa = await childStats(a);
+    const sb = await childStats(b);
+    assert.deepEqual(sa.drops, {});
+    assert.deepEqual(sb.drops, {});
+    for (const q of [0, 1]) {
+      assert.ok(queue(sa, q).egressPackets > 0, `queue ${q} carried flows: ${JSON.stringify(sa.queues)}`);
+      assert.equal(queue(sb, q).ingressPackets, queue(sa, q).egressPackets, `A queue ${q} -> B queue ${q}`);
+    }
   });
 
   test('peers added and removed at run time reach the worker threads', async (t) => {
