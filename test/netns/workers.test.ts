@@ -183,6 +183,38 @@ describe('--workers 2', () => {
     }
   });
 
+  test('--src-port flow with 2 workers: each worker sends on its own raw socket, 16 flows byte-exact', async (t) => {
+    requireRoot();
+    const c = cleanupFor(t);
+    const u = createUnderlay(c);
+    const flow = { srcPort: 'flow' as const };
+    const a = await startChild(u.a, {
+      ...nodeConfig(u.aIp, '10.244.0.1/32', MAC_A, [
+        { subnet: '10.244.1.0/24', publicIp: u.bIp, vtepMac: MAC_B },
+      ]),
+      ...flow,
+    });
+    const b = await startChild(u.b, {
+      ...nodeConfig(u.bIp, '10.244.1.1/32', MAC_B, [
+        { subnet: '10.244.0.0/24', publicIp: u.aIp, vtepMac: MAC_A },
+      ]),
+      ...flow,
+    });
+    assertExact(await flows(u.b, u.a, '10.244.1.1', '10.244.0.1', 5600));
+    const sa = await childStats(a);
+    const sb = await childStats(b);
+    assert.equal(sa.srcPort?.mode, 'flow');
+    assert.ok((sa.srcPort?.raw?.txPackets ?? 0) > 0, 'sent on raw sockets');
+    assert.deepEqual(sa.drops, {});
+    for (const q of [0, 1]) {
+      assert.ok(queue(sa, q).egressPackets > 0, `sender queue ${q}: ${JSON.stringify(sa.queues)}`);
+      assert.ok(
+        queue(sb, q).ingressPackets > 0,
+        `hashed source ports reach receiver queue ${q}: ${JSON.stringify(sb.queues)}`,
+      );
+    }
+  });
+
   test('peers added and removed at run time reach the worker threads', async (t) => {
     requireRoot();
     const c = cleanupFor(t);
