@@ -270,8 +270,9 @@ export class DataplaneNode {
   private raw: RawSendSocket | null = null;
   private q0: DataplaneQueue | null = null;
   private workers: QueueWorkers | null = null;
-  /** The workers' last counters after `stop`, so totals do not go backwards. */
+  /** The workers' last counters and exit count after `stop`, so totals do not go backwards. */
   private stoppedWorkers: QueueSnapshot[] = [];
+  private stoppedExits = 0;
   private offloadRefused: string | null = null;
   private routed: string[] = [];
   private startedAt = 0;
@@ -524,6 +525,7 @@ export class DataplaneNode {
       await w.refresh().catch(() => undefined);
       this.stoppedWorkers = w.latest();
       await w.stop();
+      this.stoppedExits = w.exits;
     }
     this.q0?.stop();
     if (this.kernel && this.tun !== null) {
@@ -602,8 +604,8 @@ export class DataplaneNode {
       srcPort: this.srcPortStats(t),
       workers: {
         count: this.queueCount,
-        alive: this.q0 === null ? 0 : 1 + (this.workers?.alive ?? 0),
-        exits: this.workers?.exits ?? 0,
+        alive: this.tun === null ? 0 : 1 + (this.workers?.alive ?? 0),
+        exits: this.workers?.exits ?? this.stoppedExits,
       },
       queues: parts.map((p) => ({
         queue: p.queue,
