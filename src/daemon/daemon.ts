@@ -7,18 +7,24 @@
  *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
  *      MTU (underlay - 50 / - 28, or Backend.MTU - 50); the VTEP MAC from the state file
  *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one)
- *   4. list the leases, start the DataplaneNode with those peers (TUN with `<subnet>.0/32`)
- *   5. write subnet.env atomically; ready
- *   6. watch leases (reconnecting, resyncing from a fresh listing if the watch dies), renew the
+ *   4. list the leases, start the DataplaneNode with those peers (TUN with `<subnet>.0/32`);
+ *      with vxlan `DirectRouting`, peers whose public IP is on our L2 (`ip route get` has no
+ *      gateway) get `ip route replace <subnet> via <PublicIP>` instead and stay out of the
+ *      dataplane (flannel's vxlan backend); `--ip-blackhole-route` adds `blackhole <subnet>`
+ *   5. iptables (traffic-rules.ts): `--ip-masq` FLANNEL-POSTRTG, `--iptables-forward-rules`
+ *      FLANNEL-FWD, resynced every `--iptables-resync` seconds
+ *   6. write subnet.env atomically; ready
+ *   7. watch leases (reconnecting, resyncing from a fresh listing if the watch dies), renew the
  *      lease before expiry; our own key deleted -> "Lease has been revoked. Shutting down daemon."
  *
  * A store outage never touches the dataplane: the route table is only ever replaced by a newer
  * peer set, so forwarding continues on the last known routes until the watch resumes.
  * `stop` (SIGINT/SIGTERM) keeps the lease in the store (the next start reuses it), removes the
- * device and its routes and closes sockets.
+ * device, its routes and the direct routes and closes sockets. Like flanneld it leaves the
+ * iptables rules and the blackhole route in place, so a restart does not cut pods off.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, StoreError } from '../errors';
+import { ConfigError, StoreError, SystemError } from '../errors';
 import {
   Lease,
   LeaseAttrs,
@@ -39,6 +45,7 @@ import {
   watchPeers,
   writeSubnetEnv,
 } from '../control';
+import { Iptables } from '../control/iptables';
 import { DataplaneNode, type NodeConfig } from '../dataplane/node';
 import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port';
 import * as netdev from '../io/netdev';
@@ -48,6 +55,7 @@ import { DaemonCounters, LeaseSummary, MetricsSource, newDaemonCounters } from '
 import { CountingStore } from './counting-store';
 import { ExtIface, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
+import { TrafficRules } from './traffic-rules';
 import { loadOrCreateVtepMac } from './vtep-state';
 
 /** MIN_OVERLAY_MTU is the smallest TUN MTU weft accepts (IPv4's minimum datagram size). */
@@ -82,10 +90,22 @@ export interface DebugPeer {
   leaseKey: string;
 }
 
+/** DebugDirectPeer is a DirectRouting peer: a kernel route via its public IP, no encapsulation. */
+export interface DebugDirectPeer {
+  subnet: string;
+  publicIp: string;
+  leaseKey: string;
+  /** The `ip route` is in place (false after a failed `ip route replace`, retried on the next change). */
+  installed: boolean;
+}
+
 /** DebugRoutes is the JSON of /debug/routes (consumed by `weft trace`). */
 export interface DebugRoutes {
   node: NodeIdentity | null;
+  /** Peers reached through the dataplane (encapsulated). */
   peers: DebugPeer[];
+  /** DirectRouting peers (vxlan `DirectRouting`, same L2): plain routed IP, not in the dataplane. */
+  direct: DebugDirectPeer[];
   ignored: Array<{ leaseKey: string; reason: string }>;
 }
 
@@ -113,7 +133,15 @@ export class Daemon implements MetricsSource {
   private config: NetworkConfig | null = null;
   private known = new Map<string, Lease>();
   private ignored = new Map<string, string>();
+  /** Peers the dataplane encapsulates to. */
   private peers: Peer[] = [];
+  /** DirectRouting peers (vxlan, same L2): reached by `<subnet> via <PublicIP>`. */
+  private directPeers: Peer[] = [];
+  /** Per peer subnet: the public IP last classified and whether it was directly connected. */
+  private directCache = new Map<string, { publicIp: string; direct: boolean }>();
+  /** Direct routes in the kernel: subnet -> gateway (the peer's public IP). */
+  private directRoutes = new Map<string, string>();
+  private traffic: TrafficRules | null = null;
   private applying: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
   private watchDone: Promise<void> = Promise.resolve();
@@ -176,13 +204,19 @@ export class Daemon implements MetricsSource {
         port,
         leaseKey: keyOf.get(p.subnet) ?? '',
       })),
+      direct: this.directPeers.map((p) => ({
+        subnet: p.subnet,
+        publicIp: p.publicIp,
+        leaseKey: keyOf.get(p.subnet) ?? '',
+        installed: this.directRoutes.get(p.subnet) === p.publicIp,
+      })),
       ignored: [...this.ignored].map(([leaseKey, reason]) => ({ leaseKey, reason })),
     };
   }
 
   // ---- lifecycle --------------------------------------------------------------------------
 
-  /** start runs steps 1-6 of the module comment; rejects (and cleans up) on failure. */
+  /** start runs steps 1-7 of the module comment; rejects (and cleans up) on failure. */
   async start(): Promise<void> {
     const f = this.flags;
     const signal = this.abort.signal;
@@ -218,17 +252,37 @@ export class Daemon implements MetricsSource {
           `overlay MTU ${mtu}`,
         );
       }
-      if (be.type === 'vxlan' && be.directRouting) {
-        this.log.warn(
-          'Backend.DirectRouting is not implemented by weft; every peer is reached through VXLAN',
-        );
-      }
       this.log.info('using interface', {
         iface: ext.name,
         addr: ext.addr,
         publicIp: ext.publicIp,
         underlayMtu: ext.mtu,
       });
+      // iptables is checked before the lease, so that a node that cannot masquerade writes nothing.
+      let iptables: Iptables | null = null;
+      if (f.ipMasq || f.iptablesForwardRules) {
+        const candidate = new Iptables();
+        try {
+          const info = await candidate.probe();
+          iptables = candidate;
+          this.log.info('using iptables', { version: info.version, randomFully: info.randomFully });
+        } catch (e) {
+          // flanneld logs this and runs without rules; with --ip-masq that silently breaks pods'
+          // egress, so weft refuses to start. The forward rules alone are only logged, as flannel.
+          if (f.ipMasq) throw e;
+          const c = this.counters.iptablesErrors;
+          c.set('FLANNEL-FWD', (c.get('FLANNEL-FWD') ?? 0) + 1);
+          this.log.error('iptables not usable; the FLANNEL-FWD forward rules are not installed', {
+            error: errMsg(e),
+          });
+        }
+        if (iptables && config.enableNFTables) {
+          this.log.warn(
+            "EnableNFTables is true: weft writes flannel's rules through the iptables command, not as flannel's nftables tables",
+            { iptables: (await iptables.probe()).mode },
+          );
+        }
+      }
       let vtepMac: string | null = null;
       if (be.type === 'vxlan') {
         const st = await loadOrCreateVtepMac(f.vtepStateDir, dev, ext.publicIp);
@@ -297,6 +351,7 @@ export class Daemon implements MetricsSource {
       const listing = await this.retryStore('list leases', () => store.listLeases());
       const initial = listing.leases.filter((l) => l.key !== lease.key);
       this.applyLeaseSet(new Map(initial.map((l) => [l.key, l])), false);
+      await this.applying;
       const srcRange = parseSrcPortRange(f.srcPortRange ?? DEFAULT_SRC_PORT_RANGE);
       const cfg: NodeConfig = {
         backend,
@@ -328,6 +383,8 @@ export class Daemon implements MetricsSource {
         await netdev.replaceRoute({ dst, dev });
         this.udpNetworkRoute = dst;
       }
+      await this.addDirect(this.directPeers);
+      if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
       this.log.info('dataplane started', {
         dev,
         address: cfg.address,
@@ -338,9 +395,30 @@ export class Daemon implements MetricsSource {
         srcPort: node.srcPortFlow ? `flow ${cfg.srcPortMin}-${cfg.srcPortMax} (no gso)` : 'fixed',
         workers: cfg.workers,
         peers: this.peers.length,
+        directPeers: this.directPeers.length,
       });
 
-      // 5. subnet.env
+      // 5. iptables, after the dataplane and before subnet.env (flannel's order)
+      if (iptables) {
+        const prev = previous?.network && previous.subnet ? previous : null;
+        this.traffic = new TrafficRules({
+          iptables,
+          log: this.log,
+          counters: this.counters,
+          network: ip4NetToString(config.network!),
+          subnet: subnetText,
+          ipMasq: f.ipMasq,
+          randomFullyDisable: f.ipMasqFullyRandomDisable,
+          forwardRules: f.iptablesForwardRules,
+          resyncSeconds: f.iptablesResync,
+          previous: prev
+            ? { network: ip4NetToString(prev.network!), subnet: ip4NetToString(prev.subnet!) }
+            : null,
+        });
+        await this.traffic.start();
+      }
+
+      // 6. subnet.env
       await writeSubnetEnv(f.subnetFile, {
         network: config.network,
         subnet,
@@ -350,13 +428,9 @@ export class Daemon implements MetricsSource {
         ipMasq: f.ipMasq,
       });
       this.log.info('wrote subnet.env', { file: f.subnetFile });
-      if (f.ipMasq)
-        this.log.warn(
-          '--ip-masq is accepted but weft installs no iptables rules; FLANNEL_IPMASQ=true is written for the CNI plugin',
-        );
       this.snapshotApplied = true;
 
-      // 6. watch and renew
+      // 7. watch and renew
       mgr.onRenewed = () => {
         this.counters.renewOk++;
       };
@@ -461,7 +535,10 @@ export class Daemon implements MetricsSource {
 
   /**
    * applyLeaseSet makes `leases` (every peer lease, own excluded) the current set: logs and counts
-   * the difference, then (when `sync`) replaces the dataplane's peers.
+   * the difference, then (queued on `applying`) splits the peers into encapsulated and
+   * DirectRouting ones and, when `sync`, applies both: stale direct routes go first, then the
+   * dataplane's peers (and TUN routes) are replaced, then new direct routes are added, so a peer
+   * that switches between the two never has both routes or neither for long.
    */
   private applyLeaseSet(leases: ReadonlyMap<string, Lease>, sync: boolean): void {
     const backend = this.config!.backend.type;
@@ -476,6 +553,8 @@ export class Daemon implements MetricsSource {
     for (const [k, l] of leases) {
       const old = this.known.get(k);
       if (old && JSON.stringify(old.attrs) === JSON.stringify(l.attrs)) continue;
+      // flannel decides DirectRouting again on every event for a lease; here on every change.
+      if (l.subnet) this.directCache.delete(ip4NetToString(l.subnet));
       if (leaseToPeer(l, backend, 0) === null) {
         const why =
           backend === 'vxlan' && l.attrs.backendType !== 'vxlan'
@@ -498,27 +577,115 @@ export class Daemon implements MetricsSource {
       );
     }
     this.known = new Map(leases);
-    this.peers = leasesToPeers(leases.values(), backend);
-    if (sync && this.node) {
-      const node = this.node;
-      const peers = this.peers;
-      this.applying = this.applying
-        .then(() =>
-          this.node === node && !this.stopping ? node.updatePeers(peers.map((p) => ({ ...p }))) : undefined,
-        )
-        .catch((e: unknown) =>
-          this.log.error('could not apply the peer set to the dataplane', { error: errMsg(e) }),
-        );
+    const all = leasesToPeers(leases.values(), backend);
+    this.applying = this.applying
+      .then(() => this.syncPeers(all, sync))
+      .catch((e: unknown) =>
+        this.log.error('could not apply the peer set to the dataplane', { error: errMsg(e) }),
+      );
+  }
+
+  private async syncPeers(all: Peer[], sync: boolean): Promise<void> {
+    const { encap, direct } = await this.classify(all);
+    this.peers = encap;
+    this.directPeers = direct;
+    const node = this.node;
+    if (!sync || node === null || this.stopping) return;
+    await this.removeStaleDirect(direct);
+    if (this.node === node && !this.stopping) await node.updatePeers(encap.map((p) => ({ ...p })));
+    if (!this.stopping) await this.addDirect(direct);
+  }
+
+  /**
+   * classify splits peers as flannel's vxlan backend does with `DirectRouting`: a peer whose
+   * public IP `ip route get` resolves to one route without a gateway is on our L2 and is routed
+   * directly; every other peer (and every peer without DirectRouting) is encapsulated.
+   */
+  private async classify(all: Peer[]): Promise<{ encap: Peer[]; direct: Peer[] }> {
+    const be = this.config!.backend;
+    if (be.type !== 'vxlan' || !be.directRouting) return { encap: all, direct: [] };
+    const encap: Peer[] = [];
+    const direct: Peer[] = [];
+    const seen = new Set<string>();
+    for (const p of all) {
+      seen.add(p.subnet);
+      let c = this.directCache.get(p.subnet);
+      if (c === undefined || c.publicIp !== p.publicIp) {
+        try {
+          c = { publicIp: p.publicIp, direct: await netdev.isDirectlyConnected(p.publicIp) };
+          this.directCache.set(p.subnet, c);
+        } catch (e) {
+          // As flannel: log it and use VXLAN; the next change of this lease asks again.
+          this.log.error(`couldn't lookup route to ${p.publicIp}`, { subnet: p.subnet, error: errMsg(e) });
+          c = { publicIp: p.publicIp, direct: false };
+        }
+      }
+      (c.direct ? direct : encap).push(p);
+    }
+    for (const k of [...this.directCache.keys()]) if (!seen.has(k)) this.directCache.delete(k);
+    return { encap, direct };
+  }
+
+  /** removeStaleDirect deletes the direct routes that are not `<subnet> via <publicIp>` of `want`. */
+  private async removeStaleDirect(want: readonly Peer[]): Promise<void> {
+    for (const [subnet, gw] of [...this.directRoutes]) {
+      if (want.some((p) => p.subnet === subnet && p.publicIp === gw)) continue;
+      this.directRoutes.delete(subnet);
+      this.log.info(`Removing direct route to subnet: ${subnet} PublicIP: ${gw}`);
+      try {
+        await netdev.delRoute({ dst: subnet, via: gw });
+      } catch (e) {
+        // Already gone (removed by hand, or replaced by the TUN route) is what we wanted.
+        if (e instanceof SystemError && e.errno === 'ESRCH') continue;
+        this.counters.routeErrors++;
+        this.log.error(`Error deleting route to ${subnet} via ${gw}`, { error: errMsg(e) });
+      }
+    }
+    this.counters.directRoutes = this.directRoutes.size;
+  }
+
+  /** addDirect installs `ip route replace <subnet> via <publicIp>` for each peer not routed so yet. */
+  private async addDirect(want: readonly Peer[]): Promise<void> {
+    for (const p of want) {
+      if (this.directRoutes.get(p.subnet) === p.publicIp) continue;
+      this.log.info(`Adding direct route to subnet: ${p.subnet} PublicIP: ${p.publicIp}`);
+      try {
+        await netdev.replaceRoute({ dst: p.subnet, via: p.publicIp });
+        this.directRoutes.set(p.subnet, p.publicIp);
+      } catch (e) {
+        // Left out of directRoutes, so the next peer change tries again.
+        this.counters.routeErrors++;
+        this.log.error(`Error adding route to ${p.subnet} via ${p.publicIp}`, { error: errMsg(e) });
+      }
+    }
+    this.counters.directRoutes = this.directRoutes.size;
+  }
+
+  /** addBlackhole is flannel's `--ip-blackhole-route`: `blackhole <own subnet>` unless present. */
+  private async addBlackhole(subnet: string): Promise<void> {
+    try {
+      const added = await netdev.addBlackholeRoute(subnet);
+      this.log.info(added ? 'added the blackhole route' : 'the blackhole route is already there', {
+        route: `blackhole ${subnet}`,
+      });
+    } catch (e) {
+      // flannel logs this and runs on (e.g. another route with the same prefix and metric).
+      this.counters.routeErrors++;
+      this.log.error('failed to add the blackhole route', { route: `blackhole ${subnet}`, error: errMsg(e) });
     }
   }
 
-  /** stop shuts down: watch and renewal end, routes and device removed, store closed. The lease stays. */
+  /**
+   * stop shuts down: watch, renewal and iptables resync end, routes and device removed, direct
+   * routes removed, store closed. The lease, the iptables rules and the blackhole route stay.
+   */
   stop(): Promise<void> {
     if (this.stopped) return this.stopped;
     this.stopping = true;
     this.abort.abort();
     this.stopped = (async () => {
       this.mgr?.stop();
+      await this.traffic?.stop();
       await this.watchDone.catch(() => undefined);
       await this.applying.catch(() => undefined);
       if (this.udpNetworkRoute && this.identity) {
@@ -533,6 +700,7 @@ export class Daemon implements MetricsSource {
         this.log.info('dataplane stopped; device and routes removed', { dev: this.identity?.dev });
       }
       this.node = null;
+      await this.removeStaleDirect([]);
       await this.store?.close().catch(() => undefined);
     })();
     return this.stopped;

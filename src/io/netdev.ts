@@ -146,3 +146,48 @@ export async function replaceRoute(r: RouteSpec, opts?: NetdevOptions): Promise<
 export async function delRoute(r: RouteSpec, opts?: NetdevOptions): Promise<void> {
   await ip(['route', 'del', ...routeArgs(r)], opts);
 }
+
+/** RouteGetResult is one route `ip -j route get` reports (the fields weft reads). */
+export interface RouteGetResult {
+  dst: string;
+  /** Next hop, absent for a directly connected destination. */
+  gateway?: string;
+  dev?: string;
+  prefsrc?: string;
+  /** `local`, `unicast` (absent), ... */
+  type?: string;
+}
+
+/** routeGet is `ip -j route get DST`: the route(s) the kernel would use for `dst`. */
+export async function routeGet(dst: string, opts?: NetdevOptions): Promise<RouteGetResult[]> {
+  const out = await ip(['-j', 'route', 'get', dst], opts);
+  const parsed = JSON.parse(out.trim() === '' ? '[]' : out) as RouteGetResult[];
+  return Array.isArray(parsed) ? parsed : [];
+}
+
+/**
+ * isDirectlyConnected is flannel's `ip.DirectRouting`: `ip route get DST` returns exactly one
+ * route and it has no gateway, i.e. DST is on a link of this host (same L2).
+ */
+export async function isDirectlyConnected(dst: string, opts?: NetdevOptions): Promise<boolean> {
+  const routes = await routeGet(dst, opts);
+  return routes.length === 1 && routes[0]!.gateway === undefined;
+}
+
+/** hasBlackholeRoute reports whether the main table has `blackhole DST` (exactly that prefix). */
+export async function hasBlackholeRoute(dst: string, opts?: NetdevOptions): Promise<boolean> {
+  const out = await ip(['-j', 'route', 'show', 'type', 'blackhole', 'exact', dst], opts);
+  const routes = JSON.parse(out.trim() === '' ? '[]' : out) as Array<{ dst?: string }>;
+  return routes.some((r) => r.dst === dst);
+}
+
+/**
+ * addBlackholeRoute is flannel's `ip.AddBlackholeV4Route`: adds `blackhole DST` unless the main
+ * table already has it. Resolves true when it added the route. Another route with the same prefix
+ * and metric makes the kernel refuse (EEXIST), as it refuses flannel's netlink.RouteAdd.
+ */
+export async function addBlackholeRoute(dst: string, opts?: NetdevOptions): Promise<boolean> {
+  if (await hasBlackholeRoute(dst, opts)) return false;
+  await ip(['route', 'add', 'blackhole', dst], opts);
+  return true;
+}

@@ -29,6 +29,14 @@ export interface DaemonCounters {
   watchRestarts: number;
   /** Store call failures by operation (`listLeases`, `createLease`, `watchLeases`, `warning`, ...). */
   readonly storeErrors: Map<string, number>;
+  /** Times a resync found flannel rules missing and reinstalled them, by chain (`FLANNEL-POSTRTG`, `FLANNEL-FWD`). */
+  readonly iptablesReinstalls: Map<string, number>;
+  /** Failed iptables operations (setup, check or reinstall), by chain. */
+  readonly iptablesErrors: Map<string, number>;
+  /** DirectRouting peers currently reached by a plain kernel route (`<subnet> via <PublicIP>`). */
+  directRoutes: number;
+  /** Kernel route changes the daemon itself makes (direct routes, blackhole) that failed. */
+  routeErrors: number;
 }
 
 /** newDaemonCounters returns zeroed DaemonCounters. */
@@ -41,6 +49,10 @@ export function newDaemonCounters(): DaemonCounters {
     renewFailed: 0,
     watchRestarts: 0,
     storeErrors: new Map(),
+    iptablesReinstalls: new Map(),
+    iptablesErrors: new Map(),
+    directRoutes: 0,
+    routeErrors: 0,
   };
 }
 
@@ -88,6 +100,10 @@ export const METRIC_NAMES = [
   'weft_lease_info',
   'weft_store_errors_total',
   'weft_watch_restarts_total',
+  'weft_iptables_reinstalls_total',
+  'weft_iptables_errors_total',
+  'weft_direct_routes',
+  'weft_route_errors_total',
   'weft_ready',
 ] as const;
 
@@ -367,6 +383,43 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     collect() {
       this.reset();
       this.inc(src.counters.watchRestarts);
+    },
+  });
+  new Counter({
+    name: 'weft_iptables_reinstalls_total',
+    help: 'Times the iptables resync found flannel rules missing and reinstalled the chain, by chain.',
+    labelNames: ['chain'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [chain, n] of src.counters.iptablesReinstalls) set(this, { chain }, n);
+    },
+  });
+  new Counter({
+    name: 'weft_iptables_errors_total',
+    help: 'Failed iptables operations (setup, check, reinstall), by chain; retried at the next resync.',
+    labelNames: ['chain'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [chain, n] of src.counters.iptablesErrors) set(this, { chain }, n);
+    },
+  });
+  new Gauge({
+    name: 'weft_direct_routes',
+    help: 'DirectRouting peers reached by a plain kernel route via their public IP (no encapsulation).',
+    registers,
+    collect() {
+      this.set(src.counters.directRoutes);
+    },
+  });
+  new Counter({
+    name: 'weft_route_errors_total',
+    help: 'Kernel route changes made by the daemon itself (direct routes, blackhole route) that failed.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(src.counters.routeErrors);
     },
   });
   new Gauge({

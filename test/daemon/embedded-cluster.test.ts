@@ -2,12 +2,14 @@
  * Three `weft run` nodes in network namespaces sharing the embedded store: leases (flannel's exact
  * JSON), subnet.env, full mesh of pings, health/metrics/debug endpoints, `weft trace`, lease
  * add/remove while traffic flows, a restart (same subnet, same VTEP MAC), a revoked lease.
+ * node1 runs `--workers 2` and is ready before the others start, so every peer it has reaches its
+ * worker thread through the lease watch (the mesh and the lease-under-traffic checks cover that).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Testbed, DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../../src/demo/testbed';
+import { Testbed, TestbedNode, DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../../src/demo/testbed';
 import { randomLocalMac } from '../../src/daemon/vtep-state';
 import {
   CONFIG,
@@ -39,8 +41,12 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
   const tb = await Testbed.create({ store: 'embedded', tag: 'te' });
   t.after(() => tb.cleanup());
   tb.writeConfig(CONFIG);
-  const nodes = await startAll(tb, tb.nodes);
+  const [nd1, ...others] = tb.nodes as [TestbedNode, ...TestbedNode[]];
+  tb.startWeft(nd1, ['--workers', '2']);
+  const first = nodeInfo(tb, nd1, await tb.waitReady(nd1, 30_000));
+  const nodes = [first, ...(await startAll(tb, others))];
   const [n1, n2, n3] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]];
+  assert.equal((await n1.nd.weft!.waitForEvent(/^dataplane started$/, 1000)).fields?.peers, 0);
 
   // Leases: one per node, byte-for-byte flannel's value; distinct subnets.
   const subnetsDir = path.join(tb.storeDir, 'coreos.com', 'network', 'subnets');
@@ -60,6 +66,13 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
       nodes.filter((o) => o !== n).map((o) => o.subnet),
     );
   assertMesh(tb, nodes);
+  const workerStats = (): { count: number; alive: number; queues: number } => {
+    const st = tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_METRICS_PORT}/debug/stats`);
+    assert.equal(st.status, 200, st.body);
+    const s = JSON.parse(st.body) as { workers?: { count: number; alive: number }; queues?: unknown[] };
+    return { count: s.workers?.count ?? 1, alive: s.workers?.alive ?? 0, queues: s.queues?.length ?? 0 };
+  };
+  assert.deepEqual(workerStats(), { count: 2, alive: 2, queues: 2 }, 'node1 forwards on 2 queues');
 
   // Health, readiness, metrics, debug.
   assert.deepEqual(tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_HEALTHZ_PORT}/healthz`), {
@@ -164,6 +177,7 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
   await n1.nd.weft!.waitForEvent(/^Subnet removed: 10\.244\.250\.0\/24$/, 5000, logFrom);
   await flow.exited;
   assert.match(flow.log, /80 packets transmitted, 80 received, 0% packet loss/, flow.log);
+  assert.deepEqual(workerStats(), { count: 2, alive: 2, queues: 2 }, 'both queues still forwarding');
   const m2 = tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`).body;
   assert.match(m2, /^weft_lease_events_total\{event="removed"\} 1$/m);
   assert.match(m2, /^weft_leases_ignored_total 1$/m);

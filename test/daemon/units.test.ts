@@ -185,6 +185,7 @@ const ROUTES: DebugRoutes = {
     { subnet: '10.244.2.0/24', publicIp: '192.0.2.2', vtepMac: '02:00:00:00:00:02', backend: 'vxlan', port: 8472, leaseKey: '10.244.2.0-24' },
     { subnet: '10.244.3.0/24', publicIp: '192.0.2.3', vtepMac: '02:00:00:00:00:03', backend: 'vxlan', port: 8472, leaseKey: '10.244.3.0-24' },
   ],
+  direct: [],
   ignored: [],
 }; // prettier-ignore
 
