@@ -322,3 +322,23 @@ test('trace: route, peer and the outer headers of a sample frame', () => {
   assert.equal(traceOffline('10.244.99.1', ROUTES, null).verdict, 'no-route');
   assert.throws(() => traceOffline('nope', ROUTES, null), ConfigError);
 });
+
+test('trace: a DirectRouting peer is reported as plain routed IP, not as an overlay peer', () => {
+  const routes: DebugRoutes = {
+    ...ROUTES,
+    direct: [
+      { subnet: '10.244.4.0/24', publicIp: '192.0.2.4', leaseKey: '10.244.4.0-24', installed: true },
+      { subnet: '10.244.5.0/24', publicIp: '192.0.2.5', leaseKey: '10.244.5.0-24', installed: false },
+    ],
+  };
+  const r = traceOffline('10.244.4.7', routes, null);
+  assert.equal(r.verdict, 'direct');
+  assert.equal(r.route, '10.244.4.0/24');
+  assert.equal(r.direct?.publicIp, '192.0.2.4');
+  assert.equal(r.outer, null, 'no overlay headers');
+  assert.match(renderTrace(r), /DirectRouting.*\n.*via 192\.0\.2\.4 as plain IP, without VXLAN/);
+  assert.match(renderTrace(traceOffline('10.244.5.1', routes, null)), /NOT installed/);
+  // An encapsulated peer still wins for its own subnet, and unknown addresses stay no-route.
+  assert.equal(traceOffline('10.244.3.9', routes, null).verdict, 'peer');
+  assert.equal(traceOffline('10.244.9.9', routes, null).verdict, 'no-route');
+});

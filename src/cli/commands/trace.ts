@@ -45,10 +45,12 @@ weft explain prints it), the node's counters for that direction and the per-flow
 /** TraceResult is what `weft trace --json` prints. */
 export interface TraceResult {
   dst: string;
-  verdict: 'peer' | 'local' | 'outside-network' | 'no-route';
+  verdict: 'peer' | 'direct' | 'local' | 'outside-network' | 'no-route';
   node: DebugRoutes['node'];
   route: string | null;
   peer: DebugRoutes['peers'][number] | null;
+  /** The DirectRouting peer (verdict 'direct'): plain routed IP via its public IP, no overlay. */
+  direct: DebugRoutes['direct'][number] | null;
   outer: {
     src: string;
     dst: string;
@@ -106,6 +108,7 @@ export function traceOffline(
     node,
     route: null,
     peer: null,
+    direct: null,
     outer: null,
     frameHex: null,
     counters: null,
@@ -139,7 +142,16 @@ export function traceOffline(
     backend: p.backend,
   }));
   const hit = RouteTable.build(peers).lookupV4(dstU32);
-  if (!hit) return r;
+  if (!hit) {
+    // DirectRouting peers are not in the dataplane: the kernel routes to them without weft.
+    let best: DebugRoutes['direct'][number] | null = null;
+    for (const d of routes.direct ?? []) {
+      const len = Number(d.subnet.split('/')[1]);
+      if (inCidr(dstU32, d.subnet) && (best === null || len > Number(best.subnet.split('/')[1]))) best = d;
+    }
+    if (best !== null) return { ...r, verdict: 'direct', route: best.subnet, direct: best };
+    return r;
+  }
   const dp = routes.peers[hit.index]!;
   r.verdict = 'peer';
   r.route = hit.subnet;
@@ -222,6 +234,17 @@ export function renderTrace(r: TraceResult, color = false): string {
         `route:  none — no peer leases a subnet containing ${r.dst}; the packet is dropped (drop reason no_route${n.backend === 'udp' ? ', ICMP net unreachable sent back' : ''})`,
       );
       break;
+    case 'direct': {
+      const d = r.direct!;
+      lines.push(`route:  ${r.route} -> lease ${d.leaseKey} (DirectRouting: the peer shares this node's L2)`);
+      lines.push(
+        `peer:   public IP ${d.publicIp}: the kernel routes ${r.dst} via ${d.publicIp} as plain IP, without VXLAN; weft never sees it` +
+          (d.installed
+            ? ''
+            : ' (the route is NOT installed: see the daemon log; it is retried on the next change)'),
+      );
+      break;
+    }
     case 'peer': {
       const p = r.peer!;
       const o = r.outer!;
