@@ -80,6 +80,9 @@ export const METRIC_NAMES = [
   'weft_packets_total',
   'weft_bytes_total',
   'weft_batches_total',
+  'weft_queue_packets_total',
+  'weft_workers',
+  'weft_worker_exits_total',
   'weft_batch_size_mean',
   'weft_batch_size',
   'weft_drops_total',
@@ -148,6 +151,39 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
       const s = stats();
       set(this, { direction: 'egress' }, s?.egress.bytes ?? 0);
       set(this, { direction: 'ingress' }, s?.ingress.bytes ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_queue_packets_total',
+    help: 'Inner packets forwarded per forwarding queue (--workers: queue 0 is the main thread), by direction.',
+    labelNames: ['queue', 'direction'],
+    registers,
+    collect() {
+      this.reset();
+      for (const q of stats()?.queues ?? []) {
+        set(this, { queue: String(q.queue), direction: 'egress' }, q.egressPackets);
+        set(this, { queue: String(q.queue), direction: 'ingress' }, q.ingressPackets);
+      }
+    },
+  });
+  new Gauge({
+    name: 'weft_workers',
+    help: 'Forwarding workers (--workers): configured, and alive (forwarding).',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const w = stats()?.workers;
+      this.set({ state: 'configured' }, w?.count ?? 0);
+      this.set({ state: 'alive' }, w?.alive ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_worker_exits_total',
+    help: 'Worker threads that stopped without being asked to (their queues were closed; flows moved to the others).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats()?.workers?.exits ?? 0);
     },
   });
   new Counter({

@@ -92,6 +92,21 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
   assert.match(m.body, /^weft_lease_events_total\{event="added"\} 2$/m);
   assert.match(m.body, /^weft_io_syscalls_total\{device="udp",direction="tx"\} [1-9]\d*/m);
   assert.match(m.body, /^weft_ready 1$/m);
+  // node1 runs two workers: both queues are reported, and the per-queue counts add up.
+  assert.match(m.body, /^weft_workers\{state="alive"\} 2$/m);
+  assert.match(m.body, /^weft_worker_exits_total 0$/m);
+  const perQueue = [
+    ...m.body.matchAll(/^weft_queue_packets_total\{queue="(\d)",direction="egress"\} (\d+)$/gm),
+  ];
+  assert.deepEqual(
+    perQueue.map((x) => x[1]),
+    ['0', '1'],
+  );
+  assert.equal(
+    perQueue.reduce((a, x) => a + Number(x[2]), 0),
+    Number(egress[1]),
+    'queues add up to the total',
+  );
   assert.match(
     m.body,
     new RegExp(
