@@ -9,7 +9,8 @@ import { captureDecodeOptions, type OverlayKind } from './summarize';
  * explainCaptured renders the annotated byte-by-byte view of one captured frame with link type
  * `linkType`. It decodes with the summary line's options (same ports, `auto` sniffing, either UDP
  * port), so the view and the line always agree; pass the summary's `explanation` as `decoded` to
- * skip decoding the frame a second time.
+ * skip decoding the frame a second time (`summarizeFrame(…, { explain: true })` makes it a full
+ * decode; a `summary` decode has no rows, so the frame is then decoded again in full).
  */
 export function explainCaptured(
   frame: Buffer,
@@ -20,7 +21,10 @@ export function explainCaptured(
 ): string {
   let text: string;
   try {
-    const ex = decoded ?? decodeFrame(frame, captureDecodeOptions(linkType, ports));
+    const ex =
+      decoded?.detail === 'full'
+        ? decoded
+        : decodeFrame(frame, captureDecodeOptions(linkType, ports, 'full'));
     text = renderExplanation(ex, frame);
   } catch (err) {
     // The library promises not to throw on frame content; if it ever does, keep capturing.

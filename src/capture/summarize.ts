@@ -5,7 +5,9 @@
  * `weft explain` and `weft capture --explain`); this file only renders the decoded layers as a
  * tcpdump-style line. Protocol parsing, overlay detection by port and malformed-frame verdicts
  * (`problem` on a layer) all come from the decoder; see src/explain/model.ts for what each layer
- * carries.
+ * carries. The line reads only each layer's `info` and `problem`, so it asks for a `summary`
+ * decode (no field rows, notes or checksums; bench/capture.ts measures both) unless the caller
+ * also wants the byte view (`explain`), in which case the one full decode serves both.
  *
  * Design notes: a capture must survive whatever arrives on the wire, so a problem becomes a
  * `[malformed: ...]` tag in the line instead of an exception. Where the tag goes follows the
@@ -22,6 +24,7 @@ import {
 } from '../explain/decode';
 import type {
   ArpInfo,
+  DecodeDetail,
   ExplainLayer,
   Explanation,
   IcmpInfo,
@@ -63,6 +66,11 @@ export interface SummarizeOptions {
   vni?: number;
   /** Original on-the-wire length, when larger than `frame.length` (snaplen truncation). */
   wireLength?: number;
+  /**
+   * Also record the byte-by-byte view in `explanation`, for `--explain` to render without decoding
+   * again. Default false: only what the line needs is decoded.
+   */
+  explain?: boolean;
 }
 
 /** FrameSummary is the result of `summarizeFrame`. */
@@ -75,20 +83,38 @@ export interface FrameSummary {
   vni?: number;
   /** Offset of the overlay payload's inner packet (inner Ethernet for VXLAN, inner IP for flannel-UDP). */
   innerOffset?: number;
-  /** The decoded frame the line was rendered from (pass it on to `explainCaptured`). */
+  /**
+   * The decoded frame the line was rendered from: a `summary` decode, or a `full` one when
+   * `explain` was set (pass it on to `explainCaptured`, which renders a full one as is).
+   */
   explanation?: Explanation;
 }
 
 /**
  * captureDecodeOptions are the decoder options of `weft capture`, shared by the summary line and
  * `--explain` so both decode a frame the same way: overlay ports match either UDP port, because
- * the capture filter `udp port N` does.
+ * the capture filter `udp port N` does. `detail` defaults to `full` (the byte view).
  */
 export function captureDecodeOptions(
   linkType: number,
   ports: ReadonlyMap<number, OverlayKind>,
+  detail: DecodeDetail = 'full',
 ): ExplainOptions {
-  return { link: linkType, ports, matchSourcePort: true };
+  return { link: linkType, ports, matchSourcePort: true, detail };
+}
+
+// The last options built: a capture asks with the same link type and ports for every frame.
+let lastOptions = captureDecodeOptions(LinkType.ethernet, DEFAULT_PORTS, 'summary');
+
+function decodeOptions(
+  linkType: number,
+  ports: ReadonlyMap<number, OverlayKind>,
+  detail: DecodeDetail,
+): ExplainOptions {
+  const o = lastOptions;
+  if (o.link === linkType && o.ports === ports && o.detail === detail) return o;
+  lastOptions = captureDecodeOptions(linkType, ports, detail);
+  return lastOptions;
 }
 
 /** formatTimestamp renders microseconds since the epoch as local `HH:MM:SS.uuuuuu` (tcpdump style). */
@@ -111,7 +137,11 @@ export function summarizeFrame(frame: Uint8Array, opts: SummarizeOptions = {}): 
   try {
     const ex = decodeFrame(
       frame,
-      captureDecodeOptions(opts.linkType ?? LinkType.ethernet, opts.ports ?? DEFAULT_PORTS),
+      decodeOptions(
+        opts.linkType ?? LinkType.ethernet,
+        opts.ports ?? DEFAULT_PORTS,
+        opts.explain ? 'full' : 'summary',
+      ),
     );
     const s = summarizeExplanation(ex, opts.vni);
     s.text += trunc;
@@ -150,12 +180,8 @@ function hex4(n: number): string {
 /** summarizeExplanation renders a decoded underlay frame as one summary line (no timestamp). */
 export function summarizeExplanation(ex: Explanation, vni?: number): FrameSummary {
   const L = ex.layers;
-  const whole = (p: string | undefined): FrameSummary => ({
-    kind: 'malformed',
-    text: `[malformed: ${p ?? 'nothing decoded'}] ${ex.length} bytes`,
-  });
   // The link layer (absent for raw IP captures), then the underlay IP header.
-  if (L[0]?.problem !== undefined) return whole(L[0].problem);
+  if (L[0]?.problem !== undefined) return malformedFrame(L[0].problem, ex.length);
   let k = 0;
   const link = is(L[0], 'link');
   if (link) {
@@ -168,7 +194,7 @@ export function summarizeExplanation(ex: Explanation, vni?: number): FrameSummar
   }
   const ipl = L[k];
   const ip = is(ipl, 'ipv4') ?? is(ipl, 'ipv6');
-  if (!ip || ipl?.problem !== undefined) return whole(ipl?.problem);
+  if (!ip || ipl?.problem !== undefined) return malformedFrame(ipl?.problem, ex.length);
   let notes = '';
   let fragmented = false;
   if (ip.kind === 'ipv4' && ip.fragOffset !== 0) {
@@ -188,35 +214,40 @@ export function summarizeExplanation(ex: Explanation, vni?: number): FrameSummar
   if (ip.protocol !== IP_PROTO_UDP || (ip.kind === 'ipv6' && (ip.extProblem || ip.fragment)) || !ul) {
     return { kind: 'not-overlay', text: `[not overlay] ${describeIp(L, k)}` };
   }
-  if (!udp || ul.problem !== undefined) return whole(ul.problem);
+  if (!udp || ul.problem !== undefined) return malformedFrame(ul.problem, ex.length);
   const src = ip.kind === 'ipv6' ? `[${ip.src}]` : ip.src;
   const dst = ip.kind === 'ipv6' ? `[${ip.dst}]` : ip.dst;
   const head = `${src}:${udp.sport} > ${dst}:${udp.dport}`;
   if (udp.overlay === undefined) {
     return { kind: 'not-overlay', text: `[not overlay] ${head} UDP len ${udp.end - udp.payload}${notes}` };
   }
-  // In a first outer fragment the inner packet is cut by the fragmentation, not by the capture.
-  const fix = (t: string): string =>
-    fragmented
-      ? t.replace(/\[truncated: (\d+) of (\d+) bytes captured\]/, '[$1 of $2 bytes in this fragment]')
-      : t;
   const o = k + 2 + ext;
   if (udp.overlay === 'vxlan') {
     const r = describeVxlan(L, o, vni);
     const res: FrameSummary = {
       kind: r.malformed ? 'malformed' : 'vxlan',
-      text: `${head} ${fix(r.text)}${notes}`,
+      text: `${head} ${fragmented ? inFragment(r.text) : r.text}${notes}`,
       innerOffset: udp.payload + VXLAN_HEADER_SIZE,
     };
     if (r.vni !== undefined) res.vni = r.vni;
     return res;
   }
   const p = L[o]?.problem ?? L[o + 1]?.problem;
+  const fu = p !== undefined ? `flannel-UDP [malformed: ${p}]` : `flannel-UDP | ${describeIp(L, o + 1)}`;
   return {
     kind: p !== undefined ? 'malformed' : 'flannel-udp',
-    text: `${head} ${fix(p !== undefined ? `flannel-UDP [malformed: ${p}]` : `flannel-UDP | ${describeIp(L, o + 1)}`)}${notes}`,
+    text: `${head} ${fragmented ? inFragment(fu) : fu}${notes}`,
     innerOffset: udp.payload,
   };
+}
+
+function malformedFrame(p: string | undefined, length: number): FrameSummary {
+  return { kind: 'malformed', text: `[malformed: ${p ?? 'nothing decoded'}] ${length} bytes` };
+}
+
+/** In a first outer fragment the inner packet is cut by the fragmentation, not by the capture. */
+function inFragment(t: string): string {
+  return t.replace(/\[truncated: (\d+) of (\d+) bytes captured\]/, '[$1 of $2 bytes in this fragment]');
 }
 
 /** Renders a VXLAN header and its inner frame (RFC 7348 §5) as "VXLAN vni N | macs | inner". */

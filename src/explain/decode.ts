@@ -27,15 +27,149 @@
  * the capture, an IP total length, a UDP length), because bytes past a packet's end (Ethernet
  * padding, a cut datagram) are not part of it. Which UDP ports carry VXLAN or flannel-UDP is
  * decided here, once, for both views.
+ *
+ * Two levels of detail, one walk (`ExplainOptions.detail`): `full` records every field row, note,
+ * checksum verdict and the closing summary; `summary` records only what the one-line summary reads
+ * (each layer's name, role, offset, `info` and `problem`). `weft capture` prints a line per frame at
+ * whatever rate the overlay carries (100k+ frames/s under iperf3), and the field rows (value
+ * strings, bit patterns, checksums over whole segments) cost most of a full walk, so the summary
+ * walk skips them. The walk itself, every bounds check, every layer and every verdict is
+ * shared: each field row is guarded by `w.full` where it is recorded, never decided elsewhere, so
+ * the two levels cannot disagree (test/explain/decode-detail.test.ts checks it on fuzzed frames).
  */
 import { DEFAULT_FLANNEL_UDP_PORT, DEFAULT_VXLAN_PORT } from '../encap/constants';
-import { bufferToMac, ipv6ToString, u32ToIpv4 } from '../route/addr';
-import * as wire from '../wire';
+import { ipv6ToString, u32ToIpv4 } from '../route/addr';
+// Named imports from each header module, not `import * as wire from '../wire'`: the index's
+// `export *` compiles to one getter per name, and those getter calls were half of the summary
+// walk's time (bench/capture.ts).
+import {
+  ARP_HTYPE_ETHERNET,
+  ARP_OFF_HLEN,
+  ARP_OFF_OPER,
+  ARP_OFF_PLEN,
+  ARP_OFF_PTYPE,
+  ARP_OFF_SHA,
+  ARP_OFF_SPA,
+  ARP_OFF_THA,
+  ARP_OFF_TPA,
+  ARP_OP_REPLY,
+  ARP_OP_REQUEST,
+  ARP_PTYPE_IPV4,
+  ARP_SIZE,
+  arpHlen,
+  arpHtype,
+  arpOp,
+  arpPlen,
+  arpPtype,
+} from '../wire/arp';
+import { checksumAdd, checksumFinish } from '../wire/checksum';
+import {
+  ETH_ADDR_SIZE,
+  ETH_HEADER_SIZE,
+  ETH_OFF_DST,
+  ETH_OFF_SRC,
+  ETH_OFF_TYPE,
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
+  ETHERTYPE_VLAN,
+} from '../wire/ethernet';
+import {
+  ICMPV4_CODE_FRAG_NEEDED,
+  ICMPV4_DEST_UNREACHABLE,
+  ICMPV4_ECHO_REPLY,
+  ICMPV4_ECHO_REQUEST,
+  ICMPV4_HEADER_SIZE,
+  ICMPV4_OFF_CHECKSUM,
+  ICMPV4_OFF_CODE,
+  ICMPV4_OFF_ECHO_ID,
+  ICMPV4_OFF_ECHO_SEQ,
+  ICMPV4_OFF_NEXT_HOP_MTU,
+  ICMPV4_PARAMETER_PROBLEM,
+  ICMPV4_REDIRECT,
+  ICMPV4_TIME_EXCEEDED,
+  icmpv4Checksum,
+  icmpv4Code,
+  icmpv4EchoId,
+  icmpv4EchoSeq,
+  icmpv4NextHopMtu,
+  icmpv4Type,
+} from '../wire/icmpv4';
+import {
+  IP_PROTO_ICMP,
+  IP_PROTO_ICMPV6,
+  IP_PROTO_TCP,
+  IP_PROTO_UDP,
+  IPV4_FLAG_DF,
+  IPV4_FLAG_MF,
+  IPV4_FRAGMENT_OFFSET_MASK,
+  IPV4_MIN_HEADER_SIZE,
+  IPV4_OFF_CHECKSUM,
+  IPV4_OFF_DST,
+  IPV4_OFF_FLAGS_FRAGMENT,
+  IPV4_OFF_ID,
+  IPV4_OFF_PROTOCOL,
+  IPV4_OFF_SRC,
+  IPV4_OFF_TOS,
+  IPV4_OFF_TOTAL_LENGTH,
+  IPV4_OFF_TTL,
+  ipv4Checksum,
+  ipv4ComputeChecksum,
+  ipv4Dst,
+  ipv4FlagsFragment,
+  ipv4HeaderLength,
+  ipv4Id,
+  ipv4Ihl,
+  ipv4Protocol,
+  ipv4Src,
+  ipv4Tos,
+  ipv4TotalLength,
+  ipv4Ttl,
+  ipVersion,
+  readU32,
+} from '../wire/ipv4';
+import {
+  IPV6_ADDR_SIZE,
+  IPV6_HEADER_SIZE,
+  IPV6_OFF_DST,
+  IPV6_OFF_HOP_LIMIT,
+  IPV6_OFF_NEXT_HEADER,
+  IPV6_OFF_PAYLOAD_LENGTH,
+  IPV6_OFF_SRC,
+  IPV6_OFF_VERSION_TC_FLOW,
+  ipv6HopLimit,
+  ipv6NextHeader,
+  ipv6PayloadLength,
+} from '../wire/ipv6';
+import {
+  UDP_HEADER_SIZE,
+  UDP_OFF_CHECKSUM,
+  UDP_OFF_DST_PORT,
+  UDP_OFF_LENGTH,
+  udpChecksum,
+  udpDstPort,
+  udpLength,
+  udpSrcPort,
+} from '../wire/udp';
+import {
+  VXLAN_FLAG_I,
+  VXLAN_HEADER_SIZE,
+  VXLAN_IANA_PORT,
+  VXLAN_OFF_RESERVED1,
+  VXLAN_OFF_RESERVED2,
+  VXLAN_OFF_VNI,
+  vxlanFlags,
+  vxlanHasVni,
+  vxlanReservedBitsSet,
+  vxlanVni,
+} from '../wire/vxlan';
 import { ETHERTYPE_MAX_LENGTH, ICMPV6, IPV6_EXT, LOOPBACK, SLL, SLL2, TCP, VLAN } from './extra-headers';
 import type {
   ArpInfo,
+  DecodeDetail,
   ExplainField,
   ExplainLayer,
+  ExplainNote,
   Explanation,
   Ipv6Info,
   LayerRole,
@@ -55,6 +189,7 @@ import {
   dscpName,
   hex,
   macKind,
+  macText,
   portName,
   printable,
 } from './names';
@@ -81,7 +216,7 @@ export const LinkType = {
 export type OverlayKind = 'vxlan' | 'udp' | 'auto';
 
 /** DEFAULT_VXLAN_PORTS are the UDP destination ports decoded as VXLAN: Linux/flannel's 8472 and IANA's 4789. */
-export const DEFAULT_VXLAN_PORTS: readonly number[] = [DEFAULT_VXLAN_PORT, wire.VXLAN_IANA_PORT];
+export const DEFAULT_VXLAN_PORTS: readonly number[] = [DEFAULT_VXLAN_PORT, VXLAN_IANA_PORT];
 /** DEFAULT_FLANNEL_UDP_PORTS are the UDP destination ports decoded as flannel-UDP. */
 export const DEFAULT_FLANNEL_UDP_PORTS: readonly number[] = [DEFAULT_FLANNEL_UDP_PORT];
 
@@ -96,6 +231,11 @@ export type ExplainLink = 'eth' | 'ip' | number;
 
 /** ExplainOptions tune the decoder. */
 export interface ExplainOptions {
+  /**
+   * How much to record; default `full`. `summary` records only each layer's `info` and `problem`
+   * (the one-line `weft capture` summary), skipping the field rows that cost most of the walk.
+   */
+  detail?: DecodeDetail;
   /** First header: `eth` (default), `ip` (raw IPv4/IPv6) or a pcap LINKTYPE_* number. */
   link?: ExplainLink;
   /** UDP destination ports to decode as VXLAN; default DEFAULT_VXLAN_PORTS. */
@@ -141,6 +281,15 @@ interface IpContext {
   lim: number;
 }
 
+/**
+ * NO_FIELDS, NO_NOTES and NO_SUMMARY are the shared, frozen `fields` and `notes` of every
+ * summary-detail layer and its `summary`: nothing is allocated for them, and a row recorded without
+ * its `w.full` guard throws (and the tests catch it) instead of silently costing time.
+ */
+const NO_FIELDS = Object.freeze([]) as unknown as ExplainField[];
+const NO_NOTES = Object.freeze([]) as unknown as ExplainNote[];
+const NO_SUMMARY = Object.freeze([]) as unknown as string[];
+
 /** Walker carries the frame, the layers found so far and the overlay discovery. */
 class Walker {
   readonly layers: ExplainLayer[] = [];
@@ -150,10 +299,14 @@ class Walker {
     readonly buf: Uint8Array,
     readonly ports: ReadonlyMap<number, OverlayKind>,
     readonly matchSourcePort: boolean,
+    /** Record the byte view (field rows, notes); false for `detail: 'summary'`. */
+    readonly full: boolean,
   ) {}
 
   layer(name: string, role: LayerRole, ref: string, offset: number): ExplainLayer {
-    const l: ExplainLayer = { name, role, ref, offset, length: 0, fields: [], notes: [] };
+    const l: ExplainLayer = this.full
+      ? { name, role, ref, offset, length: 0, fields: [], notes: [] }
+      : { name, role, ref, offset, length: 0, fields: NO_FIELDS, notes: NO_NOTES };
     this.layers.push(l);
     return l;
   }
@@ -161,15 +314,22 @@ class Walker {
   /** has reports whether buf[off..off+len) exists; if not, notes the truncation and stops the walk. */
   has(l: ExplainLayer, off: number, len: number, what: string): boolean {
     if (off + len <= this.buf.length) return true;
+    this.stopped = true;
+    if (!this.full) return false;
     const left = Math.max(0, this.buf.length - off);
     l.notes.push({
       level: 'bad',
       text: `Truncated: ${what} needs bytes ${off}-${off + len - 1} but the frame ends at byte ${this.buf.length - 1} (${left} of ${len} bytes present).`,
     });
-    this.stopped = true;
     return false;
   }
 
+  /** note records a remark on `l` in the byte view; callers guard computed texts with `w.full`. */
+  note(l: ExplainLayer, level: ExplainNote['level'], text: string): void {
+    if (this.full) l.notes.push({ level, text });
+  }
+
+  /** field records a row of the byte view; only called when `w.full` (summary layers are frozen). */
   field(
     l: ExplainLayer,
     off: number,
@@ -194,7 +354,7 @@ class Walker {
   overlayFor(sport: number, dport: number, payload: number, payloadEnd: number): 'vxlan' | 'udp' | undefined {
     const kind = this.ports.get(dport) ?? (this.matchSourcePort ? this.ports.get(sport) : undefined);
     if (kind !== 'auto') return kind;
-    const v = payloadEnd > payload ? wire.ipVersion(this.buf, payload) : 0;
+    const v = payloadEnd > payload ? ipVersion(this.buf, payload) : 0;
     return v === 4 || v === 6 ? 'udp' : 'vxlan';
   }
 }
@@ -208,9 +368,7 @@ function truncation(lim: number, off: number, n: number, what: string): string |
 /** innerEthernetTruncation words an inner Ethernet header cut short by its VXLAN datagram's end. */
 function innerEthernetTruncation(lim: number, off: number): string | undefined {
   const have = lim - off;
-  return have < wire.ETH_HEADER_SIZE
-    ? `truncated inner Ethernet: ${Math.max(0, have)} of 14 bytes`
-    : undefined;
+  return have < ETH_HEADER_SIZE ? `truncated inner Ethernet: ${Math.max(0, have)} of 14 bytes` : undefined;
 }
 
 /** flag records `problem` on the layer unless an earlier one is already there. */
@@ -220,7 +378,8 @@ function flag(l: ExplainLayer, problem: string | undefined): void {
 
 /** decodeFrame walks `buf` and returns every layer it understood; never throws on frame content. */
 export function decodeFrame(buf: Uint8Array, opts: ExplainOptions = {}): Explanation {
-  const w = new Walker(buf, overlayPorts(opts), opts.matchSourcePort ?? false);
+  const detail = opts.detail ?? 'full';
+  const w = new Walker(buf, overlayPorts(opts), opts.matchSourcePort ?? false, detail === 'full');
   const link = opts.link ?? 'eth';
   const end = buf.length;
   let linkName: string;
@@ -230,7 +389,7 @@ export function decodeFrame(buf: Uint8Array, opts: ExplainOptions = {}): Explana
   } else if (link === 'ip' || link === LinkType.raw || link === LinkType.ipv4 || link === LinkType.ipv6) {
     linkName = 'raw IP';
     // No EtherType: the version nibble says which underlay header the packet must be.
-    const expect = end > 0 ? (wire.ipVersion(buf, 0) === 6 ? 6 : 4) : undefined;
+    const expect = end > 0 ? (ipVersion(buf, 0) === 6 ? 6 : 4) : undefined;
     ipAny(w, 0, end, 'outer', false, expect, true);
   } else if (link === LinkType.sll) {
     linkName = 'Linux cooked (SLL)';
@@ -244,14 +403,15 @@ export function decodeFrame(buf: Uint8Array, opts: ExplainOptions = {}): Explana
   } else {
     linkName = `link type ${link}`;
     const l = w.layer('Data', 'outer', '', 0);
-    l.notes.push({ level: 'warn', text: `Link type ${link} is not decoded; showing the bytes.` });
+    if (w.full) w.note(l, 'warn', `Link type ${link} is not decoded; showing the bytes.`);
     l.problem = `unsupported link type ${link}`;
     data(w, l, 0, end);
   }
   if (buf.length === 0) {
     const l = w.layer('Frame', '', '', 0);
-    l.notes.push({ level: 'bad', text: 'The frame is empty (0 bytes).' });
+    w.note(l, 'bad', 'The frame is empty (0 bytes).');
   }
+  if (!w.full) return { length: buf.length, linkName, layers: w.layers, summary: NO_SUMMARY, detail };
   // Fix up the overlay's outer headers from the layers before the inner frame.
   if (w.overlay) {
     const ov = w.overlay;
@@ -259,7 +419,7 @@ export function decodeFrame(buf: Uint8Array, opts: ExplainOptions = {}): Explana
       .filter((l) => l.role === 'outer' && l.offset < ov.innerOffset && l.name !== 'flannel-UDP')
       .map((l) => [l.name === 'Ethernet II' ? 'Ethernet' : l.name, l.length] as [string, number]);
   }
-  const ex: Explanation = { length: buf.length, linkName, layers: w.layers, summary: [] };
+  const ex: Explanation = { length: buf.length, linkName, layers: w.layers, summary: [], detail };
   if (w.overlay) ex.overlay = w.overlay;
   ex.summary = summarize(ex);
   return ex;
@@ -269,20 +429,20 @@ export function decodeFrame(buf: Uint8Array, opts: ExplainOptions = {}): Explana
 
 /** computeChecksum returns the checksum the field at `csumOff` should hold (field taken as zero). */
 function computeChecksum(buf: Uint8Array, off: number, len: number, csumOff: number, initial = 0): number {
-  let sum = wire.checksumAdd(buf, off, csumOff - off, initial);
+  let sum = checksumAdd(buf, off, csumOff - off, initial);
   const after = csumOff + 2;
   // Only the last chained range may be odd, so the range before the field must be even-aligned.
-  sum = wire.checksumAdd(buf, after, off + len - after, sum);
-  return wire.checksumFinish(sum);
+  sum = checksumAdd(buf, after, off + len - after, sum);
+  return checksumFinish(sum);
 }
 
 function pseudoHeaderSum(w: Walker, ip: IpContext, proto: number, len: number): number {
   if (ip.version === 4) {
-    let s = wire.checksumAdd(w.buf, ip.ipOff + wire.IPV4_OFF_SRC, 8, 0);
+    let s = checksumAdd(w.buf, ip.ipOff + IPV4_OFF_SRC, 8, 0);
     s += proto + len;
     return s;
   }
-  let s = wire.checksumAdd(w.buf, ip.ipOff + wire.IPV6_OFF_SRC, 2 * wire.IPV6_ADDR_SIZE, 0);
+  let s = checksumAdd(w.buf, ip.ipOff + IPV6_OFF_SRC, 2 * IPV6_ADDR_SIZE, 0);
   s += Math.floor(len / 0x10000) + (len & 0xffff) + proto;
   return s;
 }
@@ -296,43 +456,38 @@ function ethernet(w: Walker, off: number, lim: number, role: LayerRole, underlay
     l,
     role === 'inner'
       ? innerEthernetTruncation(lim, off)
-      : truncation(lim, off, wire.ETH_HEADER_SIZE, 'Ethernet header'),
+      : truncation(lim, off, ETH_HEADER_SIZE, 'Ethernet header'),
   );
-  if (!w.has(l, off + wire.ETH_OFF_DST, wire.ETH_ADDR_SIZE, 'destination MAC')) return;
-  const dst = bufferToMac(b, off + wire.ETH_OFF_DST);
-  w.field(l, off, wire.ETH_ADDR_SIZE, 'destination MAC', `${dst}  ${macKind(b, off)}`);
-  if (!w.has(l, off + wire.ETH_OFF_SRC, wire.ETH_ADDR_SIZE, 'source MAC')) return;
-  const src = bufferToMac(b, off + wire.ETH_OFF_SRC);
-  w.field(
-    l,
-    off + wire.ETH_OFF_SRC,
-    wire.ETH_ADDR_SIZE,
-    'source MAC',
-    `${src}  ${macKind(b, off + wire.ETH_OFF_SRC)}`,
-  );
-  let p = off + wire.ETH_OFF_TYPE;
+  if (!w.has(l, off + ETH_OFF_DST, ETH_ADDR_SIZE, 'destination MAC')) return;
+  const dst = macText(b, off + ETH_OFF_DST);
+  if (w.full) w.field(l, off, ETH_ADDR_SIZE, 'destination MAC', `${dst}  ${macKind(b, off)}`);
+  if (!w.has(l, off + ETH_OFF_SRC, ETH_ADDR_SIZE, 'source MAC')) return;
+  const src = macText(b, off + ETH_OFF_SRC);
+  if (w.full) {
+    w.field(l, off + ETH_OFF_SRC, ETH_ADDR_SIZE, 'source MAC', `${src}  ${macKind(b, off + ETH_OFF_SRC)}`);
+  }
+  let p = off + ETH_OFF_TYPE;
   if (!w.has(l, p, 2, 'EtherType')) return;
   let type = w.u16(p);
   let vlan: number | undefined;
-  while (type === wire.ETHERTYPE_VLAN || type === VLAN.TPID_QINQ) {
-    w.field(l, p, 2, 'TPID', `${hex(type, 4)} (${ETHERTYPES[type]})`, { ref: 'IEEE 802.1Q §9.6' });
-    if (role === 'inner' && vlan === undefined) {
-      l.notes.push({
-        level: 'warn',
-        text: 'RFC 7348 §6.1: an inner VXLAN frame SHOULD NOT carry an 802.1Q tag.',
-      });
-    }
+  while (type === ETHERTYPE_VLAN || type === VLAN.TPID_QINQ) {
+    if (w.full)
+      w.field(l, p, 2, 'TPID', `${hex(type, 4)} (${ETHERTYPES[type]})`, { ref: 'IEEE 802.1Q §9.6' });
+    if (role === 'inner' && vlan === undefined)
+      w.note(l, 'warn', 'RFC 7348 §6.1: an inner VXLAN frame SHOULD NOT carry an 802.1Q tag.');
     flag(l, truncation(lim, p + 2, VLAN.SIZE, '802.1Q tag'));
     if (!w.has(l, p + 2, 2, 'TCI')) return;
     const tci = w.u16(p + 2);
     vlan ??= tci & VLAN.VID_MASK;
-    w.field(l, p + 2, 2, 'TCI', hex(tci, 4), {
-      bits: [
-        bits(tci, 0xe000, 16, 'PCP (priority)', String(tci >>> 13)),
-        bits(tci, 0x1000, 16, 'DEI', String((tci >>> 12) & 1)),
-        bits(tci, 0x0fff, 16, 'VLAN ID', String(tci & 0xfff)),
-      ],
-    });
+    if (w.full) {
+      w.field(l, p + 2, 2, 'TCI', hex(tci, 4), {
+        bits: [
+          bits(tci, 0xe000, 16, 'PCP (priority)', String(tci >>> 13)),
+          bits(tci, 0x1000, 16, 'DEI', String((tci >>> 12) & 1)),
+          bits(tci, 0x0fff, 16, 'VLAN ID', String(tci & 0xfff)),
+        ],
+      });
+    }
     p += VLAN.SIZE;
     if (!w.has(l, p, 2, 'EtherType')) return;
     type = w.u16(p);
@@ -341,11 +496,11 @@ function ethernet(w: Walker, off: number, lim: number, role: LayerRole, underlay
   l.info = { kind: 'link', etherType: type, payload: next, end: lim, src, dst };
   if (vlan !== undefined) l.info.vlan = vlan;
   if (type <= ETHERTYPE_MAX_LENGTH) {
-    w.field(l, p, 2, 'length', `${type} (IEEE 802.3 length field: LLC frame, not decoded)`);
+    if (w.full) w.field(l, p, 2, 'length', `${type} (IEEE 802.3 length field: LLC frame, not decoded)`);
     data(w, w.layer('Data', role, '', next), next, b.length);
     return;
   }
-  w.field(l, p, 2, 'EtherType', `${hex(type, 4)} ${ETHERTYPES[type] ?? '(unknown)'}`);
+  if (w.full) w.field(l, p, 2, 'EtherType', `${hex(type, 4)} ${ETHERTYPES[type] ?? '(unknown)'}`);
   etherPayload(w, type, next, lim, role, underlay);
 }
 
@@ -358,9 +513,9 @@ function etherPayload(
   role: LayerRole,
   underlay: boolean,
 ): void {
-  if (type === wire.ETHERTYPE_IPV4 || type === wire.ETHERTYPE_IPV6) {
-    ipAny(w, off, lim, role, false, type === wire.ETHERTYPE_IPV4 ? 4 : 6, underlay);
-  } else if (type === wire.ETHERTYPE_ARP) {
+  if (type === ETHERTYPE_IPV4 || type === ETHERTYPE_IPV6) {
+    ipAny(w, off, lim, role, false, type === ETHERTYPE_IPV4 ? 4 : 6, underlay);
+  } else if (type === ETHERTYPE_ARP) {
     arp(w, off, lim, role);
   } else if (off < w.buf.length) {
     data(w, w.layer('Data', role, '', off), off, w.buf.length);
@@ -371,20 +526,22 @@ function sll(w: Walker, lim: number): void {
   const l = w.layer('Linux cooked header', 'outer', 'LINKTYPE_LINUX_SLL', 0);
   flag(l, truncation(lim, 0, SLL.SIZE, 'Linux SLL header'));
   if (!w.has(l, 0, SLL.SIZE, 'the 16-byte SLL header')) return;
-  const pt = w.u16(SLL.PKTTYPE);
-  w.field(l, SLL.PKTTYPE, 2, 'packet type', `${pt} (${LINUX_PACKET_TYPES[pt] ?? 'unknown'})`);
-  w.field(l, SLL.ARPHRD, 2, 'ARPHRD type', String(w.u16(SLL.ARPHRD)));
-  const alen = w.u16(SLL.ADDR_LEN);
-  w.field(l, SLL.ADDR_LEN, 2, 'address length', String(alen));
-  w.field(
-    l,
-    SLL.ADDR,
-    8,
-    'address',
-    alen === 6 ? bufferToMac(w.buf, SLL.ADDR) : hex(wire.readU32(w.buf, SLL.ADDR), 8),
-  );
   const proto = w.u16(SLL.PROTOCOL);
-  w.field(l, SLL.PROTOCOL, 2, 'protocol', `${hex(proto, 4)} ${ETHERTYPES[proto] ?? ''}`.trim());
+  if (w.full) {
+    const pt = w.u16(SLL.PKTTYPE);
+    w.field(l, SLL.PKTTYPE, 2, 'packet type', `${pt} (${LINUX_PACKET_TYPES[pt] ?? 'unknown'})`);
+    w.field(l, SLL.ARPHRD, 2, 'ARPHRD type', String(w.u16(SLL.ARPHRD)));
+    const alen = w.u16(SLL.ADDR_LEN);
+    w.field(l, SLL.ADDR_LEN, 2, 'address length', String(alen));
+    w.field(
+      l,
+      SLL.ADDR,
+      8,
+      'address',
+      alen === 6 ? macText(w.buf, SLL.ADDR) : hex(readU32(w.buf, SLL.ADDR), 8),
+    );
+    w.field(l, SLL.PROTOCOL, 2, 'protocol', `${hex(proto, 4)} ${ETHERTYPES[proto] ?? ''}`.trim());
+  }
   l.info = { kind: 'link', etherType: proto, payload: SLL.SIZE, end: lim };
   etherPayload(w, proto, SLL.SIZE, lim, 'outer', true);
 }
@@ -395,21 +552,17 @@ function sll2(w: Walker, lim: number): void {
   if (!w.has(l, 0, SLL2.SIZE, 'the 20-byte SLL2 header')) return;
   const b = w.buf;
   const proto = w.u16(SLL2.PROTOCOL);
-  w.field(l, SLL2.PROTOCOL, 2, 'protocol', `${hex(proto, 4)} ${ETHERTYPES[proto] ?? ''}`.trim());
-  w.field(l, SLL2.RESERVED, 2, 'reserved', hex(w.u16(SLL2.RESERVED), 4));
-  w.field(l, SLL2.IFINDEX, 4, 'interface index', String(wire.readU32(b, SLL2.IFINDEX)));
-  w.field(l, SLL2.ARPHRD, 2, 'ARPHRD type', String(w.u16(SLL2.ARPHRD)));
-  const pt = b[SLL2.PKTTYPE];
-  w.field(l, SLL2.PKTTYPE, 1, 'packet type', `${pt} (${LINUX_PACKET_TYPES[pt] ?? 'unknown'})`);
-  const alen = b[SLL2.ADDR_LEN];
-  w.field(l, SLL2.ADDR_LEN, 1, 'address length', String(alen));
-  w.field(
-    l,
-    SLL2.ADDR,
-    8,
-    'address',
-    alen === 6 ? bufferToMac(b, SLL2.ADDR) : hex(wire.readU32(b, SLL2.ADDR), 8),
-  );
+  if (w.full) {
+    w.field(l, SLL2.PROTOCOL, 2, 'protocol', `${hex(proto, 4)} ${ETHERTYPES[proto] ?? ''}`.trim());
+    w.field(l, SLL2.RESERVED, 2, 'reserved', hex(w.u16(SLL2.RESERVED), 4));
+    w.field(l, SLL2.IFINDEX, 4, 'interface index', String(readU32(b, SLL2.IFINDEX)));
+    w.field(l, SLL2.ARPHRD, 2, 'ARPHRD type', String(w.u16(SLL2.ARPHRD)));
+    const pt = b[SLL2.PKTTYPE];
+    w.field(l, SLL2.PKTTYPE, 1, 'packet type', `${pt} (${LINUX_PACKET_TYPES[pt] ?? 'unknown'})`);
+    const alen = b[SLL2.ADDR_LEN];
+    w.field(l, SLL2.ADDR_LEN, 1, 'address length', String(alen));
+    w.field(l, SLL2.ADDR, 8, 'address', alen === 6 ? macText(b, SLL2.ADDR) : hex(readU32(b, SLL2.ADDR), 8));
+  }
   l.info = { kind: 'link', etherType: proto, payload: SLL2.SIZE, end: lim };
   etherPayload(w, proto, SLL2.SIZE, lim, 'outer', true);
 }
@@ -422,8 +575,8 @@ function loopback(w: Walker, lim: number): void {
   const b = w.buf;
   const af = b[0] === 0 ? b[3] : b[0];
   const v4 = af === LOOPBACK.AF_INET;
-  w.field(l, 0, LOOPBACK.SIZE, 'address family', `${af} (${v4 ? 'AF_INET' : 'AF_INET6'})`);
-  const type = v4 ? wire.ETHERTYPE_IPV4 : wire.ETHERTYPE_IPV6;
+  if (w.full) w.field(l, 0, LOOPBACK.SIZE, 'address family', `${af} (${v4 ? 'AF_INET' : 'AF_INET6'})`);
+  const type = v4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6;
   l.info = { kind: 'link', etherType: type, payload: LOOPBACK.SIZE, end: lim };
   ipAny(w, LOOPBACK.SIZE, lim, 'outer', false, v4 ? 4 : 6, true);
 }
@@ -431,63 +584,61 @@ function loopback(w: Walker, lim: number): void {
 function arp(w: Walker, off: number, lim: number, role: LayerRole): void {
   const b = w.buf;
   const l = w.layer('ARP', role, 'RFC 826', off);
-  flag(l, truncation(lim, off, wire.ARP_OFF_SHA, 'ARP header'));
-  if (!w.has(l, off, wire.ARP_OFF_SHA, 'the ARP fixed header')) return;
-  const htype = wire.arpHtype(b, off);
-  const ptype = wire.arpPtype(b, off);
-  const hlen = wire.arpHlen(b, off);
-  const plen = wire.arpPlen(b, off);
-  const op = wire.arpOp(b, off);
+  flag(l, truncation(lim, off, ARP_OFF_SHA, 'ARP header'));
+  if (!w.has(l, off, ARP_OFF_SHA, 'the ARP fixed header')) return;
+  const htype = arpHtype(b, off);
+  const ptype = arpPtype(b, off);
+  const hlen = arpHlen(b, off);
+  const plen = arpPlen(b, off);
+  const op = arpOp(b, off);
   const info: ArpInfo = { kind: 'arp', htype, ptype, hlen, plen, op };
-  if (htype === wire.ARP_HTYPE_ETHERNET && ptype === wire.ARP_PTYPE_IPV4 && hlen === 6 && plen === 4) {
-    flag(l, truncation(lim, off, wire.ARP_SIZE, 'ARP body'));
+  if (htype === ARP_HTYPE_ETHERNET && ptype === ARP_PTYPE_IPV4 && hlen === 6 && plen === 4) {
+    flag(l, truncation(lim, off, ARP_SIZE, 'ARP body'));
     if (l.problem === undefined) {
-      info.sha = bufferToMac(b, off + wire.ARP_OFF_SHA);
-      info.spa = ipv4At(b, off + wire.ARP_OFF_SPA);
-      info.tpa = ipv4At(b, off + wire.ARP_OFF_TPA);
+      info.sha = macText(b, off + ARP_OFF_SHA);
+      info.spa = ipv4At(b, off + ARP_OFF_SPA);
+      info.tpa = ipv4At(b, off + ARP_OFF_TPA);
     }
   }
   if (l.problem === undefined) l.info = info;
-  w.field(l, off, 2, 'hardware type', `${htype}${htype === wire.ARP_HTYPE_ETHERNET ? ' (Ethernet)' : ''}`);
-  w.field(
-    l,
-    off + wire.ARP_OFF_PTYPE,
-    2,
-    'protocol type',
-    `${hex(ptype, 4)} ${ETHERTYPES[ptype] ?? ''}`.trim(),
-  );
-  w.field(l, off + wire.ARP_OFF_HLEN, 1, 'hardware size', String(hlen));
-  w.field(l, off + wire.ARP_OFF_PLEN, 1, 'protocol size', String(plen));
-  w.field(
-    l,
-    off + wire.ARP_OFF_OPER,
-    2,
-    'opcode',
-    `${op} (${op === wire.ARP_OP_REQUEST ? 'request' : op === wire.ARP_OP_REPLY ? 'reply' : 'unknown'})`,
-  );
+  if (w.full) {
+    w.field(l, off, 2, 'hardware type', `${htype}${htype === ARP_HTYPE_ETHERNET ? ' (Ethernet)' : ''}`);
+    w.field(l, off + ARP_OFF_PTYPE, 2, 'protocol type', `${hex(ptype, 4)} ${ETHERTYPES[ptype] ?? ''}`.trim());
+    w.field(l, off + ARP_OFF_HLEN, 1, 'hardware size', String(hlen));
+    w.field(l, off + ARP_OFF_PLEN, 1, 'protocol size', String(plen));
+    w.field(
+      l,
+      off + ARP_OFF_OPER,
+      2,
+      'opcode',
+      `${op} (${op === ARP_OP_REQUEST ? 'request' : op === ARP_OP_REPLY ? 'reply' : 'unknown'})`,
+    );
+  }
   if (hlen !== 6 || plen !== 4) {
-    l.notes.push({ level: 'warn', text: `Only Ethernet/IPv4 ARP (sizes 6/4) is decoded further.` });
+    w.note(l, 'warn', `Only Ethernet/IPv4 ARP (sizes 6/4) is decoded further.`);
     return;
   }
-  if (!w.has(l, off + wire.ARP_OFF_SHA, wire.ARP_SIZE - wire.ARP_OFF_SHA, 'the ARP addresses')) return;
-  const spa = ipv4At(b, off + wire.ARP_OFF_SPA);
-  const tpa = ipv4At(b, off + wire.ARP_OFF_TPA);
-  w.field(l, off + wire.ARP_OFF_SHA, 6, 'sender MAC', bufferToMac(b, off + wire.ARP_OFF_SHA));
-  w.field(l, off + wire.ARP_OFF_SPA, 4, 'sender IP', spa);
-  w.field(l, off + wire.ARP_OFF_THA, 6, 'target MAC', bufferToMac(b, off + wire.ARP_OFF_THA));
-  w.field(l, off + wire.ARP_OFF_TPA, 4, 'target IP', tpa);
-  l.notes.push({
-    level: 'info',
-    text:
-      op === wire.ARP_OP_REQUEST
+  if (!w.has(l, off + ARP_OFF_SHA, ARP_SIZE - ARP_OFF_SHA, 'the ARP addresses')) return;
+  if (w.full) {
+    const spa = ipv4At(b, off + ARP_OFF_SPA);
+    const tpa = ipv4At(b, off + ARP_OFF_TPA);
+    w.field(l, off + ARP_OFF_SHA, 6, 'sender MAC', macText(b, off + ARP_OFF_SHA));
+    w.field(l, off + ARP_OFF_SPA, 4, 'sender IP', spa);
+    w.field(l, off + ARP_OFF_THA, 6, 'target MAC', macText(b, off + ARP_OFF_THA));
+    w.field(l, off + ARP_OFF_TPA, 4, 'target IP', tpa);
+    w.note(
+      l,
+      'info',
+      op === ARP_OP_REQUEST
         ? `Who has ${tpa}? Tell ${spa}.`
-        : `${spa} is at ${bufferToMac(b, off + wire.ARP_OFF_SHA)}.`,
-  });
-  trailer(w, l, off + wire.ARP_SIZE, 'ARP message');
+        : `${spa} is at ${macText(b, off + ARP_OFF_SHA)}.`,
+    );
+  }
+  trailer(w, l, off + ARP_SIZE, 'ARP message');
 }
 
 function ipv4At(buf: Uint8Array, off: number): string {
-  return u32ToIpv4(wire.readU32(buf, off));
+  return u32ToIpv4(readU32(buf, off));
 }
 
 /** trailer notes bytes after a layer's logical end (Ethernet padding to the 60-byte minimum). */
@@ -496,7 +647,7 @@ function trailer(w: Walker, l: ExplainLayer, end: number, what: string): void {
   const n = w.buf.length - end;
   const pad = w.buf.length <= 60 ? ' (Ethernet padding up to the 60-byte minimum frame)' : '';
   const t = w.layer('Trailer', l.role, '', end);
-  w.field(t, end, n, 'padding', `${n} bytes after the ${what}${pad}`);
+  if (w.full) w.field(t, end, n, 'padding', `${n} bytes after the ${what}${pad}`);
 }
 
 // ---- network layers --------------------------------------------------------------------------
@@ -518,26 +669,29 @@ function ipAny(
   const first = w.layers.length;
   let pre: string | undefined;
   if (underlay && expect !== undefined) {
-    const size = expect === 4 ? wire.IPV4_MIN_HEADER_SIZE : wire.IPV6_HEADER_SIZE;
+    const size = expect === 4 ? IPV4_MIN_HEADER_SIZE : IPV6_HEADER_SIZE;
     pre = truncation(lim, off, size, `outer IPv${expect} header`);
-    if (pre === undefined && wire.ipVersion(w.buf, off) !== expect)
-      pre = `outer IP version ${wire.ipVersion(w.buf, off)} in an IPv${expect} frame`;
+    if (pre === undefined && ipVersion(w.buf, off) !== expect)
+      pre = `outer IP version ${ipVersion(w.buf, off)} in an IPv${expect} frame`;
   } else {
     pre = truncation(lim, off, 1, 'IP header');
   }
-  const l0 = w.layer('IP', role, 'RFC 791 / RFC 8200', off);
-  if (!w.has(l0, off, 1, 'the IP version nibble')) {
+  if (off >= w.buf.length) {
+    // Not even the version nibble: a placeholder layer carries the truncation.
+    const l0 = w.layer('IP', role, 'RFC 791 / RFC 8200', off);
+    w.has(l0, off, 1, 'the IP version nibble');
     flag(l0, pre);
     return;
   }
-  const v = wire.ipVersion(w.buf, off);
-  w.layers.pop();
+  const v = ipVersion(w.buf, off);
   if (v === 4) ipv4(w, off, lim, role, quoted, expect === 6, underlay);
   else if (v === 6) ipv6(w, off, lim, role, expect === 4, underlay);
   else {
     const l = w.layer('IP', role, 'RFC 791 §3.1 / RFC 8200 §3', off);
-    w.field(l, off, 1, 'version', `${v} (neither 4 nor 6)`, { status: 'bad' });
-    l.notes.push({ level: 'bad', text: `Not an IP packet: version nibble is ${v}.` });
+    if (w.full) {
+      w.field(l, off, 1, 'version', `${v} (neither 4 nor 6)`, { status: 'bad' });
+      w.note(l, 'bad', `Not an IP packet: version nibble is ${v}.`);
+    }
     pre ??= `IP version ${v}`;
     data(w, w.layer('Data', role, '', off), off, w.buf.length);
   }
@@ -556,157 +710,164 @@ function ipv4(
 ): void {
   const b = w.buf;
   const l = w.layer('IPv4', role, 'RFC 791 §3.1', off);
-  if (mismatched)
-    l.notes.push({ level: 'bad', text: 'The EtherType said IPv6 but the version nibble is 4.' });
+  if (mismatched) w.note(l, 'bad', 'The EtherType said IPv6 but the version nibble is 4.');
   const pfx = underlay ? 'outer ' : '';
   const present = lim - off;
-  flag(l, truncation(lim, off, wire.IPV4_MIN_HEADER_SIZE, `${pfx}IPv4 header`));
+  flag(l, truncation(lim, off, IPV4_MIN_HEADER_SIZE, `${pfx}IPv4 header`));
   if (l.problem === undefined) {
-    const hl = wire.ipv4HeaderLength(b, off);
-    const total = wire.ipv4TotalLength(b, off);
-    if (hl < wire.IPV4_MIN_HEADER_SIZE) l.problem = `${pfx}IPv4 IHL ${hl} < 20`;
+    const hl = ipv4HeaderLength(b, off);
+    const total = ipv4TotalLength(b, off);
+    if (hl < IPV4_MIN_HEADER_SIZE) l.problem = `${pfx}IPv4 IHL ${hl} < 20`;
     flag(l, truncation(lim, off, hl, `${pfx}IPv4 options`));
     if (total < hl) flag(l, `${pfx}IPv4 total length ${total} < header ${hl}`);
-    const ff = wire.ipv4FlagsFragment(b, off);
+    const ff = ipv4FlagsFragment(b, off);
     l.info = {
       kind: 'ipv4',
-      src: u32ToIpv4(wire.ipv4Src(b, off)),
-      dst: u32ToIpv4(wire.ipv4Dst(b, off)),
+      src: u32ToIpv4(ipv4Src(b, off)),
+      dst: u32ToIpv4(ipv4Dst(b, off)),
       total,
-      id: wire.ipv4Id(b, off),
-      mf: (ff & wire.IPV4_FLAG_MF) !== 0,
-      fragOffset: (ff & wire.IPV4_FRAGMENT_OFFSET_MASK) * 8,
-      protocol: wire.ipv4Protocol(b, off),
+      id: ipv4Id(b, off),
+      mf: (ff & IPV4_FLAG_MF) !== 0,
+      fragOffset: (ff & IPV4_FRAGMENT_OFFSET_MASK) * 8,
+      protocol: ipv4Protocol(b, off),
       present,
     };
   }
-  const vihl = b[off];
-  const ihl = wire.ipv4Ihl(b, off);
+  const ihl = ipv4Ihl(b, off);
   const hl = ihl * 4;
-  w.field(l, off, 1, 'version, IHL', `4, ${ihl} (${hl}-byte header)`, {
-    status: ihl < 5 ? 'bad' : undefined,
-    bits: [
-      bits(vihl, 0xf0, 8, 'version', '4'),
-      bits(
-        vihl,
-        0x0f,
-        8,
-        'IHL',
-        `${ihl} × 4 = ${hl} bytes${ihl < 5 ? ' (must be >= 5)' : ''}`,
-        ihl < 5 ? 'bad' : undefined,
-      ),
-    ],
-  });
-  if (!w.has(l, off + wire.IPV4_OFF_TOS, 1, 'type of service')) return;
-  const tos = wire.ipv4Tos(b, off);
-  w.field(l, off + wire.IPV4_OFF_TOS, 1, 'DSCP, ECN', `${hex(tos, 2)}`, {
-    ref: 'RFC 2474, RFC 3168',
-    bits: [
-      bits(tos, 0xfc, 8, 'DSCP', dscpName(tos >>> 2)),
-      bits(tos, 0x03, 8, 'ECN', `${tos & 3} ${ECN_NAMES[tos & 3]}`),
-    ],
-  });
-  if (!w.has(l, off + wire.IPV4_OFF_TOTAL_LENGTH, 2, 'total length')) return;
-  const total = wire.ipv4TotalLength(b, off);
-  const avail = b.length - off;
-  let totalStatus: Status | undefined;
-  let totalNote = '';
-  if (total < hl) {
-    totalStatus = 'bad';
-    totalNote = ` (less than the ${hl}-byte header)`;
-  } else if (!quoted && total > avail) {
-    totalStatus = 'bad';
-    totalNote = ` (the frame holds only ${avail})`;
-  }
-  w.field(
-    l,
-    off + wire.IPV4_OFF_TOTAL_LENGTH,
-    2,
-    'total length',
-    `${total} bytes${totalNote}`,
-    totalStatus ? { status: totalStatus } : {},
-  );
-  if (!w.has(l, off + wire.IPV4_OFF_ID, 2, 'identification')) return;
-  const id = wire.ipv4Id(b, off);
-  w.field(l, off + wire.IPV4_OFF_ID, 2, 'identification', `${hex(id, 4)} (${id})`);
-  if (!w.has(l, off + wire.IPV4_OFF_FLAGS_FRAGMENT, 2, 'flags, fragment offset')) return;
-  const ff = wire.ipv4FlagsFragment(b, off);
-  const df = (ff & wire.IPV4_FLAG_DF) !== 0;
-  const mf = (ff & wire.IPV4_FLAG_MF) !== 0;
-  const fragOff = ff & wire.IPV4_FRAGMENT_OFFSET_MASK;
-  const names = [df ? 'DF' : '', mf ? 'MF' : '', fragOff ? `offset ${fragOff * 8}` : ''].filter(Boolean);
-  w.field(
-    l,
-    off + wire.IPV4_OFF_FLAGS_FRAGMENT,
-    2,
-    'flags, fragment offset',
-    `${hex(ff, 4)}${names.length ? ' ' + names.join(', ') : ''}`,
-    {
+  if (w.full) {
+    const vihl = b[off];
+    w.field(l, off, 1, 'version, IHL', `4, ${ihl} (${hl}-byte header)`, {
+      status: ihl < 5 ? 'bad' : undefined,
       bits: [
+        bits(vihl, 0xf0, 8, 'version', '4'),
         bits(
-          ff,
-          0x8000,
-          16,
-          'reserved',
-          ff & 0x8000 ? '1 (must be 0)' : '0',
-          ff & 0x8000 ? 'bad' : undefined,
-        ),
-        bits(ff, wire.IPV4_FLAG_DF, 16, "DF (don't fragment)", df ? '1 set' : '0 may fragment'),
-        bits(ff, wire.IPV4_FLAG_MF, 16, 'MF (more fragments)', mf ? '1 more follow' : '0 last fragment'),
-        bits(
-          ff,
-          wire.IPV4_FRAGMENT_OFFSET_MASK,
-          16,
-          'fragment offset',
-          `${fragOff} (× 8 = byte ${fragOff * 8})`,
+          vihl,
+          0x0f,
+          8,
+          'IHL',
+          `${ihl} × 4 = ${hl} bytes${ihl < 5 ? ' (must be >= 5)' : ''}`,
+          ihl < 5 ? 'bad' : undefined,
         ),
       ],
-    },
-  );
-  if (!w.has(l, off + wire.IPV4_OFF_TTL, 1, 'time to live')) return;
-  w.field(l, off + wire.IPV4_OFF_TTL, 1, 'time to live', String(wire.ipv4Ttl(b, off)));
-  if (!w.has(l, off + wire.IPV4_OFF_PROTOCOL, 1, 'protocol')) return;
-  const proto = wire.ipv4Protocol(b, off);
-  w.field(l, off + wire.IPV4_OFF_PROTOCOL, 1, 'protocol', `${proto} ${IP_PROTOCOLS[proto] ?? '(unknown)'}`);
-  if (!w.has(l, off + wire.IPV4_OFF_CHECKSUM, 2, 'header checksum')) return;
-  const complete = ihl >= 5 && off + hl <= b.length;
-  const [cv, cs] = checksumValue(
-    wire.ipv4Checksum(b, off),
-    complete ? wire.ipv4ComputeChecksum(b, off) : undefined,
-    ihl < 5 ? 'bad IHL' : 'header incomplete',
-  );
-  w.field(l, off + wire.IPV4_OFF_CHECKSUM, 2, 'header checksum', cv, cs ? { status: cs } : {});
-  if (!w.has(l, off + wire.IPV4_OFF_SRC, 4, 'source address')) return;
-  w.field(l, off + wire.IPV4_OFF_SRC, 4, 'source address', u32ToIpv4(wire.ipv4Src(b, off)));
-  if (!w.has(l, off + wire.IPV4_OFF_DST, 4, 'destination address')) return;
-  w.field(l, off + wire.IPV4_OFF_DST, 4, 'destination address', u32ToIpv4(wire.ipv4Dst(b, off)));
+    });
+  }
+  if (!w.has(l, off + IPV4_OFF_TOS, 1, 'type of service')) return;
+  if (w.full) {
+    const tos = ipv4Tos(b, off);
+    w.field(l, off + IPV4_OFF_TOS, 1, 'DSCP, ECN', `${hex(tos, 2)}`, {
+      ref: 'RFC 2474, RFC 3168',
+      bits: [
+        bits(tos, 0xfc, 8, 'DSCP', dscpName(tos >>> 2)),
+        bits(tos, 0x03, 8, 'ECN', `${tos & 3} ${ECN_NAMES[tos & 3]}`),
+      ],
+    });
+  }
+  if (!w.has(l, off + IPV4_OFF_TOTAL_LENGTH, 2, 'total length')) return;
+  const total = ipv4TotalLength(b, off);
+  if (w.full) {
+    const avail = b.length - off;
+    let totalStatus: Status | undefined;
+    let totalNote = '';
+    if (total < hl) {
+      totalStatus = 'bad';
+      totalNote = ` (less than the ${hl}-byte header)`;
+    } else if (!quoted && total > avail) {
+      totalStatus = 'bad';
+      totalNote = ` (the frame holds only ${avail})`;
+    }
+    w.field(
+      l,
+      off + IPV4_OFF_TOTAL_LENGTH,
+      2,
+      'total length',
+      `${total} bytes${totalNote}`,
+      totalStatus ? { status: totalStatus } : {},
+    );
+  }
+  if (!w.has(l, off + IPV4_OFF_ID, 2, 'identification')) return;
+  if (w.full) {
+    const id = ipv4Id(b, off);
+    w.field(l, off + IPV4_OFF_ID, 2, 'identification', `${hex(id, 4)} (${id})`);
+  }
+  if (!w.has(l, off + IPV4_OFF_FLAGS_FRAGMENT, 2, 'flags, fragment offset')) return;
+  const ff = ipv4FlagsFragment(b, off);
+  const mf = (ff & IPV4_FLAG_MF) !== 0;
+  const fragOff = ff & IPV4_FRAGMENT_OFFSET_MASK;
+  if (w.full) {
+    const df = (ff & IPV4_FLAG_DF) !== 0;
+    const names = [df ? 'DF' : '', mf ? 'MF' : '', fragOff ? `offset ${fragOff * 8}` : ''].filter(Boolean);
+    w.field(
+      l,
+      off + IPV4_OFF_FLAGS_FRAGMENT,
+      2,
+      'flags, fragment offset',
+      `${hex(ff, 4)}${names.length ? ' ' + names.join(', ') : ''}`,
+      {
+        bits: [
+          bits(
+            ff,
+            0x8000,
+            16,
+            'reserved',
+            ff & 0x8000 ? '1 (must be 0)' : '0',
+            ff & 0x8000 ? 'bad' : undefined,
+          ),
+          bits(ff, IPV4_FLAG_DF, 16, "DF (don't fragment)", df ? '1 set' : '0 may fragment'),
+          bits(ff, IPV4_FLAG_MF, 16, 'MF (more fragments)', mf ? '1 more follow' : '0 last fragment'),
+          bits(
+            ff,
+            IPV4_FRAGMENT_OFFSET_MASK,
+            16,
+            'fragment offset',
+            `${fragOff} (× 8 = byte ${fragOff * 8})`,
+          ),
+        ],
+      },
+    );
+  }
+  if (!w.has(l, off + IPV4_OFF_TTL, 1, 'time to live')) return;
+  if (w.full) w.field(l, off + IPV4_OFF_TTL, 1, 'time to live', String(ipv4Ttl(b, off)));
+  if (!w.has(l, off + IPV4_OFF_PROTOCOL, 1, 'protocol')) return;
+  const proto = ipv4Protocol(b, off);
+  if (w.full) {
+    w.field(l, off + IPV4_OFF_PROTOCOL, 1, 'protocol', `${proto} ${IP_PROTOCOLS[proto] ?? '(unknown)'}`);
+  }
+  if (!w.has(l, off + IPV4_OFF_CHECKSUM, 2, 'header checksum')) return;
+  if (w.full) {
+    const complete = ihl >= 5 && off + hl <= b.length;
+    const [cv, cs] = checksumValue(
+      ipv4Checksum(b, off),
+      complete ? ipv4ComputeChecksum(b, off) : undefined,
+      ihl < 5 ? 'bad IHL' : 'header incomplete',
+    );
+    w.field(l, off + IPV4_OFF_CHECKSUM, 2, 'header checksum', cv, cs ? { status: cs } : {});
+  }
+  if (!w.has(l, off + IPV4_OFF_SRC, 4, 'source address')) return;
+  if (w.full) w.field(l, off + IPV4_OFF_SRC, 4, 'source address', u32ToIpv4(ipv4Src(b, off)));
+  if (!w.has(l, off + IPV4_OFF_DST, 4, 'destination address')) return;
+  if (w.full) w.field(l, off + IPV4_OFF_DST, 4, 'destination address', u32ToIpv4(ipv4Dst(b, off)));
   if (ihl < 5) {
-    l.notes.push({ level: 'bad', text: `IHL ${ihl} is below the minimum of 5; the payload is not decoded.` });
+    if (w.full) w.note(l, 'bad', `IHL ${ihl} is below the minimum of 5; the payload is not decoded.`);
     w.stopped = true;
     return;
   }
-  if (hl > wire.IPV4_MIN_HEADER_SIZE) {
-    if (!w.has(l, off + wire.IPV4_MIN_HEADER_SIZE, hl - wire.IPV4_MIN_HEADER_SIZE, 'options')) return;
-    w.field(
-      l,
-      off + wire.IPV4_MIN_HEADER_SIZE,
-      hl - wire.IPV4_MIN_HEADER_SIZE,
-      'options',
-      `${hl - 20} bytes`,
-    );
+  if (hl > IPV4_MIN_HEADER_SIZE) {
+    if (!w.has(l, off + IPV4_MIN_HEADER_SIZE, hl - IPV4_MIN_HEADER_SIZE, 'options')) return;
+    if (w.full) {
+      w.field(l, off + IPV4_MIN_HEADER_SIZE, hl - IPV4_MIN_HEADER_SIZE, 'options', `${hl - 20} bytes`);
+    }
   }
   const start = off + hl;
   const end = quoted ? b.length : Math.min(b.length, off + Math.max(total, hl));
   if (fragOff !== 0) {
-    l.notes.push({ level: 'info', text: 'A non-first fragment: its payload continues an earlier packet.' });
+    w.note(l, 'info', 'A non-first fragment: its payload continues an earlier packet.');
     if (start < end) data(w, w.layer('Data', role, '', start), start, end);
     if (!quoted) trailer(w, l, end, 'IPv4 packet');
     return;
   }
-  if (mf && !quoted) l.notes.push({ level: 'info', text: 'First fragment of a fragmented packet (MF set).' });
-  if (quoted) {
-    l.notes.push({ level: 'info', text: 'This IPv4 header is quoted inside an ICMP error message.' });
-  }
+  if (mf && !quoted) w.note(l, 'info', 'First fragment of a fragmented packet (MF set).');
+  if (quoted) w.note(l, 'info', 'This IPv4 header is quoted inside an ICMP error message.');
   const ip: IpContext = {
     version: 4,
     ipOff: off,
@@ -737,45 +898,50 @@ function ipv6(
 ): void {
   const b = w.buf;
   const l = w.layer('IPv6', role, 'RFC 8200 §3', off);
-  if (mismatched)
-    l.notes.push({ level: 'bad', text: 'The EtherType said IPv4 but the version nibble is 6.' });
-  flag(l, truncation(lim, off, wire.IPV6_HEADER_SIZE, `${underlay ? 'outer ' : ''}IPv6 header`));
+  if (mismatched) w.note(l, 'bad', 'The EtherType said IPv4 but the version nibble is 6.');
+  flag(l, truncation(lim, off, IPV6_HEADER_SIZE, `${underlay ? 'outer ' : ''}IPv6 header`));
   if (!w.has(l, off, 4, 'version, traffic class, flow label')) return;
-  const word = wire.readU32(b, off + wire.IPV6_OFF_VERSION_TC_FLOW);
-  const tc = (word >>> 20) & 0xff;
-  w.field(l, off, 4, 'version, class, flow', `6, tc ${hex(tc, 2)}, flow ${hex(word & 0xfffff, 5)}`, {
-    bits: [
-      bits(word, 0xf0000000, 32, 'version', '6'),
-      bits(word, 0x0fc00000, 32, 'DSCP', dscpName(tc >>> 2)),
-      bits(word, 0x00300000, 32, 'ECN', `${tc & 3} ${ECN_NAMES[tc & 3]}`),
-      bits(word, 0x000fffff, 32, 'flow label', hex(word & 0xfffff, 5)),
-    ],
-  });
-  if (!w.has(l, off + wire.IPV6_OFF_PAYLOAD_LENGTH, 2, 'payload length')) return;
-  const plen = wire.ipv6PayloadLength(b, off);
-  const avail = b.length - off - wire.IPV6_HEADER_SIZE;
-  w.field(
-    l,
-    off + wire.IPV6_OFF_PAYLOAD_LENGTH,
-    2,
-    'payload length',
-    `${plen} bytes${plen > avail ? ` (the frame holds only ${Math.max(0, avail)})` : ''}`,
-    plen > avail ? { status: 'bad' } : {},
-  );
-  if (!w.has(l, off + wire.IPV6_OFF_NEXT_HEADER, 1, 'next header')) return;
-  const nh = wire.ipv6NextHeader(b, off);
-  w.field(l, off + wire.IPV6_OFF_NEXT_HEADER, 1, 'next header', `${nh} ${IP_PROTOCOLS[nh] ?? '(unknown)'}`);
-  if (!w.has(l, off + wire.IPV6_OFF_HOP_LIMIT, 1, 'hop limit')) return;
-  w.field(l, off + wire.IPV6_OFF_HOP_LIMIT, 1, 'hop limit', String(wire.ipv6HopLimit(b, off)));
-  if (!w.has(l, off + wire.IPV6_OFF_SRC, wire.IPV6_ADDR_SIZE, 'source address')) return;
-  const src = ipv6ToString(b, off + wire.IPV6_OFF_SRC);
-  w.field(l, off + wire.IPV6_OFF_SRC, wire.IPV6_ADDR_SIZE, 'source address', src);
-  if (!w.has(l, off + wire.IPV6_OFF_DST, wire.IPV6_ADDR_SIZE, 'destination address')) return;
-  const dst = ipv6ToString(b, off + wire.IPV6_OFF_DST);
-  w.field(l, off + wire.IPV6_OFF_DST, wire.IPV6_ADDR_SIZE, 'destination address', dst);
-  const start = off + wire.IPV6_HEADER_SIZE;
+  if (w.full) {
+    const word = readU32(b, off + IPV6_OFF_VERSION_TC_FLOW);
+    const tc = (word >>> 20) & 0xff;
+    w.field(l, off, 4, 'version, class, flow', `6, tc ${hex(tc, 2)}, flow ${hex(word & 0xfffff, 5)}`, {
+      bits: [
+        bits(word, 0xf0000000, 32, 'version', '6'),
+        bits(word, 0x0fc00000, 32, 'DSCP', dscpName(tc >>> 2)),
+        bits(word, 0x00300000, 32, 'ECN', `${tc & 3} ${ECN_NAMES[tc & 3]}`),
+        bits(word, 0x000fffff, 32, 'flow label', hex(word & 0xfffff, 5)),
+      ],
+    });
+  }
+  if (!w.has(l, off + IPV6_OFF_PAYLOAD_LENGTH, 2, 'payload length')) return;
+  const plen = ipv6PayloadLength(b, off);
+  if (w.full) {
+    const avail = b.length - off - IPV6_HEADER_SIZE;
+    w.field(
+      l,
+      off + IPV6_OFF_PAYLOAD_LENGTH,
+      2,
+      'payload length',
+      `${plen} bytes${plen > avail ? ` (the frame holds only ${Math.max(0, avail)})` : ''}`,
+      plen > avail ? { status: 'bad' } : {},
+    );
+  }
+  if (!w.has(l, off + IPV6_OFF_NEXT_HEADER, 1, 'next header')) return;
+  const nh = ipv6NextHeader(b, off);
+  if (w.full) {
+    w.field(l, off + IPV6_OFF_NEXT_HEADER, 1, 'next header', `${nh} ${IP_PROTOCOLS[nh] ?? '(unknown)'}`);
+  }
+  if (!w.has(l, off + IPV6_OFF_HOP_LIMIT, 1, 'hop limit')) return;
+  if (w.full) w.field(l, off + IPV6_OFF_HOP_LIMIT, 1, 'hop limit', String(ipv6HopLimit(b, off)));
+  if (!w.has(l, off + IPV6_OFF_SRC, IPV6_ADDR_SIZE, 'source address')) return;
+  const src = ipv6ToString(b, off + IPV6_OFF_SRC);
+  if (w.full) w.field(l, off + IPV6_OFF_SRC, IPV6_ADDR_SIZE, 'source address', src);
+  if (!w.has(l, off + IPV6_OFF_DST, IPV6_ADDR_SIZE, 'destination address')) return;
+  const dst = ipv6ToString(b, off + IPV6_OFF_DST);
+  if (w.full) w.field(l, off + IPV6_OFF_DST, IPV6_ADDR_SIZE, 'destination address', dst);
+  const start = off + IPV6_HEADER_SIZE;
   const end = Math.min(b.length, start + plen);
-  const total = wire.IPV6_HEADER_SIZE + plen;
+  const total = IPV6_HEADER_SIZE + plen;
   const present = lim - off;
   const ipLim = off + Math.max(0, Math.min(total, present));
   const info: Ipv6Info = { kind: 'ipv6', src, dst, total, present, protocol: nh, exts: 0 };
@@ -804,9 +970,9 @@ function ipv6(
       break;
     }
     const after = b[p];
-    w.field(x, p, 1, 'next header', `${after} ${IP_PROTOCOLS[after] ?? '(unknown)'}`);
+    if (w.full) w.field(x, p, 1, 'next header', `${after} ${IP_PROTOCOLS[after] ?? '(unknown)'}`);
     if (next === IPV6_EXT.FRAGMENT) {
-      w.field(x, p + 1, 1, 'reserved', hex(b[p + 1], 2));
+      if (w.full) w.field(x, p + 1, 1, 'reserved', hex(b[p + 1], 2));
       if (!w.has(x, p + IPV6_EXT.FRAG_OFFSET, 6, 'fragment offset, identification')) {
         live = false;
         break;
@@ -814,44 +980,44 @@ function ipv6(
       const word = w.u16(p + IPV6_EXT.FRAG_OFFSET);
       const fo = word & IPV6_EXT.FRAG_OFFSET_MASK;
       const more = (word & 1) !== 0;
-      w.field(
-        x,
-        p + IPV6_EXT.FRAG_OFFSET,
-        2,
-        'fragment offset, M',
-        `${fo >>> 3} (byte ${fo})${more ? ', M' : ''}`,
-        {
-          bits: [
-            bits(word, IPV6_EXT.FRAG_OFFSET_MASK, 16, 'fragment offset', `${fo >>> 3} (× 8 = byte ${fo})`),
-            bits(word, 0x0006, 16, 'reserved', String((word >>> 1) & 3)),
-            bits(word, 0x0001, 16, 'M (more fragments)', more ? '1 more follow' : '0 last fragment'),
-          ],
-        },
-      );
-      const fid = wire.readU32(b, p + IPV6_EXT.FRAG_ID);
-      w.field(x, p + IPV6_EXT.FRAG_ID, 4, 'identification', `${hex(fid, 8)} (${fid})`);
+      if (w.full) {
+        w.field(
+          x,
+          p + IPV6_EXT.FRAG_OFFSET,
+          2,
+          'fragment offset, M',
+          `${fo >>> 3} (byte ${fo})${more ? ', M' : ''}`,
+          {
+            bits: [
+              bits(word, IPV6_EXT.FRAG_OFFSET_MASK, 16, 'fragment offset', `${fo >>> 3} (× 8 = byte ${fo})`),
+              bits(word, 0x0006, 16, 'reserved', String((word >>> 1) & 3)),
+              bits(word, 0x0001, 16, 'M (more fragments)', more ? '1 more follow' : '0 last fragment'),
+            ],
+          },
+        );
+        const fid = readU32(b, p + IPV6_EXT.FRAG_ID);
+        w.field(x, p + IPV6_EXT.FRAG_ID, 4, 'identification', `${hex(fid, 8)} (${fid})`);
+      }
       if (fo !== 0) {
         if (info.extProblem === undefined) info.fragment = { offset: fo, protocol: after };
-        x.notes.push({
-          level: 'info',
-          text: 'A non-first fragment: its payload continues an earlier packet.',
-        });
+        w.note(x, 'info', 'A non-first fragment: its payload continues an earlier packet.');
         fragmentOnly = true;
         p += IPV6_EXT.MIN_SIZE;
         break;
       }
-      if (more) x.notes.push({ level: 'info', text: 'First fragment of a fragmented packet (M set).' });
+      if (more) w.note(x, 'info', 'First fragment of a fragmented packet (M set).');
       next = after;
       p += IPV6_EXT.MIN_SIZE;
     } else {
       const hlen = (b[p + IPV6_EXT.LENGTH] + 1) * 8;
-      w.field(x, p + IPV6_EXT.LENGTH, 1, 'header length', `${b[p + IPV6_EXT.LENGTH]} (${hlen} bytes)`);
+      if (w.full)
+        w.field(x, p + IPV6_EXT.LENGTH, 1, 'header length', `${b[p + IPV6_EXT.LENGTH]} (${hlen} bytes)`);
       if (!w.has(x, p + 2, hlen - 2, next === IPV6_EXT.ROUTING ? 'routing data' : 'options')) live = false;
-      else if (next === IPV6_EXT.ROUTING) {
+      else if (w.full && next === IPV6_EXT.ROUTING) {
         w.field(x, p + 2, 1, 'routing type', String(b[p + 2]));
         w.field(x, p + 3, 1, 'segments left', String(b[p + 3]));
         w.field(x, p + 4, hlen - 4, 'data', `${hlen - 4} bytes`);
-      } else {
+      } else if (w.full) {
         w.field(x, p + 2, hlen - 2, 'options', `${hlen - 2} bytes`);
       }
       next = after;
@@ -875,20 +1041,20 @@ function ipv6(
   };
   if (fragmentOnly) {
     if (p < end) data(w, w.layer('Data', role, '', p), p, end);
-  } else if (next === wire.IP_PROTO_TCP || next === wire.IP_PROTO_UDP || next === wire.IP_PROTO_ICMPV6) {
+  } else if (next === IP_PROTO_TCP || next === IP_PROTO_UDP || next === IP_PROTO_ICMPV6) {
     transport(w, next, p, end, ip);
   } else if (p < end) {
-    l.notes.push({ level: 'info', text: `Next header ${next} is not decoded; showing the bytes.` });
+    if (w.full) w.note(l, 'info', `Next header ${next} is not decoded; showing the bytes.`);
     data(w, w.layer('Data', role, '', p), p, end);
   }
   if (!w.stopped) trailer(w, l, end, 'IPv6 packet');
 }
 
 function transport(w: Walker, proto: number, start: number, end: number, ip: IpContext): void {
-  if (proto === wire.IP_PROTO_UDP) udp(w, start, end, ip);
-  else if (proto === wire.IP_PROTO_TCP) tcp(w, start, end, ip);
-  else if (proto === wire.IP_PROTO_ICMP && ip.version === 4) icmp(w, start, end, ip);
-  else if (proto === wire.IP_PROTO_ICMPV6 && ip.version === 6) icmpv6(w, start, end, ip);
+  if (proto === IP_PROTO_UDP) udp(w, start, end, ip);
+  else if (proto === IP_PROTO_TCP) tcp(w, start, end, ip);
+  else if (proto === IP_PROTO_ICMP && ip.version === 4) icmp(w, start, end, ip);
+  else if (proto === IP_PROTO_ICMPV6 && ip.version === 6) icmpv6(w, start, end, ip);
   else if (start < end) data(w, w.layer('Data', ip.role, '', start), start, end);
 }
 
@@ -897,45 +1063,66 @@ function transport(w: Walker, proto: number, start: number, end: number, ip: IpC
 function udp(w: Walker, off: number, end: number, ip: IpContext): void {
   const b = w.buf;
   const l = w.layer('UDP', ip.role, 'RFC 768', off);
-  flag(l, truncation(ip.lim, off, wire.UDP_HEADER_SIZE, `${ip.underlay ? 'outer ' : ''}UDP header`));
+  flag(l, truncation(ip.lim, off, UDP_HEADER_SIZE, `${ip.underlay ? 'outer ' : ''}UDP header`));
   if (!w.has(l, off, 2, 'source port')) return;
-  const sport = wire.udpSrcPort(b, off);
-  if (!w.has(l, off + wire.UDP_OFF_DST_PORT, 2, 'destination port')) {
-    w.field(l, off, 2, 'source port', portName(sport));
+  const sport = udpSrcPort(b, off);
+  if (!w.has(l, off + UDP_OFF_DST_PORT, 2, 'destination port')) {
+    if (w.full) w.field(l, off, 2, 'source port', portName(sport));
     return;
   }
-  const dport = wire.udpDstPort(b, off);
-  const readable = off + wire.UDP_OFF_LENGTH + 2 <= b.length;
-  const ulen = readable ? wire.udpLength(b, off) : 0;
+  const dport = udpDstPort(b, off);
+  const readable = off + UDP_OFF_LENGTH + 2 <= b.length;
+  const ulen = readable ? udpLength(b, off) : 0;
   const payloadEnd = Math.min(ip.lim, off + ulen);
-  const overlay = ip.quoted ? undefined : w.overlayFor(sport, dport, off + wire.UDP_HEADER_SIZE, payloadEnd);
+  const overlay = ip.quoted ? undefined : w.overlayFor(sport, dport, off + UDP_HEADER_SIZE, payloadEnd);
   if (l.problem === undefined) {
-    if (ip.underlay && ulen < wire.UDP_HEADER_SIZE) l.problem = `outer UDP length ${ulen} < 8`;
+    if (ip.underlay && ulen < UDP_HEADER_SIZE) l.problem = `outer UDP length ${ulen} < 8`;
     l.info = {
       kind: 'udp',
       sport,
       dport,
       length: ulen,
-      payload: off + wire.UDP_HEADER_SIZE,
+      payload: off + UDP_HEADER_SIZE,
       end: payloadEnd,
       segment: ip.lim - off,
     };
     if (overlay) l.info.overlay = overlay;
   }
   const isVxlan = overlay === 'vxlan';
-  // RFC 7348 §5: a VXLAN sender hashes the inner flow into the source port (the destination is the VXLAN port).
-  const flowHash = isVxlan && w.ports.has(dport);
-  w.field(
-    l,
-    off,
-    2,
-    'source port',
-    portName(sport) + (flowHash ? '  hash of the inner flow' : ''),
-    flowHash ? { ref: 'RFC 7348 §5' } : {},
-  );
-  w.field(l, off + wire.UDP_OFF_DST_PORT, 2, 'destination port', portName(dport));
-  if (!w.has(l, off + wire.UDP_OFF_LENGTH, 2, 'length')) return;
+  if (w.full) {
+    // RFC 7348 §5: a VXLAN sender hashes the inner flow into the source port (the destination is the VXLAN port).
+    const flowHash = isVxlan && w.ports.has(dport);
+    w.field(
+      l,
+      off,
+      2,
+      'source port',
+      portName(sport) + (flowHash ? '  hash of the inner flow' : ''),
+      flowHash ? { ref: 'RFC 7348 §5' } : {},
+    );
+    w.field(l, off + UDP_OFF_DST_PORT, 2, 'destination port', portName(dport));
+  }
+  if (!w.has(l, off + UDP_OFF_LENGTH, 2, 'length')) return;
   const len = ulen;
+  if (w.full) udpLengthField(w, l, off, len, ip);
+  if (!w.has(l, off + UDP_OFF_CHECKSUM, 2, 'checksum')) return;
+  if (ip.quoted) {
+    if (w.full) {
+      const stored = udpChecksum(b, off);
+      w.field(l, off + UDP_OFF_CHECKSUM, 2, 'checksum', `${hex(stored, 4)} (not checked in a quoted header)`);
+    }
+    return;
+  }
+  if (w.full) udpChecksumField(w, l, off, len, ip);
+  const pstart = off + UDP_HEADER_SIZE;
+  const pend = Math.min(end, len >= 8 ? off + len : end);
+  if (isVxlan) vxlan(w, pstart, pend, payloadEnd);
+  else if (overlay === 'udp') flannelUdp(w, pstart, pend, payloadEnd);
+  else if (pstart < pend) data(w, w.layer('Data', ip.role, '', pstart), pstart, pend);
+}
+
+/** udpLengthField records the UDP Length row, checked against the IP payload and the capture. */
+function udpLengthField(w: Walker, l: ExplainLayer, off: number, len: number, ip: IpContext): void {
   let lenNote = '';
   let lenStatus: Status | undefined;
   if (len < 8) {
@@ -944,34 +1131,28 @@ function udp(w: Walker, off: number, end: number, ip: IpContext): void {
   } else if (!ip.quoted && len !== ip.payloadLen) {
     lenNote = ` (IP says ${ip.payloadLen})`;
     lenStatus = 'bad';
-  } else if (!ip.quoted && off + len > b.length) {
-    lenNote = ` (the frame holds only ${b.length - off})`;
+  } else if (!ip.quoted && off + len > w.buf.length) {
+    lenNote = ` (the frame holds only ${w.buf.length - off})`;
     lenStatus = 'bad';
   }
   w.field(
     l,
-    off + wire.UDP_OFF_LENGTH,
+    off + UDP_OFF_LENGTH,
     2,
     'length',
     `${len} bytes (8 header + ${Math.max(0, len - 8)} payload)${lenNote}`,
     lenStatus ? { status: lenStatus } : {},
   );
-  if (!w.has(l, off + wire.UDP_OFF_CHECKSUM, 2, 'checksum')) return;
-  const stored = wire.udpChecksum(b, off);
-  if (ip.quoted) {
-    w.field(
-      l,
-      off + wire.UDP_OFF_CHECKSUM,
-      2,
-      'checksum',
-      `${hex(stored, 4)} (not checked in a quoted header)`,
-    );
-    return;
-  }
+}
+
+/** udpChecksumField records the UDP checksum row of a datagram that is not quoted, verifying it. */
+function udpChecksumField(w: Walker, l: ExplainLayer, off: number, len: number, ip: IpContext): void {
+  const b = w.buf;
+  const stored = udpChecksum(b, off);
   if (stored === 0 && ip.version === 4) {
     w.field(
       l,
-      off + wire.UDP_OFF_CHECKSUM,
+      off + UDP_OFF_CHECKSUM,
       2,
       'checksum',
       '0x0000 none (allowed over IPv4; RFC 7348 §5 says SHOULD be zero)',
@@ -979,7 +1160,7 @@ function udp(w: Walker, off: number, end: number, ip: IpContext): void {
   } else if (stored === 0) {
     w.field(
       l,
-      off + wire.UDP_OFF_CHECKSUM,
+      off + UDP_OFF_CHECKSUM,
       2,
       'checksum',
       '0x0000 missing (IPv6 requires a UDP checksum, RFC 8200 §8.1)',
@@ -988,30 +1169,19 @@ function udp(w: Walker, off: number, end: number, ip: IpContext): void {
   } else {
     const ok = len >= 8 && off + len <= b.length;
     let computed = ok
-      ? computeChecksum(
-          b,
-          off,
-          len,
-          off + wire.UDP_OFF_CHECKSUM,
-          pseudoHeaderSum(w, ip, wire.IP_PROTO_UDP, len),
-        )
+      ? computeChecksum(b, off, len, off + UDP_OFF_CHECKSUM, pseudoHeaderSum(w, ip, IP_PROTO_UDP, len))
       : undefined;
     if (computed === 0) computed = 0xffff; // RFC 768: a computed zero is sent as all ones
     const [cv, cs] = checksumValue(stored, computed, 'datagram incomplete');
     w.field(
       l,
-      off + wire.UDP_OFF_CHECKSUM,
+      off + UDP_OFF_CHECKSUM,
       2,
       'checksum',
       cv + (ok ? ' (over pseudo-header + datagram)' : ''),
       cs ? { status: cs } : {},
     );
   }
-  const pstart = off + wire.UDP_HEADER_SIZE;
-  const pend = Math.min(end, len >= 8 ? off + len : end);
-  if (isVxlan) vxlan(w, pstart, pend, payloadEnd);
-  else if (overlay === 'udp') flannelUdp(w, pstart, pend, payloadEnd);
-  else if (pstart < pend) data(w, w.layer('Data', ip.role, '', pstart), pstart, pend);
 }
 
 function tcp(w: Walker, off: number, end: number, ip: IpContext): void {
@@ -1026,31 +1196,72 @@ function tcp(w: Walker, off: number, end: number, ip: IpContext): void {
       kind: 'tcp',
       sport: w.u16(off + TCP.SRC_PORT),
       dport: w.u16(off + TCP.DST_PORT),
-      seq: wire.readU32(b, off + TCP.SEQ),
-      ack: wire.readU32(b, off + TCP.ACK),
+      seq: readU32(b, off + TCP.SEQ),
+      ack: readU32(b, off + TCP.ACK),
       flags: b[off + TCP.FLAGS],
       window: w.u16(off + TCP.WINDOW),
       payloadLength: ip.lim - off - hl,
     };
   }
   if (!w.has(l, off, 4, 'ports')) return;
-  w.field(l, off + TCP.SRC_PORT, 2, 'source port', portName(w.u16(off + TCP.SRC_PORT)));
-  w.field(l, off + TCP.DST_PORT, 2, 'destination port', portName(w.u16(off + TCP.DST_PORT)));
+  if (w.full) {
+    w.field(l, off + TCP.SRC_PORT, 2, 'source port', portName(w.u16(off + TCP.SRC_PORT)));
+    w.field(l, off + TCP.DST_PORT, 2, 'destination port', portName(w.u16(off + TCP.DST_PORT)));
+  }
   if (ip.quoted && off + 8 > b.length) return;
   if (!w.has(l, off + TCP.SEQ, 4, 'sequence number')) return;
-  w.field(l, off + TCP.SEQ, 4, 'sequence number', String(wire.readU32(b, off + TCP.SEQ)));
+  if (w.full) w.field(l, off + TCP.SEQ, 4, 'sequence number', String(readU32(b, off + TCP.SEQ)));
   if (ip.quoted && off + TCP.MIN_SIZE > b.length) {
-    l.notes.push({ level: 'info', text: 'ICMP quotes only the first 8 bytes of the TCP header.' });
+    w.note(l, 'info', 'ICMP quotes only the first 8 bytes of the TCP header.');
     return;
   }
   if (!w.has(l, off + TCP.ACK, 4, 'acknowledgment number')) return;
-  w.field(l, off + TCP.ACK, 4, 'acknowledgment number', String(wire.readU32(b, off + TCP.ACK)));
+  if (w.full) w.field(l, off + TCP.ACK, 4, 'acknowledgment number', String(readU32(b, off + TCP.ACK)));
   if (!w.has(l, off + TCP.DOFF_FLAGS, 2, 'data offset, flags')) return;
+  const doff = b[off + TCP.DOFF_FLAGS] >>> 4;
+  if (w.full) tcpFlagsField(w, l, off, doff);
+  if (!w.has(l, off + TCP.WINDOW, 2, 'window')) return;
+  if (w.full) w.field(l, off + TCP.WINDOW, 2, 'window', String(w.u16(off + TCP.WINDOW)));
+  if (!w.has(l, off + TCP.CHECKSUM, 2, 'checksum')) return;
+  if (w.full) {
+    const stored = w.u16(off + TCP.CHECKSUM);
+    const segLen = ip.payloadLen;
+    const complete = !ip.quoted && off + segLen <= b.length && segLen >= TCP.MIN_SIZE;
+    const [cv, cs] = checksumValue(
+      stored,
+      complete
+        ? computeChecksum(b, off, segLen, off + TCP.CHECKSUM, pseudoHeaderSum(w, ip, IP_PROTO_TCP, segLen))
+        : undefined,
+      ip.quoted ? 'quoted header' : 'segment incomplete',
+    );
+    w.field(l, off + TCP.CHECKSUM, 2, 'checksum', cv, cs ? { status: cs } : {});
+  }
+  if (!w.has(l, off + TCP.URGENT, 2, 'urgent pointer')) return;
+  if (w.full) w.field(l, off + TCP.URGENT, 2, 'urgent pointer', String(w.u16(off + TCP.URGENT)));
+  if (doff < 5) {
+    if (w.full) w.note(l, 'bad', `Data offset ${doff} is below the minimum of 5.`);
+    w.stopped = true;
+    return;
+  }
+  const hl = doff * 4;
+  if (hl > TCP.MIN_SIZE) {
+    if (!w.has(l, off + TCP.MIN_SIZE, hl - TCP.MIN_SIZE, 'options')) return;
+    if (w.full) tcpOptions(w, l, off + TCP.MIN_SIZE, off + hl);
+  }
+  const pstart = off + hl;
+  if (pstart < end) data(w, w.layer('Data', ip.role, '', pstart), pstart, end);
+}
+
+/** TCP_FLAG_NAMES names the eight TCP control bits, bit 0 (FIN) first. */
+const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
+
+/** tcpFlagsField records the data offset and control bits row, each bit broken out. */
+function tcpFlagsField(w: Walker, l: ExplainLayer, off: number, doff: number): void {
   const word = w.u16(off + TCP.DOFF_FLAGS);
-  const doff = word >>> 12;
-  const flagNames = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
-  const set = flagNames.filter((_, i) => word & (1 << i));
-  const flagBits = flagNames.map((n, i) => bits(word, 1 << i, 16, n, word & (1 << i) ? '1' : '0')).reverse();
+  const set = TCP_FLAG_NAMES.filter((_, i) => word & (1 << i));
+  const flagBits = TCP_FLAG_NAMES.map((n, i) =>
+    bits(word, 1 << i, 16, n, word & (1 << i) ? '1' : '0'),
+  ).reverse();
   w.field(l, off + TCP.DOFF_FLAGS, 2, 'data offset, flags', `${doff * 4}-byte header, [${set.join(', ')}]`, {
     status: doff < 5 ? 'bad' : undefined,
     bits: [
@@ -1059,34 +1270,6 @@ function tcp(w: Walker, off: number, end: number, ip: IpContext): void {
       ...flagBits,
     ],
   });
-  if (!w.has(l, off + TCP.WINDOW, 2, 'window')) return;
-  w.field(l, off + TCP.WINDOW, 2, 'window', String(w.u16(off + TCP.WINDOW)));
-  if (!w.has(l, off + TCP.CHECKSUM, 2, 'checksum')) return;
-  const stored = w.u16(off + TCP.CHECKSUM);
-  const segLen = ip.payloadLen;
-  const complete = !ip.quoted && off + segLen <= b.length && segLen >= TCP.MIN_SIZE;
-  const [cv, cs] = checksumValue(
-    stored,
-    complete
-      ? computeChecksum(b, off, segLen, off + TCP.CHECKSUM, pseudoHeaderSum(w, ip, wire.IP_PROTO_TCP, segLen))
-      : undefined,
-    ip.quoted ? 'quoted header' : 'segment incomplete',
-  );
-  w.field(l, off + TCP.CHECKSUM, 2, 'checksum', cv, cs ? { status: cs } : {});
-  if (!w.has(l, off + TCP.URGENT, 2, 'urgent pointer')) return;
-  w.field(l, off + TCP.URGENT, 2, 'urgent pointer', String(w.u16(off + TCP.URGENT)));
-  if (doff < 5) {
-    l.notes.push({ level: 'bad', text: `Data offset ${doff} is below the minimum of 5.` });
-    w.stopped = true;
-    return;
-  }
-  const hl = doff * 4;
-  if (hl > TCP.MIN_SIZE) {
-    if (!w.has(l, off + TCP.MIN_SIZE, hl - TCP.MIN_SIZE, 'options')) return;
-    tcpOptions(w, l, off + TCP.MIN_SIZE, off + hl);
-  }
-  const pstart = off + hl;
-  if (pstart < end) data(w, w.layer('Data', ip.role, '', pstart), pstart, end);
 }
 
 function tcpOptions(w: Walker, l: ExplainLayer, p: number, end: number): void {
@@ -1116,16 +1299,9 @@ function tcpOptions(w: Walker, l: ExplainLayer, p: number, end: number): void {
     else if (kind === 4 && len === 2) w.field(l, p, 2, 'option SACK permitted', 'yes', { ref: 'RFC 2018' });
     else if (kind === 5) w.field(l, p, len, 'option SACK', `${(len - 2) / 8} block(s)`, { ref: 'RFC 2018' });
     else if (kind === 8 && len === 10)
-      w.field(
-        l,
-        p,
-        10,
-        'option timestamps',
-        `TSval ${wire.readU32(b, p + 2)}, TSecr ${wire.readU32(b, p + 6)}`,
-        {
-          ref: 'RFC 7323 §3',
-        },
-      );
+      w.field(l, p, 10, 'option timestamps', `TSval ${readU32(b, p + 2)}, TSecr ${readU32(b, p + 6)}`, {
+        ref: 'RFC 7323 §3',
+      });
     else w.field(l, p, len, `option ${kind}`, `${len} bytes`);
     p += len;
   }
@@ -1134,85 +1310,88 @@ function tcpOptions(w: Walker, l: ExplainLayer, p: number, end: number): void {
 function icmp(w: Walker, off: number, end: number, ip: IpContext): void {
   const b = w.buf;
   const l = w.layer('ICMP', ip.role, 'RFC 792', off);
-  flag(l, truncation(ip.lim, off, wire.ICMPV4_OFF_CHECKSUM + 2, 'ICMP header'));
+  flag(l, truncation(ip.lim, off, ICMPV4_OFF_CHECKSUM + 2, 'ICMP header'));
   if (l.problem === undefined) {
-    const t = wire.icmpv4Type(b, off);
+    const t = icmpv4Type(b, off);
     // Echo and timestamp messages keep their identifier and sequence in the second word.
-    if (t === wire.ICMPV4_ECHO_REPLY || t === wire.ICMPV4_ECHO_REQUEST || t === 13 || t === 14)
-      flag(l, truncation(ip.lim, off, wire.ICMPV4_HEADER_SIZE, 'ICMP echo header'));
-    l.info = { kind: 'icmp', type: t, code: wire.icmpv4Code(b, off) };
-    if (ip.lim - off >= wire.ICMPV4_HEADER_SIZE) l.info.rest = wire.readU32(b, off + wire.ICMPV4_OFF_ECHO_ID);
+    if (t === ICMPV4_ECHO_REPLY || t === ICMPV4_ECHO_REQUEST || t === 13 || t === 14)
+      flag(l, truncation(ip.lim, off, ICMPV4_HEADER_SIZE, 'ICMP echo header'));
+    l.info = { kind: 'icmp', type: t, code: icmpv4Code(b, off) };
+    if (ip.lim - off >= ICMPV4_HEADER_SIZE) l.info.rest = readU32(b, off + ICMPV4_OFF_ECHO_ID);
   }
   if (!w.has(l, off, 2, 'type and code')) return;
-  const type = wire.icmpv4Type(b, off);
-  const code = wire.icmpv4Code(b, off);
-  w.field(l, off, 1, 'type', `${type} ${ICMP_TYPES[type] ?? '(unknown)'}`);
-  const codeName =
-    type === wire.ICMPV4_DEST_UNREACHABLE
-      ? ICMP_UNREACH_CODES[code]
-      : type === wire.ICMPV4_TIME_EXCEEDED
-        ? code === 0
-          ? 'TTL exceeded in transit'
-          : 'fragment reassembly time exceeded'
-        : undefined;
-  w.field(l, off + wire.ICMPV4_OFF_CODE, 1, 'code', `${code}${codeName ? ' ' + codeName : ''}`);
-  if (!w.has(l, off + wire.ICMPV4_OFF_CHECKSUM, 2, 'checksum')) return;
-  const mlen = end - off;
-  const complete = !ip.quoted && off + ip.payloadLen <= b.length && mlen === ip.payloadLen;
-  const [cv, cs] = checksumValue(
-    wire.icmpv4Checksum(b, off),
-    complete ? computeChecksum(b, off, mlen, off + wire.ICMPV4_OFF_CHECKSUM) : undefined,
-    'message incomplete',
-  );
-  w.field(
-    l,
-    off + wire.ICMPV4_OFF_CHECKSUM,
-    2,
-    'checksum',
-    cv + (complete ? ` (over ${mlen} bytes)` : ''),
-    cs ? { status: cs } : {},
-  );
-  if (!w.has(l, off + wire.ICMPV4_OFF_ECHO_ID, 4, 'rest of header')) return;
-  const body = off + wire.ICMPV4_HEADER_SIZE;
-  if (type === wire.ICMPV4_ECHO_REPLY || type === wire.ICMPV4_ECHO_REQUEST) {
-    const id = wire.icmpv4EchoId(b, off);
-    w.field(l, off + wire.ICMPV4_OFF_ECHO_ID, 2, 'identifier', `${hex(id, 4)} (${id})`);
-    w.field(l, off + wire.ICMPV4_OFF_ECHO_SEQ, 2, 'sequence number', String(wire.icmpv4EchoSeq(b, off)));
+  const type = icmpv4Type(b, off);
+  const code = icmpv4Code(b, off);
+  if (w.full) {
+    w.field(l, off, 1, 'type', `${type} ${ICMP_TYPES[type] ?? '(unknown)'}`);
+    const codeName =
+      type === ICMPV4_DEST_UNREACHABLE
+        ? ICMP_UNREACH_CODES[code]
+        : type === ICMPV4_TIME_EXCEEDED
+          ? code === 0
+            ? 'TTL exceeded in transit'
+            : 'fragment reassembly time exceeded'
+          : undefined;
+    w.field(l, off + ICMPV4_OFF_CODE, 1, 'code', `${code}${codeName ? ' ' + codeName : ''}`);
+  }
+  if (!w.has(l, off + ICMPV4_OFF_CHECKSUM, 2, 'checksum')) return;
+  if (w.full) {
+    const mlen = end - off;
+    const complete = !ip.quoted && off + ip.payloadLen <= b.length && mlen === ip.payloadLen;
+    const [cv, cs] = checksumValue(
+      icmpv4Checksum(b, off),
+      complete ? computeChecksum(b, off, mlen, off + ICMPV4_OFF_CHECKSUM) : undefined,
+      'message incomplete',
+    );
+    w.field(
+      l,
+      off + ICMPV4_OFF_CHECKSUM,
+      2,
+      'checksum',
+      cv + (complete ? ` (over ${mlen} bytes)` : ''),
+      cs ? { status: cs } : {},
+    );
+  }
+  if (!w.has(l, off + ICMPV4_OFF_ECHO_ID, 4, 'rest of header')) return;
+  const body = off + ICMPV4_HEADER_SIZE;
+  if (type === ICMPV4_ECHO_REPLY || type === ICMPV4_ECHO_REQUEST) {
+    if (w.full) {
+      const id = icmpv4EchoId(b, off);
+      w.field(l, off + ICMPV4_OFF_ECHO_ID, 2, 'identifier', `${hex(id, 4)} (${id})`);
+      w.field(l, off + ICMPV4_OFF_ECHO_SEQ, 2, 'sequence number', String(icmpv4EchoSeq(b, off)));
+    }
     if (body < end) data(w, w.layer('Data', ip.role, '', body), body, end);
     return;
   }
-  if (type === wire.ICMPV4_DEST_UNREACHABLE && code === wire.ICMPV4_CODE_FRAG_NEEDED) {
-    w.field(l, off + wire.ICMPV4_OFF_ECHO_ID, 2, 'unused', hex(w.u16(off + wire.ICMPV4_OFF_ECHO_ID), 4));
-    w.field(
-      l,
-      off + wire.ICMPV4_OFF_NEXT_HOP_MTU,
-      2,
-      'next-hop MTU',
-      `${wire.icmpv4NextHopMtu(b, off)} bytes`,
-      {
-        ref: 'RFC 1191 §4',
-      },
-    );
-  } else {
-    w.field(
-      l,
-      off + wire.ICMPV4_OFF_ECHO_ID,
-      4,
-      type === wire.ICMPV4_REDIRECT ? 'gateway address' : 'unused',
-      type === wire.ICMPV4_REDIRECT
-        ? ipv4At(b, off + wire.ICMPV4_OFF_ECHO_ID)
-        : hex(wire.readU32(b, off + wire.ICMPV4_OFF_ECHO_ID), 8),
-    );
-  }
+  if (w.full) icmpRestField(w, l, off, type, code);
   const quotes =
-    type === wire.ICMPV4_DEST_UNREACHABLE ||
-    type === wire.ICMPV4_TIME_EXCEEDED ||
-    type === wire.ICMPV4_PARAMETER_PROBLEM;
+    type === ICMPV4_DEST_UNREACHABLE || type === ICMPV4_TIME_EXCEEDED || type === ICMPV4_PARAMETER_PROBLEM;
   if (quotes && body < b.length && !ip.quoted) {
     ipAny(w, body, b.length, 'quoted', true);
     return;
   }
   if (body < end) data(w, w.layer('Data', ip.role, '', body), body, end);
+}
+
+/** icmpRestField records the second word of a non-echo ICMP header: next-hop MTU, gateway or unused. */
+function icmpRestField(w: Walker, l: ExplainLayer, off: number, type: number, code: number): void {
+  const b = w.buf;
+  if (type === ICMPV4_DEST_UNREACHABLE && code === ICMPV4_CODE_FRAG_NEEDED) {
+    w.field(l, off + ICMPV4_OFF_ECHO_ID, 2, 'unused', hex(w.u16(off + ICMPV4_OFF_ECHO_ID), 4));
+    w.field(l, off + ICMPV4_OFF_NEXT_HOP_MTU, 2, 'next-hop MTU', `${icmpv4NextHopMtu(b, off)} bytes`, {
+      ref: 'RFC 1191 §4',
+    });
+  } else {
+    w.field(
+      l,
+      off + ICMPV4_OFF_ECHO_ID,
+      4,
+      type === ICMPV4_REDIRECT ? 'gateway address' : 'unused',
+      type === ICMPV4_REDIRECT
+        ? ipv4At(b, off + ICMPV4_OFF_ECHO_ID)
+        : hex(readU32(b, off + ICMPV4_OFF_ECHO_ID), 8),
+    );
+  }
 }
 
 function icmpv6(w: Walker, off: number, end: number, ip: IpContext): void {
@@ -1224,36 +1403,34 @@ function icmpv6(w: Walker, off: number, end: number, ip: IpContext): void {
     if (t === ICMPV6.ECHO_REQUEST || t === ICMPV6.ECHO_REPLY)
       flag(l, truncation(ip.lim, off, ICMPV6.BODY + 4, 'ICMPv6 echo header'));
     l.info = { kind: 'icmpv6', type: t, code: b[off + ICMPV6.CODE] };
-    if (ip.lim - off >= ICMPV6.BODY + 4) l.info.rest = wire.readU32(b, off + ICMPV6.BODY);
+    if (ip.lim - off >= ICMPV6.BODY + 4) l.info.rest = readU32(b, off + ICMPV6.BODY);
     const nd = t === ICMPV6.NEIGHBOR_SOLICITATION || t === ICMPV6.NEIGHBOR_ADVERTISEMENT;
-    if (nd && ip.lim - off >= ICMPV6.ND_TARGET + wire.IPV6_ADDR_SIZE)
+    if (nd && ip.lim - off >= ICMPV6.ND_TARGET + IPV6_ADDR_SIZE)
       l.info.target = ipv6ToString(b, off + ICMPV6.ND_TARGET);
   }
   if (!w.has(l, off, ICMPV6.MIN_SIZE, 'type, code, checksum')) return;
   const type = b[off];
-  w.field(l, off, 1, 'type', `${type} ${ICMPV6_TYPES[type] ?? '(unknown)'}`);
-  w.field(l, off + ICMPV6.CODE, 1, 'code', String(b[off + ICMPV6.CODE]));
-  const mlen = end - off;
-  const complete = off + ip.payloadLen <= b.length && mlen === ip.payloadLen;
-  const [cv, cs] = checksumValue(
-    w.u16(off + ICMPV6.CHECKSUM),
-    complete
-      ? computeChecksum(
-          b,
-          off,
-          mlen,
-          off + ICMPV6.CHECKSUM,
-          pseudoHeaderSum(w, ip, wire.IP_PROTO_ICMPV6, mlen),
-        )
-      : undefined,
-    'message incomplete',
-  );
-  w.field(l, off + ICMPV6.CHECKSUM, 2, 'checksum', cv, cs ? { status: cs } : {});
+  if (w.full) {
+    w.field(l, off, 1, 'type', `${type} ${ICMPV6_TYPES[type] ?? '(unknown)'}`);
+    w.field(l, off + ICMPV6.CODE, 1, 'code', String(b[off + ICMPV6.CODE]));
+    const mlen = end - off;
+    const complete = off + ip.payloadLen <= b.length && mlen === ip.payloadLen;
+    const [cv, cs] = checksumValue(
+      w.u16(off + ICMPV6.CHECKSUM),
+      complete
+        ? computeChecksum(b, off, mlen, off + ICMPV6.CHECKSUM, pseudoHeaderSum(w, ip, IP_PROTO_ICMPV6, mlen))
+        : undefined,
+      'message incomplete',
+    );
+    w.field(l, off + ICMPV6.CHECKSUM, 2, 'checksum', cv, cs ? { status: cs } : {});
+  }
   const body = off + ICMPV6.BODY;
   const echo = type === ICMPV6.ECHO_REQUEST || type === ICMPV6.ECHO_REPLY;
   if (echo && w.has(l, body, 4, 'identifier and sequence')) {
-    w.field(l, body, 2, 'identifier', hex(w.u16(body), 4));
-    w.field(l, body + 2, 2, 'sequence number', String(w.u16(body + 2)));
+    if (w.full) {
+      w.field(l, body, 2, 'identifier', hex(w.u16(body), 4));
+      w.field(l, body + 2, 2, 'sequence number', String(w.u16(body + 2)));
+    }
     if (body + 4 < end) data(w, w.layer('Data', ip.role, '', body + 4), body + 4, end);
     return;
   }
@@ -1265,22 +1442,70 @@ function icmpv6(w: Walker, off: number, end: number, ip: IpContext): void {
 function vxlan(w: Walker, off: number, end: number, lim: number): void {
   const b = w.buf;
   const l = w.layer('VXLAN', 'outer', 'RFC 7348 §5', off);
-  if (lim - off < wire.VXLAN_HEADER_SIZE) {
+  if (lim - off < VXLAN_HEADER_SIZE) {
     l.problem = `truncated VXLAN header: ${Math.max(0, lim - off)} of 8 bytes`;
-  } else if (!wire.vxlanHasVni(b, off)) {
-    l.problem = `bad VXLAN flags ${hex(wire.vxlanFlags(b, off), 2)}`;
+  } else if (!vxlanHasVni(b, off)) {
+    l.problem = `bad VXLAN flags ${hex(vxlanFlags(b, off), 2)}`;
   } else {
     l.info = {
       kind: 'vxlan',
-      flags: wire.vxlanFlags(b, off),
-      vni: wire.vxlanVni(b, off),
-      reserved: wire.vxlanReservedBitsSet(b, off),
+      flags: vxlanFlags(b, off),
+      vni: vxlanVni(b, off),
+      reserved: vxlanReservedBitsSet(b, off),
     };
   }
   if (!w.has(l, off, 1, 'flags')) return;
-  const flags = wire.vxlanFlags(b, off);
-  const iSet = (flags & wire.VXLAN_FLAG_I) !== 0;
-  const rsv = flags & ~wire.VXLAN_FLAG_I & 0xff;
+  if (w.full) vxlanFlagsField(w, l, off);
+  if (!w.has(l, off + VXLAN_OFF_RESERVED1, 3, 'reserved')) return;
+  if (w.full) {
+    const r1 = (b[off + VXLAN_OFF_RESERVED1] << 16) | w.u16(off + VXLAN_OFF_RESERVED1 + 1);
+    w.field(
+      l,
+      off + VXLAN_OFF_RESERVED1,
+      3,
+      'reserved',
+      `${hex(r1, 6)}${r1 ? ' (must be 0 on send, ignored on receipt)' : ''}`,
+      r1 ? { status: 'warn' } : {},
+    );
+  }
+  if (!w.has(l, off + VXLAN_OFF_VNI, 3, 'VNI')) return;
+  const vni = vxlanVni(b, off);
+  if (w.full) w.field(l, off + VXLAN_OFF_VNI, 3, 'VNI', `${vni} (${hex(vni, 6)})`, { ref: 'RFC 7348 §5' });
+  if (!w.has(l, off + VXLAN_OFF_RESERVED2, 1, 'reserved')) return;
+  const inner = off + VXLAN_HEADER_SIZE;
+  if (w.full) {
+    const r2 = b[off + VXLAN_OFF_RESERVED2];
+    w.field(
+      l,
+      off + VXLAN_OFF_RESERVED2,
+      1,
+      'reserved',
+      `${hex(r2, 2)}${r2 ? ' (must be 0 on send, ignored on receipt)' : ''}`,
+      r2 ? { status: 'warn' } : {},
+    );
+    const innerEnd = Math.min(end, b.length);
+    w.overlay = {
+      kind: 'vxlan',
+      vni,
+      outer: [],
+      innerOffset: inner,
+      innerLength: Math.max(0, innerEnd - inner),
+      innerIpLength: Math.max(0, innerEnd - inner - ETH_HEADER_SIZE),
+    };
+  }
+  if (inner >= b.length) {
+    w.note(l, 'bad', 'No inner Ethernet frame follows the VXLAN header.');
+    flag(l, innerEthernetTruncation(lim, inner));
+    return;
+  }
+  ethernet(w, inner, lim, 'inner', false);
+}
+
+/** vxlanFlagsField records the VXLAN flags row with its I bit and reserved bits, and their notes. */
+function vxlanFlagsField(w: Walker, l: ExplainLayer, off: number): void {
+  const flags = vxlanFlags(w.buf, off);
+  const iSet = (flags & VXLAN_FLAG_I) !== 0;
+  const rsv = flags & ~VXLAN_FLAG_I & 0xff;
   w.field(l, off, 1, 'flags', `${hex(flags, 2)}${iSet ? ' I' : ''}${rsv ? ', reserved bits set' : ''}`, {
     status: iSet ? (rsv ? 'warn' : 'ok') : 'bad',
     bits: [
@@ -1290,80 +1515,48 @@ function vxlan(w: Walker, off: number, end: number, lim: number): void {
     ],
   });
   if (!iSet)
-    l.notes.push({
-      level: 'bad',
-      text: 'RFC 7348 §5: the I flag MUST be set for a valid VNI; weft drops this frame (bad_vxlan_flags).',
-    });
+    w.note(
+      l,
+      'bad',
+      'RFC 7348 §5: the I flag MUST be set for a valid VNI; weft drops this frame (bad_vxlan_flags).',
+    );
   if (rsv) {
-    l.notes.push({
-      level: 'warn',
-      text: 'Reserved flag bits are set: RFC 7348 §5 says ignore them on receipt (GBP/GPE use them); weft accepts and counts an anomaly.',
-    });
+    w.note(
+      l,
+      'warn',
+      'Reserved flag bits are set: RFC 7348 §5 says ignore them on receipt (GBP/GPE use them); weft accepts and counts an anomaly.',
+    );
   }
-  if (!w.has(l, off + wire.VXLAN_OFF_RESERVED1, 3, 'reserved')) return;
-  const r1 = (b[off + wire.VXLAN_OFF_RESERVED1] << 16) | w.u16(off + wire.VXLAN_OFF_RESERVED1 + 1);
-  w.field(
-    l,
-    off + wire.VXLAN_OFF_RESERVED1,
-    3,
-    'reserved',
-    `${hex(r1, 6)}${r1 ? ' (must be 0 on send, ignored on receipt)' : ''}`,
-    r1 ? { status: 'warn' } : {},
-  );
-  if (!w.has(l, off + wire.VXLAN_OFF_VNI, 3, 'VNI')) return;
-  const vni = wire.vxlanVni(b, off);
-  w.field(l, off + wire.VXLAN_OFF_VNI, 3, 'VNI', `${vni} (${hex(vni, 6)})`, { ref: 'RFC 7348 §5' });
-  if (!w.has(l, off + wire.VXLAN_OFF_RESERVED2, 1, 'reserved')) return;
-  const r2 = b[off + wire.VXLAN_OFF_RESERVED2];
-  w.field(
-    l,
-    off + wire.VXLAN_OFF_RESERVED2,
-    1,
-    'reserved',
-    `${hex(r2, 2)}${r2 ? ' (must be 0 on send, ignored on receipt)' : ''}`,
-    r2 ? { status: 'warn' } : {},
-  );
-  const inner = off + wire.VXLAN_HEADER_SIZE;
-  const innerEnd = Math.min(end, b.length);
-  w.overlay = {
-    kind: 'vxlan',
-    vni,
-    outer: [],
-    innerOffset: inner,
-    innerLength: Math.max(0, innerEnd - inner),
-    innerIpLength: Math.max(0, innerEnd - inner - wire.ETH_HEADER_SIZE),
-  };
-  if (inner >= b.length) {
-    l.notes.push({ level: 'bad', text: 'No inner Ethernet frame follows the VXLAN header.' });
-    flag(l, innerEthernetTruncation(lim, inner));
-    return;
-  }
-  ethernet(w, inner, lim, 'inner', false);
 }
 
 function flannelUdp(w: Walker, off: number, end: number, lim: number): void {
   const l = w.layer('flannel-UDP', 'outer', 'flannel udp backend', off);
-  l.notes.push({
-    level: 'info',
-    text: 'No overlay header: the UDP payload is the inner IP packet itself (flannel backend "udp", port 8285).',
-  });
-  const innerEnd = Math.min(end, w.buf.length);
-  w.overlay = {
-    kind: 'udp',
-    outer: [],
-    innerOffset: off,
-    innerLength: Math.max(0, innerEnd - off),
-    innerIpLength: Math.max(0, innerEnd - off),
-  };
+  if (w.full) {
+    w.note(
+      l,
+      'info',
+      'No overlay header: the UDP payload is the inner IP packet itself (flannel backend "udp", port 8285).',
+    );
+    const innerEnd = Math.min(end, w.buf.length);
+    w.overlay = {
+      kind: 'udp',
+      outer: [],
+      innerOffset: off,
+      innerLength: Math.max(0, innerEnd - off),
+      innerIpLength: Math.max(0, innerEnd - off),
+    };
+  }
   if (off >= w.buf.length) {
-    l.notes.push({ level: 'bad', text: 'The UDP payload is empty: no inner packet.' });
+    w.note(l, 'bad', 'The UDP payload is empty: no inner packet.');
     flag(l, truncation(lim, off, 1, 'IP header'));
     return;
   }
   ipAny(w, off, lim, 'inner', false);
 }
 
+/** data records a payload row on `l` (a `Data` layer the caller created, in both details). */
 function data(w: Walker, l: ExplainLayer, off: number, end: number): void {
+  if (!w.full) return;
   const n = Math.max(0, Math.min(end, w.buf.length) - off);
   const text = printable(w.buf, off, n);
   w.field(l, off, n, 'data', `${n} bytes${text ? '  ' + text : ''}`);

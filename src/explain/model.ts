@@ -6,7 +6,15 @@
  * src/capture/summarize.ts (the one-line `weft capture` summary). Fields carry what the byte view
  * shows; `info` and `problem` carry the decoded values and structural verdict the one-line summary
  * needs, so neither renderer parses bytes and tests can assert on values instead of scraping text.
+ * A decode with `detail: 'summary'` records only the second part (see `Explanation.detail`).
  */
+
+/**
+ * DecodeDetail is how much the decoder records: `full` (the byte-by-byte view: fields, notes,
+ * checksum verdicts, summary lines) or `summary` (only each layer's `info` and `problem`, which the
+ * one-line `weft capture` summary reads).
+ */
+export type DecodeDetail = 'full' | 'summary';
 
 /** Status marks a field or note that is checked: a valid checksum, a bad flag, a truncation. */
 export type Status = 'ok' | 'warn' | 'bad';
@@ -239,4 +247,10 @@ export interface Explanation {
   overlay?: OverlayInfo;
   /** The closing summary lines (overhead, layer sizes). */
   summary: string[];
+  /**
+   * What was recorded. `full`: everything above. `summary`: the layers with their name, role, ref,
+   * offset, `info` and `problem` only; `fields`, `notes` and `summary` are empty, every `length`
+   * is 0 and there is no `overlay`. Render the byte view only from a `full` decode.
+   */
+  detail: DecodeDetail;
 }

@@ -128,6 +128,45 @@ export function portName(p: number): string {
   return s ? `${p} (${s})` : String(p);
 }
 
+/** HEX_DIGIT holds the character codes of the lower-case hex digits, for macText. */
+const HEX_DIGIT = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+const COLON = 0x3a;
+
+/**
+ * macText renders the MAC at buf[off..off+6) as `aa:bb:cc:dd:ee:ff`, the same text as
+ * `bufferToMac` (src/route/addr.ts), as one string from its 17 character codes: the capture line
+ * formats up to four MACs per frame, and building each from six padded parts and a join (or from
+ * concatenations) allocated about 400 bytes of intermediate strings.
+ */
+export function macText(buf: Uint8Array, off: number): string {
+  const a = buf[off];
+  const b = buf[off + 1];
+  const c = buf[off + 2];
+  const d = buf[off + 3];
+  const e = buf[off + 4];
+  const f = buf[off + 5];
+  const h = HEX_DIGIT;
+  return String.fromCharCode(
+    h[a >> 4],
+    h[a & 15],
+    COLON,
+    h[b >> 4],
+    h[b & 15],
+    COLON,
+    h[c >> 4],
+    h[c & 15],
+    COLON,
+    h[d >> 4],
+    h[d & 15],
+    COLON,
+    h[e >> 4],
+    h[e & 15],
+    COLON,
+    h[f >> 4],
+    h[f & 15],
+  );
+}
+
 /** macKind says whether the MAC at buf[off..off+6) is broadcast, multicast or unicast, local or OUI. */
 export function macKind(buf: Uint8Array, off: number): string {
   let all = true;

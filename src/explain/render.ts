@@ -65,8 +65,14 @@ function heading(l: ExplainLayer, overlay: boolean): string {
   return (`${role}${l.name}`.padEnd(24) + `  ${range}`.padEnd(24) + (l.ref ? `  ${l.ref}` : '')).trimEnd();
 }
 
-/** renderExplanation turns an Explanation (from decodeFrame) into the text `weft explain` prints. */
+/**
+ * renderExplanation turns an Explanation (from decodeFrame with the default `detail: 'full'`) into
+ * the text `weft explain` prints. Throws TypeError for a `summary` decode, which has no rows.
+ */
 export function renderExplanation(ex: Explanation, buf: Uint8Array, opts: RenderOptions = {}): string {
+  // A summary decode has no rows: rendering it would print headings over nothing, silently.
+  if (ex.detail !== 'full')
+    throw new TypeError(`renderExplanation needs a full decode, got detail '${ex.detail}'`);
   const c = painter(opts.color ?? false);
   const status = (s: Status | undefined, text: string): string =>
     s === 'ok' ? c.green(text) : s === 'bad' ? c.red(text) : s === 'warn' ? c.yellow(text) : text;

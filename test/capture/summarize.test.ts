@@ -301,13 +301,21 @@ test('one decode pass: the line and --explain agree on fuzzed frames, and neithe
       fc.constantFrom(LinkType.ethernet, LinkType.raw, LinkType.sll, LinkType.sll2, LinkType.null),
       (bytes, linkType) => {
         const frame = Buffer.from(bytes);
-        const s = summarizeFrame(frame, { linkType, ports });
+        // --explain: one full decode serves the line and the byte view.
+        const s = summarizeFrame(frame, { linkType, ports, explain: true });
         assert.ok(FRAME_KINDS.includes(s.kind));
         const ex = s.explanation;
         assert.ok(ex, 'the summary carries the decode it was rendered from');
-        // --explain renders that same decode: decoding again gives the same view.
+        assert.equal(ex.detail, 'full');
+        // Without --explain the line comes from a summary decode, and is the same line.
+        const quick = summarizeFrame(frame, { linkType, ports });
+        assert.equal(quick.explanation?.detail, 'summary');
+        assert.deepEqual({ ...quick, explanation: undefined }, { ...s, explanation: undefined });
+        // --explain renders that same decode: decoding again gives the same view, and a summary
+        // decode handed over by mistake is decoded again in full rather than rendered bare.
         const view = explainCaptured(frame, linkType, ports);
         assert.equal(explainCaptured(frame, linkType, ports, '    ', ex), view);
+        assert.equal(explainCaptured(frame, linkType, ports, '    ', quick.explanation), view);
         assert.deepEqual(decodeFrame(frame, captureDecodeOptions(linkType, ports)), ex);
         if (s.kind === 'vxlan') {
           assert.equal(ex.overlay?.kind, 'vxlan');

@@ -19,6 +19,7 @@ import {
   summarizeFrame,
   type FrameKind,
   type OverlayKind,
+  type SummarizeOptions,
 } from '../../capture/summarize';
 
 /** usage is the `weft help capture` text. */
@@ -149,17 +150,23 @@ export async function run(argv: string[]): Promise<number> {
     out.length = 0;
   };
 
+  // Built on the first frame (the link type is known once the capture is open), then reused.
+  let sumOpts: SummarizeOptions | undefined;
   const cap = LiveCapture.open({ device: o.iface, filter }, (data, micros, truncated) => {
     if (o.count > 0 && total >= o.count) return;
     total++;
-    const s = summarizeFrame(data, {
+    // Without --explain the decode records only what the line prints; with it, one full decode
+    // serves the line and the byte view.
+    sumOpts ??= {
       linkType: cap.linkType,
       ports,
+      explain: o.explain,
       ...(o.vni !== undefined ? { vni: o.vni } : {}),
-    });
+    };
+    const s = summarizeFrame(data, sumOpts);
     counts[s.kind]++;
     let line = formatCaptureLine(micros, s) + (truncated ? ' [truncated by capture buffer]' : '') + '\n';
-    if (o.explain) line += explainCaptured(data, cap.linkType, ports) + '\n';
+    if (o.explain) line += explainCaptured(data, cap.linkType, ports, '    ', s.explanation) + '\n';
     out.push(line);
     writer?.write(data, micros);
     if (!flushScheduled) {
