@@ -20,11 +20,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import { PerformanceObserver } from 'node:perf_hooks';
-import { spawnSync } from 'node:child_process';
+
 import { Bench } from 'tinybench';
+import { gcCounter, getGc, measureHeap, runMain } from './harness';
 import { explainCaptured } from '../src/capture/explain-adapter';
 import { LinkType, summarizeFrame, type FrameKind } from '../src/capture/summarize';
 import { parseCaptureArgs, portMap } from '../src/cli/commands/capture';
@@ -316,44 +314,14 @@ function buildCases(): Case[] {
  */
 const NODE_FLAGS = ['--expose-gc', '--min-semi-space-size=64', '--max-semi-space-size=64'];
 
-function reexecIfNeeded(): number | null {
-  if (NODE_FLAGS.every((f) => process.execArgv.includes(f))) return null;
-  const r = spawnSync(
-    process.execPath,
-    [...NODE_FLAGS, ...process.execArgv, __filename, ...process.argv.slice(2)],
-    { stdio: 'inherit' },
-  );
-  return r.status ?? 1;
-}
-
-function getGc(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g !== undefined) return g;
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
-
-function settle(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 50));
-}
-
 async function measureAllocation(
   c: Case,
   gc: () => void,
   gcCount: () => number,
 ): Promise<{ bytesPerFrame: number | null; gcs: number }> {
   const calls = Math.ceil(c.allocFrames / FRAMES);
-  for (let i = 0; i < 50; i++) c.run();
-  gc();
-  gc();
-  await settle();
-  const gcsBefore = gcCount();
-  const before = process.memoryUsage().heapUsed;
-  for (let i = 0; i < calls; i++) c.run();
-  const after = process.memoryUsage().heapUsed;
-  await settle();
-  const gcs = gcCount() - gcsBefore;
-  return { bytesPerFrame: gcs === 0 ? Math.max(0, after - before) / (calls * FRAMES) : null, gcs };
+  const m = await measureHeap(c.run, 50, calls, gc, gcCount);
+  return { bytesPerFrame: m.gcs === 0 ? m.bytes / (calls * FRAMES) : null, gcs: m.gcs };
 }
 
 async function main(): Promise<number> {
@@ -365,11 +333,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const gc = getGc();
-  let gcs = 0;
-  const obs = new PerformanceObserver((list) => {
-    gcs += list.getEntries().length;
-  });
-  obs.observe({ entryTypes: ['gc'] });
+  const gcs = gcCounter();
   const cases = buildCases().filter((c) => c.name.includes(opts.filter));
   // Run every case untimed first. A 64 MiB young generation is fresh memory: until the allocations
   // have cycled through it once, every new page faults, and whichever case ran first measured
@@ -384,7 +348,7 @@ async function main(): Promise<number> {
     const [task] = bench.runSync();
     const r = task?.result;
     if (r === undefined || r.state !== 'completed') throw new Error(`${c.name}: benchmark did not complete`);
-    const alloc = await measureAllocation(c, gc, () => gcs);
+    const alloc = await measureAllocation(c, gc, gcs.count);
     // tinybench reports latency in milliseconds per call; one call is FRAMES frames.
     results.push({
       name: c.name,
@@ -397,7 +361,7 @@ async function main(): Promise<number> {
       gcsDuringAllocRun: alloc.gcs,
     });
   }
-  obs.disconnect();
+  gcs.stop();
   console.table(
     results.map((r) => ({
       case: r.name,
@@ -447,15 +411,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-const reexecCode = reexecIfNeeded();
-if (reexecCode !== null) process.exitCode = reexecCode;
-else
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
+runMain(NODE_FLAGS, __filename, main);

@@ -15,11 +15,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import { PerformanceObserver } from 'node:perf_hooks';
-import { spawnSync } from 'node:child_process';
+
 import { Bench } from 'tinybench';
+import { gcCounter, getGc, measureHeap, runMain } from './harness';
 import {
   flannelUdpDecap,
   flannelUdpEncap,
@@ -341,32 +339,6 @@ function buildCases(): { cases: Case[]; headline: string } {
  */
 const NODE_FLAGS = ['--expose-gc', '--max-semi-space-size=64'];
 
-/** reexecIfNeeded runs this script again under NODE_FLAGS; returns its exit code, or null if already there. */
-function reexecIfNeeded(): number | null {
-  if (NODE_FLAGS.every((f) => process.execArgv.includes(f))) return null;
-  const r = spawnSync(
-    process.execPath,
-    [...NODE_FLAGS, ...process.execArgv, __filename, ...process.argv.slice(2)],
-    {
-      stdio: 'inherit',
-    },
-  );
-  return r.status ?? 1;
-}
-
-/** getGc returns V8's gc(); falls back to enabling it at run time if the flag is somehow missing. */
-function getGc(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g !== undefined) return g;
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
-
-/** settle waits long enough for queued PerformanceObserver 'gc' entries to be delivered. */
-function settle(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 50));
-}
-
 /** measureAllocation runs `c` for about `packets` packets and returns heap bytes per packet and GCs seen. */
 async function measureAllocation(
   c: Case,
@@ -375,24 +347,12 @@ async function measureAllocation(
   gcCount: () => number,
 ): Promise<{ bytesPerPacket: number; gcs: number }> {
   const batches = Math.ceil(packets / BATCH);
-  for (let i = 0; i < 2000; i++) {
+  const step = (): void => {
     c.reset?.();
     c.run();
-  }
-  gc();
-  gc();
-  // GC observer entries arrive asynchronously; let those of the forced collections land first.
-  await settle();
-  const gcsBefore = gcCount();
-  const before = process.memoryUsage().heapUsed;
-  for (let i = 0; i < batches; i++) {
-    c.reset?.();
-    c.run();
-  }
-  const after = process.memoryUsage().heapUsed;
-  await settle();
-  const gcs = gcCount() - gcsBefore;
-  return { bytesPerPacket: Math.max(0, after - before) / (batches * BATCH), gcs };
+  };
+  const m = await measureHeap(step, 2000, batches, gc, gcCount);
+  return { bytesPerPacket: m.bytes / (batches * BATCH), gcs: m.gcs };
 }
 
 function fmt(n: number, digits: number): string {
@@ -408,11 +368,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const gc = getGc();
-  let gcs = 0;
-  const obs = new PerformanceObserver((list) => {
-    gcs += list.getEntries().length;
-  });
-  obs.observe({ entryTypes: ['gc'] });
+  const gcs = gcCounter();
 
   const { cases, headline } = buildCases();
   const selected = cases.filter((c) => c.name.includes(opts.filter));
@@ -424,7 +380,7 @@ async function main(): Promise<number> {
     const r = task?.result;
     if (r === undefined || r.state !== 'completed') throw new Error(`${c.name}: benchmark did not complete`);
     c.check?.();
-    const alloc = await measureAllocation(c, opts.allocPackets, gc, () => gcs);
+    const alloc = await measureAllocation(c, opts.allocPackets, gc, gcs.count);
     c.check?.();
     // tinybench reports latency in milliseconds per call; one call is BATCH packets.
     const nsMedian = (r.latency.p50 * 1e6) / BATCH;
@@ -439,7 +395,7 @@ async function main(): Promise<number> {
       gcsDuringAllocRun: alloc.gcs,
     });
   }
-  obs.disconnect();
+  gcs.stop();
 
   console.table(
     results.map((r) => ({
@@ -504,15 +460,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-const reexecCode = reexecIfNeeded();
-if (reexecCode !== null) process.exitCode = reexecCode;
-else
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
+runMain(NODE_FLAGS, __filename, main);

@@ -295,49 +295,17 @@ inline uint32_t FoldSwap(uint64_t acc) {
 #endif
 }
 
-// Folded RFC 1071 sum (not complemented) of p[0, len) as big-endian 16-bit words.
-uint32_t Sum16(const uint8_t* p, size_t len) {
-  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  size_t i = 0;
-  for (; i + 16 <= len; i += 16) {
-    uint32_t w[4];
-    memcpy(w, p + i, 16);
-    a0 += w[0];
-    a1 += w[1];
-    a2 += w[2];
-    a3 += w[3];
-  }
-  uint64_t acc = a0 + a1 + a2 + a3;
-  for (; i + 4 <= len; i += 4) {
-    uint32_t w;
-    memcpy(&w, p + i, 4);
-    acc += w;
-  }
-  if (i + 2 <= len) {
-    uint16_t w;
-    memcpy(&w, p + i, 2);
-    acc += w;
-    i += 2;
-  }
-  if (i < len) acc += p[i];
-  return FoldSwap(acc);
-}
-
-// Sum16 of src[0, len) while copying it to dst, in one pass: the offload paths copy data that has
-// just left the kernel and is not in cache, so reading it once instead of twice is what counts.
-// An overlap with dst after src would be overwritten before it is read: sum, then memmove.
-uint32_t SumCopy(uint8_t* dst, const uint8_t* src, size_t len) {
-  if (dst > src && dst < src + len) {
-    uint32_t sum = Sum16(src, len);
-    memmove(dst, src, len);
-    return sum;
-  }
+// Folded RFC 1071 sum (not complemented) of src[0, len) as big-endian 16-bit words; with kCopy
+// also copies it to dst in the same pass. The offload paths copy data that has just left the
+// kernel and is not in cache, so reading it once instead of twice is what counts.
+template <bool kCopy>
+uint32_t SumRange(uint8_t* dst, const uint8_t* src, size_t len) {
   uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   size_t i = 0;
   for (; i + 16 <= len; i += 16) {
     uint32_t w[4];
     memcpy(w, src + i, 16);
-    memcpy(dst + i, w, 16);
+    if (kCopy) memcpy(dst + i, w, 16);
     a0 += w[0];
     a1 += w[1];
     a2 += w[2];
@@ -347,21 +315,32 @@ uint32_t SumCopy(uint8_t* dst, const uint8_t* src, size_t len) {
   for (; i + 4 <= len; i += 4) {
     uint32_t w;
     memcpy(&w, src + i, 4);
-    memcpy(dst + i, &w, 4);
+    if (kCopy) memcpy(dst + i, &w, 4);
     acc += w;
   }
   if (i + 2 <= len) {
     uint16_t w;
     memcpy(&w, src + i, 2);
-    memcpy(dst + i, &w, 2);
+    if (kCopy) memcpy(dst + i, &w, 2);
     acc += w;
     i += 2;
   }
   if (i < len) {
-    dst[i] = src[i];
+    if (kCopy) dst[i] = src[i];
     acc += src[i];
   }
   return FoldSwap(acc);
+}
+
+// SumCopy sums and copies in one pass; a dst that overlaps src from above would be overwritten
+// before it is read, so that case sums first and then memmoves.
+uint32_t SumCopy(uint8_t* dst, const uint8_t* src, size_t len) {
+  if (dst > src && dst < src + len) {
+    uint32_t sum = SumRange<false>(nullptr, src, len);
+    memmove(dst, src, len);
+    return sum;
+  }
+  return SumRange<true>(dst, src, len);
 }
 
 // csumCopy(src, dst, plan: Uint32Array, n, sums: Uint32Array) -> undefined
@@ -387,7 +366,7 @@ Napi::Value CsumCopy(const Napi::CallbackInfo& info) {
       sums[k] = 0xFFFFFFFFu;
       continue;
     }
-    sums[k] = copy ? SumCopy(dst + d, src + so, len) : Sum16(src + so, len);
+    sums[k] = copy ? SumCopy(dst + d, src + so, len) : SumRange<false>(nullptr, src + so, len);
   }
   return env.Undefined();
 }

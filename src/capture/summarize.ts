@@ -40,6 +40,7 @@ import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet'
 import { IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4';
 import { VXLAN_HEADER_SIZE } from '../wire/vxlan';
 import { TCP } from '../explain/extra-headers';
+import { ICMPV6_TYPES } from '../explain/names';
 
 export { DEFAULT_PORTS, LinkType };
 export type { OverlayKind };
@@ -357,18 +358,8 @@ const ICMP_UNREACH: Record<number, string> = {
   13: 'admin prohibited',
 };
 
-const ICMP6_TYPES: Record<number, string> = {
-  1: 'unreachable',
-  2: 'packet too big',
-  3: 'time exceeded',
-  4: 'parameter problem',
-  128: 'echo request',
-  129: 'echo reply',
-  133: 'router solicitation',
-  134: 'router advertisement',
-  135: 'neighbor solicitation',
-  136: 'neighbor advertisement',
-};
+// The line says 'unreachable' where the field view says 'destination unreachable'.
+const ICMP6_TYPES: Record<number, string> = { ...ICMPV6_TYPES, 1: 'unreachable' };
 
 /** tcpFlags renders TCP control bits the way tcpdump does: `[S.]` is SYN+ACK. */
 function tcpFlags(f: number): string {

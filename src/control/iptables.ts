@@ -273,20 +273,24 @@ export class Iptables {
     return r.code === 0;
   }
 
+  /** chainGone says whether `rule`'s flannel chain is absent (looked up once per pass, in `chains`). */
+  private async chainGone(rule: IptablesRule, chains: Map<string, boolean>): Promise<boolean> {
+    const ch = flannelChainOf(rule);
+    if (ch === null) return false;
+    const key = `${rule.table}/${ch}`;
+    if (!chains.has(key)) chains.set(key, await this.chainExists(rule.table, ch));
+    return chains.get(key) === false;
+  }
+
   /** missing lists the rules that are absent (a rule whose flannel chain is gone counts as absent). */
   async missing(rules: readonly IptablesRule[]): Promise<IptablesRule[]> {
     return this.serial(async () => {
       const out: IptablesRule[] = [];
       const chains = new Map<string, boolean>();
       for (const r of rules) {
-        const ch = flannelChainOf(r);
-        if (ch !== null) {
-          const key = `${r.table}/${ch}`;
-          if (!chains.has(key)) chains.set(key, await this.chainExists(r.table, ch));
-          if (!chains.get(key)) {
-            out.push(r);
-            continue;
-          }
+        if (await this.chainGone(r, chains)) {
+          out.push(r);
+          continue;
         }
         if (!(await this.exists(r))) out.push(r);
       }
@@ -324,12 +328,7 @@ export class Iptables {
       const ops: RestoreOp[] = [];
       const chains = new Map<string, boolean>();
       for (const r of rules) {
-        const ch = flannelChainOf(r);
-        if (ch !== null) {
-          const key = `${r.table}/${ch}`;
-          if (!chains.has(key)) chains.set(key, await this.chainExists(r.table, ch));
-          if (!chains.get(key)) continue;
-        }
+        if (await this.chainGone(r, chains)) continue;
         if (await this.exists(r)) ops.push({ op: '-D', rule: r });
       }
       if (ops.length > 0) await this.restore(restorePayload(ops));

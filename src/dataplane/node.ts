@@ -71,7 +71,13 @@ import { Router } from '../route/router';
 import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
 import type { TunDevice } from './devices';
 import type { FlowEntry, FlowTableSnapshot } from './flow-table';
-import { DataplaneQueue, sumSnapshots, type QueueParams, type QueueSnapshot } from './queue';
+import {
+  DataplaneQueue,
+  sumSnapshots,
+  type QueueOffloadSnapshot,
+  type QueueParams,
+  type QueueSnapshot,
+} from './queue';
 import { openQueueSockets, openTunQueue, type QueueSocketSpec } from './queue-devices';
 import { checkWorkers } from './workers';
 import type { QueueWorkerData } from './queue-worker';
@@ -138,27 +144,10 @@ export interface DataplaneFlows {
   ingress: FlowTableSnapshot;
 }
 
-/** OffloadStats is the `offload` part of DataplaneStats. */
-export interface OffloadStats {
-  /** Whether the offload path runs. */
-  enabled: boolean;
+/** OffloadStats is the `offload` part of DataplaneStats: the queues' offload state and counters, summed. */
+export interface OffloadStats extends QueueOffloadSnapshot {
   /** Why not, when asked for but refused (e.g. `TUNSETOFFLOAD EINVAL`); null otherwise. */
   refused: string | null;
-  /** UDP GSO in use (false once the kernel refused it; see gsoRefused). */
-  gso: boolean;
-  /** errno name with which the kernel refused UDP GSO, if it did. */
-  gsoRefused: string | null;
-  /** UDP GRO enabled on the socket. */
-  gro: boolean;
-  /** TSO super-packets read, segments cut, GSO trains sent. */
-  superPacketsIn: number;
-  segmentsOut: number;
-  gsoTrains: number;
-  /** GRO trains received, their datagrams, TUN super-packets written, segments merged into them. */
-  groTrains: number;
-  groSegments: number;
-  superPacketsOut: number;
-  segmentsMerged: number;
 }
 
 /** NodeDeps replace the kernel objects in unit tests: no netdev calls are made when given. */

@@ -73,15 +73,21 @@ export interface QueueDevices {
   raw: RawSendSocket | null;
 }
 
-/** QueueOffloadSnapshot is the offload state and counters of one queue. */
+/** QueueOffloadSnapshot is the offload state and counters of one queue (summed: of the node). */
 export interface QueueOffloadSnapshot {
+  /** Whether the offload path runs. */
   enabled: boolean;
+  /** UDP GSO in use (false once the kernel refused it; see gsoRefused). */
   gso: boolean;
+  /** errno name with which the kernel refused UDP GSO, if it did. */
   gsoRefused: string | null;
+  /** UDP GRO enabled on the socket. */
   gro: boolean;
+  /** TSO super-packets read, segments cut, GSO trains sent. */
   superPacketsIn: number;
   segmentsOut: number;
   gsoTrains: number;
+  /** GRO trains received, their datagrams, TUN super-packets written, segments merged into them. */
   groTrains: number;
   groSegments: number;
   superPacketsOut: number;

@@ -1,0 +1,87 @@
+/**
+ * harness: what the microbenchmarks (bench/micro.ts, bench/capture.ts) share to measure speed and
+ * allocation the same way: re-executing under fixed V8 flags, a GC counter, and a heap-delta
+ * allocation measurement that is only trusted when no GC ran during it.
+ */
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { spawnSync } from 'node:child_process';
+
+/**
+ * reexecUnder runs `script` again under `flags` (with this process's argv) unless they are already
+ * in effect; returns its exit code, or null when this process already has them.
+ */
+export function reexecUnder(flags: readonly string[], script: string): number | null {
+  if (flags.every((f) => process.execArgv.includes(f))) return null;
+  const r = spawnSync(process.execPath, [...flags, ...process.execArgv, script, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
+  return r.status ?? 1;
+}
+
+/** getGc returns V8's gc(); falls back to enabling it at run time if the flag is somehow missing. */
+export function getGc(): () => void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g !== undefined) return g;
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}
+
+/** settle waits long enough for queued PerformanceObserver 'gc' entries to be delivered. */
+export function settle(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 50));
+}
+
+/** gcCounter starts counting garbage collections: `count()` reads the count, `stop()` ends it. */
+export function gcCounter(): { count: () => number; stop: () => void } {
+  let gcs = 0;
+  const obs = new PerformanceObserver((list) => {
+    gcs += list.getEntries().length;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return { count: () => gcs, stop: () => obs.disconnect() };
+}
+
+/**
+ * measureHeap runs `step` `warmup` times, collects garbage twice, then runs it `calls` times and
+ * returns the heap growth in bytes and the GCs seen meanwhile (the growth is the allocation only
+ * when `gcs` is 0).
+ */
+export async function measureHeap(
+  step: () => void,
+  warmup: number,
+  calls: number,
+  gc: () => void,
+  gcCount: () => number,
+): Promise<{ bytes: number; gcs: number }> {
+  for (let i = 0; i < warmup; i++) step();
+  gc();
+  gc();
+  // GC observer entries arrive asynchronously; let those of the forced collections land first.
+  await settle();
+  const gcsBefore = gcCount();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < calls; i++) step();
+  const after = process.memoryUsage().heapUsed;
+  await settle();
+  return { bytes: Math.max(0, after - before), gcs: gcCount() - gcsBefore };
+}
+
+/** runMain re-executes under `flags` if needed, else runs `main` and sets the exit code. */
+export function runMain(flags: readonly string[], script: string, main: () => Promise<number>): void {
+  const reexecCode = reexecUnder(flags, script);
+  if (reexecCode !== null) {
+    process.exitCode = reexecCode;
+    return;
+  }
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
+}
