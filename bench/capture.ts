@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { Bench } from 'tinybench';
-import { gcCounter, getGc, measureHeap, runMain } from './harness';
+import { gcCounter, getGc, measureHeap, parseBenchArgs, runMain, type BenchArgs } from './harness';
 import { explainCaptured } from '../src/capture/explain-adapter';
 import { LinkType, summarizeFrame, type FrameKind } from '../src/capture/summarize';
 import { parseCaptureArgs, portMap } from '../src/cli/commands/capture';
@@ -73,25 +73,8 @@ const USAGE = 'usage: node dist/bench/capture.js [--json PATH] [--time MS] [--fi
 // Keeps V8 from eliminating summaries nobody reads.
 let sink = 0;
 
-function parseArgs(argv: string[]): { json: string | null; time: number; filter: string } {
-  const o = { json: null as string | null, time: 500, filter: '' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === '--json') o.json = val();
-    else if (a === '--time') o.time = Number(val());
-    else if (a === '--filter') o.filter = val();
-    else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown argument ${String(a)}\n${USAGE}`);
-  }
-  if (!(o.time > 0)) throw new Error(`--time must be > 0\n${USAGE}`);
-  return o;
+function parseArgs(argv: string[]): BenchArgs {
+  return parseBenchArgs(argv, USAGE);
 }
 
 // ---- frames ----------------------------------------------------------------------------------
@@ -334,12 +317,14 @@ async function main(): Promise<number> {
   }
   const gc = getGc();
   const gcs = gcCounter();
-  const cases = buildCases().filter((c) => c.name.includes(opts.filter));
+  const all = buildCases();
+  const cases = all.filter((c) => c.name.includes(opts.filter));
   // Run every case untimed first. A 64 MiB young generation is fresh memory: until the allocations
   // have cycled through it once, every new page faults, and whichever case ran first measured
   // about ten times slower than the same frames later. This also lets V8 see every frame shape
   // before any timing, as a capture of mixed traffic does.
-  for (const c of cases) for (let i = 0; i < WARMUP_CALLS; i++) c.run();
+  // (All cases, also with --filter: the page faults are the young generation's, not a case's.)
+  for (const c of all) for (let i = 0; i < WARMUP_CALLS; i++) c.run();
   const results: CaseResult[] = [];
   for (const c of cases) {
     c.check();

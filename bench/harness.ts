@@ -7,6 +7,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
+import { parseArgv } from '../src/cli/args';
 
 /**
  * reexecUnder runs `script` again under `flags` (with this process's argv) unless they are already
@@ -84,4 +85,45 @@ export function runMain(flags: readonly string[], script: string, main: () => Pr
       process.exitCode = 1;
     },
   );
+}
+
+/** BenchArgs are the flags every microbenchmark takes, plus its own numeric `extra` ones. */
+export interface BenchArgs {
+  json: string | null;
+  time: number;
+  filter: string;
+  extra: Record<string, number>;
+}
+
+/**
+ * parseBenchArgs reads `--json PATH --time MS --filter SUBSTRING` and the positive numeric flags in
+ * `extra` (name -> default), with src/cli/args.ts; `--help` prints `usage` and exits. Throws Error
+ * with the usage on a bad command line.
+ */
+export function parseBenchArgs(argv: string[], usage: string, extra: Record<string, number> = {}): BenchArgs {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const names = Object.keys(extra) as `--${string}`[];
+  let a;
+  try {
+    a = parseArgv(argv, { value: ['--json', '--time', '--filter', ...names] });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${usage}`);
+  }
+  const num = (flag: string, dflt: number): number => {
+    const v = a.get(flag as never);
+    const n = v === undefined ? dflt : Number(v);
+    if (!(n > 0)) throw new Error(`${flag} must be > 0\n${usage}`);
+    return n;
+  };
+  const out: BenchArgs = {
+    json: a.get('--json') ?? null,
+    time: num('--time', 500),
+    filter: a.get('--filter') ?? '',
+    extra: {},
+  };
+  for (const f of names) out.extra[f] = num(f, extra[f]!);
+  return out;
 }

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { Bench } from 'tinybench';
-import { gcCounter, getGc, measureHeap, runMain } from './harness';
+import { gcCounter, getGc, measureHeap, parseBenchArgs, runMain, type BenchArgs } from './harness';
 import {
   flannelUdpDecap,
   flannelUdpEncap,
@@ -73,32 +73,9 @@ const USAGE =
 // boxed into a new heap number on every store, and that allocation would be charged to the case.
 let sink = 0;
 
-function parseArgs(argv: string[]): {
-  json: string | null;
-  time: number;
-  filter: string;
-  allocPackets: number;
-} {
-  const o = { json: null as string | null, time: 500, filter: '', allocPackets: 5_000_000 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === '--json') o.json = val();
-    else if (a === '--time') o.time = Number(val());
-    else if (a === '--filter') o.filter = val();
-    else if (a === '--alloc-packets') o.allocPackets = Number(val());
-    else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown argument ${String(a)}\n${USAGE}`);
-  }
-  if (!(o.time > 0) || !(o.allocPackets > 0))
-    throw new Error(`--time and --alloc-packets must be > 0\n${USAGE}`);
-  return o;
+function parseArgs(argv: string[]): BenchArgs & { allocPackets: number } {
+  const a = parseBenchArgs(argv, USAGE, { '--alloc-packets': 5_000_000 });
+  return { ...a, allocPackets: a.extra['--alloc-packets']! };
 }
 
 /** buildCases sets up every fixture and returns the cases in report order. */
