@@ -375,6 +375,8 @@ export class Daemon implements MetricsSource {
         this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
       }
       const node = new DataplaneNode(cfg);
+      node.onWorkerExit = (queue, why) =>
+        this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
       await node.start();
       this.node = node;
       if (backend === 'udp') {

@@ -246,6 +246,10 @@ export class DataplaneNode {
   mtu = 0;
   /** Underlay MTU, known after `start`. */
   underlayMtu = 0;
+  /** Called when a worker thread dies (its queue is closed; the others go on). Default: a process warning. */
+  onWorkerExit: (queue: number, why: string) => void = (queue, why) => {
+    process.emitWarning(`weft: worker ${queue} stopped forwarding: ${why}`, 'WeftWorkerExit');
+  };
 
   /** Queue 0's counters; with workers, the getters below add the workers' latest snapshots. */
   private readonly q0Counters = {
@@ -290,19 +294,24 @@ export class DataplaneNode {
     return this.config.workers ?? 1;
   }
 
+  /** queue0Only: no worker counts, running or kept from before `stop`. */
+  private get queue0Only(): boolean {
+    return this.workers === null && this.stoppedWorkers.length === 0;
+  }
+
   /** Drop counters of the TUN -> UDP direction, all queues (workers' part at most 1 s old). */
   get egressDrops(): DropCounters {
-    return this.workers === null ? this.q0Counters.egressDrops : this.totals().egressDrops;
+    return this.queue0Only ? this.q0Counters.egressDrops : this.totals().egressDrops;
   }
 
   /** Drop counters of the UDP -> TUN direction, all queues. */
   get ingressDrops(): DropCounters {
-    return this.workers === null ? this.q0Counters.ingressDrops : this.totals().ingressDrops;
+    return this.queue0Only ? this.q0Counters.ingressDrops : this.totals().ingressDrops;
   }
 
   /** Accepted-but-odd frames (ingress), all queues. */
   get anomalies(): AnomalyCounters {
-    return this.workers === null ? this.q0Counters.anomalies : this.totals().anomalies;
+    return this.queue0Only ? this.q0Counters.anomalies : this.totals().anomalies;
   }
 
   /** start sets everything up and starts forwarding; on failure undoes what it did and rethrows. */
@@ -437,9 +446,7 @@ export class DataplaneNode {
         }
         this.workers = await QueueWorkers.start(data, {
           flowTop: params.flowCounters ? FLOW_TOP_FROM_WORKERS : 0,
-          onExit: (queue, why) => {
-            process.emitWarning(`weft: worker ${queue} stopped forwarding: ${why}`, 'WeftWorkerExit');
-          },
+          onExit: (queue, why) => this.onWorkerExit(queue, why),
         });
       }
       this.startedAt = Date.now();
@@ -510,7 +517,8 @@ export class DataplaneNode {
     const w = this.workers;
     this.workers = null;
     if (w !== null) {
-      // Keep their last counters in the totals.
+      // Keep their last counters in the totals, also while they stop (counters never go back).
+      this.stoppedWorkers = w.latest();
       await w.refresh().catch(() => undefined);
       this.stoppedWorkers = w.latest();
       await w.stop();
