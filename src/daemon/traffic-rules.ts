@@ -50,6 +50,9 @@ export interface TrafficRulesOptions {
   readonly previous: { network: string; subnet: string } | null;
 }
 
+/** MAX_TIMER_MS is the longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function errFields(e: unknown): Record<string, unknown> {
   return e instanceof WeftError ? { error: e.message, code: e.code } : { error: String(e) };
 }
@@ -132,12 +135,14 @@ export class TrafficRules {
   }
 
   private schedule(): void {
+    // Node fires a delay above 2^31-1 ms (~24.8 days) after 1 ms instead: clamp, never spin.
+    const ms = Math.min(this.o.resyncSeconds * 1000, MAX_TIMER_MS);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.running = this.resync().finally(() => {
         if (!this.stopped) this.schedule();
       });
-    }, this.o.resyncSeconds * 1000);
+    }, ms);
   }
 
   /**

@@ -64,12 +64,17 @@ function configure(sock: BatchUdpSocket, backend: Backend): BatchUdpSocket {
 
 /**
  * openQueueSockets binds queue `spec.queue`'s sockets (see the module comment). Queue 0 must be
- * opened first: it creates the reuseport group and attaches the program; the others join in
- * order. Throws SystemError (EADDRINUSE, ...) with nothing left open.
+ * opened first: it creates the reuseport group (EADDRINUSE when the port is taken, also by
+ * another reuseport group) and attaches the program; the others join in order. Throws
+ * SystemError (EADDRINUSE, ...) with nothing left open.
  */
 export function openQueueSockets(spec: QueueSocketSpec): QueueSockets {
   const n = spec.queues;
   const bufs = { recvBufferSize: spec.bufferSize, sendBufferSize: spec.bufferSize };
+  // A SO_REUSEPORT bind joins any same-uid group already on the port (another weft with
+  // --workers, a previous run still stopping) instead of failing, and queue 0's program would
+  // then steer that group too. A plain bind first fails with EADDRINUSE, as n = 1 does.
+  if (n > 1 && spec.queue === 0) BatchUdpSocket.bindSync({ address: spec.local, port: spec.port }).close();
   const recv = configure(
     BatchUdpSocket.bindSync({ address: spec.local, port: spec.port, reusePort: n > 1, ...bufs }),
     spec.backend,

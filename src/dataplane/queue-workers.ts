@@ -34,6 +34,8 @@ interface Handle {
   latest: QueueSnapshot | null;
   alive: boolean;
   stopping: boolean;
+  /** The worker said 'stopped': it closed its fds itself, and their numbers may be reused. */
+  closed: boolean;
   waiting: Map<number, () => void>;
 }
 
@@ -102,6 +104,7 @@ export class QueueWorkers {
       latest: null,
       alive: true,
       stopping: false,
+      closed: false,
       waiting: new Map(),
     };
     return new Promise((resolve, reject) => {
@@ -128,6 +131,7 @@ export class QueueWorkers {
             h.waiting.delete(m.id);
           } else if (m.type === 'stopped') {
             h.stopping = true;
+            h.closed = true;
           }
         },
       );
@@ -150,8 +154,8 @@ export class QueueWorkers {
     h.alive = false;
     this.exits++;
     // The thread is gone but its fds are the process's: close them so the kernel stops steering
-    // packets to its TUN queue and socket.
-    for (const fd of h.fds) {
+    // packets to its TUN queue and socket. Not after 'stopped': the numbers may be reused by now.
+    for (const fd of h.closed ? [] : h.fds) {
       try {
         closeSync(fd);
       } catch {

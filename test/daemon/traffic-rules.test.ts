@@ -179,3 +179,18 @@ test('recycle: a previous subnet (from subnet.env) has its old rules deleted', a
   assert.deepEqual(fake.rules('nat', MASQ_CHAIN), specs(masq).slice(1));
   assert.ok(!fake.rules('nat', MASQ_CHAIN).some((l) => l.includes('10.244.7.0/24')));
 });
+
+test('a resync period beyond setTimeout range (~24.8 days) waits, it does not spin', async (t) => {
+  const { fake, tr } = setup({ resyncSeconds: 3_000_000 });
+  t.after(() => tr.stop());
+  // Node turns an out-of-range delay into 1 ms (with a TimeoutOverflowWarning).
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.name);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  await tr.start();
+  const atStart = fake.calls.length;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(fake.calls.length, atStart, 'no resync ran within 100 ms');
+  assert.ok(!warnings.includes('TimeoutOverflowWarning'), 'no timer overflow');
+});

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SystemError } from '../../src/errors';
@@ -136,4 +136,25 @@ test('a worker that ignores stop is terminated and counted', async () => {
   assert.ok(Date.now() - t0 < 5000, 'stop is bounded');
   assert.equal(pool.alive, 0);
   assert.equal(pool.exits, 1);
+});
+
+test("a worker that said 'stopped' but is slow to exit: the fd numbers it reported are left alone", async () => {
+  // The worker closed its own fds before 'stopped', so by the time the stop times out their numbers
+  // may belong to someone else: here an fd the main thread opened (the worker reports its number).
+  const fd = openSync('/dev/null', 'r');
+  const lingering = script(
+    'lingering',
+    `parentPort.on('message', (m) => {
+       if (m.type === 'stop') { parentPort.postMessage({ type: 'stopped' }); setInterval(() => {}, 1000); }
+     });
+     parentPort.postMessage({ type: 'ready', fds: [${fd}] });`,
+  );
+  const pool = await QueueWorkers.start([data(1)], { script: lingering });
+  try {
+    await pool.stop();
+    assert.equal(pool.alive, 0);
+    assert.ok(fdOpen(fd), "an fd number reused after the worker's own close is not closed by main");
+  } finally {
+    if (fdOpen(fd)) closeSync(fd);
+  }
 });
