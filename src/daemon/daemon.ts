@@ -379,6 +379,8 @@ export class Daemon implements MetricsSource {
         this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
       await node.start();
       this.node = node;
+      // A stop while the node was starting (workers start one after another) found no node.
+      if (this.stopping) return await this.teardown();
       if (backend === 'udp') {
         // flannel's udp backend routes the whole Network into flannel0 (misses get ICMP unreachable).
         const dst = ip4NetToString(config.network!);
@@ -387,6 +389,7 @@ export class Daemon implements MetricsSource {
       }
       await this.addDirect(this.directPeers);
       if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
+      if (this.stopping) return await this.teardown();
       this.log.info('dataplane started', {
         dev,
         address: cfg.address,
@@ -418,6 +421,7 @@ export class Daemon implements MetricsSource {
             : null,
         });
         await this.traffic.start();
+        if (this.stopping) return await this.teardown();
       }
 
       // 6. subnet.env
@@ -439,6 +443,7 @@ export class Daemon implements MetricsSource {
       mgr.onRenewError = () => {
         this.counters.renewFailed++;
       };
+      if (this.stopping) return await this.teardown();
       mgr.startRenewal();
       this.watchDone = this.watchLoop(lease, attrs, listing.cursor, initial, signal);
       this.log.info('ready', {
@@ -686,25 +691,34 @@ export class Daemon implements MetricsSource {
     this.stopping = true;
     this.abort.abort();
     this.stopped = (async () => {
-      this.mgr?.stop();
-      await this.traffic?.stop();
-      await this.watchDone.catch(() => undefined);
-      await this.applying.catch(() => undefined);
-      if (this.udpNetworkRoute && this.identity) {
-        await netdev.delRoute({ dst: this.udpNetworkRoute, dev: this.identity.dev }).catch(() => undefined);
-      }
-      if (this.node) {
-        try {
-          await this.node.stop();
-        } catch (e) {
-          this.log.warn('dataplane stop failed', { error: errMsg(e) });
-        }
-        this.log.info('dataplane stopped; device and routes removed', { dev: this.identity?.dev });
-      }
-      this.node = null;
-      await this.removeStaleDirect([]);
+      await this.teardown();
       await this.store?.close().catch(() => undefined);
     })();
     return this.stopped;
+  }
+
+  /**
+   * teardown undoes what start set up (all but the store). `stop` runs it; so does `start` when a
+   * stop came while it was still starting, for what it set up after that stop had run.
+   */
+  private async teardown(): Promise<void> {
+    this.mgr?.stop();
+    await this.traffic?.stop();
+    await this.watchDone.catch(() => undefined);
+    await this.applying.catch(() => undefined);
+    if (this.udpNetworkRoute && this.identity) {
+      await netdev.delRoute({ dst: this.udpNetworkRoute, dev: this.identity.dev }).catch(() => undefined);
+      this.udpNetworkRoute = null;
+    }
+    if (this.node) {
+      try {
+        await this.node.stop();
+      } catch (e) {
+        this.log.warn('dataplane stop failed', { error: errMsg(e) });
+      }
+      this.log.info('dataplane stopped; device and routes removed', { dev: this.identity?.dev });
+    }
+    this.node = null;
+    await this.removeStaleDirect([]);
   }
 }

@@ -263,3 +263,35 @@ test(
     assert.ok(tb.routesOf(n2.nd).includes(`${n1.subnet} via ${n1.nd.ip}`));
   },
 );
+
+test(
+  'weft run stopped (SIGTERM) while its dataplane starts: no device, no direct route left behind',
+  { timeout: 120_000 },
+  async (t) => {
+    needRoot();
+    const tb = await Testbed.create({ nodes: 2, store: 'embedded', tag: 'tq' });
+    t.after(() => tb.cleanup());
+    tb.writeConfig(DR_CONFIG);
+    const [nd1, nd2] = tb.nodes as [TestbedNode, TestbedNode];
+    tb.startWeft(nd2);
+    const n2 = nodeInfo(tb, nd2, await tb.waitReady(nd2, 30_000));
+    // Sixteen workers start one after another, which holds node1 in its dataplane start for a
+    // while; the signal goes in as soon as it has picked its interface (before the lease).
+    for (let round = 0; round < 3; round++) {
+      const p = tb.startWeft(nd1, ['--workers', '16']);
+      await p.waitForEvent(/^using interface$/, 30_000);
+      if (round > 0) await sleep(150 * round);
+      p.signal('SIGTERM');
+      assert.equal(await p.exited, 0, p.log);
+      const routes = tb.routesOf(nd1);
+      assert.ok(
+        !routes.includes(`${n2.subnet} via`),
+        `round ${round}: direct route left:\n${routes}\n${p.log}`,
+      );
+      assert.ok(
+        !sh('ip', ['-n', nd1.ns, '-o', 'link', 'show']).includes('flannel.1'),
+        `round ${round}: device left`,
+      );
+    }
+  },
+);
