@@ -431,6 +431,7 @@ export class DataplaneNode {
       );
       this.q0.start();
       if (queues > 1) {
+        const peersAtStart = c.peers;
         const data: QueueWorkerData[] = [];
         for (let q = 1; q < queues; q++) {
           data.push({
@@ -441,13 +442,15 @@ export class DataplaneNode {
             sockets: sockets(q),
             rawBufferSize: flow ? bufferSize : null,
             params,
-            peers: c.peers,
+            peers: peersAtStart,
           });
         }
         this.workers = await QueueWorkers.start(data, {
           flowTop: params.flowCounters ? FLOW_TOP_FROM_WORKERS : 0,
           onExit: (queue, why) => this.onWorkerExit(queue, why),
         });
+        // An updatePeers while the workers were starting only reached queue 0: send the latest.
+        if (this.config.peers !== peersAtStart) this.workers.setPeers(this.config.peers);
       }
       this.startedAt = Date.now();
     } catch (err) {

@@ -20,7 +20,13 @@ export interface PeerJson {
 }
 
 /** ChildConfig is NodeConfig with JSON-friendly MAC and peers. */
-export type ChildConfig = Omit<NodeConfig, 'vtepMac' | 'peers'> & { vtepMac: string; peers: PeerJson[] };
+export type ChildConfig = Omit<NodeConfig, 'vtepMac' | 'peers'> & {
+  vtepMac: string;
+  peers: PeerJson[];
+  /** Race: call updatePeers with these peers `racePeersAfterMs` after start() begins. */
+  racePeers?: PeerJson[];
+  racePeersAfterMs?: number;
+};
 
 /** toPeerSpecs converts the test's peers for DataplaneNode. */
 export function toPeerSpecs(peers: PeerJson[], backend: NodeConfig['backend']): PeerSpec[] {
@@ -40,7 +46,12 @@ async function main(): Promise<void> {
     vtepMac: macToBuffer(c.vtepMac),
     peers: toPeerSpecs(c.peers, c.backend),
   });
-  await node.start();
+  const started = node.start();
+  if (c.racePeers) {
+    await new Promise((r) => setTimeout(r, c.racePeersAfterMs ?? 0));
+    await node.updatePeers(toPeerSpecs(c.racePeers, c.backend));
+  }
+  await started;
   process.on('SIGTERM', () => {
     void node.stop().then(() => process.exit(0));
   });

@@ -261,6 +261,34 @@ describe('--workers 2', () => {
     assert.equal(s2.egress.packets, s1.egress.packets, 'nothing was sent to the removed peer');
   });
 
+  test('peers changed while the workers are still starting reach them too', async (t) => {
+    requireRoot();
+    const c = cleanupFor(t);
+    const u = createUnderlay(c);
+    const peerB: PeerJson = { subnet: '10.244.1.0/24', publicIp: u.bIp, vtepMac: MAC_B };
+    // 16 queues start one after another; the peer arrives while they do.
+    const a = await startChild(u.a, {
+      ...nodeConfig(u.aIp, '10.244.0.1/32', MAC_A, []),
+      workers: 16,
+      racePeers: [peerB],
+      racePeersAfterMs: 300,
+    });
+    await startChild(
+      u.b,
+      nodeConfig(u.bIp, '10.244.1.1/32', MAC_B, [
+        { subnet: '10.244.0.0/24', publicIp: u.aIp, vtepMac: MAC_A },
+      ]),
+    );
+    assertExact(await flows(u.b, u.a, '10.244.1.1', '10.244.0.1', 5700));
+    const s = await childStats(a);
+    assert.equal(s.workers?.count, 16);
+    assert.equal(s.egressDrops.no_route ?? 0, 0, `every queue had the route: ${JSON.stringify(s.queues)}`);
+    assert.ok(
+      (s.queues ?? []).filter((q) => q.queue > 0 && q.egressPackets > 0).length > 0,
+      'worker queues carried flows',
+    );
+  });
+
   test('weft (2 workers) <-> kernel VXLAN: 16 flows each way byte-exact, kernel flows spread over both queues', async (t) => {
     requireRoot();
     const c = cleanupFor(t);
