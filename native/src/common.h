@@ -14,6 +14,14 @@
 #include <cstddef>
 #include <cstdint>
 
+// <linux/udp.h> values, for libc headers that predate them (udp.cc and offload.cc use them).
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
 namespace weft {
 
 // Counter slots of the JS-owned Float64Array every I/O object passes to its batch calls.

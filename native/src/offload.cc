@@ -12,9 +12,9 @@
 // - GRO receive splits each coalesced datagram into one descriptor per segment (segments are
 //   contiguous in the slot, so no copy), so callers see the same one-datagram-per-descriptor table
 //   as udpRecv. `gsoSizes[d]` tells which descriptors came from one train (0 = not coalesced).
-// - csumCopy is the one place native code touches packet bytes: a memmove plus the RFC 1071 sum of
-//   the copied bytes, so the per-byte work of segmentation and coalescing is not a JS loop. It does
-//   not know any header layout; TypeScript decides every offset and writes every header.
+// - csumCopy is the one place native code touches packet bytes: it copies a range and takes its
+//   RFC 1071 sum in one pass, so the per-byte work of segmentation and coalescing is not a JS loop.
+//   It does not know any header layout; TypeScript decides every offset and writes every header.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -24,13 +24,6 @@
 #include <cstring>
 
 #include "common.h"
-
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
 
 namespace weft {
 namespace {
