@@ -263,9 +263,6 @@ export class DataplaneNode {
   private raw: RawSendSocket | null = null;
   private q0: DataplaneQueue | null = null;
   private workers: QueueWorkers | null = null;
-  /** The workers' last counters and exit count after `stop`, so totals do not go backwards. */
-  private stoppedWorkers: QueueSnapshot[] = [];
-  private stoppedExits = 0;
   private offloadRefused: string | null = null;
   private routed: string[] = [];
   private startedAt = 0;
@@ -294,24 +291,19 @@ export class DataplaneNode {
     return this.config.workers ?? 1;
   }
 
-  /** queue0Only: no worker counts, running or kept from before `stop`. */
-  private get queue0Only(): boolean {
-    return this.workers === null && this.stoppedWorkers.length === 0;
-  }
-
   /** Drop counters of the TUN -> UDP direction, all queues (workers' part at most 1 s old). */
   get egressDrops(): DropCounters {
-    return this.queue0Only ? this.q0Counters.egressDrops : this.totals().egressDrops;
+    return this.workers === null ? this.q0Counters.egressDrops : this.totals().egressDrops;
   }
 
   /** Drop counters of the UDP -> TUN direction, all queues. */
   get ingressDrops(): DropCounters {
-    return this.queue0Only ? this.q0Counters.ingressDrops : this.totals().ingressDrops;
+    return this.workers === null ? this.q0Counters.ingressDrops : this.totals().ingressDrops;
   }
 
   /** Accepted-but-odd frames (ingress), all queues. */
   get anomalies(): AnomalyCounters {
-    return this.queue0Only ? this.q0Counters.anomalies : this.totals().anomalies;
+    return this.workers === null ? this.q0Counters.anomalies : this.totals().anomalies;
   }
 
   /** start sets everything up and starts forwarding; on failure undoes what it did and rethrows. */
@@ -518,14 +510,10 @@ export class DataplaneNode {
   /** stop stops forwarding and removes routes, the TUN device and the sockets. Idempotent. */
   async stop(): Promise<void> {
     const w = this.workers;
-    this.workers = null;
     if (w !== null) {
-      // Keep their last counters in the totals, also while they stop (counters never go back).
-      this.stoppedWorkers = w.latest();
+      // The pool keeps the workers' last counters after it stops, so totals never go back.
       await w.refresh().catch(() => undefined);
-      this.stoppedWorkers = w.latest();
       await w.stop();
-      this.stoppedExits = w.exits;
     }
     this.q0?.stop();
     if (this.kernel && this.tun !== null) {
@@ -558,7 +546,7 @@ export class DataplaneNode {
   private snapshots(flowTop = 0): QueueSnapshot[] {
     const out: QueueSnapshot[] = [];
     if (this.q0 !== null) out.push(this.q0.snapshot(flowTop));
-    out.push(...(this.workers?.latest() ?? this.stoppedWorkers));
+    out.push(...(this.workers?.latest() ?? []));
     return out;
   }
 
@@ -605,7 +593,7 @@ export class DataplaneNode {
       workers: {
         count: this.queueCount,
         alive: this.tun === null ? 0 : 1 + (this.workers?.alive ?? 0),
-        exits: this.workers?.exits ?? this.stoppedExits,
+        exits: this.workers?.exits ?? 0,
       },
       queues: parts.map((p) => ({
         queue: p.queue,

@@ -64,6 +64,7 @@ export class QueueWorkers {
   private readonly handles: Handle[] = [];
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
+  private stopped: Promise<void> | null = null;
 
   private constructor(
     private readonly onExit: (queue: number, why: string) => void,
@@ -210,8 +211,16 @@ export class QueueWorkers {
     return out;
   }
 
-  /** stop asks every worker to close its devices and waits for the threads to end. Idempotent. */
-  async stop(): Promise<void> {
+  /**
+   * stop asks every worker to close its devices and waits for the threads to end. Idempotent: a
+   * second call, also while the first runs, gets the same promise. `latest()` and `exits` stay.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.stopAll();
+    return this.stopped;
+  }
+
+  private async stopAll(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     await Promise.all(

@@ -158,3 +158,21 @@ test("a worker that said 'stopped' but is slow to exit: the fd numbers it report
     if (fdOpen(fd)) closeSync(fd);
   }
 });
+
+test('stop called twice at once is one stop: the stubborn worker is counted once, its fds closed once', async () => {
+  const fd = openSync('/dev/null', 'r');
+  const stubborn = script(
+    'stubborn-twice',
+    `parentPort.on('message', () => {}); parentPort.postMessage({ type: 'ready', fds: [${fd}] });`,
+  );
+  const pool = await QueueWorkers.start([data(1)], { script: stubborn });
+  const first = pool.stop();
+  const second = pool.stop();
+  assert.equal(first, second, 'the same promise');
+  await Promise.all([first, second]);
+  assert.equal(pool.exits, 1);
+  assert.equal(fdOpen(fd), false, 'its fd was closed');
+  // A third call after the fact changes nothing either.
+  await pool.stop();
+  assert.equal(pool.exits, 1);
+});
