@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { Bench } from 'tinybench';
-import { gcCounter, getGc, measureHeap, parseBenchArgs, runMain, type BenchArgs } from './harness';
+import { gcCounter, getGc, measureHeap, runMain, type BenchArgs } from './harness';
 import { explainCaptured } from '../src/capture/explain-adapter';
 import { LinkType, summarizeFrame, type FrameKind } from '../src/capture/summarize';
 import { parseCaptureArgs, portMap } from '../src/cli/commands/capture';
@@ -72,10 +72,6 @@ const USAGE = 'usage: node dist/bench/capture.js [--json PATH] [--time MS] [--fi
 
 // Keeps V8 from eliminating summaries nobody reads.
 let sink = 0;
-
-function parseArgs(argv: string[]): BenchArgs {
-  return parseBenchArgs(argv, USAGE);
-}
 
 // ---- frames ----------------------------------------------------------------------------------
 
@@ -307,14 +303,7 @@ async function measureAllocation(
   return { bytesPerFrame: m.gcs === 0 ? m.bytes / (calls * FRAMES) : null, gcs: m.gcs };
 }
 
-async function main(): Promise<number> {
-  let opts: ReturnType<typeof parseArgs>;
-  try {
-    opts = parseArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error((e as Error).message);
-    return 2;
-  }
+async function main(opts: BenchArgs): Promise<number> {
   const gc = getGc();
   const gcs = gcCounter();
   const all = buildCases();
@@ -396,4 +385,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-runMain(NODE_FLAGS, __filename, main);
+runMain(NODE_FLAGS, __filename, { usage: USAGE }, main);

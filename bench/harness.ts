@@ -69,14 +69,31 @@ export async function measureHeap(
   return { bytes: Math.max(0, after - before), gcs: gcCount() - gcsBefore };
 }
 
-/** runMain re-executes under `flags` if needed, else runs `main` and sets the exit code. */
-export function runMain(flags: readonly string[], script: string, main: () => Promise<number>): void {
+/**
+ * runMain re-executes under `flags` if needed; else parses the command line (`parseBenchArgs` with
+ * `usage` and `extra`; a bad one prints the error and exits 2), runs `main` with it and sets the
+ * exit code.
+ */
+export function runMain(
+  flags: readonly string[],
+  script: string,
+  cli: { usage: string; extra?: Record<string, number> },
+  main: (args: BenchArgs) => Promise<number>,
+): void {
   const reexecCode = reexecUnder(flags, script);
   if (reexecCode !== null) {
     process.exitCode = reexecCode;
     return;
   }
-  main().then(
+  let args: BenchArgs;
+  try {
+    args = parseBenchArgs(process.argv.slice(2), cli.usage, cli.extra);
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exitCode = 2;
+    return;
+  }
+  main(args).then(
     (code) => {
       process.exitCode = code;
     },

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { Bench } from 'tinybench';
-import { gcCounter, getGc, measureHeap, parseBenchArgs, runMain, type BenchArgs } from './harness';
+import { gcCounter, getGc, measureHeap, runMain, type BenchArgs } from './harness';
 import {
   flannelUdpDecap,
   flannelUdpEncap,
@@ -72,11 +72,6 @@ const USAGE =
 // fold into it with `| 0` once per batch: a module-level variable holding a non-Smi double would be
 // boxed into a new heap number on every store, and that allocation would be charged to the case.
 let sink = 0;
-
-function parseArgs(argv: string[]): BenchArgs & { allocPackets: number } {
-  const a = parseBenchArgs(argv, USAGE, { '--alloc-packets': 5_000_000 });
-  return { ...a, allocPackets: a.extra['--alloc-packets']! };
-}
 
 /** buildCases sets up every fixture and returns the cases in report order. */
 function buildCases(): { cases: Case[]; headline: string } {
@@ -336,14 +331,8 @@ function fmt(n: number, digits: number): string {
   return n.toFixed(digits);
 }
 
-async function main(): Promise<number> {
-  let opts: ReturnType<typeof parseArgs>;
-  try {
-    opts = parseArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error((e as Error).message);
-    return 2;
-  }
+async function main(opts: BenchArgs): Promise<number> {
+  const allocPackets = opts.extra['--alloc-packets']!;
   const gc = getGc();
   const gcs = gcCounter();
 
@@ -357,7 +346,7 @@ async function main(): Promise<number> {
     const r = task?.result;
     if (r === undefined || r.state !== 'completed') throw new Error(`${c.name}: benchmark did not complete`);
     c.check?.();
-    const alloc = await measureAllocation(c, opts.allocPackets, gc, gcs.count);
+    const alloc = await measureAllocation(c, allocPackets, gc, gcs.count);
     c.check?.();
     // tinybench reports latency in milliseconds per call; one call is BATCH packets.
     const nsMedian = (r.latency.p50 * 1e6) / BATCH;
@@ -427,7 +416,7 @@ async function main(): Promise<number> {
     innerPacketBytes: INNER_LEN,
     routes: ROUTES,
     timePerCaseMs: opts.time,
-    allocPackets: opts.allocPackets,
+    allocPackets,
     results,
     target,
     sink,
@@ -437,4 +426,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-runMain(NODE_FLAGS, __filename, main);
+runMain(NODE_FLAGS, __filename, { usage: USAGE, extra: { '--alloc-packets': 5_000_000 } }, main);
