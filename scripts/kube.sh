@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kube.sh: a real kube-apiserver and kube-controller-manager for weft's Kubernetes-mode tests and
+# kube.sh: a real kube-apiserver, kube-controller-manager and kubectl (same version) for weft's Kubernetes-mode tests and
 # `weft demo --kube`, built from Debian's own `kubernetes` source package (no binary is packaged).
 #
 #   scripts/kube.sh build    build (or reuse) the binaries; prints their directory on the last line
@@ -38,7 +38,7 @@ cached_bindir() {
   # Newest cached version directory that holds both binaries.
   local d
   for d in $(ls -1d "$CACHE_ROOT"/*/bin 2>/dev/null | sort -r); do
-    if [ -x "$d/kube-apiserver" ] && [ -x "$d/kube-controller-manager" ]; then
+    if [ -x "$d/kube-apiserver" ] && [ -x "$d/kube-controller-manager" ] && [ -x "$d/kubectl" ]; then
       echo "$d"
       return 0
     fi
@@ -52,7 +52,7 @@ build() {
   ver="$(src_version)"
   [ -n "$ver" ] || { log "apt-cache showsrc kubernetes found no version"; exit 1; }
   local out="$CACHE_ROOT/$ver/bin"
-  if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ]; then
+  if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kubectl" ]; then
     log "using cached kube-apiserver $ver ($out)"
     echo "$out"
     return 0
@@ -79,7 +79,7 @@ build() {
   (
     cd "$tree"
     # GOPATH mode, as debian/rules builds it. Progress: one line per minute.
-    GOPATH="$tree/.go" CGO_ENABLED=0 make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >"$work/build.log" 2>&1 &
+    GOPATH="$tree/.go" CGO_ENABLED=0 make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kubectl" >"$work/build.log" 2>&1 &
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
       sleep 60
@@ -88,7 +88,7 @@ build() {
     wait "$pid"
   ) || { log "build failed; see $work/build.log"; tail -20 "$work/build.log" >&2; exit 1; }
   mkdir -p "$out"
-  cp "$tree/_output/bin/kube-apiserver" "$tree/_output/bin/kube-controller-manager" "$out/"
+  cp "$tree/_output/bin/kube-apiserver" "$tree/_output/bin/kube-controller-manager" "$tree/_output/bin/kubectl" "$out/"
   rm -rf "$work"
   log "built in $(((SECONDS - start) / 60)) min: $out"
   echo "$out"
