@@ -377,6 +377,7 @@ export class Daemon implements MetricsSource {
       const node = new DataplaneNode(cfg);
       node.onWorkerExit = (queue, why) =>
         this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
+      node.onUnderlayMtu = ({ message, kind: _k, ...fields }) => this.log.warn(message, fields);
       await node.start();
       this.node = node;
       // A stop while the node was starting (workers start one after another) found no node.

@@ -128,6 +128,20 @@ export class Egress extends TunSendLoop {
     this.replies = PacketBatch.forPacketSize(REPLY_SLOTS, ICMP_REPLY_MAX_SIZE);
   }
 
+  /** pathMtu is the largest inner packet sent unfragmented (stage 4's limit). */
+  get pathMtu(): number {
+    return this.cfg.pathMtu;
+  }
+
+  /**
+   * setPathMtu changes stage 4's limit from the next batch on (control path: the underlay MTU
+   * changed). Larger DF packets then get ICMP fragmentation-needed, as kernel VXLAN's PMTU check
+   * does; larger packets without DF leave fragmented.
+   */
+  setPathMtu(pathMtu: number): void {
+    this.cfg.pathMtu = pathMtu;
+  }
+
   /** readTun is stage 1. */
   protected readTun(): number {
     return this.tun.readBatch(this.batch);

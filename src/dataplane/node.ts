@@ -34,6 +34,9 @@
  * (DF set), as flannel's own UDP proxy does; Node's dgram offers no such option, so `--io dgram`
  * frames carry DF.
  *
+ * Underlay MTU changes at runtime are noticed within a second (underlay-mtu.ts): the path MTU of
+ * every queue follows, and `onUnderlayMtu` gets a line for the operator naming the MTUs.
+ *
  * Peers can change at runtime (`updatePeers`): a new RouteTable is built and swapped into the
  * Router between two batches, then the kernel routes are reconciled.
  *
@@ -80,6 +83,8 @@ import {
 } from './queue';
 import { openQueueSockets, openTunQueue, type QueueSocketSpec } from './queue-devices';
 import { checkWorkers } from './workers';
+import { UnderlayMtuWatch, describeMtuChange, type UnderlayMtuEvent } from './underlay-mtu';
+import { loadBinding } from '../io/binding';
 import type { QueueWorkerData } from './queue-worker';
 import { QueueWorkers } from './queue-workers';
 import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange, type SrcPortMode } from './src-port';
@@ -196,6 +201,9 @@ export interface DataplaneStats {
   workers?: { count: number; alive: number; exits: number };
   /** Per-queue packet counts (one entry per worker; worker counts are at most 1 s old). */
   queues?: QueueSummary[];
+  /** Underlay MTU now (followed at runtime) and the path MTU applied (underlay - overhead). */
+  underlayMtu?: number;
+  pathMtu?: number;
 }
 
 /** QueueSummary is one queue's share of the traffic, in DataplaneStats.queues. */
@@ -226,6 +234,14 @@ function nonZero(
  * naming `--local` when no interface has it.
  */
 export async function underlayMtuOf(local: string): Promise<number> {
+  return (await underlayOf(local)).mtu;
+}
+
+/**
+ * underlayOf returns the name and MTU of the interface that has IPv4 address `local`; throws
+ * ConfigError naming `--local` when no interface has it.
+ */
+export async function underlayOf(local: string): Promise<{ name: string; mtu: number }> {
   const out = await netdev.ip(['-j', '-4', 'addr', 'show']);
   const links = JSON.parse(out) as Array<{
     ifname: string;
@@ -233,7 +249,7 @@ export async function underlayMtuOf(local: string): Promise<number> {
     addr_info?: Array<{ local?: string }>;
   }>;
   for (const l of links) {
-    if ((l.addr_info ?? []).some((a) => a.local === local)) return l.mtu;
+    if ((l.addr_info ?? []).some((a) => a.local === local)) return { name: l.ifname, mtu: l.mtu };
   }
   throw new ConfigError('--local', 'must be an IPv4 address of a local interface', local);
 }
@@ -244,8 +260,14 @@ export class DataplaneNode {
   readonly router = new Router();
   /** TUN MTU, known after `start`. */
   mtu = 0;
-  /** Underlay MTU, known after `start`. */
+  /** Underlay MTU, known after `start` and followed while running. */
   underlayMtu = 0;
+  /** Largest inner packet the underlay carries unfragmented (underlay MTU - overhead). */
+  pathMtu = 0;
+  /** Called when the underlay MTU changes, or GSO trains leave fragmented. Default: a process warning. */
+  onUnderlayMtu: (e: UnderlayMtuEvent) => void = (e) => {
+    process.emitWarning(`weft: ${e.message}`, 'WeftUnderlayMtu');
+  };
   /** Called when a worker thread dies (its queue is closed; the others go on). Default: a process warning. */
   onWorkerExit: (queue: number, why: string) => void = (queue, why) => {
     process.emitWarning(`weft: worker ${queue} stopped forwarding: ${why}`, 'WeftWorkerExit');
@@ -266,6 +288,11 @@ export class DataplaneNode {
   private offloadRefused: string | null = null;
   private routed: string[] = [];
   private startedAt = 0;
+  private underlayIface: string | null = null;
+  private mtuWatch: UnderlayMtuWatch | null = null;
+  /** GSO MTU splits already reported, and when, so the warning comes at most once a minute. */
+  private splitsReported = 0;
+  private splitsReportedAt = 0;
   private readonly kernel: boolean;
 
   /** DataplaneNode validates nothing until `start`; pass `deps` to run over fakes. */
@@ -345,8 +372,13 @@ export class DataplaneNode {
     // Validates the VNI and MAC before anything is opened.
     makeVxlanConfig({ vni: c.vni, localMac: c.vtepMac });
 
-    this.underlayMtu = this.kernel ? await underlayMtuOf(c.local) : (this.deps!.underlayMtu ?? 1500);
+    if (this.kernel) {
+      const u = await underlayOf(c.local);
+      this.underlayIface = u.name;
+      this.underlayMtu = u.mtu;
+    } else this.underlayMtu = this.deps!.underlayMtu ?? 1500;
     const pathMtu = this.underlayMtu - this.overhead;
+    this.pathMtu = pathMtu;
     this.mtu = c.mtu ?? pathMtu;
     if (this.mtu < 68) {
       throw new ConfigError('--mtu', 'must leave at least 68 bytes for the inner packet', String(this.mtu));
@@ -445,6 +477,7 @@ export class DataplaneNode {
         if (this.config.peers !== peersAtStart) this.workers.setPeers(this.config.peers);
       }
       this.startedAt = Date.now();
+      if (this.kernel && this.underlayIface !== null) this.watchUnderlayMtu(this.underlayIface);
     } catch (err) {
       await this.stop();
       throw err;
@@ -507,8 +540,78 @@ export class DataplaneNode {
     if (this.kernel && this.tun !== null) await this.syncRoutes(table);
   }
 
+  /** watchUnderlayMtu follows `iface`'s MTU (one ioctl a second) and reports GSO MTU splits. */
+  private watchUnderlayMtu(iface: string): void {
+    const b = loadBinding();
+    this.mtuWatch = new UnderlayMtuWatch({
+      read: () => b.ifGetMtu(iface),
+      initial: this.underlayMtu,
+      onChange: (_old, mtu) => this.setUnderlayMtu(mtu),
+      onTick: () => this.reportMtuSplits(),
+    });
+    this.mtuWatch.start();
+  }
+
+  /**
+   * setUnderlayMtu applies a new underlay MTU: the path MTU of every queue follows (segment size,
+   * ICMP fragmentation-needed threshold) and `onUnderlayMtu` is told (control path).
+   */
+  setUnderlayMtu(mtu: number): void {
+    const old = this.underlayMtu;
+    if (mtu === old) return;
+    this.underlayMtu = mtu;
+    this.pathMtu = mtu - this.overhead;
+    this.q0?.setPathMtu(this.pathMtu);
+    this.workers?.setPathMtu(this.pathMtu);
+    // Trains refused before this change was seen are explained by this line already.
+    const splits = this.gsoMtuSplits();
+    this.splitsReported = splits;
+    this.splitsReportedAt = Date.now();
+    this.onUnderlayMtu({
+      kind: 'changed',
+      message: describeMtuChange(this.underlayIface ?? '?', old, mtu, this.mtu, this.overhead),
+      iface: this.underlayIface ?? '',
+      oldMtu: old,
+      underlayMtu: mtu,
+      tunMtu: this.mtu,
+      pathMtu: this.pathMtu,
+      gsoMtuSplits: splits,
+    });
+  }
+
+  /** gsoMtuSplits is the count of GSO trains sent fragmented because of the MTU, all queues. */
+  private gsoMtuSplits(): number {
+    return sumSnapshots(this.snapshots()).offload.gsoMtuSplits;
+  }
+
+  /**
+   * reportMtuSplits warns (at most once a minute) when GSO trains went out fragmented although
+   * the interface MTU did not change, e.g. a route with a smaller `mtu` to a peer.
+   */
+  private reportMtuSplits(): void {
+    const n = this.gsoMtuSplits();
+    if (n <= this.splitsReported || Date.now() - this.splitsReportedAt < 60_000) return;
+    const iface = this.underlayIface ?? '';
+    this.splitsReported = n;
+    this.splitsReportedAt = Date.now();
+    this.onUnderlayMtu({
+      kind: 'fragmenting',
+      message:
+        `${n} UDP GSO trains left as fragmented datagrams: their segments exceed the route MTU to a peer ` +
+        `(underlay ${iface} MTU ${this.underlayMtu}, TUN MTU ${this.mtu}); check \`ip route get <peer>\` for a smaller mtu`,
+      iface,
+      oldMtu: this.underlayMtu,
+      underlayMtu: this.underlayMtu,
+      tunMtu: this.mtu,
+      pathMtu: this.pathMtu,
+      gsoMtuSplits: n,
+    });
+  }
+
   /** stop stops forwarding and removes routes, the TUN device and the sockets. Idempotent. */
   async stop(): Promise<void> {
+    this.mtuWatch?.stop();
+    this.mtuWatch = null;
     const w = this.workers;
     if (w !== null) {
       // The pool keeps the workers' last counters after it stops, so totals never go back.
@@ -604,6 +707,8 @@ export class DataplaneNode {
         egressDrops: p.egressDrops.reduce((a, b) => a + b, 0),
         ingressDrops: p.ingressDrops.reduce((a, b) => a + b, 0),
       })),
+      underlayMtu: this.underlayMtu,
+      pathMtu: this.pathMtu,
     };
     return out;
   }
@@ -665,6 +770,8 @@ export class DataplaneNode {
       groSegments: o.groSegments,
       superPacketsOut: o.superPacketsOut,
       segmentsMerged: o.segmentsMerged,
+      mtuClamped: o.mtuClamped,
+      gsoMtuSplits: o.gsoMtuSplits,
     };
   }
 }

@@ -89,6 +89,9 @@ export const METRIC_NAMES = [
   'weft_anomalies_total',
   'weft_icmp_replies_total',
   'weft_egress_stalls_total',
+  'weft_underlay_mtu',
+  'weft_path_mtu',
+  'weft_mtu_segments_total',
   'weft_routes',
   'weft_route_cache_lookups_total',
   'weft_route_table_swaps_total',
@@ -282,6 +285,34 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     collect() {
       this.reset();
       this.inc(stats()?.egress.stalls ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'weft_underlay_mtu',
+    help: 'MTU of the underlay interface, followed while running.',
+    registers,
+    collect() {
+      this.set(stats()?.underlayMtu ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'weft_path_mtu',
+    help: 'Largest inner packet sent unfragmented (underlay MTU - 50 VXLAN / - 28 flannel-UDP).',
+    registers,
+    collect() {
+      this.set(stats()?.pathMtu ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_mtu_segments_total',
+    help: 'Offload egress adapting to a path MTU below the TUN MTU: clamped = TSO super-packets cut into smaller segments; fragmented = UDP GSO trains sent as kernel-fragmented datagrams (a segment over the MTU).',
+    labelNames: ['action'],
+    registers,
+    collect() {
+      this.reset();
+      const o = stats()?.offload;
+      set(this, { action: 'clamped' }, o?.mtuClamped ?? 0);
+      set(this, { action: 'fragmented' }, o?.gsoMtuSplits ?? 0);
     },
   });
   new Gauge({
