@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { StoreError, WeftError } from '../errors';
+import { ConfigError, StoreError, WeftError } from '../errors';
 import { Lease, LeaseAttrs, encodeLeaseAttrs, leaseFromKeyValue, makeSubnetKey } from './lease';
 import {
   DEFAULT_ETCD_PREFIX,
@@ -58,6 +58,26 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** Errnos that waiting will not cure: the directory itself is wrong (a file in the way, no permission). */
+const PERMANENT = new Set(['ENOTDIR', 'EEXIST', 'EACCES', 'EPERM', 'EROFS', 'ELOOP', 'ENAMETOOLONG']);
+
+/**
+ * storeFailure is the error for a failed file operation on the store: a ConfigError naming
+ * `--store-dir` when the errno is permanent (so nobody retries it as if a server were down), else
+ * a StoreError.
+ */
+function storeFailure(what: string, e: unknown): WeftError {
+  const code = errno(e);
+  if (code !== undefined && PERMANENT.has(code)) {
+    return new ConfigError(
+      '--store-dir',
+      'must be a directory weft can create and write',
+      `${what}: ${code}`,
+    );
+  }
+  return new StoreError(`${what}: ${code ?? e}`, { cause: e });
+}
+
 /** EmbeddedStore keeps leases in a directory shared by every weft process on the host. */
 export class EmbeddedStore implements LeaseStore {
   readonly kind = 'embedded' as const;
@@ -87,7 +107,7 @@ export class EmbeddedStore implements LeaseStore {
       await fsp.mkdir(this.subnetsDir, { recursive: true, mode: 0o755 });
       await fsp.mkdir(this.tmpDir, { recursive: true, mode: 0o755 });
     } catch (e) {
-      throw new StoreError(`cannot create store directory ${this.root}: ${errno(e) ?? e}`, { cause: e });
+      throw storeFailure(`cannot create store directory ${this.root}`, e);
     }
   }
 
@@ -127,7 +147,7 @@ export class EmbeddedStore implements LeaseStore {
       return await fsp.readFile(path.join(this.root, 'config'), 'utf8');
     } catch (e) {
       if (errno(e) === 'ENOENT') return null;
-      throw new StoreError(`cannot read ${path.join(this.root, 'config')}: ${errno(e) ?? e}`, { cause: e });
+      throw storeFailure(`cannot read ${path.join(this.root, 'config')}`, e);
     }
   }
 
@@ -145,8 +165,7 @@ export class EmbeddedStore implements LeaseStore {
           await fsp.link(tmp, file);
           return leaseFromKeyValue(key, value, new Date(expires));
         } catch (e) {
-          if (errno(e) !== 'EEXIST')
-            throw new StoreError(`cannot create ${file}: ${errno(e) ?? e}`, { cause: e });
+          if (errno(e) !== 'EEXIST') throw storeFailure(`cannot create ${file}`, e);
         }
         // The key exists: only an expired holder may be displaced, and only once.
         const st = await fsp.stat(file).catch(() => null);
@@ -164,7 +183,7 @@ export class EmbeddedStore implements LeaseStore {
       await fsp.rename(tmp, file);
     } catch (e) {
       await fsp.unlink(tmp).catch(() => {});
-      throw new StoreError(`cannot write ${file}: ${errno(e) ?? e}`, { cause: e });
+      throw storeFailure(`cannot write ${file}`, e);
     }
     return leaseFromKeyValue(key, value, new Date(expires));
   }
@@ -174,8 +193,7 @@ export class EmbeddedStore implements LeaseStore {
     try {
       await fsp.unlink(file);
     } catch (e) {
-      if (errno(e) !== 'ENOENT')
-        throw new StoreError(`cannot delete ${file}: ${errno(e) ?? e}`, { cause: e });
+      if (errno(e) !== 'ENOENT') throw storeFailure(`cannot delete ${file}`, e);
     }
   }
 
@@ -209,7 +227,7 @@ export class EmbeddedStore implements LeaseStore {
     try {
       names = await fsp.readdir(this.subnetsDir);
     } catch (e) {
-      throw new StoreError(`cannot list ${this.subnetsDir}: ${errno(e) ?? e}`, { cause: e });
+      throw storeFailure(`cannot list ${this.subnetsDir}`, e);
     }
     const snap: Snapshot = new Map();
     for (const name of names.sort()) {

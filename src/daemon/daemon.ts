@@ -2,6 +2,8 @@
  * daemon: `weft run`, a node of a flannel network (flanneld `main.go` + the vxlan/udp backends).
  *
  * Startup, in this order so that a bad configuration writes nothing (no lease, no subnet.env):
+ *   0. pre-flight (startup.ts): the directories of --subnet-file and --store-dir must be creatable
+ *      and writable; after step 2, --vtep-state-dir too and the backend's UDP port must be free
  *   1. open the store; read and validate the network config (`<prefix>/config` or
  *      `--net-config-path`); store outages are retried (flannel waits for its store too)
  *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
@@ -17,12 +19,17 @@
  *   7. watch leases (reconnecting, resyncing from a fresh listing if the watch dies), renew the
  *      lease before expiry; our own key deleted -> "Lease has been revoked. Shutting down daemon."
  *
+ * Each later step that writes registers its undo in a Rollback (startup.ts): when a step fails,
+ * a new VTEP state file, a new lease, the blackhole route and newly created iptables chains are
+ * removed again, so a failed start leaves what was there before it.
+ *
  * A store outage never touches the dataplane: the route table is only ever replaced by a newer
  * peer set, so forwarding continues on the last known routes until the watch resumes.
  * `stop` (SIGINT/SIGTERM) keeps the lease in the store (the next start reuses it), removes the
  * device, its routes and the direct routes and closes sockets. Like flanneld it leaves the
  * iptables rules and the blackhole route in place, so a restart does not cut pods off.
  */
+import fsp from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, StoreError, SystemError } from '../errors';
 import {
@@ -57,6 +64,7 @@ import { ExtIface, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
 import { TrafficRules } from './traffic-rules';
 import { loadOrCreateVtepMac } from './vtep-state';
+import { Rollback, checkUdpPortFree, checkWritableDir, checkWritableFile } from './startup';
 
 /** MIN_OVERLAY_MTU is the smallest TUN MTU weft accepts (IPv4's minimum datagram size). */
 const MIN_OVERLAY_MTU = 68;
@@ -220,6 +228,9 @@ export class Daemon implements MetricsSource {
   async start(): Promise<void> {
     const f = this.flags;
     const signal = this.abort.signal;
+    await checkWritableFile(f.subnetFile, '--subnet-file');
+    if (f.store === 'embedded') await checkWritableDir(f.storeDir, '--store-dir');
+    const undo = new Rollback(this.log);
     const raw = openStore(f, (msg) => {
       this.store?.count('warning');
       this.log.warn(msg);
@@ -258,6 +269,8 @@ export class Daemon implements MetricsSource {
         publicIp: ext.publicIp,
         underlayMtu: ext.mtu,
       });
+      if (be.type === 'vxlan') await checkWritableDir(f.vtepStateDir, '--vtep-state-dir');
+      await checkUdpPortFree(ext.addr, be.port, 'Backend.Port');
       // iptables is checked before the lease, so that a node that cannot masquerade writes nothing.
       let iptables: Iptables | null = null;
       if (f.ipMasq || f.iptablesForwardRules) {
@@ -287,6 +300,7 @@ export class Daemon implements MetricsSource {
       if (be.type === 'vxlan') {
         const st = await loadOrCreateVtepMac(f.vtepStateDir, dev, ext.publicIp);
         vtepMac = st.mac;
+        if (st.created) undo.add(`the new VTEP state file ${st.file}`, () => fsp.unlink(st.file));
         this.log.info(st.created ? 'created a new VTEP MAC' : 'reusing the VTEP MAC', {
           vtepMac,
           file: st.file,
@@ -327,6 +341,7 @@ export class Daemon implements MetricsSource {
       }));
       const lease = await this.retryStore('acquire a lease', () => mgr.acquire());
       this.leaseHeld = true;
+      if (mgr.created) undo.add(`the new lease ${lease.key}`, () => mgr.release());
       const subnet = lease.subnet!;
       const subnetText = ip4NetToString(subnet);
       this.log.info('Lease acquired: ' + subnetText, { lease: describeLease(lease), key: lease.key });
@@ -389,7 +404,11 @@ export class Daemon implements MetricsSource {
         this.udpNetworkRoute = dst;
       }
       await this.addDirect(this.directPeers);
-      if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
+      if (f.ipBlackholeRoute && (await this.addBlackhole(subnetText))) {
+        undo.add(`the blackhole route ${subnetText}`, () =>
+          netdev.ip(['route', 'del', 'blackhole', subnetText]),
+        );
+      }
       if (this.stopping) return await this.teardown();
       this.log.info('dataplane started', {
         dev,
@@ -422,6 +441,8 @@ export class Daemon implements MetricsSource {
             : null,
         });
         await this.traffic.start();
+        const traffic = this.traffic;
+        undo.add('the iptables chains this start created', () => traffic.removeNew());
         if (this.stopping) return await this.teardown();
       }
 
@@ -435,6 +456,7 @@ export class Daemon implements MetricsSource {
         ipMasq: f.ipMasq,
       });
       this.log.info('wrote subnet.env', { file: f.subnetFile });
+      undo.clear();
       this.snapshotApplied = true;
 
       // 7. watch and renew
@@ -456,6 +478,8 @@ export class Daemon implements MetricsSource {
         backend,
       });
     } catch (e) {
+      this.leaseHeld = false;
+      await undo.run();
       await this.stop();
       throw e;
     }
@@ -669,17 +693,22 @@ export class Daemon implements MetricsSource {
     this.counters.directRoutes = this.directRoutes.size;
   }
 
-  /** addBlackhole is flannel's `--ip-blackhole-route`: `blackhole <own subnet>` unless present. */
-  private async addBlackhole(subnet: string): Promise<void> {
+  /**
+   * addBlackhole is flannel's `--ip-blackhole-route`: `blackhole <own subnet>` unless present.
+   * Resolves true when it added the route.
+   */
+  private async addBlackhole(subnet: string): Promise<boolean> {
     try {
       const added = await netdev.addBlackholeRoute(subnet);
       this.log.info(added ? 'added the blackhole route' : 'the blackhole route is already there', {
         route: `blackhole ${subnet}`,
       });
+      return added;
     } catch (e) {
       // flannel logs this and runs on (e.g. another route with the same prefix and metric).
       this.counters.routeErrors++;
       this.log.error('failed to add the blackhole route', { route: `blackhole ${subnet}`, error: errMsg(e) });
+      return false;
     }
   }
 
