@@ -58,7 +58,14 @@ import { ExtIface, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
 import { TrafficRules } from './traffic-rules';
 import { loadOrCreateVtepMac } from './vtep-state';
-import { checkHostGwIface, hostGwIgnoreWarning, hostGwLeaseAttrs, hostGwPeers } from './host-gw';
+import {
+  ROUTE_CHECK_MS,
+  checkHostGwIface,
+  hostGwIgnoreWarning,
+  hostGwLeaseAttrs,
+  hostGwPeers,
+  recoverRoutes,
+} from './host-gw';
 import { flagWarnings } from './flag-warnings';
 
 /** MIN_OVERLAY_MTU is the smallest TUN MTU weft accepts (IPv4's minimum datagram size). */
@@ -147,6 +154,7 @@ export class Daemon implements MetricsSource {
   private directRoutes = new Map<string, string>();
   /** host-gw: the external interface every routed peer's route names (`dev`); null otherwise. */
   private hostGwDev: string | null = null;
+  private routeCheck: NodeJS.Timeout | null = null;
   private traffic: TrafficRules | null = null;
   private applying: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
@@ -375,6 +383,16 @@ export class Daemon implements MetricsSource {
           mtu,
           peers: this.directPeers.length,
         });
+        // Queued behind lease changes, so a check never re-adds a route being removed.
+        this.routeCheck = setInterval(() => {
+          this.applying = this.applying
+            .then(async () => {
+              if (this.stopping) return;
+              await recoverRoutes(this.directRoutes, ext.name, this.log, () => this.counters.routeErrors++);
+            })
+            .catch((e: unknown) => this.log.error('route check failed', { error: errMsg(e) }));
+        }, ROUTE_CHECK_MS);
+        this.routeCheck.unref();
       } else {
         const srcRange = parseSrcPortRange(f.srcPortRange ?? DEFAULT_SRC_PORT_RANGE);
         const cfg: NodeConfig = {
@@ -764,6 +782,8 @@ export class Daemon implements MetricsSource {
    */
   private async teardown(): Promise<void> {
     this.mgr?.stop();
+    if (this.routeCheck) clearInterval(this.routeCheck);
+    this.routeCheck = null;
     await this.traffic?.stop();
     await this.watchDone.catch(() => undefined);
     await this.applying.catch(() => undefined);

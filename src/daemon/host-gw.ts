@@ -10,13 +10,16 @@
  *   - flannel's refusal when the public IP is not the interface address (NAT)
  *   - which peer leases count: only `host-gw` ones; others are ignored with flannel's warning
  *   - the MTU: the external interface's, since nothing is added to the packets
+ *   - the route check: routes deleted behind weft's back are put back within ROUTE_CHECK_MS
  */
 
 import { ConfigError } from '../errors';
 import { Lease, LeaseAttrs } from '../control/lease';
 import { leasesToPeers } from '../control/peers';
+import * as netdev from '../io/netdev';
 import type { Peer } from '../route/peer';
 import type { ExtIface } from './iface';
+import type { Logger } from './log';
 
 /** HOST_GW is the backend type host-gw leases carry. */
 export const HOST_GW = 'host-gw';
@@ -64,4 +67,36 @@ export function hostGwPeers(leases: Iterable<Lease>): Peer[] {
     [...leases].filter((l) => hostGwIgnoreWarning(l) === null),
     'udp',
   );
+}
+
+/** ROUTE_CHECK_MS is how often flannel's RouteNetwork checks its routes (`routeCheckRetries` s). */
+export const ROUTE_CHECK_MS = 10_000;
+
+/**
+ * recoverRoutes is flannel's RouteNetwork.routeCheck: every route in `want` (subnet -> gateway)
+ * that is missing from the main table is added again and logged as flannel logs it. Resolves with
+ * the number of routes put back; a failure is logged, counted by `onError` and retried next time.
+ */
+export async function recoverRoutes(
+  want: ReadonlyMap<string, string>,
+  dev: string,
+  log: Logger,
+  onError: () => void,
+): Promise<number> {
+  if (want.size === 0) return 0;
+  const out = await netdev.ip(['-j', '-4', 'route', 'show', 'dev', dev]);
+  const have = JSON.parse(out.trim() === '' ? '[]' : out) as Array<{ dst?: string; gateway?: string }>;
+  let recovered = 0;
+  for (const [subnet, gw] of want) {
+    if (have.some((r) => r.dst === subnet && r.gateway === gw)) continue;
+    try {
+      await netdev.replaceRoute({ dst: subnet, via: gw, dev });
+      recovered++;
+      log.info(`Route recovered ${subnet} : ${gw}`);
+    } catch (e) {
+      onError();
+      log.error(`Error recovering route to ${subnet}: ${gw}`, { error: (e as Error).message });
+    }
+  }
+  return recovered;
 }

@@ -217,6 +217,19 @@ async function hostGwCluster(storeKind: 'embedded' | 'etcd'): Promise<void> {
       assert.equal(health.status, 200, health.body);
     }
 
+    // A route deleted behind weft's back is put back by the route check, as flanneld's is.
+    tb.execIn(nd2.ns, 'ip', ['route', 'del', KERNEL_SUBNET]);
+    await waitUntil(
+      () => tb.routesOf(nd2).includes(routeLine(KERNEL_SUBNET, kn.ip, nd2.dev)),
+      20_000,
+      'route recovered',
+      () => `${tb.routesOf(nd2)}\n${nd2.weft!.log}`,
+    );
+    assert.match(
+      nd2.weft!.log,
+      new RegExp(`"msg":"Route recovered ${KERNEL_SUBNET.replace(/\./g, '\\.')} : ${kn.ip}"`),
+    );
+
     // The flanneld node leaves: its route goes; it comes back at another address: replaced.
     store.del(KERNEL_SUBNET.replace('/', '-'));
     for (const n of nodes) await waitRoute(tb, n.nd, routeLine(KERNEL_SUBNET, kn.ip, n.nd.dev), false);
