@@ -52,7 +52,7 @@ export function chooseStore(given: (name: string) => string | null, store: Store
       if (selecting.length > 0) {
         throw new ConfigError(
           storeWhere,
-          `must not be "embedded" when etcd flags are given: ${selecting.join(', ')} select the etcd store, as they do for flanneld; drop one side`,
+          `must not be "embedded" when etcd flags are given: ${selecting.join(', ')} ${selecting.length === 1 ? 'selects' : 'select'} the etcd store, as for flanneld; drop one side`,
         );
       }
     }

@@ -240,6 +240,12 @@ export class Daemon implements MetricsSource {
       this.log.warn(msg);
     });
     const store = (this.store = new CountingStore(raw, this.counters.storeErrors));
+    this.log.info('lease store', {
+      store: raw.kind,
+      chosenBy: f.storeFrom,
+      ...(raw.kind === 'etcd' ? { endpoints: f.etcdEndpoints.join(',') } : { dir: f.storeDir }),
+      prefix: f.etcdPrefix,
+    });
     for (const w of flagWarnings(f)) this.log.warn(w);
     try {
       // 1. network config

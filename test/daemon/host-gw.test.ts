@@ -212,6 +212,26 @@ async function hostGwCluster(storeKind: 'embedded' | 'etcd'): Promise<void> {
       }
     }
 
+    // What chose the store: the flanneld flag, or its variable.
+    const chosen = nodes.map((n) => n.nd.weft!.events.find((e) => e.msg === 'lease store')?.fields);
+    if (storeKind === 'etcd') {
+      assert.deepEqual(
+        chosen.map((c) => [c?.store, c?.chosenBy, c?.endpoints, c?.prefix]),
+        [
+          ['etcd', '--etcd-endpoints', ETCD_CLIENT_URL, ETCD_PREFIX],
+          ['etcd', 'FLANNELD_ETCD_ENDPOINTS', ETCD_CLIENT_URL, ETCD_PREFIX],
+        ],
+      );
+    } else {
+      assert.deepEqual(
+        chosen.map((c) => [c?.store, c?.chosenBy]),
+        [
+          ['embedded', '--store'],
+          ['embedded', '--store'],
+        ],
+      );
+    }
+
     if (storeKind === 'etcd') {
       const health = tb.httpGet(nd1.ns, `http://127.0.0.1:${DEFAULT_HEALTHZ_PORT}/readyz`);
       assert.equal(health.status, 200, health.body);
