@@ -2,15 +2,19 @@
  * daemon: `weft run`, a node of a flannel network (flanneld `main.go` + the vxlan/udp backends).
  *
  * Startup, in this order so that a bad configuration writes nothing (no lease, no subnet.env):
- *   1. open the store; read and validate the network config (`<prefix>/config` or
+ *   1. open the store the flags chose (store-choice.ts: `--store`, else etcd for any `--etcd-*`
+ *      flag, as flanneld, else embedded); read and validate the network config (`<prefix>/config` or
  *      `--net-config-path`); store outages are retried (flannel waits for its store too)
  *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
- *      MTU (underlay - 50 / - 28, or Backend.MTU - 50); the VTEP MAC from the state file
+ *      MTU (underlay - 50 / - 28, or Backend.MTU - 50; host-gw: no device, the underlay MTU, and
+ *      a public IP other than the interface's is refused); the VTEP MAC from the state file
  *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one)
  *   4. list the leases, start the DataplaneNode with those peers (TUN with `<subnet>.0/32`);
  *      with vxlan `DirectRouting`, peers whose public IP is on our L2 (`ip route get` has no
  *      gateway) get `ip route replace <subnet> via <PublicIP>` instead and stay out of the
- *      dataplane (flannel's vxlan backend); `--ip-blackhole-route` adds `blackhole <subnet>`
+ *      dataplane (flannel's vxlan backend); host-gw starts no dataplane, every host-gw peer gets
+ *      `<subnet> via <PublicIP> dev <iface>` (host-gw.ts), re-added by a 10 s route check if
+ *      deleted; `--ip-blackhole-route` adds `blackhole <subnet>`
  *   5. iptables (traffic-rules.ts): `--ip-masq` FLANNEL-POSTRTG, `--iptables-forward-rules`
  *      FLANNEL-FWD, resynced every `--iptables-resync` seconds
  *   6. write subnet.env atomically; ready
