@@ -44,7 +44,8 @@ export async function checkWritableDir(dir: string, field: string): Promise<void
       st = await fsp.stat(cur);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
+      // ENOTDIR: an ancestor is not a directory; walking up names it.
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
         const up = path.dirname(cur);
         if (up === cur) break;
         cur = up;
