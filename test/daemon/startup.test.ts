@@ -10,7 +10,9 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError } from '../../src/errors';
+import { ConfigError, SystemError } from '../../src/errors';
+import { loadOrCreateVtepMac } from '../../src/daemon/vtep-state';
+import { writeSubnetEnv } from '../../src/control/subnet-env';
 import { Rollback, checkUdpPortFree, checkWritableDir, checkWritableFile } from '../../src/daemon/startup';
 
 function tmp(t: { after(fn: () => void): void }): string {
@@ -86,4 +88,24 @@ test('Rollback: newest first, a failing step is logged and the rest still run; c
   r.clear();
   await r.run();
   assert.deepEqual(done, ['c', 'a'], 'a cleared list undoes nothing');
+});
+
+test('writes that fail later are typed errors naming the path, not raw errno stacks', async (t) => {
+  const d = tmp(t);
+  const f = path.join(d, 'file');
+  fs.writeFileSync(f, 'x');
+  await assert.rejects(loadOrCreateVtepMac(path.join(f, 'state'), 'flannel.1', '192.0.2.1'), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.equal(e.field, '--vtep-state-dir');
+    assert.match(e.message, /ENOTDIR|EEXIST/);
+    return true;
+  });
+  const env = { network: null, subnet: null, ipv6Network: null, ipv6Subnet: null, mtu: 1450, ipMasq: false };
+  await assert.rejects(writeSubnetEnv(path.join(f, 'run', 'subnet.env'), env), (e: unknown) => {
+    assert.ok(e instanceof SystemError);
+    assert.equal(e.code, 'WEFT_ERR_SYSTEM');
+    assert.match(e.message, new RegExp(`write ${f}/run/subnet.env failed: (ENOTDIR|EEXIST)`));
+    return true;
+  });
+  assert.deepEqual(fs.readdirSync(d), ['file'], 'no temp file left');
 });
