@@ -3,7 +3,9 @@
  * (needs root; CI runs as root). Both veth ends go from 1500 to 1400 while socat is sending, so
  * every full-size segment (TUN MTU 1450 + 50 = 1500 bytes on the wire) no longer fits: UDP GSO
  * trains are refused with EMSGSIZE. The transfer must still arrive byte-exact, weft must count
- * what it did about it, say so in a line naming both MTUs, and adjust to the new path MTU.
+ * what it did about it, say so in a line naming both MTUs, and adjust to the new path MTU: cut
+ * TSO segments to fit and answer larger DF packets with an ICMP fragmentation-needed that the
+ * sender's kernel accepts (so new connections use the smaller MSS).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -155,5 +157,21 @@ test('underlay MTU 1500 -> 1400 under a TCP transfer with offloads on: byte-exac
   const s2 = await readWeftStats(a.proc);
   assert.equal(s2.offload!.gsoMtuSplits, before, 'no GSO train refused after adjusting');
   assert.ok(s2.offload!.gsoTrains > s.offload!.gsoTrains, 'GSO still in use');
+
+  // Full-size packets that are not TSO super-packets (DF set) get ICMP fragmentation-needed, and
+  // the sender's kernel accepts it: its route to the peer now carries the path MTU.
+  const out = u.a.exec('sh', [
+    '-c',
+    'ping -n -c 2 -W 1 -M do -s 1422 -I 10.244.0.1 10.244.1.1 2>&1; ip route get 10.244.1.1',
+  ]);
+  assert.match(out, /mtu 1350/, `the sender learned the path MTU:\n${out}`);
+  // And a new, unpaced connection at the new MTU runs to the end.
+  const r3 = await pacedTransfer(
+    u.b,
+    u.a,
+    { addr: '10.244.1.1', bind: '10.244.0.1', port: 5013, total: 32 << 20, ms: 0, timeoutMs: 20_000 },
+    () => {},
+  );
+  assert.equal(r3.received, r3.sent);
   void b;
 });
