@@ -60,6 +60,8 @@ export interface PcapRecord {
   data: Buffer;
   /** Length of the packet on the wire (orig_len); >= data.length when the capture was cut short. */
   origLen: number;
+  /** Link type of this record when it differs from the file's (a pcapng file with several interfaces). */
+  linkType?: number;
 }
 
 /** PcapFile is a whole capture file in memory. */
