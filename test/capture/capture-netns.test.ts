@@ -92,11 +92,11 @@ test('weft capture decodes a ping through a kernel flannel-style VXLAN pair; -w 
   assert.equal(lines.length, 4, cap.log);
   const req = new RegExp(
     `^\\d\\d:\\d\\d:\\d\\d\\.\\d{6} 192\\.0\\.2\\.1:\\d+ > 192\\.0\\.2\\.2:8472 VXLAN vni 1 \\| ${va.mac} > ${vb.mac} \\| ` +
-      `10\\.244\\.0\\.1 > 10\\.244\\.1\\.1 ICMP echo request id \\d+ seq [12] len 84$`,
+      `10\\.244\\.0\\.1 > 10\\.244\\.1\\.1 ICMP echo request id \\d+ seq [12] len 64$`,
   );
   const rep = new RegExp(
     `^\\d\\d:\\d\\d:\\d\\d\\.\\d{6} 192\\.0\\.2\\.2:\\d+ > 192\\.0\\.2\\.1:8472 VXLAN vni 1 \\| ${vb.mac} > ${va.mac} \\| ` +
-      `10\\.244\\.1\\.1 > 10\\.244\\.0\\.1 ICMP echo reply id \\d+ seq [12] len 84$`,
+      `10\\.244\\.1\\.1 > 10\\.244\\.0\\.1 ICMP echo reply id \\d+ seq [12] len 64$`,
   );
   assert.equal(lines.filter((l) => req.test(l)).length, 2, lines.join('\n'));
   assert.equal(lines.filter((l) => rep.test(l)).length, 2, lines.join('\n'));
@@ -160,10 +160,10 @@ test('weft capture decodes a ping between a weft node and a kernel flannel.1 nod
   const lines = cap.lines.filter((l) => l.trim() !== '');
   assert.equal(lines.length, 4, cap.log);
   const req = new RegExp(
-    `192\\.0\\.2\\.1:\\d+ > 192\\.0\\.2\\.2:8472 VXLAN vni 1 \\| ${macA} > ${vb.mac} \\| 10\\.244\\.0\\.1 > 10\\.244\\.1\\.1 ICMP echo request id \\d+ seq [12] len 84$`,
+    `192\\.0\\.2\\.1:\\d+ > 192\\.0\\.2\\.2:8472 VXLAN vni 1 \\| ${macA} > ${vb.mac} \\| 10\\.244\\.0\\.1 > 10\\.244\\.1\\.1 ICMP echo request id \\d+ seq [12] len 64$`,
   );
   const rep = new RegExp(
-    `192\\.0\\.2\\.2:\\d+ > 192\\.0\\.2\\.1:8472 VXLAN vni 1 \\| ${vb.mac} > ${macA} \\| 10\\.244\\.1\\.1 > 10\\.244\\.0\\.1 ICMP echo reply id \\d+ seq [12] len 84$`,
+    `192\\.0\\.2\\.2:\\d+ > 192\\.0\\.2\\.1:8472 VXLAN vni 1 \\| ${vb.mac} > ${macA} \\| 10\\.244\\.1\\.1 > 10\\.244\\.0\\.1 ICMP echo reply id \\d+ seq [12] len 64$`,
   );
   assert.equal(lines.filter((l) => req.test(l)).length, 2, lines.join('\n'));
   assert.equal(lines.filter((l) => rep.test(l)).length, 2, lines.join('\n'));
