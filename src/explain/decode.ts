@@ -1113,16 +1113,16 @@ function udp(w: Walker, off: number, end: number, ip: IpContext): void {
   }
   const isVxlan = overlay === 'vxlan';
   if (w.full) {
-    // RFC 7348 §5: a VXLAN sender hashes the inner flow into the source port (the destination is the VXLAN port).
-    const flowHash = isVxlan && w.ports.has(dport);
-    w.field(
-      l,
-      off,
-      2,
-      'source port',
-      portName(sport) + (flowHash ? '  hash of the inner flow' : ''),
-      flowHash ? { ref: 'RFC 7348 §5' } : {},
-    );
+    // RFC 7348 §5 recommends a hash of the inner flow as the source port; a sender that uses its
+    // bound port (flannel's udp backend, a weft node without --src-port flow) sends an overlay port.
+    const toVtep = isVxlan && w.ports.has(dport);
+    const fixed = sport === dport || w.ports.has(sport);
+    const srcNote = !toVtep
+      ? ''
+      : fixed
+        ? "  fixed: the sender's bound port, the same for every flow (RFC 7348 §5 recommends a flow hash)"
+        : '  likely a hash of the inner flow (RFC 7348 §5), the same for every packet of a flow';
+    w.field(l, off, 2, 'source port', portName(sport) + srcNote, toVtep ? { ref: 'RFC 7348 §5' } : {});
     w.field(l, off + UDP_OFF_DST_PORT, 2, 'destination port', portName(dport));
   }
   if (!w.has(l, off + UDP_OFF_LENGTH, 2, 'length')) return;
