@@ -93,6 +93,9 @@ export interface FrameSummary {
   vni?: number;
   /** Offset of the overlay payload's inner packet (inner Ethernet for VXLAN, inner IP for flannel-UDP). */
   innerOffset?: number;
+  /** The outer UDP checksum state of an overlay frame over IPv4, and its outer source address. */
+  outerChecksum?: ChecksumState;
+  outerSrc?: string;
   /**
    * The decoded frame the line was rendered from: a `summary` decode, or a `full` one when
    * `explain` was set (pass it on to `explainCaptured`, which renders a full one as is).
@@ -249,23 +252,29 @@ export function summarizeExplanation(ex: Explanation, vni?: number, seq?: TcpSeq
     return { kind: 'not-overlay', text: `[not overlay] ${head} UDP len ${udp.end - udp.payload}${notes}` };
   }
   const o = k + 2 + ext;
+  let res: FrameSummary;
   if (udp.overlay === 'vxlan') {
     const r = describeVxlan(L, o, vni);
-    const res: FrameSummary = {
+    res = {
       kind: r.malformed ? 'malformed' : 'vxlan',
       text: `${head} ${fragmented ? inFragment(r.text) : r.text}${notes}`,
       innerOffset: udp.payload + VXLAN_HEADER_SIZE,
     };
     if (r.vni !== undefined) res.vni = r.vni;
-    return res;
+  } else {
+    const p = L[o]?.problem ?? L[o + 1]?.problem;
+    const fu = p !== undefined ? `flannel-UDP [malformed: ${p}]` : `flannel-UDP | ${describeIp(L, o + 1)}`;
+    res = {
+      kind: p !== undefined ? 'malformed' : 'flannel-udp',
+      text: `${head} ${fragmented ? inFragment(fu) : fu}${notes}`,
+      innerOffset: udp.payload,
+    };
   }
-  const p = L[o]?.problem ?? L[o + 1]?.problem;
-  const fu = p !== undefined ? `flannel-UDP [malformed: ${p}]` : `flannel-UDP | ${describeIp(L, o + 1)}`;
-  return {
-    kind: p !== undefined ? 'malformed' : 'flannel-udp',
-    text: `${head} ${fragmented ? inFragment(fu) : fu}${notes}`,
-    innerOffset: udp.payload,
-  };
+  if (udp.checksum !== undefined) {
+    res.outerChecksum = udp.checksum;
+    res.outerSrc = ip.src;
+  }
+  return res;
 }
 
 // The tracker of the line being rendered (set by summarizeExplanation; rendering is synchronous).
