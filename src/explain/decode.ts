@@ -1178,6 +1178,7 @@ function udpState(w: Walker, off: number, len: number, ip: IpContext): ChecksumS
   const b = w.buf;
   if (len < 8 || off + len > b.length) return undefined;
   const stored = udpChecksum(b, off);
+  if (stored === 0 && ip.version === 4) return 'none';
   const pseudo = pseudoHeaderSum(w, ip, IP_PROTO_UDP, len);
   let computed = computeChecksum(b, off, len, off + UDP_OFF_CHECKSUM, pseudo);
   if (computed === 0) computed = 0xffff; // RFC 768: a computed zero is sent as all ones
