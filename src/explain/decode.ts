@@ -63,7 +63,12 @@ import {
   arpPtype,
 } from '../wire/arp';
 import { checksumAdd, checksumFinish } from '../wire/checksum';
-import { checksumState, type ChecksumState } from '../wire/checksum-state';
+import {
+  checksumState,
+  overlayChecksumState,
+  overlayInnerIp,
+  type ChecksumState,
+} from '../wire/checksum-state';
 import {
   ETH_ADDR_SIZE,
   ETH_HEADER_SIZE,
@@ -1120,8 +1125,8 @@ function udp(w: Walker, off: number, end: number, ip: IpContext): void {
     const srcNote = !toVtep
       ? ''
       : fixed
-        ? "  fixed: the sender's bound port, the same for every flow (RFC 7348 §5 recommends a flow hash)"
-        : '  likely a hash of the inner flow (RFC 7348 §5), the same for every packet of a flow';
+        ? "  fixed: the sender's bound port, the same for every flow (not a flow hash)"
+        : '  likely a hash of the inner flow, the same for every packet of a flow';
     w.field(l, off, 2, 'source port', portName(sport) + srcNote, toVtep ? { ref: 'RFC 7348 §5' } : {});
     w.field(l, off + UDP_OFF_DST_PORT, 2, 'destination port', portName(dport));
   }
@@ -1138,7 +1143,7 @@ function udp(w: Walker, off: number, end: number, ip: IpContext): void {
   }
   // The one-line view shows an overlay datagram's checksum state; the byte view words it in its row.
   if (overlay && ip.version === 4 && l.info?.kind === 'udp') {
-    const st = udpState(w, off, len, ip);
+    const st = udpState(w, off, len, ip, overlay);
     if (st !== undefined) l.info.checksum = st;
   }
   if (w.full) udpChecksumField(w, l, off, len, ip);
@@ -1174,15 +1179,21 @@ function udpLengthField(w: Walker, l: ExplainLayer, off: number, len: number, ip
 }
 
 /** udpState classifies the checksum of a complete UDP datagram; undefined when it is not all there. */
-function udpState(w: Walker, off: number, len: number, ip: IpContext): ChecksumState | undefined {
+function udpState(
+  w: Walker,
+  off: number,
+  len: number,
+  ip: IpContext,
+  overlay: 'vxlan' | 'udp' | undefined,
+): ChecksumState | undefined {
   const b = w.buf;
   if (len < 8 || off + len > b.length) return undefined;
   const stored = udpChecksum(b, off);
   if (stored === 0 && ip.version === 4) return 'none';
   const pseudo = pseudoHeaderSum(w, ip, IP_PROTO_UDP, len);
-  let computed = computeChecksum(b, off, len, off + UDP_OFF_CHECKSUM, pseudo);
-  if (computed === 0) computed = 0xffff; // RFC 768: a computed zero is sent as all ones
-  return checksumState(stored, computed, pseudo, ip.version === 4, w.localSender(ip));
+  const sum = checksumAdd(b, off, len, pseudo) - stored;
+  const inner = overlay ? overlayInnerIp(b, off, off + len, overlay) : -1;
+  return overlayChecksumState(b, stored, sum, pseudo, ip.version === 4, w.localSender(ip), inner, off + len);
 }
 
 /** udpChecksumField records the UDP checksum row of a datagram that is not quoted, verifying it. */
@@ -1212,7 +1223,9 @@ function udpChecksumField(w: Walker, l: ExplainLayer, off: number, len: number, 
       ? computeChecksum(b, off, len, off + UDP_OFF_CHECKSUM, pseudoHeaderSum(w, ip, IP_PROTO_UDP, len))
       : undefined;
     if (computed === 0) computed = 0xffff; // RFC 768: a computed zero is sent as all ones
-    const st = ok ? udpState(w, off, len, ip) : undefined;
+    const st = ok
+      ? udpState(w, off, len, ip, l.info?.kind === 'udp' ? l.info.overlay : undefined)
+      : undefined;
     const [cv, cs] = checksumValue(stored, computed, 'datagram incomplete', st);
     w.field(
       l,

@@ -239,7 +239,7 @@ export function checksumValue(
   const wrong = `${hex(stored, 4)} INVALID, computed ${hex(computed, 4)}`;
   if (state === 'partial')
     return [
-      `${hex(stored, 4)} partial: the pseudo-header sum only, left for checksum offload to complete (computed ${hex(computed, 4)})`,
+      `${hex(stored, 4)} partial: left for checksum offload to complete (computed ${hex(computed, 4)} from the captured bytes)`,
       'warn',
     ];
   if (state === 'offload') return [`${wrong}: bad, probably offload (sent from a local address)`, 'warn'];

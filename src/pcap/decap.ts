@@ -119,7 +119,12 @@ function outerUdp(linkType: number, buf: Buffer): { ip: number; udp: number } | 
  * localSenders returns `given` plus every outer source address that sent a partial UDP checksum to
  * `port` in `file`: the capture saw those frames before checksum offload, so they are local.
  */
-export function localSenders(file: PcapFile, port: number, given: readonly number[] = []): Set<number> {
+export function localSenders(
+  file: PcapFile,
+  port: number,
+  given: readonly number[] = [],
+  overlay: 'vxlan' | 'udp' = 'vxlan',
+): Set<number> {
   const local = new Set<number>(given);
   for (const rec of file.records) {
     const buf = rec.data;
@@ -127,7 +132,15 @@ export function localSenders(file: PcapFile, port: number, given: readonly numbe
     if (!h || udpDstPort(buf, h.udp) !== port) continue;
     const src = ipv4Src(buf, h.ip);
     if (local.has(src)) continue;
-    const st = udpChecksumStateIpv4(buf, h.udp, udpLength(buf, h.udp), src, ipv4Dst(buf, h.ip), false);
+    const st = udpChecksumStateIpv4(
+      buf,
+      h.udp,
+      udpLength(buf, h.udp),
+      src,
+      ipv4Dst(buf, h.ip),
+      false,
+      overlay,
+    );
     if (st === 'partial') local.add(src);
   }
   return local;
@@ -157,7 +170,7 @@ export function decapPcap(file: PcapFile, opts: DecapOptions): DecapResult {
   const vxlan = opts.backend === 'vxlan';
   const port = opts.port ?? (vxlan ? DEFAULT_VXLAN_PORT : DEFAULT_FLANNEL_UDP_PORT);
   const policy = opts.checksum ?? 'offload';
-  const local = localSenders(file, port, opts.localAddresses);
+  const local = localSenders(file, port, opts.localAddresses, opts.backend);
   const cfg: VxlanConfig = {
     vni: opts.vni ?? DEFAULT_VNI,
     localMac: Buffer.from(opts.localMac ?? Buffer.alloc(6)),
@@ -203,7 +216,7 @@ export function decapPcap(file: PcapFile, opts: DecapOptions): DecapResult {
     }
     const ulen = udpLength(buf, udp);
     const src = ipv4Src(buf, ip);
-    const st = udpChecksumStateIpv4(buf, udp, ulen, src, ipv4Dst(buf, ip), local.has(src));
+    const st = udpChecksumStateIpv4(buf, udp, ulen, src, ipv4Dst(buf, ip), local.has(src), opts.backend);
     res.checksums[st]++;
     if (dropsChecksum(policy, st)) {
       drops[DropReason.badUdpChecksum]++;
@@ -232,7 +245,7 @@ export function decapPcap(file: PcapFile, opts: DecapOptions): DecapResult {
 const CHECKSUM_REPORT: Readonly<Record<ChecksumState, string>> = {
   ok: 'valid',
   none: 'none (zero)',
-  partial: 'partial (pseudo-header only: captured before checksum offload filled it in)',
+  partial: 'partial (left for checksum offload: captured before the NIC filled it in)',
   offload: 'bad, probably offload (from a local address)',
   bad: 'bad',
 };

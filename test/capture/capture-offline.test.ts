@@ -78,7 +78,7 @@ describe('weft capture -r', () => {
 
   it('--explain prints the byte view under each line', () => {
     const r = weft(['capture', '-r', PCAP, '-c', '1', '--explain']);
-    assert.match(r.stdout, /checksum\s+0x8487 partial: the pseudo-header sum only/);
+    assert.match(r.stdout, /checksum\s+0x8487 partial: left for checksum offload/);
   });
 
   it('a bad filter is an error naming -f; -r with -i or -w is a usage error', () => {
