@@ -11,6 +11,7 @@ import { explainCaptured } from './explain-adapter';
 import { OfflineFilter } from './offline-filter';
 import { formatCaptureLine, summarizeFrame, type FrameKind, type OverlayKind } from './summarize';
 import { TcpSeqTracker } from './tcp-seq';
+import type { ChecksumState } from '../wire/checksum-state';
 
 /** OfflineOptions selects and renders the records. */
 export interface OfflineOptions {
@@ -31,6 +32,8 @@ export interface OfflineFrame {
   /** 0-based index of the record in the file. */
   index: number;
   kind: FrameKind;
+  /** Outer UDP checksum state of an overlay frame over IPv4. */
+  checksum?: ChecksumState;
   /** The line (and the byte view with `explain`), newline-terminated. */
   text: string;
 }
@@ -60,7 +63,9 @@ export function readOffline(file: PcapFile, o: OfflineOptions): OfflineFrame[] {
     const micros = rec.tsSec * 1e6 + Math.floor(rec.tsNsec / 1000);
     let text = formatCaptureLine(micros, s) + '\n';
     if (o.explain) text += explainCaptured(rec.data, linkType, o.ports, '    ', s.explanation) + '\n';
-    out.push({ index: i, kind: s.kind, text });
+    const f: OfflineFrame = { index: i, kind: s.kind, text };
+    if (s.outerChecksum !== undefined) f.checksum = s.outerChecksum;
+    out.push(f);
   }
   return out;
 }

@@ -174,6 +174,20 @@ export function summarizeFrame(frame: Uint8Array, opts: SummarizeOptions = {}): 
   }
 }
 
+/**
+ * checksumSummary words the outer checksum states counted over a capture for its closing line,
+ * e.g. `, outer udp cksum: 20 partial (offload), 3 bad`; empty when every checksum was valid or absent.
+ */
+export function checksumSummary(counts: Partial<Record<ChecksumState, number>>): string {
+  const words: Array<[ChecksumState, string]> = [
+    ['partial', 'partial (offload)'],
+    ['offload', 'bad, probably offload'],
+    ['bad', 'bad'],
+  ];
+  const parts = words.filter(([k]) => (counts[k] ?? 0) > 0).map(([k, w]) => `${counts[k]} ${w}`);
+  return parts.length ? `, outer udp cksum: ${parts.join(', ')}` : '';
+}
+
 /** formatCaptureLine prefixes a summary with its timestamp, as `weft capture` prints it. */
 export function formatCaptureLine(micros: number, s: FrameSummary): string {
   return `${formatTimestamp(micros)} ${s.text}`;

@@ -18,8 +18,10 @@ import { readCaptureFile } from '../../pcap/read-capture';
 import { readOffline } from '../../capture/offline';
 import { explainCaptured } from '../../capture/explain-adapter';
 import { DEFAULT_FLANNEL_UDP_PORT, DEFAULT_VXLAN_PORT } from '../../encap/constants';
+import type { ChecksumState } from '../../wire/checksum-state';
 import {
   FRAME_KINDS,
+  checksumSummary,
   formatCaptureLine,
   summarizeFrame,
   type FrameKind,
@@ -160,13 +162,18 @@ function runOffline(o: CaptureOptions & { read: string }): number {
   });
   process.stdout.write(frames.map((f) => f.text).join(''));
   const counts = new Map<FrameKind, number>();
-  for (const f of frames) counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);
+  const sums: Partial<Record<ChecksumState, number>> = {};
+  for (const f of frames) {
+    counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);
+    if (f.checksum !== undefined) sums[f.checksum] = (sums[f.checksum] ?? 0) + 1;
+  }
   const byKind = FRAME_KINDS.filter((k) => counts.has(k))
     .map((k) => `${k} ${counts.get(k)}`)
     .join(', ');
   process.stderr.write(
     `weft capture: ${o.read}: ${file.records.length} records (${linkTypeName(file.linkType)}), ` +
-      `${frames.length} matched "${filter}"${byKind ? ` (${byKind})` : ''}, malformed ${counts.get('malformed') ?? 0}\n`,
+      `${frames.length} matched "${filter}"${byKind ? ` (${byKind})` : ''}, malformed ${counts.get('malformed') ?? 0}` +
+      `${checksumSummary(sums)}\n`,
   );
   return 0;
 }
@@ -194,6 +201,7 @@ export async function run(argv: string[]): Promise<number> {
     malformed: 0,
   };
   let total = 0;
+  const sums: Partial<Record<ChecksumState, number>> = {};
   let writer: PcapFileWriter | undefined;
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));
@@ -226,6 +234,7 @@ export async function run(argv: string[]): Promise<number> {
     const s = summarizeFrame(data, sumOpts);
     if (s.outerChecksum === 'partial' && s.outerSrc !== undefined) local.add(ipv4ToU32(s.outerSrc));
     counts[s.kind]++;
+    if (s.outerChecksum !== undefined) sums[s.outerChecksum] = (sums[s.outerChecksum] ?? 0) + 1;
     let line = formatCaptureLine(micros, s) + (truncated ? ' [truncated by capture buffer]' : '') + '\n';
     if (o.explain) line += explainCaptured(data, cap.linkType, ports, '    ', s.explanation) + '\n';
     out.push(line);
@@ -259,7 +268,7 @@ export async function run(argv: string[]): Promise<number> {
     .join(', ');
   process.stderr.write(
     `weft capture: ${total} frames${byKind ? ` (${byKind})` : ''}, malformed ${counts.malformed}` +
-      `${writer ? `, ${writer.count} written to ${o.write}` : ''}\n`,
+      `${checksumSummary(sums)}${writer ? `, ${writer.count} written to ${o.write}` : ''}\n`,
   );
   return code;
 }
