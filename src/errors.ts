@@ -30,6 +30,12 @@ export class ConfigError extends WeftError {
   }
 }
 
+/**
+ * FlagValueError is a command-line value that breaks its flag's rule (`--vni x`); like a
+ * UsageError the CLI exits 2 for it, and like a ConfigError it names the flag and the rule.
+ */
+export class FlagValueError extends ConfigError {}
+
 /** UsageError is a bad command line (unknown flag, missing argument). */
 export class UsageError extends WeftError {
   constructor(message: string) {
@@ -68,6 +74,22 @@ export class LeaseError extends WeftError {
 export class FormatError extends WeftError {
   constructor(message: string) {
     super('WEFT_ERR_FORMAT', message);
+  }
+}
+
+/**
+ * FileError is a file or directory that cannot be read or written: names the path, what weft was
+ * doing with it and why it failed (`cannot write /x/y.json: no such directory`).
+ */
+export class FileError extends WeftError {
+  /** The path as the user gave it. */
+  readonly path: string;
+  /** errno name when the kernel refused (`ENOENT`, `EACCES`, ...), else ''. */
+  readonly errno: string;
+  constructor(path: string, message: string, errno = '') {
+    super('WEFT_ERR_FILE', message);
+    this.path = path;
+    this.errno = errno;
   }
 }
 

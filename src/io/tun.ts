@@ -13,7 +13,9 @@
  *   addresses and routes.
  * - Addresses, link state and routes are set with iproute2 (src/io/netdev.ts).
  */
+import { SystemError } from '../errors';
 import { callNative, loadBinding, NativeBinding } from './binding';
+import { nonTunDevice } from './tun-conflict';
 import { IoCounters, newIoCounters } from './counters';
 import { FdPoller } from './fd-poller';
 import { PacketBatch } from './packet-batch';
@@ -54,11 +56,24 @@ export class Tun {
   /**
    * open creates (or attaches to) TUN device `name` (at most 15 bytes; a pattern such as
    * `weft%d` lets the kernel pick). Throws SystemError (`open`/`TUNSETIFF`, e.g. EPERM without
-   * CAP_NET_ADMIN, ENAMETOOLONG, EBUSY).
+   * CAP_NET_ADMIN, ENAMETOOLONG, EBUSY); a name held by a device that is not TUN gets a message
+   * saying which kind it is and how to free the name.
    */
   static open(name: string, opts: TunOptions = {}): Tun {
     const b = loadBinding();
-    const r = callNative(() => b.tunOpen(name, opts.vnetHdr === true, opts.multiQueue === true));
+    let r;
+    try {
+      r = callNative(() => b.tunOpen(name, opts.vnetHdr === true, opts.multiQueue === true));
+    } catch (err) {
+      const kind = err instanceof SystemError && err.errno === 'EINVAL' ? nonTunDevice(name) : undefined;
+      if (kind === undefined) throw err;
+      throw new SystemError(
+        'TUNSETIFF',
+        'EINVAL',
+        `device ${name} already exists and is a ${kind} device, not TUN: choose another name, ` +
+          `or remove it with: ip link del ${name}`,
+      );
+    }
     return new Tun(r.fd, r.name, opts.vnetHdr === true);
   }
 

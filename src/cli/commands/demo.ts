@@ -3,8 +3,7 @@
  * end (src/demo/demo.ts). Needs root; installs nothing (missing tools are named with the apt-get
  * command). Ctrl-C cleans up before exiting. Exit 0 when every pair pinged and iperf3 ran.
  */
-import { UsageError } from '../../errors';
-import { parseArgv } from '../args';
+import { choiceValue, commandLine, intValue, parseArgv } from '../args';
 import { runDemo } from '../../demo/demo';
 import type { Testbed } from '../../demo/testbed';
 
@@ -36,18 +35,14 @@ export function parseDemoArgs(argv: string[]): DemoArgs {
     unknown: (arg) => `unknown flag: ${arg}`,
     missing: (flag) => `flag needs an argument: ${flag}`,
   });
-  const store = a.get('--store') ?? 'embedded';
-  if (store !== 'embedded' && store !== 'etcd')
-    throw new UsageError(`--store must be embedded or etcd (got "${store}")`);
-  const seconds = a.get('--iperf-seconds') ?? '3';
-  if (!/^\d+$/.test(seconds) || Number(seconds) < 1 || Number(seconds) > 60)
-    throw new UsageError(`--iperf-seconds must be 1..60 (got "${seconds}")`);
-  return { store, keep: a.has('--keep'), iperfSeconds: Number(seconds) };
+  const store = choiceValue('--store', a.get('--store') ?? 'embedded', ['embedded', 'etcd']);
+  const iperfSeconds = intValue('--iperf-seconds', a.get('--iperf-seconds') ?? '3', 1, 60);
+  return { store, keep: a.has('--keep'), iperfSeconds };
 }
 
 /** run executes `weft demo`. */
 export async function run(argv: string[]): Promise<number> {
-  const { store, keep, iperfSeconds } = parseDemoArgs(argv);
+  const { store, keep, iperfSeconds } = commandLine(() => parseDemoArgs(argv));
   if (process.getuid?.() !== 0) {
     process.stderr.write(
       'weft demo needs root (it creates network namespaces, veth pairs and TUN devices); try: sudo weft demo\n',

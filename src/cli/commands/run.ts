@@ -3,7 +3,8 @@
  * lifecycle). Flags are flanneld's where the feature exists, each also settable as
  * `FLANNELD_<NAME>` (the command line wins), plus weft's own (`--store`, `--metrics-port`, ...).
  * Logs are JSON lines on stderr. Exit codes: 0 after SIGINT/SIGTERM or when the lease was revoked
- * (as flanneld), 1 for a configuration or startup error (nothing written), 2 for a bad command line.
+ * (as flanneld), 1 for a configuration or startup error (nothing written), 2 for a bad command line
+ * (an unknown flag, or a flag value that breaks its rule).
  */
 import type http from 'node:http';
 import { UsageError, WeftError, ConfigError } from '../../errors';
@@ -43,7 +44,8 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     createLogger(0).error(e.message, { code: e.code, field: e.field });
-    return 1;
+    // A bad flag value is a bad command line (2, as for every command); a bad FLANNELD_* is not.
+    return e.field.startsWith('--') ? 2 : 1;
   }
   if (flags.version) {
     process.stdout.write(`weft ${require('../../../../package.json').version as string}\n`);
