@@ -73,12 +73,9 @@ describe('weft bench (unit)', () => {
     const svg = renderSvg(report);
     assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     assert.match(svg, /<\/svg>\n$/);
-    assert.equal(
-      (svg.match(/<polyline /g) ?? []).length,
-      2,
-      'kernel 1 and 4 streams; weft has one point per series',
-    );
-    assert.ok(svg.includes('>9000<') && svg.includes('>1500<'));
+    assert.equal((svg.match(/<polyline /g) ?? []).length, 0, 'two MTUs: points, no lines');
+    assert.equal((svg.match(/class="dot"/g) ?? []).length, 3 + 3 + 4, 'weft at 9000 has no TCP figures');
+    assert.ok(svg.includes('>MTU 9000<') && svg.includes('>MTU 1500<'));
     assert.ok(svg.includes('kernel VXLAN') && svg.includes('weft VXLAN (batch)'));
   });
 });
