@@ -64,7 +64,10 @@ test('systemd-analyze verify accepts weft.service without warnings', (t) => {
   // this checkout's bin/weft.
   const unit = readFileSync(join(DIR, 'weft.service'), 'utf8');
   assert.deepEqual(unitValues(unit, 'Service', 'ExecStart'), ['/usr/local/bin/weft run']);
-  writeFileSync(join(dir, 'weft.service'), unit.replace('ExecStart=/usr/local/bin/weft', `ExecStart=${WEFT_BIN}`));
+  writeFileSync(
+    join(dir, 'weft.service'),
+    unit.replace('ExecStart=/usr/local/bin/weft', `ExecStart=${WEFT_BIN}`),
+  );
   const r = spawnSync('systemd-analyze', ['verify', join(dir, 'weft.service')], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr.trim(), '', 'no warnings');
@@ -126,8 +129,12 @@ test('dockerd started as the drop-in says gets the leased subnet and MTU from we
   assert.equal(exec.length, 1);
   const words = exec[0]!.replace(/\$\{(\w+)\}/g, (_m, k: string) => lease[k] ?? '').split(' ');
   assert.equal(words[0], '/usr/sbin/dockerd');
-  const overlayArgs = words.filter((w) => w.startsWith('--bip=') || w.startsWith('--mtu='));
-  assert.deepEqual(overlayArgs, [`--bip=${lease.FLANNEL_SUBNET}`, `--mtu=${lease.FLANNEL_MTU}`]);
+  const overlayArgs = words.filter((w) => /^--(bip|mtu|ip-masq)=/.test(w));
+  assert.deepEqual(overlayArgs, [
+    `--bip=${lease.FLANNEL_SUBNET}`,
+    `--mtu=${lease.FLANNEL_MTU}`,
+    '--ip-masq=false',
+  ]);
   // The host's socket, containerd and iptables are replaced by private ones for the test.
   const dk = join(dir, 'docker');
   mkdirSync(dk);
@@ -136,7 +143,7 @@ test('dockerd started as the drop-in says gets the leased subnet and MTU from we
     'nsenter',
     [
       `--net=/var/run/netns/${u.a.name}`, 'dockerd', ...overlayArgs, '--iptables=false', '--ip6tables=false',
-      '--ip-masq=false', '--data-root', join(dk, 'data'), '--exec-root', join(dk, 'exec'),
+      '--data-root', join(dk, 'data'), '--exec-root', join(dk, 'exec'),
       '--pidfile', join(dk, 'dockerd.pid'), '-H', sock,
     ], // prettier-ignore
     { stdio: ['ignore', 'ignore', 'pipe'] },
