@@ -42,7 +42,7 @@ export const COMMANDS: Record<string, { module: string; summary: string }> = {
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: weft <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nweft help <command> shows a command's options.`;
+  return `usage: weft <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nweft help <command> shows a command's options; weft --version prints the version.\nExit status: 0 ok, 1 the command failed, 2 a bad command line (docs/errors.md).`;
 }
 
 async function load(name: string): Promise<Command | undefined> {
