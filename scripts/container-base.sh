@@ -28,7 +28,11 @@ cp -a /usr/include/node "$stage/usr/local/include/node"
 cp -a "$(npm root -g)/npm" "$stage/usr/local/lib/node_modules/npm"
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$stage/usr/local/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$stage/usr/local/bin/npx"
+# Trust what this machine trusts (its CA bundle may hold a proxy's CA that npm needs in the build;
+# Node.js reads it through NODE_EXTRA_CA_CERTS).
+cp /etc/ssl/certs/ca-certificates.crt "$stage/etc/ssl/certs/ca-certificates.crt"
 tar -C "$stage" -c . | "${DOCKER[@]}" import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
   --change 'CMD ["node"]' - "$TAG" >/dev/null
 echo "$TAG"
