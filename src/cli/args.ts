@@ -144,10 +144,10 @@ export function numberValue(flag: string, text: string, min: number, max = Infin
   return n;
 }
 
-/** choiceValue checks that `text` is one of `choices` (`must be vxlan or udp`). */
+/** choiceValue checks that `text` is one of `choices` (`must be auto, vxlan or udp`). */
 export function choiceValue<const T extends string>(flag: string, text: string, choices: readonly T[]): T {
   if ((choices as readonly string[]).includes(text)) return text as T;
-  const words = choices.length === 2 ? `${choices[0]} or ${choices[1]}` : `one of ${choices.join(', ')}`;
+  const words = choices.length === 1 ? choices[0] : `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`;
   throw new FlagValueError(flag, `must be ${words}`, JSON.stringify(text));
 }
 

@@ -136,7 +136,7 @@ test('a bad flag value exits 2 in every command, naming the flag', () => {
     [['link', '--backend', 'udp', '--dev', 'w0', '--local', '192.0.2.1', '--address', '10.0.0.1/24', '--vni', 'x', '--peer', '10.1.0.0/16=192.0.2.2'], /--vni: must be an integer in 0\.\.16777215 \("x"\)/], // prettier-ignore
     [['link', '--backend', 'udp', '--dev', 'w0', '--local', '192.0.2', '--address', '10.0.0.1/24', '--peer', '10.1.0.0/16=192.0.2.2'], /--local/], // prettier-ignore
     [['capture', '--vni', 'x'], /--vni: must be an integer/],
-    [['capture', '--backend', 'geneve'], /--backend: must be one of auto, vxlan, udp \("geneve"\)/],
+    [['capture', '--backend', 'geneve'], /--backend: must be auto, vxlan or udp \("geneve"\)/],
     [['mtu-probe', '10.244.1.1', '--timeout', 'x'], /--timeout: must be an integer in 10\.\.60000/],
     [['mtu-probe', 'nope'], /PEER_OVERLAY_IP: must be an IPv4 address/],
     [['bench', '--rounds', '0'], /--rounds: must be an integer in 1\.\.20 \("0"\)/],
