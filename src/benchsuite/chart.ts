@@ -113,7 +113,6 @@ interface Ctx {
   cases: CaseName[];
   mtus: number[];
   rows: Row[];
-  rounds: number;
 }
 
 function panelHeight(c: Ctx): number {
@@ -259,7 +258,7 @@ export function renderSvg(report: BenchReport): string {
   const mtus = [...new Set(report.options.mtus)].sort((a, b) => a - b);
   const cases = report.options.cases.filter((cs) => report.rows.some((r) => r.case === cs));
   const rounds = report.options.rounds;
-  const c: Ctx = { cases, mtus, rows: report.rows, rounds };
+  const c: Ctx = { cases, mtus, rows: report.rows };
   const sweep = mtus.length >= 3;
   const ph = panelHeight(c);
   // A measure nobody measured (`--metrics tcp1`) gets no panel rather than an empty one.

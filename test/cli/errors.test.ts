@@ -84,6 +84,16 @@ test('a missing or unwritable file is one line naming the path and the reason', 
     /^weft pcap: OUT\.pcap .*out\.pcap: directory .*dir does not exist \[WEFT_ERR_FILE\]$/,
   );
   oneLine(weft(['pcap', 'decap', FIXTURE, dir]), 1, /is a directory, not a file/);
+  oneLine(
+    weft(['capture', '-r', missing]),
+    1,
+    /^weft capture: -r .*nope\.pcap: no such file or directory \(ENOENT\) \[WEFT_ERR_FILE\]$/,
+  );
+  oneLine(
+    weft(['capture', '-r', dir]),
+    1,
+    /^weft capture: -r .*: is a directory, not a file \[WEFT_ERR_FILE\]$/,
+  );
   // capture -w is checked before the capture opens (so this needs no root and no interface).
   oneLine(
     weft(['capture', '-i', 'lo', '-w', noDir]),

@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { FormatError, SystemError, UsageError } from '../../errors';
 import { commandLine, intValue, listValue, numberValue, parseArgv } from '../args';
-import { checkOutputPath } from '../files';
+import { checkInputPath, checkOutputPath } from '../files';
 import { requireTools } from '../../demo/testbed';
 import { CASE_NAMES, DEFAULT_CASES, type CaseName } from '../../benchsuite/cases';
 import { formatTable, type BenchReport } from '../../benchsuite/report';
@@ -148,6 +148,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (p.from !== null) {
     if (p.svg === null && p.csv === null) throw new UsageError('--from needs --svg FILE or --csv FILE');
+    checkInputPath(p.from, '--from');
     writeOutputs(readRecord(p.from), { ...p, json: null });
     return 0;
   }
