@@ -11,7 +11,14 @@
  *               (one drop reason each, anomalies counted separately);
  *               flannel-UDP: `flannelUdpDecap` checks the inner IP header
  *   4. describe rewrite descriptor `out` (<= i): offset = inner IP packet, length = rest of frame
- *   5. write    ONE `tun.writeBatch(batch, 0, out)`; refused packets count as tunWriteError.
+ *   5. checksum inner TCP/UDP checksums a kernel sender left partial (src/offload/partial-csum.ts)
+ *               are completed: a header comparison per packet, and ONE native sum over the
+ *               partial ones only                                     -> partialCsumCompleted
+ *   6. write    ONE `tun.writeBatch(batch, 0, out)`; refused packets count as tunWriteError and
+ *               are taken back out of `packets` / `bytes`.
+ * Counting: every datagram the socket hands over is either delivered (`packets`) or dropped under
+ * exactly one reason; datagrams the socket itself discarded (too big for a slot: rxTruncated; the
+ * dgram queue full: rxDropped) are added as `oversized` / `rxQueueFull` after each receive.
  * Per batch, the batch size is counted in `batchSizes` (src/dataplane/batch-histogram.ts). With
  * `flows` set (`--debug`), stage 4 also counts each accepted packet in its flow (flow-table.ts).
  *
@@ -31,7 +38,9 @@ import {
   type DropCounters,
   type VxlanConfig,
 } from '../encap';
+import { IoCounter } from '../io/counters';
 import { PacketBatch } from '../io/packet-batch';
+import { partialCsumStart, PartialCsumCompleter } from '../offload/partial-csum';
 import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
 import type { PacketIo, TunDevice } from './devices';
 import type { FlowTable } from './flow-table';
@@ -65,8 +74,14 @@ export class Ingress {
   readonly batchSizes: BatchHistogram = newBatchHistogram();
   /** Per-flow counters (`--debug`), or null: then stage 4 skips them with one branch. */
   flows: FlowTable | null = null;
+  /** Inner packets whose partial TCP/UDP checksum stage 5 completed. */
+  partialCsumCompleted = 0;
 
   private readonly batch: PacketBatch;
+  private readonly csum: PartialCsumCompleter;
+  private readonly written: Uint8Array;
+  private truncatedSeen = 0;
+  private queueDropsSeen = 0;
   private readonly onReadable = (): void => this.drain();
 
   /** Ingress receives on `io`, checks sources against `router`'s current table, writes to `tun`. */
@@ -82,6 +97,8 @@ export class Ingress {
     opts: IngressOptions,
   ) {
     this.batch = PacketBatch.forPacketSize(opts.batchSize ?? 64, opts.maxPacket);
+    this.csum = new PartialCsumCompleter(this.batch.capacity);
+    this.written = new Uint8Array(this.batch.offsets.length);
   }
 
   /** start watches the socket; frames flow until `stop`. */
@@ -94,19 +111,62 @@ export class Ingress {
     this.io.onReadable(null);
   }
 
-  /** drain runs stages 1-5 until the socket is empty or MAX_BATCHES_PER_WAKEUP batches. */
+  /** drain runs stages 1-6 until the socket is empty or MAX_BATCHES_PER_WAKEUP batches. */
   drain(): void {
     for (let round = 0; round < MAX_BATCHES_PER_WAKEUP; round++) {
       const n = this.io.recvBatch(this.batch);
+      this.countSocketDrops();
       if (n === 0) return;
       this.batches++;
       recordBatchSize(this.batchSizes, n);
       const out = this.processBatch(this.batch);
       if (out > 0) {
-        const w = this.tun.writeBatch(this.batch, 0, out);
-        this.drops[DropReason.tunWriteError] += out - w;
+        this.completePartial(this.batch, out);
+        const w = this.tun.writeBatch(this.batch, 0, out, this.written);
+        if (w < out) this.uncountRefused(out);
       }
       if (n < this.batch.capacity) return;
+    }
+  }
+
+  /** countSocketDrops adds what the socket discarded since the last receive as drop reasons. */
+  private countSocketDrops(): void {
+    const c = this.io.counters;
+    const t = c[IoCounter.rxTruncated]!;
+    if (t !== this.truncatedSeen) {
+      this.drops[DropReason.oversized] += t - this.truncatedSeen;
+      this.truncatedSeen = t;
+    }
+    const q = c[IoCounter.rxDropped]!;
+    if (q !== this.queueDropsSeen) {
+      this.drops[DropReason.rxQueueFull] += q - this.queueDropsSeen;
+      this.queueDropsSeen = q;
+    }
+  }
+
+  /** completePartial runs stage 5 on descriptors [0, out). */
+  completePartial(batch: PacketBatch, out: number): void {
+    const buf = batch.buffer;
+    const offsets = batch.offsets;
+    const lengths = batch.lengths;
+    const cs = this.csum;
+    for (let k = 0; k < out; k++) {
+      const off = offsets[k]!;
+      const l4 = partialCsumStart(buf, off, lengths[k]!);
+      if (l4 > 0 && cs.add(buf, off, l4)) this.partialCsumCompleted++;
+    }
+    cs.finish(buf);
+  }
+
+  /** uncountRefused moves the packets the TUN refused from `packets` / `bytes` to tunWriteError. */
+  private uncountRefused(out: number): void {
+    const st = this.written;
+    const lengths = this.batch.lengths;
+    for (let k = 0; k < out; k++) {
+      if (st[k] === 1) continue;
+      this.packets--;
+      this.bytes -= lengths[k]!;
+      this.drops[DropReason.tunWriteError]++;
     }
   }
 

@@ -580,6 +580,7 @@ export class DataplaneNode {
         bytes: t.ingress.bytes,
         batches: t.ingress.batches,
         batchSizes: batchSizeStats(t.ingress.batchSizes),
+        partialCsum: { completed: t.ingress.csumCompleted, needsCsum: t.ingress.csumNeedsCsum },
       },
       drops,
       egressDrops: nonZero(t.egressDrops, DROP_REASON_NAMES),
