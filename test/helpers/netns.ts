@@ -575,13 +575,18 @@ export async function tcpTransfer(
   o: { addr: string; port?: number; bytes?: number; bind?: string; timeoutMs?: number },
 ): Promise<TransferResult> {
   const port = o.port ?? 5001;
+  // IPv6 addresses: socat's TCP6 addresses, with the address in brackets.
+  const v6 = o.addr.includes(':');
+  const tcp = v6 ? 'TCP6' : 'TCP';
+  const host = v6 ? `[${o.addr}]` : o.addr;
+  const bind = o.bind === undefined ? '' : `,bind=${o.bind.includes(':') ? `[${o.bind}]` : o.bind}`;
   const data = randomBytes(o.bytes ?? 20 * 1024 * 1024);
   const sha256Sent = createHash('sha256').update(data).digest('hex');
   const t0 = Date.now();
   const srv = server.spawn(
     `socat-srv ${server.name}`,
     'socat',
-    ['-u', `TCP-LISTEN:${port},bind=${o.addr},reuseaddr`, 'STDOUT'],
+    ['-u', `${tcp}-LISTEN:${port},bind=${host},reuseaddr`, 'STDOUT'],
     { captureStdout: false },
   );
   const hash = createHash('sha256');
@@ -600,7 +605,7 @@ export async function tcpTransfer(
   const cli = client.spawn(`socat-cli ${client.name}`, 'socat', [
     '-u',
     'STDIN',
-    `TCP:${o.addr}:${port}${o.bind ? `,bind=${o.bind}` : ''},connect-timeout=5`,
+    `${tcp}:${host}:${port}${bind},connect-timeout=5`,
   ]);
   cli.child.stdin!.end(data);
   const timeoutMs = o.timeoutMs ?? 60_000;

@@ -46,7 +46,7 @@ const MODES: ReadonlyArray<{ name: string; flags: string[] }> = [
 const UDP_SCRIPT = [
   'import hashlib, socket, sys, os, random, time',
   'mode, addr, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])',
-  's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+  "s = socket.socket(socket.AF_INET6 if ':' in addr else socket.AF_INET, socket.SOCK_DGRAM)",
   'h = hashlib.sha256(); n = 0',
   "if mode == 'recv':",
   '  s.bind((addr, port)); s.settimeout(5)',
@@ -182,3 +182,62 @@ test("weft vxlan <-> kernel flannel.1 with flannel's tx-checksum workaround: com
   );
   assert.equal(await w.proc.stop(), 0);
 });
+
+/**
+ * IPv6 inside the overlay: the kernel side routes fd00:244:1::/64 to weft's VTEP MAC the way it
+ * routes IPv4 (neighbour + onlink route), weft routes fd00:244::/64 back to flannel.1. The
+ * namespaces are built with IPv6 off; it is switched on for the overlay devices only.
+ */
+for (const mode of MODES.slice(0, 3)) {
+  test(`weft vxlan (${mode.name}) <-> kernel flannel.1 at default offloads: inner IPv6 TCP and UDP both ways`, async (t) => {
+    requireRoot();
+    const c = cleanupFor(t);
+    const { u, k } = setupKernelVsWeft(c);
+    // weft's TUN is created after this, so it starts with IPv6 on; flannel.1 already exists.
+    u.b.exec('sysctl', ['-qw', 'net.ipv6.conf.default.disable_ipv6=0', 'net.ipv6.conf.lo.disable_ipv6=0']);
+    u.a.exec('sysctl', [
+      '-qw',
+      `net.ipv6.conf.${k.dev.replace('.', '/')}.disable_ipv6=0`,
+      'net.ipv6.conf.lo.disable_ipv6=0',
+    ]);
+    const w = await startWeftVsKernel({ u, k }, 'wk6', [
+      ...mode.flags,
+      '--peer',
+      `fd00:244::/64=${u.aIp},${k.mac}`,
+    ]);
+    u.a.ip('-6', 'addr', 'add', 'fd00:244::1/128', 'dev', 'lo');
+    u.a.ip('-6', 'neigh', 'add', 'fd00:244:1::', 'lladdr', w.mac, 'dev', k.dev, 'nud', 'permanent');
+    u.a.ip('-6', 'route', 'add', 'fd00:244:1::/64', 'via', 'fd00:244:1::', 'dev', k.dev, 'onlink');
+    u.b.ip('-6', 'addr', 'add', 'fd00:244:1::1/128', 'dev', 'lo');
+
+    const bytes = 4 << 20;
+    const toWeft = await tcpTransfer(u.b, u.a, {
+      addr: 'fd00:244:1::1',
+      bind: 'fd00:244::1',
+      bytes,
+      timeoutMs: 30_000,
+    });
+    assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
+    assert.equal(toWeft.bytesReceived, bytes);
+    const toKernel = await tcpTransfer(u.a, u.b, {
+      addr: 'fd00:244::1',
+      bind: 'fd00:244:1::1',
+      port: 5002,
+      bytes,
+      timeoutMs: 30_000,
+    });
+    assert.equal(toKernel.sha256Received, toKernel.sha256Sent);
+    const du = await udpDatagrams(u.b, u.a, {
+      addr: 'fd00:244:1::1',
+      src: 'fd00:244::1',
+      port: 6001,
+      count: 100,
+    });
+    assert.equal(du.received, du.sent, 'kernel -> weft UDP/IPv6 datagrams, count and SHA-256');
+
+    const s = await readWeftStats(w.proc);
+    assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
+    assert.ok(partial(s) >= 100 + bytes / 65536, `partial checksums completed: ${JSON.stringify(s.ingress)}`);
+    assert.equal(await w.proc.stop(), 0);
+  });
+}
