@@ -241,3 +241,71 @@ for (const mode of MODES.slice(0, 3)) {
     assert.equal(await w.proc.stop(), 0);
   });
 }
+
+/**
+ * CRAFT_SCRIPT sends three VXLAN frames from the kernel node's underlay address to weft, each with
+ * an inner UDP datagram to 10.244.1.1:7000 (argv: weft MAC, flannel.1 MAC): first with a wrong
+ * complete checksum, then with a partial one (the pseudo-header sum), then with a correct one.
+ */
+const CRAFT_SCRIPT = [
+  'import socket, struct, sys, time',
+  'def csum(b):',
+  '  if len(b) % 2: b += bytes(1)',
+  "  s = sum(struct.unpack('!%dH' % (len(b) // 2), b))",
+  '  while s >> 16: s = (s & 0xffff) + (s >> 16)',
+  '  return s',
+  "src, dst = socket.inet_aton('10.244.0.1'), socket.inet_aton('10.244.1.1')",
+  'def frame(payload, mode):',
+  '  ulen = 8 + len(payload)',
+  "  pseudo = csum(src + dst + struct.pack('!BBH', 0, 17, ulen))",
+  "  udp = struct.pack('!HHHH', 40000, 7000, ulen, 0) + payload",
+  "  full = (~csum(src + dst + struct.pack('!BBH', 0, 17, ulen) + udp)) & 0xffff or 0xffff",
+  "  c = {'wrong': full ^ 0x0101, 'partial': pseudo, 'good': full}[mode]",
+  "  udp = udp[:6] + struct.pack('!H', c) + udp[8:]",
+  "  ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + ulen, 1, 0x4000, 64, 17, 0, src, dst)",
+  "  ip = ip[:10] + struct.pack('!H', (~csum(ip)) & 0xffff) + ip[12:]",
+  "  eth = bytes.fromhex(sys.argv[1].replace(':', '')) + bytes.fromhex(sys.argv[2].replace(':', '')) + b'\\x08\\x00'",
+  "  return b'\\x08\\x00\\x00\\x00\\x00\\x00\\x01\\x00' + eth + ip + udp",
+  's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+  "s.bind(('192.0.2.1', 0))",
+  "for mode in ('wrong', 'partial', 'good'):",
+  "  s.sendto(frame(mode.encode() * 20, mode), ('192.0.2.2', 8472)); time.sleep(0.2)",
+].join('\n');
+
+/** RECV_SCRIPT prints the first bytes of each datagram received on 10.244.1.1:7000 for 2 s. */
+const RECV_SCRIPT = [
+  'import socket',
+  's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+  "s.bind(('10.244.1.1', 7000)); s.settimeout(2)",
+  'try:',
+  '  while True: print(s.recv(2000)[:7].decode(), flush=True)',
+  'except socket.timeout: pass',
+].join('\n');
+
+function udpCsumErrors(ns: Netns): number {
+  const m = /UdpInCsumErrors\s+(\d+)/.exec(ns.exec('nstat', ['-az', 'UdpInCsumErrors']));
+  return m ? Number(m[1]) : 0;
+}
+
+for (const mode of MODES.slice(0, 3)) {
+  test(`weft vxlan (${mode.name}): a complete but wrong inner checksum is still dropped and counted, a partial one delivered`, async (t) => {
+    requireRoot();
+    const c = cleanupFor(t);
+    const { u, k } = setupKernelVsWeft(c);
+    const w = await startWeftVsKernel({ u, k }, 'wkc', mode.flags);
+    const before = udpCsumErrors(u.b);
+    const rx = u.b.spawn(`udp-recv ${u.b.name}`, 'python3', ['-c', RECV_SCRIPT]);
+    await new Promise((r) => setTimeout(r, 300));
+    u.a.exec('python3', ['-c', CRAFT_SCRIPT, w.mac, k.mac]);
+    await rx.exited;
+    const got = rx.log
+      .trim()
+      .split('\n')
+      .filter((x) => x !== '');
+    assert.deepEqual(got, ['partial', 'goodgoo'], `received: ${rx.log}`);
+    assert.equal(udpCsumErrors(u.b) - before, 1, 'the kernel behind the TUN counted the bad checksum');
+    const s = await readWeftStats(w.proc);
+    assert.equal(partial(s), 1, JSON.stringify(s.ingress));
+    assert.equal(await w.proc.stop(), 0);
+  });
+}
