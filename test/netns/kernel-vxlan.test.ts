@@ -25,12 +25,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   cleanupFor,
+  createUnderlay,
   ping,
   readWeftStats,
   requireRoot,
   setupKernelVsWeft,
+  startWeftLink,
   startWeftVsKernel,
   tcpTransfer,
+  uniqueName,
   type Netns,
   type WeftStats,
 } from '../helpers/netns';
@@ -244,8 +247,9 @@ for (const mode of MODES.slice(0, 3)) {
 
 /**
  * CRAFT_SCRIPT sends three VXLAN frames from the kernel node's underlay address to weft, each with
- * an inner UDP datagram to 10.244.1.1:7000 (argv: weft MAC, flannel.1 MAC): first with a wrong
- * complete checksum, then with a partial one (the pseudo-header sum), then with a correct one.
+ * an inner UDP datagram to 10.244.1.1:7000 (argv: weft MAC, flannel.1 MAC, port; MAC `-` sends
+ * flannel-UDP instead): first with a wrong complete checksum, then with a partial one (the
+ * pseudo-header sum), then with a correct one.
  */
 const CRAFT_SCRIPT = [
   'import socket, struct, sys, time',
@@ -264,12 +268,13 @@ const CRAFT_SCRIPT = [
   "  udp = udp[:6] + struct.pack('!H', c) + udp[8:]",
   "  ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + ulen, 1, 0x4000, 64, 17, 0, src, dst)",
   "  ip = ip[:10] + struct.pack('!H', (~csum(ip)) & 0xffff) + ip[12:]",
+  "  if sys.argv[1] == '-': return ip + udp",
   "  eth = bytes.fromhex(sys.argv[1].replace(':', '')) + bytes.fromhex(sys.argv[2].replace(':', '')) + b'\\x08\\x00'",
   "  return b'\\x08\\x00\\x00\\x00\\x00\\x00\\x01\\x00' + eth + ip + udp",
   's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
   "s.bind(('192.0.2.1', 0))",
   "for mode in ('wrong', 'partial', 'good'):",
-  "  s.sendto(frame(mode.encode() * 20, mode), ('192.0.2.2', 8472)); time.sleep(0.2)",
+  "  s.sendto(frame(mode.encode() * 20, mode), ('192.0.2.2', int(sys.argv[3]))); time.sleep(0.2)",
 ].join('\n');
 
 /** RECV_SCRIPT prints the first bytes of each datagram received on 10.244.1.1:7000 for 2 s. */
@@ -296,7 +301,34 @@ for (const mode of MODES.slice(0, 3)) {
     const before = udpCsumErrors(u.b);
     const rx = u.b.spawn(`udp-recv ${u.b.name}`, 'python3', ['-c', RECV_SCRIPT]);
     await new Promise((r) => setTimeout(r, 300));
-    u.a.exec('python3', ['-c', CRAFT_SCRIPT, w.mac, k.mac]);
+    u.a.exec('python3', ['-c', CRAFT_SCRIPT, w.mac, k.mac, '8472']);
+    await rx.exited;
+    const got = rx.log
+      .trim()
+      .split('\n')
+      .filter((x) => x !== '');
+    assert.deepEqual(got, ['partial', 'goodgoo'], `received: ${rx.log}`);
+    assert.equal(udpCsumErrors(u.b) - before, 1, 'the kernel behind the TUN counted the bad checksum');
+    const s = await readWeftStats(w.proc);
+    assert.equal(partial(s), 1, JSON.stringify(s.ingress));
+    assert.equal(await w.proc.stop(), 0);
+  });
+}
+
+for (const mode of MODES.slice(0, 3)) {
+  test(`weft flannel-UDP (${mode.name}): partial inner checksums are completed, wrong ones still dropped`, async (t) => {
+    requireRoot();
+    const c = cleanupFor(t);
+    const u = createUnderlay(c);
+    u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
+    const w = await startWeftLink(u.b, [
+      '--backend', 'udp', '--dev', uniqueName('wuc'), '--local', u.bIp, '--address', '10.244.1.0/32',
+      '--peer', `10.244.0.0/24=${u.aIp}`, ...mode.flags,
+    ]); // prettier-ignore
+    const before = udpCsumErrors(u.b);
+    const rx = u.b.spawn(`udp-recv ${u.b.name}`, 'python3', ['-c', RECV_SCRIPT]);
+    await new Promise((r) => setTimeout(r, 300));
+    u.a.exec('python3', ['-c', CRAFT_SCRIPT, '-', '-', '8285']);
     await rx.exited;
     const got = rx.log
       .trim()
