@@ -197,7 +197,7 @@ export class DataplaneQueue {
       { backend: params.backend, vxlan },
       this.counters.ingressDrops,
       this.counters.anomalies,
-      { batchSize: params.batchSize, maxPacket: offload ? maxRx : maxPlainRx },
+      { batchSize: params.batchSize, maxPacket: offload ? maxRx : maxPlainRx, mtu: params.mtu },
     );
     if (params.flowCounters) {
       this.egress.flows = new FlowTable();

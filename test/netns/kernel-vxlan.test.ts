@@ -26,6 +26,7 @@ import assert from 'node:assert/strict';
 import {
   cleanupFor,
   createUnderlay,
+  Netns,
   ping,
   readWeftStats,
   requireRoot,
@@ -34,7 +35,6 @@ import {
   startWeftVsKernel,
   tcpTransfer,
   uniqueName,
-  type Netns,
   type WeftStats,
 } from '../helpers/netns';
 
@@ -338,6 +338,66 @@ for (const mode of MODES.slice(0, 3)) {
     assert.equal(udpCsumErrors(u.b) - before, 1, 'the kernel behind the TUN counted the bad checksum');
     const s = await readWeftStats(w.proc);
     assert.equal(partial(s), 1, JSON.stringify(s.ingress));
+    assert.equal(await w.proc.stop(), 0);
+  });
+}
+
+/**
+ * Forwarding behind weft: a pod namespace hangs off the weft node on a veth with the overlay MTU
+ * (as a pod on cni0 does), and the weft node forwards (ip_forward, as on every flannel node). The
+ * kernel peer's TSO packets cross veth unsegmented; weft must hand them on so that the weft
+ * node's kernel can forward them to the pod in MTU-sized segments.
+ */
+for (const mode of MODES.slice(0, 3)) {
+  test(`weft vxlan (${mode.name}): kernel peer -> weft node -> pod namespace, TCP at default offloads`, async (t) => {
+    requireRoot();
+    const c = cleanupFor(t);
+    const { u, k } = setupKernelVsWeft(c);
+    const w = await startWeftVsKernel({ u, k }, 'wkf', mode.flags);
+    const pod = Netns.create(c, 'wtp');
+    const hostSide = uniqueName('vp');
+    const podSide = uniqueName('vq');
+    u.b.ip(
+      'link',
+      'add',
+      hostSide,
+      'mtu',
+      '1450',
+      'type',
+      'veth',
+      'peer',
+      'name',
+      podSide,
+      'netns',
+      pod.name,
+    );
+    u.b.ip('link', 'set', hostSide, 'up');
+    pod.ip('link', 'set', podSide, 'mtu', '1450', 'up');
+    pod.ip('addr', 'add', '10.244.1.2/32', 'dev', podSide);
+    u.b.ip('addr', 'add', '10.244.1.254/32', 'dev', hostSide);
+    pod.ip('route', 'add', '10.244.1.254/32', 'dev', podSide);
+    pod.ip('route', 'add', '10.244.0.0/16', 'via', '10.244.1.254', 'dev', podSide);
+    u.b.ip('route', 'add', '10.244.1.2/32', 'dev', hostSide);
+    u.b.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+
+    const bytes = 8 << 20;
+    const toPod = await tcpTransfer(pod, u.a, {
+      addr: '10.244.1.2',
+      bind: k.podIp,
+      bytes,
+      timeoutMs: 30_000,
+    });
+    assert.equal(toPod.sha256Received, toPod.sha256Sent);
+    const fromPod = await tcpTransfer(u.a, pod, {
+      addr: k.podIp,
+      bind: '10.244.1.2',
+      port: 5002,
+      bytes,
+      timeoutMs: 30_000,
+    });
+    assert.equal(fromPod.sha256Received, fromPod.sha256Sent);
+    const s = await readWeftStats(w.proc);
+    assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
     assert.equal(await w.proc.stop(), 0);
   });
 }
