@@ -111,10 +111,19 @@ export class Tun {
   /**
    * writeBatch writes packets [start, end) of `batch` (default: all `count`), one write() each,
    * and returns how many the kernel took. A refused packet is counted (txEagain / txErrors) and
-   * skipped. One native call.
+   * skipped; with `status`, status[i] says whether packet i was taken (1) or not (0). One native call.
    */
-  writeBatch(batch: PacketBatch, start = 0, end = batch.count): number {
-    return this.b.tunWrite(this.fd, batch.buffer, batch.offsets, batch.lengths, start, end, this.counters);
+  writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
+    return this.b.tunWrite(
+      this.fd,
+      batch.buffer,
+      batch.offsets,
+      batch.lengths,
+      start,
+      end,
+      this.counters,
+      status,
+    );
   }
 
   /** onReadable runs `cb` whenever packets are waiting (null stops watching); drain with readBatch. */
