@@ -4,7 +4,7 @@
  * `--iptables-forward-rules` (default on) the FORWARD jump and FLANNEL-FWD in filter. Rule texts
  * come from src/control/iptables.ts, the same builders `weft run` installs from, so a node run by
  * flanneld is held to flanneld's rules. Also IPv4 forwarding: pod traffic crosses from cni0 to the
- * overlay device, which the kernel does only with net.ipv4.ip_forward=1.
+ * overlay device, which the kernel does only with net.ipv4.ip_forward=1 (checked when cni0 exists).
  */
 import { FWD_CHAIN, Iptables, MASQ_CHAIN, forwardRules, masqRules, ruleText } from '../../control/iptables';
 import { ip4NetToString } from '../../control';
@@ -18,11 +18,13 @@ export async function checkIptables(
   iptables: Iptables = new Iptables(),
 ): Promise<Finding[]> {
   const out: Finding[] = [];
-  if (ipForward === '0') {
+  // Without a cni0 bridge there are no local pods to forward for, and the node's own traffic does not need it.
+  const bridge = v.links?.some((l) => l.name === 'cni0') ?? false;
+  if (ipForward === '0' && bridge) {
     out.push(
       problem(
         'iptables',
-        'net.ipv4.ip_forward is 0',
+        'net.ipv4.ip_forward is 0 while cni0 holds pods',
         'pod traffic is forwarded between cni0 and the overlay device; with forwarding off the kernel drops it (the node itself still reaches peers, so host pings work)',
         '`sysctl -w net.ipv4.ip_forward=1` and persist it in /etc/sysctl.d/ (kubelet and Docker normally set it)',
       ),
