@@ -17,12 +17,13 @@
 import { WeftFlags } from '../control';
 import { vtepStateFile } from '../daemon/vtep-state';
 import { readFile } from 'node:fs/promises';
-import { Finding, problem } from './finding';
+import { Finding, problem, skipped } from './finding';
 import { readOffloads, readSysctl } from './host';
 import { NodeView, gatherNodeView } from './node-view';
 import { checkMtu } from './checks/mtu';
 import { checkSubnet } from './checks/subnet';
-import { NodeReader, checkPodCidr } from './checks/podcidr';
+import { checkPodCidr } from './checks/podcidr';
+import { kubeAccess, kubeMode } from './kube-nodes';
 import { checkPeers } from './checks/peers';
 import { checkIptables } from './checks/iptables';
 import { ReachProbes, checkReach, REAL_PROBES } from './checks/reach';
@@ -35,8 +36,6 @@ export interface DoctorOptions {
   readonly probe: boolean;
   /** Wait per probe, ms. */
   readonly timeoutMs: number;
-  /** Kubernetes mode and the node to check (flanneld's NODE_NAME). */
-  readonly kube?: { readonly nodeName: string; readonly reader: NodeReader | null } | null;
   readonly probes?: ReachProbes;
 }
 
@@ -143,7 +142,14 @@ export async function runDoctor(flags: WeftFlags, o: DoctorOptions): Promise<Doc
     const findings: Finding[] = [...configFindings(v)];
     findings.push(...checkMtu(v));
     findings.push(...checkSubnet(v));
-    findings.push(...(await checkPodCidr(v, !!o.kube, o.kube?.nodeName ?? '', o.kube?.reader ?? null)));
+    if (kubeMode(flags)) {
+      try {
+        const k = await kubeAccess(v.store);
+        findings.push(...(await checkPodCidr(v, true, k?.nodeName ?? '', k?.reader ?? null)));
+      } catch (e) {
+        findings.push(skipped('podcidr', `cannot find this node in the API: ${(e as Error).message}`));
+      }
+    } else findings.push(...(await checkPodCidr(v, false, '', null)));
     findings.push(...checkPeers(v, await readWeftMac(v)));
     findings.push(...(await checkIptables(v, await readSysctl('net.ipv4.ip_forward'))));
     if (o.probe) findings.push(...(await checkReach(v, o.timeoutMs, o.probes ?? REAL_PROBES)));

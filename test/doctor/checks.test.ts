@@ -357,3 +357,31 @@ test('doctor render: JSON carries the findings and the problem count; text label
   assert.match(text, /^PROBLEM peers    broken\n {17}why: because\n {17}fix: do this$/m);
   assert.match(text, /weft doctor: 1 problem found\n$/);
 });
+
+test('doctor kube access: the Kubernetes store is used through nodeName/getNode; 404 is no Node', async () => {
+  const { kubeAccess, kubeMode } = await import('../../src/doctor/kube-nodes');
+  assert.equal(await kubeAccess(null), null);
+  const nodes: Record<string, { spec?: KubeNodeSpec }> = { 'node-a': { spec: { podCIDR: '10.244.3.0/24' } } };
+  const store = {
+    kind: 'etcd',
+    nodeName: async () => 'node-a',
+    getNode: async (n: string) => {
+      const node = nodes[n];
+      if (!node) throw Object.assign(new Error('not found'), { status: 404 });
+      return node;
+    },
+  } as unknown as NodeView['store'];
+  const a = await kubeAccess(store);
+  assert.equal(a?.nodeName, 'node-a');
+  assert.deepEqual(await a!.reader.readNode('node-a'), { podCIDR: '10.244.3.0/24' });
+  assert.equal(await a!.reader.readNode('node-b'), null);
+  const noName = {
+    ...(store as object),
+    nodeName: async () => {
+      throw Object.assign(new Error('NODE_NAME: must be set'), { field: 'NODE_NAME' });
+    },
+  } as unknown as NodeView['store'];
+  assert.equal((await kubeAccess(noName))?.nodeName, '');
+  assert.equal(kubeMode(parseFlags([], {})), false);
+  assert.equal(kubeMode({ ...parseFlags([], {}), kubeSubnetMgr: true } as never), true);
+});

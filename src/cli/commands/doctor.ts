@@ -61,7 +61,6 @@ export async function run(argv: string[]): Promise<number> {
   const report = await runDoctor(flags, {
     probe: flags.extra.probe === true,
     timeoutMs: flags.extra['probe-timeout'] as number,
-    kube: null,
   });
   process.stdout.write(flags.extra.json === true ? renderJson(report) : renderText(report));
   return hasProblem(report.findings) ? 1 : 0;

@@ -43,7 +43,7 @@ export async function checkPodCidr(
         'podcidr',
         'no node name: NODE_NAME is not set',
         'in Kubernetes mode flanneld finds its Node by NODE_NAME (the kube-flannel DaemonSet sets it from spec.nodeName)',
-        "run doctor with NODE_NAME=<node> (or --node-name), as the node's daemon runs",
+        "run doctor with NODE_NAME=<node>, as the node's daemon runs",
       ),
     ];
   let node: KubeNodeSpec | null;
