@@ -283,7 +283,7 @@ test('doctor reach: replies, a refused port and silence each read differently', 
   const p = problemsOf(f);
   assert.equal(p.length, 2);
   assert.match(p[0]!, /10\.244\.5\.0 .*answers UDP 8472 with port unreachable/);
-  assert.match(p[1]!, /10\.244\.6\.0 .*no answer; the port probe got no port unreachable back/);
+  assert.match(p[1]!, /10\.244\.6\.0 .*no answer, and the port probe got no port unreachable back/);
   assert.ok(f.some((x) => x.status === 'ok' && /1 of 3 peers/.test(x.summary)));
 });
 

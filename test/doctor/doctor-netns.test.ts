@@ -319,3 +319,64 @@ test(
     assertFinds('no lease', doctor(nk, kargs), 'subnet', /no lease in the store belongs to this node/);
   },
 );
+
+test(
+  'weft doctor: a weft node on etcd, checked with its flanneld-style line and FLANNELD_* variables',
+  { timeout: 120_000 },
+  async (t) => {
+    needRoot();
+    const tb = await Testbed.create({ store: 'etcd', tag: 'tde', nodes: 2 });
+    t.after(() => tb.cleanup());
+    tb.writeConfig(CONFIG);
+    const [n1, n2] = tb.nodes as [TestbedNode, TestbedNode];
+    tb.startWeft(n1);
+    tb.startWeft(n2);
+    await tb.waitReady(n1, 30_000);
+    await tb.waitReady(n2, 30_000);
+    const i2 = nodeInfo(tb, n2, await tb.waitReady(n2, 1000), false);
+    await waitRoutes(tb, n1, [i2.subnet]);
+
+    // The unit file's line as is (--etcd-endpoints selects etcd) ...
+    const d = doctor(n1, tb.weftArgs(n1));
+    assertClean('etcd node', d);
+    const clock = d.report.findings.find(
+      (f) => f.check === 'clock' && /etcd at http:\/\/192\.0\.2\.254:2379/.test(f.summary),
+    );
+    assert.ok(
+      clock && clock.status === 'ok',
+      `the clock is compared with etcd's: ${JSON.stringify(d.report.findings)}`,
+    );
+    assert.ok(d.report.findings.some((f) => f.check === 'reach' && /1 of 1 peers/.test(f.summary)));
+
+    // ... and as EnvironmentFile variables: the same store and files.
+    const env = Object.entries({
+      FLANNELD_ETCD_ENDPOINTS: 'http://192.0.2.254:2379',
+      FLANNELD_IFACE: n1.dev,
+      FLANNELD_SUBNET_FILE: n1.subnetFile,
+      FLANNELD_VTEP_STATE_DIR: n1.dir,
+    }).map(([k, v]) => `${k}=${v}`);
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', n1.ns, 'env', ...env, process.execPath, WEFT, 'doctor', '--json'],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    const rep = JSON.parse(r.stdout) as Report;
+    assert.deepEqual(problems(rep), []);
+    assert.equal(r.status, 0);
+    assert.equal(rep.node.flavor, 'weft-vxlan');
+
+    // etcd down: the store problem is named, the exit is 1; checks that need the config say so.
+    await tb.stopEtcd();
+    const down = doctor(n1, tb.weftArgs(n1));
+    assertFinds('etcd down', down, 'config', /the etcd store cannot be read/);
+    assert.ok(
+      down.report.findings.some(
+        (f) => f.check === 'mtu' && f.status === 'skipped' && /no network config/.test(f.summary),
+      ),
+    );
+    assert.ok(down.report.findings.some((f) => f.check === 'offload' && f.status === 'note'));
+  },
+);

@@ -103,7 +103,7 @@ export async function checkReach(
         out.push(
           problem(
             'reach',
-            `no echo reply from ${target} (${how}; the port probe got no port unreachable back)`,
+            `no echo reply from ${target}: ${how}, and the port probe got no port unreachable back`,
             `frames to UDP ${port} at ${r.p.attrs.publicIp} (or the replies) are dropped on the way, or one side's overlay state is wrong. Firewalls and cloud security groups must allow UDP ${port} between node IPs (flannel issue #1704); some networks (VMware NSX) silently drop 8472 (use another Backend.Port)`,
             `allow UDP ${port} both ways between ${v.ext?.publicIp ?? 'this node'} and ${r.p.attrs.publicIp}; run \`weft capture -i <underlay>\` on both nodes: frames leaving one and never reaching the other are stopped by the network; run doctor on the peer too`,
           ),
