@@ -17,7 +17,7 @@
 import { WeftFlags } from '../control';
 import { vtepStateFile } from '../daemon/vtep-state';
 import { readFile } from 'node:fs/promises';
-import { Finding, problem, skipped } from './finding';
+import { Finding, note, problem, skipped } from './finding';
 import { readOffloads, readSysctl } from './host';
 import { NodeView, gatherNodeView } from './node-view';
 import { checkMtu } from './checks/mtu';
@@ -87,7 +87,16 @@ function configFindings(v: NodeView): Finding[] {
         "give doctor the node's --iface / --iface-regex / --iface-can-reach / --public-ip",
       ),
     );
-  if (out.length === 0 && v.config)
+  if (v.flags.storeFrom === 'default')
+    out.push(
+      note(
+        'config',
+        `no store flag was given, so doctor looked in weft's embedded store at ${v.flags.storeDir}`,
+        'flanneld has only etcd and would read it at the default endpoints; doctor must read the store the node uses',
+        "pass the node's own flags: --etcd-endpoints (or FLANNELD_ETCD_ENDPOINTS) for etcd, --store-dir for weft's embedded store",
+      ),
+    );
+  if (!out.some((f) => f.status === 'problem') && v.config)
     out.push({
       check: 'config',
       status: 'ok',

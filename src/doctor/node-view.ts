@@ -8,6 +8,8 @@
  * flannel node (flanneld), of kind tun a weft node; `flannel0` is the udp backend; host-gw has no
  * device. Nothing here changes the node: every read is a query.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   Lease,
   LeaseStore,
@@ -70,10 +72,16 @@ export async function gatherNodeView(flags: WeftFlags): Promise<NodeView> {
   let configSource: string | null = null;
   let configError: string | null = null;
   let leases: Lease[] | null = null;
-  try {
-    store = openStore(flags, () => {});
-  } catch (e) {
-    storeError = errText(e);
+  // Listing an embedded store creates its directories: a missing one is reported, not made.
+  const embeddedRoot = path.join(flags.storeDir, flags.etcdPrefix);
+  if (flags.store === 'embedded' && !fs.existsSync(embeddedRoot)) {
+    storeError = `the embedded store directory ${embeddedRoot} does not exist`;
+  } else {
+    try {
+      store = openStore(flags, () => {});
+    } catch (e) {
+      storeError = errText(e);
+    }
   }
   if (store) {
     try {
