@@ -87,7 +87,7 @@ function configFindings(v: NodeView): Finding[] {
         "give doctor the node's --iface / --iface-regex / --iface-can-reach / --public-ip",
       ),
     );
-  if (v.flags.storeFrom === 'default')
+  if (v.flags.storeFrom === 'default' && !kubeMode(v.flags))
     out.push(
       note(
         'config',

@@ -23,6 +23,7 @@ import {
 } from '../control';
 import { ExtIface, listLinks, selectExtIface } from '../daemon/iface';
 import { HostFdb, HostLink, HostNeigh, HostRoute, readFdb, readLinks, readNeigh, readRoutes } from './host';
+import { kubeMode } from './kube-nodes';
 
 /** NodeFlavor is what runs the overlay on this node, as seen from its device. */
 export type NodeFlavor = 'kernel-vxlan' | 'weft-vxlan' | 'udp' | 'host-gw' | 'no-device';
@@ -74,7 +75,7 @@ export async function gatherNodeView(flags: WeftFlags): Promise<NodeView> {
   let leases: Lease[] | null = null;
   // Listing an embedded store creates its directories: a missing one is reported, not made.
   const embeddedRoot = path.join(flags.storeDir, flags.etcdPrefix);
-  if (flags.store === 'embedded' && !fs.existsSync(embeddedRoot)) {
+  if (!kubeMode(flags) && flags.store === 'embedded' && !fs.existsSync(embeddedRoot)) {
     storeError = `the embedded store directory ${embeddedRoot} does not exist`;
   } else {
     try {
