@@ -17,7 +17,7 @@ import { Finding, note, ok, problem, skipped } from '../finding';
 import type { HostRoute } from '../host';
 import type { NodeView } from '../node-view';
 
-/** routeDst normalises `ip route` destinations: a host route is printed without `/32`. */
+/** routeNet parses `ip route` destinations: a host route is printed without `/32`. */
 function routeNet(r: HostRoute): Ip4Net | null {
   if (r.dst === 'default') return parseIp4Cidr('0.0.0.0/0');
   return parseIp4Cidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
