@@ -35,6 +35,10 @@ export const COMMANDS: Record<string, { module: string; summary: string }> = {
     summary: 'live decoded capture of VXLAN / flannel-UDP on an underlay interface',
   },
   trace: { module: 'trace', summary: 'which route, peer and outer headers a packet to DST_IP would get' },
+  doctor: {
+    module: 'doctor',
+    summary: 'check a node (MTUs, leases, routes, iptables, peers) and print each fix',
+  },
   'mtu-probe': { module: 'mtu-probe', summary: 'find the overlay path MTU with DF-set ICMP echoes' },
   bench: { module: 'bench', summary: 'measure weft against kernel VXLAN, socat and veth in namespaces' },
 };
