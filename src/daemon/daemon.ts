@@ -6,7 +6,8 @@
  *      `--net-config-path`); store outages are retried (flannel waits for its store too)
  *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
  *      MTU (underlay - 50 / - 28, or Backend.MTU - 50); the VTEP MAC from the state file
- *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one)
+ *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one;
+ *      with --kube-subnet-mgr the Node's podCIDR, see subnet-manager.ts)
  *   4. list the leases, start the DataplaneNode with those peers (TUN with `<subnet>.0/32`);
  *      with vxlan `DirectRouting`, peers whose public IP is on our L2 (`ip route get` has no
  *      gateway) get `ip route replace <subnet> via <PublicIP>` instead and stay out of the
