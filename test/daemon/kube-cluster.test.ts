@@ -274,7 +274,9 @@ test(
     assert.match(nd2.weft!.log, /annotation flannel.alpha.coreos.com\/backend-data/);
     assertMesh(tb, nodes);
 
-    // --- TCP with SHA-256 both ways, weft node <-> kernel node, at default offloads ---------
+    // --- TCP with SHA-256: weft <-> weft, then weft node <-> kernel node, at default offloads --
+    const ww = await tcpSha256(tb, nodes[2]!.nd.ns, nodes[2]!.podIp, n1.nd.ns, n1.podIp, 5200);
+    assert.equal(ww.received, ww.sent, 'weft -> weft TCP data intact');
     const up = await tcpSha256(tb, nd4.ns, k4pod, n1.nd.ns, n1.podIp, 5201);
     assert.equal(up.received, up.sent, 'weft -> kernel TCP data intact');
     const down = await tcpSha256(tb, n1.nd.ns, n1.podIp, nd4.ns, k4pod, 5202);
