@@ -125,6 +125,16 @@ export function loadKubeconfig(file: string, serverOverride = ''): KubeClientCon
   const cluster = named(doc.clusters, str(ctx, 'cluster', 'context.cluster') ?? '', 'cluster', file);
   const userName = str(ctx, 'user', 'context.user');
   const user = userName ? named(doc.users, userName, 'user', file) : {};
+  for (const key of ['exec', 'auth-provider']) {
+    // Credential plugins run programs; silently going anonymous instead would only show as 403s.
+    if (user[key] !== undefined && user[key] !== null) {
+      throw new ConfigError(
+        `user.${key}`,
+        'is not supported by weft: use token, tokenFile or a client certificate',
+        `${file}, user "${userName}"`,
+      );
+    }
+  }
   const dir = path.dirname(path.resolve(file));
   const rel = (p: string): string => (path.isAbsolute(p) ? p : path.join(dir, p));
 

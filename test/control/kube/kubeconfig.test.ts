@@ -119,6 +119,11 @@ test('bad kubeconfigs name the field', (t) => {
     () => loadKubeconfig(f),
     (e: unknown) => e instanceof ConfigError && e.field === 'cluster.certificate-authority',
   );
+  fs.writeFileSync(f, KC('exec: {command: aws}'));
+  assert.throws(
+    () => loadKubeconfig(f),
+    (e: unknown) => e instanceof ConfigError && e.field === 'user.exec',
+  );
   assert.throws(
     () => loadKubeconfig(path.join(d, 'absent')),
     (e: unknown) => e instanceof ConfigError && e.field === '--kubeconfig-file',
