@@ -10,7 +10,9 @@
  *   (SHA-256) both ways; its public IP changed -> the route follows;
  * - a Node deleted -> its route removed;
  * - the API server stopped for 30 s -> forwarding continues, the watch resumes afterwards;
- * - a restart on an empty state directory keeps the VTEP MAC (from the node's annotation).
+ * - a restart on an empty state directory, as a pod (POD_NAME/POD_NAMESPACE -> spec.nodeName),
+ *   keeps the VTEP MAC (from the node's annotation);
+ * - TCP with SHA-256 weft <-> weft and weft <-> kernel node, both ways, at default offloads.
  * Needs root and the built binaries (the test fails naming `scripts/kube.sh build` without them).
  */
 import { test } from 'node:test';
@@ -268,7 +270,24 @@ test(
     // --- restart on an empty state directory keeps the MAC (the node's stored backend-data) ----
     await nd2.weft!.stop();
     for (const f of fs.readdirSync(nd2.dir)) if (f.startsWith('vtep-')) fs.rmSync(path.join(nd2.dir, f));
-    startKubeWeft(tb, nd2, { nodeName: 'n2', kubeconfig: flannel, netConf: conf });
+    // This time as a DaemonSet pod would run: POD_NAME/POD_NAMESPACE, the node from the pod's spec.
+    await kc.admin.post('/api/v1/namespaces/kube-flannel/pods', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'kube-flannel-ds-n2', namespace: 'kube-flannel' },
+      spec: {
+        nodeName: 'n2',
+        serviceAccountName: 'flannel',
+        automountServiceAccountToken: false,
+        containers: [{ name: 'kube-flannel', image: 'weft' }],
+      },
+    });
+    startKubeWeft(tb, nd2, {
+      nodeName: null,
+      env: ['POD_NAME=kube-flannel-ds-n2', 'POD_NAMESPACE=kube-flannel'],
+      kubeconfig: flannel,
+      netConf: conf,
+    });
     const again = await tb.waitReady(nd2, 60_000);
     assert.equal(again.vtepMac, nodes[1]!.vtepMac, 'same VTEP MAC after a restart');
     assert.match(nd2.weft!.log, /annotation flannel.alpha.coreos.com\/backend-data/);

@@ -92,9 +92,9 @@ export async function annotate(
 export function startKubeWeft(
   tb: Testbed,
   nd: TestbedNode,
-  o: { nodeName: string | null; kubeconfig: string; netConf: string; extra?: string[] },
+  o: { nodeName: string | null; kubeconfig: string; netConf: string; extra?: string[]; env?: string[] },
 ): BgProcess {
-  const env = o.nodeName === null ? [] : [`NODE_NAME=${o.nodeName}`];
+  const env = [...(o.nodeName === null ? [] : [`NODE_NAME=${o.nodeName}`]), ...(o.env ?? [])];
   const args = tb.weftArgs(nd, [
     '--kube-subnet-mgr',
     `--kubeconfig-file=${o.kubeconfig}`,
