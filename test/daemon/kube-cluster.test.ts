@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Testbed, sleep } from '../../src/demo/testbed';
+import { DEFAULT_HEALTHZ_PORT, Testbed, sleep } from '../../src/demo/testbed';
 import { KubeCluster, kubeBinDir } from '../../src/testing/kube-cluster';
 import { randomLocalMac } from '../../src/daemon/vtep-state';
 import { NodeInfo, assertMesh, needRoot, nodeInfo, ping, waitRoutes, waitUntil } from './cluster-helpers';
@@ -255,6 +255,8 @@ test(
     ]);
     const kflow = ping(tb, nd4.ns, k4pod, nodes[2]!.podIp, 3);
     assert.equal(kflow.received, 3, `kernel -> weft during the outage: ${kflow.out}`);
+    // flanneld's /healthz stays up: the lease is held, there is nothing to renew.
+    assert.equal(tb.httpGet(n1.nd.ns, `http://127.0.0.1:${DEFAULT_HEALTHZ_PORT}/healthz`).status, 200);
     await flow.exited;
     assert.match(flow.log, /60 packets transmitted, 60 received, 0% packet loss/, flow.log);
     for (const n of nodes)
