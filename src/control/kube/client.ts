@@ -164,7 +164,13 @@ export class KubeClient {
         res.on('end', () =>
           resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
         );
-        res.on('error', reject);
+        res.on('error', (e) =>
+          reject(
+            new StoreError(`kube-apiserver ${this.cfg.server}: ${method} ${path}: ${e.message}`, {
+              cause: e,
+            }),
+          ),
+        );
       });
       req.on('error', (e) =>
         reject(
