@@ -6,7 +6,8 @@
  *          (bridge by default) with ADD and print its result
  *   DEL    replay the saved delegate config with DEL, then remove it; no saved config is success
  *          (the container is already gone, as the spec allows)
- *   CHECK  run the delegate's CHECK with the saved config and the runtime's prevResult
+ *   CHECK  run the delegate's CHECK with the saved config and the runtime's prevResult, its
+ *          gateway-less routes given the gateway they were installed with (gateways.ts)
  *          (flannel's plugin does nothing here; weft really checks)
  * Errors keep flannel's messages; a stale cni0 is explained (stale-bridge.ts).
  */
@@ -16,6 +17,7 @@ import { CniError } from '../errors';
 import { goJsonMarshal } from './go-json';
 import { execPlugin, findInPath } from './invoke';
 import { loadFlannelNetConf, renderDelegate } from './netconf';
+import { withRouteGateways } from './gateways';
 import { explainStaleBridge } from './stale-bridge';
 import { CNI_ERR, CmdArgs, PluginFns } from './skel';
 import { loadFlannelSubnetEnv } from './subnet-env';
@@ -134,7 +136,7 @@ export function flannelPlugin(o: FlannelPluginOptions = {}): PluginFns {
     if (c.corrupt) throw new CniError(CNI_ERR.decodingFailure, `saved delegate config ${c.file} is not JSON`);
     const conf = JSON.parse(c.bytes) as Record<string, unknown>;
     const prev = (JSON.parse(a.stdin) as { prevResult?: unknown }).prevResult;
-    if (prev !== undefined) conf.prevResult = prev;
+    if (prev !== undefined) conf.prevResult = withRouteGateways(prev);
     return execPlugin(findInPath(c.type, a.path), 'CHECK', goJsonMarshal(conf), { env }).stdout;
   };
 

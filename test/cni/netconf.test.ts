@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CniError } from '../../src/errors';
 import { goJsonMarshal } from '../../src/cni/go-json';
+import { withRouteGateways } from '../../src/cni/gateways';
 import {
   DEFAULT_DATA_DIR,
   DEFAULT_SUBNET_FILE,
@@ -158,4 +159,22 @@ test("go-json: sorted keys at every level, Go's HTML escapes", () => {
     '{"a":{"c":"\\u003c\\u0026\\u003e","d":[{"y":2,"z":1}]},"b":1}',
   );
   assert.equal(goJsonMarshal({ ipam: 1, ipMasq: 2 }), '{"ipMasq":2,"ipam":1}');
+});
+
+test('CHECK prevResult: gateway-less routes get their family gateway, others untouched', () => {
+  const r = {
+    cniVersion: '0.4.0',
+    ips: [
+      { version: '4', address: '10.244.1.2/24', gateway: '10.244.1.1' },
+      { version: '6', address: 'fd00::2/64', gateway: 'fd00::1' },
+    ],
+    routes: [{ dst: '10.244.0.0/16' }, { dst: '0.0.0.0/0', gw: '10.244.1.254' }, { dst: 'fd00:10::/56' }],
+  };
+  assert.deepEqual((withRouteGateways(r) as typeof r).routes, [
+    { dst: '10.244.0.0/16', gw: '10.244.1.1' },
+    { dst: '0.0.0.0/0', gw: '10.244.1.254' },
+    { dst: 'fd00:10::/56', gw: 'fd00::1' },
+  ]);
+  assert.equal(r.routes[0]!.gw, undefined, 'the input is not modified');
+  assert.equal(withRouteGateways(null), null);
 });
