@@ -23,3 +23,6 @@ fi
 # scripts (cap, raw-socket; see allowScripts in package.json).
 npm ci --no-audit --no-fund
 npm run build
+# Kubernetes mode's tests and `weft demo --kube` need a real kube-apiserver, kube-controller-manager
+# and kubectl: built once from Debian's source package (10-12 minutes, progress on stderr), then cached.
+./scripts/kube.sh build >/dev/null

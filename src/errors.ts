@@ -79,6 +79,28 @@ export class ToolMissingError extends WeftError {
 }
 
 /**
+ * KubeApiError is a Kubernetes API server refusing a call (4xx other than 429): `status` is the
+ * HTTP code, `reason` the Status reason (`Forbidden`, `NotFound`, `Gone`, ...). A 403 names the
+ * verb and path that RBAC refused, so a ClusterRole missing a permission is obvious.
+ */
+export class KubeApiError extends WeftError {
+  readonly status: number;
+  readonly reason: string;
+  readonly method: string;
+  readonly path: string;
+  constructor(method: string, path: string, status: number, reason: string, message: string) {
+    super(
+      status === 403 ? 'WEFT_ERR_KUBE_FORBIDDEN' : 'WEFT_ERR_KUBE_API',
+      `kube-apiserver refused ${method} ${path}: ${status}${reason ? ` ${reason}` : ''}: ${message}`,
+    );
+    this.status = status;
+    this.reason = reason;
+    this.method = method;
+    this.path = path;
+  }
+}
+
+/**
  * CniError is a CNI plugin failure as the CNI spec reports it: `cniCode` is the spec's numeric code
  * (1 incompatible version, 4 bad environment, 6 undecodable config, 7 invalid config, 999 other),
  * printed with `msg` and `details` as the error JSON a runtime logs.

@@ -6,7 +6,8 @@
  *      `--net-config-path`); store outages are retried (flannel waits for its store too)
  *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
  *      MTU (underlay - 50 / - 28, or Backend.MTU - 50); the VTEP MAC from the state file
- *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one)
+ *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one;
+ *      with --kube-subnet-mgr the Node's podCIDR, see subnet-manager.ts)
  *   4. list the leases, start the DataplaneNode with those peers (TUN with `<subnet>.0/32`);
  *      with vxlan `DirectRouting`, peers whose public IP is on our L2 (`ip route get` has no
  *      gateway) get `ip route replace <subnet> via <PublicIP>` instead and stay out of the
@@ -28,7 +29,6 @@ import { ConfigError, StoreError, SystemError } from '../errors';
 import {
   Lease,
   LeaseAttrs,
-  LeaseManager,
   NetworkConfig,
   PreviousSubnets,
   WeftFlags,
@@ -56,7 +56,8 @@ import { CountingStore } from './counting-store';
 import { ExtIface, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
 import { TrafficRules } from './traffic-rules';
-import { loadOrCreateVtepMac } from './vtep-state';
+import type { LeaseHolder } from '../control/lease-holder';
+import { newLeaseHolder, vtepMacFor } from './subnet-manager';
 
 /** MIN_OVERLAY_MTU is the smallest TUN MTU weft accepts (IPv4's minimum datagram size). */
 const MIN_OVERLAY_MTU = 68;
@@ -127,7 +128,7 @@ export class Daemon implements MetricsSource {
   private readonly flags: WeftFlags;
   private readonly log: Logger;
   private store: CountingStore | null = null;
-  private mgr: LeaseManager | null = null;
+  private mgr: LeaseHolder | null = null;
   private node: DataplaneNode | null = null;
   private identity: NodeIdentity | null = null;
   private config: NetworkConfig | null = null;
@@ -285,7 +286,7 @@ export class Daemon implements MetricsSource {
       }
       let vtepMac: string | null = null;
       if (be.type === 'vxlan') {
-        const st = await loadOrCreateVtepMac(f.vtepStateDir, dev, ext.publicIp);
+        const st = await vtepMacFor(store, f.vtepStateDir, dev, ext.publicIp, (m, x) => this.log.warn(m, x));
         vtepMac = st.mac;
         this.log.info(st.created ? 'created a new VTEP MAC' : 'reusing the VTEP MAC', {
           vtepMac,
@@ -316,15 +317,18 @@ export class Daemon implements MetricsSource {
       } catch (e) {
         this.log.warn('ignoring an unreadable subnet.env', { file: f.subnetFile, error: errMsg(e) });
       }
-      const mgr = (this.mgr = new LeaseManager({
-        store,
-        config,
-        attrs,
-        previous,
-        ttlSeconds: f.subnetLeaseTtl,
-        renewMarginMs: f.subnetLeaseRenewMargin * 60_000,
-        log: (level, msg, fields) => this.log[level](msg, fields),
-      }));
+      const mgr = (this.mgr = newLeaseHolder(
+        {
+          store,
+          config,
+          attrs,
+          previous,
+          ttlSeconds: f.subnetLeaseTtl,
+          renewMarginMs: f.subnetLeaseRenewMargin * 60_000,
+          log: (level, msg, fields) => this.log[level](msg, fields),
+        },
+        f,
+      ));
       const lease = await this.retryStore('acquire a lease', () => mgr.acquire());
       this.leaseHeld = true;
       const subnet = lease.subnet!;
