@@ -7,6 +7,11 @@
  * plugins with a sparse environment, so nothing may depend on PATH. It is written to a temporary
  * name and renamed, so a pod being created meanwhile never runs half a file; an existing file that
  * is not weft's (flannel's own binary, say) is only replaced with `force`.
+ *
+ * With `bundle`, the plugin's own modules (its whole import graph: a few dozen kB, no npm package)
+ * are copied next to it into `<dir>/.<name>.weft/` and the script loads that copy, so the plugin
+ * keeps working on a host where the checkout does not exist — a DaemonSet's init container
+ * installs it this way, with `nodePath` naming the host's node.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -45,6 +50,38 @@ export interface InstallOptions {
   readonly force?: boolean;
   /** Interpreter (default: this process's node). */
   readonly nodePath?: string;
+  /** Copy the plugin's modules next to it instead of loading them from this checkout. */
+  readonly bundle?: boolean;
+}
+
+/** pluginModules lists the compiled files the plugin loads (main.js and its imports), absolute. */
+export function pluginModules(mainJs: string): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/require\("(\.{1,2}\/[^"]+)"\)/g)) {
+      const base = path.resolve(path.dirname(file), m[1]!);
+      visit(fs.existsSync(`${base}.js`) ? `${base}.js` : path.join(base, 'index.js'));
+    }
+  };
+  visit(mainJs);
+  return [...seen].sort();
+}
+
+/** copyBundle copies the plugin's modules under `dest`, keeping their layout below dist/src; returns the copied main.js. */
+function copyBundle(mainJs: string, dest: string): string {
+  const srcRoot = path.resolve(path.dirname(mainJs), '..');
+  fs.rmSync(dest, { recursive: true, force: true });
+  for (const f of pluginModules(mainJs)) {
+    const rel = path.relative(srcRoot, f);
+    if (rel.startsWith('..'))
+      throw new ConfigError('weft cni install --bundle', 'the plugin imports a file outside dist/src', f);
+    fs.mkdirSync(path.join(dest, path.dirname(rel)), { recursive: true, mode: 0o755 });
+    fs.copyFileSync(f, path.join(dest, rel));
+  }
+  return path.join(dest, path.relative(srcRoot, mainJs));
 }
 
 /** installPlugin writes the plugin and returns its path. */
@@ -68,8 +105,9 @@ export function installPlugin(o: InstallOptions): string {
       "exists and is not weft's plugin (flannel's own binary?); pass --force to replace it",
     );
   fs.mkdirSync(o.dir, { recursive: true, mode: 0o755 });
+  const entry = o.bundle ? copyBundle(mainJs, path.join(o.dir, `.${name}.weft`)) : mainJs;
   const tmp = path.join(o.dir, `.${name}.weft-${process.pid}`);
-  fs.writeFileSync(tmp, pluginScript(o.nodePath ?? process.execPath, mainJs), { mode: 0o755 });
+  fs.writeFileSync(tmp, pluginScript(o.nodePath ?? process.execPath, entry), { mode: 0o755 });
   fs.chmodSync(tmp, 0o755);
   fs.renameSync(tmp, target);
   return target;

@@ -11,7 +11,7 @@ import { STOCK_CONFLIST, installPlugin } from '../../cni/install';
 export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin';
 
 /** usage is the `weft help cni` text. */
-export const usage = `usage: weft cni install [DIR] [--name NAME] [--force]
+export const usage = `usage: weft cni install [DIR] [--name NAME] [--force] [--bundle] [--node PATH]
        weft cni conflist
 
 install   writes weft's flannel-compatible CNI plugin to DIR/NAME (default ${DEFAULT_CNI_BIN_DIR}/flannel,
@@ -25,7 +25,10 @@ conflist  prints kube-flannel's 10-flannel.conflist (cbr0: flannel + portmap), w
           weft cni conflist > /etc/cni/net.d/10-flannel.conflist
 
   --name NAME  file name in DIR (default flannel: the conflist's "type")
-  --force      replace an existing file that is not weft's`;
+  --force      replace an existing file that is not weft's
+  --bundle     copy the plugin's own modules (a few dozen kB) to DIR/.NAME.weft and use that copy,
+               so the plugin needs only node, not this checkout (a DaemonSet installs it this way)
+  --node PATH  the node binary the plugin runs with (default: this one, ${process.execPath})`;
 
 /** run executes `weft cni`. */
 export async function run(argv: string[]): Promise<number> {
@@ -37,13 +40,20 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (sub !== 'install')
     throw new UsageError(sub ? `unknown cni subcommand: ${sub}` : 'weft cni needs a subcommand');
-  const a = parseArgv(rest, { bool: ['--force'], value: ['--name'], positional: true, nonEmpty: ['--name'] });
+  const a = parseArgv(rest, {
+    bool: ['--force', '--bundle'],
+    value: ['--name', '--node'],
+    positional: true,
+    nonEmpty: ['--name', '--node'],
+  });
   if (a.positional.length > 1)
     throw new UsageError(`weft cni install takes one directory (got ${a.positional.join(' ')})`);
   const file = installPlugin({
     dir: a.positional[0] ?? DEFAULT_CNI_BIN_DIR,
     name: a.get('--name'),
     force: a.has('--force'),
+    bundle: a.has('--bundle'),
+    nodePath: a.get('--node'),
   });
   process.stdout.write(`installed ${file}\n`);
   return 0;
