@@ -167,8 +167,11 @@ export async function runKubeDemo(
       dir: path.join(tb.dir, 'kube'),
       say: (s) => out(`   ${s}`),
     });
+    out(`   etcd, kube-apiserver, kube-controller-manager: (pids ${kc.pids().join(' ')})`);
     relay = await ApiRelay.start(tb, kc.apiPort);
-    out(`   each node reaches it at ${kc.server} on its own loopback (socat relay through ${relay.socket})`);
+    out(
+      `   each node reaches it at ${kc.server} on its own loopback (socat relay through ${relay.socket}; pids ${relay.pids().join(' ')})`,
+    );
     out(
       `   flannel's RBAC applied (ClusterRole ${JSON.stringify(FLANNEL_RBAC.rules.map((r) => `${r.resources.join(',')}: ${r.verbs.join(',')}`))});` +
         ` weft uses a TokenRequest token of ServiceAccount ${FLANNEL_RBAC.namespace}/${FLANNEL_RBAC.serviceAccount}, not admin`,
