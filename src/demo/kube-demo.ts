@@ -70,7 +70,7 @@ function scriptPath(): string {
  * ensureKubeBinaries returns the binaries' directory, building them first (minutes; progress from
  * scripts/kube.sh is passed through) when this machine has none yet.
  */
-export async function ensureKubeBinaries(out: (s: string) => void): Promise<string> {
+export async function ensureKubeBinaries(out: (s: string) => void, script = scriptPath()): Promise<string> {
   try {
     return kubeBinDir();
   } catch {
@@ -79,7 +79,7 @@ export async function ensureKubeBinaries(out: (s: string) => void): Promise<stri
   out('   kube-apiserver is not built on this machine yet: building it now with scripts/kube.sh build');
   out("   (from Debian's kubernetes source package; 10-12 minutes on 2 cores, only on the first run)");
   await new Promise<void>((resolve, reject) => {
-    const p = spawn('bash', [scriptPath(), 'build'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn('bash', [script, 'build'], { stdio: ['ignore', 'ignore', 'pipe'] });
     p.stderr.setEncoding('utf8');
     p.stderr.on('data', (s: string) => {
       for (const line of s.split('\n')) if (line.trim()) out(`   ${line}`);
