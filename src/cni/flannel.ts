@@ -16,11 +16,11 @@ import path from 'node:path';
 import { CniError } from '../errors';
 import { goJsonMarshal } from './go-json';
 import { execPlugin, findInPath } from './invoke';
-import { loadFlannelNetConf, renderDelegate } from './netconf';
+import { FlannelNetConf, loadFlannelNetConf, renderDelegate } from './netconf';
 import { withRouteGateways } from './gateways';
 import { explainStaleBridge } from './stale-bridge';
 import { CNI_ERR, CmdArgs, PluginFns } from './skel';
-import { loadFlannelSubnetEnv } from './subnet-env';
+import { FlannelSubnetEnv, loadFlannelSubnetEnv } from './subnet-env';
 
 /** FlannelPluginOptions are the seams tests use; production passes none. */
 export interface FlannelPluginOptions {
@@ -60,13 +60,13 @@ export function flannelPlugin(o: FlannelPluginOptions = {}): PluginFns {
   const env = o.env ?? process.env;
 
   const add = (a: CmdArgs): string => {
-    let n;
+    let n: FlannelNetConf;
     try {
       n = loadFlannelNetConf(a.stdin);
     } catch (e) {
       throw new CniError(CNI_ERR.internal, `loadFlannelNetConf failed: ${(e as Error).message}`);
     }
-    let fenv;
+    let fenv: FlannelSubnetEnv;
     try {
       fenv = loadFlannelSubnetEnv(n.subnetFile);
     } catch (e) {

@@ -15,8 +15,9 @@ import { CniError } from '../errors';
 import { CNI_ERR } from './skel';
 import { FlannelSubnetEnv, parseGoCidr } from './subnet-env';
 
-/** DEFAULT_SUBNET_FILE / DEFAULT_DATA_DIR are flannel's plugin defaults. */
+/** DEFAULT_SUBNET_FILE is where flannel's plugin reads subnet.env by default (flanneld's --subnet-file default). */
 export const DEFAULT_SUBNET_FILE = '/run/flannel/subnet.env';
+/** DEFAULT_DATA_DIR is where flannel's plugin saves each container's delegate config by default. */
 export const DEFAULT_DATA_DIR = '/var/lib/cni/flannel';
 
 type JsonMap = Record<string, unknown>;
