@@ -57,7 +57,16 @@ function goFileError(op: string, file: string, e: unknown): CniError {
 /** flannelPlugin returns the ADD/DEL/CHECK handlers of the flannel-compatible plugin. */
 export function flannelPlugin(o: FlannelPluginOptions = {}): PluginFns {
   const log = o.log ?? ((s: string) => void process.stderr.write(s));
-  const env = o.env ?? process.env;
+  const baseEnv = o.env ?? process.env;
+  // The delegate runs for the same container as this invocation, whatever the base environment holds.
+  const delegateEnv = (a: CmdArgs): NodeJS.ProcessEnv => ({
+    ...baseEnv,
+    CNI_CONTAINERID: a.containerId,
+    CNI_NETNS: a.netns,
+    CNI_IFNAME: a.ifName,
+    CNI_ARGS: a.args,
+    CNI_PATH: a.path.join(':'),
+  });
 
   const add = (a: CmdArgs): string => {
     let n: FlannelNetConf;
@@ -88,7 +97,8 @@ export function flannelPlugin(o: FlannelPluginOptions = {}): PluginFns {
       throw goFileError('open', file, e);
     }
     try {
-      return execPlugin(findInPath(delegate.type as string, a.path), 'ADD', bytes, { env }).stdout;
+      return execPlugin(findInPath(delegate.type as string, a.path), 'ADD', bytes, { env: delegateEnv(a) })
+        .stdout;
     } catch (e) {
       if (e instanceof CniError) throw explainStaleBridge(e, n.subnetFile) ?? e;
       throw e;
@@ -121,7 +131,7 @@ export function flannelPlugin(o: FlannelPluginOptions = {}): PluginFns {
   const del = (a: CmdArgs): string => {
     const c = cached(a);
     if (!c || c.corrupt) return '';
-    execPlugin(findInPath(c.type, a.path), 'DEL', c.bytes, { env });
+    execPlugin(findInPath(c.type, a.path), 'DEL', c.bytes, { env: delegateEnv(a) });
     fs.rmSync(c.file, { force: true });
     return '';
   };
@@ -137,7 +147,8 @@ export function flannelPlugin(o: FlannelPluginOptions = {}): PluginFns {
     const conf = JSON.parse(c.bytes) as Record<string, unknown>;
     const prev = (JSON.parse(a.stdin) as { prevResult?: unknown }).prevResult;
     if (prev !== undefined) conf.prevResult = withRouteGateways(prev);
-    return execPlugin(findInPath(c.type, a.path), 'CHECK', goJsonMarshal(conf), { env }).stdout;
+    return execPlugin(findInPath(c.type, a.path), 'CHECK', goJsonMarshal(conf), { env: delegateEnv(a) })
+      .stdout;
   };
 
   return { add, del, check };
