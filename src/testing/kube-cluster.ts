@@ -141,6 +141,7 @@ export class KubeCluster {
   flannelToken = '';
   admin!: KubeClient;
   private etcd: BgProcess | null = null;
+  private bridge: BgProcess | null = null;
   private apiserver: BgProcess | null = null;
   private kcm: BgProcess | null = null;
   private readonly say: (msg: string) => void;
@@ -229,7 +230,24 @@ export class KubeCluster {
         mode: 0o600,
       },
     );
-    this.admin = new KubeClient(loadKubeconfig(this.adminKubeconfig));
+    this.admin = this.adminClient();
+  }
+
+  /**
+   * adminClient is a client with the admin token. With `netns` the API server is not reachable
+   * from here, so it connects through a Unix socket that socat, inside the namespace, forwards.
+   */
+  private adminClient(): KubeClient {
+    const cfg = loadKubeconfig(this.adminKubeconfig);
+    if (!this.netns) return new KubeClient(cfg);
+    const sock = this.file('api.sock');
+    if (!this.bridge || !this.bridge.running) {
+      this.bridge = this.spawn('socat-api', 'socat', [
+        `UNIX-LISTEN:${sock},fork,unlink-early`,
+        `TCP:${this.host}:${this.apiPort}`,
+      ]);
+    }
+    return new KubeClient({ ...cfg, socketPath: sock });
   }
 
   private spawn(label: string, bin: string, args: string[]): BgProcess {
@@ -302,6 +320,7 @@ export class KubeCluster {
   /** stopApiServer stops kube-apiserver by PID (etcd and its data stay). */
   async stopApiServer(): Promise<void> {
     this.admin?.close();
+    this.admin = this.adminClient();
     await this.apiserver?.stop(5000);
     this.apiserver = null;
   }
@@ -385,7 +404,7 @@ export class KubeCluster {
 
   /** pids are the running processes' PIDs. */
   pids(): number[] {
-    return [this.kcm, this.apiserver, this.etcd]
+    return [this.kcm, this.apiserver, this.etcd, this.bridge]
       .filter((p): p is BgProcess => p !== null && p.running)
       .map((p) => p.pid);
   }
@@ -401,8 +420,8 @@ export class KubeCluster {
   /** stop stops every process by PID, controller-manager first, etcd last; the directory stays. */
   async stop(): Promise<void> {
     this.admin?.close();
-    for (const p of [this.kcm, this.apiserver, this.etcd]) await p?.stop(5000);
-    this.kcm = this.apiserver = this.etcd = null;
+    for (const p of [this.kcm, this.apiserver, this.etcd, this.bridge]) await p?.stop(5000);
+    this.kcm = this.apiserver = this.etcd = this.bridge = null;
   }
 
   /** destroy stops everything and removes the directory. */

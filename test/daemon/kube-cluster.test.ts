@@ -92,6 +92,8 @@ test(
       assert.match(r.log, /doesn't contain \\"10.99.0.0\/24\\" PodCIDR of the \\"outside\\" node/);
       const ann = (await getNode(kc, 'outside')).metadata.annotations ?? {};
       assert.equal(ann[`${PREFIX}/kube-subnet-manager`], undefined, 'a misassigned node is not advertised');
+      // nodeipam refuses to start while a node holds a podCIDR outside --cluster-cidr.
+      await kc.admin.request('DELETE', '/api/v1/nodes/outside');
     }
     kc.startControllerManager();
     const cidr1 = await waitPodCidr(kc, 'n1');

@@ -47,14 +47,26 @@ export function getNode(kc: KubeCluster, name: string): Promise<KubeNode> {
 /** waitPodCidr waits until nodeipam assigned `name` a podCIDR and returns it. */
 export async function waitPodCidr(kc: KubeCluster, name: string): Promise<string> {
   let cidr = '';
-  const end = Date.now() + 20_000;
+  // kube-controller-manager starts its controllers about 10 s after it starts.
+  const end = Date.now() + 60_000;
   while (cidr === '') {
     cidr = (await getNode(kc, name)).spec?.podCIDR ?? '';
     if (cidr !== '') break;
-    if (Date.now() > end) throw new Error(`nodeipam assigned no podCIDR to ${name} in 20 s`);
+    if (Date.now() > end)
+      throw new Error(
+        `nodeipam assigned no podCIDR to ${name} in 60 s:\n${tail(path.join(kc.dir, 'kube-controller-manager.log'))}`,
+      );
     await new Promise((r) => setTimeout(r, 200));
   }
   return cidr;
+}
+
+function tail(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').slice(-2000);
+  } catch {
+    return '';
+  }
 }
 
 /** flannelAnnotations are the annotations flannel writes for a vxlan node (VNI 1). */

@@ -36,6 +36,11 @@ export interface KubeClientConfig {
   readonly password?: string;
   /** Where this configuration came from, for messages (`kubeconfig /x`, `in-cluster`, ...). */
   readonly source: string;
+  /**
+   * Connect through this Unix socket instead of to the URL's host (TLS still verifies the URL's
+   * host): how a test harness reaches an API server inside another network namespace.
+   */
+  readonly socketPath?: string;
 }
 
 /** WatchEvent is one line of a watch stream. */
@@ -120,6 +125,7 @@ export class KubeClient {
       hostname: this.url.hostname.replace(/^\[|\]$/g, ''),
       port: this.url.port || (this.url.protocol === 'https:' ? 443 : 80),
       path: this.url.pathname.replace(/\/$/, '') + path,
+      socketPath: this.cfg.socketPath,
       method,
       headers: h,
       agent: this.agent,
