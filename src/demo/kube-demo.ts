@@ -9,10 +9,12 @@
  *   4. weft's `flannel` CNI plugin with the stock conflist (+ per-node paths) attaches two pods
  *      (namespaces) per node to cni0 through the real bridge/host-local/portmap plugins
  *   5. `kubectl get nodes -o wide` and flannel's annotations, as a cluster operator sees them
- *   6. every pod pings every other pod (same node: the bridge; other nodes: weft's VXLAN)
+ *   6. every pod pings every other pod (same node: the bridge; other nodes: weft's VXLAN), and
+ *      4 MiB cross a TCP connection between pods on node1 and node2 (SHA-256 on both ends)
  *   7. CNI DEL for every pod, then full cleanup (also on Ctrl-C) unless --keep
  */
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { STOCK_CONFLIST, installPlugin } from '../cni/install';
@@ -52,6 +54,8 @@ export interface KubeDemoResult {
   nodes: Array<{ name: string; ns: string; podCidr: string; vtepMac: string }>;
   pods: KubePod[];
   pings: KubePing[];
+  /** SHA-256 of the 4 MiB sent from a node1 pod to a node2 pod, and of what arrived. */
+  tcp: { sent: string; received: string };
   ok: boolean;
 }
 
@@ -113,6 +117,31 @@ function pingOnce(tb: Testbed, ns: string, dst: string): { sent: number; receive
   return { sent: m ? Number(m[1]) : 2, received: m ? Number(m[2]) : 0 };
 }
 
+/** tcpTransfer sends 4 MiB of random bytes from pod `a` to pod `b` with socat; returns both SHA-256s. */
+async function tcpTransfer(tb: Testbed, a: KubePod, b: KubePod): Promise<{ sent: string; received: string }> {
+  const data = randomBytes(4 << 20);
+  const inFile = path.join(tb.dir, 'tcp.in');
+  const outFile = path.join(tb.dir, 'tcp.out');
+  fs.writeFileSync(inFile, data);
+  const srv = tb.spawnIn(b.ns, 'socat server', 'socat', [
+    '-u',
+    `TCP-LISTEN:5201,bind=${b.ip},reuseaddr`,
+    `CREATE:${outFile}`,
+  ]);
+  const end = Date.now() + 5000;
+  while (!tb.execIn(b.ns, 'ss', ['-Htln', 'sport = :5201']).includes(':5201')) {
+    if (Date.now() > end) throw new Error(`socat did not listen in ${b.ns}: ${srv.log}`);
+    await sleep(50);
+  }
+  tb.execIn(a.ns, 'socat', ['-u', `OPEN:${inFile},rdonly`, `TCP:${b.ip}:5201,connect-timeout=5`], {
+    timeoutMs: 60_000,
+  });
+  await Promise.race([srv.exited, sleep(20_000)]);
+  await srv.stop(500);
+  const sha = (buf: Buffer): string => createHash('sha256').update(buf).digest('hex');
+  return { sent: sha(data), received: fs.existsSync(outFile) ? sha(fs.readFileSync(outFile)) : '' };
+}
+
 /** nodeConflist is the stock conflist with this node's subnet.env and state directories. */
 export function nodeConflist(nd: TestbedNode): Record<string, unknown> {
   const [flannel, portmap] = STOCK_CONFLIST.plugins;
@@ -158,7 +187,13 @@ export async function runKubeDemo(
     },
   };
   onTeardown?.(teardown);
-  const result: KubeDemoResult = { nodes: [], pods: [], pings: [], ok: false };
+  const result: KubeDemoResult = {
+    nodes: [],
+    pods: [],
+    pings: [],
+    tcp: { sent: '', received: '' },
+    ok: false,
+  };
   try {
     step('kube-apiserver + kube-controller-manager (nodeipam) + etcd, on 127.0.0.1');
     kc = await KubeCluster.start({
@@ -305,6 +340,15 @@ export async function runKubeDemo(
       ]),
     );
 
+    const [src, dst] = [result.pods[0]!, result.pods.find((p) => p.node === 2)!];
+    step(
+      `TCP across nodes: 4 MiB from pod ${src.ns} (${src.ip}) to pod ${dst.ns} (${dst.ip}), SHA-256 on both ends`,
+    );
+    result.tcp = await tcpTransfer(tb, src, dst);
+    out(
+      `   sent ${result.tcp.sent.slice(0, 16)}…  received ${result.tcp.received.slice(0, 16)}…  ${result.tcp.sent === result.tcp.received ? 'match' : 'MISMATCH'}`,
+    );
+
     step('summary');
     out(
       table([
@@ -322,7 +366,7 @@ export async function runKubeDemo(
       ]),
     );
     const lost = result.pings.filter((p) => p.received === 0);
-    result.ok = result.pings.length === 30 && lost.length === 0;
+    result.ok = result.pings.length === 30 && lost.length === 0 && result.tcp.sent === result.tcp.received;
     out(
       `result: ${result.ok ? 'OK — every pod reaches every other pod (30 pairs, 24 across nodes)' : `FAILED (${lost.length} of ${result.pings.length} pairs unanswered)`}`,
     );

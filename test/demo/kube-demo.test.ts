@@ -74,6 +74,9 @@ test(
     assert.equal(rows.length, 30, out);
     assert.equal(rows.filter((m) => m[1] === 'vxlan').length, 24);
     for (const m of rows) assert.equal(m[2], m[3], m[0]);
+    // Full-size packets too: 4 MiB over TCP between pods on node1 and node2, identical on arrival.
+    const tcp = /^ {3}sent ([0-9a-f]{16})… {2}received ([0-9a-f]{16})… {2}match$/m.exec(out);
+    assert.ok(tcp && tcp[1] === tcp[2], out);
     assert.equal(out.match(/^ {3}\S+: DEL$/gm)?.length, 6, 'CNI DEL per pod');
 
     // Nothing left: namespaces, weft, relays, control plane.
