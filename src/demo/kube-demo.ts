@@ -368,7 +368,7 @@ export async function runKubeDemo(
     const lost = result.pings.filter((p) => p.received === 0);
     result.ok = result.pings.length === 30 && lost.length === 0 && result.tcp.sent === result.tcp.received;
     out(
-      `result: ${result.ok ? 'OK — every pod reaches every other pod (30 pairs, 24 across nodes)' : `FAILED (${lost.length} of ${result.pings.length} pairs unanswered)`}`,
+      `result: ${result.ok ? 'OK — every pod reaches every other pod (30 pairs, 24 across nodes); TCP across nodes intact' : `FAILED (${lost.length} of ${result.pings.length} pairs unanswered${result.tcp.sent === result.tcp.received ? '' : ', TCP data differs'})`}`,
     );
 
     if (!o.keep) {
