@@ -19,10 +19,11 @@ across every pair, runs a short iperf3, prints a summary table and removes every
 (also on Ctrl-C). Needs root. Installs nothing: missing tools are named with their apt-get command.
 
 With --kube it is kube-flannel's setup instead: etcd, kube-apiserver and kube-controller-manager
-(nodeipam) in the switch namespace (the first run builds them with scripts/kube.sh build, 10-12
-minutes), a Node object per node with its podCIDR from nodeipam, \`weft run --kube-subnet-mgr\` per
-node with flannel's ServiceAccount token, two pods (namespaces) per node attached by weft's
-flannel CNI plugin, \`kubectl get nodes -o wide\` and the annotations, and pings between all pods.
+(nodeipam) on 127.0.0.1, relayed to each node's own loopback (the first run builds them with
+scripts/kube.sh build, 10-12 minutes), a Node object per node with its podCIDR from nodeipam,
+\`weft run --kube-subnet-mgr\` per node with flannel's ServiceAccount token, two pods (namespaces)
+per node attached by weft's flannel CNI plugin, \`kubectl get nodes -o wide\` and the annotations,
+pings between all pods and a TCP transfer between pods on two nodes. Needs socat too.
 
   --kube                 Kubernetes mode (see above); --store and --iperf-seconds do not apply
   --store embedded|etcd  lease store: a temp directory (default), or an etcd started for the demo
