@@ -30,3 +30,4 @@ export * from './lease-watcher';
 export * from './subnet-env';
 export * from './peers';
 export * from './open-store';
+export * from './store-choice';

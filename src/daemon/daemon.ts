@@ -2,16 +2,21 @@
  * daemon: `weft run`, a node of a flannel network (flanneld `main.go` + the vxlan/udp backends).
  *
  * Startup, in this order so that a bad configuration writes nothing (no lease, no subnet.env):
- *   1. open the store; read and validate the network config (`<prefix>/config` or
+ *   1. open the store the flags chose (store-choice.ts: `--store`, else etcd for any `--etcd-*`
+ *      flag, as flanneld, else embedded); read and validate the network config (`<prefix>/config` or
  *      `--net-config-path`); store outages are retried (flannel waits for its store too)
  *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
- *      MTU (underlay - 50 / - 28, or Backend.MTU - 50); the VTEP MAC from the state file
+ *      MTU (underlay - 50 / - 28, or Backend.MTU - 50; host-gw: no device, the underlay MTU, and
+ *      a public IP other than the interface's is refused); the VTEP MAC from the state file
+ *      (kube: our Node's stored backend-data first)
  *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one;
  *      with --kube-subnet-mgr the Node's podCIDR, see subnet-manager.ts)
  *   4. list the leases, start the DataplaneNode with those peers (TUN with `<subnet>.0/32`);
  *      with vxlan `DirectRouting`, peers whose public IP is on our L2 (`ip route get` has no
  *      gateway) get `ip route replace <subnet> via <PublicIP>` instead and stay out of the
- *      dataplane (flannel's vxlan backend); `--ip-blackhole-route` adds `blackhole <subnet>`
+ *      dataplane (flannel's vxlan backend); host-gw starts no dataplane, every host-gw peer gets
+ *      `<subnet> via <PublicIP> dev <iface>` (host-gw.ts), re-added by a 10 s route check if
+ *      deleted; `--ip-blackhole-route` adds `blackhole <subnet>`
  *   5. iptables (traffic-rules.ts): `--ip-masq` FLANNEL-POSTRTG, `--iptables-forward-rules`
  *      FLANNEL-FWD, resynced every `--iptables-resync` seconds
  *   6. write subnet.env atomically; ready
@@ -32,6 +37,7 @@ import {
   NetworkConfig,
   PreviousSubnets,
   WeftFlags,
+  backendMtu,
   describeLease,
   formatIPv4,
   ip4NetToString,
@@ -57,14 +63,24 @@ import { ExtIface, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
 import { TrafficRules } from './traffic-rules';
 import type { LeaseHolder } from '../control/lease-holder';
-import { newLeaseHolder, vtepMacFor } from './subnet-manager';
+import { kubeStoreOf, newLeaseHolder, vtepMacFor } from './subnet-manager';
+import {
+  ROUTE_CHECK_MS,
+  checkHostGwIface,
+  hostGwIgnoreWarning,
+  hostGwLeaseAttrs,
+  hostGwPeers,
+  recoverRoutes,
+} from './host-gw';
+import { flagWarnings } from './flag-warnings';
 
 /** MIN_OVERLAY_MTU is the smallest TUN MTU weft accepts (IPv4's minimum datagram size). */
 const MIN_OVERLAY_MTU = 68;
 
 /** NodeIdentity is what this node publishes and runs with, for /debug and `weft trace`. */
 export interface NodeIdentity {
-  backend: Backend;
+  /** The network's backend; host-gw has no dataplane (`dev` is then the external interface). */
+  backend: Backend | 'host-gw';
   dev: string;
   subnet: string;
   network: string;
@@ -142,6 +158,9 @@ export class Daemon implements MetricsSource {
   private directCache = new Map<string, { publicIp: string; direct: boolean }>();
   /** Direct routes in the kernel: subnet -> gateway (the peer's public IP). */
   private directRoutes = new Map<string, string>();
+  /** host-gw: the external interface every routed peer's route names (`dev`); null otherwise. */
+  private hostGwDev: string | null = null;
+  private routeCheck: NodeJS.Timeout | null = null;
   private traffic: TrafficRules | null = null;
   private applying: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
@@ -171,7 +190,8 @@ export class Daemon implements MetricsSource {
 
   /** ready: lease held, dataplane forwarding, first lease snapshot applied (/readyz). */
   ready(): boolean {
-    return this.leaseHeld && this.node !== null && this.snapshotApplied && !this.stopping;
+    const forwarding = this.node !== null || this.hostGwDev !== null;
+    return this.leaseHeld && forwarding && this.snapshotApplied && !this.stopping;
   }
 
   /** lease summarizes the own lease for metrics. */
@@ -226,6 +246,25 @@ export class Daemon implements MetricsSource {
       this.log.warn(msg);
     });
     const store = (this.store = new CountingStore(raw, this.counters.storeErrors));
+    const kube = kubeStoreOf(raw);
+    this.log.info(
+      'lease store',
+      kube
+        ? {
+            store: 'kube',
+            server: kube.client.cfg.server,
+            config: kube.client.cfg.source,
+            prefix: kube.prefix,
+          }
+        : {
+            store: raw.kind,
+            chosenBy: f.storeFrom,
+            ...(raw.kind === 'etcd' ? { endpoints: f.etcdEndpoints.join(',') } : { dir: f.storeDir }),
+            prefix: f.etcdPrefix,
+          },
+    );
+    // The store-choice warnings are about etcd vs embedded; kube mode uses neither.
+    for (const w of kube ? [] : flagWarnings(f)) this.log.warn(w);
     try {
       // 1. network config
       const loaded = await this.retryStore('read the network config', () => loadNetworkConfig(store, f));
@@ -242,10 +281,12 @@ export class Daemon implements MetricsSource {
 
       // 2. interface, device, MTU, VTEP MAC
       const ext: ExtIface = await selectExtIface(f, await listLinks());
-      const backend: Backend = be.type;
+      if (ext.note) this.log.warn(ext.note);
+      if (be.type === 'host-gw') checkHostGwIface(ext);
+      const backend = be.type;
       const vni = be.type === 'vxlan' ? be.vni : 0;
-      const dev = be.type === 'vxlan' ? `flannel.${be.vni}` : 'flannel0';
-      const mtu = be.type === 'vxlan' ? (be.mtu ?? ext.mtu) - 50 : ext.mtu - 28;
+      const dev = be.type === 'vxlan' ? `flannel.${be.vni}` : be.type === 'udp' ? 'flannel0' : ext.name;
+      const mtu = backendMtu(config, ext.mtu);
       if (mtu < MIN_OVERLAY_MTU) {
         throw new ConfigError(
           be.type === 'vxlan' && be.mtu !== null ? 'Backend.MTU' : '--iface',
@@ -294,21 +335,23 @@ export class Daemon implements MetricsSource {
         });
       }
       const attrs: LeaseAttrs =
-        be.type === 'vxlan'
-          ? {
-              publicIp: ext.publicIp,
-              publicIpv6: null,
-              backendType: 'vxlan',
-              backendData: vxlanLeaseData(be.vni, vtepMac!),
-              backendV6Data: null,
-            }
-          : {
-              publicIp: ext.publicIp,
-              publicIpv6: null,
-              backendType: '',
-              backendData: null,
-              backendV6Data: null,
-            };
+        be.type === 'host-gw'
+          ? hostGwLeaseAttrs(ext.publicIp)
+          : be.type === 'vxlan'
+            ? {
+                publicIp: ext.publicIp,
+                publicIpv6: null,
+                backendType: 'vxlan',
+                backendData: vxlanLeaseData(be.vni, vtepMac!),
+                backendV6Data: null,
+              }
+            : {
+                publicIp: ext.publicIp,
+                publicIpv6: null,
+                backendType: '',
+                backendData: null,
+                backendV6Data: null,
+              };
 
       // 3. lease
       let previous: PreviousSubnets | null = null;
@@ -343,7 +386,7 @@ export class Daemon implements MetricsSource {
         localIp: ext.addr,
         iface: ext.name,
         vni,
-        port: be.port,
+        port: be.type === 'host-gw' ? 0 : be.port,
         vtepMac,
         mtu,
         io: f.io,
@@ -356,56 +399,79 @@ export class Daemon implements MetricsSource {
       const initial = listing.leases.filter((l) => l.key !== lease.key);
       this.applyLeaseSet(new Map(initial.map((l) => [l.key, l])), false);
       await this.applying;
-      const srcRange = parseSrcPortRange(f.srcPortRange ?? DEFAULT_SRC_PORT_RANGE);
-      const cfg: NodeConfig = {
-        backend,
-        dev,
-        local: ext.addr,
-        address: `${formatIPv4(subnet.ip)}/32`,
-        vni: vni,
-        port: be.port,
-        vtepMac: vtepMac ? macToBuffer(vtepMac) : Buffer.from([2, 0, 0, 0, 0, 1]),
-        mtu,
-        io: f.io,
-        peers: this.peers.map((p) => ({ ...p })),
-        flowCounters: f.extra.debug === true,
-        // flannel-UDP keeps its fixed port (as flannel); --src-port flow applies to vxlan only.
-        srcPort: backend === 'vxlan' ? (f.srcPort ?? 'fixed') : 'fixed',
-        srcPortMin: srcRange.min,
-        srcPortMax: srcRange.max,
-        workers: f.workers ?? 1,
-      };
-      if (backend !== 'vxlan' && f.srcPort === 'flow') {
-        this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
+      if (be.type === 'host-gw') {
+        // No device and no dataplane: the kernel forwards, along one route per peer.
+        this.hostGwDev = ext.name;
+        await this.addDirect(this.directPeers);
+        if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
+        if (this.stopping) return await this.teardown();
+        this.log.info('host-gw routes installed', {
+          iface: ext.name,
+          mtu,
+          peers: this.directPeers.length,
+        });
+        // Queued behind lease changes, so a check never re-adds a route being removed.
+        this.routeCheck = setInterval(() => {
+          this.applying = this.applying
+            .then(async () => {
+              if (this.stopping) return;
+              await recoverRoutes(this.directRoutes, ext.name, this.log, () => this.counters.routeErrors++);
+            })
+            .catch((e: unknown) => this.log.error('route check failed', { error: errMsg(e) }));
+        }, ROUTE_CHECK_MS);
+        this.routeCheck.unref();
+      } else {
+        const srcRange = parseSrcPortRange(f.srcPortRange ?? DEFAULT_SRC_PORT_RANGE);
+        const cfg: NodeConfig = {
+          backend: be.type,
+          dev,
+          local: ext.addr,
+          address: `${formatIPv4(subnet.ip)}/32`,
+          vni: vni,
+          port: be.port,
+          vtepMac: vtepMac ? macToBuffer(vtepMac) : Buffer.from([2, 0, 0, 0, 0, 1]),
+          mtu,
+          io: f.io,
+          peers: this.peers.map((p) => ({ ...p })),
+          flowCounters: f.extra.debug === true,
+          // flannel-UDP keeps its fixed port (as flannel); --src-port flow applies to vxlan only.
+          srcPort: backend === 'vxlan' ? (f.srcPort ?? 'fixed') : 'fixed',
+          srcPortMin: srcRange.min,
+          srcPortMax: srcRange.max,
+          workers: f.workers ?? 1,
+        };
+        if (backend !== 'vxlan' && f.srcPort === 'flow') {
+          this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
+        }
+        const node = new DataplaneNode(cfg);
+        node.onWorkerExit = (queue, why) =>
+          this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
+        await node.start();
+        this.node = node;
+        // A stop while the node was starting (workers start one after another) found no node.
+        if (this.stopping) return await this.teardown();
+        if (backend === 'udp') {
+          // flannel's udp backend routes the whole Network into flannel0 (misses get ICMP unreachable).
+          const dst = ip4NetToString(config.network!);
+          await netdev.replaceRoute({ dst, dev });
+          this.udpNetworkRoute = dst;
+        }
+        await this.addDirect(this.directPeers);
+        if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
+        if (this.stopping) return await this.teardown();
+        this.log.info('dataplane started', {
+          dev,
+          address: cfg.address,
+          mtu: node.mtu,
+          underlayMtu: node.underlayMtu,
+          port: be.port,
+          io: f.io,
+          srcPort: node.srcPortFlow ? `flow ${cfg.srcPortMin}-${cfg.srcPortMax} (no gso)` : 'fixed',
+          workers: cfg.workers,
+          peers: this.peers.length,
+          directPeers: this.directPeers.length,
+        });
       }
-      const node = new DataplaneNode(cfg);
-      node.onWorkerExit = (queue, why) =>
-        this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
-      await node.start();
-      this.node = node;
-      // A stop while the node was starting (workers start one after another) found no node.
-      if (this.stopping) return await this.teardown();
-      if (backend === 'udp') {
-        // flannel's udp backend routes the whole Network into flannel0 (misses get ICMP unreachable).
-        const dst = ip4NetToString(config.network!);
-        await netdev.replaceRoute({ dst, dev });
-        this.udpNetworkRoute = dst;
-      }
-      await this.addDirect(this.directPeers);
-      if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
-      if (this.stopping) return await this.teardown();
-      this.log.info('dataplane started', {
-        dev,
-        address: cfg.address,
-        mtu: node.mtu,
-        underlayMtu: node.underlayMtu,
-        port: be.port,
-        io: f.io,
-        srcPort: node.srcPortFlow ? `flow ${cfg.srcPortMin}-${cfg.srcPortMax} (no gso)` : 'fixed',
-        workers: cfg.workers,
-        peers: this.peers.length,
-        directPeers: this.directPeers.length,
-      });
 
       // 5. iptables, after the dataplane and before subnet.env (flannel's order)
       if (iptables) {
@@ -434,7 +500,7 @@ export class Daemon implements MetricsSource {
         subnet,
         ipv6Network: null,
         ipv6Subnet: null,
-        mtu: node.mtu,
+        mtu: this.node?.mtu ?? mtu,
         ipMasq: f.ipMasq,
       });
       this.log.info('wrote subnet.env', { file: f.subnetFile });
@@ -455,7 +521,7 @@ export class Daemon implements MetricsSource {
         publicIp: ext.publicIp,
         vtepMac,
         dev,
-        mtu: node.mtu,
+        mtu: this.node?.mtu ?? mtu,
         backend,
       });
     } catch (e) {
@@ -553,6 +619,7 @@ export class Daemon implements MetricsSource {
    */
   private applyLeaseSet(leases: ReadonlyMap<string, Lease>, sync: boolean): void {
     const backend = this.config!.backend.type;
+    if (backend === 'host-gw') return this.applyHostGwLeaseSet(leases, sync);
     for (const [k, l] of this.known) {
       if (!leases.has(k)) {
         // An ignored lease never became a route, so its removal changes nothing.
@@ -589,6 +656,10 @@ export class Daemon implements MetricsSource {
     }
     this.known = new Map(leases);
     const all = leasesToPeers(leases.values(), backend);
+    this.queueSync(all, sync);
+  }
+
+  private queueSync(all: Peer[], sync: boolean): void {
     this.applying = this.applying
       .then(() => this.syncPeers(all, sync))
       .catch((e: unknown) =>
@@ -596,14 +667,44 @@ export class Daemon implements MetricsSource {
       );
   }
 
+  /**
+   * applyHostGwLeaseSet is applyLeaseSet for host-gw (flannel's RouteNetwork): host-gw leases
+   * become routed peers, every other lease is ignored with flannel's warning.
+   */
+  private applyHostGwLeaseSet(leases: ReadonlyMap<string, Lease>, sync: boolean): void {
+    for (const [k, l] of this.known) {
+      if (leases.has(k) || this.ignored.delete(k)) continue;
+      this.counters.leaseRemoved++;
+      this.log.info(`Subnet removed: ${l.subnet ? ip4NetToString(l.subnet) : k}`, { key: k });
+    }
+    for (const [k, l] of leases) {
+      const old = this.known.get(k);
+      if (old && JSON.stringify(old.attrs) === JSON.stringify(l.attrs)) continue;
+      const warning = hostGwIgnoreWarning(l);
+      if (warning !== null) {
+        if (old && !this.ignored.has(k)) this.counters.leaseRemoved++;
+        this.counters.leaseIgnored++;
+        this.ignored.set(k, warning);
+        this.log.warn(warning, { key: k, lease: describeLease(l) });
+        continue;
+      }
+      this.ignored.delete(k);
+      this.counters.leaseAdded++;
+      this.log.info(`Subnet added: ${ip4NetToString(l.subnet!)} via ${l.attrs.publicIp}`, { key: k });
+    }
+    this.known = new Map(leases);
+    this.queueSync(hostGwPeers(leases.values()), sync);
+  }
+
   private async syncPeers(all: Peer[], sync: boolean): Promise<void> {
     const { encap, direct } = await this.classify(all);
     this.peers = encap;
     this.directPeers = direct;
     const node = this.node;
-    if (!sync || node === null || this.stopping) return;
+    if (!sync || (node === null && this.hostGwDev === null) || this.stopping) return;
     await this.removeStaleDirect(direct);
-    if (this.node === node && !this.stopping) await node.updatePeers(encap.map((p) => ({ ...p })));
+    if (node !== null && this.node === node && !this.stopping)
+      await node.updatePeers(encap.map((p) => ({ ...p })));
     if (!this.stopping) await this.addDirect(direct);
   }
 
@@ -614,6 +715,7 @@ export class Daemon implements MetricsSource {
    */
   private async classify(all: Peer[]): Promise<{ encap: Peer[]; direct: Peer[] }> {
     const be = this.config!.backend;
+    if (be.type === 'host-gw') return { encap: [], direct: all };
     if (be.type !== 'vxlan' || !be.directRouting) return { encap: all, direct: [] };
     const encap: Peer[] = [];
     const direct: Peer[] = [];
@@ -644,7 +746,7 @@ export class Daemon implements MetricsSource {
       this.directRoutes.delete(subnet);
       this.log.info(`Removing direct route to subnet: ${subnet} PublicIP: ${gw}`);
       try {
-        await netdev.delRoute({ dst: subnet, via: gw });
+        await netdev.delRoute({ dst: subnet, via: gw, dev: this.hostGwDev ?? undefined });
       } catch (e) {
         // Already gone (removed by hand, or replaced by the TUN route) is what we wanted.
         if (e instanceof SystemError && e.errno === 'ESRCH') continue;
@@ -661,7 +763,7 @@ export class Daemon implements MetricsSource {
       if (this.directRoutes.get(p.subnet) === p.publicIp) continue;
       this.log.info(`Adding direct route to subnet: ${p.subnet} PublicIP: ${p.publicIp}`);
       try {
-        await netdev.replaceRoute({ dst: p.subnet, via: p.publicIp });
+        await netdev.replaceRoute({ dst: p.subnet, via: p.publicIp, dev: this.hostGwDev ?? undefined });
         this.directRoutes.set(p.subnet, p.publicIp);
       } catch (e) {
         // Left out of directRoutes, so the next peer change tries again.
@@ -707,6 +809,8 @@ export class Daemon implements MetricsSource {
    */
   private async teardown(): Promise<void> {
     this.mgr?.stop();
+    if (this.routeCheck) clearInterval(this.routeCheck);
+    this.routeCheck = null;
     await this.traffic?.stop();
     await this.watchDone.catch(() => undefined);
     await this.applying.catch(() => undefined);

@@ -165,42 +165,33 @@ test(
     const k4gw = k4cidr.split('/')[0]!;
     const k4pod = k4gw.replace(/\.0$/, '.1');
     const kx = (...a: string[]): string => tb.execIn(nd4.ns, 'ip', a);
-    kx(
-      'link',
-      'add',
-      'flannel.1',
-      'type',
-      'vxlan',
-      'id',
-      '1',
-      'dstport',
-      '8472',
-      'local',
-      nd4.ip,
-      'dev',
-      nd4.dev,
-      'nolearning',
-    );
-    kx('link', 'set', 'flannel.1', 'mtu', '1450', 'up');
-    kx('addr', 'add', `${k4gw}/32`, 'dev', 'flannel.1');
+    // flannel's vxlan backend on the kernel node: flannel.1 with `local <public IP>`, and per
+    // weft node a permanent neighbour, FDB entry and onlink route (anchors.md A).
+    const kernelUp = (local: string, mac?: string): string => {
+      kx('link', 'add', 'flannel.1', ...(mac ? ['address', mac] : []), 'type', 'vxlan', 'id', '1',
+        'dstport', '8472', 'local', local, 'dev', nd4.dev, 'nolearning'); // prettier-ignore
+      kx('link', 'set', 'flannel.1', 'mtu', '1450', 'up');
+      kx('addr', 'add', `${k4gw}/32`, 'dev', 'flannel.1');
+      for (const n of nodes) {
+        const gw = n.subnet.split('/')[0]!;
+        kx('neigh', 'replace', gw, 'lladdr', n.vtepMac, 'dev', 'flannel.1', 'nud', 'permanent');
+        tb.execIn(nd4.ns, 'bridge', [
+          'fdb',
+          'replace',
+          n.vtepMac,
+          'dev',
+          'flannel.1',
+          'dst',
+          n.nd.ip,
+          'self',
+          'permanent',
+        ]);
+        kx('route', 'replace', n.subnet, 'via', gw, 'dev', 'flannel.1', 'onlink');
+      }
+      return tb.execIn(nd4.ns, 'cat', ['/sys/class/net/flannel.1/address']).trim();
+    };
     kx('addr', 'add', `${k4pod}/32`, 'dev', 'lo');
-    const kmac = tb.execIn(nd4.ns, 'cat', ['/sys/class/net/flannel.1/address']).trim();
-    for (const n of nodes) {
-      const gw = n.subnet.split('/')[0]!;
-      kx('neigh', 'replace', gw, 'lladdr', n.vtepMac, 'dev', 'flannel.1', 'nud', 'permanent');
-      tb.execIn(nd4.ns, 'bridge', [
-        'fdb',
-        'replace',
-        n.vtepMac,
-        'dev',
-        'flannel.1',
-        'dst',
-        n.nd.ip,
-        'self',
-        'permanent',
-      ]);
-      kx('route', 'replace', n.subnet, 'via', gw, 'dev', 'flannel.1', 'onlink');
-    }
+    const kmac = kernelUp(nd4.ip);
     await annotate(kc, 'k4', flannelAnnotations(nd4.ip, kmac));
     for (const n of nodes) await waitRoutes(tb, n.nd, [k4cidr], 20_000);
     for (const n of nodes) {
@@ -210,13 +201,13 @@ test(
       assert.equal(back.received, 3, `kernel node -> weft node${n.nd.index}: ${back.out}`);
     }
     const n1 = nodes[0]!;
-    const up = await tcpSha256(tb, nd4.ns, k4pod, n1.nd.ns, n1.podIp, 5201);
-    assert.equal(up.received, up.sent, 'weft -> kernel TCP data intact');
-    const down = await tcpSha256(tb, n1.nd.ns, n1.podIp, nd4.ns, k4pod, 5202);
-    assert.equal(down.received, down.sent, 'kernel -> weft TCP data intact');
 
     // The kernel node's public IP changes (annotation rewritten): every weft node follows.
+    // The kernel node's address changes (flanneld restarts there: flannel.1 comes back with the
+    // new `local` and the same MAC), and its annotation is rewritten.
     kx('addr', 'add', '192.0.2.44/24', 'dev', nd4.dev);
+    kx('link', 'del', 'flannel.1');
+    kernelUp('192.0.2.44', kmac);
     await annotate(kc, 'k4', { [`${PREFIX}/public-ip`]: '192.0.2.44' });
     for (const n of nodes) {
       await waitUntil(
@@ -282,5 +273,11 @@ test(
     assert.equal(again.vtepMac, nodes[1]!.vtepMac, 'same VTEP MAC after a restart');
     assert.match(nd2.weft!.log, /annotation flannel.alpha.coreos.com\/backend-data/);
     assertMesh(tb, nodes);
+
+    // --- TCP with SHA-256 both ways, weft node <-> kernel node, at default offloads ---------
+    const up = await tcpSha256(tb, nd4.ns, k4pod, n1.nd.ns, n1.podIp, 5201);
+    assert.equal(up.received, up.sent, 'weft -> kernel TCP data intact');
+    const down = await tcpSha256(tb, n1.nd.ns, n1.podIp, nd4.ns, k4pod, 5202);
+    assert.equal(down.received, down.sent, 'kernel -> weft TCP data intact');
   },
 );
