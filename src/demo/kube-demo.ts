@@ -384,7 +384,9 @@ export async function runKubeDemo(
       tb.keep();
       relay?.keep();
       step('--keep: the cluster and testbed stay up. To remove them:');
-      out(`   kill ${[...tb.pids(), ...(relay?.pids() ?? []), ...(kc?.pids() ?? [])].join(' ')}`);
+      out(
+        `   kill ${[...new Set([...tb.pids(), ...(relay?.pids() ?? []), ...(kc?.pids() ?? [])])].join(' ')}`,
+      );
       out(
         `   ${tb
           .namespaces()
@@ -392,10 +394,7 @@ export async function runKubeDemo(
           .join('; ')}`,
       );
       out(`   rm -r ${tb.dir}`);
-      if (kc)
-        out(
-          `   kubectl: ${path.join(bin, 'kubectl')} --kubeconfig ${kc.adminKubeconfig} (run it inside: ip netns exec ${tb.sw})`,
-        );
+      if (kc) out(`   kubectl: ${path.join(bin, 'kubectl')} --kubeconfig ${kc.adminKubeconfig}`);
     } else {
       step('cleaning up (weft stopped, control plane stopped, namespaces deleted, temp dir removed)');
       await teardown.cleanup();
