@@ -26,7 +26,7 @@ conflist  prints kube-flannel's 10-flannel.conflist (cbr0: flannel + portmap), w
 
   --name NAME  file name in DIR (default flannel: the conflist's "type")
   --force      replace an existing file that is not weft's
-  --bundle     copy the plugin's own modules (about 100 kB) to DIR/.NAME.weft and use that copy,
+  --bundle     copy the plugin's own modules (about 55 kB) to DIR/.NAME.weft and use that copy,
                so the plugin needs only node, not this checkout (a DaemonSet installs it this way)
   --node PATH  the node binary the plugin runs with (default: this one, ${process.execPath})`;
 
