@@ -121,3 +121,20 @@ export class KubeApiError extends WeftError {
     this.path = path;
   }
 }
+
+/**
+ * CniError is a CNI plugin failure as the CNI spec reports it: `cniCode` is the spec's numeric code
+ * (1 incompatible version, 4 bad environment, 6 undecodable config, 7 invalid config, 999 other),
+ * printed with `msg` and `details` as the error JSON a runtime logs.
+ */
+export class CniError extends WeftError {
+  /** The CNI spec's error code. */
+  readonly cniCode: number;
+  /** Extra context (the CNI error's `details`), e.g. a delegate plugin's original message. */
+  readonly details: string;
+  constructor(cniCode: number, message: string, details = '') {
+    super('WEFT_ERR_CNI', message);
+    this.cniCode = cniCode;
+    this.details = details;
+  }
+}

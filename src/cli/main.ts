@@ -41,6 +41,7 @@ export const COMMANDS: Record<string, { module: string; summary: string }> = {
   },
   'mtu-probe': { module: 'mtu-probe', summary: 'find the overlay path MTU with DF-set ICMP echoes' },
   bench: { module: 'bench', summary: 'measure weft against kernel VXLAN, socat and veth in namespaces' },
+  cni: { module: 'cni', summary: 'install the flannel-compatible CNI plugin; print the stock conflist' },
 };
 
 function help(): string {

@@ -23,8 +23,20 @@ const fails = (
   });
 
 test('demo: defaults, values, and its messages', () => {
-  assert.deepEqual(parseDemoArgs([]), { store: 'embedded', keep: false, iperfSeconds: 3 });
+  assert.deepEqual(parseDemoArgs([]), { kube: false, store: 'embedded', keep: false, iperfSeconds: 3 });
+  assert.deepEqual(parseDemoArgs(['--kube', '--keep']), {
+    kube: true,
+    store: 'embedded',
+    keep: true,
+    iperfSeconds: 3,
+  });
+  fails(
+    () => parseDemoArgs(['--kube', '--store', 'etcd']),
+    UsageError,
+    '--kube runs no store and no iperf3: --store and --iperf-seconds do not apply',
+  );
   assert.deepEqual(parseDemoArgs(['--store=etcd', '--keep', '--iperf-seconds', '10']), {
+    kube: false,
     store: 'etcd',
     keep: true,
     iperfSeconds: 10,
