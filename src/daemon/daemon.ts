@@ -10,7 +10,9 @@
  *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
  *      MTU (underlay - 50 / - 28, or Backend.MTU - 50; host-gw: no device, the underlay MTU, and
  *      a public IP other than the interface's is refused); the VTEP MAC from the state file
- *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one)
+ *      (kube: our Node's stored backend-data first)
+ *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one;
+ *      with --kube-subnet-mgr the Node's podCIDR, see subnet-manager.ts)
  *   4. list the leases, start the DataplaneNode with those peers (TUN with `<subnet>.0/32`);
  *      with vxlan `DirectRouting`, peers whose public IP is on our L2 (`ip route get` has no
  *      gateway) get `ip route replace <subnet> via <PublicIP>` instead and stay out of the
@@ -39,7 +41,6 @@ import { ConfigError, StoreError, SystemError } from '../errors';
 import {
   Lease,
   LeaseAttrs,
-  LeaseManager,
   NetworkConfig,
   PreviousSubnets,
   WeftFlags,
@@ -68,7 +69,9 @@ import { CountingStore } from './counting-store';
 import { ExtIface, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
 import { TrafficRules } from './traffic-rules';
-import { loadOrCreateVtepMac } from './vtep-state';
+import type { LeaseHolder } from '../control/lease-holder';
+import { LeaseManager } from '../control/lease-manager';
+import { kubeStoreOf, newLeaseHolder, vtepMacFor } from './subnet-manager';
 import { Rollback, checkUdpPortFree, checkWritableDir, checkWritableFile } from './startup';
 import {
   ROUTE_CHECK_MS,
@@ -150,7 +153,7 @@ export class Daemon implements MetricsSource {
   private readonly flags: WeftFlags;
   private readonly log: Logger;
   private store: CountingStore | null = null;
-  private mgr: LeaseManager | null = null;
+  private mgr: LeaseHolder | null = null;
   private node: DataplaneNode | null = null;
   private identity: NodeIdentity | null = null;
   private config: NetworkConfig | null = null;
@@ -255,13 +258,25 @@ export class Daemon implements MetricsSource {
       this.log.warn(msg);
     });
     const store = (this.store = new CountingStore(raw, this.counters.storeErrors));
-    this.log.info('lease store', {
-      store: raw.kind,
-      chosenBy: f.storeFrom,
-      ...(raw.kind === 'etcd' ? { endpoints: f.etcdEndpoints.join(',') } : { dir: f.storeDir }),
-      prefix: f.etcdPrefix,
-    });
-    for (const w of flagWarnings(f)) this.log.warn(w);
+    const kube = kubeStoreOf(raw);
+    this.log.info(
+      'lease store',
+      kube
+        ? {
+            store: 'kube',
+            server: kube.client.cfg.server,
+            config: kube.client.cfg.source,
+            prefix: kube.prefix,
+          }
+        : {
+            store: raw.kind,
+            chosenBy: f.storeFrom,
+            ...(raw.kind === 'etcd' ? { endpoints: f.etcdEndpoints.join(',') } : { dir: f.storeDir }),
+            prefix: f.etcdPrefix,
+          },
+    );
+    // The store-choice warnings are about etcd vs embedded; kube mode uses neither.
+    for (const w of kube ? [] : flagWarnings(f)) this.log.warn(w);
     try {
       // 1. network config
       const loaded = await this.retryStore('read the network config', () => loadNetworkConfig(store, f));
@@ -326,7 +341,7 @@ export class Daemon implements MetricsSource {
       }
       let vtepMac: string | null = null;
       if (be.type === 'vxlan') {
-        const st = await loadOrCreateVtepMac(f.vtepStateDir, dev, ext.publicIp);
+        const st = await vtepMacFor(store, f.vtepStateDir, dev, ext.publicIp, (m, x) => this.log.warn(m, x));
         vtepMac = st.mac;
         if (st.created) undo.add(`the new VTEP state file ${st.file}`, () => fsp.unlink(st.file));
         this.log.info(st.created ? 'created a new VTEP MAC' : 'reusing the VTEP MAC', {
@@ -360,18 +375,24 @@ export class Daemon implements MetricsSource {
       } catch (e) {
         this.log.warn('ignoring an unreadable subnet.env', { file: f.subnetFile, error: errMsg(e) });
       }
-      const mgr = (this.mgr = new LeaseManager({
-        store,
-        config,
-        attrs,
-        previous,
-        ttlSeconds: f.subnetLeaseTtl,
-        renewMarginMs: f.subnetLeaseRenewMargin * 60_000,
-        log: (level, msg, fields) => this.log[level](msg, fields),
-      }));
+      const mgr = (this.mgr = newLeaseHolder(
+        {
+          store,
+          config,
+          attrs,
+          previous,
+          ttlSeconds: f.subnetLeaseTtl,
+          renewMarginMs: f.subnetLeaseRenewMargin * 60_000,
+          log: (level, msg, fields) => this.log[level](msg, fields),
+        },
+        f,
+      ));
       const lease = await this.retryStore('acquire a lease', () => mgr.acquire());
       this.leaseHeld = true;
-      if (mgr.created) undo.add(`the new lease ${lease.key}`, () => mgr.release());
+      // A store lease this start created is released again; a kube podCIDR is the Node's own.
+      if (mgr instanceof LeaseManager && mgr.created) {
+        undo.add(`the new lease ${lease.key}`, () => mgr.release());
+      }
       const subnet = lease.subnet!;
       const subnetText = ip4NetToString(subnet);
       this.log.info('Lease acquired: ' + subnetText, { lease: describeLease(lease), key: lease.key });
