@@ -29,4 +29,5 @@ export * from './lease-manager';
 export * from './lease-watcher';
 export * from './subnet-env';
 export * from './peers';
+export * from './lease-policy';
 export * from './open-store';

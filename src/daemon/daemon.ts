@@ -28,12 +28,16 @@ import { ConfigError, StoreError, SystemError } from '../errors';
 import {
   Lease,
   LeaseAttrs,
+  LeasePolicy,
+  LeaseRejection,
+  filterLeases,
   LeaseManager,
   NetworkConfig,
   PreviousSubnets,
   WeftFlags,
   describeLease,
   formatIPv4,
+  parseIPv4,
   ip4NetToString,
   leaseToPeer,
   leasesToPeers,
@@ -49,11 +53,12 @@ import { Iptables } from '../control/iptables';
 import { DataplaneNode, type NodeConfig } from '../dataplane/node';
 import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port';
 import * as netdev from '../io/netdev';
+import { RouteSync, type RouteConflict } from '../io/route-sync';
 import { bufferToMac, macToBuffer } from '../route/addr';
 import type { Backend, Peer } from '../route/peer';
 import { DaemonCounters, LeaseSummary, MetricsSource, newDaemonCounters } from '../metrics/metrics';
 import { CountingStore } from './counting-store';
-import { ExtIface, listLinks, selectExtIface } from './iface';
+import { ExtIface, LinkAddrs, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
 import { TrafficRules } from './traffic-rules';
 import { loadOrCreateVtepMac } from './vtep-state';
@@ -133,14 +138,22 @@ export class Daemon implements MetricsSource {
   private config: NetworkConfig | null = null;
   private known = new Map<string, Lease>();
   private ignored = new Map<string, string>();
+  /** What a peer lease must satisfy to be routed (lease-policy.ts); set once the lease is held. */
+  private policy: LeasePolicy | null = null;
+  /** Peer leases refused by the policy, by key (one warning per key and reason). */
+  private rejected = new Map<string, LeaseRejection>();
+  /** Peer leases whose route a route weft did not install holds, by key. */
+  private conflicted = new Map<string, string>();
+  /** Kernel routes: `tun` (the dataplane's), `direct` (DirectRouting), `network` (udp's Network route). */
+  private routes: RouteSync | null = null;
+  private pendingPeers: { all: Peer[]; sync: boolean } | null = null;
+  private applyQueued = false;
   /** Peers the dataplane encapsulates to. */
   private peers: Peer[] = [];
   /** DirectRouting peers (vxlan, same L2): reached by `<subnet> via <PublicIP>`. */
   private directPeers: Peer[] = [];
   /** Per peer subnet: the public IP last classified and whether it was directly connected. */
   private directCache = new Map<string, { publicIp: string; direct: boolean }>();
-  /** Direct routes in the kernel: subnet -> gateway (the peer's public IP). */
-  private directRoutes = new Map<string, string>();
   private traffic: TrafficRules | null = null;
   private applying: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
@@ -149,7 +162,6 @@ export class Daemon implements MetricsSource {
   private snapshotApplied = false;
   private stopping = false;
   private stopped: Promise<void> | null = null;
-  private udpNetworkRoute: string | null = null;
 
   constructor(private readonly o: DaemonOptions) {
     this.flags = o.flags;
@@ -193,6 +205,7 @@ export class Daemon implements MetricsSource {
     const keyOf = new Map<string, string>();
     for (const [k, l] of this.known) if (l.subnet) keyOf.set(ip4NetToString(l.subnet), k);
     const id = this.identity;
+    const direct = new Map((this.routes?.routesOf('direct') ?? []).map((r) => [r.dst, r.via]));
     if (id) id.leaseExpiration = this.mgr?.lease?.expiration?.toISOString() ?? null;
     return {
       node: id,
@@ -208,9 +221,19 @@ export class Daemon implements MetricsSource {
         subnet: p.subnet,
         publicIp: p.publicIp,
         leaseKey: keyOf.get(p.subnet) ?? '',
-        installed: this.directRoutes.get(p.subnet) === p.publicIp,
+        installed: direct.get(p.subnet) === p.publicIp,
       })),
-      ignored: [...this.ignored].map(([leaseKey, reason]) => ({ leaseKey, reason })),
+      ignored: [
+        ...[...this.ignored].map(([leaseKey, reason]) => ({ leaseKey, reason })),
+        ...[...this.rejected].map(([leaseKey, r]) => ({
+          leaseKey,
+          reason: `rejected (${r.reason}): ${r.detail}`,
+        })),
+        ...[...this.conflicted].map(([leaseKey, holder]) => ({
+          leaseKey,
+          reason: `rejected (route_conflict): the kernel route ${holder} was not installed by weft`,
+        })),
+      ],
     };
   }
 
@@ -240,7 +263,8 @@ export class Daemon implements MetricsSource {
       this.log.info('network config', { source: loaded.source, config: loaded.text.trim() });
 
       // 2. interface, device, MTU, VTEP MAC
-      const ext: ExtIface = await selectExtIface(f, await listLinks());
+      const links: LinkAddrs[] = await listLinks();
+      const ext: ExtIface = await selectExtIface(f, links);
       const backend: Backend = be.type;
       const vni = be.type === 'vxlan' ? be.vni : 0;
       const dev = be.type === 'vxlan' ? `flannel.${be.vni}` : 'flannel0';
@@ -348,6 +372,19 @@ export class Daemon implements MetricsSource {
       };
 
       // 4. dataplane with the current peers
+      const ownAddrs = new Set<number>();
+      for (const a of [ext.publicIp, ext.addr, ...links.flatMap((l) => l.addrs)]) {
+        const u = parseIPv4(a);
+        if (u !== null) ownAddrs.add(u);
+      }
+      this.policy = {
+        network: config.network!,
+        subnetLen: config.subnetLen,
+        ownSubnet: subnet,
+        ownAddrs,
+        vni: be.type === 'vxlan' ? be.vni : null,
+      };
+      const routes = (this.routes = new RouteSync({ scope: ip4NetToString(config.network!) }));
       const listing = await this.retryStore('list leases', () => store.listLeases());
       const initial = listing.leases.filter((l) => l.key !== lease.key);
       this.applyLeaseSet(new Map(initial.map((l) => [l.key, l])), false);
@@ -370,6 +407,7 @@ export class Daemon implements MetricsSource {
         srcPortMin: srcRange.min,
         srcPortMax: srcRange.max,
         workers: f.workers ?? 1,
+        routes,
       };
       if (backend !== 'vxlan' && f.srcPort === 'flow') {
         this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
@@ -379,15 +417,24 @@ export class Daemon implements MetricsSource {
         this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
       await node.start();
       this.node = node;
+      if (node.lastRouteSync) this.noteConflicts('tun', node.lastRouteSync.conflicts);
       // A stop while the node was starting (workers start one after another) found no node.
       if (this.stopping) return await this.teardown();
       if (backend === 'udp') {
         // flannel's udp backend routes the whole Network into flannel0 (misses get ICMP unreachable).
         const dst = ip4NetToString(config.network!);
-        await netdev.replaceRoute({ dst, dev });
-        this.udpNetworkRoute = dst;
+        const r = await routes.sync('network', [{ dst, dev }]);
+        if (r.conflicts.length > 0 || r.errors.length > 0) {
+          throw new SystemError(
+            `ip route add ${dst} dev ${dev}`,
+            r.conflicts.length > 0 ? 'EEXIST' : 'UNKNOWN',
+            r.conflicts.length > 0
+              ? `a route weft did not install holds ${dst}: ${r.conflicts[0]!.holder}`
+              : r.errors[0]!.error,
+          );
+        }
       }
-      await this.addDirect(this.directPeers);
+      await this.syncDirect(this.directPeers);
       if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
       if (this.stopping) return await this.teardown();
       this.log.info('dataplane started', {
@@ -541,25 +588,48 @@ export class Daemon implements MetricsSource {
   }
 
   /**
-   * applyLeaseSet makes `leases` (every peer lease, own excluded) the current set: logs and counts
-   * the difference, then (queued on `applying`) splits the peers into encapsulated and
-   * DirectRouting ones and, when `sync`, applies both: stale direct routes go first, then the
-   * dataplane's peers (and TUN routes) are replaced, then new direct routes are added, so a peer
-   * that switches between the two never has both routes or neither for long.
+   * applyLeaseSet makes `leases` (every peer lease, own excluded) the current set: checks each
+   * against the lease policy (a refused lease is warned about once per key and reason, counted by
+   * reason and never routed), logs and counts the difference, then (coalesced on `applying`: only
+   * the latest set is applied) splits the peers into encapsulated and DirectRouting ones and, when
+   * `sync`, applies both: stale direct routes go first, then the dataplane's peers (and TUN
+   * routes) are replaced, then new direct routes are added, so a peer that switches between the
+   * two never has both routes or neither for long.
    */
   private applyLeaseSet(leases: ReadonlyMap<string, Lease>, sync: boolean): void {
     const backend = this.config!.backend.type;
+    const { accepted, rejected } = filterLeases(leases.values(), this.policy!);
     for (const [k, l] of this.known) {
       if (!leases.has(k)) {
-        // An ignored lease never became a route, so its removal changes nothing.
-        if (this.ignored.delete(k)) continue;
+        this.conflicted.delete(k);
+        // An ignored or rejected lease never became a route, so its removal changes nothing.
+        if (this.ignored.delete(k) || this.rejected.delete(k)) continue;
         this.counters.leaseRemoved++;
         this.log.info(`Subnet removed: ${l.subnet ? ip4NetToString(l.subnet) : k}`, { key: k });
       }
     }
-    for (const [k, l] of leases) {
+    for (const [k, r] of rejected) {
+      const prev = this.rejected.get(k);
+      this.rejected.set(k, r);
+      if (prev?.reason === r.reason) continue;
+      if (prev === undefined && this.known.has(k) && !this.ignored.has(k)) {
+        this.counters.leaseRemoved++;
+        this.log.info(`Subnet removed: ${ip4NetToString(leases.get(k)!.subnet!)}`, { key: k });
+      }
+      this.ignored.delete(k);
+      this.conflicted.delete(k);
+      this.countRejected(r.reason);
+      this.log.warn(`Refusing lease ${k}: ${r.detail}`, {
+        reason: r.reason,
+        lease: describeLease(leases.get(k)!),
+      });
+    }
+    for (const l of accepted) {
+      const k = l.key;
       const old = this.known.get(k);
-      if (old && JSON.stringify(old.attrs) === JSON.stringify(l.attrs)) continue;
+      const wasRejected = this.rejected.delete(k);
+      if (!wasRejected && old && (old === l || JSON.stringify(old.attrs) === JSON.stringify(l.attrs)))
+        continue;
       // flannel decides DirectRouting again on every event for a lease; here on every change.
       if (l.subnet) this.directCache.delete(ip4NetToString(l.subnet));
       if (leaseToPeer(l, backend, 0) === null) {
@@ -584,12 +654,57 @@ export class Daemon implements MetricsSource {
       );
     }
     this.known = new Map(leases);
-    const all = leasesToPeers(leases.values(), backend);
+    this.pendingPeers = { all: leasesToPeers(accepted, backend), sync };
+    if (this.applyQueued) return;
+    this.applyQueued = true;
     this.applying = this.applying
-      .then(() => this.syncPeers(all, sync))
+      .then(() => {
+        this.applyQueued = false;
+        const next = this.pendingPeers;
+        this.pendingPeers = null;
+        return next ? this.syncPeers(next.all, next.sync) : undefined;
+      })
       .catch((e: unknown) =>
         this.log.error('could not apply the peer set to the dataplane', { error: errMsg(e) }),
       );
+  }
+
+  private countRejected(reason: string): void {
+    const c = this.counters.leaseRejected;
+    c.set(reason, (c.get(reason) ?? 0) + 1);
+  }
+
+  /**
+   * noteConflicts records the peer routes of `group` a foreign kernel route holds: refused as
+   * `route_conflict` (warned once per key), and forgotten again once the route went in.
+   */
+  private noteConflicts(group: string, conflicts: readonly RouteConflict[]): void {
+    const keyOf = new Map<string, string>();
+    for (const [k, l] of this.known)
+      if (l.subnet && !this.rejected.has(k)) keyOf.set(ip4NetToString(l.subnet), k);
+    const now = new Set<string>();
+    for (const c of conflicts) {
+      const k = keyOf.get(c.route.dst);
+      if (k === undefined) continue;
+      now.add(k);
+      if (this.conflicted.get(k) === c.holder) continue;
+      this.conflicted.set(k, c.holder);
+      this.countRejected('route_conflict');
+      this.log.warn(
+        `Refusing lease ${k}: the kernel route ${c.holder} was not installed by weft; leaving it alone`,
+        {
+          reason: 'route_conflict',
+          route: c.route.dst,
+          group,
+        },
+      );
+    }
+    const owner = this.routes;
+    for (const [k] of this.conflicted) {
+      const l = this.known.get(k);
+      const dst = l?.subnet ? ip4NetToString(l.subnet) : null;
+      if (!now.has(k) && (dst === null || owner?.ownerOf(dst) !== undefined)) this.conflicted.delete(k);
+    }
   }
 
   private async syncPeers(all: Peer[], sync: boolean): Promise<void> {
@@ -598,9 +713,14 @@ export class Daemon implements MetricsSource {
     this.directPeers = direct;
     const node = this.node;
     if (!sync || node === null || this.stopping) return;
-    await this.removeStaleDirect(direct);
-    if (this.node === node && !this.stopping) await node.updatePeers(encap.map((p) => ({ ...p })));
-    if (!this.stopping) await this.addDirect(direct);
+    // Direct routes first without the prefixes the TUN still holds, then the TUN, then the rest.
+    const routes = this.routes!;
+    await this.syncDirect(direct.filter((p) => routes.ownerOf(p.subnet) !== 'tun'));
+    if (this.node === node && !this.stopping) {
+      const r = await node.updatePeers(encap.map((p) => ({ ...p })));
+      if (r) this.noteConflicts('tun', r.conflicts);
+    }
+    if (!this.stopping) await this.syncDirect(direct);
   }
 
   /**
@@ -633,39 +753,42 @@ export class Daemon implements MetricsSource {
     return { encap, direct };
   }
 
-  /** removeStaleDirect deletes the direct routes that are not `<subnet> via <publicIp>` of `want`. */
-  private async removeStaleDirect(want: readonly Peer[]): Promise<void> {
-    for (const [subnet, gw] of [...this.directRoutes]) {
-      if (want.some((p) => p.subnet === subnet && p.publicIp === gw)) continue;
-      this.directRoutes.delete(subnet);
-      this.log.info(`Removing direct route to subnet: ${subnet} PublicIP: ${gw}`);
-      try {
-        await netdev.delRoute({ dst: subnet, via: gw });
-      } catch (e) {
-        // Already gone (removed by hand, or replaced by the TUN route) is what we wanted.
-        if (e instanceof SystemError && e.errno === 'ESRCH') continue;
-        this.counters.routeErrors++;
-        this.log.error(`Error deleting route to ${subnet} via ${gw}`, { error: errMsg(e) });
-      }
-    }
-    this.counters.directRoutes = this.directRoutes.size;
-  }
-
-  /** addDirect installs `ip route replace <subnet> via <publicIp>` for each peer not routed so yet. */
-  private async addDirect(want: readonly Peer[]): Promise<void> {
+  /** syncDirect makes the DirectRouting routes exactly `<subnet> via <publicIp>` of `want`. */
+  private async syncDirect(want: readonly Peer[]): Promise<void> {
+    const routes = this.routes;
+    if (routes === null) return;
+    const before = new Map(routes.routesOf('direct').map((r) => [r.dst, r.via]));
+    if (want.length === 0 && before.size === 0) return;
     for (const p of want) {
-      if (this.directRoutes.get(p.subnet) === p.publicIp) continue;
-      this.log.info(`Adding direct route to subnet: ${p.subnet} PublicIP: ${p.publicIp}`);
-      try {
-        await netdev.replaceRoute({ dst: p.subnet, via: p.publicIp });
-        this.directRoutes.set(p.subnet, p.publicIp);
-      } catch (e) {
-        // Left out of directRoutes, so the next peer change tries again.
-        this.counters.routeErrors++;
-        this.log.error(`Error adding route to ${p.subnet} via ${p.publicIp}`, { error: errMsg(e) });
-      }
+      if (before.get(p.subnet) !== p.publicIp)
+        this.log.info(`Adding direct route to subnet: ${p.subnet} PublicIP: ${p.publicIp}`);
     }
-    this.counters.directRoutes = this.directRoutes.size;
+    for (const [dst, gw] of before) {
+      if (!want.some((p) => p.subnet === dst && p.publicIp === gw))
+        this.log.info(`Removing direct route to subnet: ${dst} PublicIP: ${gw}`);
+    }
+    try {
+      const r = await routes.sync(
+        'direct',
+        want.map((p) => ({ dst: p.subnet, via: p.publicIp })),
+        { exclusive: true },
+      );
+      for (const e of r.errors) {
+        // Not recorded as installed, so the next peer change tries again.
+        this.counters.routeErrors++;
+        this.log.error(
+          `Error ${e.op === 'del' ? 'deleting' : 'adding'} route to ${e.route.dst} via ${e.route.via}`,
+          {
+            error: e.error,
+          },
+        );
+      }
+      this.noteConflicts('direct', r.conflicts);
+    } catch (e) {
+      this.counters.routeErrors++;
+      this.log.error('could not program the direct routes', { error: errMsg(e) });
+    }
+    this.counters.directRoutes = routes.routesOf('direct').length;
   }
 
   /** addBlackhole is flannel's `--ip-blackhole-route`: `blackhole <own subnet>` unless present. */
@@ -706,10 +829,7 @@ export class Daemon implements MetricsSource {
     await this.traffic?.stop();
     await this.watchDone.catch(() => undefined);
     await this.applying.catch(() => undefined);
-    if (this.udpNetworkRoute && this.identity) {
-      await netdev.delRoute({ dst: this.udpNetworkRoute, dev: this.identity.dev }).catch(() => undefined);
-      this.udpNetworkRoute = null;
-    }
+    await this.routes?.release('network').catch(() => undefined);
     if (this.node) {
       try {
         await this.node.stop();
@@ -719,6 +839,6 @@ export class Daemon implements MetricsSource {
       this.log.info('dataplane stopped; device and routes removed', { dev: this.identity?.dev });
     }
     this.node = null;
-    await this.removeStaleDirect([]);
+    await this.syncDirect([]);
   }
 }
