@@ -135,26 +135,34 @@ export function filterLeases(
   const sorted = [...leases].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const accepted: Lease[] = [];
   const rejected = new Map<string, LeaseRejection>();
-  const holder = new Map<string, string>();
+  // Keyed by the subnet as a number: no string per lease (this runs on every change of 10,000).
+  const holder = new Map<number, string>();
+  let cache = verdicts.get(p);
+  if (cache === undefined) verdicts.set(p, (cache = new WeakMap()));
   for (const l of sorted) {
-    const r = checkLease(l, p);
+    let r = cache.get(l);
+    if (r === undefined) cache.set(l, (r = checkLease(l, p)));
     if (r !== null) {
       rejected.set(l.key, r);
       continue;
     }
     if (l.subnet !== null) {
-      const sn = ip4NetToString(l.subnet);
-      const first = holder.get(sn);
+      const id = l.subnet.ip * 64 + l.subnet.prefixLen;
+      const first = holder.get(id);
       if (first !== undefined) {
+        const sn = ip4NetToString(l.subnet);
         rejected.set(l.key, {
           reason: 'duplicate_subnet',
           detail: `subnet ${sn} is already held by ${first}`,
         });
         continue;
       }
-      holder.set(sn, l.key);
+      holder.set(id, l.key);
     }
     accepted.push(l);
   }
   return { accepted, rejected };
 }
+
+/** Verdicts per policy and lease object: a lease the store did not change is not checked again. */
+const verdicts = new WeakMap<LeasePolicy, WeakMap<Lease, LeaseRejection | null>>();

@@ -148,6 +148,8 @@ export class Daemon implements MetricsSource {
   private routes: RouteSync | null = null;
   private pendingPeers: { all: Peer[]; sync: boolean } | null = null;
   private applyQueued = false;
+  private latestLeases: ReadonlyMap<string, Lease> | null = null;
+  private applyRequested = false;
   /** Peers the dataplane encapsulates to. */
   private peers: Peer[] = [];
   /** DirectRouting peers (vxlan, same L2): reached by `<subnet> via <PublicIP>`. */
@@ -543,7 +545,7 @@ export class Daemon implements MetricsSource {
           signal,
           onChange: (_ev, peers) => {
             delay = 100;
-            this.applyLeaseSet(peers, true);
+            this.requestApply(peers);
           },
           onLost: (reason) => {
             lost = true;
@@ -654,7 +656,7 @@ export class Daemon implements MetricsSource {
       );
     }
     this.known = new Map(leases);
-    this.pendingPeers = { all: leasesToPeers(accepted, backend), sync };
+    this.pendingPeers = { all: leasesToPeers(accepted, backend, true), sync };
     if (this.applyQueued) return;
     this.applyQueued = true;
     this.applying = this.applying
@@ -669,6 +671,25 @@ export class Daemon implements MetricsSource {
       );
   }
 
+  /**
+   * requestApply applies `leases` (the watcher's live map) once the route programming in flight is
+   * done: a burst of store changes costs one pass over the peer set, not one per change, and the
+   * forwarding loop gets its turns in between.
+   */
+  private requestApply(leases: ReadonlyMap<string, Lease>): void {
+    this.latestLeases = leases;
+    if (this.applyRequested) return;
+    this.applyRequested = true;
+    this.applying = this.applying
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => {
+        this.applyRequested = false;
+        const next = this.latestLeases;
+        this.latestLeases = null;
+        if (next && !this.stopping) this.applyLeaseSet(next, true);
+      });
+  }
+
   private countRejected(reason: string): void {
     const c = this.counters.leaseRejected;
     c.set(reason, (c.get(reason) ?? 0) + 1);
@@ -679,6 +700,7 @@ export class Daemon implements MetricsSource {
    * `route_conflict` (warned once per key), and forgotten again once the route went in.
    */
   private noteConflicts(group: string, conflicts: readonly RouteConflict[]): void {
+    if (conflicts.length === 0 && this.conflicted.size === 0) return;
     const keyOf = new Map<string, string>();
     for (const [k, l] of this.known)
       if (l.subnet && !this.rejected.has(k)) keyOf.set(ip4NetToString(l.subnet), k);

@@ -170,6 +170,50 @@ function ipProcess(
   });
 }
 
+const ROUTE_TYPES = new Set([
+  'unicast',
+  'local',
+  'broadcast',
+  'multicast',
+  'anycast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'throw',
+  'nat',
+]);
+
+/**
+ * parseRouteList reads `ip route show` text (cheaper than `-j` for a table of 10,000 routes: weft's
+ * own lines are recognised by their protocol and only their prefix is taken).
+ */
+export function parseRouteList(text: string): TableRoute[] {
+  const out: TableRoute[] = [];
+  const ours = ` proto ${WEFT_ROUTE_PROTO} `;
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith(' ') || line.startsWith('\t')) continue; // multipath nexthops
+    const w = line.trim().split(/\s+/);
+    let i = 0;
+    let type: string | undefined;
+    if (ROUTE_TYPES.has(w[0]!)) type = w[i++];
+    const dst = w[i++];
+    if (dst === undefined) continue;
+    if ((line + ' ').includes(ours)) {
+      out.push({ dst, protocol: String(WEFT_ROUTE_PROTO) });
+      continue;
+    }
+    const r: { dst: string; type?: string; gateway?: string; dev?: string; protocol?: string } = { dst };
+    if (type !== undefined) r.type = type;
+    for (; i < w.length - 1; i++) {
+      if (w[i] === 'via') r.gateway = w[++i]!;
+      else if (w[i] === 'dev') r.dev = w[++i]!;
+      else if (w[i] === 'proto') r.protocol = w[++i]!;
+    }
+    out.push(r);
+  }
+  return out;
+}
+
 /** ipDeps runs the real `ip` (optionally in `netns`). */
 export function ipDeps(netns?: string): RouteSyncDeps {
   return {
@@ -184,12 +228,11 @@ export function ipDeps(netns?: string): RouteSyncDeps {
       return { failed };
     },
     async listRoutes(scope) {
-      const args = ['-j', 'route', 'show', 'table', 'main'];
+      const args = ['route', 'show', 'table', 'main'];
       if (scope !== null) args.push('root', scope);
       const r = await ipProcess(netns, args, null);
       if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim()}`);
-      const parsed = JSON.parse(r.stdout.trim() === '' ? '[]' : r.stdout) as TableRoute[];
-      return Array.isArray(parsed) ? parsed : [];
+      return parseRouteList(r.stdout);
     },
   };
 }
