@@ -738,6 +738,8 @@ export class Daemon implements MetricsSource {
     // Direct routes first without the prefixes the TUN still holds, then the TUN, then the rest.
     const routes = this.routes!;
     await this.syncDirect(direct.filter((p) => routes.ownerOf(p.subnet) !== 'tun'));
+    // Each O(peers) step in its own event-loop turn, so forwarding gets turns in between.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.node === node && !this.stopping) {
       const r = await node.updatePeers(encap.map((p) => ({ ...p })));
       if (r) this.noteConflicts('tun', r.conflicts);

@@ -531,8 +531,10 @@ export class DataplaneNode {
     this.router.swap(table);
     this.workers?.setPeers(peers);
     this.config.peers = peers;
-    if (this.kernel && this.tun !== null) return await this.syncRoutes(table);
-    return null;
+    if (!this.kernel || this.tun === null) return null;
+    // The build above is O(peers); the kernel routes follow in the next turn of the event loop.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return this.tun === null ? null : await this.syncRoutes(table);
   }
 
   /** stop stops forwarding and removes routes, the TUN device and the sockets. Idempotent. */
