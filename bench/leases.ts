@@ -11,9 +11,11 @@
  * - one new lease: file renamed in -> its route in node1's table;
  * - churn: `--churn` changes (half new leases, half deletions of existing ones) written over one
  *   second -> node1's table matches; ping RTT node1 -> node2 (every 50 ms) before and during.
+ *   the same over the underlay alone (no weft on the path) is the control for machine load;
  * `--weft PATH` runs another build (e.g. an older checkout's bin/weft) for comparison.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Testbed, TestbedNode, sh, sleep } from '../src/demo/testbed';
@@ -157,6 +159,10 @@ async function main(): Promise<void> {
     results.newLeaseRoutedMs = Date.now() - tNew;
 
     const during = pinger(nd1.ns, pod1, pod2);
+    // The control: the same two namespaces over the underlay alone (no weft on the path). When
+    // it slows down too, the machine is busy, not weft's event loop.
+    const control = pinger(nd1.ns, nd1.ip, nd2.ip);
+    results.loadAverageAtChurn = os.loadavg()[0];
     await sleep(500);
     const adds = Math.floor(churn / 2);
     const dels = churn - adds;
@@ -191,6 +197,7 @@ async function main(): Promise<void> {
     }
     await sleep(1000);
     results.rttChurn = summary(await during.stop());
+    results.rttUnderlayChurn = summary(await control.stop());
     results.rssAfterChurnMiB = rssMiB(p1.pid);
   } finally {
     await tb.cleanup();
