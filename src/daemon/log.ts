@@ -35,11 +35,28 @@ export function formatLogLine(
   return JSON.stringify(line, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
+/**
+ * batchedStderr writes lines to stderr once per event-loop turn: stderr on a file or pipe is a
+ * synchronous write, and a burst of lease changes logs thousands of lines (one write each would
+ * hold up forwarding). Whatever is pending is written when the process exits.
+ */
+function batchedStderr(): (line: string) => void {
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const text = pending.join('');
+    pending = [];
+    process.stderr.write(text);
+  };
+  process.on('exit', flush);
+  return (line) => {
+    if (pending.length === 0) setImmediate(flush);
+    pending.push(line);
+  };
+}
+
 /** createLogger returns a Logger writing to `write` (default: stderr); `verbosity` 0 hides debug. */
-export function createLogger(
-  verbosity = 0,
-  write: (line: string) => void = (l) => process.stderr.write(l),
-): Logger {
+export function createLogger(verbosity = 0, write: (line: string) => void = batchedStderr()): Logger {
   const emit = (level: LogLevel, msg: string, fields?: LogFields): void =>
     write(formatLogLine(level, msg, fields) + '\n');
   return {
