@@ -199,6 +199,8 @@ async function main(): Promise<void> {
     results.rttChurn = summary(await during.stop());
     results.rttUnderlayChurn = summary(await control.stop());
     results.rssAfterChurnMiB = rssMiB(p1.pid);
+    await sleep(15_000);
+    results.rss15sAfterChurnMiB = rssMiB(p1.pid);
   } finally {
     await tb.cleanup();
   }

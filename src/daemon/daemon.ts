@@ -63,6 +63,12 @@ import type { Logger } from './log';
 import { TrafficRules } from './traffic-rules';
 import { loadOrCreateVtepMac } from './vtep-state';
 
+/**
+ * APPLY_GAP_MS spaces the passes over the peer set during a burst of lease changes: each pass is
+ * O(peers) on the event loop that also forwards, so a burst must not become back-to-back passes.
+ */
+const APPLY_GAP_MS = 200;
+
 /** MIN_OVERLAY_MTU is the smallest TUN MTU weft accepts (IPv4's minimum datagram size). */
 const MIN_OVERLAY_MTU = 68;
 
@@ -150,6 +156,7 @@ export class Daemon implements MetricsSource {
   private applyQueued = false;
   private latestLeases: ReadonlyMap<string, Lease> | null = null;
   private applyRequested = false;
+  private lastApplyEnd = 0;
   /** Peers the dataplane encapsulates to. */
   private peers: Peer[] = [];
   /** DirectRouting peers (vxlan, same L2): reached by `<subnet> via <PublicIP>`. */
@@ -666,6 +673,9 @@ export class Daemon implements MetricsSource {
         this.pendingPeers = null;
         return next ? this.syncPeers(next.all, next.sync) : undefined;
       })
+      .then(() => {
+        this.lastApplyEnd = Date.now();
+      })
       .catch((e: unknown) =>
         this.log.error('could not apply the peer set to the dataplane', { error: errMsg(e) }),
       );
@@ -681,7 +691,11 @@ export class Daemon implements MetricsSource {
     if (this.applyRequested) return;
     this.applyRequested = true;
     this.applying = this.applying
-      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => {
+        // Right away after a quiet spell; during a burst, at most one pass per APPLY_GAP_MS.
+        const wait = Math.max(0, this.lastApplyEnd + APPLY_GAP_MS - Date.now());
+        return new Promise<void>((resolve) => (wait > 0 ? setTimeout(resolve, wait) : setImmediate(resolve)));
+      })
       .then(() => {
         this.applyRequested = false;
         const next = this.latestLeases;
