@@ -33,6 +33,7 @@ import { Lease, LeaseAttrs, encodeLeaseAttrs, leaseFromKeyValue, makeSubnetKey }
 import {
   DEFAULT_ETCD_PREFIX,
   LeaseEvent,
+  MAX_LEASE_VALUE_BYTES,
   LeaseListing,
   LeaseStore,
   LeaseWatchResult,
@@ -54,8 +55,7 @@ export interface EmbeddedStoreOptions {
   readonly now?: () => number;
 }
 
-/** MAX_LEASE_VALUE_BYTES is the largest lease value the embedded store reads (flannel's are ~150 B). */
-export const MAX_LEASE_VALUE_BYTES = 64 * 1024;
+export { MAX_LEASE_VALUE_BYTES };
 
 /** Entry is one file of `subnets/` as last seen: lease null when unparsable or too large. */
 interface Entry {

@@ -7,10 +7,13 @@
  *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
  *      MTU (underlay - 50 / - 28, or Backend.MTU - 50); the VTEP MAC from the state file
  *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one)
- *   4. list the leases, start the DataplaneNode with those peers (TUN with `<subnet>.0/32`);
- *      with vxlan `DirectRouting`, peers whose public IP is on our L2 (`ip route get` has no
- *      gateway) get `ip route replace <subnet> via <PublicIP>` instead and stay out of the
- *      dataplane (flannel's vxlan backend); `--ip-blackhole-route` adds `blackhole <subnet>`
+ *   4. list the leases, refuse the ones the lease policy rejects (lease-policy.ts: outside
+ *      Network, wrong length, bad PublicIP/VtepMAC/VNI, duplicates), start the DataplaneNode
+ *      with the others (TUN with `<subnet>.0/32`); with vxlan `DirectRouting`, peers whose public
+ *      IP is on our L2 (`ip route get` has no gateway) get `<subnet> via <PublicIP>` instead and
+ *      stay out of the dataplane (flannel's vxlan backend); `--ip-blackhole-route` adds
+ *      `blackhole <subnet>`. Every kernel route goes through one RouteSync (src/io/route-sync.ts):
+ *      batched, `proto 87`, never over a route weft did not install
  *   5. iptables (traffic-rules.ts): `--ip-masq` FLANNEL-POSTRTG, `--iptables-forward-rules`
  *      FLANNEL-FWD, resynced every `--iptables-resync` seconds
  *   6. write subnet.env atomically; ready
