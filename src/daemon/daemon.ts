@@ -56,7 +56,7 @@ import { Iptables } from '../control/iptables';
 import { DataplaneNode, type NodeConfig } from '../dataplane/node';
 import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port';
 import * as netdev from '../io/netdev';
-import { RouteSync, type RouteConflict } from '../io/route-sync';
+import { RouteSync, routeGetMany, type RouteConflict } from '../io/route-sync';
 import { bufferToMac, macToBuffer } from '../route/addr';
 import type { Backend, Peer } from '../route/peer';
 import { DaemonCounters, LeaseSummary, MetricsSource, newDaemonCounters } from '../metrics/metrics';
@@ -775,20 +775,34 @@ export class Daemon implements MetricsSource {
     const encap: Peer[] = [];
     const direct: Peer[] = [];
     const seen = new Set<string>();
+    // Every peer not classified yet, in one batched `ip route get` (10,000 peers: one process).
+    const ask = all.filter((p) => this.directCache.get(p.subnet)?.publicIp !== p.publicIp);
+    let answers: Awaited<ReturnType<typeof routeGetMany>> = [];
+    try {
+      answers = await routeGetMany([...new Set(ask.map((p) => p.publicIp))]);
+    } catch (e) {
+      answers = ask.map(() => errMsg(e));
+    }
+    const byIp = new Map<string, (typeof answers)[number]>();
+    [...new Set(ask.map((p) => p.publicIp))].forEach((ip, i) => byIp.set(ip, answers[i] ?? 'no answer'));
+    for (const p of ask) {
+      const a = byIp.get(p.publicIp)!;
+      if (typeof a === 'string') {
+        // As flannel: log it and use VXLAN; the next change of this lease asks again.
+        this.log.error(`couldn't lookup route to ${p.publicIp}`, { subnet: p.subnet, error: a });
+        this.directCache.delete(p.subnet);
+        continue;
+      }
+      // flannel's ip.DirectRouting: exactly one route, without a gateway.
+      this.directCache.set(p.subnet, {
+        publicIp: p.publicIp,
+        direct: a.length === 1 && a[0]!.gateway === undefined,
+      });
+    }
     for (const p of all) {
       seen.add(p.subnet);
-      let c = this.directCache.get(p.subnet);
-      if (c === undefined || c.publicIp !== p.publicIp) {
-        try {
-          c = { publicIp: p.publicIp, direct: await netdev.isDirectlyConnected(p.publicIp) };
-          this.directCache.set(p.subnet, c);
-        } catch (e) {
-          // As flannel: log it and use VXLAN; the next change of this lease asks again.
-          this.log.error(`couldn't lookup route to ${p.publicIp}`, { subnet: p.subnet, error: errMsg(e) });
-          c = { publicIp: p.publicIp, direct: false };
-        }
-      }
-      (c.direct ? direct : encap).push(p);
+      const c = this.directCache.get(p.subnet);
+      (c?.publicIp === p.publicIp && c.direct ? direct : encap).push(p);
     }
     for (const k of [...this.directCache.keys()]) if (!seen.has(k)) this.directCache.delete(k);
     return { encap, direct };

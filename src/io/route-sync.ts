@@ -237,6 +237,42 @@ export function ipDeps(netns?: string): RouteSyncDeps {
   };
 }
 
+/**
+ * routeGetMany is `ip route get` for many destinations in one `ip -j -force -batch -`: per
+ * destination, the routes the kernel would use, or the error text (e.g. `Network is unreachable`).
+ * iproute2 prints one JSON array per successful line and `Command failed -:N` for the others.
+ */
+export async function routeGetMany(
+  dsts: readonly string[],
+  netns?: string,
+): Promise<Array<Array<{ gateway?: string; dev?: string }> | string>> {
+  if (dsts.length === 0) return [];
+  const r = await ipProcess(
+    netns,
+    ['-j', '-force', '-batch', '-'],
+    dsts.map((d) => `route get ${d}`).join('\n') + '\n',
+  );
+  const failed = parseBatchErrors(r.stderr);
+  const outputs = r.stdout.split('\n').filter((l) => l.trim() !== '');
+  const out: Array<Array<{ gateway?: string; dev?: string }> | string> = [];
+  let next = 0;
+  for (let i = 0; i < dsts.length; i++) {
+    const err = failed.get(i + 1);
+    if (err !== undefined) {
+      out.push(err);
+      continue;
+    }
+    const line = outputs[next++];
+    try {
+      const v = JSON.parse(line ?? '') as unknown;
+      out.push(Array.isArray(v) ? (v as Array<{ gateway?: string; dev?: string }>) : 'unexpected output');
+    } catch {
+      out.push(r.code !== 0 && failed.size === 0 ? r.stderr.trim() || 'ip failed' : 'unexpected output');
+    }
+  }
+  return out;
+}
+
 /** RouteSync programs groups of kernel routes; see the module comment. */
 export class RouteSync {
   private readonly owned = new Map<string, Owned>();
