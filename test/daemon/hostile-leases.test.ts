@@ -153,5 +153,19 @@ test(
     assert.deepEqual(table(n1.nd), before, 'the table is exactly what it was');
     const r2 = ping(tb, n1.nd.ns, n1.podIp, n2.podIp, 3);
     assert.equal(r2.received, 3, r2.out);
+
+    // A route somebody puts in place of weft's is theirs: the lease's removal leaves it alone.
+    writeLease(tb, '10.244.92.0-24', good);
+    await waitUntil(() => tb.routesOf(n1.nd).includes('10.244.92.0/24 dev flannel.1'), 10_000, 'routed');
+    sh('ip', ['-n', n1.nd.ns, 'route', 'replace', '10.244.92.0/24', 'via', n2.nd.ip]);
+    fs.unlinkSync(path.join(subnetsDir(tb), '10.244.92.0-24'));
+    // A marker: once it is routed, the removal before it was applied too.
+    writeLease(tb, '10.244.93.0-24', good);
+    await waitUntil(() => tb.routesOf(n1.nd).includes('10.244.93.0/24 dev flannel.1'), 10_000, 'marker');
+    await waitUntil(() => log().includes('Subnet removed: 10.244.92.0/24'), 5000, 'the removal logged');
+    assert.ok(
+      tb.routesOf(n1.nd).includes(`10.244.92.0/24 via ${n2.nd.ip} `),
+      `the hand-made route stays\n${tb.routesOf(n1.nd)}`,
+    );
   },
 );
