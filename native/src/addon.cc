@@ -1,5 +1,5 @@
 // weft_native: registration and constant exports only; the system calls live in tun.cc, udp.cc,
-// poll.cc, netif.cc, offload.cc and raw.cc. See docs/native-boundary.md for the contract with src/io/.
+// poll.cc, netif.cc, offload.cc, raw.cc and bpf.cc. See docs/native-boundary.md for the contract with src/io/.
 #include <napi.h>
 
 #include "common.h"
@@ -27,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   weft::InitNetif(env, exports);
   weft::InitOffload(env, exports);
   weft::InitRaw(env, exports);
+  weft::InitBpf(env, exports);
   return exports;
 }
 

@@ -116,5 +116,6 @@ void InitPoll(Napi::Env env, Napi::Object exports);
 void InitNetif(Napi::Env env, Napi::Object exports);
 void InitOffload(Napi::Env env, Napi::Object exports);
 void InitRaw(Napi::Env env, Napi::Object exports);
+void InitBpf(Napi::Env env, Napi::Object exports);
 
 }  // namespace weft

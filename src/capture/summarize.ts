@@ -41,6 +41,8 @@ import { IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4';
 import { VXLAN_HEADER_SIZE } from '../wire/vxlan';
 import { TCP } from '../explain/extra-headers';
 import { ICMPV6_TYPES } from '../explain/names';
+import type { ChecksumState } from '../wire/checksum-state';
+import type { TcpSeqTracker } from './tcp-seq';
 
 export { DEFAULT_PORTS, LinkType };
 export type { OverlayKind };
@@ -72,6 +74,13 @@ export interface SummarizeOptions {
    * again. Default false: only what the line needs is decoded.
    */
   explain?: boolean;
+  /** Print TCP sequence numbers relative to each connection's start, as tcpdump does. Default absolute. */
+  tcpSeq?: TcpSeqTracker;
+  /**
+   * IPv4 addresses (host-order u32) of the capturing host: a wrong outer checksum from one of them is
+   * "bad, probably offload". The set may grow between calls (senders of partial checksums).
+   */
+  localAddresses?: ReadonlySet<number>;
 }
 
 /** FrameSummary is the result of `summarizeFrame`. */
@@ -84,6 +93,9 @@ export interface FrameSummary {
   vni?: number;
   /** Offset of the overlay payload's inner packet (inner Ethernet for VXLAN, inner IP for flannel-UDP). */
   innerOffset?: number;
+  /** The outer UDP checksum state of an overlay frame over IPv4, and its outer source address. */
+  outerChecksum?: ChecksumState;
+  outerSrc?: string;
   /**
    * The decoded frame the line was rendered from: a `summary` decode, or a `full` one when
    * `explain` was set (pass it on to `explainCaptured`, which renders a full one as is).
@@ -100,8 +112,11 @@ export function captureDecodeOptions(
   linkType: number,
   ports: ReadonlyMap<number, OverlayKind>,
   detail: DecodeDetail = 'full',
+  localAddresses?: ReadonlySet<number>,
 ): ExplainOptions {
-  return { link: linkType, ports, matchSourcePort: true, detail };
+  const o: ExplainOptions = { link: linkType, ports, matchSourcePort: true, detail };
+  if (localAddresses) o.localAddresses = localAddresses;
+  return o;
 }
 
 // The last options built: a capture asks with the same link type and ports for every frame.
@@ -111,10 +126,11 @@ function decodeOptions(
   linkType: number,
   ports: ReadonlyMap<number, OverlayKind>,
   detail: DecodeDetail,
+  local: ReadonlySet<number> | undefined,
 ): ExplainOptions {
   const o = lastOptions;
-  if (o.link === linkType && o.ports === ports && o.detail === detail) return o;
-  lastOptions = captureDecodeOptions(linkType, ports, detail);
+  if (o.link === linkType && o.ports === ports && o.detail === detail && o.localAddresses === local) return o;
+  lastOptions = captureDecodeOptions(linkType, ports, detail, local);
   return lastOptions;
 }
 
@@ -142,9 +158,10 @@ export function summarizeFrame(frame: Uint8Array, opts: SummarizeOptions = {}): 
         opts.linkType ?? LinkType.ethernet,
         opts.ports ?? DEFAULT_PORTS,
         opts.explain ? 'full' : 'summary',
+        opts.localAddresses,
       ),
     );
-    const s = summarizeExplanation(ex, opts.vni);
+    const s = summarizeExplanation(ex, opts.vni, opts.tcpSeq);
     s.text += trunc;
     s.explanation = ex;
     return s;
@@ -155,6 +172,20 @@ export function summarizeFrame(frame: Uint8Array, opts: SummarizeOptions = {}): 
       text: `[malformed: decoder error: ${String(e)}] ${frame.length} bytes${trunc}`,
     };
   }
+}
+
+/**
+ * checksumSummary words the outer checksum states counted over a capture for its closing line,
+ * e.g. `, outer udp cksum: 20 partial (offload), 3 bad`; empty when every checksum was valid or absent.
+ */
+export function checksumSummary(counts: Partial<Record<ChecksumState, number>>): string {
+  const words: Array<[ChecksumState, string]> = [
+    ['partial', 'partial (offload)'],
+    ['offload', 'bad, probably offload'],
+    ['bad', 'bad'],
+  ];
+  const parts = words.filter(([k]) => (counts[k] ?? 0) > 0).map(([k, w]) => `${counts[k]} ${w}`);
+  return parts.length ? `, outer udp cksum: ${parts.join(', ')}` : '';
 }
 
 /** formatCaptureLine prefixes a summary with its timestamp, as `weft capture` prints it. */
@@ -178,8 +209,19 @@ function hex4(n: number): string {
   return `0x${n.toString(16).padStart(4, '0')}`;
 }
 
-/** summarizeExplanation renders a decoded underlay frame as one summary line (no timestamp). */
-export function summarizeExplanation(ex: Explanation, vni?: number): FrameSummary {
+/** CHECKSUM_TAGS are the line's tags for an overlay frame's outer UDP checksum that is not valid. */
+const CHECKSUM_TAGS: Partial<Record<ChecksumState, string>> = {
+  partial: ' [udp cksum partial: offload, not filled in when captured]',
+  offload: ' [bad udp cksum, probably offload]',
+  bad: ' [bad udp cksum]',
+};
+
+/**
+ * summarizeExplanation renders a decoded underlay frame as one summary line (no timestamp); with
+ * `seq`, TCP sequence numbers are relative to each connection's start.
+ */
+export function summarizeExplanation(ex: Explanation, vni?: number, seq?: TcpSeqTracker): FrameSummary {
+  tracker = seq;
   const L = ex.layers;
   // The link layer (absent for raw IP captures), then the underlay IP header.
   if (L[0]?.problem !== undefined) return malformedFrame(L[0].problem, ex.length);
@@ -219,28 +261,38 @@ export function summarizeExplanation(ex: Explanation, vni?: number): FrameSummar
   const src = ip.kind === 'ipv6' ? `[${ip.src}]` : ip.src;
   const dst = ip.kind === 'ipv6' ? `[${ip.dst}]` : ip.dst;
   const head = `${src}:${udp.sport} > ${dst}:${udp.dport}`;
+  if (udp.checksum !== undefined) notes = (CHECKSUM_TAGS[udp.checksum] ?? '') + notes;
   if (udp.overlay === undefined) {
     return { kind: 'not-overlay', text: `[not overlay] ${head} UDP len ${udp.end - udp.payload}${notes}` };
   }
   const o = k + 2 + ext;
+  let res: FrameSummary;
   if (udp.overlay === 'vxlan') {
     const r = describeVxlan(L, o, vni);
-    const res: FrameSummary = {
+    res = {
       kind: r.malformed ? 'malformed' : 'vxlan',
       text: `${head} ${fragmented ? inFragment(r.text) : r.text}${notes}`,
       innerOffset: udp.payload + VXLAN_HEADER_SIZE,
     };
     if (r.vni !== undefined) res.vni = r.vni;
-    return res;
+  } else {
+    const p = L[o]?.problem ?? L[o + 1]?.problem;
+    const fu = p !== undefined ? `flannel-UDP [malformed: ${p}]` : `flannel-UDP | ${describeIp(L, o + 1)}`;
+    res = {
+      kind: p !== undefined ? 'malformed' : 'flannel-udp',
+      text: `${head} ${fragmented ? inFragment(fu) : fu}${notes}`,
+      innerOffset: udp.payload,
+    };
   }
-  const p = L[o]?.problem ?? L[o + 1]?.problem;
-  const fu = p !== undefined ? `flannel-UDP [malformed: ${p}]` : `flannel-UDP | ${describeIp(L, o + 1)}`;
-  return {
-    kind: p !== undefined ? 'malformed' : 'flannel-udp',
-    text: `${head} ${fragmented ? inFragment(fu) : fu}${notes}`,
-    innerOffset: udp.payload,
-  };
+  if (udp.checksum !== undefined) {
+    res.outerChecksum = udp.checksum;
+    res.outerSrc = ip.src;
+  }
+  return res;
 }
+
+// The tracker of the line being rendered (set by summarizeExplanation; rendering is synchronous).
+let tracker: TcpSeqTracker | undefined;
 
 function malformedFrame(p: string | undefined, length: number): FrameSummary {
   return { kind: 'malformed', text: `[malformed: ${p ?? 'nothing decoded'}] ${length} bytes` };
@@ -308,8 +360,8 @@ function describeIp(L: ExplainLayer[], i: number): string {
 
 function describeIpv4(L: ExplainLayer[], i: number, ip: Ipv4Info): string {
   const { src, dst, total, present, id, protocol: proto } = ip;
-  // TCP and UDP print their payload length; other protocols print the IP total length (as ping does).
-  let tail = proto === IP_PROTO_TCP || proto === IP_PROTO_UDP ? '' : ` len ${total}`;
+  // TCP and UDP print their payload length, ICMP its message length (as tcpdump); others the IP total length.
+  let tail = proto === IP_PROTO_TCP || proto === IP_PROTO_UDP || is(L[i + 1], 'icmp') ? '' : ` len ${total}`;
   if (total > present) tail += ` [truncated: ${present} of ${total} bytes captured]`;
   if (ip.fragOffset !== 0)
     return `${src} > ${dst} IP fragment id ${id} off ${ip.fragOffset}${ip.mf ? '+' : ''} proto ${proto} len ${total}`;
@@ -330,7 +382,7 @@ function describeIpv6(L: ExplainLayer[], i: number, ip: Ipv6Info): string {
     return `${src} > ${dst} IP6 fragment off ${ip.fragment.offset} proto ${ip.fragment.protocol} len ${total}${tail}`;
   const t = L[i + 1 + ip.exts];
   if (t?.problem !== undefined) return bad(t.problem, next);
-  const lenTag = next === IP_PROTO_TCP || next === IP_PROTO_UDP ? '' : ` len ${total}`;
+  const lenTag = next === IP_PROTO_TCP || next === IP_PROTO_UDP || is(t, 'icmpv6') ? '' : ` len ${total}`;
   return describeL4(next, t, src, dst, true) + lenTag + tail;
 }
 
@@ -386,9 +438,18 @@ function describeL4(
   const join = (a: string, p: number): string => (v6 ? `[${a}]:${p}` : `${a}:${p}`);
   const tcp = is(t, 'tcp');
   if (tcp) {
-    let s = `${join(src, tcp.sport)} > ${join(dst, tcp.dport)} TCP ${tcpFlags(tcp.flags)} seq ${tcp.seq}`;
-    if (tcp.flags & TCP.FLAG_ACK) s += ` ack ${tcp.ack}`;
-    return `${s} win ${tcp.window} len ${tcp.payloadLength}`;
+    const a = join(src, tcp.sport);
+    const b = join(dst, tcp.dport);
+    const ackFlag = (tcp.flags & TCP.FLAG_ACK) !== 0;
+    const r = tracker
+      ? tracker.relative(a, b, tcp.seq, tcp.ack, (tcp.flags & 0x02) !== 0, ackFlag)
+      : { seq: tcp.seq, ack: tcp.ack };
+    let s = `${a} > ${b} TCP ${tcpFlags(tcp.flags)} seq ${r.seq}`;
+    if (tcp.payloadLength > 0) s += `:${(r.seq + tcp.payloadLength) >>> 0}`;
+    if (ackFlag) s += ` ack ${r.ack}`;
+    s += ` win ${tcp.window}`;
+    if (tcp.options !== undefined) s += ` options [${tcp.options}]`;
+    return `${s} len ${tcp.payloadLength}`;
   }
   const udp = is(t, 'udp');
   if (udp) {
@@ -398,9 +459,9 @@ function describeL4(
     return `${join(src, udp.sport)} > ${join(dst, udp.dport)} UDP len ${Math.max(0, Math.min(udp.length, seg) - 8)}${tag}`;
   }
   const icmp = is(t, 'icmp');
-  if (icmp) return `${src} > ${dst} ICMP ${describeIcmp(icmp)}`;
+  if (icmp) return `${src} > ${dst} ICMP ${describeIcmp(icmp)} len ${icmp.length}`;
   const icmp6 = is(t, 'icmpv6');
-  if (icmp6) return `${src} > ${dst} ICMP6 ${describeIcmp6(icmp6)}`;
+  if (icmp6) return `${src} > ${dst} ICMP6 ${describeIcmp6(icmp6)} len ${icmp6.length}`;
   return `${src} > ${dst} proto ${proto}`;
 }
 

@@ -63,8 +63,8 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  // Every command answers --help / -h the same way, before its own flag parsing.
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // Every command answers --help / -h (and Go's -help, as in flanneld lines) before its own parsing.
+  if (rest.includes('--help') || rest.includes('-h') || rest.includes('-help')) {
     process.stdout.write(cmd.usage + '\n');
     return;
   }

@@ -18,6 +18,7 @@ import {
   type SrcPortMode,
 } from '../dataplane/src-port';
 import { workersRule } from '../dataplane/workers';
+import { chooseStore } from './store-choice';
 
 /** FlagKind is how a flag's value is parsed. */
 export type FlagKind = 'string' | 'bool' | 'int' | 'list' | 'repeat';
@@ -190,7 +191,7 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     name: 'store',
     kind: 'string',
     default: 'embedded',
-    help: 'lease store: embedded (a shared directory, no server) or etcd',
+    help: 'lease store: embedded (a shared directory, no server) or etcd; an --etcd-* flag alone selects etcd, --store-dir alone embedded',
     check: oneOf('embedded', 'etcd'),
     weft: true,
   },
@@ -294,6 +295,8 @@ export interface WeftFlags {
   v: number;
   version: boolean;
   store: 'embedded' | 'etcd';
+  /** What chose `store`: `--store`, an etcd flag (`--etcd-endpoints`, `FLANNELD_ETCD_PREFIX`...), `--store-dir`, or `default`. */
+  storeFrom: string;
   storeDir: string;
   /** Seconds. */
   subnetLeaseTtl: number;
@@ -377,6 +380,8 @@ export function parseFlags(
   for (const s of [...FLAG_SPECS, ...extraSpecs]) specs.set(s.name, s);
   const values = new Map<string, string | boolean | number | string[]>();
   const fromCli = new Set<string>();
+  /** Where each given flag came from: `--name` or `FLANNELD_NAME`. */
+  const where = new Map<string, string>();
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -402,6 +407,7 @@ export function parseFlags(
       values.set(name, [...(values.get(name) as string[]), ...(v as string[])]);
     } else values.set(name, v);
     fromCli.add(name);
+    where.set(name, `--${name}`);
   }
 
   for (const spec of specs.values()) {
@@ -410,6 +416,7 @@ export function parseFlags(
     if (raw === undefined || raw === '') continue;
     values.set(spec.name, convert(spec, raw, 'env'));
     fromCli.add(spec.name);
+    where.set(spec.name, envName(spec.name));
   }
 
   const out: Record<string, unknown> = { explicit: fromCli, extra: {} };
@@ -431,6 +438,9 @@ export function parseFlags(
       'must be set together with --etcd-keyfile and --etcd-certfile (TLS client auth)',
     );
   }
+  const choice = chooseStore((n) => where.get(n) ?? null, where.has('store') ? flags.store : null);
+  flags.store = choice.store;
+  flags.storeFrom = choice.from;
   return flags;
 }
 

@@ -31,3 +31,4 @@ export * from './subnet-env';
 export * from './peers';
 export * from './lease-policy';
 export * from './open-store';
+export * from './store-choice';

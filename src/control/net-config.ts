@@ -3,7 +3,8 @@
  * given with `--net-config-path`), parsed and validated with flannel's defaults and rules.
  *
  * Sources: flannel `pkg/subnet/config.go` (Config, CheckNetworkConfig), `pkg/backend/manager.go`
- * (Type lower-cased), `pkg/backend/vxlan/vxlan.go` (VXLANConfig), `pkg/backend/udp/udp_amd64.go`.
+ * (Type lower-cased), `pkg/backend/vxlan/vxlan.go` (VXLANConfig), `pkg/backend/udp/udp_amd64.go`,
+ * `pkg/backend/hostgw/hostgw.go` (no options).
  * Keys match case-insensitively and unknown keys are ignored, as Go's encoding/json does.
  * Where flannel is silent weft adds checks (SubnetMin <= SubnetMax, port ranges, VNI 24-bit) so
  * a bad config fails at startup with a ConfigError naming the field, never later on the wire.
@@ -36,8 +37,24 @@ export const VXLAN_MTU_OVERHEAD = 20 + 8 + 8 + 14;
 /** UDP_MTU_OVERHEAD = outer IPv4 (20) + UDP (8). */
 export const UDP_MTU_OVERHEAD = 20 + 8;
 
-/** Backend types flannel registers that weft does not implement (named in the error). */
-const FLANNEL_ONLY_BACKENDS = ['host-gw', 'ipip', 'ipsec', 'wireguard', 'alloc', 'extension', 'tencent-vpc'];
+/** WEFT_BACKENDS names the backend types weft implements, for errors. */
+const WEFT_BACKENDS = 'must be "vxlan", "udp" or "host-gw" (the backends weft implements)';
+
+/**
+ * Backend types flannel registers (or registered) that weft does not implement, each with what it
+ * does, so the refusal tells the operator what they asked for and what to use instead.
+ */
+const FLANNEL_ONLY_BACKENDS: Readonly<Record<string, string>> = {
+  ipip: 'IP-in-IP tunnels through the kernel\'s ipip device; use "vxlan" (or "host-gw" on one L2)',
+  ipsec: 'IPsec (ESP) encryption with strongSwan; weft has no encryption',
+  wireguard: "WireGuard encryption through the kernel's wireguard device; weft has no encryption",
+  alloc: 'subnet allocation only, with no data path',
+  extension: 'an external program run as the data path',
+  'tencent-vpc': 'cloud routes in a Tencent Cloud VPC',
+  'aws-vpc': 'cloud routes in an AWS VPC route table (removed from flannel)',
+  gce: 'cloud routes in a Google Compute Engine network (removed from flannel)',
+  'ali-vpc': 'cloud routes in an Alibaba Cloud VPC (removed from flannel)',
+};
 
 /** VxlanBackendConfig is `Backend` with `Type: "vxlan"`, defaults applied. */
 export interface VxlanBackendConfig {
@@ -61,8 +78,17 @@ export interface UdpBackendConfig {
   readonly port: number;
 }
 
+/**
+ * HostGwBackendConfig is `Backend` with `Type: "host-gw"` (flannel `pkg/backend/hostgw`): no
+ * encapsulation, a kernel route `<subnet> via <PublicIP> dev <iface>` per host-gw lease. It has
+ * no options.
+ */
+export interface HostGwBackendConfig {
+  readonly type: 'host-gw';
+}
+
 /** BackendConfig is one of the backends weft implements. */
-export type BackendConfig = VxlanBackendConfig | UdpBackendConfig;
+export type BackendConfig = VxlanBackendConfig | UdpBackendConfig | HostGwBackendConfig;
 
 /** NetworkConfig is a validated flannel network config, every default filled in. */
 export interface NetworkConfig {
@@ -335,24 +361,28 @@ function parseBackend(raw: Json | undefined): BackendConfig {
   if (type === 'udp') {
     return { type: 'udp', port: optInt(raw, 'Port', 'Backend.Port', 1, 65535) ?? DEFAULT_UDP_PORT };
   }
+  if (type === 'host-gw') return { type: 'host-gw' };
   if (typeText === null || type === '') {
-    throw new ConfigError('Backend.Type', 'is required: "vxlan" or "udp"');
+    throw new ConfigError('Backend.Type', 'is required: "vxlan", "udp" or "host-gw"');
   }
-  if (FLANNEL_ONLY_BACKENDS.includes(type)) {
+  const what = FLANNEL_ONLY_BACKENDS[type];
+  if (what !== undefined) {
     throw new ConfigError(
       'Backend.Type',
-      'must be "vxlan" or "udp"',
-      `weft does not implement flannel's "${type}" backend`,
+      WEFT_BACKENDS,
+      `weft does not implement flannel's "${type}" backend: ${what}`,
     );
   }
-  throw new ConfigError('Backend.Type', 'must be "vxlan" or "udp"', `unknown backend type "${typeText}"`);
+  throw new ConfigError('Backend.Type', WEFT_BACKENDS, `unknown backend type "${typeText}"`);
 }
 
 /**
  * backendMtu is flannel's `MTU()` for subnet.env and the TUN device: the underlay MTU minus the
- * encapsulation overhead (vxlan: Backend.MTU if set, else the interface MTU, minus 50; udp: minus 28).
+ * encapsulation overhead (vxlan: Backend.MTU if set, else the interface MTU, minus 50; udp: minus
+ * 28; host-gw: the interface MTU, as nothing is added).
  */
 export function backendMtu(cfg: NetworkConfig, ifaceMtu: number): number {
   if (cfg.backend.type === 'vxlan') return (cfg.backend.mtu ?? ifaceMtu) - VXLAN_MTU_OVERHEAD;
+  if (cfg.backend.type === 'host-gw') return ifaceMtu;
   return ifaceMtu - UDP_MTU_OVERHEAD;
 }

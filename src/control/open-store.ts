@@ -11,7 +11,11 @@ import { WeftFlags } from './flags';
 import { NetworkConfig, parseNetworkConfig } from './net-config';
 import { LeaseStore } from './store';
 
-/** openStore builds the store `--store` names, with the `--etcd-*` / `--store-dir` options. */
+/**
+ * openStore builds the store the flags chose (`flags.store`: `--store`, else etcd when an
+ * `--etcd-*` flag was given, else embedded; see store-choice.ts), with the `--etcd-*` /
+ * `--store-dir` options.
+ */
 export function openStore(flags: WeftFlags, warn?: (msg: string) => void): LeaseStore {
   if (flags.store === 'etcd') {
     return new EtcdStore({
@@ -42,7 +46,7 @@ export interface LoadedConfig {
  */
 export async function loadNetworkConfig(
   store: LeaseStore,
-  flags: Pick<WeftFlags, 'netConfigPath' | 'etcdPrefix'>,
+  flags: Pick<WeftFlags, 'netConfigPath' | 'etcdPrefix'> & Partial<Pick<WeftFlags, 'storeFrom'>>,
   opts: { seedStore?: boolean } = {},
 ): Promise<LoadedConfig> {
   if (flags.netConfigPath) {
@@ -68,7 +72,9 @@ export async function loadNetworkConfig(
       `must exist at ${where} in the ${store.kind} store (or pass --net-config-path)`,
       store.kind === 'etcd'
         ? 'flannel config not found in etcd store. Did you create your config using etcdv3 API?'
-        : undefined,
+        : flags.storeFrom === 'default'
+          ? 'no --etcd-* flag, --store or --store-dir was given, so weft looked in its embedded store; flanneld would read etcd: give --etcd-endpoints (or --store etcd)'
+          : undefined,
     );
   }
   return { config: parseNetworkConfig(text), text, source: `${store.kind}:${where}` };

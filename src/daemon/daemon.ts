@@ -2,18 +2,22 @@
  * daemon: `weft run`, a node of a flannel network (flanneld `main.go` + the vxlan/udp backends).
  *
  * Startup, in this order so that a bad configuration writes nothing (no lease, no subnet.env):
- *   1. open the store; read and validate the network config (`<prefix>/config` or
+ *   1. open the store the flags chose (store-choice.ts: `--store`, else etcd for any `--etcd-*`
+ *      flag, as flanneld, else embedded); read and validate the network config (`<prefix>/config` or
  *      `--net-config-path`); store outages are retried (flannel waits for its store too)
  *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
- *      MTU (underlay - 50 / - 28, or Backend.MTU - 50); the VTEP MAC from the state file
+ *      MTU (underlay - 50 / - 28, or Backend.MTU - 50; host-gw: no device, the underlay MTU, and
+ *      a public IP other than the interface's is refused); the VTEP MAC from the state file
  *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one)
  *   4. list the leases, refuse the ones the lease policy rejects (lease-policy.ts: outside
  *      Network, wrong length, bad PublicIP/VtepMAC/VNI, duplicates), start the DataplaneNode
  *      with the others (TUN with `<subnet>.0/32`); with vxlan `DirectRouting`, peers whose public
  *      IP is on our L2 (`ip route get` has no gateway) get `<subnet> via <PublicIP>` instead and
- *      stay out of the dataplane (flannel's vxlan backend); `--ip-blackhole-route` adds
- *      `blackhole <subnet>`. Every kernel route goes through one RouteSync (src/io/route-sync.ts):
- *      batched, `proto 87`, never over a route weft did not install
+ *      stay out of the dataplane (flannel's vxlan backend); host-gw starts no dataplane, every
+ *      host-gw peer gets `<subnet> via <PublicIP> dev <iface>` (host-gw.ts), re-added by a 10 s
+ *      route check if deleted; `--ip-blackhole-route` adds `blackhole <subnet>`. Every kernel
+ *      route goes through one RouteSync (src/io/route-sync.ts): batched, `proto 87`, never over a
+ *      route weft did not install
  *   5. iptables (traffic-rules.ts): `--ip-masq` FLANNEL-POSTRTG, `--iptables-forward-rules`
  *      FLANNEL-FWD, resynced every `--iptables-resync` seconds
  *   6. write subnet.env atomically; ready
@@ -38,6 +42,7 @@ import {
   NetworkConfig,
   PreviousSubnets,
   WeftFlags,
+  backendMtu,
   describeLease,
   formatIPv4,
   parseIPv4,
@@ -65,6 +70,15 @@ import { ExtIface, LinkAddrs, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
 import { TrafficRules } from './traffic-rules';
 import { loadOrCreateVtepMac } from './vtep-state';
+import {
+  ROUTE_CHECK_MS,
+  checkHostGwIface,
+  hostGwIgnoreWarning,
+  hostGwLeaseAttrs,
+  hostGwPeers,
+  recoverRoutes,
+} from './host-gw';
+import { flagWarnings } from './flag-warnings';
 
 /**
  * APPLY_GAP_MS spaces the passes over the peer set during a burst of lease changes: each pass is
@@ -77,7 +91,8 @@ const MIN_OVERLAY_MTU = 68;
 
 /** NodeIdentity is what this node publishes and runs with, for /debug and `weft trace`. */
 export interface NodeIdentity {
-  backend: Backend;
+  /** The network's backend; host-gw has no dataplane (`dev` is then the external interface). */
+  backend: Backend | 'host-gw';
   dev: string;
   subnet: string;
   network: string;
@@ -166,6 +181,9 @@ export class Daemon implements MetricsSource {
   private directPeers: Peer[] = [];
   /** Per peer subnet: the public IP last classified and whether it was directly connected. */
   private directCache = new Map<string, { publicIp: string; direct: boolean }>();
+  /** host-gw: the external interface every routed peer's route names (`dev`); null otherwise. */
+  private hostGwDev: string | null = null;
+  private routeCheck: NodeJS.Timeout | null = null;
   private traffic: TrafficRules | null = null;
   private applying: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
@@ -194,7 +212,8 @@ export class Daemon implements MetricsSource {
 
   /** ready: lease held, dataplane forwarding, first lease snapshot applied (/readyz). */
   ready(): boolean {
-    return this.leaseHeld && this.node !== null && this.snapshotApplied && !this.stopping;
+    const forwarding = this.node !== null || this.hostGwDev !== null;
+    return this.leaseHeld && forwarding && this.snapshotApplied && !this.stopping;
   }
 
   /** lease summarizes the own lease for metrics. */
@@ -260,6 +279,13 @@ export class Daemon implements MetricsSource {
       this.log.warn(msg);
     });
     const store = (this.store = new CountingStore(raw, this.counters.storeErrors));
+    this.log.info('lease store', {
+      store: raw.kind,
+      chosenBy: f.storeFrom,
+      ...(raw.kind === 'etcd' ? { endpoints: f.etcdEndpoints.join(',') } : { dir: f.storeDir }),
+      prefix: f.etcdPrefix,
+    });
+    for (const w of flagWarnings(f)) this.log.warn(w);
     try {
       // 1. network config
       const loaded = await this.retryStore('read the network config', () => loadNetworkConfig(store, f));
@@ -277,10 +303,12 @@ export class Daemon implements MetricsSource {
       // 2. interface, device, MTU, VTEP MAC
       const links: LinkAddrs[] = await listLinks();
       const ext: ExtIface = await selectExtIface(f, links);
-      const backend: Backend = be.type;
+      if (ext.note) this.log.warn(ext.note);
+      if (be.type === 'host-gw') checkHostGwIface(ext);
+      const backend = be.type;
       const vni = be.type === 'vxlan' ? be.vni : 0;
-      const dev = be.type === 'vxlan' ? `flannel.${be.vni}` : 'flannel0';
-      const mtu = be.type === 'vxlan' ? (be.mtu ?? ext.mtu) - 50 : ext.mtu - 28;
+      const dev = be.type === 'vxlan' ? `flannel.${be.vni}` : be.type === 'udp' ? 'flannel0' : ext.name;
+      const mtu = backendMtu(config, ext.mtu);
       if (mtu < MIN_OVERLAY_MTU) {
         throw new ConfigError(
           be.type === 'vxlan' && be.mtu !== null ? 'Backend.MTU' : '--iface',
@@ -329,21 +357,23 @@ export class Daemon implements MetricsSource {
         });
       }
       const attrs: LeaseAttrs =
-        be.type === 'vxlan'
-          ? {
-              publicIp: ext.publicIp,
-              publicIpv6: null,
-              backendType: 'vxlan',
-              backendData: vxlanLeaseData(be.vni, vtepMac!),
-              backendV6Data: null,
-            }
-          : {
-              publicIp: ext.publicIp,
-              publicIpv6: null,
-              backendType: '',
-              backendData: null,
-              backendV6Data: null,
-            };
+        be.type === 'host-gw'
+          ? hostGwLeaseAttrs(ext.publicIp)
+          : be.type === 'vxlan'
+            ? {
+                publicIp: ext.publicIp,
+                publicIpv6: null,
+                backendType: 'vxlan',
+                backendData: vxlanLeaseData(be.vni, vtepMac!),
+                backendV6Data: null,
+              }
+            : {
+                publicIp: ext.publicIp,
+                publicIpv6: null,
+                backendType: '',
+                backendData: null,
+                backendV6Data: null,
+              };
 
       // 3. lease
       let previous: PreviousSubnets | null = null;
@@ -375,7 +405,7 @@ export class Daemon implements MetricsSource {
         localIp: ext.addr,
         iface: ext.name,
         vni,
-        port: be.port,
+        port: be.type === 'host-gw' ? 0 : be.port,
         vtepMac,
         mtu,
         io: f.io,
@@ -401,66 +431,89 @@ export class Daemon implements MetricsSource {
       const initial = listing.leases.filter((l) => l.key !== lease.key);
       this.applyLeaseSet(new Map(initial.map((l) => [l.key, l])), false);
       await this.applying;
-      const srcRange = parseSrcPortRange(f.srcPortRange ?? DEFAULT_SRC_PORT_RANGE);
-      const cfg: NodeConfig = {
-        backend,
-        dev,
-        local: ext.addr,
-        address: `${formatIPv4(subnet.ip)}/32`,
-        vni: vni,
-        port: be.port,
-        vtepMac: vtepMac ? macToBuffer(vtepMac) : Buffer.from([2, 0, 0, 0, 0, 1]),
-        mtu,
-        io: f.io,
-        peers: this.peers.map((p) => ({ ...p })),
-        flowCounters: f.extra.debug === true,
-        // flannel-UDP keeps its fixed port (as flannel); --src-port flow applies to vxlan only.
-        srcPort: backend === 'vxlan' ? (f.srcPort ?? 'fixed') : 'fixed',
-        srcPortMin: srcRange.min,
-        srcPortMax: srcRange.max,
-        workers: f.workers ?? 1,
-        routes,
-      };
-      if (backend !== 'vxlan' && f.srcPort === 'flow') {
-        this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
-      }
-      const node = new DataplaneNode(cfg);
-      node.onWorkerExit = (queue, why) =>
-        this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
-      await node.start();
-      this.node = node;
-      if (node.lastRouteSync) this.noteConflicts('tun', node.lastRouteSync.conflicts);
-      // A stop while the node was starting (workers start one after another) found no node.
-      if (this.stopping) return await this.teardown();
-      if (backend === 'udp') {
-        // flannel's udp backend routes the whole Network into flannel0 (misses get ICMP unreachable).
-        const dst = ip4NetToString(config.network!);
-        const r = await routes.sync('network', [{ dst, dev }]);
-        if (r.conflicts.length > 0 || r.errors.length > 0) {
-          throw new SystemError(
-            `ip route add ${dst} dev ${dev}`,
-            r.conflicts.length > 0 ? 'EEXIST' : 'UNKNOWN',
-            r.conflicts.length > 0
-              ? `a route weft did not install holds ${dst}: ${r.conflicts[0]!.holder}`
-              : r.errors[0]!.error,
-          );
+      if (be.type === 'host-gw') {
+        // No device and no dataplane: the kernel forwards, along one route per peer.
+        this.hostGwDev = ext.name;
+        await this.syncDirect(this.directPeers);
+        if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
+        if (this.stopping) return await this.teardown();
+        this.log.info('host-gw routes installed', {
+          iface: ext.name,
+          mtu,
+          peers: this.directPeers.length,
+        });
+        // Queued behind lease changes, so a check never re-adds a route being removed.
+        this.routeCheck = setInterval(() => {
+          this.applying = this.applying
+            .then(async () => {
+              if (this.stopping) return;
+              await recoverRoutes(routes, 'direct', this.log, () => this.counters.routeErrors++);
+            })
+            .catch((e: unknown) => this.log.error('route check failed', { error: errMsg(e) }));
+        }, ROUTE_CHECK_MS);
+        this.routeCheck.unref();
+      } else {
+        const srcRange = parseSrcPortRange(f.srcPortRange ?? DEFAULT_SRC_PORT_RANGE);
+        const cfg: NodeConfig = {
+          backend: be.type,
+          dev,
+          local: ext.addr,
+          address: `${formatIPv4(subnet.ip)}/32`,
+          vni: vni,
+          port: be.port,
+          vtepMac: vtepMac ? macToBuffer(vtepMac) : Buffer.from([2, 0, 0, 0, 0, 1]),
+          mtu,
+          io: f.io,
+          peers: this.peers.map((p) => ({ ...p })),
+          flowCounters: f.extra.debug === true,
+          // flannel-UDP keeps its fixed port (as flannel); --src-port flow applies to vxlan only.
+          srcPort: backend === 'vxlan' ? (f.srcPort ?? 'fixed') : 'fixed',
+          srcPortMin: srcRange.min,
+          srcPortMax: srcRange.max,
+          workers: f.workers ?? 1,
+          routes,
+        };
+        if (backend !== 'vxlan' && f.srcPort === 'flow') {
+          this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
         }
+        const node = new DataplaneNode(cfg);
+        node.onWorkerExit = (queue, why) =>
+          this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
+        await node.start();
+        this.node = node;
+        if (node.lastRouteSync) this.noteConflicts('tun', node.lastRouteSync.conflicts);
+        // A stop while the node was starting (workers start one after another) found no node.
+        if (this.stopping) return await this.teardown();
+        if (backend === 'udp') {
+          // flannel's udp backend routes the whole Network into flannel0 (misses get ICMP unreachable).
+          const dst = ip4NetToString(config.network!);
+          const r = await routes.sync('network', [{ dst, dev }]);
+          if (r.conflicts.length > 0 || r.errors.length > 0) {
+            throw new SystemError(
+              `ip route add ${dst} dev ${dev}`,
+              r.conflicts.length > 0 ? 'EEXIST' : 'UNKNOWN',
+              r.conflicts.length > 0
+                ? `a route weft did not install holds ${dst}: ${r.conflicts[0]!.holder}`
+                : r.errors[0]!.error,
+            );
+          }
+        }
+        await this.syncDirect(this.directPeers);
+        if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
+        if (this.stopping) return await this.teardown();
+        this.log.info('dataplane started', {
+          dev,
+          address: cfg.address,
+          mtu: node.mtu,
+          underlayMtu: node.underlayMtu,
+          port: be.port,
+          io: f.io,
+          srcPort: node.srcPortFlow ? `flow ${cfg.srcPortMin}-${cfg.srcPortMax} (no gso)` : 'fixed',
+          workers: cfg.workers,
+          peers: this.peers.length,
+          directPeers: this.directPeers.length,
+        });
       }
-      await this.syncDirect(this.directPeers);
-      if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
-      if (this.stopping) return await this.teardown();
-      this.log.info('dataplane started', {
-        dev,
-        address: cfg.address,
-        mtu: node.mtu,
-        underlayMtu: node.underlayMtu,
-        port: be.port,
-        io: f.io,
-        srcPort: node.srcPortFlow ? `flow ${cfg.srcPortMin}-${cfg.srcPortMax} (no gso)` : 'fixed',
-        workers: cfg.workers,
-        peers: this.peers.length,
-        directPeers: this.directPeers.length,
-      });
 
       // 5. iptables, after the dataplane and before subnet.env (flannel's order)
       if (iptables) {
@@ -489,7 +542,7 @@ export class Daemon implements MetricsSource {
         subnet,
         ipv6Network: null,
         ipv6Subnet: null,
-        mtu: node.mtu,
+        mtu: this.node?.mtu ?? mtu,
         ipMasq: f.ipMasq,
       });
       this.log.info('wrote subnet.env', { file: f.subnetFile });
@@ -510,7 +563,7 @@ export class Daemon implements MetricsSource {
         publicIp: ext.publicIp,
         vtepMac,
         dev,
-        mtu: node.mtu,
+        mtu: this.node?.mtu ?? mtu,
         backend,
       });
     } catch (e) {
@@ -611,6 +664,7 @@ export class Daemon implements MetricsSource {
   private applyLeaseSet(leases: ReadonlyMap<string, Lease>, sync: boolean): void {
     const backend = this.config!.backend.type;
     const { accepted, rejected } = filterLeases(leases.values(), this.policy!);
+    const hostGw = backend === 'host-gw';
     for (const [k, l] of this.known) {
       if (!leases.has(k)) {
         this.conflicted.delete(k);
@@ -644,7 +698,17 @@ export class Daemon implements MetricsSource {
         continue;
       // flannel decides DirectRouting again on every event for a lease; here on every change.
       if (l.subnet) this.directCache.delete(ip4NetToString(l.subnet));
-      if (leaseToPeer(l, backend, 0) === null) {
+      if (hostGw) {
+        // flannel's RouteNetwork: only host-gw leases count, the others get its warning.
+        const warning = hostGwIgnoreWarning(l);
+        if (warning !== null) {
+          if (old && !this.ignored.has(k) && !wasRejected) this.counters.leaseRemoved++;
+          this.counters.leaseIgnored++;
+          this.ignored.set(k, warning);
+          this.log.warn(warning, { key: k, lease: describeLease(l) });
+          continue;
+        }
+      } else if (leaseToPeer(l, backend, 0) === null) {
         const why =
           backend === 'vxlan' && l.attrs.backendType !== 'vxlan'
             ? `backend type "${l.attrs.backendType || 'udp'}" is not vxlan`
@@ -666,7 +730,10 @@ export class Daemon implements MetricsSource {
       );
     }
     this.known = new Map(leases);
-    this.pendingPeers = { all: leasesToPeers(accepted, backend, true), sync };
+    this.pendingPeers = {
+      all: hostGw ? hostGwPeers(accepted) : leasesToPeers(accepted, backend, true),
+      sync,
+    };
     if (this.applyQueued) return;
     this.applyQueued = true;
     this.applying = this.applying
@@ -751,13 +818,13 @@ export class Daemon implements MetricsSource {
     this.peers = encap;
     this.directPeers = direct;
     const node = this.node;
-    if (!sync || node === null || this.stopping) return;
+    if (!sync || (node === null && this.hostGwDev === null) || this.stopping) return;
     // Direct routes first without the prefixes the TUN still holds, then the TUN, then the rest.
     const routes = this.routes!;
     await this.syncDirect(direct.filter((p) => routes.ownerOf(p.subnet) !== 'tun'));
     // Each O(peers) step in its own event-loop turn, so forwarding gets turns in between.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    if (this.node === node && !this.stopping) {
+    if (node !== null && this.node === node && !this.stopping) {
       const r = await node.updatePeers(encap.map((p) => ({ ...p })));
       if (r) this.noteConflicts('tun', r.conflicts);
     }
@@ -771,6 +838,7 @@ export class Daemon implements MetricsSource {
    */
   private async classify(all: Peer[]): Promise<{ encap: Peer[]; direct: Peer[] }> {
     const be = this.config!.backend;
+    if (be.type === 'host-gw') return { encap: [], direct: all };
     if (be.type !== 'vxlan' || !be.directRouting) return { encap: all, direct: [] };
     const encap: Peer[] = [];
     const direct: Peer[] = [];
@@ -825,7 +893,7 @@ export class Daemon implements MetricsSource {
     try {
       const r = await routes.sync(
         'direct',
-        want.map((p) => ({ dst: p.subnet, via: p.publicIp })),
+        want.map((p) => ({ dst: p.subnet, via: p.publicIp, dev: this.hostGwDev ?? undefined })),
         { exclusive: true },
       );
       for (const e of r.errors) {
@@ -881,6 +949,8 @@ export class Daemon implements MetricsSource {
    */
   private async teardown(): Promise<void> {
     this.mgr?.stop();
+    if (this.routeCheck) clearInterval(this.routeCheck);
+    this.routeCheck = null;
     await this.traffic?.stop();
     await this.watchDone.catch(() => undefined);
     await this.applying.catch(() => undefined);

@@ -1,10 +1,12 @@
 /**
- * iface: choosing the external interface and public IP, as flanneld does (`main.go`
- * LookupExtIface): `--iface` (names or IPs, first match wins), then `--iface-regex` (matched
- * against addresses first, then names), then `--iface-can-reach` (the interface of the route to
- * that IP), else the interface of the default route. `--public-ip` overrides the advertised
- * address (e.g. behind NAT); without interface flags, the interface that owns `--public-ip` is
- * used when there is one (network namespaces have no default route).
+ * iface: choosing the external interface and public IP, as flanneld does (`main.go` and
+ * `pkg/ipmatch` LookupExtIface): every `--iface` (names or IPs) in order, then every
+ * `--iface-regex` (matched against addresses first, then names), then `--iface-can-reach` (the
+ * interface of the route to that IP); the first match wins, and none matching is an error. With
+ * none of these flags, the interface of the default route. `--public-ip` overrides the advertised
+ * address (e.g. behind NAT); without interface flags the interface that owns `--public-ip` is used,
+ * as flanneld does, but where flanneld exits when none owns it weft falls back to the default-route
+ * interface and says so (`note`).
  */
 import { ConfigError } from '../errors';
 import * as netdev from '../io/netdev';
@@ -19,6 +21,8 @@ export interface ExtIface {
   readonly mtu: number;
   /** The address published in the lease (`--public-ip`, else `addr`). */
   readonly publicIp: string;
+  /** Where the choice differs from flanneld's, a warning for the log. */
+  readonly note?: string;
 }
 
 /** IfaceFlags are the flags iface selection reads. */
@@ -77,20 +81,15 @@ export async function selectExtIface(
   routeLookup: (dst: string) => Promise<string | null> = (dst) =>
     routeDev(dst === 'default' ? ['show', 'default'] : ['get', dst]),
 ): Promise<ExtIface> {
-  if (f.iface.length > 0) {
+  // flanneld (main.go) tries every --iface, then every --iface-regex, then --iface-can-reach,
+  // and fails only when none of the given ones matched.
+  if (f.iface.length > 0 || f.ifaceRegex.length > 0 || f.ifaceCanReach) {
     for (const want of f.iface) {
       const byAddr = links.find((l) => l.addrs.includes(want));
       if (byAddr) return pick(byAddr, '--iface', f.publicIp, want);
       const byName = links.find((l) => l.ifname === want);
       if (byName) return pick(byName, '--iface', f.publicIp);
     }
-    throw new ConfigError(
-      '--iface',
-      'must name a local interface or one of its IPv4 addresses',
-      f.iface.join(','),
-    );
-  }
-  if (f.ifaceRegex.length > 0) {
     for (const src of f.ifaceRegex) {
       let re: RegExp;
       try {
@@ -109,18 +108,23 @@ export async function selectExtIface(
       const byName = links.find((l) => re.test(l.ifname) && l.addrs.length > 0);
       if (byName) return pick(byName, '--iface-regex', f.publicIp);
     }
+    if (f.ifaceCanReach) {
+      const dev = await routeLookup(f.ifaceCanReach);
+      const l = dev ? links.find((x) => x.ifname === dev) : undefined;
+      if (l) return pick(l, '--iface-can-reach', f.publicIp);
+    }
+    const tried = [
+      ...f.iface.map((v) => `--iface ${v}`),
+      ...f.ifaceRegex.map((v) => `--iface-regex ${v}`),
+      ...(f.ifaceCanReach ? [`--iface-can-reach ${f.ifaceCanReach}`] : []),
+    ];
+    const field =
+      f.iface.length > 0 ? '--iface' : f.ifaceRegex.length > 0 ? '--iface-regex' : '--iface-can-reach';
     throw new ConfigError(
-      '--iface-regex',
-      'must match an interface with an IPv4 address',
-      f.ifaceRegex.join(','),
+      field,
+      'must match a local interface with an IPv4 address (by name or address, by regex, or by the route to an address)',
+      `none matched: ${tried.join(', ')}`,
     );
-  }
-  if (f.ifaceCanReach) {
-    const dev = await routeLookup(f.ifaceCanReach);
-    const l = dev ? links.find((x) => x.ifname === dev) : undefined;
-    if (!l)
-      throw new ConfigError('--iface-can-reach', 'no interface has a route to this address', f.ifaceCanReach);
-    return pick(l, '--iface-can-reach', f.publicIp);
   }
   if (f.publicIp) {
     const owner = links.find((l) => l.addrs.includes(f.publicIp));
@@ -131,5 +135,10 @@ export async function selectExtIface(
   if (!l) {
     throw new ConfigError('--iface', 'must be given: there is no default route to pick the interface from');
   }
-  return pick(l, '--iface', f.publicIp);
+  const ext = pick(l, '--iface', f.publicIp);
+  if (!f.publicIp) return ext;
+  return {
+    ...ext,
+    note: `no interface has --public-ip ${f.publicIp}, so weft uses the default-route interface ${ext.name}; flanneld would exit here (give --iface to choose the interface)`,
+  };
 }

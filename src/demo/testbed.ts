@@ -424,7 +424,8 @@ export class Testbed {
       '--metrics-ip', '127.0.0.1', '--metrics-port', String(DEFAULT_METRICS_PORT),
       '--debug',
     ]; // prettier-ignore
-    if (this.store === 'etcd') args.push('--store', 'etcd', '--etcd-endpoints', ETCD_CLIENT_URL);
+    // As a flanneld unit file says it: the etcd endpoint alone selects the etcd store.
+    if (this.store === 'etcd') args.push(`--etcd-endpoints=${ETCD_CLIENT_URL}`);
     else args.push('--store', 'embedded', '--store-dir', this.storeDir);
     return [...args, ...extra];
   }

@@ -64,6 +64,12 @@ import {
 } from '../wire/arp';
 import { checksumAdd, checksumFinish } from '../wire/checksum';
 import {
+  checksumState,
+  overlayChecksumState,
+  overlayInnerIp,
+  type ChecksumState,
+} from '../wire/checksum-state';
+import {
   ETH_ADDR_SIZE,
   ETH_HEADER_SIZE,
   ETH_OFF_DST,
@@ -245,6 +251,12 @@ export interface ExplainOptions {
   /** UDP port → overlay kind; when given, replaces `vxlanPorts` and `udpPorts`. */
   ports?: ReadonlyMap<number, OverlayKind>;
   /**
+   * IPv4 addresses (host-order u32) of the capturing host: a wrong checksum in a packet they sent
+   * is "bad, probably offload" rather than "bad" (src/wire/checksum-state.ts). Checksums that hold
+   * only the pseudo-header sum are recognised as partial without it.
+   */
+  localAddresses?: ReadonlySet<number>;
+  /**
    * Also try the source port when the destination port is no overlay port. `weft capture` sets
    * it: its filter `udp port N` matches both directions, so it decodes what it captured.
    */
@@ -301,7 +313,17 @@ class Walker {
     readonly matchSourcePort: boolean,
     /** Record the byte view (field rows, notes); false for `detail: 'summary'`. */
     readonly full: boolean,
+    readonly localAddresses: ReadonlySet<number> | undefined,
   ) {}
+
+  /** localSender tells whether the IPv4 packet at `ip` was sent from a local address. */
+  localSender(ip: IpContext): boolean {
+    return (
+      ip.version === 4 &&
+      this.localAddresses !== undefined &&
+      this.localAddresses.has(ipv4Src(this.buf, ip.ipOff))
+    );
+  }
 
   layer(name: string, role: LayerRole, ref: string, offset: number): ExplainLayer {
     const l: ExplainLayer = this.full
@@ -379,7 +401,13 @@ function flag(l: ExplainLayer, problem: string | undefined): void {
 /** decodeFrame walks `buf` and returns every layer it understood; never throws on frame content. */
 export function decodeFrame(buf: Uint8Array, opts: ExplainOptions = {}): Explanation {
   const detail = opts.detail ?? 'full';
-  const w = new Walker(buf, overlayPorts(opts), opts.matchSourcePort ?? false, detail === 'full');
+  const w = new Walker(
+    buf,
+    overlayPorts(opts),
+    opts.matchSourcePort ?? false,
+    detail === 'full',
+    opts.localAddresses,
+  );
   const link = opts.link ?? 'eth';
   const end = buf.length;
   let linkName: string;
@@ -1090,16 +1118,16 @@ function udp(w: Walker, off: number, end: number, ip: IpContext): void {
   }
   const isVxlan = overlay === 'vxlan';
   if (w.full) {
-    // RFC 7348 §5: a VXLAN sender hashes the inner flow into the source port (the destination is the VXLAN port).
-    const flowHash = isVxlan && w.ports.has(dport);
-    w.field(
-      l,
-      off,
-      2,
-      'source port',
-      portName(sport) + (flowHash ? '  hash of the inner flow' : ''),
-      flowHash ? { ref: 'RFC 7348 §5' } : {},
-    );
+    // RFC 7348 §5 recommends a hash of the inner flow as the source port; a sender that uses its
+    // bound port (flannel's udp backend, a weft node without --src-port flow) sends an overlay port.
+    const toVtep = isVxlan && w.ports.has(dport);
+    const fixed = sport === dport || w.ports.has(sport);
+    const srcNote = !toVtep
+      ? ''
+      : fixed
+        ? "  fixed: the sender's bound port, the same for every flow (not a flow hash)"
+        : '  likely a hash of the inner flow, the same for every packet of a flow';
+    w.field(l, off, 2, 'source port', portName(sport) + srcNote, toVtep ? { ref: 'RFC 7348 §5' } : {});
     w.field(l, off + UDP_OFF_DST_PORT, 2, 'destination port', portName(dport));
   }
   if (!w.has(l, off + UDP_OFF_LENGTH, 2, 'length')) return;
@@ -1112,6 +1140,11 @@ function udp(w: Walker, off: number, end: number, ip: IpContext): void {
       w.field(l, off + UDP_OFF_CHECKSUM, 2, 'checksum', `${hex(stored, 4)} (not checked in a quoted header)`);
     }
     return;
+  }
+  // The one-line view shows an overlay datagram's checksum state; the byte view words it in its row.
+  if (overlay && ip.version === 4 && l.info?.kind === 'udp') {
+    const st = udpState(w, off, len, ip, overlay);
+    if (st !== undefined) l.info.checksum = st;
   }
   if (w.full) udpChecksumField(w, l, off, len, ip);
   const pstart = off + UDP_HEADER_SIZE;
@@ -1145,6 +1178,24 @@ function udpLengthField(w: Walker, l: ExplainLayer, off: number, len: number, ip
   );
 }
 
+/** udpState classifies the checksum of a complete UDP datagram; undefined when it is not all there. */
+function udpState(
+  w: Walker,
+  off: number,
+  len: number,
+  ip: IpContext,
+  overlay: 'vxlan' | 'udp' | undefined,
+): ChecksumState | undefined {
+  const b = w.buf;
+  if (len < 8 || off + len > b.length) return undefined;
+  const stored = udpChecksum(b, off);
+  if (stored === 0 && ip.version === 4) return 'none';
+  const pseudo = pseudoHeaderSum(w, ip, IP_PROTO_UDP, len);
+  const sum = checksumAdd(b, off, len, pseudo) - stored;
+  const inner = overlay ? overlayInnerIp(b, off, off + len, overlay) : -1;
+  return overlayChecksumState(b, stored, sum, pseudo, ip.version === 4, w.localSender(ip), inner, off + len);
+}
+
 /** udpChecksumField records the UDP checksum row of a datagram that is not quoted, verifying it. */
 function udpChecksumField(w: Walker, l: ExplainLayer, off: number, len: number, ip: IpContext): void {
   const b = w.buf;
@@ -1172,7 +1223,10 @@ function udpChecksumField(w: Walker, l: ExplainLayer, off: number, len: number, 
       ? computeChecksum(b, off, len, off + UDP_OFF_CHECKSUM, pseudoHeaderSum(w, ip, IP_PROTO_UDP, len))
       : undefined;
     if (computed === 0) computed = 0xffff; // RFC 768: a computed zero is sent as all ones
-    const [cv, cs] = checksumValue(stored, computed, 'datagram incomplete');
+    const st = ok
+      ? udpState(w, off, len, ip, l.info?.kind === 'udp' ? l.info.overlay : undefined)
+      : undefined;
+    const [cv, cs] = checksumValue(stored, computed, 'datagram incomplete', st);
     w.field(
       l,
       off + UDP_OFF_CHECKSUM,
@@ -1202,6 +1256,8 @@ function tcp(w: Walker, off: number, end: number, ip: IpContext): void {
       window: w.u16(off + TCP.WINDOW),
       payloadLength: ip.lim - off - hl,
     };
+    if (hl > TCP.MIN_SIZE && off + hl <= b.length)
+      l.info.options = tcpOptionsText(b, off + TCP.MIN_SIZE, off + hl);
   }
   if (!w.has(l, off, 4, 'ports')) return;
   if (w.full) {
@@ -1227,12 +1283,13 @@ function tcp(w: Walker, off: number, end: number, ip: IpContext): void {
     const stored = w.u16(off + TCP.CHECKSUM);
     const segLen = ip.payloadLen;
     const complete = !ip.quoted && off + segLen <= b.length && segLen >= TCP.MIN_SIZE;
+    const pseudo = complete ? pseudoHeaderSum(w, ip, IP_PROTO_TCP, segLen) : 0;
+    const computed = complete ? computeChecksum(b, off, segLen, off + TCP.CHECKSUM, pseudo) : undefined;
     const [cv, cs] = checksumValue(
       stored,
-      complete
-        ? computeChecksum(b, off, segLen, off + TCP.CHECKSUM, pseudoHeaderSum(w, ip, IP_PROTO_TCP, segLen))
-        : undefined,
+      computed,
       ip.quoted ? 'quoted header' : 'segment incomplete',
+      computed !== undefined ? checksumState(stored, computed, pseudo, false, w.localSender(ip)) : undefined,
     );
     w.field(l, off + TCP.CHECKSUM, 2, 'checksum', cv, cs ? { status: cs } : {});
   }
@@ -1307,6 +1364,36 @@ function tcpOptions(w: Walker, l: ExplainLayer, p: number, end: number): void {
   }
 }
 
+/** tcpOptionsText renders TCP options the way tcpdump does, e.g. `mss 1410,sackOK,TS val 1 ecr 0,nop,wscale 7`. */
+function tcpOptionsText(b: Uint8Array, p: number, end: number): string {
+  const out: string[] = [];
+  while (p < end) {
+    const kind = b[p];
+    if (kind === 0) {
+      out.push('eol');
+      break;
+    }
+    if (kind === 1) {
+      out.push('nop');
+      p++;
+      continue;
+    }
+    const len = p + 1 < end ? b[p + 1] : 0;
+    if (len < 2 || p + len > end) {
+      out.push(`bad opt ${kind}`);
+      break;
+    }
+    if (kind === 2 && len === 4) out.push(`mss ${(b[p + 2] << 8) | b[p + 3]}`);
+    else if (kind === 3 && len === 3) out.push(`wscale ${b[p + 2]}`);
+    else if (kind === 4 && len === 2) out.push('sackOK');
+    else if (kind === 5) out.push(`sack ${(len - 2) >>> 3}`);
+    else if (kind === 8 && len === 10) out.push(`TS val ${readU32(b, p + 2)} ecr ${readU32(b, p + 6)}`);
+    else out.push(`opt-${kind}:${len}`);
+    p += len;
+  }
+  return out.join(',');
+}
+
 function icmp(w: Walker, off: number, end: number, ip: IpContext): void {
   const b = w.buf;
   const l = w.layer('ICMP', ip.role, 'RFC 792', off);
@@ -1316,7 +1403,7 @@ function icmp(w: Walker, off: number, end: number, ip: IpContext): void {
     // Echo and timestamp messages keep their identifier and sequence in the second word.
     if (t === ICMPV4_ECHO_REPLY || t === ICMPV4_ECHO_REQUEST || t === 13 || t === 14)
       flag(l, truncation(ip.lim, off, ICMPV4_HEADER_SIZE, 'ICMP echo header'));
-    l.info = { kind: 'icmp', type: t, code: icmpv4Code(b, off) };
+    l.info = { kind: 'icmp', type: t, code: icmpv4Code(b, off), length: ip.payloadLen };
     if (ip.lim - off >= ICMPV4_HEADER_SIZE) l.info.rest = readU32(b, off + ICMPV4_OFF_ECHO_ID);
   }
   if (!w.has(l, off, 2, 'type and code')) return;
@@ -1402,7 +1489,7 @@ function icmpv6(w: Walker, off: number, end: number, ip: IpContext): void {
     const t = b[off];
     if (t === ICMPV6.ECHO_REQUEST || t === ICMPV6.ECHO_REPLY)
       flag(l, truncation(ip.lim, off, ICMPV6.BODY + 4, 'ICMPv6 echo header'));
-    l.info = { kind: 'icmpv6', type: t, code: b[off + ICMPV6.CODE] };
+    l.info = { kind: 'icmpv6', type: t, code: b[off + ICMPV6.CODE], length: ip.payloadLen };
     if (ip.lim - off >= ICMPV6.BODY + 4) l.info.rest = readU32(b, off + ICMPV6.BODY);
     const nd = t === ICMPV6.NEIGHBOR_SOLICITATION || t === ICMPV6.NEIGHBOR_ADVERTISEMENT;
     if (nd && ip.lim - off >= ICMPV6.ND_TARGET + IPV6_ADDR_SIZE)

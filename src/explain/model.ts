@@ -9,6 +9,8 @@
  * A decode with `detail: 'summary'` records only the second part (see `Explanation.detail`).
  */
 
+import type { ChecksumState } from '../wire/checksum-state';
+
 /**
  * DecodeDetail is how much the decoder records: `full` (the byte-by-byte view: fields, notes,
  * checksum verdicts, summary lines) or `summary` (only each layer's `info` and `problem`, which the
@@ -154,6 +156,8 @@ export interface UdpInfo {
   segment: number;
   /** The overlay the payload was decoded as, when the port is an overlay port. */
   overlay?: 'vxlan' | 'udp';
+  /** Checksum state of an overlay datagram over IPv4 (src/wire/checksum-state.ts), when all of it is present. */
+  checksum?: ChecksumState;
 }
 
 /** TcpInfo holds a TCP header's values. */
@@ -168,6 +172,8 @@ export interface TcpInfo {
   window: number;
   /** Segment bytes after the header, within the enclosing IP packet. */
   payloadLength: number;
+  /** The options as tcpdump prints them (`mss 1410,sackOK,TS val 1 ecr 0,nop,wscale 7`), when present. */
+  options?: string;
 }
 
 /** IcmpInfo holds an ICMP header's values. */
@@ -175,6 +181,8 @@ export interface IcmpInfo {
   kind: 'icmp';
   type: number;
   code: number;
+  /** Length of the ICMP message as the IP header gives it (tcpdump's `length`). */
+  length: number;
   /** The 32-bit word after the checksum (echo id/seq, next-hop MTU), when present. */
   rest?: number;
 }
@@ -184,6 +192,8 @@ export interface Icmpv6Info {
   kind: 'icmpv6';
   type: number;
   code: number;
+  /** Length of the ICMPv6 message as the IP header gives it (tcpdump's `length`). */
+  length: number;
   /** The 32-bit word after the checksum (echo id/seq, packet-too-big MTU), when present. */
   rest?: number;
   /** Neighbor solicitation/advertisement target address. */

@@ -2,6 +2,7 @@
  * Names and value formatting for the byte-by-byte view: protocol and port names, DSCP/ECN names,
  * Wireshark-style bit patterns, checksum verdicts. Pure string helpers; no frame parsing here.
  */
+import type { ChecksumState } from '../wire/checksum-state';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN } from '../wire/ethernet';
 import { IP_PROTO_ICMP, IP_PROTO_ICMPV6, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4';
 import { VLAN } from './extra-headers';
@@ -221,14 +222,26 @@ export function printable(buf: Uint8Array, off: number, len: number, max = 40): 
   return `"${s}${len > max ? '…' : ''}"`;
 }
 
-/** checksumValue renders a stored checksum against the computed one (undefined: not verifiable). */
+/**
+ * checksumValue renders a stored checksum against the computed one (undefined: not verifiable).
+ * With a transport checksum `state` (src/wire/checksum-state.ts), a wrong value is worded the way
+ * Wireshark does: partial (the pseudo-header sum left for offload), bad probably offload, or bad.
+ */
 export function checksumValue(
   stored: number,
   computed: number | undefined,
   why?: string,
+  state?: ChecksumState,
 ): [string, Status | undefined] {
   if (computed === undefined)
     return [`${hex(stored, 4)} (not verified: ${why ?? 'incomplete data'})`, undefined];
   if (stored === computed) return [`${hex(stored, 4)} valid`, 'ok'];
-  return [`${hex(stored, 4)} INVALID, computed ${hex(computed, 4)}`, 'bad'];
+  const wrong = `${hex(stored, 4)} INVALID, computed ${hex(computed, 4)}`;
+  if (state === 'partial')
+    return [
+      `${hex(stored, 4)} partial: left for checksum offload to complete (computed ${hex(computed, 4)} from the captured bytes)`,
+      'warn',
+    ];
+  if (state === 'offload') return [`${wrong}: bad, probably offload (sent from a local address)`, 'warn'];
+  return [wrong, 'bad'];
 }

@@ -47,6 +47,10 @@ export interface NativeBinding {
   readonly counterNames: readonly string[];
   /** errnoName maps an errno number to its name (`98` -> `EADDRINUSE`). */
   errnoName(errno: number): string;
+  /** pcapCompile compiles a pcap-filter(7) expression for a link type (libpcap); throws pcap's message. */
+  pcapCompile(linkType: number, snaplen: number, expression: string): Uint8Array;
+  /** pcapMatch runs a pcapCompile program over one captured packet (libpcap's bpf_filter). */
+  pcapMatch(program: Uint8Array, packet: Uint8Array, wireLength: number): boolean;
 
   tunOpen(name: string, vnetHdr: boolean, multiQueue: boolean): NativeTunOpenResult;
   tunSetOffload(fd: number, flags: number): void;

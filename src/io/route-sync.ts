@@ -322,6 +322,55 @@ export class RouteSync {
     return this.sync(group, []);
   }
 
+  /**
+   * recover re-adds the routes of `group` that are gone from the table (deleted by hand or by
+   * another tool), as flannel's host-gw route check does. A prefix that a route weft did not
+   * install holds now is given up and reported as a conflict, never replaced.
+   */
+  recover(group: string): Promise<RouteSyncResult & { recovered: KernelRoute[] }> {
+    const run = this.chain.then(() => this.recoverNow(group));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async recoverNow(group: string): Promise<RouteSyncResult & { recovered: KernelRoute[] }> {
+    const res = {
+      added: 0,
+      replaced: 0,
+      deleted: 0,
+      conflicts: [] as RouteConflict[],
+      errors: [] as RouteSyncResult['errors'],
+      recovered: [] as KernelRoute[],
+    };
+    const mine = this.routesOf(group);
+    if (mine.length === 0) return res;
+    const table = await this.deps.listRoutes(this.scope);
+    const byDst = new Map<string, TableRoute>();
+    for (const t of table) byDst.set(t.dst.includes('/') ? t.dst : `${t.dst}/32`, t);
+    const missing: KernelRoute[] = [];
+    for (const r of mine) {
+      const t = byDst.get(r.dst);
+      if (t === undefined) missing.push(r);
+      else if (t.protocol !== String(WEFT_ROUTE_PROTO)) {
+        this.owned.delete(r.dst);
+        res.conflicts.push({ route: r, holder: describe(t) });
+      }
+    }
+    if (missing.length === 0) return res;
+    const out = await this.deps.runBatch(missing.map((r) => ipLine('add', r)));
+    missing.forEach((r, i) => {
+      const err = out.failed.get(i + 1);
+      if (err === undefined) {
+        res.added++;
+        res.recovered.push(r);
+      } else if (errnoFromIpStderr(err) === 'EEXIST') {
+        this.owned.delete(r.dst);
+        res.conflicts.push({ route: r, holder: 'a route added meanwhile' });
+      } else res.errors.push({ route: r, op: 'add', error: err });
+    });
+    return res;
+  }
+
   private async syncNow(
     group: string,
     want: readonly KernelRoute[],

@@ -9,7 +9,8 @@
  * Reading accepts both byte orders and both the microsecond (0xa1b2c3d4) and nanosecond
  * (0xa1b23c4d) magic; writing always produces little-endian microsecond files, which every tool
  * reads. This is a control-path module: it allocates freely and throws FormatError on any
- * malformed input (truncated header or record, unknown magic, pcapng, absurd lengths), never a
+ * malformed input (truncated header or record, unknown magic, absurd lengths; pcapng is
+ * read-capture.ts's job and refused here), never a
  * RangeError from Buffer.
  */
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { FormatError } from '../errors';
 export const PCAP_MAGIC_USEC = 0xa1b2c3d4;
 /** PCAP_MAGIC_NSEC is the magic number of a nanosecond-resolution file. */
 export const PCAP_MAGIC_NSEC = 0xa1b23c4d;
-/** PCAPNG_MAGIC is the block type of a pcapng Section Header Block; recognised only to say so. */
+/** PCAPNG_MAGIC is the block type of a pcapng Section Header Block (read by pcapng-file.ts, not here). */
 export const PCAPNG_MAGIC = 0x0a0d0d0a;
 /** PCAP_GLOBAL_HEADER_SIZE is the length of the file header. */
 export const PCAP_GLOBAL_HEADER_SIZE = 24;
@@ -60,6 +61,8 @@ export interface PcapRecord {
   data: Buffer;
   /** Length of the packet on the wire (orig_len); >= data.length when the capture was cut short. */
   origLen: number;
+  /** Link type of this record when it differs from the file's (a pcapng file with several interfaces). */
+  linkType?: number;
 }
 
 /** PcapFile is a whole capture file in memory. */

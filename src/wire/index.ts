@@ -4,6 +4,7 @@
  */
 export * from './arp';
 export * from './checksum';
+export * from './checksum-state';
 export * from './ethernet';
 export * from './icmpv4';
 export * from './ipv4';

@@ -50,7 +50,7 @@ test('VXLAN ICMP echo request: outer, VNI, inner MACs and inner packet on one li
   assert.equal(s.vni, 1);
   assert.equal(
     s.text,
-    '192.0.2.1:49321 > 192.0.2.2:8472 VXLAN vni 1 | 0e:aa:00:00:00:01 > 0e:bb:00:00:00:02 | 10.244.0.1 > 10.244.1.1 ICMP echo request id 4 seq 1 len 84',
+    '192.0.2.1:49321 > 192.0.2.2:8472 VXLAN vni 1 | 0e:aa:00:00:00:01 > 0e:bb:00:00:00:02 | 10.244.0.1 > 10.244.1.1 ICMP echo request id 4 seq 1 len 64',
   );
 });
 
@@ -98,7 +98,7 @@ test('flannel-UDP TCP segments show flags, seq, ack and payload length', () => {
   const psh = summarizeFrame(
     flannelUdpFrame(ipv4('10.244.1.1', '10.244.0.1', 6, tcp(5201, 40000, 7, 1001, 0x18, Buffer.alloc(11)))),
   );
-  assert.match(psh.text, /TCP \[P\.\] seq 7 ack 1001 win 64240 len 11$/);
+  assert.match(psh.text, /TCP \[P\.\] seq 7:18 ack 1001 win 64240 len 11$/);
 });
 
 test('inner UDP, ARP and IPv6 are decoded inside VXLAN', () => {
@@ -131,7 +131,7 @@ test('inner UDP, ARP and IPv6 are decoded inside VXLAN', () => {
   v6.writeUInt16BE(9, 44);
   v6.writeUInt16BE(3, 46);
   const s6 = summarizeFrame(vxlanFrame(eth(INNER_B, INNER_A, 0x86dd, v6)));
-  assert.match(s6.text, /\| fd00::1 > fd00::2 ICMP6 echo request id 9 seq 3 len 56$/);
+  assert.match(s6.text, /\| fd00::1 > fd00::2 ICMP6 echo request id 9 seq 3 len 16$/);
 });
 
 test('foreign traffic is [not overlay]; non-first outer fragments are their own kind', () => {
@@ -156,7 +156,7 @@ test('foreign traffic is [not overlay]; non-first outer fragments are their own 
   assert.equal(ping.kind, 'not-overlay');
   assert.match(
     ping.text,
-    /^\[not overlay\] 192\.0\.2\.1 > 192\.0\.2\.2 ICMP echo request id 1 seq 1 len 84$/,
+    /^\[not overlay\] 192\.0\.2\.1 > 192\.0\.2\.2 ICMP echo request id 1 seq 1 len 64$/,
   );
   const frag = summarizeFrame(
     eth(
@@ -174,7 +174,7 @@ test('foreign traffic is [not overlay]; non-first outer fragments are their own 
   assert.equal(s.kind, 'vxlan');
   assert.match(s.text, /\[outer IP fragmented: id 4660/);
   const cut = Buffer.from(first.subarray(0, first.length - 20));
-  assert.match(summarizeFrame(cut).text, /len 84 \[64 of 84 bytes in this fragment\] \[outer IP fragmented/);
+  assert.match(summarizeFrame(cut).text, /len 64 \[64 of 84 bytes in this fragment\] \[outer IP fragmented/);
 });
 
 test('--port with backend auto sniffs VXLAN vs flannel-UDP; raw and SLL link types work', () => {
@@ -247,12 +247,18 @@ test('kernel VXLAN fixture: every overlay frame decodes with VNI 1 and inner 10.
     );
   }
   assert.ok(
-    vx.some((s) => /10\.244\.0\.1 > 10\.244\.1\.1 ICMP echo request id \d+ seq 1 len 84$/.test(s.text)),
+    vx.some((s) => /10\.244\.0\.1 > 10\.244\.1\.1 ICMP echo request id \d+ seq 1 len 64$/.test(s.text)),
   );
   assert.ok(
-    vx.some((s) => /10\.244\.1\.1 > 10\.244\.0\.1 ICMP echo reply id \d+ seq 1 len 84$/.test(s.text)),
+    vx.some((s) => /10\.244\.1\.1 > 10\.244\.0\.1 ICMP echo reply id \d+ seq 1 len 64$/.test(s.text)),
   );
-  assert.ok(vx.some((s) => / TCP \[S\.\] seq \d+ ack \d+ win \d+ len 0$/.test(s.text)));
+  assert.ok(
+    vx.some((s) =>
+      / TCP \[S\.\] seq \d+ ack \d+ win \d+ options \[mss 1410,sackOK,TS val \d+ ecr \d+,nop,wscale \d+\] len 0$/.test(
+        s.text,
+      ),
+    ),
+  );
   assert.ok(vx.some((s) => / ICMP unreachable port len \d+$/.test(s.text)));
 });
 
@@ -267,7 +273,7 @@ test('flannel-UDP fixture: every overlay frame decodes as flannel-UDP', () => {
       /^192\.0\.2\.[12]:8285 > 192\.0\.2\.[12]:8285 flannel-UDP \| 10\.246\.0\.[12]/.test(s.text),
     ),
   );
-  assert.ok(fu.some((s) => /ICMP echo request id \d+ seq 1 len 1472$/.test(s.text)));
+  assert.ok(fu.some((s) => /ICMP echo request id \d+ seq 1 len 1452$/.test(s.text)));
 });
 
 test('formatTimestamp and formatIpv6', () => {
@@ -361,7 +367,7 @@ test('fixed: outer IPv6 extension headers, QinQ tags and LINKTYPE_IPV4/IPV6 no l
   assert.equal(v6.kind, 'vxlan');
   assert.match(
     v6.text,
-    /^\[fd00::1\]:49321 > \[fd00::2\]:8472 VXLAN vni 1 \| .* ICMP echo request id 4 seq 1 len 84$/,
+    /^\[fd00::1\]:49321 > \[fd00::2\]:8472 VXLAN vni 1 \| .* ICMP echo request id 4 seq 1 len 64$/,
   );
   const qinq = tagged(
     UNDERLAY_B_MAC,

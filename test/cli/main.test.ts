@@ -19,7 +19,7 @@ test('weft with no command lists every command and exits 0', () => {
 
 for (const name of Object.keys(COMMANDS)) {
   test(`weft ${name} --help prints its usage and exits 0`, () => {
-    for (const flag of ['--help', '-h']) {
+    for (const flag of ['--help', '-h', '-help']) {
       const r = weft(name, flag);
       assert.equal(r.status, 0, `${name} ${flag}: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`usage: weft ${name}`));

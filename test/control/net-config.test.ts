@@ -40,6 +40,43 @@ test('vxlan defaults and options; Type and keys match case-insensitively', () =>
   assert.equal(backendMtu(d, 1500), 1450);
 });
 
+test('host-gw: Type only (matched case-insensitively), MTU is the interface MTU', () => {
+  const c = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"Host-GW"}}');
+  assert.deepEqual(c.backend, { type: 'host-gw' });
+  assert.equal(backendMtu(c, 1500), 1500);
+  assert.equal(backendMtu(c, 9001), 9001);
+});
+
+test("flannel's other backends are refused naming what weft supports and what the backend is", () => {
+  const cases: Array<[string, RegExp]> = [
+    ['ipip', /IP-in-IP/],
+    ['ipsec', /IPsec/],
+    ['wireguard', /WireGuard/],
+    ['alloc', /allocat/],
+    ['extension', /extension/],
+    ['tencent-vpc', /cloud/],
+    ['aws-vpc', /cloud/],
+    ['gce', /cloud/],
+    ['ali-vpc', /cloud/],
+    ['IPIP', /IP-in-IP/],
+  ];
+  for (const [type, what] of cases) {
+    assert.throws(
+      () => parseNetworkConfig(`{"Network":"10.0.0.0/16","Backend":{"Type":"${type}"}}`),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.equal(e.field, 'Backend.Type');
+        assert.match(e.message, /must be "vxlan", "udp" or "host-gw" \(the backends weft implements\)/);
+        assert.match(e.message, new RegExp(`flannel's "${type.toLowerCase()}" backend`));
+        assert.match(e.message, what);
+        assert.doesNotMatch(e.message, /must be "vxlan" or "udp"/);
+        return true;
+      },
+      type,
+    );
+  }
+});
+
 test('narrow networks: prefix+2 subnets; explicit SubnetMin/Max honoured', () => {
   const c = parseNetworkConfig('{"Network":"10.0.0.0/26"}');
   assert.equal(c.subnetLen, 28);
@@ -123,8 +160,11 @@ const invalid: [string, string, RegExp?][] = [
   ],
   ['{"Network":"10.0.0.0/16","Backend":"vxlan"}', 'Backend', /object/],
   ['{"Network":"10.0.0.0/16","Backend":{}}', 'Backend.Type', /required/],
-  ['{"Network":"10.0.0.0/16","Backend":{"Type":"host-gw"}}', 'Backend.Type', /must be "vxlan" or "udp"/],
-  ['{"Network":"10.0.0.0/16","Backend":{"Type":"banana"}}', 'Backend.Type', /must be "vxlan" or "udp"/],
+  [
+    '{"Network":"10.0.0.0/16","Backend":{"Type":"banana"}}',
+    'Backend.Type',
+    /must be "vxlan", "udp" or "host-gw".*unknown backend type "banana"/,
+  ],
   ['{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","VNI":16777216}}', 'Backend.VNI', /0\.\.16777215/],
   ['{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","VNI":-1}}', 'Backend.VNI'],
   ['{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","Port":70000}}', 'Backend.Port'],

@@ -23,6 +23,11 @@ test('flags -> embedded store -> config from the store', async (t) => {
     loadNetworkConfig(store, flags),
     (e: unknown) => e instanceof ConfigError && e.field === 'config',
   );
+  // Chosen by default (no store flag at all), the error says how to reach etcd as flanneld would.
+  await assert.rejects(
+    loadNetworkConfig(store, { ...flags, storeFrom: 'default' }),
+    (e: unknown) => e instanceof ConfigError && /give --etcd-endpoints/.test(e.message),
+  );
   await store.setConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
   const { config, source } = await loadNetworkConfig(store, flags);
   assert.equal(config.subnetLen, 24);
@@ -31,6 +36,10 @@ test('flags -> embedded store -> config from the store', async (t) => {
     openStore(parseFlags(['--store=etcd', '--etcd-endpoints=http://127.0.0.1:1'], {})).kind,
     'etcd',
   );
+  // A flanneld line: the etcd flag alone opens the etcd store.
+  const etcd = openStore(parseFlags(['--etcd-endpoints=http://127.0.0.1:1'], {}));
+  assert.equal(etcd.kind, 'etcd');
+  await etcd.close();
 });
 
 test('--net-config-path: read, validated, seeds an empty store; an invalid file writes nothing', async (t) => {

@@ -93,8 +93,8 @@ const CASES: Case[] = [
     field: 'Backend.Type',
   },
   {
-    name: 'Backend.Type host-gw',
-    config: '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}',
+    name: 'Backend.Type ipip',
+    config: '{"Network":"10.244.0.0/16","Backend":{"Type":"ipip"}}',
     field: 'Backend.Type',
   },
   {
@@ -177,6 +177,18 @@ const CASES: Case[] = [
     config: GOOD,
     args: ['--etcd-keyfile', '/tmp/k.pem'],
     field: '--etcd-certfile',
+  },
+  {
+    name: '--store embedded with --etcd-endpoints',
+    config: GOOD,
+    args: ['--store', 'embedded', '--etcd-endpoints', 'http://127.0.0.1:2379'],
+    field: '--store',
+  },
+  {
+    name: 'host-gw behind NAT (--public-ip is not the interface address)',
+    config: '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}',
+    args: ['--iface', 'lo'],
+    field: '--public-ip',
   },
   { name: 'unknown flag', config: GOOD, args: ['--no-such-flag'], field: 'unknown flag', code: 2 },
 ];

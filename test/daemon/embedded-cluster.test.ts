@@ -135,6 +135,9 @@ test('weft run: three nodes through the embedded store', { timeout: 180_000 }, a
     ),
   );
   assert.match(trace, /VXLAN/);
+  // The node sends from its bound port: the explained frame must not call 8472 a flow hash.
+  assert.match(trace, /source port +8472 .*fixed: the sender's bound port/);
+  assert.doesNotMatch(trace, /hash of the inner flow/);
   assert.match(trace, /counters \(egress\): \d+ packets/);
   // --debug keeps per-flow counters: the mesh pings between node1 and node2, each way.
   const esc = (ip: string): string => ip.replace(/\./g, '\\.');

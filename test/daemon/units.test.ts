@@ -43,7 +43,7 @@ test('log: one JSON object per line with ts, level, msg and fields', () => {
   assert.ok(!formatLogLine('warn', 'm').includes('fields'));
 });
 
-test('iface: flanneld order (--iface name/IP, --iface-regex, --public-ip owner, default route)', async () => {
+test('iface: flanneld order (--iface name/IP, then --iface-regex, then --iface-can-reach; --public-ip owner, default route)', async () => {
   const links: LinkAddrs[] = [
     { ifname: 'lo', mtu: 65536, addrs: ['127.0.0.1'] },
     { ifname: 'eth0', mtu: 1500, addrs: ['192.0.2.7'] },
@@ -65,6 +65,23 @@ test('iface: flanneld order (--iface name/IP, --iface-regex, --public-ip owner, 
   assert.equal((await selectExtIface({ ...f, publicIp: '198.51.100.8' }, links, route)).addr, '198.51.100.8');
   const nat = await selectExtIface({ ...f, publicIp: '203.0.113.9' }, links, route);
   assert.deepEqual([nat.name, nat.addr, nat.publicIp], ['eth0', '192.0.2.7', '203.0.113.9']);
+  // flanneld exits when no interface has --public-ip; weft's fallback says so.
+  assert.match(nat.note ?? '', /no interface has --public-ip 203\.0\.113\.9.*flanneld/);
+  assert.equal((await selectExtIface({ ...f, iface: ['eth0'] }, links, route)).note, undefined);
+  // As flanneld: --iface entries first, then --iface-regex, then --iface-can-reach.
+  const viaRegex = await selectExtIface({ ...f, iface: ['eth9'], ifaceRegex: ['^198\\.'] }, links, route);
+  assert.deepEqual([viaRegex.name, viaRegex.addr], ['eth1', '198.51.100.7']);
+  const viaReach = await selectExtIface(
+    { ...f, iface: ['eth9'], ifaceRegex: ['^10\\.'], ifaceCanReach: '198.51.100.1' },
+    links,
+    route,
+  );
+  assert.equal(viaReach.name, 'eth1');
+  await assert.rejects(
+    selectExtIface({ ...f, iface: ['eth9'], ifaceRegex: ['^10\\.'] }, links, route),
+    (e: unknown) =>
+      e instanceof ConfigError && e.field === '--iface' && /eth9/.test(e.message) && /\^10/.test(e.message),
+  );
   await assert.rejects(
     selectExtIface({ ...f, iface: ['eth9'] }, links, route),
     (e: unknown) => e instanceof ConfigError && e.field === '--iface',
@@ -336,7 +353,7 @@ test('trace: a DirectRouting peer is reported as plain routed IP, not as an over
   assert.equal(r.route, '10.244.4.0/24');
   assert.equal(r.direct?.publicIp, '192.0.2.4');
   assert.equal(r.outer, null, 'no overlay headers');
-  assert.match(renderTrace(r), /DirectRouting.*\n.*via 192\.0\.2\.4 as plain IP, without VXLAN/);
+  assert.match(renderTrace(r), /DirectRouting.*\n.*via 192\.0\.2\.4 as plain IP, without encapsulation/);
   assert.match(renderTrace(traceOffline('10.244.5.1', routes, null)), /NOT installed/);
   // An encapsulated peer still wins for its own subnet, and unknown addresses stay no-route.
   assert.equal(traceOffline('10.244.3.9', routes, null).verdict, 'peer');

@@ -4,7 +4,7 @@
  * `weft capture --explain`); this file only gets the bytes and decides about colour.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, FormatError, UsageError } from '../../errors';
+import { ConfigError, UsageError } from '../../errors';
 import { parseArgv } from '../args';
 import {
   DEFAULT_FLANNEL_UDP_PORTS,
@@ -12,11 +12,15 @@ import {
   explainFrame,
   type ExplainLink,
 } from '../../explain';
-import { linkTypeName, readPcapFile } from '../../pcap/pcap-file';
+import { parseHexInput, rawIpHint } from '../../explain/hex-input';
+import { localSenders } from '../../pcap/decap';
+import { linkTypeName } from '../../pcap/pcap-file';
+import { readCaptureFile } from '../../pcap/read-capture';
+import { ipv4ToU32 } from '../../route/addr';
 
 /** usage is the `weft help explain` text. */
 export const usage = `usage: weft explain HEX [--link eth|ip] [--port N] [--udp-port N]
-       weft explain --pcap FILE --frame N [--port N] [--udp-port N]
+       weft explain --pcap FILE --frame N [--port N] [--udp-port N] [--local-ip A ...]
        weft explain --hex-file FILE [--link eth|ip]
 
 Prints one frame layer by layer: a heading per protocol with its byte range and RFC section, then
@@ -25,25 +29,21 @@ TCP flags) broken out; checksums verified; an overhead summary at the end. Trunc
 frames are explained as far as they go.
 
   HEX              the frame as hex; spaces, colons and a leading 0x are ignored
-  --hex-file FILE  read the hex from FILE ('-' for stdin), e.g. a copy from Wireshark
-  --pcap FILE      take frame number --frame N (1-based, as tshark numbers them) from a pcap file
-  --link eth|ip    what the first byte is: an Ethernet header (default) or an IP header
+  --hex-file FILE  read the frame from FILE ('-' for stdin): plain hex, tcpdump -xx / -x output,
+                   tshark -x output or Wireshark's "Copy as Hex Dump" (offsets are recognised and
+                   checked, ASCII columns dropped; the first packet is explained)
+  --pcap FILE      take frame number --frame N (1-based, as tshark numbers them) from a pcap or
+                   pcapng file
+  --link eth|ip    what the first byte is: an Ethernet header (default) or an IP header (tcpdump
+                   -x prints no link header; a bare IP packet read as Ethernet gets a hint)
+  --local-ip A     an underlay address of the capturing node (repeatable): its wrong checksums are
+                   "bad, probably offload"; with --pcap, senders of partial checksums count too
   --port N         also decode UDP destination port N as VXLAN (default: 8472 and 4789)
   --udp-port N     also decode UDP destination port N as flannel-UDP (default: 8285)
 
 Colour is used when stdout is a terminal and NO_COLOR is not set.`;
 
-/** parseHex turns hex text (spaces, colons, newlines and 0x prefixes allowed) into bytes. */
-export function parseHex(text: string): Buffer {
-  const clean = text.replace(/0x/gi, '').replace(/[\s:.-]/g, '');
-  if (clean.length === 0) throw new FormatError('no hex digits given');
-  if (!/^[0-9a-fA-F]*$/.test(clean)) {
-    const bad = clean.match(/[^0-9a-fA-F]/)![0];
-    throw new FormatError(`not hex: unexpected character ${JSON.stringify(bad)}`);
-  }
-  if (clean.length % 2 !== 0) throw new FormatError(`odd number of hex digits (${clean.length})`);
-  return Buffer.from(clean, 'hex');
-}
+export { parseHex } from '../../explain/hex-input';
 
 function intArg(flag: string, v: string, min: number, max: number): number {
   if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
@@ -64,13 +64,15 @@ export interface ExplainArgs {
   vxlanPorts: number[];
   /** Ports decoded as flannel-UDP: --udp-port values (last given first), then the defaults. */
   udpPorts: number[];
+  /** --local-ip addresses, host-order u32. */
+  localIps: number[];
 }
 
 /** parseExplainArgs parses `weft explain` arguments; anything not starting with `--` is HEX. */
 export function parseExplainArgs(argv: string[]): ExplainArgs {
   const a = parseArgv(argv, {
     value: ['--pcap', '--hex-file', '--frame', '--link'],
-    repeat: ['--port', '--udp-port'],
+    repeat: ['--port', '--udp-port', '--local-ip'],
     positional: true,
     flagPrefix: '--',
     unknown: (_arg, flag) => `unknown flag ${flag}`,
@@ -92,12 +94,23 @@ export function parseExplainArgs(argv: string[]): ExplainArgs {
     link,
     vxlanPorts: [...ports('--port'), ...DEFAULT_VXLAN_PORTS],
     udpPorts: [...ports('--udp-port'), ...DEFAULT_FLANNEL_UDP_PORTS],
+    localIps: a.all('--local-ip').map((v) => ipv4ToU32(v, '--local-ip')),
   };
 }
 
 /** run executes `weft explain`; returns 0 (a frame was explained, even a broken one). */
 export async function run(argv: string[]): Promise<number> {
-  const { hexParts, pcap, hexFile, frame, vxlanPorts, udpPorts, link: linkFlag } = parseExplainArgs(argv);
+  const {
+    hexParts,
+    pcap,
+    hexFile,
+    frame,
+    vxlanPorts,
+    udpPorts,
+    localIps,
+    link: linkFlag,
+  } = parseExplainArgs(argv);
+  let local = new Set(localIps);
   let link = linkFlag;
   const sources = [pcap !== undefined, hexFile !== undefined, hexParts.length > 0].filter(Boolean).length;
   if (sources !== 1) throw new UsageError('give exactly one of: HEX, --hex-file FILE, --pcap FILE --frame N');
@@ -105,23 +118,37 @@ export async function run(argv: string[]): Promise<number> {
   let title: string;
   if (pcap !== undefined) {
     if (frame === undefined) throw new UsageError('--pcap needs --frame N');
-    const file = readPcapFile(pcap);
+    const file = readCaptureFile(pcap);
     if (frame > file.records.length) {
       throw new UsageError(`${pcap} has ${file.records.length} frames; --frame ${frame} does not exist`);
     }
     const rec = file.records[frame - 1]!;
     bytes = rec.data;
-    link ??= file.linkType;
+    const linkType = rec.linkType ?? file.linkType;
+    link ??= linkType;
+    // Senders of partial checksums anywhere in the file are the capturing node (see src/pcap/decap.ts).
+    for (const p of vxlanPorts.concat(udpPorts)) local = localSenders(file, p, [...local]);
     const cut = rec.origLen > rec.data.length ? ` (captured ${rec.data.length} of ${rec.origLen} bytes)` : '';
-    title = `frame ${frame} of ${pcap}, ${linkTypeName(file.linkType)}${cut}`;
+    title = `frame ${frame} of ${pcap}, ${linkTypeName(linkType)}${cut}`;
   } else {
     if (frame !== undefined) throw new UsageError('--frame goes with --pcap');
     const text =
       hexFile !== undefined ? readFileSync(hexFile === '-' ? 0 : hexFile, 'utf8') : hexParts.join('');
-    bytes = parseHex(text);
-    title = `frame from ${hexFile !== undefined ? hexFile : 'the command line'}`;
+    const input = parseHexInput(text);
+    bytes = input.bytes;
+    const from = {
+      hex: '',
+      tcpdump: ', read as tcpdump -x/-xx output',
+      'offset-dump': ', read as an offset hex dump',
+    }[input.format];
+    title = `frame from ${hexFile !== undefined ? hexFile : 'the command line'}${from}`;
+    if (input.morePackets)
+      process.stderr.write('weft explain: the input holds more packets; explaining the first\n');
+    const hint = link === undefined ? rawIpHint(bytes) : undefined;
+    if (hint) process.stderr.write(`weft explain: hint: ${hint}\n`);
   }
   const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
-  process.stdout.write(explainFrame(bytes, { link, vxlanPorts, udpPorts, color, title }));
+  const opts = { link, vxlanPorts, udpPorts, color, title, ...(local.size ? { localAddresses: local } : {}) };
+  process.stdout.write(explainFrame(bytes, opts));
   return 0;
 }

@@ -6,14 +6,16 @@
 import { ConfigError, UsageError } from '../../errors';
 import { parseArgv, type ParsedArgs } from '../args';
 import { resetIpId } from '../../encap';
-import { countsReport, decapPcap } from '../../pcap/decap';
+import { CHECKSUM_POLICIES, countsReport, decapPcap, type ChecksumPolicy } from '../../pcap/decap';
 import { encapPcap } from '../../pcap/encap';
-import { linkTypeName, readPcapFile, writePcapFile } from '../../pcap/pcap-file';
+import { linkTypeName, writePcapFile } from '../../pcap/pcap-file';
+import { readCaptureFile } from '../../pcap/read-capture';
 import { ipv4ToU32, macToBuffer } from '../../route/addr';
 import type { Backend } from '../../route/peer';
 
 /** usage is the `weft help pcap` text. */
-export const usage = `usage: weft pcap decap IN.pcap OUT.pcap [--backend vxlan|udp] [--port N] [--vni N] [--local-mac MAC]
+export const usage = `usage: weft pcap decap IN OUT.pcap [--backend vxlan|udp] [--port N] [--vni N] [--local-mac MAC]
+                       [--checksum offload|strict|off] [--local-ip A ...]
        weft pcap encap IN.pcap OUT.pcap --local-ip A --remote-ip B [--local-mac M1 --remote-mac M2]
                        [--backend vxlan|udp] [--vni N] [--port N] [--outer-src-mac M] [--outer-dst-mac M]
                        [--no-udp-checksum]
@@ -22,6 +24,10 @@ decap: reads underlay frames (Ethernet, raw IP or Linux cooked captures) and wri
        frames: inner Ethernet frames (link type 1) for vxlan, raw IP packets (link type 101) for
        udp. Frames that are not valid overlay frames are skipped and counted on stderr by reason.
        Without --local-mac every frame's own inner destination counts as "our" VTEP MAC.
+       Outer UDP checksums are reported by state, as Wireshark marks them: valid, none, partial
+       (only the pseudo-header sum: a capture on the sending node, or on veth, taken before
+       checksum offload filled it in), "bad, probably offload" (wrong, from a local address: one
+       that sent partial checksums in this capture, or a --local-ip) and bad (from anyone else).
 encap: reads inner frames (Ethernet or raw IP) and writes complete underlay frames: Ethernet +
        IPv4 + UDP (checksum computed) + VXLAN header + inner Ethernet, or + the IP packet for udp.
        Ethernet input keeps its own inner MACs unless --local-mac/--remote-mac are given; raw IP
@@ -35,17 +41,23 @@ encap: reads inner frames (Ethernet or raw IP) and writes complete underlay fram
   --local-mac M1        our VTEP MAC: inner source (encap) / the only accepted destination (decap)
   --remote-mac M2       the peer's VTEP MAC: inner destination (encap)
   --no-udp-checksum     encap: send outer UDP checksum 0 (RFC 7348 §5 allows it over IPv4)
+  --checksum P          decap: which outer UDP checksums drop a frame: offload (default: only bad
+                        ones, as a receiving kernel), strict (every incorrect one, partial too:
+                        RFC 7348 §5 to the letter) or off (none)
+  --local-ip A          decap: an underlay address of the capturing node (repeatable); its
+                        wrong checksums are "bad, probably offload"
 
-Files are classic pcap (dumpcap -P, tcpdump -w); tshark decodes port 8472 as VXLAN with
+IN is classic pcap (tcpdump -w, dumpcap -P) or pcapng (dumpcap, tshark, Wireshark); OUT is
+classic pcap. tshark decodes port 8472 as VXLAN with
   tshark -d udp.port==8472,vxlan -r OUT.pcap`;
 
 /** PCAP_VALUE_FLAGS are the `weft pcap` flags that take a value. */
 const PCAP_VALUE_FLAGS = [
-  '--backend', '--port', '--vni', '--local-ip', '--remote-ip', '--local-mac', '--remote-mac', '--outer-src-mac', '--outer-dst-mac',
+  '--backend', '--port', '--vni', '--checksum', '--remote-ip', '--local-mac', '--remote-mac', '--outer-src-mac', '--outer-dst-mac',
 ] as const; // prettier-ignore
 
 /** PcapFlag is any `weft pcap` flag. */
-export type PcapFlag = (typeof PCAP_VALUE_FLAGS)[number] | '--no-udp-checksum';
+export type PcapFlag = (typeof PCAP_VALUE_FLAGS)[number] | '--no-udp-checksum' | '--local-ip';
 
 /** PcapArgs is the parsed command line. */
 export interface PcapArgs {
@@ -64,6 +76,7 @@ export function parsePcapArgs(argv: string[]): PcapArgs {
   const flags = parseArgv<PcapFlag>(argv, {
     bool: ['--no-udp-checksum'],
     value: PCAP_VALUE_FLAGS,
+    repeat: ['--local-ip'],
     positional: true,
     flagPrefix: '--',
     unknown: (_arg, flag) => `unknown flag ${flag}`,
@@ -104,12 +117,11 @@ export async function run(argv: string[]): Promise<number> {
   const port = intFlag(f, '--port', 1, 65535);
   const vni = intFlag(f, '--vni', 0, 0xffffff);
   const localMac = macFlag(f, '--local-mac');
-  const file = readPcapFile(args.input);
+  const file = readCaptureFile(args.input);
   let written: number;
   let lines: string[];
   if (args.mode === 'decap') {
     for (const bad of [
-      '--local-ip',
       '--remote-ip',
       '--remote-mac',
       '--outer-src-mac',
@@ -118,7 +130,12 @@ export async function run(argv: string[]): Promise<number> {
     ] as const) {
       if (f.has(bad)) throw new UsageError(`${bad} applies to encap only`);
     }
-    const res = decapPcap(file, { backend, port, vni, localMac });
+    const checksum = (f.get('--checksum') ?? 'offload') as ChecksumPolicy;
+    if (!CHECKSUM_POLICIES.includes(checksum)) {
+      throw new ConfigError('--checksum', 'must be offload, strict or off', JSON.stringify(checksum));
+    }
+    const localAddresses = f.all('--local-ip').map((a) => ipv4ToU32(a, '--local-ip'));
+    const res = decapPcap(file, { backend, port, vni, localMac, checksum, localAddresses });
     writePcapFile(args.output, { linkType: res.linkType, records: res.records });
     written = res.records.length;
     lines = countsReport(res);
@@ -127,6 +144,8 @@ export async function run(argv: string[]): Promise<number> {
         `${written} inner frames written (${linkTypeName(res.linkType)}), ${file.records.length - written} skipped\n`,
     );
   } else {
+    if (f.has('--checksum')) throw new UsageError('--checksum applies to decap only');
+    if (f.all('--local-ip').length > 1) throw new UsageError('encap takes one --local-ip');
     const local = f.get('--local-ip');
     const remote = f.get('--remote-ip');
     if (!local || !remote) throw new UsageError('encap needs --local-ip and --remote-ip');

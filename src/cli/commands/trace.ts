@@ -216,7 +216,7 @@ export function renderTrace(r: TraceResult, color = false): string {
   const lines: string[] = [];
   if (!n) return `node has no lease yet: cannot trace ${r.dst}`;
   lines.push(
-    `node:   ${n.subnet} on ${n.dev} (${n.backend}${n.backend === 'vxlan' ? ` VNI ${n.vni}` : ''}, port ${n.port}), public IP ${n.publicIp}${n.vtepMac ? `, VTEP MAC ${n.vtepMac}` : ''}, MTU ${n.mtu}`,
+    `node:   ${n.subnet} on ${n.dev} (${n.backend}${n.backend === 'vxlan' ? ` VNI ${n.vni}` : ''}${n.backend === 'host-gw' ? '' : `, port ${n.port}`}), public IP ${n.publicIp}${n.vtepMac ? `, VTEP MAC ${n.vtepMac}` : ''}, MTU ${n.mtu}`,
   );
   switch (r.verdict) {
     case 'local':
@@ -231,14 +231,17 @@ export function renderTrace(r: TraceResult, color = false): string {
       break;
     case 'no-route':
       lines.push(
-        `route:  none — no peer leases a subnet containing ${r.dst}; the packet is dropped (drop reason no_route${n.backend === 'udp' ? ', ICMP net unreachable sent back' : ''})`,
+        n.backend === 'host-gw'
+          ? `route:  none — no host-gw peer leases a subnet containing ${r.dst}; the kernel routes it by its own table (there is no weft dataplane with host-gw)`
+          : `route:  none — no peer leases a subnet containing ${r.dst}; the packet is dropped (drop reason no_route${n.backend === 'udp' ? ', ICMP net unreachable sent back' : ''})`,
       );
       break;
     case 'direct': {
       const d = r.direct!;
-      lines.push(`route:  ${r.route} -> lease ${d.leaseKey} (DirectRouting: the peer shares this node's L2)`);
+      const why = n.backend === 'host-gw' ? 'host-gw' : 'DirectRouting';
+      lines.push(`route:  ${r.route} -> lease ${d.leaseKey} (${why}: the peer shares this node's L2)`);
       lines.push(
-        `peer:   public IP ${d.publicIp}: the kernel routes ${r.dst} via ${d.publicIp} as plain IP, without VXLAN; weft never sees it` +
+        `peer:   public IP ${d.publicIp}: the kernel routes ${r.dst} via ${d.publicIp} as plain IP, without encapsulation; weft never sees it` +
           (d.installed
             ? ''
             : ' (the route is NOT installed: see the daemon log; it is retried on the next change)'),
