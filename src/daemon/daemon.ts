@@ -124,7 +124,7 @@ export interface DebugDirectPeer {
   subnet: string;
   publicIp: string;
   leaseKey: string;
-  /** The `ip route` is in place (false after a failed `ip route replace`, retried on the next change). */
+  /** The route is in place (false after a failed or refused add, retried on the next change). */
   installed: boolean;
 }
 
