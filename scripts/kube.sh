@@ -4,6 +4,13 @@
 #
 #   scripts/kube.sh build    build (or reuse) the binaries; prints their directory on the last line
 #   scripts/kube.sh bindir   print the cached binaries' directory (exit 1 if not built)
+#   scripts/kube.sh start [DIR]  etcd + kube-apiserver (secure port, token auth, RBAC) + kube-controller-manager
+#                            (nodeipam, --cluster-cidr 10.244.0.0/16) on 127.0.0.1, free ports; flannel's RBAC and a
+#                            TokenRequest token for kube-flannel/flannel; prints KUBE_SERVER, ADMIN_KUBECONFIG,
+#                            FLANNEL_KUBECONFIG (DIR default /tmp/weft-kube)
+#   scripts/kube.sh stop [DIR]   stop those processes by PID (DIR/pids)
+#
+# start/stop run src/testing/kube-cluster.ts (the harness the tests and the demo use): `npm run build` first.
 #
 # The binaries are cached outside the repo, keyed by the source package version, in
 # $WEFT_KUBE_CACHE (default /var/cache/weft/kube); a cold build takes 10-12 minutes on 2 cores.
@@ -97,8 +104,17 @@ build() {
 case "${1:-}" in
   build) build ;;
   bindir) cached_bindir || { log "not built; run: scripts/kube.sh build"; exit 1; } ;;
+  start | stop)
+    harness="$(dirname "$0")/../dist/src/testing/kube-cluster.js"
+    [ -f "$harness" ] || { log "$harness missing; run: npm run build"; exit 1; }
+    if [ "$1" = start ]; then
+      WEFT_KUBE_BIN="$(cached_bindir)" || { log "not built; run: scripts/kube.sh build"; exit 1; }
+      export WEFT_KUBE_BIN
+    fi
+    exec node "$harness" "$1" "${2:-/tmp/weft-kube}"
+    ;;
   *)
-    echo "usage: scripts/kube.sh build|bindir" >&2
+    echo "usage: scripts/kube.sh build|bindir|start [DIR]|stop [DIR]" >&2
     exit 2
     ;;
 esac

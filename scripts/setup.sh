@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(iproute2 iputils-ping iperf3 socat tshark tcpdump ethtool iptables etcd-server etcd-client libpcap-dev jq python3 make g++ openssl containernetworking-plugins)
+PKGS=(iproute2 iputils-ping iperf3 socat tshark tcpdump ethtool iptables etcd-server etcd-client libpcap-dev jq python3 make g++ openssl containernetworking-plugins chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -19,7 +19,24 @@ fi
 # The Debian etcd-server package starts a system etcd on 2379; weft's tests start their own
 # etcd on other ports, so leave it alone.
 
+# Docker for the deploy tests (dockerd with --bip/--mtu from subnet.env, test/deploy/systemd.test.ts):
+# the tests start their own dockerd with a private socket and data root; busybox-static is the
+# rootfs they `docker import` (there is no registry).
+DOCKER_PKGS=(docker.io busybox-static)
+missing=()
+for p in "${DOCKER_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 # npm ci runs our own install script (node-gyp builds native/) and the approved dependency
 # scripts (cap, raw-socket; see allowScripts in package.json).
 npm ci --no-audit --no-fund
 npm run build
+# Kubernetes mode's tests and `weft demo --kube` need a real kube-apiserver, kube-controller-manager
+# and kubectl: built once from Debian's source package (10-12 minutes, progress on stderr), then cached.
+./scripts/kube.sh build >/dev/null

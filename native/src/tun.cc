@@ -148,8 +148,10 @@ Napi::Value TunRead(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, count);
 }
 
-// tunWrite(fd, buf, offsets, lengths, start, end, counters) -> packets written
-// Each packet is one write(); EAGAIN or an error drops that packet (counted) and moves on.
+// tunWrite(fd, buf, offsets, lengths, start, end, counters[, status]) -> packets written
+// Each packet is one write(); EAGAIN or an error drops that packet (counted) and moves on. With
+// `status` (a Uint8Array), status[i] is set to 1 for a packet the kernel took and 0 otherwise, so
+// the caller can account for exactly the packets refused.
 Napi::Value TunWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t fd;
@@ -165,9 +167,17 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
     return ThrowArg(env, "tunWrite(fd, buf, offsets, lengths, start, end, counters)");
   }
   if (end > n_off || end > n_len) return ThrowArg(env, "tunWrite: end exceeds descriptor arrays");
+  uint8_t* status = nullptr;
+  size_t n_status = 0;
+  if (info.Length() > 7 && !info[7].IsUndefined()) {
+    if (!GetTyped(info[7], napi_uint8_array, &status, &n_status) || end > n_status) {
+      return ThrowArg(env, "tunWrite: status must be a Uint8Array covering [start, end)");
+    }
+  }
   uint32_t written = 0;
   for (uint32_t i = start; i < end; i++) {
     size_t off = offsets[i], len = lengths[i];
+    if (status != nullptr) status[i] = 0;
     if (!TxInBuffer(off, len, buf_len, c)) continue;
     ssize_t n;
     do {
@@ -187,6 +197,7 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
     c[kTxPackets]++;
     c[kTxBytes] += static_cast<double>(n);
     written++;
+    if (status != nullptr) status[i] = 1;
   }
   return Napi::Number::New(env, written);
 }

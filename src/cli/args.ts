@@ -15,8 +15,15 @@
  * Unknown flags, a boolean with `=value`, a value flag at the end of argv, an empty value of a
  * `nonEmpty` flag, and (with `once`) a flag given twice are UsageErrors. The unknown / missing
  * texts come from the command, so each command keeps the messages it always printed.
+ *
+ * Values are checked with the helpers at the end (intValue, numberValue, choiceValue, listValue,
+ * ipv4Value), the same for every command: a bad value is a FlagValueError naming the flag, the
+ * rule and what was given (`--vni: must be an integer in 0..16777215 ("x")`). Exit codes, for
+ * every command: 2 for a bad command line (UsageError, FlagValueError), 1 when the command ran
+ * and failed (a missing device or file, a refused system call), 0 for success.
  */
-import { UsageError } from '../errors';
+import { isIPv4 } from 'node:net';
+import { ConfigError, FlagValueError, UsageError } from '../errors';
 
 /** ArgSpec declares a command's flags; `F` is the union of their canonical spellings. */
 export interface ArgSpec<F extends string> {
@@ -116,4 +123,68 @@ export function parseArgv<const F extends string>(argv: readonly string[], spec:
     out.add(flag, written, value);
   }
   return out;
+}
+
+/** intValue checks that `text` is a decimal integer in min..max; FlagValueError naming `flag`. */
+export function intValue(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) {
+    throw new FlagValueError(flag, `must be an integer in ${min}..${max}`, JSON.stringify(text));
+  }
+  return n;
+}
+
+/** numberValue checks that `text` is a decimal number (fractions allowed) in min..max. */
+export function numberValue(flag: string, text: string, min: number, max = Infinity): number {
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || n < min || n > max) {
+    const range = max === Infinity ? `>= ${min}` : `in ${min}..${max}`;
+    throw new FlagValueError(flag, `must be a number ${range}`, JSON.stringify(text));
+  }
+  return n;
+}
+
+/** choiceValue checks that `text` is one of `choices` (`must be auto, vxlan or udp`). */
+export function choiceValue<const T extends string>(flag: string, text: string, choices: readonly T[]): T {
+  if ((choices as readonly string[]).includes(text)) return text as T;
+  const words = choices.length === 1 ? choices[0] : `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`;
+  throw new FlagValueError(flag, `must be ${words}`, JSON.stringify(text));
+}
+
+/** listValue splits a comma-separated value and checks each entry against `known`; no duplicates. */
+export function listValue<const T extends string>(flag: string, text: string, known: readonly T[]): T[] {
+  const list = text.split(',');
+  for (const x of list) {
+    if (!(known as readonly string[]).includes(x)) {
+      throw new FlagValueError(
+        flag,
+        `must be a comma-separated list of ${known.join(', ')}`,
+        JSON.stringify(x),
+      );
+    }
+  }
+  return [...new Set(list)] as T[];
+}
+
+/** ipv4Value checks that `text` is a dotted-quad IPv4 address. */
+export function ipv4Value(flag: string, text: string): string {
+  if (!isIPv4(text)) throw new FlagValueError(flag, 'must be an IPv4 address', JSON.stringify(text));
+  return text;
+}
+
+/**
+ * commandLine runs a command's argument parser and reports any ConfigError it throws (also from
+ * shared parsers such as parseCidr or macToBuffer) as a FlagValueError, so every bad value on the
+ * command line exits 2, whoever checked it.
+ */
+export function commandLine<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof ConfigError && !(err instanceof FlagValueError)) {
+      const detail = err.message.slice(`${err.field}: ${err.rule}`.length).replace(/^ \((.*)\)$/s, '$1');
+      throw new FlagValueError(err.field, err.rule, detail || undefined);
+    }
+    throw err;
+  }
 }

@@ -3,8 +3,17 @@
  *
  * Each command module exports `run(argv: string[]): Promise<number>` (the exit code) and
  * `usage: string`. Commands are loaded lazily so `weft explain` does not load the native addon.
+ *
+ * Exit codes, the same for every command (docs/errors.md): 0 success; 1 the command ran and
+ * failed (a WeftError: a missing device or file, a refused system call, a store that is down);
+ * 2 a bad command line (unknown command or flag, missing argument, a value that breaks its
+ * flag's rule). Errors are one line on stderr, `weft COMMAND: MESSAGE [CODE]`; a file that cannot
+ * be read or written is one of them (WEFT_ERR_FILE), not a stack trace.
  */
-import { WeftError } from '../errors';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FlagValueError, WeftError } from '../errors';
+import { fileErrorFrom } from './files';
 
 /** A CLI command module. */
 export interface Command {
@@ -26,14 +35,19 @@ export const COMMANDS: Record<string, { module: string; summary: string }> = {
     summary: 'live decoded capture of VXLAN / flannel-UDP on an underlay interface',
   },
   trace: { module: 'trace', summary: 'which route, peer and outer headers a packet to DST_IP would get' },
+  doctor: {
+    module: 'doctor',
+    summary: 'check a node (MTUs, leases, routes, iptables, peers) and print each fix',
+  },
   'mtu-probe': { module: 'mtu-probe', summary: 'find the overlay path MTU with DF-set ICMP echoes' },
   bench: { module: 'bench', summary: 'measure weft against kernel VXLAN, socat and veth in namespaces' },
+  cni: { module: 'cni', summary: 'install the flannel-compatible CNI plugin; print the stock conflist' },
 };
 
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: weft <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nweft help <command> shows a command's options.`;
+  return `usage: weft <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nweft help <command> shows a command's options; weft --version prints the version.\nExit status: 0 ok, 1 the command failed, 2 a bad command line (docs/errors.md).`;
 }
 
 async function load(name: string): Promise<Command | undefined> {
@@ -49,11 +63,28 @@ async function load(name: string): Promise<Command | undefined> {
   }
 }
 
+/** version is weft's version, from package.json. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
 /** main runs the CLI with `argv` (without node and script) and sets the process exit code. */
 export async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`weft ${version()}\n`);
+    return;
+  }
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     const cmd = rest[0] ? await load(rest[0]) : undefined;
+    if (rest[0] && !cmd) {
+      process.stderr.write(`weft help: unknown command '${rest[0]}'\n\n${help()}\n`);
+      process.exitCode = 2;
+      return;
+    }
     process.stdout.write((cmd ? cmd.usage : help()) + '\n');
     return;
   }
@@ -70,13 +101,13 @@ export async function main(argv: string[]): Promise<void> {
   }
   try {
     process.exitCode = await cmd.run(rest);
-  } catch (err) {
-    if (err instanceof WeftError) {
-      process.stderr.write(`weft ${name}: ${err.message} [${err.code}]\n`);
-      process.exitCode = err.code === 'WEFT_ERR_USAGE' ? 2 : 1;
-      if (err.code === 'WEFT_ERR_USAGE') process.stderr.write(`\n${cmd.usage}\n`);
-    } else {
-      throw err;
-    }
+  } catch (thrown) {
+    const err = thrown instanceof WeftError ? thrown : fileErrorFrom(thrown);
+    if (!err) throw thrown;
+    process.stderr.write(`weft ${name}: ${err.message} [${err.code}]\n`);
+    const usage = err.code === 'WEFT_ERR_USAGE';
+    process.exitCode = usage || err instanceof FlagValueError ? 2 : 1;
+    if (usage) process.stderr.write(`\n${cmd.usage}\n`);
+    else if (err instanceof FlagValueError) process.stderr.write(`(weft help ${name} lists the options)\n`);
   }
 }

@@ -18,6 +18,7 @@ import {
   type SrcPortMode,
 } from '../dataplane/src-port';
 import { workersRule } from '../dataplane/workers';
+import { KUBE_ANNOTATION_PREFIX, KUBE_NET_CONFIG_PATH, annotationPrefixRule } from './kube/annotations';
 import { chooseStore } from './store-choice';
 
 /** FlagKind is how a flag's value is parsed. */
@@ -125,7 +126,7 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     name: 'net-config-path',
     kind: 'string',
     default: '',
-    help: 'path to the network configuration file; empty = read <etcd-prefix>/config from the store (weft default)',
+    help: `path to the network configuration file; empty = read <etcd-prefix>/config from the store (weft default), ${KUBE_NET_CONFIG_PATH} with --kube-subnet-mgr`,
   },
   {
     name: 'subnet-lease-renew-margin',
@@ -187,6 +188,38 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     check: (v: number) => (v >= 0 ? null : 'must be >= 0'),
   },
   { name: 'version', kind: 'bool', default: false, help: 'print version and exit' },
+  // Kubernetes subnet manager (flannel main.go; pkg/subnet/kube).
+  {
+    name: 'kube-subnet-mgr',
+    kind: 'bool',
+    default: false,
+    help: 'contact the Kubernetes API for subnet assignment instead of etcd',
+  },
+  {
+    name: 'kube-api-url',
+    kind: 'string',
+    default: '',
+    help: 'Kubernetes API server URL. Does not need to be specified if flannel is running in a pod.',
+  },
+  {
+    name: 'kubeconfig-file',
+    kind: 'string',
+    default: '',
+    help: 'kubeconfig file location. Does not need to be specified if flannel is running in a pod.',
+  },
+  {
+    name: 'kube-annotation-prefix',
+    kind: 'string',
+    default: KUBE_ANNOTATION_PREFIX,
+    help: 'Kubernetes annotation prefix. Can contain single slash "/", otherwise it will be appended at the end.',
+    check: (v: string) => annotationPrefixRule(v),
+  },
+  {
+    name: 'set-node-network-unavailable',
+    kind: 'bool',
+    default: true,
+    help: 'set NodeNetworkUnavailable after ready',
+  },
   {
     name: 'store',
     kind: 'string',
@@ -294,6 +327,11 @@ export interface WeftFlags {
   healthzPort: number;
   v: number;
   version: boolean;
+  kubeSubnetMgr: boolean;
+  kubeApiUrl: string;
+  kubeconfigFile: string;
+  kubeAnnotationPrefix: string;
+  setNodeNetworkUnavailable: boolean;
   store: 'embedded' | 'etcd';
   /** What chose `store`: `--store`, an etcd flag (`--etcd-endpoints`, `FLANNELD_ETCD_PREFIX`...), `--store-dir`, or `default`. */
   storeFrom: string;
@@ -430,6 +468,8 @@ export function parseFlags(
     else (out.extra as Record<string, unknown>)[spec.name] = v;
   }
   const flags = out as unknown as WeftFlags;
+  // flanneld's --net-config-path default is the kube-flannel ConfigMap's mount; it is only read in kube mode.
+  if (flags.kubeSubnetMgr && !fromCli.has('net-config-path')) flags.netConfigPath = KUBE_NET_CONFIG_PATH;
   // TLS needs both halves, as flannel's newTlsConfig requires; a lone one is almost surely a typo.
   if ((flags.etcdKeyfile === '') !== (flags.etcdCertfile === '')) {
     const missing = flags.etcdKeyfile === '' ? '--etcd-keyfile' : '--etcd-certfile';

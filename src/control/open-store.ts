@@ -10,13 +10,27 @@ import { EtcdStore } from './etcd-store';
 import { WeftFlags } from './flags';
 import { NetworkConfig, parseNetworkConfig } from './net-config';
 import { LeaseStore } from './store';
+import { KubeClient } from './kube/client';
+import { buildClientConfig } from './kube/kubeconfig';
+import { KubeStore } from './kube/kube-store';
 
 /**
  * openStore builds the store the flags chose (`flags.store`: `--store`, else etcd when an
  * `--etcd-*` flag was given, else embedded; see store-choice.ts), with the `--etcd-*` /
- * `--store-dir` options.
+ * `--store-dir` options; with `--kube-subnet-mgr` the Kubernetes API (`--kube-api-url`,
+ * `--kubeconfig-file`, in-cluster).
  */
 export function openStore(flags: WeftFlags, warn?: (msg: string) => void): LeaseStore {
+  if (flags.kubeSubnetMgr) {
+    if (flags.kubeApiUrl === '' && flags.kubeconfigFile === '') {
+      // client-go's BuildConfigFromFlags says the same.
+      warn?.(
+        'Neither --kubeconfig nor --master was specified.  Using the inClusterConfig.  This might not work.',
+      );
+    }
+    const cfg = buildClientConfig({ apiUrl: flags.kubeApiUrl, kubeconfigFile: flags.kubeconfigFile });
+    return new KubeStore({ client: new KubeClient(cfg), prefix: flags.kubeAnnotationPrefix, warn });
+  }
   if (flags.store === 'etcd') {
     return new EtcdStore({
       endpoints: flags.etcdEndpoints,

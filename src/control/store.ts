@@ -62,7 +62,7 @@ export class SubnetTakenError extends LeaseError {
 /** LeaseStore is where leases and the network config live. All methods may throw StoreError. */
 export interface LeaseStore {
   /** Which implementation this is, for logs and metrics. */
-  readonly kind: 'embedded' | 'etcd';
+  readonly kind: 'embedded' | 'etcd' | 'kube';
   /** getConfig returns the raw network config JSON at `<prefix>/config`, or null when absent. */
   getConfig(): Promise<string | null>;
   /** setConfig writes `<prefix>/config` (for tools, tests and the demo; flanneld never writes it). */

@@ -13,7 +13,7 @@ export class CountingStore implements LeaseStore {
     private readonly errors: Map<string, number>,
   ) {}
 
-  get kind(): 'embedded' | 'etcd' {
+  get kind(): 'embedded' | 'etcd' | 'kube' {
     return this.inner.kind;
   }
 

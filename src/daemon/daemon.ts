@@ -8,7 +8,9 @@
  *   2. pick the external interface and public IP; device name (`flannel.<VNI>` / `flannel0`) and
  *      MTU (underlay - 50 / - 28, or Backend.MTU - 50; host-gw: no device, the underlay MTU, and
  *      a public IP other than the interface's is refused); the VTEP MAC from the state file
- *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one)
+ *      (kube: our Node's stored backend-data first)
+ *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one;
+ *      with --kube-subnet-mgr the Node's podCIDR, see subnet-manager.ts)
  *   4. list the leases, refuse the ones the lease policy rejects (lease-policy.ts: outside
  *      Network, wrong length, bad PublicIP/VtepMAC/VNI, duplicates), start the DataplaneNode
  *      with the others (TUN with `<subnet>.0/32`); with vxlan `DirectRouting`, peers whose public
@@ -38,7 +40,6 @@ import {
   LeasePolicy,
   LeaseRejection,
   filterLeases,
-  LeaseManager,
   NetworkConfig,
   PreviousSubnets,
   WeftFlags,
@@ -69,7 +70,8 @@ import { CountingStore } from './counting-store';
 import { ExtIface, LinkAddrs, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
 import { TrafficRules } from './traffic-rules';
-import { loadOrCreateVtepMac } from './vtep-state';
+import type { LeaseHolder } from '../control/lease-holder';
+import { kubeStoreOf, newLeaseHolder, vtepMacFor } from './subnet-manager';
 import {
   ROUTE_CHECK_MS,
   checkHostGwIface,
@@ -156,7 +158,7 @@ export class Daemon implements MetricsSource {
   private readonly flags: WeftFlags;
   private readonly log: Logger;
   private store: CountingStore | null = null;
-  private mgr: LeaseManager | null = null;
+  private mgr: LeaseHolder | null = null;
   private node: DataplaneNode | null = null;
   private identity: NodeIdentity | null = null;
   private config: NetworkConfig | null = null;
@@ -279,13 +281,25 @@ export class Daemon implements MetricsSource {
       this.log.warn(msg);
     });
     const store = (this.store = new CountingStore(raw, this.counters.storeErrors));
-    this.log.info('lease store', {
-      store: raw.kind,
-      chosenBy: f.storeFrom,
-      ...(raw.kind === 'etcd' ? { endpoints: f.etcdEndpoints.join(',') } : { dir: f.storeDir }),
-      prefix: f.etcdPrefix,
-    });
-    for (const w of flagWarnings(f)) this.log.warn(w);
+    const kube = kubeStoreOf(raw);
+    this.log.info(
+      'lease store',
+      kube
+        ? {
+            store: 'kube',
+            server: kube.client.cfg.server,
+            config: kube.client.cfg.source,
+            prefix: kube.prefix,
+          }
+        : {
+            store: raw.kind,
+            chosenBy: f.storeFrom,
+            ...(raw.kind === 'etcd' ? { endpoints: f.etcdEndpoints.join(',') } : { dir: f.storeDir }),
+            prefix: f.etcdPrefix,
+          },
+    );
+    // The store-choice warnings are about etcd vs embedded; kube mode uses neither.
+    for (const w of kube ? [] : flagWarnings(f)) this.log.warn(w);
     try {
       // 1. network config
       const loaded = await this.retryStore('read the network config', () => loadNetworkConfig(store, f));
@@ -349,7 +363,7 @@ export class Daemon implements MetricsSource {
       }
       let vtepMac: string | null = null;
       if (be.type === 'vxlan') {
-        const st = await loadOrCreateVtepMac(f.vtepStateDir, dev, ext.publicIp);
+        const st = await vtepMacFor(store, f.vtepStateDir, dev, ext.publicIp, (m, x) => this.log.warn(m, x));
         vtepMac = st.mac;
         this.log.info(st.created ? 'created a new VTEP MAC' : 'reusing the VTEP MAC', {
           vtepMac,
@@ -382,15 +396,18 @@ export class Daemon implements MetricsSource {
       } catch (e) {
         this.log.warn('ignoring an unreadable subnet.env', { file: f.subnetFile, error: errMsg(e) });
       }
-      const mgr = (this.mgr = new LeaseManager({
-        store,
-        config,
-        attrs,
-        previous,
-        ttlSeconds: f.subnetLeaseTtl,
-        renewMarginMs: f.subnetLeaseRenewMargin * 60_000,
-        log: (level, msg, fields) => this.log[level](msg, fields),
-      }));
+      const mgr = (this.mgr = newLeaseHolder(
+        {
+          store,
+          config,
+          attrs,
+          previous,
+          ttlSeconds: f.subnetLeaseTtl,
+          renewMarginMs: f.subnetLeaseRenewMargin * 60_000,
+          log: (level, msg, fields) => this.log[level](msg, fields),
+        },
+        f,
+      ));
       const lease = await this.retryStore('acquire a lease', () => mgr.acquire());
       this.leaseHeld = true;
       const subnet = lease.subnet!;
@@ -421,7 +438,9 @@ export class Daemon implements MetricsSource {
       }
       this.policy = {
         network: config.network!,
-        subnetLen: config.subnetLen,
+        // Kube mode: podCIDRs have the controller's --node-cidr-mask-size, which SubnetLen need
+        // not match (flannel's kube manager does not check it); all nodes share ours.
+        subnetLen: kubeStoreOf(raw) ? subnet.prefixLen : config.subnetLen,
         ownSubnet: subnet,
         ownAddrs,
         vni: be.type === 'vxlan' ? be.vni : null,

@@ -2,7 +2,9 @@
  * log: the daemon's structured logger — one JSON object per line on stderr:
  * `{"ts":"2026-11-25T10:00:00.000Z","level":"info","msg":"Subnet added: 10.244.2.0/24 via 192.0.2.3","fields":{...}}`
  * (`fields` only when there are any). Messages that flannel logs keep flannel's wording, so
- * runbooks that grep flanneld's output keep working.
+ * runbooks that grep flanneld's output keep working. For a person at a terminal the same lines
+ * come as text (`--log-format text`, or `auto` when stderr is a terminal):
+ * `2026-11-25T10:00:00.000Z INFO  Subnet added: 10.244.2.0/24 via 192.0.2.3 key=value`.
  */
 
 /** LogLevel orders messages; `debug` lines only appear with `-v` >= 1. */
@@ -55,10 +57,47 @@ function batchedStderr(): (line: string) => void {
   };
 }
 
-/** createLogger returns a Logger writing to `write` (default: stderr); `verbosity` 0 hides debug. */
-export function createLogger(verbosity = 0, write: (line: string) => void = batchedStderr()): Logger {
+/** LogFormat is how lines are written: JSON objects for machines, or text for people. */
+export type LogFormat = 'json' | 'text';
+
+/** LOG_FORMATS are the `--log-format` values; `auto` is text on a terminal, else JSON. */
+export const LOG_FORMATS = ['auto', 'json', 'text'] as const;
+
+/** resolveLogFormat turns a `--log-format` value into the format to use, given whether stderr is a TTY. */
+export function resolveLogFormat(flag: string, stderrIsTty: boolean): LogFormat {
+  if (flag === 'json' || flag === 'text') return flag;
+  return stderrIsTty ? 'text' : 'json';
+}
+
+function textValue(v: unknown): string {
+  if (v instanceof Error) v = v.message;
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v);
+}
+
+/** formatTextLine renders one log line as text: time, level, message, then key=value fields. */
+export function formatTextLine(
+  level: LogLevel,
+  msg: string,
+  fields?: LogFields,
+  now: Date = new Date(),
+): string {
+  const kv = Object.entries(fields ?? {}).map(([k, v]) => `${k}=${textValue(v)}`);
+  return [now.toISOString(), level.toUpperCase().padEnd(5), msg, ...kv].join(' ');
+}
+
+/**
+ * createLogger returns a Logger writing to `write` (default: stderr) in `format` (default JSON);
+ * `verbosity` 0 hides debug.
+ */
+export function createLogger(
+  verbosity = 0,
+  write: (line: string) => void = batchedStderr(),
+  format: LogFormat = 'json',
+): Logger {
+  const render = format === 'text' ? formatTextLine : formatLogLine;
   const emit = (level: LogLevel, msg: string, fields?: LogFields): void =>
-    write(formatLogLine(level, msg, fields) + '\n');
+    write(render(level, msg, fields) + '\n');
   return {
     debug: (m, f) => {
       if (verbosity > 0) emit('debug', m, f);

@@ -20,8 +20,11 @@ export interface TunDevice {
   readonly counters: IoCounters;
   /** readBatch reads up to `batch.capacity` packets behind each slot's headroom; returns and sets `batch.count`. */
   readBatch(batch: PacketBatch): number;
-  /** writeBatch writes packets [start, end) (default all `count`); returns how many the kernel took. */
-  writeBatch(batch: PacketBatch, start?: number, end?: number): number;
+  /**
+   * writeBatch writes packets [start, end) (default all `count`); returns how many the kernel took.
+   * With `status`, status[i] is set to 1 for each packet taken and 0 for each refused.
+   */
+  writeBatch(batch: PacketBatch, start?: number, end?: number, status?: Uint8Array): number;
   /** onReadable runs `cb` whenever packets are waiting (null stops). */
   onReadable(cb: (() => void) | null): void;
   /** close stops watching and releases the device. Idempotent. */

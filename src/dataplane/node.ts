@@ -184,6 +184,11 @@ export interface DataplaneStats {
     batches: number;
     /** Batch-size histogram (datagrams per receive batch). */
     batchSizes?: BatchSizeStats;
+    /**
+     * Inner TCP/UDP packets that arrived with a partial checksum (pseudo-header sum only, as a
+     * kernel sender leaves it over veth): completed by weft, or handed to the TUN marked NEEDS_CSUM.
+     */
+    partialCsum?: { completed: number; needsCsum: number };
   };
   /** Non-zero drop counts of both directions, by snake_case reason. */
   drops: Record<string, number>;
@@ -600,6 +605,7 @@ export class DataplaneNode {
         bytes: t.ingress.bytes,
         batches: t.ingress.batches,
         batchSizes: batchSizeStats(t.ingress.batchSizes),
+        partialCsum: { completed: t.ingress.csumCompleted, needsCsum: t.ingress.csumNeedsCsum },
       },
       drops,
       egressDrops: nonZero(t.egressDrops, DROP_REASON_NAMES),

@@ -105,7 +105,15 @@ export interface QueueSnapshot {
     stalls: number;
     batchSizes: BatchHistogram;
   };
-  ingress: { packets: number; bytes: number; batches: number; batchSizes: BatchHistogram };
+  ingress: {
+    packets: number;
+    bytes: number;
+    batches: number;
+    batchSizes: BatchHistogram;
+    /** Partial inner checksums completed by weft / handed to the TUN with NEEDS_CSUM. */
+    csumCompleted: number;
+    csumNeedsCsum: number;
+  };
   egressDrops: DropCounters;
   ingressDrops: DropCounters;
   anomalies: AnomalyCounters;
@@ -125,6 +133,9 @@ export interface QueueCounters {
   ingressDrops: DropCounters;
   anomalies: AnomalyCounters;
 }
+
+/** MAX_UDP_PAYLOAD is the largest UDP payload over IPv4 (65535 - 20 - 8). */
+const MAX_UDP_PAYLOAD = 65507;
 
 function sumInto(into: Float64Array, add: Float64Array): void {
   for (let i = 0; i < into.length && i < add.length; i++) into[i]! += add[i]!;
@@ -173,6 +184,12 @@ export class DataplaneQueue {
     );
     // A peer may send up to its own MTU plus encapsulation; the underlay MTU bounds what arrives.
     const maxRx = Math.max(params.underlayMtu, params.mtu + VXLAN_ENCAP_SIZE, 2048 - HEADROOM);
+    const offload =
+      kernelTun !== null && dev.recv instanceof BatchUdpSocket && dev.send instanceof BatchUdpSocket;
+    // Except over veth: a kernel VXLAN peer's TSO super-packet crosses the namespace boundary as
+    // one GSO skb, which the kernel queues to a plain UDP socket whole (up to 64 KiB). The plain
+    // path's own receive slots must hold it (the offload path's GRO slots always do).
+    const maxPlainRx = params.backend === 'vxlan' ? MAX_UDP_PAYLOAD : maxRx;
     this.ingress = new Ingress(
       dev.tun,
       dev.recv,
@@ -180,13 +197,18 @@ export class DataplaneQueue {
       { backend: params.backend, vxlan },
       this.counters.ingressDrops,
       this.counters.anomalies,
-      { batchSize: params.batchSize, maxPacket: maxRx },
+      { batchSize: params.batchSize, maxPacket: offload ? maxRx : maxPlainRx, mtu: params.mtu },
     );
     if (params.flowCounters) {
       this.egress.flows = new FlowTable();
       this.ingress.flows = new FlowTable();
     }
-    if (kernelTun !== null && dev.recv instanceof BatchUdpSocket && dev.send instanceof BatchUdpSocket) {
+    if (
+      offload &&
+      kernelTun !== null &&
+      dev.recv instanceof BatchUdpSocket &&
+      dev.send instanceof BatchUdpSocket
+    ) {
       const vx = params.backend === 'vxlan';
       // GRO trains are split in place; coalescing writes virtio headers into the 10 bytes in
       // front of each inner packet, which only VXLAN's 22-byte inner header guarantees.
@@ -198,6 +220,7 @@ export class DataplaneQueue {
         gro,
         coalesce: gro,
         maxDatagram: maxRx,
+        mtu: params.mtu,
       });
     }
   }
@@ -253,6 +276,8 @@ export class DataplaneQueue {
         bytes: i.bytes,
         batches: oi?.batches ?? i.batches,
         batchSizes: (oi?.batchSizes ?? i.batchSizes).slice(),
+        csumCompleted: i.partialCsumCompleted,
+        csumNeedsCsum: oi?.partialCsumCount ?? 0,
       },
       egressDrops: this.counters.egressDrops.slice(),
       ingressDrops: this.counters.ingressDrops.slice(),
@@ -284,7 +309,14 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
   const out: QueueSnapshot = {
     queue: -1,
     egress: { packets: 0, bytes: 0, batches: 0, icmpReplies: 0, stalls: 0, batchSizes: newBatchHistogram() },
-    ingress: { packets: 0, bytes: 0, batches: 0, batchSizes: newBatchHistogram() },
+    ingress: {
+      packets: 0,
+      bytes: 0,
+      batches: 0,
+      batchSizes: newBatchHistogram(),
+      csumCompleted: 0,
+      csumNeedsCsum: 0,
+    },
     egressDrops: newDropCounters(),
     ingressDrops: newDropCounters(),
     anomalies: newAnomalyCounters(),
@@ -310,7 +342,8 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
   for (const p of parts) {
     for (const k of ['packets', 'bytes', 'batches', 'icmpReplies', 'stalls'] as const)
       out.egress[k] += p.egress[k];
-    for (const k of ['packets', 'bytes', 'batches'] as const) out.ingress[k] += p.ingress[k];
+    for (const k of ['packets', 'bytes', 'batches', 'csumCompleted', 'csumNeedsCsum'] as const)
+      out.ingress[k] += p.ingress[k] ?? 0;
     sumInto(out.egress.batchSizes, p.egress.batchSizes);
     sumInto(out.ingress.batchSizes, p.ingress.batchSizes);
     sumInto(out.egressDrops, p.egressDrops);

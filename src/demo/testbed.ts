@@ -243,6 +243,7 @@ export class Testbed {
   private spawned = 0;
   private aborted = false;
   private cleaning: Promise<void> | null = null;
+  private readonly extraNamespaces: string[] = [];
 
   private constructor(o: TestbedOptions) {
     counter++;
@@ -316,6 +317,16 @@ export class Testbed {
       await tb.cleanup();
       throw e;
     }
+  }
+
+  /**
+   * addNamespace creates one more namespace (lo up, IPv6 off) that cleanup() deletes, e.g. a pod's;
+   * `name` should start with a node's namespace name so it stays unique per run.
+   */
+  addNamespace(name: string): void {
+    if (this.aborted) throw new Error('testbed aborted');
+    this.addNs(name);
+    this.extraNamespaces.push(name);
   }
 
   private addNs(name: string): void {
@@ -474,9 +485,9 @@ export class Testbed {
     return [...this.procs].filter((p) => p.running).map((p) => p.pid);
   }
 
-  /** namespaces lists every namespace of the testbed (switch first). */
+  /** namespaces lists every namespace of the testbed (switch first, then nodes, then added ones). */
   namespaces(): string[] {
-    return [this.sw, ...this.nodes.map((n) => n.ns)];
+    return [this.sw, ...this.nodes.map((n) => n.ns), ...this.extraNamespaces];
   }
 
   /** cleanup stops every process by PID, deletes namespaces and the temp dir; idempotent. */

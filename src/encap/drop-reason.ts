@@ -52,6 +52,12 @@ export const DropReason = {
   wrongPort: 18,
   /** Outer packet is an IP fragment (RFC 7348 §4.3 lets the destination VTEP drop these). */
   outerFragment: 19,
+  /** Datagram larger than the receive slot; the socket cut it short (also counted as rxTruncated). */
+  oversized: 20,
+  /** Inner TCP segment with a complete but wrong checksum, found while coalescing (its neighbours pass). */
+  badInnerChecksum: 21,
+  /** Datagram lost in the `--io dgram` receive queue before a batch took it (also counted as rxDropped). */
+  rxQueueFull: 22,
 } as const;
 
 /** DropReasonName is one of the camelCase keys of `DropReason`. */

@@ -75,6 +75,7 @@ export interface NativeBinding {
     start: number,
     end: number,
     counters: Float64Array,
+    status?: Uint8Array,
   ): number;
   readonly tunConstants: {
     readonly IFF_TUN: number;

@@ -13,7 +13,9 @@
  *   addresses and routes.
  * - Addresses, link state and routes are set with iproute2 (src/io/netdev.ts).
  */
+import { SystemError } from '../errors';
 import { callNative, loadBinding, NativeBinding } from './binding';
+import { nonTunDevice } from './tun-conflict';
 import { IoCounters, newIoCounters } from './counters';
 import { FdPoller } from './fd-poller';
 import { PacketBatch } from './packet-batch';
@@ -54,11 +56,24 @@ export class Tun {
   /**
    * open creates (or attaches to) TUN device `name` (at most 15 bytes; a pattern such as
    * `weft%d` lets the kernel pick). Throws SystemError (`open`/`TUNSETIFF`, e.g. EPERM without
-   * CAP_NET_ADMIN, ENAMETOOLONG, EBUSY).
+   * CAP_NET_ADMIN, ENAMETOOLONG, EBUSY); a name held by a device that is not TUN gets a message
+   * saying which kind it is and how to free the name.
    */
   static open(name: string, opts: TunOptions = {}): Tun {
     const b = loadBinding();
-    const r = callNative(() => b.tunOpen(name, opts.vnetHdr === true, opts.multiQueue === true));
+    let r;
+    try {
+      r = callNative(() => b.tunOpen(name, opts.vnetHdr === true, opts.multiQueue === true));
+    } catch (err) {
+      const kind = err instanceof SystemError && err.errno === 'EINVAL' ? nonTunDevice(name) : undefined;
+      if (kind === undefined) throw err;
+      throw new SystemError(
+        'TUNSETIFF',
+        'EINVAL',
+        `device ${name} already exists and is a ${kind} device, not TUN: choose another name, ` +
+          `or remove it with: ip link del ${name}`,
+      );
+    }
     return new Tun(r.fd, r.name, opts.vnetHdr === true);
   }
 
@@ -96,10 +111,19 @@ export class Tun {
   /**
    * writeBatch writes packets [start, end) of `batch` (default: all `count`), one write() each,
    * and returns how many the kernel took. A refused packet is counted (txEagain / txErrors) and
-   * skipped. One native call.
+   * skipped; with `status`, status[i] says whether packet i was taken (1) or not (0). One native call.
    */
-  writeBatch(batch: PacketBatch, start = 0, end = batch.count): number {
-    return this.b.tunWrite(this.fd, batch.buffer, batch.offsets, batch.lengths, start, end, this.counters);
+  writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
+    return this.b.tunWrite(
+      this.fd,
+      batch.buffer,
+      batch.offsets,
+      batch.lengths,
+      start,
+      end,
+      this.counters,
+      status,
+    );
   }
 
   /** onReadable runs `cb` whenever packets are waiting (null stops watching); drain with readBatch. */

@@ -91,6 +91,7 @@ export const METRIC_NAMES = [
   'weft_drops_total',
   'weft_anomalies_total',
   'weft_icmp_replies_total',
+  'weft_partial_checksums_total',
   'weft_egress_stalls_total',
   'weft_routes',
   'weft_route_cache_lookups_total',
@@ -267,6 +268,18 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
       this.reset();
       const a = src.dataplane()?.anomalies;
       for (let i = 0; i < ANOMALY_NAMES.length; i++) set(this, { kind: ANOMALY_NAMES[i]! }, a?.[i] ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_partial_checksums_total',
+    help: 'Received inner TCP/UDP packets whose checksum was partial (pseudo-header sum only, a kernel sender over veth), by how they were finished: completed by weft, or written to the TUN with NEEDS_CSUM for the kernel.',
+    labelNames: ['action'],
+    registers,
+    collect() {
+      this.reset();
+      const p = stats()?.ingress.partialCsum;
+      set(this, { action: 'completed' }, p?.completed ?? 0);
+      set(this, { action: 'needs_csum' }, p?.needsCsum ?? 0);
     },
   });
   new Counter({

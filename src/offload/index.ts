@@ -10,3 +10,4 @@ export * from './tso';
 export * from './tcp-coalesce';
 export * from './offload-egress';
 export * from './offload-ingress';
+export * from './partial-csum';

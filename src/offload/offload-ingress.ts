@@ -13,21 +13,39 @@
  *                consecutive in-order TCP segments of a flow become one super-packet in the arena
  *                region of the same buffer; ONE native csumCopy per batch.
  *                Without coalescing: a zero virtio header in front of each packet.
- *   4. write     ONE `tun.writeBatch` (a write() per output); refused outputs -> tunWriteError,
- *                super-packets with a bad segment checksum -> badInnerIp.
+ *                Either way, a packet whose inner TCP/UDP checksum is partial (a kernel sender
+ *                over veth, src/offload/partial-csum.ts) gets a NEEDS_CSUM header instead, so the
+ *                kernel completes it: no pass over the payload here.
+ *   4. write     ONE `tun.writeBatch` (a write() per output); every packet of a refused output
+ *                -> tunWriteError, a segment with a wrong checksum -> badInnerChecksum.
  * Per batch, the datagram count is counted in `batchSizes`.
+ *
+ * Counting: every datagram the socket hands over is delivered (the Ingress's `packets`) or
+ * dropped under exactly one reason. Packets dropped after decapsulation (stage 3 or 4) are taken
+ * back out of the Ingress's `packets` / `bytes`; datagrams the socket discarded (too big for a
+ * slot, rxTruncated) are added as `oversized`.
  *
  * Ownership: batch, arena and coalescer are allocated once. No allocation and no await per packet.
  */
 import { DropReason, type DropCounters } from '../encap';
+import { IoCounter } from '../io/counters';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
 import type { Tun } from '../io/tun';
 import { newBatchHistogram, recordBatchSize, type BatchHistogram } from '../dataplane/batch-histogram';
 import { MAX_BATCHES_PER_WAKEUP } from '../dataplane/tun-send-loop';
 import type { BatchProcessor } from './offload-egress';
+import { partialCsumStart, writePartialVnetHdr } from './partial-csum';
 import { TcpCoalescer } from './tcp-coalesce';
 import { VIRTIO_NET_HDR_SIZE, zeroVnetHdr } from './virtio-net-hdr';
+
+/** DeliveryCounts is the part of the Ingress whose delivered totals the later stages correct. */
+export interface DeliveryCounts {
+  /** Inner packets delivered. */
+  packets: number;
+  /** Inner bytes delivered. */
+  bytes: number;
+}
 
 /** OffloadIngressOptions choose GRO / coalescing and size the batch. */
 export interface OffloadIngressOptions {
@@ -39,6 +57,8 @@ export interface OffloadIngressOptions {
   slots?: number;
   /** Largest datagram without GRO (the underlay MTU minus IP/UDP headers is enough). */
   maxDatagram: number;
+  /** TUN MTU: longer TCP packets with a partial checksum are handed over as GSO (default 65535). */
+  mtu?: number;
 }
 
 /** OffloadIngress moves packets UDP -> TUN with GRO and coalescing; see the stages above. */
@@ -49,18 +69,21 @@ export class OffloadIngress {
   readonly batchSizes: BatchHistogram = newBatchHistogram();
   /** Outputs written to the TUN (super-packets count once). */
   writes = 0;
+  /** Packets with a partial checksum written without coalescing (NEEDS_CSUM header). */
+  partialCsum = 0;
 
   private readonly batch: PacketBatch;
   private readonly slots: number;
   private readonly arenaStart: number;
   private readonly coalescer: TcpCoalescer | null;
   private readonly onReadable = (): void => this.drain();
-  private badChecksumSeen = 0;
+  private readonly written: Uint8Array;
+  private truncatedSeen = 0;
 
   constructor(
     private readonly tun: Tun,
     private readonly sock: BatchUdpSocket,
-    private readonly ingress: BatchProcessor,
+    private readonly ingress: BatchProcessor & DeliveryCounts,
     private readonly drops: DropCounters,
     private readonly opts: OffloadIngressOptions,
   ) {
@@ -73,7 +96,13 @@ export class OffloadIngress {
     const descriptors = opts.gro ? slots * 64 : slots;
     this.batch = new PacketBatch(slots + arena, slotSize, HEADROOM, Math.max(descriptors, slots + arena));
     this.arenaStart = slots * this.batch.slotSize;
-    this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors) : null;
+    this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors, opts.mtu) : null;
+    this.written = new Uint8Array(this.batch.offsets.length);
+  }
+
+  /** partialCsumCount is every packet written with NEEDS_CSUM for a partial checksum. */
+  get partialCsumCount(): number {
+    return this.partialCsum + (this.coalescer?.stats.partialCsum ?? 0);
   }
 
   /** coalesceStats are the coalescer's counters (null without coalescing). */
@@ -97,15 +126,35 @@ export class OffloadIngress {
       const b = this.batch;
       // Without GRO there is no arena (coalescing needs GRO), so recvBatch's capacity is `slots`.
       const n = this.opts.gro ? this.sock.recvBatchGro(b, this.slots) : this.sock.recvBatch(b);
+      const t = this.sock.counters[IoCounter.rxTruncated]!;
+      if (t !== this.truncatedSeen) {
+        this.drops[DropReason.oversized] += t - this.truncatedSeen;
+        this.truncatedSeen = t;
+      }
       if (n === 0) return;
       this.batches++;
       recordBatchSize(this.batchSizes, n);
       const out = this.processBatch();
       if (out > 0) {
-        const w = this.tun.writeBatch(b, 0, out);
+        const w = this.tun.writeBatch(b, 0, out, this.written);
         this.writes += w;
-        this.drops[DropReason.tunWriteError] += out - w;
+        if (w < out) this.uncountRefused(out);
       }
+    }
+  }
+
+  /** uncountRefused moves every packet of each output the TUN refused to tunWriteError. */
+  private uncountRefused(out: number): void {
+    const st = this.written;
+    const co = this.coalescer;
+    const lengths = this.batch.lengths;
+    const ing = this.ingress;
+    for (let k = 0; k < out; k++) {
+      if (st[k] === 1) continue;
+      const segs = co === null ? 1 : co.outSegs[k]!;
+      ing.packets -= segs;
+      ing.bytes -= co === null ? lengths[k]! - VIRTIO_NET_HDR_SIZE : co.outBytes[k]!;
+      this.drops[DropReason.tunWriteError] += segs;
     }
   }
 
@@ -119,20 +168,28 @@ export class OffloadIngress {
     if (co === null) {
       const buf = b.buffer;
       for (let k = 0; k < c; k++) {
-        const h = offsets[k]! - VIRTIO_NET_HDR_SIZE;
-        zeroVnetHdr(buf, h);
+        const off = offsets[k]!;
+        const len = lengths[k]!;
+        const h = off - VIRTIO_NET_HDR_SIZE;
+        const l4 = partialCsumStart(buf, off, len);
+        if (l4 > 0) {
+          writePartialVnetHdr(buf, h, off, l4, this.opts.mtu);
+          this.partialCsum++;
+        } else {
+          zeroVnetHdr(buf, h);
+        }
         offsets[k] = h;
-        lengths[k] = lengths[k]! + VIRTIO_NET_HDR_SIZE;
+        lengths[k] = len + VIRTIO_NET_HDR_SIZE;
       }
       return c;
     }
     co.begin(b.buffer, this.arenaStart, b.buffer.length);
     for (let k = 0; k < c; k++) co.add(offsets[k]!, lengths[k]!);
     const m = co.finish(offsets, lengths);
-    const bad = co.stats.badChecksum;
-    if (bad !== this.badChecksumSeen) {
-      this.drops[DropReason.badInnerIp] += bad - this.badChecksumSeen;
-      this.badChecksumSeen = bad;
+    if (co.dropped > 0) {
+      this.drops[DropReason.badInnerChecksum] += co.dropped;
+      this.ingress.packets -= co.dropped;
+      this.ingress.bytes -= co.droppedBytes;
     }
     return m;
   }
@@ -164,7 +221,7 @@ export class VnetTunWriter {
   }
 
   /** writeBatch prepends zero virtio headers to [start, end), writes, and restores the descriptors. */
-  writeBatch(batch: PacketBatch, start = 0, end = batch.count): number {
+  writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
     const buf = batch.buffer;
     for (let k = start; k < end; k++) {
       const h = batch.offsets[k]! - VIRTIO_NET_HDR_SIZE;
@@ -172,7 +229,7 @@ export class VnetTunWriter {
       batch.offsets[k] = h;
       batch.lengths[k] = batch.lengths[k]! + VIRTIO_NET_HDR_SIZE;
     }
-    const w = this.tun.writeBatch(batch, start, end);
+    const w = this.tun.writeBatch(batch, start, end, status);
     for (let k = start; k < end; k++) {
       batch.offsets[k] = batch.offsets[k]! + VIRTIO_NET_HDR_SIZE;
       batch.lengths[k] = batch.lengths[k]! - VIRTIO_NET_HDR_SIZE;

@@ -10,8 +10,13 @@
  *   - flags exactly ACK or ACK|PSH; same ACK number; same TCP options bytes;
  *   - sequence-adjacent (append only); nothing after PSH or after a segment shorter than the
  *     first one; no segment bigger than the first; payload > 0; at most 65535 bytes of IP packet;
- *   - every merged segment's checksum must validate (checked after the copy; a super-packet with a
- *     bad segment is dropped whole and counted, TCP retransmits);
+ *   - every merged segment's checksum must validate (checked after the copy). When one does not,
+ *     the super-packet is not written: its segments go out one by one, in order, and only the bad
+ *     one is dropped and counted (`dropped`), so TCP retransmits one segment, not the whole run;
+ *   - a segment whose checksum is partial (only the pseudo-header sum, as a kernel sender leaves it
+ *     over veth; src/offload/partial-csum.ts) carries nothing to validate: it is merged unchecked,
+ *     and the super-packet's NEEDS_CSUM has the kernel complete the sum. A packet written alone
+ *     with a partial checksum gets its own NEEDS_CSUM header (`partialCsum` counts both);
  *   - a TCP packet that may not be merged closes its flow's open super-packet, so packets of one
  *     flow leave in arrival order.
  *
@@ -24,11 +29,13 @@
  *      be appended to an open output in the arena. Decisions read only headers.
  *   3. `finish(offsets, lengths)`: ONE native csumCopy runs every planned copy (and sums it);
  *      merged outputs are validated and their headers fixed; the descriptor table is rewritten to
- *      the outputs (virtio header + packet), in order. Returns the output count.
+ *      the outputs (virtio header + packet), in order, and `outSegs` / `outBytes` say how many
+ *      input packets (and their bytes) each output carries. Returns the output count.
  * No allocation per packet; all state is in typed arrays sized at construction.
  */
 import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
 import { CsumCopier } from './csum-copy';
+import { partialCsumStart, writePartialVnetHdr } from './partial-csum';
 import {
   pseudoSumIpv4,
   pseudoSumIpv6,
@@ -69,8 +76,10 @@ export interface CoalesceStats {
   superPackets: number;
   /** Segments merged into those super-packets. */
   segmentsMerged: number;
-  /** Super-packets dropped because a segment's checksum did not validate. */
+  /** Segments dropped because their (complete) checksum did not validate. */
   badChecksum: number;
+  /** Packets with a partial checksum written with NEEDS_CSUM (alone or merged). */
+  partialCsum: number;
 }
 
 /** TcpCoalescer merges TCP segments of a batch into super-packets; reusable, allocation-free. */
@@ -82,7 +91,15 @@ export class TcpCoalescer {
     superPackets: 0,
     segmentsMerged: 0,
     badChecksum: 0,
+    partialCsum: 0,
   };
+  /** After `finish`: input packets carried by output k (1 unless merged). */
+  readonly outSegs: Uint16Array;
+  /** After `finish`: bytes of the input packets carried by output k (as passed to `add`). */
+  readonly outBytes: Float64Array;
+  /** After `finish`: input packets of this batch dropped (bad checksum), and their bytes. */
+  dropped = 0;
+  droppedBytes = 0;
 
   // Per output (index = output number in this batch).
   private readonly outOff: Uint32Array; // packet (not virtio header) offset: in place, or in the arena once merged
@@ -96,10 +113,22 @@ export class TcpCoalescer {
   private readonly open: Uint8Array; // 1 while segments may still be appended
   private readonly lastFlags: Uint8Array; // TCP flags of the last segment appended
   private readonly firstPlan: Int32Array; // plan index of the first packet's TCP part (-1 = not copied)
+  private readonly firstIn: Uint32Array; // first input packet of the output
+  private readonly lastIn: Uint32Array; // last input packet appended to it
+  private readonly split: Uint8Array; // 1 when a segment failed validation: written one by one
+  private readonly partialSegs: Uint16Array; // merged segments whose checksum was partial
+  private readonly inBytes: Float64Array; // bytes of the inputs in this output
+  // Per input packet (index = arrival order in this batch).
+  private readonly inOff: Uint32Array;
+  private readonly inLen: Uint32Array;
+  private readonly inNext: Int32Array; // next input of the same output (-1 = last)
+  private readonly inBad: Uint8Array;
+  private inputs = 0;
   // Per planned payload: which output it validates, and its expected partial sum.
   private readonly checkOut: Uint32Array;
   private readonly checkPre: Float64Array;
   private readonly checkPlan: Uint32Array;
+  private readonly checkIn: Uint32Array;
   private checks = 0;
 
   private readonly copier: CsumCopier;
@@ -108,8 +137,15 @@ export class TcpCoalescer {
   private arenaEnd = 0;
   private n = 0;
 
-  /** TcpCoalescer handles batches of up to `maxPackets` inner packets. */
-  constructor(readonly maxPackets: number) {
+  /**
+   * TcpCoalescer handles batches of up to `maxPackets` inner packets; `mtu` is the TUN's (a
+   * partial-checksum packet longer than it is a sender's unsegmented TSO packet, see
+   * writePartialVnetHdr).
+   */
+  constructor(
+    readonly maxPackets: number,
+    readonly mtu = 65535,
+  ) {
     this.outOff = new Uint32Array(maxPackets);
     this.outLen = new Uint32Array(maxPackets);
     this.srcOff = new Uint32Array(maxPackets);
@@ -121,6 +157,18 @@ export class TcpCoalescer {
     this.open = new Uint8Array(maxPackets);
     this.lastFlags = new Uint8Array(maxPackets);
     this.firstPlan = new Int32Array(maxPackets);
+    this.firstIn = new Uint32Array(maxPackets);
+    this.lastIn = new Uint32Array(maxPackets);
+    this.split = new Uint8Array(maxPackets);
+    this.partialSegs = new Uint16Array(maxPackets);
+    this.inBytes = new Float64Array(maxPackets);
+    this.inOff = new Uint32Array(maxPackets);
+    this.inLen = new Uint32Array(maxPackets);
+    this.inNext = new Int32Array(maxPackets);
+    this.inBad = new Uint8Array(maxPackets);
+    this.outSegs = new Uint16Array(maxPackets);
+    this.outBytes = new Float64Array(maxPackets);
+    this.checkIn = new Uint32Array(maxPackets * 2);
     this.checkOut = new Uint32Array(maxPackets * 2);
     this.checkPre = new Float64Array(maxPackets * 2);
     this.checkPlan = new Uint32Array(maxPackets * 2);
@@ -133,7 +181,10 @@ export class TcpCoalescer {
     this.arenaPos = arenaOff;
     this.arenaEnd = arenaEnd;
     this.n = 0;
+    this.inputs = 0;
     this.checks = 0;
+    this.dropped = 0;
+    this.droppedBytes = 0;
     this.copier.count = 0;
   }
 
@@ -143,7 +194,13 @@ export class TcpCoalescer {
    */
   add(off: number, len: number): boolean {
     const n = this.n;
-    if (n >= this.maxPackets) return false;
+    const i = this.inputs;
+    if (i >= this.maxPackets) return false;
+    this.inputs = i + 1;
+    this.inOff[i] = off;
+    this.inLen[i] = len;
+    this.inNext[i] = -1;
+    this.inBad[i] = 0;
     this.stats.packetsIn++;
     const buf = this.buf;
     const hl = this.tcpCandidate(off, len);
@@ -163,8 +220,11 @@ export class TcpCoalescer {
           payload <= this.gsoSize[j]! &&
           this.outLen[j]! + payload <= MAX_IP_PACKET &&
           this.sameHeaders(j, off, l4, hl) &&
-          this.append(j, off, len, hl, payload, flags)
+          this.append(j, i, off, len, hl, payload, flags)
         ) {
+          this.inNext[this.lastIn[j]!] = i;
+          this.lastIn[j] = i;
+          this.inBytes[j] = this.inBytes[j]! + len;
           return true;
         }
         // Same flow, not mergeable: later segments must not overtake this packet.
@@ -180,6 +240,11 @@ export class TcpCoalescer {
     this.srcOff[n] = off;
     this.segs[n] = 1;
     this.firstPlan[n] = -1;
+    this.firstIn[n] = i;
+    this.lastIn[n] = i;
+    this.split[n] = 0;
+    this.partialSegs[n] = 0;
+    this.inBytes[n] = len;
     if (hl > 0) {
       const l4 = this.l4OfPacket(off);
       this.hdrLen[n] = hl;
@@ -208,7 +273,10 @@ export class TcpCoalescer {
     // Validate merged segments: pre (pseudo + header sums) + copied sum must fold to 0xffff.
     for (let c = 0; c < this.checks; c++) {
       const s = sums[this.checkPlan[c]!]!;
-      if (checksumFold(this.checkPre[c]! + s) !== 0xffff) this.segs[this.checkOut[c]!] = 0;
+      if (checksumFold(this.checkPre[c]! + s) !== 0xffff) {
+        this.inBad[this.checkIn[c]!] = 1;
+        this.split[this.checkOut[c]!] = 1;
+      }
     }
     let w = 0;
     const n = this.n;
@@ -216,25 +284,58 @@ export class TcpCoalescer {
       const segs = this.segs[k]!;
       const off = this.outOff[k]!;
       const len = this.outLen[k]!;
-      if (segs === 0) {
-        this.stats.badChecksum++;
+      if (this.split[k] === 1) {
+        // Every segment is still in place (merging only copied): write the good ones alone.
+        for (let i = this.firstIn[k]!; i !== -1; i = this.inNext[i]!) {
+          if (this.inBad[i] === 1) {
+            this.stats.badChecksum++;
+            this.dropped++;
+            this.droppedBytes += this.inLen[i]!;
+            continue;
+          }
+          w = this.emitPlain(this.inOff[i]!, this.inLen[i]!, offsets, lengths, w);
+        }
         continue;
       }
-      const h = off - VIRTIO_NET_HDR_SIZE;
       if (segs === 1) {
-        zeroVnetHdr(buf, h);
-      } else {
-        this.finishMerged(k, off, len);
-        this.stats.superPackets++;
-        this.stats.segmentsMerged += segs;
+        w = this.emitPlain(off, len, offsets, lengths, w);
+        continue;
       }
-      offsets[w] = h;
+      this.finishMerged(k, off, len);
+      this.stats.superPackets++;
+      this.stats.segmentsMerged += segs;
+      this.stats.partialCsum += this.partialSegs[k]!;
+      offsets[w] = off - VIRTIO_NET_HDR_SIZE;
       lengths[w] = len + VIRTIO_NET_HDR_SIZE;
+      this.outSegs[w] = segs;
+      this.outBytes[w] = this.inBytes[k]!;
       w++;
     }
     this.stats.packetsOut += w;
     this.n = 0;
+    this.inputs = 0;
     return w;
+  }
+
+  /**
+   * emitPlain writes output `w`: the packet at buf[off..off+len) in place, behind a zero virtio
+   * header, or a NEEDS_CSUM one when its checksum is partial. Returns w + 1.
+   */
+  private emitPlain(off: number, len: number, offsets: Uint32Array, lengths: Uint32Array, w: number): number {
+    const buf = this.buf;
+    const h = off - VIRTIO_NET_HDR_SIZE;
+    const l4 = partialCsumStart(buf, off, len);
+    if (l4 > 0) {
+      writePartialVnetHdr(buf, h, off, l4, this.mtu);
+      this.stats.partialCsum++;
+    } else {
+      zeroVnetHdr(buf, h);
+    }
+    offsets[w] = h;
+    lengths[w] = len + VIRTIO_NET_HDR_SIZE;
+    this.outSegs[w] = 1;
+    this.outBytes[w] = len;
+    return w + 1;
   }
 
   /** tcpCandidate: header length when mergeable, -1 for other TCP, 0 for non-TCP. */
@@ -295,8 +396,16 @@ export class TcpCoalescer {
     return true;
   }
 
-  /** append plans the packet's payload onto output j (moving j into the arena first). */
-  private append(j: number, off: number, len: number, hl: number, payload: number, flags: number): boolean {
+  /** append plans input i's payload onto output j (moving j into the arena first). */
+  private append(
+    j: number,
+    i: number,
+    off: number,
+    len: number,
+    hl: number,
+    payload: number,
+    flags: number,
+  ): boolean {
     const cp = this.copier;
     if (this.segs[j] === 1) {
       // First merge: output j moves to the arena (header + payload of its first packet).
@@ -308,7 +417,9 @@ export class TcpCoalescer {
       cp.add(s, at, l4);
       const p = cp.add(s + l4, at + l4, this.outLen[j]! - l4);
       this.firstPlan[j] = p;
-      this.check(j, p, this.pseudo(s, l4, this.outLen[j]! - l4));
+      const ps = this.pseudo(s, l4, this.outLen[j]! - l4);
+      if (this.isPartial(s + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
+      else this.check(j, p, ps, this.firstIn[j]!);
       this.outOff[j] = at;
     } else if (cp.count + 1 > cp.capacity) {
       return false;
@@ -317,7 +428,9 @@ export class TcpCoalescer {
     const p = cp.add(off + hl, dst, payload);
     const l4 = this.l4Off[j]!;
     // Segment checksum = pseudo + TCP header (read in place now; it is not moved) + payload.
-    this.check(j, p, checksumAdd(this.buf, off + l4, hl - l4, this.pseudo(off, l4, len - l4)));
+    const ps = this.pseudo(off, l4, len - l4);
+    if (this.isPartial(off + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
+    else this.check(j, p, checksumAdd(this.buf, off + l4, hl - l4, ps), i);
     this.outLen[j] = this.outLen[j]! + payload;
     this.segs[j] = this.segs[j]! + 1;
     this.nextSeq[j] = (this.nextSeq[j]! + payload) % 0x100000000;
@@ -326,11 +439,18 @@ export class TcpCoalescer {
     return true;
   }
 
-  private check(j: number, plan: number, pre: number): void {
+  private check(j: number, plan: number, pre: number, input: number): void {
     const c = this.checks++;
     this.checkOut[c] = j;
     this.checkPlan[c] = plan;
     this.checkPre[c] = pre;
+    this.checkIn[c] = input;
+  }
+
+  /** isPartial: the TCP checksum at th holds exactly the folded pseudo-header sum `pseudo`. */
+  private isPartial(th: number, pseudo: number): boolean {
+    const buf = this.buf;
+    return ((buf[th + TCP_OFF_CHECKSUM]! << 8) | buf[th + TCP_OFF_CHECKSUM + 1]!) === checksumFold(pseudo);
   }
 
   private pseudo(ipOff: number, l4: number, l4Len: number): number {

@@ -65,16 +65,18 @@ export class ChannelTun implements TunDevice {
     return n;
   }
 
-  /** writeBatch copies packets [start, end) into `written`; returns how many were taken. */
-  writeBatch(batch: PacketBatch, start = 0, end = batch.count): number {
+  /** writeBatch copies packets [start, end) into `written`; returns how many were taken (per packet in `status`). */
+  writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
     let w = 0;
     for (let i = start; i < end; i++) {
       this.counters[IoCounter.txSyscalls]++;
+      if (status !== undefined) status[i] = 0;
       if (this.refuseWrites > 0) {
         this.refuseWrites--;
         this.counters[IoCounter.txEagain]++;
         continue;
       }
+      if (status !== undefined) status[i] = 1;
       const off = batch.offsets[i]!;
       const p = Buffer.from(batch.buffer.subarray(off, off + batch.lengths[i]!));
       this.written.push(p);

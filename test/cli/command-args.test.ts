@@ -9,9 +9,13 @@ import { DEFAULT_TRACE_NODE, parseTraceArgs } from '../../src/cli/commands/trace
 import { parseExplainArgs } from '../../src/cli/commands/explain';
 import { parsePcapArgs } from '../../src/cli/commands/pcap';
 import { DEFAULT_FLANNEL_UDP_PORTS, DEFAULT_VXLAN_PORTS } from '../../src/explain';
-import { ConfigError, UsageError } from '../../src/errors';
+import { ConfigError, FlagValueError, UsageError } from '../../src/errors';
 
-const fails = (fn: () => unknown, type: typeof UsageError | typeof ConfigError, message: string): void =>
+const fails = (
+  fn: () => unknown,
+  type: typeof UsageError | typeof ConfigError | typeof FlagValueError,
+  message: string,
+): void =>
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof type, `expected ${type.name}, got ${String(err)}`);
     assert.equal((err as Error).message, message);
@@ -19,8 +23,20 @@ const fails = (fn: () => unknown, type: typeof UsageError | typeof ConfigError, 
   });
 
 test('demo: defaults, values, and its messages', () => {
-  assert.deepEqual(parseDemoArgs([]), { store: 'embedded', keep: false, iperfSeconds: 3 });
+  assert.deepEqual(parseDemoArgs([]), { kube: false, store: 'embedded', keep: false, iperfSeconds: 3 });
+  assert.deepEqual(parseDemoArgs(['--kube', '--keep']), {
+    kube: true,
+    store: 'embedded',
+    keep: true,
+    iperfSeconds: 3,
+  });
+  fails(
+    () => parseDemoArgs(['--kube', '--store', 'etcd']),
+    UsageError,
+    '--kube runs no store and no iperf3: --store and --iperf-seconds do not apply',
+  );
   assert.deepEqual(parseDemoArgs(['--store=etcd', '--keep', '--iperf-seconds', '10']), {
+    kube: false,
     store: 'etcd',
     keep: true,
     iperfSeconds: 10,
@@ -28,8 +44,12 @@ test('demo: defaults, values, and its messages', () => {
   fails(() => parseDemoArgs(['--bogus']), UsageError, 'unknown flag: --bogus');
   fails(() => parseDemoArgs(['stray']), UsageError, 'unknown flag: stray');
   fails(() => parseDemoArgs(['--store']), UsageError, 'flag needs an argument: --store');
-  fails(() => parseDemoArgs(['--store', 'x']), UsageError, '--store must be embedded or etcd (got "x")');
-  fails(() => parseDemoArgs(['--iperf-seconds=61']), UsageError, '--iperf-seconds must be 1..60 (got "61")');
+  fails(() => parseDemoArgs(['--store', 'x']), FlagValueError, '--store: must be embedded or etcd ("x")');
+  fails(
+    () => parseDemoArgs(['--iperf-seconds=61']),
+    FlagValueError,
+    '--iperf-seconds: must be an integer in 1..60 ("61")',
+  );
 });
 
 test('trace: DST_IP positional, flags, and its messages', () => {
@@ -59,10 +79,14 @@ test('trace: DST_IP positional, flags, and its messages', () => {
   fails(
     () => parseTraceArgs(['10.0.0.1', '--size', '1401']),
     ConfigError,
-    '--size: must be an integer in 0..1400 (1401)',
+    '--size: must be an integer in 0..1400 ("1401")',
   );
-  fails(() => parseTraceArgs(['nope']), ConfigError, 'DST_IP: must be an IPv4 address (nope)');
-  fails(() => parseTraceArgs(['10.0.0.1', '--src=x']), ConfigError, '--src: must be an IPv4 address (x)');
+  fails(() => parseTraceArgs(['nope']), FlagValueError, 'DST_IP: must be an IPv4 address ("nope")');
+  fails(
+    () => parseTraceArgs(['10.0.0.1', '--src=x']),
+    FlagValueError,
+    '--src: must be an IPv4 address ("x")',
+  );
 });
 
 test('explain: HEX parts are anything not starting with --; repeated --port puts the last first', () => {

@@ -61,13 +61,13 @@ test('parseWorkers (weft link) takes decimal digits only', () => {
   }
 });
 
-test('weft run --workers 0 exits 1 before doing anything, logging the flag', () => {
+test('weft run --workers 0 exits 2 (a bad command line) before doing anything, logging the flag', () => {
   const weft = join(__dirname, '..', '..', '..', 'bin', 'weft');
   const r = spawnSync(process.execPath, [weft, 'run', '--workers', '0'], {
     encoding: 'utf8',
     timeout: 30_000,
   });
-  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.status, 2, r.stderr);
   const line = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as {
     level: string;
     msg: string;

@@ -395,11 +395,13 @@ export interface KernelVsWeft {
 }
 
 /**
- * setupKernelVsWeft builds an underlay, flannel's kernel VTEP for 10.244.0.0/24 in `u.a` (with the
- * veth checksum workaround, see disableTxChecksumOffload) and 10.244.1.1/32 on `u.b`'s lo as the
- * pod stand-in behind the weft node that startWeftVsKernel later starts in `u.b`.
+ * setupKernelVsWeft builds an underlay, flannel's kernel VTEP for 10.244.0.0/24 in `u.a` at the
+ * kernel's default offloads (so its inner TCP/UDP checksums reach weft partial, see
+ * disableTxChecksumOffload) and 10.244.1.1/32 on `u.b`'s lo as the pod stand-in behind the weft
+ * node that startWeftVsKernel later starts in `u.b`. `txChecksum: 'off'` applies flannel's
+ * workaround instead, for the one test that shows the complete-checksum path too.
  */
-export function setupKernelVsWeft(cleanup: Cleanup): KernelVsWeft {
+export function setupKernelVsWeft(cleanup: Cleanup, o: { txChecksum?: 'on' | 'off' } = {}): KernelVsWeft {
   const u = createUnderlay(cleanup);
   const k = setupKernelFlannel(u.a, {
     local: u.aIp,
@@ -407,7 +409,7 @@ export function setupKernelVsWeft(cleanup: Cleanup): KernelVsWeft {
     subnet: '10.244.0.0/24',
     underlayMtu: u.mtu,
   });
-  disableTxChecksumOffload(u.a, k.dev);
+  if (o.txChecksum === 'off') disableTxChecksumOffload(u.a, k.dev);
   u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
   return { u, k };
 }
@@ -435,11 +437,11 @@ export async function startWeftVsKernel(
  * disableTxChecksumOffload runs flannel's documented workaround `ethtool -K DEV
  * tx-checksum-ip-generic off` (flannel PR #1282) on a kernel VTEP.
  *
- * Why the tests need it: over veth nothing ever "offloads" the checksum, so a kernel VXLAN sender
- * leaves the inner TCP/UDP checksum partial (CHECKSUM_PARTIAL) and veth hands the skb to the peer
- * unchanged. A kernel receiver trusts that metadata; a userspace receiver only gets the bytes, with
- * an unfinished inner checksum, and the TUN's kernel then drops the segment. On a real NIC the
- * hardware fills the checksum in; in a veth testbed the sender has to.
+ * What it changes: over veth nothing ever "offloads" the checksum, so at the defaults a kernel
+ * VXLAN sender leaves the inner TCP/UDP checksum partial (CHECKSUM_PARTIAL: the field holds the
+ * pseudo-header sum) and veth hands the skb to the peer unchanged; weft completes such checksums
+ * (src/encap/partial-csum.ts). With the workaround the sender completes them itself. Tests run at
+ * the defaults; one test uses this to show the complete-checksum path as well.
  */
 export function disableTxChecksumOffload(ns: Netns, dev: string): void {
   try {
@@ -573,13 +575,18 @@ export async function tcpTransfer(
   o: { addr: string; port?: number; bytes?: number; bind?: string; timeoutMs?: number },
 ): Promise<TransferResult> {
   const port = o.port ?? 5001;
+  // IPv6 addresses: socat's TCP6 addresses, with the address in brackets.
+  const v6 = o.addr.includes(':');
+  const tcp = v6 ? 'TCP6' : 'TCP';
+  const host = v6 ? `[${o.addr}]` : o.addr;
+  const bind = o.bind === undefined ? '' : `,bind=${o.bind.includes(':') ? `[${o.bind}]` : o.bind}`;
   const data = randomBytes(o.bytes ?? 20 * 1024 * 1024);
   const sha256Sent = createHash('sha256').update(data).digest('hex');
   const t0 = Date.now();
   const srv = server.spawn(
     `socat-srv ${server.name}`,
     'socat',
-    ['-u', `TCP-LISTEN:${port},bind=${o.addr},reuseaddr`, 'STDOUT'],
+    ['-u', `${tcp}-LISTEN:${port},bind=${host},reuseaddr`, 'STDOUT'],
     { captureStdout: false },
   );
   const hash = createHash('sha256');
@@ -598,7 +605,7 @@ export async function tcpTransfer(
   const cli = client.spawn(`socat-cli ${client.name}`, 'socat', [
     '-u',
     'STDIN',
-    `TCP:${o.addr}:${port}${o.bind ? `,bind=${o.bind}` : ''},connect-timeout=5`,
+    `${tcp}:${host}:${port}${bind},connect-timeout=5`,
   ]);
   cli.child.stdin!.end(data);
   const timeoutMs = o.timeoutMs ?? 60_000;

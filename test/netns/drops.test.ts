@@ -142,3 +142,26 @@ test('flannel-UDP: unknown sources and non-IP payloads are dropped and counted, 
   const after = ping(u.a, '10.244.1.1');
   assert.equal(after.received, after.transmitted, after.output);
 });
+
+for (const io of ['batch', 'dgram'] as const) {
+  test(`flannel-UDP (--io ${io}): an oversized datagram is a drop reason, and read = delivered + dropped`, async (t) => {
+    requireRoot();
+    const c = cleanupFor(t);
+    const u = createUnderlay(c);
+    const b = await startWeftLink(u.b, [
+      '--backend', 'udp', '--io', io, '--dev', uniqueName('wb'), '--local', u.bIp, '--address', '10.244.1.1/32',
+      '--peer', `10.244.0.0/24=${u.aIp}`,
+    ]); // prettier-ignore
+    // Larger than the receive slot (sized for the 1500-byte underlay; the sender's kernel
+    // fragments it, ours reassembles it): the socket cuts it short.
+    const big = buildIcmpEcho('10.244.0.1', '10.244.1.1', { size: 5000 });
+    const echo = buildIcmpEcho('10.244.0.1', '10.244.1.1');
+    sendFrames(u.a, u.aIp, u.bIp, 8285, [big, echo, big]);
+    const s = await waitForDrops(b.proc, { oversized: 2 });
+    assert.equal(s.ingressDrops.oversized, 2, JSON.stringify(s.ingressDrops));
+    assert.equal(s.udp.rxTruncated, 2);
+    assert.equal(s.ingress.packets, 1);
+    const dropped = Object.values(s.ingressDrops).reduce((a, n) => a + n, 0);
+    assert.equal(s.udp.rxPackets! + s.udp.rxTruncated!, s.ingress.packets + dropped);
+  });
+}

@@ -10,8 +10,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkTools, parseArgs } from '../../src/cli/commands/bench';
-import { formatTable, renderSvg, type BenchReport, type Row } from '../../src/benchsuite/report';
-import { ToolMissingError, UsageError } from '../../src/errors';
+import { formatTable, type BenchReport, type Row } from '../../src/benchsuite/report';
+import { renderSvg } from '../../src/benchsuite/chart';
+import { FlagValueError, ToolMissingError, UsageError } from '../../src/errors';
 
 const WEFT = join(__dirname, '..', '..', '..', 'bin', 'weft');
 
@@ -24,7 +25,7 @@ function row(mtu: number, c: Row['case'], tcp1: number): Row {
 }
 
 describe('weft bench (unit)', () => {
-  test('parses lists, defaults and --quick; refuses bad flags with UsageError', () => {
+  test('parses lists, defaults and --quick; refuses bad flags (UsageError) and values (FlagValueError)', () => {
     const d = parseArgs([]);
     assert.deepEqual(d.mtus, [1500, 9000]);
     assert.equal(d.duration, 5);
@@ -41,12 +42,13 @@ describe('weft bench (unit)', () => {
     assert.deepEqual(q.mtus, [1280, 1500, 4000, 9000]);
     assert.deepEqual(q.cases, ['veth', 'kernel']);
     assert.equal(q.json, 'x.json');
-    assert.throws(() => parseArgs(['--mtu', '99']), UsageError);
-    assert.throws(() => parseArgs(['--cases', 'wireguard']), UsageError);
+    assert.throws(() => parseArgs(['--mtu', '99']), /--mtu: must be an integer in 1280..65535 \("99"\)/);
+    assert.throws(() => parseArgs(['--mtu', '99']), FlagValueError);
+    assert.throws(() => parseArgs(['--cases', 'wireguard']), FlagValueError);
     assert.throws(() => parseArgs(['--frobnicate']), UsageError);
     assert.throws(() => parseArgs(['--duration']), UsageError);
     assert.deepEqual(parseArgs(['--metrics', 'tcp1']).metrics, ['tcp1']);
-    assert.throws(() => parseArgs(['--metrics', 'sctp']), UsageError);
+    assert.throws(() => parseArgs(['--metrics', 'sctp']), FlagValueError);
   });
 
   test('a missing tool is a ToolMissingError naming the apt-get command', () => {
@@ -71,12 +73,9 @@ describe('weft bench (unit)', () => {
     const svg = renderSvg(report);
     assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     assert.match(svg, /<\/svg>\n$/);
-    assert.equal(
-      (svg.match(/<polyline /g) ?? []).length,
-      2,
-      'kernel 1 and 4 streams; weft has one point per series',
-    );
-    assert.ok(svg.includes('>9000<') && svg.includes('>1500<'));
+    assert.equal((svg.match(/<polyline /g) ?? []).length, 0, 'two MTUs: points, no lines');
+    assert.equal((svg.match(/class="dot"/g) ?? []).length, 3 + 3 + 4, 'weft at 9000 has no TCP figures');
+    assert.ok(svg.includes('>MTU 9000<') && svg.includes('>MTU 1500<'));
     assert.ok(svg.includes('kernel VXLAN') && svg.includes('weft VXLAN (batch)'));
   });
 });

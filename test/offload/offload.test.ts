@@ -290,19 +290,36 @@ describe('TCP coalescing', () => {
     const offs = new Uint32Array(128);
     const lens = new Uint32Array(128);
     const n = c.finish(offs, lens);
-    // Outputs: a0+a1+a2, b0+b1 (+b2 corrupt: whole output dropped), icmp, a4+a5.
-    assert.equal(n, 3);
+    // Outputs: a0+a1+a2; b0, b1 alone (b2 is corrupt: only it is dropped, its run goes out
+    // segment by segment); icmp; a4+a5.
+    assert.equal(n, 5);
     assert.equal(c.stats.badChecksum, 1);
+    assert.equal(c.dropped, 1);
+    assert.equal(c.droppedBytes, b[2]![1]);
+    assert.deepEqual([...c.outSegs.subarray(0, 5)], [3, 1, 1, 1, 2]);
     assert.equal(lens[0], 10 + a[0]![1] + 2 * (a[1]![1] - 52), 'a0..a2 merged');
     assert.equal(buf[offs[0]! + 1], VIRTIO_NET_HDR_GSO_TCPV4);
-    assert.equal(lens[1], icmp.length, 'ICMPv6 passes with a zero virtio header');
-    assert.deepEqual(buf.subarray(offs[1]!, offs[1]! + 10), Buffer.alloc(10));
+    for (const [k, [o, l]] of [
+      [1, b[0]!],
+      [2, b[1]!],
+    ] as const) {
+      assert.equal(offs[k], o - 10, `b${k - 1} in place`);
+      assert.equal(lens[k], l + 10);
+      assert.deepEqual(
+        buf.subarray(offs[k]!, offs[k]! + 10),
+        Buffer.alloc(10),
+        'complete checksum: zero header',
+      );
+      assert.ok(tcpValid(buf, o, l));
+    }
+    assert.equal(lens[3], icmp.length, 'ICMPv6 passes with a zero virtio header');
+    assert.deepEqual(buf.subarray(offs[3]!, offs[3]! + 10), Buffer.alloc(10));
     assert.equal(
-      tcpSeq(buf, offs[2]! + 10 + 20),
+      tcpSeq(buf, offs[4]! + 10 + 20),
       tcpSeq(buf, a[4]![0] + 20),
       'a4 starts a new super-packet after the gap',
     );
-    assert.equal(lens[2], 10 + a[4]![1] + (a[5]![1] - 52));
+    assert.equal(lens[4], 10 + a[4]![1] + (a[5]![1] - 52));
   });
 
   test('a PSH segment ends its super-packet; a FIN closes the flow', () => {

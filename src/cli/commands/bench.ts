@@ -5,19 +5,22 @@
  * to stderr; the table (with ratios to kernel VXLAN of the same run) to stdout; --json and --svg
  * write the record and a chart of throughput against MTU.
  */
-import { writeFileSync } from 'node:fs';
-import { SystemError, UsageError } from '../../errors';
-import { parseArgv } from '../args';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { FormatError, SystemError, UsageError } from '../../errors';
+import { commandLine, intValue, listValue, numberValue, parseArgv } from '../args';
+import { checkInputPath, checkOutputPath } from '../files';
 import { requireTools } from '../../demo/testbed';
 import { CASE_NAMES, DEFAULT_CASES, type CaseName } from '../../benchsuite/cases';
-import { formatTable, renderSvg } from '../../benchsuite/report';
+import { formatTable, type BenchReport } from '../../benchsuite/report';
+import { renderCsv } from '../../benchsuite/csv';
+import { renderSvg } from '../../benchsuite/chart';
 import { METRICS, type Metric } from '../../benchsuite/measure';
 import { runBench } from '../../benchsuite/run';
 
 /** usage is the `weft help bench` text. */
 export const usage = `usage: weft bench [--mtu 1500,9000] [--duration S] [--rounds N]
                   [--cases kernel,weft-batch,weft-dgram,weft-udp,socat,veth]
-                  [--metrics tcp1,tcp4,udp64] [--json FILE] [--svg FILE] [--quick]
+                  [--metrics tcp1,tcp4,udp64] [--json FILE] [--svg FILE] [--csv FILE] [--quick]
 
 Measures, in one run and for each underlay MTU, TCP throughput (iperf3, 1 and 4 streams),
 64-byte UDP packets/s and loss, and the tunnel's CPU seconds per gigabit and peak RSS, for:
@@ -40,7 +43,11 @@ Needs root, iperf3, socat (for the socat case) and iproute2.
   --metrics LIST  what to measure (default tcp1,tcp4,udp64; e.g. tcp1 with --duration 120 for an
                   RSS soak: the JSON has each run's RSS at start and end)
   --json FILE     write the full record (every sample) as JSON
-  --svg FILE      write a chart of TCP Gbit/s against MTU (open it in a browser)
+  --svg FILE      write a chart of every measure, with ratios to kernel and the spread across
+                  rounds (open it in a browser); weft bench --svg FILE --from RECORD.json redraws
+                  a recorded run without measuring
+  --csv FILE      write one line per case and MTU (medians, min, max, ratios) for a spreadsheet
+  --from FILE     take the results from a --json record instead of measuring (with --svg/--csv)
   --quick         short runs (2 s) for a smoke test`;
 
 /** checkTools throws ToolMissingError naming the apt-get command for every missing program. */
@@ -59,22 +66,23 @@ interface Parsed {
   metrics: Metric[];
   json: string | null;
   svg: string | null;
-}
-
-/** listArg splits a comma-separated --cases / --metrics value, checking each entry against `known`. */
-function listArg<T extends string>(flag: string, v: string, known: readonly T[], what: string): T[] {
-  const list = v.split(',');
-  for (const x of list) {
-    if (!(known as readonly string[]).includes(x)) {
-      throw new UsageError(`${flag}: unknown ${what} "${x}" (known: ${known.join(', ')})`);
-    }
-  }
-  return [...new Set(list)] as T[];
+  csv: string | null;
+  from: string | null;
 }
 
 /** parseArgs parses the command line; throws UsageError. */
 export function parseArgs(argv: string[]): Parsed {
-  const VALUES = ['--mtu', '--cases', '--duration', '--rounds', '--metrics', '--json', '--svg'] as const;
+  const VALUES = [
+    '--mtu',
+    '--cases',
+    '--duration',
+    '--rounds',
+    '--metrics',
+    '--json',
+    '--svg',
+    '--csv',
+    '--from',
+  ] as const;
   const a = parseArgv(argv, {
     bool: ['--quick'],
     value: VALUES,
@@ -89,37 +97,61 @@ export function parseArgs(argv: string[]): Parsed {
     metrics: [...METRICS],
     json: a.get('--json') ?? null,
     svg: a.get('--svg') ?? null,
+    csv: a.get('--csv') ?? null,
+    from: a.get('--from') ?? null,
   };
   const mtu = a.get('--mtu');
-  if (mtu !== undefined) {
-    p.mtus = mtu.split(',').map((s) => {
-      if (!/^\d+$/.test(s) || +s < 1280 || +s > 65535)
-        throw new UsageError(`--mtu: ${s} is not an MTU in 1280..65535`);
-      return +s;
-    });
-  }
+  if (mtu !== undefined) p.mtus = [...new Set(mtu.split(',').map((s) => intValue('--mtu', s, 1280, 65535)))];
   const cases = a.get('--cases');
-  if (cases !== undefined) p.cases = listArg('--cases', cases, CASE_NAMES, 'case');
+  if (cases !== undefined) p.cases = listValue('--cases', cases, CASE_NAMES);
   const duration = a.get('--duration');
-  if (duration !== undefined) {
-    if (!/^\d+(\.\d+)?$/.test(duration) || !(+duration >= 1))
-      throw new UsageError(`--duration must be >= 1 second (got ${duration})`);
-    p.duration = Math.round(+duration);
-  }
+  if (duration !== undefined) p.duration = Math.round(numberValue('--duration', duration, 1));
   const rounds = a.get('--rounds');
-  if (rounds !== undefined) {
-    if (!/^\d+$/.test(rounds) || +rounds < 1 || +rounds > 20)
-      throw new UsageError(`--rounds must be 1..20 (got ${rounds})`);
-    p.rounds = +rounds;
-  }
+  if (rounds !== undefined) p.rounds = intValue('--rounds', rounds, 1, 20);
   const metrics = a.get('--metrics');
-  if (metrics !== undefined) p.metrics = listArg('--metrics', metrics, METRICS, 'metric');
+  if (metrics !== undefined) p.metrics = listValue('--metrics', metrics, METRICS);
   return p;
+}
+
+/** readRecord reads a `weft bench --json` record; FormatError when it is not one. */
+function readRecord(path: string): BenchReport {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new FormatError(`${path}: not JSON: ${err.message}`);
+    throw err;
+  }
+  const r = doc as Partial<BenchReport>;
+  if (r.tool !== 'weft bench' || !Array.isArray(r.rows) || !r.options) {
+    throw new FormatError(`${path}: not a weft bench --json record (no "tool": "weft bench" with rows)`);
+  }
+  return r as BenchReport;
+}
+
+function writeOutputs(report: BenchReport, p: Pick<Parsed, 'json' | 'svg' | 'csv'>): void {
+  if (p.json) writeFileSync(p.json, JSON.stringify(report, null, 2) + '\n');
+  if (p.svg) writeFileSync(p.svg, renderSvg(report));
+  if (p.csv) writeFileSync(p.csv, renderCsv(report));
 }
 
 /** run executes `weft bench`. */
 export async function run(argv: string[]): Promise<number> {
-  const p = parseArgs(argv);
+  const p = commandLine(() => parseArgs(argv));
+  // Every output is checked before the benchmark starts: a bad path must not cost a run.
+  for (const [flag, path] of [
+    ['--json', p.json],
+    ['--svg', p.svg],
+    ['--csv', p.csv],
+  ] as const) {
+    if (path !== null) checkOutputPath(path, flag);
+  }
+  if (p.from !== null) {
+    if (p.svg === null && p.csv === null) throw new UsageError('--from needs --svg FILE or --csv FILE');
+    checkInputPath(p.from, '--from');
+    writeOutputs(readRecord(p.from), { ...p, json: null });
+    return 0;
+  }
   checkTools(p.cases);
   if (process.getuid?.() !== 0) {
     throw new SystemError('weft bench', 'EPERM', 'needs root (network namespaces, veth, TUN devices)');
@@ -147,8 +179,7 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
   }
-  if (p.json) writeFileSync(p.json, JSON.stringify(report, null, 2) + '\n');
-  if (p.svg) writeFileSync(p.svg, renderSvg(report));
+  writeOutputs(report, p);
   const failed = report.rows.every((r) => r.errors.length > 0);
   return failed ? 1 : 0;
 }

@@ -11,7 +11,8 @@ import { networkInterfaces } from 'node:os';
 import { UsageError } from '../../errors';
 import { TcpSeqTracker } from '../../capture/tcp-seq';
 import { ipv4ToU32 } from '../../route/addr';
-import { parseArgv } from '../args';
+import { choiceValue, commandLine, intValue, parseArgv } from '../args';
+import { checkInputPath, checkOutputPath } from '../files';
 import { LiveCapture } from '../../capture/live';
 import { linkTypeName, PcapFileWriter } from '../../pcap/pcap-file';
 import { readCaptureFile } from '../../pcap/read-capture';
@@ -75,13 +76,6 @@ export interface CaptureOptions {
   read?: string;
 }
 
-function intArg(flag: string, v: string, min: number, max: number): number {
-  if (!/^\d+$/.test(v)) throw new UsageError(`${flag}: not an integer: ${v}`);
-  const n = Number(v);
-  if (n < min || n > max) throw new UsageError(`${flag}: must be in ${min}..${max}, got ${n}`);
-  return n;
-}
-
 /** What a missing value of these flags should have been, for the usage error. */
 const NEEDS: Record<string, string> = {
   '--interface': 'an interface name',
@@ -101,20 +95,18 @@ export function parseCaptureArgs(argv: string[]): CaptureOptions {
     unknown: (arg) => `unknown argument: ${arg}`,
     missing: (written, flag) => `${written} needs ${NEEDS[flag] ?? 'a value'}`,
   });
-  const backend = a.get('--backend') ?? 'auto';
-  if (backend !== 'auto' && backend !== 'vxlan' && backend !== 'udp')
-    throw new UsageError(`--backend must be auto, vxlan or udp, got ${backend}`);
+  const backend = choiceValue('--backend', a.get('--backend') ?? 'auto', ['auto', 'vxlan', 'udp']);
   const o: CaptureOptions = {
     iface: a.get('--interface') ?? 'any',
     userFilter: a.get('--filter') ?? '',
-    ports: a.all('--port').map((p) => intArg('--port', p, 1, 65535)),
+    ports: a.all('--port').map((p) => intValue('--port', p, 1, 65535)),
     backend,
     explain: a.has('--explain'),
     count: 0,
     all: a.has('--all'),
   };
   const vni = a.get('--vni');
-  if (vni !== undefined) o.vni = intArg('--vni', vni, 0, 0xffffff);
+  if (vni !== undefined) o.vni = intValue('--vni', vni, 0, 0xffffff);
   const write = a.get('--write');
   if (write !== undefined) o.write = write;
   const read = a.get('--read');
@@ -124,7 +116,7 @@ export function parseCaptureArgs(argv: string[]): CaptureOptions {
     o.read = read;
   }
   const count = a.get('--count');
-  if (count !== undefined) o.count = intArg(a.written('--count'), count, 1, Number.MAX_SAFE_INTEGER);
+  if (count !== undefined) o.count = intValue(a.written('--count'), count, 1, Number.MAX_SAFE_INTEGER);
   return o;
 }
 
@@ -189,7 +181,9 @@ function hostIpv4Addresses(): Set<number> {
 
 /** run implements `weft capture`. */
 export async function run(argv: string[]): Promise<number> {
-  const o = parseCaptureArgs(argv);
+  const o = commandLine(() => parseCaptureArgs(argv));
+  if (o.write !== undefined) checkOutputPath(o.write, '-w');
+  if (o.read !== undefined) checkInputPath(o.read, '-r');
   if (o.read !== undefined) return runOffline({ ...o, read: o.read });
   const ports = portMap(o);
   const filter = buildFilter(o);

@@ -4,8 +4,9 @@
  * `weft capture --explain`); this file only gets the bytes and decides about colour.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, UsageError } from '../../errors';
-import { parseArgv } from '../args';
+import { UsageError } from '../../errors';
+import { choiceValue, commandLine, intValue, parseArgv } from '../args';
+import { checkInputPath } from '../files';
 import {
   DEFAULT_FLANNEL_UDP_PORTS,
   DEFAULT_VXLAN_PORTS,
@@ -45,13 +46,6 @@ Colour is used when stdout is a terminal and NO_COLOR is not set.`;
 
 export { parseHex } from '../../explain/hex-input';
 
-function intArg(flag: string, v: string, min: number, max: number): number {
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-    throw new ConfigError(flag, `must be an integer in ${min}..${max}`, JSON.stringify(v));
-  }
-  return Number(v);
-}
-
 /** ExplainArgs is the parsed command line of `weft explain`. */
 export interface ExplainArgs {
   /** HEX arguments, in order (joined before decoding). */
@@ -77,20 +71,19 @@ export function parseExplainArgs(argv: string[]): ExplainArgs {
     flagPrefix: '--',
     unknown: (_arg, flag) => `unknown flag ${flag}`,
   });
-  const link = a.get('--link');
-  if (link !== undefined && link !== 'eth' && link !== 'ip')
-    throw new ConfigError('--link', 'must be eth or ip', JSON.stringify(link));
+  const linkText = a.get('--link');
+  const link = linkText === undefined ? undefined : choiceValue('--link', linkText, ['eth', 'ip']);
   const frame = a.get('--frame');
   const ports = (flag: '--port' | '--udp-port'): number[] =>
     a
       .all(flag)
-      .map((v) => intArg(flag, v, 1, 65535))
+      .map((v) => intValue(flag, v, 1, 65535))
       .reverse();
   return {
     hexParts: a.positional,
     pcap: a.get('--pcap'),
     hexFile: a.get('--hex-file'),
-    frame: frame === undefined ? undefined : intArg('--frame', frame, 1, 2 ** 31),
+    frame: frame === undefined ? undefined : intValue('--frame', frame, 1, 2 ** 31),
     link,
     vxlanPorts: [...ports('--port'), ...DEFAULT_VXLAN_PORTS],
     udpPorts: [...ports('--udp-port'), ...DEFAULT_FLANNEL_UDP_PORTS],
@@ -109,7 +102,7 @@ export async function run(argv: string[]): Promise<number> {
     udpPorts,
     localIps,
     link: linkFlag,
-  } = parseExplainArgs(argv);
+  } = commandLine(() => parseExplainArgs(argv));
   let local = new Set(localIps);
   let link = linkFlag;
   const sources = [pcap !== undefined, hexFile !== undefined, hexParts.length > 0].filter(Boolean).length;
@@ -118,6 +111,7 @@ export async function run(argv: string[]): Promise<number> {
   let title: string;
   if (pcap !== undefined) {
     if (frame === undefined) throw new UsageError('--pcap needs --frame N');
+    checkInputPath(pcap, '--pcap');
     const file = readCaptureFile(pcap);
     if (frame > file.records.length) {
       throw new UsageError(`${pcap} has ${file.records.length} frames; --frame ${frame} does not exist`);
@@ -132,6 +126,7 @@ export async function run(argv: string[]): Promise<number> {
     title = `frame ${frame} of ${pcap}, ${linkTypeName(linkType)}${cut}`;
   } else {
     if (frame !== undefined) throw new UsageError('--frame goes with --pcap');
+    if (hexFile !== undefined && hexFile !== '-') checkInputPath(hexFile, '--hex-file');
     const text =
       hexFile !== undefined ? readFileSync(hexFile === '-' ? 0 : hexFile, 'utf8') : hexParts.join('');
     const input = parseHexInput(text);

@@ -12,7 +12,7 @@
  * SIGINT / SIGTERM stop forwarding, remove the routes and the device, close sockets, exit 0.
  */
 import { ConfigError, UsageError } from '../../errors';
-import { parseArgv } from '../args';
+import { choiceValue, commandLine, intValue, parseArgv } from '../args';
 import { parseWorkers } from '../../dataplane/workers';
 import { bufferToMac, ipv4ToU32, macToBuffer, parseCidr } from '../../route/addr';
 import type { Backend } from '../../route/peer';
@@ -63,12 +63,7 @@ export interface LinkOptions {
 }
 
 function intFlag(flag: string, v: string | undefined, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v))
-    throw new ConfigError(flag, `must be an integer in ${min}..${max}`, JSON.stringify(v));
-  const n = Number(v);
-  if (n < min || n > max) throw new ConfigError(flag, `must be an integer in ${min}..${max}`, v);
-  return n;
+  return v === undefined ? undefined : intValue(flag, v, min, max);
 }
 
 /** randomVtepMac is the daemon's (one generator for `weft run` and `weft link`). */
@@ -95,11 +90,7 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
     return v;
   };
 
-  const backendText = need('--backend');
-  if (backendText !== 'vxlan' && backendText !== 'udp') {
-    throw new ConfigError('--backend', 'must be vxlan or udp', JSON.stringify(backendText));
-  }
-  const backend: Backend = backendText;
+  const backend: Backend = choiceValue('--backend', need('--backend'), ['vxlan', 'udp']);
 
   const dev = need('--dev');
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(dev)) {
@@ -131,22 +122,12 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
     vtepMac = randomVtepMac();
   }
 
-  const ioText = args.get('--io') ?? 'batch';
-  if (ioText !== 'batch' && ioText !== 'dgram') {
-    throw new ConfigError('--io', 'must be batch or dgram', JSON.stringify(ioText));
-  }
-  const io: IoMode = ioText;
-
-  const offloadText = args.get('--offload') ?? 'on';
-  if (offloadText !== 'on' && offloadText !== 'off') {
-    throw new ConfigError('--offload', 'must be on or off', JSON.stringify(offloadText));
-  }
-
-  const srcPortText = args.get('--src-port') ?? 'fixed';
-  if (srcPortText !== 'fixed' && srcPortText !== 'flow') {
-    throw new ConfigError('--src-port', 'must be fixed or flow', JSON.stringify(srcPortText));
-  }
-  const srcPort: SrcPortMode = srcPortText;
+  const io: IoMode = choiceValue('--io', args.get('--io') ?? 'batch', ['batch', 'dgram']);
+  const offloadText = choiceValue('--offload', args.get('--offload') ?? 'on', ['on', 'off']);
+  const srcPort: SrcPortMode = choiceValue('--src-port', args.get('--src-port') ?? 'fixed', [
+    'fixed',
+    'flow',
+  ]);
   if (srcPort === 'flow' && backend !== 'vxlan') {
     throw new ConfigError('--src-port', 'flow needs --backend vxlan (flannel-UDP keeps its port)');
   }
@@ -225,7 +206,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(usage + '\n');
     return 0;
   }
-  const opts = parseLinkArgs(argv);
+  const opts = commandLine(() => parseLinkArgs(argv));
   const node = new DataplaneNode(opts.config);
   await node.start();
   const c = opts.config;

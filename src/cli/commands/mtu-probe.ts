@@ -6,9 +6,8 @@
  * its underlay device, binary-search the probe size (src/mtu/search.ts) with a raw ICMP socket
  * (src/mtu/icmp-prober.ts), then build the verdict (src/mtu/report.ts).
  */
-import { isIPv4 } from 'node:net';
-import { UsageError } from '../../errors';
-import { parseArgv } from '../args';
+import { ConfigError, UsageError } from '../../errors';
+import { choiceValue, commandLine, intValue, ipv4Value, parseArgv } from '../args';
 import type { Backend } from '../../route/peer';
 import { linkInfo, routeGet } from '../../mtu/device';
 import { IcmpProber } from '../../mtu/icmp-prober';
@@ -50,11 +49,7 @@ export interface MtuProbeOptions {
 }
 
 function intArg(flag: string, v: string | undefined, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} needs an integer, got ${v}`);
-  const n = Number(v);
-  if (n < min || n > max) throw new UsageError(`${flag}: must be in ${min}..${max}, got ${n}`);
-  return n;
+  return v === undefined ? undefined : intValue(flag, v, min, max);
 }
 
 /** parseMtuProbeArgs parses `weft mtu-probe` flags; throws UsageError on anything unknown or bad. */
@@ -79,11 +74,7 @@ export function parseMtuProbeArgs(argv: string[]): MtuProbeOptions {
     verbose: a.has('--verbose'),
   };
   const backend = a.get('--backend');
-  if (backend !== undefined) {
-    if (backend !== 'vxlan' && backend !== 'udp')
-      throw new UsageError(`--backend must be vxlan or udp, got ${backend}`);
-    o.backend = backend;
-  }
+  if (backend !== undefined) o.backend = choiceValue('--backend', backend, ['vxlan', 'udp']);
   const dev = a.get('--dev');
   if (dev !== undefined) o.dev = dev;
   const max = intArg('--max', a.get('--max'), 28, 65535);
@@ -91,17 +82,24 @@ export function parseMtuProbeArgs(argv: string[]): MtuProbeOptions {
   const [peer, extra] = a.positional;
   if (extra !== undefined) throw new UsageError(`only one peer address, got ${peer} and ${extra}`);
   if (peer === undefined) throw new UsageError('missing PEER_OVERLAY_IP');
-  if (!isIPv4(peer)) throw new UsageError(`PEER_OVERLAY_IP must be an IPv4 address, got ${peer}`);
+  ipv4Value('PEER_OVERLAY_IP', peer);
   if (o.max !== undefined && o.max < o.min) throw new UsageError(`--max ${o.max} is below --min ${o.min}`);
   return { peer, ...o };
 }
 
 /** run implements `weft mtu-probe`. */
 export async function run(argv: string[]): Promise<number> {
-  const o = parseMtuProbeArgs(argv);
+  const o = commandLine(() => parseMtuProbeArgs(argv));
   const route = routeGet(o.peer);
   const devName = o.dev ?? route?.dev;
   const dev = devName ? linkInfo(devName) : undefined;
+  if (o.dev !== undefined && dev === undefined) {
+    throw new ConfigError(
+      '--dev',
+      'must name an existing network device (ip link show)',
+      JSON.stringify(o.dev),
+    );
+  }
   const lowerDev = dev?.vxlan?.lower ? linkInfo(dev.vxlan.lower) : undefined;
   const backend: Backend = o.backend ?? 'vxlan';
   const max = o.max ?? dev?.mtu ?? 1500;

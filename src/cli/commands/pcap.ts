@@ -3,8 +3,9 @@
  * frames into complete underlay frames, offline. The work is in src/pcap/decap.ts and encap.ts;
  * this file parses flags, reads and writes the files and reports counts on stderr.
  */
-import { ConfigError, UsageError } from '../../errors';
-import { parseArgv, type ParsedArgs } from '../args';
+import { UsageError } from '../../errors';
+import { choiceValue, commandLine, intValue, parseArgv, type ParsedArgs } from '../args';
+import { checkInputPath, checkOutputPath, sameFile } from '../files';
 import { resetIpId } from '../../encap';
 import { CHECKSUM_POLICIES, countsReport, decapPcap, type ChecksumPolicy } from '../../pcap/decap';
 import { encapPcap } from '../../pcap/encap';
@@ -85,23 +86,18 @@ export function parsePcapArgs(argv: string[]): PcapArgs {
   if (mode !== 'decap' && mode !== 'encap') throw new UsageError('first argument must be decap or encap');
   if (!input || !output) throw new UsageError(`weft pcap ${mode} needs IN.pcap and OUT.pcap`);
   if (extra.length) throw new UsageError(`unexpected argument ${extra[0]}`);
+  if (sameFile(input, output))
+    throw new UsageError(`OUT.pcap ${output} is the input file; write to another file`);
   return { mode, input, output, flags };
 }
 
 function intFlag(flags: ParsedArgs<PcapFlag>, flag: PcapFlag, min: number, max: number): number | undefined {
   const v = flags.get(flag);
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-    throw new ConfigError(flag, `must be an integer in ${min}..${max}`, JSON.stringify(v));
-  }
-  return Number(v);
+  return v === undefined ? undefined : intValue(flag, v, min, max);
 }
 
 function backendFlag(flags: ParsedArgs<PcapFlag>): Backend {
-  const b = flags.get('--backend') ?? 'vxlan';
-  if (b !== 'vxlan' && b !== 'udp')
-    throw new ConfigError('--backend', 'must be vxlan or udp', JSON.stringify(b));
-  return b;
+  return choiceValue('--backend', flags.get('--backend') ?? 'vxlan', ['vxlan', 'udp']);
 }
 
 function macFlag(flags: ParsedArgs<PcapFlag>, flag: PcapFlag): Buffer | undefined {
@@ -111,12 +107,16 @@ function macFlag(flags: ParsedArgs<PcapFlag>, flag: PcapFlag): Buffer | undefine
 
 /** run executes `weft pcap`; returns 0, or 1 when no frame could be converted. */
 export async function run(argv: string[]): Promise<number> {
-  const args = parsePcapArgs(argv);
+  const args = commandLine(() => parsePcapArgs(argv));
   const f = args.flags;
-  const backend = backendFlag(f);
-  const port = intFlag(f, '--port', 1, 65535);
-  const vni = intFlag(f, '--vni', 0, 0xffffff);
-  const localMac = macFlag(f, '--local-mac');
+  const { backend, port, vni, localMac } = commandLine(() => ({
+    backend: backendFlag(f),
+    port: intFlag(f, '--port', 1, 65535),
+    vni: intFlag(f, '--vni', 0, 0xffffff),
+    localMac: macFlag(f, '--local-mac'),
+  }));
+  checkInputPath(args.input, 'IN.pcap');
+  checkOutputPath(args.output, 'OUT.pcap');
   const file = readCaptureFile(args.input);
   let written: number;
   let lines: string[];
@@ -130,11 +130,10 @@ export async function run(argv: string[]): Promise<number> {
     ] as const) {
       if (f.has(bad)) throw new UsageError(`${bad} applies to encap only`);
     }
-    const checksum = (f.get('--checksum') ?? 'offload') as ChecksumPolicy;
-    if (!CHECKSUM_POLICIES.includes(checksum)) {
-      throw new ConfigError('--checksum', 'must be offload, strict or off', JSON.stringify(checksum));
-    }
-    const localAddresses = f.all('--local-ip').map((a) => ipv4ToU32(a, '--local-ip'));
+    const checksum: ChecksumPolicy = commandLine(() =>
+      choiceValue('--checksum', f.get('--checksum') ?? 'offload', CHECKSUM_POLICIES),
+    );
+    const localAddresses = commandLine(() => f.all('--local-ip').map((a) => ipv4ToU32(a, '--local-ip')));
     const res = decapPcap(file, { backend, port, vni, localMac, checksum, localAddresses });
     writePcapFile(args.output, { linkType: res.linkType, records: res.records });
     written = res.records.length;
@@ -149,22 +148,25 @@ export async function run(argv: string[]): Promise<number> {
     const local = f.get('--local-ip');
     const remote = f.get('--remote-ip');
     if (!local || !remote) throw new UsageError('encap needs --local-ip and --remote-ip');
-    const remoteMac = macFlag(f, '--remote-mac');
+    const remoteMac = commandLine(() => macFlag(f, '--remote-mac'));
     if (!!localMac !== !!remoteMac) throw new UsageError('--local-mac and --remote-mac go together');
     // A fixed starting IP ID makes the output file reproducible run to run.
     resetIpId(0);
-    const res = encapPcap(file, {
-      backend,
-      port,
-      vni,
-      localIp: ipv4ToU32(local, '--local-ip'),
-      remoteIp: ipv4ToU32(remote, '--remote-ip'),
-      localMac,
-      remoteMac,
-      outerSrcMac: macFlag(f, '--outer-src-mac'),
-      outerDstMac: macFlag(f, '--outer-dst-mac'),
-      udpChecksum: !f.has('--no-udp-checksum'),
-    });
+    const res = encapPcap(
+      file,
+      commandLine(() => ({
+        backend,
+        port,
+        vni,
+        localIp: ipv4ToU32(local, '--local-ip'),
+        remoteIp: ipv4ToU32(remote, '--remote-ip'),
+        localMac,
+        remoteMac,
+        outerSrcMac: macFlag(f, '--outer-src-mac'),
+        outerDstMac: macFlag(f, '--outer-dst-mac'),
+        udpChecksum: !f.has('--no-udp-checksum'),
+      })),
+    );
     writePcapFile(args.output, { linkType: res.linkType, records: res.records });
     written = res.records.length;
     lines = countsReport({ drops: res.drops });

@@ -2,15 +2,17 @@
  * `weft run [flanneld flags]`: a node of a flannel network (see src/daemon/daemon.ts for the
  * lifecycle). Flags are flanneld's where the feature exists, each also settable as
  * `FLANNELD_<NAME>` (the command line wins), plus weft's own (`--store`, `--metrics-port`, ...).
- * Logs are JSON lines on stderr. Exit codes: 0 after SIGINT/SIGTERM or when the lease was revoked
- * (as flanneld), 1 for a configuration or startup error (nothing written), 2 for a bad command line.
+ * Logs are JSON lines on stderr (text on a terminal; --log-format chooses). Exit codes: 0 after
+ * SIGINT/SIGTERM or when the lease was revoked (as flanneld), 1 for a configuration or startup
+ * error (nothing written), 2 for a bad command line (an unknown flag, or a flag value that breaks
+ * its rule).
  */
 import type http from 'node:http';
 import { UsageError, WeftError, ConfigError } from '../../errors';
 import { FlagSpec, flagsUsage, parseFlags } from '../../control/flags';
 import { Daemon } from '../../daemon/daemon';
 import { closeServer, listen, makeHandler } from '../../daemon/http';
-import { createLogger } from '../../daemon/log';
+import { createLogger, LOG_FORMATS, resolveLogFormat } from '../../daemon/log';
 import { createMetricsRegistry } from '../../metrics/metrics';
 
 /** RUN_EXTRA_FLAGS are `weft run`'s flags beyond the shared control-plane set. */
@@ -22,6 +24,15 @@ export const RUN_EXTRA_FLAGS: readonly FlagSpec[] = [
     help: 'count packets and bytes per flow, and serve /debug/routes, /debug/stats and /debug/flows (for weft trace) on the metrics server (or the healthz server)',
     weft: true,
   },
+  {
+    name: 'log-format',
+    kind: 'string',
+    default: 'auto',
+    help: 'log lines as json (one object per line, for machines), text (for people), or auto: text when stderr is a terminal, else json',
+    check: (v: string) =>
+      (LOG_FORMATS as readonly string[]).includes(v) ? null : `must be one of: ${LOG_FORMATS.join(', ')}`,
+    weft: true,
+  },
 ];
 
 /** usage is the `weft help run` text. */
@@ -30,10 +41,21 @@ export const usage = `usage: weft run [flags]
 Runs a node of a flannel network: leases a subnet from the store (embedded directory or etcd v3),
 publishes it in flannel's lease JSON, writes subnet.env, creates the TUN device (flannel.<VNI> for
 vxlan, flannel0 for udp) and keeps its routes in step with everyone else's leases. Stops on
-SIGINT/SIGTERM, keeping the lease for the next start. Logs are JSON lines on stderr.
+SIGINT/SIGTERM, keeping the lease for the next start. Logs are JSON lines on stderr, or text
+when stderr is a terminal (--log-format).
 
 flags (flanneld's first, then weft's; every flag also reads FLANNELD_<NAME>):
 ${flagsUsage(RUN_EXTRA_FLAGS)}`;
+
+/** logFormatArg finds `--log-format` in argv when the flags as a whole did not parse. */
+function logFormatArg(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!.replace(/^--?log-format/, '');
+    if (a !== argv[i] && a.startsWith('=')) return a.slice(1);
+    if (a === '' && argv[i] !== '') return argv[i + 1];
+  }
+  return process.env.FLANNELD_LOG_FORMAT;
+}
 
 /** run executes `weft run`; resolves with the exit code when the daemon has stopped. */
 export async function run(argv: string[]): Promise<number> {
@@ -42,15 +64,21 @@ export async function run(argv: string[]): Promise<number> {
     flags = parseFlags(argv, process.env, RUN_EXTRA_FLAGS);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    createLogger(0).error(e.message, { code: e.code, field: e.field });
-    return 1;
+    const format = resolveLogFormat(logFormatArg(argv) ?? 'auto', process.stderr.isTTY === true);
+    createLogger(0, undefined, format).error(e.message, { code: e.code, field: e.field });
+    // A bad flag value is a bad command line (2, as for every command); a bad FLANNELD_* is not.
+    return e.field.startsWith('--') ? 2 : 1;
   }
   if (flags.version) {
     process.stdout.write(`weft ${require('../../../../package.json').version as string}\n`);
     return 0;
   }
   const debug = flags.extra.debug === true;
-  const log = createLogger(flags.v);
+  const log = createLogger(
+    flags.v,
+    undefined,
+    resolveLogFormat(String(flags.extra['log-format']), process.stderr.isTTY === true),
+  );
   let finish: (code: number) => void = () => {};
   const done = new Promise<number>((r) => (finish = r));
   const daemon = new Daemon({ flags, log, onFatal: (code) => finish(code) });

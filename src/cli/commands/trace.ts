@@ -7,7 +7,7 @@
  * counters of the flows to and from DST_IP in each direction.
  */
 import { ConfigError, UsageError, WeftError } from '../../errors';
-import { parseArgv } from '../args';
+import { commandLine, intValue, ipv4Value, parseArgv } from '../args';
 import {
   HEADROOM,
   flannelUdpEncap,
@@ -327,28 +327,26 @@ export function parseTraceArgs(argv: string[]): TraceArgs {
     positional: true,
     missing: (flag) => `flag needs an argument: ${flag}`,
   });
-  const size = a.get('--size');
-  if (size !== undefined && (!/^\d+$/.test(size) || Number(size) > 1400))
-    throw new ConfigError('--size', 'must be an integer in 0..1400', size);
+  const sizeText = a.get('--size');
+  const size = sizeText === undefined ? undefined : intValue('--size', sizeText, 0, 1400);
   const [dst, extra] = a.positional;
   if (extra !== undefined) throw new UsageError(`unexpected argument: ${extra}`);
   if (dst === undefined) throw new UsageError('DST_IP is required');
-  if (tryIpv4ToU32(dst) < 0) throw new ConfigError('DST_IP', 'must be an IPv4 address', dst);
+  ipv4Value('DST_IP', dst);
   const src = a.get('--src');
-  if (src !== undefined && tryIpv4ToU32(src) < 0)
-    throw new ConfigError('--src', 'must be an IPv4 address', src);
+  if (src !== undefined) ipv4Value('--src', src);
   return {
     dst,
     node: (a.get('--node') ?? DEFAULT_TRACE_NODE).replace(/\/+$/, ''),
     src,
-    size: size === undefined ? undefined : Number(size),
+    size,
     json: a.has('--json'),
   };
 }
 
 /** run executes `weft trace`. */
 export async function run(argv: string[]): Promise<number> {
-  const { dst, node, src, size, json } = parseTraceArgs(argv);
+  const { dst, node, src, size, json } = commandLine(() => parseTraceArgs(argv));
   const routes = await getJson<DebugRoutes>(`${node}/debug/routes`);
   const stats = await getJson<DataplaneStats | null>(`${node}/debug/stats`).catch(() => null);
   const flowDoc = await getJson<{ flows?: DataplaneFlows | null }>(
