@@ -7,7 +7,8 @@
  *   2. find the underlay MTU: the MTU of the interface that owns `local`
  *   3. bind the UDP socket on local:port (EADDRINUSE fails before any device exists)
  *   4. open the TUN device, set its MTU (underlay - 50 for VXLAN, - 28 for flannel-UDP, or
- *      `mtu`), address, up, and one route per peer subnet into it
+ *      `mtu`), address, up, and one route per peer subnet into it, in one batch through
+ *      route-sync.ts (never over a route weft did not install)
  *   5. start both directions on the event loop
  * `stop` undoes 5..3: stops the directions, deletes the routes, closes the TUN (a non-persistent
  * device disappears with its fd) and the socket.
@@ -65,6 +66,8 @@ import { ioCountersToObject } from '../io/counters';
 import { DgramUdpSocket } from '../io/dgram-udp-socket';
 import { RawSendSocket } from '../io/raw-send-socket';
 import * as netdev from '../io/netdev';
+import { errnoFromIpStderr } from '../io/netdev';
+import { RouteSync, type RouteSyncResult } from '../io/route-sync';
 import type { IoMode, PacketIo } from '../io/packet-io';
 import { Tun } from '../io/tun';
 import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../route/addr';
@@ -131,6 +134,11 @@ export interface NodeConfig {
    * first on the main thread and the others on worker threads (`--workers`).
    */
   workers?: number;
+  /**
+   * Kernel route programmer shared with the caller (the daemon checks lease routes against the
+   * whole cluster Network with it); default a private one. The TUN routes are its group `tun`.
+   */
+  routes?: RouteSync;
 }
 
 /** SrcPortStats is the `srcPort` part of DataplaneStats. */
@@ -291,7 +299,9 @@ export class DataplaneNode {
   private q0: DataplaneQueue | null = null;
   private workers: QueueWorkers | null = null;
   private offloadRefused: string | null = null;
-  private routed: string[] = [];
+  private readonly routes: RouteSync;
+  /** What the last route sync did (conflicts: routes refused because weft did not install the holder). */
+  lastRouteSync: RouteSyncResult | null = null;
   private startedAt = 0;
   private underlayIface: string | null = null;
   private mtuWatch: UnderlayMtuWatch | null = null;
@@ -306,6 +316,7 @@ export class DataplaneNode {
     private readonly deps?: NodeDeps,
   ) {
     this.kernel = deps === undefined;
+    this.routes = config.routes ?? new RouteSync();
   }
 
   /** overhead is the encapsulation overhead on an IPv4 underlay (50 VXLAN, 28 flannel-UDP). */
@@ -428,7 +439,7 @@ export class DataplaneNode {
         await netdev.setUp(c.dev);
       }
       this.router.swap(table);
-      if (this.kernel) await this.syncRoutes(table);
+      if (this.kernel) await this.syncRoutes(table, true);
       const offloaded = kernelTun !== null && kernelTun.vnetHdr;
       const params: QueueParams = {
         backend: c.backend,
@@ -515,20 +526,36 @@ export class DataplaneNode {
     return RouteTable.build(indexPeers(peers));
   }
 
-  /** syncRoutes makes the kernel route exactly the table's subnets into the TUN. */
-  private async syncRoutes(table: RouteTable): Promise<void> {
+  /**
+   * syncRoutes makes the kernel route exactly the table's subnets into the TUN, in one batch. A
+   * subnet whose prefix is held by a route weft did not install is left alone (and reported in
+   * `lastRouteSync`); with a private route programmer that is a ConfigError at start.
+   */
+  private async syncRoutes(table: RouteTable, atStart = false): Promise<RouteSyncResult> {
     const dev = this.config.dev;
-    const want = table.peers.map((p) => p.subnet);
-    for (const dst of this.routed) {
-      if (!want.includes(dst)) await netdev.delRoute({ dst, dev }).catch(() => undefined);
+    const r = await this.routes.sync(
+      'tun',
+      table.peers.map((p) => ({ dst: p.subnet, dev })),
+      { exclusive: true },
+    );
+    this.lastRouteSync = r;
+    if (r.errors.length > 0 && atStart) {
+      const e = r.errors[0]!;
+      throw new SystemError(
+        `ip route ${e.op} ${e.route.dst} dev ${dev}`,
+        errnoFromIpStderr(e.error),
+        e.error,
+      );
     }
-    const done: string[] = this.routed.filter((d) => want.includes(d));
-    this.routed = done;
-    for (const dst of want) {
-      if (done.includes(dst)) continue;
-      await netdev.replaceRoute({ dst, dev });
-      done.push(dst);
+    if (r.conflicts.length > 0 && atStart && this.config.routes === undefined) {
+      const c = r.conflicts[0]!;
+      throw new ConfigError(
+        '--peer',
+        `must not take over a route weft did not install (${c.holder})`,
+        c.route.dst,
+      );
     }
+    return r;
   }
 
   /**
@@ -537,12 +564,15 @@ export class DataplaneNode {
    * their next event-loop turn), then adds routes for new subnets and removes routes of subnets
    * that are gone.
    */
-  async updatePeers(peers: PeerSpec[]): Promise<void> {
+  async updatePeers(peers: PeerSpec[]): Promise<RouteSyncResult | null> {
     const table = this.buildTable(peers);
     this.router.swap(table);
     this.workers?.setPeers(peers);
     this.config.peers = peers;
-    if (this.kernel && this.tun !== null) await this.syncRoutes(table);
+    if (!this.kernel || this.tun === null) return null;
+    // The build above is O(peers); the kernel routes follow in the next turn of the event loop.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return this.tun === null ? null : await this.syncRoutes(table);
   }
 
   /** watchUnderlayMtu follows `iface`'s MTU (one ioctl a second) and reports GSO MTU splits. */
@@ -624,14 +654,9 @@ export class DataplaneNode {
       await w.stop();
     }
     this.q0?.stop();
-    if (this.kernel && this.tun !== null) {
-      for (const dst of this.routed) {
-        await netdev.delRoute({ dst, dev: this.config.dev }).catch((err: unknown) => {
-          if (!(err instanceof SystemError)) throw err;
-        });
-      }
+    if (this.kernel && this.routes.routesOf('tun').length > 0) {
+      await this.routes.release('tun').catch(() => undefined);
     }
-    this.routed = [];
     this.tun?.close();
     if (this.send !== null && this.send !== this.io) this.send.close();
     this.io?.close();

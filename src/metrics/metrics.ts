@@ -24,6 +24,8 @@ export interface DaemonCounters {
   leaseAdded: number;
   leaseRemoved: number;
   leaseIgnored: number;
+  /** Peer leases refused by the lease policy (or a foreign kernel route), by reason (lease-policy.ts). */
+  readonly leaseRejected: Map<string, number>;
   renewOk: number;
   renewFailed: number;
   watchRestarts: number;
@@ -45,6 +47,7 @@ export function newDaemonCounters(): DaemonCounters {
     leaseAdded: 0,
     leaseRemoved: 0,
     leaseIgnored: 0,
+    leaseRejected: new Map(),
     renewOk: 0,
     renewFailed: 0,
     watchRestarts: 0,
@@ -412,6 +415,16 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     collect() {
       this.reset();
       this.inc(src.counters.leaseIgnored);
+    },
+  });
+  new Counter({
+    name: 'weft_leases_rejected_total',
+    help: 'Peer leases refused and not routed (outside Network, wrong length, bad PublicIP or VtepMAC, another VNI, a duplicate, or a kernel route weft did not install in the way), by reason.',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of src.counters.leaseRejected) set(this, { reason }, n);
     },
   });
   new Counter({
