@@ -38,8 +38,9 @@
  * Underlay MTU changes at runtime are noticed within a second (underlay-mtu.ts): the path MTU of
  * every queue follows, and `onUnderlayMtu` gets a line for the operator naming the MTUs.
  *
- * Peers can change at runtime (`updatePeers`): a new RouteTable is built and swapped into the
- * Router between two batches, then the kernel routes are reconciled.
+ * Peers can change at runtime (`updatePeers`): the difference from the current peers is applied to
+ * a copy of the RouteTable (O(changes), not O(peers): route-table.ts) and put into the Router
+ * between two batches, then the kernel routes are reconciled.
  *
  * Workers (`workers` > 1, issue 5): the forwarding itself is a DataplaneQueue (queue.ts): one
  * TUN queue, its sockets and both directions. Queue 0 runs on the main thread; queues 1..n-1 run
@@ -74,6 +75,7 @@ import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../route/addr';
 import type { Backend } from '../route/peer';
 import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
+import { diffPeers } from '../route/peer-diff';
 import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
 import type { TunDevice } from './devices';
 import type { FlowEntry, FlowTableSnapshot } from './flow-table';
@@ -232,6 +234,12 @@ export interface QueueSummary {
 }
 
 const DEFAULT_SOCKET_BUFFER = 4 << 20;
+
+/**
+ * REBUILD_RATIO: `updatePeers` rebuilds the table when changes x this >= peers (a quarter of the set
+ * or more changed), applies the difference otherwise.
+ */
+const REBUILD_RATIO = 4;
 
 function nonZero(
   c: Float64Array,
@@ -517,13 +525,18 @@ export class DataplaneNode {
   }
 
   private buildTable(peers: PeerSpec[]): RouteTable {
-    const c = this.config;
-    peers.forEach((p, i) => {
-      if (p.backend !== c.backend) {
-        throw new ConfigError(`--peer[${i}]`, `backend must be ${c.backend}`, `${p.subnet} is ${p.backend}`);
-      }
-    });
+    this.checkBackends(peers);
     return RouteTable.build(indexPeers(peers));
+  }
+
+  private checkBackends(peers: readonly PeerSpec[]): void {
+    const want = this.config.backend;
+    for (let i = 0; i < peers.length; i++) {
+      const p = peers[i]!;
+      if (p.backend !== want) {
+        throw new ConfigError(`--peer[${i}]`, `backend must be ${want}`, `${p.subnet} is ${p.backend}`);
+      }
+    }
   }
 
   /**
@@ -559,20 +572,31 @@ export class DataplaneNode {
   }
 
   /**
-   * updatePeers replaces the peer set: builds a new table (ConfigError leaves the old one in
-   * place), swaps it into the router (effective from the next packet; workers swap theirs on
-   * their next event-loop turn), then adds routes for new subnets and removes routes of subnets
-   * that are gone.
+   * updatePeers replaces the peer set: applies the difference to the route table (ConfigError
+   * leaves the old one in place; a large difference rebuilds it), puts it in the router (effective
+   * from the next packet; cached destinations the change does not touch stay cached), posts the same
+   * difference to the workers (they apply it on their next event-loop turn), then adds routes for
+   * new subnets and removes routes of subnets that are gone.
    */
   async updatePeers(peers: PeerSpec[]): Promise<RouteSyncResult | null> {
-    const table = this.buildTable(peers);
-    this.router.swap(table);
-    this.workers?.setPeers(peers);
+    const cur = this.router.table;
+    this.checkBackends(peers);
+    const diff = diffPeers(cur, peers);
+    const changes = diff.remove.length + diff.upsert.length;
+    if (changes * REBUILD_RATIO >= cur.size) {
+      // Most of the set changed: a rebuild is as cheap, and starts from compact arrays.
+      const table = this.buildTable(peers);
+      this.router.swap(table);
+      this.workers?.setPeers(peers);
+    } else if (changes > 0) {
+      this.router.update(cur.withChanges(diff.remove, diff.upsert));
+      this.workers?.updatePeers(diff);
+    }
     this.config.peers = peers;
     if (!this.kernel || this.tun === null) return null;
-    // The build above is O(peers); the kernel routes follow in the next turn of the event loop.
+    // The kernel routes follow in the next turn of the event loop.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    return this.tun === null ? null : await this.syncRoutes(table);
+    return this.tun === null ? null : await this.syncRoutes(this.router.table);
   }
 
   /** watchUnderlayMtu follows `iface`'s MTU (one ioctl a second) and reports GSO MTU splits. */

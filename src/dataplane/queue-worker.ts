@@ -5,6 +5,7 @@
  * messages (src/dataplane/queue-workers.ts holds the other end):
  *
  *   main -> worker   { type: 'peers', peers }        new peer set: rebuild and swap the table
+ *   main -> worker   { type: 'peerDiff', remove, upsert }  peer-set difference: apply it to the table
  *                    { type: 'stats', id, flowTop }  reply with a QueueSnapshot
  *                    { type: 'stop' }                stop, close every fd, reply 'stopped'
  *   worker -> main   { type: 'ready', fds }          forwarding; fds are closed by main if we die
@@ -107,9 +108,20 @@ function main(): void {
   if (raw !== null) fds.push(raw.fd);
   port.on(
     'message',
-    (m: { type: string; id?: number; flowTop?: number; peers?: PeerSpec[]; pathMtu?: number }) => {
+    (m: {
+      type: string;
+      id?: number;
+      flowTop?: number;
+      peers?: PeerSpec[];
+      pathMtu?: number;
+      remove?: string[];
+      upsert?: PeerSpec[];
+    }) => {
       if (m.type === 'peers' && m.peers) {
         router.swap(RouteTable.build(indexPeers(revivePeers(m.peers))));
+      } else if (m.type === 'peerDiff' && m.remove && m.upsert) {
+        // Queue 0 applied this difference to the same peers, so it cannot be refused here.
+        router.update(router.table.withChanges(m.remove, revivePeers(m.upsert)));
       } else if (m.type === 'pathMtu' && m.pathMtu !== undefined && queue !== null) {
         queue.setPathMtu(m.pathMtu);
       } else if (m.type === 'stats' && queue !== null) {

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, SystemError, WeftError } from '../errors';
 import type { PeerSpec } from '../route/route-table';
+import type { PeerDiff } from '../route/peer-diff';
 import type { QueueSnapshot } from './queue';
 import type { QueueWorkerData, WorkerErrorInfo } from './queue-worker';
 
@@ -180,6 +181,16 @@ export class QueueWorkers {
   /** setPeers sends a new peer set to every worker; each swaps its table on its next turn. */
   setPeers(peers: readonly PeerSpec[]): void {
     for (const h of this.handles) if (h.alive) h.worker.postMessage({ type: 'peers', peers });
+  }
+
+  /**
+   * updatePeers sends a peer-set difference to every worker (they hold the same peers as queue 0,
+   * so a difference is enough, and far less to clone than the whole set); each applies it on its
+   * next turn.
+   */
+  updatePeers(diff: PeerDiff): void {
+    for (const h of this.handles)
+      if (h.alive) h.worker.postMessage({ type: 'peerDiff', remove: diff.remove, upsert: diff.upsert });
   }
 
   /** setPathMtu sends a new path MTU to every worker (`DataplaneQueue.setPathMtu`). */

@@ -15,6 +15,9 @@
  * served from cache. Misses are cached too (as NO_ROUTE), and are flushed by the same swap, so a
  * route added later is seen on the first lookup after the swap.
  *
+ * `update(table)` is the incremental form: it evicts only the entries the new table answers
+ * differently, which keeps the same invariant.
+ *
  * Keys are `dst | 0`: int32 values are small integers in V8, so the cache never boxes an address
  * >= 128.0.0.0 into a heap number (which would allocate per packet).
  *
@@ -123,6 +126,25 @@ export class Router {
     const old = this.#table;
     this.#table = table;
     this.#cache.clear();
+    this.swaps++;
+    return old;
+  }
+
+  /**
+   * update replaces the table like `swap`, but evicts only the cached destinations whose answer
+   * differs in the new table (a table from `withChanges` answers most of them the same), so a lease
+   * change does not send every hot destination back to the table. Same guarantee as `swap`: after it
+   * returns, every cached entry is what the new table answers. O(cached entries); control path.
+   * Returns the previous table.
+   */
+  update(table: RouteTable): RouteTable {
+    const old = this.#table;
+    this.#table = table;
+    const stale: number[] = [];
+    this.#cache.forEach((v, k) => {
+      if ((table.lookupV4(k) ?? NO_ROUTE) !== v) stale.push(k);
+    });
+    for (const k of stale) this.#cache.delete(k);
     this.swaps++;
     return old;
   }
