@@ -8,6 +8,7 @@
  */
 
 import { Backend, Peer } from '../route/peer';
+import type { PeerSpec } from '../route/route-table';
 import { ip4NetToString, parseIPv4 } from './ip';
 import { Lease, vxlanDataOf } from './lease';
 
@@ -48,6 +49,23 @@ export function leasesToPeers(leases: Iterable<Lease>, backend: Backend, sorted 
     let p = cache.get(l);
     if (p === undefined) cache.set(l, (p = leaseToPeer(l, backend, 0)));
     if (p) out.push(p.index === out.length ? p : { ...p, index: out.length });
+  }
+  return out;
+}
+
+/**
+ * leasesToPeerSpecs maps a peer set like `leasesToPeers`, without table indexes: the records are
+ * the ones mapped before for the same lease objects (an unchanged lease costs a WeakMap probe and
+ * no allocation), which is what a pass over 10,000 leases for a handful of changes needs.
+ */
+export function leasesToPeerSpecs(leases: Iterable<Lease>, backend: Backend, sorted = false): PeerSpec[] {
+  const out: PeerSpec[] = [];
+  const list = sorted ? leases : [...leases].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const cache = mapped[backend];
+  for (const l of list) {
+    let p = cache.get(l);
+    if (p === undefined) cache.set(l, (p = leaseToPeer(l, backend, 0)));
+    if (p) out.push(p);
   }
   return out;
 }

@@ -56,7 +56,7 @@ import {
   parseIPv4,
   ip4NetToString,
   leaseToPeer,
-  leasesToPeers,
+  leasesToPeerSpecs,
   loadNetworkConfig,
   openStore,
   readSubnetEnv,
@@ -71,7 +71,8 @@ import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port
 import * as netdev from '../io/netdev';
 import { RouteSync, routeGetMany, type RouteConflict } from '../io/route-sync';
 import { bufferToMac, macToBuffer } from '../route/addr';
-import type { Backend, Peer } from '../route/peer';
+import type { Backend } from '../route/peer';
+import type { PeerSpec } from '../route/route-table';
 import { DaemonCounters, LeaseSummary, MetricsSource, newDaemonCounters } from '../metrics/metrics';
 import { CountingStore } from './counting-store';
 import { ExtIface, LinkAddrs, listLinks, selectExtIface } from './iface';
@@ -181,15 +182,15 @@ export class Daemon implements MetricsSource {
   private conflicted = new Map<string, string>();
   /** Kernel routes: `tun` (the dataplane's), `direct` (DirectRouting), `network` (udp's Network route). */
   private routes: RouteSync | null = null;
-  private pendingPeers: { all: Peer[]; sync: boolean } | null = null;
+  private pendingPeers: { all: PeerSpec[]; sync: boolean } | null = null;
   private applyQueued = false;
   private latestLeases: ReadonlyMap<string, Lease> | null = null;
   private applyRequested = false;
   private lastApplyEnd = 0;
   /** Peers the dataplane encapsulates to. */
-  private peers: Peer[] = [];
+  private peers: PeerSpec[] = [];
   /** DirectRouting peers (vxlan, same L2): reached by `<subnet> via <PublicIP>`. */
-  private directPeers: Peer[] = [];
+  private directPeers: PeerSpec[] = [];
   /** Per peer subnet: the public IP last classified and whether it was directly connected. */
   private directCache = new Map<string, { publicIp: string; direct: boolean }>();
   /** host-gw: the external interface every routed peer's route names (`dev`); null otherwise. */
@@ -775,7 +776,7 @@ export class Daemon implements MetricsSource {
     }
     this.known = new Map(leases);
     this.pendingPeers = {
-      all: hostGw ? hostGwPeers(accepted) : leasesToPeers(accepted, backend, true),
+      all: hostGw ? hostGwPeers(accepted) : leasesToPeerSpecs(accepted, backend, true),
       sync,
     };
     if (this.applyQueued) return;
@@ -857,7 +858,7 @@ export class Daemon implements MetricsSource {
     }
   }
 
-  private async syncPeers(all: Peer[], sync: boolean): Promise<void> {
+  private async syncPeers(all: PeerSpec[], sync: boolean): Promise<void> {
     const { encap, direct } = await this.classify(all);
     this.peers = encap;
     this.directPeers = direct;
@@ -869,7 +870,7 @@ export class Daemon implements MetricsSource {
     // Each O(peers) step in its own event-loop turn, so forwarding gets turns in between.
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (node !== null && this.node === node && !this.stopping) {
-      const r = await node.updatePeers(encap.map((p) => ({ ...p })));
+      const r = await node.updatePeers(encap);
       if (r) this.noteConflicts('tun', r.conflicts);
     }
     if (!this.stopping) await this.syncDirect(direct);
@@ -880,12 +881,12 @@ export class Daemon implements MetricsSource {
    * public IP `ip route get` resolves to one route without a gateway is on our L2 and is routed
    * directly; every other peer (and every peer without DirectRouting) is encapsulated.
    */
-  private async classify(all: Peer[]): Promise<{ encap: Peer[]; direct: Peer[] }> {
+  private async classify(all: PeerSpec[]): Promise<{ encap: PeerSpec[]; direct: PeerSpec[] }> {
     const be = this.config!.backend;
     if (be.type === 'host-gw') return { encap: [], direct: all };
     if (be.type !== 'vxlan' || !be.directRouting) return { encap: all, direct: [] };
-    const encap: Peer[] = [];
-    const direct: Peer[] = [];
+    const encap: PeerSpec[] = [];
+    const direct: PeerSpec[] = [];
     const seen = new Set<string>();
     // Every peer not classified yet, in one batched `ip route get` (10,000 peers: one process).
     const ask = all.filter((p) => this.directCache.get(p.subnet)?.publicIp !== p.publicIp);
@@ -921,7 +922,7 @@ export class Daemon implements MetricsSource {
   }
 
   /** syncDirect makes the DirectRouting routes exactly `<subnet> via <publicIp>` of `want`. */
-  private async syncDirect(want: readonly Peer[]): Promise<void> {
+  private async syncDirect(want: readonly PeerSpec[]): Promise<void> {
     const routes = this.routes;
     if (routes === null) return;
     const before = new Map(routes.routesOf('direct').map((r) => [r.dst, r.via]));

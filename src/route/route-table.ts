@@ -202,6 +202,9 @@ export class RouteTable {
   // Level-2 and level-3 chunks no slot points to (reused by the next update that needs one).
   readonly #free2: readonly number[];
   readonly #free3: readonly number[];
+  // Number of IPv4 prefixes of each length 0..32: a removal looks for a covering prefix only at
+  // lengths that have one (flannel's tables have a single length, so no probe at all).
+  readonly #lens4: Int32Array;
 
   private constructor(
     leaves: (Peer | undefined)[],
@@ -211,6 +214,7 @@ export class RouteTable {
     v6: V6Tables,
     bySource: Map<number, Peer[]>,
     byPrefix: Map<string, number>,
+    lens4: Int32Array,
     free2: readonly number[] = [],
     free3: readonly number[] = [],
   ) {
@@ -229,6 +233,7 @@ export class RouteTable {
     this.#byPrefix = byPrefix;
     this.#free2 = free2;
     this.#free3 = free3;
+    this.#lens4 = lens4;
   }
 
   /** empty returns a table with no routes (every lookup misses). */
@@ -268,7 +273,9 @@ export class RouteTable {
       else v6.push({ words: c.words, len: c.prefixLen, leaf: i + 1 });
     }
     const [l1, l2, l3] = buildV4(v4);
-    return new RouteTable([undefined, ...list], l1, l2, l3, buildV6(v6), bySource, seen);
+    const lens4 = new Int32Array(33);
+    for (const r of v4) lens4[r.len]!++;
+    return new RouteTable([undefined, ...list], l1, l2, l3, buildV6(v6), bySource, seen, lens4);
   }
 
   /**
@@ -344,14 +351,17 @@ export class RouteTable {
       GrowableI32.copyOf(this.#l3, this.#free3),
       (leaf) => cachedCidr(leaves[leaf]!.subnet, 'subnet').prefixLen,
     );
+    const lens4 = this.#lens4.slice();
     let v6Dirty = false;
     for (const c of gone) {
       const idx = byPrefix.get(c.text)!;
       const leaf = idx + 1;
       dropSource(leaves[leaf]!);
       byPrefix.delete(c.text);
-      if (c.family === 4) trie.remove(c.network, c.prefixLen, leaf, coverOf(byPrefix, c));
-      else v6Dirty = true;
+      if (c.family === 4) {
+        lens4[c.prefixLen]!--;
+        trie.remove(c.network, c.prefixLen, leaf, coverOf(byPrefix, lens4, c));
+      } else v6Dirty = true;
       const last = leaves.length - 1;
       if (leaf !== last) {
         // Dense indexes: the last peer takes the freed one.
@@ -378,8 +388,10 @@ export class RouteTable {
       } else {
         leaves.push(p);
         byPrefix.set(c.text, idx);
-        if (c.family === 4) trie.insert(c.network, c.prefixLen, idx + 1);
-        else v6Dirty = true;
+        if (c.family === 4) {
+          lens4[c.prefixLen]!++;
+          trie.insert(c.network, c.prefixLen, idx + 1);
+        } else v6Dirty = true;
       }
       sourceList(p.publicIpU32 | 0).push(p);
     });
@@ -405,6 +417,7 @@ export class RouteTable {
       v6,
       bySource,
       byPrefix,
+      lens4,
       trie.l2.free,
       trie.l3.free,
     );
@@ -503,8 +516,9 @@ function validPeer(p: PeerSpec, f: string): Cidr {
 }
 
 /** coverOf is the leaf of the longest prefix in `byPrefix` strictly containing IPv4 `c`, or 0. */
-function coverOf(byPrefix: ReadonlyMap<string, number>, c: CidrV4): number {
+function coverOf(byPrefix: ReadonlyMap<string, number>, lens4: Int32Array, c: CidrV4): number {
   for (let len = c.prefixLen - 1; len >= 0; len--) {
+    if (lens4[len] === 0) continue;
     const net = len === 0 ? 0 : (c.network & (0xffffffff << (32 - len))) >>> 0;
     const idx = byPrefix.get(`${u32ToIpv4(net)}/${len}`);
     if (idx !== undefined) return idx + 1;
