@@ -68,11 +68,11 @@ import { DgramUdpSocket } from '../io/dgram-udp-socket';
 import { RawSendSocket } from '../io/raw-send-socket';
 import * as netdev from '../io/netdev';
 import { errnoFromIpStderr } from '../io/netdev';
-import { RouteSync, type RouteSyncResult } from '../io/route-sync';
+import { RouteSync, type KernelRoute, type RouteSyncResult } from '../io/route-sync';
 import type { IoMode, PacketIo } from '../io/packet-io';
 import { Tun } from '../io/tun';
 import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../route/addr';
-import type { Backend } from '../route/peer';
+import type { Backend, Peer } from '../route/peer';
 import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
 import { diffPeers } from '../route/peer-diff';
@@ -310,6 +310,8 @@ export class DataplaneNode {
   private readonly routes: RouteSync;
   /** What the last route sync did (conflicts: routes refused because weft did not install the holder). */
   lastRouteSync: RouteSyncResult | null = null;
+  /** The kernel route of each peer (its TUN route), kept so a sync of 10,000 peers allocates none. */
+  private readonly kernelRoutes = new WeakMap<Peer, KernelRoute>();
   private startedAt = 0;
   private underlayIface: string | null = null;
   private mtuWatch: UnderlayMtuWatch | null = null;
@@ -546,11 +548,14 @@ export class DataplaneNode {
    */
   private async syncRoutes(table: RouteTable, atStart = false): Promise<RouteSyncResult> {
     const dev = this.config.dev;
-    const r = await this.routes.sync(
-      'tun',
-      table.peers.map((p) => ({ dst: p.subnet, dev })),
-      { exclusive: true },
-    );
+    const want: KernelRoute[] = [];
+    for (const p of table.peers) {
+      // Unchanged peers keep their Peer object across incremental updates, and so their route.
+      let r = this.kernelRoutes.get(p);
+      if (r === undefined || r.dev !== dev) this.kernelRoutes.set(p, (r = { dst: p.subnet, dev }));
+      want.push(r);
+    }
+    const r = await this.routes.sync('tun', want, { exclusive: true });
     this.lastRouteSync = r;
     if (r.errors.length > 0 && atStart) {
       const e = r.errors[0]!;

@@ -192,6 +192,16 @@ export function parseRouteList(text: string): TableRoute[] {
   const ours = ` proto ${WEFT_ROUTE_PROTO} `;
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith(' ') || line.startsWith('\t')) continue; // multipath nexthops
+    // weft's own route (nearly every line of a big table): `PREFIX dev ... proto 87 ...`, only the
+    // prefix is needed, without splitting the line into words.
+    const sp = line.indexOf(' ');
+    if (sp > 0 && line.includes(ours)) {
+      const first = line.slice(0, sp);
+      if (!ROUTE_TYPES.has(first)) {
+        out.push({ dst: first, protocol: String(WEFT_ROUTE_PROTO) });
+        continue;
+      }
+    }
     const w = line.trim().split(/\s+/);
     let i = 0;
     let type: string | undefined;

@@ -23,8 +23,13 @@ export interface PeerDiff {
 /** samePeer is true when `a` and `b` would forward identically (index aside). */
 export function samePeer(a: PeerSpec, b: PeerSpec): boolean {
   if (a.publicIp !== b.publicIp || a.publicIpU32 !== b.publicIpU32 || a.backend !== b.backend) return false;
-  if (a.vtepMac === null || b.vtepMac === null) return a.vtepMac === b.vtepMac;
-  return a.vtepMac.equals(b.vtepMac);
+  const x = a.vtepMac;
+  const y = b.vtepMac;
+  if (x === y) return true;
+  if (x === null || y === null || x.length !== y.length) return false;
+  // Six bytes: a JS loop is cheaper than a call into Buffer.equals, 10,000 times per pass.
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
 }
 
 /**

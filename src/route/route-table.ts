@@ -283,6 +283,9 @@ export class RouteTable {
    * prefix), or -1 when no peer has it or `subnet` is not a CIDR.
    */
   indexOf(subnet: string): number {
+    // Canonical text (what leases give) needs no parse.
+    const direct = this.#byPrefix.get(subnet);
+    if (direct !== undefined) return direct;
     let c: Cidr;
     try {
       c = cachedCidr(subnet, 'subnet');
