@@ -5,9 +5,6 @@
  *   IPv6               RFC 8200 §3, extension headers §4.3-§4.6
  */
 import { ipv6ToString, u32ToIpv4 } from '../route/addr';
-// Named imports from each header module, not `import * as wire from '../wire'`: the index's
-// `export *` compiles to one getter per name, and those getter calls were half of the summary
-// walk's time (bench/capture.ts).
 import {
   IP_PROTO_ICMPV6,
   IP_PROTO_TCP,

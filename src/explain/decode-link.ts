@@ -7,9 +7,6 @@
  *   ARP                RFC 826
  * What a link header carries is decoded through `layers.etherTypes` (walker.ts).
  */
-// Named imports from each header module, not `import * as wire from '../wire'`: the index's
-// `export *` compiles to one getter per name, and those getter calls were half of the summary
-// walk's time (bench/capture.ts).
 import {
   ARP_HTYPE_ETHERNET,
   ARP_OFF_HLEN,

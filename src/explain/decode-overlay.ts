@@ -4,9 +4,6 @@
  *   VXLAN              RFC 7348 §5
  *   flannel-UDP        no header: the UDP payload is the inner IP packet (flannel udp backend)
  */
-// Named imports from each header module, not `import * as wire from '../wire'`: the index's
-// `export *` compiles to one getter per name, and those getter calls were half of the summary
-// walk's time (bench/capture.ts).
 import { ETH_HEADER_SIZE } from '../wire/ethernet';
 import {
   VXLAN_FLAG_I,

@@ -7,9 +7,6 @@
  *   ICMPv6             RFC 4443 §2.1
  */
 import { ipv6ToString } from '../route/addr';
-// Named imports from each header module, not `import * as wire from '../wire'`: the index's
-// `export *` compiles to one getter per name, and those getter calls were half of the summary
-// walk's time (bench/capture.ts).
 import { checksumAdd } from '../wire/checksum';
 import {
   checksumState,

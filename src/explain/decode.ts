@@ -35,9 +35,9 @@
  * the two levels cannot disagree (test/explain/decode-detail.test.ts checks it on fuzzed frames).
  */
 import { DEFAULT_FLANNEL_UDP_PORT, DEFAULT_VXLAN_PORT } from '../encap/constants';
-// Named imports from each header module, not `import * as wire from '../wire'`: the index's
-// `export *` compiles to one getter per name, and those getter calls were half of the summary
-// walk's time (bench/capture.ts).
+// Here and in every decode-*.ts and walker.ts: named imports from each header module, not
+// `import * as wire from '../wire'`. The index's `export *` compiles to one getter per name, and
+// those getter calls were half of the summary walk's time (bench/capture.ts).
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet';
 import { IP_PROTO_ICMP, IP_PROTO_ICMPV6, IP_PROTO_TCP, IP_PROTO_UDP, ipVersion } from '../wire/ipv4';
 import { VXLAN_IANA_PORT } from '../wire/vxlan';

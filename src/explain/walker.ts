@@ -4,9 +4,6 @@
  * carries to the next through `layers`, which decode.ts fills once at load, so the layers call
  * each other (an ICMP error quotes IP, a VXLAN datagram carries Ethernet) without an import circle.
  */
-// Named imports from each header module, not `import * as wire from '../wire'`: the index's
-// `export *` compiles to one getter per name, and those getter calls were half of the summary
-// walk's time (bench/capture.ts).
 import { checksumAdd, checksumFinish } from '../wire/checksum';
 import { ETH_HEADER_SIZE } from '../wire/ethernet';
 import { u32ToIpv4 } from '../route/addr';

@@ -2,8 +2,8 @@
  * The CLI's error conventions, end to end through bin/weft: a file that cannot be read or written
  * is one line naming the path and the reason (no stack trace), outputs are checked before work
  * starts, `--version`, `help nosuch`, one exit code for bad flag values (2) in every command, and
- * the errors that used to be silent or cryptic (mtu-probe --dev, link --dev on a veth, pcap decap
- * F F). The link --dev check needs a namespace and lives in errors.netns.test.ts.
+ * errors that must name what is wrong rather than pass silently (mtu-probe --dev, link --dev on a
+ * veth, pcap decap F F). The link --dev check needs a namespace and lives in errors.netns.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

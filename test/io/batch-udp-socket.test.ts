@@ -69,7 +69,7 @@ describe('BatchUdpSocket', () => {
     assert.equal(a.counters[IoCounter.txPackets], 1);
   });
 
-  test('UDP_GRO and UDP_SEGMENT can be set and read back (hooks for the offload work)', (t) => {
+  test('UDP_GRO and UDP_SEGMENT can be set and read back (the offload paths set them)', (t) => {
     const a = BatchUdpSocket.bindSync({ address: '127.0.0.1', port: 0 });
     t.after(() => a.close());
     const k = udpConstants();
