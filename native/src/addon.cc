@@ -7,7 +7,7 @@
 namespace {
 
 // Bumped whenever an export's signature or the counter layout changes; src/io/binding.ts checks it.
-constexpr uint32_t kAbiVersion = 3;
+constexpr uint32_t kAbiVersion = 4;
 
 Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
   int32_t err = 0;

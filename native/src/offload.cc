@@ -9,6 +9,11 @@
 //   without checksum offload; EINVAL/EOPNOTSUPP/ENOPROTOOPT: kernel without UDP_SEGMENT or a socket
 //   with SO_NO_CHECK), the errno is stored in gsoState[kGsoDisabledErrno], that message is re-sent as
 //   plain datagrams (iovecs into the same buffer, no copy), and every later call splits too.
+// - EMSGSIZE on a GSO message means one segment no longer fits the route's MTU (the underlay MTU
+//   dropped under a running node): that train is re-sent as plain datagrams, which the kernel
+//   fragments (the VXLAN socket sends with DF clear, like flannel.1), and every train of that
+//   segment size or more is split from then on (gsoState[kGsoSplitFrom]) until TypeScript has
+//   adjusted its segment size to the new MTU and clears the slot.
 // - GRO receive splits each coalesced datagram into one descriptor per segment (segments are
 //   contiguous in the slot, so no copy), so callers see the same one-datagram-per-descriptor table
 //   as udpRecv. `gsoSizes[d]` tells which descriptors came from one train (0 = not coalesced).
@@ -36,6 +41,8 @@ enum GsoState : uint32_t {
   kGsoSplitMessages,      // messages sent as plain datagrams (fallback, or too many segments)
   kGroMessages,           // received datagrams that were GRO trains (>1 segment)
   kGroSegments,           // segments those trains carried
+  kGsoMtuSplits,          // trains sent as plain datagrams because a segment exceeded the MTU (EMSGSIZE)
+  kGsoSplitFrom,          // 0, or the segment size from which trains are split without trying GSO
   kGsoStateCount
 };
 
@@ -60,6 +67,7 @@ struct SendScratch {
   char ctrl[kMsgChunk][CMSG_SPACE(sizeof(uint16_t))];
   uint32_t index_of[kMsgChunk];
   uint32_t segs_of[kMsgChunk];
+  uint32_t gso_of[kMsgChunk];
 };
 thread_local SendScratch g_send;
 
@@ -110,7 +118,9 @@ Napi::Value UdpSendGso(const Napi::CallbackInfo& info) {
       if (!TxInBuffer(off, len, buf_len, c)) continue;
       uint32_t g = gso[i];
       uint32_t segs = (g > 0 && len > g) ? static_cast<uint32_t>((len + g - 1) / g) : 1;
-      bool use_gso = segs > 1 && st[kGsoDisabledErrno] == 0 && segs <= kMaxGsoSegments && len <= kMaxGsoBytes;
+      bool over_mtu = segs > 1 && st[kGsoSplitFrom] > 0 && g >= st[kGsoSplitFrom];
+      bool use_gso = segs > 1 && st[kGsoDisabledErrno] == 0 && !over_mtu && segs <= kMaxGsoSegments &&
+                     len <= kMaxGsoBytes;
       uint32_t msgs_needed = (segs > 1 && !use_gso) ? segs : 1;
       if (msgs_needed > kMsgChunk) {  // cannot be split into one sendmmsg: refuse, as the kernel would
         c[kTxErrors]++;
@@ -119,6 +129,7 @@ Napi::Value UdpSendGso(const Napi::CallbackInfo& info) {
       }
       if (n + msgs_needed > kMsgChunk) break;  // next chunk
       if (segs > 1 && !use_gso) st[kGsoSplitMessages]++;
+      if (over_mtu) st[kGsoMtuSplits]++;
       for (uint32_t k = 0; k < msgs_needed; k++) {
         size_t soff = off + (msgs_needed > 1 ? static_cast<size_t>(k) * g : 0);
         size_t slen = msgs_needed > 1 ? (k + 1 < msgs_needed ? g : len - static_cast<size_t>(k) * g) : len;
@@ -140,6 +151,7 @@ Napi::Value UdpSendGso(const Napi::CallbackInfo& info) {
         }
         s.index_of[n] = i;
         s.segs_of[n] = use_gso ? segs : 1;
+        s.gso_of[n] = g;
         n++;
       }
     }
@@ -158,6 +170,13 @@ Napi::Value UdpSendGso(const Napi::CallbackInfo& info) {
           // The kernel refuses GSO: remember why, and resend this and the rest of the chunk as
           // plain datagrams (rebuilt from descriptor index_of[k] on).
           st[kGsoDisabledErrno] = err;
+          i = s.index_of[k];
+          break;
+        }
+        if (s.segs_of[k] > 1 && err == EMSGSIZE) {
+          // A segment is over the route's MTU: resend this train (and the rest of the chunk) with
+          // trains of this segment size split, so the kernel fragments them instead.
+          st[kGsoSplitFrom] = s.gso_of[k];
           i = s.index_of[k];
           break;
         }

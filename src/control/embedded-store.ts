@@ -12,19 +12,28 @@
  * - updates are write-temp + rename(2);
  * - expired keys count as absent; they are reaped by rename to a tomb, re-checking the inode so a
  *   lease renewed in the meantime is put back rather than lost;
- * - watches react to inotify (fs.watch) and rescan every `pollIntervalMs` (default 500 ms) so expiry
- *   and missed notifications are seen within a second.
+ * - the store keeps an index of the directory (name -> stat signature, parsed lease, expiry) and a
+ *   log of changes numbered like etcd revisions; a cursor is a revision. Watches are driven by
+ *   inotify (`fs.watch` names the file that changed): only that file is stat'ed, read and parsed,
+ *   bursts are coalesced into one delivery. Expiry is a timer at the earliest expiry, not a poll.
+ *   A sweep every `pollIntervalMs` (default 10 s: readdir, and on every 6th sweep a stat of
+ *   each file, reading only files whose signature changed) catches what inotify missed (queue
+ *   overflow); without inotify the sweep runs every second and always stats;
+ *   `listLeases` sweeps too;
+ * - a lease value larger than MAX_LEASE_VALUE_BYTES is never read (flannel's are ~150 bytes), and
+ *   an unparsable or oversized file is warned about once per version of the file, not per sweep.
  */
 
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { StoreError, WeftError } from '../errors';
+import { ConfigError, StoreError, WeftError } from '../errors';
 import { Lease, LeaseAttrs, encodeLeaseAttrs, leaseFromKeyValue, makeSubnetKey } from './lease';
 import {
   DEFAULT_ETCD_PREFIX,
   LeaseEvent,
+  MAX_LEASE_VALUE_BYTES,
   LeaseListing,
   LeaseStore,
   LeaseWatchResult,
@@ -38,7 +47,7 @@ export interface EmbeddedStoreOptions {
   readonly dir: string;
   /** Key prefix (`--etcd-prefix`), default `/coreos.com/network`. */
   readonly prefix?: string;
-  /** Rescan period for watches, default 500 ms. */
+  /** Sweep period (readdir + stat) behind inotify, default 10 s. */
   readonly pollIntervalMs?: number;
   /** Receives warnings (unparsable keys, reap failures). */
   readonly warn?: (msg: string) => void;
@@ -46,17 +55,47 @@ export interface EmbeddedStoreOptions {
   readonly now?: () => number;
 }
 
+export { MAX_LEASE_VALUE_BYTES };
+
+/** Entry is one file of `subnets/` as last seen: lease null when unparsable or too large. */
 interface Entry {
   readonly sig: string;
-  readonly lease: Lease;
+  readonly ino: number;
+  readonly expiresMs: number;
+  readonly lease: Lease | null;
 }
-type Snapshot = Map<string, Entry>;
 
-const MAX_CURSORS = 32;
+/** Changes kept for cursors; a cursor older than this gets a snapshot (as an etcd compaction). */
+const LOG_MAX = 20_000;
+const FLUSH_DELAY_MS = 10;
+const IO_PARALLEL = 32;
+const STAT_EVERY = 6;
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
+
+/** Errnos that waiting will not cure: the directory itself is wrong (a file in the way, no permission). */
+const PERMANENT = new Set(['ENOTDIR', 'EEXIST', 'EACCES', 'EPERM', 'EROFS', 'ELOOP', 'ENAMETOOLONG']);
+
+/**
+ * storeFailure is the error for a failed file operation on the store: a ConfigError naming
+ * `--store-dir` when the errno is permanent (so nobody retries it as if a server were down), else
+ * a StoreError.
+ */
+function storeFailure(what: string, e: unknown): WeftError {
+  const code = errno(e);
+  if (code !== undefined && PERMANENT.has(code)) {
+    return new ConfigError(
+      '--store-dir',
+      'must be a directory weft can create and write',
+      `${what}: ${code}`,
+    );
+  }
+  return new StoreError(`${what}: ${code ?? e}`, { cause: e });
+}
+
+let instanceSeq = 0;
 
 /** EmbeddedStore keeps leases in a directory shared by every weft process on the host. */
 export class EmbeddedStore implements LeaseStore {
@@ -66,28 +105,41 @@ export class EmbeddedStore implements LeaseStore {
   /** `<root>/subnets`. */
   readonly subnetsDir: string;
   private readonly tmpDir: string;
-  private readonly pollMs: number;
+  private readonly sweepMs: number;
   private readonly warn: (msg: string) => void;
   private readonly now: () => number;
-  private readonly cursors = new Map<string, Snapshot>();
-  private cursorSeq = 0;
   private readonly closer = new AbortController();
+  private readonly id = `e${process.pid}.${++instanceSeq}`;
+  private readonly index = new Map<string, Entry>();
+  /** Revision of the last change; `log[i]` has revision `logBase + i + 1`. */
+  private rev = 0;
+  private logBase = 0;
+  private log: LeaseEvent[] = [];
+  private readonly dirty = new Set<string>();
+  private swept = false;
+  private watcher: fs.FSWatcher | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private readonly waiters = new Set<() => void>();
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Counters of the index work, for tests and the scale benchmark. */
+  readonly stats = { sweeps: 0, reads: 0, parses: 0, notifications: 0 };
 
   constructor(opts: EmbeddedStoreOptions) {
     this.root = path.join(opts.dir, opts.prefix ?? DEFAULT_ETCD_PREFIX);
     this.subnetsDir = path.join(this.root, 'subnets');
     this.tmpDir = path.join(this.root, '.tmp');
-    this.pollMs = opts.pollIntervalMs ?? 500;
+    this.sweepMs = opts.pollIntervalMs ?? 10_000;
     this.warn = opts.warn ?? (() => {});
     this.now = opts.now ?? Date.now;
   }
-
   private async ensureDirs(): Promise<void> {
     try {
       await fsp.mkdir(this.subnetsDir, { recursive: true, mode: 0o755 });
       await fsp.mkdir(this.tmpDir, { recursive: true, mode: 0o755 });
     } catch (e) {
-      throw new StoreError(`cannot create store directory ${this.root}: ${errno(e) ?? e}`, { cause: e });
+      throw storeFailure(`cannot create store directory ${this.root}`, e);
     }
   }
 
@@ -127,7 +179,7 @@ export class EmbeddedStore implements LeaseStore {
       return await fsp.readFile(path.join(this.root, 'config'), 'utf8');
     } catch (e) {
       if (errno(e) === 'ENOENT') return null;
-      throw new StoreError(`cannot read ${path.join(this.root, 'config')}: ${errno(e) ?? e}`, { cause: e });
+      throw storeFailure(`cannot read ${path.join(this.root, 'config')}`, e);
     }
   }
 
@@ -143,10 +195,10 @@ export class EmbeddedStore implements LeaseStore {
       for (let attempt = 0; ; attempt++) {
         try {
           await fsp.link(tmp, file);
+          this.markDirty(key);
           return leaseFromKeyValue(key, value, new Date(expires));
         } catch (e) {
-          if (errno(e) !== 'EEXIST')
-            throw new StoreError(`cannot create ${file}: ${errno(e) ?? e}`, { cause: e });
+          if (errno(e) !== 'EEXIST') throw storeFailure(`cannot create ${file}`, e);
         }
         // The key exists: only an expired holder may be displaced, and only once.
         const st = await fsp.stat(file).catch(() => null);
@@ -164,18 +216,19 @@ export class EmbeddedStore implements LeaseStore {
       await fsp.rename(tmp, file);
     } catch (e) {
       await fsp.unlink(tmp).catch(() => {});
-      throw new StoreError(`cannot write ${file}: ${errno(e) ?? e}`, { cause: e });
+      throw storeFailure(`cannot write ${file}`, e);
     }
+    this.markDirty(key);
     return leaseFromKeyValue(key, value, new Date(expires));
   }
 
   async deleteLease(ref: SubnetRef): Promise<void> {
-    const { file } = this.keyPath(ref);
+    const { key, file } = this.keyPath(ref);
+    this.markDirty(key);
     try {
       await fsp.unlink(file);
     } catch (e) {
-      if (errno(e) !== 'ENOENT')
-        throw new StoreError(`cannot delete ${file}: ${errno(e) ?? e}`, { cause: e });
+      if (errno(e) !== 'ENOENT') throw storeFailure(`cannot delete ${file}`, e);
     }
   }
 
@@ -202,122 +255,276 @@ export class EmbeddedStore implements LeaseStore {
     }
   }
 
-  /** Reads every live lease; expired ones are reaped, unparsable ones skipped with a warning. */
-  private async scan(): Promise<Snapshot> {
+  /** serial runs index work one piece at a time (sweeps, flushes and expiry never interleave). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private push(ev: LeaseEvent): void {
+    this.log.push(ev);
+    this.rev++;
+    if (this.log.length > 2 * LOG_MAX) {
+      const cut = this.log.length - LOG_MAX;
+      this.log = this.log.slice(cut);
+      this.logBase += cut;
+    }
+  }
+
+  private setEntry(name: string, e: Entry | null): void {
+    const old = this.index.get(name);
+    if (e === null) {
+      if (old === undefined) return;
+      this.index.delete(name);
+      if (old.lease) this.push({ type: 'removed', lease: old.lease });
+      return;
+    }
+    this.index.set(name, e);
+    if (e.lease) this.push({ type: 'added', lease: e.lease });
+    else if (old?.lease) this.push({ type: 'removed', lease: old.lease });
+  }
+
+  /**
+   * Re-reads one name: absent, expired (reaped) or not a file drops it; an unchanged signature
+   * keeps the parsed lease; otherwise the value is read (up to the size limit) and parsed.
+   */
+  private async load(name: string): Promise<void> {
+    if (name.startsWith('.')) return;
+    const file = path.join(this.subnetsDir, name);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(file, 'r');
+    } catch {
+      this.setEntry(name, null); // gone (or unreadable: not a lease we can use)
+      return;
+    }
+    try {
+      // fstat and read through one descriptor: value and expiry of the same inode.
+      const st = await fh.stat();
+      if (!st.isFile()) return this.setEntry(name, null);
+      if (st.mtimeMs <= this.now()) {
+        this.setEntry(name, null);
+        await this.reap(file, st.ino);
+        return;
+      }
+      const sig = `${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}`;
+      if (this.index.get(name)?.sig === sig) return;
+      let lease: Lease | null = null;
+      if (st.size > MAX_LEASE_VALUE_BYTES) {
+        this.warn(
+          `embedded store: skipping ${file}: lease value of ${st.size} bytes exceeds the limit of ${MAX_LEASE_VALUE_BYTES} bytes (lease_value_too_large)`,
+        );
+      } else {
+        this.stats.reads++;
+        const value = await fh.readFile('utf8');
+        try {
+          this.stats.parses++;
+          lease = leaseFromKeyValue(name, value, new Date(st.mtimeMs));
+        } catch (e) {
+          this.warn(`embedded store: skipping ${file}: ${(e as WeftError).message}`);
+        }
+      }
+      this.setEntry(name, { sig, ino: st.ino, expiresMs: st.mtimeMs, lease });
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Drops (and reaps) every indexed entry whose expiry has passed, then re-arms the expiry timer. */
+  private async expire(): Promise<void> {
+    const now = this.now();
+    let next = Infinity;
+    const due: Array<[string, Entry]> = [];
+    for (const [name, e] of this.index) {
+      if (e.expiresMs <= now) due.push([name, e]);
+      else if (e.expiresMs < next) next = e.expiresMs;
+    }
+    for (const [name, e] of due) {
+      this.setEntry(name, null);
+      await this.reap(path.join(this.subnetsDir, name), e.ino);
+    }
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
+    if (next !== Infinity && this.watcher !== null && !this.closer.signal.aborted) {
+      const ms = Math.min(Math.max(next - now + 5, 5), 2 ** 31 - 1);
+      this.expiryTimer = setTimeout(() => void this.update(false), ms);
+      this.expiryTimer.unref();
+    }
+  }
+
+  /** readdir + stat of every name; only new or changed files are read. */
+  private async sweep(): Promise<void> {
     await this.ensureDirs();
     let names: string[];
     try {
       names = await fsp.readdir(this.subnetsDir);
     } catch (e) {
-      throw new StoreError(`cannot list ${this.subnetsDir}: ${errno(e) ?? e}`, { cause: e });
+      throw storeFailure(`cannot list ${this.subnetsDir}`, e);
     }
-    const snap: Snapshot = new Map();
-    for (const name of names.sort()) {
+    this.stats.sweeps++;
+    const present = new Set(names);
+    for (const name of this.index.keys()) if (!present.has(name)) this.dirty.add(name);
+    // inotify reports every change; the sweep is a safety net for a lost notification. A lost
+    // create or delete shows in the names; a lost rewrite needs a stat of every file, done on
+    // every STAT_EVERY-th sweep only (10,000 stats cost more than everything else at idle).
+    if (this.stats.sweeps % STAT_EVERY !== 1 && this.watcher !== null) {
+      for (const name of names) if (!name.startsWith('.') && !this.index.has(name)) this.dirty.add(name);
+      this.swept = true;
+      return;
+    }
+    const known: Array<[string, Entry]> = [];
+    for (const name of names) {
       if (name.startsWith('.')) continue;
-      const file = path.join(this.subnetsDir, name);
-      let fh: fsp.FileHandle;
-      try {
-        fh = await fsp.open(file, 'r');
-      } catch {
-        continue; // vanished between readdir and open
-      }
-      try {
-        // fstat and read through one descriptor: value and expiry of the same inode.
-        const st = await fh.stat();
-        if (!st.isFile()) continue;
-        if (st.mtimeMs <= this.now()) {
-          await this.reap(file, st.ino);
-          continue;
-        }
-        const value = await fh.readFile('utf8');
-        try {
-          const lease = leaseFromKeyValue(name, value, new Date(st.mtimeMs));
-          snap.set(name, { sig: `${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}`, lease });
-        } catch (e) {
-          this.warn(`embedded store: skipping ${file}: ${(e as WeftError).message}`);
-        }
-      } finally {
-        await fh.close();
-      }
+      const e = this.index.get(name);
+      if (e === undefined || this.dirty.has(name)) this.dirty.add(name);
+      else known.push([name, e]);
     }
-    return snap;
+    for (let i = 0; i < known.length; i += IO_PARALLEL) {
+      await Promise.all(
+        known.slice(i, i + IO_PARALLEL).map(async ([name, e]) => {
+          const st = await fsp.stat(path.join(this.subnetsDir, name)).catch(() => null);
+          if (st === null || `${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}` !== e.sig)
+            this.dirty.add(name);
+        }),
+      );
+    }
+    this.swept = true;
   }
 
-  private remember(snap: Snapshot): string {
-    const id = `e${process.pid}.${++this.cursorSeq}`;
-    this.cursors.set(id, snap);
-    if (this.cursors.size > MAX_CURSORS) this.cursors.delete(this.cursors.keys().next().value!);
-    return id;
+  /** update applies what changed (a sweep first when asked), then wakes the watches. */
+  private update(sweep: boolean): Promise<void> {
+    return this.serial(async () => {
+      const before = this.rev;
+      if (sweep || !this.swept) await this.sweep();
+      const names = [...this.dirty].sort();
+      this.dirty.clear();
+      // A few files in flight at a time: a cold start reads thousands.
+      for (let i = 0; i < names.length; i += IO_PARALLEL) {
+        await Promise.all(names.slice(i, i + IO_PARALLEL).map((n) => this.load(n)));
+      }
+      await this.expire();
+      if (this.rev !== before) for (const w of [...this.waiters]) w();
+    });
+  }
+
+  private markDirty(name: string): void {
+    this.dirty.add(name);
+    if (this.watcher !== null && this.flushTimer === null && !this.closer.signal.aborted) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.update(false).catch((e: unknown) =>
+          this.warn(`embedded store: update failed: ${(e as Error).message}`),
+        );
+      }, FLUSH_DELAY_MS);
+      this.flushTimer.unref();
+    }
+  }
+
+  /** Starts inotify and the sweep timer (once): from then on the index follows the directory. */
+  private async startWatching(): Promise<void> {
+    if (this.watcher !== null || this.closer.signal.aborted) return;
+    await this.ensureDirs();
+    try {
+      this.watcher = fs.watch(this.subnetsDir, { persistent: false }, (_type, name) => {
+        this.stats.notifications++;
+        if (typeof name === 'string' && name !== '') this.markDirty(name);
+        else void this.update(true).catch(() => undefined); // no name: look at everything
+      });
+      this.watcher.on('error', (e) => {
+        this.warn(`embedded store: inotify failed (${(e as Error).message}); sweeping every second`);
+        this.watcher?.close();
+        this.restartSweep(Math.min(this.sweepMs, 1000));
+      });
+    } catch (e) {
+      this.warn(`embedded store: no inotify (${errno(e) ?? e}); sweeping every second`);
+      this.watcher = null;
+      this.restartSweep(Math.min(this.sweepMs, 1000));
+      return;
+    }
+    this.restartSweep(this.sweepMs);
+  }
+
+  private restartSweep(ms: number): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = setInterval(() => {
+      this.update(true).catch((e: unknown) =>
+        this.warn(`embedded store: sweep failed: ${(e as Error).message}`),
+      );
+    }, ms);
+    // A running watch keeps the process alive (as the watch of a network store would).
+    if (this.waiters.size === 0) this.sweepTimer.unref();
+  }
+
+  private cursorOf(rev: number): string {
+    return `${this.id}.${rev}`;
+  }
+
+  private snapshot(): Lease[] {
+    const out: Lease[] = [];
+    for (const name of [...this.index.keys()].sort()) {
+      const l = this.index.get(name)!.lease;
+      if (l) out.push(l);
+    }
+    return out;
   }
 
   async listLeases(): Promise<LeaseListing> {
-    const snap = await this.scan();
-    return { leases: [...snap.values()].map((e) => e.lease), cursor: this.remember(snap) };
+    await this.startWatching();
+    await this.update(true);
+    return { leases: this.snapshot(), cursor: this.cursorOf(this.rev) };
   }
 
   async *watchLeases(cursor: string, signal?: AbortSignal): AsyncIterable<LeaseWatchResult> {
     await this.ensureDirs();
     const stop = signal ? AbortSignal.any([signal, this.closer.signal]) : this.closer.signal;
     let wake: (() => void) | null = null;
-    let dirty = false;
     const kick = (): void => {
-      dirty = true;
       if (wake) wake();
     };
-    let watcher: fs.FSWatcher | null = null;
+    this.waiters.add(kick);
+    stop.addEventListener('abort', kick);
     try {
-      watcher = fs.watch(this.subnetsDir, { persistent: false }, kick);
-      watcher.on('error', () => {}); // the periodic rescan covers for a broken watcher
-    } catch {
-      watcher = null;
-    }
-    const timer = setInterval(kick, this.pollMs);
-    // Release timers on abort even if the consumer stopped pulling (a suspended generator never
-    // reaches its finally block).
-    const release = (): void => {
-      clearInterval(timer);
-      watcher?.close();
-      kick();
-    };
-    stop.addEventListener('abort', release);
-    try {
-      let prev = this.cursors.get(cursor);
-      if (!prev) {
-        prev = await this.scan();
-        yield { events: [], snapshot: [...prev.values()].map((e) => e.lease), cursor: this.remember(prev) };
+      await this.startWatching();
+      this.sweepTimer?.ref();
+      const prefix = `${this.id}.`;
+      let pos = cursor.startsWith(prefix) ? Number(cursor.slice(prefix.length)) : NaN;
+      if (!Number.isInteger(pos) || pos < this.logBase || pos > this.rev || !this.swept) {
+        await this.update(!this.swept);
+        pos = this.rev;
+        yield { events: [], snapshot: this.snapshot(), cursor: this.cursorOf(pos) };
       }
       while (!stop.aborted) {
-        if (!dirty) {
+        if (this.rev === pos) {
           await new Promise<void>((resolve) => {
             wake = resolve;
           });
           wake = null;
-        }
-        dirty = false;
-        if (stop.aborted) break;
-        let cur: Snapshot;
-        try {
-          cur = await this.scan();
-        } catch (e) {
-          this.warn(`embedded store: rescan failed: ${(e as Error).message}`);
           continue;
         }
-        const events: LeaseEvent[] = [];
-        for (const [k, e] of prev) if (!cur.has(k)) events.push({ type: 'removed', lease: e.lease });
-        for (const [k, e] of cur)
-          if (prev.get(k)?.sig !== e.sig) events.push({ type: 'added', lease: e.lease });
-        prev = cur;
-        if (events.length > 0) yield { events, cursor: this.remember(cur) };
+        if (pos < this.logBase) {
+          pos = this.rev;
+          yield { events: [], snapshot: this.snapshot(), cursor: this.cursorOf(pos) };
+          continue;
+        }
+        const events = this.log.slice(pos - this.logBase, this.rev - this.logBase);
+        pos = this.rev;
+        yield { events, cursor: this.cursorOf(pos) };
       }
     } finally {
-      clearInterval(timer);
-      watcher?.close();
-      stop.removeEventListener('abort', release);
+      this.waiters.delete(kick);
+      if (this.waiters.size === 0) this.sweepTimer?.unref();
+      stop.removeEventListener('abort', kick);
     }
   }
 
   async close(): Promise<void> {
     this.closer.abort();
-    this.cursors.clear();
+    this.watcher?.close();
+    this.watcher = null;
+    for (const t of [this.flushTimer, this.expiryTimer]) if (t) clearTimeout(t);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.flushTimer = this.expiryTimer = this.sweepTimer = null;
+    for (const w of [...this.waiters]) w();
   }
 }

@@ -29,6 +29,7 @@ import {
 import {
   DEFAULT_ETCD_PREFIX,
   LeaseEvent,
+  MAX_LEASE_VALUE_BYTES,
   LeaseListing,
   LeaseStore,
   LeaseWatchResult,
@@ -178,6 +179,12 @@ export class EtcdStore implements LeaseStore {
     const name = kv.key.toString('utf8');
     if (parseSubnetKey(name) === null) {
       this.warn(`etcd: skipping ${name}: not a subnet key`);
+      return null;
+    }
+    if (kv.value.length > MAX_LEASE_VALUE_BYTES) {
+      this.warn(
+        `etcd: skipping ${name}: lease value of ${kv.value.length} bytes exceeds the limit of ${MAX_LEASE_VALUE_BYTES} bytes (lease_value_too_large)`,
+      );
       return null;
     }
     const exp = await this.expiryOf(kv.lease);

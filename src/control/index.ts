@@ -29,5 +29,6 @@ export * from './lease-manager';
 export * from './lease-watcher';
 export * from './subnet-env';
 export * from './peers';
+export * from './lease-policy';
 export * from './open-store';
 export * from './store-choice';

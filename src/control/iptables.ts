@@ -267,6 +267,16 @@ export class Iptables {
     if (r.code !== 0) throw this.fail(args, r);
   }
 
+  /** deleteChain flushes and deletes `chain` (`-F`, `-X`); absent is fine. */
+  async deleteChain(table: IptablesTable, chain: string): Promise<void> {
+    if (!(await this.chainExists(table, chain))) return;
+    for (const op of ['-F', '-X']) {
+      const args = ['-t', table, op, chain];
+      const r = await this.cmd(args, `${op === '-F' ? 'flush' : 'delete'} chain ${table}/${chain}`);
+      if (r.code !== 0) throw this.fail(args, r);
+    }
+  }
+
   /** exists: `iptables -t T -C CHAIN spec` (exit 1 = absent). */
   async exists(rule: IptablesRule): Promise<boolean> {
     const r = await this.cmd(['-t', rule.table, '-C', rule.chain, ...rule.spec], ruleText(rule));

@@ -56,6 +56,7 @@ export class LeaseManager {
   private readonly ttl: number;
   private readonly log: ControlLog;
   private current: Lease | null = null;
+  private createdKey = false;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   /** Called after every successful renewal (for metrics/logs); errors are passed to onRenewError. */
@@ -66,6 +67,14 @@ export class LeaseManager {
     this.o = opts;
     this.ttl = opts.ttlSeconds ?? SUBNET_TTL_SECONDS;
     this.log = opts.log ?? (() => {});
+  }
+
+  /**
+   * created is true when acquire() created a new key, false when it reused the lease already
+   * held by our public IP (a failed start releases only the former).
+   */
+  get created(): boolean {
+    return this.createdKey;
   }
 
   /** The lease held, or null before acquire(). */
@@ -89,6 +98,7 @@ export class LeaseManager {
         if (isLeaseCompatible(config, mine)) {
           const l = await store.updateLease(mine, attrs, this.ttl);
           this.log('info', 'reusing the lease held by our public IP', { lease: describeLease(l) });
+          this.createdKey = false;
           return (this.current = l);
         }
         this.log('warn', 'deleting our old lease: it does not fit the network config', {
@@ -122,6 +132,7 @@ export class LeaseManager {
             lease: describeLease(l),
           },
         );
+        this.createdKey = true;
         return (this.current = l);
       } catch (e) {
         if (!(e instanceof SubnetTakenError)) throw e;

@@ -33,12 +33,21 @@ export function leaseToPeer(lease: Lease, backend: Backend, index: number): Peer
   };
 }
 
-/** leasesToPeers maps a peer set, dense indexes in key order; ignored leases are skipped. */
-export function leasesToPeers(leases: Iterable<Lease>, backend: Backend): Peer[] {
+/** Peers already mapped, per backend and lease object (a lease the store did not change maps once). */
+const mapped = { vxlan: new WeakMap<Lease, Peer | null>(), udp: new WeakMap<Lease, Peer | null>() };
+
+/**
+ * leasesToPeers maps a peer set, dense indexes in key order; ignored leases are skipped. `sorted`
+ * says the leases already come in key order.
+ */
+export function leasesToPeers(leases: Iterable<Lease>, backend: Backend, sorted = false): Peer[] {
   const out: Peer[] = [];
-  for (const l of [...leases].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
-    const p = leaseToPeer(l, backend, out.length);
-    if (p) out.push(p);
+  const list = sorted ? leases : [...leases].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const cache = mapped[backend];
+  for (const l of list) {
+    let p = cache.get(l);
+    if (p === undefined) cache.set(l, (p = leaseToPeer(l, backend, 0)));
+    if (p) out.push(p.index === out.length ? p : { ...p, index: out.length });
   }
   return out;
 }

@@ -16,6 +16,12 @@ export const DEFAULT_ETCD_PREFIX = '/coreos.com/network';
 /** SUBNET_TTL_SECONDS is flannel's lease lifetime (`subnetTTL = 24h`). */
 export const SUBNET_TTL_SECONDS = 86400;
 
+/**
+ * MAX_LEASE_VALUE_BYTES is the largest lease value the stores accept (flannel's are ~150 bytes);
+ * a larger one is skipped with a `lease_value_too_large` warning instead of being parsed.
+ */
+export const MAX_LEASE_VALUE_BYTES = 64 * 1024;
+
 /** LeaseEvent is one change to the set of leases. */
 export interface LeaseEvent {
   readonly type: 'added' | 'removed';

@@ -13,7 +13,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FormatError } from '../errors';
+import { FormatError, SystemError } from '../errors';
 import {
   Ip4Net,
   Ip6Net,
@@ -58,8 +58,20 @@ export function formatSubnetEnv(env: SubnetEnv): string {
   return s;
 }
 
-/** writeSubnetEnv writes the file atomically; the old file (if any) stays intact on failure. */
+/**
+ * writeSubnetEnv writes the file atomically; the old file (if any) stays intact on failure, which
+ * is a SystemError naming the file and the errno.
+ */
 export async function writeSubnetEnv(file: string, env: SubnetEnv): Promise<void> {
+  try {
+    await writeAtomically(file, env);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new SystemError(`write ${file}`, err.code ?? 'EIO', err.message);
+  }
+}
+
+async function writeAtomically(file: string, env: SubnetEnv): Promise<void> {
   const dir = path.dirname(file);
   await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}`);

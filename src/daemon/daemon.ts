@@ -2,6 +2,8 @@
  * daemon: `weft run`, a node of a flannel network (flanneld `main.go` + the vxlan/udp backends).
  *
  * Startup, in this order so that a bad configuration writes nothing (no lease, no subnet.env):
+ *   0. pre-flight (startup.ts): the directories of --subnet-file and --store-dir must be creatable
+ *      and writable; after step 2, --vtep-state-dir too and the backend's UDP port must be free
  *   1. open the store the flags chose (store-choice.ts: `--store`, else etcd for any `--etcd-*`
  *      flag, as flanneld, else embedded); read and validate the network config (`<prefix>/config` or
  *      `--net-config-path`); store outages are retried (flannel waits for its store too)
@@ -11,17 +13,24 @@
  *      (kube: our Node's stored backend-data first)
  *   3. acquire the lease (reuse by public IP, then the subnet.env subnet, else a random free one;
  *      with --kube-subnet-mgr the Node's podCIDR, see subnet-manager.ts)
- *   4. list the leases, start the DataplaneNode with those peers (TUN with `<subnet>.0/32`);
- *      with vxlan `DirectRouting`, peers whose public IP is on our L2 (`ip route get` has no
- *      gateway) get `ip route replace <subnet> via <PublicIP>` instead and stay out of the
- *      dataplane (flannel's vxlan backend); host-gw starts no dataplane, every host-gw peer gets
- *      `<subnet> via <PublicIP> dev <iface>` (host-gw.ts), re-added by a 10 s route check if
- *      deleted; `--ip-blackhole-route` adds `blackhole <subnet>`
+ *   4. list the leases, refuse the ones the lease policy rejects (lease-policy.ts: outside
+ *      Network, wrong length, bad PublicIP/VtepMAC/VNI, duplicates), start the DataplaneNode
+ *      with the others (TUN with `<subnet>.0/32`); with vxlan `DirectRouting`, peers whose public
+ *      IP is on our L2 (`ip route get` has no gateway) get `<subnet> via <PublicIP>` instead and
+ *      stay out of the dataplane (flannel's vxlan backend); host-gw starts no dataplane, every
+ *      host-gw peer gets `<subnet> via <PublicIP> dev <iface>` (host-gw.ts), re-added by a 10 s
+ *      route check if deleted; `--ip-blackhole-route` adds `blackhole <subnet>`. Every kernel
+ *      route goes through one RouteSync (src/io/route-sync.ts): batched, `proto 87`, never over a
+ *      route weft did not install
  *   5. iptables (traffic-rules.ts): `--ip-masq` FLANNEL-POSTRTG, `--iptables-forward-rules`
  *      FLANNEL-FWD, resynced every `--iptables-resync` seconds
  *   6. write subnet.env atomically; ready
  *   7. watch leases (reconnecting, resyncing from a fresh listing if the watch dies), renew the
  *      lease before expiry; our own key deleted -> "Lease has been revoked. Shutting down daemon."
+ *
+ * Each later step that writes registers its undo in a Rollback (startup.ts): when a step fails,
+ * a new VTEP state file, a new lease, the blackhole route and newly created iptables chains are
+ * removed again, so a failed start leaves what was there before it.
  *
  * A store outage never touches the dataplane: the route table is only ever replaced by a newer
  * peer set, so forwarding continues on the last known routes until the watch resumes.
@@ -29,17 +38,22 @@
  * device, its routes and the direct routes and closes sockets. Like flanneld it leaves the
  * iptables rules and the blackhole route in place, so a restart does not cut pods off.
  */
+import fsp from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, StoreError, SystemError } from '../errors';
 import {
   Lease,
   LeaseAttrs,
+  LeasePolicy,
+  LeaseRejection,
+  filterLeases,
   NetworkConfig,
   PreviousSubnets,
   WeftFlags,
   backendMtu,
   describeLease,
   formatIPv4,
+  parseIPv4,
   ip4NetToString,
   leaseToPeer,
   leasesToPeers,
@@ -55,15 +69,18 @@ import { Iptables } from '../control/iptables';
 import { DataplaneNode, type NodeConfig } from '../dataplane/node';
 import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port';
 import * as netdev from '../io/netdev';
+import { RouteSync, routeGetMany, type RouteConflict } from '../io/route-sync';
 import { bufferToMac, macToBuffer } from '../route/addr';
 import type { Backend, Peer } from '../route/peer';
 import { DaemonCounters, LeaseSummary, MetricsSource, newDaemonCounters } from '../metrics/metrics';
 import { CountingStore } from './counting-store';
-import { ExtIface, listLinks, selectExtIface } from './iface';
+import { ExtIface, LinkAddrs, listLinks, selectExtIface } from './iface';
 import type { Logger } from './log';
 import { TrafficRules } from './traffic-rules';
 import type { LeaseHolder } from '../control/lease-holder';
+import { LeaseManager } from '../control/lease-manager';
 import { kubeStoreOf, newLeaseHolder, vtepMacFor } from './subnet-manager';
+import { Rollback, checkUdpPortFree, checkWritableDir, checkWritableFile } from './startup';
 import {
   ROUTE_CHECK_MS,
   checkHostGwIface,
@@ -73,6 +90,12 @@ import {
   recoverRoutes,
 } from './host-gw';
 import { flagWarnings } from './flag-warnings';
+
+/**
+ * APPLY_GAP_MS spaces the passes over the peer set during a burst of lease changes: each pass is
+ * O(peers) on the event loop that also forwards, so a burst must not become back-to-back passes.
+ */
+const APPLY_GAP_MS = 200;
 
 /** MIN_OVERLAY_MTU is the smallest TUN MTU weft accepts (IPv4's minimum datagram size). */
 const MIN_OVERLAY_MTU = 68;
@@ -112,7 +135,7 @@ export interface DebugDirectPeer {
   subnet: string;
   publicIp: string;
   leaseKey: string;
-  /** The `ip route` is in place (false after a failed `ip route replace`, retried on the next change). */
+  /** The route is in place (false after a failed or refused add, retried on the next change). */
   installed: boolean;
 }
 
@@ -150,14 +173,25 @@ export class Daemon implements MetricsSource {
   private config: NetworkConfig | null = null;
   private known = new Map<string, Lease>();
   private ignored = new Map<string, string>();
+  /** What a peer lease must satisfy to be routed (lease-policy.ts); set once the lease is held. */
+  private policy: LeasePolicy | null = null;
+  /** Peer leases refused by the policy, by key (one warning per key and reason). */
+  private rejected = new Map<string, LeaseRejection>();
+  /** Peer leases whose route a route weft did not install holds, by key. */
+  private conflicted = new Map<string, string>();
+  /** Kernel routes: `tun` (the dataplane's), `direct` (DirectRouting), `network` (udp's Network route). */
+  private routes: RouteSync | null = null;
+  private pendingPeers: { all: Peer[]; sync: boolean } | null = null;
+  private applyQueued = false;
+  private latestLeases: ReadonlyMap<string, Lease> | null = null;
+  private applyRequested = false;
+  private lastApplyEnd = 0;
   /** Peers the dataplane encapsulates to. */
   private peers: Peer[] = [];
   /** DirectRouting peers (vxlan, same L2): reached by `<subnet> via <PublicIP>`. */
   private directPeers: Peer[] = [];
   /** Per peer subnet: the public IP last classified and whether it was directly connected. */
   private directCache = new Map<string, { publicIp: string; direct: boolean }>();
-  /** Direct routes in the kernel: subnet -> gateway (the peer's public IP). */
-  private directRoutes = new Map<string, string>();
   /** host-gw: the external interface every routed peer's route names (`dev`); null otherwise. */
   private hostGwDev: string | null = null;
   private routeCheck: NodeJS.Timeout | null = null;
@@ -169,7 +203,6 @@ export class Daemon implements MetricsSource {
   private snapshotApplied = false;
   private stopping = false;
   private stopped: Promise<void> | null = null;
-  private udpNetworkRoute: string | null = null;
 
   constructor(private readonly o: DaemonOptions) {
     this.flags = o.flags;
@@ -214,6 +247,7 @@ export class Daemon implements MetricsSource {
     const keyOf = new Map<string, string>();
     for (const [k, l] of this.known) if (l.subnet) keyOf.set(ip4NetToString(l.subnet), k);
     const id = this.identity;
+    const direct = new Map((this.routes?.routesOf('direct') ?? []).map((r) => [r.dst, r.via]));
     if (id) id.leaseExpiration = this.mgr?.lease?.expiration?.toISOString() ?? null;
     return {
       node: id,
@@ -229,9 +263,19 @@ export class Daemon implements MetricsSource {
         subnet: p.subnet,
         publicIp: p.publicIp,
         leaseKey: keyOf.get(p.subnet) ?? '',
-        installed: this.directRoutes.get(p.subnet) === p.publicIp,
+        installed: direct.get(p.subnet) === p.publicIp,
       })),
-      ignored: [...this.ignored].map(([leaseKey, reason]) => ({ leaseKey, reason })),
+      ignored: [
+        ...[...this.ignored].map(([leaseKey, reason]) => ({ leaseKey, reason })),
+        ...[...this.rejected].map(([leaseKey, r]) => ({
+          leaseKey,
+          reason: `rejected (${r.reason}): ${r.detail}`,
+        })),
+        ...[...this.conflicted].map(([leaseKey, holder]) => ({
+          leaseKey,
+          reason: `rejected (route_conflict): the kernel route ${holder} was not installed by weft`,
+        })),
+      ],
     };
   }
 
@@ -241,6 +285,9 @@ export class Daemon implements MetricsSource {
   async start(): Promise<void> {
     const f = this.flags;
     const signal = this.abort.signal;
+    await checkWritableFile(f.subnetFile, '--subnet-file');
+    if (f.store === 'embedded') await checkWritableDir(f.storeDir, '--store-dir');
+    const undo = new Rollback(this.log);
     const raw = openStore(f, (msg) => {
       this.store?.count('warning');
       this.log.warn(msg);
@@ -280,7 +327,8 @@ export class Daemon implements MetricsSource {
       this.log.info('network config', { source: loaded.source, config: loaded.text.trim() });
 
       // 2. interface, device, MTU, VTEP MAC
-      const ext: ExtIface = await selectExtIface(f, await listLinks());
+      const links: LinkAddrs[] = await listLinks();
+      const ext: ExtIface = await selectExtIface(f, links);
       if (ext.note) this.log.warn(ext.note);
       if (be.type === 'host-gw') checkHostGwIface(ext);
       const backend = be.type;
@@ -300,6 +348,8 @@ export class Daemon implements MetricsSource {
         publicIp: ext.publicIp,
         underlayMtu: ext.mtu,
       });
+      if (be.type === 'vxlan') await checkWritableDir(f.vtepStateDir, '--vtep-state-dir');
+      if (be.type !== 'host-gw') await checkUdpPortFree(ext.addr, be.port, 'Backend.Port');
       // iptables is checked before the lease, so that a node that cannot masquerade writes nothing.
       let iptables: Iptables | null = null;
       if (f.ipMasq || f.iptablesForwardRules) {
@@ -329,6 +379,7 @@ export class Daemon implements MetricsSource {
       if (be.type === 'vxlan') {
         const st = await vtepMacFor(store, f.vtepStateDir, dev, ext.publicIp, (m, x) => this.log.warn(m, x));
         vtepMac = st.mac;
+        if (st.created) undo.add(`the new VTEP state file ${st.file}`, () => fsp.unlink(st.file));
         this.log.info(st.created ? 'created a new VTEP MAC' : 'reusing the VTEP MAC', {
           vtepMac,
           file: st.file,
@@ -374,6 +425,10 @@ export class Daemon implements MetricsSource {
       ));
       const lease = await this.retryStore('acquire a lease', () => mgr.acquire());
       this.leaseHeld = true;
+      // A store lease this start created is released again; a kube podCIDR is the Node's own.
+      if (mgr instanceof LeaseManager && mgr.created) {
+        undo.add(`the new lease ${lease.key}`, () => mgr.release());
+      }
       const subnet = lease.subnet!;
       const subnetText = ip4NetToString(subnet);
       this.log.info('Lease acquired: ' + subnetText, { lease: describeLease(lease), key: lease.key });
@@ -395,6 +450,21 @@ export class Daemon implements MetricsSource {
       };
 
       // 4. dataplane with the current peers
+      const ownAddrs = new Set<number>();
+      for (const a of [ext.publicIp, ext.addr, ...links.flatMap((l) => l.addrs)]) {
+        const u = parseIPv4(a);
+        if (u !== null) ownAddrs.add(u);
+      }
+      this.policy = {
+        network: config.network!,
+        // Kube mode: podCIDRs have the controller's --node-cidr-mask-size, which SubnetLen need
+        // not match (flannel's kube manager does not check it); all nodes share ours.
+        subnetLen: kubeStoreOf(raw) ? subnet.prefixLen : config.subnetLen,
+        ownSubnet: subnet,
+        ownAddrs,
+        vni: be.type === 'vxlan' ? be.vni : null,
+      };
+      const routes = (this.routes = new RouteSync({ scope: ip4NetToString(config.network!) }));
       const listing = await this.retryStore('list leases', () => store.listLeases());
       const initial = listing.leases.filter((l) => l.key !== lease.key);
       this.applyLeaseSet(new Map(initial.map((l) => [l.key, l])), false);
@@ -402,8 +472,8 @@ export class Daemon implements MetricsSource {
       if (be.type === 'host-gw') {
         // No device and no dataplane: the kernel forwards, along one route per peer.
         this.hostGwDev = ext.name;
-        await this.addDirect(this.directPeers);
-        if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
+        await this.syncDirect(this.directPeers);
+        if (f.ipBlackholeRoute) await this.addBlackholeUndoable(subnetText, undo);
         if (this.stopping) return await this.teardown();
         this.log.info('host-gw routes installed', {
           iface: ext.name,
@@ -415,7 +485,7 @@ export class Daemon implements MetricsSource {
           this.applying = this.applying
             .then(async () => {
               if (this.stopping) return;
-              await recoverRoutes(this.directRoutes, ext.name, this.log, () => this.counters.routeErrors++);
+              await recoverRoutes(routes, 'direct', this.log, () => this.counters.routeErrors++);
             })
             .catch((e: unknown) => this.log.error('route check failed', { error: errMsg(e) }));
         }, ROUTE_CHECK_MS);
@@ -439,6 +509,7 @@ export class Daemon implements MetricsSource {
           srcPortMin: srcRange.min,
           srcPortMax: srcRange.max,
           workers: f.workers ?? 1,
+          routes,
         };
         if (backend !== 'vxlan' && f.srcPort === 'flow') {
           this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
@@ -446,18 +517,28 @@ export class Daemon implements MetricsSource {
         const node = new DataplaneNode(cfg);
         node.onWorkerExit = (queue, why) =>
           this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
+        node.onUnderlayMtu = ({ message, kind: _k, ...fields }) => this.log.warn(message, fields);
         await node.start();
         this.node = node;
+        if (node.lastRouteSync) this.noteConflicts('tun', node.lastRouteSync.conflicts);
         // A stop while the node was starting (workers start one after another) found no node.
         if (this.stopping) return await this.teardown();
         if (backend === 'udp') {
           // flannel's udp backend routes the whole Network into flannel0 (misses get ICMP unreachable).
           const dst = ip4NetToString(config.network!);
-          await netdev.replaceRoute({ dst, dev });
-          this.udpNetworkRoute = dst;
+          const r = await routes.sync('network', [{ dst, dev }]);
+          if (r.conflicts.length > 0 || r.errors.length > 0) {
+            throw new SystemError(
+              `ip route add ${dst} dev ${dev}`,
+              r.conflicts.length > 0 ? 'EEXIST' : 'UNKNOWN',
+              r.conflicts.length > 0
+                ? `a route weft did not install holds ${dst}: ${r.conflicts[0]!.holder}`
+                : r.errors[0]!.error,
+            );
+          }
         }
-        await this.addDirect(this.directPeers);
-        if (f.ipBlackholeRoute) await this.addBlackhole(subnetText);
+        await this.syncDirect(this.directPeers);
+        if (f.ipBlackholeRoute) await this.addBlackholeUndoable(subnetText, undo);
         if (this.stopping) return await this.teardown();
         this.log.info('dataplane started', {
           dev,
@@ -491,6 +572,8 @@ export class Daemon implements MetricsSource {
             : null,
         });
         await this.traffic.start();
+        const traffic = this.traffic;
+        undo.add('the iptables chains this start created', () => traffic.removeNew());
         if (this.stopping) return await this.teardown();
       }
 
@@ -504,6 +587,7 @@ export class Daemon implements MetricsSource {
         ipMasq: f.ipMasq,
       });
       this.log.info('wrote subnet.env', { file: f.subnetFile });
+      undo.clear();
       this.snapshotApplied = true;
 
       // 7. watch and renew
@@ -525,6 +609,8 @@ export class Daemon implements MetricsSource {
         backend,
       });
     } catch (e) {
+      this.leaseHeld = false;
+      await undo.run();
       await this.stop();
       throw e;
     }
@@ -566,7 +652,7 @@ export class Daemon implements MetricsSource {
           signal,
           onChange: (_ev, peers) => {
             delay = 100;
-            this.applyLeaseSet(peers, true);
+            this.requestApply(peers);
           },
           onLost: (reason) => {
             lost = true;
@@ -611,29 +697,62 @@ export class Daemon implements MetricsSource {
   }
 
   /**
-   * applyLeaseSet makes `leases` (every peer lease, own excluded) the current set: logs and counts
-   * the difference, then (queued on `applying`) splits the peers into encapsulated and
-   * DirectRouting ones and, when `sync`, applies both: stale direct routes go first, then the
-   * dataplane's peers (and TUN routes) are replaced, then new direct routes are added, so a peer
-   * that switches between the two never has both routes or neither for long.
+   * applyLeaseSet makes `leases` (every peer lease, own excluded) the current set: checks each
+   * against the lease policy (a refused lease is warned about once per key and reason, counted by
+   * reason and never routed), logs and counts the difference, then (coalesced on `applying`: only
+   * the latest set is applied) splits the peers into encapsulated and DirectRouting ones and, when
+   * `sync`, applies both: stale direct routes go first, then the dataplane's peers (and TUN
+   * routes) are replaced, then new direct routes are added, so a peer that switches between the
+   * two never has both routes or neither for long.
    */
   private applyLeaseSet(leases: ReadonlyMap<string, Lease>, sync: boolean): void {
     const backend = this.config!.backend.type;
-    if (backend === 'host-gw') return this.applyHostGwLeaseSet(leases, sync);
+    const { accepted, rejected } = filterLeases(leases.values(), this.policy!);
+    const hostGw = backend === 'host-gw';
     for (const [k, l] of this.known) {
       if (!leases.has(k)) {
-        // An ignored lease never became a route, so its removal changes nothing.
-        if (this.ignored.delete(k)) continue;
+        this.conflicted.delete(k);
+        // An ignored or rejected lease never became a route, so its removal changes nothing.
+        if (this.ignored.delete(k) || this.rejected.delete(k)) continue;
         this.counters.leaseRemoved++;
         this.log.info(`Subnet removed: ${l.subnet ? ip4NetToString(l.subnet) : k}`, { key: k });
       }
     }
-    for (const [k, l] of leases) {
+    for (const [k, r] of rejected) {
+      const prev = this.rejected.get(k);
+      this.rejected.set(k, r);
+      if (prev?.reason === r.reason) continue;
+      if (prev === undefined && this.known.has(k) && !this.ignored.has(k)) {
+        this.counters.leaseRemoved++;
+        this.log.info(`Subnet removed: ${ip4NetToString(leases.get(k)!.subnet!)}`, { key: k });
+      }
+      this.ignored.delete(k);
+      this.conflicted.delete(k);
+      this.countRejected(r.reason);
+      this.log.warn(`Refusing lease ${k}: ${r.detail}`, {
+        reason: r.reason,
+        lease: describeLease(leases.get(k)!),
+      });
+    }
+    for (const l of accepted) {
+      const k = l.key;
       const old = this.known.get(k);
-      if (old && JSON.stringify(old.attrs) === JSON.stringify(l.attrs)) continue;
+      const wasRejected = this.rejected.delete(k);
+      if (!wasRejected && old && (old === l || JSON.stringify(old.attrs) === JSON.stringify(l.attrs)))
+        continue;
       // flannel decides DirectRouting again on every event for a lease; here on every change.
       if (l.subnet) this.directCache.delete(ip4NetToString(l.subnet));
-      if (leaseToPeer(l, backend, 0) === null) {
+      if (hostGw) {
+        // flannel's RouteNetwork: only host-gw leases count, the others get its warning.
+        const warning = hostGwIgnoreWarning(l);
+        if (warning !== null) {
+          if (old && !this.ignored.has(k) && !wasRejected) this.counters.leaseRemoved++;
+          this.counters.leaseIgnored++;
+          this.ignored.set(k, warning);
+          this.log.warn(warning, { key: k, lease: describeLease(l) });
+          continue;
+        }
+      } else if (leaseToPeer(l, backend, 0) === null) {
         const why =
           backend === 'vxlan' && l.attrs.backendType !== 'vxlan'
             ? `backend type "${l.attrs.backendType || 'udp'}" is not vxlan`
@@ -655,45 +774,87 @@ export class Daemon implements MetricsSource {
       );
     }
     this.known = new Map(leases);
-    const all = leasesToPeers(leases.values(), backend);
-    this.queueSync(all, sync);
-  }
-
-  private queueSync(all: Peer[], sync: boolean): void {
+    this.pendingPeers = {
+      all: hostGw ? hostGwPeers(accepted) : leasesToPeers(accepted, backend, true),
+      sync,
+    };
+    if (this.applyQueued) return;
+    this.applyQueued = true;
     this.applying = this.applying
-      .then(() => this.syncPeers(all, sync))
+      .then(() => {
+        this.applyQueued = false;
+        const next = this.pendingPeers;
+        this.pendingPeers = null;
+        return next ? this.syncPeers(next.all, next.sync) : undefined;
+      })
+      .then(() => {
+        this.lastApplyEnd = Date.now();
+      })
       .catch((e: unknown) =>
         this.log.error('could not apply the peer set to the dataplane', { error: errMsg(e) }),
       );
   }
 
   /**
-   * applyHostGwLeaseSet is applyLeaseSet for host-gw (flannel's RouteNetwork): host-gw leases
-   * become routed peers, every other lease is ignored with flannel's warning.
+   * requestApply applies `leases` (the watcher's live map) once the route programming in flight is
+   * done: a burst of store changes costs one pass over the peer set, not one per change, and the
+   * forwarding loop gets its turns in between.
    */
-  private applyHostGwLeaseSet(leases: ReadonlyMap<string, Lease>, sync: boolean): void {
-    for (const [k, l] of this.known) {
-      if (leases.has(k) || this.ignored.delete(k)) continue;
-      this.counters.leaseRemoved++;
-      this.log.info(`Subnet removed: ${l.subnet ? ip4NetToString(l.subnet) : k}`, { key: k });
+  private requestApply(leases: ReadonlyMap<string, Lease>): void {
+    this.latestLeases = leases;
+    if (this.applyRequested) return;
+    this.applyRequested = true;
+    this.applying = this.applying
+      .then(() => {
+        // Right away after a quiet spell; during a burst, at most one pass per APPLY_GAP_MS.
+        const wait = Math.max(0, this.lastApplyEnd + APPLY_GAP_MS - Date.now());
+        return new Promise<void>((resolve) => (wait > 0 ? setTimeout(resolve, wait) : setImmediate(resolve)));
+      })
+      .then(() => {
+        this.applyRequested = false;
+        const next = this.latestLeases;
+        this.latestLeases = null;
+        if (next && !this.stopping) this.applyLeaseSet(next, true);
+      });
+  }
+
+  private countRejected(reason: string): void {
+    const c = this.counters.leaseRejected;
+    c.set(reason, (c.get(reason) ?? 0) + 1);
+  }
+
+  /**
+   * noteConflicts records the peer routes of `group` a foreign kernel route holds: refused as
+   * `route_conflict` (warned once per key), and forgotten again once the route went in.
+   */
+  private noteConflicts(group: string, conflicts: readonly RouteConflict[]): void {
+    if (conflicts.length === 0 && this.conflicted.size === 0) return;
+    const keyOf = new Map<string, string>();
+    for (const [k, l] of this.known)
+      if (l.subnet && !this.rejected.has(k)) keyOf.set(ip4NetToString(l.subnet), k);
+    const now = new Set<string>();
+    for (const c of conflicts) {
+      const k = keyOf.get(c.route.dst);
+      if (k === undefined) continue;
+      now.add(k);
+      if (this.conflicted.get(k) === c.holder) continue;
+      this.conflicted.set(k, c.holder);
+      this.countRejected('route_conflict');
+      this.log.warn(
+        `Refusing lease ${k}: the kernel route ${c.holder} was not installed by weft; leaving it alone`,
+        {
+          reason: 'route_conflict',
+          route: c.route.dst,
+          group,
+        },
+      );
     }
-    for (const [k, l] of leases) {
-      const old = this.known.get(k);
-      if (old && JSON.stringify(old.attrs) === JSON.stringify(l.attrs)) continue;
-      const warning = hostGwIgnoreWarning(l);
-      if (warning !== null) {
-        if (old && !this.ignored.has(k)) this.counters.leaseRemoved++;
-        this.counters.leaseIgnored++;
-        this.ignored.set(k, warning);
-        this.log.warn(warning, { key: k, lease: describeLease(l) });
-        continue;
-      }
-      this.ignored.delete(k);
-      this.counters.leaseAdded++;
-      this.log.info(`Subnet added: ${ip4NetToString(l.subnet!)} via ${l.attrs.publicIp}`, { key: k });
+    const owner = this.routes;
+    for (const [k] of this.conflicted) {
+      const l = this.known.get(k);
+      const dst = l?.subnet ? ip4NetToString(l.subnet) : null;
+      if (!now.has(k) && (dst === null || owner?.ownerOf(dst) !== undefined)) this.conflicted.delete(k);
     }
-    this.known = new Map(leases);
-    this.queueSync(hostGwPeers(leases.values()), sync);
   }
 
   private async syncPeers(all: Peer[], sync: boolean): Promise<void> {
@@ -702,10 +863,16 @@ export class Daemon implements MetricsSource {
     this.directPeers = direct;
     const node = this.node;
     if (!sync || (node === null && this.hostGwDev === null) || this.stopping) return;
-    await this.removeStaleDirect(direct);
-    if (node !== null && this.node === node && !this.stopping)
-      await node.updatePeers(encap.map((p) => ({ ...p })));
-    if (!this.stopping) await this.addDirect(direct);
+    // Direct routes first without the prefixes the TUN still holds, then the TUN, then the rest.
+    const routes = this.routes!;
+    await this.syncDirect(direct.filter((p) => routes.ownerOf(p.subnet) !== 'tun'));
+    // Each O(peers) step in its own event-loop turn, so forwarding gets turns in between.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (node !== null && this.node === node && !this.stopping) {
+      const r = await node.updatePeers(encap.map((p) => ({ ...p })));
+      if (r) this.noteConflicts('tun', r.conflicts);
+    }
+    if (!this.stopping) await this.syncDirect(direct);
   }
 
   /**
@@ -720,71 +887,100 @@ export class Daemon implements MetricsSource {
     const encap: Peer[] = [];
     const direct: Peer[] = [];
     const seen = new Set<string>();
+    // Every peer not classified yet, in one batched `ip route get` (10,000 peers: one process).
+    const ask = all.filter((p) => this.directCache.get(p.subnet)?.publicIp !== p.publicIp);
+    let answers: Awaited<ReturnType<typeof routeGetMany>> = [];
+    try {
+      answers = await routeGetMany([...new Set(ask.map((p) => p.publicIp))]);
+    } catch (e) {
+      answers = ask.map(() => errMsg(e));
+    }
+    const byIp = new Map<string, (typeof answers)[number]>();
+    [...new Set(ask.map((p) => p.publicIp))].forEach((ip, i) => byIp.set(ip, answers[i] ?? 'no answer'));
+    for (const p of ask) {
+      const a = byIp.get(p.publicIp)!;
+      if (typeof a === 'string') {
+        // As flannel: log it and use VXLAN; the next change of this lease asks again.
+        this.log.error(`couldn't lookup route to ${p.publicIp}`, { subnet: p.subnet, error: a });
+        this.directCache.delete(p.subnet);
+        continue;
+      }
+      // flannel's ip.DirectRouting: exactly one route, without a gateway.
+      this.directCache.set(p.subnet, {
+        publicIp: p.publicIp,
+        direct: a.length === 1 && a[0]!.gateway === undefined,
+      });
+    }
     for (const p of all) {
       seen.add(p.subnet);
-      let c = this.directCache.get(p.subnet);
-      if (c === undefined || c.publicIp !== p.publicIp) {
-        try {
-          c = { publicIp: p.publicIp, direct: await netdev.isDirectlyConnected(p.publicIp) };
-          this.directCache.set(p.subnet, c);
-        } catch (e) {
-          // As flannel: log it and use VXLAN; the next change of this lease asks again.
-          this.log.error(`couldn't lookup route to ${p.publicIp}`, { subnet: p.subnet, error: errMsg(e) });
-          c = { publicIp: p.publicIp, direct: false };
-        }
-      }
-      (c.direct ? direct : encap).push(p);
+      const c = this.directCache.get(p.subnet);
+      (c?.publicIp === p.publicIp && c.direct ? direct : encap).push(p);
     }
     for (const k of [...this.directCache.keys()]) if (!seen.has(k)) this.directCache.delete(k);
     return { encap, direct };
   }
 
-  /** removeStaleDirect deletes the direct routes that are not `<subnet> via <publicIp>` of `want`. */
-  private async removeStaleDirect(want: readonly Peer[]): Promise<void> {
-    for (const [subnet, gw] of [...this.directRoutes]) {
-      if (want.some((p) => p.subnet === subnet && p.publicIp === gw)) continue;
-      this.directRoutes.delete(subnet);
-      this.log.info(`Removing direct route to subnet: ${subnet} PublicIP: ${gw}`);
-      try {
-        await netdev.delRoute({ dst: subnet, via: gw, dev: this.hostGwDev ?? undefined });
-      } catch (e) {
-        // Already gone (removed by hand, or replaced by the TUN route) is what we wanted.
-        if (e instanceof SystemError && e.errno === 'ESRCH') continue;
-        this.counters.routeErrors++;
-        this.log.error(`Error deleting route to ${subnet} via ${gw}`, { error: errMsg(e) });
-      }
-    }
-    this.counters.directRoutes = this.directRoutes.size;
-  }
-
-  /** addDirect installs `ip route replace <subnet> via <publicIp>` for each peer not routed so yet. */
-  private async addDirect(want: readonly Peer[]): Promise<void> {
+  /** syncDirect makes the DirectRouting routes exactly `<subnet> via <publicIp>` of `want`. */
+  private async syncDirect(want: readonly Peer[]): Promise<void> {
+    const routes = this.routes;
+    if (routes === null) return;
+    const before = new Map(routes.routesOf('direct').map((r) => [r.dst, r.via]));
+    if (want.length === 0 && before.size === 0) return;
     for (const p of want) {
-      if (this.directRoutes.get(p.subnet) === p.publicIp) continue;
-      this.log.info(`Adding direct route to subnet: ${p.subnet} PublicIP: ${p.publicIp}`);
-      try {
-        await netdev.replaceRoute({ dst: p.subnet, via: p.publicIp, dev: this.hostGwDev ?? undefined });
-        this.directRoutes.set(p.subnet, p.publicIp);
-      } catch (e) {
-        // Left out of directRoutes, so the next peer change tries again.
-        this.counters.routeErrors++;
-        this.log.error(`Error adding route to ${p.subnet} via ${p.publicIp}`, { error: errMsg(e) });
-      }
+      if (before.get(p.subnet) !== p.publicIp)
+        this.log.info(`Adding direct route to subnet: ${p.subnet} PublicIP: ${p.publicIp}`);
     }
-    this.counters.directRoutes = this.directRoutes.size;
+    for (const [dst, gw] of before) {
+      if (!want.some((p) => p.subnet === dst && p.publicIp === gw))
+        this.log.info(`Removing direct route to subnet: ${dst} PublicIP: ${gw}`);
+    }
+    try {
+      const r = await routes.sync(
+        'direct',
+        want.map((p) => ({ dst: p.subnet, via: p.publicIp, dev: this.hostGwDev ?? undefined })),
+        { exclusive: true },
+      );
+      for (const e of r.errors) {
+        // Not recorded as installed, so the next peer change tries again.
+        this.counters.routeErrors++;
+        this.log.error(
+          `Error ${e.op === 'del' ? 'deleting' : 'adding'} route to ${e.route.dst} via ${e.route.via}`,
+          {
+            error: e.error,
+          },
+        );
+      }
+      this.noteConflicts('direct', r.conflicts);
+    } catch (e) {
+      this.counters.routeErrors++;
+      this.log.error('could not program the direct routes', { error: errMsg(e) });
+    }
+    this.counters.directRoutes = routes.routesOf('direct').length;
   }
 
-  /** addBlackhole is flannel's `--ip-blackhole-route`: `blackhole <own subnet>` unless present. */
-  private async addBlackhole(subnet: string): Promise<void> {
+  /** addBlackholeUndoable is addBlackhole, registering the route's removal in `undo` when added. */
+  private async addBlackholeUndoable(subnet: string, undo: Rollback): Promise<void> {
+    if (await this.addBlackhole(subnet)) {
+      undo.add(`the blackhole route ${subnet}`, () => netdev.ip(['route', 'del', 'blackhole', subnet]));
+    }
+  }
+
+  /**
+   * addBlackhole is flannel's `--ip-blackhole-route`: `blackhole <own subnet>` unless present.
+   * Resolves true when it added the route.
+   */
+  private async addBlackhole(subnet: string): Promise<boolean> {
     try {
       const added = await netdev.addBlackholeRoute(subnet);
       this.log.info(added ? 'added the blackhole route' : 'the blackhole route is already there', {
         route: `blackhole ${subnet}`,
       });
+      return added;
     } catch (e) {
       // flannel logs this and runs on (e.g. another route with the same prefix and metric).
       this.counters.routeErrors++;
       this.log.error('failed to add the blackhole route', { route: `blackhole ${subnet}`, error: errMsg(e) });
+      return false;
     }
   }
 
@@ -814,10 +1010,7 @@ export class Daemon implements MetricsSource {
     await this.traffic?.stop();
     await this.watchDone.catch(() => undefined);
     await this.applying.catch(() => undefined);
-    if (this.udpNetworkRoute && this.identity) {
-      await netdev.delRoute({ dst: this.udpNetworkRoute, dev: this.identity.dev }).catch(() => undefined);
-      this.udpNetworkRoute = null;
-    }
+    await this.routes?.release('network').catch(() => undefined);
     if (this.node) {
       try {
         await this.node.stop();
@@ -827,6 +1020,6 @@ export class Daemon implements MetricsSource {
       this.log.info('dataplane stopped; device and routes removed', { dev: this.identity?.dev });
     }
     this.node = null;
-    await this.removeStaleDirect([]);
+    await this.syncDirect([]);
   }
 }

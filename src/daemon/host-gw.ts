@@ -16,7 +16,7 @@
 import { ConfigError } from '../errors';
 import { Lease, LeaseAttrs } from '../control/lease';
 import { leasesToPeers } from '../control/peers';
-import * as netdev from '../io/netdev';
+import type { RouteSync } from '../io/route-sync';
 import type { Peer } from '../route/peer';
 import type { ExtIface } from './iface';
 import type { Logger } from './log';
@@ -73,30 +73,27 @@ export function hostGwPeers(leases: Iterable<Lease>): Peer[] {
 export const ROUTE_CHECK_MS = 10_000;
 
 /**
- * recoverRoutes is flannel's RouteNetwork.routeCheck: every route in `want` (subnet -> gateway)
- * that is missing from the main table is added again and logged as flannel logs it. Resolves with
- * the number of routes put back; a failure is logged, counted by `onError` and retried next time.
+ * recoverRoutes is flannel's RouteNetwork.routeCheck: every route of `group` that is missing from
+ * the main table is added again (in one batch) and logged as flannel logs it. A prefix that a route
+ * weft did not install holds by now is left to it. Resolves with the number of routes put back; a
+ * failure is logged, counted by `onError` and retried next time.
  */
 export async function recoverRoutes(
-  want: ReadonlyMap<string, string>,
-  dev: string,
+  routes: RouteSync,
+  group: string,
   log: Logger,
   onError: () => void,
 ): Promise<number> {
-  if (want.size === 0) return 0;
-  const out = await netdev.ip(['-j', '-4', 'route', 'show', 'dev', dev]);
-  const have = JSON.parse(out.trim() === '' ? '[]' : out) as Array<{ dst?: string; gateway?: string }>;
-  let recovered = 0;
-  for (const [subnet, gw] of want) {
-    if (have.some((r) => r.dst === subnet && r.gateway === gw)) continue;
-    try {
-      await netdev.replaceRoute({ dst: subnet, via: gw, dev });
-      recovered++;
-      log.info(`Route recovered ${subnet} : ${gw}`);
-    } catch (e) {
-      onError();
-      log.error(`Error recovering route to ${subnet}: ${gw}`, { error: (e as Error).message });
-    }
+  const r = await routes.recover(group);
+  for (const k of r.recovered) log.info(`Route recovered ${k.dst} : ${k.via}`);
+  for (const c of r.conflicts) {
+    log.warn(
+      `Not recovering the route to ${c.route.dst}: a route weft did not install holds it (${c.holder})`,
+    );
   }
-  return recovered;
+  for (const e of r.errors) {
+    onError();
+    log.error(`Error recovering route to ${e.route.dst}: ${e.route.via}`, { error: e.error });
+  }
+  return r.recovered.length;
 }

@@ -10,6 +10,11 @@
  *     `?top=N` (default 50), `?ip=A.B.C.D` for only the flows to or from that address; plus routes
  *     and totals).
  * When both servers would use the same ip:port, one server serves everything.
+ * Exposure: without an explicit `--metrics-ip` / `--healthz-ip` the servers listen on 0.0.0.0
+ * (flanneld's healthz does), but /debug/* (lease keys, public IPs, VTEP MACs, inner 5-tuples)
+ * answers only connections that arrive on a loopback address (`debugLoopbackOnly`); others get
+ * 403 naming the flag that opens it. An address given explicitly is the operator's choice: /debug
+ * answers whoever reaches it.
  */
 import http from 'node:http';
 import type { Registry } from 'prom-client';
@@ -35,6 +40,17 @@ export interface EndpointSet {
   health: boolean;
   metrics: boolean;
   debug: boolean;
+  /** /debug/* answers only connections to a loopback address (the listen address was a default). */
+  debugLoopbackOnly?: boolean;
+  /** The flag that serves /debug beyond loopback, named in the 403 (default `--metrics-ip`). */
+  debugAddressFlag?: string;
+}
+
+/** isLoopback says whether a socket address (IPv4, or IPv4-mapped IPv6) is in 127.0.0.0/8 or ::1. */
+export function isLoopback(addr: string | undefined): boolean {
+  if (addr === undefined) return false;
+  const a = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+  return a.startsWith('127.') || a === '::1';
 }
 
 /** handler builds the request handler for one server. */
@@ -91,6 +107,19 @@ export function makeHandler(
         .then((text) => send(res, 200, text, registry.contentType))
         .catch((e: unknown) => send(res, 500, `metrics failed: ${String(e)}\n`));
       return;
+    }
+    if (
+      eps.debug &&
+      eps.debugLoopbackOnly &&
+      url.startsWith('/debug/') &&
+      !isLoopback(req.socket.localAddress)
+    ) {
+      const flag = eps.debugAddressFlag ?? '--metrics-ip';
+      return send(
+        res,
+        403,
+        `/debug answers on loopback only (connect to 127.0.0.1); set ${flag} to serve it on an address\n`,
+      );
     }
     if (eps.debug && (url === '/debug/stats' || url === '/debug/flows')) {
       fresh()

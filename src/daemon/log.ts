@@ -37,6 +37,26 @@ export function formatLogLine(
   return JSON.stringify(line, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
+/**
+ * batchedStderr writes lines to stderr once per event-loop turn: stderr on a file or pipe is a
+ * synchronous write, and a burst of lease changes logs thousands of lines (one write each would
+ * hold up forwarding). Whatever is pending is written when the process exits.
+ */
+function batchedStderr(): (line: string) => void {
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const text = pending.join('');
+    pending = [];
+    process.stderr.write(text);
+  };
+  process.on('exit', flush);
+  return (line) => {
+    if (pending.length === 0) setImmediate(flush);
+    pending.push(line);
+  };
+}
+
 /** LogFormat is how lines are written: JSON objects for machines, or text for people. */
 export type LogFormat = 'json' | 'text';
 
@@ -72,7 +92,7 @@ export function formatTextLine(
  */
 export function createLogger(
   verbosity = 0,
-  write: (line: string) => void = (l) => process.stderr.write(l),
+  write: (line: string) => void = batchedStderr(),
   format: LogFormat = 'json',
 ): Logger {
   const render = format === 'text' ? formatTextLine : formatLogLine;

@@ -10,7 +10,8 @@
  *   3. every `--iptables-resync` seconds, check each set; reinstall a set with any rule missing.
  * Failures are logged with the command, the rule and iptables' stderr, counted by chain
  * (`weft_iptables_errors_total`) and retried by the next resync; they never stop the daemon.
- * `stop` ends the resync and leaves the rules installed, as flanneld does.
+ * `stop` ends the resync and leaves the rules installed, as flanneld does; `removeNew` (a start
+ * that failed later) deletes the rules and the chains this start created.
  */
 import {
   FWD_CHAIN,
@@ -64,6 +65,8 @@ export class TrafficRules {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** Chains (`table/chain`) that did not exist before this start. */
+  private readonly newChains = new Set<string>();
 
   constructor(private readonly o: TrafficRulesOptions) {}
 
@@ -113,6 +116,8 @@ export class TrafficRules {
     if (first) {
       this.sets.push(set);
       try {
+        const existed = await this.o.iptables.chainExists(set.table, set.chain);
+        if (!existed) this.newChains.add(`${set.table}/${set.chain}`);
         await this.o.iptables.clearChain(set.table, set.chain);
       } catch (e) {
         this.countError(set.chain);
@@ -172,6 +177,28 @@ export class TrafficRules {
       done.push(set.chain);
     }
     return done;
+  }
+
+  /**
+   * removeNew undoes a start that failed after the rules went in: ends the resync, then deletes
+   * the rules of every chain this start created (the jump from POSTROUTING / FORWARD included)
+   * and the chain. Chains that were there before (a previous run's) stay, with their rules.
+   * Resolves with the chains removed.
+   */
+  async removeNew(): Promise<string[]> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running.catch(() => undefined);
+    const removed: string[] = [];
+    for (const set of [...this.sets].reverse()) {
+      if (!this.newChains.has(`${set.table}/${set.chain}`)) continue;
+      await this.o.iptables.teardown(set.rules);
+      await this.o.iptables.deleteChain(set.table, set.chain);
+      removed.push(set.chain);
+    }
+    this.sets = this.sets.filter((s) => !removed.includes(s.chain));
+    return removed;
   }
 
   /** stop ends the resync (waiting for a check in progress); the rules stay installed. */

@@ -10,6 +10,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { normalizeMac } from '../control/lease';
+import { ConfigError } from '../errors';
 import { bufferToMac } from '../route/addr';
 
 /** randomVtepMac returns a random locally administered unicast MAC, as flannel's pkg/mac does. */
@@ -40,6 +41,22 @@ export async function loadOrCreateVtepMac(
 ): Promise<{ mac: string; created: boolean; file: string }> {
   const file = vtepStateFile(dir, dev, publicIp);
   try {
+    return await loadOrCreate(dir, file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new ConfigError(
+      '--vtep-state-dir',
+      'must be a directory weft can create and write',
+      `${file}: ${code}`,
+    );
+  }
+}
+
+async function loadOrCreate(
+  dir: string,
+  file: string,
+): Promise<{ mac: string; created: boolean; file: string }> {
+  try {
     const mac = normalizeMac((await fsp.readFile(file, 'utf8')).trim());
     if (mac !== null && (parseInt(mac.slice(0, 2), 16) & 1) === 0) return { mac, created: false, file };
   } catch (e) {
@@ -48,7 +65,12 @@ export async function loadOrCreateVtepMac(
   const mac = randomLocalMac();
   await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await fsp.writeFile(tmp, mac + '\n', { mode: 0o644 });
-  await fsp.rename(tmp, file);
+  try {
+    await fsp.writeFile(tmp, mac + '\n', { mode: 0o644 });
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
   return { mac, created: true, file };
 }

@@ -68,7 +68,7 @@ export interface EgressConfig {
   port: number;
   /** Largest inner packet the underlay carries unfragmented: underlay MTU - 50 (VXLAN) or - 28 (UDP). */
   pathMtu: number;
-  /** Our TUN address (host-order u32): the source of ICMP errors we write back into the TUN. */
+  /** Our TUN address (host-order u32): the source of ICMP net-unreachable we write back into the TUN. */
   localAddrU32: number;
   /**
    * Flow-hashed outer source ports (`--src-port flow`, VXLAN only): egress writes the outer IPv4 +
@@ -126,6 +126,20 @@ export class Egress extends TunSendLoop {
     super(tun, io, drops, batch, batch.capacity);
     this.batch = batch;
     this.replies = PacketBatch.forPacketSize(REPLY_SLOTS, ICMP_REPLY_MAX_SIZE);
+  }
+
+  /** pathMtu is the largest inner packet sent unfragmented (stage 4's limit). */
+  get pathMtu(): number {
+    return this.cfg.pathMtu;
+  }
+
+  /**
+   * setPathMtu changes stage 4's limit from the next batch on (control path: the underlay MTU
+   * changed). Larger DF packets then get ICMP fragmentation-needed, as kernel VXLAN's PMTU check
+   * does; larger packets without DF leave fragmented.
+   */
+  setPathMtu(pathMtu: number): void {
+    this.cfg.pathMtu = pathMtu;
   }
 
   /** readTun is stage 1. */
@@ -253,11 +267,17 @@ export class Egress extends TunSendLoop {
     const k = r.count;
     if (k >= r.capacity) return;
     const at = r.dataOffset(k);
-    const src = this.cfg.localAddrU32;
-    const n =
-      mtu === 0
-        ? buildIcmpNetUnreachable(r.buffer, at, buf, off, len, src)
-        : buildIcmpFragNeeded(r.buffer, at, buf, off, len, src, mtu);
+    let n: number;
+    if (mtu === 0) n = buildIcmpNetUnreachable(r.buffer, at, buf, off, len, this.cfg.localAddrU32);
+    else {
+      // From the packet's destination, not the TUN address: an ICMP error whose source is one of
+      // this host's addresses is a martian to the kernel's input path and never reaches the
+      // sender; the destination routes back through this TUN, so it passes reverse-path checks,
+      // and the sender matches the error by the quoted header (RFC 1191 §4).
+      const d = off + IPV4_OFF_DST;
+      const dst = ((buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!) >>> 0;
+      n = buildIcmpFragNeeded(r.buffer, at, buf, off, len, dst, mtu);
+    }
     if (n === 0) return;
     r.offsets[k] = at;
     r.lengths[k] = n;

@@ -7,7 +7,8 @@
  *   2. find the underlay MTU: the MTU of the interface that owns `local`
  *   3. bind the UDP socket on local:port (EADDRINUSE fails before any device exists)
  *   4. open the TUN device, set its MTU (underlay - 50 for VXLAN, - 28 for flannel-UDP, or
- *      `mtu`), address, up, and one route per peer subnet into it
+ *      `mtu`), address, up, and one route per peer subnet into it, in one batch through
+ *      route-sync.ts (never over a route weft did not install)
  *   5. start both directions on the event loop
  * `stop` undoes 5..3: stops the directions, deletes the routes, closes the TUN (a non-persistent
  * device disappears with its fd) and the socket.
@@ -33,6 +34,9 @@
  * header has DF clear as the kernel's VXLAN device sends it. flannel-UDP keeps the Linux default
  * (DF set), as flannel's own UDP proxy does; Node's dgram offers no such option, so `--io dgram`
  * frames carry DF.
+ *
+ * Underlay MTU changes at runtime are noticed within a second (underlay-mtu.ts): the path MTU of
+ * every queue follows, and `onUnderlayMtu` gets a line for the operator naming the MTUs.
  *
  * Peers can change at runtime (`updatePeers`): a new RouteTable is built and swapped into the
  * Router between two batches, then the kernel routes are reconciled.
@@ -62,6 +66,8 @@ import { ioCountersToObject } from '../io/counters';
 import { DgramUdpSocket } from '../io/dgram-udp-socket';
 import { RawSendSocket } from '../io/raw-send-socket';
 import * as netdev from '../io/netdev';
+import { errnoFromIpStderr } from '../io/netdev';
+import { RouteSync, type RouteSyncResult } from '../io/route-sync';
 import type { IoMode, PacketIo } from '../io/packet-io';
 import { Tun } from '../io/tun';
 import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../route/addr';
@@ -80,6 +86,8 @@ import {
 } from './queue';
 import { openQueueSockets, openTunQueue, type QueueSocketSpec } from './queue-devices';
 import { checkWorkers } from './workers';
+import { UnderlayMtuWatch, describeMtuChange, type UnderlayMtuEvent } from './underlay-mtu';
+import { loadBinding } from '../io/binding';
 import type { QueueWorkerData } from './queue-worker';
 import { QueueWorkers } from './queue-workers';
 import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange, type SrcPortMode } from './src-port';
@@ -126,6 +134,11 @@ export interface NodeConfig {
    * first on the main thread and the others on worker threads (`--workers`).
    */
   workers?: number;
+  /**
+   * Kernel route programmer shared with the caller (the daemon checks lease routes against the
+   * whole cluster Network with it); default a private one. The TUN routes are its group `tun`.
+   */
+  routes?: RouteSync;
 }
 
 /** SrcPortStats is the `srcPort` part of DataplaneStats. */
@@ -201,6 +214,9 @@ export interface DataplaneStats {
   workers?: { count: number; alive: number; exits: number };
   /** Per-queue packet counts (one entry per worker; worker counts are at most 1 s old). */
   queues?: QueueSummary[];
+  /** Underlay MTU now (followed at runtime) and the path MTU applied (underlay - overhead). */
+  underlayMtu?: number;
+  pathMtu?: number;
 }
 
 /** QueueSummary is one queue's share of the traffic, in DataplaneStats.queues. */
@@ -231,6 +247,14 @@ function nonZero(
  * naming `--local` when no interface has it.
  */
 export async function underlayMtuOf(local: string): Promise<number> {
+  return (await underlayOf(local)).mtu;
+}
+
+/**
+ * underlayOf returns the name and MTU of the interface that has IPv4 address `local`; throws
+ * ConfigError naming `--local` when no interface has it.
+ */
+export async function underlayOf(local: string): Promise<{ name: string; mtu: number }> {
   const out = await netdev.ip(['-j', '-4', 'addr', 'show']);
   const links = JSON.parse(out) as Array<{
     ifname: string;
@@ -238,7 +262,7 @@ export async function underlayMtuOf(local: string): Promise<number> {
     addr_info?: Array<{ local?: string }>;
   }>;
   for (const l of links) {
-    if ((l.addr_info ?? []).some((a) => a.local === local)) return l.mtu;
+    if ((l.addr_info ?? []).some((a) => a.local === local)) return { name: l.ifname, mtu: l.mtu };
   }
   throw new ConfigError('--local', 'must be an IPv4 address of a local interface', local);
 }
@@ -249,8 +273,14 @@ export class DataplaneNode {
   readonly router = new Router();
   /** TUN MTU, known after `start`. */
   mtu = 0;
-  /** Underlay MTU, known after `start`. */
+  /** Underlay MTU, known after `start` and followed while running. */
   underlayMtu = 0;
+  /** Largest inner packet the underlay carries unfragmented (underlay MTU - overhead). */
+  pathMtu = 0;
+  /** Called when the underlay MTU changes, or GSO trains leave fragmented. Default: a process warning. */
+  onUnderlayMtu: (e: UnderlayMtuEvent) => void = (e) => {
+    process.emitWarning(`weft: ${e.message}`, 'WeftUnderlayMtu');
+  };
   /** Called when a worker thread dies (its queue is closed; the others go on). Default: a process warning. */
   onWorkerExit: (queue: number, why: string) => void = (queue, why) => {
     process.emitWarning(`weft: worker ${queue} stopped forwarding: ${why}`, 'WeftWorkerExit');
@@ -269,8 +299,15 @@ export class DataplaneNode {
   private q0: DataplaneQueue | null = null;
   private workers: QueueWorkers | null = null;
   private offloadRefused: string | null = null;
-  private routed: string[] = [];
+  private readonly routes: RouteSync;
+  /** What the last route sync did (conflicts: routes refused because weft did not install the holder). */
+  lastRouteSync: RouteSyncResult | null = null;
   private startedAt = 0;
+  private underlayIface: string | null = null;
+  private mtuWatch: UnderlayMtuWatch | null = null;
+  /** GSO MTU splits already reported, and when, so the warning comes at most once a minute. */
+  private splitsReported = 0;
+  private splitsReportedAt = 0;
   private readonly kernel: boolean;
 
   /** DataplaneNode validates nothing until `start`; pass `deps` to run over fakes. */
@@ -279,6 +316,7 @@ export class DataplaneNode {
     private readonly deps?: NodeDeps,
   ) {
     this.kernel = deps === undefined;
+    this.routes = config.routes ?? new RouteSync();
   }
 
   /** overhead is the encapsulation overhead on an IPv4 underlay (50 VXLAN, 28 flannel-UDP). */
@@ -350,8 +388,13 @@ export class DataplaneNode {
     // Validates the VNI and MAC before anything is opened.
     makeVxlanConfig({ vni: c.vni, localMac: c.vtepMac });
 
-    this.underlayMtu = this.kernel ? await underlayMtuOf(c.local) : (this.deps!.underlayMtu ?? 1500);
+    if (this.kernel) {
+      const u = await underlayOf(c.local);
+      this.underlayIface = u.name;
+      this.underlayMtu = u.mtu;
+    } else this.underlayMtu = this.deps!.underlayMtu ?? 1500;
     const pathMtu = this.underlayMtu - this.overhead;
+    this.pathMtu = pathMtu;
     this.mtu = c.mtu ?? pathMtu;
     if (this.mtu < 68) {
       throw new ConfigError('--mtu', 'must leave at least 68 bytes for the inner packet', String(this.mtu));
@@ -396,7 +439,7 @@ export class DataplaneNode {
         await netdev.setUp(c.dev);
       }
       this.router.swap(table);
-      if (this.kernel) await this.syncRoutes(table);
+      if (this.kernel) await this.syncRoutes(table, true);
       const offloaded = kernelTun !== null && kernelTun.vnetHdr;
       const params: QueueParams = {
         backend: c.backend,
@@ -450,6 +493,7 @@ export class DataplaneNode {
         if (this.config.peers !== peersAtStart) this.workers.setPeers(this.config.peers);
       }
       this.startedAt = Date.now();
+      if (this.kernel && this.underlayIface !== null) this.watchUnderlayMtu(this.underlayIface);
     } catch (err) {
       await this.stop();
       throw err;
@@ -482,20 +526,36 @@ export class DataplaneNode {
     return RouteTable.build(indexPeers(peers));
   }
 
-  /** syncRoutes makes the kernel route exactly the table's subnets into the TUN. */
-  private async syncRoutes(table: RouteTable): Promise<void> {
+  /**
+   * syncRoutes makes the kernel route exactly the table's subnets into the TUN, in one batch. A
+   * subnet whose prefix is held by a route weft did not install is left alone (and reported in
+   * `lastRouteSync`); with a private route programmer that is a ConfigError at start.
+   */
+  private async syncRoutes(table: RouteTable, atStart = false): Promise<RouteSyncResult> {
     const dev = this.config.dev;
-    const want = table.peers.map((p) => p.subnet);
-    for (const dst of this.routed) {
-      if (!want.includes(dst)) await netdev.delRoute({ dst, dev }).catch(() => undefined);
+    const r = await this.routes.sync(
+      'tun',
+      table.peers.map((p) => ({ dst: p.subnet, dev })),
+      { exclusive: true },
+    );
+    this.lastRouteSync = r;
+    if (r.errors.length > 0 && atStart) {
+      const e = r.errors[0]!;
+      throw new SystemError(
+        `ip route ${e.op} ${e.route.dst} dev ${dev}`,
+        errnoFromIpStderr(e.error),
+        e.error,
+      );
     }
-    const done: string[] = this.routed.filter((d) => want.includes(d));
-    this.routed = done;
-    for (const dst of want) {
-      if (done.includes(dst)) continue;
-      await netdev.replaceRoute({ dst, dev });
-      done.push(dst);
+    if (r.conflicts.length > 0 && atStart && this.config.routes === undefined) {
+      const c = r.conflicts[0]!;
+      throw new ConfigError(
+        '--peer',
+        `must not take over a route weft did not install (${c.holder})`,
+        c.route.dst,
+      );
     }
+    return r;
   }
 
   /**
@@ -504,16 +564,89 @@ export class DataplaneNode {
    * their next event-loop turn), then adds routes for new subnets and removes routes of subnets
    * that are gone.
    */
-  async updatePeers(peers: PeerSpec[]): Promise<void> {
+  async updatePeers(peers: PeerSpec[]): Promise<RouteSyncResult | null> {
     const table = this.buildTable(peers);
     this.router.swap(table);
     this.workers?.setPeers(peers);
     this.config.peers = peers;
-    if (this.kernel && this.tun !== null) await this.syncRoutes(table);
+    if (!this.kernel || this.tun === null) return null;
+    // The build above is O(peers); the kernel routes follow in the next turn of the event loop.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return this.tun === null ? null : await this.syncRoutes(table);
+  }
+
+  /** watchUnderlayMtu follows `iface`'s MTU (one ioctl a second) and reports GSO MTU splits. */
+  private watchUnderlayMtu(iface: string): void {
+    const b = loadBinding();
+    this.mtuWatch = new UnderlayMtuWatch({
+      read: () => b.ifGetMtu(iface),
+      initial: this.underlayMtu,
+      onChange: (_old, mtu) => this.setUnderlayMtu(mtu),
+      onTick: () => this.reportMtuSplits(),
+    });
+    this.mtuWatch.start();
+  }
+
+  /**
+   * setUnderlayMtu applies a new underlay MTU: the path MTU of every queue follows (segment size,
+   * ICMP fragmentation-needed threshold) and `onUnderlayMtu` is told (control path).
+   */
+  setUnderlayMtu(mtu: number): void {
+    const old = this.underlayMtu;
+    if (mtu === old) return;
+    this.underlayMtu = mtu;
+    this.pathMtu = mtu - this.overhead;
+    this.q0?.setPathMtu(this.pathMtu);
+    this.workers?.setPathMtu(this.pathMtu);
+    // Trains refused before this change was seen are explained by this line already.
+    const splits = this.gsoMtuSplits();
+    this.splitsReported = splits;
+    this.splitsReportedAt = Date.now();
+    this.onUnderlayMtu({
+      kind: 'changed',
+      message: describeMtuChange(this.underlayIface ?? '?', old, mtu, this.mtu, this.overhead),
+      iface: this.underlayIface ?? '',
+      oldMtu: old,
+      underlayMtu: mtu,
+      tunMtu: this.mtu,
+      pathMtu: this.pathMtu,
+      gsoMtuSplits: splits,
+    });
+  }
+
+  /** gsoMtuSplits is the count of GSO trains sent fragmented because of the MTU, all queues. */
+  private gsoMtuSplits(): number {
+    return sumSnapshots(this.snapshots()).offload.gsoMtuSplits;
+  }
+
+  /**
+   * reportMtuSplits warns (at most once a minute) when GSO trains went out fragmented although
+   * the interface MTU did not change, e.g. a route with a smaller `mtu` to a peer.
+   */
+  private reportMtuSplits(): void {
+    const n = this.gsoMtuSplits();
+    if (n <= this.splitsReported || Date.now() - this.splitsReportedAt < 60_000) return;
+    const iface = this.underlayIface ?? '';
+    this.splitsReported = n;
+    this.splitsReportedAt = Date.now();
+    this.onUnderlayMtu({
+      kind: 'fragmenting',
+      message:
+        `${n} UDP GSO trains left as fragmented datagrams: their segments exceed the route MTU to a peer ` +
+        `(underlay ${iface} MTU ${this.underlayMtu}, TUN MTU ${this.mtu}); check \`ip route get <peer>\` for a smaller mtu`,
+      iface,
+      oldMtu: this.underlayMtu,
+      underlayMtu: this.underlayMtu,
+      tunMtu: this.mtu,
+      pathMtu: this.pathMtu,
+      gsoMtuSplits: n,
+    });
   }
 
   /** stop stops forwarding and removes routes, the TUN device and the sockets. Idempotent. */
   async stop(): Promise<void> {
+    this.mtuWatch?.stop();
+    this.mtuWatch = null;
     const w = this.workers;
     if (w !== null) {
       // The pool keeps the workers' last counters after it stops, so totals never go back.
@@ -521,14 +654,9 @@ export class DataplaneNode {
       await w.stop();
     }
     this.q0?.stop();
-    if (this.kernel && this.tun !== null) {
-      for (const dst of this.routed) {
-        await netdev.delRoute({ dst, dev: this.config.dev }).catch((err: unknown) => {
-          if (!(err instanceof SystemError)) throw err;
-        });
-      }
+    if (this.kernel && this.routes.routesOf('tun').length > 0) {
+      await this.routes.release('tun').catch(() => undefined);
     }
-    this.routed = [];
     this.tun?.close();
     if (this.send !== null && this.send !== this.io) this.send.close();
     this.io?.close();
@@ -610,6 +738,8 @@ export class DataplaneNode {
         egressDrops: p.egressDrops.reduce((a, b) => a + b, 0),
         ingressDrops: p.ingressDrops.reduce((a, b) => a + b, 0),
       })),
+      underlayMtu: this.underlayMtu,
+      pathMtu: this.pathMtu,
     };
     return out;
   }
@@ -671,6 +801,8 @@ export class DataplaneNode {
       groSegments: o.groSegments,
       superPacketsOut: o.superPacketsOut,
       segmentsMerged: o.segmentsMerged,
+      mtuClamped: o.mtuClamped,
+      gsoMtuSplits: o.gsoMtuSplits,
     };
   }
 }

@@ -105,17 +105,22 @@ function main(): void {
   const fds = [tun.fd, socks.recv.fd];
   if (socks.send !== socks.recv) fds.push(socks.send.fd);
   if (raw !== null) fds.push(raw.fd);
-  port.on('message', (m: { type: string; id?: number; flowTop?: number; peers?: PeerSpec[] }) => {
-    if (m.type === 'peers' && m.peers) {
-      router.swap(RouteTable.build(indexPeers(revivePeers(m.peers))));
-    } else if (m.type === 'stats' && queue !== null) {
-      port.postMessage({ type: 'stats', id: m.id, snapshot: queue.snapshot(m.flowTop ?? 0) });
-    } else if (m.type === 'stop') {
-      closeAll();
-      port.postMessage({ type: 'stopped' });
-      port.close();
-    }
-  });
+  port.on(
+    'message',
+    (m: { type: string; id?: number; flowTop?: number; peers?: PeerSpec[]; pathMtu?: number }) => {
+      if (m.type === 'peers' && m.peers) {
+        router.swap(RouteTable.build(indexPeers(revivePeers(m.peers))));
+      } else if (m.type === 'pathMtu' && m.pathMtu !== undefined && queue !== null) {
+        queue.setPathMtu(m.pathMtu);
+      } else if (m.type === 'stats' && queue !== null) {
+        port.postMessage({ type: 'stats', id: m.id, snapshot: queue.snapshot(m.flowTop ?? 0) });
+      } else if (m.type === 'stop') {
+        closeAll();
+        port.postMessage({ type: 'stopped' });
+        port.close();
+      }
+    },
+  );
   port.postMessage({ type: 'ready', fds });
 }
 

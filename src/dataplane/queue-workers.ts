@@ -182,6 +182,11 @@ export class QueueWorkers {
     for (const h of this.handles) if (h.alive) h.worker.postMessage({ type: 'peers', peers });
   }
 
+  /** setPathMtu sends a new path MTU to every worker (`DataplaneQueue.setPathMtu`). */
+  setPathMtu(pathMtu: number): void {
+    for (const h of this.handles) if (h.alive) h.worker.postMessage({ type: 'pathMtu', pathMtu });
+  }
+
   /** refresh asks every live worker for its counters and waits for the replies (bounded). */
   async refresh(flowTop = 0): Promise<void> {
     const waits = this.handles

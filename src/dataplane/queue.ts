@@ -92,6 +92,10 @@ export interface QueueOffloadSnapshot {
   groSegments: number;
   superPacketsOut: number;
   segmentsMerged: number;
+  /** Super-packets cut into smaller segments than the sender's to fit the path MTU. */
+  mtuClamped: number;
+  /** GSO trains sent as plain (kernel-fragmented) datagrams because a segment exceeded the MTU. */
+  gsoMtuSplits: number;
 }
 
 /** QueueSnapshot is a copy of every counter of one queue (control path; structured-clonable). */
@@ -215,6 +219,7 @@ export class DataplaneQueue {
       const gro = vx && dev.recv.enableGro();
       this.offEgress = new OffloadEgress(kernelTun, dev.send, this.egress, this.counters.egressDrops, {
         prefix: vx ? VXLAN_ENCAP_SIZE : 0,
+        pathMtu: params.pathMtu,
       });
       this.offIngress = new OffloadIngress(kernelTun, dev.recv, this.ingress, this.counters.ingressDrops, {
         gro,
@@ -234,6 +239,15 @@ export class DataplaneQueue {
       this.ingress.start();
       this.egress.start();
     }
+  }
+
+  /**
+   * setPathMtu applies a new path MTU (underlay MTU - overhead) from the next batch on: egress's
+   * size check and the segment size of the offload path (control path).
+   */
+  setPathMtu(pathMtu: number): void {
+    this.egress.setPathMtu(pathMtu);
+    this.offEgress?.setPathMtu(pathMtu);
   }
 
   /** stop stops both directions (the devices stay open). Idempotent. */
@@ -298,6 +312,8 @@ export class DataplaneQueue {
         groSegments: recv ? recv.gsoState[GsoState.groSegments]! : 0,
         superPacketsOut: co?.superPackets ?? 0,
         segmentsMerged: co?.segmentsMerged ?? 0,
+        mtuClamped: oe?.stats.mtuClamped ?? 0,
+        gsoMtuSplits: send ? send.gsoState[GsoState.mtuSplits]! : 0,
       },
       flows,
     };
@@ -336,6 +352,8 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
       groSegments: 0,
       superPacketsOut: 0,
       segmentsMerged: 0,
+      mtuClamped: 0,
+      gsoMtuSplits: 0,
     },
     flows: null,
   };
@@ -372,6 +390,8 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
       'groSegments',
       'superPacketsOut',
       'segmentsMerged',
+      'mtuClamped',
+      'gsoMtuSplits',
     ] as const) {
       o[k] += q[k];
     }

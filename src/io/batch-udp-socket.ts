@@ -142,6 +142,14 @@ export class BatchUdpSocket implements PacketIo {
     }
   }
 
+  /**
+   * resetMtuSplit lets trains of every segment size try GSO again, after the sender has cut its
+   * segments to a new path MTU (a segment the kernel refused with EMSGSIZE set a threshold).
+   */
+  resetMtuSplit(): void {
+    this.gsoState[GsoState.splitFrom] = 0;
+  }
+
   /** offloads reports what this socket uses now: GSO (until the kernel refused it) and GRO. */
   offloads(): { gso: boolean; gro: boolean; gsoRefused: string | null } {
     const e = this.gsoState[GsoState.disabledErrno]!;
@@ -178,7 +186,9 @@ export class BatchUdpSocket implements PacketIo {
   /**
    * sendBatchGso is `sendBatch` where descriptor k with `gsoSizes[k] > 0` is one UDP_SEGMENT
    * train of `gsoSizes[k]`-byte datagrams (equal sizes, shorter tail last, at most 64, at most
-   * 65507 bytes). Falls back to plain datagrams when the kernel refuses (see `offloads`).
+   * 65507 bytes). Falls back to plain datagrams when the kernel refuses (see `offloads`); a
+   * train refused with EMSGSIZE (a segment over the MTU) is sent as plain datagrams, which the
+   * kernel fragments, and counted in `gsoState[GsoState.mtuSplits]`.
    */
   sendBatchGso(batch: PacketBatch, start = 0): number {
     return this.b.udpSendGso(

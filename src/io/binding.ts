@@ -204,7 +204,7 @@ export interface NativeBinding {
 }
 
 /** NATIVE_ABI_VERSION is the addon ABI this TypeScript was written against. */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 /** NATIVE_ADDON_PATH is where node-gyp puts the addon (this file runs from dist/src/io). */
 export const NATIVE_ADDON_PATH = join(

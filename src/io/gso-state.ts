@@ -17,10 +17,18 @@ export const GsoState = {
   groMessages: 4,
   /** Segments those trains carried. */
   groSegments: 5,
+  /**
+   * Trains sent as plain datagrams (fragmented by the kernel) because a segment exceeded the
+   * route's MTU: the kernel refused the train with EMSGSIZE, or its segment size is at least
+   * `splitFrom`.
+   */
+  mtuSplits: 6,
+  /** 0, or the segment size from which trains are split without trying GSO (set on EMSGSIZE). */
+  splitFrom: 7,
 } as const;
 
 /** GSO_STATE_COUNT is the length of a gsoState array. */
-export const GSO_STATE_COUNT = 6;
+export const GSO_STATE_COUNT = 8;
 
 /** newGsoState returns a zeroed state array. */
 export function newGsoState(): Float64Array {

@@ -24,6 +24,8 @@ export interface DaemonCounters {
   leaseAdded: number;
   leaseRemoved: number;
   leaseIgnored: number;
+  /** Peer leases refused by the lease policy (or a foreign kernel route), by reason (lease-policy.ts). */
+  readonly leaseRejected: Map<string, number>;
   renewOk: number;
   renewFailed: number;
   watchRestarts: number;
@@ -45,6 +47,7 @@ export function newDaemonCounters(): DaemonCounters {
     leaseAdded: 0,
     leaseRemoved: 0,
     leaseIgnored: 0,
+    leaseRejected: new Map(),
     renewOk: 0,
     renewFailed: 0,
     watchRestarts: 0,
@@ -90,6 +93,9 @@ export const METRIC_NAMES = [
   'weft_icmp_replies_total',
   'weft_partial_checksums_total',
   'weft_egress_stalls_total',
+  'weft_underlay_mtu',
+  'weft_path_mtu',
+  'weft_mtu_segments_total',
   'weft_routes',
   'weft_route_cache_lookups_total',
   'weft_route_table_swaps_total',
@@ -298,6 +304,34 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     },
   });
   new Gauge({
+    name: 'weft_underlay_mtu',
+    help: 'MTU of the underlay interface, followed while running.',
+    registers,
+    collect() {
+      this.set(stats()?.underlayMtu ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'weft_path_mtu',
+    help: 'Largest inner packet sent unfragmented (underlay MTU - 50 VXLAN / - 28 flannel-UDP).',
+    registers,
+    collect() {
+      this.set(stats()?.pathMtu ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_mtu_segments_total',
+    help: 'Offload egress adapting to a path MTU below the TUN MTU: clamped = TSO super-packets cut into smaller segments; fragmented = UDP GSO trains sent as kernel-fragmented datagrams (a segment over the MTU).',
+    labelNames: ['action'],
+    registers,
+    collect() {
+      this.reset();
+      const o = stats()?.offload;
+      set(this, { action: 'clamped' }, o?.mtuClamped ?? 0);
+      set(this, { action: 'fragmented' }, o?.gsoMtuSplits ?? 0);
+    },
+  });
+  new Gauge({
     name: 'weft_routes',
     help: 'Peer subnets in the route table.',
     registers,
@@ -381,6 +415,16 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     collect() {
       this.reset();
       this.inc(src.counters.leaseIgnored);
+    },
+  });
+  new Counter({
+    name: 'weft_leases_rejected_total',
+    help: 'Peer leases refused and not routed (outside Network, wrong length, bad PublicIP or VtepMAC, another VNI, a duplicate, or a kernel route weft did not install in the way), by reason.',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of src.counters.leaseRejected) set(this, { reason }, n);
     },
   });
   new Counter({

@@ -10,13 +10,16 @@
  *               super-packets: `TsoSegmenter.segment` cuts them into the segment region of the
  *               same buffer, `prefix` bytes (22 VXLAN / 0 flannel-UDP) in front of each segment,
  *               back to back; one descriptor per segment                 -> badInnerIp / tooBig
+ *               Segments are cut no longer than the path MTU (`setPathMtu`), so a lower underlay
+ *               MTU costs smaller segments rather than a fragmented datagram each.
  *   3. encap    `Egress.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
  *               written in place (for segments: exactly into the prefix), drops by reason.
  *   4. trains   consecutive descriptors that are adjacent in memory, go to the same peer and have
  *               equal lengths (the last may be shorter) become one UDP GSO message
  *               (`gsoSizes[k]` = segment size; <= 64 segments, <= 65507 bytes).
  *   5. send     ONE `sendBatchGso` (sendmmsg with UDP_SEGMENT cmsgs; the addon falls back to plain
- *               datagrams by itself if the kernel refuses GSO).
+ *               datagrams by itself if the kernel refuses GSO, and sends a train whose segments
+ *               exceed the MTU (EMSGSIZE) as plain datagrams the kernel fragments).
  * The loop around the stages (batch counting: TUN reads per batch, a super-packet counts once;
  * backpressure: a full socket pauses TUN reads until it is writable) is TunSendLoop's
  * (src/dataplane/tun-send-loop.ts), shared with the plain Egress.
@@ -47,6 +50,8 @@ export interface OffloadEgressOptions {
   readSlots?: number;
   /** Bytes the overlay header takes in front of each inner packet: 22 (VXLAN) or 0 (flannel-UDP). */
   prefix: number;
+  /** Largest inner packet the underlay carries unfragmented (underlay MTU - overhead); 0: no cap. */
+  pathMtu?: number;
 }
 
 /** OffloadEgressStats are cumulative counters (plain numbers). */
@@ -59,12 +64,14 @@ export interface OffloadEgressStats {
   trains: number;
   /** Super-packets dropped because they did not fit the segment region. */
   noRoom: number;
+  /** Super-packets cut into smaller segments than the sender's gso_size, to fit the path MTU. */
+  mtuClamped: number;
 }
 
 /** OffloadEgress moves packets TUN -> UDP with TSO segmentation and UDP GSO; see the stages above. */
 export class OffloadEgress extends TunSendLoop {
   /** Cumulative counters (`stalls`, `batches` and `batchSizes` are TunSendLoop's). */
-  readonly stats: OffloadEgressStats = { superPackets: 0, segments: 0, trains: 0, noRoom: 0 };
+  readonly stats: OffloadEgressStats = { superPackets: 0, segments: 0, trains: 0, noRoom: 0, mtuClamped: 0 };
 
   private readonly batch: PacketBatch;
   private readonly segStart: number;
@@ -73,6 +80,7 @@ export class OffloadEgress extends TunSendLoop {
   private readonly inLen: Uint32Array;
   private readonly seg = new TsoSegmenter(512);
   private readonly prefix: number;
+  private pathMtu: number;
 
   /**
    * OffloadEgress reads `tun` (opened with vnetHdr and TSO offloads), runs `egress.processBatch`
@@ -92,10 +100,20 @@ export class OffloadEgress extends TunSendLoop {
     super(tun, sock, drops, batch, r);
     this.batch = batch;
     this.prefix = opts.prefix;
+    this.pathMtu = opts.pathMtu ?? 0;
     this.segStart = r * batch.slotSize;
     this.segEnd = batch.buffer.length;
     this.inOff = new Uint32Array(r);
     this.inLen = new Uint32Array(r);
+  }
+
+  /**
+   * setPathMtu caps segments at `pathMtu` bytes from the next batch on and lets the socket try
+   * GSO for every segment size again (control path: the underlay MTU changed).
+   */
+  setPathMtu(pathMtu: number): void {
+    this.pathMtu = pathMtu;
+    this.sock.resetMtuSplit();
   }
 
   /** readTun is stage 1. */
@@ -151,7 +169,7 @@ export class OffloadEgress extends TunSendLoop {
         m++;
         continue;
       }
-      const segs = seg.segment(buf, v, pkt, plen, buf, pos, this.segEnd, prefix);
+      const segs = seg.segment(buf, v, pkt, plen, buf, pos, this.segEnd, prefix, this.pathMtu);
       if (segs < 0 || m + segs > maxDesc) {
         const noRoom = segs === SegmentError.noRoom || segs > 0;
         if (noRoom) this.stats.noRoom++;
@@ -160,6 +178,7 @@ export class OffloadEgress extends TunSendLoop {
       }
       this.stats.superPackets++;
       this.stats.segments += segs;
+      this.stats.mtuClamped = seg.clamped;
       const stride = seg.stride;
       for (let i = 0; i < segs; i++) {
         offsets[m] = pos + i * stride + prefix;

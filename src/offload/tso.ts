@@ -9,6 +9,9 @@
  *   - TCP: sequence number advanced by gso_size per segment; FIN and PSH only on the last
  *     segment, CWR only on the first; a full checksum per segment;
  *   - hdr_len from the virtio header is not trusted: headers end at csum_start + TCP data offset.
+ * A caller may cap the segment length (`maxLen`, the path MTU): when gso_size would make segments
+ * longer, they are cut smaller (TCP accepts any segmentation); this is how a drop of the underlay
+ * MTU under a running connection is absorbed without fragmenting every segment.
  *
  * Output layout (what makes one UDP GSO send possible): segment i is written at
  *   dstOff + i * stride + prefix,   stride = prefix + headerLen + gsoSize,
@@ -123,8 +126,10 @@ export class TsoSegmenter {
   headerLen = 0;
   /** Inner packet length of the last segment (the others are headerLen + gsoSize). */
   lastLen = 0;
-  /** gso_size of the last super-packet (TCP payload bytes per full segment). */
+  /** TCP payload bytes per full segment of the last super-packet (gso_size, or less when capped). */
   gsoSize = 0;
+  /** Super-packets cut into smaller segments than their gso_size because of `maxLen`. */
+  clamped = 0;
 
   private readonly copier: CsumCopier;
 
@@ -138,7 +143,7 @@ export class TsoSegmenter {
    * buf[vnetOff], into `dst` starting at `dstOff` with `prefix` free bytes in front of every
    * segment, never writing at or beyond `dstEnd`. Returns the segment count (fields above
    * describe the layout) or a negative `SegmentError`. `dst` may be `buf` if the regions do not
-   * overlap.
+   * overlap. `maxLen` > 0 caps each segment's IP length (headers + payload), e.g. at the path MTU.
    */
   segment(
     buf: Uint8Array,
@@ -149,13 +154,14 @@ export class TsoSegmenter {
     dstOff: number,
     dstEnd: number,
     prefix: number,
+    maxLen = 0,
   ): number {
     const type = vnetGsoType(buf, vnetOff) & ~VIRTIO_NET_HDR_GSO_ECN;
     let v6: boolean;
     if (type === VIRTIO_NET_HDR_GSO_TCPV4) v6 = false;
     else if (type === VIRTIO_NET_HDR_GSO_TCPV6) v6 = true;
     else return SegmentError.unsupported;
-    const gso = vnetGsoSize(buf, vnetOff);
+    let gso = vnetGsoSize(buf, vnetOff);
     const l4 = vnetCsumStart(buf, vnetOff);
     if (gso === 0 || l4 + TCP_MIN_HEADER_SIZE > pktLen) return SegmentError.malformed;
     const version = buf[pktOff]! >>> 4;
@@ -172,6 +178,9 @@ export class TsoSegmenter {
     const tcpLen = tcpHeaderLength(buf, tcpOff);
     const hdrLen = l4 + tcpLen;
     if (tcpLen < TCP_MIN_HEADER_SIZE || hdrLen > pktLen) return SegmentError.malformed;
+    // Segments over the path MTU would be fragmented on the underlay: cut them smaller instead.
+    const capped = maxLen > hdrLen && hdrLen + gso > maxLen;
+    if (capped) gso = maxLen - hdrLen;
     const payload = pktLen - hdrLen;
     const segs = payload === 0 ? 1 : Math.ceil(payload / gso);
     const stride = prefix + hdrLen + gso;
@@ -228,6 +237,7 @@ export class TsoSegmenter {
       const c = checksumFinish(checksumAdd(dst, th, tcpLen, pseudo + sums[2 * i + 1]!));
       setTcpChecksum(dst, th, c);
     }
+    if (capped) this.clamped++;
     this.count = segs;
     this.stride = stride;
     this.headerLen = hdrLen;

@@ -49,6 +49,34 @@ const CHUNK = 256;
 /** BACKENDS lists the valid `Peer.backend` values. */
 const BACKENDS: readonly Backend[] = ['vxlan', 'udp'];
 
+/**
+ * Parsed prefixes and public IPs of earlier builds (read-only results): a peer set of 10,000
+ * rebuilt after one lease change re-parses nothing. Cleared when it outgrows any real peer set.
+ */
+const CACHE_MAX = 1 << 16;
+const cidrs = new Map<string, Cidr>();
+const ipv4s = new Map<string, number>();
+
+function cachedCidr(text: string, field: string): Cidr {
+  let c = cidrs.get(text);
+  if (c === undefined) {
+    c = parseCidr(text, field); // throws for bad input, which is never cached
+    if (cidrs.size >= CACHE_MAX) cidrs.clear();
+    cidrs.set(text, c);
+  }
+  return c;
+}
+
+function cachedIpv4(text: string): number {
+  let v = ipv4s.get(text);
+  if (v === undefined) {
+    v = tryIpv4ToU32(text);
+    if (ipv4s.size >= CACHE_MAX) ipv4s.clear();
+    ipv4s.set(text, v);
+  }
+  return v;
+}
+
 /** SLOT6 is the number of int32s in one IPv6 hash slot: leaf + four key words. */
 const SLOT6 = 5;
 
@@ -184,7 +212,7 @@ export class RouteTable {
       if (p.index !== i) {
         throw new ConfigError(`${f}.index`, `must equal the peer's position (${i})`, String(p.index));
       }
-      const c: Cidr = parseCidr(p.subnet, `${f}.subnet`);
+      const c: Cidr = cachedCidr(p.subnet, `${f}.subnet`);
       if (c.hostBitsSet) {
         throw new ConfigError(
           `${f}.subnet`,
@@ -197,7 +225,7 @@ export class RouteTable {
         throw new ConfigError(`${f}.subnet`, `must be unique; duplicates peers[${prev}]`, c.text);
       }
       seen.set(c.text, i);
-      const pub = tryIpv4ToU32(p.publicIp);
+      const pub = cachedIpv4(p.publicIp);
       if (pub < 0)
         throw new ConfigError(`${f}.publicIp`, 'must be an IPv4 address', JSON.stringify(p.publicIp));
       if (p.publicIpU32 !== pub) {

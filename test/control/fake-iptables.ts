@@ -92,6 +92,13 @@ export class FakeIptables {
           return { code: 1, stdout: '', stderr: 'iptables: No chain/target/match by that name.\n' };
         t.set(chain!, []);
         return this.ok();
+      case '-X':
+        if (!t.has(chain!))
+          return { code: 1, stdout: '', stderr: 'iptables: No chain/target/match by that name.\n' };
+        if (t.get(chain!)!.length > 0)
+          return { code: 1, stdout: '', stderr: 'iptables: Directory not empty.\n' };
+        t.delete(chain!);
+        return this.ok();
       case '-C':
         return t.get(chain!)?.includes(text)
           ? this.ok()

@@ -194,3 +194,38 @@ test('a resync period beyond setTimeout range (~24.8 days) waits, it does not sp
   assert.equal(fake.calls.length, atStart, 'no resync ran within 100 ms');
   assert.ok(!warnings.includes('TimeoutOverflowWarning'), 'no timer overflow');
 });
+
+test('removeNew (a start that failed later) deletes the rules and chains this start created', async () => {
+  const { fake, tr } = setup();
+  await tr.start();
+  assert.deepEqual((await tr.removeNew()).sort(), [FWD_CHAIN, MASQ_CHAIN].sort());
+  for (const [table, chain, jumpFrom] of [
+    ['nat', MASQ_CHAIN, 'POSTROUTING'],
+    ['filter', FWD_CHAIN, 'FORWARD'],
+  ] as const) {
+    assert.equal(await new Iptables(fake.run).chainExists(table, chain), false, `${chain} deleted`);
+    assert.deepEqual(fake.rules(table, jumpFrom), [], `the jump from ${jumpFrom} deleted`);
+  }
+});
+
+test('removeNew keeps chains a previous run left (they were there before this start)', async () => {
+  const first = setup();
+  await first.tr.start();
+  await first.tr.stop();
+  const again = new TrafficRules({
+    iptables: new Iptables(first.fake.run),
+    log: capture().log,
+    counters: newDaemonCounters(),
+    network: NET,
+    subnet: POD,
+    ipMasq: true,
+    randomFullyDisable: false,
+    forwardRules: true,
+    resyncSeconds: 3600,
+    previous: null,
+  });
+  await again.start();
+  assert.deepEqual(await again.removeNew(), []);
+  const masq = masqRules({ network: NET, podSubnet: POD, randomFully: true });
+  assert.deepEqual(first.fake.rules('nat', MASQ_CHAIN), specs(masq).slice(1), 'the old rules stay');
+});

@@ -40,3 +40,21 @@ test('weft link fails cleanly: --local not on any interface, and UDP port alread
   assert.equal(await bad.exited, 2, bad.log);
   assert.match(bad.log, /--dev is required/);
 });
+
+test('weft link refuses a --peer whose prefix a route it did not install holds (the underlay)', async (t) => {
+  requireRoot();
+  const c = cleanupFor(t);
+  const u = createUnderlay(c);
+  const before = u.a.ip('route', 'show', 'table', 'main');
+  const underlay = /^(\S+) dev \S+ proto kernel/m.exec(before)?.[1];
+  assert.ok(underlay, before);
+  const dev = uniqueName('we');
+  const p = u.a.spawn('weft link hijack', process.execPath, [
+    WEFT_BIN, 'link', '--backend', 'vxlan', '--dev', dev, '--local', u.aIp, '--address', '10.244.0.1/32',
+    '--peer', `${underlay}=${u.bIp},02:00:00:00:00:02`,
+  ]); // prettier-ignore
+  assert.equal(await p.exited, 1, p.log);
+  assert.match(p.log, /--peer: must not take over a route weft did not install.*WEFT_ERR_CONFIG/);
+  assert.equal(u.a.ip('route', 'show', 'table', 'main'), before, 'the underlay route is untouched');
+  assert.throws(() => u.a.ip('link', 'show', dev), /command failed/);
+});

@@ -7,6 +7,8 @@
  *   - first line: `weft link: dev NAME vtep-mac MAC|- local IP port N backend B io M mtu N offload O`,
  *     with `--src-port flow` followed by ` src-port flow MIN-MAX (no gso)`;
  *   - then `ready` once packets are forwarded in both directions;
+ *   - `weft link: underlay MTU changed on IFACE: OLD -> NEW; ...` when the underlay MTU changes
+ *     (and a line when GSO trains leave fragmented for another MTU reason);
  *   - on SIGUSR1 or every `--stats` seconds: `weft link: stats {JSON}` (see DataplaneStats), and
  *     with `--debug` then `weft link: flows {JSON}` (DataplaneFlows: top flows by bytes each way).
  * SIGINT / SIGTERM stop forwarding, remove the routes and the device, close sockets, exit 0.
@@ -208,6 +210,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const opts = commandLine(() => parseLinkArgs(argv));
   const node = new DataplaneNode(opts.config);
+  node.onUnderlayMtu = (e) => process.stdout.write(`weft link: ${e.message}\n`);
   await node.start();
   const c = opts.config;
   process.stdout.write(

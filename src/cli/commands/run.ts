@@ -21,7 +21,7 @@ export const RUN_EXTRA_FLAGS: readonly FlagSpec[] = [
     name: 'debug',
     kind: 'bool',
     default: false,
-    help: 'count packets and bytes per flow, and serve /debug/routes, /debug/stats and /debug/flows (for weft trace) on the metrics server (or the healthz server)',
+    help: 'count packets and bytes per flow, and serve /debug/routes, /debug/stats and /debug/flows (for weft trace) on the metrics server (or the healthz server); they answer on loopback only (127.0.0.1:PORT) unless --metrics-ip (or --healthz-ip) is given explicitly',
     weft: true,
   },
   {
@@ -43,6 +43,10 @@ publishes it in flannel's lease JSON, writes subnet.env, creates the TUN device 
 vxlan, flannel0 for udp) and keeps its routes in step with everyone else's leases. Stops on
 SIGINT/SIGTERM, keeping the lease for the next start. Logs are JSON lines on stderr, or text
 when stderr is a terminal (--log-format).
+
+HTTP: --healthz-port and --metrics-port listen on 0.0.0.0 unless --healthz-ip / --metrics-ip say
+otherwise (flanneld's healthz does). With --debug, /debug/* answers on loopback only unless the
+server's address was given explicitly (--metrics-ip 0.0.0.0 opens it to the network).
 
 flags (flanneld's first, then weft's; every flag also reads FLANNELD_<NAME>):
 ${flagsUsage(RUN_EXTRA_FLAGS)}`;
@@ -111,15 +115,22 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const same =
       flags.healthzPort > 0 && flags.healthzPort === flags.metricsPort && flags.healthzIp === flags.metricsIp;
+    // /debug leaks lease keys and flows: only an address the operator chose opens it beyond loopback.
+    const debugOnHealthz = same || flags.metricsPort === 0;
+    const debugIpFlag = debugOnHealthz ? 'healthz-ip' : 'metrics-ip';
+    const debugLoopbackOnly = same
+      ? !flags.explicit.has('healthz-ip') && !flags.explicit.has('metrics-ip')
+      : !flags.explicit.has(debugIpFlag);
+    const debugEps = { debugLoopbackOnly, debugAddressFlag: `--${debugIpFlag}` };
     if (flags.healthzPort > 0) {
-      const eps = { health: true, metrics: same, debug: debug && (same || flags.metricsPort === 0) };
+      const eps = { health: true, metrics: same, debug: debug && debugOnHealthz, ...debugEps };
       servers.push(await listen(makeHandler(src, registry, eps), flags.healthzIp, flags.healthzPort));
       log.info('healthz server listening', { addr: `${flags.healthzIp}:${flags.healthzPort}` });
     }
     if (flags.metricsPort > 0 && !same) {
       servers.push(
         await listen(
-          makeHandler(src, registry, { health: false, metrics: true, debug }),
+          makeHandler(src, registry, { health: false, metrics: true, debug, ...debugEps }),
           flags.metricsIp,
           flags.metricsPort,
         ),
@@ -128,6 +139,15 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (debug && flags.healthzPort === 0 && flags.metricsPort === 0) {
       throw new ConfigError('--debug', 'needs --metrics-port or --healthz-port to serve /debug on');
+    }
+    if (debug) {
+      const port = debugOnHealthz ? flags.healthzPort : flags.metricsPort;
+      const ip = debugOnHealthz ? flags.healthzIp : flags.metricsIp;
+      log.info(
+        debugLoopbackOnly
+          ? `/debug endpoints answer on loopback only (127.0.0.1:${port}); set --${debugIpFlag} to serve them on an address`
+          : `/debug endpoints answer on ${ip}:${port} (--${debugIpFlag} given)`,
+      );
     }
     await daemon.start();
   } catch (e) {

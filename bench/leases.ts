@@ -1,0 +1,219 @@
+/**
+ * leases: `weft run` with 10,000 flannel leases in the embedded store (issue 13.2 targets).
+ *
+ *   node dist/bench/leases.js [--leases 10000] [--churn 1000] [--weft PATH] [--json OUT]
+ *
+ * Two nodes in namespaces (the Testbed's underlay, Network 10.244.0.0/16 with SubnetLen 30 so
+ * that 10,000 leases fit). The store is filled with N leases in flannel's exact JSON before node1
+ * starts; node2 is a real weft peer the forwarding RTT is measured against. Figures:
+ * - ready: spawn of node1 to its `ready` line (all N routes in the kernel by then);
+ * - idle CPU (% of one core, utime+stime from /proc over 10 s) and RSS after settling;
+ * - one new lease: file renamed in -> its route in node1's table;
+ * - churn: `--churn` changes (half new leases, half deletions of existing ones) written over one
+ *   second -> node1's table matches; ping RTT node1 -> node2 (every 50 ms) before and during.
+ *   the same over the underlay alone (no weft on the path) is the control for machine load;
+ * `--weft PATH` runs another build (e.g. an older checkout's bin/weft) for comparison.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { Testbed, TestbedNode, sh, sleep } from '../src/demo/testbed';
+
+const CONFIG = '{"Network":"10.244.0.0/16","SubnetLen":30,"Backend":{"Type":"vxlan","VNI":1}}';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : def;
+}
+
+function leaseValue(i: number): string {
+  const ip = `198.51.100.${(i % 250) + 1}`;
+  const mac = `02:${[(i >> 16) & 255, (i >> 8) & 255, i & 255, 1, 2].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+  return `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
+}
+
+/** subnetOf is the i-th /30 from the top of 10.244.0.0/16 (the allocator picks from the bottom). */
+function keyOf(i: number): string {
+  const v = 0x0af4fffc - i * 4;
+  return `10.244.${(v >> 8) & 255}.${v & 255}-30`;
+}
+
+function writeLease(dir: string, tmpDir: string, key: string, value: string): void {
+  const tmp = path.join(tmpDir, `b.${key}`);
+  fs.writeFileSync(tmp, value);
+  const exp = new Date(Date.now() + 6 * 3600_000);
+  fs.utimesSync(tmp, exp, exp);
+  fs.renameSync(tmp, path.join(dir, key));
+}
+
+function cpuTicks(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]); // utime, stime (fields 14, 15)
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function flannelRoutes(nd: TestbedNode): Set<string> {
+  const out = sh('ip', ['-n', nd.ns, 'route', 'show', 'dev', 'flannel.1']);
+  const s = new Set<string>();
+  for (const l of out.split('\n')) if (l.trim()) s.add(l.split(' ')[0]!);
+  return s;
+}
+
+async function until(cond: () => boolean, ms: number, what: string, every = 20): Promise<number> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out (${ms} ms): ${what}`);
+    await sleep(every);
+  }
+  return Date.now() - t0;
+}
+
+/** pinger runs ping every 50 ms in the background; stop() returns the RTTs in ms. */
+function pinger(ns: string, src: string, dst: string): { stop: () => Promise<number[]> } {
+  const child = spawn('ip', ['netns', 'exec', ns, 'ping', '-n', '-i', '0.05', '-I', src, dst]);
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  return {
+    stop: async () => {
+      child.kill('SIGINT');
+      await new Promise((r) => child.on('exit', r));
+      return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+    },
+  };
+}
+
+function summary(rtts: number[]): { n: number; median: number; p99: number; max: number } {
+  const s = [...rtts].sort((a, b) => a - b);
+  const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
+  return { n: s.length, median: q(0.5), p99: q(0.99), max: s[s.length - 1] ?? NaN };
+}
+
+async function main(): Promise<void> {
+  const n = Number(arg('leases', '10000'));
+  const churn = Number(arg('churn', '1000'));
+  const weftBin = arg('weft', '');
+  const tb = await Testbed.create({
+    store: 'embedded',
+    tag: 'bl',
+    nodes: 2,
+    ...(weftBin ? { weftBin } : {}),
+  });
+  const results: Record<string, unknown> = {
+    leases: n,
+    churn,
+    weft: weftBin || 'this checkout',
+    date: new Date().toISOString(),
+  };
+  try {
+    tb.writeConfig(CONFIG);
+    const [nd1, nd2] = tb.nodes as [TestbedNode, TestbedNode];
+    const dir = path.join(tb.storeDir, 'coreos.com', 'network', 'subnets');
+    const tmpDir = path.join(tb.storeDir, 'bench-tmp');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(tmpDir, { recursive: true });
+    for (let i = 0; i < n; i++) writeLease(dir, tmpDir, keyOf(i), leaseValue(i));
+
+    tb.startWeft(nd2);
+    const r2 = await tb.waitReady(nd2, 300_000);
+    const t0 = Date.now();
+    const p1 = tb.startWeft(nd1);
+    const r1 = await tb.waitReady(nd1, 300_000);
+    results.readySeconds = (Date.now() - t0) / 1000;
+    const routesAtReady = flannelRoutes(nd1).size;
+    results.routesAtReady = routesAtReady;
+    const sub1 = String(r1.subnet).split('/')[0]!.split('.').map(Number);
+    const sub2 = String(r2.subnet).split('/')[0]!.split('.').map(Number);
+    const pod1 = `${sub1[0]}.${sub1[1]}.${sub1[2]}.${sub1[3]! + 1}`;
+    const pod2 = `${sub2[0]}.${sub2[1]}.${sub2[2]}.${sub2[3]! + 1}`;
+    tb.execIn(nd1.ns, 'ip', ['addr', 'replace', `${pod1}/32`, 'dev', 'lo']);
+    tb.execIn(nd2.ns, 'ip', ['addr', 'replace', `${pod2}/32`, 'dev', 'lo']);
+    await until(() => flannelRoutes(nd1).size >= n + 1, 300_000, 'all routes in node1', 500);
+    results.allRoutedSeconds = (Date.now() - t0) / 1000;
+
+    await sleep(3000);
+    const c0 = cpuTicks(p1.pid);
+    await sleep(10_000);
+    const ticks = sysconfTicks();
+    results.idleCpuPercent = ((cpuTicks(p1.pid) - c0) / ticks / 10) * 100;
+    results.rssMiB = rssMiB(p1.pid);
+
+    const base = pinger(nd1.ns, pod1, pod2);
+    await sleep(3000);
+    results.rttIdle = summary(await base.stop());
+
+    const newKey = keyOf(n + 10);
+    const tNew = Date.now();
+    writeLease(dir, tmpDir, newKey, leaseValue(n + 10));
+    const dst = newKey.replace('-', '/');
+    await until(
+      () => sh('ip', ['-n', nd1.ns, 'route', 'show', 'exact', dst, 'dev', 'flannel.1']).trim() !== '',
+      30_000,
+      'new lease routed',
+    );
+    results.newLeaseRoutedMs = Date.now() - tNew;
+
+    const during = pinger(nd1.ns, pod1, pod2);
+    // The control: the same two namespaces over the underlay alone (no weft on the path). When
+    // it slows down too, the machine is busy, not weft's event loop.
+    const control = pinger(nd1.ns, nd1.ip, nd2.ip);
+    results.loadAverageAtChurn = os.loadavg()[0];
+    await sleep(500);
+    const adds = Math.floor(churn / 2);
+    const dels = churn - adds;
+    const addKeys = Array.from({ length: adds }, (_, i) => keyOf(n + 100 + i));
+    const delKeys = Array.from({ length: dels }, (_, i) => keyOf(i * 3));
+    const tChurn = Date.now();
+    const steps = 20;
+    for (let s = 0; s < steps; s++) {
+      for (let i = s; i < adds; i += steps) writeLease(dir, tmpDir, addKeys[i]!, leaseValue(n + 100 + i));
+      for (let i = s; i < dels; i += steps) fs.unlinkSync(path.join(dir, delKeys[i]!));
+      await sleep(1000 / steps);
+    }
+    results.churnWriteMs = Date.now() - tChurn;
+    try {
+      await until(
+        () => {
+          const r = flannelRoutes(nd1);
+          return (
+            addKeys.every((k) => r.has(k.replace('-', '/'))) &&
+            delKeys.every((k) => !r.has(k.replace('-', '/')))
+          );
+        },
+        120_000,
+        'churn settled',
+        200, // a full table listing costs CPU too: not too often, while RTT is measured
+      );
+      results.churnSettledMs = Date.now() - tChurn;
+    } catch (e) {
+      // An older build may not settle at all: record that and go on to the RTT figures.
+      results.churnSettledMs = null;
+      results.churnError = e instanceof Error ? e.message : String(e);
+    }
+    await sleep(1000);
+    results.rttChurn = summary(await during.stop());
+    results.rttUnderlayChurn = summary(await control.stop());
+    results.rssAfterChurnMiB = rssMiB(p1.pid);
+    await sleep(15_000);
+    results.rss15sAfterChurnMiB = rssMiB(p1.pid);
+  } finally {
+    await tb.cleanup();
+  }
+  const out = arg('json', '');
+  if (out) fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+}
+
+function sysconfTicks(): number {
+  return Number(sh('getconf', ['CLK_TCK']).trim()) || 100;
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
