@@ -53,22 +53,14 @@ import {
 import { IPV6_EXT } from './extra-headers';
 import type { Ipv6Info, LayerRole, Status } from './model';
 import { ECN_NAMES, IP_PROTOCOLS, bits, checksumValue, dscpName, hex } from './names';
-import { IpContext, Walker, data, flag, layers, trailer, truncation } from './walker';
+import { IpContext, type IpDecoder, Walker, data, flag, layers, trailer, truncation } from './walker';
 
 /**
  * ipAny decodes an IPv4 or IPv6 header at `off` by its version nibble. `expect` is what the
  * link layer announced; for the `underlay` header (the frame's first IP header) a mismatch or a
  * short header is the frame's problem, worded `outer ...`.
  */
-export function ipAny(
-  w: Walker,
-  off: number,
-  lim: number,
-  role: LayerRole,
-  quoted: boolean,
-  expect?: 4 | 6,
-  underlay = false,
-): void {
+export const ipAny: IpDecoder = (w, off, lim, role, quoted, expect, underlay = false) => {
   const first = w.layers.length;
   let pre: string | undefined;
   if (underlay && expect !== undefined) {
@@ -100,7 +92,7 @@ export function ipAny(
   }
   // The link layer's verdict comes first: it is what a receiver checks before reading further.
   if (pre !== undefined) w.layers[first].problem = pre;
-}
+};
 
 function ipv4(
   w: Walker,

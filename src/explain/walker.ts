@@ -15,14 +15,6 @@ import { printable } from './names';
 /** OverlayKind says how a UDP port's payload is decoded: VXLAN, flannel-UDP, or sniffed per packet. */
 export type OverlayKind = 'vxlan' | 'udp' | 'auto';
 
-/** EthernetDecoder decodes an Ethernet II header at `off` and what it carries. */
-export type EthernetDecoder = (
-  w: Walker,
-  off: number,
-  lim: number,
-  role: LayerRole,
-  underlay: boolean,
-) => void;
 /**
  * IpDecoder decodes an IPv4 or IPv6 header at `off` by its version nibble; `expect` is the version
  * the enclosing layer announced, `underlay` marks the frame's first IP header.
@@ -36,7 +28,10 @@ export type IpDecoder = (
   expect?: 4 | 6,
   underlay?: boolean,
 ) => void;
-/** EtherTypeDecoder decodes what an EtherType (or a Linux cooked protocol type) announces at `off`. */
+/**
+ * EtherTypeDecoder decodes what an EtherType (or a Linux cooked protocol type) announces at `off`;
+ * the Ethernet II decoder itself has the same shape.
+ */
 export type EtherTypeDecoder = (
   w: Walker,
   off: number,
@@ -52,7 +47,7 @@ export type OverlayDecoder = (w: Walker, off: number, end: number, lim: number) 
 /** LayerTables are the decoder's dispatch tables: which function decodes what a header announces. */
 export interface LayerTables {
   /** The Ethernet II decoder: the frame's link layer, and the inner frame of a VXLAN datagram. */
-  ethernet: EthernetDecoder;
+  ethernet: EtherTypeDecoder;
   /** The IP decoder: a link's payload, a flannel-UDP payload, the header an ICMP error quotes. */
   ip: IpDecoder;
   /** Decoders by EtherType; a type not in the table is shown as data. */
