@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { NATIVE_ADDON_PATH } from '../../src/io/binding';
-import { REPO_ROOT } from '../helpers/netns';
+import { REPO_ROOT } from '../helpers/paths';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'deploy', 'container', 'Dockerfile'), 'utf8');
 const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
