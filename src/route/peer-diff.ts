@@ -10,7 +10,7 @@
 
 import { ConfigError } from '../errors';
 import type { Peer } from './peer';
-import type { PeerSpec, RouteTable } from './route-table';
+import { sourceOf, type PeerSpec, type RouteTable } from './route-table';
 
 /** PeerDiff is the change from one peer set to the next. */
 export interface PeerDiff {
@@ -34,7 +34,8 @@ export function samePeer(a: PeerSpec, b: PeerSpec): boolean {
 
 /**
  * diffPeers returns the diff that turns `table` into the table of `next`. O(next) map probes and
- * no per-peer allocation for unchanged peers. Throws ConfigError (`peers[i].subnet`) when `next`
+ * no per-peer allocation for unchanged peers; a spec object the table was made from is unchanged
+ * without a field comparison. Throws ConfigError (`peers[i].subnet`) when `next`
  * has one prefix twice, as `RouteTable.build` would.
  */
 export function diffPeers(table: RouteTable, next: readonly PeerSpec[]): PeerDiff {
@@ -59,7 +60,8 @@ export function diffPeers(table: RouteTable, next: readonly PeerSpec[]): PeerDif
       throw new ConfigError(`peers[${i}].subnet`, 'must be unique; the same prefix appears twice', p.subnet);
     }
     kept[idx] = 1;
-    if (!samePeer(peers[idx]!, p)) upsert.push(p);
+    const cur = peers[idx]!;
+    if (sourceOf(cur) !== p && !samePeer(cur, p)) upsert.push(p);
   }
   const remove: string[] = [];
   for (let idx = 0; idx < kept.length; idx++) if (kept[idx] === 0) remove.push(peers[idx]!.subnet);

@@ -369,7 +369,7 @@ export class RouteTable {
       if (leaf !== last) {
         // Dense indexes: the last peer takes the freed one.
         const moved = leaves[last]!;
-        const p: Peer = Object.freeze({ ...moved, index: idx });
+        const p = peerFrom(sourceOf(moved), idx);
         leaves[leaf] = p;
         const mc = cachedCidr(moved.subnet, 'subnet');
         byPrefix.set(mc.text, idx);
@@ -384,7 +384,7 @@ export class RouteTable {
       const c = checked[i]!;
       const had = byPrefix.get(c.text);
       const idx = had ?? leaves.length - 1;
-      const p: Peer = Object.freeze({ ...spec, index: idx });
+      const p = peerFrom(spec, idx);
       if (had !== undefined) {
         dropSource(leaves[idx + 1]!);
         leaves[idx + 1] = p;
@@ -717,7 +717,24 @@ function buildV6(routes: V6Route[]): V6Tables {
 /** PeerSpec is a Peer without its table index; see `indexPeers`. */
 export type PeerSpec = Omit<Peer, 'index'>;
 
+/**
+ * The PeerSpec each table Peer was made from: the next peer set usually passes the same objects
+ * again, and `diffPeers` then knows they are unchanged without comparing fields.
+ */
+const sources = new WeakMap<Peer, PeerSpec>();
+
+/** sourceOf returns the PeerSpec `p` was made from by `indexPeers` or `withChanges` (else `p`). */
+export function sourceOf(p: Peer): PeerSpec {
+  return sources.get(p) ?? p;
+}
+
+function peerFrom(spec: PeerSpec, index: number): Peer {
+  const p: Peer = Object.freeze({ ...spec, index });
+  sources.set(p, spec);
+  return p;
+}
+
 /** indexPeers returns new Peer objects with `index` set to their position, ready for `RouteTable.build`. */
 export function indexPeers(specs: readonly PeerSpec[]): Peer[] {
-  return specs.map((s, index) => Object.freeze({ ...s, index }));
+  return specs.map((s, index) => peerFrom(s, index));
 }

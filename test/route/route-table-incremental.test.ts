@@ -153,14 +153,20 @@ test('a 10,000-peer table: one change costs far less than a rebuild and answers 
   assert.equal(d.upsert.length, 1);
   const inc = t.withChanges(d.remove, d.upsert);
   assertSameAnswers(inc, RouteTable.build(indexPeers(next)));
+  // The fastest of several runs of each: a GC or a preemption on this shared box lengthens a run,
+  // never shortens one.
   const time = (f: () => void): number => {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < 5; i++) f();
-    return Number(process.hrtime.bigint() - t0);
+    let best = Infinity;
+    for (let i = 0; i < 7; i++) {
+      const t0 = process.hrtime.bigint();
+      f();
+      best = Math.min(best, Number(process.hrtime.bigint() - t0));
+    }
+    return best;
   };
   const incNs = time(() => t.withChanges(d.remove, d.upsert));
   const fullNs = time(() => RouteTable.build(indexPeers(next)));
-  assert.ok(incNs * 3 < fullNs, `withChanges ${incNs / 5e6} ms vs build ${fullNs / 5e6} ms`);
+  assert.ok(incNs * 3 < fullNs, `withChanges ${incNs / 1e6} ms vs build ${fullNs / 1e6} ms`);
 });
 
 test('withChanges refuses bad input and leaves the table as it was', () => {
