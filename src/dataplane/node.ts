@@ -594,7 +594,15 @@ export class DataplaneNode {
       this.router.swap(table);
       this.workers?.setPeers(peers);
     } else if (changes > 0) {
-      this.router.update(cur.withChanges(diff.remove, diff.upsert));
+      let next: RouteTable;
+      try {
+        next = cur.withChanges(diff.remove, diff.upsert);
+      } catch (e) {
+        // Name the bad peer by its place in `peers`, as a rebuild does (`peers[i].<field>`).
+        if (e instanceof ConfigError) this.buildTable(peers);
+        throw e;
+      }
+      this.router.update(next);
       this.workers?.updatePeers(diff);
     }
     this.config.peers = peers;
