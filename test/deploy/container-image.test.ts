@@ -8,7 +8,7 @@
  *     the cap addon load);
  *   - runs `weft link` (weft's native addon: TUN, batched UDP) in a container whose network
  *     namespace the test joins to a kernel flannel VTEP by veth: pings cross kernel VXLAN and
- *     weft in the container both ways;
+ *     weft in the container both ways, and `weft mtu-probe` in the container finds 1450;
  *   - has no compiler (gcc, cc, g++, make).
  * The build reaches Debian's mirror and the npm registry (`docker build --network host`, dockerd
  * runs in the host's namespace for that); everything run afterwards has `--network none` or a
@@ -206,6 +206,12 @@ test('the image builds from deploy/container/Dockerfile and runs weft without a 
     assert.doesNotMatch(links, /vxlan id/, links);
     const r = ping(a, '10.244.1.1', { source: k.podIp, count: 3 });
     assert.equal(r.received, 3, `${r.output}\n${link.log}`);
+    // mtu-probe from the image across its own TUN: the overlay path MTU of a 1500-byte underlay.
+    const probe = JSON.parse(
+      dockerOk(['exec', name, '/opt/weft/bin/weft', 'mtu-probe', k.podIp, '--json']),
+    ) as { overlayPathMtu: number; impliedUnderlayMtu: number };
+    assert.equal(probe.overlayPathMtu, 1450, JSON.stringify(probe));
+    assert.equal(probe.impliedUnderlayMtu, 1500, JSON.stringify(probe));
   });
 
   await t.test('the image has no compiler or make', () => {
