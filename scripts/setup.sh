@@ -20,7 +20,7 @@ fi
 # etcd on other ports, so leave it alone.
 
 # Docker for the deploy tests (dockerd with --bip/--mtu from subnet.env, test/deploy/systemd.test.ts;
-# the container image build, test/deploy/container-image.test.ts): the tests start their own dockerd
+# the container image build, test/deploy/container-image.netns.test.ts): the tests start their own dockerd
 # with a private socket and data root. There is no registry, so images come from `docker import`:
 # busybox-static for the first, a debootstrap'd bookworm (scripts/container-base.sh) for the second.
 DOCKER_PKGS=(docker.io busybox-static debootstrap)

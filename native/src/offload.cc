@@ -1,4 +1,4 @@
-// UDP segmentation offloads (issue 5): sendmmsg with per-message UDP_SEGMENT cmsgs (GSO), recvmmsg
+// UDP segmentation offloads: sendmmsg with per-message UDP_SEGMENT cmsgs (GSO), recvmmsg
 // with UDP_GRO cmsgs (GRO), and a batched copy-and-checksum primitive for TSO segmentation and TCP
 // coalescing in TypeScript.
 //

@@ -2,7 +2,7 @@
 //
 // There is no recvmmsg for TUN fds: a batch is a loop of read()s until EAGAIN or the batch is
 // full, in one JS->native call. With IFF_VNET_HDR every read/write carries a virtio_net_hdr in
-// front of the packet; the caller accounts for it in its headroom (issue 5).
+// front of the packet; the caller accounts for it in its headroom.
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>

@@ -1,7 +1,7 @@
 // UDP sockets owned by the addon: socket/bind/buffer sizes, recvmmsg and sendmmsg batches.
 //
-// The addon owns the fd (not libuv's uv_udp_t) so that issue 5 can add UDP_SEGMENT cmsgs on send
-// and read UDP_GRO cmsgs on receive; udpSetOpt/udpGetOpt already reach those socket options.
+// The addon owns the fd (not libuv's uv_udp_t) so that it can add UDP_SEGMENT cmsgs on send and
+// read UDP_GRO cmsgs on receive (offload.cc); udpSetOpt/udpGetOpt reach those socket options.
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
@@ -74,7 +74,7 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// udpSetOpt(fd, level, name, value: int) -> undefined. Hook for UDP_SEGMENT / UDP_GRO (issue 5).
+// udpSetOpt(fd, level, name, value: int) -> undefined. Sets UDP_SEGMENT / UDP_GRO among others.
 Napi::Value UdpSetOpt(const Napi::CallbackInfo& info) {
   int32_t fd, level, name, value;
   if (!GetI32(info[0], &fd) || !GetI32(info[1], &level) || !GetI32(info[2], &name) || !GetI32(info[3], &value)) {

@@ -1,5 +1,5 @@
 /**
- * offload: TUN and UDP offloads in TypeScript (issue 5): the virtio-net header, TCP segmentation of
+ * offload: TUN and UDP offloads in TypeScript: the virtio-net header, TCP segmentation of
  * TUN super-packets (TSO), coalescing of received TCP segments into super-packets (GRO), and the
  * batched copy-and-checksum plan both use. See docs/performance.md.
  */

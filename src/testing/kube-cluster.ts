@@ -28,20 +28,12 @@ import path from 'node:path';
 import { KubeClient } from '../control/kube/client';
 import { loadKubeconfig } from '../control/kube/kubeconfig';
 import { BgProcess, sh, sleep } from '../demo/testbed';
+import { FLANNEL_RBAC } from './flannel-rbac';
 
 /** SA_ISSUER is the service-account issuer and API audience. */
 export const SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
-/** FLANNEL_RBAC is kube-flannel.yml's Namespace, ServiceAccount, ClusterRole and binding. */
-export const FLANNEL_RBAC = {
-  namespace: 'kube-flannel',
-  serviceAccount: 'flannel',
-  rules: [
-    { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-    { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
-  ],
-} as const;
+export { FLANNEL_RBAC } from './flannel-rbac';
 
 /** KubeClusterOptions configures a KubeCluster. */
 export interface KubeClusterOptions {

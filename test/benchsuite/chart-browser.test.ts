@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MTU_COLORS, renderSvg } from '../../src/benchsuite/chart';
 import type { BenchReport } from '../../src/benchsuite/report';
-import { REPO_ROOT } from '../helpers/netns';
+import { REPO_ROOT } from '../helpers/paths';
 import { blobs, decodePng } from '../helpers/png';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -14,7 +14,7 @@ import { renderSvg } from '../../src/benchsuite/chart';
 import { CSV_COLUMNS, renderCsv } from '../../src/benchsuite/csv';
 import type { BenchReport } from '../../src/benchsuite/report';
 import { CASE_LABELS } from '../../src/benchsuite/cases';
-import { REPO_ROOT, WEFT_BIN } from '../helpers/netns';
+import { REPO_ROOT, WEFT_BIN } from '../helpers/paths';
 
 const RECORD = join(REPO_ROOT, 'bench', 'records', 'weft-bench-issue5-run3.json');
 const load = (p: string): BenchReport => JSON.parse(readFileSync(p, 'utf8')) as BenchReport;

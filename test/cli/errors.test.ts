@@ -2,44 +2,19 @@
  * The CLI's error conventions, end to end through bin/weft: a file that cannot be read or written
  * is one line naming the path and the reason (no stack trace), outputs are checked before work
  * starts, `--version`, `help nosuch`, one exit code for bad flag values (2) in every command, and
- * the errors that used to be silent or cryptic (mtu-probe --dev, link --dev on a veth, pcap decap
- * F F). The link test builds a namespace with a veth and needs root (CI runs as root).
+ * errors that must name what is wrong rather than pass silently (mtu-probe --dev, link --dev on a
+ * veth, pcap decap F F). The link --dev check needs a namespace and lives in errors.netns.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { version } from '../../src/cli/main';
-import { Netns, REPO_ROOT, WEFT_BIN, cleanupFor, requireRoot, uniqueName } from '../helpers/netns';
+import { REPO_ROOT } from '../helpers/paths';
+import { assertOneLine as oneLine, runWeft as weft } from '../helpers/weft-cli';
 
 const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'kernel-vxlan-8472.pcap');
-
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function weft(args: string[], prefix: string[] = []): Result {
-  const t0 = Date.now();
-  const cmd = prefix.length > 0 ? prefix[0]! : process.execPath;
-  const argv =
-    prefix.length > 0 ? [...prefix.slice(1), process.execPath, WEFT_BIN, ...args] : [WEFT_BIN, ...args];
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 };
-}
-
-/** oneLine asserts the run failed with exit `code` and a single-line error matching `re`, no stack. */
-function oneLine(r: Result, code: number, re: RegExp): void {
-  assert.equal(r.status, code, r.stderr);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line expected:\n${r.stderr}`);
-  assert.match(lines[0]!, re);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-}
 
 test('weft --version prints the package version; weft help nosuch exits 2', () => {
   for (const flag of ['--version', '-V', 'version']) {
@@ -141,7 +116,11 @@ test('pcap decap F F refuses to overwrite its input, also through another spelli
   assert.equal(weft(['pcap', 'decap', f, join(dir, 'out.pcap')]).status, 0);
 });
 
-test('a bad flag value exits 2 in every command, naming the flag', () => {
+test('a bad flag value exits 2 in every command, naming the flag', (t) => {
+  // An output path of our own: a shared /tmp/x.pcap may belong to another user.
+  const outDir = mkdtempSync(join(tmpdir(), 'weft-errors-'));
+  t.after(() => rmSync(outDir, { recursive: true, force: true }));
+  const outPcap = join(outDir, 'x.pcap');
   const cases: Array<[string[], RegExp]> = [
     [['link', '--backend', 'udp', '--dev', 'w0', '--local', '192.0.2.1', '--address', '10.0.0.1/24', '--vni', 'x', '--peer', '10.1.0.0/16=192.0.2.2'], /--vni: must be an integer in 0\.\.16777215 \("x"\)/], // prettier-ignore
     [['link', '--backend', 'udp', '--dev', 'w0', '--local', '192.0.2', '--address', '10.0.0.1/24', '--peer', '10.1.0.0/16=192.0.2.2'], /--local/], // prettier-ignore
@@ -153,14 +132,8 @@ test('a bad flag value exits 2 in every command, naming the flag', () => {
     [['bench', '--cases', 'wireguard'], /--cases: must be a comma-separated list of/],
     [['explain', '--frame', '0', '--pcap', FIXTURE], /--frame: must be an integer/],
     [['explain', '--link', 'x', 'ff'], /--link: must be eth or ip/],
-    [
-      ['pcap', 'decap', FIXTURE, '/tmp/x.pcap', '--vni', '99999999'],
-      /--vni: must be an integer in 0\.\.16777215/,
-    ],
-    [
-      ['pcap', 'encap', FIXTURE, '/tmp/x.pcap', '--local-ip', '1.2.3', '--remote-ip', '192.0.2.2'],
-      /--local-ip/,
-    ],
+    [['pcap', 'decap', FIXTURE, outPcap, '--vni', '99999999'], /--vni: must be an integer in 0\.\.16777215/],
+    [['pcap', 'encap', FIXTURE, outPcap, '--local-ip', '1.2.3', '--remote-ip', '192.0.2.2'], /--local-ip/],
     [['trace', '10.244.1.1', '--size', 'x'], /--size: must be an integer in 0\.\.1400/],
     [['demo', '--store', 'consul'], /--store: must be embedded or etcd/],
   ];
@@ -184,25 +157,4 @@ test('mtu-probe --dev names a device that does not exist: an error, not ignored'
     1,
     /^weft mtu-probe: --dev: must name an existing network device \(ip link show\) \("nosuch0"\) \[WEFT_ERR_CONFIG\]$/,
   );
-});
-
-test('link --dev naming an existing veth says what it is and what to do (root)', (t) => {
-  requireRoot();
-  const cleanup = cleanupFor(t);
-  const ns = Netns.create(cleanup, 'wte');
-  const veth = uniqueName('ve');
-  ns.ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', `${veth}p`);
-  const r = weft(
-    ['link', '--backend', 'udp', '--dev', veth, '--local', '127.0.0.1', '--address', '10.244.9.1/24', '--peer', '10.244.8.0/24=127.0.0.2'],
-    ['ip', 'netns', 'exec', ns.name],
-  ); // prettier-ignore
-  oneLine(
-    r,
-    1,
-    new RegExp(
-      `device ${veth} already exists and is a veth device, not TUN: .*ip link del ${veth} \\[WEFT_ERR_SYSTEM\\]$`,
-    ),
-  );
-  // The device is untouched.
-  assert.match(ns.ip('-d', 'link', 'show', veth), /veth/);
 });

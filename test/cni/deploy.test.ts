@@ -1,9 +1,8 @@
 /**
  * deploy/weft-flannel.yml: kube-flannel's objects with weft, checked offline (the conflist is the
  * stock one, net-conf.json parses, the ClusterRole is flannel's, the commands parse with weft's own
- * flag parsers) and by the real API server (`kubectl apply --dry-run=server`, as admin, against
- * the kube-apiserver built by `scripts/kube.sh build`, on loopback). No kubelet runs here, so the
- * DaemonSet itself is validated, not run. Needs root for the harness like the other kube tests.
+ * flag parsers). The real API server's check (`kubectl apply --dry-run=server`) needs root for
+ * the harness and lives in deploy.netns.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +14,7 @@ import { parseAllDocuments } from 'yaml';
 import { STOCK_CONFLIST } from '../../src/cni/install';
 import { parseFlags } from '../../src/control/flags';
 import { parseNetworkConfig } from '../../src/control/net-config';
-import { FLANNEL_RBAC, KubeCluster, kubeBinDir } from '../../src/testing/kube-cluster';
+import { FLANNEL_RBAC } from '../../src/testing/flannel-rbac';
 
 const REPO = path.join(__dirname, '..', '..', '..');
 const MANIFEST = path.join(REPO, 'deploy', 'weft-flannel.yml');
@@ -102,39 +101,3 @@ test("DaemonSet: weft run's args parse as --kube-subnet-mgr --ip-masq; the insta
   const cp = spec.initContainers.find((c) => c.name === 'install-cni')!;
   assert.deepEqual(cp.args, ['-f', '/etc/kube-flannel/cni-conf.json', '/etc/cni/net.d/10-flannel.conflist']);
 });
-
-test(
-  'kubectl apply --dry-run=server accepts the manifest (real kube-apiserver)',
-  { timeout: 180_000 },
-  async (t) => {
-    if (process.getuid?.() !== 0)
-      throw new Error('this test needs root like the other kube-apiserver tests; CI runs as root');
-    kubeBinDir(); // names `scripts/kube.sh build` when the binaries are missing
-    const kc = await KubeCluster.start({ nodeIpam: false });
-    t.after(() => kc.destroy());
-    const out = kc.kubectl(['apply', '--dry-run=server', '-f', MANIFEST]);
-    for (const o of [
-      'namespace/kube-flannel',
-      'clusterrole.rbac.authorization.k8s.io/flannel',
-      'clusterrolebinding.rbac.authorization.k8s.io/flannel',
-      'serviceaccount/flannel',
-      'configmap/kube-flannel-cfg',
-      'daemonset.apps/kube-flannel-ds',
-    ])
-      assert.match(out, new RegExp(`^${o.replace(/\./g, '\\.')} .*\\(server dry run\\)$`, 'm'), out);
-    // Nothing was created: the dry run stays a dry run.
-    assert.throws(
-      () => kc.kubectl(['-n', 'kube-flannel', 'get', 'daemonset', 'kube-flannel-ds']),
-      /NotFound|not found/,
-    );
-    // The server does validate: a DaemonSet whose selector misses the pod labels is refused.
-    const broken = fs
-      .readFileSync(MANIFEST, 'utf8')
-      .replace('matchLabels:\n      app: flannel', 'matchLabels:\n      app: other');
-    assert.notEqual(broken, fs.readFileSync(MANIFEST, 'utf8'));
-    assert.throws(
-      () => kc.kubectl(['apply', '--dry-run=server', '-f', '-'], broken),
-      /selector.*does not match template|`selector` does not match/,
-    );
-  },
-);

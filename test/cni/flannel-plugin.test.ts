@@ -2,7 +2,7 @@
  * The plugin's commands against a stand-in delegate (a shell script named `bridge` in CNI_PATH
  * that records its environment and stdin and answers as told): what is sent, what is saved, what
  * DEL replays, how a delegate's error comes back. No root: nothing touches the network; the real
- * plugins are exercised in cni-netns.test.ts.
+ * plugins are exercised in cni.netns.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

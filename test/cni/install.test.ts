@@ -1,7 +1,7 @@
 /**
  * `weft cni install` / `weft cni conflist`: the installed `flannel` file, refusing to replace a
- * file that is not weft's, and a bundle that runs with the checkout hidden (a private mount
- * namespace with a tmpfs over dist/; needs root for that part, CI runs as root).
+ * file that is not weft's. The bundle that runs with the checkout hidden needs a private mount
+ * namespace and lives in install.netns.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,16 +20,6 @@ function tmp(t: { after(fn: () => void): void }): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-cni-install-'));
   t.after(() => fs.rmSync(d, { recursive: true, force: true }));
   return d;
-}
-
-/** versionWithDistHidden runs `plugin` with CNI_COMMAND=VERSION while dist/ is an empty tmpfs. */
-function versionWithDistHidden(plugin: string): { status: number | null; out: string } {
-  const r = spawnSync(
-    'unshare',
-    ['-m', 'sh', '-c', 'mount -n -t tmpfs none "$1" && exec "$2"', 'sh', DIST, plugin],
-    { env: { ...process.env, CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"0.3.1"}', encoding: 'utf8' },
-  );
-  return { status: r.status, out: r.stdout + r.stderr };
 }
 
 test('install writes an executable `flannel` that runs this checkout with this node', (t) => {
@@ -79,21 +69,6 @@ test('the plugin imports only its own small module graph (no npm package, no dat
   );
   assert.ok(mods.length <= 15, mods.join(' '));
   assert.ok(!mods.some((m) => /dataplane|io\/|daemon|native/.test(m)), mods.join(' '));
-});
-
-test('--bundle: the plugin runs with the checkout hidden; without it, it does not', (t) => {
-  if (process.getuid?.() !== 0)
-    throw new Error('this test needs root (a private mount namespace); CI runs as root');
-  const dir = tmp(t);
-  const bundled = installPlugin({ dir: path.join(dir, 'b'), bundle: true });
-  assert.ok(fs.existsSync(path.join(dir, 'b', '.flannel.weft', 'cni', 'main.js')));
-  const ok = versionWithDistHidden(bundled);
-  assert.equal(ok.status, 0, ok.out);
-  assert.match(ok.out, /"supportedVersions"/);
-  const plain = installPlugin({ dir: path.join(dir, 'p') });
-  const bad = versionWithDistHidden(plain);
-  assert.notEqual(bad.status, 0, 'the non-bundled plugin needs dist/');
-  assert.match(bad.out, /Cannot find module/);
 });
 
 test('weft cni conflist prints the stock 10-flannel.conflist; weft cni install DIR via the CLI', (t) => {

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { formatLogLine, formatTextLine, parseLogLine, resolveLogFormat } from '../../src/daemon/log';
-import { WEFT_BIN } from '../helpers/netns';
+import { WEFT_BIN } from '../helpers/paths';
 
 const BAD = ['run', '--subnet-lease-renew-margin', '0'];
 const TEXT_LINE =

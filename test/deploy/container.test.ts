@@ -1,5 +1,5 @@
 /**
- * deploy/container/Dockerfile, checked without building it, in milliseconds (container-image.test.ts
+ * deploy/container/Dockerfile, checked without building it, in milliseconds (container-image.netns.test.ts
  * builds and runs it): every path the build copies from the context exists and is not excluded by
  * .dockerignore, the runtime stage carries the native addon where src/io/binding.ts loads it from,
  * and the image runs bin/weft.
@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { NATIVE_ADDON_PATH } from '../../src/io/binding';
-import { REPO_ROOT } from '../helpers/netns';
+import { REPO_ROOT } from '../helpers/paths';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'deploy', 'container', 'Dockerfile'), 'utf8');
 const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createMetricsRegistry, newDaemonCounters } from '../../src/metrics/metrics';
-import { REPO_ROOT } from '../helpers/netns';
+import { REPO_ROOT } from '../helpers/paths';
 
 interface Target {
   expr: string;

@@ -14,13 +14,11 @@
  */
 import { execFileSync, spawn, ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import type { DataplaneStats } from '../../src/dataplane/node';
 
-/** REPO_ROOT is the repository root (this file runs from dist/test/helpers). */
-export const REPO_ROOT = join(__dirname, '..', '..', '..');
-/** WEFT_BIN is the CLI entry point the tests spawn (`node bin/weft ...`). */
-export const WEFT_BIN = join(REPO_ROOT, 'bin', 'weft');
+import { WEFT_BIN } from './paths';
+
+export { REPO_ROOT, WEFT_BIN } from './paths';
 
 /** requireRoot throws (failing the test loudly) unless running as root, which these tests need. */
 export function requireRoot(): void {

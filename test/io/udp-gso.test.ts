@@ -1,5 +1,5 @@
 /**
- * UDP GSO send / GRO receive through the addon (issue 5), on loopback: a GSO train arrives as
+ * UDP GSO send / GRO receive through the addon, on loopback: a GSO train arrives as
  * separate datagrams at a plain socket and as one split train at a UDP_GRO socket; a kernel
  * refusal falls back to plain datagrams and is reported; csumCopy sums and copies.
  */

@@ -1,6 +1,6 @@
 /**
  * `weft link --src-port flow` <-> a flannel-style kernel flannel.1 (same setup as
- * kernel-vxlan.test.ts): weft writes the outer IPv4 + UDP header itself, with the UDP source
+ * kernel-vxlan.netns.test.ts): weft writes the outer IPv4 + UDP header itself, with the UDP source
  * port hashed from the inner flow (RFC 7348 §5), and sends on a raw socket; the kernel must still
  * accept every frame. The underlay is captured on the kernel side with dumpcap and decoded with
  * tshark: every weft frame must come from a port in --src-port-range, each inner flow from exactly
