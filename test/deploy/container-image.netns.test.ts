@@ -17,7 +17,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ const MINUTE = 60_000;
 
 test('the image builds from deploy/container/Dockerfile and runs weft without a toolchain (root, docker.io, debootstrap)', async (t) => {
   requireRoot();
-  for (const tool of ['dockerd', 'docker', 'nsenter', 'debootstrap']) {
+  for (const tool of ['dockerd', 'docker', 'debootstrap']) {
     assert.equal(
       spawnSync('sh', ['-c', `command -v ${tool}`]).status,
       0,
@@ -63,25 +63,13 @@ test('the image builds from deploy/container/Dockerfile and runs weft without a 
 
   // 1. A private dockerd in the host's namespace: the build needs Debian's mirror and npm.
   const sock = `unix://${dir}/docker.sock`;
-  const dockerd = spawn(
-    'dockerd',
-    [
-      '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false',
-      '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'),
-      '--pidfile', join(dir, 'dockerd.pid'), '-H', sock,
-    ], // prettier-ignore
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let log = '';
-  dockerd.stderr.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-  const exited = new Promise<void>((r) => dockerd.once('exit', () => r()));
-  cleanup.add(`stop dockerd (pid ${dockerd.pid})`, async () => {
-    if (dockerd.exitCode === null && dockerd.signalCode === null) {
-      dockerd.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-      if (dockerd.exitCode === null && dockerd.signalCode === null) dockerd.kill('SIGKILL');
-    }
-  });
+  // A Proc: killed by PID on cleanup, and on exit should the runner die first.
+  const dockerd = new Proc('dockerd', 'dockerd', [
+    '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false',
+    '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'),
+    '--pidfile', join(dir, 'dockerd.pid'), '-H', sock,
+  ]); // prettier-ignore
+  cleanup.add(`stop dockerd (pid ${dockerd.pid})`, async () => void (await dockerd.stop(20_000)));
   // The legacy builder: dockerd 20.10 and no buildx plugin here; the Dockerfile needs nothing newer.
   const env = { ...process.env, DOCKER_BUILDKIT: '0' };
   const docker = (
@@ -109,7 +97,7 @@ test('the image builds from deploy/container/Dockerfile and runs weft without a 
     () => docker(['version']).status === 0,
     45_000,
     'dockerd up',
-    () => log,
+    () => dockerd.log.slice(-4000),
   );
 
   // 2. The base image (cached rootfs; this machine's CAs so npm ci works behind a TLS-inspecting
