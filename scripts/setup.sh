@@ -19,10 +19,11 @@ fi
 # The Debian etcd-server package starts a system etcd on 2379; weft's tests start their own
 # etcd on other ports, so leave it alone.
 
-# Docker for the deploy tests (dockerd with --bip/--mtu from subnet.env, test/deploy/systemd.test.ts):
-# the tests start their own dockerd with a private socket and data root; busybox-static is the
-# rootfs they `docker import` (there is no registry).
-DOCKER_PKGS=(docker.io busybox-static)
+# Docker for the deploy tests (dockerd with --bip/--mtu from subnet.env, test/deploy/systemd.test.ts;
+# the container image build, test/deploy/container-image.netns.test.ts): the tests start their own dockerd
+# with a private socket and data root. There is no registry, so images come from `docker import`:
+# busybox-static for the first, a debootstrap'd bookworm (scripts/container-base.sh) for the second.
+DOCKER_PKGS=(docker.io busybox-static debootstrap)
 missing=()
 for p in "${DOCKER_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
