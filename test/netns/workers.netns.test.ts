@@ -6,7 +6,7 @@
  * peer (no flow changes queue, so nothing is reordered between queues). Peer changes must reach
  * the worker threads, and kernel VXLAN peers must interoperate.
  */
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { DataplaneStats } from '../../src/dataplane/node';
@@ -215,11 +215,16 @@ describe('--workers 2', () => {
     }
   });
 
-  test('peers added and removed at run time reach the worker threads', async (t) => {
+  /**
+   * peersAtRunTime adds peer B to node A at run time and then removes it, A holding `others` as
+   * well: with no others every change rebuilds the table; with many, a change reaches the workers
+   * as a difference (`peerDiff`).
+   */
+  async function peersAtRunTime(t: TestContext, others: PeerJson[]): Promise<void> {
     requireRoot();
     const c = cleanupFor(t);
     const u = createUnderlay(c);
-    const cfgA = nodeConfig(u.aIp, '10.244.0.1/32', MAC_A, []);
+    const cfgA = nodeConfig(u.aIp, '10.244.0.1/32', MAC_A, others);
     const a = await startChild(u.a, cfgA);
     await startChild(
       u.b,
@@ -228,14 +233,14 @@ describe('--workers 2', () => {
       ]),
     );
     const peerB: PeerJson = { subnet: '10.244.1.0/24', publicIp: u.bIp, vtepMac: MAC_B };
-    await command(a, `peers ${JSON.stringify([peerB])}`, /^peers ok$/);
+    await command(a, `peers ${JSON.stringify([...others, peerB])}`, /^peers ok$/);
     assertExact(await flows(u.b, u.a, '10.244.1.1', '10.244.0.1', 5200));
     const s1 = await childStats(a);
     for (const q of [0, 1])
       assert.ok(queue(s1, q).egressPackets > 0, `queue ${q} routed: ${JSON.stringify(s1.queues)}`);
     assert.equal(s1.egressDrops.no_route ?? 0, 0, 'no queue lacked the new route');
 
-    await command(a, 'peers []', /^peers ok$/);
+    await command(a, `peers ${JSON.stringify(others)}`, /^peers ok$/);
     // updatePeers also removed the kernel route; put one back so that packets still reach weft,
     // where every queue must now find no route.
     u.a.ip('route', 'add', '10.244.1.0/24', 'dev', cfgA.dev);
@@ -259,7 +264,19 @@ describe('--workers 2', () => {
       `dropped as no_route: ${JSON.stringify(s2.egressDrops)}`,
     );
     assert.equal(s2.egress.packets, s1.egress.packets, 'nothing was sent to the removed peer');
-  });
+  }
+
+  test('peers added and removed at run time reach the worker threads', (t) => peersAtRunTime(t, []));
+
+  test('a small change to a large peer set reaches the worker threads as a difference', (t) =>
+    peersAtRunTime(
+      t,
+      Array.from({ length: 30 }, (_, i) => ({
+        subnet: `10.244.${100 + i}.0/24`,
+        publicIp: `198.51.100.${10 + i}`,
+        vtepMac: `0e:00:00:00:01:${(10 + i).toString(16).padStart(2, '0')}`,
+      })),
+    ));
 
   test('peers changed while the workers are still starting reach them too', async (t) => {
     requireRoot();
