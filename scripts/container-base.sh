@@ -22,7 +22,8 @@ cd "$(dirname "$0")/.."
 
 CACHE_ROOT="${WEFT_CONTAINER_CACHE:-/var/cache/weft}"
 SUITE=bookworm
-MIRROR=http://deb.debian.org/debian
+# The Debian archive this machine's apt already uses (WEFT_DEBIAN_MIRROR overrides it).
+MIRROR="${WEFT_DEBIAN_MIRROR:-$(scripts/apt-mirror.sh)}"
 log() { echo "container-base: $*" >&2; }
 
 trust=0

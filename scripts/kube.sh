@@ -29,9 +29,12 @@ ensure_sources() {
   if ! apt-cache showsrc kubernetes >/dev/null 2>&1 || [ -z "$(src_version)" ]; then
     if [ ! -f "$f" ]; then
       log "adding a deb-src entry for bookworm main ($f)"
-      cat >"$f" <<'SRC'
+      # The same archive apt already uses for binaries, as a source entry.
+      local mirror
+      mirror="$("$(dirname "$0")/apt-mirror.sh")"
+      cat >"$f" <<SRC
 Types: deb-src
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: bookworm
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
