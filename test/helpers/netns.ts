@@ -438,29 +438,12 @@ export async function startWeftVsKernel(
  * What it changes: over veth nothing ever "offloads" the checksum, so at the defaults a kernel
  * VXLAN sender leaves the inner TCP/UDP checksum partial (CHECKSUM_PARTIAL: the field holds the
  * pseudo-header sum) and veth hands the skb to the peer unchanged; weft completes such checksums
- * (src/encap/partial-csum.ts). With the workaround the sender completes them itself. Tests run at
- * the defaults; one test uses this to show the complete-checksum path as well.
+ * (src/offload/partial-csum.ts). With the workaround the sender completes them itself. Tests run at
+ * the defaults; exactly one test uses this, to show the complete-checksum and coalescing paths.
  */
 export function disableTxChecksumOffload(ns: Netns, dev: string): void {
-  try {
-    ns.exec('ethtool', ['-K', dev, 'tx-checksum-ip-generic', 'off']);
-    return;
-  } catch (err) {
-    if (!/ENOENT|not found|No such file/.test((err as Error).message)) throw err;
-  }
-  // No ethtool (it is not in every minimal Debian): the same switch via SIOCETHTOOL /
-  // ETHTOOL_STXCSUM (0x17) from python3, which scripts/setup.sh installs.
-  ns.exec('python3', ['-c', TX_CSUM_OFF_PY, dev]);
+  ns.exec('ethtool', ['-K', dev, 'tx-checksum-ip-generic', 'off']);
 }
-
-/** TX_CSUM_OFF_PY turns off TX checksum offload of argv[1] like `ethtool -K DEV tx off`. */
-const TX_CSUM_OFF_PY = [
-  'import ctypes, fcntl, socket, struct, sys',
-  "ev = ctypes.create_string_buffer(struct.pack('II', 0x17, 0), 8)",
-  "ifr = struct.pack('16sP', sys.argv[1].encode(), ctypes.addressof(ev)).ljust(40, bytes(1))",
-  's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-  'fcntl.ioctl(s.fileno(), 0x8946, ifr)',
-].join('\n');
 
 /**
  * startSocatTun starts `socat TUN:ADDR,up,tun-type=tun,iff-no-pi,tun-name=DEV UDP:REMOTE:PORT,sourceport=PORT`
