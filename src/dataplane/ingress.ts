@@ -46,7 +46,8 @@ import {
 } from '../encap';
 import { IoCounter } from '../io/counters';
 import { PacketBatch } from '../io/packet-batch';
-import { partialCsumStart, PartialCsumCompleter } from '../offload/partial-csum';
+import { innerProtocol, partialCsumStart, PartialCsumCompleter } from '../offload/partial-csum';
+import { IP_PROTO_TCP } from '../wire/ipv4';
 import { tcpHeaderLength } from '../offload/tcp';
 import { TsoSegmenter } from '../offload/tso';
 import {
@@ -175,7 +176,7 @@ export class Ingress {
       const off = offsets[k]!;
       const l4 = partialCsumStart(buf, off, lengths[k]!);
       if (l4 === 0) continue;
-      if (ipPacketLength(buf, off) > this.mtu && tcpOf(buf, off)) {
+      if (ipPacketLength(buf, off) > this.mtu && innerProtocol(buf, off) === IP_PROTO_TCP) {
         // Everything before it leaves first, so the flow keeps its order.
         cs.finish(buf);
         this.write(batch, start, k);
@@ -193,7 +194,7 @@ export class Ingress {
   private write(batch: PacketBatch, start: number, end: number): void {
     if (end <= start) return;
     const w = this.tun.writeBatch(batch, start, end, this.written);
-    if (w < end - start) this.uncountRefused(start, end);
+    if (w < end - start) this.uncountRefused(batch, start, end);
   }
 
   /**
@@ -244,9 +245,9 @@ export class Ingress {
   }
 
   /** uncountRefused moves the packets the TUN refused from `packets` / `bytes` to tunWriteError. */
-  private uncountRefused(start: number, end: number): void {
+  private uncountRefused(batch: PacketBatch, start: number, end: number): void {
     const st = this.written;
-    const lengths = this.batch.lengths;
+    const lengths = batch.lengths;
     for (let k = start; k < end; k++) {
       if (st[k] === 1) continue;
       this.packets--;
@@ -300,9 +301,4 @@ export class Ingress {
     this.bytes += bytes;
     return out;
   }
-}
-
-/** tcpOf: the IP packet at `off` carries TCP directly. */
-function tcpOf(buf: Uint8Array, off: number): boolean {
-  return (buf[off]! >>> 4 === 4 ? buf[off + 9] : buf[off + 6]) === 6;
 }

@@ -34,6 +34,17 @@
  * TCP/UDP, IPv4 UDP with checksum 0 ("no checksum", RFC 768).
  */
 import { checksumFold } from '../wire/checksum';
+import {
+  IP_PROTO_TCP,
+  IP_PROTO_UDP,
+  IPV4_MIN_HEADER_SIZE,
+  IPV4_OFF_FLAGS_FRAGMENT,
+  IPV4_OFF_PROTOCOL,
+  IPV4_OFF_TOTAL_LENGTH,
+  IPV4_VERSION,
+} from '../wire/ipv4';
+import { IPV6_HEADER_SIZE, IPV6_OFF_NEXT_HEADER, IPV6_OFF_PAYLOAD_LENGTH, IPV6_VERSION } from '../wire/ipv6';
+import { UDP_HEADER_SIZE, UDP_OFF_CHECKSUM } from '../wire/udp';
 import { BAD_RANGE, CsumCopier, SUM_ONLY } from './csum-copy';
 import { pseudoSumIpv4, pseudoSumIpv6, tcpHeaderLength, TCP_MIN_HEADER_SIZE, TCP_OFF_CHECKSUM } from './tcp';
 import {
@@ -46,13 +57,6 @@ import {
   writeVnetHdr,
 } from './virtio-net-hdr';
 
-const IP_PROTO_TCP = 6;
-const IP_PROTO_UDP = 17;
-/** UDP_HEADER_SIZE is the fixed UDP header length (RFC 768). */
-const UDP_HEADER_SIZE = 8;
-/** UDP_OFF_CHECKSUM is the offset of the UDP "Checksum" field. */
-const UDP_OFF_CHECKSUM = 6;
-
 /**
  * partialCsumStart returns csum_start, the L4 header's offset from the IP header, when the IP
  * packet at buf[off..off+len) is TCP or UDP and its checksum field holds exactly the folded
@@ -64,19 +68,24 @@ export function partialCsumStart(buf: Uint8Array, off: number, len: number): num
   let l4: number;
   let proto: number;
   let ipLen: number;
-  if (v === 4) {
-    if (len < 20) return 0;
+  if (v === IPV4_VERSION) {
+    if (len < IPV4_MIN_HEADER_SIZE) return 0;
     l4 = (buf[off]! & 0x0f) << 2;
-    ipLen = (buf[off + 2]! << 8) | buf[off + 3]!;
-    // A fragment's checksum covers the reassembled datagram; nothing partial is ever fragmented.
-    if (l4 < 20 || ipLen > len || (buf[off + 6]! & 0x3f) !== 0 || buf[off + 7] !== 0) return 0;
-    proto = buf[off + 9]!;
-  } else if (v === 6) {
-    if (len < 40) return 0;
-    l4 = 40;
-    ipLen = 40 + ((buf[off + 4]! << 8) | buf[off + 5]!);
+    ipLen = (buf[off + IPV4_OFF_TOTAL_LENGTH]! << 8) | buf[off + IPV4_OFF_TOTAL_LENGTH + 1]!;
+    // A fragment's checksum covers the reassembled datagram; nothing partial is ever fragmented
+    // (MF clear and fragment offset 0; DF may be set).
+    const frag = off + IPV4_OFF_FLAGS_FRAGMENT;
+    if (l4 < IPV4_MIN_HEADER_SIZE || ipLen > len || (buf[frag]! & 0x3f) !== 0 || buf[frag + 1] !== 0)
+      return 0;
+    proto = buf[off + IPV4_OFF_PROTOCOL]!;
+  } else if (v === IPV6_VERSION) {
+    if (len < IPV6_HEADER_SIZE) return 0;
+    l4 = IPV6_HEADER_SIZE;
+    ipLen =
+      IPV6_HEADER_SIZE +
+      ((buf[off + IPV6_OFF_PAYLOAD_LENGTH]! << 8) | buf[off + IPV6_OFF_PAYLOAD_LENGTH + 1]!);
     if (ipLen > len) return 0;
-    proto = buf[off + 6]!;
+    proto = buf[off + IPV6_OFF_NEXT_HEADER]!;
   } else {
     return 0;
   }
@@ -100,8 +109,12 @@ export function partialCsumStart(buf: Uint8Array, off: number, len: number): num
 
 /** l4CsumOffset is csum_offset for the TCP or UDP packet at `off` (TCP 16, UDP 6). */
 export function l4CsumOffset(buf: Uint8Array, off: number): number {
-  const proto = buf[off]! >>> 4 === 4 ? buf[off + 9] : buf[off + 6];
-  return proto === IP_PROTO_TCP ? TCP_CSUM_OFFSET : UDP_CSUM_OFFSET;
+  return innerProtocol(buf, off) === IP_PROTO_TCP ? TCP_CSUM_OFFSET : UDP_CSUM_OFFSET;
+}
+
+/** innerProtocol is the IPv4 Protocol / IPv6 Next Header of the IP packet at `off`. */
+export function innerProtocol(buf: Uint8Array, off: number): number {
+  return buf[off + (buf[off]! >>> 4 === IPV4_VERSION ? IPV4_OFF_PROTOCOL : IPV6_OFF_NEXT_HEADER)]!;
 }
 
 /**
