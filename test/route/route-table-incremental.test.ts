@@ -140,7 +140,7 @@ test('Router.update keeps unaffected destinations cached', () => {
   assert.equal(r.lookupV4(0x0af40201), undefined);
 });
 
-test('a 10,000-peer table: one change costs far less than a rebuild and answers the same', () => {
+test('a 10,000-peer table: one change keeps every untouched peer and answers as a rebuild', () => {
   const specs: PeerSpec[] = [];
   for (let i = 0; i < 10_000; i++) {
     specs.push(spec(`10.${(i >> 6) & 0xff}.${(i >> 14) & 0xff}.${(i & 63) * 4}/30`, i));
@@ -153,20 +153,14 @@ test('a 10,000-peer table: one change costs far less than a rebuild and answers 
   assert.equal(d.upsert.length, 1);
   const inc = t.withChanges(d.remove, d.upsert);
   assertSameAnswers(inc, RouteTable.build(indexPeers(next)));
-  // The fastest of several runs of each: a GC or a preemption on this shared box lengthens a run,
-  // never shortens one.
-  const time = (f: () => void): number => {
-    let best = Infinity;
-    for (let i = 0; i < 7; i++) {
-      const t0 = process.hrtime.bigint();
-      f();
-      best = Math.min(best, Number(process.hrtime.bigint() - t0));
-    }
-    return best;
-  };
-  const incNs = time(() => t.withChanges(d.remove, d.upsert));
-  const fullNs = time(() => RouteTable.build(indexPeers(next)));
-  assert.ok(incNs * 3 < fullNs, `withChanges ${incNs / 1e6} ms vs build ${fullNs / 1e6} ms`);
+  // Incremental, not a rebuild in disguise: every peer the change did not touch is the same
+  // object at the same index (only the last peer may move, into the removed one's slot). Its cost
+  // is measured by bench/peer-update.ts, not timed here.
+  let kept = 0;
+  for (let i = 1; i < specs.length - 1; i++) {
+    if (inc.peers[i] === t.peers[i]) kept++;
+  }
+  assert.equal(kept, specs.length - 2, 'untouched peers keep their object and index');
 });
 
 test('withChanges refuses bad input and leaves the table as it was', () => {
