@@ -14,6 +14,7 @@ import path from 'node:path';
 import { parseSubnetEnv } from '../control/subnet-env';
 import { formatIPv4, ip4NetToString } from '../control/ip';
 import { Testbed, TestbedNode, DEFAULT_METRICS_PORT, requireTools, sleep } from './testbed';
+import { table } from './text-table';
 
 /** DEMO_NETWORK_CONFIG is the network config the demo writes. */
 export const DEMO_NETWORK_CONFIG =
@@ -53,16 +54,6 @@ export interface DemoResult {
   iperfBitsPerSecond: number | null;
   iperfError: string | null;
   ok: boolean;
-}
-
-function table(rows: string[][]): string {
-  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]): string =>
-    r
-      .map((c, i) => c.padEnd(w[i]!))
-      .join('  ')
-      .trimEnd();
-  return [line(rows[0]!), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
 /** podIpOf reads a node's subnet.env and returns its `.1` address and subnet. */

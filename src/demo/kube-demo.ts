@@ -21,6 +21,7 @@ import { STOCK_CONFLIST, installPlugin } from '../cni/install';
 import { CniRuntime } from '../cni/runtime';
 import { FLANNEL_RBAC, KubeCluster, kubeBinDir } from '../testing/kube-cluster';
 import { ApiRelay } from './api-relay';
+import { table } from './text-table';
 import { Testbed, TestbedNode, requireTools, sleep } from './testbed';
 
 /** KUBE_NET_CONF is kube-flannel.yml's net-conf.json. */
@@ -94,16 +95,6 @@ export async function ensureKubeBinaries(out: (s: string) => void, script = scri
     );
   });
   return kubeBinDir();
-}
-
-function table(rows: string[][]): string {
-  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]): string =>
-    r
-      .map((c, i) => c.padEnd(w[i]!))
-      .join('  ')
-      .trimEnd();
-  return [line(rows[0]!), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
 function pingOnce(tb: Testbed, ns: string, dst: string): { sent: number; received: number } {
