@@ -68,8 +68,6 @@ export interface EgressConfig {
   port: number;
   /** Largest inner packet the underlay carries unfragmented: underlay MTU - 50 (VXLAN) or - 28 (UDP). */
   pathMtu: number;
-  /** Our TUN address (host-order u32): the source of ICMP net-unreachable we write back into the TUN. */
-  localAddrU32: number;
   /**
    * Flow-hashed outer source ports (`--src-port flow`, VXLAN only): egress writes the outer IPv4 +
    * UDP header itself and `io` must be a raw IPv4 socket (RawSendSocket). Absent/null: the UDP
@@ -267,17 +265,16 @@ export class Egress extends TunSendLoop {
     const k = r.count;
     if (k >= r.capacity) return;
     const at = r.dataOffset(k);
-    let n: number;
-    if (mtu === 0) n = buildIcmpNetUnreachable(r.buffer, at, buf, off, len, this.cfg.localAddrU32);
-    else {
-      // From the packet's destination, not the TUN address: an ICMP error whose source is one of
-      // this host's addresses is a martian to the kernel's input path and never reaches the
-      // sender; the destination routes back through this TUN, so it passes reverse-path checks,
-      // and the sender matches the error by the quoted header (RFC 1191 §4).
-      const d = off + IPV4_OFF_DST;
-      const dst = ((buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!) >>> 0;
-      n = buildIcmpFragNeeded(r.buffer, at, buf, off, len, dst, mtu);
-    }
+    // Both errors come from the packet's destination, not the TUN address: an ICMP error whose
+    // source is one of this host's addresses is a martian to the kernel's input path and never
+    // reaches the sender; the destination routes back through this TUN, so it passes reverse-path
+    // checks, and the sender matches the error by the quoted header (RFC 792, RFC 1191 §4).
+    const d = off + IPV4_OFF_DST;
+    const src = ((buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!) >>> 0;
+    const n =
+      mtu === 0
+        ? buildIcmpNetUnreachable(r.buffer, at, buf, off, len, src)
+        : buildIcmpFragNeeded(r.buffer, at, buf, off, len, src, mtu);
     if (n === 0) return;
     r.offsets[k] = at;
     r.lengths[k] = n;

@@ -392,8 +392,6 @@ export class DataplaneNode {
       throw new ConfigError('--workers', 'more than 1 needs kernel devices', String(queues));
     }
     const table = this.buildTable(c.peers);
-    const slash = c.address.indexOf('/');
-    const localAddrU32 = ipv4ToU32(slash < 0 ? c.address : c.address.slice(0, slash), '--address');
     parseCidr(c.address, '--address');
     // Validates the VNI and MAC before anything is opened.
     makeVxlanConfig({ vni: c.vni, localMac: c.vtepMac });
@@ -459,7 +457,6 @@ export class DataplaneNode {
         pathMtu,
         mtu: this.mtu,
         underlayMtu: this.underlayMtu,
-        localAddrU32,
         outer: flow
           ? { localU32: ipv4ToU32(c.local, '--local'), srcPortMin: portMin, srcPortMax: portMax }
           : null,

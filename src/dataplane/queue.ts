@@ -51,8 +51,6 @@ export interface QueueParams {
   mtu: number;
   /** Underlay MTU. */
   underlayMtu: number;
-  /** Our overlay address (ICMP replies come from it). */
-  localAddrU32: number;
   /** Outer header fields for `--src-port flow` (raw socket), or null. */
   outer: { localU32: number; srcPortMin: number; srcPortMax: number } | null;
   batchSize: number;
@@ -180,7 +178,6 @@ export class DataplaneQueue {
         vxlan,
         port: params.port,
         pathMtu: params.pathMtu,
-        localAddrU32: params.localAddrU32,
         outer: params.outer,
       },
       this.counters.egressDrops,

@@ -79,7 +79,6 @@ test('Egress with outer: IPv4 (DF clear, TTL 64, valid checksum) + UDP (hashed s
       vxlan: makeVxlanConfig({ localMac: macToBuffer('0e:00:00:00:00:01') }),
       port: 8472,
       pathMtu: 1450,
-      localAddrU32: ipv4ToU32('10.244.0.0'),
       outer: { localU32: ipv4ToU32('192.0.2.1'), srcPortMin: 50000, srcPortMax: 50999 },
     },
     newDropCounters(),
