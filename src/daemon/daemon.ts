@@ -510,6 +510,9 @@ export class Daemon implements MetricsSource {
           srcPortMin: srcRange.min,
           srcPortMax: srcRange.max,
           workers: f.workers ?? 1,
+          // The control plane (store watch, lease policy, route programming) and every packet
+          // never share an event loop or a heap: its allocations and GC pauses cannot stall one.
+          forwardOffMain: true,
           routes,
         };
         if (backend !== 'vxlan' && f.srcPort === 'flow') {

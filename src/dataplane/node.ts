@@ -90,7 +90,7 @@ import { openQueueSockets, openTunQueue, type QueueSocketSpec } from './queue-de
 import { checkWorkers } from './workers';
 import { UnderlayMtuWatch, describeMtuChange, type UnderlayMtuEvent } from './underlay-mtu';
 import { loadBinding } from '../io/binding';
-import type { QueueWorkerData } from './queue-worker';
+import type { FlowMeta, QueueFlowMeta, QueueWorkerData } from './queue-worker';
 import { QueueWorkers } from './queue-workers';
 import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange, type SrcPortMode } from './src-port';
 
@@ -136,6 +136,13 @@ export interface NodeConfig {
    * first on the main thread and the others on worker threads (`--workers`).
    */
   workers?: number;
+  /**
+   * Forward on worker threads only, queue 0 included (kernel devices and `io` 'batch'; ignored
+   * otherwise; default false). The main thread then keeps the control plane, metrics and HTTP,
+   * and none of its work or GC pauses stalls a packet; counters arrive as snapshots (see
+   * `refreshStats`). `weft run` sets it.
+   */
+  forwardOffMain?: boolean;
   /**
    * Kernel route programmer shared with the caller (the daemon checks lease routes against the
    * whole cluster Network with it); default a private one. The TUN routes are its group `tun`.
@@ -319,6 +326,10 @@ export class DataplaneNode {
   private splitsReported = 0;
   private splitsReportedAt = 0;
   private readonly kernel: boolean;
+  /** Queue 0 runs on a worker thread too (`forwardOffMain` with kernel devices and batch I/O). */
+  private readonly offMain: boolean;
+  /** Devices are open (from start until stop). */
+  private running = false;
 
   /** DataplaneNode validates nothing until `start`; pass `deps` to run over fakes. */
   constructor(
@@ -327,6 +338,12 @@ export class DataplaneNode {
   ) {
     this.kernel = deps === undefined;
     this.routes = config.routes ?? new RouteSync();
+    this.offMain = this.kernel && config.io === 'batch' && config.forwardOffMain === true;
+  }
+
+  /** forwardsOffMain is true when no queue forwards on the main thread (`forwardOffMain`). */
+  get forwardsOffMain(): boolean {
+    return this.offMain;
   }
 
   /** overhead is the encapsulation overhead on an IPv4 underlay (50 VXLAN, 28 flannel-UDP). */
@@ -416,88 +433,105 @@ export class DataplaneNode {
       queue,
       queues,
     });
+    const wantOffload = this.kernel && c.io === 'batch' && c.offload !== false && !flow;
+    if (flow && c.offload !== false && c.io === 'batch') {
+      this.offloadRefused = 'src-port flow: per-packet outer headers on a raw socket (no GSO)';
+    }
+    const params: QueueParams = {
+      backend: c.backend,
+      vni: c.vni,
+      vtepMac: c.vtepMac,
+      port: c.port,
+      pathMtu,
+      mtu: this.mtu,
+      underlayMtu: this.underlayMtu,
+      outer: flow
+        ? { localU32: ipv4ToU32(c.local, '--local'), srcPortMin: portMin, srcPortMax: portMax }
+        : null,
+      batchSize: c.batchSize ?? 64,
+      flowCounters: c.flowCounters === true,
+    };
+    const worker = (queue: number, vnetHdr: boolean, peers: PeerSpec[]): QueueWorkerData => ({
+      queue,
+      queues,
+      dev: c.dev,
+      vnetHdr,
+      multiQueue: queues > 1,
+      sockets: sockets(queue),
+      rawBufferSize: flow ? bufferSize : null,
+      params,
+      peers,
+    });
+    const poolOptions = {
+      flowTop: params.flowCounters ? FLOW_TOP_FROM_WORKERS : 0,
+      onExit: (queue: number, why: string) => this.onWorkerExit(queue, why),
+    };
     try {
-      if (!this.kernel) {
-        this.io = this.deps!.io;
-        this.send = this.io;
-      } else if (c.io === 'dgram') {
-        this.io = await DgramUdpSocket.bind({
-          address: c.local,
-          port: c.port,
-          recvBufferSize: bufferSize,
-          sendBufferSize: bufferSize,
+      const peersAtStart = c.peers;
+      let offloaded: boolean;
+      if (this.offMain) {
+        // Queue 0's thread creates the device (it opens the first TUN queue) and waits for the
+        // address and routes before it forwards.
+        const pool = (this.workers = QueueWorkers.create(poolOptions));
+        const q0 = await pool.add({
+          ...worker(0, wantOffload, peersAtStart),
+          offloadFallback: true,
+          deferStart: true,
         });
-        this.send = this.io;
+        offloaded = q0.vnetHdr;
+        this.offloadRefused ??= q0.offloadRefused;
+        this.running = true;
+        await this.setUpDevice(table);
+        pool.startQueues();
       } else {
-        const s = openQueueSockets(sockets(0));
-        this.io = s.recv;
-        this.send = s.send;
-      }
-      // The raw socket sends whole IPv4 datagrams, one per descriptor: no UDP GSO trains.
-      if (flow && this.kernel) this.raw = RawSendSocket.open(bufferSize);
-      if (flow && c.offload !== false && c.io === 'batch') {
-        this.offloadRefused = 'src-port flow: per-packet outer headers on a raw socket (no GSO)';
-      }
-      const wantOffload = this.kernel && c.io === 'batch' && c.offload !== false && !flow;
-      const kernelTun = this.kernel ? this.openTun(wantOffload, queues > 1) : null;
-      this.tun = kernelTun ?? this.deps!.tun;
-      if (this.kernel) {
-        await netdev.setMtu(c.dev, this.mtu);
-        await netdev.addAddress(c.dev, c.address);
-        await netdev.setUp(c.dev);
-      }
-      this.router.swap(table);
-      if (this.kernel) await this.syncRoutes(table, true);
-      const offloaded = kernelTun !== null && kernelTun.vnetHdr;
-      const params: QueueParams = {
-        backend: c.backend,
-        vni: c.vni,
-        vtepMac: c.vtepMac,
-        port: c.port,
-        pathMtu,
-        mtu: this.mtu,
-        underlayMtu: this.underlayMtu,
-        outer: flow
-          ? { localU32: ipv4ToU32(c.local, '--local'), srcPortMin: portMin, srcPortMax: portMax }
-          : null,
-        batchSize: c.batchSize ?? 64,
-        flowCounters: c.flowCounters === true,
-      };
-      this.q0 = new DataplaneQueue(
-        0,
-        params,
-        {
-          tun: this.tun,
-          offloadTun: offloaded ? kernelTun : null,
-          recv: this.io,
-          send: this.send,
-          raw: this.raw,
-        },
-        this.router,
-        this.q0Counters,
-      );
-      this.q0.start();
-      if (queues > 1) {
-        const peersAtStart = c.peers;
-        const data: QueueWorkerData[] = [];
-        for (let q = 1; q < queues; q++) {
-          data.push({
-            queue: q,
-            queues,
-            dev: c.dev,
-            vnetHdr: offloaded,
-            sockets: sockets(q),
-            rawBufferSize: flow ? bufferSize : null,
-            params,
-            peers: peersAtStart,
+        if (!this.kernel) {
+          this.io = this.deps!.io;
+          this.send = this.io;
+        } else if (c.io === 'dgram') {
+          this.io = await DgramUdpSocket.bind({
+            address: c.local,
+            port: c.port,
+            recvBufferSize: bufferSize,
+            sendBufferSize: bufferSize,
           });
+          this.send = this.io;
+        } else {
+          const s = openQueueSockets(sockets(0));
+          this.io = s.recv;
+          this.send = s.send;
         }
-        this.workers = await QueueWorkers.start(data, {
-          flowTop: params.flowCounters ? FLOW_TOP_FROM_WORKERS : 0,
-          onExit: (queue, why) => this.onWorkerExit(queue, why),
-        });
-        // An updatePeers while the workers were starting only reached queue 0: send the latest.
+        // The raw socket sends whole IPv4 datagrams, one per descriptor: no UDP GSO trains.
+        if (flow && this.kernel) this.raw = RawSendSocket.open(bufferSize);
+        const kernelTun = this.kernel ? this.openTun(wantOffload, queues > 1) : null;
+        this.tun = kernelTun ?? this.deps!.tun;
+        this.running = true;
+        offloaded = kernelTun !== null && kernelTun.vnetHdr;
+        await this.setUpDevice(table);
+        this.q0 = new DataplaneQueue(
+          0,
+          params,
+          {
+            tun: this.tun,
+            offloadTun: offloaded ? kernelTun : null,
+            recv: this.io,
+            send: this.send,
+            raw: this.raw,
+          },
+          this.router,
+          this.q0Counters,
+        );
+        this.q0.start();
+      }
+      if (queues > 1) {
+        const pool = (this.workers ??= QueueWorkers.create(poolOptions));
+        for (let q = 1; q < queues; q++) await pool.add(worker(q, offloaded, peersAtStart));
+      }
+      if (this.workers !== null) {
+        this.workers.startRefreshing();
+        // An updatePeers while the workers were starting reached only the queues already running.
         if (this.config.peers !== peersAtStart) this.workers.setPeers(this.config.peers);
+        // stats() right after start sees every queue.
+        await this.workers.refresh(poolOptions.flowTop);
       }
       this.startedAt = Date.now();
       if (this.kernel && this.underlayIface !== null) this.watchUnderlayMtu(this.underlayIface);
@@ -505,6 +539,18 @@ export class DataplaneNode {
       await this.stop();
       throw err;
     }
+  }
+
+  /** setUpDevice sets the TUN's MTU, address and up, puts `table` in the router and routes it. */
+  private async setUpDevice(table: RouteTable): Promise<void> {
+    const c = this.config;
+    if (this.kernel) {
+      await netdev.setMtu(c.dev, this.mtu);
+      await netdev.addAddress(c.dev, c.address);
+      await netdev.setUp(c.dev);
+    }
+    this.router.swap(table);
+    if (this.kernel) await this.syncRoutes(table, true);
   }
 
   /**
@@ -603,10 +649,10 @@ export class DataplaneNode {
       this.workers?.updatePeers(diff);
     }
     this.config.peers = peers;
-    if (!this.kernel || this.tun === null) return null;
+    if (!this.kernel || !this.running) return null;
     // The kernel routes follow in the next turn of the event loop.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    return this.tun === null ? null : await this.syncRoutes(this.router.table);
+    return !this.running ? null : await this.syncRoutes(this.router.table);
   }
 
   /** watchUnderlayMtu follows `iface`'s MTU (one ioctl a second) and reports GSO MTU splits. */
@@ -682,15 +728,19 @@ export class DataplaneNode {
     this.mtuWatch?.stop();
     this.mtuWatch = null;
     const w = this.workers;
-    if (w !== null) {
-      // The pool keeps the workers' last counters after it stops, so totals never go back.
-      await w.refresh().catch(() => undefined);
-      await w.stop();
-    }
+    // The pool keeps the workers' last counters after it stops, so totals never go back.
+    if (w !== null) await w.refresh().catch(() => undefined);
+    const releaseRoutes = async (): Promise<void> => {
+      if (this.kernel && this.routes.routesOf('tun').length > 0) {
+        await this.routes.release('tun').catch(() => undefined);
+      }
+    };
+    // The routes go while the device still exists: with queue 0 on a worker, its stop removes it.
+    if (this.offMain) await releaseRoutes();
+    if (w !== null) await w.stop();
     this.q0?.stop();
-    if (this.kernel && this.routes.routesOf('tun').length > 0) {
-      await this.routes.release('tun').catch(() => undefined);
-    }
+    await releaseRoutes();
+    this.running = false;
     this.tun?.close();
     if (this.send !== null && this.send !== this.io) this.send.close();
     this.io?.close();
@@ -748,8 +798,8 @@ export class DataplaneNode {
       egressDrops: nonZero(t.egressDrops, DROP_REASON_NAMES),
       ingressDrops: nonZero(t.ingressDrops, DROP_REASON_NAMES),
       anomalies: nonZero(t.anomalies, ANOMALY_NAMES),
-      tun: this.tun ? ioCountersToObject(t.tun) : {},
-      udp: this.io ? ioCountersToObject(t.udp) : {},
+      tun: this.running ? ioCountersToObject(t.tun) : {},
+      udp: this.running ? ioCountersToObject(t.udp) : {},
       routes: {
         peers: this.router.table.size,
         cacheHits: t.routes.hits,
@@ -760,7 +810,7 @@ export class DataplaneNode {
       srcPort: this.srcPortStats(t),
       workers: {
         count: this.queueCount,
-        alive: this.tun === null ? 0 : 1 + (this.workers?.alive ?? 0),
+        alive: !this.running ? 0 : (this.q0 === null ? 0 : 1) + (this.workers?.alive ?? 0),
         exits: this.workers?.exits ?? 0,
       },
       queues: parts.map((p) => ({
@@ -799,9 +849,25 @@ export class DataplaneNode {
   flows(top = 50, ip?: number): DataplaneFlows | null {
     const e = this.q0?.egress.flows;
     const i = this.q0?.ingress.flows;
-    if (!e || !i) return null;
-    const mine = { egress: e.snapshot(top, ip), ingress: i.snapshot(top, ip) };
     const theirs = this.workers?.latest() ?? [];
+    let mine: DataplaneFlows;
+    if (e && i) mine = { egress: e.snapshot(top, ip), ingress: i.snapshot(top, ip) };
+    else if (this.offMain && this.config.flowCounters === true) {
+      // No table on this thread: the sizes come with the workers' snapshots.
+      const metas = this.workers?.latestFlowMeta() ?? [];
+      const sum = (pick: (m: QueueFlowMeta) => FlowMeta): FlowTableSnapshot => {
+        const out: FlowTableSnapshot = { capacity: 0, used: 0, flows: [], other: { packets: 0, bytes: 0 } };
+        for (const m of metas) {
+          const x = pick(m);
+          out.capacity += x.capacity;
+          out.used += x.used;
+          out.other.packets += x.other.packets;
+          out.other.bytes += x.other.bytes;
+        }
+        return out;
+      };
+      mine = { egress: sum((m) => m.egress), ingress: sum((m) => m.ingress) };
+    } else return null;
     if (theirs.length === 0) return mine;
     const want = ip === undefined ? null : u32ToIpv4(ip >>> 0);
     const merge = (own: FlowTableSnapshot, pick: (s: QueueSnapshot) => FlowEntry[]): FlowTableSnapshot => {
