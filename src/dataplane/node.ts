@@ -53,8 +53,6 @@
  */
 import { ConfigError, SystemError } from '../errors';
 import {
-  ANOMALY_NAMES,
-  DROP_REASON_NAMES,
   UDP_OVERHEAD,
   VXLAN_OVERHEAD,
   makeVxlanConfig,
@@ -63,7 +61,6 @@ import {
   type AnomalyCounters,
   type DropCounters,
 } from '../encap';
-import { ioCountersToObject } from '../io/counters';
 import { DgramUdpSocket } from '../io/dgram-udp-socket';
 import { RawSendSocket } from '../io/raw-send-socket';
 import * as netdev from '../io/netdev';
@@ -71,174 +68,26 @@ import { errnoFromIpStderr } from '../io/netdev';
 import { RouteSync, type KernelRoute, type RouteSyncResult } from '../io/route-sync';
 import type { IoMode, PacketIo } from '../io/packet-io';
 import { Tun } from '../io/tun';
-import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../route/addr';
-import type { Backend, Peer } from '../route/peer';
+import { ipv4ToU32, parseCidr } from '../route/addr';
+import type { Peer } from '../route/peer';
 import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
 import { diffPeers } from '../route/peer-diff';
-import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
 import type { TunDevice } from './devices';
-import type { FlowEntry, FlowTableSnapshot } from './flow-table';
-import {
-  DataplaneQueue,
-  sumSnapshots,
-  type QueueOffloadSnapshot,
-  type QueueParams,
-  type QueueSnapshot,
-} from './queue';
+import { DataplaneQueue, sumSnapshots, type QueueParams, type QueueSnapshot } from './queue';
 import { openQueueSockets, openTunQueue, type QueueSocketSpec } from './queue-devices';
 import { checkWorkers } from './workers';
 import { UnderlayMtuWatch, describeMtuChange, type UnderlayMtuEvent } from './underlay-mtu';
 import { loadBinding } from '../io/binding';
-import type { FlowMeta, QueueFlowMeta, QueueWorkerData } from './queue-worker';
+import type { QueueWorkerData } from './queue-worker';
 import { QueueWorkers } from './queue-workers';
-import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange, type SrcPortMode } from './src-port';
+import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange } from './src-port';
+import { underlayOf, type NodeConfig, type NodeDeps } from './node-config';
+import { flowsFromMeta, mergeFlows, nodeStats, type DataplaneFlows, type DataplaneStats } from './node-stats';
 
 export type { IoMode };
-
-/** NodeConfig is everything a DataplaneNode needs (the flags of `weft link`). */
-export interface NodeConfig {
-  /** Encapsulation: 'vxlan' (RFC 7348, flannel's vxlan backend) or 'udp' (flannel-UDP). */
-  backend: Backend;
-  /** TUN device name (<= 15 chars). */
-  dev: string;
-  /** Underlay IPv4 address to bind; its interface's MTU is the underlay MTU. */
-  local: string;
-  /** Overlay address of the TUN, `a.b.c.d/len`. */
-  address: string;
-  /** VXLAN Network Identifier (flannel: 1). */
-  vni: number;
-  /** UDP port, ours and every peer's (8472 VXLAN, 8285 flannel-UDP). */
-  port: number;
-  /** Our VTEP MAC (6 bytes): inner Ethernet source, and the destination we accept. */
-  vtepMac: Buffer;
-  /** TUN MTU; default underlay MTU - 50 (VXLAN) or - 28 (flannel-UDP). */
-  mtu?: number | undefined;
-  /** UDP I/O implementation. */
-  io: IoMode;
-  /** Initial peers; `backend` of each must match ours to be used. */
-  peers: PeerSpec[];
-  /** Packets per batch in each direction (default 64). */
-  batchSize?: number;
-  /** Socket buffer sizes in bytes (default 4 MiB each). */
-  socketBufferSize?: number;
-  /** TUN TSO + UDP GSO/GRO + TCP coalescing (batch I/O only; default true). */
-  offload?: boolean;
-  /** Per-flow packet/byte counters in both directions (`--debug`; default false). */
-  flowCounters?: boolean;
-  /** Outer UDP source port: 'fixed' (bound port, default) or 'flow' (hash of the inner flow; VXLAN only). */
-  srcPort?: SrcPortMode;
-  /** Inclusive source port range for 'flow' (default 49152-65535). */
-  srcPortMin?: number;
-  srcPortMax?: number;
-  /**
-   * Forwarding workers (default 1): the TUN is opened multi-queue with one queue per worker, the
-   * first on the main thread and the others on worker threads (`--workers`).
-   */
-  workers?: number;
-  /**
-   * Forward on worker threads only, queue 0 included (kernel devices and `io` 'batch'; ignored
-   * otherwise; default false). The main thread then keeps the control plane, metrics and HTTP,
-   * and none of its work or GC pauses stalls a packet; counters arrive as snapshots (see
-   * `refreshStats`). `weft run` sets it.
-   */
-  forwardOffMain?: boolean;
-  /**
-   * Kernel route programmer shared with the caller (the daemon checks lease routes against the
-   * whole cluster Network with it); default a private one. The TUN routes are its group `tun`.
-   */
-  routes?: RouteSync;
-}
-
-/** SrcPortStats is the `srcPort` part of DataplaneStats. */
-export interface SrcPortStats {
-  mode: SrcPortMode;
-  /** The hashed range ('flow'), or the bound port twice ('fixed'). */
-  min: number;
-  max: number;
-  /** Counters of the raw send socket ('flow' only). */
-  raw?: Record<string, number>;
-}
-
-/** DataplaneFlows is the per-flow part of /debug/flows (`DataplaneNode.flows`). */
-export interface DataplaneFlows {
-  egress: FlowTableSnapshot;
-  ingress: FlowTableSnapshot;
-}
-
-/** OffloadStats is the `offload` part of DataplaneStats: the queues' offload state and counters, summed. */
-export interface OffloadStats extends QueueOffloadSnapshot {
-  /** Why not, when asked for but refused (e.g. `TUNSETOFFLOAD EINVAL`); null otherwise. */
-  refused: string | null;
-}
-
-/** NodeDeps replace the kernel objects in unit tests: no netdev calls are made when given. */
-export interface NodeDeps {
-  tun: TunDevice;
-  io: PacketIo;
-  /** Underlay MTU to assume (default 1500). */
-  underlayMtu?: number;
-}
-
-/** DataplaneStats is the JSON `weft link` prints on SIGUSR1 / --stats. Drops list non-zero reasons only. */
-export interface DataplaneStats {
-  uptimeSeconds: number;
-  egress: {
-    packets: number;
-    bytes: number;
-    batches: number;
-    icmpReplies: number;
-    stalls: number;
-    /** Batch-size histogram (TUN reads per batch); absent in stats from older nodes. */
-    batchSizes?: BatchSizeStats;
-  };
-  ingress: {
-    packets: number;
-    bytes: number;
-    batches: number;
-    /** Batch-size histogram (datagrams per receive batch). */
-    batchSizes?: BatchSizeStats;
-    /**
-     * Inner TCP/UDP packets that arrived with a partial checksum (pseudo-header sum only, as a
-     * kernel sender leaves it over veth): completed by weft, or handed to the TUN marked NEEDS_CSUM.
-     */
-    partialCsum?: { completed: number; needsCsum: number };
-  };
-  /** Non-zero drop counts of both directions, by snake_case reason. */
-  drops: Record<string, number>;
-  /** Non-zero egress drops only. */
-  egressDrops: Record<string, number>;
-  /** Non-zero ingress drops only. */
-  ingressDrops: Record<string, number>;
-  /** Non-zero anomaly counts. */
-  anomalies: Record<string, number>;
-  tun: Record<string, number>;
-  udp: Record<string, number>;
-  routes: { peers: number; cacheHits: number; cacheMisses: number; swaps: number };
-  /** Offload state and counters (issue 5). */
-  offload?: OffloadStats;
-  /** Outer UDP source port mode; absent in stats from older nodes. */
-  srcPort?: SrcPortStats;
-  /** Forwarding workers (`--workers`): how many, how many forward, how many died. */
-  workers?: { count: number; alive: number; exits: number };
-  /** Per-queue packet counts (one entry per worker; worker counts are at most 1 s old). */
-  queues?: QueueSummary[];
-  /** Underlay MTU now (followed at runtime) and the path MTU applied (underlay - overhead). */
-  underlayMtu?: number;
-  pathMtu?: number;
-}
-
-/** QueueSummary is one queue's share of the traffic, in DataplaneStats.queues. */
-export interface QueueSummary {
-  queue: number;
-  egressPackets: number;
-  egressBytes: number;
-  ingressPackets: number;
-  ingressBytes: number;
-  /** Packets this queue dropped, all reasons together, per direction. */
-  egressDrops: number;
-  ingressDrops: number;
-}
+export { underlayMtuOf, underlayOf, type NodeConfig, type NodeDeps } from './node-config';
+export type { DataplaneFlows, DataplaneStats, OffloadStats, QueueSummary, SrcPortStats } from './node-stats';
 
 const DEFAULT_SOCKET_BUFFER = 4 << 20;
 
@@ -247,40 +96,6 @@ const DEFAULT_SOCKET_BUFFER = 4 << 20;
  * or more changed), applies the difference otherwise.
  */
 const REBUILD_RATIO = 4;
-
-function nonZero(
-  c: Float64Array,
-  names: readonly string[],
-  into: Record<string, number> = {},
-): Record<string, number> {
-  for (let i = 0; i < names.length; i++) if (c[i]! > 0) into[names[i]!] = (into[names[i]!] ?? 0) + c[i]!;
-  return into;
-}
-
-/**
- * underlayMtuOf returns the MTU of the interface that has IPv4 address `local`; throws ConfigError
- * naming `--local` when no interface has it.
- */
-export async function underlayMtuOf(local: string): Promise<number> {
-  return (await underlayOf(local)).mtu;
-}
-
-/**
- * underlayOf returns the name and MTU of the interface that has IPv4 address `local`; throws
- * ConfigError naming `--local` when no interface has it.
- */
-export async function underlayOf(local: string): Promise<{ name: string; mtu: number }> {
-  const out = await netdev.ip(['-j', '-4', 'addr', 'show']);
-  const links = JSON.parse(out) as Array<{
-    ifname: string;
-    mtu: number;
-    addr_info?: Array<{ local?: string }>;
-  }>;
-  for (const l of links) {
-    if ((l.addr_info ?? []).some((a) => a.local === local)) return { name: l.ifname, mtu: l.mtu };
-  }
-  throw new ConfigError('--local', 'must be an IPv4 address of a local interface', local);
-}
 
 /** DataplaneNode is one running VTEP; see the module comment for setup and teardown. */
 export class DataplaneNode {
@@ -773,72 +588,27 @@ export class DataplaneNode {
 
   /** stats returns a snapshot of the counters (control path; allocates). */
   stats(): DataplaneStats {
-    const parts = this.snapshots();
-    const t = sumSnapshots(parts);
-    // Before start (or without queues) the node's own arrays still hold what was counted.
-    const drops = nonZero(t.ingressDrops, DROP_REASON_NAMES, nonZero(t.egressDrops, DROP_REASON_NAMES));
-    const out: DataplaneStats = {
-      uptimeSeconds: this.startedAt === 0 ? 0 : (Date.now() - this.startedAt) / 1000,
-      egress: {
-        packets: t.egress.packets,
-        bytes: t.egress.bytes,
-        batches: t.egress.batches,
-        icmpReplies: t.egress.icmpReplies,
-        stalls: t.egress.stalls,
-        batchSizes: batchSizeStats(t.egress.batchSizes),
+    const c = this.config;
+    return nodeStats({
+      parts: this.snapshots(),
+      running: this.running,
+      startedAt: this.startedAt,
+      routes: { peers: this.router.table.size, swaps: this.router.swaps },
+      offloadRefused: this.offloadRefused,
+      srcPort: {
+        mode: this.srcPortFlow ? 'flow' : 'fixed',
+        port: c.port,
+        min: c.srcPortMin ?? DEFAULT_SRC_PORT_MIN,
+        max: c.srcPortMax ?? DEFAULT_SRC_PORT_MAX,
       },
-      ingress: {
-        packets: t.ingress.packets,
-        bytes: t.ingress.bytes,
-        batches: t.ingress.batches,
-        batchSizes: batchSizeStats(t.ingress.batchSizes),
-        partialCsum: { completed: t.ingress.csumCompleted, needsCsum: t.ingress.csumNeedsCsum },
-      },
-      drops,
-      egressDrops: nonZero(t.egressDrops, DROP_REASON_NAMES),
-      ingressDrops: nonZero(t.ingressDrops, DROP_REASON_NAMES),
-      anomalies: nonZero(t.anomalies, ANOMALY_NAMES),
-      tun: this.running ? ioCountersToObject(t.tun) : {},
-      udp: this.running ? ioCountersToObject(t.udp) : {},
-      routes: {
-        peers: this.router.table.size,
-        cacheHits: t.routes.hits,
-        cacheMisses: t.routes.misses,
-        swaps: this.router.swaps,
-      },
-      offload: this.offloadStats(t, parts.length > 0),
-      srcPort: this.srcPortStats(t),
       workers: {
         count: this.queueCount,
         alive: !this.running ? 0 : (this.q0 === null ? 0 : 1) + (this.workers?.alive ?? 0),
         exits: this.workers?.exits ?? 0,
       },
-      queues: parts.map((p) => ({
-        queue: p.queue,
-        egressPackets: p.egress.packets,
-        egressBytes: p.egress.bytes,
-        ingressPackets: p.ingress.packets,
-        ingressBytes: p.ingress.bytes,
-        egressDrops: p.egressDrops.reduce((a, b) => a + b, 0),
-        ingressDrops: p.ingressDrops.reduce((a, b) => a + b, 0),
-      })),
       underlayMtu: this.underlayMtu,
       pathMtu: this.pathMtu,
-    };
-    return out;
-  }
-
-  /** srcPortStats reports the outer source port mode (control path). */
-  private srcPortStats(t: QueueSnapshot): SrcPortStats {
-    const c = this.config;
-    if (!this.srcPortFlow) return { mode: 'fixed', min: c.port, max: c.port };
-    const out: SrcPortStats = {
-      mode: 'flow',
-      min: c.srcPortMin ?? DEFAULT_SRC_PORT_MIN,
-      max: c.srcPortMax ?? DEFAULT_SRC_PORT_MAX,
-    };
-    if (t.raw !== null) out.raw = ioCountersToObject(t.raw);
-    return out;
+    });
   }
 
   /**
@@ -849,61 +619,12 @@ export class DataplaneNode {
   flows(top = 50, ip?: number): DataplaneFlows | null {
     const e = this.q0?.egress.flows;
     const i = this.q0?.ingress.flows;
-    const theirs = this.workers?.latest() ?? [];
     let mine: DataplaneFlows;
     if (e && i) mine = { egress: e.snapshot(top, ip), ingress: i.snapshot(top, ip) };
     else if (this.offMain && this.config.flowCounters === true) {
-      // No table on this thread: the sizes come with the workers' snapshots.
-      const metas = this.workers?.latestFlowMeta() ?? [];
-      const sum = (pick: (m: QueueFlowMeta) => FlowMeta): FlowTableSnapshot => {
-        const out: FlowTableSnapshot = { capacity: 0, used: 0, flows: [], other: { packets: 0, bytes: 0 } };
-        for (const m of metas) {
-          const x = pick(m);
-          out.capacity += x.capacity;
-          out.used += x.used;
-          out.other.packets += x.other.packets;
-          out.other.bytes += x.other.bytes;
-        }
-        return out;
-      };
-      mine = { egress: sum((m) => m.egress), ingress: sum((m) => m.ingress) };
+      mine = flowsFromMeta(this.workers?.latestFlowMeta() ?? []);
     } else return null;
-    if (theirs.length === 0) return mine;
-    const want = ip === undefined ? null : u32ToIpv4(ip >>> 0);
-    const merge = (own: FlowTableSnapshot, pick: (s: QueueSnapshot) => FlowEntry[]): FlowTableSnapshot => {
-      const all = [...own.flows];
-      for (const s of theirs) {
-        for (const f of pick(s)) if (want === null || f.src === want || f.dst === want) all.push(f);
-      }
-      all.sort((a, b) => b.bytes - a.bytes || b.packets - a.packets);
-      return { ...own, flows: all.slice(0, Math.max(0, top)) };
-    };
-    return {
-      egress: merge(mine.egress, (s) => s.flows?.egress ?? []),
-      ingress: merge(mine.ingress, (s) => s.flows?.ingress ?? []),
-    };
-  }
-
-  /** offloadStats reports the offload state (control path). */
-  private offloadStats(t: QueueSnapshot, running: boolean): OffloadStats {
-    const o = t.offload;
-    const on = running && o.enabled;
-    return {
-      enabled: on,
-      refused: this.offloadRefused,
-      gso: on && o.gso,
-      gsoRefused: o.gsoRefused,
-      gro: on && o.gro,
-      superPacketsIn: o.superPacketsIn,
-      segmentsOut: o.segmentsOut,
-      gsoTrains: o.gsoTrains,
-      groTrains: o.groTrains,
-      groSegments: o.groSegments,
-      superPacketsOut: o.superPacketsOut,
-      segmentsMerged: o.segmentsMerged,
-      mtuClamped: o.mtuClamped,
-      gsoMtuSplits: o.gsoMtuSplits,
-    };
+    return mergeFlows(mine, this.workers?.latest() ?? [], top, ip);
   }
 }
 
