@@ -43,7 +43,8 @@ import {
   type VxlanConfig,
 } from '../encap';
 import { PacketBatch } from '../io/packet-batch';
-import type { PacketIo, TunDevice } from './devices';
+import type { PacketIo } from '../io/packet-io';
+import type { TunDevice } from '../io/tun-device';
 import type { FlowTable } from './flow-table';
 import { TunSendLoop } from './tun-send-loop';
 

@@ -48,7 +48,7 @@ import { IoCounter } from '../io/counters';
 import { PacketBatch } from '../io/packet-batch';
 import { innerProtocol, partialCsumStart, PartialCsumCompleter } from '../offload/partial-csum';
 import { IP_PROTO_TCP } from '../wire/ipv4';
-import { tcpHeaderLength } from '../offload/tcp';
+import { tcpHeaderLength } from '../wire/tcp';
 import { TsoSegmenter } from '../offload/tso';
 import {
   TCP_CSUM_OFFSET,
@@ -57,9 +57,10 @@ import {
   VIRTIO_NET_HDR_GSO_TCPV6,
   VIRTIO_NET_HDR_SIZE,
   writeVnetHdr,
-} from '../offload/virtio-net-hdr';
+} from '../wire/virtio-net-hdr';
 import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
-import type { PacketIo, TunDevice } from './devices';
+import type { PacketIo } from '../io/packet-io';
+import type { TunDevice } from '../io/tun-device';
 import type { FlowTable } from './flow-table';
 import { MAX_BATCHES_PER_WAKEUP } from './tun-send-loop';
 

@@ -10,7 +10,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ingress } from '../../src/dataplane/ingress';
-import type { PacketIo, TunDevice } from '../../src/dataplane/devices';
+import type { PacketIo } from '../../src/io/packet-io';
+import type { TunDevice } from '../../src/io/tun-device';
 import {
   DropReason,
   makeVxlanConfig,
@@ -24,7 +25,7 @@ import { IoCounter, newIoCounters } from '../../src/io/counters';
 import type { BatchUdpSocket } from '../../src/io/batch-udp-socket';
 import type { PacketBatch } from '../../src/io/packet-batch';
 import type { Tun } from '../../src/io/tun';
-import { OffloadIngress } from '../../src/offload';
+import { OffloadIngress } from '../../src/dataplane/ingress-offload';
 import { ipv4ToU32 } from '../../src/route/addr';
 import { indexPeers, RouteTable } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';

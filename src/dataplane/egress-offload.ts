@@ -1,5 +1,5 @@
 /**
- * offload-egress: the egress direction with TUN TSO and UDP GSO. Wraps the plain egress stages
+ * egress-offload: the egress direction with TUN TSO and UDP GSO. Wraps the plain egress stages
  * (`Egress.processBatch`: route, size check, encapsulation, drops, ICMP replies) with the offload
  * stages around them.
  *
@@ -31,9 +31,16 @@ import { DropReason, type DropCounters } from '../encap';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
 import type { Tun } from '../io/tun';
-import { TunSendLoop } from '../dataplane/tun-send-loop';
-import { MAX_GSO_BYTES, SegmentError, TsoSegmenter, finishVnetPacket, isGso, segmentsPerTrain } from './tso';
-import { VIRTIO_NET_HDR_SIZE } from './virtio-net-hdr';
+import { TunSendLoop } from './tun-send-loop';
+import {
+  MAX_GSO_BYTES,
+  SegmentError,
+  TsoSegmenter,
+  finishVnetPacket,
+  isGso,
+  segmentsPerTrain,
+} from '../offload/tso';
+import { VIRTIO_NET_HDR_SIZE } from '../wire/virtio-net-hdr';
 
 /** MAX_TUN_READ is the largest read a TSO TUN produces: virtio header + 64 KiB IP packet. */
 export const MAX_TUN_READ = VIRTIO_NET_HDR_SIZE + 65535;

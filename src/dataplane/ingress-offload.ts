@@ -1,5 +1,5 @@
 /**
- * offload-ingress: the ingress direction with UDP GRO and TCP coalescing into a TUN opened with
+ * ingress-offload: the ingress direction with UDP GRO and TCP coalescing into a TUN opened with
  * IFF_VNET_HDR. Wraps the plain ingress stages (`Ingress.processBatch`: source check, VXLAN /
  * flannel-UDP decapsulation, drops) with the offload stages around them.
  *
@@ -32,12 +32,12 @@ import { IoCounter } from '../io/counters';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
 import type { Tun } from '../io/tun';
-import { newBatchHistogram, recordBatchSize, type BatchHistogram } from '../dataplane/batch-histogram';
-import { MAX_BATCHES_PER_WAKEUP } from '../dataplane/tun-send-loop';
-import type { BatchProcessor } from './offload-egress';
-import { partialCsumStart, writePartialVnetHdr } from './partial-csum';
-import { TcpCoalescer } from './tcp-coalesce';
-import { VIRTIO_NET_HDR_SIZE, zeroVnetHdr } from './virtio-net-hdr';
+import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
+import { MAX_BATCHES_PER_WAKEUP } from './tun-send-loop';
+import type { BatchProcessor } from './egress-offload';
+import { partialCsumStart, writePartialVnetHdr } from '../offload/partial-csum';
+import { TcpCoalescer } from '../offload/tcp-coalesce';
+import { VIRTIO_NET_HDR_SIZE, zeroVnetHdr } from '../wire/virtio-net-hdr';
 
 /** DeliveryCounts is the part of the Ingress whose delivered totals the later stages correct. */
 export interface DeliveryCounts {
