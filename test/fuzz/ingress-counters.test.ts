@@ -9,7 +9,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ingress } from '../../src/dataplane/ingress';
+import { IngressStages } from '../../src/dataplane/ingress';
+import { PlainIngress } from '../../src/dataplane/ingress-plain';
 import type { PacketIo } from '../../src/io/packet-io';
 import type { TunDevice } from '../../src/io/tun-device';
 import {
@@ -204,7 +205,7 @@ type Path = 'offload+coalesce' | 'offload' | 'plain';
 interface Rig {
   sock: FakeSocket;
   tun: FakeTun;
-  ingress: Ingress;
+  ingress: IngressStages;
   drops: DropCounters;
   drain(): void;
 }
@@ -214,18 +215,16 @@ function rig(path: Path, refuse: () => boolean): Rig {
   const tun = new FakeTun(refuse);
   const drops = newDropCounters();
   const cfg = { backend: 'vxlan' as const, vxlan: makeVxlanConfig({ vni: 1, localMac: MAC_LOCAL }) };
-  const ingress = new Ingress(
-    tun as unknown as TunDevice,
-    sock as unknown as PacketIo,
-    router(),
-    cfg,
-    drops,
-    newAnomalyCounters(),
-    { batchSize: 32, maxPacket: MAX_DATAGRAM },
-  );
-  if (path === 'plain') return { sock, tun, ingress, drops, drain: () => ingress.drain() };
+  const ingress = new IngressStages(router(), cfg, drops, newAnomalyCounters());
+  if (path === 'plain') {
+    const plain = new PlainIngress(tun as unknown as TunDevice, sock as unknown as PacketIo, ingress, {
+      batchSize: 32,
+      maxPacket: MAX_DATAGRAM,
+    });
+    return { sock, tun, ingress, drops, drain: () => plain.drain() };
+  }
   const gro = path === 'offload+coalesce';
-  const off = new OffloadIngress(tun as unknown as Tun, sock as unknown as BatchUdpSocket, ingress, drops, {
+  const off = new OffloadIngress(tun as unknown as Tun, sock as unknown as BatchUdpSocket, ingress, {
     gro,
     coalesce: gro,
     slots: 16,
