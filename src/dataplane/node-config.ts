@@ -8,7 +8,7 @@ import type { IoMode, PacketIo } from '../io/packet-io';
 import type { RouteSync } from '../io/route-sync';
 import type { Backend } from '../route/peer';
 import type { PeerSpec } from '../route/route-table';
-import type { TunDevice } from './devices';
+import type { TunDevice } from '../io/tun-device';
 import type { SrcPortMode } from './src-port';
 
 /** NodeConfig is everything a DataplaneNode needs (the flags of `weft link`). */

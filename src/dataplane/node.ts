@@ -73,7 +73,7 @@ import type { Peer } from '../route/peer';
 import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
 import { diffPeers } from '../route/peer-diff';
-import type { TunDevice } from './devices';
+import type { TunDevice } from '../io/tun-device';
 import { DataplaneQueue, sumSnapshots, type QueueParams, type QueueSnapshot } from './queue';
 import { openQueueSockets, openTunQueue, type QueueSocketSpec } from './queue-devices';
 import { checkWorkers } from './workers';
