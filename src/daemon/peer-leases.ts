@@ -32,7 +32,7 @@ export interface PeerLeasesDeps {
 /** PeerLeases is the book of peer leases; see the module comment. */
 export class PeerLeases {
   /** Every peer lease of the last set, own excluded. */
-  known = new Map<string, Lease>();
+  readonly known = new Map<string, Lease>();
   /** Leases not routed for another reason than the policy, by key: why. */
   readonly ignored = new Map<string, string>();
   /** Peer leases refused by the policy, by key (one warning per key and reason). */
@@ -113,7 +113,10 @@ export class PeerLeases {
         mac ? { vtepMac: mac, key: k } : { key: k },
       );
     }
-    this.known = new Map(leases);
+    // Brought up to date in place: no new 10,000-entry map per pass (`leases` is the watcher's
+    // live map, so a reference would not do: the next pass compares against it).
+    for (const k of this.known.keys()) if (!leases.has(k)) this.known.delete(k);
+    for (const [k, l] of leases) if (this.known.get(k) !== l) this.known.set(k, l);
     return accepted;
   }
 

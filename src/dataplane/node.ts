@@ -42,14 +42,16 @@
  * a copy of the RouteTable (O(changes), not O(peers): route-table.ts) and put into the Router
  * between two batches, then the kernel routes are reconciled.
  *
- * Workers (`workers` > 1, issue 5): the forwarding itself is a DataplaneQueue (queue.ts): one
- * TUN queue, its sockets and both directions. Queue 0 runs on the main thread; queues 1..n-1 run
- * in worker threads (queue-worker.ts, started by queue-workers.ts), each with its own TUN queue
- * (IFF_MULTI_QUEUE), its own sockets in one SO_REUSEPORT group steered by outer source port, its
- * own Router (peer changes are posted to it) and its own counters, which reach `stats()` as
- * snapshots at most a second old (`refreshStats` makes them exact). queue-devices.ts says how a
- * flow stays on one queue in both directions. The node's setup and teardown stay on the main
- * thread: device MTU, address, routes.
+ * Threads: the forwarding itself is a DataplaneQueue (queue.ts): one TUN queue, its sockets and
+ * both directions. Queue 0 runs on the main thread, or with `forwardOffMain` (what `weft run`
+ * uses) on a worker thread of its own, so the control plane's work and GC pauses on the main
+ * thread never stall a packet; queues 1..n-1 of `workers` run in worker threads (queue-worker.ts,
+ * started by queue-workers.ts), each with its own TUN queue (IFF_MULTI_QUEUE), its own sockets in
+ * one SO_REUSEPORT group steered by outer source port, its own Router (peer-set differences are
+ * posted to it) and its own counters, which reach `stats()` as snapshots at most a second old
+ * (`refreshStats` makes them exact; node-stats.ts sums them). queue-devices.ts says how a flow
+ * stays on one queue in both directions. The node's setup and teardown stay on the main thread:
+ * device MTU, address, routes. node-config.ts holds the config and the underlay lookup.
  */
 import { ConfigError, SystemError } from '../errors';
 import {
