@@ -52,7 +52,6 @@ import {
   parseIPv4,
   ip4NetToString,
   leasesToPeerSpecs,
-  watchPeers,
 } from '../control';
 import { DataplaneNode } from '../dataplane/node';
 import { RouteSync, type RouteConflict } from '../io/route-sync';
@@ -70,6 +69,7 @@ import { ROUTE_CHECK_MS, hostGwPeers, recoverRoutes } from './host-gw';
 import { debugRoutes, type DebugRoutes, type NodeIdentity } from './debug-routes';
 import { DirectRoutes } from './direct-routes';
 import { PeerLeases } from './peer-leases';
+import { watchLeases } from './watch-loop';
 import type { Backend } from '../route/peer';
 import { dataplaneConfig, leaseAttrs, type NodePlan } from './node-plan';
 import {
@@ -459,7 +459,19 @@ export class Daemon implements MetricsSource {
       this.counters.renewFailed++;
     };
     mgr.startRenewal();
-    this.watchDone = this.watchLoop(lease, attrs, listing.cursor, listing.initial, this.abort.signal);
+    this.watchDone = watchLeases({
+      store: this.store!,
+      own: lease,
+      attrs,
+      cursor: listing.cursor,
+      initial: listing.initial,
+      signal: this.abort.signal,
+      log: this.log,
+      counters: this.counters,
+      known: () => this.book.known.values(),
+      onChange: (peers) => this.requestApply(peers),
+      onLost: (reason) => this.onLeaseLost(reason),
+    });
   }
 
   /** retryStore runs `fn`, retrying StoreErrors with backoff (1 s .. 5 s) until it works or stop. */
@@ -474,63 +486,6 @@ export class Daemon implements MetricsSource {
         await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => undefined);
         if (this.abort.signal.aborted) throw e;
         delay = Math.min(delay * 2, 5000);
-      }
-    }
-  }
-
-  private async watchLoop(
-    own: Lease,
-    attrs: LeaseAttrs,
-    cursor: string,
-    initial: Lease[],
-    signal: AbortSignal,
-  ): Promise<void> {
-    let lost = false;
-    let delay = 100;
-    while (!signal.aborted && !lost) {
-      try {
-        await watchPeers({
-          store: this.store!,
-          ownKey: own.key,
-          ownAttrs: attrs,
-          cursor,
-          initial,
-          signal,
-          onChange: (_ev, peers) => {
-            delay = 100;
-            this.requestApply(peers);
-          },
-          onLost: (reason) => {
-            lost = true;
-            this.onLeaseLost(reason);
-          },
-        });
-        if (signal.aborted || lost) return;
-        this.log.warn('lease watch ended; resyncing');
-      } catch (e) {
-        if (signal.aborted) return;
-        this.log.warn('lease watch failed; resyncing from a fresh listing', {
-          error: errMsg(e),
-          retryInMs: delay,
-        });
-      }
-      this.counters.watchRestarts++;
-      await sleep(delay, undefined, { signal }).catch(() => undefined);
-      delay = Math.min(delay * 2, 5000);
-      try {
-        const listing = await this.store!.listLeases();
-        cursor = listing.cursor;
-        const ownNow = listing.leases.find((l) => l.key === own.key);
-        if (!ownNow) {
-          this.onLeaseLost(`our lease ${own.key} is no longer in the store`);
-          return;
-        }
-        initial = listing.leases.filter((l) => l.key !== own.key);
-      } catch (e) {
-        // Keep the old peers (and routes); try again after the next backoff.
-        this.log.warn('could not list leases; keeping the last known routes', { error: errMsg(e) });
-        cursor = '';
-        initial = [...this.book.known.values()];
       }
     }
   }
