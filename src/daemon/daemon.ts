@@ -171,7 +171,7 @@ export class Daemon implements MetricsSource {
 
   /** ready: lease held, dataplane forwarding, first lease snapshot applied (/readyz). */
   ready(): boolean {
-    const forwarding = this.node !== null || this.direct.hostGwDev !== null;
+    const forwarding = this.node?.forwarding === true || this.direct.hostGwDev !== null;
     return this.leaseHeld && forwarding && this.snapshotApplied && !this.stopping;
   }
 
@@ -400,13 +400,16 @@ export class Daemon implements MetricsSource {
       });
     }
     const node = new DataplaneNode(cfg);
-    node.onWorkerExit = (queue, why) =>
-      this.log.warn(
-        queue === 0 && cfg.workers === 1
-          ? 'the forwarding thread stopped'
-          : 'a forwarding worker stopped; its flows moved to the other queues',
-        { queue, why },
-      );
+    node.onWorkerExit = (queue, why) => {
+      if (node.forwarding) {
+        this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
+        return;
+      }
+      // Nothing forwards any more: exit non-zero, so that the supervisor restarts weft, as it
+      // would have after a crash of a single-threaded weft.
+      this.log.error('no forwarding thread is left; shutting down', { queue, why });
+      if (!this.stopping) void this.stop().then(() => this.o.onFatal?.(1));
+    };
     node.onUnderlayMtu = ({ message, kind: _k, ...fields }) => this.log.warn(message, fields);
     await node.start();
     this.node = node;

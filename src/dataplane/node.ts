@@ -158,6 +158,11 @@ export class DataplaneNode {
     this.offMain = this.kernel && config.io === 'batch' && config.forwardOffMain === true;
   }
 
+  /** forwarding is true while at least one queue forwards (false before start, after stop, or when every forwarding thread died). */
+  get forwarding(): boolean {
+    return this.running && (this.q0 !== null || (this.workers?.alive ?? 0) > 0);
+  }
+
   /** forwardsOffMain is true when no queue forwards on the main thread (`forwardOffMain`). */
   get forwardsOffMain(): boolean {
     return this.offMain;
