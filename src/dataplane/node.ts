@@ -8,7 +8,7 @@
  *   3. bind the UDP socket on local:port (EADDRINUSE fails before any device exists)
  *   4. open the TUN device, set its MTU (underlay - 50 for VXLAN, - 28 for flannel-UDP, or
  *      `mtu`), address, up, and one route per peer subnet into it, in one batch through
- *      route-sync.ts (never over a route weft did not install)
+ *      tun-routes.ts (never over a route weft did not install)
  *   5. start both directions on the event loop
  * `stop` undoes 5..3: stops the directions, deletes the routes, closes the TUN (a non-persistent
  * device disappears with its fd) and the socket.
@@ -53,7 +53,7 @@
  * stays on one queue in both directions. The node's setup and teardown stay on the main thread:
  * device MTU, address, routes. node-config.ts holds the config and the underlay lookup.
  */
-import { ConfigError, SystemError } from '../errors';
+import { ConfigError } from '../errors';
 import {
   UDP_OVERHEAD,
   VXLAN_OVERHEAD,
@@ -66,12 +66,10 @@ import {
 import { DgramUdpSocket } from '../io/dgram-udp-socket';
 import { RawSendSocket } from '../io/raw-send-socket';
 import * as netdev from '../io/netdev';
-import { errnoFromIpStderr } from '../io/netdev';
-import { RouteSync, type KernelRoute, type RouteSyncResult } from '../io/route-sync';
+import { RouteSync, type RouteSyncResult } from '../io/route-sync';
 import type { IoMode, PacketIo } from '../io/packet-io';
 import { Tun } from '../io/tun';
 import { ipv4ToU32, parseCidr } from '../route/addr';
-import type { Peer } from '../route/peer';
 import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
 import { diffPeers } from '../route/peer-diff';
@@ -83,6 +81,7 @@ import { UnderlayMtuWatch, describeMtuChange, type UnderlayMtuEvent } from './un
 import { loadBinding } from '../io/binding';
 import type { QueueWorkerData } from './queue-worker';
 import { QueueWorkers } from './queue-workers';
+import { TunRoutes } from './tun-routes';
 import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange } from './src-port';
 import { underlayOf, type NodeConfig, type NodeDeps } from './node-config';
 import { flowsFromMeta, mergeFlows, nodeStats, type DataplaneFlows, type DataplaneStats } from './node-stats';
@@ -134,8 +133,8 @@ export class DataplaneNode {
   private readonly routes: RouteSync;
   /** What the last route sync did (conflicts: routes refused because weft did not install the holder). */
   lastRouteSync: RouteSyncResult | null = null;
-  /** The kernel route of each peer (its TUN route), kept so a sync of 10,000 peers allocates none. */
-  private readonly kernelRoutes = new WeakMap<Peer, KernelRoute>();
+  /** The TUN's kernel routes, one per peer. */
+  private readonly tunRoutes: TunRoutes;
   private startedAt = 0;
   private underlayIface: string | null = null;
   private mtuWatch: UnderlayMtuWatch | null = null;
@@ -155,6 +154,7 @@ export class DataplaneNode {
   ) {
     this.kernel = deps === undefined;
     this.routes = config.routes ?? new RouteSync();
+    this.tunRoutes = new TunRoutes(this.routes, config.dev, config.routes === undefined);
     this.offMain = this.kernel && config.io === 'batch' && config.forwardOffMain === true;
   }
 
@@ -406,38 +406,10 @@ export class DataplaneNode {
     }
   }
 
-  /**
-   * syncRoutes makes the kernel route exactly the table's subnets into the TUN, in one batch. A
-   * subnet whose prefix is held by a route weft did not install is left alone (and reported in
-   * `lastRouteSync`); with a private route programmer that is a ConfigError at start.
-   */
+  /** syncRoutes programs the table's TUN routes (tun-routes.ts) and keeps the result. */
   private async syncRoutes(table: RouteTable, atStart = false): Promise<RouteSyncResult> {
-    const dev = this.config.dev;
-    const want: KernelRoute[] = [];
-    for (const p of table.peers) {
-      // Unchanged peers keep their Peer object across incremental updates, and so their route.
-      let r = this.kernelRoutes.get(p);
-      if (r === undefined || r.dev !== dev) this.kernelRoutes.set(p, (r = { dst: p.subnet, dev }));
-      want.push(r);
-    }
-    const r = await this.routes.sync('tun', want, { exclusive: true });
+    const r = await this.tunRoutes.sync(table, atStart);
     this.lastRouteSync = r;
-    if (r.errors.length > 0 && atStart) {
-      const e = r.errors[0]!;
-      throw new SystemError(
-        `ip route ${e.op} ${e.route.dst} dev ${dev}`,
-        errnoFromIpStderr(e.error),
-        e.error,
-      );
-    }
-    if (r.conflicts.length > 0 && atStart && this.config.routes === undefined) {
-      const c = r.conflicts[0]!;
-      throw new ConfigError(
-        '--peer',
-        `must not take over a route weft did not install (${c.holder})`,
-        c.route.dst,
-      );
-    }
     return r;
   }
 
@@ -553,9 +525,7 @@ export class DataplaneNode {
     // The pool keeps the workers' last counters after it stops, so totals never go back.
     if (w !== null) await w.refresh().catch(() => undefined);
     const releaseRoutes = async (): Promise<void> => {
-      if (this.kernel && this.routes.routesOf('tun').length > 0) {
-        await this.routes.release('tun').catch(() => undefined);
-      }
+      if (this.kernel) await this.tunRoutes.release();
     };
     // The routes go while the device still exists: with queue 0 on a worker, its stop removes it.
     if (this.offMain) await releaseRoutes();
