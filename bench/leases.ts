@@ -18,7 +18,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { Testbed, TestbedNode, sh, sleep } from '../src/demo/testbed';
+import { Testbed, TestbedNode } from '../src/testing/testbed';
+import { sh, sleep } from '../src/testing/shell';
 
 const CONFIG = '{"Network":"10.244.0.0/16","SubnetLen":30,"Backend":{"Type":"vxlan","VNI":1}}';
 

@@ -13,7 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseSubnetEnv } from '../control/subnet-env';
 import { formatIPv4, ip4NetToString } from '../control/ip';
-import { Testbed, TestbedNode, DEFAULT_METRICS_PORT, requireTools, sleep } from './testbed';
+import { Testbed, TestbedNode, DEFAULT_METRICS_PORT } from '../testing/testbed';
+import { sleep } from '../testing/shell';
+import { requireTools } from '../testing/tools';
 import { table } from './text-table';
 
 /** DEMO_NETWORK_CONFIG is the network config the demo writes. */

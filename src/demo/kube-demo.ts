@@ -22,7 +22,9 @@ import { CniRuntime } from '../cni/runtime';
 import { FLANNEL_RBAC, KubeCluster, kubeBinDir } from '../testing/kube-cluster';
 import { ApiRelay } from './api-relay';
 import { table } from './text-table';
-import { Testbed, TestbedNode, requireTools, sleep } from './testbed';
+import { Testbed, TestbedNode } from '../testing/testbed';
+import { sleep } from '../testing/shell';
+import { requireTools } from '../testing/tools';
 
 /** KUBE_NET_CONF is kube-flannel.yml's net-conf.json. */
 export const KUBE_NET_CONF = '{"Network":"10.244.0.0/16","EnableNFTables":false,"Backend":{"Type":"vxlan"}}';

@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { TestEtcd } from './etcd-harness';
+import { TestEtcd } from '../../src/testing/etcd';
 import { EtcdStore } from '../../src/control/etcd-store';
 import { LeaseManager } from '../../src/control/lease-manager';
 import { watchPeers } from '../../src/control/lease-watcher';

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { TestEtcd } from './etcd-harness';
+import { TestEtcd } from '../../src/testing/etcd';
 import { parseFlags } from '../../src/control/flags';
 import { loadNetworkConfig, openStore } from '../../src/control/open-store';
 import { vxlanLeaseData } from '../../src/control/lease';

@@ -1,12 +1,13 @@
 /**
- * cluster-helpers: shared steps of the daemon namespace tests (built on src/demo/testbed.ts).
+ * cluster-helpers: shared steps of the daemon namespace tests (built on src/testing/testbed.ts).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseSubnetEnv } from '../../src/control/subnet-env';
 import { formatIPv4, ip4NetToString } from '../../src/control/ip';
-import { Testbed, TestbedNode, sleep } from '../../src/demo/testbed';
+import { Testbed, TestbedNode } from '../../src/testing/testbed';
+import { sleep } from '../../src/testing/shell';
 
 /** CONFIG is the network config the daemon tests use. */
 export const CONFIG = '{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Testbed, TestbedNode } from '../../src/demo/testbed';
+import { Testbed, TestbedNode } from '../../src/testing/testbed';
 import { EmbeddedStore } from '../../src/control/embedded-store';
 import { parseIp4Cidr } from '../../src/control/ip';
 import type { Finding } from '../../src/doctor/finding';
