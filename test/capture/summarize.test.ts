@@ -28,7 +28,7 @@ import {
   udp,
   vxlanFrame,
   vxlanHdr,
-} from './frames';
+} from '../../src/testing/packets';
 
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const INNER_A = '0e:aa:00:00:00:01';

@@ -25,7 +25,7 @@ import {
   udp,
   vxlanFrame,
   vxlanHdr,
-} from '../capture/frames';
+} from '../../src/testing/packets';
 
 const kernel = fixture('kernel-vxlan-8472.pcap');
 const socat = fixture('socat-udp-8285.pcap');
