@@ -9,7 +9,7 @@
  * - in-place writers (`writeV4`, `writeV6`, `writeL4Packet`) that fill a slot at an offset, the way
  *   the data path's batches hold packets (after HEADROOM).
  */
-import { pseudoSumIpv4, pseudoSumIpv6 } from '../offload/tcp';
+import { pseudoSumIpv4, pseudoSumIpv6 } from '../wire/tcp';
 import { ipv4ToU32, macToBuffer } from '../route/addr';
 import { checksumFold, internetChecksum } from '../wire/checksum';
 import { encodeEthernet, ETH_HEADER_SIZE } from '../wire/ethernet';
