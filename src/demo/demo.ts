@@ -261,14 +261,7 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
     if (o.keep) {
       tb.keep();
       step('--keep: the testbed stays up. To remove it:');
-      out(`   kill ${tb.pids().join(' ')}`);
-      out(
-        `   ${tb
-          .namespaces()
-          .map((n) => `ip netns del ${n}`)
-          .join('; ')}`,
-      );
-      out(`   rm -r ${tb.dir}`);
+      for (const line of tb.removalCommands()) out(`   ${line}`);
     } else {
       step('cleaning up (weft nodes stopped, namespaces deleted, temp dir removed)');
       await tb.cleanup();

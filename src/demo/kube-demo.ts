@@ -377,16 +377,8 @@ export async function runKubeDemo(
       tb.keep();
       relay?.keep();
       step('--keep: the cluster and testbed stay up. To remove them:');
-      out(
-        `   kill ${[...new Set([...tb.pids(), ...(relay?.pids() ?? []), ...(kc?.pids() ?? [])])].join(' ')}`,
-      );
-      out(
-        `   ${tb
-          .namespaces()
-          .map((n) => `ip netns del ${n}`)
-          .join('; ')}`,
-      );
-      out(`   rm -r ${tb.dir}`);
+      for (const line of tb.removalCommands([...(relay?.pids() ?? []), ...(kc?.pids() ?? [])]))
+        out(`   ${line}`);
       if (kc) out(`   kubectl: ${path.join(bin, 'kubectl')} --kubeconfig ${kc.adminKubeconfig}`);
     } else {
       step('cleaning up (weft stopped, control plane stopped, namespaces deleted, temp dir removed)');

@@ -290,6 +290,20 @@ export class Testbed {
     return [this.sw, ...this.nodes.map((n) => n.ns), ...this.extraNamespaces];
   }
 
+  /**
+   * removalCommands are the shell lines that remove a kept testbed by hand: kill by PID (its own
+   * processes and `extraPids`), delete the namespaces, remove the directory.
+   */
+  removalCommands(extraPids: readonly number[] = []): string[] {
+    return [
+      `kill ${[...new Set([...this.pids(), ...extraPids])].join(' ')}`,
+      this.namespaces()
+        .map((n) => `ip netns del ${n}`)
+        .join('; '),
+      `rm -r ${this.dir}`,
+    ];
+  }
+
   /** cleanup stops every process by PID, deletes namespaces and the temp dir; idempotent. */
   cleanup(): Promise<void> {
     if (this.kept) return Promise.resolve();
