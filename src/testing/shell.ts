@@ -40,21 +40,22 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
- * waitFor polls `cond` every 50 ms until it is true or `timeoutMs` passes; then it throws, naming
- * `what` and quoting `diag()` (e.g. the log of the process that should have made it true).
+ * waitFor polls `cond` every `intervalMs` until it is true or `timeoutMs` passes; then it throws,
+ * naming `what` and quoting `diag()` (e.g. the log of the process that should have made it true).
  */
 export async function waitFor(
   cond: () => boolean,
   timeoutMs: number,
   what: string,
   diag?: () => string,
+  intervalMs = 50,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (cond()) return;
     if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${diag ? `; output:\n${diag()}` : ''}`);
-    await sleep(50);
+      throw new Error(`timed out (${timeoutMs} ms) waiting for ${what}${diag ? `; output:\n${diag()}` : ''}`);
+    await sleep(intervalMs);
   }
 }
 
