@@ -7,7 +7,7 @@
 import { HEADROOM } from '../src/encap';
 import { encodeIpv4, IP_PROTO_UDP } from '../src/wire/ipv4';
 import { encodeUdp } from '../src/wire/udp';
-import { ipv4ToU32 } from '../src/route/addr';
+import { ipv4ToU32 } from '../src/net/addr';
 import { indexPeers, type PeerSpec } from '../src/route/route-table';
 import type { Peer } from '../src/route/peer';
 

@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseSubnetEnv } from '../control/subnet-env';
-import { formatIPv4, ip4NetToString } from '../control/ip';
+import { u32ToIpv4, ipv4NetToString } from '../net/addr';
 import { Testbed, TestbedNode, DEFAULT_METRICS_PORT } from '../testing/testbed';
 import { sleep } from '../testing/shell';
 import { requireTools } from '../testing/tools';
@@ -63,8 +63,8 @@ function subnetOf(nd: TestbedNode): { subnet: string; podIp: string; mtu: number
   const env = parseSubnetEnv(fs.readFileSync(nd.subnetFile, 'utf8'));
   if (!env.subnet) throw new Error(`node${nd.index}: no FLANNEL_SUBNET in ${nd.subnetFile}`);
   return {
-    subnet: ip4NetToString(env.subnet),
-    podIp: formatIPv4((env.subnet.ip + 1) >>> 0),
+    subnet: ipv4NetToString(env.subnet),
+    podIp: u32ToIpv4((env.subnet.ip + 1) >>> 0),
     mtu: env.mtu ?? 0,
   };
 }

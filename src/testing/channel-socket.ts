@@ -8,7 +8,7 @@
  * `blockSends(n)` makes the next sendBatch take n packets and then report EAGAIN until
  * `unblock()`, to exercise backpressure.
  */
-import { u32ToIpv4, ipv4ToU32 } from '../route/addr';
+import { u32ToIpv4, ipv4ToU32 } from '../net/addr';
 import { IoCounter, newIoCounters, type IoCounters } from '../io/counters';
 import type { PacketBatch } from '../io/packet-batch';
 import type { IoMode, PacketIo } from '../io/packet-io';

@@ -10,7 +10,7 @@
  *   the data path's batches hold packets (after HEADROOM).
  */
 import { pseudoSumIpv4, pseudoSumIpv6 } from '../wire/tcp';
-import { ipv4ToU32, macToBuffer } from '../route/addr';
+import { ipv4ToU32, macToBuffer } from '../net/addr';
 import { checksumFold, internetChecksum } from '../wire/checksum';
 import { encodeEthernet, ETH_HEADER_SIZE } from '../wire/ethernet';
 import { encodeIcmpv4, ICMPV4_ECHO_REQUEST, ICMPV4_HEADER_SIZE } from '../wire/icmpv4';

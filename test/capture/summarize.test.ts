@@ -12,7 +12,7 @@ import {
 } from '../../src/capture/summarize';
 import { explainCaptured } from '../../src/capture/explain-adapter';
 import { decodeFrame } from '../../src/explain';
-import { ipv6ToString as formatIpv6 } from '../../src/route/addr';
+import { ipv6ToString as formatIpv6 } from '../../src/net/addr';
 import { readPcapFile } from '../../src/pcap/pcap-file';
 import {
   UNDERLAY_A_MAC,

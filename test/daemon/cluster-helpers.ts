@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { parseSubnetEnv } from '../../src/control/subnet-env';
-import { formatIPv4, ip4NetToString } from '../../src/control/ip';
+import { u32ToIpv4, ipv4NetToString } from '../../src/net/addr';
 import { Testbed, TestbedNode } from '../../src/testing/testbed';
 import { waitFor } from '../../src/testing/shell';
 import { isRoot } from '../../src/testing/tools';
@@ -49,9 +49,9 @@ export function nodeInfo(
   const env = fs.readFileSync(nd.subnetFile, 'utf8');
   const p = parseSubnetEnv(env);
   assert.ok(p.subnet, `node${nd.index}: FLANNEL_SUBNET in ${env}`);
-  const podIp = formatIPv4((p.subnet.ip + 1) >>> 0);
+  const podIp = u32ToIpv4((p.subnet.ip + 1) >>> 0);
   if (addPodIp) tb.execIn(nd.ns, 'ip', ['addr', 'replace', `${podIp}/32`, 'dev', 'lo']);
-  return { nd, subnet: ip4NetToString(p.subnet), podIp, vtepMac: String(ready.vtepMac), env };
+  return { nd, subnet: ipv4NetToString(p.subnet), podIp, vtepMac: String(ready.vtepMac), env };
 }
 
 /** waitRoutes waits until `nd` routes every subnet in `subnets` into flannel.1. */

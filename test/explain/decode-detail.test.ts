@@ -11,7 +11,7 @@ import {
   type OverlayKind,
 } from '../../src/explain';
 import { macText } from '../../src/explain/names';
-import { bufferToMac } from '../../src/route/addr';
+import { bufferToMac } from '../../src/net/addr';
 import { fixture } from '../golden/fixtures';
 import {
   eth,

@@ -27,7 +27,7 @@ import type { BatchUdpSocket } from '../../src/io/batch-udp-socket';
 import type { PacketBatch } from '../../src/io/packet-batch';
 import type { Tun } from '../../src/io/tun';
 import { OffloadIngress } from '../../src/dataplane/ingress-offload';
-import { ipv4ToU32 } from '../../src/route/addr';
+import { ipv4ToU32 } from '../../src/net/addr';
 import { indexPeers, RouteTable } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
 import { L4_KINDS as KINDS, writeL4Packet as writePacket } from '../../src/testing/packets';
