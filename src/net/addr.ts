@@ -304,28 +304,33 @@ export function ipv6Mask(prefixLen: number): bigint {
   return prefixLen === 0 ? 0n : (MASK128 << BigInt(128 - prefixLen)) & MASK128;
 }
 
-/** parseIpv4Cidr parses `A.B.C.D/N` like Go's ParseCIDR: the result is masked (host bits cleared). */
-export function parseIpv4Cidr(s: string): Ipv4Net | null {
+/**
+ * splitPrefix splits `addr/N` where N matches `lenRe` and is <= `maxLen` (Go's ParseCIDR rules
+ * per family); null otherwise.
+ */
+function splitPrefix(s: string, lenRe: RegExp, maxLen: number): { addr: string; prefixLen: number } | null {
   const slash = s.indexOf('/');
   if (slash < 0) return null;
-  const ip = parseIpv4(s.slice(0, slash));
   const lenText = s.slice(slash + 1);
-  if (ip === null || !/^\d{1,2}$/.test(lenText)) return null;
+  if (!lenRe.test(lenText)) return null;
   const prefixLen = Number(lenText);
-  if (prefixLen > 32) return null;
-  return { ip: (ip & ipv4Mask(prefixLen)) >>> 0, prefixLen };
+  return prefixLen > maxLen ? null : { addr: s.slice(0, slash), prefixLen };
+}
+
+/** parseIpv4Cidr parses `A.B.C.D/N` like Go's ParseCIDR: the result is masked (host bits cleared). */
+export function parseIpv4Cidr(s: string): Ipv4Net | null {
+  const p = splitPrefix(s, /^\d{1,2}$/, 32);
+  const ip = p && parseIpv4(p.addr);
+  if (p === null || ip === null) return null;
+  return { ip: (ip & ipv4Mask(p.prefixLen)) >>> 0, prefixLen: p.prefixLen };
 }
 
 /** parseIpv6Cidr parses `addr/N` like Go's ParseCIDR: the result is masked. */
 export function parseIpv6Cidr(s: string): Ipv6Net | null {
-  const slash = s.indexOf('/');
-  if (slash < 0) return null;
-  const ip = parseIpv6(s.slice(0, slash));
-  const lenText = s.slice(slash + 1);
-  if (ip === null || !/^\d{1,3}$/.test(lenText)) return null;
-  const prefixLen = Number(lenText);
-  if (prefixLen > 128) return null;
-  return { ip: ip & ipv6Mask(prefixLen), prefixLen };
+  const p = splitPrefix(s, /^\d{1,3}$/, 128);
+  const ip = p && parseIpv6(p.addr);
+  if (p === null || ip === null) return null;
+  return { ip: ip & ipv6Mask(p.prefixLen), prefixLen: p.prefixLen };
 }
 
 /** ipv4NetToString prints `10.244.1.0/24`. */
