@@ -41,7 +41,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreError, SystemError } from '../errors';
 import {
-  Ip4Net,
+  Ipv4Net,
   Lease,
   LeaseAttrs,
   LeasePolicy,
@@ -49,8 +49,8 @@ import {
   PreviousSubnets,
   WeftFlags,
   describeLease,
-  parseIPv4,
-  ip4NetToString,
+  parseIpv4,
+  ipv4NetToString,
   leasesToPeerSpecs,
 } from '../control';
 import { DataplaneNode } from '../dataplane/node';
@@ -233,8 +233,8 @@ export class Daemon implements MetricsSource {
       this.identity = {
         backend: plan.backend,
         dev: plan.dev,
-        subnet: ip4NetToString(subnet),
-        network: ip4NetToString(config.network!),
+        subnet: ipv4NetToString(subnet),
+        network: ipv4NetToString(config.network!),
         publicIp: ext.publicIp,
         localIp: ext.addr,
         iface: ext.name,
@@ -262,7 +262,7 @@ export class Daemon implements MetricsSource {
       if (this.stopping) return await this.teardown();
       this.startWatching(lease, attrs, listing);
       this.log.info('ready', {
-        subnet: ip4NetToString(subnet),
+        subnet: ipv4NetToString(subnet),
         publicIp: ext.publicIp,
         vtepMac,
         dev: plan.dev,
@@ -303,7 +303,7 @@ export class Daemon implements MetricsSource {
     // A store lease this start created is released again; a kube podCIDR is the Node's own.
     if (mgr instanceof LeaseManager && mgr.created)
       undo.add(`the new lease ${lease.key}`, () => mgr.release());
-    this.log.info('Lease acquired: ' + ip4NetToString(lease.subnet!), {
+    this.log.info('Lease acquired: ' + ipv4NetToString(lease.subnet!), {
       lease: describeLease(lease),
       key: lease.key,
     });
@@ -324,7 +324,7 @@ export class Daemon implements MetricsSource {
   ): Promise<{ cursor: string; initial: Lease[] }> {
     const ownAddrs = new Set<number>();
     for (const a of [ext.publicIp, ext.addr, ...links.flatMap((l) => l.addrs)]) {
-      const u = parseIPv4(a);
+      const u = parseIpv4(a);
       if (u !== null) ownAddrs.add(u);
     }
     const subnet = lease.subnet!;
@@ -337,7 +337,7 @@ export class Daemon implements MetricsSource {
       ownAddrs,
       vni: config.backend.type === 'vxlan' ? config.backend.vni : null,
     };
-    this.routes = new RouteSync({ scope: ip4NetToString(config.network!) });
+    this.routes = new RouteSync({ scope: ipv4NetToString(config.network!) });
     const listing = await this.retryStore('list leases', () => store.listLeases());
     const initial = listing.leases.filter((l) => l.key !== lease.key);
     this.applyLeaseSet(new Map(initial.map((l) => [l.key, l])), false);
@@ -349,11 +349,11 @@ export class Daemon implements MetricsSource {
    * 4b. startHostGw: no device and no dataplane, the kernel forwards along one route per peer;
    * a route check re-adds deleted routes every ROUTE_CHECK_MS, queued behind lease changes.
    */
-  private async startHostGw(ext: ExtIface, subnet: Ip4Net, undo: Rollback): Promise<void> {
+  private async startHostGw(ext: ExtIface, subnet: Ipv4Net, undo: Rollback): Promise<void> {
     const routes = this.routes!;
     this.direct.hostGwDev = ext.name;
     await this.direct.sync(this.directPeers);
-    if (this.flags.ipBlackholeRoute) await this.direct.addBlackholeUndoable(ip4NetToString(subnet), undo);
+    if (this.flags.ipBlackholeRoute) await this.direct.addBlackholeUndoable(ipv4NetToString(subnet), undo);
     if (this.stopping) return;
     this.log.info('host-gw routes installed', {
       iface: ext.name,
@@ -380,7 +380,7 @@ export class Daemon implements MetricsSource {
     plan: NodePlan,
     config: NetworkConfig,
     ext: ExtIface,
-    subnet: Ip4Net,
+    subnet: Ipv4Net,
     vtepMac: string | null,
     undo: Rollback,
   ): Promise<void> {
@@ -418,7 +418,7 @@ export class Daemon implements MetricsSource {
     if (this.stopping) return;
     if (plan.backend === 'udp') {
       // flannel's udp backend routes the whole Network into flannel0 (misses get ICMP unreachable).
-      const dst = ip4NetToString(config.network!);
+      const dst = ipv4NetToString(config.network!);
       const r = await routes.sync('network', [{ dst, dev: plan.dev }]);
       if (r.conflicts.length > 0 || r.errors.length > 0) {
         throw new SystemError(
@@ -431,7 +431,7 @@ export class Daemon implements MetricsSource {
       }
     }
     await this.direct.sync(this.directPeers);
-    if (f.ipBlackholeRoute) await this.direct.addBlackholeUndoable(ip4NetToString(subnet), undo);
+    if (f.ipBlackholeRoute) await this.direct.addBlackholeUndoable(ipv4NetToString(subnet), undo);
     if (this.stopping) return;
     this.log.info('dataplane started', {
       dev: plan.dev,

@@ -3,9 +3,9 @@
  * dataplane encapsulates to, the DirectRouting peers and the leases that were not routed, and why.
  */
 import type { Lease, LeaseRejection } from '../control';
-import { ip4NetToString } from '../control';
+import { ipv4NetToString } from '../control';
 import type { KernelRoute } from '../io/route-sync';
-import { bufferToMac } from '../route/addr';
+import { bufferToMac } from '../net/addr';
 import type { Backend } from '../route/peer';
 import type { PeerSpec } from '../route/route-table';
 
@@ -76,7 +76,7 @@ export interface DebugState {
 export function debugRoutes(s: DebugState): DebugRoutes {
   const port = s.node?.port ?? 0;
   const keyOf = new Map<string, string>();
-  for (const [k, l] of s.known) if (l.subnet) keyOf.set(ip4NetToString(l.subnet), k);
+  for (const [k, l] of s.known) if (l.subnet) keyOf.set(ipv4NetToString(l.subnet), k);
   const direct = new Map(s.directRoutes.map((r) => [r.dst, r.via]));
   return {
     node: s.node,

@@ -10,13 +10,13 @@
  * interface's) minus the encapsulation overhead of src/encap/constants.ts; host-gw adds nothing.
  */
 import { ConfigError } from '../errors';
-import type { Ip4Net, LeaseAttrs, NetworkConfig, WeftFlags } from '../control';
-import { formatIPv4, vxlanLeaseData } from '../control';
+import type { Ipv4Net, LeaseAttrs, NetworkConfig, WeftFlags } from '../control';
+import { u32ToIpv4, vxlanLeaseData } from '../control';
 import type { NodeConfig } from '../dataplane/node';
 import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port';
 import { UDP_OVERHEAD, VXLAN_OVERHEAD } from '../encap/constants';
 import type { RouteSync } from '../io/route-sync';
-import { macToBuffer } from '../route/addr';
+import { macToBuffer } from '../net/addr';
 import type { Backend } from '../route/peer';
 import type { PeerSpec } from '../route/route-table';
 import { hostGwLeaseAttrs } from './host-gw';
@@ -105,7 +105,7 @@ export interface DataplaneInputs {
   /** The address the UDP socket binds (the external interface's). */
   local: string;
   /** Our lease's subnet: the TUN gets `<subnet>.0/32`, as flannel.1 does. */
-  subnet: Ip4Net;
+  subnet: Ipv4Net;
   /** Our VTEP MAC (vxlan); null for udp. */
   vtepMac: string | null;
   peers: PeerSpec[];
@@ -127,7 +127,7 @@ export function dataplaneConfig(plan: NodePlan, x: DataplaneInputs): NodeConfig 
     backend: plan.backend,
     dev: plan.dev,
     local: x.local,
-    address: `${formatIPv4(x.subnet.ip)}/32`,
+    address: `${u32ToIpv4(x.subnet.ip)}/32`,
     vni: plan.vni,
     port: plan.port,
     vtepMac: x.vtepMac ? macToBuffer(x.vtepMac) : Buffer.from(PLACEHOLDER_VTEP_MAC),

@@ -11,7 +11,7 @@ import {
   LeaseRejection,
   describeLease,
   filterLeases,
-  ip4NetToString,
+  ipv4NetToString,
   leaseToPeer,
   vxlanDataOf,
 } from '../control';
@@ -55,7 +55,7 @@ export class PeerLeases {
         // An ignored or rejected lease never became a route, so its removal changes nothing.
         if (this.ignored.delete(k) || this.rejected.delete(k)) continue;
         this.d.counters.leaseRemoved++;
-        this.d.log.info(`Subnet removed: ${l.subnet ? ip4NetToString(l.subnet) : k}`, { key: k });
+        this.d.log.info(`Subnet removed: ${l.subnet ? ipv4NetToString(l.subnet) : k}`, { key: k });
       }
     }
     for (const [k, r] of rejected) {
@@ -64,7 +64,7 @@ export class PeerLeases {
       if (prev?.reason === r.reason) continue;
       if (prev === undefined && this.known.has(k) && !this.ignored.has(k)) {
         this.d.counters.leaseRemoved++;
-        this.d.log.info(`Subnet removed: ${ip4NetToString(leases.get(k)!.subnet!)}`, { key: k });
+        this.d.log.info(`Subnet removed: ${ipv4NetToString(leases.get(k)!.subnet!)}`, { key: k });
       }
       this.ignored.delete(k);
       this.conflicted.delete(k);
@@ -81,7 +81,7 @@ export class PeerLeases {
       if (!wasRejected && old && (old === l || JSON.stringify(old.attrs) === JSON.stringify(l.attrs)))
         continue;
       // flannel decides DirectRouting again on every event for a lease; here on every change.
-      if (l.subnet) this.d.forget(ip4NetToString(l.subnet));
+      if (l.subnet) this.d.forget(ipv4NetToString(l.subnet));
       if (hostGw) {
         // flannel's RouteNetwork: only host-gw leases count, the others get its warning.
         const warning = hostGwIgnoreWarning(l);
@@ -109,7 +109,7 @@ export class PeerLeases {
       this.d.counters.leaseAdded++;
       const mac = vxlanDataOf(l.attrs.backendData)?.vtepMac;
       this.d.log.info(
-        `Subnet added: ${ip4NetToString(l.subnet!)} via ${l.attrs.publicIp}`,
+        `Subnet added: ${ipv4NetToString(l.subnet!)} via ${l.attrs.publicIp}`,
         mac ? { vtepMac: mac, key: k } : { key: k },
       );
     }
@@ -133,7 +133,7 @@ export class PeerLeases {
     if (conflicts.length === 0 && this.conflicted.size === 0) return;
     const keyOf = new Map<string, string>();
     for (const [k, l] of this.known)
-      if (l.subnet && !this.rejected.has(k)) keyOf.set(ip4NetToString(l.subnet), k);
+      if (l.subnet && !this.rejected.has(k)) keyOf.set(ipv4NetToString(l.subnet), k);
     const now = new Set<string>();
     for (const c of conflicts) {
       const k = keyOf.get(c.route.dst);
@@ -153,7 +153,7 @@ export class PeerLeases {
     }
     for (const [k] of this.conflicted) {
       const l = this.known.get(k);
-      const dst = l?.subnet ? ip4NetToString(l.subnet) : null;
+      const dst = l?.subnet ? ipv4NetToString(l.subnet) : null;
       if (!now.has(k) && (dst === null || owner?.ownerOf(dst) !== undefined)) this.conflicted.delete(k);
     }
   }

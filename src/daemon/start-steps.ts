@@ -16,11 +16,11 @@
 import fsp from 'node:fs/promises';
 import { ConfigError } from '../errors';
 import {
-  Ip4Net,
+  Ipv4Net,
   NetworkConfig,
   PreviousSubnets,
   WeftFlags,
-  ip4NetToString,
+  ipv4NetToString,
   loadNetworkConfig,
   openStore,
   readSubnetEnv,
@@ -186,7 +186,7 @@ export function newTrafficRules(
   ctx: StepContext,
   iptables: Iptables,
   config: NetworkConfig,
-  subnet: Ip4Net,
+  subnet: Ipv4Net,
   previous: PreviousSubnets | null,
 ): TrafficRules {
   const f = ctx.flags;
@@ -195,13 +195,15 @@ export function newTrafficRules(
     iptables,
     log: ctx.log,
     counters: ctx.counters,
-    network: ip4NetToString(config.network!),
-    subnet: ip4NetToString(subnet),
+    network: ipv4NetToString(config.network!),
+    subnet: ipv4NetToString(subnet),
     ipMasq: f.ipMasq,
     randomFullyDisable: f.ipMasqFullyRandomDisable,
     forwardRules: f.iptablesForwardRules,
     resyncSeconds: f.iptablesResync,
-    previous: prev ? { network: ip4NetToString(prev.network!), subnet: ip4NetToString(prev.subnet!) } : null,
+    previous: prev
+      ? { network: ipv4NetToString(prev.network!), subnet: ipv4NetToString(prev.subnet!) }
+      : null,
   });
 }
 
@@ -209,7 +211,7 @@ export function newTrafficRules(
 export async function writeSubnetFile(
   ctx: StepContext,
   config: NetworkConfig,
-  subnet: Ip4Net,
+  subnet: Ipv4Net,
   mtu: number,
 ): Promise<void> {
   const f = ctx.flags;

@@ -6,7 +6,7 @@
  */
 import { ANOMALY_NAMES, DROP_REASON_NAMES } from '../encap';
 import { ioCountersToObject } from '../io/counters';
-import { u32ToIpv4 } from '../route/addr';
+import { u32ToIpv4 } from '../net/addr';
 import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
 import type { FlowEntry, FlowTableSnapshot } from './flow-table';
 import { sumSnapshots, type QueueOffloadSnapshot, type QueueSnapshot } from './queue';

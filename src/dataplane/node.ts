@@ -69,7 +69,7 @@ import * as netdev from '../io/netdev';
 import { RouteSync, type RouteSyncResult } from '../io/route-sync';
 import type { IoMode, PacketIo } from '../io/packet-io';
 import { Tun } from '../io/tun';
-import { ipv4ToU32, parseCidr } from '../route/addr';
+import { ipv4ToU32, parseCidr } from '../net/addr';
 import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
 import { diffPeers } from '../route/peer-diff';

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseFlags, parseIp4Cidr, parseNetworkConfig } from '../../src/control';
+import { parseFlags, parseIpv4Cidr, parseNetworkConfig } from '../../src/control';
 import { dataplaneConfig, leaseAttrs, planNode, MIN_OVERLAY_MTU } from '../../src/daemon/node-plan';
 import { UDP_OVERHEAD, VXLAN_OVERHEAD } from '../../src/encap/constants';
 import { RouteSync } from '../../src/io/route-sync';
@@ -93,7 +93,7 @@ test('dataplane config: <subnet>.0/32 on the TUN, flags applied, forwarding off 
   const vx = dataplaneConfig(planNode(net('{"Type":"vxlan"}'), eth0), {
     flags,
     local: '192.0.2.1',
-    subnet: parseIp4Cidr('10.244.7.0/24')!,
+    subnet: parseIpv4Cidr('10.244.7.0/24')!,
     vtepMac: '0e:00:00:00:00:01',
     peers: [],
     routes,
@@ -108,7 +108,7 @@ test('dataplane config: <subnet>.0/32 on the TUN, flags applied, forwarding off 
   const udp = dataplaneConfig(planNode(net('{"Type":"udp"}'), eth0), {
     flags,
     local: '192.0.2.1',
-    subnet: parseIp4Cidr('10.244.7.0/24')!,
+    subnet: parseIpv4Cidr('10.244.7.0/24')!,
     vtepMac: null,
     peers: [],
     routes,

@@ -8,15 +8,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { filterLeases, parseIp4Cidr, parseIPv4, type Lease, type LeasePolicy } from '../../src/control';
+import { filterLeases, parseIpv4Cidr, parseIpv4, type Lease, type LeasePolicy } from '../../src/control';
 import { PeerLeases } from '../../src/daemon/peer-leases';
 import { newDaemonCounters } from '../../src/metrics/metrics';
 
 const policy: LeasePolicy = {
-  network: parseIp4Cidr('10.244.0.0/16')!,
+  network: parseIpv4Cidr('10.244.0.0/16')!,
   subnetLen: 24,
-  ownSubnet: parseIp4Cidr('10.244.0.0/24')!,
-  ownAddrs: new Set([parseIPv4('192.0.2.1')!]),
+  ownSubnet: parseIpv4Cidr('10.244.0.0/24')!,
+  ownAddrs: new Set([parseIpv4('192.0.2.1')!]),
   vni: 1,
 };
 
@@ -24,7 +24,7 @@ const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** lease builds a vxlan lease; `third`/`len` pick the subnet, `ip` the public IP's last byte. */
 function lease(third: number, len: number, ip: number, mac: string): Lease {
-  const subnet = parseIp4Cidr(`10.${third < 250 ? 244 : 9}.${third % 250}.0/${len}`);
+  const subnet = parseIpv4Cidr(`10.${third < 250 ? 244 : 9}.${third % 250}.0/${len}`);
   return {
     key: `10.244.${third}.0-${len}`,
     subnet,
