@@ -29,18 +29,13 @@
  */
 import type { Backend, Peer } from '../route/peer';
 import type { Router } from '../route/router';
-import {
-  DropReason,
-  buildIcmpFragNeeded,
-  buildIcmpNetUnreachable,
-  flannelUdpEncap,
-  flowSourcePort,
-  vxlanEncap,
-  writeOuterIPv4Udp,
-  ICMP_REPLY_MAX_SIZE,
-  type DropCounters,
-  type VxlanConfig,
-} from '../encap';
+import { DropReason, type DropCounters } from '../encap/drop-reason';
+import { flannelUdpEncap } from '../encap/flannel-udp';
+import { flowSourcePort } from '../encap/flow-hash';
+import { buildIcmpFragNeeded, buildIcmpNetUnreachable, ICMP_REPLY_MAX_SIZE } from '../encap/icmp-reply';
+import { writeOuterIPv4Udp } from '../encap/outer';
+import type { VxlanConfig } from '../encap/vxlan-config';
+import { vxlanEncap } from '../encap/vxlan-encap';
 import { PacketBatch } from '../io/packet-batch';
 import type { TunDevice } from '../io/tun-device';
 import type { FlowTable } from './flow-table';
