@@ -41,6 +41,8 @@ export const TCP_OFF_FLAGS = 13;
 export const TCP_OFF_WINDOW = 14;
 /** TCP_OFF_CHECKSUM is the offset of "Checksum". */
 export const TCP_OFF_CHECKSUM = 16;
+/** TCP_OFF_URGENT is the offset of "Urgent Pointer". */
+export const TCP_OFF_URGENT = 18;
 
 /** TCP_FIN is the FIN flag bit. */
 export const TCP_FIN = 0x01;
