@@ -17,16 +17,21 @@
  * `--debug` pays one predictable branch.
  */
 import { u32ToIpv4 } from '../route/addr';
-import { FLOW_KEY_WORDS, readFlowKey } from '../wire/flow-key';
+import { flowPortsAt } from '../wire/flow-key';
+import {
+  IPV4_MIN_HEADER_SIZE,
+  IPV4_OFF_PROTOCOL,
+  IPV4_VERSION,
+  ipVersion,
+  ipv4DstI32,
+  ipv4SrcI32,
+  readI32,
+} from '../wire/ipv4';
 
 /** FLOW_TABLE_SLOTS is the default table size. */
 export const FLOW_TABLE_SLOTS = 4096;
 /** FLOW_MAX_PROBE bounds the slots one packet may inspect, so a full table costs no more than this. */
 export const FLOW_MAX_PROBE = 16;
-
-/** IPv4 flow keys are 3 words (no ports) or 4; longer ones are IPv6, counted as `other`. */
-const KEY_V4 = 3;
-const KEY_V4_PORTS = 4;
 
 /** FlowEntry is one flow as /debug/flows shows it. */
 export interface FlowEntry {
@@ -73,7 +78,6 @@ export class FlowTable {
   private readonly peers: Int32Array;
   private readonly packets: Float64Array;
   private readonly bytes: Float64Array;
-  private readonly key = new Int32Array(FLOW_KEY_WORDS);
 
   /** FlowTable allocates `slots` (rounded up to a power of two) slots once. */
   constructor(slots = FLOW_TABLE_SLOTS) {
@@ -96,17 +100,16 @@ export class FlowTable {
    * Hot path: no allocation, int32 arithmetic only, at most FLOW_MAX_PROBE slots inspected.
    */
   record(buf: Uint8Array, off: number, len: number, peerU32: number): void {
-    const key = this.key;
-    const words = readFlowKey(buf, off, len, key);
-    if (words !== KEY_V4 && words !== KEY_V4_PORTS) {
+    if (len < IPV4_MIN_HEADER_SIZE || ipVersion(buf, off) !== IPV4_VERSION) {
       this.otherPackets++;
       this.otherBytes += len;
       return;
     }
-    const s = key[0]!;
-    const d = key[1]!;
-    const proto = key[2]!;
-    const ports = words === KEY_V4_PORTS ? key[3]! : 0;
+    const s = ipv4SrcI32(buf, off);
+    const d = ipv4DstI32(buf, off);
+    const proto = buf[off + IPV4_OFF_PROTOCOL]!;
+    const p = flowPortsAt(buf, off, len);
+    const ports = p < 0 ? 0 : readI32(buf, p);
     // A murmur-style mix; every key bit reaches the low bits used as the index.
     let h = Math.imul(s, 0x9e3779b1) ^ d;
     h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ ports;

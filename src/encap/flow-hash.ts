@@ -7,13 +7,27 @@
  * otherwise and for every IPv4 fragment). The hash is MurmurHash3 (x86_32) over the key words with
  * a fixed seed: the same flow maps to the same port in every process and on every node.
  */
-import { FLOW_KEY_WORDS, readFlowKey } from '../wire/flow-key';
+import { flowPortsAt } from '../wire/flow-key';
+import {
+  IPV4_MIN_HEADER_SIZE,
+  IPV4_OFF_PROTOCOL,
+  IPV4_VERSION,
+  ipVersion,
+  ipv4DstI32,
+  ipv4SrcI32,
+  readI32,
+} from '../wire/ipv4';
+import {
+  IPV6_HEADER_SIZE,
+  IPV6_OFF_DST,
+  IPV6_OFF_NEXT_HEADER,
+  IPV6_OFF_SRC,
+  IPV6_VERSION,
+} from '../wire/ipv6';
 
 const SEED = 0x9747b28c;
 /** NO_KEY_BYTES is how much of a packet without a flow key is hashed instead. */
 const NO_KEY_BYTES = 20;
-/** key is the scratch the flow key is read into (one per thread; hashing never re-enters). */
-const key = new Int32Array(FLOW_KEY_WORDS);
 
 /** mix folds one 32-bit key word into the running MurmurHash3 state `h`. */
 function mix(h: number, k: number): number {
@@ -53,10 +67,22 @@ export function flowHash(buf: Uint8Array, off: number, len: number): number {
 /** flowHashI32 is `flowHash` as a signed int32 (same bits), allocation-free. */
 function flowHashI32(buf: Uint8Array, off: number, len: number): number {
   let h = SEED;
-  const words = readFlowKey(buf, off, len, key);
-  if (words > 0) {
-    for (let i = 0; i < words; i++) h = mix(h, key[i]!);
-    return fmix(h, words * 4);
+  const version = len < 1 ? 0 : ipVersion(buf, off);
+  if (version === IPV4_VERSION && len >= IPV4_MIN_HEADER_SIZE) {
+    h = mix(h, ipv4SrcI32(buf, off));
+    h = mix(h, ipv4DstI32(buf, off));
+    h = mix(h, buf[off + IPV4_OFF_PROTOCOL]!);
+    const p = flowPortsAt(buf, off, len);
+    if (p < 0) return fmix(h, 12);
+    return fmix(mix(h, readI32(buf, p)), 16);
+  }
+  if (version === IPV6_VERSION && len >= IPV6_HEADER_SIZE) {
+    // Source and destination are adjacent: eight words from "Source Address".
+    for (let a = off + IPV6_OFF_SRC; a < off + IPV6_OFF_DST + 16; a += 4) h = mix(h, readI32(buf, a));
+    h = mix(h, buf[off + IPV6_OFF_NEXT_HEADER]!);
+    const p = flowPortsAt(buf, off, len);
+    if (p < 0) return fmix(h, 36);
+    return fmix(mix(h, readI32(buf, p)), 40);
   }
   // Not a valid IP header: hash up to the first bytes so the result is still deterministic.
   const n = len < NO_KEY_BYTES ? (len < 0 ? 0 : len) : NO_KEY_BYTES;

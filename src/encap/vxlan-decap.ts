@@ -18,9 +18,8 @@
  * (src/wire/ip.ts); writing the padded length to a TUN is harmless, the kernel trims it.
  */
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethDstEquals, ethEtherType, ethSrcEquals } from '../wire/ethernet';
-import { ipPacketLength } from '../wire/ip';
-import { isValidIpv4 } from '../wire/ipv4';
-import { isValidIpv6 } from '../wire/ipv6';
+import { ipv4TotalLength, isValidIpv4 } from '../wire/ipv4';
+import { ipv6PacketLength, isValidIpv6 } from '../wire/ipv6';
 import { VXLAN_HEADER_SIZE, vxlanHasVni, vxlanReservedBitsSet, vxlanVni } from '../wire/vxlan';
 import { VXLAN_ENCAP_SIZE } from './constants';
 import { Anomaly, DropReason, type AnomalyCounters, type DropCounters } from './drop-reason';
@@ -64,19 +63,20 @@ export function vxlanDecap(
   const etherType = ethEtherType(buf, eth);
   const inner = off + VXLAN_ENCAP_SIZE;
   const avail = len - VXLAN_ENCAP_SIZE;
-  let valid: boolean;
-  if (etherType === ETHERTYPE_IPV4) valid = isValidIpv4(buf, inner, avail);
-  else if (etherType === ETHERTYPE_IPV6) valid = isValidIpv6(buf, inner, avail);
+  let v4: boolean;
+  if (etherType === ETHERTYPE_IPV4) v4 = true;
+  else if (etherType === ETHERTYPE_IPV6) v4 = false;
   else {
     drops[DropReason.badEthertype]++;
     return -1;
   }
-  if (!valid) {
+  if (v4 ? !isValidIpv4(buf, inner, avail) : !isValidIpv6(buf, inner, avail)) {
     drops[DropReason.badInnerIp]++;
     return -1;
   }
   // Counted only once the frame is accepted, so anomalies describe delivered frames.
   if (vxlanReservedBitsSet(buf, off)) anomalies[Anomaly.vxlanReservedBitsSet]++;
-  if (ipPacketLength(buf, inner) !== avail) anomalies[Anomaly.innerPadding]++;
+  const ipLen = v4 ? ipv4TotalLength(buf, inner) : ipv6PacketLength(buf, inner);
+  if (ipLen !== avail) anomalies[Anomaly.innerPadding]++;
   return inner;
 }

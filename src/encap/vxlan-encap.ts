@@ -11,7 +11,7 @@
  *
  * Ownership: the caller owns `buf`; bytes buf[off-22..off) are overwritten.
  */
-import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, setEthDst, setEthEtherType, setEthSrc } from '../wire/ethernet';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, writeEthernetHeader } from '../wire/ethernet';
 import { ipVersion } from '../wire/ipv4';
 import { IPV6_VERSION } from '../wire/ipv6';
 import { VXLAN_HEADER_SIZE, writeVxlanHeader } from '../wire/vxlan';
@@ -27,12 +27,7 @@ export function vxlanEncap(buf: Buffer, off: number, len: number, peerMac: Buffe
   const start = off - VXLAN_ENCAP_SIZE;
   writeVxlanHeader(buf, start, cfg.vni);
   const eth = start + VXLAN_HEADER_SIZE;
-  setEthDst(buf, eth, peerMac);
-  setEthSrc(buf, eth, cfg.localMac);
-  setEthEtherType(
-    buf,
-    eth,
-    len > 0 && ipVersion(buf, off) === IPV6_VERSION ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4,
-  );
+  const etherType = len > 0 && ipVersion(buf, off) === IPV6_VERSION ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
+  writeEthernetHeader(buf, eth, peerMac, cfg.localMac, etherType);
   return start;
 }

@@ -9,29 +9,25 @@
  * IPv4 fragment: later fragments carry no ports, so a fragmented flow must not key on them. IPv6
  * extension headers are not walked: a Next Header other than TCP/UDP/SCTP keys on the 3-tuple.
  *
- * The key is written as int32 words into a caller-owned Int32Array (no allocation):
- *   IPv4  [src, dst, protocol, ports?]                  3 or 4 words
- *   IPv6  [src (4 words), dst (4 words), protocol, ports?]   9 or 10 words
- * where `ports` is source port << 16 | destination port.
+ * As 32-bit words, the key is
+ *   IPv4  [src, dst, protocol, ports?]                        3 or 4 words
+ *   IPv6  [src (4 words), dst (4 words), protocol, ports?]    9 or 10 words
+ * where `ports` is source port << 16 | destination port, read at `flowPortsAt`. The addresses and
+ * protocol are the IP header's own fields (ipv4.ts, ipv6.ts); this file decides the ports.
  */
 import {
   IP_PROTO_SCTP,
   IP_PROTO_TCP,
   IP_PROTO_UDP,
   IPV4_MIN_HEADER_SIZE,
-  IPV4_OFF_DST,
   IPV4_OFF_PROTOCOL,
-  IPV4_OFF_SRC,
   IPV4_VERSION,
   ipVersion,
   ipv4HeaderLength,
   ipv4IsFragment,
-  readI32,
 } from './ipv4';
-import { IPV6_HEADER_SIZE, IPV6_OFF_NEXT_HEADER, IPV6_OFF_SRC, IPV6_VERSION } from './ipv6';
+import { IPV6_HEADER_SIZE, IPV6_OFF_NEXT_HEADER } from './ipv6';
 
-/** FLOW_KEY_WORDS is the longest key (IPv6 with ports), the size of the Int32Array to pass. */
-export const FLOW_KEY_WORDS = 10;
 /** FLOW_KEY_PORTS_SIZE is the bytes of the L4 header in the key: the two 16-bit ports. */
 export const FLOW_KEY_PORTS_SIZE = 4;
 
@@ -41,41 +37,17 @@ export function flowHasPorts(proto: number): boolean {
 }
 
 /**
- * readFlowKey writes the flow key of the IP packet at buf[off..off+len) into `key` (at least
- * FLOW_KEY_WORDS long) and returns its length in words (see the module comment), or 0 when the
- * packet is too short for its version's fixed header or is not IPv4/IPv6. Never throws.
+ * flowPortsAt returns the offset of the port pair that belongs in the flow key of the IP packet at
+ * buf[off..off+len), or -1 when its key is the 3-tuple: a protocol without ports, any IPv4
+ * fragment, or a packet too short to hold them. The caller has checked that `len` covers the fixed
+ * header of the packet's version (IPv4 20, IPv6 40 bytes).
  */
-export function readFlowKey(buf: Uint8Array, off: number, len: number, key: Int32Array): number {
-  if (len < 1) return 0;
-  const version = ipVersion(buf, off);
-  if (version === IPV4_VERSION && len >= IPV4_MIN_HEADER_SIZE) {
-    const proto = buf[off + IPV4_OFF_PROTOCOL];
-    key[0] = readI32(buf, off + IPV4_OFF_SRC);
-    key[1] = readI32(buf, off + IPV4_OFF_DST);
-    key[2] = proto;
+export function flowPortsAt(buf: Uint8Array, off: number, len: number): number {
+  if (ipVersion(buf, off) === IPV4_VERSION) {
+    if (!flowHasPorts(buf[off + IPV4_OFF_PROTOCOL]) || ipv4IsFragment(buf, off)) return -1;
     const hlen = ipv4HeaderLength(buf, off);
-    if (
-      flowHasPorts(proto) &&
-      !ipv4IsFragment(buf, off) &&
-      hlen >= IPV4_MIN_HEADER_SIZE &&
-      len >= hlen + FLOW_KEY_PORTS_SIZE
-    ) {
-      key[3] = readI32(buf, off + hlen);
-      return 4;
-    }
-    return 3;
+    return hlen >= IPV4_MIN_HEADER_SIZE && len >= hlen + FLOW_KEY_PORTS_SIZE ? off + hlen : -1;
   }
-  if (version === IPV6_VERSION && len >= IPV6_HEADER_SIZE) {
-    // Source and destination are adjacent: 8 words from IPV6_OFF_SRC.
-    const a = off + IPV6_OFF_SRC;
-    for (let i = 0; i < 8; i++) key[i] = readI32(buf, a + 4 * i);
-    const proto = buf[off + IPV6_OFF_NEXT_HEADER];
-    key[8] = proto;
-    if (flowHasPorts(proto) && len >= IPV6_HEADER_SIZE + FLOW_KEY_PORTS_SIZE) {
-      key[9] = readI32(buf, off + IPV6_HEADER_SIZE);
-      return 10;
-    }
-    return 9;
-  }
-  return 0;
+  if (!flowHasPorts(buf[off + IPV6_OFF_NEXT_HEADER])) return -1;
+  return len >= IPV6_HEADER_SIZE + FLOW_KEY_PORTS_SIZE ? off + IPV6_HEADER_SIZE : -1;
 }
