@@ -17,7 +17,7 @@
  * `--debug` pays one predictable branch.
  */
 import { u32ToIpv4 } from '../route/addr';
-import { flowPortsAt } from '../wire/flow-key';
+import { flowPortsAtIpv4 } from '../wire/flow-key';
 import {
   IPV4_MIN_HEADER_SIZE,
   IPV4_OFF_PROTOCOL,
@@ -108,7 +108,7 @@ export class FlowTable {
     const s = ipv4SrcI32(buf, off);
     const d = ipv4DstI32(buf, off);
     const proto = buf[off + IPV4_OFF_PROTOCOL]!;
-    const p = flowPortsAt(buf, off, len);
+    const p = flowPortsAtIpv4(buf, off, len);
     const ports = p < 0 ? 0 : readI32(buf, p);
     // A murmur-style mix; every key bit reaches the low bits used as the index.
     let h = Math.imul(s, 0x9e3779b1) ^ d;

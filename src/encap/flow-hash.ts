@@ -7,7 +7,7 @@
  * otherwise and for every IPv4 fragment). The hash is MurmurHash3 (x86_32) over the key words with
  * a fixed seed: the same flow maps to the same port in every process and on every node.
  */
-import { flowPortsAt } from '../wire/flow-key';
+import { flowPortsAtIpv4, flowPortsAtIpv6 } from '../wire/flow-key';
 import {
   IPV4_MIN_HEADER_SIZE,
   IPV4_OFF_PROTOCOL,
@@ -72,7 +72,7 @@ function flowHashI32(buf: Uint8Array, off: number, len: number): number {
     h = mix(h, ipv4SrcI32(buf, off));
     h = mix(h, ipv4DstI32(buf, off));
     h = mix(h, buf[off + IPV4_OFF_PROTOCOL]!);
-    const p = flowPortsAt(buf, off, len);
+    const p = flowPortsAtIpv4(buf, off, len);
     if (p < 0) return fmix(h, 12);
     return fmix(mix(h, readI32(buf, p)), 16);
   }
@@ -80,7 +80,7 @@ function flowHashI32(buf: Uint8Array, off: number, len: number): number {
     // Source and destination are adjacent: eight words from "Source Address".
     for (let a = off + IPV6_OFF_SRC; a < off + IPV6_OFF_DST + 16; a += 4) h = mix(h, readI32(buf, a));
     h = mix(h, buf[off + IPV6_OFF_NEXT_HEADER]!);
-    const p = flowPortsAt(buf, off, len);
+    const p = flowPortsAtIpv6(buf, off, len);
     if (p < 0) return fmix(h, 36);
     return fmix(mix(h, readI32(buf, p)), 40);
   }

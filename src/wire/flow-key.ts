@@ -12,8 +12,9 @@
  * As 32-bit words, the key is
  *   IPv4  [src, dst, protocol, ports?]                        3 or 4 words
  *   IPv6  [src (4 words), dst (4 words), protocol, ports?]    9 or 10 words
- * where `ports` is source port << 16 | destination port, read at `flowPortsAt`. The addresses and
- * protocol are the IP header's own fields (ipv4.ts, ipv6.ts); this file decides the ports.
+ * where `ports` is source port << 16 | destination port, read at `flowPortsAtIpv4` /
+ * `flowPortsAtIpv6`. The addresses and protocol are the IP header's own fields (ipv4.ts,
+ * ipv6.ts); this file decides the ports.
  */
 import {
   IP_PROTO_SCTP,
@@ -21,8 +22,6 @@ import {
   IP_PROTO_UDP,
   IPV4_MIN_HEADER_SIZE,
   IPV4_OFF_PROTOCOL,
-  IPV4_VERSION,
-  ipVersion,
   ipv4HeaderLength,
   ipv4IsFragment,
 } from './ipv4';
@@ -37,17 +36,21 @@ export function flowHasPorts(proto: number): boolean {
 }
 
 /**
- * flowPortsAt returns the offset of the port pair that belongs in the flow key of the IP packet at
- * buf[off..off+len), or -1 when its key is the 3-tuple: a protocol without ports, any IPv4
- * fragment, or a packet too short to hold them. The caller has checked that `len` covers the fixed
- * header of the packet's version (IPv4 20, IPv6 40 bytes).
+ * flowPortsAtIpv4 returns the offset of the port pair that belongs in the flow key of the IPv4
+ * packet at buf[off..off+len), or -1 when its key is the 3-tuple: a protocol without ports, any
+ * fragment, or a packet too short to hold them. The caller has checked len >= 20.
  */
-export function flowPortsAt(buf: Uint8Array, off: number, len: number): number {
-  if (ipVersion(buf, off) === IPV4_VERSION) {
-    if (!flowHasPorts(buf[off + IPV4_OFF_PROTOCOL]) || ipv4IsFragment(buf, off)) return -1;
-    const hlen = ipv4HeaderLength(buf, off);
-    return hlen >= IPV4_MIN_HEADER_SIZE && len >= hlen + FLOW_KEY_PORTS_SIZE ? off + hlen : -1;
-  }
+export function flowPortsAtIpv4(buf: Uint8Array, off: number, len: number): number {
+  if (!flowHasPorts(buf[off + IPV4_OFF_PROTOCOL]) || ipv4IsFragment(buf, off)) return -1;
+  const hlen = ipv4HeaderLength(buf, off);
+  return hlen >= IPV4_MIN_HEADER_SIZE && len >= hlen + FLOW_KEY_PORTS_SIZE ? off + hlen : -1;
+}
+
+/**
+ * flowPortsAtIpv6 is `flowPortsAtIpv4` for the IPv6 packet at buf[off..off+len) (extension headers
+ * are not walked). The caller has checked len >= 40.
+ */
+export function flowPortsAtIpv6(buf: Uint8Array, off: number, len: number): number {
   if (!flowHasPorts(buf[off + IPV6_OFF_NEXT_HEADER])) return -1;
   return len >= IPV6_HEADER_SIZE + FLOW_KEY_PORTS_SIZE ? off + IPV6_HEADER_SIZE : -1;
 }
