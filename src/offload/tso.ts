@@ -62,6 +62,10 @@ import {
   vnetGsoType,
 } from '../wire/virtio-net-hdr';
 
+/** PLAN_PER_SEGMENT is the copy-plan entries of one segment: its header, then its payload. */
+const PLAN_PER_SEGMENT = 2;
+const PLAN_PAYLOAD = 1;
+
 /** SegmentError lists the negative results of `TsoSegmenter.segment`. */
 export const SegmentError = {
   /** gso_type is not TCPV4/TCPV6 (UDP_L4 is never enabled by weft). */
@@ -144,7 +148,7 @@ export class TsoSegmenter {
 
   /** TsoSegmenter handles super-packets of up to `maxSegments` segments. */
   constructor(readonly maxSegments = 512) {
-    this.copier = new CsumCopier(maxSegments * 2);
+    this.copier = new CsumCopier(maxSegments * PLAN_PER_SEGMENT);
   }
 
   /**
@@ -206,7 +210,8 @@ export class TsoSegmenter {
       return SegmentError.noRoom;
     }
 
-    // Phase 1: plan header + payload copies, one native call copies and sums them.
+    // Phase 1: plan header + payload copies (PLAN_PER_SEGMENT entries per segment, the payload's
+    // at PLAN_PAYLOAD), one native call copies and sums them.
     const cp = this.copier;
     cp.count = 0;
     for (let i = 0; i < segs; i++) {
@@ -243,7 +248,9 @@ export class TsoSegmenter {
         setIpv4Checksum(dst, ip, checksumFinish(checksumAdd(dst, ip, l4, 0)));
         pseudo = pseudoSumIpv4(dst, ip, IP_PROTO_TCP, segLen - l4);
       }
-      const c = checksumFinish(checksumAdd(dst, th, tcpLen, pseudo + sums[2 * i + 1]!));
+      const c = checksumFinish(
+        checksumAdd(dst, th, tcpLen, pseudo + sums[PLAN_PER_SEGMENT * i + PLAN_PAYLOAD]!),
+      );
       setTcpChecksum(dst, th, c);
     }
     if (capped) this.clamped++;
