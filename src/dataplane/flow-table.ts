@@ -16,7 +16,7 @@
  * The hot paths hold a `FlowTable | null` and test it once per packet, so a node without
  * `--debug` pays one predictable branch.
  */
-import { u32ToIpv4 } from '../route/addr';
+import { u32ToIpv4 } from '../net/addr';
 import { flowPortsAtIpv4 } from '../wire/flow-key';
 import {
   IPV4_MIN_HEADER_SIZE,
