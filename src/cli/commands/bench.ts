@@ -11,7 +11,7 @@ import { commandLine, intValue, listValue, numberValue, parseArgv } from '../arg
 import { checkInputPath, checkOutputPath } from '../files';
 import { requireTools } from '../../demo/testbed';
 import { CASE_NAMES, DEFAULT_CASES, type CaseName } from '../../benchsuite/cases';
-import { formatTable, type BenchReport } from '../../benchsuite/report';
+import { CPU_LEGEND, formatTable, type BenchReport } from '../../benchsuite/report';
 import { renderCsv } from '../../benchsuite/csv';
 import { renderSvg } from '../../benchsuite/chart';
 import { METRICS, type Metric } from '../../benchsuite/measure';
@@ -161,7 +161,7 @@ export async function run(argv: string[]): Promise<number> {
     command: `weft bench ${argv.join(' ')}`.trim(),
     progress: (line) => process.stderr.write(line + '\n'),
   });
-  process.stdout.write(formatTable(report.rows) + '\n');
+  process.stdout.write(formatTable(report.rows) + '\n' + CPU_LEGEND + '\n');
   for (const r of report.rows) {
     if (r.errors.length > 0)
       process.stdout.write(`${r.label} (MTU ${r.mtu}) errors: ${r.errors.join('; ')}\n`);
