@@ -6,6 +6,7 @@
 import type { IoCounters } from '../io/counters';
 import type { PacketBatch } from '../io/packet-batch';
 import type { PacketIo } from '../io/packet-io';
+import type { TunIoMode } from '../io/tun';
 
 export type { PacketIo };
 
@@ -27,6 +28,10 @@ export interface TunDevice {
   writeBatch(batch: PacketBatch, start?: number, end?: number, status?: Uint8Array): number;
   /** onReadable runs `cb` whenever packets are waiting (null stops). */
   onReadable(cb: (() => void) | null): void;
+  /** How reads and writes reach the kernel (the native Tun only; fakes leave it out). */
+  readonly ioMode?: TunIoMode;
+  /** Why io_uring was refused, when it was (the native Tun only). */
+  readonly ioRefused?: string | null;
   /** close stops watching and releases the device. Idempotent. */
   close(): void;
 }

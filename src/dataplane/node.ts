@@ -77,6 +77,7 @@ import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
 import { diffPeers } from '../route/peer-diff';
 import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
+import type { TunIoMode } from '../io/tun';
 import type { TunDevice } from './devices';
 import type { FlowEntry, FlowTableSnapshot } from './flow-table';
 import {
@@ -206,6 +207,8 @@ export interface DataplaneStats {
   /** Non-zero anomaly counts. */
   anomalies: Record<string, number>;
   tun: Record<string, number>;
+  /** How the TUN queue(s) move packets (src/io/tun-io.ts), and why io_uring was refused if it was. */
+  tunIo?: { mode: TunIoMode; refused: string | null };
   udp: Record<string, number>;
   routes: { peers: number; cacheHits: number; cacheMisses: number; swaps: number };
   /** Offload state and counters (issue 5). */
@@ -749,6 +752,7 @@ export class DataplaneNode {
       ingressDrops: nonZero(t.ingressDrops, DROP_REASON_NAMES),
       anomalies: nonZero(t.anomalies, ANOMALY_NAMES),
       tun: this.tun ? ioCountersToObject(t.tun) : {},
+      tunIo: { mode: this.tun?.ioMode ?? 'readv', refused: this.tun?.ioRefused ?? null },
       udp: this.io ? ioCountersToObject(t.udp) : {},
       routes: {
         peers: this.router.table.size,
