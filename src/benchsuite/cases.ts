@@ -7,6 +7,8 @@
  *   weft-batch  `weft link --backend vxlan --io batch` on both sides (offloads as weft defaults)
  *   weft-nooff  the same with `--offload off` (recvmmsg/sendmmsg only): what the offloads buy
  *   weft-w2     weft-batch with `--workers 2`: a multi-queue TUN and a second worker thread per node
+ *   weft-readv  weft-batch with WEFT_TUN_IO=readv: one read()/write() per TUN packet instead of
+ *               io_uring batches (src/io/tun-io.ts), what batching the TUN buys
  *   weft-dgram  `weft link --backend vxlan --io dgram` (Node dgram, one packet per call)
  *   weft-udp    `weft link --backend udp --io batch` (flannel-UDP wire format)
  *   socat       socat TUN <-> UDP (anchors.md B), the per-packet userspace reference
@@ -25,6 +27,7 @@ export const CASE_NAMES = [
   'weft-batch',
   'weft-nooff',
   'weft-w2',
+  'weft-readv',
   'weft-dgram',
   'weft-udp',
   'socat',
@@ -48,6 +51,7 @@ export const CASE_LABELS: Record<CaseName, string> = {
   'weft-batch': 'weft VXLAN (batch)',
   'weft-nooff': 'weft VXLAN (batch, offload off)',
   'weft-w2': 'weft VXLAN (batch, 2 workers)',
+  'weft-readv': 'weft VXLAN (batch, TUN read/write loop)',
   'weft-dgram': 'weft VXLAN (dgram)',
   'weft-udp': 'weft flannel-UDP',
   socat: 'socat TUN/UDP',
@@ -142,8 +146,10 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
       [nsA, A_IP, '10.244.0.1/32', `10.244.1.0/24=${B_IP}`, MAC_A, MAC_B],
       [nsB, B_IP, '10.244.1.1/32', `10.244.0.0/24=${A_IP}`, MAC_B, MAC_A],
     ] as const) {
-      const c = h.spawn(`weft link ${ns}`, ns, process.execPath, [
-        WEFT_BIN, 'link', ...args, '--dev', uniqueName('wt'), '--local', local, '--address', addr,
+      // `env` execs node in place, so the PID measured is still weft's.
+      const env = name === 'weft-readv' ? ['WEFT_TUN_IO=readv', process.execPath] : [process.execPath];
+      const c = h.spawn(`weft link ${ns}`, ns, env.length > 1 ? 'env' : process.execPath, [
+        ...env.slice(env.length > 1 ? 0 : 1), WEFT_BIN, 'link', ...args, '--dev', uniqueName('wt'), '--local', local, '--address', addr,
         '--vtep-mac', myMac, '--peer', `${peer}${mac(peerMac)}`,
       ]); // prettier-ignore
       t.tunnels.push(c);
