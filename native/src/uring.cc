@@ -15,9 +15,9 @@
 //   support answers -EOPNOTSUPP: uringProbe (a zero-length read, which takes no packet) lets the
 //   caller find that out before using the ring on it.
 // - Reads are a guess at how many packets are queued: after a read that hit EAGAIN at k packets,
-//   the next call submits about 2k (at least kMinReads); a call that finds every slot full submits
-//   the next chunk, doubling, until EAGAIN or `max`. A wasted read costs a ptr_ring check, not a
-//   system call.
+//   the next call submits about 1.5k + 1 (at least kMinReads); a call that finds every slot full
+//   submits the next chunk, doubling, until EAGAIN or `max`. A wasted read costs a ptr_ring check
+//   and an io_uring request, not a system call.
 // - Each read is a readv with a second 64-byte iovec, as in tunRead: a packet longer than its
 //   slot is seen (count > slot capacity), counted as truncated and dropped.
 // - Counters: rxSyscalls / txSyscalls count io_uring_enter calls, so packets per syscall shows
@@ -36,7 +36,7 @@ namespace weft {
 namespace {
 
 constexpr uint32_t kMaxEntries = 4096;
-constexpr uint32_t kMinReads = 4;
+constexpr uint32_t kMinReads = 2;
 
 struct Uring {
   struct io_uring ring;
@@ -227,7 +227,7 @@ Napi::Value UringTunRead(const Napi::CallbackInfo& info) {
     want = std::min(2 * want, u->entries);
   }
   if (empty) c[kRxEagain]++;
-  u->next_reads = std::max(kMinReads, std::min(u->entries, 2 * count));
+  u->next_reads = std::max(kMinReads, std::min(u->entries, count + count / 2 + 1));
   return Napi::Number::New(env, count);
 }
 

@@ -52,8 +52,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         tops.push(t);
         samples.set(key(mtu, c), { tcp1: [], tcp4: [], udp64: [] });
         if (c.startsWith('weft') && t.tunnels[0]) {
-          const first = /^weft link: dev .*$/m.exec(t.tunnels[0].log);
-          if (first) notes.push(`MTU ${mtu} ${c}: ${first[0]}`);
+          for (const re of [/^weft link: dev .*$/m, /^weft link: tun-io .*$/m]) {
+            const line = re.exec(t.tunnels[0].log);
+            if (line) notes.push(`MTU ${mtu} ${c}: ${line[0]}`);
+          }
         }
       }
       for (let r = 0; r < o.rounds; r++) {

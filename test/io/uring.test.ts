@@ -16,6 +16,8 @@ import path from 'node:path';
 import { loadBinding, type NativeUring } from '../../src/io/binding';
 import { IoCounter, newIoCounters } from '../../src/io/counters';
 import { PacketBatch } from '../../src/io/packet-batch';
+import { parseTunIo } from '../../src/io/tun-io';
+import { ConfigError } from '../../src/errors';
 
 const b = loadBinding();
 const ringOf = (entries: number): NativeUring => b.uringOpen!(entries);
@@ -175,4 +177,16 @@ test('bad arguments and a closed ring throw a TypeError, never crash', () => {
   b.uringClose!(ring);
   b.uringClose!(ring); // idempotent
   assert.throws(() => read(ring, 0, batch, c), /uringTunRead/);
+});
+
+test('WEFT_TUN_IO: unset or readv is the read()/write() loop, io_uring asks for the ring, anything else names the variable', () => {
+  assert.equal(parseTunIo(undefined), 'readv');
+  assert.equal(parseTunIo(''), 'readv');
+  assert.equal(parseTunIo('readv'), 'readv');
+  assert.equal(parseTunIo(' io_uring '), 'io_uring');
+  assert.throws(
+    () => parseTunIo('uring'),
+    (e: unknown) =>
+      e instanceof ConfigError && e.field === 'WEFT_TUN_IO' && /readv or io_uring/.test(e.message),
+  );
 });
