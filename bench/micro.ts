@@ -7,7 +7,7 @@
  * each case runs alone for ~5M packets between two heap measurements (after a forced GC) to give
  * bytes allocated per packet; GCs seen during that run are reported too (a scavenge during the run
  * means something allocated, even if the heap delta hides it). The last two cases run whole
- * directions (Egress.drain / Ingress.drain over the replay devices of bench/pipeline.ts); the run
+ * directions (PlainEgress.drain / PlainIngress.drain over the replay devices of bench/pipeline.ts); the run
  * fails (exit 1) if either allocates per packet.
  *
  * Flags: --json PATH (default bench/results/micro-<date>.json), --time MS per case (default 500),

@@ -1,6 +1,7 @@
 /**
- * pipeline: the plain dataplane directions (Egress.drain: TUN read -> route -> VXLAN encap ->
- * send; Ingress.drain: receive -> source check -> VXLAN decap -> checksum check -> TUN write) run
+ * pipeline: the plain dataplane directions (PlainEgress.drain: TUN read -> route -> VXLAN encap
+ * -> send; PlainIngress.drain: receive -> source check -> VXLAN decap -> checksum check -> TUN
+ * write; the stages are EgressStages / IngressStages, shared with the offload loops) run
  * end to end over the replay devices of src/testing, on the 10k-node cluster of packets.ts. One
  * `step()` is one wakeup of BATCH packets. bench/micro.ts times and allocation-checks these, and
  * test/dataplane/no-alloc.test.ts asserts from them that the dataplane allocates nothing per packet.
@@ -13,8 +14,10 @@ import {
   vxlanEncap,
   VXLAN_ENCAP_SIZE,
 } from '../src/encap';
-import { Egress } from '../src/dataplane/egress';
-import { Ingress } from '../src/dataplane/ingress';
+import { EgressStages } from '../src/dataplane/egress';
+import { PlainEgress } from '../src/dataplane/egress-plain';
+import { IngressStages } from '../src/dataplane/ingress';
+import { PlainIngress } from '../src/dataplane/ingress-plain';
 import { macToBuffer } from '../src/route/addr';
 import { RouteTable } from '../src/route/route-table';
 import { Router } from '../src/route/router';
@@ -49,14 +52,13 @@ export function buildPipelines(): { egress: Pipeline; ingress: Pipeline } {
   const eTun = new ReplayTun(inner, BATCH);
   const eSock = new ReplaySocket([], 0);
   const eDrops = newDropCounters();
-  const egress = new Egress(
+  const egress = new EgressStages(
     eTun,
-    eSock,
     new Router(table),
     { backend: 'vxlan', vxlan: cfg, port: 8472, pathMtu: 1450 },
     eDrops,
-    { batchSize: BATCH, maxPacket: 1450 },
   );
+  const egressLoop = new PlainEgress(eTun, eSock, egress, { batchSize: BATCH, maxPacket: 1450 });
 
   // Ingress: the same packets as VXLAN frames from peer 0's VTEP to us.
   const peerCfg = makeVxlanConfig({ localMac: PEER_MAC, vni: 1 });
@@ -70,25 +72,27 @@ export function buildPipelines(): { egress: Pipeline; ingress: Pipeline } {
   const iTun = new ReplayTun(inner, 0);
   const iSock = new ReplaySocket(frames, BATCH, peers[0]!.publicIpU32);
   const iDrops = newDropCounters();
-  const ingress = new Ingress(
-    iTun,
-    iSock,
+  const ingress = new IngressStages(
     new Router(table),
     { backend: 'vxlan', vxlan: cfg },
     iDrops,
     newAnomalyCounters(),
-    { batchSize: BATCH, maxPacket: 1500, mtu: 1450 },
   );
+  const ingressLoop = new PlainIngress(iTun, iSock, ingress, {
+    batchSize: BATCH,
+    maxPacket: 1500,
+    mtu: 1450,
+  });
 
   const noDrops = (what: string, d: typeof eDrops) => (): void => {
     if (sumCounters(d) !== 0) throw new Error(`${what}: unexpected drops ${d.join(',')}`);
   };
   return {
     egress: {
-      name: 'egress pipeline (Egress.drain: replay TUN -> route -> VXLAN -> null socket)',
+      name: 'egress pipeline (PlainEgress.drain: replay TUN -> route -> VXLAN -> null socket)',
       step: () => {
         eTun.arm();
-        egress.drain();
+        egressLoop.drain();
       },
       check: () => {
         noDrops('egress', eDrops)();
@@ -97,10 +101,10 @@ export function buildPipelines(): { egress: Pipeline; ingress: Pipeline } {
       delivered: () => eSock.sent,
     },
     ingress: {
-      name: 'ingress pipeline (Ingress.drain: replay socket -> VXLAN decap -> null TUN)',
+      name: 'ingress pipeline (PlainIngress.drain: replay socket -> VXLAN decap -> null TUN)',
       step: () => {
         iSock.arm();
-        ingress.drain();
+        ingressLoop.drain();
       },
       check: () => {
         noDrops('ingress', iDrops)();

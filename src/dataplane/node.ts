@@ -78,7 +78,7 @@ import { Router } from '../route/router';
 import { diffPeers } from '../route/peer-diff';
 import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
 import type { TunIoMode } from '../io/tun';
-import type { TunDevice } from './devices';
+import type { TunDevice } from '../io/tun-device';
 import type { FlowEntry, FlowTableSnapshot } from './flow-table';
 import {
   DataplaneQueue,

@@ -23,7 +23,7 @@ import { encodeBpf, sourcePortModuloProgram } from '../io/reuseport-bpf';
 import { Tun, tunConstants } from '../io/tun';
 import { applyTunIo } from '../io/tun-io';
 import type { Backend } from '../route/peer';
-import { VIRTIO_NET_HDR_SIZE } from '../offload';
+import { VIRTIO_NET_HDR_SIZE } from '../wire/virtio-net-hdr';
 
 /** IPPROTO_IP / IP_MTU_DISCOVER / IP_PMTUDISC_DONT from <linux/in.h>: send with DF clear. */
 const IPPROTO_IP = 0;

@@ -11,7 +11,7 @@
  */
 import { IoCounter, newIoCounters, type IoCounters } from '../io/counters';
 import type { PacketBatch } from '../io/packet-batch';
-import type { TunDevice } from '../dataplane/devices';
+import type { TunDevice } from '../io/tun-device';
 import type { PacketIo } from '../io/packet-io';
 
 /** fill copies `count` (at most the capacity) of `packets`, round robin, into `batch`; returns the count. */

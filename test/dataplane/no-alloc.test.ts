@@ -1,6 +1,6 @@
 /**
  * The dataplane allocates nothing per packet: a million packets through each plain direction
- * (Egress.drain, Ingress.drain) over the non-allocating replay devices, between two forced GCs,
+ * (PlainEgress.drain, PlainIngress.drain) over the non-allocating replay devices, between two forced GCs,
  * grow the heap by less than a byte per packet and trigger no garbage collection. A control step
  * that allocates one small object per packet is caught by the same measurement, so the check can
  * fail.
@@ -34,11 +34,11 @@ async function assertNoAlloc(p: Pipeline): Promise<void> {
 
 const pipelines = buildPipelines();
 
-test('Egress.drain allocates nothing per packet (replay TUN, 10k routes, VXLAN)', async () => {
+test('PlainEgress.drain allocates nothing per packet (replay TUN, 10k routes, VXLAN)', async () => {
   await assertNoAlloc(pipelines.egress);
 });
 
-test('Ingress.drain allocates nothing per packet (replay socket, VXLAN decap, TUN write)', async () => {
+test('PlainIngress.drain allocates nothing per packet (replay socket, VXLAN decap, TUN write)', async () => {
   await assertNoAlloc(pipelines.ingress);
 });
 
