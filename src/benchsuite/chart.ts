@@ -65,8 +65,8 @@ const MEASURES: readonly Measure[] = [
     missing: notRun,
   },
   {
-    title: 'Path CPU per gigabit (lower is better)',
-    unit: 'CPU s/Gbit, kernel + tunnel user',
+    title: 'Path CPU per gigabit',
+    unit: 'kernel + tunnel user, s/Gbit',
     value: (r) => finite(r.pathCpuSecPerGbit),
     samples: () => [],
     ratio: (r) => finite(r.ratioPathCpu),
@@ -74,8 +74,8 @@ const MEASURES: readonly Measure[] = [
     missing: notRun,
   },
   {
-    title: 'Kernel CPU per gigabit (sys + irq + softirq)',
-    unit: 'CPU s/Gbit, machine-wide',
+    title: 'Kernel CPU per gigabit',
+    unit: 'sys + irq + softirq, s/Gbit',
     value: (r) => finite(r.kernelCpuSecPerGbit),
     samples: () => [],
     ratio: () => null,
@@ -83,8 +83,8 @@ const MEASURES: readonly Measure[] = [
     missing: notRun,
   },
   {
-    title: 'Tunnel CPU per gigabit (lower is better)',
-    unit: 'CPU s/Gbit, tunnel processes',
+    title: 'Tunnel CPU per gigabit',
+    unit: 'utime + stime, s/Gbit',
     value: (r) => finite(r.cpuSecPerGbit),
     samples: () => [],
     ratio: () => null,
