@@ -207,8 +207,11 @@ export interface DataplaneStats {
   /** Non-zero anomaly counts. */
   anomalies: Record<string, number>;
   tun: Record<string, number>;
-  /** How the TUN queue(s) move packets (src/io/tun-io.ts), and why io_uring was refused if it was. */
-  tunIo?: { mode: TunIoMode; refused: string | null };
+  /**
+   * How the TUN queue(s) move packets (src/io/tun-io.ts), why io_uring was refused if it was, and
+   * how many of queue 0's read and write batches went through the ring.
+   */
+  tunIo?: { mode: TunIoMode; refused: string | null; ringCalls: number };
   udp: Record<string, number>;
   routes: { peers: number; cacheHits: number; cacheMisses: number; swaps: number };
   /** Offload state and counters (issue 5). */
@@ -752,7 +755,11 @@ export class DataplaneNode {
       ingressDrops: nonZero(t.ingressDrops, DROP_REASON_NAMES),
       anomalies: nonZero(t.anomalies, ANOMALY_NAMES),
       tun: this.tun ? ioCountersToObject(t.tun) : {},
-      tunIo: { mode: this.tun?.ioMode ?? 'readv', refused: this.tun?.ioRefused ?? null },
+      tunIo: {
+        mode: this.tun?.ioMode ?? 'readv',
+        refused: this.tun?.ioRefused ?? null,
+        ringCalls: this.tun?.ringCalls ?? 0,
+      },
       udp: this.io ? ioCountersToObject(t.udp) : {},
       routes: {
         peers: this.router.table.size,

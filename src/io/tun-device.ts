@@ -29,6 +29,8 @@ export interface TunDevice {
   readonly ioMode?: TunIoMode;
   /** Why io_uring was refused, when it was (the native Tun only). */
   readonly ioRefused?: string | null;
+  /** Read and write batches that went through the io_uring (the native Tun only). */
+  readonly ringCalls?: number;
   /** close stops watching and releases the device. Idempotent. */
   close(): void;
 }

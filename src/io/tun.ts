@@ -6,10 +6,11 @@
  * - The fd is non-blocking. `readBatch` loops read() until EAGAIN or the batch is full, in one
  *   native call (TUN fds have no recvmmsg); `writeBatch` does one write() per packet, also in
  *   one call. Per-packet failures are counted in `counters`, never thrown.
- * - `useUring` switches both to io_uring (native/src/uring.cc): the same reads and writes, many
- *   per io_uring_enter, so small packets stop costing a system call each. `ioMode` says which is
- *   in use; where the kernel refuses io_uring (seccomp, kernel.io_uring_disabled) the plain loop
- *   stays.
+ * - `useUring` moves batches to io_uring (native/src/uring.cc): the same reads and writes, many
+ *   per io_uring_enter, so small packets stop costing a system call each. Writes of 4 or more
+ *   packets and reads after a deep read use the ring; small ones stay on the loop, which is
+ *   cheaper there. `ioMode` says which is in use; where the kernel refuses io_uring (seccomp,
+ *   kernel.io_uring_disabled) the plain loop stays.
  * - `vnetHdr` / `multiQueue` and `setOffload` / `setVnetHdrSize` exist for the offload work
  *   (issue 5): with IFF_VNET_HDR every read and write carries a virtio_net_hdr
  *   (`TUN_CONSTANTS.VIRTIO_NET_HDR_LEN` bytes) in front of the packet; the caller accounts for it.
@@ -43,6 +44,14 @@ export type TunIoMode = 'readv' | 'io_uring';
 /** TUN_IO_ENV names the environment variable that picks the TUN I/O: `readv` (default) or `io_uring`. */
 export const TUN_IO_ENV = 'WEFT_TUN_IO';
 
+/**
+ * URING_READ_MIN_DEPTH / URING_WRITE_MIN_BATCH: with io_uring on, a read goes through the ring
+ * only after a read that returned at least this many packets, and a write batch only when it has
+ * at least this many; below, the read()/write() loop is cheaper (measured by bench/tun-io.ts).
+ */
+export const URING_READ_MIN_DEPTH = 32;
+export const URING_WRITE_MIN_BATCH = 4;
+
 /** Tun is one open TUN device queue. */
 export class Tun {
   /** Counters, indexed by `IoCounter`; updated by readBatch/writeBatch without extra calls. */
@@ -51,6 +60,10 @@ export class Tun {
   private readonly poller: FdPoller;
   private closed = false;
   private ring: NativeUring | null = null;
+  /** Packets the previous readBatch returned: how deep the queue was last time. */
+  private lastRead = 0;
+  /** Batches (reads and writes) that went through the io_uring: how much the ring is used. */
+  ringCalls = 0;
   /** Why the last `useUring` could not switch to io_uring (null: never refused). */
   ioRefused: string | null = null;
 
@@ -109,10 +122,14 @@ export class Tun {
   readBatch(batch: PacketBatch, max = batch.capacity): number {
     const m = max < batch.capacity ? max : batch.capacity;
     const ring = this.ring;
-    const n =
-      ring !== null
+    // The ring only pays on a deep queue: it has to guess how many reads to submit, and at a
+    // depth of a few packets the guess costs more than the system calls it saves (bench/tun-io.ts).
+    const viaRing = ring !== null && this.lastRead >= URING_READ_MIN_DEPTH;
+    if (viaRing) this.ringCalls++;
+    const n = viaRing
         ? this.b.uringTunRead!(ring, this.fd, batch.buffer, batch.offsets, batch.lengths, m, batch.slotSize, batch.headroom, this.counters) // prettier-ignore
         : this.b.tunRead(this.fd, batch.buffer, batch.offsets, batch.lengths, m, batch.slotSize, batch.headroom, this.counters); // prettier-ignore
+    this.lastRead = n;
     batch.count = n;
     return n;
   }
@@ -124,7 +141,9 @@ export class Tun {
    */
   writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
     const ring = this.ring;
-    return ring !== null
+    const viaRing = ring !== null && end - start >= URING_WRITE_MIN_BATCH;
+    if (viaRing) this.ringCalls++;
+    return viaRing
       ? this.b.uringTunWrite!(ring, this.fd, batch.buffer, batch.offsets, batch.lengths, start, end, this.counters, status) // prettier-ignore
       : this.b.tunWrite(this.fd, batch.buffer, batch.offsets, batch.lengths, start, end, this.counters, status); // prettier-ignore
   }
