@@ -73,8 +73,14 @@ int SubmitAndReap(Uring* u, uint32_t n) {
     ret = io_uring_submit_and_wait(&u->ring, n);
   } while (ret == -EINTR);
   if (ret < 0) {
-    // Entries not consumed stay in the SQ; the next submit would send them. Complete them here.
+    // Entries the kernel did not consume stay in the SQ, and the next submit would send them
+    // with this call's buffers. Rebuild the ring empty instead (same size; on failure the
+    // handle is closed and the next call throws).
     for (uint32_t j = 0; j < n; j++) u->res[j] = ret;
+    io_uring_queue_exit(&u->ring);
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    u->open = io_uring_queue_init_params(u->entries, &u->ring, &p) == 0;
     return -ret;
   }
   uint32_t got = 0;

@@ -41,7 +41,7 @@ export function tunConstants(): NativeBinding['tunConstants'] {
 /** TunIoMode is how a Tun moves packets: one read()/write() per packet, or batched in io_uring. */
 export type TunIoMode = 'readv' | 'io_uring';
 
-/** TUN_IO_ENV names the environment variable that picks the TUN I/O: `readv` (default) or `io_uring`. */
+/** TUN_IO_ENV names the environment variable that picks the TUN I/O: `io_uring` (default) or `readv`. */
 export const TUN_IO_ENV = 'WEFT_TUN_IO';
 
 /**

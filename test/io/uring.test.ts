@@ -179,14 +179,14 @@ test('bad arguments and a closed ring throw a TypeError, never crash', () => {
   assert.throws(() => read(ring, 0, batch, c), /uringTunRead/);
 });
 
-test('WEFT_TUN_IO: unset or readv is the read()/write() loop, io_uring asks for the ring, anything else names the variable', () => {
-  assert.equal(parseTunIo(undefined), 'readv');
-  assert.equal(parseTunIo(''), 'readv');
+test('WEFT_TUN_IO: unset or io_uring asks for the ring, readv is the read()/write() loop, anything else names the variable', () => {
+  assert.equal(parseTunIo(undefined), 'io_uring');
+  assert.equal(parseTunIo(''), 'io_uring');
   assert.equal(parseTunIo('readv'), 'readv');
   assert.equal(parseTunIo(' io_uring '), 'io_uring');
   assert.throws(
     () => parseTunIo('uring'),
     (e: unknown) =>
-      e instanceof ConfigError && e.field === 'WEFT_TUN_IO' && /readv or io_uring/.test(e.message),
+      e instanceof ConfigError && e.field === 'WEFT_TUN_IO' && /io_uring or readv/.test(e.message),
   );
 });

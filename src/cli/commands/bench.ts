@@ -29,7 +29,8 @@ irq + softirq from /proc/stat, and their sum, the path) and the tunnels' peak RS
   weft-batch  weft link --backend vxlan --io batch (offloads on)
   weft-nooff  weft link --backend vxlan --io batch --offload off (not in the default list)
   weft-w2     weft link --backend vxlan --io batch --workers 2 (not in the default list)
-  weft-uring  weft-batch with WEFT_TUN_IO=io_uring: TUN I/O batched in io_uring (not in the default list)
+  weft-readv  weft-batch with WEFT_TUN_IO=readv: no io_uring TUN batches (not in the default list)
+  weft-uring  weft-batch with WEFT_TUN_IO=io_uring, the default said explicitly (not in the default list)
   weft-dgram  weft link --backend vxlan --io dgram
   weft-udp    weft link --backend udp (flannel-UDP)
   socat       socat TUN <-> UDP, a per-packet userspace tunnel
