@@ -18,7 +18,7 @@ import { EgressStages } from '../src/dataplane/egress';
 import { PlainEgress } from '../src/dataplane/egress-plain';
 import { IngressStages } from '../src/dataplane/ingress';
 import { PlainIngress } from '../src/dataplane/ingress-plain';
-import { macToBuffer } from '../src/route/addr';
+import { macToBuffer } from '../src/net/addr';
 import { RouteTable } from '../src/route/route-table';
 import { Router } from '../src/route/router';
 import { ReplaySocket, ReplayTun } from '../src/testing/replay-devices';
