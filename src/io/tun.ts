@@ -135,8 +135,9 @@ export class Tun {
   }
 
   /**
-   * writeBatch writes packets [start, end) of `batch` (default: all `count`), one write() each,
-   * and returns how many the kernel took. A refused packet is counted (txEagain / txErrors) and
+   * writeBatch writes packets [start, end) of `batch` (default: all `count`), one write() each
+   * (submitted through the ring in one io_uring_enter when io_uring is on and the batch has at
+   * least URING_WRITE_MIN_BATCH packets), and returns how many the kernel took. A refused packet is counted (txEagain / txErrors) and
    * skipped; with `status`, status[i] says whether packet i was taken (1) or not (0). One native call.
    */
   writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
@@ -161,7 +162,12 @@ export class Tun {
   useUring(entries = 256): string | null {
     if (this.ring !== null) return null;
     const b = this.b;
-    if (b.uringOpen === undefined || b.uringProbe === undefined || b.uringTunRead === undefined) {
+    if (
+      b.uringOpen === undefined ||
+      b.uringProbe === undefined ||
+      b.uringTunRead === undefined ||
+      b.uringTunWrite === undefined
+    ) {
       return (this.ioRefused =
         'the native addon was built without io_uring (rebuild with liburing-dev installed)');
     }
