@@ -130,6 +130,9 @@ function main(): void {
   };
   try {
     router.swap(RouteTable.build(indexPeers(revivePeers(d.peers))));
+    // workerData lives as long as the thread: drop the clone of the start peers (the table has
+    // its own), or a 10,000-peer node keeps a second copy of them for good.
+    d.peers = [];
     socks = openQueueSockets(d.sockets);
     if (d.rawBufferSize !== null) raw = RawSendSocket.open(d.rawBufferSize);
     const opened = openTun(d);

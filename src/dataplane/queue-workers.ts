@@ -22,12 +22,23 @@ import type { PeerSpec } from '../route/route-table';
 import type { PeerDiff } from '../route/peer-diff';
 import type { QueueSnapshot } from './queue';
 import type { QueueFlowMeta, QueueWorkerData, WorkerErrorInfo } from './queue-worker';
+import { reapplyYoungGenerationCap } from './young-generation';
 
 /** REFRESH_INTERVAL_MS is how often running workers report their counters unasked. */
 export const REFRESH_INTERVAL_MS = 1000;
 /** REFRESH_TIMEOUT_MS bounds how long `refresh` waits for a busy or dead worker. */
 export const REFRESH_TIMEOUT_MS = 1000;
 const STOP_TIMEOUT_MS = 2000;
+
+/**
+ * WORKER_RESOURCE_LIMITS caps a forwarding thread's young generation. V8 sizes a new isolate's
+ * nursery for an allocating application (semi-spaces of up to 16 MiB, kept once grown), but a
+ * forwarding thread allocates nothing per packet, only when it applies a peer-set message: with the
+ * default, each thread kept tens of MiB of nursery it did not need (a 10,000-peer node's RSS went
+ * from about 136 to 175 MiB when queue 0 moved off the main thread). The old generation is left
+ * unlimited: a limit would kill the thread (ERR_WORKER_OUT_OF_MEMORY) instead of slowing it.
+ */
+export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4 } as const;
 
 interface Handle {
   queue: number;
@@ -130,7 +141,7 @@ export class QueueWorkers {
 
   /** add starts one worker and resolves once its devices are open; rejects with its error. */
   add(d: QueueWorkerData): Promise<WorkerReady> {
-    const worker = new Worker(this.script, { workerData: d });
+    const worker = new Worker(this.script, { workerData: d, resourceLimits: WORKER_RESOURCE_LIMITS });
     const h: Handle = {
       queue: d.queue,
       worker,
@@ -174,6 +185,8 @@ export class QueueWorkers {
           }
         },
       );
+      // A new thread resets V8's flags (young-generation.ts).
+      worker.once('online', reapplyYoungGenerationCap);
       worker.on('error', (err) => {
         if (!started) reject(err);
         else this.died(h, err.message);

@@ -14,6 +14,7 @@ import { Daemon } from '../../daemon/daemon';
 import { closeServer, listen, makeHandler } from '../../daemon/http';
 import { createLogger, LOG_FORMATS, resolveLogFormat } from '../../daemon/log';
 import { createMetricsRegistry } from '../../metrics/metrics';
+import { capYoungGeneration } from '../../dataplane/young-generation';
 
 /** RUN_EXTRA_FLAGS are `weft run`'s flags beyond the shared control-plane set. */
 export const RUN_EXTRA_FLAGS: readonly FlagSpec[] = [
@@ -63,6 +64,7 @@ function logFormatArg(argv: readonly string[]): string | undefined {
 
 /** run executes `weft run`; resolves with the exit code when the daemon has stopped. */
 export async function run(argv: string[]): Promise<number> {
+  capYoungGeneration();
   let flags;
   try {
     flags = parseFlags(argv, process.env, RUN_EXTRA_FLAGS);
