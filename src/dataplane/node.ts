@@ -433,7 +433,10 @@ export class DataplaneNode {
     } else if (changes > 0) {
       let next: RouteTable;
       try {
-        next = cur.withChanges(diff.remove, diff.upsert);
+        // Off the main thread no packet reads this table: change it in place (no O(peers) copy).
+        next = this.offMain
+          ? cur.applyChanges(diff.remove, diff.upsert)
+          : cur.withChanges(diff.remove, diff.upsert);
       } catch (e) {
         // Name the bad peer by its place in `peers`, as a rebuild does (`peers[i].<field>`).
         if (e instanceof ConfigError) this.buildTable(peers);

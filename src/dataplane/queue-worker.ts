@@ -167,8 +167,9 @@ function main(): void {
       if (m.type === 'peers' && m.peers) {
         router.swap(RouteTable.build(indexPeers(revivePeers(m.peers))));
       } else if (m.type === 'peerDiff' && m.remove && m.upsert) {
-        // Queue 0 applied this difference to the same peers, so it cannot be refused here.
-        router.update(router.table.withChanges(m.remove, revivePeers(m.upsert)));
+        // Queue 0 applied this difference to the same peers, so it cannot be refused here. This
+        // thread is the table's only reader and no batch is running: change it in place.
+        router.update(router.table.applyChanges(m.remove, revivePeers(m.upsert)));
       } else if (m.type === 'pathMtu' && m.pathMtu !== undefined && queue !== null) {
         queue.setPathMtu(m.pathMtu);
       } else if (m.type === 'start' && queue !== null) {

@@ -34,8 +34,12 @@
  * a duplicate means a broken input, and the caller keeps its previous table. Nested prefixes (a /16
  * and a /24 inside it) are fine: that is what longest-prefix match is for.
  *
- * Immutability: a table never changes after `build`. Updates build a new table and `Router.swap` it
- * in (see router.ts), so a lookup in progress always sees one consistent table.
+ * Immutability: a table never changes after `build`, except through `applyChanges`. Updates build
+ * a new table and `Router.swap` it in (see router.ts), so a lookup in progress always sees one
+ * consistent table. A forwarding thread, which owns its table and applies a peer-set message
+ * between two batches, changes its table in place instead (`applyChanges`: the same slot edits
+ * without the copies, so a message over 10,000 peers allocates O(changes), and the thread's GC has
+ * nothing to scavenge).
  *
  * Incremental updates (`withChanges`): a lease change must not cost a rebuild over every peer on the
  * forwarding thread (10,000 peers: 20-90 ms, one RTT spike per pass). `withChanges` copies the typed
@@ -127,6 +131,14 @@ class GrowableI32 {
   constructor(initial: number) {
     this.a = new Int32Array(initial);
   }
+  /** wrap grows `a` itself, with `free` as its free list (`applyChanges`: the table's own). */
+  static wrap(a: Int32Array, free: number[]): GrowableI32 {
+    const g = new GrowableI32(0);
+    g.a = a;
+    g.length = a.length;
+    g.free = free;
+    return g;
+  }
   /** copyOf returns a growable copy of a level and its free list (updates never touch the original). */
   static copyOf(a: Int32Array, free: readonly number[]): GrowableI32 {
     const g = new GrowableI32(0);
@@ -174,34 +186,31 @@ function maskWord(len: number, w: number): number {
 }
 
 /**
- * RouteTable is an immutable longest-prefix-match table from overlay destination to Peer.
- * Build one with `RouteTable.build(peers)`; never mutated afterwards.
+ * RouteTable is a longest-prefix-match table from overlay destination to Peer. Build one with
+ * `RouteTable.build(peers)`; only `applyChanges` mutates it afterwards.
  */
 export class RouteTable {
-  /** peers is every peer of the table, `peers[i].index === i`. */
-  readonly peers: readonly Peer[];
-  /** size is the number of routes (one per peer). */
-  readonly size: number;
-
   // leaves[0] is the "no route" leaf; leaves[i + 1] === peers[i].
   readonly #leaves: (Peer | undefined)[];
+  // `peers`, made on first use after a change.
+  #peers: readonly Peer[] | null = null;
   readonly #l1: Int32Array;
-  readonly #l2: Int32Array;
-  readonly #l3: Int32Array;
+  #l2: Int32Array;
+  #l3: Int32Array;
   // IPv6: level k (0..n6-1, longest prefix first) has masks #m6[4k..4k+3] and slots
   // [#base6[k], #base6[k] + #cap6[k]) of #slots6. A slot is SLOT6 int32s, [leaf, w0, w1, w2, w3]
   // (leaf 0 = empty): leaf and key share a cache line, so a probe costs one memory access.
-  readonly #n6: number;
-  readonly #m6: Int32Array;
-  readonly #base6: Int32Array;
-  readonly #cap6: Int32Array;
-  readonly #slots6: Int32Array;
+  #n6: number;
+  #m6: Int32Array;
+  #base6: Int32Array;
+  #cap6: Int32Array;
+  #slots6: Int32Array;
   readonly #bySource: Map<number, Peer[]>;
   // Canonical prefix text -> peer index: duplicate checks and incremental updates.
   readonly #byPrefix: Map<string, number>;
   // Level-2 and level-3 chunks no slot points to (reused by the next update that needs one).
-  readonly #free2: readonly number[];
-  readonly #free3: readonly number[];
+  #free2: number[];
+  #free3: number[];
   // Number of IPv4 prefixes of each length 0..32: a removal looks for a covering prefix only at
   // lengths that have one (flannel's tables have a single length, so no probe at all).
   readonly #lens4: Int32Array;
@@ -215,11 +224,9 @@ export class RouteTable {
     bySource: Map<number, Peer[]>,
     byPrefix: Map<string, number>,
     lens4: Int32Array,
-    free2: readonly number[] = [],
-    free3: readonly number[] = [],
+    free2: number[] = [],
+    free3: number[] = [],
   ) {
-    this.peers = Object.freeze(leaves.slice(1) as Peer[]);
-    this.size = this.peers.length;
     this.#leaves = leaves;
     this.#l1 = l1;
     this.#l2 = l2;
@@ -234,6 +241,16 @@ export class RouteTable {
     this.#free2 = free2;
     this.#free3 = free3;
     this.#lens4 = lens4;
+  }
+
+  /** peers is every peer of the table, `peers[i].index === i` (a frozen array). */
+  get peers(): readonly Peer[] {
+    return (this.#peers ??= Object.freeze(this.#leaves.slice(1) as Peer[]));
+  }
+
+  /** size is the number of routes (one per peer). */
+  get size(): number {
+    return this.#leaves.length - 1;
   }
 
   /** empty returns a table with no routes (every lookup misses). */
@@ -304,6 +321,23 @@ export class RouteTable {
    * removal of a subnet the table does not have; this table is never modified.
    */
   withChanges(remove: readonly string[], upsert: readonly PeerSpec[]): RouteTable {
+    return this.#change(remove, upsert, false);
+  }
+
+  /**
+   * applyChanges changes this table in place into what `withChanges` would return, and returns it:
+   * no copy of the indexes (the leaves, the prefix and source maps, the typed arrays), so a change
+   * allocates O(changes) instead of O(peers). Only for a table that one thread reads, and not
+   * during a lookup it still depends on: a forwarding thread applies a peer-set message between two
+   * batches. Tables made from this one by `withChanges` are not affected. Same errors as
+   * `withChanges`, all thrown before anything changes. A Router holding this table must then be
+   * given it again (`Router.update`), which evicts the cached answers that changed.
+   */
+  applyChanges(remove: readonly string[], upsert: readonly PeerSpec[]): RouteTable {
+    return this.#change(remove, upsert, true);
+  }
+
+  #change(remove: readonly string[], upsert: readonly PeerSpec[], inPlace: boolean): RouteTable {
     const checked: Cidr[] = [];
     const once = new Set<string>();
     upsert.forEach((p, i) => {
@@ -332,9 +366,10 @@ export class RouteTable {
       once.add(c.text);
       gone.push(c);
     });
-    const leaves = this.#leaves.slice();
-    const byPrefix = new Map(this.#byPrefix);
-    const bySource = new Map(this.#bySource);
+    const leaves = inPlace ? this.#leaves : this.#leaves.slice();
+    const byPrefix = inPlace ? this.#byPrefix : new Map(this.#byPrefix);
+    const bySource = inPlace ? this.#bySource : new Map(this.#bySource);
+    // Per-source lists may be shared with the table this one was made from: copied on first write.
     const ownArrays = new Set<number>();
     const sourceList = (key: number): Peer[] => {
       let l = bySource.get(key);
@@ -349,12 +384,12 @@ export class RouteTable {
       if (l.length === 0) bySource.delete(p.publicIpU32 | 0);
     };
     const trie = new V4Trie(
-      this.#l1.slice(),
-      GrowableI32.copyOf(this.#l2, this.#free2),
-      GrowableI32.copyOf(this.#l3, this.#free3),
+      inPlace ? this.#l1 : this.#l1.slice(),
+      inPlace ? GrowableI32.wrap(this.#l2, this.#free2) : GrowableI32.copyOf(this.#l2, this.#free2),
+      inPlace ? GrowableI32.wrap(this.#l3, this.#free3) : GrowableI32.copyOf(this.#l3, this.#free3),
       (leaf) => cachedCidr(leaves[leaf]!.subnet, 'subnet').prefixLen,
     );
-    const lens4 = this.#lens4.slice();
+    const lens4 = inPlace ? this.#lens4 : this.#lens4.slice();
     let v6Dirty = false;
     for (const c of gone) {
       const idx = byPrefix.get(c.text)!;
@@ -411,6 +446,19 @@ export class RouteTable {
         if (c.family === 6) routes.push({ words: c.words, len: c.prefixLen, leaf });
       }
       v6 = buildV6(routes);
+    }
+    if (inPlace) {
+      this.#peers = null;
+      this.#l2 = trie.l2.a;
+      this.#l3 = trie.l3.a;
+      this.#free2 = trie.l2.free;
+      this.#free3 = trie.l3.free;
+      this.#n6 = v6.base.length;
+      this.#m6 = v6.m;
+      this.#base6 = v6.base;
+      this.#cap6 = v6.cap;
+      this.#slots6 = v6.slots;
+      return this;
     }
     return new RouteTable(
       leaves,

@@ -16,7 +16,9 @@
  * route added later is seen on the first lookup after the swap.
  *
  * `update(table)` is the incremental form: it evicts only the entries the new table answers
- * differently, which keeps the same invariant.
+ * differently, which keeps the same invariant. `table` may be the current table itself, changed in
+ * place by `RouteTable.applyChanges` (a forwarding thread's): the cached answers are compared with
+ * what it answers now.
  *
  * Keys are `dst | 0`: int32 values are small integers in V8, so the cache never boxes an address
  * >= 128.0.0.0 into a heap number (which would allocate per packet).

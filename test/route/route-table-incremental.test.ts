@@ -188,3 +188,66 @@ test('withChanges refuses bad input and leaves the table as it was', () => {
     (e: unknown) => e instanceof ConfigError && e.message.includes('peers[1].subnet'),
   );
 });
+
+test('applyChanges changes the table in place into what a rebuild answers, over random sequences (fast-check)', () => {
+  fc.assert(
+    fc.property(fc.array(arbSet, { minLength: 1, maxLength: 8 }), fc.boolean(), (sets, fromBuild) => {
+      // Start from a built table, or from one made by withChanges (which shares per-source lists
+      // with its origin): in-place edits must not reach the origin.
+      const origin = RouteTable.build(indexPeers(specsOf(sets[0]!)));
+      const t = fromBuild ? RouteTable.empty() : origin.withChanges([], []);
+      const originAnswers = probesV4([origin]).map((a) => describe(origin.lookupV4(a)));
+      const r = new Router(t, { cacheSize: 64 });
+      for (const set of sets) {
+        const specs = specsOf(set);
+        const want = RouteTable.build(indexPeers(specs));
+        const probes = probesV4([t, want]);
+        for (const a of probes) r.lookupV4(a);
+        const d = diffPeers(t, specs);
+        const same = t.applyChanges(d.remove, d.upsert);
+        assert.equal(same, t, 'the same table, changed');
+        assertSameAnswers(t, want);
+        r.update(t);
+        for (const a of probes) assert.equal(describe(r.lookupV4(a)), describe(want.lookupV4(a)));
+      }
+      assert.deepEqual(
+        probesV4([origin]).map((a) => describe(origin.lookupV4(a))),
+        originAnswers,
+      );
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('applyChanges refuses bad input before changing anything', () => {
+  const t = RouteTable.build(indexPeers([spec('10.244.1.0/24', 1), spec('10.244.3.0/24', 3)]));
+  const peers = t.peers;
+  // A valid removal first, then a bad upsert: nothing of either may be applied.
+  assert.throws(
+    () => t.applyChanges(['10.244.3.0/24'], [spec('10.244.2.1/24', 2)]),
+    (e: unknown) => e instanceof ConfigError && e.message.includes('upsert[0].subnet'),
+  );
+  assert.equal(t.size, 2);
+  assert.equal(t.peers, peers, 'peers not even recomputed');
+  assert.equal(t.lookupV4(0x0af40301)?.subnet, '10.244.3.0/24');
+});
+
+test('a 10,000-peer table: applyChanges keeps untouched peers and answers as a rebuild', () => {
+  const specs: PeerSpec[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    specs.push(spec(`10.${(i >> 6) & 0xff}.${(i >> 14) & 0xff}.${(i & 63) * 4}/30`, i));
+  }
+  const t = RouteTable.build(indexPeers(specs));
+  const before = t.peers;
+  let next = specs;
+  for (let round = 0; round < 5; round++) {
+    next = next.slice(25);
+    for (let j = 0; j < 25; j++) next.push(spec(`10.250.${round}.${j * 4}/30`, j));
+    const d = diffPeers(t, next);
+    t.applyChanges(d.remove, d.upsert);
+  }
+  assertSameAnswers(t, RouteTable.build(indexPeers(next)));
+  let kept = 0;
+  for (let i = 0; i < t.size; i++) if (t.peers[i] === before[i]) kept++;
+  assert.ok(kept >= 10_000 - 2 * 125, `untouched peers keep their object and index (${kept})`);
+});
