@@ -6,8 +6,10 @@
  *
  * For each change count (half removals, half new subnets, as the churn of bench/leases.ts), it
  * times a full `RouteTable.build` of the new set (what every pass cost before) against
- * `diffPeers` + `withChanges` + `Router.update` (what a pass costs now), and prints the median and
- * the worst of `--runs` runs in ms. The peer specs are reused across passes as the daemon reuses
+ * `diffPeers` + `withChanges` + `Router.update` (a copy of the table's indexes per pass) and
+ * `diffPeers` + `applyChanges` + `Router.update` (in place: what a forwarding thread, and the main
+ * thread when it does not forward, do now), and prints the median and the worst of `--runs` runs
+ * in ms. The peer specs are reused across passes as the daemon reuses
  * them (one record per unchanged lease).
  */
 import { ipv4ToU32 } from '../src/net/addr';
@@ -46,9 +48,11 @@ function main(): void {
   for (const changes of arg('changes', '50,500').split(',').map(Number)) {
     const full: number[] = [];
     const inc: number[] = [];
+    const inPlace: number[] = [];
     let lo = 0;
     let set = all.slice(0, n);
     const router = new Router(RouteTable.build(indexPeers(set)));
+    const owned = new Router(RouteTable.build(indexPeers(set)));
     for (let r = 0; r < runs; r++) {
       // The next pass: `changes / 2` subnets gone from the front, as many new ones at the back.
       const half = changes >> 1;
@@ -61,12 +65,18 @@ function main(): void {
       const d = diffPeers(router.table, next);
       router.update(router.table.withChanges(d.remove, d.upsert));
       inc.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      t0 = process.hrtime.bigint();
+      const d2 = diffPeers(owned.table, next);
+      owned.update(owned.table.applyChanges(d2.remove, d2.upsert));
+      inPlace.push(Number(process.hrtime.bigint() - t0) / 1e6);
       set = next;
     }
     if (router.table.size !== set.length) throw new Error('incremental table lost peers');
+    if (owned.table.size !== set.length) throw new Error('in-place table lost peers');
     console.log(`${n} peers, ${changes} changes per pass:`);
     console.log(`  rebuild (before):                      ${stats(full)}`);
-    console.log(`  diffPeers + withChanges + update (now): ${stats(inc)}`);
+    console.log(`  diffPeers + withChanges + update:       ${stats(inc)}`);
+    console.log(`  diffPeers + applyChanges + update:      ${stats(inPlace)}`);
   }
 }
 
