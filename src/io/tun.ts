@@ -96,12 +96,9 @@ export class Tun {
   readBatch(batch: PacketBatch, max = batch.capacity): number {
     const n = this.b.tunRead(
       this.fd,
-      batch.buffer,
-      batch.offsets,
-      batch.lengths,
+      batch.memory,
+      0,
       max < batch.capacity ? max : batch.capacity,
-      batch.slotSize,
-      batch.headroom,
       this.counters,
     );
     batch.count = n;
@@ -114,16 +111,7 @@ export class Tun {
    * skipped; with `status`, status[i] says whether packet i was taken (1) or not (0). One native call.
    */
   writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
-    return this.b.tunWrite(
-      this.fd,
-      batch.buffer,
-      batch.offsets,
-      batch.lengths,
-      start,
-      end,
-      this.counters,
-      status,
-    );
+    return this.b.tunWrite(this.fd, batch.memory, start, end, this.counters, status);
   }
 
   /** onReadable runs `cb` whenever packets are waiting (null stops watching); drain with readBatch. */
