@@ -1,11 +1,13 @@
 /**
- * Egress: TUN -> route lookup -> encapsulate in place -> batched UDP send.
+ * egress: the per-packet stages of the TUN -> UDP direction, shared by both loops that drive them:
+ * PlainEgress (egress-plain.ts: one IP packet per TUN read) and OffloadEgress (egress-offload.ts:
+ * TUN TSO super-packets cut into segments first, UDP GSO trains built after).
  *
- * Stages, per wakeup of the TUN fd (functions below appear in this order):
- *   1. read    `tun.readBatch(batch)`: up to `capacity` IP packets, each behind HEADROOM (128)
- *              bytes of its slot; one native call.
+ * Stages (functions below appear in this order; 1, 7 and the offload steps are the loops'):
+ *   1. read    (loop) one native TUN read into a PacketBatch: each IP packet behind HEADROOM (128)
+ *              bytes of its slot (offload: segments behind `prefix` bytes in a segment region).
  *   2. check   per packet: length and IP version                      -> tooShort / badIpVersion
- *   3. route   `router.lookupV4(dst)` / `lookupV6(buf, off + 24)`      -> noRoute
+ *   3. route   `router.lookupV4(dst)` / `lookupV6(buf, dst)`           -> noRoute
  *              (flannel-UDP also writes ICMP net-unreachable back into the TUN, as flannel's proxy)
  *              the peer must speak our backend                        -> peerBackendMismatch
  *   4. size    longer than the path MTU with DF set (or IPv6)          -> tooBig
@@ -17,16 +19,13 @@
  *              `flowSourcePort` of the inner packet in [min, max]) for the raw send socket.
  *   6. describe  rewrite descriptor `out` (<= i, so already consumed): offset = new start,
  *              length = UDP payload (whole IPv4 datagram with `outer`), addr = peer's public IPv4,
- *              port = overlay port
- *   7. send    ONE `io.sendBatch(batch)`; ICMP replies go out in ONE `tun.writeBatch(replies)`.
+ *              port = overlay port. ICMP replies go out in ONE `tun.writeBatch(replies)`.
+ *   7. send    (loop) ONE native send of the batch (offload: sendmmsg with UDP_SEGMENT).
  * With `flows` set (`--debug`), stage 6 also counts each forwarded packet in its flow (flow-table.ts).
  *
- * The loop around the stages (batch counting, backpressure: a full socket pauses TUN reads until
- * it is writable) is TunSendLoop's (tun-send-loop.ts), shared with the offload egress.
- *
- * Ownership: `batch` and `replies` are allocated once in the constructor and owned by this
- * object; the native calls borrow them for the duration of one call. No allocation and no await
- * per packet; drops are `continue` plus one counter slot.
+ * Ownership: `replies` is allocated once in the constructor and owned by this object; the batch
+ * belongs to the loop and is borrowed for one `processBatch` call. No allocation and no await per
+ * packet; drops are `continue` plus one counter slot.
  */
 import type { Backend, Peer } from '../route/peer';
 import type { Router } from '../route/router';
@@ -43,9 +42,8 @@ import {
   type VxlanConfig,
 } from '../encap';
 import { PacketBatch } from '../io/packet-batch';
-import type { PacketIo, TunDevice } from './devices';
+import type { TunDevice } from '../io/tun-device';
 import type { FlowTable } from './flow-table';
-import { TunSendLoop } from './tun-send-loop';
 
 /** IPV4_DF is the Don't Fragment bit in byte 6 of the IPv4 header (RFC 791 §3.1). */
 const IPV4_DF = 0x40;
@@ -85,16 +83,8 @@ export interface EgressOuter {
   srcPortMax: number;
 }
 
-/** EgressOptions size the batches. */
-export interface EgressOptions {
-  /** Packets per batch (default 64). */
-  batchSize?: number;
-  /** Largest packet the TUN hands us (the TUN MTU). */
-  maxPacket: number;
-}
-
-/** Egress moves packets from the TUN device to the UDP socket; see the stage list above. */
-export class Egress extends TunSendLoop {
+/** EgressStages runs stages 2-6 on a batch of IP packets; see the stage list above. */
+export class EgressStages {
   /** Packets handed to the socket (inner packets). */
   packets = 0;
   /** Inner bytes handed to the socket. */
@@ -104,25 +94,19 @@ export class Egress extends TunSendLoop {
   /** Per-flow counters (`--debug`), or null: then stage 6 skips them with one branch. */
   flows: FlowTable | null = null;
 
-  private readonly batch: PacketBatch;
   private readonly replies: PacketBatch;
 
   /**
-   * Egress reads from `tun`, routes with `router` (read on every packet, so `router.swap` takes
-   * effect at the next packet) and sends on `io`. Drops go to `drops` (shared or per direction).
+   * EgressStages routes with `router` (read on every packet, so `router.swap` takes effect at the
+   * next packet) and writes ICMP errors to `tun`. Drops go to `drops` (shared or per direction).
    */
   constructor(
-    private readonly tun: TunDevice,
-    private readonly io: PacketIo,
+    private readonly tun: Pick<TunDevice, 'writeBatch'>,
     private readonly router: Router,
     private readonly cfg: EgressConfig,
     /** Drop counters of this direction, indexed by DropReason. */
     readonly drops: DropCounters,
-    opts: EgressOptions,
   ) {
-    const batch = PacketBatch.forPacketSize(opts.batchSize ?? 64, opts.maxPacket);
-    super(tun, io, drops, batch, batch.capacity);
-    this.batch = batch;
     this.replies = PacketBatch.forPacketSize(REPLY_SLOTS, ICMP_REPLY_MAX_SIZE);
   }
 
@@ -138,21 +122,6 @@ export class Egress extends TunSendLoop {
    */
   setPathMtu(pathMtu: number): void {
     this.cfg.pathMtu = pathMtu;
-  }
-
-  /** readTun is stage 1. */
-  protected readTun(): number {
-    return this.tun.readBatch(this.batch);
-  }
-
-  /** runStages is stages 2-6. */
-  protected runStages(): void {
-    this.processBatch(this.batch);
-  }
-
-  /** sendRaw is stage 7. */
-  protected sendRaw(from: number): number {
-    return this.io.sendBatch(this.batch, from);
   }
 
   /**

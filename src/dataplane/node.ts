@@ -77,7 +77,7 @@ import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
 import { diffPeers } from '../route/peer-diff';
 import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
-import type { TunDevice } from './devices';
+import type { TunDevice } from '../io/tun-device';
 import type { FlowEntry, FlowTableSnapshot } from './flow-table';
 import {
   DataplaneQueue,

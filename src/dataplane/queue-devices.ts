@@ -22,7 +22,7 @@ import { BatchUdpSocket } from '../io/batch-udp-socket';
 import { encodeBpf, sourcePortModuloProgram } from '../io/reuseport-bpf';
 import { Tun, tunConstants } from '../io/tun';
 import type { Backend } from '../route/peer';
-import { VIRTIO_NET_HDR_SIZE } from '../offload';
+import { VIRTIO_NET_HDR_SIZE } from '../wire/virtio-net-hdr';
 
 /** IPPROTO_IP / IP_MTU_DISCOVER / IP_PMTUDISC_DONT from <linux/in.h>: send with DF clear. */
 const IPPROTO_IP = 0;

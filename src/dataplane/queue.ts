@@ -4,25 +4,25 @@
  * queue 0 runs on the main thread, the others in worker threads (src/dataplane/queue-worker.ts),
  * each with its own devices, Router and counters. Nothing here is shared between threads.
  *
- * The queue builds the drivers the devices allow:
+ * The queue builds the per-packet stages of each direction (EgressStages, egress.ts;
+ * IngressStages, ingress.ts) and the loops the devices allow to drive them:
  * - a TUN opened with IFF_VNET_HDR (offloads granted) runs OffloadEgress / OffloadIngress
- *   (src/offload/), which reuse Egress / Ingress `processBatch` for every protocol stage;
- * - otherwise the plain Egress / Ingress (one packet per TUN read or write).
+ *   (egress-offload.ts, ingress-offload.ts: TSO/GSO and GRO/coalescing around the stages);
+ * - otherwise PlainEgress / PlainIngress (one packet per TUN read or write).
  * It does not open or close devices: the owner (DataplaneNode, or the worker) does, so that the
  * kernel routes can be removed before the TUN goes away.
  *
  * `snapshot` copies every counter of the queue into a plain, structured-clonable object: that is
  * how worker queues report to the main thread (postMessage), and how the node sums its queues.
  */
+import { HEADROOM, VXLAN_ENCAP_SIZE } from '../encap/constants';
 import {
-  HEADROOM,
-  VXLAN_ENCAP_SIZE,
-  makeVxlanConfig,
   newAnomalyCounters,
   newDropCounters,
-  type VxlanConfig,
-} from '../encap';
-import type { AnomalyCounters, DropCounters } from '../encap';
+  type AnomalyCounters,
+  type DropCounters,
+} from '../encap/drop-reason';
+import { makeVxlanConfig, type VxlanConfig } from '../encap/vxlan-config';
 import { BatchUdpSocket } from '../io/batch-udp-socket';
 import { newIoCounters, type IoCounters } from '../io/counters';
 import { GsoState } from '../io/gso-state';
@@ -30,12 +30,19 @@ import type { RawSendSocket } from '../io/raw-send-socket';
 import type { Tun } from '../io/tun';
 import type { Backend } from '../route/peer';
 import type { Router } from '../route/router';
-import { OffloadEgress, OffloadIngress, VnetTunWriter } from '../offload';
+import type { PacketIo } from '../io/packet-io';
+import type { TunDevice } from '../io/tun-device';
+import { VnetTunWriter } from '../io/vnet-tun-writer';
 import { newBatchHistogram, type BatchHistogram } from './batch-histogram';
-import type { PacketIo, TunDevice } from './devices';
-import { Egress } from './egress';
+import { EgressStages } from './egress';
+import { OffloadEgress } from './egress-offload';
+import { PlainEgress } from './egress-plain';
 import { FlowTable, type FlowEntry } from './flow-table';
-import { Ingress } from './ingress';
+import { IngressStages } from './ingress';
+import { OffloadIngress } from './ingress-offload';
+import { PlainIngress } from './ingress-plain';
+import type { SocketRecvLoop } from './socket-recv-loop';
+import type { TunSendLoop } from './tun-send-loop';
 
 /** QueueParams are the protocol settings every queue of a node shares (all structured-clonable). */
 export interface QueueParams {
@@ -145,12 +152,17 @@ function sumInto(into: Float64Array, add: Float64Array): void {
 
 /** DataplaneQueue runs both directions on one set of devices; see the module comment. */
 export class DataplaneQueue {
-  /** The Egress / Ingress of this queue (their `processBatch` runs under the offload drivers too). */
-  readonly egress: Egress;
-  readonly ingress: Ingress;
-  /** The offload drivers, when the TUN has IFF_VNET_HDR. */
+  /** The per-packet stages of each direction (their counters are the queue's packets and bytes). */
+  readonly egress: EgressStages;
+  readonly ingress: IngressStages;
+  /** The loops driving them: plain, or offload when the TUN has IFF_VNET_HDR. */
+  readonly egressLoop: TunSendLoop;
+  readonly ingressLoop: SocketRecvLoop;
+  /** The offload loops (null on the plain path), for their offload counters. */
   readonly offEgress: OffloadEgress | null = null;
   readonly offIngress: OffloadIngress | null = null;
+  /** The plain ingress loop (null on the offload path), for its checksum counters. */
+  private readonly plainIngress: PlainIngress | null = null;
   readonly counters: QueueCounters;
 
   constructor(
@@ -168,10 +180,9 @@ export class DataplaneQueue {
     };
     const vxlan: VxlanConfig = makeVxlanConfig({ vni: params.vni, localMac: Buffer.from(params.vtepMac) });
     const kernelTun = dev.offloadTun;
-    this.egress = new Egress(
+    this.egress = new EgressStages(
       // With IFF_VNET_HDR every TUN write needs a virtio header (the ICMP replies).
       kernelTun !== null ? new VnetTunWriter(kernelTun) : dev.tun,
-      dev.raw ?? dev.send,
       router,
       {
         backend: params.backend,
@@ -181,61 +192,58 @@ export class DataplaneQueue {
         outer: params.outer,
       },
       this.counters.egressDrops,
-      { batchSize: params.batchSize, maxPacket: params.mtu },
     );
-    // A peer may send up to its own MTU plus encapsulation; the underlay MTU bounds what arrives.
-    const maxRx = Math.max(params.underlayMtu, params.mtu + VXLAN_ENCAP_SIZE, 2048 - HEADROOM);
-    const offload =
-      kernelTun !== null && dev.recv instanceof BatchUdpSocket && dev.send instanceof BatchUdpSocket;
-    // Except over veth: a kernel VXLAN peer's TSO super-packet crosses the namespace boundary as
-    // one GSO skb, which the kernel queues to a plain UDP socket whole (up to 64 KiB). The plain
-    // path's own receive slots must hold it (the offload path's GRO slots always do).
-    const maxPlainRx = params.backend === 'vxlan' ? MAX_UDP_PAYLOAD : maxRx;
-    this.ingress = new Ingress(
-      dev.tun,
-      dev.recv,
+    this.ingress = new IngressStages(
       router,
       { backend: params.backend, vxlan },
       this.counters.ingressDrops,
       this.counters.anomalies,
-      { batchSize: params.batchSize, maxPacket: offload ? maxRx : maxPlainRx, mtu: params.mtu },
     );
     if (params.flowCounters) {
       this.egress.flows = new FlowTable();
       this.ingress.flows = new FlowTable();
     }
-    if (
-      offload &&
-      kernelTun !== null &&
-      dev.recv instanceof BatchUdpSocket &&
-      dev.send instanceof BatchUdpSocket
-    ) {
+    // A peer may send up to its own MTU plus encapsulation; the underlay MTU bounds what arrives.
+    const maxRx = Math.max(params.underlayMtu, params.mtu + VXLAN_ENCAP_SIZE, 2048 - HEADROOM);
+    if (kernelTun !== null && dev.recv instanceof BatchUdpSocket && dev.send instanceof BatchUdpSocket) {
       const vx = params.backend === 'vxlan';
       // GRO trains are split in place; coalescing writes virtio headers into the 10 bytes in
       // front of each inner packet, which only VXLAN's 22-byte inner header guarantees.
       const gro = vx && dev.recv.enableGro();
-      this.offEgress = new OffloadEgress(kernelTun, dev.send, this.egress, this.counters.egressDrops, {
+      this.offEgress = new OffloadEgress(kernelTun, dev.send, this.egress, {
         prefix: vx ? VXLAN_ENCAP_SIZE : 0,
         pathMtu: params.pathMtu,
       });
-      this.offIngress = new OffloadIngress(kernelTun, dev.recv, this.ingress, this.counters.ingressDrops, {
+      this.offIngress = new OffloadIngress(kernelTun, dev.recv, this.ingress, {
         gro,
         coalesce: gro,
         maxDatagram: maxRx,
         mtu: params.mtu,
       });
+      this.egressLoop = this.offEgress;
+      this.ingressLoop = this.offIngress;
+    } else {
+      this.egressLoop = new PlainEgress(dev.tun, dev.raw ?? dev.send, this.egress, {
+        batchSize: params.batchSize,
+        maxPacket: params.mtu,
+      });
+      // Except over veth: a kernel VXLAN peer's TSO super-packet crosses the namespace boundary as
+      // one GSO skb, which the kernel queues to a plain UDP socket whole (up to 64 KiB). The plain
+      // path's own receive slots must hold it (the offload path's GRO slots always do).
+      const maxPlainRx = params.backend === 'vxlan' ? MAX_UDP_PAYLOAD : maxRx;
+      this.plainIngress = new PlainIngress(dev.tun, dev.recv, this.ingress, {
+        batchSize: params.batchSize,
+        maxPacket: maxPlainRx,
+        mtu: params.mtu,
+      });
+      this.ingressLoop = this.plainIngress;
     }
   }
 
   /** start starts both directions on this thread's event loop. */
   start(): void {
-    if (this.offEgress !== null && this.offIngress !== null) {
-      this.offIngress.start();
-      this.offEgress.start();
-    } else {
-      this.ingress.start();
-      this.egress.start();
-    }
+    this.ingressLoop.start();
+    this.egressLoop.start();
   }
 
   /**
@@ -249,10 +257,8 @@ export class DataplaneQueue {
 
   /** stop stops both directions (the devices stay open). Idempotent. */
   stop(): void {
-    this.offEgress?.stop();
-    this.offIngress?.stop();
-    this.egress.stop();
-    this.ingress.stop();
+    this.egressLoop.stop();
+    this.ingressLoop.stop();
   }
 
   /** snapshot copies the queue's counters; `flowTop` > 0 adds that many top flows per direction. */
@@ -277,17 +283,17 @@ export class DataplaneQueue {
       egress: {
         packets: e.packets,
         bytes: e.bytes,
-        batches: oe?.batches ?? e.batches,
+        batches: this.egressLoop.batches,
         icmpReplies: e.icmpReplies,
-        stalls: oe?.stalls ?? e.stalls,
-        batchSizes: (oe?.batchSizes ?? e.batchSizes).slice(),
+        stalls: this.egressLoop.stalls,
+        batchSizes: this.egressLoop.batchSizes.slice(),
       },
       ingress: {
         packets: i.packets,
         bytes: i.bytes,
-        batches: oi?.batches ?? i.batches,
-        batchSizes: (oi?.batchSizes ?? i.batchSizes).slice(),
-        csumCompleted: i.partialCsumCompleted,
+        batches: this.ingressLoop.batches,
+        batchSizes: this.ingressLoop.batchSizes.slice(),
+        csumCompleted: this.plainIngress?.partialCsumCompleted ?? 0,
         csumNeedsCsum: oi?.partialCsumCount ?? 0,
       },
       egressDrops: this.counters.egressDrops.slice(),

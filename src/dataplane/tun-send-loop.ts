@@ -16,7 +16,8 @@ import { DropReason, type DropCounters } from '../encap';
 import { IoCounter } from '../io/counters';
 import type { PacketBatch } from '../io/packet-batch';
 import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
-import type { PacketIo, TunDevice } from './devices';
+import type { PacketIo } from '../io/packet-io';
+import type { TunDevice } from '../io/tun-device';
 
 /** MAX_BATCHES_PER_WAKEUP keeps one busy direction from starving the other on the event loop. */
 export const MAX_BATCHES_PER_WAKEUP = 8;

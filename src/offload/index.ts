@@ -1,13 +1,11 @@
 /**
- * offload: TUN and UDP offloads in TypeScript: the virtio-net header, TCP segmentation of
- * TUN super-packets (TSO), coalescing of received TCP segments into super-packets (GRO), and the
- * batched copy-and-checksum plan both use. See docs/performance.md.
+ * offload: the TUN and UDP offload algorithms in TypeScript: TCP segmentation of TUN
+ * super-packets (TSO), coalescing of received TCP segments into super-packets (GRO), completion of
+ * partial checksums, and the batched copy-and-checksum plan they use. The headers they read live
+ * in src/wire (tcp.ts, virtio-net-hdr.ts); the drivers that run them live in src/dataplane. See
+ * docs/performance.md.
  */
-export * from './virtio-net-hdr';
-export * from './tcp';
 export * from './csum-copy';
 export * from './tso';
 export * from './tcp-coalesce';
-export * from './offload-egress';
-export * from './offload-ingress';
 export * from './partial-csum';

@@ -46,7 +46,13 @@ import {
 import { IPV6_HEADER_SIZE, IPV6_OFF_NEXT_HEADER, IPV6_OFF_PAYLOAD_LENGTH, IPV6_VERSION } from '../wire/ipv6';
 import { UDP_HEADER_SIZE, UDP_OFF_CHECKSUM } from '../wire/udp';
 import { BAD_RANGE, CsumCopier, SUM_ONLY } from './csum-copy';
-import { pseudoSumIpv4, pseudoSumIpv6, tcpHeaderLength, TCP_MIN_HEADER_SIZE, TCP_OFF_CHECKSUM } from './tcp';
+import {
+  pseudoSumIpv4,
+  pseudoSumIpv6,
+  tcpHeaderLength,
+  TCP_MIN_HEADER_SIZE,
+  TCP_OFF_CHECKSUM,
+} from '../wire/tcp';
 import {
   TCP_CSUM_OFFSET,
   UDP_CSUM_OFFSET,
@@ -55,7 +61,7 @@ import {
   VIRTIO_NET_HDR_GSO_TCPV4,
   VIRTIO_NET_HDR_GSO_TCPV6,
   writeVnetHdr,
-} from './virtio-net-hdr';
+} from '../wire/virtio-net-hdr';
 
 /**
  * partialCsumStart returns csum_start, the L4 header's offset from the IP header, when the IP

@@ -47,7 +47,7 @@ import {
   TCP_OFF_CHECKSUM,
   TCP_OFF_FLAGS,
   TCP_PSH,
-} from './tcp';
+} from '../wire/tcp';
 import {
   TCP_CSUM_OFFSET,
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
@@ -56,7 +56,7 @@ import {
   VIRTIO_NET_HDR_SIZE,
   writeVnetHdr,
   zeroVnetHdr,
-} from './virtio-net-hdr';
+} from '../wire/virtio-net-hdr';
 
 const IP_PROTO_TCP = 6;
 /** MAX_IP_PACKET is the largest super-packet (16-bit IP length fields). */

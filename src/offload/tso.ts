@@ -34,7 +34,7 @@ import {
   TCP_MIN_HEADER_SIZE,
   TCP_OFF_FLAGS,
   TCP_PSH,
-} from './tcp';
+} from '../wire/tcp';
 import {
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
   VIRTIO_NET_HDR_GSO_ECN,
@@ -46,7 +46,7 @@ import {
   vnetFlags,
   vnetGsoSize,
   vnetGsoType,
-} from './virtio-net-hdr';
+} from '../wire/virtio-net-hdr';
 
 /** IP_PROTO_TCP is the IPv4 protocol / IPv6 next header of TCP. */
 const IP_PROTO_TCP = 6;

@@ -9,7 +9,7 @@
  */
 import { IoCounter, newIoCounters, type IoCounters } from '../io/counters';
 import type { PacketBatch } from '../io/packet-batch';
-import type { TunDevice } from '../dataplane/devices';
+import type { TunDevice } from '../io/tun-device';
 
 /** ChannelTun is an in-memory TunDevice. */
 export class ChannelTun implements TunDevice {

@@ -9,5 +9,7 @@ export * from './ethernet';
 export * from './icmpv4';
 export * from './ipv4';
 export * from './ipv6';
+export * from './tcp';
 export * from './udp';
+export * from './virtio-net-hdr';
 export * from './vxlan';

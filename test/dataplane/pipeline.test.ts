@@ -6,13 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Egress } from '../../src/dataplane/egress';
+import { EgressStages } from '../../src/dataplane/egress';
 import { DropReason, makeVxlanConfig, newDropCounters } from '../../src/encap';
 import { PacketBatch } from '../../src/io/packet-batch';
 import { ipv4ToU32, ipv6ToBuffer } from '../../src/route/addr';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
-import { ChannelSocketPair, ChannelTun, buildIcmpEcho, buildIpv4, buildIpv6 } from '../../src/testing';
+import { ChannelTun, buildIcmpEcho, buildIpv4, buildIpv6 } from '../../src/testing';
 import { MAC_A, MAC_B, pair, settle, until } from './fake-pair';
 
 for (const backend of ['vxlan', 'udp'] as const) {
@@ -188,7 +188,7 @@ test('IPv6 inner packets route on the destination address and carry EtherType 0x
   assert.equal(p.sock.a.sent[0]!.data.readUInt16BE(20), 0x86dd);
 });
 
-test('Egress.processBatch: bad versions, short packets and backend mismatches are dropped by reason', () => {
+test('EgressStages.processBatch: bad versions, short packets and backend mismatches are dropped by reason', () => {
   const router = new Router(
     RouteTable.build(
       indexPeers([
@@ -204,10 +204,8 @@ test('Egress.processBatch: bad versions, short packets and backend mismatches ar
   );
   const drops = newDropCounters();
   const tun = new ChannelTun();
-  const sock = ChannelSocketPair();
-  const e = new Egress(
+  const e = new EgressStages(
     tun,
-    sock.a,
     router,
     {
       backend: 'vxlan',
@@ -216,7 +214,6 @@ test('Egress.processBatch: bad versions, short packets and backend mismatches ar
       pathMtu: 1450,
     },
     drops,
-    { maxPacket: 1500 },
   );
   const batch = new PacketBatch(8, 2048);
   batch.push(buildIcmpEcho('10.0.0.1', '10.1.0.1'), 0, 84); // udp peer, vxlan node

@@ -1,11 +1,11 @@
 /**
- * `--src-port flow` without the kernel: `weft link` flag parsing, and Egress writing the outer
+ * `--src-port flow` without the kernel: `weft link` flag parsing, and the egress stages writing the outer
  * IPv4 + UDP header with a flow-hashed source port (what the raw socket then sends).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseLinkArgs } from '../../src/cli/commands/link';
-import { Egress } from '../../src/dataplane/egress';
+import { EgressStages } from '../../src/dataplane/egress';
 import { parseSrcPortRange, srcPortRangeRule } from '../../src/dataplane/src-port';
 import { flowSourcePort, makeVxlanConfig, newDropCounters } from '../../src/encap';
 import { ConfigError } from '../../src/errors';
@@ -13,7 +13,7 @@ import { PacketBatch } from '../../src/io/packet-batch';
 import { ipv4ToU32, macToBuffer } from '../../src/route/addr';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
-import { ChannelSocketPair, ChannelTun, buildIpv4 } from '../../src/testing';
+import { ChannelTun, buildIpv4 } from '../../src/testing';
 import { internetChecksum } from '../../src/wire/checksum';
 
 const BASE = ['--backend', 'vxlan', '--dev', 'weft0', '--local', '192.0.2.1', '--address', '10.244.0.1/32',
@@ -61,7 +61,7 @@ function udpPacket(src: string, dst: string, sport: number, dport: number): Buff
   return buildIpv4({ src, dst, protocol: 17, payload });
 }
 
-test('Egress with outer: IPv4 (DF clear, TTL 64, valid checksum) + UDP (hashed source port, checksum 0) + VXLAN', () => {
+test('EgressStages with outer: IPv4 (DF clear, TTL 64, valid checksum) + UDP (hashed source port, checksum 0) + VXLAN', () => {
   const peerMac = macToBuffer('0e:00:00:00:00:02');
   const router = new Router(
     RouteTable.build(
@@ -70,9 +70,8 @@ test('Egress with outer: IPv4 (DF clear, TTL 64, valid checksum) + UDP (hashed s
       ]),
     ),
   ); // prettier-ignore
-  const e = new Egress(
+  const e = new EgressStages(
     new ChannelTun(),
-    ChannelSocketPair().a,
     router,
     {
       backend: 'vxlan',
@@ -82,7 +81,6 @@ test('Egress with outer: IPv4 (DF clear, TTL 64, valid checksum) + UDP (hashed s
       outer: { localU32: ipv4ToU32('192.0.2.1'), srcPortMin: 50000, srcPortMax: 50999 },
     },
     newDropCounters(),
-    { maxPacket: 1500 },
   );
   const pkts = [
     udpPacket('10.244.0.5', '10.244.1.7', 1000, 53),

@@ -9,8 +9,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ingress } from '../../src/dataplane/ingress';
-import type { PacketIo, TunDevice } from '../../src/dataplane/devices';
+import { IngressStages } from '../../src/dataplane/ingress';
+import { PlainIngress } from '../../src/dataplane/ingress-plain';
+import type { PacketIo } from '../../src/io/packet-io';
+import type { TunDevice } from '../../src/io/tun-device';
 import {
   DropReason,
   makeVxlanConfig,
@@ -24,7 +26,7 @@ import { IoCounter, newIoCounters } from '../../src/io/counters';
 import type { BatchUdpSocket } from '../../src/io/batch-udp-socket';
 import type { PacketBatch } from '../../src/io/packet-batch';
 import type { Tun } from '../../src/io/tun';
-import { OffloadIngress } from '../../src/offload';
+import { OffloadIngress } from '../../src/dataplane/ingress-offload';
 import { ipv4ToU32 } from '../../src/route/addr';
 import { indexPeers, RouteTable } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
@@ -203,7 +205,7 @@ type Path = 'offload+coalesce' | 'offload' | 'plain';
 interface Rig {
   sock: FakeSocket;
   tun: FakeTun;
-  ingress: Ingress;
+  ingress: IngressStages;
   drops: DropCounters;
   drain(): void;
 }
@@ -213,18 +215,16 @@ function rig(path: Path, refuse: () => boolean): Rig {
   const tun = new FakeTun(refuse);
   const drops = newDropCounters();
   const cfg = { backend: 'vxlan' as const, vxlan: makeVxlanConfig({ vni: 1, localMac: MAC_LOCAL }) };
-  const ingress = new Ingress(
-    tun as unknown as TunDevice,
-    sock as unknown as PacketIo,
-    router(),
-    cfg,
-    drops,
-    newAnomalyCounters(),
-    { batchSize: 32, maxPacket: MAX_DATAGRAM },
-  );
-  if (path === 'plain') return { sock, tun, ingress, drops, drain: () => ingress.drain() };
+  const ingress = new IngressStages(router(), cfg, drops, newAnomalyCounters());
+  if (path === 'plain') {
+    const plain = new PlainIngress(tun as unknown as TunDevice, sock as unknown as PacketIo, ingress, {
+      batchSize: 32,
+      maxPacket: MAX_DATAGRAM,
+    });
+    return { sock, tun, ingress, drops, drain: () => plain.drain() };
+  }
   const gro = path === 'offload+coalesce';
-  const off = new OffloadIngress(tun as unknown as Tun, sock as unknown as BatchUdpSocket, ingress, drops, {
+  const off = new OffloadIngress(tun as unknown as Tun, sock as unknown as BatchUdpSocket, ingress, {
     gro,
     coalesce: gro,
     slots: 16,

@@ -2,7 +2,7 @@
  * Inner TCP/UDP packets over IPv4 and IPv6 with complete or partial (kernel CHECKSUM_PARTIAL)
  * checksums, for the partial-checksum unit tests and the ingress counter fuzzer.
  */
-import { pseudoSumIpv4, pseudoSumIpv6 } from '../../src/offload';
+import { pseudoSumIpv4, pseudoSumIpv6 } from '../../src/wire/tcp';
 import { checksumFold, internetChecksum } from '../../src/wire/checksum';
 
 /** Kind is an inner packet kind: IP version and L4 protocol (6 TCP, 17 UDP). */

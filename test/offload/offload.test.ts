@@ -10,24 +10,24 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   completePartialChecksum,
-  decodeVnetHdr,
-  encodeVnetHdr,
   finishVnetPacket,
   isGso,
   SegmentError,
   segmentsPerTrain,
   TcpCoalescer,
   TsoSegmenter,
+  csumCopyJs,
+} from '../../src/offload';
+import {
+  decodeVnetHdr,
+  encodeVnetHdr,
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
   VIRTIO_NET_HDR_GSO_TCPV4,
   VIRTIO_NET_HDR_GSO_TCPV6,
   VIRTIO_NET_HDR_GSO_UDP_L4,
   VIRTIO_NET_HDR_SIZE,
-  pseudoSumIpv4,
-  pseudoSumIpv6,
-  tcpSeq,
-  csumCopyJs,
-} from '../../src/offload';
+} from '../../src/wire/virtio-net-hdr';
+import { pseudoSumIpv4, pseudoSumIpv6, tcpSeq } from '../../src/wire/tcp';
 import { checksumAdd, checksumFold, internetChecksum } from '../../src/wire/checksum';
 
 const FIXTURE = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'offload', 'kernel-vnet-tcp.bin');

@@ -8,14 +8,16 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   decodeVnetHdr,
-  l4CsumOffset,
-  partialCsumStart,
-  PartialCsumCompleter,
-  TcpCoalescer,
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
   VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_GSO_TCPV4,
   VIRTIO_NET_HDR_GSO_TCPV6,
+} from '../../src/wire/virtio-net-hdr';
+import {
+  l4CsumOffset,
+  partialCsumStart,
+  PartialCsumCompleter,
+  TcpCoalescer,
   writePartialVnetHdr,
 } from '../../src/offload';
 import { internetChecksum } from '../../src/wire/checksum';

@@ -8,7 +8,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeVnetHdr, isGso, pseudoSumIpv4, pseudoSumIpv6, tcpSeq, TsoSegmenter } from '../../src/offload';
+import { isGso, TsoSegmenter } from '../../src/offload/tso';
+import { pseudoSumIpv4, pseudoSumIpv6, tcpSeq } from '../../src/wire/tcp';
+import { decodeVnetHdr } from '../../src/wire/virtio-net-hdr';
 import { internetChecksum } from '../../src/wire/checksum';
 import { UnderlayMtuWatch, describeMtuChange } from '../../src/dataplane/underlay-mtu';
 

@@ -1,7 +1,7 @@
 /**
- * offload-egress: the egress direction with TUN TSO and UDP GSO. Wraps the plain egress stages
- * (`Egress.processBatch`: route, size check, encapsulation, drops, ICMP replies) with the offload
- * stages around them.
+ * egress-offload: the TUN -> UDP loop with TUN TSO and UDP GSO. Wraps the egress stages
+ * (`EgressStages.processBatch`, egress.ts: route, size check, encapsulation, drops, ICMP replies)
+ * with the offload steps around them; the algorithms are src/offload's (tso.ts).
  *
  * Stages, per wakeup of the TUN fd:
  *   1. read     `tun.readBatch(batch, readSlots)`: up to `readSlots` packets, each a 10-byte
@@ -12,7 +12,7 @@
  *               back to back; one descriptor per segment                 -> badInnerIp / tooBig
  *               Segments are cut no longer than the path MTU (`setPathMtu`), so a lower underlay
  *               MTU costs smaller segments rather than a fragmented datagram each.
- *   3. encap    `Egress.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
+ *   3. encap    `EgressStages.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
  *               written in place (for segments: exactly into the prefix), drops by reason.
  *   4. trains   consecutive descriptors that are adjacent in memory, go to the same peer and have
  *               equal lengths (the last may be shorter) become one UDP GSO message
@@ -22,27 +22,29 @@
  *               exceed the MTU (EMSGSIZE) as plain datagrams the kernel fragments).
  * The loop around the stages (batch counting: TUN reads per batch, a super-packet counts once;
  * backpressure: a full socket pauses TUN reads until it is writable) is TunSendLoop's
- * (src/dataplane/tun-send-loop.ts), shared with the plain Egress.
+ * (tun-send-loop.ts), shared with PlainEgress (egress-plain.ts).
  *
  * Ownership: the batch (read slots + segment region) and the segmenter are allocated once. No
  * allocation and no await per packet.
  */
-import { DropReason, type DropCounters } from '../encap';
+import { DropReason } from '../encap/drop-reason';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
 import type { Tun } from '../io/tun';
-import { TunSendLoop } from '../dataplane/tun-send-loop';
-import { MAX_GSO_BYTES, SegmentError, TsoSegmenter, finishVnetPacket, isGso, segmentsPerTrain } from './tso';
-import { VIRTIO_NET_HDR_SIZE } from './virtio-net-hdr';
+import type { EgressStages } from './egress';
+import { TunSendLoop } from './tun-send-loop';
+import {
+  MAX_GSO_BYTES,
+  SegmentError,
+  TsoSegmenter,
+  finishVnetPacket,
+  isGso,
+  segmentsPerTrain,
+} from '../offload/tso';
+import { VIRTIO_NET_HDR_SIZE } from '../wire/virtio-net-hdr';
 
 /** MAX_TUN_READ is the largest read a TSO TUN produces: virtio header + 64 KiB IP packet. */
 export const MAX_TUN_READ = VIRTIO_NET_HDR_SIZE + 65535;
-
-/** BatchProcessor is the part of Egress / Ingress the offload drivers reuse. */
-export interface BatchProcessor {
-  /** processBatch runs the protocol stages on `batch` in place and returns the new count. */
-  processBatch(batch: PacketBatch): number;
-}
 
 /** OffloadEgressOptions size the batch. */
 export interface OffloadEgressOptions {
@@ -83,21 +85,20 @@ export class OffloadEgress extends TunSendLoop {
   private pathMtu: number;
 
   /**
-   * OffloadEgress reads `tun` (opened with vnetHdr and TSO offloads), runs `egress.processBatch`
-   * and sends on `sock`. Drops in `drops` (the same array as the Egress's).
+   * OffloadEgress reads `tun` (opened with vnetHdr and TSO offloads), runs `stages.processBatch`
+   * and sends on `sock`. Drops go to the stages' `drops`.
    */
   constructor(
     private readonly tun: Tun,
     private readonly sock: BatchUdpSocket,
-    private readonly egress: BatchProcessor,
-    private readonly drops: DropCounters,
+    private readonly stages: EgressStages,
     opts: OffloadEgressOptions,
   ) {
     const r = opts.readSlots ?? 32;
     // Read slots, then a segment region of 1.5x their size (segments add prefix + headers each).
     const slots = r + Math.ceil(r * 1.5);
     const batch = new PacketBatch(slots, HEADROOM + MAX_TUN_READ, HEADROOM, r * 160);
-    super(tun, sock, drops, batch, r);
+    super(tun, sock, stages.drops, batch, r);
     this.batch = batch;
     this.prefix = opts.prefix;
     this.pathMtu = opts.pathMtu ?? 0;
@@ -137,7 +138,7 @@ export class OffloadEgress extends TunSendLoop {
     const buf = b.buffer;
     const offsets = b.offsets;
     const lengths = b.lengths;
-    const drops = this.drops;
+    const drops = this.stages.drops;
     const inOff = this.inOff;
     const inLen = this.inLen;
     for (let k = 0; k < n; k++) {
@@ -190,7 +191,7 @@ export class OffloadEgress extends TunSendLoop {
     }
     b.count = m;
     // Stage 3.
-    const c = m === 0 ? 0 : this.egress.processBatch(b);
+    const c = m === 0 ? 0 : this.stages.processBatch(b);
     // Stage 4: merge adjacent same-destination equal-size datagrams into GSO trains.
     const addrs = b.addrs;
     const ports = b.ports;

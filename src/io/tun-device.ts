@@ -1,13 +1,10 @@
 /**
- * devices: the two I/O seams the dataplane runs on, as interfaces, so the same egress/ingress code
- * runs over the native addon (src/io: Tun, BatchUdpSocket, DgramUdpSocket) and over the in-memory
- * fakes in src/testing (ChannelTun, ChannelSocketPair) in unit tests.
+ * tun-device: the TUN side of the dataplane as an interface, so the same egress/ingress code runs
+ * over the native addon (Tun, src/io/tun.ts) and over the in-memory fake in src/testing
+ * (ChannelTun) in unit tests. The UDP side's interface is PacketIo (packet-io.ts).
  */
-import type { IoCounters } from '../io/counters';
-import type { PacketBatch } from '../io/packet-batch';
-import type { PacketIo } from '../io/packet-io';
-
-export type { PacketIo };
+import type { IoCounters } from './counters';
+import type { PacketBatch } from './packet-batch';
 
 /**
  * TunDevice is the subset of `src/io/tun.ts`'s `Tun` the dataplane uses: batched reads into and
