@@ -43,12 +43,15 @@ enum HeaderWord : uint32_t {
   kHDescriptors,
   kHSlotSize,
   kHHeadroom,
+  kHTailOffsets,
+  kHTailLengths,
+  kHTrains,
   kHeaderWords
 };
 
 struct Scratch {
   struct mmsghdr msgs[kMmsgChunk];
-  struct iovec iov[kMmsgChunk];
+  struct iovec iov[kIovChunk];
   struct sockaddr_in addr[kMmsgChunk];
   char ctrl[kMmsgChunk][CMSG_SPACE(sizeof(int))];
   uint32_t index_of[kMmsgChunk];  // msgs[k] is descriptor index_of[k]
@@ -90,7 +93,9 @@ bool GetBatch(napi_env env, napi_value v, Batch* b) {
   const uint32_t d = h[kHDescriptors];
   if (h[kHMagic] != kMagic || h[kHSlotsBytes] > limit || !InRegion(h[kHOffsets], d, 4, limit) ||
       !InRegion(h[kHLengths], d, 4, limit) || !InRegion(h[kHAddrs], d, 4, limit) ||
-      !InRegion(h[kHPorts], d, 2, limit) || !InRegion(h[kHGsoSizes], d, 2, limit)) {
+      !InRegion(h[kHPorts], d, 2, limit) || !InRegion(h[kHGsoSizes], d, 2, limit) ||
+      !InRegion(h[kHTailOffsets], d, 4, limit) || !InRegion(h[kHTailLengths], d, 4, limit) ||
+      !InRegion(h[kHTrains], d, 2, limit)) {
     return false;
   }
   b->buf = mem;
@@ -100,6 +105,9 @@ bool GetBatch(napi_env env, napi_value v, Batch* b) {
   b->addrs = reinterpret_cast<uint32_t*>(mem + h[kHAddrs]);
   b->ports = reinterpret_cast<uint16_t*>(mem + h[kHPorts]);
   b->gso = reinterpret_cast<uint16_t*>(mem + h[kHGsoSizes]);
+  b->tail_offsets = reinterpret_cast<uint32_t*>(mem + h[kHTailOffsets]);
+  b->tail_lengths = reinterpret_cast<uint32_t*>(mem + h[kHTailLengths]);
+  b->trains = reinterpret_cast<uint16_t*>(mem + h[kHTrains]);
   b->descriptors = d;
   b->slot = h[kHSlotSize];
   b->headroom = h[kHHeadroom];
@@ -143,35 +151,112 @@ void CountRxFailure(double* c, int err) {
   }
 }
 
+namespace {
+
+void Refuse(double* c, int err) {
+  c[kTxErrors]++;
+  c[kLastErrno] = err;
+}
+
+}  // namespace
+
+// Appends descriptor j's iovecs (head, then tail if any) at iov; returns how many (1 or 2).
+uint32_t DescriptorIov(const Batch& b, uint32_t j, struct iovec* iov) {
+  iov[0].iov_base = b.buf + b.offsets[j];
+  iov[0].iov_len = b.lengths[j];
+  if (b.tail_lengths[j] == 0) return 1;
+  iov[1].iov_base = b.buf + b.tail_offsets[j];
+  iov[1].iov_len = b.tail_lengths[j];
+  return 2;
+}
+
+// False (counted) when descriptor j's head or tail lies outside the buffer.
+bool DescriptorInBuffer(const Batch& b, uint32_t j, double* c) {
+  return TxInBuffer(b, b.offsets[j], b.lengths[j], c) &&
+         (b.tail_lengths[j] == 0 || TxInBuffer(b, b.tail_offsets[j], b.tail_lengths[j], c));
+}
+
+size_t DescriptorBytes(const Batch& b, uint32_t j) {
+  return static_cast<size_t>(b.lengths[j]) + b.tail_lengths[j];
+}
+
 uint32_t SendBatch(int fd, const Batch& b, uint32_t start, uint32_t end, bool with_ports, double* c, double* st) {
   Scratch& s = g_scratch;
   uint32_t i = start;
   while (i < end) {
-    // Build up to kMmsgChunk messages. A GSO train is one message; a split one is one message per
-    // segment (all pointing into the buffer).
-    uint32_t n = 0;
-    for (; i < end && n < kMmsgChunk; i++) {
-      size_t off = b.offsets[i], len = b.lengths[i];
-      if (!TxInBuffer(b, off, len, c)) continue;
-      uint32_t g = st != nullptr ? b.gso[i] : 0;
-      uint32_t segs = (g > 0 && len > g) ? static_cast<uint32_t>((len + g - 1) / g) : 1;
-      bool over_mtu = segs > 1 && st[kGsoSplitFrom] > 0 && g >= st[kGsoSplitFrom];
-      bool use_gso = segs > 1 && st[kGsoDisabledErrno] == 0 && !over_mtu && segs <= kMaxGsoSegments &&
-                     len <= kMaxGsoBytes;
-      uint32_t msgs_needed = (segs > 1 && !use_gso) ? segs : 1;
-      if (msgs_needed > kMmsgChunk) {  // cannot go out in one sendmmsg: refuse, as the kernel would
-        c[kTxErrors]++;
-        c[kLastErrno] = EMSGSIZE;
+    // Build up to kMmsgChunk messages using up to kIovChunk iovecs. A GSO train is one message; a
+    // split one is one message per segment (all pointing into the buffer).
+    uint32_t n = 0, nv = 0;
+    while (i < end && n < kMmsgChunk) {
+      const uint32_t g = st != nullptr ? b.gso[i] : 0;
+      const uint32_t members = (g > 0 && b.trains[i] >= 2) ? b.trains[i] : 1;
+      const uint32_t next = i + members;
+      if (next > end) {  // a train cut by `end`: refuse it whole rather than send part of it
+        Refuse(c, EINVAL);
+        i = end;
+        break;
+      }
+      bool ok = true;
+      size_t total = 0;
+      for (uint32_t j = i; j < next && ok; j++) {
+        ok = DescriptorInBuffer(b, j, c);
+        size_t bytes = DescriptorBytes(b, j);
+        // Scatter-gather trains: every member but the last exactly g bytes, the last 1..g.
+        if (ok && members > 1 && (j + 1 < next ? bytes != g : (bytes == 0 || bytes > g))) {
+          Refuse(c, EINVAL);
+          ok = false;
+        }
+        total += bytes;
+      }
+      if (!ok) {
+        i = next;
         continue;
       }
-      if (n + msgs_needed > kMmsgChunk) break;  // next chunk
+      uint32_t segs = members > 1 ? members : ((g > 0 && total > g) ? static_cast<uint32_t>((total + g - 1) / g) : 1);
+      // A contiguous train is split at g-byte offsets of its head; one with a tail cannot be.
+      if (members == 1 && segs > 1 && b.tail_lengths[i] > 0) {
+        Refuse(c, EINVAL);
+        i = next;
+        continue;
+      }
+      bool over_mtu = segs > 1 && st[kGsoSplitFrom] > 0 && g >= st[kGsoSplitFrom];
+      bool use_gso = segs > 1 && st[kGsoDisabledErrno] == 0 && !over_mtu && segs <= kMaxGsoSegments &&
+                     total <= kMaxGsoBytes;
+      uint32_t msgs_needed = (segs > 1 && !use_gso) ? segs : 1;
+      uint32_t iov_needed = 2 * members;  // upper bound
+      if (msgs_needed > kMmsgChunk || iov_needed > kIovChunk) {  // cannot go out in one sendmmsg
+        Refuse(c, EMSGSIZE);
+        i = next;
+        continue;
+      }
+      if (n + msgs_needed > kMmsgChunk || nv + iov_needed + msgs_needed > kIovChunk) break;  // next chunk
       if (segs > 1 && !use_gso) st[kGsoSplitMessages]++;
       if (over_mtu) st[kGsoMtuSplits]++;
       for (uint32_t k = 0; k < msgs_needed; k++) {
-        size_t soff = off + (msgs_needed > 1 ? static_cast<size_t>(k) * g : 0);
-        size_t slen = msgs_needed > 1 ? (k + 1 < msgs_needed ? g : len - static_cast<size_t>(k) * g) : len;
         struct mmsghdr& m = s.msgs[n];
-        PrepareMsg(&m, &s.iov[n], &s.addr[n], b.buf + soff, slen);
+        struct iovec* iov = s.iov + nv;
+        uint32_t niov;
+        uint32_t first = i;  // descriptor this message starts at (the resume point on EAGAIN)
+        if (members > 1 && msgs_needed > 1) {  // split scatter-gather train: member k alone
+          first = i + k;
+          niov = DescriptorIov(b, first, iov);
+        } else if (members > 1) {  // the whole scatter-gather train
+          niov = 0;
+          for (uint32_t j = i; j < next; j++) niov += DescriptorIov(b, j, iov + niov);
+        } else if (msgs_needed > 1) {  // split contiguous train: g-byte pieces of the head
+          size_t soff = static_cast<size_t>(k) * g;
+          iov[0].iov_base = b.buf + b.offsets[i] + soff;
+          iov[0].iov_len = k + 1 < msgs_needed ? g : total - soff;
+          niov = 1;
+        } else {
+          niov = DescriptorIov(b, i, iov);
+        }
+        memset(&m.msg_hdr, 0, sizeof m.msg_hdr);
+        m.msg_hdr.msg_iov = iov;
+        m.msg_hdr.msg_iovlen = niov;
+        m.msg_hdr.msg_name = &s.addr[n];
+        m.msg_hdr.msg_namelen = sizeof s.addr[n];
+        m.msg_len = 0;
         memset(&s.addr[n], 0, sizeof s.addr[n]);
         s.addr[n].sin_family = AF_INET;
         s.addr[n].sin_addr.s_addr = htonl(b.addrs[i]);
@@ -186,11 +271,13 @@ uint32_t SendBatch(int fd, const Batch& b, uint32_t start, uint32_t end, bool wi
           uint16_t gs = static_cast<uint16_t>(g);
           memcpy(CMSG_DATA(cm), &gs, sizeof gs);
         }
-        s.index_of[n] = i;
+        s.index_of[n] = first;
         s.segs_of[n] = use_gso ? segs : 1;
         s.gso_of[n] = g;
+        nv += niov;
         n++;
       }
+      i = next;
     }
     uint32_t k = 0;
     while (k < n) {
@@ -218,8 +305,7 @@ uint32_t SendBatch(int fd, const Batch& b, uint32_t start, uint32_t end, bool wi
           break;
         }
         // sendmmsg reports an error only when the first message failed: skip that one.
-        c[kTxErrors]++;
-        c[kLastErrno] = err;
+        Refuse(c, err);
         k++;
         continue;
       }
@@ -292,6 +378,8 @@ uint32_t RecvBatch(int fd, const Batch& b, uint32_t start, uint32_t end, double*
         b.addrs[count] = from;
         b.ports[count] = port;
         b.gso[count] = static_cast<uint16_t>(g);
+        b.tail_lengths[count] = 0;
+        b.trains[count] = 0;
         count++;
       }
       c[kRxPackets] += segs;

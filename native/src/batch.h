@@ -9,12 +9,17 @@
 // `extra` is the call's one optional argument (GSO state, TUN write status).
 #pragma once
 
+#include <sys/uio.h>
+
 #include "common.h"
 
 namespace weft {
 
 // Messages per sendmmsg/recvmmsg call; larger batches are split.
 constexpr uint32_t kMmsgChunk = 256;
+// iovecs per sendmmsg call, over all its messages: one message of a scatter-gather train takes
+// two per segment (header, payload slice), at most 2 * kMaxGsoSegments, far below UIO_MAXIOV.
+constexpr uint32_t kIovChunk = 1024;
 constexpr uint32_t kMaxGsoSegments = 64;       // UDP_MAX_SEGMENTS
 constexpr uint32_t kMaxGsoBytes = 65535 - 28;  // IPv4 + UDP headers
 
@@ -27,7 +32,10 @@ struct Batch {
   uint32_t* addrs;
   uint16_t* ports;
   uint16_t* gso;
-  size_t descriptors;  // shortest descriptor array
+  uint32_t* tail_offsets;  // descriptor k continues with buf[tail_offsets[k], +tail_lengths[k])
+  uint32_t* tail_lengths;  // 0: no tail
+  uint16_t* trains;        // >= 2: descriptors [k, k + trains[k]) are one message (one segment each)
+  size_t descriptors;      // length of every descriptor array
   uint32_t slot;       // slotSize
   uint32_t headroom;
 };
@@ -53,16 +61,31 @@ bool RecvGeometryOk(const Batch& b, uint32_t end);
 // a bad descriptor is a per-packet failure, never an out-of-bounds access.
 bool TxInBuffer(const Batch& b, size_t off, size_t len, double* c);
 
+// Writes descriptor j's iovecs (head, then its tail if any) to iov; returns how many (1 or 2).
+uint32_t DescriptorIov(const Batch& b, uint32_t j, struct iovec* iov);
+
+// False (counted as TxInBuffer does) when descriptor j's head or tail lies outside the buffer.
+bool DescriptorInBuffer(const Batch& b, uint32_t j, double* c);
+
+// Head plus tail bytes of descriptor j.
+size_t DescriptorBytes(const Batch& b, uint32_t j);
+
 // Counts a failed receive call: EAGAIN is the normal end of a drain, any other errno an error.
 void CountRxFailure(double* c, int err);
 
 // sendmmsg of descriptors [start, end) to addrs[i]:ports[i] (with_ports false: port 0, for raw
-// sockets whose header carries it), kMmsgChunk messages per call. With gso_state, descriptor i with
-// gso[i] > 0 and a longer length is one UDP_SEGMENT train (split into plain datagrams when the
-// kernel refuses GSO or a segment exceeds the MTU; see batch.cc); without, every descriptor is one
-// datagram. A descriptor outside the buffer or a message the kernel refuses is counted in txErrors
-// and skipped; a partial sendmmsg is retried from the first unsent message. Returns `end`, or on
-// EAGAIN the first descriptor not yet sent.
+// sockets whose header carries it), kMmsgChunk messages per call. Descriptor i is the bytes
+// [offsets[i], +lengths[i]) followed by its tail [tail_offsets[i], +tail_lengths[i]), gathered
+// with iovecs. Without gso_state every descriptor is one datagram. With gso_state, g = gso[i] > 0
+// makes a UDP_SEGMENT train of g-byte datagrams (the last may be shorter) out of either
+//   - descriptor i alone, when it is longer than g (contiguous train), or
+//   - descriptors [i, i + trains[i]) when trains[i] >= 2 (scatter-gather train: each descriptor is
+//     one segment, exactly g bytes except the last, which is 1..g; anything else is refused as
+//     EINVAL, because the kernel cuts a GSO payload at every g bytes whatever the iovecs are).
+// A train is split into plain datagrams when the kernel refuses GSO or a segment exceeds the MTU
+// (see batch.cc). A descriptor outside the buffer or a message the kernel refuses is counted in
+// txErrors and skipped; a partial sendmmsg is retried from the first unsent message. Returns
+// `end`, or on EAGAIN the first descriptor not yet sent.
 uint32_t SendBatch(int fd, const Batch& b, uint32_t start, uint32_t end, bool with_ports, double* c,
                    double* gso_state);
 
@@ -70,7 +93,7 @@ uint32_t SendBatch(int fd, const Batch& b, uint32_t start, uint32_t end, bool wi
 // With gso_state, a GRO train of segment size g becomes one descriptor per segment (gso[d] = g;
 // only as many datagrams are asked for as the descriptor arrays surely hold, 64 segments each);
 // without, each datagram is one descriptor. Truncated datagrams are counted and dropped.
-// Returns the number of descriptors written from `start`.
+// Returns the number of descriptors written from `start`; their tails and trains are cleared.
 uint32_t RecvBatch(int fd, const Batch& b, uint32_t start, uint32_t end, double* c, double* gso_state);
 
 }  // namespace weft

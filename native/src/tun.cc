@@ -131,6 +131,8 @@ Napi::Value TunRead(const Napi::CallbackInfo& info) {
     }
     b.offsets[count] = static_cast<uint32_t>(off);
     b.lengths[count] = static_cast<uint32_t>(n);
+    b.tail_lengths[count] = 0;
+    b.trains[count] = 0;
     c[kRxPackets]++;
     c[kRxBytes] += static_cast<double>(n);
     count++;
@@ -139,7 +141,8 @@ Napi::Value TunRead(const Napi::CallbackInfo& info) {
 }
 
 // tunWrite(fd, batch, start, end, counters[, status]) -> packets written
-// Each packet is one write(); EAGAIN or an error drops that packet (counted) and moves on. With
+// Each packet is one writev() of its head and tail (TUN takes one packet per call, never part of
+// one: a short write does not happen); EAGAIN or an error drops that packet (counted) and moves on. With
 // `status` (a Uint8Array), status[i] is set to 1 for a packet the kernel took and 0 otherwise, so
 // the caller can account for exactly the packets refused.
 Napi::Value TunWrite(const Napi::CallbackInfo& info) {
@@ -156,12 +159,13 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
   double* c = call.c;
   uint32_t written = 0;
   for (uint32_t i = call.start; i < call.end; i++) {
-    size_t off = b.offsets[i], len = b.lengths[i];
     if (status != nullptr) status[i] = 0;
-    if (!TxInBuffer(b, off, len, c)) continue;
+    if (!DescriptorInBuffer(b, i, c)) continue;
+    struct iovec iov[2];
+    const int niov = static_cast<int>(DescriptorIov(b, i, iov));
     ssize_t n;
     do {
-      n = write(call.fd, b.buf + off, len);
+      n = writev(call.fd, iov, niov);
       c[kTxSyscalls]++;
     } while (n < 0 && errno == EINTR);
     if (n < 0) {

@@ -16,7 +16,8 @@
  * Memory: everything lives in ONE ArrayBuffer, handed to the addon as `memory` (the batch's one
  * argument to every batch call):
  *
- *   | slots (`buffer`) | offsets | lengths | addrs | ports | gsoSizes | pad | header (64 B) |
+ *   | slots (`buffer`) | offsets | lengths | addrs | tailOffsets | tailLengths | ports | gsoSizes |
+ *   | trains | pad | header (64 B) |
  *
  * The header, the last BATCH_HEADER_BYTES, says where each part starts (u32 words, `BatchHeader`);
  * the addon validates it against the memory's length on every call, so one typed-array access
@@ -58,6 +59,9 @@ export const BatchHeader = {
   descriptors: 7,
   slotSize: 8,
   headroom: 9,
+  tailOffsets: 10,
+  tailLengths: 11,
+  trains: 12,
 } as const;
 
 const align = (n: number, a: number): number => Math.ceil(n / a) * a;
@@ -88,6 +92,20 @@ export class PacketBatch {
    * GRO train descriptor k was split from (0 = a plain datagram).
    */
   readonly gsoSizes: Uint16Array;
+  /**
+   * Scatter-gather: descriptor k continues with `buffer[tailOffsets[k], +tailLengths[k])` (0 = no
+   * tail), so a segment's headers and its payload slice in the TUN super-packet go out as one
+   * datagram without being copied together. Reads clear the tails of the descriptors they write.
+   */
+  readonly tailOffsets: Uint32Array;
+  /** See `tailOffsets`. */
+  readonly tailLengths: Uint32Array;
+  /**
+   * On `sendBatchGso`, `trains[k] >= 2` makes descriptors [k, k + trains[k]) one UDP GSO message
+   * of `gsoSizes[k]`-byte datagrams, one per descriptor: each exactly `gsoSizes[k]` bytes (head +
+   * tail) except the last (1..gsoSizes[k]). 0 or 1: descriptor k stands alone.
+   */
+  readonly trains: Uint16Array;
   /** Length of the descriptor arrays: `capacity` unless more were asked for (GRO splits slots). */
   readonly descriptors: number;
   /** Number of valid descriptors. */
@@ -121,9 +139,12 @@ export class PacketBatch {
     const offsetsAt = slotsBytes;
     const lengthsAt = offsetsAt + 4 * descriptors;
     const addrsAt = lengthsAt + 4 * descriptors;
-    const portsAt = addrsAt + 4 * descriptors;
+    const tailOffsetsAt = addrsAt + 4 * descriptors;
+    const tailLengthsAt = tailOffsetsAt + 4 * descriptors;
+    const portsAt = tailLengthsAt + 4 * descriptors;
     const gsoAt = portsAt + 2 * descriptors;
-    const headerAt = align(gsoAt + 2 * descriptors, SLOT_ALIGN);
+    const trainsAt = gsoAt + 2 * descriptors;
+    const headerAt = align(trainsAt + 2 * descriptors, SLOT_ALIGN);
     // Own ArrayBuffer (not pooled); slots need no zeroing, descriptors and header do.
     const mem = Buffer.allocUnsafeSlow(headerAt + BATCH_HEADER_BYTES);
     mem.fill(0, slotsBytes);
@@ -135,6 +156,9 @@ export class PacketBatch {
     this.addrs = new Uint32Array(ab, addrsAt, descriptors);
     this.ports = new Uint16Array(ab, portsAt, descriptors);
     this.gsoSizes = new Uint16Array(ab, gsoAt, descriptors);
+    this.tailOffsets = new Uint32Array(ab, tailOffsetsAt, descriptors);
+    this.tailLengths = new Uint32Array(ab, tailLengthsAt, descriptors);
+    this.trains = new Uint16Array(ab, trainsAt, descriptors);
     const h = new Uint32Array(ab, headerAt, BATCH_HEADER_BYTES / 4);
     h[BatchHeader.magic] = BATCH_MAGIC;
     h[BatchHeader.slotsBytes] = slotsBytes;
@@ -146,6 +170,9 @@ export class PacketBatch {
     h[BatchHeader.descriptors] = descriptors;
     h[BatchHeader.slotSize] = size;
     h[BatchHeader.headroom] = headroom;
+    h[BatchHeader.tailOffsets] = tailOffsetsAt;
+    h[BatchHeader.tailLengths] = tailLengthsAt;
+    h[BatchHeader.trains] = trainsAt;
   }
 
   /**
@@ -185,6 +212,8 @@ export class PacketBatch {
     this.lengths[i] = len;
     this.addrs[i] = addr;
     this.ports[i] = port;
+    this.tailLengths[i] = 0;
+    this.trains[i] = 0;
     this.count = i + 1;
     return true;
   }
