@@ -200,6 +200,48 @@ describe('TSO segmentation of kernel super-packets', () => {
     assert.equal(seg.segment(bad, 0, 10, bad.length - 10, dst, 0, dst.length, 0), SegmentError.malformed);
   });
 
+  test('scatter-gather segmentation (headers + payload slices, no copy) equals the copying segmenter byte for byte', () => {
+    const copy = new TsoSegmenter();
+    const sg = new TsoSegmenter();
+    const SLOT = 256;
+    for (const r of gsoRecs) {
+      for (const cap of [0, 1000]) {
+        const src = Buffer.from(r);
+        const before = Buffer.from(src);
+        const pl = src.length - 10;
+        const dst = Buffer.alloc(200_000);
+        const n = copy.segment(src, 0, 10, pl, dst, 0, dst.length, PREFIX, cap);
+        const hdrs = Buffer.alloc(n * SLOT + 64);
+        assert.equal(sg.segmentHeaders(src, 0, 10, pl, hdrs, 64, SLOT, hdrs.length, PREFIX, cap), n);
+        assert.deepEqual(src, before, 'the super-packet is only read');
+        assert.equal(sg.headerLen, copy.headerLen);
+        let payload = 0;
+        for (let i = 0; i < n; i++) {
+          const want = dst.subarray(
+            i * copy.stride + PREFIX,
+            i * copy.stride + PREFIX + (i < n - 1 ? copy.stride - PREFIX : copy.lastLen),
+          );
+          const h = hdrs.subarray(64 + i * SLOT + PREFIX, 64 + i * SLOT + PREFIX + sg.headerLen);
+          const tail = src.subarray(sg.payloadOffset(i), sg.payloadOffset(i) + sg.payloadLength(i));
+          assert.deepEqual(Buffer.concat([h, tail]), want, `segment ${i} of ${n}`);
+          payload += sg.payloadLength(i);
+        }
+        assert.equal(payload, pl - sg.headerLen, 'the slices cover the payload exactly once');
+      }
+    }
+  });
+
+  test('scatter-gather segmentation refuses headers that do not fit their slot or slots past the end', () => {
+    const sg = new TsoSegmenter();
+    const r = Buffer.from(gsoRecs[0]!);
+    const hdrs = Buffer.alloc(100_000);
+    assert.equal(
+      sg.segmentHeaders(r, 0, 10, r.length - 10, hdrs, 0, 60, hdrs.length, PREFIX),
+      SegmentError.noRoom,
+    );
+    assert.equal(sg.segmentHeaders(r, 0, 10, r.length - 10, hdrs, 0, 256, 300, PREFIX), SegmentError.noRoom);
+  });
+
   test('segmentsPerTrain respects 64 segments and 65507 bytes', () => {
     assert.equal(segmentsPerTrain(1472), 44);
     assert.equal(segmentsPerTrain(9000), 7);
