@@ -30,6 +30,9 @@ namespace {
 // sizeof(struct virtio_net_hdr); <linux/virtio_net.h> does not compile as C++ on Debian 12.
 constexpr int kVirtioNetHdrLen = 10;
 
+// iovecs of one TUN write: IOV_MAX (UIO_MAXIOV), the kernel's limit per writev.
+constexpr uint32_t kTunIovMax = 1024;
+
 // tunOpen(name: string, vnetHdr: boolean, multiQueue: boolean) -> { fd, name }
 Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -141,10 +144,13 @@ Napi::Value TunRead(const Napi::CallbackInfo& info) {
 }
 
 // tunWrite(fd, batch, start, end, counters[, status]) -> packets written
-// Each packet is one writev() of its head and tail (TUN takes one packet per call, never part of
-// one: a short write does not happen); EAGAIN or an error drops that packet (counted) and moves on. With
-// `status` (a Uint8Array), status[i] is set to 1 for a packet the kernel took and 0 otherwise, so
-// the caller can account for exactly the packets refused.
+// Each packet is one writev() (TUN takes a whole packet per call, never part of one, so there are
+// no partial writes): descriptor i's head and tail, or, when trains[i] >= 2, the heads and tails
+// of descriptors [i, i + trains[i]) gathered into one packet (a coalesced super-packet whose
+// payload slices stay where they were received). EAGAIN or an error drops that packet (counted)
+// and moves on; a train cut by `end` or needing more than IOV_MAX iovecs is refused (txErrors,
+// EINVAL). With `status` (a Uint8Array), status[i] is set to 1 for every descriptor of a packet
+// the kernel took and 0 otherwise, so the caller can account for exactly the packets refused.
 Napi::Value TunWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BatchCall call;
@@ -157,12 +163,27 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
   }
   const Batch& b = call.b;
   double* c = call.c;
+  struct iovec iov[kTunIovMax];
   uint32_t written = 0;
-  for (uint32_t i = call.start; i < call.end; i++) {
-    if (status != nullptr) status[i] = 0;
-    if (!DescriptorInBuffer(b, i, c)) continue;
-    struct iovec iov[2];
-    const int niov = static_cast<int>(DescriptorIov(b, i, iov));
+  uint32_t i = call.start;
+  while (i < call.end) {
+    const uint32_t members = b.trains[i] >= 2 ? b.trains[i] : 1;
+    const uint32_t next = i + members > call.end ? call.end : i + members;
+    if (status != nullptr) memset(status + i, 0, next - i);
+    bool ok = i + members <= call.end && 2 * members <= kTunIovMax;
+    if (!ok) {
+      c[kTxErrors]++;
+      c[kLastErrno] = EINVAL;
+    }
+    int niov = 0;
+    for (uint32_t j = i; ok && j < next; j++) {
+      ok = DescriptorInBuffer(b, j, c);
+      if (ok) niov += static_cast<int>(DescriptorIov(b, j, iov + niov));
+    }
+    if (!ok) {
+      i = next;
+      continue;
+    }
     ssize_t n;
     do {
       n = writev(call.fd, iov, niov);
@@ -176,12 +197,14 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
         c[kTxErrors]++;
         c[kLastErrno] = err;
       }
+      i = next;
       continue;
     }
     c[kTxPackets]++;
     c[kTxBytes] += static_cast<double>(n);
     written++;
-    if (status != nullptr) status[i] = 1;
+    if (status != nullptr) memset(status + i, 1, next - i);
+    i = next;
   }
   return Napi::Number::New(env, written);
 }

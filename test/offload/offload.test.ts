@@ -286,6 +286,58 @@ describe('TCP coalescing', () => {
     assert.ok(gsoRecs.length >= 10);
   });
 
+  test('gathered coalescing (no copy) describes every kernel super-packet byte for byte as one writev train', () => {
+    const noFin = gsoRecs.filter((x) => !hasFin(x));
+    for (const r of noFin) {
+      const buf = Buffer.alloc(300_000);
+      const pkts = segmentInto(r, buf, 64);
+      const received = Buffer.from(buf);
+      const c = new TcpCoalescer(128, 65535, true);
+      c.begin(buf, buf.length, buf.length);
+      for (const [o, l] of pkts) assert.ok(c.add(o, l));
+      const offs = new Uint32Array(128);
+      const lens = new Uint32Array(128);
+      const trains = new Uint16Array(128).fill(7);
+      const n = c.finish(offs, lens, trains);
+      assert.equal(c.outputs, 1, 'one super-packet');
+      assert.equal(n, pkts.length, 'a descriptor per segment');
+      assert.equal(trains[0], pkts.length);
+      for (let k = 1; k < n; k++) assert.equal(trains[k], 0);
+      const parts: Buffer[] = [];
+      for (let k = 0; k < n; k++) parts.push(buf.subarray(offs[k]!, offs[k]! + lens[k]!));
+      const out = Buffer.concat(parts);
+      assert.equal(out.length, r.length);
+      const h = decodeVnetHdr(out, 0);
+      const k = decodeVnetHdr(r, 0);
+      assert.deepEqual({ ...h, hdrLen: 0 }, { ...k, hdrLen: 0, gsoType: k.gsoType & 0x7f });
+      assert.deepEqual(out.subarray(10), r.subarray(10), 'IP packet identical, incl. the pseudo-header seed');
+      // Only the first segment's headers and the 10 bytes before it were written.
+      const [o0] = pkts[0]!;
+      for (const [o, l] of pkts.slice(1))
+        assert.deepEqual(buf.subarray(o, o + l), received.subarray(o, o + l));
+      assert.deepEqual(buf.subarray(0, o0 - 10), received.subarray(0, o0 - 10));
+    }
+  });
+
+  test('gathered coalescing drops only the segment whose checksum is wrong; the rest go out alone, untouched', () => {
+    const r = gsoRecs.find((x) => !hasFin(x))!;
+    const buf = Buffer.alloc(300_000);
+    const pkts = segmentInto(r, buf, 64);
+    const [bo] = pkts[3]!;
+    buf[bo + 60] = buf[bo + 60]! ^ 0xff; // payload byte of segment 3
+    const c = new TcpCoalescer(128, 65535, true);
+    c.begin(buf, buf.length, buf.length);
+    for (const [o, l] of pkts) assert.ok(c.add(o, l));
+    const offs = new Uint32Array(128);
+    const lens = new Uint32Array(128);
+    const trains = new Uint16Array(128);
+    const n = c.finish(offs, lens, trains);
+    assert.equal(c.dropped, 1);
+    assert.equal(n, pkts.length - 1);
+    assert.equal(c.outputs, pkts.length - 1);
+    for (let k = 0; k < n; k++) assert.equal(trains[k], 0);
+  });
+
   test('a super-packet ending in FIN comes back as the merged data plus the FIN segment, in order', () => {
     const r = gsoRecs.find(hasFin)!;
     const buf = Buffer.alloc(300_000);
