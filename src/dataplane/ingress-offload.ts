@@ -62,7 +62,6 @@ export class OffloadIngress extends SocketRecvLoop {
 
   private readonly batch: PacketBatch;
   private readonly slots: number;
-  private readonly arenaStart: number;
   private readonly coalescer: TcpCoalescer | null;
   private readonly written: Uint8Array;
 
@@ -81,7 +80,6 @@ export class OffloadIngress extends SocketRecvLoop {
     // Coalescing gathers super-packets from where their segments were received: no arena.
     const descriptors = opts.gro ? slots * 64 : slots;
     this.batch = new PacketBatch(slots, slotSize, HEADROOM, descriptors);
-    this.arenaStart = slots * this.batch.slotSize;
     this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors, opts.mtu, true) : null;
     this.written = new Uint8Array(this.batch.offsets.length);
   }
@@ -152,7 +150,7 @@ export class OffloadIngress extends SocketRecvLoop {
       }
       return c;
     }
-    co.begin(b.buffer, this.arenaStart, b.buffer.length);
+    co.begin(b.buffer, b.buffer.length, b.buffer.length);
     for (let k = 0; k < c; k++) co.add(offsets[k]!, lengths[k]!);
     const m = co.finish(offsets, lengths, b.trains);
     if (co.dropped > 0) {

@@ -140,7 +140,7 @@ export class BatchUdpSocket implements PacketIo {
    * received, and each train becomes one descriptor per segment (no copy; `gsoSizes[d]` = segment
    * size, 0 for plain datagrams), up to `batch.descriptors`. Returns and sets `batch.count`.
    * `slots` (default and upper bound `batch.capacity`) limits reception to the first slots, so the
-   * rest of the buffer can hold other data (the coalescing arena).
+   * rest of the buffer can hold other data.
    */
   recvBatchGro(batch: PacketBatch, slots = batch.capacity): number {
     const end = slots < batch.capacity ? slots : batch.capacity;
