@@ -60,6 +60,12 @@ struct Scratch {
 };
 thread_local Scratch g_scratch;
 
+// Counts a message the kernel or the loop refused, and why.
+void Refuse(double* c, int err) {
+  c[kTxErrors]++;
+  c[kLastErrno] = err;
+}
+
 bool GsoRefused(int err) { return err == EIO || err == EINVAL || err == EOPNOTSUPP || err == ENOPROTOOPT; }
 
 void PrepareMsg(struct mmsghdr* m, struct iovec* iov, struct sockaddr_in* sa, uint8_t* base, size_t len) {
@@ -137,8 +143,7 @@ bool RecvGeometryOk(const Batch& b, uint32_t end) {
 
 bool TxInBuffer(const Batch& b, size_t off, size_t len, double* c) {
   if (off <= b.buf_len && len <= b.buf_len - off) return true;
-  c[kTxErrors]++;
-  c[kLastErrno] = EINVAL;
+  Refuse(c, EINVAL);
   return false;
 }
 
@@ -151,16 +156,6 @@ void CountRxFailure(double* c, int err) {
   }
 }
 
-namespace {
-
-void Refuse(double* c, int err) {
-  c[kTxErrors]++;
-  c[kLastErrno] = err;
-}
-
-}  // namespace
-
-// Appends descriptor j's iovecs (head, then tail if any) at iov; returns how many (1 or 2).
 uint32_t DescriptorIov(const Batch& b, uint32_t j, struct iovec* iov) {
   iov[0].iov_base = b.buf + b.offsets[j];
   iov[0].iov_len = b.lengths[j];
@@ -170,7 +165,6 @@ uint32_t DescriptorIov(const Batch& b, uint32_t j, struct iovec* iov) {
   return 2;
 }
 
-// False (counted) when descriptor j's head or tail lies outside the buffer.
 bool DescriptorInBuffer(const Batch& b, uint32_t j, double* c) {
   return TxInBuffer(b, b.offsets[j], b.lengths[j], c) &&
          (b.tail_lengths[j] == 0 || TxInBuffer(b, b.tail_offsets[j], b.tail_lengths[j], c));
