@@ -17,8 +17,9 @@ namespace weft {
 
 // Messages per sendmmsg/recvmmsg call; larger batches are split.
 constexpr uint32_t kMmsgChunk = 256;
-// iovecs per sendmmsg call, over all its messages: one message of a scatter-gather train takes
-// two per segment (header, payload slice), at most 2 * kMaxGsoSegments, far below UIO_MAXIOV.
+// iovecs per call: UIO_MAXIOV (IOV_MAX), the kernel's limit for one writev (a gathered TUN
+// packet) and the budget of one sendmmsg over all its messages (a scatter-gather train takes two
+// per segment: header, payload slice).
 constexpr uint32_t kIovChunk = 1024;
 constexpr uint32_t kMaxGsoSegments = 64;       // UDP_MAX_SEGMENTS
 constexpr uint32_t kMaxGsoBytes = 65535 - 28;  // IPv4 + UDP headers

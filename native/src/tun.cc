@@ -30,9 +30,6 @@ namespace {
 // sizeof(struct virtio_net_hdr); <linux/virtio_net.h> does not compile as C++ on Debian 12.
 constexpr int kVirtioNetHdrLen = 10;
 
-// iovecs of one TUN write: IOV_MAX (UIO_MAXIOV), the kernel's limit per writev.
-constexpr uint32_t kTunIovMax = 1024;
-
 // tunOpen(name: string, vnetHdr: boolean, multiQueue: boolean) -> { fd, name }
 Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -163,14 +160,14 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
   }
   const Batch& b = call.b;
   double* c = call.c;
-  struct iovec iov[kTunIovMax];
+  struct iovec iov[kIovChunk];
   uint32_t written = 0;
   uint32_t i = call.start;
   while (i < call.end) {
     const uint32_t members = b.trains[i] >= 2 ? b.trains[i] : 1;
     const uint32_t next = i + members > call.end ? call.end : i + members;
     if (status != nullptr) memset(status + i, 0, next - i);
-    bool ok = i + members <= call.end && 2 * members <= kTunIovMax;
+    bool ok = i + members <= call.end && 2 * members <= kIovChunk;
     if (!ok) {
       c[kTxErrors]++;
       c[kLastErrno] = EINVAL;
