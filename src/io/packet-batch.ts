@@ -218,6 +218,32 @@ export class PacketBatch {
     return true;
   }
 
+  /**
+   * packetEnd is the descriptor after the TUN packet that starts at descriptor `i`: `i + trains[i]`
+   * for a train (a gathered super-packet), else `i + 1`.
+   */
+  packetEnd(i: number): number {
+    const t = this.trains[i]!;
+    return t >= 2 ? i + t : i + 1;
+  }
+
+  /**
+   * gather copies what one write of descriptor `i` sends into a new Buffer: its head and tail, or,
+   * with `train` and `trains[i] >= 2`, the heads and tails of the whole train. Allocates: for
+   * fakes, tests and control paths, not the batched hot path.
+   */
+  gather(i: number, train = true): Buffer {
+    const end = train ? this.packetEnd(i) : i + 1;
+    const parts: Buffer[] = [];
+    for (let k = i; k < end; k++) {
+      const o = this.offsets[k]!;
+      parts.push(this.buffer.subarray(o, o + this.lengths[k]!));
+      const tl = this.tailLengths[k]!;
+      if (tl > 0) parts.push(this.buffer.subarray(this.tailOffsets[k]!, this.tailOffsets[k]! + tl));
+    }
+    return Buffer.concat(parts);
+  }
+
   /** packet returns a view (no copy) of packet `i`; allocates a view, so not for the hot path. */
   packet(i: number): Buffer {
     const off = this.offsets[i]!;
