@@ -34,7 +34,7 @@ import { BatchUdpSocket } from '../src/io/batch-udp-socket';
 import { IoCounter } from '../src/io/counters';
 import { PacketBatch } from '../src/io/packet-batch';
 import { TsoSegmenter, isGso } from '../src/offload/tso';
-import { ipv4ToU32, macToBuffer } from '../src/route/addr';
+import { ipv4ToU32, macToBuffer } from '../src/net/addr';
 import { RouteTable } from '../src/route/route-table';
 import { Router } from '../src/route/router';
 import {

@@ -52,9 +52,9 @@ import {
   WeftFlags,
   backendMtu,
   describeLease,
-  formatIPv4,
-  parseIPv4,
-  ip4NetToString,
+  u32ToIpv4,
+  parseIpv4,
+  ipv4NetToString,
   leaseToPeer,
   leasesToPeerSpecs,
   loadNetworkConfig,
@@ -70,7 +70,7 @@ import { DataplaneNode, type NodeConfig } from '../dataplane/node';
 import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port';
 import * as netdev from '../io/netdev';
 import { RouteSync, routeGetMany, type RouteConflict } from '../io/route-sync';
-import { bufferToMac, macToBuffer } from '../route/addr';
+import { bufferToMac, macToBuffer } from '../net/addr';
 import type { Backend } from '../route/peer';
 import type { PeerSpec } from '../route/route-table';
 import { DaemonCounters, LeaseSummary, MetricsSource, newDaemonCounters } from '../metrics/metrics';
@@ -246,7 +246,7 @@ export class Daemon implements MetricsSource {
   debugRoutes(): DebugRoutes {
     const port = this.identity?.port ?? 0;
     const keyOf = new Map<string, string>();
-    for (const [k, l] of this.known) if (l.subnet) keyOf.set(ip4NetToString(l.subnet), k);
+    for (const [k, l] of this.known) if (l.subnet) keyOf.set(ipv4NetToString(l.subnet), k);
     const id = this.identity;
     const direct = new Map((this.routes?.routesOf('direct') ?? []).map((r) => [r.dst, r.via]));
     if (id) id.leaseExpiration = this.mgr?.lease?.expiration?.toISOString() ?? null;
@@ -431,13 +431,13 @@ export class Daemon implements MetricsSource {
         undo.add(`the new lease ${lease.key}`, () => mgr.release());
       }
       const subnet = lease.subnet!;
-      const subnetText = ip4NetToString(subnet);
+      const subnetText = ipv4NetToString(subnet);
       this.log.info('Lease acquired: ' + subnetText, { lease: describeLease(lease), key: lease.key });
       this.identity = {
         backend,
         dev,
         subnet: subnetText,
-        network: ip4NetToString(config.network!),
+        network: ipv4NetToString(config.network!),
         publicIp: ext.publicIp,
         localIp: ext.addr,
         iface: ext.name,
@@ -453,7 +453,7 @@ export class Daemon implements MetricsSource {
       // 4. dataplane with the current peers
       const ownAddrs = new Set<number>();
       for (const a of [ext.publicIp, ext.addr, ...links.flatMap((l) => l.addrs)]) {
-        const u = parseIPv4(a);
+        const u = parseIpv4(a);
         if (u !== null) ownAddrs.add(u);
       }
       this.policy = {
@@ -465,7 +465,7 @@ export class Daemon implements MetricsSource {
         ownAddrs,
         vni: be.type === 'vxlan' ? be.vni : null,
       };
-      const routes = (this.routes = new RouteSync({ scope: ip4NetToString(config.network!) }));
+      const routes = (this.routes = new RouteSync({ scope: ipv4NetToString(config.network!) }));
       const listing = await this.retryStore('list leases', () => store.listLeases());
       const initial = listing.leases.filter((l) => l.key !== lease.key);
       this.applyLeaseSet(new Map(initial.map((l) => [l.key, l])), false);
@@ -497,7 +497,7 @@ export class Daemon implements MetricsSource {
           backend: be.type,
           dev,
           local: ext.addr,
-          address: `${formatIPv4(subnet.ip)}/32`,
+          address: `${u32ToIpv4(subnet.ip)}/32`,
           vni: vni,
           port: be.port,
           vtepMac: vtepMac ? macToBuffer(vtepMac) : Buffer.from([2, 0, 0, 0, 0, 1]),
@@ -526,7 +526,7 @@ export class Daemon implements MetricsSource {
         if (this.stopping) return await this.teardown();
         if (backend === 'udp') {
           // flannel's udp backend routes the whole Network into flannel0 (misses get ICMP unreachable).
-          const dst = ip4NetToString(config.network!);
+          const dst = ipv4NetToString(config.network!);
           const r = await routes.sync('network', [{ dst, dev }]);
           if (r.conflicts.length > 0 || r.errors.length > 0) {
             throw new SystemError(
@@ -562,14 +562,14 @@ export class Daemon implements MetricsSource {
           iptables,
           log: this.log,
           counters: this.counters,
-          network: ip4NetToString(config.network!),
+          network: ipv4NetToString(config.network!),
           subnet: subnetText,
           ipMasq: f.ipMasq,
           randomFullyDisable: f.ipMasqFullyRandomDisable,
           forwardRules: f.iptablesForwardRules,
           resyncSeconds: f.iptablesResync,
           previous: prev
-            ? { network: ip4NetToString(prev.network!), subnet: ip4NetToString(prev.subnet!) }
+            ? { network: ipv4NetToString(prev.network!), subnet: ipv4NetToString(prev.subnet!) }
             : null,
         });
         await this.traffic.start();
@@ -716,7 +716,7 @@ export class Daemon implements MetricsSource {
         // An ignored or rejected lease never became a route, so its removal changes nothing.
         if (this.ignored.delete(k) || this.rejected.delete(k)) continue;
         this.counters.leaseRemoved++;
-        this.log.info(`Subnet removed: ${l.subnet ? ip4NetToString(l.subnet) : k}`, { key: k });
+        this.log.info(`Subnet removed: ${l.subnet ? ipv4NetToString(l.subnet) : k}`, { key: k });
       }
     }
     for (const [k, r] of rejected) {
@@ -725,7 +725,7 @@ export class Daemon implements MetricsSource {
       if (prev?.reason === r.reason) continue;
       if (prev === undefined && this.known.has(k) && !this.ignored.has(k)) {
         this.counters.leaseRemoved++;
-        this.log.info(`Subnet removed: ${ip4NetToString(leases.get(k)!.subnet!)}`, { key: k });
+        this.log.info(`Subnet removed: ${ipv4NetToString(leases.get(k)!.subnet!)}`, { key: k });
       }
       this.ignored.delete(k);
       this.conflicted.delete(k);
@@ -742,7 +742,7 @@ export class Daemon implements MetricsSource {
       if (!wasRejected && old && (old === l || JSON.stringify(old.attrs) === JSON.stringify(l.attrs)))
         continue;
       // flannel decides DirectRouting again on every event for a lease; here on every change.
-      if (l.subnet) this.directCache.delete(ip4NetToString(l.subnet));
+      if (l.subnet) this.directCache.delete(ipv4NetToString(l.subnet));
       if (hostGw) {
         // flannel's RouteNetwork: only host-gw leases count, the others get its warning.
         const warning = hostGwIgnoreWarning(l);
@@ -770,7 +770,7 @@ export class Daemon implements MetricsSource {
       this.counters.leaseAdded++;
       const mac = vxlanDataOf(l.attrs.backendData)?.vtepMac;
       this.log.info(
-        `Subnet added: ${ip4NetToString(l.subnet!)} via ${l.attrs.publicIp}`,
+        `Subnet added: ${ipv4NetToString(l.subnet!)} via ${l.attrs.publicIp}`,
         mac ? { vtepMac: mac, key: k } : { key: k },
       );
     }
@@ -832,7 +832,7 @@ export class Daemon implements MetricsSource {
     if (conflicts.length === 0 && this.conflicted.size === 0) return;
     const keyOf = new Map<string, string>();
     for (const [k, l] of this.known)
-      if (l.subnet && !this.rejected.has(k)) keyOf.set(ip4NetToString(l.subnet), k);
+      if (l.subnet && !this.rejected.has(k)) keyOf.set(ipv4NetToString(l.subnet), k);
     const now = new Set<string>();
     for (const c of conflicts) {
       const k = keyOf.get(c.route.dst);
@@ -853,7 +853,7 @@ export class Daemon implements MetricsSource {
     const owner = this.routes;
     for (const [k] of this.conflicted) {
       const l = this.known.get(k);
-      const dst = l?.subnet ? ip4NetToString(l.subnet) : null;
+      const dst = l?.subnet ? ipv4NetToString(l.subnet) : null;
       if (!now.has(k) && (dst === null || owner?.ownerOf(dst) !== undefined)) this.conflicted.delete(k);
     }
   }

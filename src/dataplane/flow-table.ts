@@ -15,7 +15,7 @@
  * The hot paths hold a `FlowTable | null` and test it once per packet, so a node without
  * `--debug` pays one predictable branch.
  */
-import { u32ToIpv4 } from '../route/addr';
+import { u32ToIpv4 } from '../net/addr';
 
 /** FLOW_TABLE_SLOTS is the default table size. */
 export const FLOW_TABLE_SLOTS = 4096;

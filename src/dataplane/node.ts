@@ -71,7 +71,7 @@ import { errnoFromIpStderr } from '../io/netdev';
 import { RouteSync, type KernelRoute, type RouteSyncResult } from '../io/route-sync';
 import type { IoMode, PacketIo } from '../io/packet-io';
 import { Tun } from '../io/tun';
-import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../route/addr';
+import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../net/addr';
 import type { Backend, Peer } from '../route/peer';
 import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';

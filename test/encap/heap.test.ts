@@ -16,7 +16,8 @@ import { flowSourcePort } from '../../src/encap/flow-hash';
 import { writeOuterIPv4Udp } from '../../src/encap/outer';
 import { vxlanDecap } from '../../src/encap/vxlan-decap';
 import { vxlanEncap } from '../../src/encap/vxlan-encap';
-import { CFG_A, CFG_B, MAC_B, SLOT, writeV4, writeV6 } from './frames';
+import { CFG_A, CFG_B, MAC_B, SLOT } from './frames';
+import { writeV4, writeV6 } from '../../src/testing/packets';
 
 // node:test runs each file in its own process, so exposing gc here affects only this file.
 v8.setFlagsFromString('--expose-gc');
