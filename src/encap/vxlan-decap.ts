@@ -15,13 +15,14 @@
  * Inner length: the contract is `len - (ret - off)` (the rest of the frame). If the frame carried
  * Ethernet padding after the IP packet, that is longer than the IP packet: the anomaly
  * `innerPadding` is counted, and callers wanting the exact length use `ipPacketLength(buf, ret)`
- * (src/encap/inner-ip.ts); writing the padded length to a TUN is harmless, the kernel trims it.
+ * (src/wire/ip.ts); writing the padded length to a TUN is harmless, the kernel trims it.
  */
-import { ETH_OFF_SRC, ETH_OFF_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet';
-import { VXLAN_FLAG_I, VXLAN_HEADER_SIZE } from '../wire/vxlan';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethDstEquals, ethEtherType, ethSrcEquals } from '../wire/ethernet';
+import { ipv4TotalLength, isValidIpv4 } from '../wire/ipv4';
+import { ipv6PacketLength, isValidIpv6 } from '../wire/ipv6';
+import { VXLAN_HEADER_SIZE, vxlanHasVni, vxlanReservedBitsSet, vxlanVni } from '../wire/vxlan';
 import { VXLAN_ENCAP_SIZE } from './constants';
 import { Anomaly, DropReason, type AnomalyCounters, type DropCounters } from './drop-reason';
-import { innerIpValid, ipPacketLength } from './inner-ip';
 import type { VxlanConfig } from './vxlan-config';
 
 /**
@@ -41,57 +42,41 @@ export function vxlanDecap(
     drops[DropReason.tooShort]++;
     return -1;
   }
-  const flags = buf[off];
-  if ((flags & VXLAN_FLAG_I) === 0) {
+  if (!vxlanHasVni(buf, off)) {
     drops[DropReason.badVxlanFlags]++;
     return -1;
   }
-  const reserved = (flags & ~VXLAN_FLAG_I) | buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 7];
-  if (((buf[off + 4] << 16) | (buf[off + 5] << 8) | buf[off + 6]) !== cfg.vni) {
+  if (vxlanVni(buf, off) !== cfg.vni) {
     drops[DropReason.badVni]++;
     return -1;
   }
   const eth = off + VXLAN_HEADER_SIZE;
   const mac = cfg.localMac;
-  if (
-    buf[eth] !== mac[0] ||
-    buf[eth + 1] !== mac[1] ||
-    buf[eth + 2] !== mac[2] ||
-    buf[eth + 3] !== mac[3] ||
-    buf[eth + 4] !== mac[4] ||
-    buf[eth + 5] !== mac[5]
-  ) {
+  if (!ethDstEquals(buf, eth, mac)) {
     drops[DropReason.badInnerDstMac]++;
     return -1;
   }
-  const s = eth + ETH_OFF_SRC;
-  if (
-    buf[s] === mac[0] &&
-    buf[s + 1] === mac[1] &&
-    buf[s + 2] === mac[2] &&
-    buf[s + 3] === mac[3] &&
-    buf[s + 4] === mac[4] &&
-    buf[s + 5] === mac[5]
-  ) {
+  if (ethSrcEquals(buf, eth, mac)) {
     drops[DropReason.ownInnerSrcMac]++;
     return -1;
   }
-  const etherType = (buf[eth + ETH_OFF_TYPE] << 8) | buf[eth + ETH_OFF_TYPE + 1];
-  let version: number;
-  if (etherType === ETHERTYPE_IPV4) version = 4;
-  else if (etherType === ETHERTYPE_IPV6) version = 6;
+  const etherType = ethEtherType(buf, eth);
+  const inner = off + VXLAN_ENCAP_SIZE;
+  const avail = len - VXLAN_ENCAP_SIZE;
+  let v4: boolean;
+  if (etherType === ETHERTYPE_IPV4) v4 = true;
+  else if (etherType === ETHERTYPE_IPV6) v4 = false;
   else {
     drops[DropReason.badEthertype]++;
     return -1;
   }
-  const inner = off + VXLAN_ENCAP_SIZE;
-  const avail = len - VXLAN_ENCAP_SIZE;
-  if (!innerIpValid(buf, inner, avail, version)) {
+  if (v4 ? !isValidIpv4(buf, inner, avail) : !isValidIpv6(buf, inner, avail)) {
     drops[DropReason.badInnerIp]++;
     return -1;
   }
   // Counted only once the frame is accepted, so anomalies describe delivered frames.
-  if (reserved !== 0) anomalies[Anomaly.vxlanReservedBitsSet]++;
-  if (ipPacketLength(buf, inner) !== avail) anomalies[Anomaly.innerPadding]++;
+  if (vxlanReservedBitsSet(buf, off)) anomalies[Anomaly.vxlanReservedBitsSet]++;
+  const ipLen = v4 ? ipv4TotalLength(buf, inner) : ipv6PacketLength(buf, inner);
+  if (ipLen !== avail) anomalies[Anomaly.innerPadding]++;
   return inner;
 }

@@ -58,14 +58,16 @@ export function vxlanHasVni(buf: Uint8Array, off: number): boolean {
 
 /** vxlanVni reads the 24-bit "VXLAN Network Identifier". */
 export function vxlanVni(buf: Uint8Array, off: number): number {
-  return (buf[off + 4] << 16) | (buf[off + 5] << 8) | buf[off + 6];
+  const o = off + VXLAN_OFF_VNI;
+  return (buf[o] << 16) | (buf[o + 1] << 8) | buf[o + 2];
 }
 
 /** setVxlanVni writes the 24-bit "VXLAN Network Identifier". */
 export function setVxlanVni(buf: Uint8Array, off: number, v: number): void {
-  buf[off + 4] = v >>> 16;
-  buf[off + 5] = v >>> 8;
-  buf[off + 6] = v;
+  const o = off + VXLAN_OFF_VNI;
+  buf[o] = v >>> 16;
+  buf[o + 1] = v >>> 8;
+  buf[o + 2] = v;
 }
 
 /**
@@ -73,7 +75,15 @@ export function setVxlanVni(buf: Uint8Array, off: number, v: number): void {
  * reserved flag bits, the 24-bit reserved field or the trailing reserved byte.
  */
 export function vxlanReservedBitsSet(buf: Uint8Array, off: number): boolean {
-  return ((buf[off] & ~VXLAN_FLAG_I) | buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 7]) !== 0;
+  const r = off + VXLAN_OFF_RESERVED1;
+  return (
+    ((buf[off + VXLAN_OFF_FLAGS] & ~VXLAN_FLAG_I) |
+      buf[r] |
+      buf[r + 1] |
+      buf[r + 2] |
+      buf[off + VXLAN_OFF_RESERVED2]) !==
+    0
+  );
 }
 
 /**
@@ -81,14 +91,16 @@ export function vxlanReservedBitsSet(buf: Uint8Array, off: number): boolean {
  * reserved bits zero, the given VNI. Hot-path encoder.
  */
 export function writeVxlanHeader(buf: Uint8Array, off: number, vni: number): void {
-  buf[off] = VXLAN_FLAG_I;
-  buf[off + 1] = 0;
-  buf[off + 2] = 0;
-  buf[off + 3] = 0;
-  buf[off + 4] = vni >>> 16;
-  buf[off + 5] = vni >>> 8;
-  buf[off + 6] = vni;
-  buf[off + 7] = 0;
+  const r = off + VXLAN_OFF_RESERVED1;
+  const v = off + VXLAN_OFF_VNI;
+  buf[off + VXLAN_OFF_FLAGS] = VXLAN_FLAG_I;
+  buf[r] = 0;
+  buf[r + 1] = 0;
+  buf[r + 2] = 0;
+  buf[v] = vni >>> 16;
+  buf[v + 1] = vni >>> 8;
+  buf[v + 2] = vni;
+  buf[off + VXLAN_OFF_RESERVED2] = 0;
 }
 
 /**

@@ -9,7 +9,7 @@ import {
   sumCounters,
   type DropReasonName,
 } from '../../src/encap/drop-reason';
-import { ipPacketLength } from '../../src/encap/inner-ip';
+import { ipPacketLength } from '../../src/wire/ip';
 import { makeVxlanConfig } from '../../src/encap/vxlan-config';
 import { vxlanDecap } from '../../src/encap/vxlan-decap';
 import { vxlanEncap } from '../../src/encap/vxlan-encap';
