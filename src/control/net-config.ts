@@ -11,6 +11,7 @@
  */
 
 import { ConfigError } from '../errors';
+import { UDP_OVERHEAD, VXLAN_OVERHEAD } from '../encap/constants';
 import {
   Ipv4Net,
   Ipv6Net,
@@ -32,10 +33,10 @@ export const DEFAULT_UDP_PORT = 8285;
 export const DEFAULT_VNI = 1;
 /** MAX_VNI is the largest 24-bit VNI (RFC 7348 §5). */
 export const MAX_VNI = 0xffffff;
-/** VXLAN_MTU_OVERHEAD = outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
-export const VXLAN_MTU_OVERHEAD = 20 + 8 + 8 + 14;
-/** UDP_MTU_OVERHEAD = outer IPv4 (20) + UDP (8). */
-export const UDP_MTU_OVERHEAD = 20 + 8;
+/** VXLAN_MTU_OVERHEAD = outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): VXLAN_OVERHEAD. */
+export const VXLAN_MTU_OVERHEAD = VXLAN_OVERHEAD;
+/** UDP_MTU_OVERHEAD = outer IPv4 (20) + UDP (8): UDP_OVERHEAD. */
+export const UDP_MTU_OVERHEAD = UDP_OVERHEAD;
 
 /** WEFT_BACKENDS names the backend types weft implements, for errors. */
 const WEFT_BACKENDS = 'must be "vxlan", "udp" or "host-gw" (the backends weft implements)';
