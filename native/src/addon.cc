@@ -1,6 +1,7 @@
 // weft_native: registration only. The batch shape and the sendmmsg/recvmmsg loops live in batch.cc;
-// the system calls in tun.cc, udp.cc, raw.cc, poll.cc, netif.cc and bpf.cc; csum.cc is the one
-// pass over packet bytes. See docs/native-boundary.md for the contract with src/io/.
+// the system calls in tun.cc, udp.cc, raw.cc, poll.cc, netif.cc, bpf.cc and uring.cc (io_uring TUN
+// batches); csum.cc is the one pass over packet bytes. See docs/native-boundary.md for the contract
+// with src/io/.
 #include <napi.h>
 
 #include "common.h"
@@ -27,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   weft::InitNetif(env, exports);
   weft::InitCsum(env, exports);
   weft::InitBpf(env, exports);
+  weft::InitUring(env, exports);
   return exports;
 }
 

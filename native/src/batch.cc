@@ -122,18 +122,19 @@ bool GetBatch(napi_env env, napi_value v, Batch* b) {
 
 }  // namespace
 
-bool ParseBatchCall(const Napi::CallbackInfo& info, const char* usage, BatchCall* call) {
+bool ParseBatchCall(const Napi::CallbackInfo& info, const char* usage, BatchCall* call, uint32_t first) {
   Napi::Env env = info.Env();
-  if (!GetI32(info[0], &call->fd) || !GetBatch(env, info[1], &call->b) ||
-      !GetU32(info[2], &call->start) || !GetU32(info[3], &call->end) || !GetCounters(info[4], &call->c)) {
+  if (!GetI32(info[first], &call->fd) || !GetBatch(env, info[first + 1], &call->b) ||
+      !GetU32(info[first + 2], &call->start) || !GetU32(info[first + 3], &call->end) ||
+      !GetCounters(info[first + 4], &call->c)) {
     ThrowArg(env, usage);
     return false;
   }
   if (call->start > call->end || call->end > call->b.descriptors) {
-    ThrowArg(env, "batch call: [start, end) exceeds the batch's descriptor arrays");
+    ThrowArg(env, "batch geometry: [start, end) exceeds the batch's descriptor arrays");
     return false;
   }
-  call->extra = info[5];
+  call->extra = info[first + 5];
   return true;
 }
 

@@ -51,9 +51,11 @@ struct BatchCall {
   Napi::Value extra;  // info[5], possibly undefined
 };
 
-// Parses (fd, batch, start, end, counters[, extra]); false after setting a TypeError naming `usage`.
-// Checks start <= end <= descriptors; receive calls also check the slot geometry (RecvGeometryOk).
-bool ParseBatchCall(const Napi::CallbackInfo& info, const char* usage, BatchCall* call);
+// Parses (fd, batch, start, end, counters[, extra]) from info[first] on (first > 0: a call whose
+// leading arguments are its own, e.g. an io_uring handle); false after setting a TypeError naming
+// `usage`. Checks start <= end <= descriptors; receive calls also check the slot geometry
+// (RecvGeometryOk).
+bool ParseBatchCall(const Napi::CallbackInfo& info, const char* usage, BatchCall* call, uint32_t first = 0);
 
 // True when slots [0, end) lie inside the buffer and the headroom leaves room for a packet.
 bool RecvGeometryOk(const Batch& b, uint32_t end);

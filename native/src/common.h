@@ -136,5 +136,6 @@ void InitNetif(Napi::Env env, Napi::Object exports);
 void InitCsum(Napi::Env env, Napi::Object exports);
 void InitRaw(Napi::Env env, Napi::Object exports);
 void InitBpf(Napi::Env env, Napi::Object exports);
+void InitUring(Napi::Env env, Napi::Object exports);
 
 }  // namespace weft

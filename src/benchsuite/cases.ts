@@ -7,6 +7,10 @@
  *   weft-batch  `weft link --backend vxlan --io batch` on both sides (offloads as weft defaults)
  *   weft-nooff  the same with `--offload off` (recvmmsg/sendmmsg only): what the offloads buy
  *   weft-w2     weft-batch with `--workers 2`: a multi-queue TUN and a second worker thread per node
+ *   weft-uring  weft-batch with WEFT_TUN_IO=io_uring said explicitly (the default since it measured
+ *               faster; kept so the records that named it redraw)
+ *   weft-readv  weft-batch with WEFT_TUN_IO=readv: one read()/write() per TUN packet instead of
+ *               io_uring batches (src/io/tun-io.ts), what the ring buys
  *   weft-dgram  `weft link --backend vxlan --io dgram` (Node dgram, one packet per call)
  *   weft-udp    `weft link --backend udp --io batch` (flannel-UDP wire format)
  *   socat       socat TUN <-> UDP (anchors.md B), the per-packet userspace reference
@@ -29,6 +33,8 @@ export const CASE_NAMES = [
   'weft-batch',
   'weft-nooff',
   'weft-w2',
+  'weft-uring',
+  'weft-readv',
   'weft-dgram',
   'weft-udp',
   'socat',
@@ -52,6 +58,8 @@ export const CASE_LABELS: Record<CaseName, string> = {
   'weft-batch': 'weft VXLAN (batch)',
   'weft-nooff': 'weft VXLAN (batch, offload off)',
   'weft-w2': 'weft VXLAN (batch, 2 workers)',
+  'weft-uring': 'weft VXLAN (batch, io_uring TUN)',
+  'weft-readv': 'weft VXLAN (batch, TUN read/write loop)',
   'weft-dgram': 'weft VXLAN (dgram)',
   'weft-udp': 'weft flannel-UDP',
   socat: 'socat TUN/UDP',
@@ -139,10 +147,11 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
       [a, A_IP, '10.244.0.1/32', `10.244.1.0/24=${B_IP}`, MAC_A, MAC_B],
       [b, B_IP, '10.244.1.1/32', `10.244.0.0/24=${A_IP}`, MAC_B, MAC_A],
     ] as const) {
+      const tunIo = name === 'weft-uring' ? 'io_uring' : name === 'weft-readv' ? 'readv' : null;
       const w = await startWeftLink(ns, [
         ...args, '--dev', uniqueName('wt'), '--local', local, '--address', addr,
         '--vtep-mac', myMac, '--peer', `${peer}${mac(peerMac)}`,
-      ], 15_000); // prettier-ignore
+      ], 15_000, tunIo !== null ? [`WEFT_TUN_IO=${tunIo}`] : []); // prettier-ignore
       t.tunnels.push(w.proc);
     }
   }

@@ -45,6 +45,9 @@ export type NativePollCallback = (status: number, events: number) => void;
  */
 export type NativeBatch = Uint8Array;
 
+/** NativeUring is an io_uring handle from `uringOpen` (opaque to JavaScript). */
+export type NativeUring = { readonly __brand: 'NativeUring' };
+
 /**
  * NativeBinding declares every export of weft_native.node.
  *
@@ -84,6 +87,30 @@ export interface NativeBinding {
   tunRead(fd: number, batch: NativeBatch, start: number, end: number, counters: Float64Array): number;
   /** tunWrite: one write() per descriptor; `status[i]` = 1 when the kernel took packet i. */
   tunWrite(
+    fd: number,
+    batch: NativeBatch,
+    start: number,
+    end: number,
+    counters: Float64Array,
+    status?: Uint8Array,
+  ): number;
+  /** io_uring batching of TUN reads/writes (uring.cc); absent in addons built before it. */
+  uringOpen?(entries: number): NativeUring;
+  uringClose?(ring: NativeUring): void;
+  /** 0 when `fd` can be read through the ring without blocking, else the errno (e.g. EOPNOTSUPP). */
+  uringProbe?(ring: NativeUring, fd: number): number;
+  /** uringTunRead: tunRead's contract, the reads batched into io_uring_enter calls. */
+  uringTunRead?(
+    ring: NativeUring,
+    fd: number,
+    batch: NativeBatch,
+    start: number,
+    end: number,
+    counters: Float64Array,
+  ): number;
+  /** uringTunWrite: tunWrite's contract (trains and tails gathered), batched into io_uring_enter calls. */
+  uringTunWrite?(
+    ring: NativeUring,
     fd: number,
     batch: NativeBatch,
     start: number,

@@ -6,6 +6,8 @@
  * and the end-to-end benchmark, so its stdout is a small contract:
  *   - first line: `weft link: dev NAME vtep-mac MAC|- local IP port N backend B io M mtu N offload O`,
  *     with `--src-port flow` followed by ` src-port flow MIN-MAX (no gso)`;
+ *   - then `weft link: tun-io readv|io_uring` (src/io/tun-io.ts), with the reason when io_uring
+ *     was asked for and refused;
  *   - then `ready` once packets are forwarded in both directions;
  *   - `weft link: underlay MTU changed on IFACE: OLD -> NEW; ...` when the underlay MTU changes
  *     (and a line when GSO trains leave fragmented for another MTU reason);
@@ -217,6 +219,12 @@ export async function run(argv: string[]): Promise<number> {
     `weft link: dev ${c.dev} vtep-mac ${c.backend === 'vxlan' ? bufferToMac(c.vtepMac) : '-'} local ${c.local} ` +
       `port ${c.port} backend ${c.backend} io ${c.io} mtu ${node.mtu} offload ${offloadSummary(node)}` +
       (node.srcPortFlow ? ` src-port flow ${c.srcPortMin}-${c.srcPortMax} (no gso)` : '') +
+      '\n',
+  );
+  const tunIo = node.stats().tunIo;
+  process.stdout.write(
+    `weft link: tun-io ${tunIo?.mode ?? 'readv'}` +
+      (tunIo?.refused ? ` (io_uring refused, read()/write() used: ${tunIo.refused})` : '') +
       '\n',
   );
   const printStats = async (): Promise<void> => {
