@@ -548,7 +548,7 @@ export class Daemon implements MetricsSource {
           underlayMtu: node.underlayMtu,
           port: be.port,
           io: f.io,
-          srcPort: node.srcPortFlow ? `flow ${cfg.srcPortMin}-${cfg.srcPortMax} (no gso)` : 'fixed',
+          srcPort: node.srcPortSummary(),
           workers: cfg.workers,
           peers: this.peers.length,
           directPeers: this.directPeers.length,

@@ -14,8 +14,8 @@
  *               MTU costs smaller segments rather than a fragmented datagram each.
  *   3. encap    `EgressStages.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
  *               written in place (for segments: exactly into the prefix), drops by reason.
- *   4. trains   consecutive descriptors that are adjacent in memory, go to the same peer and have
- *               equal lengths (the last may be shorter) become one UDP GSO message
+ *   4. trains   consecutive descriptors that are adjacent in memory, go to the same peer (and pool
+ *               lane, `--src-port flow`) and have equal lengths (the last may be shorter) become one UDP GSO message
  *               (`gsoSizes[k]` = segment size; <= 64 segments, <= 65507 bytes).
  *   5. send     ONE `sendBatchGso` (sendmmsg with UDP_SEGMENT cmsgs; the addon falls back to plain
  *               datagrams by itself if the kernel refuses GSO, and sends a train whose segments
@@ -30,6 +30,7 @@
 import { DropReason } from '../encap/drop-reason';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
+import type { SrcPortPool } from '../io/src-port-pool';
 import type { Tun } from '../io/tun';
 import type { EgressStages } from './egress';
 import { TunSendLoop } from './tun-send-loop';
@@ -90,7 +91,7 @@ export class OffloadEgress extends TunSendLoop {
    */
   constructor(
     private readonly tun: Tun,
-    private readonly sock: BatchUdpSocket,
+    private readonly sock: BatchUdpSocket | SrcPortPool,
     private readonly stages: EgressStages,
     opts: OffloadEgressOptions,
   ) {
@@ -195,6 +196,7 @@ export class OffloadEgress extends TunSendLoop {
     // Stage 4: merge adjacent same-destination equal-size datagrams into GSO trains.
     const addrs = b.addrs;
     const ports = b.ports;
+    const lanes = b.lanes;
     const gso = b.gsoSizes;
     let w = 0;
     let i = 0;
@@ -203,6 +205,7 @@ export class OffloadEgress extends TunSendLoop {
       const size = lengths[i]!;
       const addr = addrs[i]!;
       const port = ports[i]!;
+      const lane = lanes[i]!;
       const max = segmentsPerTrain(size);
       let total = size;
       let count = 1;
@@ -210,6 +213,7 @@ export class OffloadEgress extends TunSendLoop {
       while (j < c && count < max) {
         const l = lengths[j]!;
         if (offsets[j] !== start + total || addrs[j] !== addr || ports[j] !== port || l > size) break;
+        if (lanes[j] !== lane) break;
         if (total + l > MAX_GSO_BYTES) break;
         total += l;
         count++;
@@ -220,6 +224,7 @@ export class OffloadEgress extends TunSendLoop {
       lengths[w] = total;
       addrs[w] = addr;
       ports[w] = port;
+      lanes[w] = lane;
       gso[w] = count > 1 ? size : 0;
       if (count > 1) this.stats.trains++;
       w++;

@@ -18,6 +18,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { WeftError, SystemError, ConfigError } from '../errors';
 import { RawSendSocket } from '../io/raw-send-socket';
+import { SrcPortPool } from '../io/src-port-pool';
 import type { Tun } from '../io/tun';
 import type { PeerSpec } from '../route/route-table';
 import { RouteTable, indexPeers } from '../route/route-table';
@@ -104,7 +105,8 @@ function main(): void {
     return;
   }
   const fds = [tun.fd, socks.recv.fd];
-  if (socks.send !== socks.recv) fds.push(socks.send.fd);
+  if (socks.send instanceof SrcPortPool) fds.push(...socks.send.fds);
+  else if (socks.send !== socks.recv) fds.push(socks.send.fd);
   if (raw !== null) fds.push(raw.fd);
   port.on(
     'message',

@@ -26,6 +26,7 @@ import { makeVxlanConfig, type VxlanConfig } from '../encap/vxlan-config';
 import { BatchUdpSocket } from '../io/batch-udp-socket';
 import { newIoCounters, type IoCounters } from '../io/counters';
 import { GsoState } from '../io/gso-state';
+import { SrcPortPool } from '../io/src-port-pool';
 import type { RawSendSocket } from '../io/raw-send-socket';
 import type { Tun } from '../io/tun';
 import type { Backend } from '../route/peer';
@@ -58,7 +59,7 @@ export interface QueueParams {
   mtu: number;
   /** Underlay MTU. */
   underlayMtu: number;
-  /** Outer header fields for `--src-port flow` (raw socket), or null. */
+  /** Outer header fields for `--src-port flow` on a raw socket (`--io dgram`), or null. */
   outer: { localU32: number; srcPortMin: number; srcPortMax: number } | null;
   batchSize: number;
   flowCounters: boolean;
@@ -130,6 +131,8 @@ export interface QueueSnapshot {
   /** Receive and send sockets together. */
   udp: IoCounters;
   raw: IoCounters | null;
+  /** `--src-port flow` on a pool: its bound ports (null otherwise). */
+  srcPorts: number[] | null;
   routes: { hits: number; misses: number };
   offload: QueueOffloadSnapshot;
   /** Per-flow counters, the top flows by bytes per direction (only when asked and kept). */
@@ -190,6 +193,7 @@ export class DataplaneQueue {
         port: params.port,
         pathMtu: params.pathMtu,
         outer: params.outer,
+        lanes: dev.send instanceof SrcPortPool ? dev.send.size : 0,
       },
       this.counters.egressDrops,
     );
@@ -205,12 +209,13 @@ export class DataplaneQueue {
     }
     // A peer may send up to its own MTU plus encapsulation; the underlay MTU bounds what arrives.
     const maxRx = Math.max(params.underlayMtu, params.mtu + VXLAN_ENCAP_SIZE, 2048 - HEADROOM);
-    if (kernelTun !== null && dev.recv instanceof BatchUdpSocket && dev.send instanceof BatchUdpSocket) {
+    const gsoSend = dev.send instanceof BatchUdpSocket || dev.send instanceof SrcPortPool ? dev.send : null;
+    if (kernelTun !== null && dev.recv instanceof BatchUdpSocket && gsoSend !== null) {
       const vx = params.backend === 'vxlan';
       // GRO trains are split in place; coalescing writes virtio headers into the 10 bytes in
       // front of each inner packet, which only VXLAN's 22-byte inner header guarantees.
       const gro = vx && dev.recv.enableGro();
-      this.offEgress = new OffloadEgress(kernelTun, dev.send, this.egress, {
+      this.offEgress = new OffloadEgress(kernelTun, gsoSend, this.egress, {
         prefix: vx ? VXLAN_ENCAP_SIZE : 0,
         pathMtu: params.pathMtu,
       });
@@ -270,7 +275,10 @@ export class DataplaneQueue {
     const udp = newIoCounters();
     sumInto(udp, this.dev.recv.counters);
     if (this.dev.send !== this.dev.recv) sumInto(udp, this.dev.send.counters);
-    const send = oe !== null && this.dev.send instanceof BatchUdpSocket ? this.dev.send : null;
+    const send =
+      oe !== null && (this.dev.send instanceof BatchUdpSocket || this.dev.send instanceof SrcPortPool)
+        ? this.dev.send
+        : null;
     const recv = oi !== null && this.dev.recv instanceof BatchUdpSocket ? this.dev.recv : null;
     const caps = send?.offloads();
     const co = oi?.coalesceStats ?? null;
@@ -302,6 +310,7 @@ export class DataplaneQueue {
       tun: this.dev.tun.counters.slice(),
       udp,
       raw: this.dev.raw ? this.dev.raw.counters.slice() : null,
+      srcPorts: this.dev.send instanceof SrcPortPool ? [...this.dev.send.ports] : null,
       routes: { hits: this.router.hits, misses: this.router.misses },
       offload: {
         enabled: oe !== null,
@@ -342,6 +351,7 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
     tun: newIoCounters(),
     udp: newIoCounters(),
     raw: null,
+    srcPorts: null,
     routes: { hits: 0, misses: 0 },
     offload: {
       enabled: parts.length > 0,
@@ -376,6 +386,7 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
       out.raw ??= newIoCounters();
       sumInto(out.raw, p.raw);
     }
+    if (p.srcPorts != null) (out.srcPorts ??= []).push(...p.srcPorts);
     out.routes.hits += p.routes.hits;
     out.routes.misses += p.routes.misses;
     const o = out.offload;

@@ -53,6 +53,11 @@ export class PacketBatch {
    * GRO train descriptor k was split from (0 = a plain datagram).
    */
   readonly gsoSizes: Uint16Array;
+  /**
+   * Send lane of descriptor k: which socket of a source-port pool sends it (`--src-port flow`,
+   * src/io/src-port-pool.ts; egress writes it from the inner flow's hash). Ignored elsewhere.
+   */
+  readonly lanes: Uint8Array;
   /** Length of the descriptor arrays: `capacity` unless more were asked for (GRO splits slots). */
   readonly descriptors: number;
   /** Number of valid descriptors. */
@@ -88,6 +93,7 @@ export class PacketBatch {
     this.addrs = new Uint32Array(descriptors);
     this.ports = new Uint16Array(descriptors);
     this.gsoSizes = new Uint16Array(descriptors);
+    this.lanes = new Uint8Array(descriptors);
   }
 
   /**

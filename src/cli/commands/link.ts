@@ -5,7 +5,8 @@
  * neighbour / FDB entries, for a single node. It is also the building block of the namespace tests
  * and the end-to-end benchmark, so its stdout is a small contract:
  *   - first line: `weft link: dev NAME vtep-mac MAC|- local IP port N backend B io M mtu N offload O`,
- *     with `--src-port flow` followed by ` src-port flow MIN-MAX (no gso)`;
+ *     with `--src-port flow` followed by ` src-port flow MIN-MAX (N ports)` (`(raw socket)` with
+ *     `--io dgram`);
  *   - then `ready` once packets are forwarded in both directions;
  *   - `weft link: underlay MTU changed on IFACE: OLD -> NEW; ...` when the underlay MTU changes
  *     (and a line when GSO trains leave fragmented for another MTU reason);
@@ -48,7 +49,8 @@ peer's MAC, as a kernel flannel.1 expects) or as flannel-UDP (raw IP in UDP); fr
   --stats SECONDS         print counters every SECONDS (also on SIGUSR1)
   --debug                 count packets and bytes per inner flow; printed with the counters
   --src-port fixed|flow   outer UDP source port (vxlan): the bound --port (default), or a hash of
-                          the inner flow (RFC 7348 §5; raw socket, needs CAP_NET_RAW, no UDP GSO)
+                          the inner flow (RFC 7348 §5): 16 UDP sockets per worker on ports spread
+                          over the range, UDP GSO kept (--io dgram: a raw socket, CAP_NET_RAW)
   --src-port-range MIN-MAX  range for --src-port flow (default 49152-65535)
   --workers N             forwarding workers: the TUN is opened multi-queue, one queue per worker
                           thread (default 1)
@@ -198,7 +200,6 @@ export function parsePeer(text: string, backend: Backend, field = '--peer'): Pee
 /** offloadSummary is the start line's offload word: `tso+gso+gro+coalesce`, `tso+gso`, `off` or `refused`. */
 function offloadSummary(node: DataplaneNode): string {
   const o = node.stats().offload;
-  if (node.srcPortFlow) return 'off';
   if (o === undefined || !o.enabled) return o?.refused ? 'refused' : 'off';
   return ['tso', o.gso ? 'gso' : '', o.gro ? 'gro+coalesce' : ''].filter((x) => x !== '').join('+');
 }
@@ -216,7 +217,7 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(
     `weft link: dev ${c.dev} vtep-mac ${c.backend === 'vxlan' ? bufferToMac(c.vtepMac) : '-'} local ${c.local} ` +
       `port ${c.port} backend ${c.backend} io ${c.io} mtu ${node.mtu} offload ${offloadSummary(node)}` +
-      (node.srcPortFlow ? ` src-port flow ${c.srcPortMin}-${c.srcPortMax} (no gso)` : '') +
+      (node.srcPortFlow ? ` src-port ${node.srcPortSummary()}` : '') +
       '\n',
   );
   const printStats = async (): Promise<void> => {
