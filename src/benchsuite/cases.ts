@@ -7,6 +7,8 @@
  *   weft-batch  `weft link --backend vxlan --io batch` on both sides (offloads as weft defaults)
  *   weft-nooff  the same with `--offload off` (recvmmsg/sendmmsg only): what the offloads buy
  *   weft-w2     weft-batch with `--workers 2`: a multi-queue TUN and a second worker thread per node
+ *   weft-fixed  weft-batch with `--src-port fixed`: every frame from the bound port
+ *   weft-flow   weft-batch with `--src-port flow`: flow-hashed source ports from a socket pool
  *   weft-dgram  `weft link --backend vxlan --io dgram` (Node dgram, one packet per call)
  *   weft-udp    `weft link --backend udp --io batch` (flannel-UDP wire format)
  *   socat       socat TUN <-> UDP (anchors.md B), the per-packet userspace reference
@@ -25,6 +27,8 @@ export const CASE_NAMES = [
   'weft-batch',
   'weft-nooff',
   'weft-w2',
+  'weft-fixed',
+  'weft-flow',
   'weft-dgram',
   'weft-udp',
   'socat',
@@ -48,6 +52,8 @@ export const CASE_LABELS: Record<CaseName, string> = {
   'weft-batch': 'weft VXLAN (batch)',
   'weft-nooff': 'weft VXLAN (batch, offload off)',
   'weft-w2': 'weft VXLAN (batch, 2 workers)',
+  'weft-fixed': 'weft VXLAN (batch, src-port fixed)',
+  'weft-flow': 'weft VXLAN (batch, src-port flow)',
   'weft-dgram': 'weft VXLAN (dgram)',
   'weft-udp': 'weft flannel-UDP',
   socat: 'socat TUN/UDP',
@@ -136,6 +142,8 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
     const args = ['--backend', backend, '--io', name === 'weft-dgram' ? 'dgram' : 'batch'];
     if (name === 'weft-nooff') args.push('--offload', 'off');
     if (name === 'weft-w2') args.push('--workers', '2');
+    if (name === 'weft-fixed') args.push('--src-port', 'fixed');
+    if (name === 'weft-flow') args.push('--src-port', 'flow');
     t.weftArgs = args;
     const mac = (m: string): string => (backend === 'vxlan' ? `,${m}` : '');
     for (const [ns, local, addr, peer, myMac, peerMac] of [

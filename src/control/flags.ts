@@ -276,6 +276,13 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     weft: true,
   },
   {
+    name: 'vxlan-rco',
+    kind: 'bool',
+    default: false,
+    help: 'VXLAN Remote Checksum Offload (draft-herbert-vxlan-rco, Linux remcsumtx+remcsumrx): send inner TCP/UDP checksums partial for the peer to finish, and accept such frames; every peer must have it (a kernel peer: ip link ... vxlan ... remcsumtx remcsumrx)',
+    weft: true,
+  },
+  {
     name: 'src-port-range',
     kind: 'string',
     default: DEFAULT_SRC_PORT_RANGE,
@@ -345,6 +352,8 @@ export interface WeftFlags {
   srcPort: SrcPortMode;
   /** `MIN-MAX`, validated. */
   srcPortRange: string;
+  /** VXLAN Remote Checksum Offload (vxlan backend). */
+  vxlanRco: boolean;
   /** Forwarding workers, 1..MAX_WORKERS (one TUN queue each). */
   workers: number;
   vtepStateDir: string;

@@ -509,6 +509,7 @@ export class Daemon implements MetricsSource {
           srcPort: backend === 'vxlan' ? (f.srcPort ?? 'fixed') : 'fixed',
           srcPortMin: srcRange.min,
           srcPortMax: srcRange.max,
+          vxlanRco: backend === 'vxlan' && f.vxlanRco === true,
           workers: f.workers ?? 1,
           routes,
         };

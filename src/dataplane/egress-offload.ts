@@ -6,10 +6,12 @@
  * Stages, per wakeup of the TUN fd:
  *   1. read     `tun.readBatch(batch, readSlots)`: up to `readSlots` packets, each a 10-byte
  *               virtio_net_hdr + IP packet (super-packets up to 64 KiB), one native call.
- *   2. unpack   plain packets: complete a NEEDS_CSUM checksum in place; descriptor = the IP packet.
+ *   2. unpack   plain packets: complete a NEEDS_CSUM checksum in place (with `rco`: leave it
+ *               partial when the RCO fields can carry it, `rcoCanCarry`); descriptor = the IP packet.
  *               super-packets: `TsoSegmenter.segment` cuts them into the segment region of the
  *               same buffer, `prefix` bytes (22 VXLAN / 0 flannel-UDP) in front of each segment,
  *               back to back; one descriptor per segment                 -> badInnerIp / tooBig
+ *               (with `rco` every segment's TCP checksum is left partial: the folded pseudo sum.)
  *               Segments are cut no longer than the path MTU (`setPathMtu`), so a lower underlay
  *               MTU costs smaller segments rather than a fragmented datagram each.
  *   3. encap    `EgressStages.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
@@ -42,7 +44,14 @@ import {
   isGso,
   segmentsPerTrain,
 } from '../offload/tso';
-import { VIRTIO_NET_HDR_SIZE } from '../wire/virtio-net-hdr';
+import {
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_SIZE,
+  vnetCsumStart,
+  vnetFlags,
+} from '../wire/virtio-net-hdr';
+import { partialCsumStart } from '../offload/partial-csum';
+import { rcoStartFits } from '../encap/vxlan-rco';
 
 /** MAX_TUN_READ is the largest read a TSO TUN produces: virtio header + 64 KiB IP packet. */
 export const MAX_TUN_READ = VIRTIO_NET_HDR_SIZE + 65535;
@@ -55,6 +64,11 @@ export interface OffloadEgressOptions {
   prefix: number;
   /** Largest inner packet the underlay carries unfragmented (underlay MTU - overhead); 0: no cap. */
   pathMtu?: number;
+  /**
+   * VXLAN RCO (`--vxlan-rco`): leave inner TCP/UDP checksums partial where the RCO fields can
+   * describe them (EgressStages then sets them), instead of completing them here.
+   */
+  rco?: boolean;
 }
 
 /** OffloadEgressStats are cumulative counters (plain numbers). */
@@ -84,6 +98,7 @@ export class OffloadEgress extends TunSendLoop {
   private readonly seg = new TsoSegmenter(512);
   private readonly prefix: number;
   private pathMtu: number;
+  private readonly rco: boolean;
 
   /**
    * OffloadEgress reads `tun` (opened with vnetHdr and TSO offloads), runs `stages.processBatch`
@@ -103,6 +118,8 @@ export class OffloadEgress extends TunSendLoop {
     this.batch = batch;
     this.prefix = opts.prefix;
     this.pathMtu = opts.pathMtu ?? 0;
+    this.rco = opts.rco === true;
+    this.seg.partialChecksums = this.rco;
     this.segStart = r * batch.slotSize;
     this.segEnd = batch.buffer.length;
     this.inOff = new Uint32Array(r);
@@ -162,7 +179,8 @@ export class OffloadEgress extends TunSendLoop {
       const pkt = v + VIRTIO_NET_HDR_SIZE;
       const plen = len - VIRTIO_NET_HDR_SIZE;
       if (!isGso(buf, v)) {
-        if (!finishVnetPacket(buf, v, pkt, plen) || m >= maxDesc) {
+        const keep = this.rco && rcoCanCarry(buf, v, pkt, plen);
+        if ((!keep && !finishVnetPacket(buf, v, pkt, plen)) || m >= maxDesc) {
           drops[DropReason.badInnerIp]++;
           continue;
         }
@@ -233,4 +251,16 @@ export class OffloadEgress extends TunSendLoop {
     b.count = w;
     return w;
   }
+}
+
+/**
+ * rcoCanCarry reports whether the NEEDS_CSUM packet at buf[pkt..pkt+len) (virtio header at `v`)
+ * can go out with its checksum partial under VXLAN RCO: the field holds the pseudo-header sum at
+ * the packet's own L4 header (the same test EgressStages applies when it sets the RCO fields, so
+ * the two always agree) and that start fits the RCO encoding.
+ */
+function rcoCanCarry(buf: Uint8Array, v: number, pkt: number, len: number): boolean {
+  if ((vnetFlags(buf, v) & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0) return false;
+  const l4 = partialCsumStart(buf, pkt, len);
+  return l4 !== 0 && l4 === vnetCsumStart(buf, v) && rcoStartFits(l4);
 }

@@ -17,6 +17,8 @@
  *              With `outer` set (`--src-port flow`, VXLAN only), also the outer IPv4 + UDP header
  *              (`writeOuterIPv4Udp`: DF clear, TTL 64, ID counter, UDP checksum 0, source port =
  *              `flowSourcePort` of the inner packet in [min, max]) for the raw send socket.
+ *              With `vxlan.rco` (`--vxlan-rco`), a packet whose inner TCP/UDP checksum is partial
+ *              gets the RCO fields in its VXLAN header (`markRcoIfPartial`, encap/vxlan-rco.ts).
  *              With `lanes` > 1 (`--src-port flow` on a source-port pool), instead the lane
  *              `batch.lanes[out]` = the inner flow's hash in [0, lanes): the pool socket, hence
  *              the source port, it leaves from (src/io/src-port-pool.ts).
@@ -44,6 +46,7 @@ import {
   type DropCounters,
   type VxlanConfig,
 } from '../encap';
+import { markRcoIfPartial } from '../encap/vxlan-rco';
 import { PacketBatch } from '../io/packet-batch';
 import type { TunDevice } from '../io/tun-device';
 import type { FlowTable } from './flow-table';
@@ -101,6 +104,8 @@ export class EgressStages {
   icmpReplies = 0;
   /** Per-flow counters (`--debug`), or null: then stage 6 skips them with one branch. */
   flows: FlowTable | null = null;
+  /** Frames sent with VXLAN RCO fields (`--vxlan-rco`: their inner checksum left partial). */
+  rcoFrames = 0;
 
   private readonly replies: PacketBatch;
 
@@ -151,6 +156,7 @@ export class EgressStages {
     const port = cfg.port;
     const flows = this.flows;
     const outer = isVxlan ? (cfg.outer ?? null) : null;
+    const rco = isVxlan && cfg.vxlan.rco;
     const laneMax = isVxlan && cfg.lanes !== undefined && cfg.lanes > 1 ? cfg.lanes - 1 : 0;
     const lanes = batch.lanes;
     this.replies.count = 0;
@@ -202,6 +208,7 @@ export class EgressStages {
       let start: number;
       if (isVxlan) {
         start = vxlanEncap(buf, off, len, peer.vtepMac!, cfg.vxlan);
+        if (rco && markRcoIfPartial(buf, start, off, len)) this.rcoFrames++;
         if (outer !== null) {
           const sport = flowSourcePort(buf, off, len, outer.srcPortMin, outer.srcPortMax);
           start = writeOuterIPv4Udp(

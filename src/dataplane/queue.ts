@@ -63,6 +63,8 @@ export interface QueueParams {
   outer: { localU32: number; srcPortMin: number; srcPortMax: number } | null;
   batchSize: number;
   flowCounters: boolean;
+  /** VXLAN Remote Checksum Offload (`--vxlan-rco`). */
+  rco?: boolean;
 }
 
 /** QueueDevices are the kernel objects (or fakes) one queue runs on; the owner closes them. */
@@ -114,6 +116,8 @@ export interface QueueSnapshot {
     icmpReplies: number;
     stalls: number;
     batchSizes: BatchHistogram;
+    /** Frames sent with VXLAN RCO fields. */
+    rcoFrames?: number;
   };
   ingress: {
     packets: number;
@@ -123,6 +127,8 @@ export interface QueueSnapshot {
     /** Partial inner checksums completed by weft / handed to the TUN with NEEDS_CSUM. */
     csumCompleted: number;
     csumNeedsCsum: number;
+    /** Accepted frames that carried VXLAN RCO fields. */
+    rcoFrames?: number;
   };
   egressDrops: DropCounters;
   ingressDrops: DropCounters;
@@ -181,7 +187,11 @@ export class DataplaneQueue {
       ingressDrops: newDropCounters(),
       anomalies: newAnomalyCounters(),
     };
-    const vxlan: VxlanConfig = makeVxlanConfig({ vni: params.vni, localMac: Buffer.from(params.vtepMac) });
+    const vxlan: VxlanConfig = makeVxlanConfig({
+      vni: params.vni,
+      localMac: Buffer.from(params.vtepMac),
+      rco: params.rco === true,
+    });
     const kernelTun = dev.offloadTun;
     this.egress = new EgressStages(
       // With IFF_VNET_HDR every TUN write needs a virtio header (the ICMP replies).
@@ -218,6 +228,7 @@ export class DataplaneQueue {
       this.offEgress = new OffloadEgress(kernelTun, gsoSend, this.egress, {
         prefix: vx ? VXLAN_ENCAP_SIZE : 0,
         pathMtu: params.pathMtu,
+        rco: vx && params.rco === true,
       });
       this.offIngress = new OffloadIngress(kernelTun, dev.recv, this.ingress, {
         gro,
@@ -295,6 +306,7 @@ export class DataplaneQueue {
         icmpReplies: e.icmpReplies,
         stalls: this.egressLoop.stalls,
         batchSizes: this.egressLoop.batchSizes.slice(),
+        rcoFrames: e.rcoFrames,
       },
       ingress: {
         packets: i.packets,
@@ -303,6 +315,7 @@ export class DataplaneQueue {
         batchSizes: this.ingressLoop.batchSizes.slice(),
         csumCompleted: this.plainIngress?.partialCsumCompleted ?? 0,
         csumNeedsCsum: oi?.partialCsumCount ?? 0,
+        rcoFrames: i.rcoFrames,
       },
       egressDrops: this.counters.egressDrops.slice(),
       ingressDrops: this.counters.ingressDrops.slice(),
@@ -373,6 +386,8 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
   for (const p of parts) {
     for (const k of ['packets', 'bytes', 'batches', 'icmpReplies', 'stalls'] as const)
       out.egress[k] += p.egress[k];
+    out.egress.rcoFrames = (out.egress.rcoFrames ?? 0) + (p.egress.rcoFrames ?? 0);
+    out.ingress.rcoFrames = (out.ingress.rcoFrames ?? 0) + (p.ingress.rcoFrames ?? 0);
     for (const k of ['packets', 'bytes', 'batches', 'csumCompleted', 'csumNeedsCsum'] as const)
       out.ingress[k] += p.ingress[k] ?? 0;
     sumInto(out.egress.batchSizes, p.egress.batchSizes);

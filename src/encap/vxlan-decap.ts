@@ -5,7 +5,12 @@
  * Stages (per packet; the first failing check counts exactly one drop and returns -1):
  *   1. length: at least VXLAN 8 + inner Ethernet 14 bytes             -> tooShort
  *   2. flags: the I bit must be set                                    -> badVxlanFlags
+ *      the RCO flag (draft-herbert-vxlan-rco) needs `cfg.rco`          -> vxlanRcoDisabled
  *      other reserved bits are ignored (RFC 7348 §5) but counted      -> anomaly vxlanReservedBitsSet
+ *   8. RCO frames: start must be the inner L4 header of a TCP/UDP packet and the offset its
+ *      checksum field                                                  -> badVxlanRco
+ *      (the field then holds the pseudo-header sum: the partial-checksum paths of ingress finish
+ *      it, src/offload/partial-csum.ts, as they do for a kernel sender's CHECKSUM_PARTIAL)
  *   3. VNI must be ours                                                -> badVni
  *   4. inner Ethernet dst must be our VTEP MAC                         -> badInnerDstMac
  *   5. inner Ethernet src must not be our VTEP MAC (loop guard)        -> ownInnerSrcMac
@@ -18,7 +23,20 @@
  * (src/encap/inner-ip.ts); writing the padded length to a TUN is harmless, the kernel trims it.
  */
 import { ETH_OFF_SRC, ETH_OFF_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet';
-import { VXLAN_FLAG_I, VXLAN_HEADER_SIZE } from '../wire/vxlan';
+import { IP_PROTO_TCP, IP_PROTO_UDP, IPV4_OFF_PROTOCOL } from '../wire/ipv4';
+import { IPV6_HEADER_SIZE, IPV6_OFF_NEXT_HEADER } from '../wire/ipv6';
+import {
+  VXLAN_FLAG_I,
+  VXLAN_FLAG_RCO,
+  VXLAN_HEADER_SIZE,
+  VXLAN_OFF_RCO,
+  VXLAN_OFF_RCO_FLAG,
+  VXLAN_RCO_START_MASK,
+  VXLAN_RCO_SHIFT,
+  VXLAN_RCO_TCP_OFFSET,
+  VXLAN_RCO_UDP,
+  VXLAN_RCO_UDP_OFFSET,
+} from '../wire/vxlan';
 import { VXLAN_ENCAP_SIZE } from './constants';
 import { Anomaly, DropReason, type AnomalyCounters, type DropCounters } from './drop-reason';
 import { innerIpValid, ipPacketLength } from './inner-ip';
@@ -46,7 +64,17 @@ export function vxlanDecap(
     drops[DropReason.badVxlanFlags]++;
     return -1;
   }
-  const reserved = (flags & ~VXLAN_FLAG_I) | buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 7];
+  const rco = (buf[off + VXLAN_OFF_RCO_FLAG] & VXLAN_FLAG_RCO) !== 0;
+  if (rco && !cfg.rco) {
+    drops[DropReason.vxlanRcoDisabled]++;
+    return -1;
+  }
+  const reserved =
+    (flags & ~VXLAN_FLAG_I) |
+    (buf[off + 1] & ~VXLAN_FLAG_RCO) |
+    buf[off + 2] |
+    buf[off + 3] |
+    (rco ? 0 : buf[off + 7]);
   if (((buf[off + 4] << 16) | (buf[off + 5] << 8) | buf[off + 6]) !== cfg.vni) {
     drops[DropReason.badVni]++;
     return -1;
@@ -90,8 +118,37 @@ export function vxlanDecap(
     drops[DropReason.badInnerIp]++;
     return -1;
   }
+  if (rco && !rcoFieldsValid(buf, off, inner, avail, version)) {
+    drops[DropReason.badVxlanRco]++;
+    return -1;
+  }
   // Counted only once the frame is accepted, so anomalies describe delivered frames.
   if (reserved !== 0) anomalies[Anomaly.vxlanReservedBitsSet]++;
   if (ipPacketLength(buf, inner) !== avail) anomalies[Anomaly.innerPadding]++;
   return inner;
+}
+
+/**
+ * rcoFieldsValid checks an RCO frame's start and offset against the inner IP packet at `inner`
+ * (`avail` bytes): the start must be the inner Ethernet header plus the IP header (IPv4 IHL, or
+ * the 40-byte IPv6 header with TCP/UDP directly behind it), the offset that protocol's checksum
+ * field, and the field inside the frame. Anything else would make the receiver write a sum
+ * somewhere other than a checksum.
+ */
+function rcoFieldsValid(buf: Buffer, off: number, inner: number, avail: number, version: number): boolean {
+  const b = buf[off + VXLAN_OFF_RCO];
+  const start = (b & VXLAN_RCO_START_MASK) << VXLAN_RCO_SHIFT;
+  const udp = (b & VXLAN_RCO_UDP) !== 0;
+  let l4: number;
+  let proto: number;
+  if (version === 4) {
+    l4 = (buf[inner] & 0x0f) << 2;
+    proto = buf[inner + IPV4_OFF_PROTOCOL];
+  } else {
+    l4 = IPV6_HEADER_SIZE;
+    proto = buf[inner + IPV6_OFF_NEXT_HEADER];
+  }
+  if (start !== VXLAN_ENCAP_SIZE - VXLAN_HEADER_SIZE + l4) return false;
+  if (proto !== (udp ? IP_PROTO_UDP : IP_PROTO_TCP)) return false;
+  return l4 + (udp ? VXLAN_RCO_UDP_OFFSET : VXLAN_RCO_TCP_OFFSET) + 2 <= avail;
 }

@@ -20,7 +20,7 @@
  * back to back: equal sizes, the last one shorter. Payload bytes are copied and summed by one
  * native `csumCopy` call per super-packet; headers are fixed in JS. No allocation.
  */
-import { checksumAdd, checksumFinish } from '../wire/checksum';
+import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
 import { CsumCopier } from './csum-copy';
 import {
   pseudoSumIpv4,
@@ -130,6 +130,11 @@ export class TsoSegmenter {
   gsoSize = 0;
   /** Super-packets cut into smaller segments than their gso_size because of `maxLen`. */
   clamped = 0;
+  /**
+   * Leave each segment's TCP checksum partial (the folded pseudo-header sum, as a CHECKSUM_PARTIAL
+   * skb has it) for the receiver to finish: VXLAN RCO (`--vxlan-rco`, src/wire/vxlan.ts).
+   */
+  partialChecksums = false;
 
   private readonly copier: CsumCopier;
 
@@ -234,7 +239,9 @@ export class TsoSegmenter {
         dst[ip + 11] = hc & 0xff;
         pseudo = pseudoSumIpv4(dst, ip, IP_PROTO_TCP, segLen - l4);
       }
-      const c = checksumFinish(checksumAdd(dst, th, tcpLen, pseudo + sums[2 * i + 1]!));
+      const c = this.partialChecksums
+        ? checksumFold(pseudo)
+        : checksumFinish(checksumAdd(dst, th, tcpLen, pseudo + sums[2 * i + 1]!));
       setTcpChecksum(dst, th, c);
     }
     if (capped) this.clamped++;

@@ -28,7 +28,7 @@ import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange, type SrcPortMode } from '../
 export const usage = `usage: weft link --backend vxlan|udp --dev NAME --local UNDERLAY_IP --address OVERLAY_IP/LEN
                  [--vni 1] [--port 8472|8285] [--vtep-mac MAC] [--mtu N] [--io batch|dgram]
                  [--offload on|off] --peer SUBNET=UNDERLAY_IP[,MAC] [--peer ...] [--stats SECONDS]
-                 [--debug] [--src-port fixed|flow] [--src-port-range MIN-MAX] [--workers N]
+                 [--debug] [--src-port fixed|flow] [--src-port-range MIN-MAX] [--vxlan-rco] [--workers N]
 
 Creates TUN device NAME with OVERLAY_IP/LEN, routes every peer SUBNET into it, and forwards:
 packets to a peer's subnet are sent to UNDERLAY_IP as RFC 7348 VXLAN (inner Ethernet dst = the
@@ -52,6 +52,9 @@ peer's MAC, as a kernel flannel.1 expects) or as flannel-UDP (raw IP in UDP); fr
                           the inner flow (RFC 7348 §5): 16 UDP sockets per worker on ports spread
                           over the range, UDP GSO kept (--io dgram: a raw socket, CAP_NET_RAW)
   --src-port-range MIN-MAX  range for --src-port flow (default 49152-65535)
+  --vxlan-rco             VXLAN Remote Checksum Offload (Linux remcsumtx+remcsumrx): inner TCP/UDP
+                          checksums sent partial for the peer to finish; RCO frames accepted (else
+                          dropped as vxlan_rco_disabled). Every peer must have it. Default off
   --workers N             forwarding workers: the TUN is opened multi-queue, one queue per worker
                           thread (default 1)
 
@@ -79,7 +82,7 @@ export { randomVtepMac };
  */
 export function parseLinkArgs(argv: string[]): LinkOptions {
   const args = parseArgv(argv, {
-    bool: ['--debug'],
+    bool: ['--debug', '--vxlan-rco'],
     value: [
       '--backend', '--dev', '--local', '--address', '--vni', '--port', '--vtep-mac', '--mtu', '--io', '--stats',
       '--offload', '--src-port', '--src-port-range', '--workers',
@@ -136,6 +139,9 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
     throw new ConfigError('--src-port', 'flow needs --backend vxlan (flannel-UDP keeps its port)');
   }
   const range = parseSrcPortRange(args.get('--src-port-range') ?? DEFAULT_SRC_PORT_RANGE);
+  if (args.has('--vxlan-rco') && backend !== 'vxlan') {
+    throw new ConfigError('--vxlan-rco', 'needs --backend vxlan (a VXLAN header extension)');
+  }
 
   let statsSeconds = 0;
   if (args.has('--stats')) {
@@ -167,6 +173,7 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
       srcPort,
       srcPortMin: range.min,
       srcPortMax: range.max,
+      vxlanRco: args.has('--vxlan-rco'),
       workers,
     },
     statsSeconds,
