@@ -190,6 +190,8 @@ export interface DataplaneStats {
     stalls: number;
     /** Batch-size histogram (TUN reads per batch); absent in stats from older nodes. */
     batchSizes?: BatchSizeStats;
+    /** Frames sent with VXLAN RCO fields, inner checksum left partial (`--vxlan-rco`). */
+    rcoFrames?: number;
   };
   ingress: {
     packets: number;
@@ -202,6 +204,8 @@ export interface DataplaneStats {
      * kernel sender leaves it over veth): completed by weft, or handed to the TUN marked NEEDS_CSUM.
      */
     partialCsum?: { completed: number; needsCsum: number };
+    /** Accepted frames that carried VXLAN RCO fields (`--vxlan-rco`). */
+    rcoFrames?: number;
   };
   /** Non-zero drop counts of both directions, by snake_case reason. */
   drops: Record<string, number>;
@@ -755,6 +759,7 @@ export class DataplaneNode {
         icmpReplies: t.egress.icmpReplies,
         stalls: t.egress.stalls,
         batchSizes: batchSizeStats(t.egress.batchSizes),
+        rcoFrames: t.egress.rcoFrames ?? 0,
       },
       ingress: {
         packets: t.ingress.packets,
@@ -762,6 +767,7 @@ export class DataplaneNode {
         batches: t.ingress.batches,
         batchSizes: batchSizeStats(t.ingress.batchSizes),
         partialCsum: { completed: t.ingress.csumCompleted, needsCsum: t.ingress.csumNeedsCsum },
+        rcoFrames: t.ingress.rcoFrames ?? 0,
       },
       drops,
       egressDrops: nonZero(t.egressDrops, DROP_REASON_NAMES),
