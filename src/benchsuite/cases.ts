@@ -9,6 +9,7 @@
  *   weft-w2     weft-batch with `--workers 2`: a multi-queue TUN and a second worker thread per node
  *   weft-fixed  weft-batch with `--src-port fixed`: every frame from the bound port
  *   weft-flow   weft-batch with `--src-port flow`: flow-hashed source ports from a socket pool
+ *   weft-rco    weft-batch with `--vxlan-rco`: inner checksums left for the receiver (VXLAN RCO)
  *   weft-dgram  `weft link --backend vxlan --io dgram` (Node dgram, one packet per call)
  *   weft-udp    `weft link --backend udp --io batch` (flannel-UDP wire format)
  *   socat       socat TUN <-> UDP (anchors.md B), the per-packet userspace reference
@@ -29,6 +30,7 @@ export const CASE_NAMES = [
   'weft-w2',
   'weft-fixed',
   'weft-flow',
+  'weft-rco',
   'weft-dgram',
   'weft-udp',
   'socat',
@@ -54,6 +56,7 @@ export const CASE_LABELS: Record<CaseName, string> = {
   'weft-w2': 'weft VXLAN (batch, 2 workers)',
   'weft-fixed': 'weft VXLAN (batch, src-port fixed)',
   'weft-flow': 'weft VXLAN (batch, src-port flow)',
+  'weft-rco': 'weft VXLAN (batch, RCO)',
   'weft-dgram': 'weft VXLAN (dgram)',
   'weft-udp': 'weft flannel-UDP',
   socat: 'socat TUN/UDP',
@@ -144,6 +147,7 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
     if (name === 'weft-w2') args.push('--workers', '2');
     if (name === 'weft-fixed') args.push('--src-port', 'fixed');
     if (name === 'weft-flow') args.push('--src-port', 'flow');
+    if (name === 'weft-rco') args.push('--vxlan-rco');
     t.weftArgs = args;
     const mac = (m: string): string => (backend === 'vxlan' ? `,${m}` : '');
     for (const [ns, local, addr, peer, myMac, peerMac] of [

@@ -117,3 +117,42 @@ test('EgressStages with outer: IPv4 (DF clear, TTL 64, valid checksum) + UDP (ha
   assert.equal(sports[0], sports[2], 'one flow, one port');
   assert.notEqual(sports[0], sports[1], 'these two flows hash to different ports');
 });
+
+test('EgressStages with lanes (source-port pool): each descriptor gets its flow hash scaled to the pool, the same for a flow', () => {
+  const peerMac = macToBuffer('0e:00:00:00:00:02');
+  const router = new Router(
+    RouteTable.build(
+      indexPeers([
+        { subnet: '10.244.1.0/24', publicIp: '192.0.2.2', publicIpU32: ipv4ToU32('192.0.2.2'), vtepMac: peerMac, backend: 'vxlan' },
+      ]),
+    ),
+  ); // prettier-ignore
+  const e = new EgressStages(
+    new ChannelTun(),
+    router,
+    {
+      backend: 'vxlan',
+      vxlan: makeVxlanConfig({ localMac: macToBuffer('0e:00:00:00:00:01') }),
+      port: 8472,
+      pathMtu: 1450,
+      lanes: 16,
+    },
+    newDropCounters(),
+  );
+  const pkts: Buffer[] = [];
+  for (let i = 0; i < 24; i++) pkts.push(udpPacket('10.244.0.5', '10.244.1.7', 1000 + (i % 12), 53));
+  const batch = new PacketBatch(32, 2048);
+  for (const p of pkts) batch.push(p, 0, p.length);
+  assert.equal(e.processBatch(batch), 24);
+  const lanes = new Set<number>();
+  for (let k = 0; k < 24; k++) {
+    const inner = pkts[k]!;
+    const lane = batch.lanes[k]!;
+    assert.equal(lane, flowSourcePort(inner, 0, inner.length, 0, 15));
+    assert.equal(lane, batch.lanes[k % 12]!, 'the same flow, the same lane');
+    // The socket adds the outer headers: the descriptor is the VXLAN payload.
+    assert.equal(batch.lengths[k], 8 + 14 + inner.length);
+    lanes.add(lane);
+  }
+  assert.ok(lanes.size >= 4, `12 flows should spread over several of 16 lanes: ${[...lanes]}`);
+});

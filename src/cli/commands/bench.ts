@@ -30,6 +30,7 @@ Measures, in one run and for each underlay MTU, TCP throughput (iperf3, 1 and 4 
   weft-w2     weft link --backend vxlan --io batch --workers 2 (not in the default list)
   weft-fixed  weft link --backend vxlan --io batch --src-port fixed (not in the default list)
   weft-flow   weft link --backend vxlan --io batch --src-port flow (not in the default list)
+  weft-rco    weft link --backend vxlan --io batch --vxlan-rco (not in the default list)
   weft-dgram  weft link --backend vxlan --io dgram
   weft-udp    weft link --backend udp (flannel-UDP)
   socat       socat TUN <-> UDP, a per-packet userspace tunnel
