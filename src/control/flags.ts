@@ -15,6 +15,7 @@ import {
   DEFAULT_SRC_PORT_RANGE,
   SRC_PORT_MODES,
   srcPortRangeRule,
+  DEFAULT_SRC_PORT_MODE,
   type SrcPortMode,
 } from '../dataplane/src-port';
 import { workersRule } from '../dataplane/workers';
@@ -270,8 +271,8 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
   {
     name: 'src-port',
     kind: 'string',
-    default: 'fixed',
-    help: 'outer UDP source port (vxlan backend): fixed (the bound port) or flow (a hash of the inner flow, RFC 7348 §5; raw socket, needs CAP_NET_RAW, no UDP GSO)',
+    default: DEFAULT_SRC_PORT_MODE,
+    help: 'outer UDP source port (vxlan backend; udp keeps its port): fixed (the bound port) or flow (a hash of the inner flow, RFC 7348 §5, as kernel VXLAN: 16 UDP sockets per worker on ports spread over --src-port-range, UDP GSO kept; --io dgram: a raw socket, CAP_NET_RAW)',
     check: oneOf(...SRC_PORT_MODES),
     weft: true,
   },

@@ -4,13 +4,21 @@
  *
  * RFC 7348 §5: the outer UDP source port SHOULD be a hash of the inner packet's flow, in the
  * dynamic/private range 49152-65535, so one flow keeps one port and flows spread over ECMP paths
- * and RSS queues. `fixed` (default) sends every frame from the bound socket's port (8472);
- * `flow` writes outer headers itself and sends on a raw socket (see egress.ts, node.ts).
+ * and RSS queues. `fixed` (the default) sends every frame from the bound socket's port (8472);
+ * `flow` sends each flow from the socket of a source-port pool its hash picks
+ * (src/io/src-port-pool.ts; a raw socket with `--io dgram`). flannel-UDP always keeps its port.
  */
 import { ConfigError } from '../errors';
 
 /** SrcPortMode is the value of `--src-port`. */
 export type SrcPortMode = 'fixed' | 'flow';
+
+/**
+ * DEFAULT_SRC_PORT_MODE is `--src-port` when not given. Kernel VXLAN hashes flows by default;
+ * weft stays `fixed` because `flow` measured below 0.9x of `fixed` in some cases (bench/README.md,
+ * "--src-port flow vs fixed": one sendmmsg per pool socket in use instead of one per batch).
+ */
+export const DEFAULT_SRC_PORT_MODE: SrcPortMode = 'fixed';
 
 /** SRC_PORT_MODES lists the valid `--src-port` values. */
 export const SRC_PORT_MODES: readonly SrcPortMode[] = ['fixed', 'flow'];

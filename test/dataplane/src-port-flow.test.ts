@@ -5,6 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseLinkArgs } from '../../src/cli/commands/link';
+import { renderTrace, traceOffline } from '../../src/cli/commands/trace';
+import type { DebugRoutes } from '../../src/daemon/daemon';
+import type { DataplaneStats } from '../../src/dataplane/node';
+import { buildIcmpEcho } from '../../src/testing/packets';
 import { EgressStages } from '../../src/dataplane/egress';
 import { parseSrcPortRange, srcPortRangeRule } from '../../src/dataplane/src-port';
 import { flowSourcePort, makeVxlanConfig, newDropCounters } from '../../src/encap';
@@ -155,4 +159,35 @@ test('EgressStages with lanes (source-port pool): each descriptor gets its flow 
     lanes.add(lane);
   }
   assert.ok(lanes.size >= 4, `12 flows should spread over several of 16 lanes: ${[...lanes]}`);
+});
+
+test('weft trace with --src-port flow: the sample frame leaves from the pool port its flow hashes to', () => {
+  const routes: DebugRoutes = {
+    node: {
+      backend: 'vxlan', dev: 'flannel.1', subnet: '10.244.1.0/24', network: '10.244.0.0/16', publicIp: '192.0.2.1', localIp: '192.0.2.1',
+      iface: 'eth0', vni: 1, port: 8472, vtepMac: '02:00:00:00:00:01', mtu: 1450, io: 'batch', leaseKey: '10.244.1.0-24', leaseExpiration: null,
+    },
+    peers: [
+      { subnet: '10.244.3.0/24', publicIp: '192.0.2.3', vtepMac: '02:00:00:00:00:03', backend: 'vxlan', port: 8472, leaseKey: '10.244.3.0-24' },
+    ],
+    direct: [],
+    ignored: [],
+  } as unknown as DebugRoutes; // prettier-ignore
+  const ports = [50001, 50063, 50125, 50188];
+  const stats = {
+    egress: { packets: 0, bytes: 0 },
+    egressDrops: {},
+    routes: { peers: 1 },
+    srcPort: { mode: 'flow', min: 50000, max: 50249, ports },
+    workers: { count: 1, alive: 1, exits: 0 },
+  } as unknown as DataplaneStats;
+  const r = traceOffline('10.244.3.9', routes, stats);
+  const inner = buildIcmpEcho('10.244.1.0', '10.244.3.9', { size: 56 });
+  assert.equal(r.outer?.srcPort, ports[flowSourcePort(inner, 0, inner.length, 0, 3)]);
+  assert.match(renderTrace(r), new RegExp(`UDP ${r.outer?.srcPort} -> 8472`));
+  const fixed = traceOffline('10.244.3.9', routes, {
+    ...stats,
+    srcPort: { mode: 'fixed', min: 8472, max: 8472 },
+  } as DataplaneStats);
+  assert.equal(fixed.outer?.srcPort, 8472);
 });

@@ -22,7 +22,12 @@ import type { Backend } from '../../route/peer';
 import type { PeerSpec } from '../../route/route-table';
 import { randomVtepMac } from '../../daemon/vtep-state';
 import { DataplaneNode, type IoMode, type NodeConfig } from '../../dataplane/node';
-import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange, type SrcPortMode } from '../../dataplane/src-port';
+import {
+  DEFAULT_SRC_PORT_MODE,
+  DEFAULT_SRC_PORT_RANGE,
+  parseSrcPortRange,
+  type SrcPortMode,
+} from '../../dataplane/src-port';
 
 /** usage is the `weft help link` text. */
 export const usage = `usage: weft link --backend vxlan|udp --dev NAME --local UNDERLAY_IP --address OVERLAY_IP/LEN
@@ -49,8 +54,8 @@ peer's MAC, as a kernel flannel.1 expects) or as flannel-UDP (raw IP in UDP); fr
   --stats SECONDS         print counters every SECONDS (also on SIGUSR1)
   --debug                 count packets and bytes per inner flow; printed with the counters
   --src-port fixed|flow   outer UDP source port (vxlan): the bound --port (default), or a hash of
-                          the inner flow (RFC 7348 §5): 16 UDP sockets per worker on ports spread
-                          over the range, UDP GSO kept (--io dgram: a raw socket, CAP_NET_RAW)
+                          the inner flow (RFC 7348 §5, as kernel VXLAN: 16 UDP sockets per worker on
+                          ports spread over the range, UDP GSO kept; --io dgram: a raw socket)
   --src-port-range MIN-MAX  range for --src-port flow (default 49152-65535)
   --vxlan-rco             VXLAN Remote Checksum Offload (Linux remcsumtx+remcsumrx): inner TCP/UDP
                           checksums sent partial for the peer to finish; RCO frames accepted (else
@@ -131,10 +136,12 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
 
   const io: IoMode = choiceValue('--io', args.get('--io') ?? 'batch', ['batch', 'dgram']);
   const offloadText = choiceValue('--offload', args.get('--offload') ?? 'on', ['on', 'off']);
-  const srcPort: SrcPortMode = choiceValue('--src-port', args.get('--src-port') ?? 'fixed', [
-    'fixed',
-    'flow',
-  ]);
+  // flannel-UDP always keeps its port.
+  const srcPort: SrcPortMode = choiceValue(
+    '--src-port',
+    args.get('--src-port') ?? (backend === 'vxlan' ? DEFAULT_SRC_PORT_MODE : 'fixed'),
+    ['fixed', 'flow'],
+  );
   if (srcPort === 'flow' && backend !== 'vxlan') {
     throw new ConfigError('--src-port', 'flow needs --backend vxlan (flannel-UDP keeps its port)');
   }
