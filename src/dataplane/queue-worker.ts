@@ -35,7 +35,7 @@ export interface QueueWorkerData {
   /** Open the queue with IFF_VNET_HDR + offloads (must match queue 0). */
   vnetHdr: boolean;
   sockets: QueueSocketSpec;
-  /** `--src-port flow`: send on a raw socket of this buffer size. */
+  /** `--src-port flow` with `--io dgram`: send on a raw socket of this buffer size. */
   rawBufferSize: number | null;
   params: QueueParams;
   peers: PeerSpec[];

@@ -99,11 +99,16 @@ function assertFlowPorts(
   assert.ok(distinct.size >= 2, `different flows should use different ports: ${summary}`);
 }
 
-/** assertPool checks the stats of a flow-mode sender: offloads on, GSO trains sent, pool ports in range. */
-function assertPool(s: WeftStats, size: number): number[] {
+/**
+ * assertPool checks the stats of a flow-mode sender: offloads on with GSO trains sent (or, with
+ * `offload` false, the plain path), pool ports in range, no drops.
+ */
+function assertPool(s: WeftStats, size: number, offload = true): number[] {
   assert.equal(s.srcPort?.mode, 'flow');
-  assert.equal(s.offload?.enabled, true, JSON.stringify(s.offload));
-  assert.ok((s.offload?.gsoTrains ?? 0) > 0, `GSO trains on the pool: ${JSON.stringify(s.offload)}`);
+  assert.equal(s.offload?.enabled, offload, JSON.stringify(s.offload));
+  if (offload)
+    assert.ok((s.offload?.gsoTrains ?? 0) > 0, `GSO trains on the pool: ${JSON.stringify(s.offload)}`);
+  else assert.ok((s.srcPort?.ports?.length ?? 0) > 0 && (s.udp.txPackets ?? 0) > 0, JSON.stringify(s.udp));
   const pool = s.srcPort?.ports ?? [];
   assert.equal(pool.length, size, JSON.stringify(s.srcPort));
   for (const p of pool) assert.ok(p >= MIN && p <= MAX, `pool port ${p} outside ${MIN}-${MAX}`);
@@ -159,7 +164,7 @@ test('weft --src-port flow <-> kernel flannel.1 at default offloads: GSO kept, b
   assertFlowPorts(t, flowPorts(cap.pcap, u.bIp), pool, 4);
 });
 
-test('weft <-> weft, both --src-port flow, a port of the range taken: the pool skips it, byte-exact, one port per flow', async (t) => {
+test('weft <-> weft, both --src-port flow (B on the plain path, --offload off), a port of the range taken: the pool skips it, byte-exact, one port per flow', async (t) => {
   requireRoot();
   const c = cleanupFor(t);
   const u = createUnderlay(c);
@@ -178,7 +183,7 @@ test('weft <-> weft, both --src-port flow, a port of the range taken: the pool s
     '--peer', `10.244.1.0/24=${u.bIp},0e:00:00:00:0b:02`,
   ]); // prettier-ignore
   const b = await startWeftLink(u.b, [
-    ...flags, '--dev', uniqueName('fb'), '--local', u.bIp, '--address', '10.244.1.1/32', '--vtep-mac', '0e:00:00:00:0b:02',
+    ...flags, '--offload', 'off', '--dev', uniqueName('fb'), '--local', u.bIp, '--address', '10.244.1.1/32', '--vtep-mac', '0e:00:00:00:0b:02',
     '--peer', `10.244.0.0/24=${u.aIp},0e:00:00:00:0a:01`,
   ]); // prettier-ignore
   const bytes = 4 * 1024 * 1024;
@@ -191,7 +196,8 @@ test('weft <-> weft, both --src-port flow, a port of the range taken: the pool s
   assert.equal(y.sha256Received, y.sha256Sent);
 
   const sb = await readWeftStats(b.proc);
-  const pool = assertPool(sb, 16);
+  assert.match(b.startLine, new RegExp(`offload off src-port flow ${MIN}-${MAX} \\(16 ports\\)$`));
+  const pool = assertPool(sb, 16, false);
   assert.ok(!pool.includes(MIN), `port ${MIN} is taken, the pool must not have it: ${pool}`);
   assert.equal(pool[0], MIN + 1, `lane 0 moves to the next free port: ${pool}`);
   assertPool(await readWeftStats(a.proc), 16);
