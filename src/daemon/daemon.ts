@@ -513,7 +513,10 @@ export class Daemon implements MetricsSource {
           workers: f.workers ?? 1,
           routes,
         };
-        if (backend !== 'vxlan' && f.srcPort === 'flow' && f.explicit.has('src-port')) {
+        if (backend !== 'vxlan' && f.vxlanRco) {
+          this.log.warn('--vxlan-rco applies to the vxlan backend only; ignored', { backend });
+        }
+        if (backend !== 'vxlan' && f.srcPort === 'flow') {
           this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
         }
         const node = new DataplaneNode(cfg);
@@ -550,6 +553,7 @@ export class Daemon implements MetricsSource {
           port: be.port,
           io: f.io,
           srcPort: node.srcPortSummary(),
+          vxlanRco: cfg.vxlanRco === true,
           workers: cfg.workers,
           peers: this.peers.length,
           directPeers: this.directPeers.length,

@@ -5,7 +5,8 @@
  *   byte-exact TCP both ways, and RCO frames in both directions (weft's counters);
  * - the same kernel peer against weft without `--vxlan-rco`: the kernel's RCO frames are dropped
  *   as vxlan_rco_disabled, as a kernel VTEP without remcsumrx drops them;
- * - weft <-> weft, both `--vxlan-rco`: byte-exact both ways, RCO frames sent and received.
+ * - weft <-> weft, both `--vxlan-rco`: byte-exact both ways, RCO frames sent and received; and
+ *   with the receiver on the plain path (`--offload off`), where weft completes the checksums.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -124,6 +125,31 @@ test('weft <-> weft, both --vxlan-rco: byte-exact TCP both ways, RCO frames sent
   assert.ok((sa.egress.rcoFrames ?? 0) > 100, JSON.stringify(sa.egress));
   assert.ok((sb.ingress.rcoFrames ?? 0) > 100, JSON.stringify(sb.ingress));
   for (const s of [sa, sb]) assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
+  assert.equal(await a.proc.stop(), 0, a.proc.log);
+  assert.equal(await b.proc.stop(), 0, b.proc.log);
+});
+
+test('weft --vxlan-rco on the plain path (--offload off) receiving from weft --vxlan-rco: RCO frames completed by weft, byte-exact', async (t) => {
+  requireRoot();
+  const c = cleanupFor(t);
+  const u = createUnderlay(c);
+  const a = await startWeftLink(u.a, [
+    '--backend', 'vxlan', '--vxlan-rco', '--dev', uniqueName('ra'), '--local', u.aIp, '--address', '10.244.0.1/32',
+    '--vtep-mac', '0e:00:00:00:0a:01', '--peer', `10.244.1.0/24=${u.bIp},0e:00:00:00:0b:02`,
+  ]); // prettier-ignore
+  const b = await startWeftLink(u.b, [
+    '--backend', 'vxlan', '--vxlan-rco', '--offload', 'off', '--dev', uniqueName('rb'), '--local', u.bIp,
+    '--address', '10.244.1.1/32', '--vtep-mac', '0e:00:00:00:0b:02', '--peer', `10.244.0.0/24=${u.aIp},0e:00:00:00:0a:01`,
+  ]); // prettier-ignore
+  const bytes = 4 * 1024 * 1024;
+  const ab = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', port: 5206, bytes });
+  assert.equal(ab.bytesReceived, bytes);
+  assert.equal(ab.sha256Received, ab.sha256Sent);
+  const sb = await readWeftStats(b.proc);
+  assert.ok((sb.ingress.rcoFrames ?? 0) > 100, JSON.stringify(sb.ingress));
+  // No IFF_VNET_HDR on B's TUN: weft itself sums each partial segment into its checksum.
+  assert.ok((sb.ingress.partialCsum?.completed ?? 0) > 100, JSON.stringify(sb.ingress));
+  assert.deepEqual(sb.ingressDrops, {}, JSON.stringify(sb.ingressDrops));
   assert.equal(await a.proc.stop(), 0, a.proc.log);
   assert.equal(await b.proc.stop(), 0, b.proc.log);
 });
