@@ -17,18 +17,18 @@
  *   (the pool is smaller, the hash spreads over the lanes it has); no free port at all is a
  *   ConfigError naming `--src-port-range`.
  * - Sending: descriptors are put in lane order first (a stable counting sort in preallocated
- *   arrays, so each flow keeps its order), then each lane's run goes out with one sendmmsg call
- *   on its socket: one native call per lane that has traffic in the batch, so a single TCP stream
- *   costs exactly what the fixed port costs. All sockets share one counter array and one GSO
- *   state, so GSO refusals and MTU splits apply to the pool as a whole.
+ *   arrays, every per-descriptor array of the batch moved along, so each flow keeps its order and
+ *   a GSO train stays whole), then each lane's run goes out through its socket's own
+ *   `sendBatchGso` / `sendBatch`: one native call per lane that has traffic in the batch, so a
+ *   single TCP stream costs exactly what the fixed port costs. What the sockets count is added to
+ *   the pool's `counters` after every call; `gsoState` sums the sockets' on read.
  * - Backpressure: a short send (EAGAIN) returns the first unsent descriptor, and `onceWritable`
  *   waits on the socket that was full.
  * - The sockets never receive: peers send to the VXLAN port. They are bound only to own a port.
  */
 import { ConfigError, SystemError } from '../errors';
-import { loadBinding, type NativeBinding } from './binding';
 import { BatchUdpSocket } from './batch-udp-socket';
-import { newIoCounters, type IoCounters } from './counters';
+import { IoCounter, newIoCounters, type IoCounters } from './counters';
 import { GsoState, newGsoState } from './gso-state';
 import type { PacketBatch } from './packet-batch';
 import type { IoMode, PacketIo } from './packet-io';
@@ -56,14 +56,31 @@ export interface SrcPortPoolOptions {
   configure?: (s: BatchUdpSocket) => void;
 }
 
+/**
+ * DESCRIPTOR_ARRAYS names the per-descriptor arrays of a PacketBatch that move with a descriptor
+ * when the pool puts a batch in lane order. Arrays a batch does not have are skipped, so the
+ * permutation follows the batch layout (train and scatter-gather arrays included).
+ */
+const DESCRIPTOR_ARRAYS = [
+  'offsets',
+  'lengths',
+  'addrs',
+  'ports',
+  'gsoSizes',
+  'lanes',
+  'tailOffsets',
+  'tailLengths',
+  'trains',
+] as const;
+
+type DescriptorArray = Uint32Array | Uint16Array | Uint8Array;
+
 /** SrcPortPool sends a batch over the socket each descriptor's lane names; see the module comment. */
 export class SrcPortPool implements PacketIo {
   /** The batch implementation family (native sendmmsg). */
   readonly mode: IoMode = 'batch';
-  /** Counters of all pool sockets together, indexed by `IoCounter`. */
+  /** Counters of all pool sockets together, indexed by `IoCounter` (kept current by every send). */
   readonly counters: IoCounters = newIoCounters();
-  /** UDP GSO state of all pool sockets together, indexed by `GsoState`. */
-  readonly gsoState: Float64Array = newGsoState();
   /** The bound source ports, lane i = ports[i]. */
   readonly ports: readonly number[];
   /** Lane count (the pool size). */
@@ -71,17 +88,14 @@ export class SrcPortPool implements PacketIo {
   /** Ports of the range skipped because they were taken. */
   readonly skipped: number;
 
-  private readonly b: NativeBinding;
-  private readonly fdOf: Int32Array;
+  private readonly gso: Float64Array = newGsoState();
+  private readonly before: IoCounters = newIoCounters();
   private stalled: BatchUdpSocket | null = null;
   private closed = false;
-  // Counting-sort scratch, grown to the largest batch seen (not per packet).
-  private start = new Uint32Array(MAX_POOL_SIZE + 1);
-  private tmpU32 = new Uint32Array(0);
-  private tmpAddr = new Uint32Array(0);
-  private tmpLen = new Uint32Array(0);
-  private tmpPort = new Uint16Array(0);
-  private tmpGso = new Uint16Array(0);
+  // Lane-order scratch, grown to the largest batch seen (not per packet).
+  private readonly start = new Uint32Array(MAX_POOL_SIZE + 1);
+  private dest = new Uint32Array(0);
+  private tmp = new Float64Array(0);
 
   private constructor(
     private readonly sockets: BatchUdpSocket[],
@@ -89,21 +103,37 @@ export class SrcPortPool implements PacketIo {
     /** Local address the sockets are bound to. */
     readonly address: string,
   ) {
-    this.b = loadBinding();
     this.size = sockets.length;
     this.ports = sockets.map((s) => s.port);
-    this.fdOf = Int32Array.from(sockets, (s) => s.fd);
     this.skipped = skipped;
   }
 
   /** fds are the sockets' descriptors, lane order. */
   get fds(): number[] {
-    return Array.from(this.fdOf);
+    return this.sockets.map((s) => s.fd);
   }
 
   /** port is lane 0's port (PacketIo wants one). */
   get port(): number {
     return this.ports[0]!;
+  }
+
+  /**
+   * gsoState is the UDP GSO state of the pool (control path: summed over the sockets on each
+   * read; the first refusal names the errno, and the pool splits from the lowest threshold).
+   */
+  get gsoState(): Float64Array {
+    const g = this.gso;
+    g.fill(0);
+    for (const s of this.sockets) {
+      const x = s.gsoState;
+      for (let k = 0; k < g.length && k < x.length; k++) {
+        if (k === GsoState.disabledErrno || k === GsoState.splitFrom) {
+          if (g[k] === 0 || (x[k]! !== 0 && x[k]! < g[k]!)) g[k] = x[k]!;
+        } else g[k]! += x[k]!;
+      }
+    }
+    return g;
   }
 
   /**
@@ -166,15 +196,18 @@ export class SrcPortPool implements PacketIo {
     return this.send(batch, start, true);
   }
 
-  /** resetMtuSplit: see BatchUdpSocket.resetMtuSplit. */
+  /** resetMtuSplit: see BatchUdpSocket.resetMtuSplit (every socket). */
   resetMtuSplit(): void {
-    this.gsoState[GsoState.splitFrom] = 0;
+    for (const s of this.sockets) s.resetMtuSplit();
   }
 
-  /** offloads: see BatchUdpSocket.offloads (GRO never: the pool does not receive). */
+  /** offloads: see BatchUdpSocket.offloads (GSO while no socket was refused; never GRO). */
   offloads(): { gso: boolean; gro: boolean; gsoRefused: string | null } {
-    const e = this.gsoState[GsoState.disabledErrno]!;
-    return { gso: e === 0, gro: false, gsoRefused: e === 0 ? null : this.b.errnoName(e) };
+    for (const s of this.sockets) {
+      const o = s.offloads();
+      if (!o.gso) return { gso: false, gro: false, gsoRefused: o.gsoRefused };
+    }
+    return { gso: true, gro: false, gsoRefused: null };
   }
 
   /** onReadable is ignored (nothing is received). */
@@ -182,12 +215,11 @@ export class SrcPortPool implements PacketIo {
 
   /** onceWritable waits on the socket the last short send stopped at. */
   onceWritable(cb: (() => void) | null): void {
-    const s = this.stalled ?? this.sockets[0]!;
     if (cb === null) {
       for (const x of this.sockets) x.onceWritable(null);
       return;
     }
-    s.onceWritable(cb);
+    (this.stalled ?? this.sockets[0]!).onceWritable(cb);
   }
 
   /** ref: see PacketIo.ref. */
@@ -203,54 +235,54 @@ export class SrcPortPool implements PacketIo {
   }
 
   /**
-   * send sorts [0, count) by lane when starting a batch, then sends each lane's run from
-   * `start` on; returns the first descriptor not sent (a socket was full) or `count`.
+   * send puts [0, count) in lane order when starting a batch, then sends each lane's run from
+   * `start` on with one call on its socket (`batch.count` bounded to the run meanwhile); returns
+   * the first descriptor not sent (a socket was full) or `count`.
    */
   private send(batch: PacketBatch, start: number, gso: boolean): number {
     const count = batch.count;
-    if (start === 0 && this.size > 1) this.sortByLane(batch);
+    const size = this.size;
+    if (start === 0 && size > 1) this.sortByLane(batch);
     const lanes = batch.lanes;
     let i = start;
-    while (i < count) {
-      const lane = lanes[i]! < this.size ? lanes[i]! : 0;
-      let j = i + 1;
-      while (j < count && (lanes[j]! < this.size ? lanes[j]! : 0) === lane) j++;
-      const fd = this.fdOf[lane]!;
-      const next = gso
-        ? this.b.udpSendGso(
-            fd,
-            batch.buffer,
-            batch.offsets,
-            batch.lengths,
-            batch.addrs,
-            batch.ports,
-            batch.gsoSizes,
-            i,
-            j,
-            this.counters,
-            this.gsoState,
-          )
-        : this.b.udpSend(
-            fd,
-            batch.buffer,
-            batch.offsets,
-            batch.lengths,
-            batch.addrs,
-            batch.ports,
-            i,
-            j,
-            this.counters,
-          );
-      if (next < j) {
-        this.stalled = this.sockets[lane]!;
-        return next;
+    try {
+      while (i < count) {
+        const lane = lanes[i]! < size ? lanes[i]! : 0;
+        let j = i + 1;
+        while (j < count && (lanes[j]! < size ? lanes[j]! : 0) === lane) j++;
+        const s = this.sockets[lane]!;
+        this.before.set(s.counters);
+        batch.count = j;
+        const next = gso ? s.sendBatchGso(batch, i) : s.sendBatch(batch, i);
+        batch.count = count;
+        this.addCounters(s.counters);
+        if (next < j) {
+          this.stalled = s;
+          return next;
+        }
+        i = j;
       }
-      i = j;
+    } finally {
+      batch.count = count;
     }
     return count;
   }
 
-  /** sortByLane reorders descriptors [0, count) by lane, keeping their order within a lane. */
+  /** addCounters adds what the last call counted on one socket to the pool's counters. */
+  private addCounters(c: IoCounters): void {
+    const out = this.counters;
+    const b = this.before;
+    for (let k = 0; k < out.length; k++) {
+      if (k === IoCounter.lastErrno) {
+        if (c[k] !== b[k]) out[k] = c[k]!;
+      } else out[k]! += c[k]! - b[k]!;
+    }
+  }
+
+  /**
+   * sortByLane reorders descriptors [0, count) by lane, keeping their order within a lane (so a
+   * GSO train, which never spans lanes, stays contiguous), moving every per-descriptor array.
+   */
   private sortByLane(batch: PacketBatch): void {
     const n = batch.count;
     const lanes = batch.lanes;
@@ -267,42 +299,20 @@ export class SrcPortPool implements PacketIo {
     }
     if (sorted) return;
     for (let l = 0; l < size; l++) start[l + 1]! += start[l]!;
-    if (this.tmpU32.length < n) this.grow(batch.descriptors);
-    const off = batch.offsets;
-    const len = batch.lengths;
-    const addr = batch.addrs;
-    const port = batch.ports;
-    const gsz = batch.gsoSizes;
-    for (let i = 0; i < n; i++) {
-      const l = lanes[i]! < size ? lanes[i]! : 0;
-      const d = start[l]!++;
-      this.tmpU32[d] = off[i]!;
-      this.tmpLen[d] = len[i]!;
-      this.tmpAddr[d] = addr[i]!;
-      this.tmpPort[d] = port[i]!;
-      this.tmpGso[d] = gsz[i]!;
+    if (this.dest.length < n) {
+      this.dest = new Uint32Array(batch.lanes.length);
+      this.tmp = new Float64Array(batch.lanes.length);
     }
-    // Lanes become sorted too: rebuild them from the run boundaries.
-    let d = 0;
-    for (let l = 0; l < size; l++) {
-      const end = start[l]!;
-      for (; d < end; d++) lanes[d] = l;
+    const dest = this.dest;
+    for (let i = 0; i < n; i++) dest[i] = start[lanes[i]! < size ? lanes[i]! : 0]!++;
+    const fields = batch as unknown as Record<string, DescriptorArray | undefined>;
+    const tmp = this.tmp;
+    for (const name of DESCRIPTOR_ARRAYS) {
+      const a = fields[name];
+      if (a === undefined) continue;
+      for (let i = 0; i < n; i++) tmp[dest[i]!] = a[i]!;
+      for (let i = 0; i < n; i++) a[i] = tmp[i]!;
     }
-    for (let i = 0; i < n; i++) {
-      off[i] = this.tmpU32[i]!;
-      len[i] = this.tmpLen[i]!;
-      addr[i] = this.tmpAddr[i]!;
-      port[i] = this.tmpPort[i]!;
-      gsz[i] = this.tmpGso[i]!;
-    }
-  }
-
-  private grow(n: number): void {
-    this.tmpU32 = new Uint32Array(n);
-    this.tmpLen = new Uint32Array(n);
-    this.tmpAddr = new Uint32Array(n);
-    this.tmpPort = new Uint16Array(n);
-    this.tmpGso = new Uint16Array(n);
   }
 }
 
