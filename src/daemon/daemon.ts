@@ -67,7 +67,7 @@ import {
 } from '../control';
 import { Iptables } from '../control/iptables';
 import { DataplaneNode, type NodeConfig } from '../dataplane/node';
-import { DEFAULT_SRC_PORT_RANGE, defaultSrcPort, parseSrcPortRange } from '../dataplane/src-port';
+import { DEFAULT_SRC_PORT_MODE, DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port';
 import * as netdev from '../io/netdev';
 import { RouteSync, routeGetMany, type RouteConflict } from '../io/route-sync';
 import { bufferToMac, macToBuffer } from '../route/addr';
@@ -506,8 +506,7 @@ export class Daemon implements MetricsSource {
           peers: this.peers.map((p) => ({ ...p })),
           flowCounters: f.extra.debug === true,
           // flannel-UDP keeps its fixed port (as flannel); --src-port flow applies to vxlan only.
-          srcPort:
-            f.explicit.has('src-port') && backend === 'vxlan' ? f.srcPort : defaultSrcPort(backend, f.io),
+          srcPort: backend === 'vxlan' ? (f.srcPort ?? DEFAULT_SRC_PORT_MODE) : 'fixed',
           srcPortMin: srcRange.min,
           srcPortMax: srcRange.max,
           vxlanRco: backend === 'vxlan' && f.vxlanRco === true,
@@ -517,7 +516,7 @@ export class Daemon implements MetricsSource {
         if (backend !== 'vxlan' && f.vxlanRco) {
           this.log.warn('--vxlan-rco applies to the vxlan backend only; ignored', { backend });
         }
-        if (backend !== 'vxlan' && f.srcPort === 'flow' && f.explicit.has('src-port')) {
+        if (backend !== 'vxlan' && f.srcPort === 'flow') {
           this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', { backend });
         }
         const node = new DataplaneNode(cfg);
