@@ -26,7 +26,7 @@ import { gcCounter, getGc, measureHeap, runMain, type BenchArgs } from './harnes
 import { explainCaptured } from '../src/capture/explain-adapter';
 import { LinkType, summarizeFrame, type FrameKind } from '../src/capture/summarize';
 import { parseCaptureArgs, portMap } from '../src/cli/commands/capture';
-import { ipv4ToU32 } from '../src/route/addr';
+import { ipv4ToU32 } from '../src/net/addr';
 import { checksumAdd, checksumFinish, writeIpv4Header } from '../src/wire';
 
 /** FRAMES is the number of frames one benchmark call summarizes. */

@@ -17,8 +17,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { Testbed, TestbedNode, sh, sleep } from '../src/demo/testbed';
+import { Testbed, TestbedNode } from '../src/testing/testbed';
+import { cpuSeconds, rssMiB } from '../src/benchsuite/harness';
+import { netnsExec } from '../src/testing/netns';
+import { Proc } from '../src/testing/proc';
+import { sh, sleep, waitFor } from '../src/testing/shell';
 
 const CONFIG = '{"Network":"10.244.0.0/16","SubnetLen":30,"Backend":{"Type":"vxlan","VNI":1}}';
 
@@ -47,17 +50,6 @@ function writeLease(dir: string, tmpDir: string, key: string, value: string): vo
   fs.renameSync(tmp, path.join(dir, key));
 }
 
-function cpuTicks(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]); // utime, stime (fields 14, 15)
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
 function flannelRoutes(nd: TestbedNode): Set<string> {
   const out = sh('ip', ['-n', nd.ns, 'route', 'show', 'dev', 'flannel.1']);
   const s = new Set<string>();
@@ -65,25 +57,21 @@ function flannelRoutes(nd: TestbedNode): Set<string> {
   return s;
 }
 
+/** until waits (polling every `every` ms) for `cond`; resolves with how long it took. */
 async function until(cond: () => boolean, ms: number, what: string, every = 20): Promise<number> {
   const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out (${ms} ms): ${what}`);
-    await sleep(every);
-  }
+  await waitFor(cond, ms, what, undefined, every);
   return Date.now() - t0;
 }
 
 /** pinger runs ping every 50 ms in the background; stop() returns the RTTs in ms. */
 function pinger(ns: string, src: string, dst: string): { stop: () => Promise<number[]> } {
-  const child = spawn('ip', ['netns', 'exec', ns, 'ping', '-n', '-i', '0.05', '-I', src, dst]);
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const p = new Proc(`ping ${dst}`, 'ip', netnsExec(ns, 'ping', ['-n', '-i', '0.05', '-I', src, dst]));
   return {
     stop: async () => {
-      child.kill('SIGINT');
-      await new Promise((r) => child.on('exit', r));
-      return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+      p.signal('SIGINT');
+      await p.exited;
+      return [...p.log.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
     },
   };
 }
@@ -137,10 +125,9 @@ async function main(): Promise<void> {
     results.allRoutedSeconds = (Date.now() - t0) / 1000;
 
     await sleep(3000);
-    const c0 = cpuTicks(p1.pid);
+    const c0 = cpuSeconds(p1.pid);
     await sleep(10_000);
-    const ticks = sysconfTicks();
-    results.idleCpuPercent = ((cpuTicks(p1.pid) - c0) / ticks / 10) * 100;
+    results.idleCpuPercent = ((cpuSeconds(p1.pid) - c0) / 10) * 100;
     results.rssMiB = rssMiB(p1.pid);
 
     const base = pinger(nd1.ns, pod1, pod2);
@@ -207,10 +194,6 @@ async function main(): Promise<void> {
   const out = arg('json', '');
   if (out) fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
   process.stdout.write(JSON.stringify(results, null, 2) + '\n');
-}
-
-function sysconfTicks(): number {
-  return Number(sh('getconf', ['CLK_TCK']).trim()) || 100;
 }
 
 main().catch((e: unknown) => {

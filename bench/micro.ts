@@ -30,7 +30,7 @@ import {
   vxlanEncap,
   VXLAN_ENCAP_SIZE,
 } from '../src/encap';
-import { ipv4ToU32, macToBuffer } from '../src/route/addr';
+import { ipv4ToU32, macToBuffer } from '../src/net/addr';
 import { RouteTable } from '../src/route/route-table';
 import { Router } from '../src/route/router';
 import {

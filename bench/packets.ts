@@ -6,7 +6,8 @@
 
 import { HEADROOM } from '../src/encap';
 import { encodeIpv4, IP_PROTO_UDP } from '../src/wire/ipv4';
-import { ipv4ToU32 } from '../src/route/addr';
+import { encodeUdp } from '../src/wire/udp';
+import { ipv4ToU32 } from '../src/net/addr';
 import { indexPeers, type PeerSpec } from '../src/route/route-table';
 import type { Peer } from '../src/route/peer';
 
@@ -52,11 +53,7 @@ export function makeSlots(dst: (i: number) => number): PacketSlots {
       src: ipv4ToU32('10.244.0.2'),
       dst: dst(i) >>> 0,
     });
-    const udp = off + 20;
-    buf.writeUInt16BE(10000 + i, udp);
-    buf.writeUInt16BE(5201, udp + 2);
-    buf.writeUInt16BE(INNER_LEN - 20, udp + 4);
-    buf.writeUInt16BE(0, udp + 6);
+    encodeUdp(buf, off + 20, { srcPort: 10000 + i, dstPort: 5201, length: INNER_LEN - 20, checksum: 0 });
   }
   return { buf, offsets, lengths, starts: new Int32Array(BATCH), payloadLens: new Uint32Array(BATCH) };
 }

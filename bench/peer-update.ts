@@ -10,7 +10,7 @@
  * the worst of `--runs` runs in ms. The peer specs are reused across passes as the daemon reuses
  * them (one record per unchanged lease).
  */
-import { ipv4ToU32 } from '../src/route/addr';
+import { ipv4ToU32 } from '../src/net/addr';
 import { diffPeers } from '../src/route/peer-diff';
 import { RouteTable, indexPeers, type PeerSpec } from '../src/route/route-table';
 import { Router } from '../src/route/router';

@@ -15,12 +15,15 @@ const ROOT_ONLY = [
   'test/helpers/netns.ts',
   'test/helpers/cni-node.ts',
   'test/helpers/dataplane-child.ts',
-  'test/control/etcd-harness.ts',
   'test/daemon/cluster-helpers.ts',
   'test/daemon/kube-helpers.ts',
-  'src/demo/testbed.ts',
-  'src/benchsuite/harness.ts',
+  'src/testing/netns.ts',
+  'src/testing/kernel-flannel.ts',
+  'src/testing/weft-link.ts',
+  'src/testing/etcd.ts',
+  'src/testing/testbed.ts',
   'src/testing/kube-cluster.ts',
+  'src/benchsuite/harness.ts',
 ];
 
 /** Source text that only a root-only test has a reason to contain. */

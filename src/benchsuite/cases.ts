@@ -19,8 +19,12 @@
  * 10.244.1.1 (10.246.0.2, 192.0.2.2); iperf3's server binds the target (anchors.md: a wildcard
  * bind breaks the UDP test over flannel.1).
  */
-import { join } from 'node:path';
-import { Harness, sh, sleep, uniqueName, type Child } from './harness';
+import { Harness } from './harness';
+import { addKernelFlannelPeer, setupKernelFlannel } from '../testing/kernel-flannel';
+import { addVethPair, startSocatTun } from '../testing/netns';
+import type { Proc } from '../testing/proc';
+import { sh, sleep, uniqueName, waitFor } from '../testing/shell';
+import { startWeftLink } from '../testing/weft-link';
 
 /** CASE_NAMES lists every case in display order. */
 export const CASE_NAMES = [
@@ -63,9 +67,6 @@ export const CASE_LABELS: Record<CaseName, string> = {
   veth: 'bare veth',
 };
 
-/** WEFT_BIN is bin/weft of this checkout (this file runs from dist/src/benchsuite). */
-export const WEFT_BIN = join(__dirname, '..', '..', '..', 'bin', 'weft');
-
 /** Topology is one built case, ready for iperf3. */
 export interface Topology {
   name: CaseName;
@@ -77,7 +78,7 @@ export interface Topology {
   src: string;
   dst: string;
   /** Userspace tunnel processes whose CPU time and RSS are measured (weft, socat). */
-  tunnels: Child[];
+  tunnels: Proc[];
   /** weft only: the flags each `weft link` got, for the record. */
   weftArgs: string[];
 }
@@ -89,20 +90,20 @@ const MAC_B = '0e:00:00:00:0b:02';
 
 /** buildCase creates the namespaces, the overlay and an iperf3 server for case `name`. */
 export async function buildCase(h: Harness, name: CaseName, mtu: number): Promise<Topology> {
-  const nsA = h.netns();
-  const nsB = h.netns();
+  const a = h.netns();
+  const b = h.netns();
   const vA = uniqueName('wv');
   const vB = uniqueName('wv');
-  sh('ip', ['link', 'add', vA, 'netns', nsA, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', vB, 'netns', nsB, 'mtu', String(mtu)]); // prettier-ignore
-  sh('ip', ['-n', nsA, 'addr', 'add', `${A_IP}/24`, 'dev', vA]);
-  sh('ip', ['-n', nsB, 'addr', 'add', `${B_IP}/24`, 'dev', vB]);
-  sh('ip', ['-n', nsA, 'link', 'set', vA, 'up']);
-  sh('ip', ['-n', nsB, 'link', 'set', vB, 'up']);
+  addVethPair(a.name, vA, b.name, vB, mtu);
+  a.ip('addr', 'add', `${A_IP}/24`, 'dev', vA);
+  b.ip('addr', 'add', `${B_IP}/24`, 'dev', vB);
+  a.ip('link', 'set', vA, 'up');
+  b.ip('link', 'set', vB, 'up');
   const t: Topology = {
     name,
     mtu,
-    nsA,
-    nsB,
+    nsA: a.name,
+    nsB: b.name,
     src: '10.244.0.1',
     dst: '10.244.1.1',
     tunnels: [],
@@ -112,33 +113,29 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
     t.src = A_IP;
     t.dst = B_IP;
   } else if (name === 'kernel') {
-    kernelVtep(nsA, vA, A_IP, mtu, '10.244.0');
-    kernelVtep(nsB, vB, B_IP, mtu, '10.244.1');
-    const macA = linkMac(nsA, 'flannel.1');
-    const macB = linkMac(nsB, 'flannel.1');
-    kernelPeer(nsA, '10.244.1', macB, B_IP);
-    kernelPeer(nsB, '10.244.0', macA, A_IP);
+    const kA = setupKernelFlannel(a, {
+      local: A_IP,
+      underlayDev: vA,
+      subnet: '10.244.0.0/24',
+      underlayMtu: mtu,
+    });
+    const kB = setupKernelFlannel(b, {
+      local: B_IP,
+      underlayDev: vB,
+      subnet: '10.244.1.0/24',
+      underlayMtu: mtu,
+    });
+    addKernelFlannelPeer(a, kA, { subnet: '10.244.1.0/24', mac: kB.mac, publicIp: B_IP });
+    addKernelFlannelPeer(b, kB, { subnet: '10.244.0.0/24', mac: kA.mac, publicIp: A_IP });
   } else if (name === 'socat') {
     t.src = '10.246.0.1';
     t.dst = '10.246.0.2';
     const dev = uniqueName('ws');
-    for (const [ns, addr, local, remote] of [
-      [nsB, '10.246.0.2/24', B_IP, A_IP],
-      [nsA, '10.246.0.1/24', A_IP, B_IP],
+    for (const [ns, address, local, remote] of [
+      [b, '10.246.0.2/24', B_IP, A_IP],
+      [a, '10.246.0.1/24', A_IP, B_IP],
     ] as const) {
-      const c = h.spawn(`socat ${ns}`, ns, 'socat', [
-        '-b', '65536',
-        `TUN:${addr},up,tun-type=tun,iff-no-pi,tun-name=${dev}`,
-        `UDP:${remote}:8285,sourceport=8285,bind=${local}`,
-      ]); // prettier-ignore
-      t.tunnels.push(c);
-      await waitUntil(
-        () => linkExists(ns, dev),
-        5000,
-        `socat TUN in ${ns}`,
-        () => c.log,
-      );
-      sh('ip', ['-n', ns, 'link', 'set', dev, 'mtu', String(mtu - 28)]);
+      t.tunnels.push(await startSocatTun(ns, { dev, address, local, remote, port: 8285, mtu: mtu - 28 }));
     }
   } else {
     const backend = name === 'weft-udp' ? 'udp' : 'vxlan';
@@ -151,67 +148,25 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
     t.weftArgs = args;
     const mac = (m: string): string => (backend === 'vxlan' ? `,${m}` : '');
     for (const [ns, local, addr, peer, myMac, peerMac] of [
-      [nsA, A_IP, '10.244.0.1/32', `10.244.1.0/24=${B_IP}`, MAC_A, MAC_B],
-      [nsB, B_IP, '10.244.1.1/32', `10.244.0.0/24=${A_IP}`, MAC_B, MAC_A],
+      [a, A_IP, '10.244.0.1/32', `10.244.1.0/24=${B_IP}`, MAC_A, MAC_B],
+      [b, B_IP, '10.244.1.1/32', `10.244.0.0/24=${A_IP}`, MAC_B, MAC_A],
     ] as const) {
-      const c = h.spawn(`weft link ${ns}`, ns, process.execPath, [
-        WEFT_BIN, 'link', ...args, '--dev', uniqueName('wt'), '--local', local, '--address', addr,
+      const w = await startWeftLink(ns, [
+        ...args, '--dev', uniqueName('wt'), '--local', local, '--address', addr,
         '--vtep-mac', myMac, '--peer', `${peer}${mac(peerMac)}`,
-      ]); // prettier-ignore
-      t.tunnels.push(c);
-      await c.waitFor(/^ready$/m, 15_000);
+      ], 15_000); // prettier-ignore
+      t.tunnels.push(w.proc);
     }
   }
   await checkForwarding(t);
-  const srv = h.spawn(`iperf3 -s ${name}`, nsB, 'iperf3', ['-s', '-p', '5201', '-B', t.dst]);
-  await waitUntil(
-    () => sh('ip', ['netns', 'exec', nsB, 'ss', '-Htln', 'sport = :5201']).includes(':5201'),
+  const srv = b.spawn(`iperf3 -s ${name}`, 'iperf3', ['-s', '-p', '5201', '-B', t.dst]);
+  await waitFor(
+    () => b.listening(5201),
     5000,
     `iperf3 server (${name})`,
     () => srv.log,
   );
   return t;
-}
-
-function kernelVtep(ns: string, dev: string, local: string, mtu: number, p3: string): void {
-  sh('ip', ['-n', ns, 'link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'local', local, 'dev', dev, 'nolearning']); // prettier-ignore
-  sh('ip', ['-n', ns, 'link', 'set', 'flannel.1', 'mtu', String(mtu - 50), 'up']);
-  sh('ip', ['-n', ns, 'addr', 'add', `${p3}.0/32`, 'dev', 'flannel.1']);
-  sh('ip', ['-n', ns, 'addr', 'add', `${p3}.1/32`, 'dev', 'lo']);
-}
-
-function kernelPeer(ns: string, p3: string, mac: string, publicIp: string): void {
-  sh('ip', ['-n', ns, 'neigh', 'add', `${p3}.0`, 'lladdr', mac, 'dev', 'flannel.1', 'nud', 'permanent']);
-  sh('ip', ['netns', 'exec', ns, 'bridge', 'fdb', 'append', mac, 'dev', 'flannel.1', 'dst', publicIp]);
-  sh('ip', ['-n', ns, 'route', 'add', `${p3}.0/24`, 'via', `${p3}.0`, 'dev', 'flannel.1', 'onlink']);
-}
-
-function linkMac(ns: string, dev: string): string {
-  const mac = sh('ip', ['-n', ns, '-br', 'link', 'show', dev]).trim().split(/\s+/)[2];
-  if (!mac || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) throw new Error(`no MAC for ${dev} in ${ns}`);
-  return mac;
-}
-
-function linkExists(ns: string, dev: string): boolean {
-  try {
-    sh('ip', ['-n', ns, 'link', 'show', dev]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitUntil(
-  cond: () => boolean,
-  timeoutMs: number,
-  what: string,
-  diag: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${diag()}`);
-    await sleep(50);
-  }
 }
 
 /** checkForwarding pings the target from the source (3 tries); throws if the overlay is dead. */

@@ -6,7 +6,8 @@
  */
 import os from 'node:os';
 import { buildCase, CASE_LABELS, type CaseName, type Topology } from './cases';
-import { Harness, sleep } from './harness';
+import { Harness } from './harness';
+import { sleep } from '../testing/shell';
 import { measure, median, METRICS, type Metric, type Sample } from './measure';
 import type { BenchReport, Row } from './report';
 

@@ -9,7 +9,7 @@
  *     `<file> is missing <keys>` (a network and a subnet of either family, the MTU, the masquerade flag).
  */
 import fs from 'node:fs';
-import { ip4NetToString, ip6NetToString, parseIp4Cidr, parseIp6Cidr } from '../control/ip';
+import { ipv4NetToString, ipv6NetToString, parseIpv4Cidr, parseIpv6Cidr } from '../net/addr';
 
 /** FlannelSubnetEnv is what the plugin takes from subnet.env; networks are canonical CIDR strings. */
 export interface FlannelSubnetEnv {
@@ -23,10 +23,10 @@ export interface FlannelSubnetEnv {
 
 /** parseGoCidr parses a CIDR like Go's net.ParseCIDR and returns its network, or throws Go's message. */
 export function parseGoCidr(s: string): string {
-  const v4 = parseIp4Cidr(s);
-  if (v4) return ip4NetToString(v4);
-  const v6 = parseIp6Cidr(s);
-  if (v6) return ip6NetToString(v6);
+  const v4 = parseIpv4Cidr(s);
+  if (v4) return ipv4NetToString(v4);
+  const v6 = parseIpv6Cidr(s);
+  if (v6) return ipv6NetToString(v6);
   throw new Error(`invalid CIDR address: ${s}`);
 }
 

@@ -9,7 +9,7 @@
  */
 
 import { LeaseError } from '../errors';
-import { Ip4Net, Ip6Net, ip4NetOverlaps, ip6NetOverlaps } from './ip';
+import { Ipv4Net, Ipv6Net, ipv4NetOverlaps, ipv6NetOverlaps } from '../net/addr';
 import { Lease } from './lease';
 import { NetworkConfig } from './net-config';
 
@@ -17,13 +17,13 @@ import { NetworkConfig } from './net-config';
 export const MAX_CANDIDATES = 100;
 
 /** isSubnetCompatible: an IPv4 subnet has the configured length and lies in SubnetMin..SubnetMax. */
-export function isSubnetCompatible(cfg: NetworkConfig, sn: Ip4Net | null): boolean {
+export function isSubnetCompatible(cfg: NetworkConfig, sn: Ipv4Net | null): boolean {
   if (!cfg.enableIPv4) return sn === null;
   return sn !== null && sn.prefixLen === cfg.subnetLen && sn.ip >= cfg.subnetMin && sn.ip <= cfg.subnetMax;
 }
 
 /** isIPv6SubnetCompatible is isSubnetCompatible for the IPv6 side. */
-export function isIPv6SubnetCompatible(cfg: NetworkConfig, sn: Ip6Net | null): boolean {
+export function isIPv6SubnetCompatible(cfg: NetworkConfig, sn: Ipv6Net | null): boolean {
   if (!cfg.enableIPv6) return sn === null;
   return (
     sn !== null &&
@@ -41,15 +41,15 @@ export function isLeaseCompatible(cfg: NetworkConfig, l: Pick<Lease, 'subnet' | 
 /** freeSubnets4 lists up to `max` free IPv4 subnets in range, lowest first. */
 export function freeSubnets4(
   cfg: NetworkConfig,
-  taken: readonly (Ip4Net | null)[],
+  taken: readonly (Ipv4Net | null)[],
   max = MAX_CANDIDATES,
-): Ip4Net[] {
-  const used = taken.filter((t): t is Ip4Net => t !== null);
+): Ipv4Net[] {
+  const used = taken.filter((t): t is Ipv4Net => t !== null);
   const size = 2 ** (32 - cfg.subnetLen);
-  const out: Ip4Net[] = [];
+  const out: Ipv4Net[] = [];
   for (let ip = cfg.subnetMin; ip <= cfg.subnetMax && out.length < max; ip += size) {
     const sn = { ip, prefixLen: cfg.subnetLen };
-    if (!used.some((u) => ip4NetOverlaps(u, sn))) out.push(sn);
+    if (!used.some((u) => ipv4NetOverlaps(u, sn))) out.push(sn);
   }
   return out;
 }
@@ -57,12 +57,12 @@ export function freeSubnets4(
 /** freeSubnets6 lists up to `max` free IPv6 subnets in range, lowest first. */
 export function freeSubnets6(
   cfg: NetworkConfig,
-  taken: readonly (Ip6Net | null)[],
+  taken: readonly (Ipv6Net | null)[],
   max = MAX_CANDIDATES,
-): Ip6Net[] {
-  const used = taken.filter((t): t is Ip6Net => t !== null);
+): Ipv6Net[] {
+  const used = taken.filter((t): t is Ipv6Net => t !== null);
   const size = 1n << BigInt(128 - cfg.ipv6SubnetLen);
-  const out: Ip6Net[] = [];
+  const out: Ipv6Net[] = [];
   // A walk over a mostly-taken /64 space could be endless; flannel has the same bound in practice.
   let steps = 0;
   for (
@@ -71,7 +71,7 @@ export function freeSubnets6(
     ip += size, steps++
   ) {
     const sn = { ip, prefixLen: cfg.ipv6SubnetLen };
-    if (!used.some((u) => ip6NetOverlaps(u, sn))) out.push(sn);
+    if (!used.some((u) => ipv6NetOverlaps(u, sn))) out.push(sn);
   }
   return out;
 }
@@ -85,9 +85,9 @@ export function allocateSubnet(
   cfg: NetworkConfig,
   taken: readonly Pick<Lease, 'subnet' | 'ipv6Subnet'>[],
   random: () => number = Math.random,
-): { subnet: Ip4Net | null; ipv6Subnet: Ip6Net | null } {
-  let subnet: Ip4Net | null = null;
-  let ipv6Subnet: Ip6Net | null = null;
+): { subnet: Ipv4Net | null; ipv6Subnet: Ipv6Net | null } {
+  let subnet: Ipv4Net | null = null;
+  let ipv6Subnet: Ipv6Net | null = null;
   if (cfg.enableIPv4) {
     const c = freeSubnets4(
       cfg,

@@ -10,7 +10,7 @@
  */
 
 import { ConfigError, UsageError } from '../errors';
-import { parseIPv4, parseIPv6 } from './ip';
+import { parseIpv4, parseIpv6 } from '../net/addr';
 import {
   DEFAULT_SRC_PORT_RANGE,
   SRC_PORT_MODES,
@@ -38,9 +38,9 @@ export interface FlagSpec {
 }
 
 const ipv4OrEmpty = (v: string): string | null =>
-  v === '' || parseIPv4(v) !== null ? null : 'must be an IPv4 address';
+  v === '' || parseIpv4(v) !== null ? null : 'must be an IPv4 address';
 const ipv6OrEmpty = (v: string): string | null =>
-  v === '' || parseIPv6(v) !== null ? null : 'must be an IPv6 address';
+  v === '' || parseIpv6(v) !== null ? null : 'must be an IPv6 address';
 const port = (v: number): string | null =>
   v >= 0 && v <= 65535 ? null : 'must be a port number in 0..65535 (0 = disabled)';
 const oneOf =

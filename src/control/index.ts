@@ -17,7 +17,7 @@
  *   mgr.startRenewal();
  */
 
-export * from './ip';
+export * from '../net/addr';
 export * from './net-config';
 export * from './flags';
 export * from './lease';

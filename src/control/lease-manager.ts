@@ -15,7 +15,7 @@
 
 import { LeaseError, WeftError } from '../errors';
 import { allocateSubnet, isLeaseCompatible } from './allocator';
-import { Ip4Net, Ip6Net, ip4NetEqual, ip4NetOverlaps, ip6NetEqual, ip6NetOverlaps } from './ip';
+import { Ipv4Net, Ipv6Net, ipv4NetEqual, ipv4NetOverlaps, ipv6NetEqual, ipv6NetOverlaps } from '../net/addr';
 import { Lease, LeaseAttrs, describeLease } from './lease';
 import { NetworkConfig } from './net-config';
 import { LeaseStore, SUBNET_TTL_SECONDS, SubnetTakenError } from './store';
@@ -85,7 +85,7 @@ export class LeaseManager {
   /** acquire leases a subnet (see the order at the top of the file) and returns it. */
   async acquire(): Promise<Lease> {
     const { store, config, attrs } = this.o;
-    const lostRaces: { subnet: Ip4Net | null; ipv6Subnet: Ip6Net | null }[] = [];
+    const lostRaces: { subnet: Ipv4Net | null; ipv6Subnet: Ipv6Net | null }[] = [];
     const retries = this.o.raceRetries ?? RACE_RETRIES;
     for (let attempt = 0; attempt <= retries; attempt++) {
       const { leases } = await store.listLeases();
@@ -119,8 +119,8 @@ export class LeaseManager {
         isLeaseCompatible(config, prevRef) &&
         !taken.some(
           (l) =>
-            (prevRef.subnet && l.subnet && ip4NetOverlaps(prevRef.subnet, l.subnet)) ||
-            (prevRef.ipv6Subnet && l.ipv6Subnet && ip6NetOverlaps(prevRef.ipv6Subnet, l.ipv6Subnet)),
+            (prevRef.subnet && l.subnet && ipv4NetOverlaps(prevRef.subnet, l.subnet)) ||
+            (prevRef.ipv6Subnet && l.ipv6Subnet && ipv6NetOverlaps(prevRef.ipv6Subnet, l.ipv6Subnet)),
         );
       const ref = prevFree ? prevRef! : allocateSubnet(config, taken, this.o.random);
       try {
@@ -206,6 +206,6 @@ export class LeaseManager {
   /** isOwn is true when `l` names our leased subnet(s). */
   isOwn(l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): boolean {
     const c = this.current;
-    return c !== null && ip4NetEqual(c.subnet, l.subnet) && ip6NetEqual(c.ipv6Subnet, l.ipv6Subnet);
+    return c !== null && ipv4NetEqual(c.subnet, l.subnet) && ipv6NetEqual(c.ipv6Subnet, l.ipv6Subnet);
   }
 }

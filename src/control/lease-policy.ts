@@ -16,7 +16,7 @@
  * (`src/io/route-sync.ts`, reason `route_conflict`).
  */
 
-import { Ip4Net, ip4Mask, ip4NetToString, parseIPv4 } from './ip';
+import { Ipv4Net, ipv4Mask, ipv4NetToString, parseIpv4 } from '../net/addr';
 import { Lease, vxlanDataOf } from './lease';
 
 /** LEASE_REJECT_REASONS are the stable `reason` labels of `weft_leases_rejected_total`. */
@@ -44,20 +44,20 @@ export interface LeaseRejection {
 /** LeasePolicy is what a peer lease is checked against. */
 export interface LeasePolicy {
   /** The cluster network (`Network`). */
-  readonly network: Ip4Net;
+  readonly network: Ipv4Net;
   /** `SubnetLen`. */
   readonly subnetLen: number;
   /** Our own subnet (never routed to a peer). */
-  readonly ownSubnet: Ip4Net | null;
+  readonly ownSubnet: Ipv4Net | null;
   /** IPv4 addresses of this host, host-order u32 (our PublicIP among them). */
   readonly ownAddrs: ReadonlySet<number>;
   /** Our VNI (vxlan), or null to skip the VNI check. */
   readonly vni: number | null;
 }
 
-function contains(outer: Ip4Net, inner: Ip4Net): boolean {
+function contains(outer: Ipv4Net, inner: Ipv4Net): boolean {
   if (inner.prefixLen < outer.prefixLen) return false;
-  return (inner.ip & ip4Mask(outer.prefixLen)) >>> 0 === outer.ip;
+  return (inner.ip & ipv4Mask(outer.prefixLen)) >>> 0 === outer.ip;
 }
 
 /** unicastIPv4Problem says why `u32` cannot be a peer's underlay address, or null if it can. */
@@ -89,11 +89,11 @@ export function unicastMacProblem(mac: string): string | null {
 export function checkLease(l: Lease, p: LeasePolicy): LeaseRejection | null {
   const sn = l.subnet;
   if (sn === null) return null;
-  const snText = ip4NetToString(sn);
+  const snText = ipv4NetToString(sn);
   if (!contains(p.network, sn)) {
     return {
       reason: 'outside_network',
-      detail: `subnet ${snText} is outside Network ${ip4NetToString(p.network)}`,
+      detail: `subnet ${snText} is outside Network ${ipv4NetToString(p.network)}`,
     };
   }
   if (sn.prefixLen !== p.subnetLen) {
@@ -102,7 +102,7 @@ export function checkLease(l: Lease, p: LeasePolicy): LeaseRejection | null {
   if (p.ownSubnet && p.ownSubnet.ip === sn.ip && p.ownSubnet.prefixLen === sn.prefixLen) {
     return { reason: 'own_subnet', detail: `subnet ${snText} is our own subnet` };
   }
-  const pub = parseIPv4(l.attrs.publicIp);
+  const pub = parseIpv4(l.attrs.publicIp);
   if (pub === null)
     return { reason: 'public_ip', detail: `PublicIP "${l.attrs.publicIp}" is not an IPv4 address` };
   const bad = unicastIPv4Problem(pub);
@@ -150,7 +150,7 @@ export function filterLeases(
       const id = l.subnet.ip * 64 + l.subnet.prefixLen;
       const first = holder.get(id);
       if (first !== undefined) {
-        const sn = ip4NetToString(l.subnet);
+        const sn = ipv4NetToString(l.subnet);
         rejected.set(l.key, {
           reason: 'duplicate_subnet',
           detail: `subnet ${sn} is already held by ${first}`,

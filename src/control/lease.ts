@@ -12,17 +12,17 @@
 
 import { FormatError } from '../errors';
 import {
-  Ip4Net,
-  Ip6Net,
-  formatIPv4,
-  formatIPv6,
-  ip4Mask,
-  ip6Mask,
-  ip4NetToString,
-  ip6NetToString,
-  parseIPv4,
-  parseIPv6,
-} from './ip';
+  Ipv4Net,
+  Ipv6Net,
+  u32ToIpv4,
+  formatIpv6,
+  ipv4Mask,
+  ipv6Mask,
+  ipv4NetToString,
+  ipv6NetToString,
+  parseIpv4,
+  parseIpv6,
+} from '../net/addr';
 
 /** LeaseAttrs is the lease value: who holds the subnet and how to reach it. */
 export interface LeaseAttrs {
@@ -43,9 +43,9 @@ export interface Lease {
   /** The store key under `<prefix>/subnets/`, e.g. `10.244.1.0-24`. */
   readonly key: string;
   /** The IPv4 subnet, or null for an IPv6-only lease. */
-  readonly subnet: Ip4Net | null;
+  readonly subnet: Ipv4Net | null;
   /** The IPv6 subnet, or null. */
-  readonly ipv6Subnet: Ip6Net | null;
+  readonly ipv6Subnet: Ipv6Net | null;
   readonly attrs: LeaseAttrs;
   /** When the lease expires, or null when the store reports no expiry. */
   readonly expiration: Date | null;
@@ -113,10 +113,10 @@ export function decodeLeaseAttrs(text: string | Buffer): LeaseAttrs {
   }
   if (!isObject(v)) throw new FormatError('lease value is not a JSON object');
   const pub = ciField(v, 'PublicIP');
-  if (typeof pub !== 'string' || parseIPv4(pub) === null)
+  if (typeof pub !== 'string' || parseIpv4(pub) === null)
     throw new FormatError('lease PublicIP is not an IPv4 address');
   const pub6 = ciField(v, 'PublicIPv6');
-  if (pub6 !== undefined && pub6 !== null && (typeof pub6 !== 'string' || parseIPv6(pub6) === null)) {
+  if (pub6 !== undefined && pub6 !== null && (typeof pub6 !== 'string' || parseIpv6(pub6) === null)) {
     throw new FormatError('lease PublicIPv6 is not an IPv6 address');
   }
   const bt = ciField(v, 'BackendType');
@@ -125,8 +125,8 @@ export function decodeLeaseAttrs(text: string | Buffer): LeaseAttrs {
   const bd = ciField(v, 'BackendData');
   const bd6 = ciField(v, 'BackendV6Data');
   return {
-    publicIp: formatIPv4(parseIPv4(pub)!),
-    publicIpv6: typeof pub6 === 'string' ? formatIPv6(parseIPv6(pub6)!) : null,
+    publicIp: u32ToIpv4(parseIpv4(pub)!),
+    publicIpv6: typeof pub6 === 'string' ? formatIpv6(parseIpv6(pub6)!) : null,
     backendType: typeof bt === 'string' ? bt : '',
     backendData: bd === undefined ? null : bd,
     backendV6Data: bd6 === undefined ? null : bd6,
@@ -151,10 +151,10 @@ export function vxlanDataOf(data: unknown): VxlanBackendData | null {
 }
 
 /** makeSubnetKey names a lease: `10.244.1.0-24`, dual stack `10.244.1.0-24&fd00:1::-64`. */
-export function makeSubnetKey(sn: Ip4Net | null, sn6: Ip6Net | null = null): string {
+export function makeSubnetKey(sn: Ipv4Net | null, sn6: Ipv6Net | null = null): string {
   // flannel prints an empty IP4Net as 0.0.0.0-0 for IPv6-only leases.
-  const v4 = sn ? `${formatIPv4(sn.ip)}-${sn.prefixLen}` : '0.0.0.0-0';
-  return sn6 ? `${v4}&${formatIPv6(sn6.ip)}-${sn6.prefixLen}` : v4;
+  const v4 = sn ? `${u32ToIpv4(sn.ip)}-${sn.prefixLen}` : '0.0.0.0-0';
+  return sn6 ? `${v4}&${formatIpv6(sn6.ip)}-${sn6.prefixLen}` : v4;
 }
 
 /** flannel's parse regex, unanchored at the start so it applies to a whole key path too. */
@@ -164,20 +164,20 @@ const SUBNET_KEY_RE = /(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
  * parseSubnetKey reads a key (or a full key path) back into its subnets; null when it does not
  * match flannel's pattern or names a network with host bits set (flannel skips such keys).
  */
-export function parseSubnetKey(key: string): { subnet: Ip4Net | null; ipv6Subnet: Ip6Net | null } | null {
+export function parseSubnetKey(key: string): { subnet: Ipv4Net | null; ipv6Subnet: Ipv6Net | null } | null {
   const m = SUBNET_KEY_RE.exec(key);
   if (!m) return null;
-  const ip = parseIPv4(m[1]!);
+  const ip = parseIpv4(m[1]!);
   const len = Number(m[2]);
   if (ip === null || m[2]!.length > 2 || len > 32) return null;
-  if ((ip & ip4Mask(len)) >>> 0 !== ip) return null;
+  if ((ip & ipv4Mask(len)) >>> 0 !== ip) return null;
   const subnet = ip === 0 && len === 0 ? null : { ip, prefixLen: len };
-  let ipv6Subnet: Ip6Net | null = null;
+  let ipv6Subnet: Ipv6Net | null = null;
   if (m[3] !== undefined) {
-    const ip6 = parseIPv6(m[3]);
+    const ip6 = parseIpv6(m[3]);
     const len6 = Number(m[4]);
     if (ip6 === null || m[4]!.length > 3 || len6 > 128) return null;
-    if ((ip6 & ip6Mask(len6)) !== ip6) return null;
+    if ((ip6 & ipv6Mask(len6)) !== ip6) return null;
     ipv6Subnet = { ip: ip6, prefixLen: len6 };
   }
   if (subnet === null && ipv6Subnet === null) return null;
@@ -200,7 +200,7 @@ export function leaseFromKeyValue(key: string, value: string | Buffer, expiratio
 
 /** describeLease is a one-line summary for logs: `10.244.1.0/24 via 192.0.2.3 (vxlan)`. */
 export function describeLease(l: Lease): string {
-  const nets = [l.subnet && ip4NetToString(l.subnet), l.ipv6Subnet && ip6NetToString(l.ipv6Subnet)]
+  const nets = [l.subnet && ipv4NetToString(l.subnet), l.ipv6Subnet && ipv6NetToString(l.ipv6Subnet)]
     .filter(Boolean)
     .join(',');
   return `${nets} via ${l.attrs.publicIp} (${l.attrs.backendType || 'udp'})`;

@@ -11,18 +11,19 @@
  */
 
 import { ConfigError } from '../errors';
+import { UDP_OVERHEAD, VXLAN_OVERHEAD } from '../encap/constants';
 import {
-  Ip4Net,
-  Ip6Net,
-  formatIPv4,
-  formatIPv6,
-  ip4Mask,
-  ip6Mask,
-  parseIPv4,
-  parseIPv6,
-  parseIp4Cidr,
-  parseIp6Cidr,
-} from './ip';
+  Ipv4Net,
+  Ipv6Net,
+  u32ToIpv4,
+  formatIpv6,
+  ipv4Mask,
+  ipv6Mask,
+  parseIpv4,
+  parseIpv6,
+  parseIpv4Cidr,
+  parseIpv6Cidr,
+} from '../net/addr';
 
 /** DEFAULT_VXLAN_PORT is the Linux kernel's VXLAN default, used when `Backend.Port` is 0. */
 export const DEFAULT_VXLAN_PORT = 8472;
@@ -32,10 +33,10 @@ export const DEFAULT_UDP_PORT = 8285;
 export const DEFAULT_VNI = 1;
 /** MAX_VNI is the largest 24-bit VNI (RFC 7348 §5). */
 export const MAX_VNI = 0xffffff;
-/** VXLAN_MTU_OVERHEAD = outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
-export const VXLAN_MTU_OVERHEAD = 20 + 8 + 8 + 14;
-/** UDP_MTU_OVERHEAD = outer IPv4 (20) + UDP (8). */
-export const UDP_MTU_OVERHEAD = 20 + 8;
+/** VXLAN_MTU_OVERHEAD = outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): VXLAN_OVERHEAD. */
+export const VXLAN_MTU_OVERHEAD = VXLAN_OVERHEAD;
+/** UDP_MTU_OVERHEAD = outer IPv4 (20) + UDP (8): UDP_OVERHEAD. */
+export const UDP_MTU_OVERHEAD = UDP_OVERHEAD;
 
 /** WEFT_BACKENDS names the backend types weft implements, for errors. */
 const WEFT_BACKENDS = 'must be "vxlan", "udp" or "host-gw" (the backends weft implements)';
@@ -96,13 +97,13 @@ export interface NetworkConfig {
   readonly enableIPv6: boolean;
   readonly enableNFTables: boolean;
   /** The cluster IPv4 network (null when EnableIPv4 is false). */
-  readonly network: Ip4Net | null;
+  readonly network: Ipv4Net | null;
   readonly subnetLen: number;
   /** First and last IPv4 subnet addresses allocation may use (host-order u32). */
   readonly subnetMin: number;
   readonly subnetMax: number;
   /** The cluster IPv6 network (null when EnableIPv6 is false). */
-  readonly ipv6Network: Ip6Net | null;
+  readonly ipv6Network: Ipv6Net | null;
   readonly ipv6SubnetLen: number;
   readonly ipv6SubnetMin: bigint;
   readonly ipv6SubnetMax: bigint;
@@ -190,7 +191,7 @@ export function parseNetworkConfig(input: string | Buffer): NetworkConfig {
 }
 
 function checkIPv4(root: JsonObject): {
-  network: Ip4Net;
+  network: Ipv4Net;
   subnetLen: number;
   subnetMin: number;
   subnetMax: number;
@@ -202,7 +203,7 @@ function checkIPv4(root: JsonObject): {
       'is required when EnableIPv4 is true (an IPv4 CIDR such as "10.244.0.0/16")',
     );
   }
-  const network = parseIp4Cidr(text);
+  const network = parseIpv4Cidr(text);
   if (!network)
     throw new ConfigError('Network', 'must be an IPv4 CIDR such as "10.244.0.0/16"', `got "${text}"`);
   const p = network.prefixLen;
@@ -223,11 +224,11 @@ function checkIPv4(root: JsonObject): {
   }
   const size = 2 ** (32 - subnetLen);
   const netEnd = network.ip + 2 ** (32 - p); // one past the network, may be 2^32
-  const mask = ip4Mask(subnetLen);
+  const mask = ipv4Mask(subnetLen);
   const bound = (name: string, dflt: number): number => {
     const s = optString(root, name, name);
     if (s === null) return dflt;
-    const ip = parseIPv4(s);
+    const ip = parseIpv4(s);
     if (ip === null) throw new ConfigError(name, 'must be an IPv4 address', `got "${s}"`);
     if (ip < network.ip || ip >= netEnd) {
       throw new ConfigError(name, `${name} is not in the range of the Network`, `${s} is outside ${text}`);
@@ -247,14 +248,14 @@ function checkIPv4(root: JsonObject): {
     throw new ConfigError(
       'SubnetMin',
       'must not be greater than SubnetMax',
-      `${formatIPv4(subnetMin)} > ${formatIPv4(subnetMax)}`,
+      `${u32ToIpv4(subnetMin)} > ${u32ToIpv4(subnetMax)}`,
     );
   }
   return { network, subnetLen, subnetMin, subnetMax };
 }
 
 function checkIPv6(root: JsonObject): {
-  network: Ip6Net;
+  network: Ipv6Net;
   subnetLen: number;
   subnetMin: bigint;
   subnetMax: bigint;
@@ -266,7 +267,7 @@ function checkIPv6(root: JsonObject): {
       'is required when EnableIPv6 is true (an IPv6 CIDR such as "fd00:10:244::/56")',
     );
   }
-  const network = parseIp6Cidr(text);
+  const network = parseIpv6Cidr(text);
   if (!network || text.indexOf(':') < 0) {
     throw new ConfigError('IPv6Network', 'must be an IPv6 CIDR such as "fd00:10:244::/56"', `got "${text}"`);
   }
@@ -292,11 +293,11 @@ function checkIPv6(root: JsonObject): {
   }
   const size = 1n << BigInt(128 - subnetLen);
   const netEnd = network.ip + (1n << BigInt(128 - p));
-  const mask = ip6Mask(subnetLen);
+  const mask = ipv6Mask(subnetLen);
   const bound = (name: string, dflt: bigint): bigint => {
     const s = optString(root, name, name);
     if (s === null) return dflt;
-    const ip = s.indexOf(':') >= 0 ? parseIPv6(s) : null;
+    const ip = s.indexOf(':') >= 0 ? parseIpv6(s) : null;
     if (ip === null) throw new ConfigError(name, 'must be an IPv6 address', `got "${s}"`);
     if (ip < network.ip || ip >= netEnd) {
       throw new ConfigError(
@@ -320,7 +321,7 @@ function checkIPv6(root: JsonObject): {
     throw new ConfigError(
       'IPv6SubnetMin',
       'must not be greater than IPv6SubnetMax',
-      `${formatIPv6(subnetMin)} > ${formatIPv6(subnetMax)}`,
+      `${formatIpv6(subnetMin)} > ${formatIpv6(subnetMax)}`,
     );
   }
   return { network, subnetLen, subnetMin, subnetMax };

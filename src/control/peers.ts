@@ -9,13 +9,13 @@
 
 import { Backend, Peer } from '../route/peer';
 import type { PeerSpec } from '../route/route-table';
-import { ip4NetToString, parseIPv4 } from './ip';
+import { ipv4NetToString, parseIpv4 } from '../net/addr';
 import { Lease, vxlanDataOf } from './lease';
 
 /** leaseToPeer maps one lease for a node running `backend`; null when flannel would ignore it. */
 export function leaseToPeer(lease: Lease, backend: Backend, index: number): Peer | null {
   if (lease.subnet === null) return null;
-  const u32 = parseIPv4(lease.attrs.publicIp);
+  const u32 = parseIpv4(lease.attrs.publicIp);
   if (u32 === null) return null;
   let vtepMac: Buffer | null = null;
   if (backend === 'vxlan') {
@@ -26,7 +26,7 @@ export function leaseToPeer(lease: Lease, backend: Backend, index: number): Peer
   }
   return {
     index,
-    subnet: ip4NetToString(lease.subnet),
+    subnet: ipv4NetToString(lease.subnet),
     publicIp: lease.attrs.publicIp,
     publicIpU32: u32,
     vtepMac,

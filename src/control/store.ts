@@ -8,7 +8,7 @@
  */
 
 import { LeaseError } from '../errors';
-import { Ip4Net, Ip6Net } from './ip';
+import { Ipv4Net, Ipv6Net } from '../net/addr';
 import { Lease, LeaseAttrs } from './lease';
 
 /** DEFAULT_ETCD_PREFIX is flannel's `--etcd-prefix` default; the embedded store uses it too. */
@@ -45,8 +45,8 @@ export interface LeaseListing {
 
 /** SubnetRef names the subnet(s) of a lease; the store key is derived from it. */
 export interface SubnetRef {
-  readonly subnet: Ip4Net | null;
-  readonly ipv6Subnet?: Ip6Net | null;
+  readonly subnet: Ipv4Net | null;
+  readonly ipv6Subnet?: Ipv6Net | null;
 }
 
 /** SubnetTakenError is createLease losing a race: the key already exists (and is not expired). */

@@ -15,15 +15,15 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FormatError, SystemError } from '../errors';
 import {
-  Ip4Net,
-  Ip6Net,
-  formatIPv4,
-  formatIPv6,
-  ip4NetToString,
-  ip6NetToString,
-  parseIp4Cidr,
-  parseIp6Cidr,
-} from './ip';
+  Ipv4Net,
+  Ipv6Net,
+  u32ToIpv4,
+  formatIpv6,
+  ipv4NetToString,
+  ipv6NetToString,
+  parseIpv4Cidr,
+  parseIpv6Cidr,
+} from '../net/addr';
 
 /** DEFAULT_SUBNET_FILE is flanneld's `--subnet-file` default. */
 export const DEFAULT_SUBNET_FILE = '/run/flannel/subnet.env';
@@ -31,11 +31,11 @@ export const DEFAULT_SUBNET_FILE = '/run/flannel/subnet.env';
 /** SubnetEnv is the content of subnet.env. */
 export interface SubnetEnv {
   /** Cluster IPv4 network (FLANNEL_NETWORK), null when IPv4 is disabled. */
-  readonly network: Ip4Net | null;
+  readonly network: Ipv4Net | null;
   /** This node's IPv4 lease subnet (written as FLANNEL_SUBNET=<network+1>/<len>). */
-  readonly subnet: Ip4Net | null;
-  readonly ipv6Network: Ip6Net | null;
-  readonly ipv6Subnet: Ip6Net | null;
+  readonly subnet: Ipv4Net | null;
+  readonly ipv6Network: Ipv6Net | null;
+  readonly ipv6Subnet: Ipv6Net | null;
   /** FLANNEL_MTU: the overlay MTU (backend MTU()). */
   readonly mtu: number;
   /** FLANNEL_IPMASQ: the value of --ip-masq. */
@@ -46,12 +46,12 @@ export interface SubnetEnv {
 export function formatSubnetEnv(env: SubnetEnv): string {
   let s = '';
   if (env.network && env.subnet) {
-    s += `FLANNEL_NETWORK=${ip4NetToString(env.network)}\n`;
-    s += `FLANNEL_SUBNET=${formatIPv4((env.subnet.ip + 1) >>> 0)}/${env.subnet.prefixLen}\n`;
+    s += `FLANNEL_NETWORK=${ipv4NetToString(env.network)}\n`;
+    s += `FLANNEL_SUBNET=${u32ToIpv4((env.subnet.ip + 1) >>> 0)}/${env.subnet.prefixLen}\n`;
   }
   if (env.ipv6Network && env.ipv6Subnet) {
-    s += `FLANNEL_IPV6_NETWORK=${ip6NetToString(env.ipv6Network)}\n`;
-    s += `FLANNEL_IPV6_SUBNET=${formatIPv6(env.ipv6Subnet.ip + 1n)}/${env.ipv6Subnet.prefixLen}\n`;
+    s += `FLANNEL_IPV6_NETWORK=${ipv6NetToString(env.ipv6Network)}\n`;
+    s += `FLANNEL_IPV6_SUBNET=${formatIpv6(env.ipv6Subnet.ip + 1n)}/${env.ipv6Subnet.prefixLen}\n`;
   }
   s += `FLANNEL_MTU=${env.mtu}\n`;
   s += `FLANNEL_IPMASQ=${env.ipMasq ? 'true' : 'false'}\n`;
@@ -110,10 +110,10 @@ export function parseEnvText(text: string): Map<string, string> {
 /** PreviousSubnets is what a restart learns from an existing subnet.env. */
 export interface PreviousSubnets {
   /** FLANNEL_SUBNET masked to its network (`10.5.52.1/24` -> 10.5.52.0/24), or null. */
-  readonly subnet: Ip4Net | null;
-  readonly ipv6Subnet: Ip6Net | null;
-  readonly network: Ip4Net | null;
-  readonly ipv6Network: Ip6Net | null;
+  readonly subnet: Ipv4Net | null;
+  readonly ipv6Subnet: Ipv6Net | null;
+  readonly network: Ipv4Net | null;
+  readonly ipv6Network: Ipv6Net | null;
   readonly mtu: number | null;
   readonly ipMasq: boolean | null;
 }
@@ -128,13 +128,13 @@ export function parseSubnetEnv(text: string): PreviousSubnets {
     const v = kv.get(k);
     return v === undefined || v === '' || v.includes(',') ? null : v;
   };
-  const v4 = (k: string): Ip4Net | null => {
+  const v4 = (k: string): Ipv4Net | null => {
     const v = single(k);
-    return v === null ? null : parseIp4Cidr(v);
+    return v === null ? null : parseIpv4Cidr(v);
   };
-  const v6 = (k: string): Ip6Net | null => {
+  const v6 = (k: string): Ipv6Net | null => {
     const v = single(k);
-    return v === null ? null : parseIp6Cidr(v);
+    return v === null ? null : parseIpv6Cidr(v);
   };
   const mtuText = single('FLANNEL_MTU');
   const masq = single('FLANNEL_IPMASQ');

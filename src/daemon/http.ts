@@ -20,7 +20,7 @@ import http from 'node:http';
 import type { Registry } from 'prom-client';
 import { SystemError } from '../errors';
 import type { DataplaneFlows, DataplaneStats } from '../dataplane/node';
-import { tryIpv4ToU32 } from '../route/addr';
+import { tryIpv4ToU32 } from '../net/addr';
 import type { DebugRoutes } from './daemon';
 
 /** HttpSource is what the endpoints read. */

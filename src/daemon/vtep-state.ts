@@ -11,7 +11,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { normalizeMac } from '../control/lease';
 import { ConfigError } from '../errors';
-import { bufferToMac } from '../route/addr';
+import { bufferToMac } from '../net/addr';
 
 /** randomVtepMac returns a random locally administered unicast MAC, as flannel's pkg/mac does. */
 export function randomVtepMac(): Buffer {

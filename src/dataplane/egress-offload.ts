@@ -51,7 +51,7 @@ import {
   vnetFlags,
 } from '../wire/virtio-net-hdr';
 import { partialCsumStart } from '../offload/partial-csum';
-import { rcoStartFits } from '../encap/vxlan-rco';
+import { rcoStartFits } from '../offload/vxlan-rco';
 
 /** MAX_TUN_READ is the largest read a TSO TUN produces: virtio header + 64 KiB IP packet. */
 export const MAX_TUN_READ = VIRTIO_NET_HDR_SIZE + 65535;

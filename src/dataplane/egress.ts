@@ -7,7 +7,7 @@
  *   1. read    (loop) one native TUN read into a PacketBatch: each IP packet behind HEADROOM (128)
  *              bytes of its slot (offload: segments behind `prefix` bytes in a segment region).
  *   2. check   per packet: length and IP version                      -> tooShort / badIpVersion
- *   3. route   `router.lookupV4(dst)` / `lookupV6(buf, dst)`           -> noRoute
+ *   3. route   `router.lookupV4(dst)` / `lookupV6(buf, off + IPV6_OFF_DST)` -> noRoute
  *              (flannel-UDP also writes ICMP net-unreachable back into the TUN, as flannel's proxy)
  *              the peer must speak our backend                        -> peerBackendMismatch
  *   4. size    longer than the path MTU with DF set (or IPv6)          -> tooBig
@@ -18,7 +18,7 @@
  *              (`writeOuterIPv4Udp`: DF clear, TTL 64, ID counter, UDP checksum 0, source port =
  *              `flowSourcePort` of the inner packet in [min, max]) for the raw send socket.
  *              With `vxlan.rco` (`--vxlan-rco`), a packet whose inner TCP/UDP checksum is partial
- *              gets the RCO fields in its VXLAN header (`markRcoIfPartial`, encap/vxlan-rco.ts).
+ *              gets the RCO fields in its VXLAN header (`markRcoIfPartial`, offload/vxlan-rco.ts).
  *              With `lanes` > 1 (`--src-port flow` on a source-port pool), instead the lane
  *              `batch.lanes[out]` = the inner flow's hash in [0, lanes): the pool socket, hence
  *              the source port, it leaves from (src/io/src-port-pool.ts).
@@ -34,31 +34,27 @@
  */
 import type { Backend, Peer } from '../route/peer';
 import type { Router } from '../route/router';
-import {
-  DropReason,
-  buildIcmpFragNeeded,
-  buildIcmpNetUnreachable,
-  flannelUdpEncap,
-  flowSourcePort,
-  vxlanEncap,
-  writeOuterIPv4Udp,
-  ICMP_REPLY_MAX_SIZE,
-  type DropCounters,
-  type VxlanConfig,
-} from '../encap';
-import { markRcoIfPartial } from '../encap/vxlan-rco';
+import { DropReason, type DropCounters } from '../encap/drop-reason';
+import { flannelUdpEncap } from '../encap/flannel-udp';
+import { flowSourcePort } from '../encap/flow-hash';
+import { buildIcmpFragNeeded, buildIcmpNetUnreachable, ICMP_REPLY_MAX_SIZE } from '../encap/icmp-reply';
+import { writeOuterIPv4Udp } from '../encap/outer';
+import type { VxlanConfig } from '../encap/vxlan-config';
+import { vxlanEncap } from '../encap/vxlan-encap';
+import { markRcoIfPartial } from '../offload/vxlan-rco';
 import { PacketBatch } from '../io/packet-batch';
+import {
+  IPV4_MIN_HEADER_SIZE,
+  IPV4_VERSION,
+  ipVersion,
+  ipv4Dst,
+  ipv4DstI32,
+  ipv4DontFragment,
+} from '../wire/ipv4';
+import { IPV6_HEADER_SIZE, IPV6_OFF_DST, IPV6_VERSION } from '../wire/ipv6';
 import type { TunDevice } from '../io/tun-device';
 import type { FlowTable } from './flow-table';
 
-/** IPV4_DF is the Don't Fragment bit in byte 6 of the IPv4 header (RFC 791 §3.1). */
-const IPV4_DF = 0x40;
-/** IPV4_OFF_DST / IPV6_OFF_DST: destination address offsets (RFC 791, RFC 8200). */
-const IPV4_OFF_DST = 16;
-const IPV6_OFF_DST = 24;
-/** Minimum header sizes the lookups read. */
-const IPV4_MIN = 20;
-const IPV6_MIN = 40;
 /** REPLY_SLOTS bounds the ICMP replies per batch; further misses in the same batch are only counted. */
 const REPLY_SLOTS = 16;
 
@@ -170,17 +166,16 @@ export class EgressStages {
         continue;
       }
       // Stage 2-3: version, then route on the destination address.
-      const version = buf[off]! >>> 4;
+      const version = ipVersion(buf, off);
       let peer: Peer | undefined;
-      if (version === 4) {
-        if (len < IPV4_MIN) {
+      if (version === IPV4_VERSION) {
+        if (len < IPV4_MIN_HEADER_SIZE) {
           drops[DropReason.tooShort]++;
           continue;
         }
-        const d = off + IPV4_OFF_DST;
-        peer = router.lookupV4((buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!);
-      } else if (version === 6) {
-        if (len < IPV6_MIN) {
+        peer = router.lookupV4(ipv4DstI32(buf, off));
+      } else if (version === IPV6_VERSION) {
+        if (len < IPV6_HEADER_SIZE) {
           drops[DropReason.tooShort]++;
           continue;
         }
@@ -191,7 +186,7 @@ export class EgressStages {
       }
       if (peer === undefined) {
         drops[DropReason.noRoute]++;
-        if (!isVxlan && version === 4) this.reply(buf, off, len, 0);
+        if (!isVxlan && version === IPV4_VERSION) this.reply(buf, off, len, 0);
         continue;
       }
       if (peer.backend !== cfg.backend) {
@@ -199,9 +194,9 @@ export class EgressStages {
         continue;
       }
       // Stage 4: never let the kernel fragment a DF packet behind the sender's back.
-      if (len > pathMtu && (version === 6 || (buf[off + 6]! & IPV4_DF) !== 0)) {
+      if (len > pathMtu && (version === IPV6_VERSION || ipv4DontFragment(buf, off))) {
         drops[DropReason.tooBig]++;
-        if (version === 4) this.reply(buf, off, len, pathMtu);
+        if (version === IPV4_VERSION) this.reply(buf, off, len, pathMtu);
         continue;
       }
       // Stage 5: encapsulate in place.
@@ -256,8 +251,7 @@ export class EgressStages {
     // source is one of this host's addresses is a martian to the kernel's input path and never
     // reaches the sender; the destination routes back through this TUN, so it passes reverse-path
     // checks, and the sender matches the error by the quoted header (RFC 792, RFC 1191 §4).
-    const d = off + IPV4_OFF_DST;
-    const src = ((buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!) >>> 0;
+    const src = ipv4Dst(buf, off);
     const n =
       mtu === 0
         ? buildIcmpNetUnreachable(r.buffer, at, buf, off, len, src)

@@ -2,9 +2,10 @@
  * flow-table: per-flow packet and byte counters for debugging (`weft run --debug`,
  * `weft link --debug`), read by `/debug/flows` and `weft trace`.
  *
- * The key is the inner IPv4 5-tuple {src, dst, protocol, src port, dst port} for TCP and UDP, and
- * the 3-tuple {src, dst, protocol} for every other protocol and for fragments (later fragments
- * carry no ports), as src/encap/flow-hash.ts keys flows. The table is a fixed number of slots
+ * The key is the inner IPv4 flow key of src/wire/flow-key.ts, the one src/encap/flow-hash.ts
+ * hashes: the 5-tuple {src, dst, protocol, src port, dst port} for TCP, UDP and SCTP, and the
+ * 3-tuple {src, dst, protocol} for every other protocol and for fragments (later fragments carry
+ * no ports). The table is a fixed number of slots
  * (power of two) of open addressing with linear probing, stored column-wise in typed arrays:
  * recording a packet allocates nothing and never grows anything. A packet whose flow finds
  * neither its slot nor a free one within FLOW_MAX_PROBE slots (the table is full, or that
@@ -15,16 +16,22 @@
  * The hot paths hold a `FlowTable | null` and test it once per packet, so a node without
  * `--debug` pays one predictable branch.
  */
-import { u32ToIpv4 } from '../route/addr';
+import { u32ToIpv4 } from '../net/addr';
+import { flowPortsAtIpv4 } from '../wire/flow-key';
+import {
+  IPV4_MIN_HEADER_SIZE,
+  IPV4_OFF_PROTOCOL,
+  IPV4_VERSION,
+  ipVersion,
+  ipv4DstI32,
+  ipv4SrcI32,
+  readI32,
+} from '../wire/ipv4';
 
 /** FLOW_TABLE_SLOTS is the default table size. */
 export const FLOW_TABLE_SLOTS = 4096;
 /** FLOW_MAX_PROBE bounds the slots one packet may inspect, so a full table costs no more than this. */
 export const FLOW_MAX_PROBE = 16;
-
-const IPV4_MIN = 20;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
 
 /** FlowEntry is one flow as /debug/flows shows it. */
 export interface FlowEntry {
@@ -93,23 +100,16 @@ export class FlowTable {
    * Hot path: no allocation, int32 arithmetic only, at most FLOW_MAX_PROBE slots inspected.
    */
   record(buf: Uint8Array, off: number, len: number, peerU32: number): void {
-    if (len < IPV4_MIN || buf[off]! >>> 4 !== 4) {
+    if (len < IPV4_MIN_HEADER_SIZE || ipVersion(buf, off) !== IPV4_VERSION) {
       this.otherPackets++;
       this.otherBytes += len;
       return;
     }
-    const proto = buf[off + 9]!;
-    const s = (buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!;
-    const d = (buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!;
-    let ports = 0;
-    if (proto === PROTO_TCP || proto === PROTO_UDP) {
-      const hl = (buf[off]! & 0x0f) << 2;
-      const fragment = ((buf[off + 6]! & 0x3f) | buf[off + 7]!) !== 0;
-      const p = off + hl;
-      if (!fragment && hl >= IPV4_MIN && len >= hl + 4) {
-        ports = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
-      }
-    }
+    const s = ipv4SrcI32(buf, off);
+    const d = ipv4DstI32(buf, off);
+    const proto = buf[off + IPV4_OFF_PROTOCOL]!;
+    const p = flowPortsAtIpv4(buf, off, len);
+    const ports = p < 0 ? 0 : readI32(buf, p);
     // A murmur-style mix; every key bit reaches the low bits used as the index.
     let h = Math.imul(s, 0x9e3779b1) ^ d;
     h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ ports;

@@ -21,13 +21,13 @@
  * call. No allocation and no await per packet.
  */
 import { DropReason } from '../encap/drop-reason';
-import { ipPacketLength } from '../encap/inner-ip';
 import { PacketBatch } from '../io/packet-batch';
 import type { PacketIo } from '../io/packet-io';
 import type { TunDevice } from '../io/tun-device';
-import { innerProtocol, partialCsumStart, PartialCsumCompleter } from '../offload/partial-csum';
+import { partialCsumStart, PartialCsumCompleter } from '../offload/partial-csum';
 import { TsoSegmenter } from '../offload/tso';
-import { IP_PROTO_TCP } from '../wire/ipv4';
+import { ipPacketLength, ipProtocol } from '../wire/ip';
+import { IP_PROTO_TCP, IPV4_VERSION, ipVersion } from '../wire/ipv4';
 import { tcpHeaderLength } from '../wire/tcp';
 import {
   TCP_CSUM_OFFSET,
@@ -100,7 +100,7 @@ export class PlainIngress extends SocketRecvLoop {
       const off = offsets[k]!;
       const l4 = partialCsumStart(buf, off, lengths[k]!);
       if (l4 === 0) continue;
-      if (ipPacketLength(buf, off) > this.mtu && innerProtocol(buf, off) === IP_PROTO_TCP) {
+      if (ipPacketLength(buf, off) > this.mtu && ipProtocol(buf, off) === IP_PROTO_TCP) {
         // Everything before it leaves first, so the flow keeps its order.
         cs.finish(buf);
         this.write(batch, start, k);
@@ -139,7 +139,7 @@ export class PlainIngress extends SocketRecvLoop {
       (this.segBatch = new PacketBatch(1, 65535 + seg.maxSegments * 128, 0, seg.maxSegments));
     // The segmenter reads its instructions from a virtio header; the 10 bytes in front of the
     // packet are the overlay header's (VXLAN) or headroom (flannel-UDP), no longer needed.
-    const v4 = buf[off]! >>> 4 === 4;
+    const v4 = ipVersion(buf, off) === IPV4_VERSION;
     writeVnetHdr(
       buf,
       off - VIRTIO_NET_HDR_SIZE,

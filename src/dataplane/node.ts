@@ -8,7 +8,7 @@
  *   3. bind the UDP socket on local:port (EADDRINUSE fails before any device exists)
  *   4. open the TUN device, set its MTU (underlay - 50 for VXLAN, - 28 for flannel-UDP, or
  *      `mtu`), address, up, and one route per peer subnet into it, in one batch through
- *      route-sync.ts (never over a route weft did not install)
+ *      tun-routes.ts (never over a route weft did not install)
  *   5. start both directions on the event loop
  * `stop` undoes 5..3: stops the directions, deletes the routes, closes the TUN (a non-persistent
  * device disappears with its fd) and the socket.
@@ -44,19 +44,19 @@
  * a copy of the RouteTable (O(changes), not O(peers): route-table.ts) and put into the Router
  * between two batches, then the kernel routes are reconciled.
  *
- * Workers (`workers` > 1, issue 5): the forwarding itself is a DataplaneQueue (queue.ts): one
- * TUN queue, its sockets and both directions. Queue 0 runs on the main thread; queues 1..n-1 run
- * in worker threads (queue-worker.ts, started by queue-workers.ts), each with its own TUN queue
- * (IFF_MULTI_QUEUE), its own sockets in one SO_REUSEPORT group steered by outer source port, its
- * own Router (peer changes are posted to it) and its own counters, which reach `stats()` as
- * snapshots at most a second old (`refreshStats` makes them exact). queue-devices.ts says how a
- * flow stays on one queue in both directions. The node's setup and teardown stay on the main
- * thread: device MTU, address, routes.
+ * Threads: the forwarding itself is a DataplaneQueue (queue.ts): one TUN queue, its sockets and
+ * both directions. Queue 0 runs on the main thread, or with `forwardOffMain` (what `weft run`
+ * uses) on a worker thread of its own, so the control plane's work and GC pauses on the main
+ * thread never stall a packet; queues 1..n-1 of `workers` run in worker threads (queue-worker.ts,
+ * started by queue-workers.ts), each with its own TUN queue (IFF_MULTI_QUEUE), its own sockets in
+ * one SO_REUSEPORT group steered by outer source port, its own Router (peer-set differences are
+ * posted to it) and its own counters, which reach `stats()` as snapshots at most a second old
+ * (`refreshStats` makes them exact; node-stats.ts sums them). queue-devices.ts says how a flow
+ * stays on one queue in both directions. The node's setup and teardown stay on the main thread:
+ * device MTU, address, routes. node-config.ts holds the config and the underlay lookup.
  */
-import { ConfigError, SystemError } from '../errors';
+import { ConfigError } from '../errors';
 import {
-  ANOMALY_NAMES,
-  DROP_REASON_NAMES,
   UDP_OVERHEAD,
   VXLAN_OVERHEAD,
   makeVxlanConfig,
@@ -65,183 +65,32 @@ import {
   type AnomalyCounters,
   type DropCounters,
 } from '../encap';
-import { ioCountersToObject } from '../io/counters';
 import { DgramUdpSocket } from '../io/dgram-udp-socket';
 import { RawSendSocket } from '../io/raw-send-socket';
 import * as netdev from '../io/netdev';
-import { errnoFromIpStderr } from '../io/netdev';
-import { RouteSync, type KernelRoute, type RouteSyncResult } from '../io/route-sync';
+import { RouteSync, type RouteSyncResult } from '../io/route-sync';
 import type { IoMode, PacketIo } from '../io/packet-io';
 import { Tun } from '../io/tun';
-import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../route/addr';
-import type { Backend, Peer } from '../route/peer';
+import { ipv4ToU32, parseCidr } from '../net/addr';
 import { RouteTable, indexPeers, type PeerSpec } from '../route/route-table';
 import { Router } from '../route/router';
 import { diffPeers } from '../route/peer-diff';
-import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
 import type { TunDevice } from '../io/tun-device';
-import type { FlowEntry, FlowTableSnapshot } from './flow-table';
-import {
-  DataplaneQueue,
-  sumSnapshots,
-  type QueueOffloadSnapshot,
-  type QueueParams,
-  type QueueSnapshot,
-} from './queue';
+import { DataplaneQueue, sumSnapshots, type QueueParams, type QueueSnapshot } from './queue';
 import { openQueueSockets, openTunQueue, type QueueSocketSpec } from './queue-devices';
 import { checkWorkers } from './workers';
 import { UnderlayMtuWatch, describeMtuChange, type UnderlayMtuEvent } from './underlay-mtu';
 import { loadBinding } from '../io/binding';
 import type { QueueWorkerData } from './queue-worker';
 import { QueueWorkers } from './queue-workers';
-import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange, type SrcPortMode } from './src-port';
+import { TunRoutes } from './tun-routes';
+import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange } from './src-port';
+import { underlayOf, type NodeConfig, type NodeDeps } from './node-config';
+import { flowsFromMeta, mergeFlows, nodeStats, type DataplaneFlows, type DataplaneStats } from './node-stats';
 
 export type { IoMode };
-
-/** NodeConfig is everything a DataplaneNode needs (the flags of `weft link`). */
-export interface NodeConfig {
-  /** Encapsulation: 'vxlan' (RFC 7348, flannel's vxlan backend) or 'udp' (flannel-UDP). */
-  backend: Backend;
-  /** TUN device name (<= 15 chars). */
-  dev: string;
-  /** Underlay IPv4 address to bind; its interface's MTU is the underlay MTU. */
-  local: string;
-  /** Overlay address of the TUN, `a.b.c.d/len`. */
-  address: string;
-  /** VXLAN Network Identifier (flannel: 1). */
-  vni: number;
-  /** UDP port, ours and every peer's (8472 VXLAN, 8285 flannel-UDP). */
-  port: number;
-  /** Our VTEP MAC (6 bytes): inner Ethernet source, and the destination we accept. */
-  vtepMac: Buffer;
-  /** TUN MTU; default underlay MTU - 50 (VXLAN) or - 28 (flannel-UDP). */
-  mtu?: number | undefined;
-  /** UDP I/O implementation. */
-  io: IoMode;
-  /** Initial peers; `backend` of each must match ours to be used. */
-  peers: PeerSpec[];
-  /** Packets per batch in each direction (default 64). */
-  batchSize?: number;
-  /** Socket buffer sizes in bytes (default 4 MiB each). */
-  socketBufferSize?: number;
-  /** TUN TSO + UDP GSO/GRO + TCP coalescing (batch I/O only; default true). */
-  offload?: boolean;
-  /** Per-flow packet/byte counters in both directions (`--debug`; default false). */
-  flowCounters?: boolean;
-  /** Outer UDP source port: 'fixed' (bound port, default) or 'flow' (hash of the inner flow; VXLAN only). */
-  srcPort?: SrcPortMode;
-  /** Inclusive source port range for 'flow' (default 49152-65535). */
-  srcPortMin?: number;
-  srcPortMax?: number;
-  /** VXLAN Remote Checksum Offload, both directions (`--vxlan-rco`; default false; VXLAN only). */
-  vxlanRco?: boolean;
-  /**
-   * Forwarding workers (default 1): the TUN is opened multi-queue with one queue per worker, the
-   * first on the main thread and the others on worker threads (`--workers`).
-   */
-  workers?: number;
-  /**
-   * Kernel route programmer shared with the caller (the daemon checks lease routes against the
-   * whole cluster Network with it); default a private one. The TUN routes are its group `tun`.
-   */
-  routes?: RouteSync;
-}
-
-/** SrcPortStats is the `srcPort` part of DataplaneStats. */
-export interface SrcPortStats {
-  mode: SrcPortMode;
-  /** The hashed range ('flow'), or the bound port twice ('fixed'). */
-  min: number;
-  max: number;
-  /** Counters of the raw send socket ('flow' with `--io dgram`). */
-  raw?: Record<string, number>;
-  /** Source ports the pool sockets are bound to, all queues ('flow' with `--io batch`). */
-  ports?: number[];
-}
-
-/** DataplaneFlows is the per-flow part of /debug/flows (`DataplaneNode.flows`). */
-export interface DataplaneFlows {
-  egress: FlowTableSnapshot;
-  ingress: FlowTableSnapshot;
-}
-
-/** OffloadStats is the `offload` part of DataplaneStats: the queues' offload state and counters, summed. */
-export interface OffloadStats extends QueueOffloadSnapshot {
-  /** Why not, when asked for but refused (e.g. `TUNSETOFFLOAD EINVAL`); null otherwise. */
-  refused: string | null;
-}
-
-/** NodeDeps replace the kernel objects in unit tests: no netdev calls are made when given. */
-export interface NodeDeps {
-  tun: TunDevice;
-  io: PacketIo;
-  /** Underlay MTU to assume (default 1500). */
-  underlayMtu?: number;
-}
-
-/** DataplaneStats is the JSON `weft link` prints on SIGUSR1 / --stats. Drops list non-zero reasons only. */
-export interface DataplaneStats {
-  uptimeSeconds: number;
-  egress: {
-    packets: number;
-    bytes: number;
-    batches: number;
-    icmpReplies: number;
-    stalls: number;
-    /** Batch-size histogram (TUN reads per batch); absent in stats from older nodes. */
-    batchSizes?: BatchSizeStats;
-    /** Frames sent with VXLAN RCO fields, inner checksum left partial (`--vxlan-rco`). */
-    rcoFrames?: number;
-  };
-  ingress: {
-    packets: number;
-    bytes: number;
-    batches: number;
-    /** Batch-size histogram (datagrams per receive batch). */
-    batchSizes?: BatchSizeStats;
-    /**
-     * Inner TCP/UDP packets that arrived with a partial checksum (pseudo-header sum only, as a
-     * kernel sender leaves it over veth): completed by weft, or handed to the TUN marked NEEDS_CSUM.
-     */
-    partialCsum?: { completed: number; needsCsum: number };
-    /** Accepted frames that carried VXLAN RCO fields (`--vxlan-rco`). */
-    rcoFrames?: number;
-  };
-  /** Non-zero drop counts of both directions, by snake_case reason. */
-  drops: Record<string, number>;
-  /** Non-zero egress drops only. */
-  egressDrops: Record<string, number>;
-  /** Non-zero ingress drops only. */
-  ingressDrops: Record<string, number>;
-  /** Non-zero anomaly counts. */
-  anomalies: Record<string, number>;
-  tun: Record<string, number>;
-  udp: Record<string, number>;
-  routes: { peers: number; cacheHits: number; cacheMisses: number; swaps: number };
-  /** Offload state and counters (issue 5). */
-  offload?: OffloadStats;
-  /** Outer UDP source port mode; absent in stats from older nodes. */
-  srcPort?: SrcPortStats;
-  /** Forwarding workers (`--workers`): how many, how many forward, how many died. */
-  workers?: { count: number; alive: number; exits: number };
-  /** Per-queue packet counts (one entry per worker; worker counts are at most 1 s old). */
-  queues?: QueueSummary[];
-  /** Underlay MTU now (followed at runtime) and the path MTU applied (underlay - overhead). */
-  underlayMtu?: number;
-  pathMtu?: number;
-}
-
-/** QueueSummary is one queue's share of the traffic, in DataplaneStats.queues. */
-export interface QueueSummary {
-  queue: number;
-  egressPackets: number;
-  egressBytes: number;
-  ingressPackets: number;
-  ingressBytes: number;
-  /** Packets this queue dropped, all reasons together, per direction. */
-  egressDrops: number;
-  ingressDrops: number;
-}
+export { underlayMtuOf, underlayOf, type NodeConfig, type NodeDeps } from './node-config';
+export type { DataplaneFlows, DataplaneStats, OffloadStats, QueueSummary, SrcPortStats } from './node-stats';
 
 const DEFAULT_SOCKET_BUFFER = 4 << 20;
 
@@ -250,40 +99,6 @@ const DEFAULT_SOCKET_BUFFER = 4 << 20;
  * or more changed), applies the difference otherwise.
  */
 const REBUILD_RATIO = 4;
-
-function nonZero(
-  c: Float64Array,
-  names: readonly string[],
-  into: Record<string, number> = {},
-): Record<string, number> {
-  for (let i = 0; i < names.length; i++) if (c[i]! > 0) into[names[i]!] = (into[names[i]!] ?? 0) + c[i]!;
-  return into;
-}
-
-/**
- * underlayMtuOf returns the MTU of the interface that has IPv4 address `local`; throws ConfigError
- * naming `--local` when no interface has it.
- */
-export async function underlayMtuOf(local: string): Promise<number> {
-  return (await underlayOf(local)).mtu;
-}
-
-/**
- * underlayOf returns the name and MTU of the interface that has IPv4 address `local`; throws
- * ConfigError naming `--local` when no interface has it.
- */
-export async function underlayOf(local: string): Promise<{ name: string; mtu: number }> {
-  const out = await netdev.ip(['-j', '-4', 'addr', 'show']);
-  const links = JSON.parse(out) as Array<{
-    ifname: string;
-    mtu: number;
-    addr_info?: Array<{ local?: string }>;
-  }>;
-  for (const l of links) {
-    if ((l.addr_info ?? []).some((a) => a.local === local)) return { name: l.ifname, mtu: l.mtu };
-  }
-  throw new ConfigError('--local', 'must be an IPv4 address of a local interface', local);
-}
 
 /** DataplaneNode is one running VTEP; see the module comment for setup and teardown. */
 export class DataplaneNode {
@@ -320,8 +135,8 @@ export class DataplaneNode {
   private readonly routes: RouteSync;
   /** What the last route sync did (conflicts: routes refused because weft did not install the holder). */
   lastRouteSync: RouteSyncResult | null = null;
-  /** The kernel route of each peer (its TUN route), kept so a sync of 10,000 peers allocates none. */
-  private readonly kernelRoutes = new WeakMap<Peer, KernelRoute>();
+  /** The TUN's kernel routes, one per peer. */
+  private readonly tunRoutes: TunRoutes;
   private startedAt = 0;
   private underlayIface: string | null = null;
   private mtuWatch: UnderlayMtuWatch | null = null;
@@ -329,6 +144,10 @@ export class DataplaneNode {
   private splitsReported = 0;
   private splitsReportedAt = 0;
   private readonly kernel: boolean;
+  /** Queue 0 runs on a worker thread too (`forwardOffMain` with kernel devices and batch I/O). */
+  private readonly offMain: boolean;
+  /** Devices are open (from start until stop). */
+  private running = false;
 
   /** DataplaneNode validates nothing until `start`; pass `deps` to run over fakes. */
   constructor(
@@ -337,6 +156,18 @@ export class DataplaneNode {
   ) {
     this.kernel = deps === undefined;
     this.routes = config.routes ?? new RouteSync();
+    this.tunRoutes = new TunRoutes(this.routes, config.dev, config.routes === undefined);
+    this.offMain = this.kernel && config.io === 'batch' && config.forwardOffMain === true;
+  }
+
+  /** forwarding is true while at least one queue forwards (false before start, after stop, or when every forwarding thread died). */
+  get forwarding(): boolean {
+    return this.running && (this.q0 !== null || (this.workers?.alive ?? 0) > 0);
+  }
+
+  /** forwardsOffMain is true when no queue forwards on the main thread (`forwardOffMain`). */
+  get forwardsOffMain(): boolean {
+    return this.offMain;
   }
 
   /** overhead is the encapsulation overhead on an IPv4 underlay (50 VXLAN, 28 flannel-UDP). */
@@ -430,7 +261,10 @@ export class DataplaneNode {
       throw new ConfigError('--mtu', 'must leave at least 68 bytes for the inner packet', String(this.mtu));
     }
     const bufferSize = c.socketBufferSize ?? DEFAULT_SOCKET_BUFFER;
+    // --src-port flow over --io batch: a source-port pool per queue (GSO kept); over dgram the
+    // raw socket, which sends whole IPv4 datagrams with outer headers egress wrote.
     const pooled = flow && c.io === 'batch';
+    const rawFlow = flow && !pooled;
     const sockets = (queue: number): QueueSocketSpec => ({
       local: c.local,
       port: c.port,
@@ -440,87 +274,102 @@ export class DataplaneNode {
       queues,
       srcPorts: pooled ? { min: portMin, max: portMax } : null,
     });
+    const wantOffload = this.kernel && c.io === 'batch' && c.offload !== false;
+    const params: QueueParams = {
+      backend: c.backend,
+      vni: c.vni,
+      vtepMac: c.vtepMac,
+      port: c.port,
+      pathMtu,
+      mtu: this.mtu,
+      underlayMtu: this.underlayMtu,
+      outer: rawFlow
+        ? { localU32: ipv4ToU32(c.local, '--local'), srcPortMin: portMin, srcPortMax: portMax }
+        : null,
+      batchSize: c.batchSize ?? 64,
+      flowCounters: c.flowCounters === true,
+      rco: c.backend === 'vxlan' && c.vxlanRco === true,
+    };
+    const worker = (queue: number, vnetHdr: boolean, peers: PeerSpec[]): QueueWorkerData => ({
+      queue,
+      queues,
+      dev: c.dev,
+      vnetHdr,
+      multiQueue: queues > 1,
+      sockets: sockets(queue),
+      rawBufferSize: rawFlow ? bufferSize : null,
+      params,
+      peers,
+    });
+    const poolOptions = {
+      flowTop: params.flowCounters ? FLOW_TOP_FROM_WORKERS : 0,
+      onExit: (queue: number, why: string) => this.onWorkerExit(queue, why),
+    };
     try {
-      if (!this.kernel) {
-        this.io = this.deps!.io;
-        this.send = this.io;
-      } else if (c.io === 'dgram') {
-        this.io = await DgramUdpSocket.bind({
-          address: c.local,
-          port: c.port,
-          recvBufferSize: bufferSize,
-          sendBufferSize: bufferSize,
+      const peersAtStart = c.peers;
+      let offloaded: boolean;
+      if (this.offMain) {
+        // Queue 0's thread creates the device (it opens the first TUN queue) and waits for the
+        // address and routes before it forwards.
+        const pool = (this.workers = QueueWorkers.create(poolOptions));
+        const q0 = await pool.add({
+          ...worker(0, wantOffload, peersAtStart),
+          offloadFallback: true,
+          deferStart: true,
         });
-        this.send = this.io;
+        offloaded = q0.vnetHdr;
+        this.offloadRefused ??= q0.offloadRefused;
+        this.running = true;
+        await this.setUpDevice(table);
+        pool.startQueues();
       } else {
-        const s = openQueueSockets(sockets(0));
-        this.io = s.recv;
-        this.send = s.send;
-      }
-      // --io dgram: the raw socket sends whole IPv4 datagrams (outer headers written by egress).
-      const rawFlow = flow && !pooled;
-      if (rawFlow && this.kernel) this.raw = RawSendSocket.open(bufferSize);
-      const wantOffload = this.kernel && c.io === 'batch' && c.offload !== false;
-      const kernelTun = this.kernel ? this.openTun(wantOffload, queues > 1) : null;
-      this.tun = kernelTun ?? this.deps!.tun;
-      if (this.kernel) {
-        await netdev.setMtu(c.dev, this.mtu);
-        await netdev.addAddress(c.dev, c.address);
-        await netdev.setUp(c.dev);
-      }
-      this.router.swap(table);
-      if (this.kernel) await this.syncRoutes(table, true);
-      const offloaded = kernelTun !== null && kernelTun.vnetHdr;
-      const params: QueueParams = {
-        backend: c.backend,
-        vni: c.vni,
-        vtepMac: c.vtepMac,
-        port: c.port,
-        pathMtu,
-        mtu: this.mtu,
-        underlayMtu: this.underlayMtu,
-        outer: rawFlow
-          ? { localU32: ipv4ToU32(c.local, '--local'), srcPortMin: portMin, srcPortMax: portMax }
-          : null,
-        batchSize: c.batchSize ?? 64,
-        flowCounters: c.flowCounters === true,
-        rco: c.backend === 'vxlan' && c.vxlanRco === true,
-      };
-      this.q0 = new DataplaneQueue(
-        0,
-        params,
-        {
-          tun: this.tun,
-          offloadTun: offloaded ? kernelTun : null,
-          recv: this.io,
-          send: this.send,
-          raw: this.raw,
-        },
-        this.router,
-        this.q0Counters,
-      );
-      this.q0.start();
-      if (queues > 1) {
-        const peersAtStart = c.peers;
-        const data: QueueWorkerData[] = [];
-        for (let q = 1; q < queues; q++) {
-          data.push({
-            queue: q,
-            queues,
-            dev: c.dev,
-            vnetHdr: offloaded,
-            sockets: sockets(q),
-            rawBufferSize: rawFlow ? bufferSize : null,
-            params,
-            peers: peersAtStart,
+        if (!this.kernel) {
+          this.io = this.deps!.io;
+          this.send = this.io;
+        } else if (c.io === 'dgram') {
+          this.io = await DgramUdpSocket.bind({
+            address: c.local,
+            port: c.port,
+            recvBufferSize: bufferSize,
+            sendBufferSize: bufferSize,
           });
+          this.send = this.io;
+        } else {
+          const s = openQueueSockets(sockets(0));
+          this.io = s.recv;
+          this.send = s.send;
         }
-        this.workers = await QueueWorkers.start(data, {
-          flowTop: params.flowCounters ? FLOW_TOP_FROM_WORKERS : 0,
-          onExit: (queue, why) => this.onWorkerExit(queue, why),
-        });
-        // An updatePeers while the workers were starting only reached queue 0: send the latest.
+        if (rawFlow && this.kernel) this.raw = RawSendSocket.open(bufferSize);
+        const kernelTun = this.kernel ? this.openTun(wantOffload, queues > 1) : null;
+        this.tun = kernelTun ?? this.deps!.tun;
+        this.running = true;
+        offloaded = kernelTun !== null && kernelTun.vnetHdr;
+        await this.setUpDevice(table);
+        this.q0 = new DataplaneQueue(
+          0,
+          params,
+          {
+            tun: this.tun,
+            offloadTun: offloaded ? kernelTun : null,
+            recv: this.io,
+            send: this.send,
+            raw: this.raw,
+          },
+          this.router,
+          this.q0Counters,
+        );
+        this.q0.start();
+      }
+      if (queues > 1) {
+        const pool = (this.workers ??= QueueWorkers.create(poolOptions));
+        for (let q = 1; q < queues; q++) await pool.add(worker(q, offloaded, peersAtStart));
+      }
+      if (this.workers !== null) {
+        this.workers.startRefreshing();
+        // An updatePeers while the workers were starting reached only the queues already running.
         if (this.config.peers !== peersAtStart) this.workers.setPeers(this.config.peers);
+        // stats() right after start sees every queue.
+        await this.workers.refresh(poolOptions.flowTop);
       }
       this.startedAt = Date.now();
       if (this.kernel && this.underlayIface !== null) this.watchUnderlayMtu(this.underlayIface);
@@ -528,6 +377,18 @@ export class DataplaneNode {
       await this.stop();
       throw err;
     }
+  }
+
+  /** setUpDevice sets the TUN's MTU, address and up, puts `table` in the router and routes it. */
+  private async setUpDevice(table: RouteTable): Promise<void> {
+    const c = this.config;
+    if (this.kernel) {
+      await netdev.setMtu(c.dev, this.mtu);
+      await netdev.addAddress(c.dev, c.address);
+      await netdev.setUp(c.dev);
+    }
+    this.router.swap(table);
+    if (this.kernel) await this.syncRoutes(table, true);
   }
 
   /**
@@ -561,38 +422,10 @@ export class DataplaneNode {
     }
   }
 
-  /**
-   * syncRoutes makes the kernel route exactly the table's subnets into the TUN, in one batch. A
-   * subnet whose prefix is held by a route weft did not install is left alone (and reported in
-   * `lastRouteSync`); with a private route programmer that is a ConfigError at start.
-   */
+  /** syncRoutes programs the table's TUN routes (tun-routes.ts) and keeps the result. */
   private async syncRoutes(table: RouteTable, atStart = false): Promise<RouteSyncResult> {
-    const dev = this.config.dev;
-    const want: KernelRoute[] = [];
-    for (const p of table.peers) {
-      // Unchanged peers keep their Peer object across incremental updates, and so their route.
-      let r = this.kernelRoutes.get(p);
-      if (r === undefined || r.dev !== dev) this.kernelRoutes.set(p, (r = { dst: p.subnet, dev }));
-      want.push(r);
-    }
-    const r = await this.routes.sync('tun', want, { exclusive: true });
+    const r = await this.tunRoutes.sync(table, atStart);
     this.lastRouteSync = r;
-    if (r.errors.length > 0 && atStart) {
-      const e = r.errors[0]!;
-      throw new SystemError(
-        `ip route ${e.op} ${e.route.dst} dev ${dev}`,
-        errnoFromIpStderr(e.error),
-        e.error,
-      );
-    }
-    if (r.conflicts.length > 0 && atStart && this.config.routes === undefined) {
-      const c = r.conflicts[0]!;
-      throw new ConfigError(
-        '--peer',
-        `must not take over a route weft did not install (${c.holder})`,
-        c.route.dst,
-      );
-    }
     return r;
   }
 
@@ -626,10 +459,10 @@ export class DataplaneNode {
       this.workers?.updatePeers(diff);
     }
     this.config.peers = peers;
-    if (!this.kernel || this.tun === null) return null;
+    if (!this.kernel || !this.running) return null;
     // The kernel routes follow in the next turn of the event loop.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    return this.tun === null ? null : await this.syncRoutes(this.router.table);
+    return !this.running ? null : await this.syncRoutes(this.router.table);
   }
 
   /** watchUnderlayMtu follows `iface`'s MTU (one ioctl a second) and reports GSO MTU splits. */
@@ -705,15 +538,17 @@ export class DataplaneNode {
     this.mtuWatch?.stop();
     this.mtuWatch = null;
     const w = this.workers;
-    if (w !== null) {
-      // The pool keeps the workers' last counters after it stops, so totals never go back.
-      await w.refresh().catch(() => undefined);
-      await w.stop();
-    }
+    // The pool keeps the workers' last counters after it stops, so totals never go back.
+    if (w !== null) await w.refresh().catch(() => undefined);
+    const releaseRoutes = async (): Promise<void> => {
+      if (this.kernel) await this.tunRoutes.release();
+    };
+    // The routes go while the device still exists: with queue 0 on a worker, its stop removes it.
+    if (this.offMain) await releaseRoutes();
+    if (w !== null) await w.stop();
     this.q0?.stop();
-    if (this.kernel && this.routes.routesOf('tun').length > 0) {
-      await this.routes.release('tun').catch(() => undefined);
-    }
+    await releaseRoutes();
+    this.running = false;
     this.tun?.close();
     if (this.send !== null && this.send !== this.io) this.send.close();
     this.io?.close();
@@ -746,75 +581,27 @@ export class DataplaneNode {
 
   /** stats returns a snapshot of the counters (control path; allocates). */
   stats(): DataplaneStats {
-    const parts = this.snapshots();
-    const t = sumSnapshots(parts);
-    // Before start (or without queues) the node's own arrays still hold what was counted.
-    const drops = nonZero(t.ingressDrops, DROP_REASON_NAMES, nonZero(t.egressDrops, DROP_REASON_NAMES));
-    const out: DataplaneStats = {
-      uptimeSeconds: this.startedAt === 0 ? 0 : (Date.now() - this.startedAt) / 1000,
-      egress: {
-        packets: t.egress.packets,
-        bytes: t.egress.bytes,
-        batches: t.egress.batches,
-        icmpReplies: t.egress.icmpReplies,
-        stalls: t.egress.stalls,
-        batchSizes: batchSizeStats(t.egress.batchSizes),
-        rcoFrames: t.egress.rcoFrames ?? 0,
+    const c = this.config;
+    return nodeStats({
+      parts: this.snapshots(),
+      running: this.running,
+      startedAt: this.startedAt,
+      routes: { peers: this.router.table.size, swaps: this.router.swaps },
+      offloadRefused: this.offloadRefused,
+      srcPort: {
+        mode: this.srcPortFlow ? 'flow' : 'fixed',
+        port: c.port,
+        min: c.srcPortMin ?? DEFAULT_SRC_PORT_MIN,
+        max: c.srcPortMax ?? DEFAULT_SRC_PORT_MAX,
       },
-      ingress: {
-        packets: t.ingress.packets,
-        bytes: t.ingress.bytes,
-        batches: t.ingress.batches,
-        batchSizes: batchSizeStats(t.ingress.batchSizes),
-        partialCsum: { completed: t.ingress.csumCompleted, needsCsum: t.ingress.csumNeedsCsum },
-        rcoFrames: t.ingress.rcoFrames ?? 0,
-      },
-      drops,
-      egressDrops: nonZero(t.egressDrops, DROP_REASON_NAMES),
-      ingressDrops: nonZero(t.ingressDrops, DROP_REASON_NAMES),
-      anomalies: nonZero(t.anomalies, ANOMALY_NAMES),
-      tun: this.tun ? ioCountersToObject(t.tun) : {},
-      udp: this.io ? ioCountersToObject(t.udp) : {},
-      routes: {
-        peers: this.router.table.size,
-        cacheHits: t.routes.hits,
-        cacheMisses: t.routes.misses,
-        swaps: this.router.swaps,
-      },
-      offload: this.offloadStats(t, parts.length > 0),
-      srcPort: this.srcPortStats(t),
       workers: {
         count: this.queueCount,
-        alive: this.tun === null ? 0 : 1 + (this.workers?.alive ?? 0),
+        alive: !this.running ? 0 : (this.q0 === null ? 0 : 1) + (this.workers?.alive ?? 0),
         exits: this.workers?.exits ?? 0,
       },
-      queues: parts.map((p) => ({
-        queue: p.queue,
-        egressPackets: p.egress.packets,
-        egressBytes: p.egress.bytes,
-        ingressPackets: p.ingress.packets,
-        ingressBytes: p.ingress.bytes,
-        egressDrops: p.egressDrops.reduce((a, b) => a + b, 0),
-        ingressDrops: p.ingressDrops.reduce((a, b) => a + b, 0),
-      })),
       underlayMtu: this.underlayMtu,
       pathMtu: this.pathMtu,
-    };
-    return out;
-  }
-
-  /** srcPortStats reports the outer source port mode (control path). */
-  private srcPortStats(t: QueueSnapshot): SrcPortStats {
-    const c = this.config;
-    if (!this.srcPortFlow) return { mode: 'fixed', min: c.port, max: c.port };
-    const out: SrcPortStats = {
-      mode: 'flow',
-      min: c.srcPortMin ?? DEFAULT_SRC_PORT_MIN,
-      max: c.srcPortMax ?? DEFAULT_SRC_PORT_MAX,
-    };
-    if (t.raw !== null) out.raw = ioCountersToObject(t.raw);
-    if (t.srcPorts !== null) out.ports = t.srcPorts;
-    return out;
+    });
   }
 
   /**
@@ -825,45 +612,12 @@ export class DataplaneNode {
   flows(top = 50, ip?: number): DataplaneFlows | null {
     const e = this.q0?.egress.flows;
     const i = this.q0?.ingress.flows;
-    if (!e || !i) return null;
-    const mine = { egress: e.snapshot(top, ip), ingress: i.snapshot(top, ip) };
-    const theirs = this.workers?.latest() ?? [];
-    if (theirs.length === 0) return mine;
-    const want = ip === undefined ? null : u32ToIpv4(ip >>> 0);
-    const merge = (own: FlowTableSnapshot, pick: (s: QueueSnapshot) => FlowEntry[]): FlowTableSnapshot => {
-      const all = [...own.flows];
-      for (const s of theirs) {
-        for (const f of pick(s)) if (want === null || f.src === want || f.dst === want) all.push(f);
-      }
-      all.sort((a, b) => b.bytes - a.bytes || b.packets - a.packets);
-      return { ...own, flows: all.slice(0, Math.max(0, top)) };
-    };
-    return {
-      egress: merge(mine.egress, (s) => s.flows?.egress ?? []),
-      ingress: merge(mine.ingress, (s) => s.flows?.ingress ?? []),
-    };
-  }
-
-  /** offloadStats reports the offload state (control path). */
-  private offloadStats(t: QueueSnapshot, running: boolean): OffloadStats {
-    const o = t.offload;
-    const on = running && o.enabled;
-    return {
-      enabled: on,
-      refused: this.offloadRefused,
-      gso: on && o.gso,
-      gsoRefused: o.gsoRefused,
-      gro: on && o.gro,
-      superPacketsIn: o.superPacketsIn,
-      segmentsOut: o.segmentsOut,
-      gsoTrains: o.gsoTrains,
-      groTrains: o.groTrains,
-      groSegments: o.groSegments,
-      superPacketsOut: o.superPacketsOut,
-      segmentsMerged: o.segmentsMerged,
-      mtuClamped: o.mtuClamped,
-      gsoMtuSplits: o.gsoMtuSplits,
-    };
+    let mine: DataplaneFlows;
+    if (e && i) mine = { egress: e.snapshot(top, ip), ingress: i.snapshot(top, ip) };
+    else if (this.offMain && this.config.flowCounters === true) {
+      mine = flowsFromMeta(this.workers?.latestFlowMeta() ?? []);
+    } else return null;
+    return mergeFlows(mine, this.workers?.latest() ?? [], top, ip);
   }
 }
 

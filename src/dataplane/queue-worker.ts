@@ -1,16 +1,21 @@
 /**
- * queue-worker: the entry point of one worker thread of `--workers` (queues 1..n-1). It opens its
- * own TUN queue and sockets (src/dataplane/queue-devices.ts), builds its own Router from the peer
- * list, runs a DataplaneQueue on its own event loop, and talks to the main thread only by
- * messages (src/dataplane/queue-workers.ts holds the other end):
+ * queue-worker: the entry point of one forwarding thread: queues 1..n-1 of `--workers`, and queue
+ * 0 too when the node keeps forwarding off the main thread (`NodeConfig.forwardOffMain`, what
+ * `weft run` does, so the control plane's allocations and GC pauses never stall a packet). It
+ * opens its own TUN queue and sockets (src/dataplane/queue-devices.ts), builds its own Router
+ * from the peer list, runs a DataplaneQueue on its own event loop, and talks to the main thread
+ * only by messages (src/dataplane/queue-workers.ts holds the other end):
  *
  *   main -> worker   { type: 'peers', peers }        new peer set: rebuild and swap the table
  *   main -> worker   { type: 'peerDiff', remove, upsert }  peer-set difference: apply it to the table
+ *                    { type: 'start' }               start forwarding (only with `deferStart`)
  *                    { type: 'stats', id, flowTop }  reply with a QueueSnapshot
  *                    { type: 'stop' }                stop, close every fd, reply 'stopped'
- *   worker -> main   { type: 'ready', fds }          forwarding; fds are closed by main if we die
+ *   worker -> main   { type: 'ready', fds, vnetHdr, offloadRefused }
+ *                                                    devices open (forwarding unless `deferStart`);
+ *                                                    fds are closed by main if we die
  *                    { type: 'error', error }        setup failed (nothing left open)
- *                    { type: 'stats', id, snapshot }
+ *                    { type: 'stats', id, snapshot, flowMeta }
  *                    { type: 'stopped' }
  *
  * Nothing per packet crosses threads: the hot path is the same code as queue 0's.
@@ -25,6 +30,20 @@ import { RouteTable, indexPeers } from '../route/route-table';
 import { Router } from '../route/router';
 import { openQueueSockets, openTunQueue, type QueueSocketSpec, type QueueSockets } from './queue-devices';
 import { DataplaneQueue, type QueueParams } from './queue';
+import type { FlowTableSnapshot } from './flow-table';
+
+/** openTun opens the worker's TUN queue; with `fallback`, a refused offload opens it plain. */
+function openTun(d: QueueWorkerData): { tun: Tun; refused: string | null } {
+  const multi = d.multiQueue ?? true;
+  if (!d.vnetHdr || d.offloadFallback !== true)
+    return { tun: openTunQueue(d.dev, d.vnetHdr, multi), refused: null };
+  try {
+    return { tun: openTunQueue(d.dev, true, multi), refused: null };
+  } catch (err) {
+    const refused = err instanceof Error ? err.message : String(err);
+    return { tun: openTunQueue(d.dev, false, multi), refused };
+  }
+}
 
 /** QueueWorkerData is the workerData of a queue worker (structured-clonable). */
 export interface QueueWorkerData {
@@ -34,6 +53,15 @@ export interface QueueWorkerData {
   dev: string;
   /** Open the queue with IFF_VNET_HDR + offloads (must match queue 0). */
   vnetHdr: boolean;
+  /**
+   * Queue 0 only: if the kernel refuses the offloads, open the queue plain and say why in
+   * `ready.offloadRefused` (the other queues then follow `ready.vnetHdr`). Default false: fail.
+   */
+  offloadFallback?: boolean;
+  /** Open the TUN with IFF_MULTI_QUEUE (default true; false for a single queue). */
+  multiQueue?: boolean;
+  /** Wait for a 'start' message before forwarding (the main thread sets up the device first). */
+  deferStart?: boolean;
   sockets: QueueSocketSpec;
   /** `--src-port flow` with `--io dgram`: send on a raw socket of this buffer size. */
   rawBufferSize: number | null;
@@ -62,9 +90,22 @@ export function errorInfo(err: unknown): WorkerErrorInfo {
   };
 }
 
+/** FlowMeta is the part of a FlowTableSnapshot a QueueSnapshot's flow list lacks. */
+export type FlowMeta = Omit<FlowTableSnapshot, 'flows'>;
+
+/** QueueFlowMeta is FlowMeta per direction, sent with each stats reply that asks for flows. */
+export interface QueueFlowMeta {
+  egress: FlowMeta;
+  ingress: FlowMeta;
+}
+
 /** revivePeers turns cloned peers (vtepMac became a Uint8Array) back into PeerSpecs. */
 export function revivePeers(peers: readonly PeerSpec[]): PeerSpec[] {
   return peers.map((p) => ({ ...p, vtepMac: p.vtepMac === null ? null : Buffer.from(p.vtepMac) }));
+}
+
+function meta(s: FlowTableSnapshot): FlowMeta {
+  return { capacity: s.capacity, used: s.used, other: s.other };
 }
 
 function main(): void {
@@ -76,6 +117,7 @@ function main(): void {
   let socks: QueueSockets | null = null;
   let raw: RawSendSocket | null = null;
   let queue: DataplaneQueue | null = null;
+  let refused: string | null = null;
   const closeAll = (): void => {
     queue?.stop();
     tun?.close();
@@ -91,14 +133,16 @@ function main(): void {
     router.swap(RouteTable.build(indexPeers(revivePeers(d.peers))));
     socks = openQueueSockets(d.sockets);
     if (d.rawBufferSize !== null) raw = RawSendSocket.open(d.rawBufferSize);
-    tun = openTunQueue(d.dev, d.vnetHdr, true);
+    const opened = openTun(d);
+    tun = opened.tun;
+    refused = opened.refused;
     queue = new DataplaneQueue(
       d.queue,
       d.params,
-      { tun, offloadTun: d.vnetHdr ? tun : null, recv: socks.recv, send: socks.send, raw },
+      { tun, offloadTun: tun.vnetHdr ? tun : null, recv: socks.recv, send: socks.send, raw },
       router,
     );
-    queue.start();
+    if (d.deferStart !== true) queue.start();
   } catch (err) {
     closeAll();
     port.postMessage({ type: 'error', error: errorInfo(err) });
@@ -126,8 +170,15 @@ function main(): void {
         router.update(router.table.withChanges(m.remove, revivePeers(m.upsert)));
       } else if (m.type === 'pathMtu' && m.pathMtu !== undefined && queue !== null) {
         queue.setPathMtu(m.pathMtu);
+      } else if (m.type === 'start' && queue !== null) {
+        queue.start();
       } else if (m.type === 'stats' && queue !== null) {
-        port.postMessage({ type: 'stats', id: m.id, snapshot: queue.snapshot(m.flowTop ?? 0) });
+        const top = m.flowTop ?? 0;
+        const e = queue.egress.flows;
+        const i = queue.ingress.flows;
+        const flowMeta: QueueFlowMeta | null =
+          top > 0 && e && i ? { egress: meta(e.snapshot(0)), ingress: meta(i.snapshot(0)) } : null;
+        port.postMessage({ type: 'stats', id: m.id, snapshot: queue.snapshot(top), flowMeta });
       } else if (m.type === 'stop') {
         closeAll();
         port.postMessage({ type: 'stopped' });
@@ -135,7 +186,7 @@ function main(): void {
       }
     },
   );
-  port.postMessage({ type: 'ready', fds });
+  port.postMessage({ type: 'ready', fds, vnetHdr: tun.vnetHdr, offloadRefused: refused });
 }
 
 main();

@@ -1,7 +1,8 @@
 /**
- * queue-workers: the main thread's side of `--workers`: starts the worker threads of queues
- * 1..n-1 (src/dataplane/queue-worker.ts), one after another because their sockets must join the
- * reuseport group in queue order; forwards peer changes; collects counter snapshots; stops them.
+ * queue-workers: the main thread's side of the forwarding threads: starts the worker threads of
+ * queues 1..n-1 of `--workers` (src/dataplane/queue-worker.ts), and of queue 0 too when the node
+ * forwards off the main thread, one after another because their sockets must join the reuseport
+ * group in queue order; forwards peer changes; collects counter snapshots; stops them.
  *
  * Counters: a worker's counters live in its own thread. `refresh()` asks every worker for a
  * QueueSnapshot and waits for the replies (at most REFRESH_TIMEOUT_MS); while running, a timer
@@ -20,7 +21,7 @@ import { ConfigError, SystemError, WeftError } from '../errors';
 import type { PeerSpec } from '../route/route-table';
 import type { PeerDiff } from '../route/peer-diff';
 import type { QueueSnapshot } from './queue';
-import type { QueueWorkerData, WorkerErrorInfo } from './queue-worker';
+import type { QueueFlowMeta, QueueWorkerData, WorkerErrorInfo } from './queue-worker';
 
 /** REFRESH_INTERVAL_MS is how often running workers report their counters unasked. */
 export const REFRESH_INTERVAL_MS = 1000;
@@ -33,6 +34,8 @@ interface Handle {
   worker: Worker;
   fds: number[];
   latest: QueueSnapshot | null;
+  /** Flow-table sizes that came with `latest` (when flows were asked for). */
+  flowMeta: QueueFlowMeta | null;
   alive: boolean;
   stopping: boolean;
   /** The worker said 'stopped': it closed its fds itself, and their numbers may be reused. */
@@ -47,6 +50,14 @@ function toError(queue: number, e: WorkerErrorInfo): Error {
   if (e.field !== null) return new ConfigError(e.field, `${e.message} (${where})`);
   if (e.code !== null) return new WeftError(e.code, `${where}: ${e.message}`);
   return new Error(`${where}: ${e.message}`);
+}
+
+/** WorkerReady is what a worker reports once its devices are open. */
+export interface WorkerReady {
+  /** The TUN queue was opened with IFF_VNET_HDR (offloads on). */
+  vnetHdr: boolean;
+  /** Why the offloads were refused (`offloadFallback`), or null. */
+  offloadRefused: string | null;
 }
 
 /** QueueWorkersOptions: what to do when a worker dies, and how many flows the timer asks for. */
@@ -81,29 +92,51 @@ export class QueueWorkers {
     data: readonly QueueWorkerData[],
     opts: QueueWorkersOptions = {},
   ): Promise<QueueWorkers> {
-    const pool = new QueueWorkers(
-      opts.onExit ?? (() => undefined),
-      opts.flowTop ?? 0,
-      opts.script ?? join(__dirname, 'queue-worker.js'),
-    );
+    const pool = QueueWorkers.create(opts);
     try {
-      for (const d of data) await pool.startOne(d);
+      for (const d of data) await pool.add(d);
     } catch (err) {
       await pool.stop();
       throw err;
     }
-    pool.timer = setInterval(() => void pool.refresh(pool.flowTop), REFRESH_INTERVAL_MS);
-    pool.timer.unref();
+    pool.startRefreshing();
     return pool;
   }
 
-  private startOne(d: QueueWorkerData): Promise<void> {
+  /**
+   * create makes an empty pool; `add` starts its workers one at a time (the caller may set up
+   * the device between two), `startRefreshing` starts the periodic counter refresh. On a failed
+   * `add` the caller must `stop` the pool.
+   */
+  static create(opts: QueueWorkersOptions = {}): QueueWorkers {
+    return new QueueWorkers(
+      opts.onExit ?? (() => undefined),
+      opts.flowTop ?? 0,
+      opts.script ?? join(__dirname, 'queue-worker.js'),
+    );
+  }
+
+  /** startRefreshing refreshes every worker's counters every REFRESH_INTERVAL_MS from now on. */
+  startRefreshing(): void {
+    if (this.timer !== null || this.stopped !== null) return;
+    this.timer = setInterval(() => void this.refresh(this.flowTop), REFRESH_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** startQueues tells workers started with `deferStart` to start forwarding. */
+  startQueues(): void {
+    for (const h of this.handles) if (h.alive) h.worker.postMessage({ type: 'start' });
+  }
+
+  /** add starts one worker and resolves once its devices are open; rejects with its error. */
+  add(d: QueueWorkerData): Promise<WorkerReady> {
     const worker = new Worker(this.script, { workerData: d });
     const h: Handle = {
       queue: d.queue,
       worker,
       fds: [],
       latest: null,
+      flowMeta: null,
       alive: true,
       stopping: false,
       closed: false,
@@ -119,16 +152,20 @@ export class QueueWorkers {
           error?: WorkerErrorInfo;
           id?: number;
           snapshot?: QueueSnapshot;
+          flowMeta?: QueueFlowMeta | null;
+          vnetHdr?: boolean;
+          offloadRefused?: string | null;
         }) => {
           if (m.type === 'ready') {
             started = true;
             h.fds = m.fds ?? [];
             this.handles.push(h);
-            resolve();
+            resolve({ vnetHdr: m.vnetHdr ?? d.vnetHdr, offloadRefused: m.offloadRefused ?? null });
           } else if (m.type === 'error' && m.error) {
             reject(toError(d.queue, m.error));
           } else if (m.type === 'stats' && m.snapshot && m.id !== undefined) {
             h.latest = m.snapshot;
+            h.flowMeta = m.flowMeta ?? null;
             h.waiting.get(m.id)?.();
             h.waiting.delete(m.id);
           } else if (m.type === 'stopped') {
@@ -224,6 +261,13 @@ export class QueueWorkers {
   latest(): QueueSnapshot[] {
     const out: QueueSnapshot[] = [];
     for (const h of this.handles) if (h.latest !== null) out.push(h.latest);
+    return out;
+  }
+
+  /** latestFlowMeta returns the flow-table sizes that came with each worker's last snapshot. */
+  latestFlowMeta(): QueueFlowMeta[] {
+    const out: QueueFlowMeta[] = [];
+    for (const h of this.handles) if (h.flowMeta !== null) out.push(h.flowMeta);
     return out;
   }
 

@@ -12,7 +12,7 @@
  * paused, the rest of the batch is resent when the socket is writable, then reading resumes. The
  * kernel queues (or drops) on the TUN meanwhile, like any full NIC queue.
  */
-import { DropReason, type DropCounters } from '../encap';
+import { DropReason, type DropCounters } from '../encap/drop-reason';
 import { IoCounter } from '../io/counters';
 import type { PacketBatch } from '../io/packet-batch';
 import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';

@@ -7,22 +7,24 @@
  * API server's certificate (SAN 127.0.0.1) and kubeconfig work unchanged inside the nodes.
  */
 import path from 'node:path';
-import { BgProcess, Testbed, TestbedNode, sleep } from './testbed';
+import { Testbed, TestbedNode } from '../testing/testbed';
+import { Proc } from '../testing/proc';
+import { sleep } from '../testing/shell';
 
 /** ApiRelay is the running relay processes. */
 export class ApiRelay {
-  private readonly procs: BgProcess[] = [];
+  private readonly procs: Proc[] = [];
   readonly socket: string;
 
   /** start relays 127.0.0.1:`port` of the root namespace into every node of `tb`. */
   static async start(tb: Testbed, port: number, nodes: readonly TestbedNode[] = tb.nodes): Promise<ApiRelay> {
     const r = new ApiRelay(tb, port);
     try {
-      const root = new BgProcess(
+      const root = new Proc(
         'api relay (root namespace)',
         'socat',
         [`UNIX-LISTEN:${r.socket},fork,mode=600`, `TCP:127.0.0.1:${port}`],
-        path.join(tb.dir, 'api-relay.log'),
+        { logFile: path.join(tb.dir, 'api-relay.log') },
       );
       r.procs.push(root);
       for (const nd of nodes)
@@ -59,7 +61,7 @@ export class ApiRelay {
 
   /** keep lets the relays outlive this process (`--keep`). */
   keep(): void {
-    for (const p of this.procs) p.child.unref();
+    for (const p of this.procs) p.keep();
   }
 
   /** stop ends every relay by PID. */

@@ -12,8 +12,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseSubnetEnv } from '../control/subnet-env';
-import { formatIPv4, ip4NetToString } from '../control/ip';
-import { Testbed, TestbedNode, DEFAULT_METRICS_PORT, requireTools, sleep } from './testbed';
+import { u32ToIpv4, ipv4NetToString } from '../net/addr';
+import { Testbed, TestbedNode, DEFAULT_METRICS_PORT } from '../testing/testbed';
+import { sleep } from '../testing/shell';
+import { requireTools } from '../testing/tools';
 import { table } from './text-table';
 
 /** DEMO_NETWORK_CONFIG is the network config the demo writes. */
@@ -61,8 +63,8 @@ function subnetOf(nd: TestbedNode): { subnet: string; podIp: string; mtu: number
   const env = parseSubnetEnv(fs.readFileSync(nd.subnetFile, 'utf8'));
   if (!env.subnet) throw new Error(`node${nd.index}: no FLANNEL_SUBNET in ${nd.subnetFile}`);
   return {
-    subnet: ip4NetToString(env.subnet),
-    podIp: formatIPv4((env.subnet.ip + 1) >>> 0),
+    subnet: ipv4NetToString(env.subnet),
+    podIp: u32ToIpv4((env.subnet.ip + 1) >>> 0),
     mtu: env.mtu ?? 0,
   };
 }
@@ -259,14 +261,7 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
     if (o.keep) {
       tb.keep();
       step('--keep: the testbed stays up. To remove it:');
-      out(`   kill ${tb.pids().join(' ')}`);
-      out(
-        `   ${tb
-          .namespaces()
-          .map((n) => `ip netns del ${n}`)
-          .join('; ')}`,
-      );
-      out(`   rm -r ${tb.dir}`);
+      for (const line of tb.removalCommands()) out(`   ${line}`);
     } else {
       step('cleaning up (weft nodes stopped, namespaces deleted, temp dir removed)');
       await tb.cleanup();

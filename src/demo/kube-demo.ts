@@ -22,7 +22,9 @@ import { CniRuntime } from '../cni/runtime';
 import { FLANNEL_RBAC, KubeCluster, kubeBinDir } from '../testing/kube-cluster';
 import { ApiRelay } from './api-relay';
 import { table } from './text-table';
-import { Testbed, TestbedNode, requireTools, sleep } from './testbed';
+import { Testbed, TestbedNode } from '../testing/testbed';
+import { sleep } from '../testing/shell';
+import { requireTools } from '../testing/tools';
 
 /** KUBE_NET_CONF is kube-flannel.yml's net-conf.json. */
 export const KUBE_NET_CONF = '{"Network":"10.244.0.0/16","EnableNFTables":false,"Backend":{"Type":"vxlan"}}';
@@ -375,16 +377,8 @@ export async function runKubeDemo(
       tb.keep();
       relay?.keep();
       step('--keep: the cluster and testbed stay up. To remove them:');
-      out(
-        `   kill ${[...new Set([...tb.pids(), ...(relay?.pids() ?? []), ...(kc?.pids() ?? [])])].join(' ')}`,
-      );
-      out(
-        `   ${tb
-          .namespaces()
-          .map((n) => `ip netns del ${n}`)
-          .join('; ')}`,
-      );
-      out(`   rm -r ${tb.dir}`);
+      for (const line of tb.removalCommands([...(relay?.pids() ?? []), ...(kc?.pids() ?? [])]))
+        out(`   ${line}`);
       if (kc) out(`   kubectl: ${path.join(bin, 'kubectl')} --kubeconfig ${kc.adminKubeconfig}`);
     } else {
       step('cleaning up (weft stopped, control plane stopped, namespaces deleted, temp dir removed)');

@@ -16,7 +16,7 @@ import {
   NetworkConfig,
   PreviousSubnets,
   WeftFlags,
-  ip4NetEqual,
+  ipv4NetEqual,
   loadNetworkConfig,
   openStore,
   readSubnetEnv,
@@ -123,7 +123,7 @@ export async function gatherNodeView(flags: WeftFlags): Promise<NodeView> {
     if (ownLease) ownLeaseBy = 'public-ip';
   }
   if (leases && !ownLease && subnetEnv?.subnet) {
-    ownLease = leases.find((l) => ip4NetEqual(l.subnet, subnetEnv!.subnet)) ?? null;
+    ownLease = leases.find((l) => ipv4NetEqual(l.subnet, subnetEnv!.subnet)) ?? null;
     if (ownLease) ownLeaseBy = 'subnet.env';
   }
   const peers = (leases ?? []).filter((l) => l !== ownLease);

@@ -10,7 +10,7 @@
 import dgram from 'node:dgram';
 import { IPV4_MIN_HEADER_SIZE, IP_PROTO_ICMP, IP_PROTO_UDP } from '../wire/ipv4';
 import { ICMPV4_DEST_UNREACHABLE, ICMPV4_HEADER_SIZE } from '../wire/icmpv4';
-import { formatIPv4 } from '../control';
+import { u32ToIpv4 } from '../control';
 
 /** ICMP destination unreachable code for "port unreachable" (RFC 792). */
 const CODE_PORT_UNREACHABLE = 3;
@@ -32,7 +32,7 @@ export function isPortUnreachableFor(b: Buffer, dst: string, port: number): bool
   const q = ihl + ICMPV4_HEADER_SIZE;
   const qihl = (b[q]! & 0x0f) * 4;
   if (b[q + 9] !== IP_PROTO_UDP || b.length < q + qihl + 4) return false;
-  return formatIPv4(b.readUInt32BE(q + 16)) === dst && b.readUInt16BE(q + qihl + UDP_OFF_DST_PORT) === port;
+  return u32ToIpv4(b.readUInt32BE(q + 16)) === dst && b.readUInt16BE(q + qihl + UDP_OFF_DST_PORT) === port;
 }
 
 interface RawSocket {

@@ -17,10 +17,17 @@
  * proxy does on receive (each overlay hop then costs two TTL). Route misses are the caller's:
  * count `noRoute` and send `buildIcmpNetUnreachable` back into the TUN.
  */
-import { IPV4_OFF_PROTOCOL, IPV4_OFF_TTL, IPV4_MIN_HEADER_SIZE, ipv4UpdateWord } from '../wire/ipv4';
-import { IPV6_OFF_HOP_LIMIT } from '../wire/ipv6';
+import { ipPacketLength, isValidIp } from '../wire/ip';
+import {
+  IPV4_MIN_HEADER_SIZE,
+  IPV4_VERSION,
+  ipVersion,
+  ipv4DecrementTtl,
+  ipv4DontFragment,
+  ipv4Ttl,
+} from '../wire/ipv4';
+import { IPV6_VERSION, ipv6HopLimit, setIpv6HopLimit } from '../wire/ipv6';
 import { DropReason, type DropCounters } from './drop-reason';
-import { innerIpValid, ipPacketLength } from './inner-ip';
 
 /** FLANNEL_UDP_MIN_SIZE is the smallest packet flannel's proxy forwards (an IPv4 header). */
 export const FLANNEL_UDP_MIN_SIZE = IPV4_MIN_HEADER_SIZE;
@@ -31,12 +38,12 @@ function validate(buf: Buffer, off: number, len: number, drops: DropCounters): n
     drops[DropReason.tooShort]++;
     return 0;
   }
-  const version = buf[off] >>> 4;
-  if (version !== 4 && version !== 6) {
+  const version = ipVersion(buf, off);
+  if (version !== IPV4_VERSION && version !== IPV6_VERSION) {
     drops[DropReason.badIpVersion]++;
     return 0;
   }
-  if (!innerIpValid(buf, off, len, version)) {
+  if (!isValidIp(buf, off, len, version)) {
     drops[DropReason.badInnerIp]++;
     return 0;
   }
@@ -45,21 +52,20 @@ function validate(buf: Buffer, off: number, len: number, drops: DropCounters): n
 
 /** decrementTtlOrDrop runs stages 5-6; returns false after counting ttlExpired. */
 function decrementTtlOrDrop(buf: Buffer, off: number, version: number, drops: DropCounters): boolean {
-  if (version === 4) {
-    const ttl = buf[off + IPV4_OFF_TTL];
-    if (ttl <= 1) {
+  if (version === IPV4_VERSION) {
+    if (ipv4Ttl(buf, off) <= 1) {
       drops[DropReason.ttlExpired]++;
       return false;
     }
-    ipv4UpdateWord(buf, off, IPV4_OFF_TTL, ((ttl - 1) << 8) | buf[off + IPV4_OFF_PROTOCOL]);
+    ipv4DecrementTtl(buf, off);
     return true;
   }
-  const hop = buf[off + IPV6_OFF_HOP_LIMIT];
+  const hop = ipv6HopLimit(buf, off);
   if (hop <= 1) {
     drops[DropReason.ttlExpired]++;
     return false;
   }
-  buf[off + IPV6_OFF_HOP_LIMIT] = hop - 1; // IPv6 has no header checksum
+  setIpv6HopLimit(buf, off, hop - 1); // IPv6 has no header checksum
   return true;
 }
 
@@ -78,7 +84,7 @@ export function flannelUdpEncap(
 ): number {
   const version = validate(buf, off, len, drops);
   if (version === 0) return -1;
-  if (ipPacketLength(buf, off) > mtu && (version === 6 || (buf[off + 6] & 0x40) !== 0)) {
+  if (ipPacketLength(buf, off) > mtu && (version === IPV6_VERSION || ipv4DontFragment(buf, off))) {
     drops[DropReason.tooBig]++;
     return -1;
   }

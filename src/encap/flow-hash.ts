@@ -3,16 +3,31 @@
  * the inner packet", in the dynamic range 49152-65535 when hashed), so one flow keeps one port
  * (no reordering across ECMP paths, GRO can coalesce) while different flows spread.
  *
- * The key is the 5-tuple {src, dst, protocol, src port, dst port} for TCP, UDP and SCTP, and the
- * 3-tuple {src, dst, protocol} otherwise, including for every IPv4 fragment (later fragments carry
- * no ports, so a fragmented flow must not hash on them). IPv6 extension headers are not walked:
- * a packet whose Next Header is not TCP/UDP/SCTP hashes on the 3-tuple. The hash is MurmurHash3
- * (x86_32) over the key words with a fixed seed: the same flow maps to the same port in every
- * process and on every node.
+ * The key is the flow key of src/wire/flow-key.ts (5-tuple for TCP, UDP and SCTP, 3-tuple
+ * otherwise and for every IPv4 fragment). The hash is MurmurHash3 (x86_32) over the key words with
+ * a fixed seed: the same flow maps to the same port in every process and on every node.
  */
-import { IP_PROTO_SCTP, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4';
+import { flowPortsAtIpv4, flowPortsAtIpv6 } from '../wire/flow-key';
+import {
+  IPV4_MIN_HEADER_SIZE,
+  IPV4_OFF_PROTOCOL,
+  IPV4_VERSION,
+  ipVersion,
+  ipv4DstI32,
+  ipv4SrcI32,
+  readI32,
+} from '../wire/ipv4';
+import {
+  IPV6_HEADER_SIZE,
+  IPV6_OFF_DST,
+  IPV6_OFF_NEXT_HEADER,
+  IPV6_OFF_SRC,
+  IPV6_VERSION,
+} from '../wire/ipv6';
 
 const SEED = 0x9747b28c;
+/** NO_KEY_BYTES is how much of a packet without a flow key is hashed instead. */
+const NO_KEY_BYTES = 20;
 
 /** mix folds one 32-bit key word into the running MurmurHash3 state `h`. */
 function mix(h: number, k: number): number {
@@ -39,14 +54,6 @@ function fmix(h: number, len: number): number {
   return h | 0;
 }
 
-function word(buf: Uint8Array, p: number): number {
-  return (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3];
-}
-
-function hasPorts(proto: number): boolean {
-  return proto === IP_PROTO_TCP || proto === IP_PROTO_UDP || proto === IP_PROTO_SCTP;
-}
-
 /**
  * flowHash returns the unsigned 32-bit hash of the flow key of the IP packet at buf[off..off+len).
  * Never throws: a packet too short for its key (or not IPv4/IPv6) hashes whatever key bytes are
@@ -59,36 +66,27 @@ export function flowHash(buf: Uint8Array, off: number, len: number): number {
 
 /** flowHashI32 is `flowHash` as a signed int32 (same bits), allocation-free. */
 function flowHashI32(buf: Uint8Array, off: number, len: number): number {
-  if (len < 1) return fmix(SEED, 0);
-  const version = buf[off] >>> 4;
   let h = SEED;
-  if (version === 4 && len >= 20) {
-    const proto = buf[off + 9];
-    h = mix(h, word(buf, off + 12));
-    h = mix(h, word(buf, off + 16));
-    h = mix(h, proto);
-    const hlen = (buf[off + 0] & 0x0f) << 2;
-    // Any fragment (MF set or nonzero offset) hashes without ports.
-    const fragment = ((buf[off + 6] & 0x3f) | buf[off + 7]) !== 0;
-    if (hasPorts(proto) && !fragment && hlen >= 20 && len >= hlen + 4) {
-      h = mix(h, word(buf, off + hlen));
-      return fmix(h, 16);
-    }
-    return fmix(h, 12);
+  const version = len < 1 ? 0 : ipVersion(buf, off);
+  if (version === IPV4_VERSION && len >= IPV4_MIN_HEADER_SIZE) {
+    h = mix(h, ipv4SrcI32(buf, off));
+    h = mix(h, ipv4DstI32(buf, off));
+    h = mix(h, buf[off + IPV4_OFF_PROTOCOL]!);
+    const p = flowPortsAtIpv4(buf, off, len);
+    if (p < 0) return fmix(h, 12);
+    return fmix(mix(h, readI32(buf, p)), 16);
   }
-  if (version === 6 && len >= 40) {
-    for (let p = off + 8; p < off + 40; p += 4) h = mix(h, word(buf, p));
-    const proto = buf[off + 6];
-    h = mix(h, proto);
-    if (hasPorts(proto) && len >= 44) {
-      h = mix(h, word(buf, off + 40));
-      return fmix(h, 40);
-    }
-    return fmix(h, 36);
+  if (version === IPV6_VERSION && len >= IPV6_HEADER_SIZE) {
+    // Source and destination are adjacent: eight words from "Source Address".
+    for (let a = off + IPV6_OFF_SRC; a < off + IPV6_OFF_DST + 16; a += 4) h = mix(h, readI32(buf, a));
+    h = mix(h, buf[off + IPV6_OFF_NEXT_HEADER]!);
+    const p = flowPortsAtIpv6(buf, off, len);
+    if (p < 0) return fmix(h, 36);
+    return fmix(mix(h, readI32(buf, p)), 40);
   }
-  // Not a valid IP header: hash up to the first 20 bytes so the result is still deterministic.
-  const n = len < 20 ? len : 20;
-  for (let i = 0; i < n; i++) h = mix(h, buf[off + i]);
+  // Not a valid IP header: hash up to the first bytes so the result is still deterministic.
+  const n = len < NO_KEY_BYTES ? (len < 0 ? 0 : len) : NO_KEY_BYTES;
+  for (let i = 0; i < n; i++) h = mix(h, buf[off + i]!);
   return fmix(h, n);
 }
 

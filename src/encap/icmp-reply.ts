@@ -13,21 +13,38 @@
  * (0.0.0.0, 127/8, multicast, broadcast). Unlike flannel, which skips every ICMP packet, ICMP
  * queries (echo) do get an answer, so `ping` reports "Destination Net Unreachable".
  */
-import { internetChecksum } from '../wire/checksum';
 import {
   ICMPV4_CODE_FRAG_NEEDED,
   ICMPV4_CODE_NET_UNREACHABLE,
   ICMPV4_DEST_UNREACHABLE,
   ICMPV4_HEADER_SIZE,
+  fillIcmpv4Checksum,
   icmpv4IsError,
+  icmpv4Type,
+  setIcmpv4Code,
+  setIcmpv4NextHopMtu,
+  setIcmpv4Type,
 } from '../wire/icmpv4';
-import { IP_PROTO_ICMP, IPV4_MIN_HEADER_SIZE, readU32, writeIpv4Header } from '../wire/ipv4';
+import {
+  IP_PROTO_ICMP,
+  IPV4_MAX_HEADER_SIZE,
+  IPV4_MIN_HEADER_SIZE,
+  IPV4_VERSION,
+  ipVersion,
+  ipv4Dst,
+  ipv4FragmentOffset,
+  ipv4HeaderLength,
+  ipv4Protocol,
+  ipv4Src,
+  writeIpv4Header,
+} from '../wire/ipv4';
 import { ICMP_REPLY_TTL } from './constants';
 
 /** ICMP_QUOTE_DATA_SIZE is how much of the offender's payload an ICMP error quotes (64 bits). */
 export const ICMP_QUOTE_DATA_SIZE = 8;
 /** ICMP_REPLY_MAX_SIZE bounds what the builders write: IPv4 20 + ICMP 8 + quoted header 60 + 8. */
-export const ICMP_REPLY_MAX_SIZE = IPV4_MIN_HEADER_SIZE + ICMPV4_HEADER_SIZE + 60 + ICMP_QUOTE_DATA_SIZE;
+export const ICMP_REPLY_MAX_SIZE =
+  IPV4_MIN_HEADER_SIZE + ICMPV4_HEADER_SIZE + IPV4_MAX_HEADER_SIZE + ICMP_QUOTE_DATA_SIZE;
 
 /**
  * buildIcmpv4Error writes a complete IPv4 ICMP destination-unreachable packet with `code` (and
@@ -45,18 +62,18 @@ export function buildIcmpv4Error(
   code: number,
   mtu: number,
 ): number {
-  if (pktLen < IPV4_MIN_HEADER_SIZE || pkt[pktOff] >>> 4 !== 4) return 0;
-  const hlen = (pkt[pktOff] & 0x0f) << 2;
+  if (pktLen < IPV4_MIN_HEADER_SIZE || ipVersion(pkt, pktOff) !== IPV4_VERSION) return 0;
+  const hlen = ipv4HeaderLength(pkt, pktOff);
   if (hlen < IPV4_MIN_HEADER_SIZE || hlen > pktLen) return 0;
   // Non-first fragments: only the first fragment gets an error (RFC 1122 §3.2.2).
-  if ((((pkt[pktOff + 6] & 0x1f) << 8) | pkt[pktOff + 7]) !== 0) return 0;
-  const offSrc = readU32(pkt, pktOff + 12);
+  if (ipv4FragmentOffset(pkt, pktOff) !== 0) return 0;
+  const offSrc = ipv4Src(pkt, pktOff);
   if (!isUnicastHost(offSrc)) return 0;
-  const dst = readU32(pkt, pktOff + 16);
+  const dst = ipv4Dst(pkt, pktOff);
   if (dst >>> 28 === 0xe || dst === 0xffffffff) return 0;
-  if (pkt[pktOff + 9] === IP_PROTO_ICMP) {
+  if (ipv4Protocol(pkt, pktOff) === IP_PROTO_ICMP) {
     // An ICMP error is never answered with another error; a truncated ICMP header counts as one.
-    if (pktLen < hlen + 1 || icmpv4IsError(pkt[pktOff + hlen])) return 0;
+    if (pktLen < hlen + 1 || icmpv4IsError(icmpv4Type(pkt, pktOff + hlen))) return 0;
   }
   const dataLen = pktLen - hlen < ICMP_QUOTE_DATA_SIZE ? pktLen - hlen : ICMP_QUOTE_DATA_SIZE;
   const quoteLen = hlen + dataLen;
@@ -67,20 +84,12 @@ export function buildIcmpv4Error(
   writeIpv4Header(out, ip, 0, total, 0, 0, ICMP_REPLY_TTL, IP_PROTO_ICMP, srcU32, offSrc);
 
   const icmp = ip + IPV4_MIN_HEADER_SIZE;
-  out[icmp] = ICMPV4_DEST_UNREACHABLE;
-  out[icmp + 1] = code;
-  out[icmp + 2] = 0;
-  out[icmp + 3] = 0;
-  out[icmp + 4] = 0;
-  out[icmp + 5] = 0;
-  const m = code === ICMPV4_CODE_FRAG_NEEDED ? mtu : 0;
-  out[icmp + 6] = m >>> 8;
-  out[icmp + 7] = m;
+  setIcmpv4Type(out, icmp, ICMPV4_DEST_UNREACHABLE);
+  setIcmpv4Code(out, icmp, code);
+  setIcmpv4NextHopMtu(out, icmp, code === ICMPV4_CODE_FRAG_NEEDED ? mtu : 0);
   const q = icmp + ICMPV4_HEADER_SIZE;
   for (let i = 0; i < quoteLen; i++) out[q + i] = pkt[pktOff + i];
-  const c = internetChecksum(out, icmp, icmpLen);
-  out[icmp + 2] = c >>> 8;
-  out[icmp + 3] = c;
+  fillIcmpv4Checksum(out, icmp, icmpLen);
   return total;
 }
 

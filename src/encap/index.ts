@@ -7,7 +7,6 @@ export * from './drop-reason';
 export * from './flannel-udp';
 export * from './flow-hash';
 export * from './icmp-reply';
-export * from './inner-ip';
 export * from './outer';
 export * from './vxlan-config';
 export * from './vxlan-decap';

@@ -8,8 +8,8 @@
  * optional (RFC 7348 §5: SHOULD be zero over IPv4; Linux `udpcsum` computes it).
  */
 import { copyMac, ETH_HEADER_SIZE, ETH_OFF_SRC, setEthEtherType } from '../wire/ethernet';
-import { IPV4_FLAG_DF, IP_PROTO_UDP, writeIpv4Header } from '../wire/ipv4';
-import { setUdpChecksum, udpChecksumIpv4 } from '../wire/udp';
+import { IPV4_FLAG_DF, IPV4_MIN_HEADER_SIZE, IP_PROTO_UDP, writeIpv4Header } from '../wire/ipv4';
+import { setUdpChecksum, UDP_HEADER_SIZE, udpChecksumIpv4, writeUdpHeader } from '../wire/udp';
 import { DEFAULT_OUTER_TTL, OUTER_IPV4_UDP_SIZE } from './constants';
 
 /** OuterOptions tunes `writeOuterIPv4Udp`; pass one preallocated object to stay allocation-free. */
@@ -61,9 +61,9 @@ export function writeOuterIPv4Udp(
   opts: Readonly<OuterOptions> = DEFAULT_OUTER_OPTIONS,
 ): number {
   const ip = start - OUTER_IPV4_UDP_SIZE;
-  const udp = ip + 20;
-  const udpLen = payloadLen + 8;
-  const totalLen = udpLen + 20;
+  const udp = ip + IPV4_MIN_HEADER_SIZE;
+  const udpLen = payloadLen + UDP_HEADER_SIZE;
+  const totalLen = udpLen + IPV4_MIN_HEADER_SIZE;
   // IPv4 header (RFC 791 §3.1), no options.
   writeIpv4Header(
     buf,
@@ -78,14 +78,7 @@ export function writeOuterIPv4Udp(
     dstU32,
   );
   // UDP header (RFC 768); the checksum field must be zero while the checksum is computed.
-  buf[udp] = srcPort >>> 8;
-  buf[udp + 1] = srcPort;
-  buf[udp + 2] = dstPort >>> 8;
-  buf[udp + 3] = dstPort;
-  buf[udp + 4] = udpLen >>> 8;
-  buf[udp + 5] = udpLen;
-  buf[udp + 6] = 0;
-  buf[udp + 7] = 0;
+  writeUdpHeader(buf, udp, srcPort, dstPort, udpLen);
   if (opts.udpChecksum) setUdpChecksum(buf, udp, udpChecksumIpv4(buf, udp, udpLen, srcU32, dstU32));
   return ip;
 }

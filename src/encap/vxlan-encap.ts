@@ -11,7 +11,9 @@
  *
  * Ownership: the caller owns `buf`; bytes buf[off-22..off) are overwritten.
  */
-import { ETH_OFF_SRC, ETH_OFF_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, writeEthernetHeader } from '../wire/ethernet';
+import { ipVersion } from '../wire/ipv4';
+import { IPV6_VERSION } from '../wire/ipv6';
 import { VXLAN_HEADER_SIZE, writeVxlanHeader } from '../wire/vxlan';
 import { VXLAN_ENCAP_SIZE } from './constants';
 import type { VxlanConfig } from './vxlan-config';
@@ -25,21 +27,7 @@ export function vxlanEncap(buf: Buffer, off: number, len: number, peerMac: Buffe
   const start = off - VXLAN_ENCAP_SIZE;
   writeVxlanHeader(buf, start, cfg.vni);
   const eth = start + VXLAN_HEADER_SIZE;
-  buf[eth] = peerMac[0];
-  buf[eth + 1] = peerMac[1];
-  buf[eth + 2] = peerMac[2];
-  buf[eth + 3] = peerMac[3];
-  buf[eth + 4] = peerMac[4];
-  buf[eth + 5] = peerMac[5];
-  const mac = cfg.localMac;
-  buf[eth + ETH_OFF_SRC] = mac[0];
-  buf[eth + ETH_OFF_SRC + 1] = mac[1];
-  buf[eth + ETH_OFF_SRC + 2] = mac[2];
-  buf[eth + ETH_OFF_SRC + 3] = mac[3];
-  buf[eth + ETH_OFF_SRC + 4] = mac[4];
-  buf[eth + ETH_OFF_SRC + 5] = mac[5];
-  const etherType = len > 0 && buf[off] >>> 4 === 6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
-  buf[eth + ETH_OFF_TYPE] = etherType >>> 8;
-  buf[eth + ETH_OFF_TYPE + 1] = etherType & 0xff;
+  const etherType = len > 0 && ipVersion(buf, off) === IPV6_VERSION ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
+  writeEthernetHeader(buf, eth, peerMac, cfg.localMac, etherType);
   return start;
 }

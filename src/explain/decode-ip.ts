@@ -4,7 +4,7 @@
  *   IPv4               RFC 791 §3.1 (DSCP RFC 2474, ECN RFC 3168)
  *   IPv6               RFC 8200 §3, extension headers §4.3-§4.6
  */
-import { ipv6ToString, u32ToIpv4 } from '../route/addr';
+import { ipv6ToString, u32ToIpv4 } from '../net/addr';
 import {
   IP_PROTO_ICMPV6,
   IP_PROTO_TCP,

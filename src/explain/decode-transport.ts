@@ -6,7 +6,7 @@
  *   ICMP               RFC 792 (next-hop MTU: RFC 1191 §4)
  *   ICMPv6             RFC 4443 §2.1
  */
-import { ipv6ToString } from '../route/addr';
+import { ipv6ToString } from '../net/addr';
 import { checksumAdd } from '../wire/checksum';
 import {
   checksumState,

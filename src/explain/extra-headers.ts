@@ -1,8 +1,9 @@
 /**
  * Layouts of the headers the frame decoder reads that src/wire does not cover (src/wire holds the
- * headers weft itself reads and writes on the packet path): byte offsets and sizes only.
+ * headers weft itself reads and writes on the packet path): byte offsets and sizes only. TCP is
+ * src/wire/tcp.ts's layout, gathered here under the names the decoder uses.
  *
- *   TCP                 RFC 9293 §3.1
+ *   TCP                 RFC 9293 §3.1 (src/wire/tcp.ts)
  *   ICMPv6              RFC 4443 §2.1 (neighbor discovery target: RFC 4861 §4.3)
  *   IPv6 extensions     RFC 8200 §4.3-§4.6 (hop-by-hop, routing, fragment, destination options)
  *   802.1Q / 802.1ad    IEEE 802.1Q §9.6
@@ -14,19 +15,33 @@
  * until then they live here so the decoder names every offset it reads.
  */
 
-/** TCP is the TCP header layout; `FLAG_ACK` is the ACK bit of the flags byte. */
+import {
+  TCP_ACK,
+  TCP_MIN_HEADER_SIZE,
+  TCP_OFF_ACK,
+  TCP_OFF_CHECKSUM,
+  TCP_OFF_DATA_OFFSET,
+  TCP_OFF_DST_PORT,
+  TCP_OFF_FLAGS,
+  TCP_OFF_SEQ,
+  TCP_OFF_SRC_PORT,
+  TCP_OFF_URGENT,
+  TCP_OFF_WINDOW,
+} from '../wire/tcp';
+
+/** TCP is the TCP header layout of src/wire/tcp.ts; `FLAG_ACK` is the ACK bit of the flags byte. */
 export const TCP = {
-  SRC_PORT: 0,
-  DST_PORT: 2,
-  SEQ: 4,
-  ACK: 8,
-  DOFF_FLAGS: 12,
-  FLAGS: 13,
-  WINDOW: 14,
-  CHECKSUM: 16,
-  URGENT: 18,
-  MIN_SIZE: 20,
-  FLAG_ACK: 0x10,
+  SRC_PORT: TCP_OFF_SRC_PORT,
+  DST_PORT: TCP_OFF_DST_PORT,
+  SEQ: TCP_OFF_SEQ,
+  ACK: TCP_OFF_ACK,
+  DOFF_FLAGS: TCP_OFF_DATA_OFFSET,
+  FLAGS: TCP_OFF_FLAGS,
+  WINDOW: TCP_OFF_WINDOW,
+  CHECKSUM: TCP_OFF_CHECKSUM,
+  URGENT: TCP_OFF_URGENT,
+  MIN_SIZE: TCP_MIN_HEADER_SIZE,
+  FLAG_ACK: TCP_ACK,
 } as const;
 
 /** ICMPV6 is the ICMPv6 message layout and the types the decoder reads further. */

@@ -135,7 +135,7 @@ const COLON = 0x3a;
 
 /**
  * macText renders the MAC at buf[off..off+6) as `aa:bb:cc:dd:ee:ff`, the same text as
- * `bufferToMac` (src/route/addr.ts), as one string from its 17 character codes: the capture line
+ * `bufferToMac` (src/net/addr.ts), as one string from its 17 character codes: the capture line
  * formats up to four MACs per frame, and building each from six padded parts and a join (or from
  * concatenations) allocated about 400 bytes of intermediate strings.
  */

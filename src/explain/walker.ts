@@ -6,7 +6,7 @@
  */
 import { checksumAdd, checksumFinish } from '../wire/checksum';
 import { ETH_HEADER_SIZE } from '../wire/ethernet';
-import { u32ToIpv4 } from '../route/addr';
+import { u32ToIpv4 } from '../net/addr';
 import { IPV4_OFF_SRC, ipv4Src, ipVersion, readU32 } from '../wire/ipv4';
 import { IPV6_ADDR_SIZE, IPV6_OFF_SRC } from '../wire/ipv6';
 import type { ExplainField, ExplainLayer, ExplainNote, LayerRole, OverlayInfo } from './model';

@@ -15,7 +15,7 @@
  */
 import dgram from 'node:dgram';
 import { SystemError } from '../errors';
-import { tryIpv4ToU32, u32ToIpv4 } from '../route/addr';
+import { tryIpv4ToU32, u32ToIpv4 } from '../net/addr';
 import { IoCounter, IoCounters, newIoCounters } from './counters';
 import { PacketBatch } from './packet-batch';
 import type { IoMode, PacketIo, UdpBindOptions } from './packet-io';

@@ -8,13 +8,13 @@
  * matched on identifier and sequence, and "fragmentation needed" errors on the echo they quote.
  */
 import { SystemError } from '../errors';
-import { internetChecksum } from '../wire/checksum';
 import {
   ICMPV4_CODE_FRAG_NEEDED,
   ICMPV4_DEST_UNREACHABLE,
   ICMPV4_ECHO_REPLY,
   ICMPV4_ECHO_REQUEST,
   ICMPV4_HEADER_SIZE,
+  encodeIcmpv4,
 } from '../wire/icmpv4';
 import { IPV4_MIN_HEADER_SIZE, IP_PROTO_ICMP } from '../wire/ipv4';
 import type { ProbeOutcome } from './search';
@@ -51,13 +51,16 @@ interface RawModule {
  */
 export function buildEchoRequest(ipSize: number, id: number, seq: number): Buffer {
   const len = ipSize - IPV4_MIN_HEADER_SIZE;
-  const b = Buffer.alloc(len);
-  b[0] = ICMPV4_ECHO_REQUEST;
-  b.writeUInt16BE(id & 0xffff, 4);
-  b.writeUInt16BE(seq & 0xffff, 6);
   // A recognisable, non-constant pattern: a hop that corrupts or truncates it shows in a capture.
-  for (let i = ICMPV4_HEADER_SIZE; i < len; i++) b[i] = i & 0xff;
-  b.writeUInt16BE(internetChecksum(b, 0, len), 2);
+  const data = Buffer.alloc(len - ICMPV4_HEADER_SIZE);
+  for (let i = 0; i < data.length; i++) data[i] = (ICMPV4_HEADER_SIZE + i) & 0xff;
+  const b = Buffer.alloc(len);
+  encodeIcmpv4(b, 0, {
+    type: ICMPV4_ECHO_REQUEST,
+    code: 0,
+    rest: (((id & 0xffff) << 16) | (seq & 0xffff)) >>> 0,
+    data,
+  });
   return b;
 }
 

@@ -28,6 +28,12 @@ function binding(): NativeBinding | null {
   return native;
 }
 
+/** PLAN_ENTRY is the words of one plan entry: source offset, destination offset, length. */
+const PLAN_ENTRY = 3;
+const PLAN_SRC = 0;
+const PLAN_DST = 1;
+const PLAN_LEN = 2;
+
 /** CsumCopier accumulates a copy plan and runs it. */
 export class CsumCopier {
   /** Plan entries as (srcOff, dstOff, len) triples. */
@@ -39,7 +45,7 @@ export class CsumCopier {
 
   /** CsumCopier holds up to `capacity` entries. */
   constructor(readonly capacity: number) {
-    this.plan = new Uint32Array(capacity * 3);
+    this.plan = new Uint32Array(capacity * PLAN_ENTRY);
     this.sums = new Uint32Array(capacity);
   }
 
@@ -48,9 +54,10 @@ export class CsumCopier {
     const k = this.count;
     if (k >= this.capacity) return -1;
     const p = this.plan;
-    p[3 * k] = srcOff;
-    p[3 * k + 1] = dstOff;
-    p[3 * k + 2] = len;
+    const e = PLAN_ENTRY * k;
+    p[e + PLAN_SRC] = srcOff;
+    p[e + PLAN_DST] = dstOff;
+    p[e + PLAN_LEN] = len;
     this.count = k + 1;
     return k;
   }
@@ -78,9 +85,10 @@ export function csumCopyJs(
   sums: Uint32Array,
 ): void {
   for (let k = 0; k < n; k++) {
-    const so = plan[3 * k]!;
-    const d = plan[3 * k + 1]!;
-    const len = plan[3 * k + 2]!;
+    const e = PLAN_ENTRY * k;
+    const so = plan[e + PLAN_SRC]!;
+    const d = plan[e + PLAN_DST]!;
+    const len = plan[e + PLAN_LEN]!;
     const copy = d !== SUM_ONLY;
     if (so + len > src.length || (copy && d + len > dst.length)) {
       sums[k] = BAD_RANGE;

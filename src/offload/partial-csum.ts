@@ -34,24 +34,28 @@
  * TCP/UDP, IPv4 UDP with checksum 0 ("no checksum", RFC 768).
  */
 import { checksumFold } from '../wire/checksum';
+import { ipPacketLength, ipProtocol } from '../wire/ip';
 import {
   IP_PROTO_TCP,
   IP_PROTO_UDP,
   IPV4_MIN_HEADER_SIZE,
-  IPV4_OFF_FLAGS_FRAGMENT,
-  IPV4_OFF_PROTOCOL,
-  IPV4_OFF_TOTAL_LENGTH,
   IPV4_VERSION,
+  ipVersion,
+  ipv4HeaderLength,
+  ipv4IsFragment,
+  ipv4Protocol,
+  ipv4TotalLength,
 } from '../wire/ipv4';
-import { IPV6_HEADER_SIZE, IPV6_OFF_NEXT_HEADER, IPV6_OFF_PAYLOAD_LENGTH, IPV6_VERSION } from '../wire/ipv6';
-import { UDP_HEADER_SIZE, UDP_OFF_CHECKSUM } from '../wire/udp';
+import { IPV6_HEADER_SIZE, IPV6_VERSION, ipv6NextHeader, ipv6PacketLength } from '../wire/ipv6';
+import { setUdpChecksum, UDP_HEADER_SIZE, udpChecksum } from '../wire/udp';
 import { BAD_RANGE, CsumCopier, SUM_ONLY } from './csum-copy';
 import {
   pseudoSumIpv4,
   pseudoSumIpv6,
+  setTcpChecksum,
+  tcpChecksum,
   tcpHeaderLength,
   TCP_MIN_HEADER_SIZE,
-  TCP_OFF_CHECKSUM,
 } from '../wire/tcp';
 import {
   TCP_CSUM_OFFSET,
@@ -70,57 +74,48 @@ import {
  * trailing padding: the IP header's own length decides the L4 length.
  */
 export function partialCsumStart(buf: Uint8Array, off: number, len: number): number {
-  const v = buf[off]! >>> 4;
+  const v = ipVersion(buf, off);
   let l4: number;
   let proto: number;
   let ipLen: number;
   if (v === IPV4_VERSION) {
     if (len < IPV4_MIN_HEADER_SIZE) return 0;
-    l4 = (buf[off]! & 0x0f) << 2;
-    ipLen = (buf[off + IPV4_OFF_TOTAL_LENGTH]! << 8) | buf[off + IPV4_OFF_TOTAL_LENGTH + 1]!;
+    l4 = ipv4HeaderLength(buf, off);
+    ipLen = ipv4TotalLength(buf, off);
     // A fragment's checksum covers the reassembled datagram; nothing partial is ever fragmented
     // (MF clear and fragment offset 0; DF may be set).
-    const frag = off + IPV4_OFF_FLAGS_FRAGMENT;
-    if (l4 < IPV4_MIN_HEADER_SIZE || ipLen > len || (buf[frag]! & 0x3f) !== 0 || buf[frag + 1] !== 0)
-      return 0;
-    proto = buf[off + IPV4_OFF_PROTOCOL]!;
+    if (l4 < IPV4_MIN_HEADER_SIZE || ipLen > len || ipv4IsFragment(buf, off)) return 0;
+    proto = ipv4Protocol(buf, off);
   } else if (v === IPV6_VERSION) {
     if (len < IPV6_HEADER_SIZE) return 0;
     l4 = IPV6_HEADER_SIZE;
-    ipLen =
-      IPV6_HEADER_SIZE +
-      ((buf[off + IPV6_OFF_PAYLOAD_LENGTH]! << 8) | buf[off + IPV6_OFF_PAYLOAD_LENGTH + 1]!);
+    ipLen = ipv6PacketLength(buf, off);
     if (ipLen > len) return 0;
-    proto = buf[off + IPV6_OFF_NEXT_HEADER]!;
+    proto = ipv6NextHeader(buf, off);
   } else {
     return 0;
   }
   const l4Len = ipLen - l4;
-  let field: number;
+  let have: number;
   if (proto === IP_PROTO_TCP) {
     if (l4Len < TCP_MIN_HEADER_SIZE) return 0;
-    field = off + l4 + TCP_OFF_CHECKSUM;
+    have = tcpChecksum(buf, off + l4);
   } else if (proto === IP_PROTO_UDP) {
     if (l4Len < UDP_HEADER_SIZE) return 0;
-    field = off + l4 + UDP_OFF_CHECKSUM;
+    have = udpChecksum(buf, off + l4);
   } else {
     return 0;
   }
-  const have = (buf[field]! << 8) | buf[field + 1]!;
   // IPv4 UDP checksum 0 means "none" (RFC 768); a partial sum is never 0 (it folds a non-zero sum).
   if (have === 0) return 0;
-  const pseudo = v === 4 ? pseudoSumIpv4(buf, off, proto, l4Len) : pseudoSumIpv6(buf, off, proto, l4Len);
+  const pseudo =
+    v === IPV4_VERSION ? pseudoSumIpv4(buf, off, proto, l4Len) : pseudoSumIpv6(buf, off, proto, l4Len);
   return have === checksumFold(pseudo) ? l4 : 0;
 }
 
 /** l4CsumOffset is csum_offset for the TCP or UDP packet at `off` (TCP 16, UDP 6). */
 export function l4CsumOffset(buf: Uint8Array, off: number): number {
-  return innerProtocol(buf, off) === IP_PROTO_TCP ? TCP_CSUM_OFFSET : UDP_CSUM_OFFSET;
-}
-
-/** innerProtocol is the IPv4 Protocol / IPv6 Next Header of the IP packet at `off`. */
-export function innerProtocol(buf: Uint8Array, off: number): number {
-  return buf[off + (buf[off]! >>> 4 === IPV4_VERSION ? IPV4_OFF_PROTOCOL : IPV6_OFF_NEXT_HEADER)]!;
+  return ipProtocol(buf, off) === IP_PROTO_TCP ? TCP_CSUM_OFFSET : UDP_CSUM_OFFSET;
 }
 
 /**
@@ -143,8 +138,8 @@ export function writePartialVnetHdr(
   const tcp = csumOffset === TCP_CSUM_OFFSET;
   const l4Hdr = tcp ? tcpHeaderLength(buf, off + l4) : UDP_HEADER_SIZE;
   const hdrLen = l4 + Math.max(l4Hdr, csumOffset + 2);
-  const v4 = buf[off]! >>> 4 === 4;
-  const ipLen = v4 ? (buf[off + 2]! << 8) | buf[off + 3]! : 40 + ((buf[off + 4]! << 8) | buf[off + 5]!);
+  const v4 = ipVersion(buf, off) === IPV4_VERSION;
+  const ipLen = ipPacketLength(buf, off);
   let gsoType = VIRTIO_NET_HDR_GSO_NONE;
   let gsoSize = 0;
   if (tcp && ipLen > mtu && mtu > hdrLen) {
@@ -161,13 +156,13 @@ export function writePartialVnetHdr(
  */
 export class PartialCsumCompleter {
   private readonly copier: CsumCopier;
-  private readonly field: Uint32Array;
+  private readonly l4At: Uint32Array;
   private readonly udp: Uint8Array;
 
   /** PartialCsumCompleter completes up to `capacity` packets per batch. */
   constructor(readonly capacity: number) {
     this.copier = new CsumCopier(capacity);
-    this.field = new Uint32Array(capacity);
+    this.l4At = new Uint32Array(capacity);
     this.udp = new Uint8Array(capacity);
   }
 
@@ -185,11 +180,10 @@ export class PartialCsumCompleter {
     const cp = this.copier;
     const k = cp.count;
     if (k >= this.capacity) return false;
-    const v4 = buf[off]! >>> 4 === 4;
-    const ipLen = v4 ? (buf[off + 2]! << 8) | buf[off + 3]! : 40 + ((buf[off + 4]! << 8) | buf[off + 5]!);
-    const tcp = (v4 ? buf[off + 9] : buf[off + 6]) === IP_PROTO_TCP;
+    const ipLen = ipPacketLength(buf, off);
+    const tcp = ipProtocol(buf, off) === IP_PROTO_TCP;
     cp.add(off + l4, SUM_ONLY, ipLen - l4);
-    this.field[k] = off + l4 + (tcp ? TCP_OFF_CHECKSUM : UDP_OFF_CHECKSUM);
+    this.l4At[k] = off + l4;
     this.udp[k] = tcp ? 0 : 1;
     return true;
   }
@@ -206,9 +200,8 @@ export class PartialCsumCompleter {
       let c = ~sums[k]! & 0xffff;
       // RFC 768: a computed UDP checksum of 0 is sent as all ones (0 would mean "none").
       if (c === 0 && this.udp[k] === 1) c = 0xffff;
-      const f = this.field[k]!;
-      buf[f] = c >>> 8;
-      buf[f + 1] = c & 0xff;
+      if (this.udp[k] === 1) setUdpChecksum(buf, this.l4At[k]!, c);
+      else setTcpChecksum(buf, this.l4At[k]!, c);
     }
   }
 }

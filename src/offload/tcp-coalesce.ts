@@ -34,18 +34,48 @@
  * No allocation per packet; all state is in typed arrays sized at construction.
  */
 import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
+import {
+  IP_PROTO_TCP,
+  IPV4_MIN_HEADER_SIZE,
+  IPV4_OFF_FLAGS_FRAGMENT,
+  IPV4_OFF_SRC,
+  IPV4_OFF_TOS,
+  IPV4_OFF_TTL,
+  IPV4_VERSION,
+  ipVersion,
+  ipv4HeaderLength,
+  ipv4IsFragment,
+  ipv4Protocol,
+  ipv4TotalLength,
+  setIpv4Checksum,
+  setIpv4TotalLength,
+} from '../wire/ipv4';
+import {
+  IPV6_HEADER_SIZE,
+  IPV6_OFF_HOP_LIMIT,
+  IPV6_OFF_PAYLOAD_LENGTH,
+  IPV6_OFF_SRC,
+  IPV6_VERSION,
+  ipv6NextHeader,
+  ipv6PacketLength,
+  setIpv6PayloadLength,
+} from '../wire/ipv6';
 import { CsumCopier } from './csum-copy';
 import { partialCsumStart, writePartialVnetHdr } from './partial-csum';
 import {
   pseudoSumIpv4,
   pseudoSumIpv6,
+  setTcpChecksum,
+  setTcpFlags,
+  tcpChecksum,
+  tcpFlags,
   tcpHeaderLength,
   tcpSeq,
   TCP_ACK,
   TCP_MIN_HEADER_SIZE,
   TCP_OFF_ACK,
-  TCP_OFF_CHECKSUM,
-  TCP_OFF_FLAGS,
+  TCP_OFF_DATA_OFFSET,
+  TCP_OFF_SEQ,
   TCP_PSH,
 } from '../wire/tcp';
 import {
@@ -58,7 +88,6 @@ import {
   zeroVnetHdr,
 } from '../wire/virtio-net-hdr';
 
-const IP_PROTO_TCP = 6;
 /** MAX_IP_PACKET is the largest super-packet (16-bit IP length fields). */
 const MAX_IP_PACKET = 65535;
 /** SEARCH_DEPTH bounds how many recent outputs a packet is compared with (flows per batch are few). */
@@ -208,7 +237,7 @@ export class TcpCoalescer {
       const l4 = this.l4OfPacket(off);
       const th = off + l4;
       const payload = len - hl;
-      const flags = buf[th + TCP_OFF_FLAGS]!;
+      const flags = tcpFlags(buf, th);
       const seq = tcpSeq(buf, th);
       const lo = n > SEARCH_DEPTH ? n - SEARCH_DEPTH : 0;
       for (let j = n - 1; j >= lo; j--) {
@@ -251,7 +280,7 @@ export class TcpCoalescer {
       this.l4Off[n] = l4;
       this.gsoSize[n] = len - hl;
       this.nextSeq[n] = (tcpSeq(buf, off + l4) + (len - hl)) % 0x100000000;
-      this.lastFlags[n] = buf[off + l4 + TCP_OFF_FLAGS]!;
+      this.lastFlags[n] = tcpFlags(buf, off + l4);
       this.open[n] = (this.lastFlags[n]! & TCP_PSH) === 0 ? 1 : 0;
     } else {
       this.hdrLen[n] = 0;
@@ -341,40 +370,43 @@ export class TcpCoalescer {
   /** tcpCandidate: header length when mergeable, -1 for other TCP, 0 for non-TCP. */
   private tcpCandidate(off: number, len: number): number {
     const buf = this.buf;
-    const v = buf[off]! >>> 4;
+    const v = ipVersion(buf, off);
     let l4: number;
-    if (v === 4) {
-      if (len < 40 || buf[off + 9] !== IP_PROTO_TCP) return 0;
-      if ((buf[off]! & 0x0f) !== 5 || (buf[off + 6]! & 0x3f) !== 0 || buf[off + 7] !== 0) return -1;
-      if (((buf[off + 2]! << 8) | buf[off + 3]!) !== len) return -1;
-      l4 = 20;
-    } else if (v === 6) {
-      if (len < 60 || buf[off + 6] !== IP_PROTO_TCP) return 0;
-      if (((buf[off + 4]! << 8) | buf[off + 5]!) + 40 !== len) return -1;
-      l4 = 40;
+    // Mergeable: no IPv4 options, no fragment, no padding after the packet.
+    if (v === IPV4_VERSION) {
+      if (len < IPV4_MIN_HEADER_SIZE + TCP_MIN_HEADER_SIZE || ipv4Protocol(buf, off) !== IP_PROTO_TCP)
+        return 0;
+      if (ipv4HeaderLength(buf, off) !== IPV4_MIN_HEADER_SIZE || ipv4IsFragment(buf, off)) return -1;
+      if (ipv4TotalLength(buf, off) !== len) return -1;
+      l4 = IPV4_MIN_HEADER_SIZE;
+    } else if (v === IPV6_VERSION) {
+      if (len < IPV6_HEADER_SIZE + TCP_MIN_HEADER_SIZE || ipv6NextHeader(buf, off) !== IP_PROTO_TCP) return 0;
+      if (ipv6PacketLength(buf, off) !== len) return -1;
+      l4 = IPV6_HEADER_SIZE;
     } else {
       return 0;
     }
     const th = off + l4;
     const tl = tcpHeaderLength(buf, th);
     if (tl < TCP_MIN_HEADER_SIZE || l4 + tl >= len) return -1;
-    const f = buf[th + TCP_OFF_FLAGS]!;
+    const f = tcpFlags(buf, th);
     if (f !== TCP_ACK && f !== (TCP_ACK | TCP_PSH)) return -1;
     return l4 + tl;
   }
 
   private l4OfPacket(off: number): number {
-    return this.buf[off]! >>> 4 === 4 ? 20 : 40;
+    return ipVersion(this.buf, off) === IPV4_VERSION ? IPV4_MIN_HEADER_SIZE : IPV6_HEADER_SIZE;
   }
 
   /** sameFlow compares addresses and ports of output j's first packet with the packet at `off`. */
   private sameFlow(j: number, off: number, l4: number): boolean {
     const buf = this.buf;
     const s = this.srcOff[j]!;
-    if (this.l4Off[j] !== l4 || buf[s]! >>> 4 !== buf[off]! >>> 4) return false;
-    // Ports (4 bytes at the TCP header) and addresses (IPv4 12..20, IPv6 8..40).
-    for (let i = 0; i < 4; i++) if (buf[s + l4 + i] !== buf[off + l4 + i]) return false;
-    const a0 = l4 === 20 ? 12 : 8;
+    if (this.l4Off[j] !== l4 || ipVersion(buf, s) !== ipVersion(buf, off)) return false;
+    // Ports (the TCP header up to "Sequence Number") and addresses (from "Source Address" to the
+    // end of the IP header: IPv4 without options, IPv6 fixed header).
+    for (let i = 0; i < TCP_OFF_SEQ; i++) if (buf[s + l4 + i] !== buf[off + l4 + i]) return false;
+    const a0 = l4 === IPV4_MIN_HEADER_SIZE ? IPV4_OFF_SRC : IPV6_OFF_SRC;
     for (let i = a0; i < l4; i++) if (buf[s + i] !== buf[off + i]) return false;
     return true;
   }
@@ -383,14 +415,19 @@ export class TcpCoalescer {
   private sameHeaders(j: number, off: number, l4: number, hl: number): boolean {
     const buf = this.buf;
     const s = this.srcOff[j]!;
-    if (l4 === 20) {
-      if (buf[s + 1] !== buf[off + 1] || buf[s + 8] !== buf[off + 8] || buf[s + 6] !== buf[off + 6])
+    if (l4 === IPV4_MIN_HEADER_SIZE) {
+      if (
+        buf[s + IPV4_OFF_TOS] !== buf[off + IPV4_OFF_TOS] ||
+        buf[s + IPV4_OFF_TTL] !== buf[off + IPV4_OFF_TTL] ||
+        buf[s + IPV4_OFF_FLAGS_FRAGMENT] !== buf[off + IPV4_OFF_FLAGS_FRAGMENT]
+      )
         return false;
     } else {
-      for (let i = 0; i < 4; i++) if (buf[s + i] !== buf[off + i]) return false;
-      if (buf[s + 7] !== buf[off + 7]) return false;
+      // Version, traffic class and flow label: the words before "Payload Length".
+      for (let i = 0; i < IPV6_OFF_PAYLOAD_LENGTH; i++) if (buf[s + i] !== buf[off + i]) return false;
+      if (buf[s + IPV6_OFF_HOP_LIMIT] !== buf[off + IPV6_OFF_HOP_LIMIT]) return false;
     }
-    for (let i = TCP_OFF_ACK; i < TCP_OFF_ACK + 4; i++)
+    for (let i = TCP_OFF_ACK; i < TCP_OFF_DATA_OFFSET; i++)
       if (buf[s + l4 + i] !== buf[off + l4 + i]) return false;
     for (let i = l4 + TCP_MIN_HEADER_SIZE; i < hl; i++) if (buf[s + i] !== buf[off + i]) return false;
     return true;
@@ -449,12 +486,11 @@ export class TcpCoalescer {
 
   /** isPartial: the TCP checksum at th holds exactly the folded pseudo-header sum `pseudo`. */
   private isPartial(th: number, pseudo: number): boolean {
-    const buf = this.buf;
-    return ((buf[th + TCP_OFF_CHECKSUM]! << 8) | buf[th + TCP_OFF_CHECKSUM + 1]!) === checksumFold(pseudo);
+    return tcpChecksum(this.buf, th) === checksumFold(pseudo);
   }
 
   private pseudo(ipOff: number, l4: number, l4Len: number): number {
-    return l4 === 20
+    return l4 === IPV4_MIN_HEADER_SIZE
       ? pseudoSumIpv4(this.buf, ipOff, IP_PROTO_TCP, l4Len)
       : pseudoSumIpv6(this.buf, ipOff, IP_PROTO_TCP, l4Len);
   }
@@ -462,8 +498,7 @@ export class TcpCoalescer {
   /** closeFlow stops appending to any recent output of the TCP flow of the packet at `off`. */
   private closeFlow(off: number): void {
     const buf = this.buf;
-    const v = buf[off]! >>> 4;
-    const l4 = v === 4 ? (buf[off]! & 0x0f) << 2 : 40;
+    const l4 = ipVersion(buf, off) === IPV4_VERSION ? ipv4HeaderLength(buf, off) : IPV6_HEADER_SIZE;
     const n = this.n;
     const lo = n > SEARCH_DEPTH ? n - SEARCH_DEPTH : 0;
     for (let j = n - 1; j >= lo; j--) {
@@ -476,25 +511,17 @@ export class TcpCoalescer {
     const buf = this.buf;
     const l4 = this.l4Off[k]!;
     const th = off + l4;
-    const v4 = l4 === 20;
+    const v4 = l4 === IPV4_MIN_HEADER_SIZE;
     if (v4) {
-      buf[off + 2] = len >>> 8;
-      buf[off + 3] = len & 0xff;
-      buf[off + 10] = 0;
-      buf[off + 11] = 0;
-      const hc = checksumFinish(checksumAdd(buf, off, 20, 0));
-      buf[off + 10] = hc >>> 8;
-      buf[off + 11] = hc & 0xff;
+      setIpv4TotalLength(buf, off, len);
+      setIpv4Checksum(buf, off, 0);
+      setIpv4Checksum(buf, off, checksumFinish(checksumAdd(buf, off, IPV4_MIN_HEADER_SIZE, 0)));
     } else {
-      const pl = len - 40;
-      buf[off + 4] = pl >>> 8;
-      buf[off + 5] = pl & 0xff;
+      setIpv6PayloadLength(buf, off, len - IPV6_HEADER_SIZE);
     }
-    buf[th + TCP_OFF_FLAGS] = buf[th + TCP_OFF_FLAGS]! | (this.lastFlags[k]! & TCP_PSH);
+    setTcpFlags(buf, th, tcpFlags(buf, th) | (this.lastFlags[k]! & TCP_PSH));
     // NEEDS_CSUM: the checksum field carries the folded pseudo-header sum, as the kernel expects.
-    const ps = checksumFold(this.pseudo(off, l4, len - l4));
-    buf[th + TCP_OFF_CHECKSUM] = ps >>> 8;
-    buf[th + TCP_OFF_CHECKSUM + 1] = ps & 0xff;
+    setTcpChecksum(buf, th, checksumFold(this.pseudo(off, l4, len - l4)));
     writeVnetHdr(
       buf,
       off - VIRTIO_NET_HDR_SIZE,

@@ -21,18 +21,32 @@
  * native `csumCopy` call per super-packet; headers are fixed in JS. No allocation.
  */
 import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
+import {
+  IP_PROTO_TCP,
+  IPV4_VERSION,
+  ipVersion,
+  ipv4HeaderLength,
+  ipv4Id,
+  ipv4Protocol,
+  setIpv4Checksum,
+  setIpv4Id,
+  setIpv4TotalLength,
+  writeU16,
+} from '../wire/ipv4';
+import { IPV6_HEADER_SIZE, IPV6_VERSION, ipv6NextHeader, setIpv6PayloadLength } from '../wire/ipv6';
 import { CsumCopier } from './csum-copy';
 import {
   pseudoSumIpv4,
   pseudoSumIpv6,
   setTcpChecksum,
+  setTcpFlags,
   setTcpSeq,
+  tcpFlags,
   tcpHeaderLength,
   tcpSeq,
   TCP_CWR,
   TCP_FIN,
   TCP_MIN_HEADER_SIZE,
-  TCP_OFF_FLAGS,
   TCP_PSH,
 } from '../wire/tcp';
 import {
@@ -48,8 +62,9 @@ import {
   vnetGsoType,
 } from '../wire/virtio-net-hdr';
 
-/** IP_PROTO_TCP is the IPv4 protocol / IPv6 next header of TCP. */
-const IP_PROTO_TCP = 6;
+/** PLAN_PER_SEGMENT is the copy-plan entries of one segment: its header, then its payload. */
+const PLAN_PER_SEGMENT = 2;
+const PLAN_PAYLOAD = 1;
 
 /** SegmentError lists the negative results of `TsoSegmenter.segment`. */
 export const SegmentError = {
@@ -89,9 +104,7 @@ export function completePartialChecksum(
 ): boolean {
   if (csumStart + csumOffset + 2 > len) return false;
   const field = off + csumStart + csumOffset;
-  const c = checksumFinish(checksumAdd(buf, off + csumStart, len - csumStart, 0));
-  buf[field] = c >>> 8;
-  buf[field + 1] = c & 0xff;
+  writeU16(buf, field, checksumFinish(checksumAdd(buf, off + csumStart, len - csumStart, 0)));
   return true;
 }
 
@@ -140,7 +153,7 @@ export class TsoSegmenter {
 
   /** TsoSegmenter handles super-packets of up to `maxSegments` segments. */
   constructor(readonly maxSegments = 512) {
-    this.copier = new CsumCopier(maxSegments * 2);
+    this.copier = new CsumCopier(maxSegments * PLAN_PER_SEGMENT);
   }
 
   /**
@@ -169,13 +182,21 @@ export class TsoSegmenter {
     let gso = vnetGsoSize(buf, vnetOff);
     const l4 = vnetCsumStart(buf, vnetOff);
     if (gso === 0 || l4 + TCP_MIN_HEADER_SIZE > pktLen) return SegmentError.malformed;
-    const version = buf[pktOff]! >>> 4;
+    const version = ipVersion(buf, pktOff);
     if (v6) {
       // csum_start covers extension headers; only a TCP next header directly is accepted.
-      if (version !== 6 || l4 < 40 || (l4 === 40 && buf[pktOff + 6] !== IP_PROTO_TCP))
+      if (
+        version !== IPV6_VERSION ||
+        l4 < IPV6_HEADER_SIZE ||
+        (l4 === IPV6_HEADER_SIZE && ipv6NextHeader(buf, pktOff) !== IP_PROTO_TCP)
+      )
         return SegmentError.malformed;
     } else {
-      if (version !== 4 || (buf[pktOff]! & 0x0f) << 2 !== l4 || buf[pktOff + 9] !== IP_PROTO_TCP) {
+      if (
+        version !== IPV4_VERSION ||
+        ipv4HeaderLength(buf, pktOff) !== l4 ||
+        ipv4Protocol(buf, pktOff) !== IP_PROTO_TCP
+      ) {
         return SegmentError.malformed;
       }
     }
@@ -194,7 +215,8 @@ export class TsoSegmenter {
       return SegmentError.noRoom;
     }
 
-    // Phase 1: plan header + payload copies, one native call copies and sums them.
+    // Phase 1: plan header + payload copies (PLAN_PER_SEGMENT entries per segment, the payload's
+    // at PLAN_PAYLOAD), one native call copies and sums them.
     const cp = this.copier;
     cp.count = 0;
     for (let i = 0; i < segs; i++) {
@@ -207,8 +229,8 @@ export class TsoSegmenter {
 
     // Phase 2: per-segment header fields and checksums.
     const seq0 = tcpSeq(buf, tcpOff);
-    const flags = buf[tcpOff + TCP_OFF_FLAGS]!;
-    const id0 = v6 ? 0 : (buf[pktOff + 4]! << 8) | buf[pktOff + 5]!;
+    const flags = tcpFlags(buf, tcpOff);
+    const id0 = v6 ? 0 : ipv4Id(buf, pktOff);
     for (let i = 0; i < segs; i++) {
       const ip = dstOff + i * stride + prefix;
       const th = ip + l4;
@@ -217,31 +239,23 @@ export class TsoSegmenter {
       let f = flags;
       if (i > 0) f &= ~TCP_CWR;
       if (i < segs - 1) f &= ~(TCP_FIN | TCP_PSH);
-      dst[th + TCP_OFF_FLAGS] = f;
+      setTcpFlags(dst, th, f);
       setTcpSeq(dst, th, (seq0 + i * gso) >>> 0);
       setTcpChecksum(dst, th, 0);
       let pseudo: number;
       if (v6) {
-        const pl = segLen - 40;
-        dst[ip + 4] = pl >>> 8;
-        dst[ip + 5] = pl & 0xff;
+        setIpv6PayloadLength(dst, ip, segLen - IPV6_HEADER_SIZE);
         pseudo = pseudoSumIpv6(dst, ip, IP_PROTO_TCP, segLen - l4);
       } else {
-        dst[ip + 2] = segLen >>> 8;
-        dst[ip + 3] = segLen & 0xff;
-        const id = (id0 + i) & 0xffff;
-        dst[ip + 4] = id >>> 8;
-        dst[ip + 5] = id & 0xff;
-        dst[ip + 10] = 0;
-        dst[ip + 11] = 0;
-        const hc = checksumFinish(checksumAdd(dst, ip, l4, 0));
-        dst[ip + 10] = hc >>> 8;
-        dst[ip + 11] = hc & 0xff;
+        setIpv4TotalLength(dst, ip, segLen);
+        setIpv4Id(dst, ip, (id0 + i) & 0xffff);
+        setIpv4Checksum(dst, ip, 0);
+        setIpv4Checksum(dst, ip, checksumFinish(checksumAdd(dst, ip, l4, 0)));
         pseudo = pseudoSumIpv4(dst, ip, IP_PROTO_TCP, segLen - l4);
       }
       const c = this.partialChecksums
         ? checksumFold(pseudo)
-        : checksumFinish(checksumAdd(dst, th, tcpLen, pseudo + sums[2 * i + 1]!));
+        : checksumFinish(checksumAdd(dst, th, tcpLen, pseudo + sums[PLAN_PER_SEGMENT * i + PLAN_PAYLOAD]!));
       setTcpChecksum(dst, th, c);
     }
     if (capped) this.clamped++;

@@ -50,7 +50,7 @@ import {
 } from '../wire/ipv4';
 import { isValidUdp, udpDstPort, udpLength } from '../wire/udp';
 import { CHECKSUM_STATES, udpChecksumStateIpv4, type ChecksumState } from '../wire/checksum-state';
-import { u32ToIpv4 } from '../route/addr';
+import { u32ToIpv4 } from '../net/addr';
 import { isSupportedLinkType, networkLayer } from './link-layer';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, linkTypeName, type PcapFile, type PcapRecord } from './pcap-file';
 

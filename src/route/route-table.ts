@@ -55,7 +55,7 @@
  */
 
 import { ConfigError } from '../errors';
-import { parseCidr, tryIpv4ToU32, u32ToIpv4, type Cidr, type CidrV4 } from './addr';
+import { parseCidr, tryIpv4ToU32, u32ToIpv4, type Cidr, type Ipv4Cidr } from '../net/addr';
 import type { Backend, Peer } from './peer';
 
 /** L1_BITS is the stride of the first IPv4 level: 2^16 slots indexed by the top 16 bits. */
@@ -519,7 +519,7 @@ function validPeer(p: PeerSpec, f: string): Cidr {
 }
 
 /** coverOf is the leaf of the longest prefix in `byPrefix` strictly containing IPv4 `c`, or 0. */
-function coverOf(byPrefix: ReadonlyMap<string, number>, lens4: Int32Array, c: CidrV4): number {
+function coverOf(byPrefix: ReadonlyMap<string, number>, lens4: Int32Array, c: Ipv4Cidr): number {
   for (let len = c.prefixLen - 1; len >= 0; len--) {
     if (lens4[len] === 0) continue;
     const net = len === 0 ? 0 : (c.network & (0xffffffff << (32 - len))) >>> 0;

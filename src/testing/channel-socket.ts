@@ -8,10 +8,11 @@
  * `blockSends(n)` makes the next sendBatch take n packets and then report EAGAIN until
  * `unblock()`, to exercise backpressure.
  */
-import { u32ToIpv4, ipv4ToU32 } from '../route/addr';
+import { u32ToIpv4, ipv4ToU32 } from '../net/addr';
 import { IoCounter, newIoCounters, type IoCounters } from '../io/counters';
 import type { PacketBatch } from '../io/packet-batch';
 import type { IoMode, PacketIo } from '../io/packet-io';
+import { ReadableSignal } from './readable-signal';
 
 interface Datagram {
   data: Buffer;
@@ -62,9 +63,8 @@ export class ChannelUdpSocket implements PacketIo {
 
   private readonly queue: Datagram[] = [];
   private readonly addrU32: number;
-  private readableCb: (() => void) | null = null;
+  private readonly readable = new ReadableSignal(() => this.queue.length > 0);
   private writableCb: (() => void) | null = null;
-  private scheduled = false;
   private closed = false;
   private sendBudget = -1;
 
@@ -81,7 +81,7 @@ export class ChannelUdpSocket implements PacketIo {
   enqueue(d: Datagram): void {
     if (this.closed) return;
     this.queue.push(d);
-    this.schedule();
+    this.readable.notify();
   }
 
   /** recvBatch copies queued datagrams into slots behind the headroom, with source addr/port. */
@@ -149,8 +149,7 @@ export class ChannelUdpSocket implements PacketIo {
 
   /** onReadable: see PacketIo. Level-triggered while datagrams are queued. */
   onReadable(cb: (() => void) | null): void {
-    this.readableCb = cb;
-    if (cb !== null) this.schedule();
+    this.readable.set(cb);
   }
 
   /** onceWritable: fires on the next turn unless sends are blocked (then on `unblock`). */
@@ -169,7 +168,7 @@ export class ChannelUdpSocket implements PacketIo {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.readableCb = null;
+    this.readable.set(null);
     this.writableCb = null;
     this.queue.length = 0;
     this.net.unbind(this);
@@ -178,18 +177,6 @@ export class ChannelUdpSocket implements PacketIo {
   /** toString names the socket (for messages). */
   toString(): string {
     return `chan-udp ${u32ToIpv4(this.addrU32)}:${this.port}`;
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.readableCb === null || this.queue.length === 0) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.readableCb !== null && this.queue.length > 0) {
-        this.readableCb();
-        this.schedule();
-      }
-    });
   }
 }
 

@@ -10,6 +10,7 @@
 import { IoCounter, newIoCounters, type IoCounters } from '../io/counters';
 import type { PacketBatch } from '../io/packet-batch';
 import type { TunDevice } from '../io/tun-device';
+import { ReadableSignal } from './readable-signal';
 
 /** ChannelTun is an in-memory TunDevice. */
 export class ChannelTun implements TunDevice {
@@ -23,8 +24,7 @@ export class ChannelTun implements TunDevice {
   refuseWrites = 0;
 
   private readonly queue: Buffer[] = [];
-  private readableCb: (() => void) | null = null;
-  private scheduled = false;
+  private readonly readable = new ReadableSignal(() => this.queue.length > 0);
   private closed = false;
 
   /** ChannelTun is named `name` (only for messages). */
@@ -34,7 +34,7 @@ export class ChannelTun implements TunDevice {
   inject(packet: Uint8Array): void {
     if (this.closed) return;
     this.queue.push(Buffer.from(packet));
-    this.schedule();
+    this.readable.notify();
   }
 
   /** pending is the number of injected packets not yet read. */
@@ -90,26 +90,13 @@ export class ChannelTun implements TunDevice {
 
   /** onReadable sets the readiness callback (null stops). */
   onReadable(cb: (() => void) | null): void {
-    this.readableCb = cb;
-    if (cb !== null) this.schedule();
+    this.readable.set(cb);
   }
 
   /** close drops queued packets and stops callbacks. */
   close(): void {
     this.closed = true;
-    this.readableCb = null;
+    this.readable.set(null);
     this.queue.length = 0;
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.readableCb === null || this.queue.length === 0) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.readableCb !== null && this.queue.length > 0) {
-        this.readableCb();
-        this.schedule();
-      }
-    });
   }
 }

@@ -22,12 +22,14 @@
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { KubeClient } from '../control/kube/client';
 import { loadKubeconfig } from '../control/kube/kubeconfig';
-import { BgProcess, sh, sleep } from '../demo/testbed';
+import { ETCD_BIN, etcdArgs, freePort } from './etcd';
+import { netnsExec } from './netns';
+import { Proc } from './proc';
+import { sh, sleep } from './shell';
 import { FLANNEL_RBAC } from './flannel-rbac';
 
 /** SA_ISSUER is the service-account issuer and API audience. */
@@ -80,17 +82,6 @@ export function kubeBinDir(): string {
   );
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** kubeconfigYaml renders a kubeconfig for `server` with a CA file and a bearer token. */
 export function kubeconfigYaml(server: string, caFile: string, token: string, user = 'weft'): string {
   return [
@@ -132,10 +123,10 @@ export class KubeCluster {
   readonly flannelKubeconfig: string;
   flannelToken = '';
   admin!: KubeClient;
-  private etcd: BgProcess | null = null;
-  private bridge: BgProcess | null = null;
-  private apiserver: BgProcess | null = null;
-  private kcm: BgProcess | null = null;
+  private etcd: Proc | null = null;
+  private bridge: Proc | null = null;
+  private apiserver: Proc | null = null;
+  private kcm: Proc | null = null;
   private readonly say: (msg: string) => void;
 
   private constructor(private readonly o: KubeClusterOptions) {
@@ -242,22 +233,17 @@ export class KubeCluster {
     return new KubeClient({ ...cfg, socketPath: sock });
   }
 
-  private spawn(label: string, bin: string, args: string[]): BgProcess {
+  private spawn(label: string, bin: string, args: string[]): Proc {
     const log = this.file(`${label}.log`);
     const p = this.netns
-      ? new BgProcess(label, 'ip', ['netns', 'exec', this.netns, bin, ...args], log)
-      : new BgProcess(label, bin, args, log);
-    if (this.o.detach) p.child.unref();
+      ? new Proc(label, 'ip', netnsExec(this.netns, bin, args), { logFile: log })
+      : new Proc(label, bin, args, { logFile: log });
+    if (this.o.detach) p.keep();
     return p;
   }
 
-  private tail(p: BgProcess | null): string {
-    if (!p) return '';
-    try {
-      return fs.readFileSync(p.logFile, 'utf8').slice(-3000);
-    } catch {
-      return '';
-    }
+  private tail(p: Proc | null): string {
+    return p ? p.log.slice(-3000) : '';
   }
 
   /** startEtcd starts (or restarts, keeping its data) the private etcd. */
@@ -265,12 +251,11 @@ export class KubeCluster {
     const [cp, pp] = this.etcdPorts;
     const client = `http://127.0.0.1:${cp}`;
     const peer = `http://127.0.0.1:${pp}`;
-    this.etcd = this.spawn('etcd', '/usr/bin/etcd', [
-      '--name', 'weft-kube', '--data-dir', this.file('etcd'),
-      '--listen-client-urls', client, '--advertise-client-urls', client,
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `weft-kube=${peer}`, '--log-level', 'warn',
-    ]); // prettier-ignore
+    this.etcd = this.spawn(
+      'etcd',
+      ETCD_BIN,
+      etcdArgs({ name: 'weft-kube', dataDir: this.file('etcd'), clientUrls: [client], peerUrl: peer }),
+    );
     // The API server retries etcd itself; a crash here shows in its log and in the readiness wait.
     await sleep(300);
     if (!this.etcd.running) throw new Error(`etcd exited (${this.etcd.exitCode}):\n${this.tail(this.etcd)}`);
@@ -397,7 +382,7 @@ export class KubeCluster {
   /** pids are the running processes' PIDs. */
   pids(): number[] {
     return [this.kcm, this.apiserver, this.etcd, this.bridge]
-      .filter((p): p is BgProcess => p !== null && p.running)
+      .filter((p): p is Proc => p !== null && p.running)
       .map((p) => p.pid);
   }
 

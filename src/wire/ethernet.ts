@@ -96,6 +96,35 @@ export function copyMac(buf: Uint8Array, off: number, mac: Uint8Array): void {
   buf[off + 5] = mac[5];
 }
 
+/**
+ * writeEthernetHeader writes a whole header at `off` (destination, source, EtherType) and returns
+ * 14. Hot-path encoder: unrolled, and used only by the packet path, so its stores stay
+ * monomorphic (copyMac also serves control paths with other array types).
+ */
+export function writeEthernetHeader(
+  buf: Uint8Array,
+  off: number,
+  dst: Uint8Array,
+  src: Uint8Array,
+  etherType: number,
+): number {
+  buf[off] = dst[0];
+  buf[off + 1] = dst[1];
+  buf[off + 2] = dst[2];
+  buf[off + 3] = dst[3];
+  buf[off + 4] = dst[4];
+  buf[off + 5] = dst[5];
+  buf[off + ETH_OFF_SRC] = src[0];
+  buf[off + ETH_OFF_SRC + 1] = src[1];
+  buf[off + ETH_OFF_SRC + 2] = src[2];
+  buf[off + ETH_OFF_SRC + 3] = src[3];
+  buf[off + ETH_OFF_SRC + 4] = src[4];
+  buf[off + ETH_OFF_SRC + 5] = src[5];
+  buf[off + ETH_OFF_TYPE] = etherType >>> 8;
+  buf[off + ETH_OFF_TYPE + 1] = etherType;
+  return ETH_HEADER_SIZE;
+}
+
 /** isValidEthernet reports whether buf[off..off+len) holds at least a full untagged header. */
 export function isValidEthernet(buf: Uint8Array, off: number, len: number): boolean {
   return len >= ETH_HEADER_SIZE && off >= 0 && off + len <= buf.length;

@@ -30,6 +30,8 @@ export const ICMPV4_OFF_CHECKSUM = 2;
 export const ICMPV4_OFF_ECHO_ID = 4;
 /** ICMPV4_OFF_ECHO_SEQ is the offset of the echo "Sequence Number" field. */
 export const ICMPV4_OFF_ECHO_SEQ = 6;
+/** ICMPV4_OFF_UNUSED is the offset of the 16 "unused" bits of a destination-unreachable message. */
+export const ICMPV4_OFF_UNUSED = 4;
 /** ICMPV4_OFF_NEXT_HOP_MTU is the offset of the "Next-Hop MTU" field (RFC 1191 §4). */
 export const ICMPV4_OFF_NEXT_HOP_MTU = 6;
 
@@ -127,8 +129,8 @@ export function icmpv4NextHopMtu(buf: Uint8Array, off: number): number {
 
 /** setIcmpv4NextHopMtu writes the "Next-Hop MTU" (and zeroes the unused 16 bits before it). */
 export function setIcmpv4NextHopMtu(buf: Uint8Array, off: number, v: number): void {
-  buf[off + 4] = 0;
-  buf[off + 5] = 0;
+  buf[off + ICMPV4_OFF_UNUSED] = 0;
+  buf[off + ICMPV4_OFF_UNUSED + 1] = 0;
   buf[off + ICMPV4_OFF_NEXT_HOP_MTU] = v >>> 8;
   buf[off + ICMPV4_OFF_NEXT_HOP_MTU + 1] = v;
 }

@@ -205,6 +205,14 @@ export function ipv4Src(buf: Uint8Array, off: number): number {
   return readU32(buf, off + IPV4_OFF_SRC);
 }
 
+/**
+ * ipv4SrcI32 reads the "Source Address" field as an int32 (the same 32 bits as `ipv4Src`): V8 keeps
+ * int32 values unboxed, so the packet path reads addresses this way.
+ */
+export function ipv4SrcI32(buf: Uint8Array, off: number): number {
+  return readI32(buf, off + IPV4_OFF_SRC);
+}
+
 /** setIpv4Src writes the "Source Address" field from a host-order u32 (does not fix the checksum). */
 export function setIpv4Src(buf: Uint8Array, off: number, v: number): void {
   writeU32(buf, off + IPV4_OFF_SRC, v);
@@ -213,6 +221,11 @@ export function setIpv4Src(buf: Uint8Array, off: number, v: number): void {
 /** ipv4Dst reads the "Destination Address" field as a host-order u32. */
 export function ipv4Dst(buf: Uint8Array, off: number): number {
   return readU32(buf, off + IPV4_OFF_DST);
+}
+
+/** ipv4DstI32 reads the "Destination Address" field as an int32 (see `ipv4SrcI32`). */
+export function ipv4DstI32(buf: Uint8Array, off: number): number {
+  return readI32(buf, off + IPV4_OFF_DST);
 }
 
 /** setIpv4Dst writes the "Destination Address" field from a host-order u32 (does not fix the checksum). */
@@ -276,7 +289,7 @@ export function isValidIpv4(buf: Uint8Array, off: number, len: number): boolean 
   if (vihl >>> 4 !== IPV4_VERSION) return false;
   const hlen = (vihl & 0x0f) << 2;
   if (hlen < IPV4_MIN_HEADER_SIZE) return false;
-  const tlen = (buf[off + 2] << 8) | buf[off + 3];
+  const tlen = ipv4TotalLength(buf, off);
   return tlen >= hlen && tlen <= len;
 }
 
@@ -351,6 +364,17 @@ export function decodeIpv4(buf: Uint8Array, off: number): Ipv4Fields {
 /** readU32 reads a big-endian u32 at buf[p..p+4) as an unsigned number. */
 export function readU32(buf: Uint8Array, p: number): number {
   return ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
+}
+
+/** readI32 reads a big-endian 32-bit word at buf[p..p+4) as an int32 (never a boxed number). */
+export function readI32(buf: Uint8Array, p: number): number {
+  return (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3];
+}
+
+/** writeU16 writes `v` big-endian to buf[p..p+2) (a 16-bit field found by offset, e.g. a checksum). */
+export function writeU16(buf: Uint8Array, p: number, v: number): void {
+  buf[p] = v >>> 8;
+  buf[p + 1] = v;
 }
 
 /** writeU32 writes `v` big-endian to buf[p..p+4). */

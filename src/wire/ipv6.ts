@@ -108,7 +108,7 @@ export function ipv6PacketLength(buf: Uint8Array, off: number): number {
 export function isValidIpv6(buf: Uint8Array, off: number, len: number): boolean {
   if (len < IPV6_HEADER_SIZE || off < 0 || off + len > buf.length) return false;
   if (buf[off] >>> 4 !== IPV6_VERSION) return false;
-  return IPV6_HEADER_SIZE + ((buf[off + 4] << 8) | buf[off + 5]) <= len;
+  return IPV6_HEADER_SIZE + ipv6PayloadLength(buf, off) <= len;
 }
 
 /** encodeIpv6 writes the fixed header at `off` and returns 40. Control/test path. */

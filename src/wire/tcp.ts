@@ -18,8 +18,10 @@
  *   +-------------------------------+-------------------------------+
  *   |                    Options (0-40 bytes)                       |
  *
- * Only what segmentation and coalescing need; the rest of weft never parses TCP.
+ * Only what segmentation, coalescing and the explainer need.
  */
+import { IPV4_OFF_SRC } from './ipv4';
+import { IPV6_HEADER_SIZE, IPV6_OFF_SRC } from './ipv6';
 
 /** TCP_MIN_HEADER_SIZE is the header length without options. */
 export const TCP_MIN_HEADER_SIZE = 20;
@@ -39,6 +41,8 @@ export const TCP_OFF_FLAGS = 13;
 export const TCP_OFF_WINDOW = 14;
 /** TCP_OFF_CHECKSUM is the offset of "Checksum". */
 export const TCP_OFF_CHECKSUM = 16;
+/** TCP_OFF_URGENT is the offset of "Urgent Pointer". */
+export const TCP_OFF_URGENT = 18;
 
 /** TCP_FIN is the FIN flag bit. */
 export const TCP_FIN = 0x01;
@@ -82,6 +86,11 @@ export function tcpFlags(buf: Uint8Array, off: number): number {
   return buf[off + TCP_OFF_FLAGS]!;
 }
 
+/** setTcpFlags writes the flags byte. */
+export function setTcpFlags(buf: Uint8Array, off: number, v: number): void {
+  buf[off + TCP_OFF_FLAGS] = v;
+}
+
 /** tcpChecksum reads "Checksum". */
 export function tcpChecksum(buf: Uint8Array, off: number): number {
   return (buf[off + TCP_OFF_CHECKSUM]! << 8) | buf[off + TCP_OFF_CHECKSUM + 1]!;
@@ -98,7 +107,8 @@ export function setTcpChecksum(buf: Uint8Array, off: number, v: number): void {
  * at `ipOff`, for an L4 segment of `l4Len` bytes with protocol `proto`.
  */
 export function pseudoSumIpv4(buf: Uint8Array, ipOff: number, proto: number, l4Len: number): number {
-  const s = ipOff + 12;
+  // Source and destination addresses are adjacent: four 16-bit words from "Source Address".
+  const s = ipOff + IPV4_OFF_SRC;
   return (
     ((buf[s]! << 8) | buf[s + 1]!) +
     ((buf[s + 2]! << 8) | buf[s + 3]!) +
@@ -115,7 +125,7 @@ export function pseudoSumIpv4(buf: Uint8Array, ipOff: number, proto: number, l4L
  */
 export function pseudoSumIpv6(buf: Uint8Array, ipOff: number, proto: number, l4Len: number): number {
   let sum = proto + (l4Len >>> 16) + (l4Len & 0xffff);
-  const end = ipOff + 40;
-  for (let i = ipOff + 8; i < end; i += 2) sum += (buf[i]! << 8) | buf[i + 1]!;
+  const end = ipOff + IPV6_HEADER_SIZE;
+  for (let i = ipOff + IPV6_OFF_SRC; i < end; i += 2) sum += (buf[i]! << 8) | buf[i + 1]!;
   return sum;
 }

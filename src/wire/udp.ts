@@ -139,8 +139,26 @@ export function udpChecksumIpv6(
  */
 export function isValidUdp(buf: Uint8Array, off: number, len: number): boolean {
   if (len < UDP_HEADER_SIZE || off < 0 || off + len > buf.length) return false;
-  const ulen = (buf[off + 4] << 8) | buf[off + 5];
+  const ulen = udpLength(buf, off);
   return ulen >= UDP_HEADER_SIZE && ulen <= len;
+}
+
+/**
+ * writeUdpHeader writes the whole header at `off` with the checksum field zero (compute it after,
+ * e.g. `udpChecksumIpv4`, or leave it 0: "no checksum" over IPv4) and returns 8. Hot-path encoder.
+ */
+export function writeUdpHeader(
+  buf: Uint8Array,
+  off: number,
+  srcPort: number,
+  dstPort: number,
+  length: number,
+): number {
+  setUdpSrcPort(buf, off, srcPort);
+  setUdpDstPort(buf, off, dstPort);
+  setUdpLength(buf, off, length);
+  setUdpChecksum(buf, off, 0);
+  return UDP_HEADER_SIZE;
 }
 
 /** encodeUdp writes the header at `off` and returns 8. Control/test path. */

@@ -92,14 +92,16 @@ export function vxlanHasVni(buf: Uint8Array, off: number): boolean {
 
 /** vxlanVni reads the 24-bit "VXLAN Network Identifier". */
 export function vxlanVni(buf: Uint8Array, off: number): number {
-  return (buf[off + 4] << 16) | (buf[off + 5] << 8) | buf[off + 6];
+  const o = off + VXLAN_OFF_VNI;
+  return (buf[o] << 16) | (buf[o + 1] << 8) | buf[o + 2];
 }
 
 /** setVxlanVni writes the 24-bit "VXLAN Network Identifier". */
 export function setVxlanVni(buf: Uint8Array, off: number, v: number): void {
-  buf[off + 4] = v >>> 16;
-  buf[off + 5] = v >>> 8;
-  buf[off + 6] = v;
+  const o = off + VXLAN_OFF_VNI;
+  buf[o] = v >>> 16;
+  buf[o + 1] = v >>> 8;
+  buf[o + 2] = v;
 }
 
 /** vxlanHasRco reads the RCO "C" flag. */
@@ -133,9 +135,17 @@ export function setVxlanRco(buf: Uint8Array, off: number, start: number, udp: bo
  * RCO "C" flag and (when it is set) the trailing byte are not counted as reserved.
  */
 export function vxlanReservedBitsSet(buf: Uint8Array, off: number, rco = false): boolean {
+  const r = off + VXLAN_OFF_RESERVED1;
   const c = rco && (buf[off + VXLAN_OFF_RCO_FLAG] & VXLAN_FLAG_RCO) !== 0;
-  const b1 = c ? buf[off + 1] & ~VXLAN_FLAG_RCO : buf[off + 1];
-  return ((buf[off] & ~VXLAN_FLAG_I) | b1 | buf[off + 2] | buf[off + 3] | (c ? 0 : buf[off + 7])) !== 0;
+  const first = c ? buf[r] & ~VXLAN_FLAG_RCO : buf[r];
+  return (
+    ((buf[off + VXLAN_OFF_FLAGS] & ~VXLAN_FLAG_I) |
+      first |
+      buf[r + 1] |
+      buf[r + 2] |
+      (c ? 0 : buf[off + VXLAN_OFF_RESERVED2])) !==
+    0
+  );
 }
 
 /**
@@ -143,14 +153,16 @@ export function vxlanReservedBitsSet(buf: Uint8Array, off: number, rco = false):
  * reserved bits zero, the given VNI. Hot-path encoder.
  */
 export function writeVxlanHeader(buf: Uint8Array, off: number, vni: number): void {
-  buf[off] = VXLAN_FLAG_I;
-  buf[off + 1] = 0;
-  buf[off + 2] = 0;
-  buf[off + 3] = 0;
-  buf[off + 4] = vni >>> 16;
-  buf[off + 5] = vni >>> 8;
-  buf[off + 6] = vni;
-  buf[off + 7] = 0;
+  const r = off + VXLAN_OFF_RESERVED1;
+  const v = off + VXLAN_OFF_VNI;
+  buf[off + VXLAN_OFF_FLAGS] = VXLAN_FLAG_I;
+  buf[r] = 0;
+  buf[r + 1] = 0;
+  buf[r + 2] = 0;
+  buf[v] = vni >>> 16;
+  buf[v + 1] = vni >>> 8;
+  buf[v + 2] = vni;
+  buf[off + VXLAN_OFF_RESERVED2] = 0;
 }
 
 /**

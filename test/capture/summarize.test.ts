@@ -12,7 +12,7 @@ import {
 } from '../../src/capture/summarize';
 import { explainCaptured } from '../../src/capture/explain-adapter';
 import { decodeFrame } from '../../src/explain';
-import { ipv6ToString as formatIpv6 } from '../../src/route/addr';
+import { ipv6ToString as formatIpv6 } from '../../src/net/addr';
 import { readPcapFile } from '../../src/pcap/pcap-file';
 import {
   UNDERLAY_A_MAC,
@@ -28,7 +28,7 @@ import {
   udp,
   vxlanFrame,
   vxlanHdr,
-} from './frames';
+} from '../../src/testing/packets';
 
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const INNER_A = '0e:aa:00:00:00:01';

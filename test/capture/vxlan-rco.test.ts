@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { summarizeFrame } from '../../src/capture/summarize';
 import { explainFrame } from '../../src/explain';
-import { eth, ipv4, tcp, vxlanFrame } from './frames';
+import { eth, ipv4, tcp, vxlanFrame } from '../../src/testing/packets';
 
 /** rcoFrame: VXLAN (C flag, start 34 = 14 + 20, TCP offset) around Ethernet/IPv4/TCP. */
 function rcoFrame(): Buffer {

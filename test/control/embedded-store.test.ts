@@ -6,7 +6,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { EmbeddedStore } from '../../src/control/embedded-store';
 import { LeaseAttrs, vxlanLeaseData } from '../../src/control/lease';
-import { parseIp4Cidr } from '../../src/control/ip';
+import { parseIpv4Cidr } from '../../src/net/addr';
 import { LeaseWatchResult, SubnetTakenError } from '../../src/control/store';
 
 function tmpStoreDir(t: { after: (fn: () => void) => void }): string {
@@ -22,7 +22,7 @@ const attrs = (ip: string, mac = 'aa:bb:cc:dd:ee:01'): LeaseAttrs => ({
   backendData: vxlanLeaseData(1, mac),
   backendV6Data: null,
 });
-const ref = (cidr: string) => ({ subnet: parseIp4Cidr(cidr)! });
+const ref = (cidr: string) => ({ subnet: parseIpv4Cidr(cidr)! });
 
 test('layout mirrors etcd keys; cat shows the exact flannel value; expiry is the mtime', async (t) => {
   const dir = tmpStoreDir(t);

@@ -1,12 +1,12 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { TestEtcd } from './etcd-harness';
+import { TestEtcd } from '../../src/testing/etcd';
 import { EtcdStore } from '../../src/control/etcd-store';
 import { LeaseManager } from '../../src/control/lease-manager';
 import { watchPeers } from '../../src/control/lease-watcher';
 import { LeaseAttrs, vxlanLeaseData } from '../../src/control/lease';
 import { parseNetworkConfig } from '../../src/control/net-config';
-import { parseIp4Cidr } from '../../src/control/ip';
+import { parseIpv4Cidr } from '../../src/net/addr';
 import { LeaseWatchResult, SubnetTakenError } from '../../src/control/store';
 
 const attrs = (ip: string, mac = '0e:00:00:00:00:01'): LeaseAttrs => ({
@@ -16,7 +16,7 @@ const attrs = (ip: string, mac = '0e:00:00:00:00:01'): LeaseAttrs => ({
   backendData: vxlanLeaseData(1, mac),
   backendV6Data: null,
 });
-const ref = (cidr: string) => ({ subnet: parseIp4Cidr(cidr)! });
+const ref = (cidr: string) => ({ subnet: parseIpv4Cidr(cidr)! });
 const cfg = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
 
 let etcd: TestEtcd;

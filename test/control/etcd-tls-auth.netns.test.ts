@@ -12,11 +12,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { TestEtcd } from './etcd-harness';
+import { TestEtcd } from '../../src/testing/etcd';
 import { parseFlags } from '../../src/control/flags';
 import { loadNetworkConfig, openStore } from '../../src/control/open-store';
 import { vxlanLeaseData } from '../../src/control/lease';
-import { parseIp4Cidr } from '../../src/control/ip';
+import { parseIpv4Cidr } from '../../src/net/addr';
 import { EtcdStore } from '../../src/control/etcd-store';
 import { LeaseStore, SUBNET_TTL_SECONDS } from '../../src/control/store';
 import { StoreError } from '../../src/errors';
@@ -58,7 +58,7 @@ function newCert(dir: string, ca: string, name: string, cn: string, ext: string)
   ]); // prettier-ignore
 }
 
-const ref = { subnet: parseIp4Cidr('10.244.7.0/24')! };
+const ref = { subnet: parseIpv4Cidr('10.244.7.0/24')! };
 const attrs = {
   publicIp: '192.0.2.7',
   publicIpv6: null,

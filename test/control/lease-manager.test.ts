@@ -10,7 +10,7 @@ import { watchPeers } from '../../src/control/lease-watcher';
 import { leasesToPeers } from '../../src/control/peers';
 import { LeaseAttrs, vxlanLeaseData } from '../../src/control/lease';
 import { parseNetworkConfig } from '../../src/control/net-config';
-import { formatIPv4, ip4NetToString, parseIp4Cidr } from '../../src/control/ip';
+import { u32ToIpv4, ipv4NetToString, parseIpv4Cidr } from '../../src/net/addr';
 import { LeaseError } from '../../src/errors';
 import { LeaseEvent, LeaseStore, SubnetTakenError } from '../../src/control/store';
 
@@ -34,18 +34,18 @@ function store(t: { after: (fn: () => unknown) => void }): EmbeddedStore {
 }
 
 test('allocator: skips the first subnet and taken ones, at most 100 candidates, out of subnets', () => {
-  const c = freeSubnets4(cfg, [parseIp4Cidr('10.244.1.0/24'), parseIp4Cidr('10.244.2.0/23')]);
+  const c = freeSubnets4(cfg, [parseIpv4Cidr('10.244.1.0/24'), parseIpv4Cidr('10.244.2.0/23')]);
   assert.equal(c.length, 100);
   assert.deepEqual(
-    c.slice(0, 3).map((s) => formatIPv4(s.ip)),
+    c.slice(0, 3).map((s) => u32ToIpv4(s.ip)),
     ['10.244.4.0', '10.244.5.0', '10.244.6.0'],
   );
   const small = parseNetworkConfig('{"Network":"10.0.0.0/26"}'); // subnets .16 .32 .48
   const picked = new Set<string>();
-  for (let i = 0; i < 50; i++) picked.add(ip4NetToString(allocateSubnet(small, []).subnet!));
+  for (let i = 0; i < 50; i++) picked.add(ipv4NetToString(allocateSubnet(small, []).subnet!));
   assert.deepEqual([...picked].sort(), ['10.0.0.16/28', '10.0.0.32/28', '10.0.0.48/28']);
   const full = ['10.0.0.16/28', '10.0.0.32/28', '10.0.0.48/28'].map((s) => ({
-    subnet: parseIp4Cidr(s),
+    subnet: parseIpv4Cidr(s),
     ipv6Subnet: null,
   }));
   assert.throws(
@@ -58,7 +58,7 @@ test('acquire: new subnet, then reuse by public IP (same subnet, new attrs), the
   const s = store(t);
   const m1 = new LeaseManager({ store: s, config: cfg, attrs: attrs('192.0.2.1'), ttlSeconds: 60 });
   const l1 = await m1.acquire();
-  assert.ok(l1.subnet && l1.subnet.ip !== parseIp4Cidr('10.244.0.0/24')!.ip, 'never the first subnet');
+  assert.ok(l1.subnet && l1.subnet.ip !== parseIpv4Cidr('10.244.0.0/24')!.ip, 'never the first subnet');
   const m2 = new LeaseManager({
     store: s,
     config: cfg,
@@ -71,7 +71,7 @@ test('acquire: new subnet, then reuse by public IP (same subnet, new attrs), the
   assert.equal(leases.length, 1);
   assert.equal((leases[0]!.attrs.backendData as { VtepMAC: string }).VtepMAC, '0e:00:00:00:00:99');
   const prev = {
-    subnet: parseIp4Cidr('10.244.77.0/24'),
+    subnet: parseIpv4Cidr('10.244.77.0/24'),
     ipv6Subnet: null,
     network: null,
     ipv6Network: null,
@@ -102,7 +102,7 @@ test('acquire: new subnet, then reuse by public IP (same subnet, new attrs), the
 
 test('acquire: an incompatible own lease is deleted and replaced', async (t) => {
   const s = store(t);
-  await s.createLease({ subnet: parseIp4Cidr('10.244.5.0/25')! }, attrs('192.0.2.1'), 60);
+  await s.createLease({ subnet: parseIpv4Cidr('10.244.5.0/25')! }, attrs('192.0.2.1'), 60);
   const m = new LeaseManager({ store: s, config: cfg, attrs: attrs('192.0.2.1'), ttlSeconds: 60 });
   const l = await m.acquire();
   assert.equal(l.subnet!.prefixLen, 24);
@@ -199,12 +199,12 @@ test('watchPeers: own lease filtered, adds/removes delivered, peers mapped, lost
   const me = new LeaseManager({ store: s, config: cfg, attrs: attrs('192.0.2.1'), ttlSeconds: 60 });
   const own = await me.acquire();
   await s.createLease(
-    { subnet: parseIp4Cidr('10.244.200.0/24')! },
+    { subnet: parseIpv4Cidr('10.244.200.0/24')! },
     attrs('192.0.2.2', '0e:00:00:00:00:02'),
     60,
   );
   await s.createLease(
-    { subnet: parseIp4Cidr('10.244.201.0/24')! },
+    { subnet: parseIpv4Cidr('10.244.201.0/24')! },
     { ...attrs('192.0.2.3'), backendType: 'host-gw', backendData: null },
     60,
   );
@@ -249,13 +249,13 @@ test('watchPeers: own lease filtered, adds/removes delivered, peers mapped, lost
 
     const next = () => new Promise<void>((r) => wake.push(r));
     let p = next();
-    await s.deleteLease({ subnet: parseIp4Cidr('10.244.200.0/24')! });
+    await s.deleteLease({ subnet: parseIpv4Cidr('10.244.200.0/24')! });
     await p;
     assert.deepEqual(peersNow, ['10.244.201.0-24']);
     assert.equal(seen.at(-1)!.type, 'removed');
     assert.equal(seen.at(-1)!.lease.attrs.publicIp, '192.0.2.2');
     p = next();
-    await s.createLease({ subnet: parseIp4Cidr('10.244.202.0/24')! }, attrs('192.0.2.4'), 60);
+    await s.createLease({ subnet: parseIpv4Cidr('10.244.202.0/24')! }, attrs('192.0.2.4'), 60);
     await p;
     assert.deepEqual(peersNow, ['10.244.201.0-24', '10.244.202.0-24']);
     assert.ok(!seen.some((e) => e.lease.key === own.key), 'own lease never reported as a peer');

@@ -2,13 +2,13 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { checkLease, filterLeases, LeasePolicy } from '../../src/control/lease-policy';
 import { leaseFromKeyValue } from '../../src/control/lease';
-import { parseIPv4, parseIp4Cidr } from '../../src/control/ip';
+import { parseIpv4, parseIpv4Cidr } from '../../src/net/addr';
 
 const policy: LeasePolicy = {
-  network: parseIp4Cidr('10.244.0.0/16')!,
+  network: parseIpv4Cidr('10.244.0.0/16')!,
   subnetLen: 24,
-  ownSubnet: parseIp4Cidr('10.244.1.0/24')!,
-  ownAddrs: new Set([parseIPv4('192.0.2.1')!, parseIPv4('127.0.0.1')!]),
+  ownSubnet: parseIpv4Cidr('10.244.1.0/24')!,
+  ownAddrs: new Set([parseIpv4('192.0.2.1')!, parseIpv4('127.0.0.1')!]),
   vni: 1,
 };
 

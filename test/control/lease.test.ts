@@ -11,7 +11,7 @@ import {
   vxlanDataOf,
   vxlanLeaseData,
 } from '../../src/control/lease';
-import { formatIPv6, parseIPv6, parseIp4Cidr, parseIp6Cidr } from '../../src/control/ip';
+import { formatIpv6, parseIpv6, parseIpv4Cidr, parseIpv6Cidr } from '../../src/net/addr';
 
 test('vxlan lease value is byte-for-byte flannel (reservations.md)', () => {
   const s = encodeLeaseAttrs({
@@ -118,13 +118,13 @@ test('fuzz: random JSON and random bytes give a lease or a FormatError, never an
 });
 
 test('subnet keys both ways, IPv4 and dual stack', () => {
-  assert.equal(makeSubnetKey(parseIp4Cidr('10.244.1.0/24')), '10.244.1.0-24');
-  const k = makeSubnetKey(parseIp4Cidr('10.12.13.0/24'), parseIp6Cidr('fd00:12:13::/56'));
+  assert.equal(makeSubnetKey(parseIpv4Cidr('10.244.1.0/24')), '10.244.1.0-24');
+  const k = makeSubnetKey(parseIpv4Cidr('10.12.13.0/24'), parseIpv6Cidr('fd00:12:13::/56'));
   assert.equal(k, '10.12.13.0-24&fd00:12:13::-56');
   const p = parseSubnetKey(`/coreos.com/network/subnets/${k}`)!;
-  assert.deepEqual(p.subnet, parseIp4Cidr('10.12.13.0/24'));
-  assert.deepEqual(p.ipv6Subnet, parseIp6Cidr('fd00:12:13::/56'));
-  assert.equal(makeSubnetKey(null, parseIp6Cidr('fc00::/64')), '0.0.0.0-0&fc00::-64');
+  assert.deepEqual(p.subnet, parseIpv4Cidr('10.12.13.0/24'));
+  assert.deepEqual(p.ipv6Subnet, parseIpv6Cidr('fd00:12:13::/56'));
+  assert.equal(makeSubnetKey(null, parseIpv6Cidr('fc00::/64')), '0.0.0.0-0&fc00::-64');
   assert.equal(parseSubnetKey('0.0.0.0-0&fc00::-64')!.subnet, null);
   assert.equal(parseSubnetKey('10.244.1.0-24')!.subnet!.prefixLen, 24);
   assert.equal(parseSubnetKey('config'), null);
@@ -141,7 +141,7 @@ test('Go canonical IPv6 formatting', () => {
     ['::ffff:1.2.3.4', '::ffff:102:304'],
     ['1:0:0:2:0:0:0:3', '1:0:0:2::3'],
   ];
-  for (const [i, o] of cases) assert.equal(formatIPv6(parseIPv6(i)!), o, i);
-  assert.equal(parseIPv6('1::2::3'), null);
-  assert.equal(parseIPv6('12345::'), null);
+  for (const [i, o] of cases) assert.equal(formatIpv6(parseIpv6(i)!), o, i);
+  assert.equal(parseIpv6('1::2::3'), null);
+  assert.equal(parseIpv6('12345::'), null);
 });

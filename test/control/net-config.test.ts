@@ -2,15 +2,15 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/errors';
 import { backendMtu, parseNetworkConfig } from '../../src/control/net-config';
-import { formatIPv4, formatIPv6 } from '../../src/control/ip';
+import { u32ToIpv4, formatIpv6 } from '../../src/net/addr';
 
 test('flannel defaults: /16 gives /24 subnets, first subnet skipped, backend udp when absent', () => {
   const c = parseNetworkConfig('{"Network":"10.5.0.0/16"}');
   assert.equal(c.enableIPv4, true);
   assert.equal(c.enableIPv6, false);
   assert.equal(c.subnetLen, 24);
-  assert.equal(formatIPv4(c.subnetMin), '10.5.1.0');
-  assert.equal(formatIPv4(c.subnetMax), '10.5.255.0');
+  assert.equal(u32ToIpv4(c.subnetMin), '10.5.1.0');
+  assert.equal(u32ToIpv4(c.subnetMax), '10.5.255.0');
   assert.deepEqual(c.backend, { type: 'udp', port: 8285 });
   assert.equal(backendMtu(c, 1500), 1472);
 });
@@ -80,15 +80,15 @@ test("flannel's other backends are refused naming what weft supports and what th
 test('narrow networks: prefix+2 subnets; explicit SubnetMin/Max honoured', () => {
   const c = parseNetworkConfig('{"Network":"10.0.0.0/26"}');
   assert.equal(c.subnetLen, 28);
-  assert.equal(formatIPv4(c.subnetMin), '10.0.0.16');
-  assert.equal(formatIPv4(c.subnetMax), '10.0.0.48');
+  assert.equal(u32ToIpv4(c.subnetMin), '10.0.0.16');
+  assert.equal(u32ToIpv4(c.subnetMax), '10.0.0.48');
   const d = parseNetworkConfig(
     '{"Network":"10.1.0.0/16","SubnetLen":20,"SubnetMin":"10.1.32.0","SubnetMax":"10.1.64.0"}',
   );
-  assert.equal(formatIPv4(d.subnetMin), '10.1.32.0');
-  assert.equal(formatIPv4(d.subnetMax), '10.1.64.0');
+  assert.equal(u32ToIpv4(d.subnetMin), '10.1.32.0');
+  assert.equal(u32ToIpv4(d.subnetMax), '10.1.64.0');
   const e = parseNetworkConfig('{"Network":"10.1.2.3/16"}'); // masked like Go's ParseCIDR
-  assert.equal(formatIPv4(e.network!.ip), '10.1.0.0');
+  assert.equal(u32ToIpv4(e.network!.ip), '10.1.0.0');
 });
 
 test('IPv6 defaults: /64 subnets for /56, dual stack', () => {
@@ -96,8 +96,8 @@ test('IPv6 defaults: /64 subnets for /56, dual stack', () => {
     '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}',
   );
   assert.equal(c.ipv6SubnetLen, 64);
-  assert.equal(formatIPv6(c.ipv6SubnetMin), 'fd00:10:244:1::');
-  assert.equal(formatIPv6(c.ipv6SubnetMax), 'fd00:10:244:ff::');
+  assert.equal(formatIpv6(c.ipv6SubnetMin), 'fd00:10:244:1::');
+  assert.equal(formatIpv6(c.ipv6SubnetMax), 'fd00:10:244:ff::');
   const v6only = parseNetworkConfig(
     '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00::/120","Backend":{"Type":"vxlan"}}',
   );

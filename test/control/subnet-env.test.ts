@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { formatSubnetEnv, parseSubnetEnv, readSubnetEnv, writeSubnetEnv } from '../../src/control/subnet-env';
-import { parseIp4Cidr, parseIp6Cidr } from '../../src/control/ip';
+import { parseIpv4Cidr, parseIpv6Cidr } from '../../src/net/addr';
 
 test('format is exactly flannel WriteSubnetFile (IPv4)', () => {
   const s = formatSubnetEnv({
-    network: parseIp4Cidr('10.5.0.0/16'),
-    subnet: parseIp4Cidr('10.5.52.0/24'),
+    network: parseIpv4Cidr('10.5.0.0/16'),
+    subnet: parseIpv4Cidr('10.5.52.0/24'),
     ipv6Network: null,
     ipv6Subnet: null,
     mtu: 1450,
@@ -23,10 +23,10 @@ test('format is exactly flannel WriteSubnetFile (IPv4)', () => {
 
 test('format with IPv6 enabled', () => {
   const s = formatSubnetEnv({
-    network: parseIp4Cidr('10.5.0.0/16'),
-    subnet: parseIp4Cidr('10.5.52.0/24'),
-    ipv6Network: parseIp6Cidr('2001:cafe:42::/56'),
-    ipv6Subnet: parseIp6Cidr('2001:cafe:42::/64'),
+    network: parseIpv4Cidr('10.5.0.0/16'),
+    subnet: parseIpv4Cidr('10.5.52.0/24'),
+    ipv6Network: parseIpv6Cidr('2001:cafe:42::/56'),
+    ipv6Subnet: parseIpv6Cidr('2001:cafe:42::/64'),
     mtu: 1472,
     ipMasq: true,
   });
@@ -35,8 +35,8 @@ test('format with IPv6 enabled', () => {
     'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.52.1/24\nFLANNEL_IPV6_NETWORK=2001:cafe:42::/56\nFLANNEL_IPV6_SUBNET=2001:cafe:42::1/64\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n',
   );
   const back = parseSubnetEnv(s);
-  assert.deepEqual(back.subnet, parseIp4Cidr('10.5.52.0/24'));
-  assert.deepEqual(back.ipv6Subnet, parseIp6Cidr('2001:cafe:42::/64'));
+  assert.deepEqual(back.subnet, parseIpv4Cidr('10.5.52.0/24'));
+  assert.deepEqual(back.ipv6Subnet, parseIpv6Cidr('2001:cafe:42::/64'));
   assert.equal(back.mtu, 1472);
   assert.equal(back.ipMasq, true);
 });
@@ -45,7 +45,7 @@ test('parse tolerates godotenv forms and ignores multi-valued entries like flann
   const p = parseSubnetEnv(
     '# c\nexport FLANNEL_SUBNET="10.1.2.1/24"\nFLANNEL_IPV6_SUBNET=fd00::1/64,fd01::1/64\n',
   );
-  assert.deepEqual(p.subnet, parseIp4Cidr('10.1.2.0/24'));
+  assert.deepEqual(p.subnet, parseIpv4Cidr('10.1.2.0/24'));
   assert.equal(p.ipv6Subnet, null);
   assert.equal(parseSubnetEnv('FLANNEL_SUBNET=garbage').subnet, null);
 });
@@ -57,8 +57,8 @@ test('write is atomic (temp + rename), 0644, creates parents, reads back', async
   const old = process.umask(0o077);
   try {
     await writeSubnetEnv(file, {
-      network: parseIp4Cidr('10.5.0.0/16'),
-      subnet: parseIp4Cidr('10.5.3.0/24'),
+      network: parseIpv4Cidr('10.5.0.0/16'),
+      subnet: parseIpv4Cidr('10.5.3.0/24'),
       ipv6Network: null,
       ipv6Subnet: null,
       mtu: 1450,
@@ -71,8 +71,8 @@ test('write is atomic (temp + rename), 0644, creates parents, reads back', async
   assert.deepEqual(fs.readdirSync(path.dirname(file)), ['subnet.env'], 'no temp file left behind');
   const ino = fs.statSync(file).ino;
   await writeSubnetEnv(file, {
-    network: parseIp4Cidr('10.5.0.0/16'),
-    subnet: parseIp4Cidr('10.5.4.0/24'),
+    network: parseIpv4Cidr('10.5.0.0/16'),
+    subnet: parseIpv4Cidr('10.5.4.0/24'),
     ipv6Network: null,
     ipv6Subnet: null,
     mtu: 1450,
@@ -80,6 +80,6 @@ test('write is atomic (temp + rename), 0644, creates parents, reads back', async
   });
   assert.notEqual(fs.statSync(file).ino, ino, 'replaced by rename, not rewritten in place');
   const back = await readSubnetEnv(file);
-  assert.deepEqual(back!.subnet, parseIp4Cidr('10.5.4.0/24'));
+  assert.deepEqual(back!.subnet, parseIpv4Cidr('10.5.4.0/24'));
   assert.equal(await readSubnetEnv(path.join(dir, 'absent')), null);
 });

@@ -1,22 +1,24 @@
 /**
- * cluster-helpers: shared steps of the daemon namespace tests (built on src/demo/testbed.ts).
+ * cluster-helpers: shared steps of the daemon namespace tests (built on src/testing/testbed.ts).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
 import { parseSubnetEnv } from '../../src/control/subnet-env';
-import { formatIPv4, ip4NetToString } from '../../src/control/ip';
-import { Testbed, TestbedNode, sleep } from '../../src/demo/testbed';
+import { u32ToIpv4, ipv4NetToString } from '../../src/net/addr';
+import { Testbed, TestbedNode } from '../../src/testing/testbed';
+import { waitFor } from '../../src/testing/shell';
+import { isRoot } from '../../src/testing/tools';
+import { WEFT_BIN } from '../../src/testing/weft-link';
 
 /** CONFIG is the network config the daemon tests use. */
 export const CONFIG = '{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 
 /** WEFT is bin/weft. */
-export const WEFT = path.join(__dirname, '..', '..', '..', 'bin', 'weft');
+export const WEFT = WEFT_BIN;
 
 /** needRoot fails the test loudly unless root. */
 export function needRoot(): void {
-  if (process.getuid?.() !== 0) {
+  if (!isRoot()) {
     throw new Error(
       'this test needs root (network namespaces, veth, TUN devices, etcd in a namespace); CI runs as root',
     );
@@ -33,18 +35,8 @@ export interface NodeInfo {
 }
 
 /** waitUntil polls `cond` every 100 ms until true, else throws naming `what`. */
-export async function waitUntil(
-  cond: () => boolean,
-  ms: number,
-  what: string,
-  diag?: () => string,
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end)
-      throw new Error(`timed out (${ms} ms) waiting for ${what}${diag ? `\n${diag()}` : ''}`);
-    await sleep(100);
-  }
+export function waitUntil(cond: () => boolean, ms: number, what: string, diag?: () => string): Promise<void> {
+  return waitFor(cond, ms, what, diag, 100);
 }
 
 /** nodeInfo reads a ready node's subnet.env and adds its .1 to lo (the cni0 stand-in). */
@@ -57,9 +49,9 @@ export function nodeInfo(
   const env = fs.readFileSync(nd.subnetFile, 'utf8');
   const p = parseSubnetEnv(env);
   assert.ok(p.subnet, `node${nd.index}: FLANNEL_SUBNET in ${env}`);
-  const podIp = formatIPv4((p.subnet.ip + 1) >>> 0);
+  const podIp = u32ToIpv4((p.subnet.ip + 1) >>> 0);
   if (addPodIp) tb.execIn(nd.ns, 'ip', ['addr', 'replace', `${podIp}/32`, 'dev', 'lo']);
-  return { nd, subnet: ip4NetToString(p.subnet), podIp, vtepMac: String(ready.vtepMac), env };
+  return { nd, subnet: ipv4NetToString(p.subnet), podIp, vtepMac: String(ready.vtepMac), env };
 }
 
 /** waitRoutes waits until `nd` routes every subnet in `subnets` into flannel.1. */

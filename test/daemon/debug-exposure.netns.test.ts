@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Testbed, DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../../src/demo/testbed';
+import { Testbed, DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../../src/testing/testbed';
 import { CONFIG, needRoot } from './cluster-helpers';
 
 /** argsWithout drops `--flag value` pairs from `args`. */

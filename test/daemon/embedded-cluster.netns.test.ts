@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Testbed, TestbedNode, DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../../src/demo/testbed';
+import { Testbed, TestbedNode, DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../../src/testing/testbed';
 import { randomLocalMac } from '../../src/daemon/vtep-state';
 import {
   CONFIG,

@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Testbed, DEFAULT_HEALTHZ_PORT, sleep } from '../../src/demo/testbed';
+import { Testbed, DEFAULT_HEALTHZ_PORT } from '../../src/testing/testbed';
+import { sleep } from '../../src/testing/shell';
 import { randomLocalMac } from '../../src/daemon/vtep-state';
 import {
   CONFIG,

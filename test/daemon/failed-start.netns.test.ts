@@ -14,7 +14,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Testbed, sleep } from '../../src/demo/testbed';
+import { Testbed } from '../../src/testing/testbed';
+import { sleep } from '../../src/testing/shell';
 import { CONFIG, needRoot } from './cluster-helpers';
 
 interface Leftovers {

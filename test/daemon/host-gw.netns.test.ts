@@ -14,13 +14,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  BgProcess,
-  DEFAULT_HEALTHZ_PORT,
-  ETCD_CLIENT_URL,
-  Testbed,
-  TestbedNode,
-} from '../../src/demo/testbed';
+import { DEFAULT_HEALTHZ_PORT, ETCD_CLIENT_URL, Testbed, TestbedNode } from '../../src/testing/testbed';
+import { Proc } from '../../src/testing/proc';
 import { randomLocalMac } from '../../src/daemon/vtep-state';
 import { NodeInfo, assertSubnetEnv, leaseJson, needRoot, nodeInfo, ping, waitUntil } from './cluster-helpers';
 
@@ -105,7 +100,7 @@ function flanneldArgs(nd: TestbedNode): string[] {
 }
 
 /** startFlanneldStyle starts `weft run` with only flanneld flags, or only FLANNELD_* variables. */
-function startFlanneldStyle(tb: Testbed, nd: TestbedNode, viaEnv: boolean): BgProcess {
+function startFlanneldStyle(tb: Testbed, nd: TestbedNode, viaEnv: boolean): Proc {
   const args = flanneldArgs(nd);
   const label = `weft run (node${nd.index}, flanneld ${viaEnv ? 'environment' : 'command line'})`;
   const p = viaEnv

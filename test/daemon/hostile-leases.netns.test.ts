@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Testbed, TestbedNode, DEFAULT_METRICS_PORT, sh } from '../../src/demo/testbed';
+import { Testbed, TestbedNode, DEFAULT_METRICS_PORT } from '../../src/testing/testbed';
+import { sh } from '../../src/testing/shell';
 import { CONFIG, leaseJson, needRoot, nodeInfo, ping, startAll, waitUntil } from './cluster-helpers';
 
 function subnetsDir(tb: Testbed): string {

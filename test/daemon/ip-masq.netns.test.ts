@@ -9,7 +9,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Testbed, DEFAULT_METRICS_PORT, sleep } from '../../src/demo/testbed';
+import { Testbed, DEFAULT_METRICS_PORT } from '../../src/testing/testbed';
+import { sleep } from '../../src/testing/shell';
 import { masqRules, forwardRules, ruleText } from '../../src/control/iptables';
 import {
   CONFIG,

@@ -8,7 +8,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KubeNode } from '../../src/control/kube/annotations';
-import { BgProcess, ETCD_IP, Testbed, TestbedNode, sh } from '../../src/demo/testbed';
+import { ETCD_IP, Testbed, TestbedNode } from '../../src/testing/testbed';
+import { Proc } from '../../src/testing/proc';
+import { sh } from '../../src/testing/shell';
 import { KubeCluster } from '../../src/testing/kube-cluster';
 import { waitUntil } from './cluster-helpers';
 
@@ -93,7 +95,7 @@ export function startKubeWeft(
   tb: Testbed,
   nd: TestbedNode,
   o: { nodeName: string | null; kubeconfig: string; netConf: string; extra?: string[]; env?: string[] },
-): BgProcess {
+): Proc {
   const env = [...(o.nodeName === null ? [] : [`NODE_NAME=${o.nodeName}`]), ...(o.env ?? [])];
   const args = tb.weftArgs(nd, [
     '--kube-subnet-mgr',
@@ -119,7 +121,7 @@ export function startKubeWeft(
 }
 
 /** expectExit waits for `p` to exit and returns its code and log. */
-export async function expectExit(p: BgProcess, ms = 60_000): Promise<{ code: number | null; log: string }> {
+export async function expectExit(p: Proc, ms = 60_000): Promise<{ code: number | null; log: string }> {
   let timer: NodeJS.Timeout | undefined;
   const code = await Promise.race([
     p.exited,

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Testbed, DEFAULT_METRICS_PORT } from '../../src/demo/testbed';
+import { Testbed, DEFAULT_METRICS_PORT } from '../../src/testing/testbed';
 import { assertMesh, assertSubnetEnv, needRoot, startAll, waitUntil } from './cluster-helpers';
 
 const UDP_CONFIG = '{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"udp"}}';

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { DataplaneNode, type NodeConfig } from '../../src/dataplane/node';
-import { ipv4ToU32, macToBuffer } from '../../src/route/addr';
+import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
 import type { Backend } from '../../src/route/peer';
 import { ChannelSocketPair, ChannelTun } from '../../src/testing';
 

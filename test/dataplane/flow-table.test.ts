@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { FLOW_TABLE_SLOTS, FlowTable } from '../../src/dataplane/flow-table';
-import { ipv4ToU32 } from '../../src/route/addr';
+import { ipv4ToU32 } from '../../src/net/addr';
 import { buildIcmpEcho, buildIpv4, buildIpv6 } from '../../src/testing';
 import { pair, settle } from './fake-pair';
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { EgressStages } from '../../src/dataplane/egress';
 import { DropReason, makeVxlanConfig, newDropCounters } from '../../src/encap';
 import { PacketBatch } from '../../src/io/packet-batch';
-import { ipv4ToU32, ipv6ToBuffer } from '../../src/route/addr';
+import { ipv4ToU32, ipv6ToBuffer } from '../../src/net/addr';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
 import { ChannelTun, buildIcmpEcho, buildIpv4, buildIpv6 } from '../../src/testing';

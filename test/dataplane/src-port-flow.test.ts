@@ -14,7 +14,7 @@ import { parseSrcPortRange, srcPortRangeRule } from '../../src/dataplane/src-por
 import { flowSourcePort, makeVxlanConfig, newDropCounters } from '../../src/encap';
 import { ConfigError } from '../../src/errors';
 import { PacketBatch } from '../../src/io/packet-batch';
-import { ipv4ToU32, macToBuffer } from '../../src/route/addr';
+import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
 import { ChannelTun, buildIpv4 } from '../../src/testing';

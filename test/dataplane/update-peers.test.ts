@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/errors';
-import { ipv4ToU32 } from '../../src/route/addr';
+import { ipv4ToU32 } from '../../src/net/addr';
 import { buildIcmpEcho } from '../../src/testing';
 import { MAC_B, pair, until } from './fake-pair';
 

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -20,7 +20,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, WEFT_BIN, cleanupFor, createUnderlay, requireRoot, run, waitFor } from '../helpers/netns';
+import {
+  Proc,
+  REPO_ROOT,
+  WEFT_BIN,
+  cleanupFor,
+  createUnderlay,
+  requireRoot,
+  run,
+  waitFor,
+} from '../helpers/netns';
 import { readEnvironmentFile, unitValues } from './unit-file';
 
 const DIR = join(REPO_ROOT, 'deploy', 'systemd');
@@ -69,31 +78,19 @@ test('dockerd started as the drop-in says gets the leased subnet and MTU from we
   const dk = join(dir, 'docker');
   mkdirSync(dk);
   const sock = `unix://${dk}/docker.sock`;
-  const dockerd = spawn(
-    'nsenter',
-    [
-      `--net=/var/run/netns/${u.a.name}`, 'dockerd', ...overlayArgs, '--iptables=false', '--ip6tables=false',
-      '--data-root', join(dk, 'data'), '--exec-root', join(dk, 'exec'),
-      '--pidfile', join(dk, 'dockerd.pid'), '-H', sock,
-    ], // prettier-ignore
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let log = '';
-  dockerd.stderr.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-  const exited = new Promise<void>((r) => dockerd.once('exit', () => r()));
-  cleanup.add(`stop dockerd (pid ${dockerd.pid})`, async () => {
-    if (dockerd.exitCode === null && dockerd.signalCode === null) {
-      dockerd.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-      if (dockerd.exitCode === null && dockerd.signalCode === null) dockerd.kill('SIGKILL');
-    }
-  });
+  // A Proc: killed by PID on cleanup, and on exit should the runner die first.
+  const dockerd = new Proc('dockerd', 'nsenter', [
+    `--net=/var/run/netns/${u.a.name}`, 'dockerd', ...overlayArgs, '--iptables=false', '--ip6tables=false',
+    '--data-root', join(dk, 'data'), '--exec-root', join(dk, 'exec'),
+    '--pidfile', join(dk, 'dockerd.pid'), '-H', sock,
+  ]); // prettier-ignore
+  cleanup.add(`stop dockerd (pid ${dockerd.pid})`, async () => void (await dockerd.stop(15_000)));
   const docker = (...args: string[]): string => run('docker', ['-H', sock, ...args], { timeoutMs: 60_000 });
   await waitFor(
     () => spawnSync('docker', ['-H', sock, 'version'], { stdio: 'ignore' }).status === 0,
     45_000,
     'dockerd up',
-    () => log,
+    () => dockerd.log.slice(-4000),
   );
 
   // 3. Docker's bridge has the leased subnet's first address.

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFlags } from '../../src/control/flags';
 import { parseNetworkConfig } from '../../src/control/net-config';
-import { parseIp4Cidr } from '../../src/control/ip';
+import { parseIpv4Cidr } from '../../src/net/addr';
 import { parseSubnetEnv } from '../../src/control/subnet-env';
 import type { Lease } from '../../src/control/lease';
 import type { NodeView } from '../../src/doctor/node-view';
@@ -29,7 +29,7 @@ const NOW = Date.parse('2026-12-05T12:00:00Z');
 function lease(subnet: string, publicIp: string, mac: string | null, ttlS = 86400): Lease {
   return {
     key: subnet.replace('/', '-'),
-    subnet: parseIp4Cidr(subnet),
+    subnet: parseIpv4Cidr(subnet),
     ipv6Subnet: null,
     attrs: {
       publicIp,

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Testbed, TestbedNode } from '../../src/demo/testbed';
+import { Testbed, TestbedNode } from '../../src/testing/testbed';
 import type { Finding } from '../../src/doctor/finding';
 import { WEFT, needRoot } from '../daemon/cluster-helpers';
 

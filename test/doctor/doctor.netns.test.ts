@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Testbed, TestbedNode } from '../../src/demo/testbed';
+import { Testbed, TestbedNode } from '../../src/testing/testbed';
 import { EmbeddedStore } from '../../src/control/embedded-store';
-import { parseIp4Cidr } from '../../src/control/ip';
+import { parseIpv4Cidr } from '../../src/net/addr';
 import type { Finding } from '../../src/doctor/finding';
 import { CONFIG, WEFT, leaseJson, needRoot, nodeInfo, waitRoutes } from '../daemon/cluster-helpers';
 
@@ -119,7 +119,7 @@ test(
     );
     const store = new EmbeddedStore({ dir: tb.storeDir });
     t.after(() => store.close());
-    const kref = { subnet: parseIp4Cidr('10.244.200.0/24') };
+    const kref = { subnet: parseIpv4Cidr('10.244.200.0/24') };
     const kattrs = {
       publicIp: nk.ip,
       publicIpv6: null,

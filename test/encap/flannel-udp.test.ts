@@ -4,7 +4,8 @@ import { HEADROOM } from '../../src/encap/constants';
 import { DropReason, newDropCounters, sumCounters, type DropReasonName } from '../../src/encap/drop-reason';
 import { flannelUdpDecap, flannelUdpEncap } from '../../src/encap/flannel-udp';
 import { ipv4ChecksumValid, ipv4Ttl } from '../../src/wire/ipv4';
-import { SLOT, writeV4, writeV6 } from './frames';
+import { SLOT } from './frames';
+import { writeV4, writeV6 } from '../../src/testing/packets';
 
 test('flannelUdpEncap decrements TTL with a valid incremental checksum and returns off', () => {
   const buf = Buffer.alloc(SLOT);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, HEADROOM } from '../../src/encap/constants';
 import { flowHash, flowSourcePort } from '../../src/encap/flow-hash';
 import { IP_PROTO_ICMP, IP_PROTO_TCP } from '../../src/wire/ipv4';
-import { SLOT, writeV4, writeV6 } from './frames';
+import { SLOT } from './frames';
+import { writeV4, writeV6 } from '../../src/testing/packets';
 
 const MIN = DEFAULT_SRC_PORT_MIN;
 const MAX = DEFAULT_SRC_PORT_MAX;

@@ -17,11 +17,12 @@ import { writeOuterIPv4Udp } from '../../src/encap/outer';
 import { vxlanDecap } from '../../src/encap/vxlan-decap';
 import { vxlanEncap } from '../../src/encap/vxlan-encap';
 import { makeVxlanConfig } from '../../src/encap/vxlan-config';
-import { markRcoIfPartial } from '../../src/encap/vxlan-rco';
+import { markRcoIfPartial } from '../../src/offload/vxlan-rco';
 import { checksumFold } from '../../src/wire/checksum';
 import { IP_PROTO_TCP } from '../../src/wire/ipv4';
 import { pseudoSumIpv4 } from '../../src/wire/tcp';
-import { CFG_A, CFG_B, MAC_B, SLOT, writeV4, writeV6 } from './frames';
+import { CFG_A, CFG_B, MAC_B, SLOT } from './frames';
+import { writeV4, writeV6 } from '../../src/testing/packets';
 
 // node:test runs each file in its own process, so exposing gc here affects only this file.
 v8.setFlagsFromString('--expose-gc');

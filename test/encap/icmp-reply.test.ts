@@ -26,7 +26,8 @@ import {
   IP_PROTO_ICMP,
   IP_PROTO_TCP,
 } from '../../src/wire/ipv4';
-import { SLOT, writeV4 } from './frames';
+import { SLOT } from './frames';
+import { writeV4 } from '../../src/testing/packets';
 
 const TUN_ADDR = 0x0af40000; // 10.244.0.0, flannel0's address
 

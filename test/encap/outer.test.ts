@@ -29,7 +29,8 @@ import {
   isValidIpv4,
 } from '../../src/wire/ipv4';
 import { udpChecksum, udpChecksumValidIpv4, udpDstPort, udpLength, udpSrcPort } from '../../src/wire/udp';
-import { CFG_A, MAC_A, MAC_B, SLOT, writeV4 } from './frames';
+import { CFG_A, MAC_A, MAC_B, SLOT } from './frames';
+import { writeV4 } from '../../src/testing/packets';
 
 const SRC = 0xc0000201; // 192.0.2.1
 const DST = 0xc0000202; // 192.0.2.2

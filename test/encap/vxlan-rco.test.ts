@@ -19,7 +19,7 @@ import {
 import { makeVxlanConfig } from '../../src/encap/vxlan-config';
 import { vxlanDecap } from '../../src/encap/vxlan-decap';
 import { vxlanEncap } from '../../src/encap/vxlan-encap';
-import { markRcoIfPartial, rcoStartFits } from '../../src/encap/vxlan-rco';
+import { markRcoIfPartial, rcoStartFits } from '../../src/offload/vxlan-rco';
 import { completePartialChecksum, isGso, TsoSegmenter } from '../../src/offload';
 import { partialCsumStart } from '../../src/offload/partial-csum';
 import { checksumFold, internetChecksum } from '../../src/wire/checksum';
@@ -34,7 +34,8 @@ import {
   vxlanReservedBitsSet,
   writeVxlanHeader,
 } from '../../src/wire/vxlan';
-import { MAC_A, MAC_B, SLOT, writeV4, writeV6 } from './frames';
+import { MAC_A, MAC_B, SLOT } from './frames';
+import { writeV4, writeV6 } from '../../src/testing/packets';
 
 const RCO_A = makeVxlanConfig({ localMac: MAC_A, rco: true });
 const RCO_B = makeVxlanConfig({ localMac: MAC_B, rco: true });

@@ -9,12 +9,13 @@ import {
   sumCounters,
   type DropReasonName,
 } from '../../src/encap/drop-reason';
-import { ipPacketLength } from '../../src/encap/inner-ip';
+import { ipPacketLength } from '../../src/wire/ip';
 import { makeVxlanConfig } from '../../src/encap/vxlan-config';
 import { vxlanDecap } from '../../src/encap/vxlan-decap';
 import { vxlanEncap } from '../../src/encap/vxlan-encap';
 import { ConfigError } from '../../src/errors';
-import { CFG_A, CFG_B, MAC_A, MAC_B, SLOT, writeV4, writeV6 } from './frames';
+import { CFG_A, CFG_B, MAC_A, MAC_B, SLOT } from './frames';
+import { writeV4, writeV6 } from '../../src/testing/packets';
 
 test('vxlanEncap writes RFC 7348 header + inner Ethernet in front, returns off - 22', () => {
   const buf = Buffer.alloc(SLOT, 0xcc);

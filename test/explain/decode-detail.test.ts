@@ -11,7 +11,7 @@ import {
   type OverlayKind,
 } from '../../src/explain';
 import { macText } from '../../src/explain/names';
-import { bufferToMac } from '../../src/route/addr';
+import { bufferToMac } from '../../src/net/addr';
 import { fixture } from '../golden/fixtures';
 import {
   eth,
@@ -25,7 +25,7 @@ import {
   udp,
   vxlanFrame,
   vxlanHdr,
-} from '../capture/frames';
+} from '../../src/testing/packets';
 
 const kernel = fixture('kernel-vxlan-8472.pcap');
 const socat = fixture('socat-udp-8285.pcap');

@@ -7,7 +7,17 @@ import { parseHex } from '../../src/cli/commands/explain';
 import { FormatError } from '../../src/errors';
 import { udpChecksumIpv6 } from '../../src/wire/udp';
 import { fixture, weft, FIXTURES } from '../golden/fixtures';
-import { eth, icmpEcho, ipv4, ipv6, ipv6Ext, ipv6Frag, tagged, udp, vxlanFrame } from '../capture/frames';
+import {
+  eth,
+  icmpEcho,
+  ipv4,
+  ipv6,
+  ipv6Ext,
+  ipv6Frag,
+  tagged,
+  udp,
+  vxlanFrame,
+} from '../../src/testing/packets';
 
 const kernel = fixture('kernel-vxlan-8472.pcap');
 const socat = fixture('socat-udp-8285.pcap');

@@ -17,7 +17,8 @@ import {
 import { isValidIcmpv4 } from '../../src/wire/icmpv4';
 import { ipv4ChecksumValid, ipv4TotalLength, isValidIpv4 } from '../../src/wire/ipv4';
 import { isValidIpv6, ipv6PacketLength } from '../../src/wire/ipv6';
-import { SLOT, writeV4, writeV6 } from '../encap/frames';
+import { SLOT } from '../encap/frames';
+import { writeV4, writeV6 } from '../../src/testing/packets';
 import { mulberry32, mutate } from './mutate';
 
 const MTU = 1472;

@@ -27,10 +27,10 @@ import type { BatchUdpSocket } from '../../src/io/batch-udp-socket';
 import type { PacketBatch } from '../../src/io/packet-batch';
 import type { Tun } from '../../src/io/tun';
 import { OffloadIngress } from '../../src/dataplane/ingress-offload';
-import { ipv4ToU32 } from '../../src/route/addr';
+import { ipv4ToU32 } from '../../src/net/addr';
 import { indexPeers, RouteTable } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
-import { KINDS, writePacket } from '../helpers/l4-packets';
+import { L4_KINDS as KINDS, writeL4Packet as writePacket } from '../../src/testing/packets';
 import { mulberry32, mutate } from './mutate';
 
 const MAC_LOCAL = Buffer.from('0e0000000b02', 'hex');

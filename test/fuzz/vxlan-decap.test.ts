@@ -15,7 +15,8 @@ import { ethDstEquals, ethEtherType, ethSrcEquals } from '../../src/wire/etherne
 import { isValidIpv4 } from '../../src/wire/ipv4';
 import { isValidIpv6 } from '../../src/wire/ipv6';
 import { isValidVxlan, vxlanHasRco, vxlanRcoOffset, vxlanRcoStart, vxlanVni } from '../../src/wire/vxlan';
-import { CFG_A, CFG_B, MAC_B, SLOT, writeV4, writeV6 } from '../encap/frames';
+import { CFG_A, CFG_B, MAC_B, SLOT } from '../encap/frames';
+import { writeV4, writeV6 } from '../../src/testing/packets';
 import { mulberry32, mutate } from './mutate';
 
 /** reference is the slow, obviously-correct decap: returns a DropReason slot or -1 for accept. */

@@ -12,7 +12,7 @@ import { DropReason } from '../../src/encap';
 import { decapPcap } from '../../src/pcap/decap';
 import { LINKTYPE_ETHERNET, readPcapFile } from '../../src/pcap/pcap-file';
 import { readCaptureFile } from '../../src/pcap/read-capture';
-import { ipv4ToU32 } from '../../src/route/addr';
+import { ipv4ToU32 } from '../../src/net/addr';
 import { FIXTURES, tempDir, tsharkProblems, weft } from './fixtures';
 
 const UNDERLAY = join(FIXTURES, 'kernel-vxlan-offload-8472.pcap');

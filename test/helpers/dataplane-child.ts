@@ -9,7 +9,7 @@
  */
 import { createInterface } from 'node:readline';
 import { DataplaneNode, type NodeConfig } from '../../src/dataplane/node';
-import { ipv4ToU32, macToBuffer } from '../../src/route/addr';
+import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
 import type { PeerSpec } from '../../src/route/route-table';
 
 /** PeerJson is a peer as the test writes it. */

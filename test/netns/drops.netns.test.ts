@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { macToBuffer } from '../../src/route/addr';
+import { macToBuffer } from '../../src/net/addr';
 import { buildIcmpEcho } from '../../src/testing/packets';
 import {
   cleanupFor,

@@ -22,7 +22,13 @@ import {
 } from '../../src/offload';
 import { internetChecksum } from '../../src/wire/checksum';
 
-import { KINDS, kindName as name, l4Valid, writePacket, type Kind } from '../helpers/l4-packets';
+import {
+  L4_KINDS as KINDS,
+  l4KindName as name,
+  l4ChecksumValid as l4Valid,
+  writeL4Packet as writePacket,
+  type L4Kind as Kind,
+} from '../../src/testing/packets';
 
 describe('recognition', () => {
   for (const k of KINDS) {

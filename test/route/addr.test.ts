@@ -7,9 +7,9 @@ import {
   ipv6ToString,
   macToBuffer,
   parseCidr,
-  prefixMaskV4,
+  ipv4Mask,
   u32ToIpv4,
-} from '../../src/route/addr';
+} from '../../src/net/addr';
 import { ConfigError } from '../../src/errors';
 
 test('ipv4ToU32 / u32ToIpv4 round trip, host order', () => {
@@ -37,11 +37,11 @@ test('ipv4ToU32 rejects bad input with a ConfigError naming the input', () => {
   }
 });
 
-test('prefixMaskV4 covers /0 and /32', () => {
-  assert.equal(prefixMaskV4(0), 0);
-  assert.equal(prefixMaskV4(1), 0x80000000);
-  assert.equal(prefixMaskV4(24), 0xffffff00);
-  assert.equal(prefixMaskV4(32), 0xffffffff);
+test('ipv4Mask covers /0 and /32', () => {
+  assert.equal(ipv4Mask(0), 0);
+  assert.equal(ipv4Mask(1), 0x80000000);
+  assert.equal(ipv4Mask(24), 0xffffff00);
+  assert.equal(ipv4Mask(32), 0xffffffff);
 });
 
 test('parseCidr: table of valid prefixes', () => {

@@ -3,7 +3,7 @@
  * (linear scan for the longest match) that the fast table is checked against.
  */
 
-import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../../src/route/addr';
+import { ipv4ToU32, parseCidr, u32ToIpv4 } from '../../src/net/addr';
 import { indexPeers, type PeerSpec } from '../../src/route/route-table';
 import type { Peer } from '../../src/route/peer';
 

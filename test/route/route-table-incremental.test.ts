@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ipv6ToBuffer, parseCidr, u32ToIpv4 } from '../../src/route/addr';
+import { ipv6ToBuffer, parseCidr, u32ToIpv4 } from '../../src/net/addr';
 import { RouteTable, indexPeers, type PeerSpec } from '../../src/route/route-table';
 import { diffPeers } from '../../src/route/peer-diff';
 import { Router } from '../../src/route/router';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipv4ToU32, ipv6ToBuffer, parseCidr } from '../../src/route/addr';
+import { ipv4ToU32, ipv6ToBuffer, parseCidr } from '../../src/net/addr';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { ConfigError } from '../../src/errors';
 import { Rng, SlowTable, peersFor, randomV4Subnet, randomV6Subnet, spec } from './route-fixtures';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipv4ToU32, ipv6ToBuffer, macToBuffer } from '../../src/route/addr';
+import { ipv4ToU32, ipv6ToBuffer, macToBuffer } from '../../src/net/addr';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { DEFAULT_ROUTE_CACHE_SIZE, Router } from '../../src/route/router';
 import { Rng, peersFor, randomV4Subnet, spec } from './route-fixtures';

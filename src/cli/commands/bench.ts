@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { FormatError, SystemError, UsageError } from '../../errors';
 import { commandLine, intValue, listValue, numberValue, parseArgv } from '../args';
 import { checkInputPath, checkOutputPath } from '../files';
-import { requireTools } from '../../demo/testbed';
+import { requireTools } from '../../testing/tools';
 import { CASE_NAMES, DEFAULT_CASES, type CaseName } from '../../benchsuite/cases';
 import { formatTable, type BenchReport } from '../../benchsuite/report';
 import { renderCsv } from '../../benchsuite/csv';

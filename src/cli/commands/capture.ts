@@ -10,7 +10,7 @@
 import { networkInterfaces } from 'node:os';
 import { UsageError } from '../../errors';
 import { TcpSeqTracker } from '../../capture/tcp-seq';
-import { ipv4ToU32 } from '../../route/addr';
+import { ipv4ToU32 } from '../../net/addr';
 import { choiceValue, commandLine, intValue, parseArgv } from '../args';
 import { checkInputPath, checkOutputPath } from '../files';
 import { LiveCapture } from '../../capture/live';

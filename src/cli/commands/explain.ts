@@ -17,7 +17,7 @@ import { parseHexInput, rawIpHint } from '../../explain/hex-input';
 import { localSenders } from '../../pcap/decap';
 import { linkTypeName } from '../../pcap/pcap-file';
 import { readCaptureFile } from '../../pcap/read-capture';
-import { ipv4ToU32 } from '../../route/addr';
+import { ipv4ToU32 } from '../../net/addr';
 
 /** usage is the `weft help explain` text. */
 export const usage = `usage: weft explain HEX [--link eth|ip] [--port N] [--udp-port N]

@@ -17,7 +17,7 @@
 import { ConfigError, UsageError } from '../../errors';
 import { choiceValue, commandLine, intValue, parseArgv } from '../args';
 import { parseWorkers } from '../../dataplane/workers';
-import { bufferToMac, ipv4ToU32, macToBuffer, parseCidr } from '../../route/addr';
+import { bufferToMac, ipv4ToU32, macToBuffer, parseCidr } from '../../net/addr';
 import type { Backend } from '../../route/peer';
 import type { PeerSpec } from '../../route/route-table';
 import { randomVtepMac } from '../../daemon/vtep-state';

@@ -11,7 +11,7 @@ import { CHECKSUM_POLICIES, countsReport, decapPcap, type ChecksumPolicy } from 
 import { encapPcap } from '../../pcap/encap';
 import { linkTypeName, writePcapFile } from '../../pcap/pcap-file';
 import { readCaptureFile } from '../../pcap/read-capture';
-import { ipv4ToU32, macToBuffer } from '../../route/addr';
+import { ipv4ToU32, macToBuffer } from '../../net/addr';
 import type { Backend } from '../../route/peer';
 
 /** usage is the `weft help pcap` text. */

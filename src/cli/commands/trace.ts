@@ -18,7 +18,7 @@ import {
   writeOuterIPv4Udp,
 } from '../../encap';
 import { explainFrame } from '../../explain';
-import { ipv4ToU32, macToBuffer, prefixMaskV4, tryIpv4ToU32 } from '../../route/addr';
+import { ipv4ToU32, macToBuffer, ipv4Mask, tryIpv4ToU32 } from '../../net/addr';
 import { RouteTable } from '../../route/route-table';
 import type { Peer } from '../../route/peer';
 import { buildIcmpEcho } from '../../testing/packets';
@@ -74,7 +74,7 @@ export interface TraceResult {
 
 function inCidr(ip: number, cidr: string): boolean {
   const [a, l] = cidr.split('/');
-  const mask = prefixMaskV4(Number(l));
+  const mask = ipv4Mask(Number(l));
   return (ip & mask) >>> 0 === (ipv4ToU32(a!) & mask) >>> 0;
 }
 

@@ -17,7 +17,7 @@
  * strings escaped as Go's encoding/json escapes them.
  */
 
-import { ip4Mask, Ip4Net, parseIp4Cidr, parseIPv4 } from '../ip';
+import { ipv4Mask, Ipv4Net, parseIpv4Cidr, parseIpv4 } from '../../net/addr';
 import { Lease, LeaseAttrs, makeSubnetKey } from '../lease';
 
 /** KUBE_ANNOTATION_PREFIX is flanneld's `--kube-annotation-prefix` default. */
@@ -91,18 +91,18 @@ export function isManaged(n: KubeNode, a: Annotations): boolean {
  * podCidrOf is nodeToLease's subnet: `spec.podCIDR` when `podCIDRs` is empty, else the first IPv4
  * entry of `podCIDRs` (more than two entries is an error). Returns the text, or an error string.
  */
-export function podCidrOf(n: KubeNode): { cidr: Ip4Net | null; text: string } | { error: string } {
+export function podCidrOf(n: KubeNode): { cidr: Ipv4Net | null; text: string } | { error: string } {
   const list = n.spec?.podCIDRs ?? [];
   const name = n.metadata.name;
   if (list.length === 0) {
     const t = n.spec?.podCIDR ?? '';
-    const c = parseIp4Cidr(t);
+    const c = parseIpv4Cidr(t);
     if (c === null) return { error: `invalid CIDR address: ${t}` };
     return { cidr: c, text: t };
   }
   if (list.length > 2) return { error: `node "${name}" pod cidrs should be IPv4/IPv6 only or dualstack` };
   for (const t of list) {
-    const c = parseIp4Cidr(t);
+    const c = parseIpv4Cidr(t);
     if (c !== null) return { cidr: c, text: t };
   }
   return { cidr: null, text: '' };
@@ -125,7 +125,7 @@ function parseBackendData(raw: string | undefined): unknown {
 export function nodeToLease(n: KubeNode, a: Annotations): Lease | { error: string } {
   const ann = annotationsOf(n);
   const pub = ann[a.backendPublicIp] ?? '';
-  if (parseIPv4(pub) === null) return { error: `failed to parse IP address "${pub}"` };
+  if (parseIpv4(pub) === null) return { error: `failed to parse IP address "${pub}"` };
   const c = podCidrOf(n);
   if ('error' in c) return c;
   if (c.cidr === null) return { error: `node "${n.metadata.name}" has no IPv4 pod CIDR` };
@@ -225,8 +225,8 @@ export function storedVtepMac(n: KubeNode, prefix: string): string | null {
 }
 
 /** cidrContains is flannel's containsCIDR: `inner` lies inside `outer`. */
-export function cidrContains(outer: Ip4Net, inner: Ip4Net): boolean {
-  return inner.prefixLen >= outer.prefixLen && (inner.ip & ip4Mask(outer.prefixLen)) >>> 0 === outer.ip;
+export function cidrContains(outer: Ipv4Net, inner: Ipv4Net): boolean {
+  return inner.prefixLen >= outer.prefixLen && (inner.ip & ipv4Mask(outer.prefixLen)) >>> 0 === outer.ip;
 }
 
 /** Go's encoding/json escapes <, > and & (and U+2028/9) in strings; JSON.stringify does not. */

@@ -19,7 +19,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, KubeApiError, LeaseError, StoreError } from '../../errors';
-import { ip4NetToString } from '../ip';
+import { ipv4NetToString } from '../../net/addr';
 import { Lease, LeaseAttrs, makeSubnetKey } from '../lease';
 import { ControlLog } from '../lease-manager';
 import { LeaseHolder } from '../lease-holder';
@@ -124,8 +124,8 @@ export class KubeLeaseManager implements LeaseHolder {
     if (!cidrContains(network, c.cidr)) {
       throw new ConfigError(
         `node "${name}" spec.podCIDR`,
-        `must lie inside the net-conf.json Network ${ip4NetToString(network)}`,
-        `subnet "${ip4NetToString(network)}" specified in the flannel net config doesn't contain "${ip4NetToString(c.cidr)}" PodCIDR of the "${name}" node`,
+        `must lie inside the net-conf.json Network ${ipv4NetToString(network)}`,
+        `subnet "${ipv4NetToString(network)}" specified in the flannel net config doesn't contain "${ipv4NetToString(c.cidr)}" PodCIDR of the "${name}" node`,
       );
     }
     const want = desiredAnnotations(node, store.annotations, attrs);

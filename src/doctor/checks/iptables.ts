@@ -7,7 +7,7 @@
  * overlay device, which the kernel does only with net.ipv4.ip_forward=1 (checked when cni0 exists).
  */
 import { FWD_CHAIN, Iptables, MASQ_CHAIN, forwardRules, masqRules, ruleText } from '../../control/iptables';
-import { ip4NetToString } from '../../control';
+import { ipv4NetToString } from '../../control';
 import { Finding, ok, problem, skipped } from '../finding';
 import type { NodeView } from '../node-view';
 
@@ -70,8 +70,8 @@ export async function checkIptables(
         chain: MASQ_CHAIN,
         flag: '--ip-masq',
         rules: masqRules({
-          network: ip4NetToString(net),
-          podSubnet: ip4NetToString(sub),
+          network: ipv4NetToString(net),
+          podSubnet: ipv4NetToString(sub),
           randomFully: randomFully && !f.ipMasqFullyRandomDisable,
         }),
       });
@@ -80,7 +80,7 @@ export async function checkIptables(
     sets.push({
       chain: FWD_CHAIN,
       flag: '--iptables-forward-rules',
-      rules: forwardRules(ip4NetToString(net)),
+      rules: forwardRules(ipv4NetToString(net)),
     });
   for (const s of sets) {
     let missing;

@@ -12,18 +12,18 @@
  * the lease's (the peer restarted with a new VTEP MAC), blackholes that traffic: weft peers count
  * it as `bad_inner_dst_mac`, kernel peers drop it silently.
  */
-import { Ip4Net, Lease, formatIPv4, ip4NetToString, parseIp4Cidr, vxlanDataOf } from '../../control';
+import { Ipv4Net, Lease, u32ToIpv4, ipv4NetToString, parseIpv4Cidr, vxlanDataOf } from '../../control';
 import { Finding, note, ok, problem, skipped } from '../finding';
 import type { HostRoute } from '../host';
 import type { NodeView } from '../node-view';
 
 /** routeNet parses `ip route` destinations: a host route is printed without `/32`. */
-function routeNet(r: HostRoute): Ip4Net | null {
-  if (r.dst === 'default') return parseIp4Cidr('0.0.0.0/0');
-  return parseIp4Cidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
+function routeNet(r: HostRoute): Ipv4Net | null {
+  if (r.dst === 'default') return parseIpv4Cidr('0.0.0.0/0');
+  return parseIpv4Cidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
 }
 
-const sameNet = (a: Ip4Net | null, b: Ip4Net | null): boolean =>
+const sameNet = (a: Ipv4Net | null, b: Ipv4Net | null): boolean =>
   a !== null && b !== null && a.ip === b.ip && a.prefixLen === b.prefixLen;
 
 /** leaseMac is a vxlan lease's VTEP MAC, or null. */
@@ -68,10 +68,10 @@ export function checkPeers(v: NodeView, weftVtepMac: string | null = null): Find
     const has = v.routes.some((r) => r.dev === dev && sameNet(routeNet(r), net));
     out.push(
       has
-        ? ok('peers', `route ${ip4NetToString(net)} dev ${dev} (udp backend)`)
+        ? ok('peers', `route ${ipv4NetToString(net)} dev ${dev} (udp backend)`)
         : problem(
             'peers',
-            `no route ${ip4NetToString(net)} dev ${dev}`,
+            `no route ${ipv4NetToString(net)} dev ${dev}`,
             'the udp backend sends the whole network into flannel0; without the route pod traffic takes the default route',
             restart,
           ),
@@ -83,11 +83,11 @@ export function checkPeers(v: NodeView, weftVtepMac: string | null = null): Find
   const bad: Finding[] = [];
   let good = 0;
   let direct = 0;
-  const leased: Ip4Net[] = [];
+  const leased: Ipv4Net[] = [];
   for (const p of v.peers) {
     if (!p.subnet) continue;
     leased.push(p.subnet);
-    const sn = ip4NetToString(p.subnet);
+    const sn = ipv4NetToString(p.subnet);
     const type = p.attrs.backendType || 'udp';
     if (type !== want) {
       out.push(
@@ -117,7 +117,7 @@ export function checkPeers(v: NodeView, weftVtepMac: string | null = null): Find
       );
       continue;
     }
-    const gw = formatIPv4(p.subnet.ip);
+    const gw = u32ToIpv4(p.subnet.ip);
     const mac = leaseMac(p);
     const issues: string[] = [];
     if (v.flavor === 'kernel-vxlan') {
@@ -174,7 +174,7 @@ export function checkPeers(v: NodeView, weftVtepMac: string | null = null): Find
       const macs = new Set(v.peers.map(leaseMac).filter((m): m is string => m !== null));
       for (const n of v.neigh) {
         if (!n.lladdr || !n.state.includes('PERMANENT')) continue;
-        const known = v.peers.some((p) => p.subnet && formatIPv4(p.subnet.ip) === n.dst);
+        const known = v.peers.some((p) => p.subnet && u32ToIpv4(p.subnet.ip) === n.dst);
         if (!known && !macs.has(n.lladdr)) {
           out.push(
             note(

@@ -6,7 +6,7 @@
  * contain ...`. The Node is read through a NodeReader, so the check does not depend on which
  * Kubernetes client is wired in.
  */
-import { Ip4Net, ip4NetEqual, ip4NetToString, parseIp4Cidr } from '../../control';
+import { Ipv4Net, ipv4NetEqual, ipv4NetToString, parseIpv4Cidr } from '../../control';
 import { Finding, ok, problem, skipped } from '../finding';
 import type { NodeView } from '../node-view';
 
@@ -21,9 +21,9 @@ export interface NodeReader {
   readNode(name: string): Promise<KubeNodeSpec | null>;
 }
 
-const contains = (outer: Ip4Net, inner: Ip4Net): boolean =>
+const contains = (outer: Ipv4Net, inner: Ipv4Net): boolean =>
   inner.prefixLen >= outer.prefixLen &&
-  parseIp4Cidr(`${ip4NetToString(inner).split('/')[0]}/${outer.prefixLen}`)?.ip === outer.ip;
+  parseIpv4Cidr(`${ipv4NetToString(inner).split('/')[0]}/${outer.prefixLen}`)?.ip === outer.ip;
 
 /**
  * checkPodCidr runs in Kubernetes mode only: `kubeMode` false gives one `skipped`. `nodeName` is
@@ -65,7 +65,7 @@ export async function checkPodCidr(
     node.podCIDRs && node.podCIDRs.length > 0 ? node.podCIDRs : node.podCIDR ? [node.podCIDR] : []
   ).filter((c) => !c.includes(':'));
   const net = v.config?.network ?? null;
-  const netText = net ? ip4NetToString(net) : 'Network';
+  const netText = net ? ipv4NetToString(net) : 'Network';
   if (cidrs.length === 0)
     return [
       problem(
@@ -75,7 +75,7 @@ export async function checkPodCidr(
         `start kube-controller-manager with --allocate-node-cidrs=true --cluster-cidr=${netText} (kubeadm: --pod-network-cidr=${netText}), or set it once by hand: kubectl patch node ${nodeName} -p '{"spec":{"podCIDR":"<a free /24 in ${netText}>"}}'`,
       ),
     ];
-  const pod = parseIp4Cidr(cidrs[0]!);
+  const pod = parseIpv4Cidr(cidrs[0]!);
   if (!pod) return [skipped('podcidr', `node "${nodeName}" has an unreadable podCIDR ${cidrs[0]}`)];
   const out: Finding[] = [];
   if (net && !contains(net, pod)) {
@@ -89,11 +89,11 @@ export async function checkPodCidr(
     );
   } else out.push(ok('podcidr', `node "${nodeName}" podCIDR ${cidrs[0]} is inside ${netText}`));
   const env = v.subnetEnv?.subnet ?? null;
-  if (env && !ip4NetEqual(env, pod))
+  if (env && !ipv4NetEqual(env, pod))
     out.push(
       problem(
         'podcidr',
-        `subnet.env has ${ip4NetToString(env)} but node "${nodeName}" podCIDR is ${cidrs[0]}`,
+        `subnet.env has ${ipv4NetToString(env)} but node "${nodeName}" podCIDR is ${cidrs[0]}`,
         'the podCIDR changed (the node was deleted and re-registered) while subnet.env kept the old subnet',
         'restart flanneld / weft run so it rewrites subnet.env, then fix cni0 (see the subnet findings)',
       ),

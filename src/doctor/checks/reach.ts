@@ -8,7 +8,7 @@
  * firewall, a security group, NSX eating 8472). host-gw peers are plain routed IP and are not
  * probed here.
  */
-import { formatIPv4 } from '../../control';
+import { u32ToIpv4 } from '../../control';
 import { IcmpProber } from '../../mtu/icmp-prober';
 import type { ProbeOutcome } from '../../mtu/search';
 import { Finding, note, ok, problem, skipped } from '../finding';
@@ -67,7 +67,7 @@ export async function checkReach(
     const batch = peers.slice(i, i + PARALLEL);
     const results = await Promise.all(
       batch.map(async (p) => {
-        const gw = formatIPv4(p.subnet!.ip);
+        const gw = u32ToIpv4(p.subnet!.ip);
         let echo: ProbeOutcome;
         try {
           echo = await probes.echo(gw, timeoutMs);

@@ -5,13 +5,13 @@
  * down, store wiped, public IP changed) therefore leaves a stale cni0 behind, and the plugin fails
  * every new pod with `"cni0" already has an IP address different from <new .1/len>`.
  */
-import { Ip4Net, formatIPv4, ip4NetEqual, ip4NetToString, parseIp4Cidr } from '../../control';
+import { Ipv4Net, u32ToIpv4, ipv4NetEqual, ipv4NetToString, parseIpv4Cidr } from '../../control';
 import { Finding, note, ok, problem, skipped } from '../finding';
 import type { NodeView } from '../node-view';
 
-const gatewayOf = (n: Ip4Net): string => `${formatIPv4((n.ip + 1) >>> 0)}/${n.prefixLen}`;
-const inside = (addr: string, net: Ip4Net): boolean => {
-  const a = parseIp4Cidr(`${addr.split('/')[0]}/${net.prefixLen}`);
+const gatewayOf = (n: Ipv4Net): string => `${u32ToIpv4((n.ip + 1) >>> 0)}/${n.prefixLen}`;
+const inside = (addr: string, net: Ipv4Net): boolean => {
+  const a = parseIpv4Cidr(`${addr.split('/')[0]}/${net.prefixLen}`);
   return a !== null && a.ip === net.ip;
 };
 
@@ -29,7 +29,7 @@ export function checkSubnet(v: NodeView): Finding[] {
     out.push(
       problem(
         'subnet',
-        `no lease in the store belongs to this node (public IP ${v.ext?.publicIp ?? '?'}${env?.subnet ? `, subnet.env subnet ${ip4NetToString(env.subnet)}` : ''})`,
+        `no lease in the store belongs to this node (public IP ${v.ext?.publicIp ?? '?'}${env?.subnet ? `, subnet.env subnet ${ipv4NetToString(env.subnet)}` : ''})`,
         'other nodes route to a subnet only while its lease exists: this node is unreachable from the overlay (the daemon is down, its lease expired, or it publishes another --public-ip)',
         'start flanneld / weft run on this node (it reuses or acquires a lease); give doctor the same flags as the node (--iface, --public-ip, store flags)',
       ),
@@ -38,7 +38,7 @@ export function checkSubnet(v: NodeView): Finding[] {
     out.push(
       ok(
         'subnet',
-        `lease ${lease.key} for ${lease.subnet ? ip4NetToString(lease.subnet) : '?'} (public IP ${lease.attrs.publicIp})`,
+        `lease ${lease.key} for ${lease.subnet ? ipv4NetToString(lease.subnet) : '?'} (public IP ${lease.attrs.publicIp})`,
       ),
     );
   }
@@ -53,11 +53,11 @@ export function checkSubnet(v: NodeView): Finding[] {
       ),
     );
   } else {
-    if (lease?.subnet && env.subnet && !ip4NetEqual(lease.subnet, env.subnet)) {
+    if (lease?.subnet && env.subnet && !ipv4NetEqual(lease.subnet, env.subnet)) {
       out.push(
         problem(
           'subnet',
-          `subnet.env has FLANNEL_SUBNET=${gatewayOf(env.subnet)}, but this node's lease is ${ip4NetToString(lease.subnet)}`,
+          `subnet.env has FLANNEL_SUBNET=${gatewayOf(env.subnet)}, but this node's lease is ${ipv4NetToString(lease.subnet)}`,
           'pods get addresses from subnet.env while peers route the lease to this node: traffic to pods misses. The lease changed after subnet.env was written (the daemon is not running, or lost and re-acquired its lease)',
           `restart flanneld / weft run (it rewrites ${file}); then fix cni0 as below if it holds the old address`,
         ),
@@ -65,11 +65,11 @@ export function checkSubnet(v: NodeView): Finding[] {
     } else if (lease?.subnet && env.subnet) {
       out.push(ok('subnet', `subnet.env FLANNEL_SUBNET=${gatewayOf(env.subnet)} matches the lease`));
     }
-    if (net && env.network && !ip4NetEqual(net, env.network)) {
+    if (net && env.network && !ipv4NetEqual(net, env.network)) {
       out.push(
         problem(
           'subnet',
-          `subnet.env has FLANNEL_NETWORK=${ip4NetToString(env.network)}, but the network config says ${ip4NetToString(net)}`,
+          `subnet.env has FLANNEL_NETWORK=${ipv4NetToString(env.network)}, but the network config says ${ipv4NetToString(net)}`,
           'the config changed after the node started: routes and masquerade rules follow the old network',
           'restart the node so it rewrites subnet.env and its rules',
         ),
@@ -109,7 +109,7 @@ export function checkSubnet(v: NodeView): Finding[] {
 
   // The overlay device holds <subnet>.0/32: the source of host-to-pod traffic and the peers' gateway.
   if (want && v.devLink && net) {
-    const expected = `${formatIPv4(want.ip)}/32`;
+    const expected = `${u32ToIpv4(want.ip)}/32`;
     const inNet = v.devLink.addrs.filter((a) => inside(a, net));
     const stale = inNet.filter((a) => a !== expected);
     if (!inNet.includes(expected) || stale.length > 0) {

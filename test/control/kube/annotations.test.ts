@@ -13,7 +13,7 @@ import {
   storedVtepMac,
   type KubeNode,
 } from '../../../src/control/kube/annotations';
-import { parseIp4Cidr } from '../../../src/control/ip';
+import { parseIpv4Cidr } from '../../../src/net/addr';
 import { vxlanLeaseData } from '../../../src/control/lease';
 
 const A = annotationKeys();
@@ -111,8 +111,8 @@ test('NetworkUnavailable=False patch, stored VTEP MAC, containsCIDR', () => {
     '0a:00:00:00:00:07',
   );
   assert.equal(storedVtepMac(node({ [A.backendData]: 'null' }), 'flannel.alpha.coreos.com'), null);
-  const net = parseIp4Cidr('10.244.0.0/16')!;
-  assert.equal(cidrContains(net, parseIp4Cidr('10.244.3.0/24')!), true);
-  assert.equal(cidrContains(net, parseIp4Cidr('10.245.3.0/24')!), false);
-  assert.equal(cidrContains(net, parseIp4Cidr('10.0.0.0/8')!), false);
+  const net = parseIpv4Cidr('10.244.0.0/16')!;
+  assert.equal(cidrContains(net, parseIpv4Cidr('10.244.3.0/24')!), true);
+  assert.equal(cidrContains(net, parseIpv4Cidr('10.245.3.0/24')!), false);
+  assert.equal(cidrContains(net, parseIpv4Cidr('10.0.0.0/8')!), false);
 });

@@ -1,10 +1,15 @@
 /**
- * Address helpers: IPv4 dotted quads <-> host-order u32, CIDR parsing (IPv4 and IPv6), MAC strings
- * <-> 6-byte Buffers, and IPv6 text <-> 16 bytes.
+ * addr: IP and MAC addresses for the control paths (config, leases, flags, CLI, tests): IPv4
+ * dotted quads <-> host-order u32, IPv6 text <-> 16 bytes or a 128-bit bigint, CIDR parsing, MAC
+ * strings <-> 6-byte Buffers, and the network values (mask, overlap, equality) leases and the
+ * network config compare.
  *
- * Design notes: these run on control paths (config, leases, CLI, tests), so they validate hard and
- * throw `ConfigError` naming the offending input. The packet path never parses text; it reads
- * addresses straight out of packet buffers as numbers.
+ * Design notes: parsing follows Go's `net.ParseIP` / `net.ParseCIDR` (what flannel uses): dotted
+ * quads without leading zeros, and IPv6 printed in Go's canonical form (RFC 5952: lower case,
+ * longest run of two or more zero groups collapsed to `::`), so keys and subnet.env values match
+ * flannel's byte for byte. The throwing parsers name the offending field in a `ConfigError`; the
+ * `try`/`parse` forms return -1 or null. The packet path never parses text; it reads addresses
+ * straight out of packet buffers as numbers.
  */
 
 import { ConfigError } from '../errors';
@@ -50,8 +55,8 @@ export function u32ToIpv4(v: number): string {
   return `${(v >>> 24) & 0xff}.${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
 }
 
-/** prefixMaskV4 is the host-order netmask of an IPv4 prefix length (0..32) as a u32. */
-export function prefixMaskV4(len: number): number {
+/** ipv4Mask is the host-order netmask of an IPv4 prefix length (0..32) as a u32. */
+export function ipv4Mask(len: number): number {
   // `<< 32` is `<< 0` in JS, so /0 needs its own case.
   return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
 }
@@ -148,10 +153,10 @@ export function readIpv6Words(buf: Uint8Array, off = 0): [number, number, number
 }
 
 /** Cidr is a parsed, canonical (host bits cleared) IPv4 or IPv6 prefix. */
-export type Cidr = CidrV4 | CidrV6;
+export type Cidr = Ipv4Cidr | Ipv6Cidr;
 
-/** CidrV4 is an IPv4 prefix; `network` is the host-order u32 with host bits cleared. */
-export interface CidrV4 {
+/** Ipv4Cidr is an IPv4 prefix; `network` is the host-order u32 with host bits cleared. */
+export interface Ipv4Cidr {
   readonly family: 4;
   /** Network address as a host-order u32, host bits cleared. */
   readonly network: number;
@@ -165,8 +170,8 @@ export interface CidrV4 {
   readonly text: string;
 }
 
-/** CidrV6 is an IPv6 prefix; `bytes` is the 16-byte network address with host bits cleared. */
-export interface CidrV6 {
+/** Ipv6Cidr is an IPv6 prefix; `bytes` is the 16-byte network address with host bits cleared. */
+export interface Ipv6Cidr {
   readonly family: 6;
   /** Network address as 16 bytes, network order, host bits cleared. */
   readonly bytes: Buffer;
@@ -213,7 +218,7 @@ export function parseCidr(s: string, field = 'subnet'): Cidr {
   const v = tryIpv4ToU32(addr);
   if (v < 0) throw bad('must be a CIDR prefix with a valid IPv4 address');
   if (prefixLen > 32) throw bad('IPv4 prefix length must be in 0..32');
-  const network = (v & prefixMaskV4(prefixLen)) >>> 0;
+  const network = (v & ipv4Mask(prefixLen)) >>> 0;
   const bytes = Buffer.alloc(4);
   bytes.writeUInt32BE(network, 0);
   return {
@@ -253,4 +258,111 @@ export function bufferToMac(buf: Uint8Array, off = 0): string {
   const parts: string[] = [];
   for (let i = 0; i < 6; i++) parts.push(buf[off + i]!.toString(16).padStart(2, '0'));
   return parts.join(':');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network values as the control plane compares them: IPv4 as a host-order u32, IPv6 as a bigint.
+
+/** Ipv4Net is an IPv4 network: `ip` is the host-order u32 network address, `prefixLen` 0..32. */
+export interface Ipv4Net {
+  readonly ip: number;
+  readonly prefixLen: number;
+}
+
+/** Ipv6Net is an IPv6 network: `ip` is the 128-bit network address, `prefixLen` 0..128. */
+export interface Ipv6Net {
+  readonly ip: bigint;
+  readonly prefixLen: number;
+}
+
+const MASK128 = (1n << 128n) - 1n;
+
+/** parseIpv4 returns the host-order u32 of a dotted quad, or null (Go rejects leading zeros too). */
+export function parseIpv4(s: string): number | null {
+  const v = tryIpv4ToU32(s);
+  return v < 0 ? null : v;
+}
+
+/** parseIpv6 returns the 128-bit value of an IPv6 address (with optional embedded IPv4 tail), or null. */
+export function parseIpv6(s: string): bigint | null {
+  const b = new Uint8Array(IPV6_BYTES);
+  if (!tryParseIpv6(s, b)) return null;
+  let v = 0n;
+  for (let i = 0; i < IPV6_BYTES; i++) v = (v << 8n) | BigInt(b[i]!);
+  return v;
+}
+
+/** formatIpv6 prints a 128-bit value in Go's canonical `net.IP.String()` form. */
+export function formatIpv6(v: bigint): string {
+  const b = new Uint8Array(IPV6_BYTES);
+  for (let i = IPV6_BYTES - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn);
+  return ipv6ToString(b);
+}
+
+/** ipv6Mask returns the 128-bit netmask for a prefix length. */
+export function ipv6Mask(prefixLen: number): bigint {
+  return prefixLen === 0 ? 0n : (MASK128 << BigInt(128 - prefixLen)) & MASK128;
+}
+
+/**
+ * splitPrefix splits `addr/N` where N matches `lenRe` and is <= `maxLen` (Go's ParseCIDR rules
+ * per family); null otherwise.
+ */
+function splitPrefix(s: string, lenRe: RegExp, maxLen: number): { addr: string; prefixLen: number } | null {
+  const slash = s.indexOf('/');
+  if (slash < 0) return null;
+  const lenText = s.slice(slash + 1);
+  if (!lenRe.test(lenText)) return null;
+  const prefixLen = Number(lenText);
+  return prefixLen > maxLen ? null : { addr: s.slice(0, slash), prefixLen };
+}
+
+/** parseIpv4Cidr parses `A.B.C.D/N` like Go's ParseCIDR: the result is masked (host bits cleared). */
+export function parseIpv4Cidr(s: string): Ipv4Net | null {
+  const p = splitPrefix(s, /^\d{1,2}$/, 32);
+  const ip = p && parseIpv4(p.addr);
+  if (p === null || ip === null) return null;
+  return { ip: (ip & ipv4Mask(p.prefixLen)) >>> 0, prefixLen: p.prefixLen };
+}
+
+/** parseIpv6Cidr parses `addr/N` like Go's ParseCIDR: the result is masked. */
+export function parseIpv6Cidr(s: string): Ipv6Net | null {
+  const p = splitPrefix(s, /^\d{1,3}$/, 128);
+  const ip = p && parseIpv6(p.addr);
+  if (p === null || ip === null) return null;
+  return { ip: ip & ipv6Mask(p.prefixLen), prefixLen: p.prefixLen };
+}
+
+/** ipv4NetToString prints `10.244.1.0/24`. */
+export function ipv4NetToString(n: Ipv4Net): string {
+  return `${u32ToIpv4(n.ip)}/${n.prefixLen}`;
+}
+
+/** ipv6NetToString prints `fd00:1::/64`. */
+export function ipv6NetToString(n: Ipv6Net): string {
+  return `${formatIpv6(n.ip)}/${n.prefixLen}`;
+}
+
+/** ipv4NetOverlaps is true when the two networks share any address. */
+export function ipv4NetOverlaps(a: Ipv4Net, b: Ipv4Net): boolean {
+  const len = Math.min(a.prefixLen, b.prefixLen);
+  return (a.ip & ipv4Mask(len)) >>> 0 === (b.ip & ipv4Mask(len)) >>> 0;
+}
+
+/** ipv6NetOverlaps is true when the two networks share any address. */
+export function ipv6NetOverlaps(a: Ipv6Net, b: Ipv6Net): boolean {
+  const m = ipv6Mask(Math.min(a.prefixLen, b.prefixLen));
+  return (a.ip & m) === (b.ip & m);
+}
+
+/** ipv4NetEqual compares two networks by value. */
+export function ipv4NetEqual(a: Ipv4Net | null, b: Ipv4Net | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.ip === b.ip && a.prefixLen === b.prefixLen;
+}
+
+/** ipv6NetEqual compares two networks by value. */
+export function ipv6NetEqual(a: Ipv6Net | null, b: Ipv6Net | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.ip === b.ip && a.prefixLen === b.prefixLen;
 }

@@ -10,7 +10,8 @@
  * A complete checksum that happens to equal its pseudo sum (one in 65535) is marked too; the
  * receiver's completion then writes back the value it already had, so nothing changes.
  */
-import { partialCsumStart, innerProtocol } from '../offload/partial-csum';
+import { partialCsumStart } from './partial-csum';
+import { ipProtocol } from '../wire/ip';
 import { ETH_HEADER_SIZE } from '../wire/ethernet';
 import { IP_PROTO_UDP } from '../wire/ipv4';
 import { VXLAN_MAX_RCO_START, setVxlanRco } from '../wire/vxlan';
@@ -28,6 +29,6 @@ export function rcoStartFits(l4: number): boolean {
 export function markRcoIfPartial(buf: Uint8Array, vx: number, inner: number, len: number): boolean {
   const l4 = partialCsumStart(buf, inner, len);
   if (l4 === 0 || !rcoStartFits(l4)) return false;
-  setVxlanRco(buf, vx, ETH_HEADER_SIZE + l4, innerProtocol(buf, inner) === IP_PROTO_UDP);
+  setVxlanRco(buf, vx, ETH_HEADER_SIZE + l4, ipProtocol(buf, inner) === IP_PROTO_UDP);
   return true;
 }
