@@ -6,7 +6,9 @@
  * real path after one readBatch. tinybench times the calls; ns/packet = call latency / BATCH. Then
  * each case runs alone for ~5M packets between two heap measurements (after a forced GC) to give
  * bytes allocated per packet; GCs seen during that run are reported too (a scavenge during the run
- * means something allocated, even if the heap delta hides it).
+ * means something allocated, even if the heap delta hides it). The last two cases run whole
+ * directions (PlainEgress.drain / PlainIngress.drain over the replay devices of bench/pipeline.ts); the run
+ * fails (exit 1) if either allocates per packet.
  *
  * Flags: --json PATH (default bench/results/micro-<date>.json), --time MS per case (default 500),
  * --filter SUBSTRING (only matching cases), --alloc-packets N (default 5000000).
@@ -18,6 +20,7 @@ import path from 'node:path';
 
 import { Bench } from 'tinybench';
 import { gcCounter, getGc, measureHeap, runMain, type BenchArgs } from './harness';
+import { buildPipelines } from './pipeline';
 import {
   flannelUdpDecap,
   flannelUdpEncap,
@@ -74,7 +77,7 @@ const USAGE =
 let sink = 0;
 
 /** buildCases sets up every fixture and returns the cases in report order. */
-function buildCases(): { cases: Case[]; headline: string } {
+function buildCases(): { cases: Case[]; headline: string; pipelines: string[] } {
   const cfg = makeVxlanConfig({ localMac: macToBuffer('0a:58:0a:f4:00:01'), vni: 1 });
   const peerMac = macToBuffer('0a:58:0a:f4:01:01');
   const drops = newDropCounters();
@@ -300,7 +303,10 @@ function buildCases(): { cases: Case[]; headline: string } {
       },
     },
   ];
-  return { cases, headline };
+  // Whole directions over replay devices: what the dataplane itself costs and allocates per packet.
+  const p = buildPipelines();
+  for (const d of [p.egress, p.ingress]) cases.push({ name: d.name, run: d.step, check: d.check });
+  return { cases, headline, pipelines: [p.egress.name, p.ingress.name] };
 }
 
 /**
@@ -336,7 +342,7 @@ async function main(opts: BenchArgs): Promise<number> {
   const gc = getGc();
   const gcs = gcCounter();
 
-  const { cases, headline } = buildCases();
+  const { cases, headline, pipelines } = buildCases();
   const selected = cases.filter((c) => c.name.includes(opts.filter));
   const results: CaseResult[] = [];
   for (const c of selected) {
@@ -402,6 +408,18 @@ async function main(opts: BenchArgs): Promise<number> {
         `(${fmt(head.mppsMedian, 2)} Mpps, ${fmt(head.bytesPerPacket, 3)} B/packet, ${head.gcsDuringAllocRun} GCs)`,
     );
   }
+  // The allocation assertion: a whole direction (read, route, encap/decap, send/write) allocates
+  // nothing per packet. Same threshold as the target: a real allocation is >= 8 B and scavenges.
+  const noAlloc = results
+    .filter((r) => pipelines.includes(r.name))
+    .map((r) => ({ case: r.name, bytesPerPacket: r.bytesPerPacket, gcs: r.gcsDuringAllocRun }));
+  const noAllocMet = noAlloc.every((r) => r.bytesPerPacket < 1 && r.gcs === 0);
+  for (const r of noAlloc) {
+    console.log(
+      `no allocation per packet, ${r.case}: ${r.bytesPerPacket < 1 && r.gcs === 0 ? 'MET' : 'MISSED'} ` +
+        `(${fmt(r.bytesPerPacket, 3)} B/packet, ${r.gcs} GCs)`,
+    );
+  }
   const date = new Date().toISOString();
   const out =
     opts.json ??
@@ -419,11 +437,12 @@ async function main(opts: BenchArgs): Promise<number> {
     allocPackets,
     results,
     target,
+    noAlloc: { met: noAllocMet, cases: noAlloc },
     sink,
   };
   fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`wrote ${out}`);
-  return 0;
+  return noAllocMet ? 0 : 1;
 }
 
 runMain(NODE_FLAGS, __filename, { usage: USAGE, extra: { '--alloc-packets': 5_000_000 } }, main);

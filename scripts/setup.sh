@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(iproute2 iputils-ping iperf3 socat tshark tcpdump ethtool iptables etcd-server etcd-client libpcap-dev jq python3 make g++ openssl containernetworking-plugins chromium)
+PKGS=(iproute2 iputils-ping iperf3 socat tshark tcpdump ethtool iptables etcd-server etcd-client libpcap-dev liburing-dev jq python3 make g++ openssl containernetworking-plugins chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

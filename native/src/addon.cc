@@ -1,5 +1,5 @@
 // weft_native: registration and constant exports only; the system calls live in tun.cc, udp.cc,
-// poll.cc, netif.cc, offload.cc, raw.cc and bpf.cc. See docs/native-boundary.md for the contract with src/io/.
+// poll.cc, netif.cc, offload.cc, raw.cc, bpf.cc and uring.cc. See docs/native-boundary.md for the contract with src/io/.
 #include <napi.h>
 
 #include "common.h"
@@ -28,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   weft::InitOffload(env, exports);
   weft::InitRaw(env, exports);
   weft::InitBpf(env, exports);
+  weft::InitUring(env, exports);
   return exports;
 }
 

@@ -117,5 +117,6 @@ void InitNetif(Napi::Env env, Napi::Object exports);
 void InitOffload(Napi::Env env, Napi::Object exports);
 void InitRaw(Napi::Env env, Napi::Object exports);
 void InitBpf(Napi::Env env, Napi::Object exports);
+void InitUring(Napi::Env env, Napi::Object exports);
 
 }  // namespace weft

@@ -10,6 +10,10 @@
  *   weft-fixed  weft-batch with `--src-port fixed`: every frame from the bound port
  *   weft-flow   weft-batch with `--src-port flow`: flow-hashed source ports from a socket pool
  *   weft-rco    weft-batch with `--vxlan-rco`: inner checksums left for the receiver (VXLAN RCO)
+ *   weft-uring  weft-batch with WEFT_TUN_IO=io_uring said explicitly (the default since it measured
+ *               faster; kept so the records that named it redraw)
+ *   weft-readv  weft-batch with WEFT_TUN_IO=readv: one read()/write() per TUN packet instead of
+ *               io_uring batches (src/io/tun-io.ts), what the ring buys
  *   weft-dgram  `weft link --backend vxlan --io dgram` (Node dgram, one packet per call)
  *   weft-udp    `weft link --backend udp --io batch` (flannel-UDP wire format)
  *   socat       socat TUN <-> UDP (anchors.md B), the per-packet userspace reference
@@ -35,6 +39,8 @@ export const CASE_NAMES = [
   'weft-fixed',
   'weft-flow',
   'weft-rco',
+  'weft-uring',
+  'weft-readv',
   'weft-dgram',
   'weft-udp',
   'socat',
@@ -61,6 +67,8 @@ export const CASE_LABELS: Record<CaseName, string> = {
   'weft-fixed': 'weft VXLAN (batch, src-port fixed)',
   'weft-flow': 'weft VXLAN (batch, src-port flow)',
   'weft-rco': 'weft VXLAN (batch, RCO)',
+  'weft-uring': 'weft VXLAN (batch, io_uring TUN)',
+  'weft-readv': 'weft VXLAN (batch, TUN read/write loop)',
   'weft-dgram': 'weft VXLAN (dgram)',
   'weft-udp': 'weft flannel-UDP',
   socat: 'socat TUN/UDP',
@@ -151,10 +159,11 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
       [a, A_IP, '10.244.0.1/32', `10.244.1.0/24=${B_IP}`, MAC_A, MAC_B],
       [b, B_IP, '10.244.1.1/32', `10.244.0.0/24=${A_IP}`, MAC_B, MAC_A],
     ] as const) {
+      const tunIo = name === 'weft-uring' ? 'io_uring' : name === 'weft-readv' ? 'readv' : null;
       const w = await startWeftLink(ns, [
         ...args, '--dev', uniqueName('wt'), '--local', local, '--address', addr,
         '--vtep-mac', myMac, '--peer', `${peer}${mac(peerMac)}`,
-      ], 15_000); // prettier-ignore
+      ], 15_000, tunIo !== null ? [`WEFT_TUN_IO=${tunIo}`] : []); // prettier-ignore
       t.tunnels.push(w.proc);
     }
   }

@@ -1,8 +1,8 @@
 /**
  * chart: the SVG of `weft bench --svg`, a standalone file that reads in a browser.
  *
- * One panel per measured measure (TCP 1 stream, TCP 4 streams, 64-byte UDP packets/s, tunnel CPU seconds
- * per gigabit), each a dot plot: a row per case and MTU, the median as a dot coloured by MTU, a
+ * One panel per measured measure (TCP 1 stream, TCP 4 streams, 64-byte UDP packets/s, and CPU
+ * seconds per gigabit: path, kernel and tunnel, as report.ts's CPU_LEGEND defines them), each a dot plot: a row per case and MTU, the median as a dot coloured by MTU, a
  * grey bar from the smallest to the largest round (the spread), and on the right the figure with
  * its ratio to kernel VXLAN at the same MTU in the same run. Dots, not lines: two MTUs are two
  * measurements, not a curve. When three or more MTUs were measured (a sweep), a last panel draws
@@ -65,14 +65,31 @@ const MEASURES: readonly Measure[] = [
     missing: notRun,
   },
   {
-    title: 'Tunnel CPU per gigabit (lower is better)',
-    unit: 'CPU s/Gbit',
+    title: 'Path CPU per gigabit',
+    unit: 'kernel + tunnel user, s/Gbit',
+    value: (r) => finite(r.pathCpuSecPerGbit),
+    samples: () => [],
+    ratio: (r) => finite(r.ratioPathCpu),
+    digits: 3,
+    missing: notRun,
+  },
+  {
+    title: 'Kernel CPU per gigabit',
+    unit: 'sys + irq + softirq, s/Gbit',
+    value: (r) => finite(r.kernelCpuSecPerGbit),
+    samples: () => [],
+    ratio: () => null,
+    digits: 3,
+    missing: notRun,
+  },
+  {
+    title: 'Tunnel CPU per gigabit',
+    unit: 'utime + stime, s/Gbit',
     value: (r) => finite(r.cpuSecPerGbit),
     samples: () => [],
     ratio: () => null,
     digits: 3,
-    missing: (r) =>
-      r.case === 'kernel' || r.case === 'veth' ? 'in the kernel: not counted' : 'not measured',
+    missing: (r) => (r.case === 'kernel' || r.case === 'veth' ? 'no tunnel process' : 'not measured'),
   },
 ];
 
@@ -137,7 +154,7 @@ function panel(m: Measure, c: Ctx, x0: number, y0: number, out: string[]): void 
     `<g class="panel">`,
     `<rect x="${x0}" y="${y0}" width="${PANEL_W}" height="${h}" fill="#fafafa" stroke="#ddd"/>`,
     `<text x="${x0 + 10}" y="${y0 + 20}" font-size="15" font-weight="bold">${esc(m.title)}</text>`,
-    `<text x="${x0 + PANEL_W - 10}" y="${y0 + 20}" font-size="12" fill="#555" text-anchor="end">${esc(m.unit)}; × kernel</text>`,
+    `<text x="${x0 + PANEL_W - 10}" y="${y0 + 20}" font-size="12" fill="#555" text-anchor="end">${esc(m.unit)}${c.rows.some((r) => m.ratio(r) !== null) ? '; × kernel' : ''}</text>`,
   );
   for (let v = 0; v <= ax.max + 1e-9; v += ax.step) {
     const x = sx(v).toFixed(1);
@@ -267,7 +284,12 @@ export function renderSvg(report: BenchReport): string {
   const headH = 86;
   const sweepH = sweep ? 330 : 0;
   const H =
-    headH + 2 * ph + GAP + (sweep ? GAP + sweepH : 0) + PAD + 14 * commandLines(report.command).length;
+    headH +
+    panelRows * ph +
+    (panelRows - 1) * GAP +
+    (sweep ? GAP + sweepH : 0) +
+    PAD +
+    14 * commandLines(report.command).length;
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ${FONT} font-size="12">`,

@@ -1,6 +1,7 @@
 /**
  * measure: one iperf3 run against a built case, with the tunnel processes' CPU time (utime +
- * stime from /proc/PID/stat, before and after) and RSS (VmRSS sampled every 500 ms).
+ * stime from /proc/PID/stat, before and after), the machine's kernel CPU time (system + irq +
+ * softirq from /proc/stat, before and after: proc-stat.ts) and RSS (VmRSS sampled every 500 ms).
  *
  * iperf3 pitfalls handled (anchors.md): it can exit 0 with `"error"` in its JSON, so `.error` is
  * checked; the server binds the overlay target (see cases.ts).
@@ -8,6 +9,7 @@
 import { execFile } from 'node:child_process';
 import type { Topology } from './cases';
 import { cpuSeconds, rssMiB } from './harness';
+import { diffProcStat, kernelCpu, processUserTicks, readProcStat, userHz, type KernelCpu } from './proc-stat';
 
 /** Metric is one measurement kind. */
 export type Metric = 'tcp1' | 'tcp4' | 'udp64';
@@ -25,6 +27,10 @@ export interface Sample {
   amount: number;
   /** CPU seconds the tunnel processes used during the run (0 for kernel / veth). */
   cpuSeconds: number;
+  /** User CPU seconds of the tunnel processes (part of cpuSeconds; 0 for kernel / veth). */
+  tunnelUserSeconds: number;
+  /** Machine-wide kernel CPU (system + irq + softirq) during the run, from /proc/stat. */
+  kernel: KernelCpu;
   /** Largest RSS sum of the tunnel processes seen during the run, MiB. */
   rssMiB: number;
   /** RSS sum at the start and at the end of the run, MiB (growth = leak suspicion). */
@@ -74,7 +80,10 @@ export async function measure(t: Topology, metric: Metric, seconds: number): Pro
   if (metric === 'tcp4') args.push('-P', '4');
   if (metric === 'udp64') args.push('-u', '-l', '64', '-b', '0');
   const pids = t.tunnels.map((c) => c.pid);
+  const hz = userHz();
+  const user0 = pids.reduce((s, p) => s + processUserTicks(p), 0);
   const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  const stat0 = readProcStat();
   let rss = 0;
   let last = 0;
   const sampleRss = (): void => {
@@ -85,14 +94,20 @@ export async function measure(t: Topology, metric: Metric, seconds: number): Pro
   const rssStart = last;
   const timer = setInterval(sampleRss, 500);
   const j = await runIperf(args, (seconds + 25) * 1000);
+  // The kernel's figure spans iperf3's whole run (setup and teardown included, a few ms), as the
+  // tunnels' does: the same interval for both.
+  const stat1 = readProcStat();
   clearInterval(timer);
   sampleRss();
   const cpu = pids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0;
+  const user = (pids.reduce((s, p) => s + processUserTicks(p), 0) - user0) / hz;
   const out: Sample = {
     value: NaN,
     lossPct: NaN,
     amount: 0,
     cpuSeconds: cpu,
+    tunnelUserSeconds: user,
+    kernel: kernelCpu(diffProcStat(stat0, stat1), hz),
     rssMiB: rss,
     rssStartMiB: rssStart,
     rssEndMiB: last,

@@ -8,7 +8,8 @@ import os from 'node:os';
 import { buildCase, CASE_LABELS, type CaseName, type Topology } from './cases';
 import { Harness } from './harness';
 import { sleep } from '../testing/shell';
-import { measure, median, METRICS, type Metric, type Sample } from './measure';
+import { addRatios, aggregateRow } from './aggregate';
+import { measure, METRICS, type Metric, type Sample } from './measure';
 import type { BenchReport, Row } from './report';
 
 /** BenchOptions configure one run. */
@@ -52,8 +53,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         tops.push(t);
         samples.set(key(mtu, c), { tcp1: [], tcp4: [], udp64: [] });
         if (c.startsWith('weft') && t.tunnels[0]) {
-          const first = /^weft link: dev .*$/m.exec(t.tunnels[0].log);
-          if (first) notes.push(`MTU ${mtu} ${c}: ${first[0]}`);
+          for (const re of [/^weft link: dev .*$/m, /^weft link: tun-io .*$/m]) {
+            const line = re.exec(t.tunnels[0].log);
+            if (line) notes.push(`MTU ${mtu} ${c}: ${line[0]}`);
+          }
         }
       }
       for (let r = 0; r < o.rounds; r++) {
@@ -77,41 +80,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   for (const mtu of o.mtus) {
     for (const c of o.cases) {
       const s = samples.get(key(mtu, c));
-      if (!s) continue;
-      const v = (m: Metric): number[] => s[m].map((x) => x.value);
-      const tcpRuns = [...s.tcp1, ...s.tcp4].filter((x) => !x.error);
-      const gbit = tcpRuns.reduce((a, x) => a + x.amount, 0);
-      const cpu = tcpRuns.reduce((a, x) => a + x.cpuSeconds, 0);
-      const userspace = c !== 'kernel' && c !== 'veth';
-      const all = [...s.tcp1, ...s.tcp4, ...s.udp64];
-      rows.push({
-        mtu,
-        case: c,
-        label: CASE_LABELS[c],
-        tcp1Gbps: median(v('tcp1')),
-        tcp1Samples: v('tcp1'),
-        tcp4Gbps: median(v('tcp4')),
-        tcp4Samples: v('tcp4'),
-        udpPps: median(v('udp64')),
-        udpPpsSamples: v('udp64'),
-        udpLossPct: median(s.udp64.map((x) => x.lossPct)),
-        ratioTcp1: NaN,
-        ratioTcp4: NaN,
-        ratioUdp: NaN,
-        cpuSecPerGbit: userspace && gbit > 0 ? cpu / gbit : null,
-        rssMaxMiB: userspace ? Math.max(0, ...all.map((x) => x.rssMiB)) : null,
-        rssGrowthMiB: userspace ? Math.max(0, ...all.map((x) => x.rssEndMiB - x.rssStartMiB)) : null,
-        errors: all.filter((x) => x.error).map((x) => x.error!),
-      });
+      if (s) rows.push(aggregateRow(mtu, c, s));
     }
   }
-  for (const r of rows) {
-    const k = rows.find((x) => x.mtu === r.mtu && x.case === 'kernel');
-    if (!k) continue;
-    r.ratioTcp1 = r.tcp1Gbps / k.tcp1Gbps;
-    r.ratioTcp4 = r.tcp4Gbps / k.tcp4Gbps;
-    r.ratioUdp = r.udpPps / k.udpPps;
-  }
+  addRatios(rows);
   const cpus = os.cpus();
   return {
     tool: 'weft bench',

@@ -6,6 +6,7 @@
  */
 import { ANOMALY_NAMES, DROP_REASON_NAMES } from '../encap';
 import { ioCountersToObject } from '../io/counters';
+import type { TunIoMode } from '../io/tun';
 import { u32ToIpv4 } from '../net/addr';
 import { batchSizeStats, type BatchSizeStats } from './batch-histogram';
 import type { FlowEntry, FlowTableSnapshot } from './flow-table';
@@ -74,6 +75,12 @@ export interface DataplaneStats {
   /** Non-zero anomaly counts. */
   anomalies: Record<string, number>;
   tun: Record<string, number>;
+  /**
+   * How queue 0's TUN moves packets (src/io/tun-io.ts), why io_uring was refused if it was, and
+   * how many of its read and write batches went through the ring; absent when queue 0 runs on a
+   * worker thread (`weft run`), whose TUN the main thread does not hold.
+   */
+  tunIo?: TunIoStats;
   udp: Record<string, number>;
   routes: { peers: number; cacheHits: number; cacheMisses: number; swaps: number };
   /** Offload state and counters (issue 5). */
@@ -115,6 +122,15 @@ export interface StatsInput {
   workers: { count: number; alive: number; exits: number };
   underlayMtu: number;
   pathMtu: number;
+  /** Queue 0's TUN I/O mode, when its TUN is on this thread. */
+  tunIo?: TunIoStats | undefined;
+}
+
+/** TunIoStats says how a TUN queue moves packets. */
+export interface TunIoStats {
+  mode: TunIoMode;
+  refused: string | null;
+  ringCalls: number;
 }
 
 export function nonZero(
@@ -155,6 +171,7 @@ export function nodeStats(x: StatsInput): DataplaneStats {
     ingressDrops: nonZero(t.ingressDrops, DROP_REASON_NAMES),
     anomalies: nonZero(t.anomalies, ANOMALY_NAMES),
     tun: x.running ? ioCountersToObject(t.tun) : {},
+    ...(x.tunIo !== undefined ? { tunIo: x.tunIo } : {}),
     udp: x.running ? ioCountersToObject(t.udp) : {},
     routes: {
       peers: x.routes.peers,

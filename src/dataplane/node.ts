@@ -601,6 +601,14 @@ export class DataplaneNode {
       },
       underlayMtu: this.underlayMtu,
       pathMtu: this.pathMtu,
+      tunIo:
+        this.tun === null
+          ? undefined
+          : {
+              mode: this.tun.ioMode ?? 'readv',
+              refused: this.tun.ioRefused ?? null,
+              ringCalls: this.tun.ringCalls ?? 0,
+            },
     });
   }
 

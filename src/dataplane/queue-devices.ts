@@ -25,6 +25,7 @@ import { BatchUdpSocket } from '../io/batch-udp-socket';
 import { encodeBpf, sourcePortModuloProgram } from '../io/reuseport-bpf';
 import { SrcPortPool } from '../io/src-port-pool';
 import { Tun, tunConstants } from '../io/tun';
+import { applyTunIo } from '../io/tun-io';
 import type { Backend } from '../route/peer';
 import { VIRTIO_NET_HDR_SIZE } from '../wire/virtio-net-hdr';
 
@@ -129,12 +130,14 @@ function openSendSocket(
 }
 
 /**
- * openTunQueue opens one queue of TUN device `dev`: IFF_MULTI_QUEUE when `multiQueue`, and with
+ * openTunQueue opens one queue of TUN device `dev` (batched through io_uring unless WEFT_TUN_IO
+ * says otherwise: src/io/tun-io.ts): IFF_MULTI_QUEUE when `multiQueue`, and with
  * `vnetHdr` also the virtio header size and TUNSETOFFLOAD CSUM|TSO4|TSO6. Throws SystemError; a
  * refused offload closes the fd first.
  */
 export function openTunQueue(dev: string, vnetHdr: boolean, multiQueue: boolean): Tun {
   const tun = Tun.open(dev, { vnetHdr, multiQueue });
+  applyTunIo(tun);
   if (!vnetHdr) return tun;
   try {
     const k = tunConstants();

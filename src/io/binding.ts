@@ -39,6 +39,9 @@ export type NativePollHandle = { readonly __brand: 'NativePollHandle' };
 /** NativePollCallback receives libuv's status (0 or a negative errno) and POLL_* event bits. */
 export type NativePollCallback = (status: number, events: number) => void;
 
+/** NativeUring is an io_uring handle from `uringOpen` (opaque to JavaScript). */
+export type NativeUring = { readonly __brand: 'NativeUring' };
+
 /** NativeBinding declares every export of weft_native.node. */
 export interface NativeBinding {
   /** Bumped when a signature or the counter layout changes; must equal `NATIVE_ABI_VERSION`. */
@@ -68,6 +71,33 @@ export interface NativeBinding {
     counters: Float64Array,
   ): number;
   tunWrite(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    start: number,
+    end: number,
+    counters: Float64Array,
+    status?: Uint8Array,
+  ): number;
+  /** io_uring batching of TUN reads/writes (uring.cc); absent in addons built before it. */
+  uringOpen?(entries: number): NativeUring;
+  uringClose?(ring: NativeUring): void;
+  /** 0 when `fd` can be read through the ring without blocking, else the errno (e.g. EOPNOTSUPP). */
+  uringProbe?(ring: NativeUring, fd: number): number;
+  uringTunRead?(
+    ring: NativeUring,
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    max: number,
+    slotSize: number,
+    headroom: number,
+    counters: Float64Array,
+  ): number;
+  uringTunWrite?(
+    ring: NativeUring,
     fd: number,
     buf: Uint8Array,
     offsets: Uint32Array,

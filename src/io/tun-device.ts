@@ -5,6 +5,7 @@
  */
 import type { IoCounters } from './counters';
 import type { PacketBatch } from './packet-batch';
+import type { TunIoMode } from './tun';
 
 /**
  * TunDevice is the subset of `src/io/tun.ts`'s `Tun` the dataplane uses: batched reads into and
@@ -24,6 +25,12 @@ export interface TunDevice {
   writeBatch(batch: PacketBatch, start?: number, end?: number, status?: Uint8Array): number;
   /** onReadable runs `cb` whenever packets are waiting (null stops). */
   onReadable(cb: (() => void) | null): void;
+  /** How reads and writes reach the kernel (the native Tun only; fakes leave it out). */
+  readonly ioMode?: TunIoMode;
+  /** Why io_uring was refused, when it was (the native Tun only). */
+  readonly ioRefused?: string | null;
+  /** Read and write batches that went through the io_uring (the native Tun only). */
+  readonly ringCalls?: number;
   /** close stops watching and releases the device. Idempotent. */
   close(): void;
 }

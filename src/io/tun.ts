@@ -6,6 +6,11 @@
  * - The fd is non-blocking. `readBatch` loops read() until EAGAIN or the batch is full, in one
  *   native call (TUN fds have no recvmmsg); `writeBatch` does one write() per packet, also in
  *   one call. Per-packet failures are counted in `counters`, never thrown.
+ * - `useUring` moves batches to io_uring (native/src/uring.cc): the same reads and writes, many
+ *   per io_uring_enter, so small packets stop costing a system call each. Writes of 4 or more
+ *   packets and reads after a deep read use the ring; small ones stay on the loop, which is
+ *   cheaper there. `ioMode` says which is in use; where the kernel refuses io_uring (seccomp,
+ *   kernel.io_uring_disabled) the plain loop stays.
  * - `vnetHdr` / `multiQueue` and `setOffload` / `setVnetHdrSize` exist for the offload work
  *   (issue 5): with IFF_VNET_HDR every read and write carries a virtio_net_hdr
  *   (`TUN_CONSTANTS.VIRTIO_NET_HDR_LEN` bytes) in front of the packet; the caller accounts for it.
@@ -14,7 +19,7 @@
  * - Addresses, link state and routes are set with iproute2 (src/io/netdev.ts).
  */
 import { SystemError } from '../errors';
-import { callNative, loadBinding, NativeBinding } from './binding';
+import { callNative, loadBinding, NativeBinding, type NativeUring } from './binding';
 import { nonTunDevice } from './tun-conflict';
 import { IoCounters, newIoCounters } from './counters';
 import { FdPoller } from './fd-poller';
@@ -33,6 +38,20 @@ export function tunConstants(): NativeBinding['tunConstants'] {
   return loadBinding().tunConstants;
 }
 
+/** TunIoMode is how a Tun moves packets: one read()/write() per packet, or batched in io_uring. */
+export type TunIoMode = 'readv' | 'io_uring';
+
+/** TUN_IO_ENV names the environment variable that picks the TUN I/O: `io_uring` (default) or `readv`. */
+export const TUN_IO_ENV = 'WEFT_TUN_IO';
+
+/**
+ * URING_READ_MIN_DEPTH / URING_WRITE_MIN_BATCH: with io_uring on, a read goes through the ring
+ * only after a read that returned at least this many packets, and a write batch only when it has
+ * at least this many; below, the read()/write() loop is cheaper (measured by bench/tun-io.ts).
+ */
+export const URING_READ_MIN_DEPTH = 32;
+export const URING_WRITE_MIN_BATCH = 4;
+
 /** Tun is one open TUN device queue. */
 export class Tun {
   /** Counters, indexed by `IoCounter`; updated by readBatch/writeBatch without extra calls. */
@@ -40,6 +59,13 @@ export class Tun {
   private readonly b: NativeBinding;
   private readonly poller: FdPoller;
   private closed = false;
+  private ring: NativeUring | null = null;
+  /** Packets the previous readBatch returned: how deep the queue was last time. */
+  private lastRead = 0;
+  /** Batches (reads and writes) that went through the io_uring: how much the ring is used. */
+  ringCalls = 0;
+  /** Why the last `useUring` could not switch to io_uring (null: never refused). */
+  ioRefused: string | null = null;
 
   private constructor(
     /** The device fd (non-blocking). */
@@ -94,36 +120,70 @@ export class Tun {
    * buffer can hold other data (the offload path's segment region).
    */
   readBatch(batch: PacketBatch, max = batch.capacity): number {
-    const n = this.b.tunRead(
-      this.fd,
-      batch.buffer,
-      batch.offsets,
-      batch.lengths,
-      max < batch.capacity ? max : batch.capacity,
-      batch.slotSize,
-      batch.headroom,
-      this.counters,
-    );
+    const m = max < batch.capacity ? max : batch.capacity;
+    const ring = this.ring;
+    // The ring only pays on a deep queue: it has to guess how many reads to submit, and at a
+    // depth of a few packets the guess costs more than the system calls it saves (bench/tun-io.ts).
+    const viaRing = ring !== null && this.lastRead >= URING_READ_MIN_DEPTH;
+    if (viaRing) this.ringCalls++;
+    const n = viaRing
+        ? this.b.uringTunRead!(ring, this.fd, batch.buffer, batch.offsets, batch.lengths, m, batch.slotSize, batch.headroom, this.counters) // prettier-ignore
+        : this.b.tunRead(this.fd, batch.buffer, batch.offsets, batch.lengths, m, batch.slotSize, batch.headroom, this.counters); // prettier-ignore
+    this.lastRead = n;
     batch.count = n;
     return n;
   }
 
   /**
-   * writeBatch writes packets [start, end) of `batch` (default: all `count`), one write() each,
-   * and returns how many the kernel took. A refused packet is counted (txEagain / txErrors) and
+   * writeBatch writes packets [start, end) of `batch` (default: all `count`), one write() each
+   * (submitted through the ring in one io_uring_enter when io_uring is on and the batch has at
+   * least URING_WRITE_MIN_BATCH packets), and returns how many the kernel took. A refused packet is counted (txEagain / txErrors) and
    * skipped; with `status`, status[i] says whether packet i was taken (1) or not (0). One native call.
    */
   writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
-    return this.b.tunWrite(
-      this.fd,
-      batch.buffer,
-      batch.offsets,
-      batch.lengths,
-      start,
-      end,
-      this.counters,
-      status,
-    );
+    const ring = this.ring;
+    const viaRing = ring !== null && end - start >= URING_WRITE_MIN_BATCH;
+    if (viaRing) this.ringCalls++;
+    return viaRing
+      ? this.b.uringTunWrite!(ring, this.fd, batch.buffer, batch.offsets, batch.lengths, start, end, this.counters, status) // prettier-ignore
+      : this.b.tunWrite(this.fd, batch.buffer, batch.offsets, batch.lengths, start, end, this.counters, status); // prettier-ignore
+  }
+
+  /** ioMode is how reads and writes reach the kernel now. */
+  get ioMode(): TunIoMode {
+    return this.ring !== null ? 'io_uring' : 'readv';
+  }
+
+  /**
+   * useUring moves reads and writes onto an io_uring of `entries` entries (one per packet in
+   * flight; a batch larger than the ring takes several io_uring_enter calls). Returns null when
+   * it is in use, or why not (an addon without it, or the kernel's errno): the plain loop stays.
+   */
+  useUring(entries = 256): string | null {
+    if (this.ring !== null) return null;
+    const b = this.b;
+    if (
+      b.uringOpen === undefined ||
+      b.uringProbe === undefined ||
+      b.uringTunRead === undefined ||
+      b.uringTunWrite === undefined
+    ) {
+      return (this.ioRefused =
+        'the native addon was built without io_uring (rebuild with liburing-dev installed)');
+    }
+    let ring: NativeUring;
+    try {
+      ring = callNative(() => b.uringOpen!(entries));
+    } catch (err) {
+      return (this.ioRefused = err instanceof Error ? err.message : String(err));
+    }
+    const errno = b.uringProbe(ring, this.fd);
+    if (errno !== 0) {
+      b.uringClose?.(ring);
+      return (this.ioRefused = `non-blocking reads through io_uring refused: ${b.errnoName(errno)}`);
+    }
+    this.ring = ring;
+    return null;
   }
 
   /** onReadable runs `cb` whenever packets are waiting (null stops watching); drain with readBatch. */
@@ -161,6 +221,8 @@ export class Tun {
     if (this.closed) return;
     this.closed = true;
     this.poller.close();
+    if (this.ring !== null) this.b.uringClose?.(this.ring);
+    this.ring = null;
     callNative(() => this.b.closeFd(this.fd));
   }
 }

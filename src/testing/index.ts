@@ -5,3 +5,4 @@
 export * from './channel-socket';
 export * from './channel-tun';
 export * from './packets';
+export * from './replay-devices';

@@ -18,14 +18,20 @@ export interface WeftLink {
 
 /**
  * startWeftLink spawns `ip netns exec NS node bin/weft link ARGS`, waits for its "ready" line and
- * returns the process and the VTEP MAC from its start line.
+ * returns the process and the VTEP MAC from its start line. `env` (`NAME=value` strings) is set
+ * through env(1), which execs node in place: the PID is still weft's.
  */
 export async function startWeftLink(
   ns: Netns,
   args: readonly string[],
   timeoutMs = 10_000,
+  env: readonly string[] = [],
 ): Promise<WeftLink> {
-  const proc = ns.spawn(`weft link ${ns.name}`, process.execPath, [WEFT_BIN, 'link', ...args]);
+  const argv = [WEFT_BIN, 'link', ...args];
+  const proc =
+    env.length > 0
+      ? ns.spawn(`weft link ${ns.name}`, 'env', [...env, process.execPath, ...argv])
+      : ns.spawn(`weft link ${ns.name}`, process.execPath, argv);
   const startLine = await proc.waitForLine(/^weft link: dev /, timeoutMs);
   const m = /vtep-mac ([0-9a-f:]{17}|-)/.exec(startLine);
   if (!m) throw new Error(`no vtep-mac in start line: ${startLine}`);

@@ -17,7 +17,12 @@ import { REPO_ROOT } from '../helpers/paths';
 import { blobs, decodePng } from '../helpers/png';
 
 const CHROMIUM = '/usr/bin/chromium';
-const RECORDS = ['weft-bench-issue5-run3.json', 'weft-bench-workers.json', 'weft-bench-issue5-rss.json'];
+const RECORDS = [
+  'weft-bench-issue5-run3.json',
+  'weft-bench-workers.json',
+  'weft-bench-issue5-rss.json',
+  'weft-bench-issue16-cpu.json',
+];
 
 /** chromium runs headless Chromium with the flags this machine's closed network needs. */
 function chromium(dir: string, args: string[]): string {

@@ -68,7 +68,7 @@ test('the chart of a 3-round, 2-MTU record has every measure, dot, ratio and spr
     .filter((s) => s.length > 1 && Math.min(...s) !== Math.max(...s)).length;
   assert.equal(count(svg, /class="spread"/g), spreads);
   assert.match(svg, /min–max across rounds/);
-  assert.match(svg, /in the kernel: not counted/);
+  assert.match(svg, /no tunnel process/);
 });
 
 test('a sweep (three or more MTUs) adds lines through the measured MTUs; a single metric draws one panel', () => {
@@ -104,7 +104,9 @@ test('CSV: a header and one line per case and MTU, with medians, spread and rati
     assert.ok(Math.abs(Number(f[col('tcp1_min')]) - Math.min(...row.tcp1Samples)) < 1e-4);
     assert.ok(Math.abs(Number(f[col('tcp4_max')]) - Math.max(...row.tcp4Samples)) < 1e-4);
     assert.ok(Math.abs(Number(f[col('udp64_x_kernel')]) - row.ratioUdp) < 1e-4);
-    assert.equal(f[col('cpu_s_per_gbit')] === '', row.cpuSecPerGbit === null);
+    assert.equal(f[col('tunnel_cpu_s_per_gbit')] === '', row.cpuSecPerGbit === null);
+    // A record made before the kernel's CPU was measured leaves those columns empty.
+    assert.equal(f[col('kernel_cpu_s_per_gbit')] === '', row.kernelCpuSecPerGbit == null);
   });
 });
 

@@ -11,7 +11,7 @@ import { commandLine, intValue, listValue, numberValue, parseArgv } from '../arg
 import { checkInputPath, checkOutputPath } from '../files';
 import { requireTools } from '../../testing/tools';
 import { CASE_NAMES, DEFAULT_CASES, type CaseName } from '../../benchsuite/cases';
-import { formatTable, type BenchReport } from '../../benchsuite/report';
+import { CPU_LEGEND, formatTable, type BenchReport } from '../../benchsuite/report';
 import { renderCsv } from '../../benchsuite/csv';
 import { renderSvg } from '../../benchsuite/chart';
 import { METRICS, type Metric } from '../../benchsuite/measure';
@@ -23,7 +23,8 @@ export const usage = `usage: weft bench [--mtu 1500,9000] [--duration S] [--roun
                   [--metrics tcp1,tcp4,udp64] [--json FILE] [--svg FILE] [--csv FILE] [--quick]
 
 Measures, in one run and for each underlay MTU, TCP throughput (iperf3, 1 and 4 streams),
-64-byte UDP packets/s and loss, and the tunnel's CPU seconds per gigabit and peak RSS, for:
+64-byte UDP packets/s and loss, CPU seconds per gigabit (tunnel processes, the kernel's system +
+irq + softirq from /proc/stat, and their sum, the path) and the tunnels' peak RSS, for:
   kernel      kernel VXLAN configured as flannel does (flannel.1, VNI 1, port 8472)
   weft-batch  weft link --backend vxlan --io batch (offloads on)
   weft-nooff  weft link --backend vxlan --io batch --offload off (not in the default list)
@@ -31,6 +32,8 @@ Measures, in one run and for each underlay MTU, TCP throughput (iperf3, 1 and 4 
   weft-fixed  weft link --backend vxlan --io batch --src-port fixed (not in the default list)
   weft-flow   weft link --backend vxlan --io batch --src-port flow (not in the default list)
   weft-rco    weft link --backend vxlan --io batch --vxlan-rco (not in the default list)
+  weft-readv  weft-batch with WEFT_TUN_IO=readv: no io_uring TUN batches (not in the default list)
+  weft-uring  weft-batch with WEFT_TUN_IO=io_uring, the default said explicitly (not in the default list)
   weft-dgram  weft link --backend vxlan --io dgram
   weft-udp    weft link --backend udp (flannel-UDP)
   socat       socat TUN <-> UDP, a per-packet userspace tunnel
@@ -164,7 +167,7 @@ export async function run(argv: string[]): Promise<number> {
     command: `weft bench ${argv.join(' ')}`.trim(),
     progress: (line) => process.stderr.write(line + '\n'),
   });
-  process.stdout.write(formatTable(report.rows) + '\n');
+  process.stdout.write(formatTable(report.rows) + '\n' + CPU_LEGEND + '\n');
   for (const r of report.rows) {
     if (r.errors.length > 0)
       process.stdout.write(`${r.label} (MTU ${r.mtu}) errors: ${r.errors.join('; ')}\n`);

@@ -7,6 +7,8 @@
  *   - first line: `weft link: dev NAME vtep-mac MAC|- local IP port N backend B io M mtu N offload O`,
  *     with `--src-port flow` followed by ` src-port flow MIN-MAX (N ports)` (`(raw socket)` with
  *     `--io dgram`);
+ *   - then `weft link: tun-io readv|io_uring` (src/io/tun-io.ts), with the reason when io_uring
+ *     was asked for and refused;
  *   - then `ready` once packets are forwarded in both directions;
  *   - `weft link: underlay MTU changed on IFACE: OLD -> NEW; ...` when the underlay MTU changes
  *     (and a line when GSO trains leave fragmented for another MTU reason);
@@ -232,6 +234,12 @@ export async function run(argv: string[]): Promise<number> {
     `weft link: dev ${c.dev} vtep-mac ${c.backend === 'vxlan' ? bufferToMac(c.vtepMac) : '-'} local ${c.local} ` +
       `port ${c.port} backend ${c.backend} io ${c.io} mtu ${node.mtu} offload ${offloadSummary(node)}` +
       (node.srcPortFlow ? ` src-port ${node.srcPortSummary()}` : '') +
+      '\n',
+  );
+  const tunIo = node.stats().tunIo;
+  process.stdout.write(
+    `weft link: tun-io ${tunIo?.mode ?? 'readv'}` +
+      (tunIo?.refused ? ` (io_uring refused, read()/write() used: ${tunIo.refused})` : '') +
       '\n',
   );
   const printStats = async (): Promise<void> => {
