@@ -272,7 +272,7 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     name: 'src-port',
     kind: 'string',
     default: DEFAULT_SRC_PORT_MODE,
-    help: 'outer UDP source port (vxlan backend; udp keeps its port): fixed (the bound port) or flow (a hash of the inner flow, RFC 7348 §5, as kernel VXLAN: 16 UDP sockets per worker on ports spread over --src-port-range, UDP GSO kept; --io dgram: a raw socket, CAP_NET_RAW)',
+    help: 'outer UDP source port (vxlan backend; udp keeps its port): flow (a hash of the inner flow, RFC 7348 §5, as kernel VXLAN: 16 UDP sockets per worker on ports spread over --src-port-range, UDP GSO kept; given with --io dgram: a raw socket, CAP_NET_RAW) or fixed (the bound port; the default with --io dgram)',
     check: oneOf(...SRC_PORT_MODES),
     weft: true,
   },

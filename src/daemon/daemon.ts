@@ -397,7 +397,7 @@ export class Daemon implements MetricsSource {
     if (plan.backend !== 'vxlan' && f.vxlanRco) {
       this.log.warn('--vxlan-rco applies to the vxlan backend only; ignored', { backend: plan.backend });
     }
-    if (plan.backend !== 'vxlan' && f.srcPort === 'flow') {
+    if (plan.backend !== 'vxlan' && f.srcPort === 'flow' && f.explicit.has('src-port')) {
       this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', {
         backend: plan.backend,
       });

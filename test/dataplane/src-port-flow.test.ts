@@ -10,7 +10,7 @@ import type { DebugRoutes } from '../../src/daemon/daemon';
 import type { DataplaneStats } from '../../src/dataplane/node';
 import { buildIcmpEcho } from '../../src/testing/packets';
 import { EgressStages } from '../../src/dataplane/egress';
-import { parseSrcPortRange, srcPortRangeRule } from '../../src/dataplane/src-port';
+import { defaultSrcPort, parseSrcPortRange, srcPortRangeRule } from '../../src/dataplane/src-port';
 import { flowSourcePort, makeVxlanConfig, newDropCounters } from '../../src/encap';
 import { ConfigError } from '../../src/errors';
 import { PacketBatch } from '../../src/io/packet-batch';
@@ -23,9 +23,12 @@ import { internetChecksum } from '../../src/wire/checksum';
 const BASE = ['--backend', 'vxlan', '--dev', 'weft0', '--local', '192.0.2.1', '--address', '10.244.0.1/32',
   '--peer', '10.244.1.0/24=192.0.2.2,0e:00:00:00:00:02']; // prettier-ignore
 
-test('weft link --src-port: default fixed, flow with the default or a given range, errors name the flag', () => {
+test('weft link --src-port: default flow over --io batch (fixed over dgram and for udp), a given range, errors name the flag', () => {
   const d = parseLinkArgs(BASE);
-  assert.equal(d.config.srcPort, 'fixed');
+  assert.equal(d.config.srcPort, 'flow');
+  assert.equal(parseLinkArgs([...BASE, '--io', 'dgram']).config.srcPort, 'fixed');
+  assert.equal(parseLinkArgs([...BASE, '--io', 'dgram', '--src-port', 'flow']).config.srcPort, 'flow');
+  assert.equal(parseLinkArgs([...BASE, '--src-port', 'fixed']).config.srcPort, 'fixed');
   assert.equal(d.config.srcPortMin, 49152);
   assert.equal(d.config.srcPortMax, 65535);
   const f = parseLinkArgs([...BASE, '--src-port', 'flow']);
@@ -46,6 +49,12 @@ test('weft link --src-port: default fixed, flow with the default or a given rang
   const udp = ['--backend', 'udp', ...BASE.slice(2, 8), '--peer', '10.244.1.0/24=192.0.2.2'];
   assert.equal(parseLinkArgs(udp).config.srcPort, 'fixed');
   bad([...udp, '--src-port', 'flow'], '--src-port');
+});
+
+test('defaultSrcPort: flow only for vxlan over --io batch', () => {
+  assert.equal(defaultSrcPort('vxlan', 'batch'), 'flow');
+  assert.equal(defaultSrcPort('vxlan', 'dgram'), 'fixed');
+  assert.equal(defaultSrcPort('udp', 'batch'), 'fixed');
 });
 
 test('parseSrcPortRange / srcPortRangeRule', () => {

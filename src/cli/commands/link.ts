@@ -25,8 +25,8 @@ import type { PeerSpec } from '../../route/route-table';
 import { randomVtepMac } from '../../daemon/vtep-state';
 import { DataplaneNode, type IoMode, type NodeConfig } from '../../dataplane/node';
 import {
-  DEFAULT_SRC_PORT_MODE,
   DEFAULT_SRC_PORT_RANGE,
+  defaultSrcPort,
   parseSrcPortRange,
   type SrcPortMode,
 } from '../../dataplane/src-port';
@@ -35,7 +35,7 @@ import {
 export const usage = `usage: weft link --backend vxlan|udp --dev NAME --local UNDERLAY_IP --address OVERLAY_IP/LEN
                  [--vni 1] [--port 8472|8285] [--vtep-mac MAC] [--mtu N] [--io batch|dgram]
                  [--offload on|off] --peer SUBNET=UNDERLAY_IP[,MAC] [--peer ...] [--stats SECONDS]
-                 [--debug] [--src-port fixed|flow] [--src-port-range MIN-MAX] [--vxlan-rco] [--workers N]
+                 [--debug] [--src-port flow|fixed] [--src-port-range MIN-MAX] [--vxlan-rco] [--workers N]
 
 Creates TUN device NAME with OVERLAY_IP/LEN, routes every peer SUBNET into it, and forwards:
 packets to a peer's subnet are sent to UNDERLAY_IP as RFC 7348 VXLAN (inner Ethernet dst = the
@@ -55,9 +55,11 @@ peer's MAC, as a kernel flannel.1 expects) or as flannel-UDP (raw IP in UDP); fr
   --peer SUBNET=IP[,MAC]  a remote node: its overlay subnet, underlay IP and (vxlan) VTEP MAC
   --stats SECONDS         print counters every SECONDS (also on SIGUSR1)
   --debug                 count packets and bytes per inner flow; printed with the counters
-  --src-port fixed|flow   outer UDP source port (vxlan): the bound --port (default), or a hash of
-                          the inner flow (RFC 7348 §5, as kernel VXLAN: 16 UDP sockets per worker on
-                          ports spread over the range, UDP GSO kept; --io dgram: a raw socket)
+  --src-port flow|fixed   outer UDP source port (vxlan): a hash of the inner flow (the default with
+                          --io batch; RFC 7348 §5, as kernel VXLAN: 16 UDP sockets per worker on
+                          ports spread over the range, UDP GSO kept; --io dgram: a raw socket,
+                          CAP_NET_RAW), or the bound --port (fixed: default with --io dgram, and
+                          always with --backend udp)
   --src-port-range MIN-MAX  range for --src-port flow (default 49152-65535)
   --vxlan-rco             VXLAN Remote Checksum Offload (Linux remcsumtx+remcsumrx): inner TCP/UDP
                           checksums sent partial for the peer to finish; RCO frames accepted (else
@@ -138,10 +140,10 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
 
   const io: IoMode = choiceValue('--io', args.get('--io') ?? 'batch', ['batch', 'dgram']);
   const offloadText = choiceValue('--offload', args.get('--offload') ?? 'on', ['on', 'off']);
-  // flannel-UDP always keeps its port.
+  // Not given: flow for vxlan over --io batch (as kernel VXLAN), else fixed.
   const srcPort: SrcPortMode = choiceValue(
     '--src-port',
-    args.get('--src-port') ?? (backend === 'vxlan' ? DEFAULT_SRC_PORT_MODE : 'fixed'),
+    args.get('--src-port') ?? defaultSrcPort(backend, io),
     ['fixed', 'flow'],
   );
   if (srcPort === 'flow' && backend !== 'vxlan') {
