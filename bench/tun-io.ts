@@ -71,15 +71,15 @@ async function inner(rounds: number): Promise<Row[]> {
       const read = (batch: PacketBatch, max: number): number => {
         const n =
           ring !== null
-            ? b.uringTunRead!(ring, tun.fd, batch.buffer, batch.offsets, batch.lengths, max, batch.slotSize, batch.headroom, tun.counters) // prettier-ignore
-            : b.tunRead(tun.fd, batch.buffer, batch.offsets, batch.lengths, max, batch.slotSize, batch.headroom, tun.counters); // prettier-ignore
+            ? b.uringTunRead!(ring, tun.fd, batch.memory, 0, max, tun.counters)
+            : b.tunRead(tun.fd, batch.memory, 0, max, tun.counters);
         batch.count = n;
         return n;
       };
       const write = (batch: PacketBatch, end: number): number =>
         ring !== null
-          ? b.uringTunWrite!(ring, tun.fd, batch.buffer, batch.offsets, batch.lengths, 0, end, tun.counters)
-          : b.tunWrite(tun.fd, batch.buffer, batch.offsets, batch.lengths, 0, end, tun.counters);
+          ? b.uringTunWrite!(ring, tun.fd, batch.memory, 0, end, tun.counters)
+          : b.tunWrite(tun.fd, batch.memory, 0, end, tun.counters);
       ipc('addr', 'add', `10.99.${k}.1/24`, 'dev', dev);
       ipc('link', 'set', dev, 'up', 'txqueuelen', '1000');
       const sink = dgram.createSocket('udp4');

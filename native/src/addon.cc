@@ -1,13 +1,15 @@
-// weft_native: registration and constant exports only; the system calls live in tun.cc, udp.cc,
-// poll.cc, netif.cc, offload.cc, raw.cc, bpf.cc and uring.cc. See docs/native-boundary.md for the contract with src/io/.
+// weft_native: registration only. The batch shape and the sendmmsg/recvmmsg loops live in batch.cc;
+// the system calls in tun.cc, udp.cc, raw.cc, poll.cc, netif.cc, bpf.cc and uring.cc (io_uring TUN
+// batches); csum.cc is the one pass over packet bytes. See docs/native-boundary.md for the contract
+// with src/io/.
 #include <napi.h>
 
 #include "common.h"
 
 namespace {
 
-// Bumped whenever an export's signature or the counter layout changes; src/io/binding.ts checks it.
-constexpr uint32_t kAbiVersion = 4;
+// Bumped whenever an export's signature or a counter layout changes; src/io/binding.ts checks it.
+constexpr uint32_t kAbiVersion = 5;
 
 Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
   int32_t err = 0;
@@ -17,16 +19,14 @@ Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
-  Napi::Array names = Napi::Array::New(env, weft::kCounterCount);
-  for (uint32_t i = 0; i < weft::kCounterCount; i++) names.Set(i, Napi::String::New(env, weft::kCounterNames[i]));
-  exports.Set("counterNames", names);
-  exports.Set("errnoName", Napi::Function::New(env, ErrnoNameJs, "errnoName"));
+  weft::ExportFns(env, exports, {WEFT_FN("errnoName", ErrnoNameJs)});
+  weft::InitBatch(env, exports);
   weft::InitTun(env, exports);
   weft::InitUdp(env, exports);
+  weft::InitRaw(env, exports);
   weft::InitPoll(env, exports);
   weft::InitNetif(env, exports);
-  weft::InitOffload(env, exports);
-  weft::InitRaw(env, exports);
+  weft::InitCsum(env, exports);
   weft::InitBpf(env, exports);
   weft::InitUring(env, exports);
   return exports;

@@ -61,8 +61,7 @@ Napi::Value PcapMatch(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitBpf(Napi::Env env, Napi::Object exports) {
-  exports.Set("pcapCompile", Napi::Function::New(env, PcapCompile, "pcapCompile"));
-  exports.Set("pcapMatch", Napi::Function::New(env, PcapMatch, "pcapMatch"));
+  ExportFns(env, exports, {WEFT_FN("pcapCompile", PcapCompile), WEFT_FN("pcapMatch", PcapMatch)});
 }
 
 }  // namespace weft

@@ -46,8 +46,7 @@ Napi::Value IfSetMtu(const Napi::CallbackInfo& info) { return IfMtu(info, true);
 }  // namespace
 
 void InitNetif(Napi::Env env, Napi::Object exports) {
-  exports.Set("ifGetMtu", Napi::Function::New(env, IfGetMtu, "ifGetMtu"));
-  exports.Set("ifSetMtu", Napi::Function::New(env, IfSetMtu, "ifSetMtu"));
+  ExportFns(env, exports, {WEFT_FN("ifGetMtu", IfGetMtu), WEFT_FN("ifSetMtu", IfSetMtu)});
 }
 
 }  // namespace weft

@@ -137,10 +137,13 @@ Napi::Value PollClose(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitPoll(Napi::Env env, Napi::Object exports) {
-  exports.Set("pollStart", Napi::Function::New(env, PollStart, "pollStart"));
-  exports.Set("pollUpdate", Napi::Function::New(env, PollUpdate, "pollUpdate"));
-  exports.Set("pollRef", Napi::Function::New(env, PollRef, "pollRef"));
-  exports.Set("pollClose", Napi::Function::New(env, PollClose, "pollClose"));
+  ExportFns(env, exports,
+            {
+                WEFT_FN("pollStart", PollStart),
+                WEFT_FN("pollUpdate", PollUpdate),
+                WEFT_FN("pollRef", PollRef),
+                WEFT_FN("pollClose", PollClose),
+            });
   exports.Set("POLL_READABLE", Napi::Number::New(env, kReadable));
   exports.Set("POLL_WRITABLE", Napi::Number::New(env, kWritable));
 }

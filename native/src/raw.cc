@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common.h"
+#include "batch.h"
 
 namespace weft {
 namespace {
@@ -31,36 +31,20 @@ Napi::Value RawOpen(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// rawSend(fd, buf, offsets, lengths, addrs, start, end, counters) -> next index
-// Packet k is a complete IPv4 datagram at buf[offsets[k], +lengths[k]) sent to addrs[k] (the
-// kernel routes on it; it should equal the header's destination). Same semantics as udpSend:
-// failures counted in txErrors and skipped, partial sendmmsg retried, EAGAIN returns the first
-// unattempted index.
+// rawSend(fd, batch, start, end, counters) -> next index
+// Descriptor k is a complete IPv4 datagram sent to addrs[k] (the kernel routes on it; it should
+// equal the header's destination); the port lives in the header TypeScript wrote. Same loop and
+// semantics as udpSend without GSO.
 Napi::Value RawSend(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int32_t fd;
-  uint32_t start, end;
-  uint8_t* buf;
-  uint32_t *offsets, *lengths, *addrs;
-  size_t buf_len, n_off, n_len, n_addr;
-  double* c;
-  if (!GetI32(info[0], &fd) || !GetTyped(info[1], napi_uint8_array, &buf, &buf_len) ||
-      !GetTyped(info[2], napi_uint32_array, &offsets, &n_off) ||
-      !GetTyped(info[3], napi_uint32_array, &lengths, &n_len) ||
-      !GetTyped(info[4], napi_uint32_array, &addrs, &n_addr) || !GetU32(info[5], &start) ||
-      !GetU32(info[6], &end) || !GetCounters(info[7], &c)) {
-    return ThrowArg(env, "rawSend(fd, buf, offsets, lengths, addrs, start, end, counters)");
-  }
-  if (end > n_off || end > n_len || end > n_addr) return ThrowArg(env, "rawSend: end exceeds descriptor arrays");
-  // The port lives in the header TypeScript wrote; the kernel routes on the address alone.
-  return Napi::Number::New(env, SendBatch(fd, buf, buf_len, offsets, lengths, addrs, nullptr, start, end, c));
+  BatchCall call;
+  if (!ParseBatchCall(info, "rawSend(fd, batch, start, end, counters)", &call)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), SendBatch(call.fd, call.b, call.start, call.end, false, call.c, nullptr));
 }
 
 }  // namespace
 
 void InitRaw(Napi::Env env, Napi::Object exports) {
-  exports.Set("rawOpen", Napi::Function::New(env, RawOpen, "rawOpen"));
-  exports.Set("rawSend", Napi::Function::New(env, RawSend, "rawSend"));
+  ExportFns(env, exports, {WEFT_FN("rawOpen", RawOpen), WEFT_FN("rawSend", RawSend)});
 }
 
 }  // namespace weft

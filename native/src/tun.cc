@@ -14,7 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common.h"
+#include "batch.h"
 
 // Debian 12's linux-libc-dev (6.1) lacks the UDP segmentation offload bits (kernel >= 6.2).
 #ifndef TUN_F_USO4
@@ -100,35 +100,25 @@ Napi::Value TunSetQueue(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// tunRead(fd, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max, slotSize, headroom,
-//         counters: Float64Array) -> count
-// Packet k lands at k*slotSize + headroom (capacity slotSize - headroom). A packet larger than its
-// slot is counted as truncated and dropped (its slot is reused).
+// tunRead(fd, batch, start, end, counters) -> packets read
+// Fills slots [start, end): packet k lands at k*slotSize + headroom (capacity slotSize - headroom),
+// descriptors written from `start`. A packet larger than its slot is counted as truncated and
+// dropped (its slot is reused).
 Napi::Value TunRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int32_t fd;
-  uint32_t max, slot, headroom;
-  uint8_t* buf;
-  uint32_t *offsets, *lengths;
-  size_t buf_len, n_off, n_len;
-  double* c;
-  if (!GetI32(info[0], &fd) || !GetTyped(info[1], napi_uint8_array, &buf, &buf_len) ||
-      !GetTyped(info[2], napi_uint32_array, &offsets, &n_off) ||
-      !GetTyped(info[3], napi_uint32_array, &lengths, &n_len) || !GetU32(info[4], &max) ||
-      !GetU32(info[5], &slot) || !GetU32(info[6], &headroom) || !GetCounters(info[7], &c)) {
-    return ThrowArg(env, "tunRead(fd, buf, offsets, lengths, max, slotSize, headroom, counters)");
-  }
-  if (headroom >= slot || static_cast<size_t>(max) * slot > buf_len || max > n_off || max > n_len) {
-    return ThrowArg(env, "tunRead: batch geometry does not fit its buffer or descriptor arrays");
-  }
-  const size_t cap = slot - headroom;
+  BatchCall call;
+  if (!ParseBatchCall(info, "tunRead(fd, batch, start, end, counters)", &call)) return env.Undefined();
+  if (!RecvGeometryOk(call.b, call.end)) return ThrowArg(env, "tunRead: batch geometry does not fit its buffer");
+  const Batch& b = call.b;
+  double* c = call.c;
+  const size_t cap = b.slot - b.headroom;
   uint8_t overflow[64];
-  uint32_t count = 0;
-  while (count < max) {
-    size_t off = static_cast<size_t>(count) * slot + headroom;
+  uint32_t count = call.start;  // packet `count` goes to slot `count`
+  while (count < call.end) {
+    size_t off = static_cast<size_t>(count) * b.slot + b.headroom;
     // The second iovec catches the overflow: TUN reads silently truncate to the buffer given.
-    struct iovec iov[2] = {{buf + off, cap}, {overflow, sizeof overflow}};
-    ssize_t n = readv(fd, iov, 2);
+    struct iovec iov[2] = {{b.buf + off, cap}, {overflow, sizeof overflow}};
+    ssize_t n = readv(call.fd, iov, 2);
     c[kRxSyscalls]++;
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -139,49 +129,61 @@ Napi::Value TunRead(const Napi::CallbackInfo& info) {
       c[kRxTruncated]++;
       continue;
     }
-    offsets[count] = static_cast<uint32_t>(off);
-    lengths[count] = static_cast<uint32_t>(n);
+    b.offsets[count] = static_cast<uint32_t>(off);
+    b.lengths[count] = static_cast<uint32_t>(n);
+    b.tail_lengths[count] = 0;
+    b.trains[count] = 0;
     c[kRxPackets]++;
     c[kRxBytes] += static_cast<double>(n);
     count++;
   }
-  return Napi::Number::New(env, count);
+  return Napi::Number::New(env, count - call.start);
 }
 
-// tunWrite(fd, buf, offsets, lengths, start, end, counters[, status]) -> packets written
-// Each packet is one write(); EAGAIN or an error drops that packet (counted) and moves on. With
-// `status` (a Uint8Array), status[i] is set to 1 for a packet the kernel took and 0 otherwise, so
-// the caller can account for exactly the packets refused.
+// tunWrite(fd, batch, start, end, counters[, status]) -> packets written
+// Each packet is one writev() (TUN takes a whole packet per call, never part of one, so there are
+// no partial writes): descriptor i's head and tail, or, when trains[i] >= 2, the heads and tails
+// of descriptors [i, i + trains[i]) gathered into one packet (a coalesced super-packet whose
+// payload slices stay where they were received). EAGAIN or an error drops that packet (counted)
+// and moves on; a train cut by `end` or needing more than IOV_MAX iovecs is refused (txErrors,
+// EINVAL). With `status` (a Uint8Array), status[i] is set to 1 for every descriptor of a packet
+// the kernel took and 0 otherwise, so the caller can account for exactly the packets refused.
 Napi::Value TunWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int32_t fd;
-  uint32_t start, end;
-  uint8_t* buf;
-  uint32_t *offsets, *lengths;
-  size_t buf_len, n_off, n_len;
-  double* c;
-  if (!GetI32(info[0], &fd) || !GetTyped(info[1], napi_uint8_array, &buf, &buf_len) ||
-      !GetTyped(info[2], napi_uint32_array, &offsets, &n_off) ||
-      !GetTyped(info[3], napi_uint32_array, &lengths, &n_len) || !GetU32(info[4], &start) ||
-      !GetU32(info[5], &end) || !GetCounters(info[6], &c)) {
-    return ThrowArg(env, "tunWrite(fd, buf, offsets, lengths, start, end, counters)");
-  }
-  if (end > n_off || end > n_len) return ThrowArg(env, "tunWrite: end exceeds descriptor arrays");
+  BatchCall call;
+  if (!ParseBatchCall(info, "tunWrite(fd, batch, start, end, counters[, status])", &call)) return env.Undefined();
   uint8_t* status = nullptr;
   size_t n_status = 0;
-  if (info.Length() > 7 && !info[7].IsUndefined()) {
-    if (!GetTyped(info[7], napi_uint8_array, &status, &n_status) || end > n_status) {
-      return ThrowArg(env, "tunWrite: status must be a Uint8Array covering [start, end)");
-    }
+  if (!call.extra.IsUndefined() &&
+      (!GetTyped(call.extra, napi_uint8_array, &status, &n_status) || call.end > n_status)) {
+    return ThrowArg(env, "tunWrite: status must be a Uint8Array covering [start, end)");
   }
+  const Batch& b = call.b;
+  double* c = call.c;
+  struct iovec iov[kIovChunk];
   uint32_t written = 0;
-  for (uint32_t i = start; i < end; i++) {
-    size_t off = offsets[i], len = lengths[i];
-    if (status != nullptr) status[i] = 0;
-    if (!TxInBuffer(off, len, buf_len, c)) continue;
+  uint32_t i = call.start;
+  while (i < call.end) {
+    const uint32_t members = b.trains[i] >= 2 ? b.trains[i] : 1;
+    const uint32_t next = i + members > call.end ? call.end : i + members;
+    if (status != nullptr) memset(status + i, 0, next - i);
+    bool ok = i + members <= call.end && 2 * members <= kIovChunk;
+    if (!ok) {
+      c[kTxErrors]++;
+      c[kLastErrno] = EINVAL;
+    }
+    int niov = 0;
+    for (uint32_t j = i; ok && j < next; j++) {
+      ok = DescriptorInBuffer(b, j, c);
+      if (ok) niov += static_cast<int>(DescriptorIov(b, j, iov + niov));
+    }
+    if (!ok) {
+      i = next;
+      continue;
+    }
     ssize_t n;
     do {
-      n = write(fd, buf + off, len);
+      n = writev(call.fd, iov, niov);
       c[kTxSyscalls]++;
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
@@ -192,12 +194,14 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
         c[kTxErrors]++;
         c[kLastErrno] = err;
       }
+      i = next;
       continue;
     }
     c[kTxPackets]++;
     c[kTxBytes] += static_cast<double>(n);
     written++;
-    if (status != nullptr) status[i] = 1;
+    if (status != nullptr) memset(status + i, 1, next - i);
+    i = next;
   }
   return Napi::Number::New(env, written);
 }
@@ -205,29 +209,31 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitTun(Napi::Env env, Napi::Object exports) {
-  exports.Set("tunOpen", Napi::Function::New(env, TunOpen, "tunOpen"));
-  exports.Set("tunSetOffload", Napi::Function::New(env, TunSetOffload, "tunSetOffload"));
-  exports.Set("tunSetVnetHdrSz", Napi::Function::New(env, TunSetVnetHdrSz, "tunSetVnetHdrSz"));
-  exports.Set("tunGetFeatures", Napi::Function::New(env, TunGetFeatures, "tunGetFeatures"));
-  exports.Set("tunSetQueue", Napi::Function::New(env, TunSetQueue, "tunSetQueue"));
-  exports.Set("tunRead", Napi::Function::New(env, TunRead, "tunRead"));
-  exports.Set("tunWrite", Napi::Function::New(env, TunWrite, "tunWrite"));
-
-  Napi::Object k = Napi::Object::New(env);
-  k.Set("IFF_TUN", Napi::Number::New(env, IFF_TUN));
-  k.Set("IFF_NO_PI", Napi::Number::New(env, IFF_NO_PI));
-  k.Set("IFF_VNET_HDR", Napi::Number::New(env, IFF_VNET_HDR));
-  k.Set("IFF_MULTI_QUEUE", Napi::Number::New(env, IFF_MULTI_QUEUE));
-  k.Set("TUN_F_CSUM", Napi::Number::New(env, TUN_F_CSUM));
-  k.Set("TUN_F_TSO4", Napi::Number::New(env, TUN_F_TSO4));
-  k.Set("TUN_F_TSO6", Napi::Number::New(env, TUN_F_TSO6));
-  k.Set("TUN_F_TSO_ECN", Napi::Number::New(env, TUN_F_TSO_ECN));
-  k.Set("TUN_F_UFO", Napi::Number::New(env, TUN_F_UFO));
-  k.Set("TUN_F_USO4", Napi::Number::New(env, TUN_F_USO4));
-  k.Set("TUN_F_USO6", Napi::Number::New(env, TUN_F_USO6));
-  k.Set("VIRTIO_NET_HDR_LEN", Napi::Number::New(env, kVirtioNetHdrLen));
-  k.Set("IFNAMSIZ", Napi::Number::New(env, IFNAMSIZ));
-  exports.Set("tunConstants", k);
+  ExportFns(env, exports,
+            {
+                WEFT_FN("tunOpen", TunOpen),
+                WEFT_FN("tunSetOffload", TunSetOffload),
+                WEFT_FN("tunSetVnetHdrSz", TunSetVnetHdrSz),
+                WEFT_FN("tunGetFeatures", TunGetFeatures),
+                WEFT_FN("tunSetQueue", TunSetQueue),
+                WEFT_FN("tunRead", TunRead),
+                WEFT_FN("tunWrite", TunWrite),
+            });
+  exports.Set("tunConstants", ConstTable(env, {
+                                                  WEFT_CONST(IFF_TUN),
+                                                  WEFT_CONST(IFF_NO_PI),
+                                                  WEFT_CONST(IFF_VNET_HDR),
+                                                  WEFT_CONST(IFF_MULTI_QUEUE),
+                                                  WEFT_CONST(TUN_F_CSUM),
+                                                  WEFT_CONST(TUN_F_TSO4),
+                                                  WEFT_CONST(TUN_F_TSO6),
+                                                  WEFT_CONST(TUN_F_TSO_ECN),
+                                                  WEFT_CONST(TUN_F_UFO),
+                                                  WEFT_CONST(TUN_F_USO4),
+                                                  WEFT_CONST(TUN_F_USO6),
+                                                  WEFT_CONST_AS("VIRTIO_NET_HDR_LEN", kVirtioNetHdrLen),
+                                                  WEFT_CONST(IFNAMSIZ),
+                                              }));
 }
 
 }  // namespace weft

@@ -1,7 +1,8 @@
-// UDP sockets owned by the addon: socket/bind/buffer sizes, recvmmsg and sendmmsg batches.
+// UDP sockets owned by the addon: socket/bind/buffer sizes, and the batch calls (whose recvmmsg and
+// sendmmsg loops live in batch.cc).
 //
 // The addon owns the fd (not libuv's uv_udp_t) so that it can add UDP_SEGMENT cmsgs on send and
-// read UDP_GRO cmsgs on receive (offload.cc); udpSetOpt/udpGetOpt reach those socket options.
+// read UDP_GRO cmsgs on receive (batch.cc); udpSetOpt/udpGetOpt reach those socket options.
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
@@ -13,7 +14,7 @@
 #include <cstring>
 #include <string>
 
-#include "common.h"
+#include "batch.h"
 
 namespace weft {
 namespace {
@@ -120,95 +121,28 @@ Napi::Value UdpGetOpt(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), v);
 }
 
-// udpRecv(fd, buf, offsets, lengths, addrs, ports, max, slotSize, headroom, counters) -> count
-// Datagram k lands in slot k at k*slotSize + headroom; truncated datagrams (MSG_TRUNC) are dropped
-// and counted, so descriptors are compacted and offsets[] says where each packet is.
+// udpRecv(fd, batch, start, end, counters[, gsoState]) -> descriptors written from start
+// recvmmsg into slots [start, end); with gsoState, GRO trains are split into one descriptor per
+// segment (see RecvBatch in batch.cc).
 Napi::Value UdpRecv(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int32_t fd;
-  uint32_t max, slot, headroom;
-  uint8_t* buf;
-  uint32_t *offsets, *lengths, *addrs;
-  uint16_t* ports;
-  size_t buf_len, n_off, n_len, n_addr, n_port;
-  double* c;
-  if (!GetI32(info[0], &fd) || !GetTyped(info[1], napi_uint8_array, &buf, &buf_len) ||
-      !GetTyped(info[2], napi_uint32_array, &offsets, &n_off) ||
-      !GetTyped(info[3], napi_uint32_array, &lengths, &n_len) ||
-      !GetTyped(info[4], napi_uint32_array, &addrs, &n_addr) ||
-      !GetTyped(info[5], napi_uint16_array, &ports, &n_port) || !GetU32(info[6], &max) ||
-      !GetU32(info[7], &slot) || !GetU32(info[8], &headroom) || !GetCounters(info[9], &c)) {
-    return ThrowArg(env, "udpRecv(fd, buf, offsets, lengths, addrs, ports, max, slotSize, headroom, counters)");
+  BatchCall call;
+  double* st;
+  if (!ParseBatchCall(info, "udpRecv(fd, batch, start, end, counters[, gsoState])", &call)) return info.Env().Undefined();
+  if (!GetGsoState(call.extra, &st) || !RecvGeometryOk(call.b, call.end)) {
+    return ThrowArg(info.Env(), "udpRecv: gsoState or batch geometry does not fit");
   }
-  if (headroom >= slot || static_cast<size_t>(max) * slot > buf_len || max > n_off || max > n_len ||
-      max > n_addr || max > n_port) {
-    return ThrowArg(env, "udpRecv: batch geometry does not fit its buffer or descriptor arrays");
-  }
-  struct mmsghdr msgs[kMmsgChunk];
-  struct iovec iov[kMmsgChunk];
-  struct sockaddr_in from[kMmsgChunk];
-  const size_t cap = slot - headroom;
-  uint32_t slot_index = 0;  // next free slot
-  uint32_t count = 0;       // descriptors filled
-  while (slot_index < max) {
-    uint32_t want = max - slot_index;
-    if (want > kMmsgChunk) want = kMmsgChunk;
-    for (uint32_t k = 0; k < want; k++) {
-      PrepareMsg(&msgs[k], &iov[k], &from[k], buf + static_cast<size_t>(slot_index + k) * slot + headroom, cap);
-    }
-    int got = recvmmsg(fd, msgs, want, MSG_DONTWAIT, nullptr);
-    c[kRxSyscalls]++;
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      CountRxFailure(c, errno);
-      break;
-    }
-    for (int k = 0; k < got; k++) {
-      if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) {
-        c[kRxTruncated]++;
-        continue;
-      }
-      offsets[count] = static_cast<uint32_t>(static_cast<size_t>(slot_index + k) * slot + headroom);
-      lengths[count] = msgs[k].msg_len;
-      addrs[count] = ntohl(from[k].sin_addr.s_addr);
-      ports[count] = ntohs(from[k].sin_port);
-      c[kRxPackets]++;
-      c[kRxBytes] += msgs[k].msg_len;
-      count++;
-    }
-    slot_index += static_cast<uint32_t>(got);
-    // A short batch means the receive queue is empty; skip the extra call that would say EAGAIN.
-    if (static_cast<uint32_t>(got) < want) break;
-  }
-  return Napi::Number::New(env, count);
+  return Napi::Number::New(info.Env(), RecvBatch(call.fd, call.b, call.start, call.end, call.c, st));
 }
 
-// udpSend(fd, buf, offsets, lengths, addrs, ports, start, end, counters) -> next index
-// Sends packets [start, end) to addrs[i]:ports[i] with sendmmsg. A packet the kernel refuses (or
-// whose descriptor lies outside buf) is counted in txErrors and skipped; a partial sendmmsg is
-// retried from the first unsent packet. On EAGAIN it stops and returns the index of the first
-// packet not yet attempted, so the caller can wait for writability or drop the rest.
+// udpSend(fd, batch, start, end, counters[, gsoState]) -> next index
+// sendmmsg of descriptors [start, end) to addrs[i]:ports[i]; with gsoState, gsoSizes[i] > 0 makes
+// descriptor i one UDP_SEGMENT train (see SendBatch in batch.cc).
 Napi::Value UdpSend(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int32_t fd;
-  uint32_t start, end;
-  uint8_t* buf;
-  uint32_t *offsets, *lengths, *addrs;
-  uint16_t* ports;
-  size_t buf_len, n_off, n_len, n_addr, n_port;
-  double* c;
-  if (!GetI32(info[0], &fd) || !GetTyped(info[1], napi_uint8_array, &buf, &buf_len) ||
-      !GetTyped(info[2], napi_uint32_array, &offsets, &n_off) ||
-      !GetTyped(info[3], napi_uint32_array, &lengths, &n_len) ||
-      !GetTyped(info[4], napi_uint32_array, &addrs, &n_addr) ||
-      !GetTyped(info[5], napi_uint16_array, &ports, &n_port) || !GetU32(info[6], &start) ||
-      !GetU32(info[7], &end) || !GetCounters(info[8], &c)) {
-    return ThrowArg(env, "udpSend(fd, buf, offsets, lengths, addrs, ports, start, end, counters)");
-  }
-  if (end > n_off || end > n_len || end > n_addr || end > n_port) {
-    return ThrowArg(env, "udpSend: end exceeds descriptor arrays");
-  }
-  return Napi::Number::New(env, SendBatch(fd, buf, buf_len, offsets, lengths, addrs, ports, start, end, c));
+  BatchCall call;
+  double* st;
+  if (!ParseBatchCall(info, "udpSend(fd, batch, start, end, counters[, gsoState])", &call)) return info.Env().Undefined();
+  if (!GetGsoState(call.extra, &st)) return ThrowArg(info.Env(), "udpSend: gsoState must be a Float64Array");
+  return Napi::Number::New(info.Env(), SendBatch(call.fd, call.b, call.start, call.end, true, call.c, st));
 }
 
 // closeFd(fd) -> undefined. The caller must have closed any poll handle on fd first.
@@ -223,25 +157,26 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitUdp(Napi::Env env, Napi::Object exports) {
-  exports.Set("udpOpen", Napi::Function::New(env, UdpOpen, "udpOpen"));
-  exports.Set("udpSetOpt", Napi::Function::New(env, UdpSetOpt, "udpSetOpt"));
-  exports.Set("udpGetOpt", Napi::Function::New(env, UdpGetOpt, "udpGetOpt"));
-  exports.Set("udpAttachReuseportCbpf", Napi::Function::New(env, UdpAttachReuseportCbpf, "udpAttachReuseportCbpf"));
-  exports.Set("udpRecv", Napi::Function::New(env, UdpRecv, "udpRecv"));
-  exports.Set("udpSend", Napi::Function::New(env, UdpSend, "udpSend"));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
-
-  Napi::Object k = Napi::Object::New(env);
-  k.Set("SOL_SOCKET", Napi::Number::New(env, SOL_SOCKET));
-  k.Set("SOL_UDP", Napi::Number::New(env, SOL_UDP));
-  k.Set("SO_RCVBUF", Napi::Number::New(env, SO_RCVBUF));
-  k.Set("SO_SNDBUF", Napi::Number::New(env, SO_SNDBUF));
-  k.Set("SO_REUSEADDR", Napi::Number::New(env, SO_REUSEADDR));
-  k.Set("SO_REUSEPORT", Napi::Number::New(env, SO_REUSEPORT));
-  k.Set("UDP_SEGMENT", Napi::Number::New(env, UDP_SEGMENT));
-  k.Set("UDP_GRO", Napi::Number::New(env, UDP_GRO));
-  k.Set("MMSG_CHUNK", Napi::Number::New(env, kMmsgChunk));
-  exports.Set("udpConstants", k);
+  ExportFns(env, exports,
+            {
+                WEFT_FN("udpOpen", UdpOpen),
+                WEFT_FN("udpSetOpt", UdpSetOpt),
+                WEFT_FN("udpGetOpt", UdpGetOpt),
+                WEFT_FN("udpAttachReuseportCbpf", UdpAttachReuseportCbpf),
+                WEFT_FN("udpRecv", UdpRecv),
+                WEFT_FN("udpSend", UdpSend),
+                WEFT_FN("closeFd", CloseFd),
+            });
+  exports.Set("udpConstants", ConstTable(env, {
+                                                  WEFT_CONST(SOL_SOCKET),
+                                                  WEFT_CONST(SOL_UDP),
+                                                  WEFT_CONST(SO_RCVBUF),
+                                                  WEFT_CONST(SO_SNDBUF),
+                                                  WEFT_CONST(SO_REUSEADDR),
+                                                  WEFT_CONST(SO_REUSEPORT),
+                                                  WEFT_CONST(UDP_SEGMENT),
+                                                  WEFT_CONST(UDP_GRO),
+                                              }));
 }
 
 }  // namespace weft

@@ -1,6 +1,6 @@
 // io_uring batches of TUN reads and writes: many read()s or write()s per io_uring_enter, so a
 // wakeup full of 64-byte packets costs one system call instead of one per packet. System calls
-// only: slots, descriptors and counters are tun.cc's (tunRead/tunWrite), and so are the results.
+// only: the batch shape and counters are batch.h's, the results tunRead/tunWrite's (tun.cc).
 //
 // Design notes:
 // - One ring per TUN queue (a Napi::External; freed by uringClose or by the finalizer). Created
@@ -30,13 +30,17 @@
 #include <cstring>
 #include <new>
 
-#include "common.h"
+#include "batch.h"
 
 namespace weft {
 namespace {
 
 constexpr uint32_t kMaxEntries = 4096;
 constexpr uint32_t kMinReads = 2;
+
+// iovecs of the packets of one submission (a gathered packet takes up to 2 per descriptor); valid
+// until SubmitAndReap has reaped them. thread_local: one ring per TUN queue, one thread each.
+thread_local struct iovec g_iov[kIovChunk];
 
 struct Uring {
   struct io_uring ring;
@@ -162,43 +166,34 @@ Napi::Value UringProbe(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), err);
 }
 
-// uringTunRead(handle, fd, buf, offsets, lengths, max, slotSize, headroom, counters) -> count
-// tunRead's contract (slot k at k*slotSize + headroom; too-long packets counted and dropped),
-// with the reads batched into io_uring_enter calls.
+// uringTunRead(handle, fd, batch, start, end, counters) -> count
+// tunRead's contract (slot k at k*slotSize + headroom, descriptors from `start`; too-long packets
+// counted and dropped), with the reads batched into io_uring_enter calls.
 Napi::Value UringTunRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Uring* u;
-  int32_t fd;
-  uint32_t max, slot, headroom;
-  uint8_t* buf;
-  uint32_t *offsets, *lengths;
-  size_t buf_len, n_off, n_len;
-  double* c;
-  if (!GetUring(info[0], &u) || !GetI32(info[1], &fd) || !GetTyped(info[2], napi_uint8_array, &buf, &buf_len) ||
-      !GetTyped(info[3], napi_uint32_array, &offsets, &n_off) ||
-      !GetTyped(info[4], napi_uint32_array, &lengths, &n_len) || !GetU32(info[5], &max) ||
-      !GetU32(info[6], &slot) || !GetU32(info[7], &headroom) || !GetCounters(info[8], &c)) {
-    return ThrowArg(env, "uringTunRead(ring, fd, buf, offsets, lengths, max, slotSize, headroom, counters)");
-  }
-  if (headroom >= slot || static_cast<size_t>(max) * slot > buf_len || max > n_off || max > n_len) {
-    return ThrowArg(env, "uringTunRead: batch geometry does not fit its buffer or descriptor arrays");
-  }
-  const size_t cap = slot - headroom;
-  uint32_t count = 0;
-  uint32_t next = 0;  // next slot to read into
+  BatchCall call;
+  if (!GetUring(info[0], &u)) return ThrowArg(env, "uringTunRead(ring, fd, batch, start, end, counters)");
+  if (!ParseBatchCall(info, "uringTunRead(ring, fd, batch, start, end, counters)", &call, 1)) return env.Undefined();
+  if (!RecvGeometryOk(call.b, call.end)) return ThrowArg(env, "uringTunRead: batch geometry does not fit its buffer");
+  const Batch& b = call.b;
+  double* c = call.c;
+  const size_t cap = b.slot - b.headroom;
+  uint32_t count = call.start;
+  uint32_t next = call.start;  // next slot to read into
   uint32_t want = std::max(kMinReads, u->next_reads);
   bool empty = false;
-  while (next < max && !empty) {
-    const uint32_t n = std::min({want, max - next, u->entries});
+  while (next < call.end && !empty) {
+    const uint32_t n = std::min({want, call.end - next, u->entries});
     for (uint32_t j = 0; j < n; j++) {
       struct io_uring_sqe* sqe = io_uring_get_sqe(&u->ring);
       struct iovec* iov = &u->iov[2 * j];
-      iov[0].iov_base = buf + static_cast<size_t>(next + j) * slot + headroom;
+      iov[0].iov_base = b.buf + static_cast<size_t>(next + j) * b.slot + b.headroom;
       iov[0].iov_len = cap;
       iov[1].iov_base = u->overflow;
       iov[1].iov_len = sizeof u->overflow;
       // Offset -1: the file position, which a character device ignores.
-      io_uring_prep_readv(sqe, fd, iov, 2, static_cast<uint64_t>(-1));
+      io_uring_prep_readv(sqe, call.fd, iov, 2, static_cast<uint64_t>(-1));
       sqe->rw_flags = RWF_NOWAIT;
       io_uring_sqe_set_data64(sqe, j);
     }
@@ -223,8 +218,10 @@ Napi::Value UringTunRead(const Napi::CallbackInfo& info) {
         c[kRxTruncated]++;
         continue;
       }
-      offsets[count] = static_cast<uint32_t>(static_cast<size_t>(next + j) * slot + headroom);
-      lengths[count] = static_cast<uint32_t>(r);
+      b.offsets[count] = static_cast<uint32_t>(static_cast<size_t>(next + j) * b.slot + b.headroom);
+      b.lengths[count] = static_cast<uint32_t>(r);
+      b.tail_lengths[count] = 0;
+      b.trains[count] = 0;
       c[kRxPackets]++;
       c[kRxBytes] += static_cast<double>(r);
       count++;
@@ -233,52 +230,64 @@ Napi::Value UringTunRead(const Napi::CallbackInfo& info) {
     want = std::min(2 * want, u->entries);
   }
   if (empty) c[kRxEagain]++;
-  u->next_reads = std::max(kMinReads, std::min(u->entries, count + count / 2 + 1));
-  return Napi::Number::New(env, count);
+  const uint32_t got = count - call.start;
+  u->next_reads = std::max(kMinReads, std::min(u->entries, got + got / 2 + 1));
+  return Napi::Number::New(env, got);
 }
 
-// uringTunWrite(handle, fd, buf, offsets, lengths, start, end, counters[, status]) -> written
-// tunWrite's contract (a refused packet counted and skipped; status[i] = 1 taken, 0 not), with the
-// writes batched into io_uring_enter calls.
+// uringTunWrite(handle, fd, batch, start, end, counters[, status]) -> packets written
+// tunWrite's contract (one packet per descriptor, or per train of descriptors, gathered with its
+// tails; a refused packet counted and skipped; status marks every descriptor of a packet taken),
+// with the writes batched into io_uring_enter calls.
 Napi::Value UringTunWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Uring* u;
-  int32_t fd;
-  uint32_t start, end;
-  uint8_t* buf;
-  uint32_t *offsets, *lengths;
-  size_t buf_len, n_off, n_len;
-  double* c;
-  if (!GetUring(info[0], &u) || !GetI32(info[1], &fd) || !GetTyped(info[2], napi_uint8_array, &buf, &buf_len) ||
-      !GetTyped(info[3], napi_uint32_array, &offsets, &n_off) ||
-      !GetTyped(info[4], napi_uint32_array, &lengths, &n_len) || !GetU32(info[5], &start) ||
-      !GetU32(info[6], &end) || !GetCounters(info[7], &c)) {
-    return ThrowArg(env, "uringTunWrite(ring, fd, buf, offsets, lengths, start, end, counters)");
+  BatchCall call;
+  if (!GetUring(info[0], &u)) return ThrowArg(env, "uringTunWrite(ring, fd, batch, start, end, counters[, status])");
+  if (!ParseBatchCall(info, "uringTunWrite(ring, fd, batch, start, end, counters[, status])", &call, 1)) {
+    return env.Undefined();
   }
-  if (end > n_off || end > n_len) return ThrowArg(env, "uringTunWrite: end exceeds descriptor arrays");
   uint8_t* status = nullptr;
   size_t n_status = 0;
-  if (info.Length() > 8 && !info[8].IsUndefined()) {
-    if (!GetTyped(info[8], napi_uint8_array, &status, &n_status) || end > n_status) {
-      return ThrowArg(env, "uringTunWrite: status must be a Uint8Array covering [start, end)");
-    }
+  if (!call.extra.IsUndefined() &&
+      (!GetTyped(call.extra, napi_uint8_array, &status, &n_status) || call.end > n_status)) {
+    return ThrowArg(env, "uringTunWrite: status must be a Uint8Array covering [start, end)");
   }
+  const Batch& b = call.b;
+  double* c = call.c;
   uint32_t written = 0;
-  uint32_t i = start;
-  // index[j]: the descriptor of entry j (bad descriptors are skipped before submission).
-  uint32_t index[256];
-  while (i < end) {
-    uint32_t n = 0;
+  uint32_t i = call.start;
+  // first[j] / last[j]: the descriptors of entry j's packet; entries' iovecs share one pool.
+  uint32_t first[256], last[256];
+  while (i < call.end) {
+    uint32_t n = 0, pv = 0;
     const uint32_t limit = std::min<uint32_t>(u->entries, 256);
-    for (; i < end && n < limit; i++) {
-      size_t off = offsets[i], len = lengths[i];
-      if (status != nullptr) status[i] = 0;
-      if (!TxInBuffer(off, len, buf_len, c)) continue;
-      struct io_uring_sqe* sqe = io_uring_get_sqe(&u->ring);
-      io_uring_prep_write(sqe, fd, buf + off, static_cast<unsigned>(len), static_cast<uint64_t>(-1));
-      sqe->rw_flags = RWF_NOWAIT;
-      io_uring_sqe_set_data64(sqe, n);
-      index[n++] = i;
+    while (i < call.end && n < limit) {
+      const uint32_t members = b.trains[i] >= 2 ? b.trains[i] : 1;
+      const uint32_t next = i + members > call.end ? call.end : i + members;
+      bool ok = i + members <= call.end && 2 * members <= kIovChunk;
+      if (ok && pv + 2 * members > kIovChunk) break;  // next submission
+      if (status != nullptr) memset(status + i, 0, next - i);
+      if (!ok) {
+        c[kTxErrors]++;
+        c[kLastErrno] = EINVAL;
+      }
+      uint32_t niov = 0;
+      for (uint32_t j = i; ok && j < next; j++) {
+        ok = DescriptorInBuffer(b, j, c);
+        if (ok) niov += DescriptorIov(b, j, g_iov + pv + niov);
+      }
+      if (ok) {
+        struct io_uring_sqe* sqe = io_uring_get_sqe(&u->ring);
+        io_uring_prep_writev(sqe, call.fd, g_iov + pv, niov, static_cast<uint64_t>(-1));
+        sqe->rw_flags = RWF_NOWAIT;
+        io_uring_sqe_set_data64(sqe, n);
+        first[n] = i;
+        last[n] = next;
+        n++;
+        pv += niov;
+      }
+      i = next;
     }
     if (n == 0) continue;
     c[kTxSyscalls]++;
@@ -291,7 +300,6 @@ Napi::Value UringTunWrite(const Napi::CallbackInfo& info) {
     }
     for (uint32_t j = 0; j < n; j++) {
       int32_t r = u->res[j];
-      uint32_t k = index[j];
       if (r < 0) {
         if (r == -EAGAIN || r == -EWOULDBLOCK) {
           c[kTxEagain]++;
@@ -304,7 +312,7 @@ Napi::Value UringTunWrite(const Napi::CallbackInfo& info) {
       c[kTxPackets]++;
       c[kTxBytes] += static_cast<double>(r);
       written++;
-      if (status != nullptr) status[k] = 1;
+      if (status != nullptr) memset(status + first[j], 1, last[j] - first[j]);
     }
   }
   return Napi::Number::New(env, written);
@@ -313,11 +321,14 @@ Napi::Value UringTunWrite(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitUring(Napi::Env env, Napi::Object exports) {
-  exports.Set("uringOpen", Napi::Function::New(env, UringOpen, "uringOpen"));
-  exports.Set("uringClose", Napi::Function::New(env, UringClose, "uringClose"));
-  exports.Set("uringProbe", Napi::Function::New(env, UringProbe, "uringProbe"));
-  exports.Set("uringTunRead", Napi::Function::New(env, UringTunRead, "uringTunRead"));
-  exports.Set("uringTunWrite", Napi::Function::New(env, UringTunWrite, "uringTunWrite"));
+  ExportFns(env, exports,
+            {
+                WEFT_FN("uringOpen", UringOpen),
+                WEFT_FN("uringClose", UringClose),
+                WEFT_FN("uringProbe", UringProbe),
+                WEFT_FN("uringTunRead", UringTunRead),
+                WEFT_FN("uringTunWrite", UringTunWrite),
+            });
 }
 
 }  // namespace weft

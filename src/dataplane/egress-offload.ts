@@ -8,17 +8,24 @@
  *               virtio_net_hdr + IP packet (super-packets up to 64 KiB), one native call.
  *   2. unpack   plain packets: complete a NEEDS_CSUM checksum in place (with `rco`: leave it
  *               partial when the RCO fields can carry it, `rcoCanCarry`); descriptor = the IP packet.
- *               super-packets: `TsoSegmenter.segment` cuts them into the segment region of the
- *               same buffer, `prefix` bytes (22 VXLAN / 0 flannel-UDP) in front of each segment,
- *               back to back; one descriptor per segment                 -> badInnerIp / tooBig
- *               (with `rco` every segment's TCP checksum is left partial: the folded pseudo sum.)
+ *               (with `rco` every segment's TCP checksum is left partial, and segments are copied.)
+ *               super-packets, VXLAN (scatter-gather): `TsoSegmenter.segmentHeaders` writes each
+ *               segment's IP + TCP headers into a HDR_SLOT-byte slot of the header region behind
+ *               22 free bytes; the payload stays in the super-packet (summed, not copied). One
+ *               descriptor per segment: head = the headers, tail = its payload slice (kept in
+ *               `tailOff`/`tailLen` by header slot until stage 4, since stage 3 compacts).
+ *               super-packets, flannel-UDP (copy): `TsoSegmenter.segment` copies whole segments
+ *               back to back into the same region (its encap validates the inner IP length
+ *               against the descriptor, so the segment must be contiguous)  -> badInnerIp / tooBig
  *               Segments are cut no longer than the path MTU (`setPathMtu`), so a lower underlay
  *               MTU costs smaller segments rather than a fragmented datagram each.
  *   3. encap    `EgressStages.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
  *               written in place (for segments: exactly into the prefix), drops by reason.
- *   4. trains   consecutive descriptors that are adjacent in memory, go to the same peer (and pool
- *               lane, `--src-port flow`) and have equal lengths (the last may be shorter) become one UDP GSO message
- *               (`gsoSizes[k]` = segment size; <= 64 segments, <= 65507 bytes).
+ *   4. trains   consecutive segments to the same peer (and pool lane, `--src-port flow`) with
+ *               equal sizes (the last may be shorter)
+ *               become one UDP GSO message (<= 64 segments, <= 65507 bytes): scatter-gather
+ *               segments as `trains[k]` descriptors with their tails, copied ones (adjacent in
+ *               memory) as one descriptor; `gsoSizes[k]` = segment size.
  *   5. send     ONE `sendBatchGso` (sendmmsg with UDP_SEGMENT cmsgs; the addon falls back to plain
  *               datagrams by itself if the kernel refuses GSO, and sends a train whose segments
  *               exceed the MTU (EMSGSIZE) as plain datagrams the kernel fragments).
@@ -56,6 +63,13 @@ import { rcoStartFits } from '../offload/vxlan-rco';
 /** MAX_TUN_READ is the largest read a TSO TUN produces: virtio header + 64 KiB IP packet. */
 export const MAX_TUN_READ = VIRTIO_NET_HDR_SIZE + 65535;
 
+/**
+ * HDR_SLOT is the header-region slot of one scatter-gather segment: the 22-byte VXLAN + Ethernet
+ * prefix and the segment's IP + TCP headers (IPv4 at most 60 + 60; IPv6 40 + extension headers
+ * + 60). A super-packet whose headers do not fit is dropped as tooBig (counted in `noRoom`).
+ */
+export const HDR_SLOT = 256;
+
 /** OffloadEgressOptions size the batch. */
 export interface OffloadEgressOptions {
   /** TUN reads per batch (default 32). */
@@ -66,7 +80,8 @@ export interface OffloadEgressOptions {
   pathMtu?: number;
   /**
    * VXLAN RCO (`--vxlan-rco`): leave inner TCP/UDP checksums partial where the RCO fields can
-   * describe them (EgressStages then sets them), instead of completing them here.
+   * describe them (EgressStages then sets them), instead of completing them here. Segments are
+   * then copied whole (no scatter-gather): the sender's RCO test reads the segment's IP length.
    */
   rco?: boolean;
 }
@@ -97,8 +112,11 @@ export class OffloadEgress extends TunSendLoop {
   private readonly inLen: Uint32Array;
   private readonly seg = new TsoSegmenter(512);
   private readonly prefix: number;
-  private pathMtu: number;
+  private readonly sg: boolean;
   private readonly rco: boolean;
+  private readonly tailOff: Uint32Array;
+  private readonly tailLen: Uint32Array;
+  private pathMtu: number;
 
   /**
    * OffloadEgress reads `tun` (opened with vnetHdr and TSO offloads), runs `stages.processBatch`
@@ -118,12 +136,16 @@ export class OffloadEgress extends TunSendLoop {
     this.batch = batch;
     this.prefix = opts.prefix;
     this.pathMtu = opts.pathMtu ?? 0;
-    this.rco = opts.rco === true;
-    this.seg.partialChecksums = this.rco;
     this.segStart = r * batch.slotSize;
     this.segEnd = batch.buffer.length;
     this.inOff = new Uint32Array(r);
     this.inLen = new Uint32Array(r);
+    this.rco = opts.rco === true;
+    this.seg.partialChecksums = this.rco;
+    this.sg = opts.prefix > 0 && !this.rco;
+    const hdrSlots = this.sg ? Math.floor((this.segEnd - this.segStart) / HDR_SLOT) : 0;
+    this.tailOff = new Uint32Array(hdrSlots);
+    this.tailLen = new Uint32Array(hdrSlots);
   }
 
   /**
@@ -167,6 +189,10 @@ export class OffloadEgress extends TunSendLoop {
     const seg = this.seg;
     const prefix = this.prefix;
     const maxDesc = b.descriptors;
+    const sg = this.sg;
+    const segStart = this.segStart;
+    const tailOff = this.tailOff;
+    const tailLen = this.tailLen;
     let m = 0;
     let pos = this.segStart;
     for (let k = 0; k < n; k++) {
@@ -189,7 +215,9 @@ export class OffloadEgress extends TunSendLoop {
         m++;
         continue;
       }
-      const segs = seg.segment(buf, v, pkt, plen, buf, pos, this.segEnd, prefix, this.pathMtu);
+      const segs = sg
+        ? seg.segmentHeaders(buf, v, pkt, plen, buf, pos, HDR_SLOT, this.segEnd, prefix, this.pathMtu)
+        : seg.segment(buf, v, pkt, plen, buf, pos, this.segEnd, prefix, this.pathMtu);
       if (segs < 0 || m + segs > maxDesc) {
         const noRoom = segs === SegmentError.noRoom || segs > 0;
         if (noRoom) this.stats.noRoom++;
@@ -199,6 +227,18 @@ export class OffloadEgress extends TunSendLoop {
       this.stats.superPackets++;
       this.stats.segments += segs;
       this.stats.mtuClamped = seg.clamped;
+      if (sg) {
+        const slot0 = (pos - segStart) / HDR_SLOT;
+        for (let i = 0; i < segs; i++) {
+          offsets[m] = pos + i * HDR_SLOT + prefix;
+          lengths[m] = seg.headerLen;
+          tailOff[slot0 + i] = seg.payloadOffset(i);
+          tailLen[slot0 + i] = seg.payloadLength(i);
+          m++;
+        }
+        pos += segs * HDR_SLOT;
+        continue;
+      }
       const stride = seg.stride;
       for (let i = 0; i < segs; i++) {
         offsets[m] = pos + i * stride + prefix;
@@ -211,19 +251,65 @@ export class OffloadEgress extends TunSendLoop {
     b.count = m;
     // Stage 3.
     const c = m === 0 ? 0 : this.stages.processBatch(b);
-    // Stage 4: merge adjacent same-destination equal-size datagrams into GSO trains.
+    // Stage 4: merge same-destination equal-size segments into GSO trains.
     const addrs = b.addrs;
     const ports = b.ports;
-    const lanes = b.lanes;
     const gso = b.gsoSizes;
+    const tOff = b.tailOffsets;
+    const tLen = b.tailLengths;
+    const trains = b.trains;
+    // Pool lanes (`--src-port flow`): a train never mixes lanes, and they move with descriptors.
+    const lanes = b.lanes;
     let w = 0;
     let i = 0;
+    let tailBytes = 0;
     while (i < c) {
       const start = offsets[i]!;
-      const size = lengths[i]!;
       const addr = addrs[i]!;
       const port = ports[i]!;
       const lane = lanes[i]!;
+      if (sg && start >= segStart) {
+        // Scatter-gather: members stay separate descriptors, each head + tail one segment.
+        let slot = Math.floor((start - segStart) / HDR_SLOT);
+        const size = lengths[i]! + tailLen[slot]!;
+        const max = segmentsPerTrain(size);
+        let total = 0;
+        let count = 0;
+        let j = i;
+        while (j < c && count < max) {
+          const o = offsets[j]!;
+          if (o < segStart || addrs[j] !== addr || ports[j] !== port || lanes[j] !== lane) break;
+          slot = Math.floor((o - segStart) / HDR_SLOT);
+          const head = lengths[j]!;
+          const l = head + tailLen[slot]!;
+          if (l > size || (count > 0 && total + l > MAX_GSO_BYTES)) break;
+          // w + count <= j: descriptor j has been read before anything is written over it.
+          const d = w + count;
+          offsets[d] = o;
+          lengths[d] = head;
+          tOff[d] = tailOff[slot]!;
+          tLen[d] = tailLen[slot]!;
+          addrs[d] = addr;
+          ports[d] = port;
+          lanes[d] = lane;
+          gso[d] = 0;
+          trains[d] = 0;
+          tailBytes += tailLen[slot]!;
+          total += l;
+          count++;
+          j++;
+          if (l < size) break;
+        }
+        if (count > 1) {
+          gso[w] = size;
+          trains[w] = count;
+          this.stats.trains++;
+        }
+        w += count;
+        i = j;
+        continue;
+      }
+      const size = lengths[i]!;
       const max = segmentsPerTrain(size);
       let total = size;
       let count = 1;
@@ -244,10 +330,14 @@ export class OffloadEgress extends TunSendLoop {
       ports[w] = port;
       lanes[w] = lane;
       gso[w] = count > 1 ? size : 0;
+      tLen[w] = 0;
+      trains[w] = 0;
       if (count > 1) this.stats.trains++;
       w++;
       i = j;
     }
+    // Stage 3 counted the segments' headers; their payload slices leave with them.
+    this.stages.bytes += tailBytes;
     b.count = w;
     return w;
   }

@@ -10,13 +10,15 @@
  *   2. decap     `IngressStages.processBatch`: descriptors become inner IP packets, drops by reason.
  *   3. coalesce  `TcpCoalescer` (VXLAN: the 22 bytes of VXLAN + inner Ethernet in front of each
  *                inner packet are its own, so plain packets get their virtio header in place);
- *                consecutive in-order TCP segments of a flow become one super-packet in the arena
- *                region of the same buffer; ONE native csumCopy per batch.
+ *                consecutive in-order TCP segments of a flow become one super-packet, gathered:
+ *                the first segment in place behind its virtio header, then the later segments'
+ *                payload slices where they were received (a train of descriptors); ONE native
+ *                sum-only pass per batch validates every merged segment's checksum.
  *                Without coalescing: a zero virtio header in front of each packet.
  *                Either way, a packet whose inner TCP/UDP checksum is partial (a kernel sender
  *                over veth, src/offload/partial-csum.ts) gets a NEEDS_CSUM header instead, so the
  *                kernel completes it: no pass over the payload here.
- *   4. write     ONE `tun.writeBatch` (a write() per output); every packet of a refused output
+ *   4. write     ONE `tun.writeBatch` (a writev() per output); every packet of a refused output
  *                -> tunWriteError, a segment with a wrong checksum -> badInnerChecksum.
  * Per batch, the datagram count is counted in `batchSizes`.
  *
@@ -25,7 +27,7 @@
  * back out of the stages' `packets` / `bytes`; datagrams the socket discarded (too big for a
  * slot, rxTruncated) are added as `oversized`.
  *
- * Ownership: batch, arena and coalescer are allocated once. No allocation and no await per packet.
+ * Ownership: batch and coalescer are allocated once. No allocation and no await per packet.
  */
 import { DropReason } from '../encap/drop-reason';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
@@ -60,7 +62,6 @@ export class OffloadIngress extends SocketRecvLoop {
 
   private readonly batch: PacketBatch;
   private readonly slots: number;
-  private readonly arenaStart: number;
   private readonly coalescer: TcpCoalescer | null;
   private readonly written: Uint8Array;
 
@@ -76,12 +77,10 @@ export class OffloadIngress extends SocketRecvLoop {
     const slots = opts.slots ?? (opts.gro ? 32 : 64);
     this.slots = slots;
     const slotSize = opts.gro || opts.coalesce ? HEADROOM + 65535 : HEADROOM + opts.maxDatagram;
-    // Coalescing needs one arena slot (virtio header + 64 KiB) per super-packet it may build.
-    const arena = opts.coalesce ? slots : 0;
+    // Coalescing gathers super-packets from where their segments were received: no arena.
     const descriptors = opts.gro ? slots * 64 : slots;
-    this.batch = new PacketBatch(slots + arena, slotSize, HEADROOM, Math.max(descriptors, slots + arena));
-    this.arenaStart = slots * this.batch.slotSize;
-    this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors, opts.mtu) : null;
+    this.batch = new PacketBatch(slots, slotSize, HEADROOM, descriptors);
+    this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors, opts.mtu, true) : null;
     this.written = new Uint8Array(this.batch.offsets.length);
   }
 
@@ -97,7 +96,6 @@ export class OffloadIngress extends SocketRecvLoop {
 
   /** receive is stage 1. */
   protected receive(): number {
-    // Without GRO there is no arena (coalescing needs GRO), so recvBatch's capacity is `slots`.
     return this.opts.gro ? this.sock.recvBatchGro(this.batch, this.slots) : this.sock.recvBatch(this.batch);
   }
 
@@ -107,7 +105,8 @@ export class OffloadIngress extends SocketRecvLoop {
     if (out > 0) {
       const w = this.tun.writeBatch(this.batch, 0, out, this.written);
       this.writes += w;
-      if (w < out) this.uncountRefused(out);
+      const packets = this.coalescer === null ? out : this.coalescer.outputs;
+      if (w < packets) this.uncountRefused(out);
     }
   }
 
@@ -151,9 +150,9 @@ export class OffloadIngress extends SocketRecvLoop {
       }
       return c;
     }
-    co.begin(b.buffer, this.arenaStart, b.buffer.length);
+    co.begin(b.buffer, b.buffer.length, b.buffer.length);
     for (let k = 0; k < c; k++) co.add(offsets[k]!, lengths[k]!);
-    const m = co.finish(offsets, lengths);
+    const m = co.finish(offsets, lengths, b.trains);
     if (co.dropped > 0) {
       const st = this.stages;
       st.drops[DropReason.badInnerChecksum] += co.dropped;

@@ -78,37 +78,16 @@ export class BatchUdpSocket implements PacketIo {
     callNative(() => this.b.udpAttachReuseportCbpf(this.fd, prog));
   }
 
-  /** recvBatch: see PacketIo.recvBatch. One recvmmsg per 256 datagrams. */
+  /** recvBatch: see PacketIo.recvBatch. One recvmmsg per `MMSG_CHUNK` (256) datagrams. */
   recvBatch(batch: PacketBatch): number {
-    const n = this.b.udpRecv(
-      this.fd,
-      batch.buffer,
-      batch.offsets,
-      batch.lengths,
-      batch.addrs,
-      batch.ports,
-      batch.capacity,
-      batch.slotSize,
-      batch.headroom,
-      this.counters,
-    );
+    const n = this.b.udpRecv(this.fd, batch.memory, 0, batch.capacity, this.counters);
     batch.count = n;
     return n;
   }
 
-  /** sendBatch: see PacketIo.sendBatch. One sendmmsg per 256 packets (plus retries). */
+  /** sendBatch: see PacketIo.sendBatch. One sendmmsg per `MMSG_CHUNK` (256) packets (plus retries). */
   sendBatch(batch: PacketBatch, start = 0): number {
-    return this.b.udpSend(
-      this.fd,
-      batch.buffer,
-      batch.offsets,
-      batch.lengths,
-      batch.addrs,
-      batch.ports,
-      start,
-      batch.count,
-      this.counters,
-    );
+    return this.b.udpSend(this.fd, batch.memory, start, batch.count, this.counters);
   }
 
   /**
@@ -161,24 +140,11 @@ export class BatchUdpSocket implements PacketIo {
    * received, and each train becomes one descriptor per segment (no copy; `gsoSizes[d]` = segment
    * size, 0 for plain datagrams), up to `batch.descriptors`. Returns and sets `batch.count`.
    * `slots` (default and upper bound `batch.capacity`) limits reception to the first slots, so the
-   * rest of the buffer can hold other data (the coalescing arena).
+   * rest of the buffer can hold other data.
    */
   recvBatchGro(batch: PacketBatch, slots = batch.capacity): number {
-    const n = this.b.udpRecvGro(
-      this.fd,
-      batch.buffer,
-      batch.offsets,
-      batch.lengths,
-      batch.addrs,
-      batch.ports,
-      batch.gsoSizes,
-      batch.descriptors,
-      slots < batch.capacity ? slots : batch.capacity,
-      batch.slotSize,
-      batch.headroom,
-      this.counters,
-      this.gsoState,
-    );
+    const end = slots < batch.capacity ? slots : batch.capacity;
+    const n = this.b.udpRecv(this.fd, batch.memory, 0, end, this.counters, this.gsoState);
     batch.count = n;
     return n;
   }
@@ -191,19 +157,7 @@ export class BatchUdpSocket implements PacketIo {
    * kernel fragments, and counted in `gsoState[GsoState.mtuSplits]`.
    */
   sendBatchGso(batch: PacketBatch, start = 0): number {
-    return this.b.udpSendGso(
-      this.fd,
-      batch.buffer,
-      batch.offsets,
-      batch.lengths,
-      batch.addrs,
-      batch.ports,
-      batch.gsoSizes,
-      start,
-      batch.count,
-      this.counters,
-      this.gsoState,
-    );
+    return this.b.udpSend(this.fd, batch.memory, start, batch.count, this.counters, this.gsoState);
   }
 
   /** onReadable: see PacketIo.onReadable. */

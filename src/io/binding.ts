@@ -39,15 +39,38 @@ export type NativePollHandle = { readonly __brand: 'NativePollHandle' };
 /** NativePollCallback receives libuv's status (0 or a negative errno) and POLL_* event bits. */
 export type NativePollCallback = (status: number, events: number) => void;
 
+/**
+ * NativeBatch is a batch as the addon receives it: `PacketBatch.memory`, one Uint8Array holding
+ * the slots, the descriptor arrays and the header that locates them (see packet-batch.ts).
+ */
+export type NativeBatch = Uint8Array;
+
 /** NativeUring is an io_uring handle from `uringOpen` (opaque to JavaScript). */
 export type NativeUring = { readonly __brand: 'NativeUring' };
 
-/** NativeBinding declares every export of weft_native.node. */
+/**
+ * NativeBinding declares every export of weft_native.node.
+ *
+ * Every batch call has one shape: `(fd, batch, start, end, counters[, extra])`. A send handles
+ * descriptors [start, end) and returns the first one not attempted (EAGAIN) or `end`; a receive
+ * fills slots [start, end), writes descriptors from `start` and returns how many.
+ */
 export interface NativeBinding {
-  /** Bumped when a signature or the counter layout changes; must equal `NATIVE_ABI_VERSION`. */
+  /** Bumped when a signature or a counter layout changes; must equal `NATIVE_ABI_VERSION`. */
   readonly abiVersion: number;
-  /** Names of the counter slots, in slot order (must match `IO_COUNTER_NAMES`). */
-  readonly counterNames: readonly string[];
+  /** Names of the `IoCounter` slots, in slot order: src/io/counters.ts takes its indices from it. */
+  readonly ioCounterNames: readonly string[];
+  /** Names of the `GsoState` slots, in slot order: src/io/gso-state.ts takes its indices from it. */
+  readonly gsoStateNames: readonly string[];
+  /** Limits of the send and receive loops. */
+  readonly batchConstants: {
+    /** Messages per sendmmsg/recvmmsg call. */
+    readonly MMSG_CHUNK: number;
+    /** UDP_MAX_SEGMENTS: datagrams per GSO train. */
+    readonly MAX_GSO_SEGMENTS: number;
+    /** Bytes per GSO train (65535 - IPv4 - UDP headers). */
+    readonly MAX_GSO_BYTES: number;
+  };
   /** errnoName maps an errno number to its name (`98` -> `EADDRINUSE`). */
   errnoName(errno: number): string;
   /** pcapCompile compiles a pcap-filter(7) expression for a link type (libpcap); throws pcap's message. */
@@ -60,21 +83,12 @@ export interface NativeBinding {
   tunSetVnetHdrSz(fd: number, size: number): void;
   tunGetFeatures(fd: number): number;
   tunSetQueue(fd: number, attach: boolean): void;
-  tunRead(
-    fd: number,
-    buf: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    max: number,
-    slotSize: number,
-    headroom: number,
-    counters: Float64Array,
-  ): number;
+  /** tunRead: one readv() per packet into slots [start, end) until EAGAIN. */
+  tunRead(fd: number, batch: NativeBatch, start: number, end: number, counters: Float64Array): number;
+  /** tunWrite: one write() per descriptor; `status[i]` = 1 when the kernel took packet i. */
   tunWrite(
     fd: number,
-    buf: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
+    batch: NativeBatch,
     start: number,
     end: number,
     counters: Float64Array,
@@ -85,23 +99,20 @@ export interface NativeBinding {
   uringClose?(ring: NativeUring): void;
   /** 0 when `fd` can be read through the ring without blocking, else the errno (e.g. EOPNOTSUPP). */
   uringProbe?(ring: NativeUring, fd: number): number;
+  /** uringTunRead: tunRead's contract, the reads batched into io_uring_enter calls. */
   uringTunRead?(
     ring: NativeUring,
     fd: number,
-    buf: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    max: number,
-    slotSize: number,
-    headroom: number,
+    batch: NativeBatch,
+    start: number,
+    end: number,
     counters: Float64Array,
   ): number;
+  /** uringTunWrite: tunWrite's contract (trains and tails gathered), batched into io_uring_enter calls. */
   uringTunWrite?(
     ring: NativeUring,
     fd: number,
-    buf: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
+    batch: NativeBatch,
     start: number,
     end: number,
     counters: Float64Array,
@@ -134,28 +145,29 @@ export interface NativeBinding {
   udpSetOpt(fd: number, level: number, name: number, value: number): void;
   udpGetOpt(fd: number, level: number, name: number): number;
   udpAttachReuseportCbpf(fd: number, prog: Uint8Array): void;
+  /**
+   * udpRecv: recvmmsg into slots [start, end); with `gsoState`, a UDP_GRO train becomes one
+   * descriptor per segment (`gsoSizes[d]` = segment size, 0 = plain datagram).
+   */
   udpRecv(
     fd: number,
-    buf: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    addrs: Uint32Array,
-    ports: Uint16Array,
-    max: number,
-    slotSize: number,
-    headroom: number,
-    counters: Float64Array,
-  ): number;
-  udpSend(
-    fd: number,
-    buf: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    addrs: Uint32Array,
-    ports: Uint16Array,
+    batch: NativeBatch,
     start: number,
     end: number,
     counters: Float64Array,
+    gsoState?: Float64Array,
+  ): number;
+  /**
+   * udpSend: sendmmsg of descriptors [start, end); with `gsoState`, descriptor k with
+   * `gsoSizes[k] > 0` is one UDP_SEGMENT train (see docs/native-boundary.md).
+   */
+  udpSend(
+    fd: number,
+    batch: NativeBatch,
+    start: number,
+    end: number,
+    counters: Float64Array,
+    gsoState?: Float64Array,
   ): number;
   readonly udpConstants: {
     readonly SOL_SOCKET: number;
@@ -166,61 +178,15 @@ export interface NativeBinding {
     readonly SO_REUSEPORT: number;
     readonly UDP_SEGMENT: number;
     readonly UDP_GRO: number;
-    readonly MMSG_CHUNK: number;
   };
   closeFd(fd: number): void;
   /** rawOpen: send-only `socket(AF_INET, SOCK_RAW, IPPROTO_RAW)` (implies IP_HDRINCL), SO_SNDBUF (`--src-port flow`). */
   rawOpen(sndBuf: number): { fd: number; sndBuf: number };
-  /** rawSend: sendmmsg of whole IPv4 datagrams to addrs[k]; semantics as udpSend. */
-  rawSend(
-    fd: number,
-    buf: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    addrs: Uint32Array,
-    start: number,
-    end: number,
-    counters: Float64Array,
-  ): number;
+  /** rawSend: sendmmsg of whole IPv4 datagrams to addrs[k]; the loop and semantics of udpSend without GSO. */
+  rawSend(fd: number, batch: NativeBatch, start: number, end: number, counters: Float64Array): number;
 
-  /** udpSendGso: sendmmsg where descriptor k with gsoSizes[k] > 0 is one UDP_SEGMENT train (see docs/native-boundary.md). */
-  udpSendGso(
-    fd: number,
-    buf: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    addrs: Uint32Array,
-    ports: Uint16Array,
-    gsoSizes: Uint16Array,
-    start: number,
-    end: number,
-    counters: Float64Array,
-    gsoState: Float64Array,
-  ): number;
-  /** udpRecvGro: recvmmsg reading UDP_GRO cmsgs; a GRO train becomes one descriptor per segment. */
-  udpRecvGro(
-    fd: number,
-    buf: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    addrs: Uint32Array,
-    ports: Uint16Array,
-    gsoSizes: Uint16Array,
-    maxDesc: number,
-    slots: number,
-    slotSize: number,
-    headroom: number,
-    counters: Float64Array,
-    gsoState: Float64Array,
-  ): number;
   /** csumCopy: per plan triple (srcOff, dstOff, len) the folded RFC 1071 sum into sums[k], then memmove (dstOff 0xFFFFFFFF: sum only). */
   csumCopy(src: Uint8Array, dst: Uint8Array, plan: Uint32Array, n: number, sums: Uint32Array): void;
-  readonly offloadConstants: {
-    readonly GSO_STATE_COUNT: number;
-    readonly MAX_GSO_SEGMENTS: number;
-    readonly MAX_GSO_BYTES: number;
-    readonly MSG_CHUNK: number;
-  };
 
   pollStart(fd: number, events: number, cb: NativePollCallback): NativePollHandle;
   pollUpdate(handle: NativePollHandle, events: number): void;
@@ -234,7 +200,7 @@ export interface NativeBinding {
 }
 
 /** NATIVE_ABI_VERSION is the addon ABI this TypeScript was written against. */
-export const NATIVE_ABI_VERSION = 4;
+export const NATIVE_ABI_VERSION = 5;
 
 /** NATIVE_ADDON_PATH is where node-gyp puts the addon (this file runs from dist/src/io). */
 export const NATIVE_ADDON_PATH = join(
@@ -273,6 +239,33 @@ export function loadBinding(): NativeBinding {
   }
   cached = b;
   return b;
+}
+
+/**
+ * slotLayout maps the slot names a TS module declares (`declared`, its type) to the slot indices
+ * the addon uses (`nativeNames(binding)`, in slot order), so a Float64Array the addon writes is
+ * never indexed by a hand-copied number. Without a built addon no native code writes the slots,
+ * and the declared order is used. Throws when the addon's names and the declared ones differ.
+ */
+export function slotLayout<N extends string>(
+  declared: readonly N[],
+  nativeNames: (b: NativeBinding) => readonly string[],
+): Readonly<Record<N, number>> {
+  let names: readonly string[] = declared;
+  try {
+    names = nativeNames(loadBinding());
+  } catch {
+    // No addon (or one of another ABI): loadBinding throws again where native I/O is opened.
+  }
+  const layout = {} as Record<N, number>;
+  for (const name of declared) {
+    const i = names.indexOf(name);
+    if (i < 0 || names.length !== declared.length) {
+      throw new Error(`native slot layout [${names.join(', ')}] does not match [${declared.join(', ')}]`);
+    }
+    layout[name] = i;
+  }
+  return Object.freeze(layout);
 }
 
 /**

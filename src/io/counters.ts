@@ -4,49 +4,49 @@
  * reading a counter is a typed-array load: no native call, no allocation.
  *
  * Float64 rather than BigUint64: counters are exact up to 2^53 and stay plain numbers for
- * metrics. Keep in step with `enum Counter` in native/src/common.h (a test checks the names).
+ * metrics. The slot indices come from the addon (`WEFT_IO_COUNTERS` in native/src/common.h) at
+ * load; this module only names the slots.
  */
+import { slotLayout } from './binding';
 
-/** IoCounter maps counter names to their slot in an `IoCounters` array. */
-export const IoCounter = {
+/** IO_COUNTER_NAMES lists the counters. */
+export const IO_COUNTER_NAMES = Object.freeze([
   /** Packets handed to JS by readBatch/recvBatch. */
-  rxPackets: 0,
+  'rxPackets',
   /** Bytes handed to JS. */
-  rxBytes: 1,
+  'rxBytes',
   /** read()/recvmmsg() calls made. */
-  rxSyscalls: 2,
+  'rxSyscalls',
   /** Receive calls that found nothing (EAGAIN): the end of each drain. */
-  rxEagain: 3,
+  'rxEagain',
   /** Receive calls that failed with another errno (see lastErrno). */
-  rxErrors: 4,
+  'rxErrors',
   /** Packets larger than their slot, dropped. */
-  rxTruncated: 5,
+  'rxTruncated',
   /** Packets lost before JS saw them (the dgram path's bounded queue overflowed). */
-  rxDropped: 6,
+  'rxDropped',
   /** Packets the kernel accepted. */
-  txPackets: 7,
+  'txPackets',
   /** Bytes the kernel accepted. */
-  txBytes: 8,
+  'txBytes',
   /** write()/sendmmsg()/send() calls made. */
-  txSyscalls: 9,
+  'txSyscalls',
   /** Send calls that hit EAGAIN (TUN: that packet dropped; UDP: rest of the batch returned unsent). */
-  txEagain: 10,
+  'txEagain',
   /** Packets refused by the kernel (or with a descriptor outside the buffer), skipped. */
-  txErrors: 11,
+  'txErrors',
   /** errno number of the most recent counted failure (diagnostic; 0 = none). */
-  lastErrno: 12,
-} as const;
+  'lastErrno',
+] as const);
 
 /** IoCounterName is one counter's name. */
-export type IoCounterName = keyof typeof IoCounter;
+export type IoCounterName = (typeof IO_COUNTER_NAMES)[number];
+
+/** IoCounter maps counter names to their slot in an `IoCounters` array (the addon's layout). */
+export const IoCounter = slotLayout(IO_COUNTER_NAMES, (b) => b.ioCounterNames);
 
 /** IO_COUNTER_COUNT is the length of an `IoCounters` array. */
-export const IO_COUNTER_COUNT = 13;
-
-/** IO_COUNTER_NAMES lists counter names in slot order. */
-export const IO_COUNTER_NAMES: readonly IoCounterName[] = Object.freeze(
-  (Object.keys(IoCounter) as IoCounterName[]).sort((a, b) => IoCounter[a] - IoCounter[b]),
-);
+export const IO_COUNTER_COUNT = IO_COUNTER_NAMES.length;
 
 /** IoCounters is a Float64Array of `IO_COUNTER_COUNT` slots indexed by `IoCounter`. */
 export type IoCounters = Float64Array;

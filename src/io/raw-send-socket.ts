@@ -58,16 +58,7 @@ export class RawSendSocket implements PacketIo {
 
   /** sendBatch sends whole IPv4 datagrams [start, count) to `addrs[k]`; see PacketIo.sendBatch. */
   sendBatch(batch: PacketBatch, start = 0): number {
-    return this.b.rawSend(
-      this.fd,
-      batch.buffer,
-      batch.offsets,
-      batch.lengths,
-      batch.addrs,
-      start,
-      batch.count,
-      this.counters,
-    );
+    return this.b.rawSend(this.fd, batch.memory, start, batch.count, this.counters);
   }
 
   /** onReadable is ignored (nothing is ever received). */

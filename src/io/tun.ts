@@ -127,8 +127,8 @@ export class Tun {
     const viaRing = ring !== null && this.lastRead >= URING_READ_MIN_DEPTH;
     if (viaRing) this.ringCalls++;
     const n = viaRing
-        ? this.b.uringTunRead!(ring, this.fd, batch.buffer, batch.offsets, batch.lengths, m, batch.slotSize, batch.headroom, this.counters) // prettier-ignore
-        : this.b.tunRead(this.fd, batch.buffer, batch.offsets, batch.lengths, m, batch.slotSize, batch.headroom, this.counters); // prettier-ignore
+      ? this.b.uringTunRead!(ring, this.fd, batch.memory, 0, m, this.counters)
+      : this.b.tunRead(this.fd, batch.memory, 0, m, this.counters);
     this.lastRead = n;
     batch.count = n;
     return n;
@@ -145,8 +145,8 @@ export class Tun {
     const viaRing = ring !== null && end - start >= URING_WRITE_MIN_BATCH;
     if (viaRing) this.ringCalls++;
     return viaRing
-      ? this.b.uringTunWrite!(ring, this.fd, batch.buffer, batch.offsets, batch.lengths, start, end, this.counters, status) // prettier-ignore
-      : this.b.tunWrite(this.fd, batch.buffer, batch.offsets, batch.lengths, start, end, this.counters, status); // prettier-ignore
+      ? this.b.uringTunWrite!(ring, this.fd, batch.memory, start, end, this.counters, status)
+      : this.b.tunWrite(this.fd, batch.memory, start, end, this.counters, status);
   }
 
   /** ioMode is how reads and writes reach the kernel now. */

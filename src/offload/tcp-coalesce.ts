@@ -60,7 +60,7 @@ import {
   ipv6PacketLength,
   setIpv6PayloadLength,
 } from '../wire/ipv6';
-import { CsumCopier } from './csum-copy';
+import { CsumCopier, SUM_ONLY } from './csum-copy';
 import { partialCsumStart, writePartialVnetHdr } from './partial-csum';
 import {
   pseudoSumIpv4,
@@ -126,6 +126,8 @@ export class TcpCoalescer {
   readonly outSegs: Uint16Array;
   /** After `finish`: bytes of the input packets carried by output k (as passed to `add`). */
   readonly outBytes: Float64Array;
+  /** After `finish`: packets (TUN writes) described, a gathered super-packet counting once. */
+  outputs = 0;
   /** After `finish`: input packets of this batch dropped (bad checksum), and their bytes. */
   dropped = 0;
   droppedBytes = 0;
@@ -174,6 +176,13 @@ export class TcpCoalescer {
   constructor(
     readonly maxPackets: number,
     readonly mtu = 65535,
+    /**
+     * Gather instead of copy: a merged output stays where its first packet was received and the
+     * later segments' payloads stay where they are; `finish` describes it as a train of
+     * descriptors (first packet, then payload slices) for one writev, and the payload is only
+     * summed (one native sum-only pass) to validate each segment's checksum.
+     */
+    readonly gather = false,
   ) {
     this.outOff = new Uint32Array(maxPackets);
     this.outLen = new Uint32Array(maxPackets);
@@ -293,9 +302,12 @@ export class TcpCoalescer {
   /**
    * finish runs the planned copies (one native call), completes every output and writes the
    * descriptor table: offsets[k] / lengths[k] = virtio header + packet of output k. Returns the
-   * output count (merged outputs whose segments failed checksum validation are left out).
+   * descriptor count (merged outputs whose segments failed checksum validation are left out).
+   * With `gather`, a merged output is `trains[k]` descriptors (virtio header + first packet, then
+   * each later segment's payload), one TUN writev; `trains` must then be given, and `outputs`
+   * says how many packets the descriptors make.
    */
-  finish(offsets: Uint32Array, lengths: Uint32Array): number {
+  finish(offsets: Uint32Array, lengths: Uint32Array, trains?: Uint16Array): number {
     const buf = this.buf;
     this.copier.run(buf, buf);
     const sums = this.copier.sums;
@@ -308,6 +320,7 @@ export class TcpCoalescer {
       }
     }
     let w = 0;
+    let outputs = 0;
     const n = this.n;
     for (let k = 0; k < n; k++) {
       const segs = this.segs[k]!;
@@ -322,25 +335,47 @@ export class TcpCoalescer {
             this.droppedBytes += this.inLen[i]!;
             continue;
           }
-          w = this.emitPlain(this.inOff[i]!, this.inLen[i]!, offsets, lengths, w);
+          w = this.emitPlain(this.inOff[i]!, this.inLen[i]!, offsets, lengths, w, trains);
+          outputs++;
         }
         continue;
       }
       if (segs === 1) {
-        w = this.emitPlain(off, len, offsets, lengths, w);
+        w = this.emitPlain(off, len, offsets, lengths, w, trains);
+        outputs++;
         continue;
       }
       this.finishMerged(k, off, len);
       this.stats.superPackets++;
       this.stats.segmentsMerged += segs;
       this.stats.partialCsum += this.partialSegs[k]!;
-      offsets[w] = off - VIRTIO_NET_HDR_SIZE;
-      lengths[w] = len + VIRTIO_NET_HDR_SIZE;
       this.outSegs[w] = segs;
       this.outBytes[w] = this.inBytes[k]!;
+      outputs++;
+      if (this.gather && trains !== undefined) {
+        // First packet in place behind its virtio header, then the payload slices.
+        const first = this.firstIn[k]!;
+        const hl = this.hdrLen[k]!;
+        offsets[w] = off - VIRTIO_NET_HDR_SIZE;
+        lengths[w] = this.inLen[first]! + VIRTIO_NET_HDR_SIZE;
+        trains[w] = segs;
+        w++;
+        for (let i = this.inNext[first]!; i !== -1; i = this.inNext[i]!) {
+          offsets[w] = this.inOff[i]! + hl;
+          lengths[w] = this.inLen[i]! - hl;
+          trains[w] = 0;
+          this.outSegs[w] = 0;
+          this.outBytes[w] = 0;
+          w++;
+        }
+        continue;
+      }
+      offsets[w] = off - VIRTIO_NET_HDR_SIZE;
+      lengths[w] = len + VIRTIO_NET_HDR_SIZE;
       w++;
     }
-    this.stats.packetsOut += w;
+    this.stats.packetsOut += outputs;
+    this.outputs = outputs;
     this.n = 0;
     this.inputs = 0;
     return w;
@@ -350,7 +385,14 @@ export class TcpCoalescer {
    * emitPlain writes output `w`: the packet at buf[off..off+len) in place, behind a zero virtio
    * header, or a NEEDS_CSUM one when its checksum is partial. Returns w + 1.
    */
-  private emitPlain(off: number, len: number, offsets: Uint32Array, lengths: Uint32Array, w: number): number {
+  private emitPlain(
+    off: number,
+    len: number,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    w: number,
+    trains: Uint16Array | undefined,
+  ): number {
     const buf = this.buf;
     const h = off - VIRTIO_NET_HDR_SIZE;
     const l4 = partialCsumStart(buf, off, len);
@@ -362,6 +404,7 @@ export class TcpCoalescer {
     }
     offsets[w] = h;
     lengths[w] = len + VIRTIO_NET_HDR_SIZE;
+    if (trains !== undefined) trains[w] = 0;
     this.outSegs[w] = 1;
     this.outBytes[w] = len;
     return w + 1;
@@ -444,6 +487,7 @@ export class TcpCoalescer {
     flags: number,
   ): boolean {
     const cp = this.copier;
+    if (this.gather) return this.appendGather(j, i, off, len, hl, payload, flags);
     if (this.segs[j] === 1) {
       // First merge: output j moves to the arena (header + payload of its first packet).
       const at = this.arenaPos + VIRTIO_NET_HDR_SIZE;
@@ -465,6 +509,41 @@ export class TcpCoalescer {
     const p = cp.add(off + hl, dst, payload);
     const l4 = this.l4Off[j]!;
     // Segment checksum = pseudo + TCP header (read in place now; it is not moved) + payload.
+    const ps = this.pseudo(off, l4, len - l4);
+    if (this.isPartial(off + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
+    else this.check(j, p, checksumAdd(this.buf, off + l4, hl - l4, ps), i);
+    this.outLen[j] = this.outLen[j]! + payload;
+    this.segs[j] = this.segs[j]! + 1;
+    this.nextSeq[j] = (this.nextSeq[j]! + payload) % 0x100000000;
+    this.lastFlags[j] = flags;
+    if ((flags & TCP_PSH) !== 0 || payload < this.gsoSize[j]!) this.open[j] = 0;
+    return true;
+  }
+
+  /** appendGather is `append` without moving anything: payloads are planned sum-only. */
+  private appendGather(
+    j: number,
+    i: number,
+    off: number,
+    len: number,
+    hl: number,
+    payload: number,
+    flags: number,
+  ): boolean {
+    const cp = this.copier;
+    const l4 = this.l4Off[j]!;
+    if (this.segs[j] === 1) {
+      if (cp.count + 2 > cp.capacity) return false;
+      const s = this.srcOff[j]!;
+      const p = cp.add(s + l4, SUM_ONLY, this.outLen[j]! - l4);
+      this.firstPlan[j] = p;
+      const ps = this.pseudo(s, l4, this.outLen[j]! - l4);
+      if (this.isPartial(s + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
+      else this.check(j, p, ps, this.firstIn[j]!);
+    } else if (cp.count + 1 > cp.capacity) {
+      return false;
+    }
+    const p = cp.add(off + hl, SUM_ONLY, payload);
     const ps = this.pseudo(off, l4, len - l4);
     if (this.isPartial(off + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
     else this.check(j, p, checksumAdd(this.buf, off + l4, hl - l4, ps), i);

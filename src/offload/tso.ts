@@ -19,6 +19,11 @@
  * can take its overlay header in place, and the UDP payloads [dstOff + i*stride, +stride) are
  * back to back: equal sizes, the last one shorter. Payload bytes are copied and summed by one
  * native `csumCopy` call per super-packet; headers are fixed in JS. No allocation.
+ *
+ * Scatter-gather layout (`segmentHeaders`, no payload copy): only each segment's headers are
+ * written, header i at hdrAt + i * hdrSlot + prefix; its payload stays in the super-packet at
+ * `payloadOffset(i)` (`payloadLength(i)` bytes) and is gathered by the send's iovecs. The payload
+ * is only summed (one native sum-only pass, no write) for the TCP checksums.
  */
 import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
 import {
@@ -34,7 +39,7 @@ import {
   writeU16,
 } from '../wire/ipv4';
 import { IPV6_HEADER_SIZE, IPV6_VERSION, ipv6NextHeader, setIpv6PayloadLength } from '../wire/ipv6';
-import { CsumCopier } from './csum-copy';
+import { CsumCopier, SUM_ONLY } from './csum-copy';
 import {
   pseudoSumIpv4,
   pseudoSumIpv6,
@@ -156,6 +161,15 @@ export class TsoSegmenter {
     this.copier = new CsumCopier(maxSegments * PLAN_PER_SEGMENT);
   }
 
+  /** Byte offset, in the source buffer, of the first payload byte of the last super-packet. */
+  payloadStart = 0;
+
+  private v6 = false;
+  private l4 = 0;
+  private tcpLen = 0;
+  private lastPayload = 0;
+  private capped = false;
+
   /**
    * segment cuts the super-packet buf[pktOff..pktOff+pktLen), whose virtio header is at
    * buf[vnetOff], into `dst` starting at `dstOff` with `prefix` free bytes in front of every
@@ -174,6 +188,88 @@ export class TsoSegmenter {
     prefix: number,
     maxLen = 0,
   ): number {
+    const segs = this.plan(buf, vnetOff, pktOff, pktLen, maxLen);
+    if (segs < 0) return segs;
+    const hdrLen = this.headerLen;
+    const gso = this.gsoSize;
+    const stride = prefix + hdrLen + gso;
+    if (
+      segs > this.maxSegments ||
+      dstOff + (segs - 1) * stride + prefix + hdrLen + this.lastPayload > dstEnd
+    ) {
+      return SegmentError.noRoom;
+    }
+    // Phase 1: plan header + payload copies (PLAN_PER_SEGMENT entries per segment, the payload's
+    // at PLAN_PAYLOAD), one native call copies and sums them.
+    const cp = this.copier;
+    cp.count = 0;
+    for (let i = 0; i < segs; i++) {
+      const at = dstOff + i * stride + prefix;
+      cp.add(pktOff, at, hdrLen);
+      cp.add(pktOff + hdrLen + i * gso, at + hdrLen, i === segs - 1 ? this.lastPayload : gso);
+    }
+    cp.run(buf, dst);
+    // Phase 2: per-segment header fields and checksums.
+    this.fixHeaders(buf, pktOff, dst, dstOff + prefix, stride, segs);
+    this.stride = stride;
+    return segs;
+  }
+
+  /**
+   * segmentHeaders is `segment` without the payload copy (scatter-gather): it writes the headers
+   * of segment i at dst[hdrAt + i * hdrSlot + prefix, +headerLen) and leaves the payload where it
+   * is, at `payloadOffset(i)` in `buf` (`payloadLength(i)` bytes), summing it for the TCP
+   * checksums in one native sum-only pass. Returns the segment count or a negative
+   * `SegmentError` (noRoom when prefix + headers exceed `hdrSlot`, or the slots pass `hdrEnd`).
+   */
+  segmentHeaders(
+    buf: Uint8Array,
+    vnetOff: number,
+    pktOff: number,
+    pktLen: number,
+    dst: Uint8Array,
+    hdrAt: number,
+    hdrSlot: number,
+    hdrEnd: number,
+    prefix: number,
+    maxLen = 0,
+  ): number {
+    const segs = this.plan(buf, vnetOff, pktOff, pktLen, maxLen);
+    if (segs < 0) return segs;
+    const hdrLen = this.headerLen;
+    const gso = this.gsoSize;
+    if (segs > this.maxSegments || prefix + hdrLen > hdrSlot || hdrAt + segs * hdrSlot > hdrEnd) {
+      return SegmentError.noRoom;
+    }
+    const cp = this.copier;
+    cp.count = 0;
+    const payload = pktOff + hdrLen;
+    for (let i = 0; i < segs; i++) {
+      cp.add(pktOff, hdrAt + i * hdrSlot + prefix, hdrLen);
+      cp.add(payload + i * gso, SUM_ONLY, i === segs - 1 ? this.lastPayload : gso);
+    }
+    cp.run(buf, dst);
+    this.fixHeaders(buf, pktOff, dst, hdrAt + prefix, hdrSlot, segs);
+    this.stride = hdrSlot;
+    this.payloadStart = payload;
+    return segs;
+  }
+
+  /** payloadOffset is where segment i's payload starts in the source buffer (after `segmentHeaders`). */
+  payloadOffset(i: number): number {
+    return this.payloadStart + i * this.gsoSize;
+  }
+
+  /** payloadLength is segment i's payload length (the last one may be shorter). */
+  payloadLength(i: number): number {
+    return i === this.count - 1 ? this.lastPayload : this.gsoSize;
+  }
+
+  /**
+   * plan validates the super-packet against its virtio header and sets the layout fields
+   * (headerLen, gsoSize, count, lastLen, ...). Returns the segment count or a `SegmentError`.
+   */
+  private plan(buf: Uint8Array, vnetOff: number, pktOff: number, pktLen: number, maxLen: number): number {
     const type = vnetGsoType(buf, vnetOff) & ~VIRTIO_NET_HDR_GSO_ECN;
     let v6: boolean;
     if (type === VIRTIO_NET_HDR_GSO_TCPV4) v6 = false;
@@ -200,8 +296,7 @@ export class TsoSegmenter {
         return SegmentError.malformed;
       }
     }
-    const tcpOff = pktOff + l4;
-    const tcpLen = tcpHeaderLength(buf, tcpOff);
+    const tcpLen = tcpHeaderLength(buf, pktOff + l4);
     const hdrLen = l4 + tcpLen;
     if (tcpLen < TCP_MIN_HEADER_SIZE || hdrLen > pktLen) return SegmentError.malformed;
     // Segments over the path MTU would be fragmented on the underlay: cut them smaller instead.
@@ -209,32 +304,45 @@ export class TsoSegmenter {
     if (capped) gso = maxLen - hdrLen;
     const payload = pktLen - hdrLen;
     const segs = payload === 0 ? 1 : Math.ceil(payload / gso);
-    const stride = prefix + hdrLen + gso;
-    const lastPayload = payload - (segs - 1) * gso;
-    if (segs > this.maxSegments || dstOff + (segs - 1) * stride + prefix + hdrLen + lastPayload > dstEnd) {
-      return SegmentError.noRoom;
-    }
+    this.v6 = v6;
+    this.l4 = l4;
+    this.tcpLen = tcpLen;
+    this.capped = capped;
+    this.headerLen = hdrLen;
+    this.gsoSize = gso;
+    this.lastPayload = payload - (segs - 1) * gso;
+    this.lastLen = hdrLen + this.lastPayload;
+    this.count = segs;
+    return segs;
+  }
 
-    // Phase 1: plan header + payload copies (PLAN_PER_SEGMENT entries per segment, the payload's
-    // at PLAN_PAYLOAD), one native call copies and sums them.
-    const cp = this.copier;
-    cp.count = 0;
-    for (let i = 0; i < segs; i++) {
-      const at = dstOff + i * stride + prefix;
-      cp.add(pktOff, at, hdrLen);
-      cp.add(pktOff + hdrLen + i * gso, at + hdrLen, i === segs - 1 ? lastPayload : gso);
-    }
-    cp.run(buf, dst);
-    const sums = cp.sums;
-
-    // Phase 2: per-segment header fields and checksums.
+  /**
+   * fixHeaders writes the per-segment IP/TCP fields and checksums of segment i's headers at
+   * dst[base + i * step], with the copier's sums (entry PLAN_PER_SEGMENT * i + PLAN_PAYLOAD:
+   * segment i's payload).
+   */
+  private fixHeaders(
+    buf: Uint8Array,
+    pktOff: number,
+    dst: Uint8Array,
+    base: number,
+    step: number,
+    segs: number,
+  ): void {
+    const sums = this.copier.sums;
+    const v6 = this.v6;
+    const l4 = this.l4;
+    const tcpLen = this.tcpLen;
+    const hdrLen = this.headerLen;
+    const gso = this.gsoSize;
+    const tcpOff = pktOff + l4;
     const seq0 = tcpSeq(buf, tcpOff);
     const flags = tcpFlags(buf, tcpOff);
     const id0 = v6 ? 0 : ipv4Id(buf, pktOff);
     for (let i = 0; i < segs; i++) {
-      const ip = dstOff + i * stride + prefix;
+      const ip = base + i * step;
       const th = ip + l4;
-      const segPayload = i === segs - 1 ? lastPayload : gso;
+      const segPayload = i === segs - 1 ? this.lastPayload : gso;
       const segLen = hdrLen + segPayload;
       let f = flags;
       if (i > 0) f &= ~TCP_CWR;
@@ -258,12 +366,6 @@ export class TsoSegmenter {
         : checksumFinish(checksumAdd(dst, th, tcpLen, pseudo + sums[PLAN_PER_SEGMENT * i + PLAN_PAYLOAD]!));
       setTcpChecksum(dst, th, c);
     }
-    if (capped) this.clamped++;
-    this.count = segs;
-    this.stride = stride;
-    this.headerLen = hdrLen;
-    this.lastLen = hdrLen + lastPayload;
-    this.gsoSize = gso;
-    return segs;
+    if (this.capped) this.clamped++;
   }
 }

@@ -125,11 +125,12 @@ export class ChannelUdpSocket implements PacketIo {
         this.counters[IoCounter.txErrors]++;
         continue;
       }
-      const data = batch.buffer.subarray(off, off + len);
-      this.sent.push({ data: Buffer.from(data), addr: batch.addrs[i]!, port });
+      // Head and tail, gathered as the addon's sendmmsg iovecs do (no trains: plain sends).
+      const data = batch.gather(i, false);
+      this.sent.push({ data, addr: batch.addrs[i]!, port });
       this.net.deliver(batch.addrs[i]!, port, data, this.addrU32, this.port);
       this.counters[IoCounter.txPackets]++;
-      this.counters[IoCounter.txBytes] += len;
+      this.counters[IoCounter.txBytes] += data.length;
     }
     return batch.count;
   }

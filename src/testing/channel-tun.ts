@@ -65,20 +65,31 @@ export class ChannelTun implements TunDevice {
     return n;
   }
 
-  /** writeBatch copies packets [start, end) into `written`; returns how many were taken (per packet in `status`). */
+  /**
+   * writeBatch copies packets [start, end) into `written` (a train of descriptors is one packet,
+   * heads and tails gathered, as the addon's writev does); returns how many packets were taken,
+   * and `status` marks every descriptor of each.
+   */
   writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
     let w = 0;
-    for (let i = start; i < end; i++) {
+    for (let i = start; i < end;) {
+      const first = i;
+      const next = batch.packetEnd(first);
+      i = next > end ? end : next;
+      if (status !== undefined) status.fill(0, first, i);
+      if (next > end) {
+        // A train cut by `end` is refused whole, as the addon does.
+        this.counters[IoCounter.txErrors]++;
+        continue;
+      }
       this.counters[IoCounter.txSyscalls]++;
-      if (status !== undefined) status[i] = 0;
       if (this.refuseWrites > 0) {
         this.refuseWrites--;
         this.counters[IoCounter.txEagain]++;
         continue;
       }
-      if (status !== undefined) status[i] = 1;
-      const off = batch.offsets[i]!;
-      const p = Buffer.from(batch.buffer.subarray(off, off + batch.lengths[i]!));
+      const p = batch.gather(first);
+      if (status !== undefined) status.fill(1, first, next);
       this.written.push(p);
       this.counters[IoCounter.txPackets]++;
       this.counters[IoCounter.txBytes] += p.length;

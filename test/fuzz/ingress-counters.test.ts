@@ -100,11 +100,14 @@ class FakeTun {
   constructor(private readonly refuse: () => boolean) {}
   writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
     let w = 0;
-    for (let i = start; i < end; i++) {
+    // A train of descriptors (a gathered super-packet) is one packet, as in the addon's writev.
+    for (let i = start; i < end;) {
+      const next = Math.min(batch.packetEnd(i), end);
       const ok = !this.refuse();
-      if (status !== undefined) status[i] = ok ? 1 : 0;
+      if (status !== undefined) status.fill(ok ? 1 : 0, i, next);
       if (ok) w++;
       else this.refused++;
+      i = next;
     }
     this.writes += w;
     return w;

@@ -7,8 +7,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BatchUdpSocket, udpConstants } from '../../src/io/batch-udp-socket';
-import { PacketBatch } from '../../src/io/packet-batch';
+import { BATCH_HEADER_BYTES, BatchHeader, PacketBatch } from '../../src/io/packet-batch';
 import { IO_COUNTER_COUNT, IO_COUNTER_NAMES, IoCounter } from '../../src/io/counters';
+import { GSO_STATE_COUNT, GSO_STATE_NAMES, GsoState } from '../../src/io/gso-state';
 import { loadBinding } from '../../src/io/binding';
 import { SystemError } from '../../src/errors';
 
@@ -119,10 +120,12 @@ describe('BatchUdpSocket', () => {
 });
 
 describe('native binding', () => {
-  test('the counter layout matches the addon', () => {
+  test("the counter layouts are the addon's: every declared slot has the index the addon gives it", () => {
     const b = loadBinding();
-    assert.deepEqual([...b.counterNames], [...IO_COUNTER_NAMES]);
-    assert.equal(IO_COUNTER_NAMES.length, IO_COUNTER_COUNT);
+    assert.equal(b.ioCounterNames.length, IO_COUNTER_COUNT);
+    for (const name of IO_COUNTER_NAMES) assert.equal(b.ioCounterNames[IoCounter[name]], name);
+    assert.equal(b.gsoStateNames.length, GSO_STATE_COUNT);
+    for (const name of GSO_STATE_NAMES) assert.equal(b.gsoStateNames[GsoState[name]], name);
   });
 
   test('errnoName maps errno numbers to names', () => {
@@ -136,21 +139,25 @@ describe('native binding', () => {
     t.after(() => a.close());
     const b = loadBinding();
     const batch = new PacketBatch(4, 256);
-    assert.throws(
-      () =>
-        b.udpRecv(
-          a.fd,
-          batch.buffer,
-          batch.offsets,
-          batch.lengths,
-          batch.addrs,
-          batch.ports,
-          8,
-          batch.slotSize,
-          batch.headroom,
-          a.counters,
-        ),
-      TypeError,
-    );
+    const m = batch.memory;
+    // Slots [0, 8) of a 4-slot buffer.
+    assert.throws(() => b.udpRecv(a.fd, m, 0, 8, a.counters), TypeError);
+    assert.throws(() => b.tunRead(a.fd, m, 0, 8, a.counters), TypeError);
+    // A range past the descriptor arrays, or reversed.
+    assert.throws(() => b.udpSend(a.fd, m, 0, 5, a.counters), TypeError);
+    assert.throws(() => b.udpSend(a.fd, m, 3, 2, a.counters), TypeError);
+    assert.throws(() => b.udpSend(a.fd, m, 0, 1, a.counters, new Float64Array(2)), TypeError);
+    // Not a batch's memory: no header, or a header whose regions leave the memory.
+    assert.throws(() => b.udpSend(a.fd, new Uint8Array(4096), 0, 0, a.counters), TypeError);
+    const h = new Uint32Array(m.buffer, m.length - BATCH_HEADER_BYTES, BATCH_HEADER_BYTES / 4);
+    const saved = h[BatchHeader.descriptors]!;
+    h[BatchHeader.descriptors] = 0x40000000;
+    assert.throws(() => b.udpSend(a.fd, m, 0, 0, a.counters), TypeError);
+    h[BatchHeader.descriptors] = saved;
+    const slots = h[BatchHeader.slotsBytes]!;
+    h[BatchHeader.slotsBytes] = m.length;
+    assert.throws(() => b.udpSend(a.fd, m, 0, 0, a.counters), TypeError);
+    h[BatchHeader.slotsBytes] = slots;
+    assert.equal(b.udpSend(a.fd, m, 0, 0, a.counters), 0);
   });
 });

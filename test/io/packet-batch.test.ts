@@ -41,6 +41,25 @@ describe('PacketBatch', () => {
     assert.equal(b.count, 0);
   });
 
+  test('gather and packetEnd follow heads, tails and trains; push clears a stale tail', () => {
+    const b = new PacketBatch(2, 256, 0, 8);
+    b.buffer.set([1, 2, 3, 4, 5, 6, 7, 8, 9], 0);
+    b.offsets.set([0, 3, 6]);
+    b.lengths.set([2, 1, 1]);
+    b.tailOffsets.set([7, 0, 8]);
+    b.tailLengths.set([2, 0, 1]);
+    b.trains.set([3, 0, 0]);
+    assert.equal(b.packetEnd(0), 3);
+    assert.equal(b.packetEnd(1), 2);
+    assert.deepEqual([...b.gather(0)], [1, 2, 8, 9, 4, 7, 9]);
+    assert.deepEqual([...b.gather(0, false)], [1, 2, 8, 9]);
+    b.count = 0;
+    b.push(Buffer.from([42]), 0, 1);
+    assert.equal(b.tailLengths[0], 0);
+    assert.equal(b.trains[0], 0);
+    assert.deepEqual([...b.gather(0)], [42]);
+  });
+
   test('rejects impossible geometry', () => {
     assert.throws(() => new PacketBatch(0), RangeError);
     assert.throws(() => new PacketBatch(1, 128, 128), RangeError);

@@ -43,7 +43,7 @@ function read(
   counters: Float64Array,
   max = batch.capacity,
 ): number {
-  const n = b.uringTunRead!(ring, fd, batch.buffer, batch.offsets, batch.lengths, max, batch.slotSize, batch.headroom, counters); // prettier-ignore
+  const n = b.uringTunRead!(ring, fd, batch.memory, 0, max, counters);
   batch.count = n;
   return n;
 }
@@ -132,7 +132,7 @@ test('writes: batched, refused with EAGAIN when the queue is full (status per pa
     const batch = new PacketBatch(100, 4096 + 64, 64);
     for (let i = 0; i < 100; i++) batch.push(packet(i, 4096), 0, 4096);
     const status = new Uint8Array(101);
-    const w = b.uringTunWrite!(ring, fd, batch.buffer, batch.offsets, batch.lengths, 0, 100, c, status);
+    const w = b.uringTunWrite!(ring, fd, batch.memory, 0, 100, c, status);
     assert.ok(w > 0 && w < 100, `${w} written`);
     assert.equal(c[IoCounter.txPackets], w);
     assert.equal(c[IoCounter.txBytes], w * 4096);
@@ -143,7 +143,7 @@ test('writes: batched, refused with EAGAIN when the queue is full (status per pa
     batch.offsets[1] = batch.buffer.length;
     const e0 = c[IoCounter.txErrors]!;
     const a0 = c[IoCounter.txEagain]!;
-    assert.equal(b.uringTunWrite!(ring, fd, batch.buffer, batch.offsets, batch.lengths, 0, 3, c, status), 0);
+    assert.equal(b.uringTunWrite!(ring, fd, batch.memory, 0, 3, c, status), 0);
     assert.equal(c[IoCounter.txErrors]! - e0, 1);
     assert.equal(c[IoCounter.txEagain]! - a0, 2, 'still full');
   } finally {

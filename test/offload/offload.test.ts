@@ -200,6 +200,48 @@ describe('TSO segmentation of kernel super-packets', () => {
     assert.equal(seg.segment(bad, 0, 10, bad.length - 10, dst, 0, dst.length, 0), SegmentError.malformed);
   });
 
+  test('scatter-gather segmentation (headers + payload slices, no copy) equals the copying segmenter byte for byte', () => {
+    const copy = new TsoSegmenter();
+    const sg = new TsoSegmenter();
+    const SLOT = 256;
+    for (const r of gsoRecs) {
+      for (const cap of [0, 1000]) {
+        const src = Buffer.from(r);
+        const before = Buffer.from(src);
+        const pl = src.length - 10;
+        const dst = Buffer.alloc(200_000);
+        const n = copy.segment(src, 0, 10, pl, dst, 0, dst.length, PREFIX, cap);
+        const hdrs = Buffer.alloc(n * SLOT + 64);
+        assert.equal(sg.segmentHeaders(src, 0, 10, pl, hdrs, 64, SLOT, hdrs.length, PREFIX, cap), n);
+        assert.deepEqual(src, before, 'the super-packet is only read');
+        assert.equal(sg.headerLen, copy.headerLen);
+        let payload = 0;
+        for (let i = 0; i < n; i++) {
+          const want = dst.subarray(
+            i * copy.stride + PREFIX,
+            i * copy.stride + PREFIX + (i < n - 1 ? copy.stride - PREFIX : copy.lastLen),
+          );
+          const h = hdrs.subarray(64 + i * SLOT + PREFIX, 64 + i * SLOT + PREFIX + sg.headerLen);
+          const tail = src.subarray(sg.payloadOffset(i), sg.payloadOffset(i) + sg.payloadLength(i));
+          assert.deepEqual(Buffer.concat([h, tail]), want, `segment ${i} of ${n}`);
+          payload += sg.payloadLength(i);
+        }
+        assert.equal(payload, pl - sg.headerLen, 'the slices cover the payload exactly once');
+      }
+    }
+  });
+
+  test('scatter-gather segmentation refuses headers that do not fit their slot or slots past the end', () => {
+    const sg = new TsoSegmenter();
+    const r = Buffer.from(gsoRecs[0]!);
+    const hdrs = Buffer.alloc(100_000);
+    assert.equal(
+      sg.segmentHeaders(r, 0, 10, r.length - 10, hdrs, 0, 60, hdrs.length, PREFIX),
+      SegmentError.noRoom,
+    );
+    assert.equal(sg.segmentHeaders(r, 0, 10, r.length - 10, hdrs, 0, 256, 300, PREFIX), SegmentError.noRoom);
+  });
+
   test('segmentsPerTrain respects 64 segments and 65507 bytes', () => {
     assert.equal(segmentsPerTrain(1472), 44);
     assert.equal(segmentsPerTrain(9000), 7);
@@ -242,6 +284,58 @@ describe('TCP coalescing', () => {
       assert.deepEqual(out.subarray(10), r.subarray(10), 'IP packet identical, incl. the pseudo-header seed');
     }
     assert.ok(gsoRecs.length >= 10);
+  });
+
+  test('gathered coalescing (no copy) describes every kernel super-packet byte for byte as one writev train', () => {
+    const noFin = gsoRecs.filter((x) => !hasFin(x));
+    for (const r of noFin) {
+      const buf = Buffer.alloc(300_000);
+      const pkts = segmentInto(r, buf, 64);
+      const received = Buffer.from(buf);
+      const c = new TcpCoalescer(128, 65535, true);
+      c.begin(buf, buf.length, buf.length);
+      for (const [o, l] of pkts) assert.ok(c.add(o, l));
+      const offs = new Uint32Array(128);
+      const lens = new Uint32Array(128);
+      const trains = new Uint16Array(128).fill(7);
+      const n = c.finish(offs, lens, trains);
+      assert.equal(c.outputs, 1, 'one super-packet');
+      assert.equal(n, pkts.length, 'a descriptor per segment');
+      assert.equal(trains[0], pkts.length);
+      for (let k = 1; k < n; k++) assert.equal(trains[k], 0);
+      const parts: Buffer[] = [];
+      for (let k = 0; k < n; k++) parts.push(buf.subarray(offs[k]!, offs[k]! + lens[k]!));
+      const out = Buffer.concat(parts);
+      assert.equal(out.length, r.length);
+      const h = decodeVnetHdr(out, 0);
+      const k = decodeVnetHdr(r, 0);
+      assert.deepEqual({ ...h, hdrLen: 0 }, { ...k, hdrLen: 0, gsoType: k.gsoType & 0x7f });
+      assert.deepEqual(out.subarray(10), r.subarray(10), 'IP packet identical, incl. the pseudo-header seed');
+      // Only the first segment's headers and the 10 bytes before it were written.
+      const [o0] = pkts[0]!;
+      for (const [o, l] of pkts.slice(1))
+        assert.deepEqual(buf.subarray(o, o + l), received.subarray(o, o + l));
+      assert.deepEqual(buf.subarray(0, o0 - 10), received.subarray(0, o0 - 10));
+    }
+  });
+
+  test('gathered coalescing drops only the segment whose checksum is wrong; the rest go out alone, untouched', () => {
+    const r = gsoRecs.find((x) => !hasFin(x))!;
+    const buf = Buffer.alloc(300_000);
+    const pkts = segmentInto(r, buf, 64);
+    const [bo] = pkts[3]!;
+    buf[bo + 60] = buf[bo + 60]! ^ 0xff; // payload byte of segment 3
+    const c = new TcpCoalescer(128, 65535, true);
+    c.begin(buf, buf.length, buf.length);
+    for (const [o, l] of pkts) assert.ok(c.add(o, l));
+    const offs = new Uint32Array(128);
+    const lens = new Uint32Array(128);
+    const trains = new Uint16Array(128);
+    const n = c.finish(offs, lens, trains);
+    assert.equal(c.dropped, 1);
+    assert.equal(n, pkts.length - 1);
+    assert.equal(c.outputs, pkts.length - 1);
+    for (let k = 0; k < n; k++) assert.equal(trains[k], 0);
   });
 
   test('a super-packet ending in FIN comes back as the merged data plus the FIN segment, in order', () => {
