@@ -7,6 +7,9 @@
  *   weft-batch  `weft link --backend vxlan --io batch` on both sides (offloads as weft defaults)
  *   weft-nooff  the same with `--offload off` (recvmmsg/sendmmsg only): what the offloads buy
  *   weft-w2     weft-batch with `--workers 2`: a multi-queue TUN and a second worker thread per node
+ *   weft-fixed  weft-batch with `--src-port fixed`: every frame from the bound port
+ *   weft-flow   weft-batch with `--src-port flow`: flow-hashed source ports from a socket pool
+ *   weft-rco    weft-batch with `--vxlan-rco`: inner checksums left for the receiver (VXLAN RCO)
  *   weft-uring  weft-batch with WEFT_TUN_IO=io_uring said explicitly (the default since it measured
  *               faster; kept so the records that named it redraw)
  *   weft-readv  weft-batch with WEFT_TUN_IO=readv: one read()/write() per TUN packet instead of
@@ -33,6 +36,9 @@ export const CASE_NAMES = [
   'weft-batch',
   'weft-nooff',
   'weft-w2',
+  'weft-fixed',
+  'weft-flow',
+  'weft-rco',
   'weft-uring',
   'weft-readv',
   'weft-dgram',
@@ -58,6 +64,9 @@ export const CASE_LABELS: Record<CaseName, string> = {
   'weft-batch': 'weft VXLAN (batch)',
   'weft-nooff': 'weft VXLAN (batch, offload off)',
   'weft-w2': 'weft VXLAN (batch, 2 workers)',
+  'weft-fixed': 'weft VXLAN (batch, src-port fixed)',
+  'weft-flow': 'weft VXLAN (batch, src-port flow)',
+  'weft-rco': 'weft VXLAN (batch, RCO)',
   'weft-uring': 'weft VXLAN (batch, io_uring TUN)',
   'weft-readv': 'weft VXLAN (batch, TUN read/write loop)',
   'weft-dgram': 'weft VXLAN (dgram)',
@@ -141,6 +150,9 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
     const args = ['--backend', backend, '--io', name === 'weft-dgram' ? 'dgram' : 'batch'];
     if (name === 'weft-nooff') args.push('--offload', 'off');
     if (name === 'weft-w2') args.push('--workers', '2');
+    if (name === 'weft-fixed') args.push('--src-port', 'fixed');
+    if (name === 'weft-flow') args.push('--src-port', 'flow');
+    if (name === 'weft-rco') args.push('--vxlan-rco');
     t.weftArgs = args;
     const mac = (m: string): string => (backend === 'vxlan' ? `,${m}` : '');
     for (const [ns, local, addr, peer, myMac, peerMac] of [

@@ -313,6 +313,7 @@ function describeVxlan(
   if (!v) return { text: `VXLAN [malformed: ${L[i]?.problem ?? 'no VXLAN header'}]`, malformed: true };
   const vni = v.vni;
   let text = `VXLAN vni ${vni}`;
+  if (v.rco !== undefined) text += ` RCO start ${v.rco.start} ${v.rco.offset === 6 ? 'udp' : 'tcp'}`;
   // RFC 7348 says ignore reserved bits on receive; Linux drops such frames, so point them out.
   if (v.reserved)
     text += ` [reserved bits set: flags 0x${v.flags.toString(16).padStart(2, '0')}; Linux drops this frame]`;

@@ -15,6 +15,7 @@ import {
   DEFAULT_SRC_PORT_RANGE,
   SRC_PORT_MODES,
   srcPortRangeRule,
+  DEFAULT_SRC_PORT_MODE,
   type SrcPortMode,
 } from '../dataplane/src-port';
 import { workersRule } from '../dataplane/workers';
@@ -270,9 +271,16 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
   {
     name: 'src-port',
     kind: 'string',
-    default: 'fixed',
-    help: 'outer UDP source port (vxlan backend): fixed (the bound port) or flow (a hash of the inner flow, RFC 7348 §5; raw socket, needs CAP_NET_RAW, no UDP GSO)',
+    default: DEFAULT_SRC_PORT_MODE,
+    help: 'outer UDP source port (vxlan backend; udp keeps its port): flow (a hash of the inner flow, RFC 7348 §5, as kernel VXLAN: 16 UDP sockets per worker on ports spread over --src-port-range, UDP GSO kept; given with --io dgram: a raw socket, CAP_NET_RAW) or fixed (the bound port; the default with --io dgram)',
     check: oneOf(...SRC_PORT_MODES),
+    weft: true,
+  },
+  {
+    name: 'vxlan-rco',
+    kind: 'bool',
+    default: false,
+    help: 'VXLAN Remote Checksum Offload (draft-herbert-vxlan-rco, Linux remcsumtx+remcsumrx): send inner TCP/UDP checksums partial for the peer to finish, and accept such frames; every peer must have it (a kernel peer: ip link ... vxlan ... remcsumtx remcsumrx)',
     weft: true,
   },
   {
@@ -345,6 +353,8 @@ export interface WeftFlags {
   srcPort: SrcPortMode;
   /** `MIN-MAX`, validated. */
   srcPortRange: string;
+  /** VXLAN Remote Checksum Offload (vxlan backend). */
+  vxlanRco: boolean;
   /** Forwarding workers, 1..MAX_WORKERS (one TUN queue each). */
   workers: number;
   vtepStateDir: string;

@@ -394,7 +394,10 @@ export class Daemon implements MetricsSource {
       peers: this.peers.map((p) => ({ ...p })),
       routes,
     });
-    if (plan.backend !== 'vxlan' && f.srcPort === 'flow') {
+    if (plan.backend !== 'vxlan' && f.vxlanRco) {
+      this.log.warn('--vxlan-rco applies to the vxlan backend only; ignored', { backend: plan.backend });
+    }
+    if (plan.backend !== 'vxlan' && f.srcPort === 'flow' && f.explicit.has('src-port')) {
       this.log.warn('--src-port flow applies to the vxlan backend only; udp keeps its port', {
         backend: plan.backend,
       });
@@ -440,7 +443,8 @@ export class Daemon implements MetricsSource {
       underlayMtu: node.underlayMtu,
       port: plan.port,
       io: f.io,
-      srcPort: node.srcPortFlow ? `flow ${cfg.srcPortMin}-${cfg.srcPortMax} (no gso)` : 'fixed',
+      srcPort: node.srcPortSummary(),
+      vxlanRco: cfg.vxlanRco === true,
       workers: cfg.workers,
       forwarding: node.forwardsOffMain ? 'worker threads' : 'main thread',
       peers: this.peers.length,

@@ -13,7 +13,7 @@ import { ConfigError } from '../errors';
 import type { Ipv4Net, LeaseAttrs, NetworkConfig, WeftFlags } from '../control';
 import { u32ToIpv4, vxlanLeaseData } from '../control';
 import type { NodeConfig } from '../dataplane/node';
-import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange } from '../dataplane/src-port';
+import { DEFAULT_SRC_PORT_RANGE, defaultSrcPort, parseSrcPortRange } from '../dataplane/src-port';
 import { UDP_OVERHEAD, VXLAN_OVERHEAD } from '../encap/constants';
 import type { RouteSync } from '../io/route-sync';
 import { macToBuffer } from '../net/addr';
@@ -101,7 +101,7 @@ export function planNode(config: NetworkConfig, ext: PlanIface): NodePlan {
 
 /** DataplaneInputs are what the dataplane's config needs beyond the plan. */
 export interface DataplaneInputs {
-  flags: Pick<WeftFlags, 'io' | 'srcPort' | 'srcPortRange' | 'workers' | 'extra'>;
+  flags: Pick<WeftFlags, 'io' | 'srcPort' | 'srcPortRange' | 'vxlanRco' | 'workers' | 'extra' | 'explicit'>;
   /** The address the UDP socket binds (the external interface's). */
   local: string;
   /** Our lease's subnet: the TUN gets `<subnet>.0/32`, as flannel.1 does. */
@@ -135,9 +135,12 @@ export function dataplaneConfig(plan: NodePlan, x: DataplaneInputs): NodeConfig 
     io: f.io,
     peers: x.peers,
     flowCounters: f.extra.debug === true,
-    srcPort: plan.backend === 'vxlan' ? (f.srcPort ?? 'fixed') : 'fixed',
+    // Not given: flow for vxlan over --io batch (as kernel VXLAN), else fixed.
+    srcPort:
+      f.explicit.has('src-port') && plan.backend === 'vxlan' ? f.srcPort : defaultSrcPort(plan.backend, f.io),
     srcPortMin: range.min,
     srcPortMax: range.max,
+    vxlanRco: plan.backend === 'vxlan' && f.vxlanRco === true,
     workers: f.workers ?? 1,
     forwardOffMain: true,
     routes: x.routes,

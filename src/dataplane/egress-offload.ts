@@ -6,7 +6,9 @@
  * Stages, per wakeup of the TUN fd:
  *   1. read     `tun.readBatch(batch, readSlots)`: up to `readSlots` packets, each a 10-byte
  *               virtio_net_hdr + IP packet (super-packets up to 64 KiB), one native call.
- *   2. unpack   plain packets: complete a NEEDS_CSUM checksum in place; descriptor = the IP packet.
+ *   2. unpack   plain packets: complete a NEEDS_CSUM checksum in place (with `rco`: leave it
+ *               partial when the RCO fields can carry it, `rcoCanCarry`); descriptor = the IP packet.
+ *               (with `rco` every segment's TCP checksum is left partial, and segments are copied.)
  *               super-packets, VXLAN (scatter-gather): `TsoSegmenter.segmentHeaders` writes each
  *               segment's IP + TCP headers into a HDR_SLOT-byte slot of the header region behind
  *               22 free bytes; the payload stays in the super-packet (summed, not copied). One
@@ -19,7 +21,8 @@
  *               MTU costs smaller segments rather than a fragmented datagram each.
  *   3. encap    `EgressStages.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
  *               written in place (for segments: exactly into the prefix), drops by reason.
- *   4. trains   consecutive segments to the same peer with equal sizes (the last may be shorter)
+ *   4. trains   consecutive segments to the same peer (and pool lane, `--src-port flow`) with
+ *               equal sizes (the last may be shorter)
  *               become one UDP GSO message (<= 64 segments, <= 65507 bytes): scatter-gather
  *               segments as `trains[k]` descriptors with their tails, copied ones (adjacent in
  *               memory) as one descriptor; `gsoSizes[k]` = segment size.
@@ -36,6 +39,7 @@
 import { DropReason } from '../encap/drop-reason';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
+import type { SrcPortPool } from '../io/src-port-pool';
 import type { Tun } from '../io/tun';
 import type { EgressStages } from './egress';
 import { TunSendLoop } from './tun-send-loop';
@@ -47,7 +51,14 @@ import {
   isGso,
   segmentsPerTrain,
 } from '../offload/tso';
-import { VIRTIO_NET_HDR_SIZE } from '../wire/virtio-net-hdr';
+import {
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_SIZE,
+  vnetCsumStart,
+  vnetFlags,
+} from '../wire/virtio-net-hdr';
+import { partialCsumStart } from '../offload/partial-csum';
+import { rcoStartFits } from '../offload/vxlan-rco';
 
 /** MAX_TUN_READ is the largest read a TSO TUN produces: virtio header + 64 KiB IP packet. */
 export const MAX_TUN_READ = VIRTIO_NET_HDR_SIZE + 65535;
@@ -67,6 +78,12 @@ export interface OffloadEgressOptions {
   prefix: number;
   /** Largest inner packet the underlay carries unfragmented (underlay MTU - overhead); 0: no cap. */
   pathMtu?: number;
+  /**
+   * VXLAN RCO (`--vxlan-rco`): leave inner TCP/UDP checksums partial where the RCO fields can
+   * describe them (EgressStages then sets them), instead of completing them here. Segments are
+   * then copied whole (no scatter-gather): the sender's RCO test reads the segment's IP length.
+   */
+  rco?: boolean;
 }
 
 /** OffloadEgressStats are cumulative counters (plain numbers). */
@@ -96,6 +113,7 @@ export class OffloadEgress extends TunSendLoop {
   private readonly seg = new TsoSegmenter(512);
   private readonly prefix: number;
   private readonly sg: boolean;
+  private readonly rco: boolean;
   private readonly tailOff: Uint32Array;
   private readonly tailLen: Uint32Array;
   private pathMtu: number;
@@ -106,7 +124,7 @@ export class OffloadEgress extends TunSendLoop {
    */
   constructor(
     private readonly tun: Tun,
-    private readonly sock: BatchUdpSocket,
+    private readonly sock: BatchUdpSocket | SrcPortPool,
     private readonly stages: EgressStages,
     opts: OffloadEgressOptions,
   ) {
@@ -122,7 +140,9 @@ export class OffloadEgress extends TunSendLoop {
     this.segEnd = batch.buffer.length;
     this.inOff = new Uint32Array(r);
     this.inLen = new Uint32Array(r);
-    this.sg = opts.prefix > 0;
+    this.rco = opts.rco === true;
+    this.seg.partialChecksums = this.rco;
+    this.sg = opts.prefix > 0 && !this.rco;
     const hdrSlots = this.sg ? Math.floor((this.segEnd - this.segStart) / HDR_SLOT) : 0;
     this.tailOff = new Uint32Array(hdrSlots);
     this.tailLen = new Uint32Array(hdrSlots);
@@ -185,7 +205,8 @@ export class OffloadEgress extends TunSendLoop {
       const pkt = v + VIRTIO_NET_HDR_SIZE;
       const plen = len - VIRTIO_NET_HDR_SIZE;
       if (!isGso(buf, v)) {
-        if (!finishVnetPacket(buf, v, pkt, plen) || m >= maxDesc) {
+        const keep = this.rco && rcoCanCarry(buf, v, pkt, plen);
+        if ((!keep && !finishVnetPacket(buf, v, pkt, plen)) || m >= maxDesc) {
           drops[DropReason.badInnerIp]++;
           continue;
         }
@@ -237,6 +258,8 @@ export class OffloadEgress extends TunSendLoop {
     const tOff = b.tailOffsets;
     const tLen = b.tailLengths;
     const trains = b.trains;
+    // Pool lanes (`--src-port flow`): a train never mixes lanes, and they move with descriptors.
+    const lanes = b.lanes;
     let w = 0;
     let i = 0;
     let tailBytes = 0;
@@ -244,6 +267,7 @@ export class OffloadEgress extends TunSendLoop {
       const start = offsets[i]!;
       const addr = addrs[i]!;
       const port = ports[i]!;
+      const lane = lanes[i]!;
       if (sg && start >= segStart) {
         // Scatter-gather: members stay separate descriptors, each head + tail one segment.
         let slot = Math.floor((start - segStart) / HDR_SLOT);
@@ -254,7 +278,7 @@ export class OffloadEgress extends TunSendLoop {
         let j = i;
         while (j < c && count < max) {
           const o = offsets[j]!;
-          if (o < segStart || addrs[j] !== addr || ports[j] !== port) break;
+          if (o < segStart || addrs[j] !== addr || ports[j] !== port || lanes[j] !== lane) break;
           slot = Math.floor((o - segStart) / HDR_SLOT);
           const head = lengths[j]!;
           const l = head + tailLen[slot]!;
@@ -267,6 +291,7 @@ export class OffloadEgress extends TunSendLoop {
           tLen[d] = tailLen[slot]!;
           addrs[d] = addr;
           ports[d] = port;
+          lanes[d] = lane;
           gso[d] = 0;
           trains[d] = 0;
           tailBytes += tailLen[slot]!;
@@ -292,6 +317,7 @@ export class OffloadEgress extends TunSendLoop {
       while (j < c && count < max) {
         const l = lengths[j]!;
         if (offsets[j] !== start + total || addrs[j] !== addr || ports[j] !== port || l > size) break;
+        if (lanes[j] !== lane) break;
         if (total + l > MAX_GSO_BYTES) break;
         total += l;
         count++;
@@ -302,6 +328,7 @@ export class OffloadEgress extends TunSendLoop {
       lengths[w] = total;
       addrs[w] = addr;
       ports[w] = port;
+      lanes[w] = lane;
       gso[w] = count > 1 ? size : 0;
       tLen[w] = 0;
       trains[w] = 0;
@@ -314,4 +341,16 @@ export class OffloadEgress extends TunSendLoop {
     b.count = w;
     return w;
   }
+}
+
+/**
+ * rcoCanCarry reports whether the NEEDS_CSUM packet at buf[pkt..pkt+len) (virtio header at `v`)
+ * can go out with its checksum partial under VXLAN RCO: the field holds the pseudo-header sum at
+ * the packet's own L4 header (the same test EgressStages applies when it sets the RCO fields, so
+ * the two always agree) and that start fits the RCO encoding.
+ */
+function rcoCanCarry(buf: Uint8Array, v: number, pkt: number, len: number): boolean {
+  if ((vnetFlags(buf, v) & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0) return false;
+  const l4 = partialCsumStart(buf, pkt, len);
+  return l4 !== 0 && l4 === vnetCsumStart(buf, v) && rcoStartFits(l4);
 }

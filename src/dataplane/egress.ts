@@ -17,6 +17,11 @@
  *              With `outer` set (`--src-port flow`, VXLAN only), also the outer IPv4 + UDP header
  *              (`writeOuterIPv4Udp`: DF clear, TTL 64, ID counter, UDP checksum 0, source port =
  *              `flowSourcePort` of the inner packet in [min, max]) for the raw send socket.
+ *              With `vxlan.rco` (`--vxlan-rco`), a packet whose inner TCP/UDP checksum is partial
+ *              gets the RCO fields in its VXLAN header (`markRcoIfPartial`, offload/vxlan-rco.ts).
+ *              With `lanes` > 1 (`--src-port flow` on a source-port pool), instead the lane
+ *              `batch.lanes[out]` = the inner flow's hash in [0, lanes): the pool socket, hence
+ *              the source port, it leaves from (src/io/src-port-pool.ts).
  *   6. describe  rewrite descriptor `out` (<= i, so already consumed): offset = new start,
  *              length = UDP payload (whole IPv4 datagram with `outer`), addr = peer's public IPv4,
  *              port = overlay port. ICMP replies go out in ONE `tun.writeBatch(replies)`.
@@ -36,6 +41,7 @@ import { buildIcmpFragNeeded, buildIcmpNetUnreachable, ICMP_REPLY_MAX_SIZE } fro
 import { writeOuterIPv4Udp } from '../encap/outer';
 import type { VxlanConfig } from '../encap/vxlan-config';
 import { vxlanEncap } from '../encap/vxlan-encap';
+import { markRcoIfPartial } from '../offload/vxlan-rco';
 import { PacketBatch } from '../io/packet-batch';
 import {
   IPV4_MIN_HEADER_SIZE,
@@ -68,6 +74,11 @@ export interface EgressConfig {
    * socket adds the headers and every frame leaves from its bound port.
    */
   outer?: EgressOuter | null;
+  /**
+   * Source-port pool size (`--src-port flow` with `--io batch`): > 1 makes stage 6 write each
+   * descriptor's lane from the inner flow's hash. Absent/0/1: no lanes.
+   */
+  lanes?: number;
 }
 
 /** EgressOuter configures the outer headers egress writes in `--src-port flow` mode. */
@@ -89,6 +100,8 @@ export class EgressStages {
   icmpReplies = 0;
   /** Per-flow counters (`--debug`), or null: then stage 6 skips them with one branch. */
   flows: FlowTable | null = null;
+  /** Frames sent with VXLAN RCO fields (`--vxlan-rco`: their inner checksum left partial). */
+  rcoFrames = 0;
 
   private readonly replies: PacketBatch;
 
@@ -139,6 +152,9 @@ export class EgressStages {
     const port = cfg.port;
     const flows = this.flows;
     const outer = isVxlan ? (cfg.outer ?? null) : null;
+    const rco = isVxlan && cfg.vxlan.rco;
+    const laneMax = isVxlan && cfg.lanes !== undefined && cfg.lanes > 1 ? cfg.lanes - 1 : 0;
+    const lanes = batch.lanes;
     this.replies.count = 0;
     let out = 0;
     let bytes = 0;
@@ -187,6 +203,7 @@ export class EgressStages {
       let start: number;
       if (isVxlan) {
         start = vxlanEncap(buf, off, len, peer.vtepMac!, cfg.vxlan);
+        if (rco && markRcoIfPartial(buf, start, off, len)) this.rcoFrames++;
         if (outer !== null) {
           const sport = flowSourcePort(buf, off, len, outer.srcPortMin, outer.srcPortMax);
           start = writeOuterIPv4Udp(
@@ -208,6 +225,7 @@ export class EgressStages {
       lengths[out] = off + len - start;
       addrs[out] = peer.publicIpU32;
       ports[out] = port;
+      if (laneMax > 0) lanes[out] = flowSourcePort(buf, off, len, 0, laneMax);
       out++;
       bytes += len;
       if (flows !== null) flows.record(buf, off, len, peer.publicIpU32);

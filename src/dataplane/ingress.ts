@@ -33,6 +33,7 @@ import type { Router } from '../route/router';
 import { DropReason, type AnomalyCounters, type DropCounters } from '../encap/drop-reason';
 import { flannelUdpDecap } from '../encap/flannel-udp';
 import { vxlanDecap } from '../encap/vxlan-decap';
+import { VXLAN_FLAG_RCO, VXLAN_OFF_RCO_FLAG } from '../wire/vxlan';
 import type { VxlanConfig } from '../encap/vxlan-config';
 import type { Backend } from '../route/peer';
 import type { PacketBatch } from '../io/packet-batch';
@@ -54,6 +55,8 @@ export class IngressStages {
   bytes = 0;
   /** Per-flow counters (`--debug`), or null: then stage 4 skips them with one branch. */
   flows: FlowTable | null = null;
+  /** Accepted VXLAN frames that carried RCO fields (`--vxlan-rco`). */
+  rcoFrames = 0;
 
   /** IngressStages checks sources against `router`'s current table and decapsulates per `cfg`. */
   constructor(
@@ -97,6 +100,7 @@ export class IngressStages {
         ? vxlanDecap(buf, off, len, vx, drops, anomalies)
         : flannelUdpDecap(buf, off, len, drops);
       if (inner < 0) continue;
+      if (isVxlan && (buf[off + VXLAN_OFF_RCO_FLAG]! & VXLAN_FLAG_RCO) !== 0) this.rcoFrames++;
       // Stage 4.
       const innerLen = len - (inner - off);
       offsets[out] = inner;

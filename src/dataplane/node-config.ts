@@ -46,6 +46,8 @@ export interface NodeConfig {
   /** Inclusive source port range for 'flow' (default 49152-65535). */
   srcPortMin?: number;
   srcPortMax?: number;
+  /** VXLAN Remote Checksum Offload, both directions (`--vxlan-rco`; default false; VXLAN only). */
+  vxlanRco?: boolean;
   /**
    * Forwarding workers (default 1): the TUN is opened multi-queue with one queue per worker, the
    * first on the main thread and the others on worker threads (`--workers`).

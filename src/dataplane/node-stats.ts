@@ -20,8 +20,10 @@ export interface SrcPortStats {
   /** The hashed range ('flow'), or the bound port twice ('fixed'). */
   min: number;
   max: number;
-  /** Counters of the raw send socket ('flow' only). */
+  /** Counters of the raw send socket ('flow' with `--io dgram`). */
   raw?: Record<string, number>;
+  /** Source ports the pool sockets are bound to, all queues ('flow' with `--io batch`). */
+  ports?: number[];
 }
 
 /** DataplaneFlows is the per-flow part of /debug/flows (`DataplaneNode.flows`). */
@@ -47,6 +49,8 @@ export interface DataplaneStats {
     stalls: number;
     /** Batch-size histogram (TUN reads per batch); absent in stats from older nodes. */
     batchSizes?: BatchSizeStats;
+    /** Frames sent with VXLAN RCO fields, inner checksum left partial (`--vxlan-rco`). */
+    rcoFrames?: number;
   };
   ingress: {
     packets: number;
@@ -59,6 +63,8 @@ export interface DataplaneStats {
      * kernel sender leaves it over veth): completed by weft, or handed to the TUN marked NEEDS_CSUM.
      */
     partialCsum?: { completed: number; needsCsum: number };
+    /** Accepted frames that carried VXLAN RCO fields (`--vxlan-rco`). */
+    rcoFrames?: number;
   };
   /** Non-zero drop counts of both directions, by snake_case reason. */
   drops: Record<string, number>;
@@ -150,6 +156,7 @@ export function nodeStats(x: StatsInput): DataplaneStats {
       icmpReplies: t.egress.icmpReplies,
       stalls: t.egress.stalls,
       batchSizes: batchSizeStats(t.egress.batchSizes),
+      rcoFrames: t.egress.rcoFrames ?? 0,
     },
     ingress: {
       packets: t.ingress.packets,
@@ -157,6 +164,7 @@ export function nodeStats(x: StatsInput): DataplaneStats {
       batches: t.ingress.batches,
       batchSizes: batchSizeStats(t.ingress.batchSizes),
       partialCsum: { completed: t.ingress.csumCompleted, needsCsum: t.ingress.csumNeedsCsum },
+      rcoFrames: t.ingress.rcoFrames ?? 0,
     },
     drops,
     egressDrops: nonZero(t.egressDrops, DROP_REASON_NAMES),
@@ -193,6 +201,7 @@ function srcPortStats(t: QueueSnapshot, s: StatsInput['srcPort']): SrcPortStats 
   if (s.mode !== 'flow') return { mode: 'fixed', min: s.port, max: s.port };
   const out: SrcPortStats = { mode: 'flow', min: s.min, max: s.max };
   if (t.raw !== null) out.raw = ioCountersToObject(t.raw);
+  if (t.srcPorts !== null) out.ports = t.srcPorts;
   return out;
 }
 

@@ -24,11 +24,13 @@
  * VXLAN outer source port: by default (`srcPort` 'fixed') the socket is bound to the VXLAN port,
  * so every frame leaves from that one port (flannel's kernel VXLAN hashes flows into
  * ip_local_port_range). Receivers accept any source port, so this interoperates. With `srcPort`
- * 'flow' (VXLAN only) egress writes the outer IPv4 + UDP header itself, source port =
- * `flowSourcePort` of the inner flow in [srcPortMin, srcPortMax] (RFC 7348 §5), and sends on a
- * send-only raw socket (RawSendSocket, needs CAP_NET_RAW); receive stays on the bound UDP socket.
- * That mode runs the plain (non-GSO) egress/ingress: offloads are off and `stats().offload.refused`
- * says why.
+ * 'flow' (VXLAN only) the outer source port is a hash of the inner flow in [srcPortMin,
+ * srcPortMax] (RFC 7348 §5). With `--io batch` each queue sends from a SrcPortPool
+ * (src/io/src-port-pool.ts): UDP sockets bound to ports spread over the range, a flow's datagrams
+ * (and GSO trains) leaving on the socket its hash picks, so offloads stay on. With `--io dgram`
+ * egress writes the outer IPv4 + UDP header itself (source port = `flowSourcePort`) and sends on
+ * a send-only raw socket (RawSendSocket, needs CAP_NET_RAW; per packet, no GSO). Receive always
+ * stays on the bound UDP socket.
  *
  * Outer DF: with `--io batch` and VXLAN the socket sets IP_PMTUDISC_DONT, so the outer IPv4
  * header has DF clear as the kernel's VXLAN device sends it. flannel-UDP keeps the Linux default
@@ -178,6 +180,18 @@ export class DataplaneNode {
     return this.config.srcPort === 'flow';
   }
 
+  /**
+   * srcPortSummary describes the outer source port for start lines: `fixed`, `flow MIN-MAX (N
+   * ports)` on source-port pools (all queues), or `flow MIN-MAX (raw socket)` (`--io dgram`).
+   */
+  srcPortSummary(): string {
+    const c = this.config;
+    if (!this.srcPortFlow) return 'fixed';
+    const range = `${c.srcPortMin ?? DEFAULT_SRC_PORT_MIN}-${c.srcPortMax ?? DEFAULT_SRC_PORT_MAX}`;
+    const ports = this.stats().srcPort?.ports;
+    return ports !== undefined ? `flow ${range} (${ports.length} ports)` : `flow ${range} (raw socket)`;
+  }
+
   /** queueCount is the number of forwarding queues (`workers`, default 1). */
   get queueCount(): number {
     return this.config.workers ?? 1;
@@ -247,6 +261,10 @@ export class DataplaneNode {
       throw new ConfigError('--mtu', 'must leave at least 68 bytes for the inner packet', String(this.mtu));
     }
     const bufferSize = c.socketBufferSize ?? DEFAULT_SOCKET_BUFFER;
+    // --src-port flow over --io batch: a source-port pool per queue (GSO kept); over dgram the
+    // raw socket, which sends whole IPv4 datagrams with outer headers egress wrote.
+    const pooled = flow && c.io === 'batch';
+    const rawFlow = flow && !pooled;
     const sockets = (queue: number): QueueSocketSpec => ({
       local: c.local,
       port: c.port,
@@ -254,11 +272,9 @@ export class DataplaneNode {
       bufferSize,
       queue,
       queues,
+      srcPorts: pooled ? { min: portMin, max: portMax } : null,
     });
-    const wantOffload = this.kernel && c.io === 'batch' && c.offload !== false && !flow;
-    if (flow && c.offload !== false && c.io === 'batch') {
-      this.offloadRefused = 'src-port flow: per-packet outer headers on a raw socket (no GSO)';
-    }
+    const wantOffload = this.kernel && c.io === 'batch' && c.offload !== false;
     const params: QueueParams = {
       backend: c.backend,
       vni: c.vni,
@@ -267,11 +283,12 @@ export class DataplaneNode {
       pathMtu,
       mtu: this.mtu,
       underlayMtu: this.underlayMtu,
-      outer: flow
+      outer: rawFlow
         ? { localU32: ipv4ToU32(c.local, '--local'), srcPortMin: portMin, srcPortMax: portMax }
         : null,
       batchSize: c.batchSize ?? 64,
       flowCounters: c.flowCounters === true,
+      rco: c.backend === 'vxlan' && c.vxlanRco === true,
     };
     const worker = (queue: number, vnetHdr: boolean, peers: PeerSpec[]): QueueWorkerData => ({
       queue,
@@ -280,7 +297,7 @@ export class DataplaneNode {
       vnetHdr,
       multiQueue: queues > 1,
       sockets: sockets(queue),
-      rawBufferSize: flow ? bufferSize : null,
+      rawBufferSize: rawFlow ? bufferSize : null,
       params,
       peers,
     });
@@ -322,8 +339,7 @@ export class DataplaneNode {
           this.io = s.recv;
           this.send = s.send;
         }
-        // The raw socket sends whole IPv4 datagrams, one per descriptor: no UDP GSO trains.
-        if (flow && this.kernel) this.raw = RawSendSocket.open(bufferSize);
+        if (rawFlow && this.kernel) this.raw = RawSendSocket.open(bufferSize);
         const kernelTun = this.kernel ? this.openTun(wantOffload, queues > 1) : null;
         this.tun = kernelTun ?? this.deps!.tun;
         this.running = true;

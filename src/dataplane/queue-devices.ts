@@ -11,6 +11,9 @@
  *   port that does. A weft peer with the same n then receives a flow on the worker with the
  *   index of the worker that sent it, and kernel VXLAN peers (one hashed port per flow) spread
  *   their flows over the workers. Either way a flow stays on one queue.
+ * - `--src-port flow` (`srcPorts` set): queue k sends from a SrcPortPool instead (src/io/src-port-pool.ts):
+ *   sockets on ports of the range with p mod n = k, one per lane, so the rule above still holds
+ *   for every hashed port.
  * - VXLAN sockets send with DF clear (IP_PMTUDISC_DONT), as the kernel's VXLAN device does.
  *
  * TUN: n > 1 opens the device with IFF_MULTI_QUEUE, one fd per queue; the kernel steers each
@@ -20,6 +23,7 @@
 import { ConfigError } from '../errors';
 import { BatchUdpSocket } from '../io/batch-udp-socket';
 import { encodeBpf, sourcePortModuloProgram } from '../io/reuseport-bpf';
+import { SrcPortPool } from '../io/src-port-pool';
 import { Tun, tunConstants } from '../io/tun';
 import { applyTunIo } from '../io/tun-io';
 import type { Backend } from '../route/peer';
@@ -42,12 +46,14 @@ export interface QueueSocketSpec {
   /** This queue's index and the node's queue count. */
   queue: number;
   queues: number;
+  /** `--src-port flow`: send from a pool of ports in this range (null: the rule above). */
+  srcPorts?: { min: number; max: number } | null;
 }
 
 /** QueueSockets are one queue's sockets; `send` may be `recv`. */
 export interface QueueSockets {
   recv: BatchUdpSocket;
-  send: BatchUdpSocket;
+  send: BatchUdpSocket | SrcPortPool;
 }
 
 function configure(sock: BatchUdpSocket, backend: Backend): BatchUdpSocket {
@@ -80,9 +86,21 @@ export function openQueueSockets(spec: QueueSocketSpec): QueueSockets {
     BatchUdpSocket.bindSync({ address: spec.local, port: spec.port, reusePort: n > 1, ...bufs }),
     spec.backend,
   );
-  if (n === 1) return { recv, send: recv };
   try {
-    if (spec.queue === 0) recv.attachReuseportProgram(encodeBpf(sourcePortModuloProgram(n)));
+    if (n > 1 && spec.queue === 0) recv.attachReuseportProgram(encodeBpf(sourcePortModuloProgram(n)));
+    if (spec.srcPorts) {
+      const pool = SrcPortPool.open({
+        local: spec.local,
+        min: spec.srcPorts.min,
+        max: spec.srcPorts.max,
+        queue: spec.queue,
+        queues: n,
+        sendBufferSize: spec.bufferSize,
+        configure: (s) => void configure(s, spec.backend),
+      });
+      return { recv, send: pool };
+    }
+    if (n === 1) return { recv, send: recv };
     if (recv.port % n === spec.queue) return { recv, send: recv };
     return { recv, send: configure(openSendSocket(spec.local, spec.queue, n, bufs), spec.backend) };
   } catch (err) {

@@ -23,6 +23,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { WeftError, SystemError, ConfigError } from '../errors';
 import { RawSendSocket } from '../io/raw-send-socket';
+import { SrcPortPool } from '../io/src-port-pool';
 import type { Tun } from '../io/tun';
 import type { PeerSpec } from '../route/route-table';
 import { RouteTable, indexPeers } from '../route/route-table';
@@ -62,7 +63,7 @@ export interface QueueWorkerData {
   /** Wait for a 'start' message before forwarding (the main thread sets up the device first). */
   deferStart?: boolean;
   sockets: QueueSocketSpec;
-  /** `--src-port flow`: send on a raw socket of this buffer size. */
+  /** `--src-port flow` with `--io dgram`: send on a raw socket of this buffer size. */
   rawBufferSize: number | null;
   params: QueueParams;
   peers: PeerSpec[];
@@ -151,7 +152,8 @@ function main(): void {
     return;
   }
   const fds = [tun.fd, socks.recv.fd];
-  if (socks.send !== socks.recv) fds.push(socks.send.fd);
+  if (socks.send instanceof SrcPortPool) fds.push(...socks.send.fds);
+  else if (socks.send !== socks.recv) fds.push(socks.send.fd);
   if (raw !== null) fds.push(raw.fd);
   port.on(
     'message',

@@ -26,6 +26,7 @@ import { makeVxlanConfig, type VxlanConfig } from '../encap/vxlan-config';
 import { BatchUdpSocket } from '../io/batch-udp-socket';
 import { newIoCounters, type IoCounters } from '../io/counters';
 import { GsoState } from '../io/gso-state';
+import { SrcPortPool } from '../io/src-port-pool';
 import type { RawSendSocket } from '../io/raw-send-socket';
 import type { Tun } from '../io/tun';
 import type { Backend } from '../route/peer';
@@ -58,10 +59,12 @@ export interface QueueParams {
   mtu: number;
   /** Underlay MTU. */
   underlayMtu: number;
-  /** Outer header fields for `--src-port flow` (raw socket), or null. */
+  /** Outer header fields for `--src-port flow` on a raw socket (`--io dgram`), or null. */
   outer: { localU32: number; srcPortMin: number; srcPortMax: number } | null;
   batchSize: number;
   flowCounters: boolean;
+  /** VXLAN Remote Checksum Offload (`--vxlan-rco`). */
+  rco?: boolean;
 }
 
 /** QueueDevices are the kernel objects (or fakes) one queue runs on; the owner closes them. */
@@ -113,6 +116,8 @@ export interface QueueSnapshot {
     icmpReplies: number;
     stalls: number;
     batchSizes: BatchHistogram;
+    /** Frames sent with VXLAN RCO fields. */
+    rcoFrames?: number;
   };
   ingress: {
     packets: number;
@@ -122,6 +127,8 @@ export interface QueueSnapshot {
     /** Partial inner checksums completed by weft / handed to the TUN with NEEDS_CSUM. */
     csumCompleted: number;
     csumNeedsCsum: number;
+    /** Accepted frames that carried VXLAN RCO fields. */
+    rcoFrames?: number;
   };
   egressDrops: DropCounters;
   ingressDrops: DropCounters;
@@ -130,6 +137,8 @@ export interface QueueSnapshot {
   /** Receive and send sockets together. */
   udp: IoCounters;
   raw: IoCounters | null;
+  /** `--src-port flow` on a pool: its bound ports (null otherwise). */
+  srcPorts: number[] | null;
   routes: { hits: number; misses: number };
   offload: QueueOffloadSnapshot;
   /** Per-flow counters, the top flows by bytes per direction (only when asked and kept). */
@@ -178,7 +187,11 @@ export class DataplaneQueue {
       ingressDrops: newDropCounters(),
       anomalies: newAnomalyCounters(),
     };
-    const vxlan: VxlanConfig = makeVxlanConfig({ vni: params.vni, localMac: Buffer.from(params.vtepMac) });
+    const vxlan: VxlanConfig = makeVxlanConfig({
+      vni: params.vni,
+      localMac: Buffer.from(params.vtepMac),
+      rco: params.rco === true,
+    });
     const kernelTun = dev.offloadTun;
     this.egress = new EgressStages(
       // With IFF_VNET_HDR every TUN write needs a virtio header (the ICMP replies).
@@ -190,6 +203,7 @@ export class DataplaneQueue {
         port: params.port,
         pathMtu: params.pathMtu,
         outer: params.outer,
+        lanes: dev.send instanceof SrcPortPool ? dev.send.size : 0,
       },
       this.counters.egressDrops,
     );
@@ -205,14 +219,16 @@ export class DataplaneQueue {
     }
     // A peer may send up to its own MTU plus encapsulation; the underlay MTU bounds what arrives.
     const maxRx = Math.max(params.underlayMtu, params.mtu + VXLAN_ENCAP_SIZE, 2048 - HEADROOM);
-    if (kernelTun !== null && dev.recv instanceof BatchUdpSocket && dev.send instanceof BatchUdpSocket) {
+    const gsoSend = dev.send instanceof BatchUdpSocket || dev.send instanceof SrcPortPool ? dev.send : null;
+    if (kernelTun !== null && dev.recv instanceof BatchUdpSocket && gsoSend !== null) {
       const vx = params.backend === 'vxlan';
       // GRO trains are split in place; coalescing writes virtio headers into the 10 bytes in
       // front of each inner packet, which only VXLAN's 22-byte inner header guarantees.
       const gro = vx && dev.recv.enableGro();
-      this.offEgress = new OffloadEgress(kernelTun, dev.send, this.egress, {
+      this.offEgress = new OffloadEgress(kernelTun, gsoSend, this.egress, {
         prefix: vx ? VXLAN_ENCAP_SIZE : 0,
         pathMtu: params.pathMtu,
+        rco: vx && params.rco === true,
       });
       this.offIngress = new OffloadIngress(kernelTun, dev.recv, this.ingress, {
         gro,
@@ -270,7 +286,10 @@ export class DataplaneQueue {
     const udp = newIoCounters();
     sumInto(udp, this.dev.recv.counters);
     if (this.dev.send !== this.dev.recv) sumInto(udp, this.dev.send.counters);
-    const send = oe !== null && this.dev.send instanceof BatchUdpSocket ? this.dev.send : null;
+    const send =
+      oe !== null && (this.dev.send instanceof BatchUdpSocket || this.dev.send instanceof SrcPortPool)
+        ? this.dev.send
+        : null;
     const recv = oi !== null && this.dev.recv instanceof BatchUdpSocket ? this.dev.recv : null;
     const caps = send?.offloads();
     const co = oi?.coalesceStats ?? null;
@@ -287,6 +306,7 @@ export class DataplaneQueue {
         icmpReplies: e.icmpReplies,
         stalls: this.egressLoop.stalls,
         batchSizes: this.egressLoop.batchSizes.slice(),
+        rcoFrames: e.rcoFrames,
       },
       ingress: {
         packets: i.packets,
@@ -295,6 +315,7 @@ export class DataplaneQueue {
         batchSizes: this.ingressLoop.batchSizes.slice(),
         csumCompleted: this.plainIngress?.partialCsumCompleted ?? 0,
         csumNeedsCsum: oi?.partialCsumCount ?? 0,
+        rcoFrames: i.rcoFrames,
       },
       egressDrops: this.counters.egressDrops.slice(),
       ingressDrops: this.counters.ingressDrops.slice(),
@@ -302,6 +323,7 @@ export class DataplaneQueue {
       tun: this.dev.tun.counters.slice(),
       udp,
       raw: this.dev.raw ? this.dev.raw.counters.slice() : null,
+      srcPorts: this.dev.send instanceof SrcPortPool ? [...this.dev.send.ports] : null,
       routes: { hits: this.router.hits, misses: this.router.misses },
       offload: {
         enabled: oe !== null,
@@ -342,6 +364,7 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
     tun: newIoCounters(),
     udp: newIoCounters(),
     raw: null,
+    srcPorts: null,
     routes: { hits: 0, misses: 0 },
     offload: {
       enabled: parts.length > 0,
@@ -363,6 +386,8 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
   for (const p of parts) {
     for (const k of ['packets', 'bytes', 'batches', 'icmpReplies', 'stalls'] as const)
       out.egress[k] += p.egress[k];
+    out.egress.rcoFrames = (out.egress.rcoFrames ?? 0) + (p.egress.rcoFrames ?? 0);
+    out.ingress.rcoFrames = (out.ingress.rcoFrames ?? 0) + (p.ingress.rcoFrames ?? 0);
     for (const k of ['packets', 'bytes', 'batches', 'csumCompleted', 'csumNeedsCsum'] as const)
       out.ingress[k] += p.ingress[k] ?? 0;
     sumInto(out.egress.batchSizes, p.egress.batchSizes);
@@ -376,6 +401,7 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
       out.raw ??= newIoCounters();
       sumInto(out.raw, p.raw);
     }
+    if (p.srcPorts != null) (out.srcPorts ??= []).push(...p.srcPorts);
     out.routes.hits += p.routes.hits;
     out.routes.misses += p.routes.misses;
     const o = out.offload;

@@ -58,6 +58,10 @@ export const DropReason = {
   badInnerChecksum: 21,
   /** Datagram lost in the `--io dgram` receive queue before a batch took it (also counted as rxDropped). */
   rxQueueFull: 22,
+  /** VXLAN RCO flag set while `--vxlan-rco` is off (Linux without remcsumrx drops these too). */
+  vxlanRcoDisabled: 23,
+  /** VXLAN RCO fields that do not name the inner TCP/UDP checksum field (draft-herbert-vxlan-rco). */
+  badVxlanRco: 24,
 } as const;
 
 /** DropReasonName is one of the camelCase keys of `DropReason`. */

@@ -16,6 +16,11 @@ export interface VxlanConfig {
   srcPortMin: number;
   /** Highest outer UDP source port for flow hashing (default 65535). */
   srcPortMax: number;
+  /**
+   * VXLAN Remote Checksum Offload (`--vxlan-rco`, default false): send partial inner checksums
+   * with the RCO fields, and accept frames that carry them (else they are dropped).
+   */
+  rco: boolean;
 }
 
 /**
@@ -46,5 +51,5 @@ export function makeVxlanConfig(c: Partial<VxlanConfig> & { localMac: Buffer }):
   if (srcPortMin > srcPortMax) {
     throw new ConfigError('srcPort', 'min must not exceed max', `${srcPortMin}-${srcPortMax}`);
   }
-  return { vni, localMac: Buffer.from(c.localMac), srcPortMin, srcPortMax };
+  return { vni, localMac: Buffer.from(c.localMac), srcPortMin, srcPortMax, rco: c.rco === true };
 }

@@ -1,7 +1,7 @@
 /**
  * Overlay layers of the frame decoder: the VXLAN header and its inner Ethernet frame, and
  * flannel-UDP, whose UDP payload is the inner IP packet itself.
- *   VXLAN              RFC 7348 §5
+ *   VXLAN              RFC 7348 §5 (and the RCO fields of draft-herbert-vxlan-rco)
  *   flannel-UDP        no header: the UDP payload is the inner IP packet (flannel udp backend)
  */
 import { ETH_HEADER_SIZE } from '../wire/ethernet';
@@ -11,8 +11,12 @@ import {
   VXLAN_OFF_RESERVED1,
   VXLAN_OFF_RESERVED2,
   VXLAN_OFF_VNI,
+  VXLAN_FLAG_RCO,
   vxlanFlags,
+  vxlanHasRco,
   vxlanHasVni,
+  vxlanRcoOffset,
+  vxlanRcoStart,
   vxlanReservedBitsSet,
   vxlanVni,
 } from '../wire/vxlan';
@@ -32,21 +36,25 @@ export function vxlan(w: Walker, off: number, end: number, lim: number): void {
       kind: 'vxlan',
       flags: vxlanFlags(b, off),
       vni: vxlanVni(b, off),
-      reserved: vxlanReservedBitsSet(b, off),
+      reserved: vxlanReservedBitsSet(b, off, true),
     };
+    if (vxlanHasRco(b, off)) l.info.rco = { start: vxlanRcoStart(b, off), offset: vxlanRcoOffset(b, off) };
   }
+  const rco = lim - off >= VXLAN_HEADER_SIZE && vxlanHasRco(b, off);
   if (!w.has(l, off, 1, 'flags')) return;
   if (w.full) vxlanFlagsField(w, l, off);
   if (!w.has(l, off + VXLAN_OFF_RESERVED1, 3, 'reserved')) return;
   if (w.full) {
     const r1 = (b[off + VXLAN_OFF_RESERVED1] << 16) | w.u16(off + VXLAN_OFF_RESERVED1 + 1);
+    const c = (VXLAN_FLAG_RCO << 16) & r1;
+    const rest = r1 & ~(VXLAN_FLAG_RCO << 16);
     w.field(
       l,
       off + VXLAN_OFF_RESERVED1,
       3,
       'reserved',
-      `${hex(r1, 6)}${r1 ? ' (must be 0 on send, ignored on receipt)' : ''}`,
-      r1 ? { status: 'warn' } : {},
+      `${hex(r1, 6)}${c ? ' C (RCO fields present)' : ''}${rest ? ' (must be 0 on send, ignored on receipt)' : ''}`,
+      rest ? { status: 'warn' } : { ref: c ? 'draft-herbert-vxlan-rco' : undefined },
     );
   }
   if (!w.has(l, off + VXLAN_OFF_VNI, 3, 'VNI')) return;
@@ -56,14 +64,32 @@ export function vxlan(w: Walker, off: number, end: number, lim: number): void {
   const inner = off + VXLAN_HEADER_SIZE;
   if (w.full) {
     const r2 = b[off + VXLAN_OFF_RESERVED2];
-    w.field(
-      l,
-      off + VXLAN_OFF_RESERVED2,
-      1,
-      'reserved',
-      `${hex(r2, 2)}${r2 ? ' (must be 0 on send, ignored on receipt)' : ''}`,
-      r2 ? { status: 'warn' } : {},
-    );
+    if (rco) {
+      const start = vxlanRcoStart(b, off);
+      const o = vxlanRcoOffset(b, off);
+      w.field(
+        l,
+        off + VXLAN_OFF_RESERVED2,
+        1,
+        'RCO',
+        `${hex(r2, 2)}: checksum start ${start} (inner L4 header at ${start - ETH_HEADER_SIZE} into the IP packet), ${o === 6 ? 'UDP' : 'TCP'} checksum field at +${o}`,
+        { ref: 'draft-herbert-vxlan-rco' },
+      );
+      w.note(
+        l,
+        'info',
+        `Remote Checksum Offload: the inner ${o === 6 ? 'UDP' : 'TCP'} checksum holds only the pseudo-header sum; the receiver sums from byte ${start} of the inner frame to its end into it (Linux: remcsumrx; weft: --vxlan-rco, else dropped as vxlan_rco_disabled).`,
+      );
+    } else {
+      w.field(
+        l,
+        off + VXLAN_OFF_RESERVED2,
+        1,
+        'reserved',
+        `${hex(r2, 2)}${r2 ? ' (must be 0 on send, ignored on receipt)' : ''}`,
+        r2 ? { status: 'warn' } : {},
+      );
+    }
     const innerEnd = Math.min(end, b.length);
     w.overlay = {
       kind: 'vxlan',

@@ -223,6 +223,11 @@ export interface VxlanInfo {
   vni: number;
   /** Any reserved bit is set (RFC 7348 §5 says ignore them; Linux drops such frames). */
   reserved: boolean;
+  /**
+   * Remote Checksum Offload fields (draft-herbert-vxlan-rco), when the C flag is set: checksum
+   * coverage start (bytes after the VXLAN header) and the field's offset from it (16 TCP, 6 UDP).
+   */
+  rco?: { start: number; offset: number };
 }
 
 /** LayerInfo is the decoded-values part of a layer, by protocol. */

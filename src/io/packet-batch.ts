@@ -106,6 +106,11 @@ export class PacketBatch {
    * tail) except the last (1..gsoSizes[k]). 0 or 1: descriptor k stands alone.
    */
   readonly trains: Uint16Array;
+  /**
+   * Send lane of descriptor k: which socket of a source-port pool sends it (`--src-port flow`,
+   * src/io/src-port-pool.ts; egress writes it from the inner flow's hash). Ignored elsewhere.
+   */
+  readonly lanes: Uint8Array;
   /** Length of the descriptor arrays: `capacity` unless more were asked for (GRO splits slots). */
   readonly descriptors: number;
   /** Number of valid descriptors. */
@@ -159,6 +164,8 @@ export class PacketBatch {
     this.tailOffsets = new Uint32Array(ab, tailOffsetsAt, descriptors);
     this.tailLengths = new Uint32Array(ab, tailLengthsAt, descriptors);
     this.trains = new Uint16Array(ab, trainsAt, descriptors);
+    // JS only (the source-port pool reads it): not part of the memory the addon sees.
+    this.lanes = new Uint8Array(descriptors);
     const h = new Uint32Array(ab, headerAt, BATCH_HEADER_BYTES / 4);
     h[BatchHeader.magic] = BATCH_MAGIC;
     h[BatchHeader.slotsBytes] = slotsBytes;

@@ -1,5 +1,6 @@
 /**
- * raw-send-socket: the send side of `--src-port flow`. A send-only raw IPv4 socket
+ * raw-send-socket: the send side of `--src-port flow` with `--io dgram` (with `--io batch` it is
+ * src-port-pool.ts, which keeps UDP GSO). A send-only raw IPv4 socket
  * (`socket(AF_INET, SOCK_RAW, IPPROTO_RAW)`, which implies IP_HDRINCL): each descriptor is a whole
  * IPv4 datagram whose outer IPv4 + UDP header egress wrote itself (src/encap/outer.ts), so the UDP
  * source port can be a hash of the inner flow (RFC 7348 §5) instead of the bound socket's port.

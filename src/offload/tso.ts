@@ -25,7 +25,7 @@
  * `payloadOffset(i)` (`payloadLength(i)` bytes) and is gathered by the send's iovecs. The payload
  * is only summed (one native sum-only pass, no write) for the TCP checksums.
  */
-import { checksumAdd, checksumFinish } from '../wire/checksum';
+import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
 import {
   IP_PROTO_TCP,
   IPV4_VERSION,
@@ -148,6 +148,11 @@ export class TsoSegmenter {
   gsoSize = 0;
   /** Super-packets cut into smaller segments than their gso_size because of `maxLen`. */
   clamped = 0;
+  /**
+   * Leave each segment's TCP checksum partial (the folded pseudo-header sum, as a CHECKSUM_PARTIAL
+   * skb has it) for the receiver to finish: VXLAN RCO (`--vxlan-rco`, src/wire/vxlan.ts).
+   */
+  partialChecksums = false;
 
   private readonly copier: CsumCopier;
 
@@ -356,9 +361,9 @@ export class TsoSegmenter {
         setIpv4Checksum(dst, ip, checksumFinish(checksumAdd(dst, ip, l4, 0)));
         pseudo = pseudoSumIpv4(dst, ip, IP_PROTO_TCP, segLen - l4);
       }
-      const c = checksumFinish(
-        checksumAdd(dst, th, tcpLen, pseudo + sums[PLAN_PER_SEGMENT * i + PLAN_PAYLOAD]!),
-      );
+      const c = this.partialChecksums
+        ? checksumFold(pseudo)
+        : checksumFinish(checksumAdd(dst, th, tcpLen, pseudo + sums[PLAN_PER_SEGMENT * i + PLAN_PAYLOAD]!));
       setTcpChecksum(dst, th, c);
     }
     if (this.capped) this.clamped++;

@@ -112,6 +112,7 @@ export function encapPcap(file: PcapFile, opts: EncapOptions): EncapResult {
     localMac: Buffer.from(opts.localMac ?? Buffer.alloc(6)),
     srcPortMin: min,
     srcPortMax: max,
+    rco: false,
   };
   const peerMac = Buffer.from(opts.remoteMac ?? Buffer.alloc(6));
   const outer: OuterOptions = {

@@ -6,12 +6,14 @@ import assert from 'node:assert/strict';
 import { envName, flagsUsage, parseFlags } from '../../src/control/flags';
 import { ConfigError } from '../../src/errors';
 
-test('--src-port defaults to fixed with range 49152-65535', () => {
+test('--src-port defaults to flow (as kernel VXLAN; the daemon uses fixed for udp and --io dgram) with range 49152-65535', () => {
   const f = parseFlags([], {});
-  assert.equal(f.srcPort, 'fixed');
+  assert.equal(f.srcPort, 'flow');
+  assert.ok(!f.explicit.has('src-port'));
+  assert.ok(!f.explicit.has('src-port'));
   assert.equal(f.srcPortRange, '49152-65535');
   assert.equal(envName('src-port'), 'FLANNELD_SRC_PORT');
-  assert.match(flagsUsage(), /--src-port value\n.*\(default fixed\) \[FLANNELD_SRC_PORT\]/);
+  assert.match(flagsUsage(), /--src-port value\n.*\(default flow\) \[FLANNELD_SRC_PORT\]/);
   assert.match(flagsUsage(), /--src-port-range value\n.*\(default 49152-65535\) \[FLANNELD_SRC_PORT_RANGE\]/);
 });
 
@@ -38,4 +40,11 @@ test('bad --src-port / --src-port-range values are ConfigErrors naming the flag 
   bad(['--src-port-range', '70000-70001'], {}, '--src-port-range');
   bad(['--src-port-range', '9-8'], {}, '--src-port-range');
   bad([], { FLANNELD_SRC_PORT_RANGE: '49152' }, 'FLANNELD_SRC_PORT_RANGE');
+});
+
+test('--vxlan-rco: off by default, on from the command line or FLANNELD_VXLAN_RCO', () => {
+  assert.equal(parseFlags([], {}).vxlanRco, false);
+  assert.equal(parseFlags(['--vxlan-rco'], {}).vxlanRco, true);
+  assert.equal(parseFlags([], { FLANNELD_VXLAN_RCO: 'true' }).vxlanRco, true);
+  assert.match(flagsUsage(), /--vxlan-rco\n.*Remote Checksum Offload.*\[FLANNELD_VXLAN_RCO\]/);
 });

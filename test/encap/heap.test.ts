@@ -16,6 +16,11 @@ import { flowSourcePort } from '../../src/encap/flow-hash';
 import { writeOuterIPv4Udp } from '../../src/encap/outer';
 import { vxlanDecap } from '../../src/encap/vxlan-decap';
 import { vxlanEncap } from '../../src/encap/vxlan-encap';
+import { makeVxlanConfig } from '../../src/encap/vxlan-config';
+import { markRcoIfPartial } from '../../src/offload/vxlan-rco';
+import { checksumFold } from '../../src/wire/checksum';
+import { IP_PROTO_TCP } from '../../src/wire/ipv4';
+import { pseudoSumIpv4 } from '../../src/wire/tcp';
 import { CFG_A, CFG_B, MAC_B, SLOT } from './frames';
 import { writeV4, writeV6 } from '../../src/testing/packets';
 
@@ -91,6 +96,40 @@ test('flannel-UDP encap/decap + outer headers over 1,000,000 packets: heap growt
   run(100_000);
   const { growth, gcs } = await measure(() => run(1_000_000));
   assert.equal(sumCounters(drops), 0);
+  assert.ok(growth < 1024 * 1024, `heap grew by ${growth} bytes`);
+  assert.equal(gcs, 0, 'no garbage collection during the loop');
+});
+
+test('VXLAN RCO: markRcoIfPartial + decap with rco over 1,000,000 packets: heap growth < 1 MB, no GC', async () => {
+  const rcoA = makeVxlanConfig({ localMac: CFG_A.localMac, rco: true });
+  const rcoB = makeVxlanConfig({ localMac: MAC_B, rco: true });
+  const buf = Buffer.alloc(SLOT * 4);
+  const lens = new Uint32Array(4);
+  for (let s = 0; s < 4; s++) {
+    const off = s * SLOT + HEADROOM;
+    const len = writeV4(buf, off, { proto: IP_PROTO_TCP, sport: 1000 + s, payload: 200 });
+    // A partial checksum, as a CHECKSUM_PARTIAL sender leaves it.
+    buf.writeUInt16BE(checksumFold(pseudoSumIpv4(buf, off, IP_PROTO_TCP, len - 20)), off + 36);
+    lens[s] = len;
+  }
+  const drops = newDropCounters();
+  const anomalies = newAnomalyCounters();
+  let marked = 0;
+  const run = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const s = i & 3;
+      const off = s * SLOT + HEADROOM;
+      const len = lens[s]!;
+      const start = vxlanEncap(buf, off, len, MAC_B, rcoA);
+      if (markRcoIfPartial(buf, start, off, len)) marked++;
+      vxlanDecap(buf, start, off + len - start, rcoB, drops, anomalies);
+    }
+  };
+  run(100_000);
+  marked = 0;
+  const { growth, gcs } = await measure(() => run(1_000_000));
+  assert.equal(marked, 1_000_000, 'every packet carried RCO');
+  assert.equal(sumCounters(drops), 0, 'every RCO frame accepted');
   assert.ok(growth < 1024 * 1024, `heap grew by ${growth} bytes`);
   assert.equal(gcs, 0, 'no garbage collection during the loop');
 });

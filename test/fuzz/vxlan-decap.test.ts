@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HEADROOM } from '../../src/encap/constants';
 import { DropReason, newAnomalyCounters, newDropCounters, sumCounters } from '../../src/encap/drop-reason';
-import type { VxlanConfig } from '../../src/encap/vxlan-config';
+import { makeVxlanConfig, type VxlanConfig } from '../../src/encap/vxlan-config';
 import { vxlanDecap } from '../../src/encap/vxlan-decap';
 import { vxlanEncap } from '../../src/encap/vxlan-encap';
 import { ethDstEquals, ethEtherType, ethSrcEquals } from '../../src/wire/ethernet';
 import { isValidIpv4 } from '../../src/wire/ipv4';
 import { isValidIpv6 } from '../../src/wire/ipv6';
-import { isValidVxlan, vxlanVni } from '../../src/wire/vxlan';
+import { isValidVxlan, vxlanHasRco, vxlanRcoOffset, vxlanRcoStart, vxlanVni } from '../../src/wire/vxlan';
 import { CFG_A, CFG_B, MAC_B, SLOT } from '../encap/frames';
 import { writeV4, writeV6 } from '../../src/testing/packets';
 import { mulberry32, mutate } from './mutate';
@@ -23,6 +23,7 @@ import { mulberry32, mutate } from './mutate';
 function reference(b: Buffer, off: number, len: number, cfg: VxlanConfig): number {
   if (len < 22) return DropReason.tooShort;
   if (!isValidVxlan(b, off, len)) return DropReason.badVxlanFlags;
+  if (vxlanHasRco(b, off) && !cfg.rco) return DropReason.vxlanRcoDisabled;
   if (vxlanVni(b, off) !== cfg.vni) return DropReason.badVni;
   const eth = off + 8;
   if (!ethDstEquals(b, eth, cfg.localMac)) return DropReason.badInnerDstMac;
@@ -30,8 +31,22 @@ function reference(b: Buffer, off: number, len: number, cfg: VxlanConfig): numbe
   const et = ethEtherType(b, eth);
   if (et !== 0x0800 && et !== 0x86dd) return DropReason.badEthertype;
   const ok = et === 0x0800 ? isValidIpv4(b, off + 22, len - 22) : isValidIpv6(b, off + 22, len - 22);
-  return ok ? -1 : DropReason.badInnerIp;
+  if (!ok) return DropReason.badInnerIp;
+  if (vxlanHasRco(b, off)) {
+    // draft-herbert-vxlan-rco: start = inner Ethernet + IP header, offset = that protocol's field.
+    const ip = off + 22;
+    const v4 = et === 0x0800;
+    const l4 = v4 ? (b[ip]! & 0x0f) * 4 : 40;
+    const proto = v4 ? b[ip + 9] : b[ip + 6];
+    const o = vxlanRcoOffset(b, off);
+    const fits = vxlanRcoStart(b, off) === 14 + l4 && proto === (o === 6 ? 17 : 6) && l4 + o + 2 <= len - 22;
+    if (!fits) return DropReason.badVxlanRco;
+  }
+  return -1;
 }
+
+/** Node B with `--vxlan-rco`: mutated frames that set the RCO flag reach its field checks. */
+const CFG_B_RCO = makeVxlanConfig({ localMac: MAC_B, rco: true });
 
 /** Fuzz state shared by the properties in this file. */
 const drops = newDropCounters();
@@ -85,6 +100,7 @@ test('fuzz vxlanDecap: mutated valid frames (bit flips, truncations, length lies
         for (let i = 0; i < MUTATIONS_PER_FRAME; i++) {
           const len = mutate(rnd, frame, frame.length, work, off, site);
           feed(work, off, len, CFG_B);
+          feed(work, off, len, CFG_B_RCO);
         }
       },
     ),

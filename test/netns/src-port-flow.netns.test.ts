@@ -1,10 +1,12 @@
 /**
- * `weft link --src-port flow` <-> a flannel-style kernel flannel.1 (same setup as
- * kernel-vxlan.netns.test.ts): weft writes the outer IPv4 + UDP header itself, with the UDP source
- * port hashed from the inner flow (RFC 7348 §5), and sends on a raw socket; the kernel must still
- * accept every frame. The underlay is captured on the kernel side with dumpcap and decoded with
- * tshark: every weft frame must come from a port in --src-port-range, each inner flow from exactly
- * one port, and different flows (ping, two TCP connections) from different ports.
+ * `--src-port flow` over real namespaces, at default offloads:
+ * - weft <-> a flannel-style kernel flannel.1 (same setup as kernel-vxlan.netns.test.ts);
+ * - weft <-> weft, with one port of the range already taken by another socket.
+ * weft sends each inner flow from one socket of its source-port pool (src/io/src-port-pool.ts), so
+ * UDP GSO stays on. The underlay is captured on the receiving side with dumpcap and decoded with
+ * tshark: every weft frame must come from a port of the pool (inside --src-port-range), each inner
+ * flow from exactly one port, and different flows from different ports. Transfers are byte-exact
+ * (SHA-256 on both ends).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,69 +15,51 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   cleanupFor,
+  createUnderlay,
   ping,
   readWeftStats,
   requireRoot,
   run,
   setupKernelVsWeft,
   sleep,
+  startWeftLink,
   startWeftVsKernel,
   tcpTransfer,
+  uniqueName,
   waitFor,
+  type Cleanup,
+  type Netns,
+  type WeftStats,
 } from '../helpers/netns';
 
 const MIN = 50000;
 const MAX = 50999;
 
-test('weft --src-port flow interoperates with kernel flannel.1 and hashes flows into the port range', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
+/** startCapture starts dumpcap on `dev` in `ns` for VXLAN frames and waits until it writes. */
+async function startCapture(
+  c: Cleanup,
+  ns: Netns,
+  dev: string,
+): Promise<{ pcap: string; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-srcport-'));
   c.add(`rm ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
-  const { u, k } = setupKernelVsWeft(c);
-
-  // Capture the underlay on the kernel side before any overlay traffic exists.
   const pcap = join(dir, 'underlay.pcap');
-  const cap = u.a.spawn('dumpcap', 'dumpcap', ['-q', '-i', u.aDev, '-s', '160', '-P', '-f', 'udp port 8472', '-w', pcap]); // prettier-ignore
+  const cap = ns.spawn('dumpcap', 'dumpcap', ['-q', '-i', dev, '-s', '160', '-P', '-f', 'udp port 8472', '-w', pcap]); // prettier-ignore
   await waitFor(() => existsSync(pcap) && statSync(pcap).size >= 24, 10_000, 'dumpcap to start');
   await sleep(300);
+  return { pcap, stop: async () => void (await cap.stop()) };
+}
 
-  const w = await startWeftVsKernel({ u, k }, 'wf', [
-    '--src-port',
-    'flow',
-    '--src-port-range',
-    `${MIN}-${MAX}`,
-  ]);
-  assert.match(w.startLine, new RegExp(`offload off src-port flow ${MIN}-${MAX} \\(no gso\\)$`));
-
-  for (const [from, dst, source] of [
-    [u.a, '10.244.1.1', k.podIp],
-    [u.b, '10.244.0.1', '10.244.1.1'],
-  ] as const) {
-    const r = ping(from, dst, { source, count: 3 });
-    assert.equal(r.received, r.transmitted, `${from.name} -> ${dst}: ${r.output}`);
-  }
-  const bytes = 2 * 1024 * 1024;
-  const toKernel = await tcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002, bytes });
-  assert.equal(toKernel.sha256Received, toKernel.sha256Sent);
-  assert.equal(toKernel.bytesReceived, bytes);
-  const toWeft = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, port: 5003, bytes });
-  assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
-  assert.equal(toWeft.bytesReceived, bytes);
-
-  const s = await readWeftStats(w.proc);
-  assert.equal(s.srcPort?.mode, 'flow');
-  assert.equal(s.offload?.enabled, false);
-  assert.ok((s.srcPort?.raw?.txPackets ?? 0) >= 3, JSON.stringify(s.srcPort));
-  assert.deepEqual(s.egressDrops, {}, JSON.stringify(s.egressDrops));
-  assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
-  assert.equal(await w.proc.stop(), 0);
-  await sleep(300);
-  await cap.stop();
-
-  // Frames weft sent: outer source = weft's underlay address. Inner flow key -> outer source ports.
+/**
+ * flowPorts decodes the VXLAN frames `sender` sent to port 8472 and maps each inner flow (protocol,
+ * addresses, TCP ports) to the outer source ports it used. Asserts outer DF clear on each frame.
+ */
+function flowPorts(
+  pcap: string,
+  sender: string,
+): { flows: Map<string, Set<number>>; frames: number; sample: string } {
   const out = run('tshark', [
-    '-r', pcap, '-d', 'udp.port==8472,vxlan', '-Y', `ip.src==${u.bIp} && udp.dstport==8472`,
+    '-r', pcap, '-d', 'udp.port==8472,vxlan', '-Y', `ip.src==${sender} && udp.dstport==8472`,
     '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', '-E', 'aggregator=,',
     '-e', 'ip.src', '-e', 'ip.dst', '-e', 'ip.proto', '-e', 'udp.srcport', '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'ip.flags.df',
   ]); // prettier-ignore
@@ -84,24 +68,142 @@ test('weft --src-port flow interoperates with kernel flannel.1 and hashes flows 
   for (const line of out.split('\n')) {
     if (line.trim() === '') continue;
     const [src, dst, proto, sport, tsp, tdp, df] = line.split('|').map((f) => f.split(','));
-    assert.equal(src![0], u.bIp, line);
+    assert.equal(src![0], sender, line);
     assert.equal(proto![0], '17', line);
     assert.ok(df![0] === '0' || df![0] === 'False', `outer DF must be clear: ${line}`);
-    const port = Number(sport![0]);
-    assert.ok(port >= MIN && port <= MAX, `outer source port ${port} outside ${MIN}-${MAX}: ${line}`);
     const key = `${proto![1]} ${src![1]}:${tsp![0] ?? ''} > ${dst![1]}:${tdp![0] ?? ''}`;
     if (!flows.has(key)) flows.set(key, new Set());
-    flows.get(key)!.add(port);
+    flows.get(key)!.add(Number(sport![0]));
     frames++;
   }
-  assert.ok(frames >= 100, `expected weft frames in the capture, got ${frames}:\n${out.slice(0, 2000)}`);
-  const summary = JSON.stringify([...flows].map(([f, p]) => [f, [...p]]));
-  t.diagnostic(`${frames} frames; flows -> ports: ${summary}`);
-  for (const [flow, ports] of flows)
+  return { flows, frames, sample: out.slice(0, 2000) };
+}
+
+/** assertFlowPorts: every port from the pool, one port per flow, and several flows on several ports. */
+function assertFlowPorts(
+  t: { diagnostic(m: string): void },
+  r: ReturnType<typeof flowPorts>,
+  pool: readonly number[],
+  minTcpFlows: number,
+): void {
+  assert.ok(r.frames >= 100, `expected weft frames in the capture, got ${r.frames}:\n${r.sample}`);
+  const summary = JSON.stringify([...r.flows].map(([f, p]) => [f, [...p]]));
+  t.diagnostic(`${r.frames} frames; flows -> ports: ${summary}`);
+  for (const [flow, ports] of r.flows) {
     assert.equal(ports.size, 1, `flow ${flow} used several ports: ${summary}`);
-  const tcpFlows = [...flows.keys()].filter((f) => f.startsWith('6 '));
-  assert.ok(tcpFlows.length >= 2, `expected two TCP flows: ${summary}`);
-  assert.ok(flows.size >= 3, `expected ping + two TCP flows: ${summary}`);
-  const distinct = new Set([...flows.values()].map((p) => [...p][0]));
+    for (const p of ports) assert.ok(pool.includes(p), `flow ${flow}: port ${p} is not a pool port ${pool}`);
+  }
+  const tcpFlows = [...r.flows.keys()].filter((f) => f.startsWith('6 '));
+  assert.ok(tcpFlows.length >= minTcpFlows, `expected ${minTcpFlows} TCP flows: ${summary}`);
+  const distinct = new Set([...r.flows.values()].map((p) => [...p][0]));
   assert.ok(distinct.size >= 2, `different flows should use different ports: ${summary}`);
+}
+
+/**
+ * assertPool checks the stats of a flow-mode sender: offloads on with GSO trains sent (or, with
+ * `offload` false, the plain path), pool ports in range, no drops.
+ */
+function assertPool(s: WeftStats, size: number, offload = true): number[] {
+  assert.equal(s.srcPort?.mode, 'flow');
+  assert.equal(s.offload?.enabled, offload, JSON.stringify(s.offload));
+  if (offload)
+    assert.ok((s.offload?.gsoTrains ?? 0) > 0, `GSO trains on the pool: ${JSON.stringify(s.offload)}`);
+  else assert.ok((s.srcPort?.ports?.length ?? 0) > 0 && (s.udp.txPackets ?? 0) > 0, JSON.stringify(s.udp));
+  const pool = s.srcPort?.ports ?? [];
+  assert.equal(pool.length, size, JSON.stringify(s.srcPort));
+  for (const p of pool) assert.ok(p >= MIN && p <= MAX, `pool port ${p} outside ${MIN}-${MAX}`);
+  assert.deepEqual(s.egressDrops, {}, JSON.stringify(s.egressDrops));
+  assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
+  return pool;
+}
+
+test('weft --src-port flow <-> kernel flannel.1 at default offloads: GSO kept, byte-exact both ways, one port per flow', async (t) => {
+  requireRoot();
+  const c = cleanupFor(t);
+  const { u, k } = setupKernelVsWeft(c);
+  // Capture the underlay on the kernel side before any overlay traffic exists.
+  const cap = await startCapture(c, u.a, u.aDev);
+
+  const w = await startWeftVsKernel({ u, k }, 'wf', [
+    '--src-port',
+    'flow',
+    '--src-port-range',
+    `${MIN}-${MAX}`,
+  ]);
+  assert.match(
+    w.startLine,
+    new RegExp(`offload tso\\+gso\\+gro\\+coalesce src-port flow ${MIN}-${MAX} \\(16 ports\\)$`),
+  );
+
+  for (const [from, dst, source] of [
+    [u.a, '10.244.1.1', k.podIp],
+    [u.b, '10.244.0.1', '10.244.1.1'],
+  ] as const) {
+    const r = ping(from, dst, { source, count: 3 });
+    assert.equal(r.received, r.transmitted, `${from.name} -> ${dst}: ${r.output}`);
+  }
+  const bytes = 4 * 1024 * 1024;
+  for (let i = 0; i < 3; i++) {
+    const toKernel = await tcpTransfer(u.a, u.b, {
+      addr: '10.244.0.1',
+      bind: '10.244.1.1',
+      port: 5002 + i,
+      bytes,
+    });
+    assert.equal(toKernel.sha256Received, toKernel.sha256Sent);
+    assert.equal(toKernel.bytesReceived, bytes);
+  }
+  const toWeft = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, port: 5009, bytes });
+  assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
+  assert.equal(toWeft.bytesReceived, bytes);
+
+  const pool = assertPool(await readWeftStats(w.proc), 16);
+  assert.equal(await w.proc.stop(), 0);
+  await sleep(300);
+  await cap.stop();
+  assertFlowPorts(t, flowPorts(cap.pcap, u.bIp), pool, 4);
+});
+
+test('weft <-> weft, both --src-port flow (B on the plain path, --offload off), a port of the range taken: the pool skips it, byte-exact, one port per flow', async (t) => {
+  requireRoot();
+  const c = cleanupFor(t);
+  const u = createUnderlay(c);
+  // Another socket holds the first port of the range on B: lane 0 must move to the next port.
+  const holder = u.b.spawn('udp holder', 'socat', ['-u', `UDP4-RECV:${MIN},bind=${u.bIp}`, 'OPEN:/dev/null']);
+  await waitFor(
+    () => u.b.exec('ss', ['-Huan', `sport = :${MIN}`]).includes(`:${MIN}`),
+    5000,
+    'holder bound',
+    () => holder.log,
+  );
+  const cap = await startCapture(c, u.a, u.aDev);
+  const flags = ['--backend', 'vxlan', '--src-port', 'flow', '--src-port-range', `${MIN}-${MAX}`];
+  const a = await startWeftLink(u.a, [
+    ...flags, '--dev', uniqueName('fa'), '--local', u.aIp, '--address', '10.244.0.1/32', '--vtep-mac', '0e:00:00:00:0a:01',
+    '--peer', `10.244.1.0/24=${u.bIp},0e:00:00:00:0b:02`,
+  ]); // prettier-ignore
+  const b = await startWeftLink(u.b, [
+    ...flags, '--offload', 'off', '--dev', uniqueName('fb'), '--local', u.bIp, '--address', '10.244.1.1/32', '--vtep-mac', '0e:00:00:00:0b:02',
+    '--peer', `10.244.0.0/24=${u.aIp},0e:00:00:00:0a:01`,
+  ]); // prettier-ignore
+  const bytes = 4 * 1024 * 1024;
+  for (let i = 0; i < 4; i++) {
+    const x = await tcpTransfer(u.a, u.b, { addr: '10.244.0.1', port: 5100 + i, bytes });
+    assert.equal(x.bytesReceived, bytes);
+    assert.equal(x.sha256Received, x.sha256Sent);
+  }
+  const y = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', port: 5110, bytes });
+  assert.equal(y.sha256Received, y.sha256Sent);
+
+  const sb = await readWeftStats(b.proc);
+  assert.match(b.startLine, new RegExp(`offload off src-port flow ${MIN}-${MAX} \\(16 ports\\)$`));
+  const pool = assertPool(sb, 16, false);
+  assert.ok(!pool.includes(MIN), `port ${MIN} is taken, the pool must not have it: ${pool}`);
+  assert.equal(pool[0], MIN + 1, `lane 0 moves to the next free port: ${pool}`);
+  assertPool(await readWeftStats(a.proc), 16);
+  assert.equal(await a.proc.stop(), 0, a.proc.log);
+  assert.equal(await b.proc.stop(), 0, b.proc.log);
+  await sleep(300);
+  await cap.stop();
+  assertFlowPorts(t, flowPorts(cap.pcap, u.bIp), pool, 4);
 });

@@ -183,7 +183,7 @@ describe('--workers 2', () => {
     }
   });
 
-  test('--src-port flow with 2 workers: each worker sends on its own raw socket, 16 flows byte-exact', async (t) => {
+  test('--src-port flow with 2 workers: worker k sends from its own pool of ports p mod 2 = k, 16 flows byte-exact, queue k feeds queue k', async (t) => {
     requireRoot();
     const c = cleanupFor(t);
     const u = createUnderlay(c);
@@ -204,14 +204,16 @@ describe('--workers 2', () => {
     const sa = await childStats(a);
     const sb = await childStats(b);
     assert.equal(sa.srcPort?.mode, 'flow');
-    assert.ok((sa.srcPort?.raw?.txPackets ?? 0) > 0, 'sent on raw sockets');
+    assert.equal(sa.srcPort?.raw, undefined, 'no raw socket with --io batch');
+    const ports = sa.srcPort?.ports ?? [];
+    assert.equal(ports.length, 32, `16 ports per worker: ${ports}`);
+    // Queue 0's pool comes first in the stats, then queue 1's: residues 0 and 1.
+    ports.forEach((p, i) => assert.equal(p % 2, i < 16 ? 0 : 1, `port ${p} of queue ${i < 16 ? 0 : 1}`));
+    assert.ok((sa.offload?.gsoTrains ?? 0) > 0, `GSO kept: ${JSON.stringify(sa.offload)}`);
     assert.deepEqual(sa.drops, {});
     for (const q of [0, 1]) {
       assert.ok(queue(sa, q).egressPackets > 0, `sender queue ${q}: ${JSON.stringify(sa.queues)}`);
-      assert.ok(
-        queue(sb, q).ingressPackets > 0,
-        `hashed source ports reach receiver queue ${q}: ${JSON.stringify(sb.queues)}`,
-      );
+      assert.equal(queue(sb, q).ingressPackets, queue(sa, q).egressPackets, `A queue ${q} -> B queue ${q}`);
     }
   });
 

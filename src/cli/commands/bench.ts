@@ -29,6 +29,9 @@ irq + softirq from /proc/stat, and their sum, the path) and the tunnels' peak RS
   weft-batch  weft link --backend vxlan --io batch (offloads on)
   weft-nooff  weft link --backend vxlan --io batch --offload off (not in the default list)
   weft-w2     weft link --backend vxlan --io batch --workers 2 (not in the default list)
+  weft-fixed  weft link --backend vxlan --io batch --src-port fixed (not in the default list)
+  weft-flow   weft link --backend vxlan --io batch --src-port flow (not in the default list)
+  weft-rco    weft link --backend vxlan --io batch --vxlan-rco (not in the default list)
   weft-readv  weft-batch with WEFT_TUN_IO=readv: no io_uring TUN batches (not in the default list)
   weft-uring  weft-batch with WEFT_TUN_IO=io_uring, the default said explicitly (not in the default list)
   weft-dgram  weft link --backend vxlan --io dgram

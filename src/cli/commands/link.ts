@@ -5,7 +5,8 @@
  * neighbour / FDB entries, for a single node. It is also the building block of the namespace tests
  * and the end-to-end benchmark, so its stdout is a small contract:
  *   - first line: `weft link: dev NAME vtep-mac MAC|- local IP port N backend B io M mtu N offload O`,
- *     with `--src-port flow` followed by ` src-port flow MIN-MAX (no gso)`;
+ *     with `--src-port flow` followed by ` src-port flow MIN-MAX (N ports)` (`(raw socket)` with
+ *     `--io dgram`);
  *   - then `weft link: tun-io readv|io_uring` (src/io/tun-io.ts), with the reason when io_uring
  *     was asked for and refused;
  *   - then `ready` once packets are forwarded in both directions;
@@ -23,13 +24,18 @@ import type { Backend } from '../../route/peer';
 import type { PeerSpec } from '../../route/route-table';
 import { randomVtepMac } from '../../daemon/vtep-state';
 import { DataplaneNode, type IoMode, type NodeConfig } from '../../dataplane/node';
-import { DEFAULT_SRC_PORT_RANGE, parseSrcPortRange, type SrcPortMode } from '../../dataplane/src-port';
+import {
+  DEFAULT_SRC_PORT_RANGE,
+  defaultSrcPort,
+  parseSrcPortRange,
+  type SrcPortMode,
+} from '../../dataplane/src-port';
 
 /** usage is the `weft help link` text. */
 export const usage = `usage: weft link --backend vxlan|udp --dev NAME --local UNDERLAY_IP --address OVERLAY_IP/LEN
                  [--vni 1] [--port 8472|8285] [--vtep-mac MAC] [--mtu N] [--io batch|dgram]
                  [--offload on|off] --peer SUBNET=UNDERLAY_IP[,MAC] [--peer ...] [--stats SECONDS]
-                 [--debug] [--src-port fixed|flow] [--src-port-range MIN-MAX] [--workers N]
+                 [--debug] [--src-port flow|fixed] [--src-port-range MIN-MAX] [--vxlan-rco] [--workers N]
 
 Creates TUN device NAME with OVERLAY_IP/LEN, routes every peer SUBNET into it, and forwards:
 packets to a peer's subnet are sent to UNDERLAY_IP as RFC 7348 VXLAN (inner Ethernet dst = the
@@ -49,9 +55,15 @@ peer's MAC, as a kernel flannel.1 expects) or as flannel-UDP (raw IP in UDP); fr
   --peer SUBNET=IP[,MAC]  a remote node: its overlay subnet, underlay IP and (vxlan) VTEP MAC
   --stats SECONDS         print counters every SECONDS (also on SIGUSR1)
   --debug                 count packets and bytes per inner flow; printed with the counters
-  --src-port fixed|flow   outer UDP source port (vxlan): the bound --port (default), or a hash of
-                          the inner flow (RFC 7348 §5; raw socket, needs CAP_NET_RAW, no UDP GSO)
+  --src-port flow|fixed   outer UDP source port (vxlan): a hash of the inner flow (the default with
+                          --io batch; RFC 7348 §5, as kernel VXLAN: 16 UDP sockets per worker on
+                          ports spread over the range, UDP GSO kept; --io dgram: a raw socket,
+                          CAP_NET_RAW), or the bound --port (fixed: default with --io dgram, and
+                          always with --backend udp)
   --src-port-range MIN-MAX  range for --src-port flow (default 49152-65535)
+  --vxlan-rco             VXLAN Remote Checksum Offload (Linux remcsumtx+remcsumrx): inner TCP/UDP
+                          checksums sent partial for the peer to finish; RCO frames accepted (else
+                          dropped as vxlan_rco_disabled). Every peer must have it. Default off
   --workers N             forwarding workers: the TUN is opened multi-queue, one queue per worker
                           thread (default 1)
 
@@ -79,7 +91,7 @@ export { randomVtepMac };
  */
 export function parseLinkArgs(argv: string[]): LinkOptions {
   const args = parseArgv(argv, {
-    bool: ['--debug'],
+    bool: ['--debug', '--vxlan-rco'],
     value: [
       '--backend', '--dev', '--local', '--address', '--vni', '--port', '--vtep-mac', '--mtu', '--io', '--stats',
       '--offload', '--src-port', '--src-port-range', '--workers',
@@ -128,14 +140,19 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
 
   const io: IoMode = choiceValue('--io', args.get('--io') ?? 'batch', ['batch', 'dgram']);
   const offloadText = choiceValue('--offload', args.get('--offload') ?? 'on', ['on', 'off']);
-  const srcPort: SrcPortMode = choiceValue('--src-port', args.get('--src-port') ?? 'fixed', [
-    'fixed',
-    'flow',
-  ]);
+  // Not given: flow for vxlan over --io batch (as kernel VXLAN), else fixed.
+  const srcPort: SrcPortMode = choiceValue(
+    '--src-port',
+    args.get('--src-port') ?? defaultSrcPort(backend, io),
+    ['fixed', 'flow'],
+  );
   if (srcPort === 'flow' && backend !== 'vxlan') {
     throw new ConfigError('--src-port', 'flow needs --backend vxlan (flannel-UDP keeps its port)');
   }
   const range = parseSrcPortRange(args.get('--src-port-range') ?? DEFAULT_SRC_PORT_RANGE);
+  if (args.has('--vxlan-rco') && backend !== 'vxlan') {
+    throw new ConfigError('--vxlan-rco', 'needs --backend vxlan (a VXLAN header extension)');
+  }
 
   let statsSeconds = 0;
   if (args.has('--stats')) {
@@ -167,6 +184,7 @@ export function parseLinkArgs(argv: string[]): LinkOptions {
       srcPort,
       srcPortMin: range.min,
       srcPortMax: range.max,
+      vxlanRco: args.has('--vxlan-rco'),
       workers,
     },
     statsSeconds,
@@ -200,7 +218,6 @@ export function parsePeer(text: string, backend: Backend, field = '--peer'): Pee
 /** offloadSummary is the start line's offload word: `tso+gso+gro+coalesce`, `tso+gso`, `off` or `refused`. */
 function offloadSummary(node: DataplaneNode): string {
   const o = node.stats().offload;
-  if (node.srcPortFlow) return 'off';
   if (o === undefined || !o.enabled) return o?.refused ? 'refused' : 'off';
   return ['tso', o.gso ? 'gso' : '', o.gro ? 'gro+coalesce' : ''].filter((x) => x !== '').join('+');
 }
@@ -218,7 +235,7 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(
     `weft link: dev ${c.dev} vtep-mac ${c.backend === 'vxlan' ? bufferToMac(c.vtepMac) : '-'} local ${c.local} ` +
       `port ${c.port} backend ${c.backend} io ${c.io} mtu ${node.mtu} offload ${offloadSummary(node)}` +
-      (node.srcPortFlow ? ` src-port flow ${c.srcPortMin}-${c.srcPortMax} (no gso)` : '') +
+      (node.srcPortFlow ? ` src-port ${node.srcPortSummary()}` : '') +
       '\n',
   );
   const tunIo = node.stats().tunIo;

@@ -11,6 +11,7 @@ import { commandLine, intValue, ipv4Value, parseArgv } from '../args';
 import {
   HEADROOM,
   flannelUdpEncap,
+  flowSourcePort,
   makeVxlanConfig,
   newDropCounters,
   vxlanEncap,
@@ -178,15 +179,16 @@ export function traceOffline(
       );
   }
   const payloadLen = HEADROOM + inner.length - start;
-  // The node's socket is bound to the overlay port, so every frame leaves from that port; the
-  // kernel's UDP socket computes the checksum.
+  // The source port as the node sends it (sampleSourcePort); the kernel's UDP socket computes
+  // the checksum.
+  const sport = sampleSourcePort(node, stats, inner);
   const ip = writeOuterIPv4Udp(
     buf,
     start,
     payloadLen,
     ipv4ToU32(node.localIp),
     hit.publicIpU32,
-    node.port,
+    sport,
     dp.port,
     {
       ttl: 64,
@@ -200,7 +202,7 @@ export function traceOffline(
   r.outer = {
     src: node.localIp,
     dst: dp.publicIp,
-    srcPort: node.port,
+    srcPort: sport,
     dstPort: dp.port,
     vni: node.backend === 'vxlan' ? node.vni : null,
     innerSrcMac: node.backend === 'vxlan' ? node.vtepMac : null,
@@ -208,6 +210,27 @@ export function traceOffline(
   };
   r.frameHex = buf.subarray(ip).toString('hex');
   return r;
+}
+
+/**
+ * sampleSourcePort is the outer source port the node sends `inner` from: its bound port
+ * (`--src-port fixed`, flannel-UDP), or with `--src-port flow` the port of the source-port pool
+ * socket the flow hashes to (queue 0's pool, the first share of `srcPort.ports`; with workers the
+ * kernel may steer the flow to another queue's pool), or the hashed port itself (raw socket).
+ */
+function sampleSourcePort(
+  node: NonNullable<DebugRoutes['node']>,
+  stats: DataplaneStats | null,
+  inner: Buffer,
+): number {
+  const sp = stats?.srcPort;
+  if (node.backend !== 'vxlan' || sp?.mode !== 'flow') return node.port;
+  const ports = sp.ports;
+  if (ports === undefined || ports.length === 0)
+    return flowSourcePort(inner, 0, inner.length, sp.min, sp.max);
+  const queues = Math.max(1, stats?.workers?.count ?? 1);
+  const pool = ports.slice(0, Math.max(1, Math.floor(ports.length / queues)));
+  return pool[flowSourcePort(inner, 0, inner.length, 0, pool.length - 1)]!;
 }
 
 /** renderTrace prints a TraceResult as text. */
