@@ -497,27 +497,13 @@ export class TcpCoalescer {
       const l4 = this.l4Off[j]!;
       cp.add(s, at, l4);
       const p = cp.add(s + l4, at + l4, this.outLen[j]! - l4);
-      this.firstPlan[j] = p;
-      const ps = this.pseudo(s, l4, this.outLen[j]! - l4);
-      if (this.isPartial(s + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
-      else this.check(j, p, ps, this.firstIn[j]!);
+      this.planFirst(j, p);
       this.outOff[j] = at;
     } else if (cp.count + 1 > cp.capacity) {
       return false;
     }
-    const dst = this.outOff[j]! + this.outLen[j]!;
-    const p = cp.add(off + hl, dst, payload);
-    const l4 = this.l4Off[j]!;
-    // Segment checksum = pseudo + TCP header (read in place now; it is not moved) + payload.
-    const ps = this.pseudo(off, l4, len - l4);
-    if (this.isPartial(off + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
-    else this.check(j, p, checksumAdd(this.buf, off + l4, hl - l4, ps), i);
-    this.outLen[j] = this.outLen[j]! + payload;
-    this.segs[j] = this.segs[j]! + 1;
-    this.nextSeq[j] = (this.nextSeq[j]! + payload) % 0x100000000;
-    this.lastFlags[j] = flags;
-    if ((flags & TCP_PSH) !== 0 || payload < this.gsoSize[j]!) this.open[j] = 0;
-    return true;
+    const p = cp.add(off + hl, this.outOff[j]! + this.outLen[j]!, payload);
+    return this.planNext(j, i, off, len, hl, payload, flags, p);
   }
 
   /** appendGather is `append` without moving anything: payloads are planned sum-only. */
@@ -535,15 +521,39 @@ export class TcpCoalescer {
     if (this.segs[j] === 1) {
       if (cp.count + 2 > cp.capacity) return false;
       const s = this.srcOff[j]!;
-      const p = cp.add(s + l4, SUM_ONLY, this.outLen[j]! - l4);
-      this.firstPlan[j] = p;
-      const ps = this.pseudo(s, l4, this.outLen[j]! - l4);
-      if (this.isPartial(s + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
-      else this.check(j, p, ps, this.firstIn[j]!);
+      this.planFirst(j, cp.add(s + l4, SUM_ONLY, this.outLen[j]! - l4));
     } else if (cp.count + 1 > cp.capacity) {
       return false;
     }
-    const p = cp.add(off + hl, SUM_ONLY, payload);
+    return this.planNext(j, i, off, len, hl, payload, flags, cp.add(off + hl, SUM_ONLY, payload));
+  }
+
+  /**
+   * planFirst notes the check of output j's first segment once a merge makes j a super-packet
+   * (`p` is the plan of its payload): none when its checksum is partial.
+   */
+  private planFirst(j: number, p: number): void {
+    const s = this.srcOff[j]!;
+    const l4 = this.l4Off[j]!;
+    this.firstPlan[j] = p;
+    const ps = this.pseudo(s, l4, this.outLen[j]! - l4);
+    if (this.isPartial(s + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
+    else this.check(j, p, ps, this.firstIn[j]!);
+  }
+
+  /** planNext records input i (payload planned as `p`) as output j's next segment. */
+  private planNext(
+    j: number,
+    i: number,
+    off: number,
+    len: number,
+    hl: number,
+    payload: number,
+    flags: number,
+    p: number,
+  ): boolean {
+    const l4 = this.l4Off[j]!;
+    // Segment checksum = pseudo + TCP header (read in place; it is not moved) + payload.
     const ps = this.pseudo(off, l4, len - l4);
     if (this.isPartial(off + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
     else this.check(j, p, checksumAdd(this.buf, off + l4, hl - l4, ps), i);
