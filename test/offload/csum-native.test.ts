@@ -8,6 +8,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { loadBinding } from '../../src/io/binding';
+import { checkCsumEnv, CSUM_ENV } from '../../src/io/csum-env';
+import { ConfigError } from '../../src/errors';
 import { SUM_ONLY, BAD_RANGE } from '../../src/offload/csum-copy';
 import { checksumAdd, checksumFold } from '../../src/wire/checksum';
 
@@ -59,6 +61,17 @@ describe('native RFC 1071 sum loops', () => {
           new Uint32Array(1),
         ),
       /no such variant/,
+    );
+  });
+
+  test('WEFT_CSUM: a loop the CPU runs passes, anything else is a config error naming the variable', () => {
+    for (const v of supported) checkCsumEnv({ [CSUM_ENV]: v });
+    checkCsumEnv({});
+    checkCsumEnv({ [CSUM_ENV]: '' });
+    assert.throws(
+      () => checkCsumEnv({ [CSUM_ENV]: 'avx9000' }),
+      (err: unknown) =>
+        err instanceof ConfigError && err.field === 'WEFT_CSUM' && /must be one of scalar/.test(err.message),
     );
   });
 
