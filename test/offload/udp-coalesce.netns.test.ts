@@ -42,12 +42,22 @@ async function weftPair(c: Cleanup, bAddress = '10.244.1.1/32') {
   return { u, a, b };
 }
 
+/**
+ * assertExact: every datagram that reached the socket is a sent one, intact, once; the rest were
+ * dropped by the receiving kernel at the socket's full buffer (counted), not lost in the tunnel.
+ */
 function assertExact(r: UdpTransferResult, what: string): void {
   const s = JSON.stringify(r);
   assert.equal(r.wrongSize, 0, `${what}: every datagram arrives at its own size: ${s}`);
+  assert.equal(r.corrupt, 0, `${what}: byte-exact: ${s}`);
   assert.equal(r.duplicates, 0, `${what}: ${s}`);
-  assert.equal(r.unique, r.sent, `${what}: every datagram arrives: ${s}`);
-  assert.equal(r.sha256Received, r.sha256Sent, `${what}: byte-exact: ${s}`);
+  assert.equal(r.unique, r.received, `${what}: ${s}`);
+  assert.equal(
+    r.unique + r.socketOverflows,
+    r.sent,
+    `${what}: delivered + dropped at the receiving socket = sent: ${s}`,
+  );
+  assert.ok(r.unique >= r.sent * 0.9, `${what}: most datagrams arrive: ${s}`);
 }
 
 /** delta is what the receiving node counted between two stats reads. */
