@@ -29,15 +29,15 @@ const MAC_A = '0e:00:00:00:0a:01';
 const MAC_B = '0e:00:00:00:0b:02';
 
 /** weftPair: weft in u.a (10.244.0.1 on its TUN) and u.b (`bAddress` on its TUN), peered over VXLAN. */
-async function weftPair(c: Cleanup, bAddress = '10.244.1.1/32') {
+async function weftPair(c: Cleanup, bAddress = '10.244.1.1/32', extra: string[] = []) {
   const u = createUnderlay(c);
   const a = await startWeftLink(u.a, [
     '--backend', 'vxlan', '--dev', uniqueName('ua'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', MAC_A, '--peer', `10.244.1.0/24=${u.bIp},${MAC_B}`,
+    '--vtep-mac', MAC_A, '--peer', `10.244.1.0/24=${u.bIp},${MAC_B}`, ...extra,
   ]); // prettier-ignore
   const b = await startWeftLink(u.b, [
     '--backend', 'vxlan', '--dev', uniqueName('ub'), '--local', u.bIp, '--address', bAddress,
-    '--vtep-mac', MAC_B, '--peer', `10.244.0.0/24=${u.aIp},${MAC_A}`,
+    '--vtep-mac', MAC_B, '--peer', `10.244.0.0/24=${u.aIp},${MAC_A}`, ...extra,
   ]); // prettier-ignore
   return { u, a, b };
 }
@@ -92,6 +92,22 @@ describe('UDP coalescing into the TUN (USO) in namespaces', () => {
       assert.ok(d.superPackets > 0 && d.coalesced >= 2 * d.superPackets, JSON.stringify(d));
       assert.ok(d.tunWrites < d.packets, `fewer TUN writes than packets: ${JSON.stringify(d)}`);
     }
+  });
+
+  test('weft -> weft with --workers 2 (multi-queue TUN, every queue probed): merged and byte-exact', async (t) => {
+    requireRoot();
+    const c = cleanupFor(t);
+    const { u, b } = await weftPair(c, '10.244.1.1/32', ['--workers', '2']);
+    assert.match(b.startLine, /coalesce\+uso/);
+    const before = await readWeftStats(b.proc);
+    assert.equal(before.offload!.uso, true, JSON.stringify(before.offload));
+    const r = await udpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1', size: 64 });
+    assertExact(r, '64 B');
+    // Worker counters reach the main thread's stats at most a second late.
+    await new Promise((res) => setTimeout(res, 1500));
+    const d = delta(before, await readWeftStats(b.proc));
+    t.diagnostic(`64 B: ${JSON.stringify(d)}`);
+    assert.ok(d.superPackets > 0 && d.tunWrites < d.packets, JSON.stringify(d));
   });
 
   test('kernel VXLAN -> weft at default offloads: byte-exact; partial inner checksums are written alone', async (t) => {
