@@ -35,6 +35,7 @@ import {
   ipv4Id,
   ipv4Protocol,
   ipv4TotalLength,
+  readI32,
   setIpv4Checksum,
   setIpv4Id,
   setIpv4TotalLength,
@@ -51,11 +52,11 @@ import {
   tcpChecksum,
   tcpFlags,
   tcpHeaderLength,
-  tcpSeq,
   TCP_CWR,
   TCP_FIN,
   TCP_MIN_HEADER_SIZE,
   TCP_OFF_DATA_OFFSET,
+  TCP_OFF_SEQ,
   TCP_PSH,
 } from '../wire/tcp';
 import {
@@ -340,7 +341,8 @@ export class TsoSegmenter {
     const hdrLen = this.headerLen;
     const gso = this.gsoSize;
     const tcpOff = pktOff + l4;
-    const seq0 = tcpSeq(buf, tcpOff);
+    // As an int32: a uint32 above 2^31 would be a heap number, one allocation per super-packet.
+    const seq0 = readI32(buf, tcpOff + TCP_OFF_SEQ);
     const flags = tcpFlags(buf, tcpOff);
     const id0 = v6 ? 0 : ipv4Id(buf, pktOff);
     // Each segment's headers are a copy of the super-packet's except for the fields written
@@ -367,7 +369,7 @@ export class TsoSegmenter {
       let f = flags;
       if (i > 0) f &= ~TCP_CWR;
       if (i < segs - 1) f &= ~(TCP_FIN | TCP_PSH);
-      const seq = (seq0 + i * gso) >>> 0;
+      const seq = (seq0 + i * gso) | 0;
       setTcpFlags(dst, th, f);
       setTcpSeq(dst, th, seq);
       if (v6) {
