@@ -8,6 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { EgressStages } from '../../src/dataplane/egress';
 import { OffloadEgress } from '../../src/dataplane/egress-offload';
 import { makeVxlanConfig, newDropCounters } from '../../src/encap';
@@ -19,6 +21,7 @@ import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
 import { ChannelTun, ipv4, ipv6, udp } from '../../src/testing';
 import { internetChecksum } from '../../src/wire/checksum';
+import { isGso } from '../../src/offload/tso';
 import { VIRTIO_NET_HDR_SIZE } from '../../src/wire/virtio-net-hdr';
 
 const PEER_B = '192.0.2.2';
@@ -28,16 +31,19 @@ const MAC = macToBuffer('0e:00:00:00:00:02');
 /** FakeVnetTun hands out queued IP packets behind a zeroed virtio-net header (no GSO, no csum). */
 class FakeVnetTun {
   readonly queue: Buffer[] = [];
+  /** Reads queued with their own virtio-net header (a kernel fixture record), not a zeroed one. */
+  readonly raw = new Set<Buffer>();
   onReadable(): void {}
   readBatch(batch: PacketBatch, max = batch.capacity): number {
     let n = 0;
     while (n < max && this.queue.length > 0) {
       const p = this.queue.shift()!;
       const at = batch.dataOffset(n);
-      batch.buffer.fill(0, at, at + VIRTIO_NET_HDR_SIZE);
-      p.copy(batch.buffer, at + VIRTIO_NET_HDR_SIZE);
+      const hdr = this.raw.has(p) ? 0 : VIRTIO_NET_HDR_SIZE;
+      batch.buffer.fill(0, at, at + hdr);
+      p.copy(batch.buffer, at + hdr);
       batch.offsets[n] = at;
-      batch.lengths[n] = VIRTIO_NET_HDR_SIZE + p.length;
+      batch.lengths[n] = hdr + p.length;
       n++;
     }
     batch.count = n;
@@ -52,6 +58,8 @@ interface Message {
   port: number;
   lane: number;
   gso: number;
+  /** Descriptors the message took: 1 for a lone datagram or a contiguous train. */
+  descriptors: number;
 }
 
 /** GsoRecorder applies SendBatch's rules to each message and records it; rule breaks throw. */
@@ -86,7 +94,14 @@ class GsoRecorder {
       assert.ok(datagrams.length <= 64, `${datagrams.length} datagrams in one GSO message`);
       const total = datagrams.reduce((s, d) => s + d.length, 0);
       assert.ok(datagrams.length === 1 || total <= 65507, `GSO message of ${total} bytes`);
-      this.messages.push({ datagrams, addr: b.addrs[i]!, port: b.ports[i]!, lane: b.lanes[i]!, gso: g });
+      this.messages.push({
+        datagrams,
+        addr: b.addrs[i]!,
+        port: b.ports[i]!,
+        lane: b.lanes[i]!,
+        gso: g,
+        descriptors: members,
+      });
       i += members;
     }
     return b.count;
@@ -124,6 +139,7 @@ function rig(backend: Backend = 'vxlan', o: { lanes?: number; readSlots?: number
         peer('10.244.1.0/24', PEER_B),
         peer('10.244.2.0/24', PEER_C),
         peer('fd00:0:0:1::/64', PEER_B),
+        peer('10.250.0.0/24', PEER_B),
       ]),
     ),
   );
@@ -320,4 +336,98 @@ test('flannel-UDP: plain packets train too (each datagram one whole inner packet
   assert.deepEqual(r.sock.sizes(), [[...Array(9).fill(92), 80]]);
   assert.equal(r.sock.messages[0]!.port, 8285);
   assertWire(r, pkts);
+});
+
+/** superPacket is the first IPv4 TSO super-packet of the kernel fixture (virtio header + packet). */
+function superPacket(): Buffer {
+  const b = readFileSync(
+    join(__dirname, '..', '..', '..', 'test', 'fixtures', 'offload', 'kernel-vnet-tcp.bin'),
+  );
+  for (let o = 0; o < b.length;) {
+    const len = b.readUInt32LE(o);
+    const r = b.subarray(o + 4, o + 4 + len);
+    o += 4 + len;
+    if (isGso(r, 0) && r[VIRTIO_NET_HDR_SIZE]! >> 4 === 4) return Buffer.from(r);
+  }
+  throw new Error('no IPv4 super-packet in the fixture');
+}
+
+/** tsoSegments checks datagrams carry consecutive TCP segments of `sp`, and returns their payload bytes. */
+function tsoSegments(datagrams: Buffer[], prefix: number, sp: Buffer): number {
+  const ip = sp.subarray(VIRTIO_NET_HDR_SIZE);
+  const hdrLen = 20 + (ip[20 + 12]! >> 4) * 4;
+  let seq = ip.readUInt32BE(20 + 4);
+  let bytes = 0;
+  for (const d of datagrams) {
+    const seg = d.subarray(prefix);
+    assert.equal(seg.readUInt16BE(2), seg.length, 'segment IPv4 total length');
+    assert.equal(seg.readUInt32BE(20 + 4), seq >>> 0, 'consecutive sequence numbers');
+    assert.deepEqual(seg.subarray(hdrLen), ip.subarray(hdrLen + bytes, hdrLen + bytes + seg.length - hdrLen));
+    seq += seg.length - hdrLen;
+    bytes += seg.length - hdrLen;
+  }
+  return bytes;
+}
+
+test('plain packets and scatter-gather TSO segments of the same size share a train (members with and without tails)', () => {
+  const r = rig();
+  const sp = superPacket();
+  r.tun.raw.add(sp);
+  const ipLen = sp.length - VIRTIO_NET_HDR_SIZE;
+  const hdrLen = 20 + (sp[VIRTIO_NET_HDR_SIZE + 32]! >> 4) * 4;
+  const mss = sp.readUInt16LE(4);
+  const segs = Math.ceil((ipLen - hdrLen) / mss);
+  assert.ok(segs >= 3, `fixture super-packet of ${segs} segments`);
+  const full = hdrLen + mss;
+  const before = dgram('10.250.0.2', full, 1);
+  send(r, [before, sp]);
+  const m = r.sock.messages;
+  assert.equal(m.length, 1, `one message: ${JSON.stringify(r.sock.sizes())}`);
+  assert.equal(m[0]!.datagrams.length, 1 + segs);
+  assert.equal(m[0]!.gso, 22 + full);
+  assert.deepEqual(m[0]!.datagrams[0]!.subarray(22), before);
+  assert.equal(tsoSegments(m[0]!.datagrams.slice(1), 22, sp), ipLen - hdrLen);
+  assert.equal(r.egress.stats.trains, 1);
+  assert.equal(
+    r.stages.bytes,
+    before.length + segs * hdrLen + (ipLen - hdrLen),
+    'inner bytes, payload slices included',
+  );
+});
+
+test('flannel-UDP: copied TSO segments stay one contiguous descriptor; plain packets after them join as members', () => {
+  const r = rig('udp');
+  const sp = superPacket();
+  r.tun.raw.add(sp);
+  const ipLen = sp.length - VIRTIO_NET_HDR_SIZE;
+  const hdrLen = 20 + (sp[VIRTIO_NET_HDR_SIZE + 32]! >> 4) * 4;
+  const mss = sp.readUInt16LE(4);
+  const segs = Math.ceil((ipLen - hdrLen) / mss);
+  send(r, [sp]);
+  assert.equal(r.sock.messages.length, 1);
+  assert.equal(r.sock.messages[0]!.descriptors, 1, 'back-to-back segments: one descriptor');
+  assert.equal(r.sock.messages[0]!.datagrams.length, segs);
+  assert.equal(r.sock.messages[0]!.gso, hdrLen + mss);
+  assert.equal(tsoSegments(r.sock.messages[0]!.datagrams, 0, sp), ipLen - hdrLen);
+
+  // The same again with two 100-byte packets behind: a full-size last segment lets the first join
+  // the train (as a member of its own, so the segments become members too); a short one ends it.
+  const q = rig('udp');
+  const sp2 = Buffer.from(sp);
+  q.tun.raw.add(sp2);
+  send(q, [sp2, dgram('10.250.0.2', 100, 2), dgram('10.250.0.2', 100, 3)]);
+  const fullTail = (ipLen - hdrLen) % mss === 0;
+  assert.deepEqual(
+    q.sock.messages.map((x) => [x.datagrams.length, x.descriptors]),
+    fullTail
+      ? [
+          [segs + 1, segs + 1],
+          [1, 1],
+        ]
+      : [
+          [segs, 1],
+          [2, 2],
+        ],
+  );
+  assert.equal(tsoSegments(q.sock.messages[0]!.datagrams.slice(0, segs), 0, sp), ipLen - hdrLen);
 });
