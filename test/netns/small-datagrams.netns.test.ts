@@ -8,7 +8,8 @@
  * The sending node's underlay is captured with dumpcap. Over veth a UDP GSO train crosses as one
  * skb, so the capture holds one frame per train (a datagram of back-to-back VXLAN frames, like a
  * TSO super-packet); the test cuts each at the train's datagram size, checks every datagram is a
- * whole VXLAN frame and has tshark decode each one on its own.
+ * whole VXLAN frame and has tshark decode each one on its own; `weft capture -r` on the same file
+ * must print one line per train, tagged with how many datagrams it carries.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,6 +32,7 @@ import {
   udpBurstTransfer,
   uniqueName,
   waitFor,
+  WEFT_BIN,
   type Cleanup,
   type Netns,
   type Proc,
@@ -164,6 +166,18 @@ async function sendAndCheck(
   assert.equal(s.datagrams, COUNT, 'every datagram in the sender-side capture');
   assert.ok(s.frames < COUNT, `trains expected in the capture: ${s.frames} frames`);
   assert.equal(tsharkDatagrams(split, o.port, o.size), COUNT, 'tshark decodes every datagram');
+  // weft capture on the same file: one line per train, tagged with its datagram count.
+  let lines = 0;
+  let datagrams = 0;
+  const out = run(process.execPath, [WEFT_BIN, 'capture', '-r', cap.pcap]);
+  for (const line of out.split('\n')) {
+    if (!line.includes(`> ${o.addr}:${o.port} UDP len ${o.size}`)) continue;
+    lines++;
+    const m = / \[GSO train: (\d+) datagrams of \d+ bytes, first shown\]$/.exec(line);
+    datagrams += m ? Number(m[1]) : 1;
+  }
+  assert.equal(lines, s.frames, 'weft capture: one line per captured frame');
+  assert.equal(datagrams, COUNT, 'weft capture: the trains tagged with every datagram');
 }
 
 /** assertTrains checks a sender's stats: GSO trains, fewer sendmmsg calls than datagrams, no drops. */
