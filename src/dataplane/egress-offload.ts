@@ -8,6 +8,9 @@
  *               virtio_net_hdr + IP packet (super-packets up to 64 KiB), one native call.
  *   2. unpack   plain packets: complete a NEEDS_CSUM checksum in place (with `rco`: leave it
  *               partial when the RCO fields can carry it, `rcoCanCarry`); descriptor = the IP packet.
+ *               `--src-port flow` (pool lanes): the lane is the inner flow's hash, taken here, ONCE
+ *               per super-packet for all its segments (they share the 5-tuple), once per plain
+ *               packet; stage 3 keeps it.
  *               (with `rco` every segment's TCP checksum is left partial, and segments are copied.)
  *               super-packets, VXLAN (scatter-gather): `TsoSegmenter.segmentHeaders` writes each
  *               segment's IP + TCP headers into a HDR_SLOT-byte slot of the header region behind
@@ -21,6 +24,11 @@
  *               MTU costs smaller segments rather than a fragmented datagram each.
  *   3. encap    `EgressStages.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
  *               written in place (for segments: exactly into the prefix), drops by reason.
+ *   3b. group   `TrainGroups` (train-groups.ts): descriptors of one peer, port and lane made
+ *               adjacent (lanes ascending, a stable counting placement), so flows interleaved packet
+ *               by packet still form one train each. This changes the order ACROSS flows, never
+ *               within one: a flow has one route and one hash, hence one group, and a group keeps
+ *               batch order; per-flow order is all IP promises.
  *   4. trains   `formTrains` (udp-trains.ts): consecutive datagrams to the same peer, port and
  *               pool lane (`--src-port flow`) with equal sizes (the last may be shorter) become one
  *               UDP GSO message (<= 64 datagrams, <= 65507 bytes), whatever they are: plain
@@ -45,7 +53,9 @@ import type { SrcPortPool } from '../io/src-port-pool';
 import type { Tun } from '../io/tun';
 import type { EgressStages } from './egress';
 import { TunSendLoop } from './tun-send-loop';
+import { TrainGroups } from './train-groups';
 import { formTrains, type SegmentTails, type TrainCounts } from './udp-trains';
+import { flowSourcePort } from '../encap/flow-hash';
 import { SegmentError, TsoSegmenter, finishVnetPacket, isGso } from '../offload/tso';
 import {
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
@@ -103,12 +113,21 @@ export interface OffloadEgressStats {
   noRoom: number;
   /** Super-packets cut into smaller segments than the sender's gso_size, to fit the path MTU. */
   mtuClamped: number;
+  /** Batches whose descriptors stage 3b regrouped (flows interleaved, or peers / lanes out of order). */
+  regrouped: number;
 }
 
 /** OffloadEgress moves packets TUN -> UDP with TSO segmentation and UDP GSO; see the stages above. */
 export class OffloadEgress extends TunSendLoop {
   /** Cumulative counters (`stalls`, `batches` and `batchSizes` are TunSendLoop's). */
-  readonly stats: OffloadEgressStats = { superPackets: 0, segments: 0, trains: 0, noRoom: 0, mtuClamped: 0 };
+  readonly stats: OffloadEgressStats = {
+    superPackets: 0,
+    segments: 0,
+    trains: 0,
+    noRoom: 0,
+    mtuClamped: 0,
+    regrouped: 0,
+  };
 
   private readonly batch: PacketBatch;
   private readonly segStart: number;
@@ -123,6 +142,7 @@ export class OffloadEgress extends TunSendLoop {
   private readonly tailLen: Uint32Array;
   private readonly tails: SegmentTails | null;
   private readonly trainCounts: TrainCounts = { trains: 0, tailBytes: 0 };
+  private readonly groups: TrainGroups;
   private pathMtu: number;
 
   /**
@@ -156,6 +176,7 @@ export class OffloadEgress extends TunSendLoop {
     this.tails = this.sg
       ? { start: this.segStart, slot: HDR_SLOT, off: this.tailOff, len: this.tailLen }
       : null;
+    this.groups = new TrainGroups(batch.descriptors);
   }
 
   /**
@@ -182,7 +203,7 @@ export class OffloadEgress extends TunSendLoop {
     return this.sock.sendBatchGso(this.batch, from);
   }
 
-  /** processBatch runs stages 2-4 on the `n` packets just read; leaves GSO messages in the batch. */
+  /** processBatch runs stages 2-4 (and 3b) on the `n` packets just read; leaves GSO messages in the batch. */
   processBatch(n: number): number {
     const b = this.batch;
     const buf = b.buffer;
@@ -203,6 +224,8 @@ export class OffloadEgress extends TunSendLoop {
     const segStart = this.segStart;
     const tailOff = this.tailOff;
     const tailLen = this.tailLen;
+    const lanes = b.lanes;
+    const laneMax = this.stages.laneMax;
     let m = 0;
     let pos = this.segStart;
     for (let k = 0; k < n; k++) {
@@ -222,9 +245,12 @@ export class OffloadEgress extends TunSendLoop {
         }
         offsets[m] = pkt;
         lengths[m] = plen;
+        if (laneMax > 0) lanes[m] = flowSourcePort(buf, pkt, plen, 0, laneMax);
         m++;
         continue;
       }
+      // Every segment carries the super-packet's addresses, protocol and ports: one hash for all.
+      const lane = laneMax > 0 ? flowSourcePort(buf, pkt, plen, 0, laneMax) : 0;
       const segs = sg
         ? seg.segmentHeaders(buf, v, pkt, plen, buf, pos, HDR_SLOT, this.segEnd, prefix, this.pathMtu)
         : seg.segment(buf, v, pkt, plen, buf, pos, this.segEnd, prefix, this.pathMtu);
@@ -244,6 +270,7 @@ export class OffloadEgress extends TunSendLoop {
           lengths[m] = seg.headerLen;
           tailOff[slot0 + i] = seg.payloadOffset(i);
           tailLen[slot0 + i] = seg.payloadLength(i);
+          lanes[m] = lane;
           m++;
         }
         pos += segs * HDR_SLOT;
@@ -253,6 +280,7 @@ export class OffloadEgress extends TunSendLoop {
       for (let i = 0; i < segs; i++) {
         offsets[m] = pos + i * stride + prefix;
         lengths[m] = i === segs - 1 ? seg.lastLen : stride - prefix;
+        lanes[m] = lane;
         m++;
       }
       // Keep the next super-packet's segments 8-byte aligned.
@@ -260,7 +288,9 @@ export class OffloadEgress extends TunSendLoop {
     }
     b.count = m;
     // Stage 3.
-    const c = m === 0 ? 0 : this.stages.processBatch(b);
+    const c = m === 0 ? 0 : this.stages.processBatch(b, true);
+    // Stage 3b.
+    if (this.groups.apply(b, c)) this.stats.regrouped++;
     // Stage 4.
     const counts = this.trainCounts;
     counts.tailBytes = 0;

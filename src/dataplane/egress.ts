@@ -21,7 +21,8 @@
  *              gets the RCO fields in its VXLAN header (`markRcoIfPartial`, offload/vxlan-rco.ts).
  *              With `lanes` > 1 (`--src-port flow` on a source-port pool), instead the lane
  *              `batch.lanes[out]` = the inner flow's hash in [0, lanes): the pool socket, hence
- *              the source port, it leaves from (src/io/src-port-pool.ts).
+ *              the source port, it leaves from (src/io/src-port-pool.ts); kept as the caller
+ *              wrote it when `lanesSet` (the offload egress hashes a super-packet once).
  *   6. describe  rewrite descriptor `out` (<= i, so already consumed): offset = new start,
  *              length = UDP payload (whole IPv4 datagram with `outer`), addr = peer's public IPv4,
  *              port = overlay port. ICMP replies go out in ONE `tun.writeBatch(replies)`.
@@ -134,10 +135,21 @@ export class EgressStages {
   }
 
   /**
+   * laneMax is the largest pool lane stage 6 writes (the pool size - 1, VXLAN only), or 0 when
+   * descriptors get no lane.
+   */
+  get laneMax(): number {
+    const cfg = this.cfg;
+    return cfg.backend === 'vxlan' && cfg.lanes !== undefined && cfg.lanes > 1 ? cfg.lanes - 1 : 0;
+  }
+
+  /**
    * processBatch runs stages 2-6 on `batch` in place: afterwards `batch.count` descriptors
    * describe UDP payloads to send, and any ICMP replies are written to the TUN. Returns the count.
+   * `lanesSet`: the caller already wrote each descriptor's lane (`flowSourcePort(.., 0, laneMax)`
+   * of its inner packet, e.g. once for all segments of a super-packet); stage 6 keeps it.
    */
-  processBatch(batch: PacketBatch): number {
+  processBatch(batch: PacketBatch, lanesSet = false): number {
     const buf = batch.buffer;
     const offsets = batch.offsets;
     const lengths = batch.lengths;
@@ -153,7 +165,7 @@ export class EgressStages {
     const flows = this.flows;
     const outer = isVxlan ? (cfg.outer ?? null) : null;
     const rco = isVxlan && cfg.vxlan.rco;
-    const laneMax = isVxlan && cfg.lanes !== undefined && cfg.lanes > 1 ? cfg.lanes - 1 : 0;
+    const laneMax = this.laneMax;
     const lanes = batch.lanes;
     this.replies.count = 0;
     let out = 0;
@@ -225,7 +237,7 @@ export class EgressStages {
       lengths[out] = off + len - start;
       addrs[out] = peer.publicIpU32;
       ports[out] = port;
-      if (laneMax > 0) lanes[out] = flowSourcePort(buf, off, len, 0, laneMax);
+      if (laneMax > 0) lanes[out] = lanesSet ? lanes[i]! : flowSourcePort(buf, off, len, 0, laneMax);
       out++;
       bytes += len;
       if (flows !== null) flows.record(buf, off, len, peer.publicIpU32);

@@ -22,6 +22,7 @@ import { Router } from '../../src/route/router';
 import { ChannelTun, ipv4, ipv6, udp } from '../../src/testing';
 import { internetChecksum } from '../../src/wire/checksum';
 import { isGso } from '../../src/offload/tso';
+import { flowSourcePort } from '../../src/encap/flow-hash';
 import { VIRTIO_NET_HDR_SIZE } from '../../src/wire/virtio-net-hdr';
 
 const PEER_B = '192.0.2.2';
@@ -122,6 +123,8 @@ interface Rig {
   egress: OffloadEgress;
   stages: EgressStages;
   prefix: number;
+  /** Pool lanes (`--src-port flow`), 0: none. */
+  lanes: number;
 }
 
 function rig(backend: Backend = 'vxlan', o: { lanes?: number; readSlots?: number } = {}): Rig {
@@ -159,7 +162,7 @@ function rig(backend: Backend = 'vxlan', o: { lanes?: number; readSlots?: number
   const sock = new GsoRecorder();
   const prefix = vx ? 22 : 0;
   const egress = new OffloadEgress(tun, sock, stages, { prefix, readSlots: o.readSlots });
-  return { tun, sock, egress, stages, prefix };
+  return { tun, sock, egress, stages, prefix, lanes: o.lanes ?? 0 };
 }
 
 /** dgram builds an IPv4 UDP packet of `size` bytes (>= 28) to `dst`, its payload numbered `seq`. */
@@ -168,6 +171,29 @@ function dgram(dst: string, size: number, seq: number, sport = 4000): Buffer {
   for (let k = 0; k < payload.length; k++) payload[k] = (seq * 31 + k) & 0xff;
   if (payload.length >= 4) payload.writeUInt32BE(seq, 0);
   return ipv4('10.244.0.5', dst, 17, udp(sport, 5001, payload));
+}
+
+/** laneOf is the pool lane of inner packet `p` among `lanes` (stage 2's hash). */
+function laneOf(p: Buffer, lanes: number): number {
+  return flowSourcePort(p, 0, p.length, 0, lanes - 1);
+}
+
+/** laneOfPort is the lane (of 16) of `dgram`'s flow from source port `sport` to 10.244.1.7. */
+function laneOfPort(sport: number): number {
+  return laneOf(dgram('10.244.1.7', 92, 0, sport), 16);
+}
+
+/** distinctLaneFlows finds `n` source ports whose flows to 10.244.1.7 hash to `n` different lanes. */
+function distinctLaneFlows(n: number, lanes: number): number[] {
+  const seen = new Set<number>();
+  const out: number[] = [];
+  for (let sport = 4000; out.length < n; sport++) {
+    const l = laneOf(dgram('10.244.1.7', 92, 0, sport), lanes);
+    if (seen.has(l)) continue;
+    seen.add(l);
+    out.push(sport);
+  }
+  return out;
 }
 
 /** send queues `pkts` on the TUN and drains them through the egress; returns them. */
@@ -194,6 +220,33 @@ function assertWire(r: Rig, pkts: Buffer[]): void {
       want.writeUInt16BE(internetChecksum(want, 0, 20), 10);
     }
     assert.deepEqual(d.subarray(r.prefix), want, `datagram ${k}: inner packet byte-exact`);
+  }
+}
+
+/**
+ * assertWirePerFlow checks the datagrams on the wire are exactly `pkts`, encapsulated, each once,
+ * with the packets of each flow (peer address + inner 5-tuple) in their original order; flows may
+ * interleave differently. With lanes, each datagram's lane is its inner flow's hash.
+ */
+function assertWirePerFlow(r: Rig, pkts: Buffer[]): void {
+  const wire = r.sock.messages.flatMap((m) => m.datagrams.map((d) => ({ d, lane: m.lane })));
+  assert.equal(wire.length, pkts.length);
+  const index = new Map(pkts.map((p, k) => [p.toString('hex'), k]));
+  const lastOfFlow = new Map<string, number>();
+  const seen = new Set<number>();
+  for (const { d, lane } of wire) {
+    assert.equal(d[0], 0x08, 'VXLAN I flag');
+    const inner = d.subarray(r.prefix);
+    const k = index.get(inner.toString('hex'));
+    assert.ok(k !== undefined, 'a datagram that is one of the packets, byte-exact');
+    assert.ok(!seen.has(k), `packet ${k} sent twice`);
+    seen.add(k);
+    const flow = inner.subarray(12, 24).toString('hex');
+    const prev = lastOfFlow.get(flow) ?? -1;
+    assert.ok(k > prev, `flow ${flow}: packet ${k} after ${prev}`);
+    lastOfFlow.set(flow, k);
+    if (r.lanes > 1)
+      assert.equal(lane, laneOf(Buffer.from(inner), r.lanes), `packet ${k}: lane = its flow's hash`);
   }
 }
 
@@ -231,7 +284,7 @@ test('a shorter packet ends its train; a longer one starts the next', () => {
   assertWire(r, pkts);
 });
 
-test('different peers and different pool lanes never share a train', () => {
+test('different peers and different pool lanes never share a train; each gets one train per batch', () => {
   const r = rig();
   const pkts = send(r, [
     dgram('10.244.1.7', 92, 0),
@@ -243,12 +296,11 @@ test('different peers and different pool lanes never share a train', () => {
   assert.deepEqual(
     r.sock.messages.map((m) => [m.addr, m.datagrams.length]),
     [
-      [ipv4ToU32(PEER_B), 2],
+      [ipv4ToU32(PEER_B), 3],
       [ipv4ToU32(PEER_C), 2],
-      [ipv4ToU32(PEER_B), 1],
     ],
   );
-  assertWire(r, pkts);
+  assertWirePerFlow(r, pkts);
 
   // `--src-port flow`: sixteen lanes; flows 4000 and 4001 hash to different ones.
   const f = rig('vxlan', { lanes: 16 });
@@ -258,13 +310,84 @@ test('different peers and different pool lanes never share a train', () => {
     flows.map((sport, k) => dgram('10.244.1.7', 92, k, sport)),
   );
   const lanes = f.sock.messages.map((m) => m.lane);
-  assert.notEqual(lanes[0], lanes[1], 'the two flows were meant to hash to different lanes');
+  assert.equal(lanes.length, 2, `one message per lane: ${JSON.stringify(f.sock.sizes())}`);
+  assert.ok(lanes[0]! < lanes[1]!, 'lanes leave in ascending order, as the pool sends them');
   assert.deepEqual(
     f.sock.messages.map((m) => m.datagrams.length),
-    [3, 2, 2],
+    lanes[0] === laneOf(fp[0]!, 16) ? [5, 2] : [2, 5],
   );
-  assert.equal(lanes[0], lanes[2]);
-  assertWire(f, fp);
+  assertWirePerFlow(f, fp);
+});
+
+test('--src-port flow: flows interleaved packet by packet leave as one train per flow, each in order', () => {
+  const f = rig('vxlan', { lanes: 16, readSlots: 64 });
+  // Three flows to one peer with three different lanes, 12 packets each, round robin.
+  const sports = distinctLaneFlows(3, 16);
+  const pkts: Buffer[] = [];
+  for (let k = 0; k < 36; k++) pkts.push(dgram('10.244.1.7', 92, k, sports[k % 3]!));
+  send(f, pkts);
+  assert.deepEqual(
+    f.sock.messages.map((m) => m.datagrams.length),
+    [12, 12, 12],
+    'one train per flow',
+  );
+  const lanes = f.sock.messages.map((m) => m.lane);
+  assert.deepEqual(
+    lanes,
+    [...lanes].sort((a, b) => a - b),
+  );
+  assert.equal(new Set(lanes).size, 3);
+  assert.equal(f.egress.stats.trains, 3);
+  assert.equal(f.egress.stats.regrouped, 1);
+  assertWirePerFlow(f, pkts);
+
+  // Two peers, two flows each (four groups), interleaved; one flow is the same 5-tuple pair on
+  // both peers' lanes so only the peer tells them apart.
+  const g = rig('vxlan', { lanes: 16, readSlots: 64 });
+  const mixed: Buffer[] = [];
+  for (let k = 0; k < 40; k++) {
+    const dst = k % 2 === 0 ? '10.244.1.7' : '10.244.2.9';
+    mixed.push(dgram(dst, 92, k, sports[(k >> 1) % 2]!));
+  }
+  send(g, mixed);
+  assert.deepEqual(
+    g.sock.messages.map((m) => m.datagrams.length),
+    [10, 10, 10, 10],
+  );
+  assertWirePerFlow(g, mixed);
+});
+
+test('fixed port: two peers interleaved packet by packet leave as one train per peer', () => {
+  const r = rig();
+  const pkts: Buffer[] = [];
+  for (let k = 0; k < 20; k++) pkts.push(dgram(k % 2 === 0 ? '10.244.1.7' : '10.244.2.9', 92, k));
+  send(r, pkts);
+  assert.deepEqual(
+    r.sock.messages.map((m) => [m.addr, m.datagrams.length]),
+    [
+      [ipv4ToU32(PEER_B), 10],
+      [ipv4ToU32(PEER_C), 10],
+    ],
+  );
+  assertWirePerFlow(r, pkts);
+});
+
+test('one flow, or flows already grouped in lane order, are not moved', () => {
+  const r = rig('vxlan', { lanes: 16 });
+  const pkts = send(
+    r,
+    Array.from({ length: 20 }, (_, k) => dgram('10.244.1.7', 92, k)),
+  );
+  assert.equal(r.egress.stats.regrouped, 0);
+  assertWire(r, pkts);
+  const [a, b] = distinctLaneFlows(2, 16).sort((x, y) => laneOfPort(x) - laneOfPort(y));
+  const q = rig('vxlan', { lanes: 16 });
+  const grouped = send(
+    q,
+    Array.from({ length: 20 }, (_, k) => dgram('10.244.1.7', 92, k, k < 10 ? a! : b!)),
+  );
+  assert.equal(q.egress.stats.regrouped, 0);
+  assertWire(q, grouped);
 });
 
 test('a train ends with its batch; a full batch of 32 and the rest of 8', () => {
@@ -430,4 +553,32 @@ test('flannel-UDP: copied TSO segments stay one contiguous descriptor; plain pac
         ],
   );
   assert.equal(tsoSegments(q.sock.messages[0]!.datagrams.slice(0, segs), 0, sp), ipLen - hdrLen);
+});
+
+test('--src-port flow: every segment of a super-packet leaves on the lane its own 5-tuple hashes to', () => {
+  const r = rig('vxlan', { lanes: 16 });
+  const sp = superPacket();
+  r.tun.raw.add(sp);
+  const ip = sp.subarray(VIRTIO_NET_HDR_SIZE);
+  const hdrLen = 20 + (ip[32]! >> 4) * 4;
+  const mss = sp.readUInt16LE(4);
+  const segs = Math.ceil((ip.length - hdrLen) / mss);
+  // Plain packets of another flow to the same peer around the super-packet.
+  const spLane = laneOf(Buffer.from(ip), 16);
+  let sport = 4000;
+  while (laneOf(dgram('10.250.0.2', hdrLen + mss, 0, sport), 16) === spLane) sport++;
+  const a = dgram('10.250.0.2', hdrLen + mss, 1, sport);
+  const b = dgram('10.250.0.2', hdrLen + mss, 2, sport);
+  send(r, [a, sp, b]);
+  const lanes = r.sock.messages.map((m) => m.lane);
+  assert.equal(lanes.length, 2, `one train per flow: ${JSON.stringify(r.sock.sizes())}`);
+  const spMsg = r.sock.messages.find((m) => m.lane === spLane)!;
+  const other = r.sock.messages.find((m) => m.lane !== spLane)!;
+  assert.equal(spMsg.datagrams.length, segs);
+  assert.equal(tsoSegments(spMsg.datagrams, 22, sp), ip.length - hdrLen);
+  for (const d of spMsg.datagrams) assert.equal(laneOf(Buffer.from(d.subarray(22)), 16), spLane);
+  assert.deepEqual(
+    other.datagrams.map((d) => d.subarray(22)),
+    [a, b],
+  );
 });
