@@ -4,7 +4,10 @@
  * namespaces, veth, TUN). Per round: a fresh weft <-> weft VXLAN pair at its defaults, one
  * `iperf3 -u -l 64 -b 0` run, then both nodes' stats.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/small-packets.js [--rounds N] [--duration S] [--json PATH]
+ *   npx tsc -p tsconfig.json && node dist/bench/small-packets.js [--rounds N] [--duration S] [--streams N] [--json PATH]
+ *
+ * `--streams N` (default 1) runs N parallel iperf3 streams (`-P N`): N flows whose packets
+ * interleave in the sender's TUN reads, each hashed to its own source port (`--src-port flow`).
  *
  * Columns: iperf3's received packets/s and loss; datagrams weft forwarded (sender's UDP
  * txPackets) per second; sendmmsg calls per datagram and datagrams per UDP GSO train (egress,
@@ -33,7 +36,7 @@ interface Row {
   drops: string;
 }
 
-async function round(seconds: number): Promise<Row> {
+async function round(seconds: number, streams: number): Promise<Row> {
   const c = new Cleanup();
   try {
     const u = createUnderlay(c);
@@ -54,6 +57,7 @@ async function round(seconds: number): Promise<Row> {
     await sleep(500);
     const out = u.a.exec('iperf3', [
       '-c', '10.244.1.1', '-B', '10.244.0.1', '-u', '-l', '64', '-b', '0', '-t', String(seconds), '-J',
+      '-P', String(streams),
     ]); // prettier-ignore
     const sum = (
       JSON.parse(out) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } }
@@ -82,13 +86,14 @@ async function round(seconds: number): Promise<Row> {
 async function main(): Promise<void> {
   const rounds = Number(flag('--rounds') ?? 3);
   const seconds = Number(flag('--duration') ?? 4);
+  const streams = Number(flag('--streams') ?? 1);
   const rows: Row[] = [];
   console.log(
     '| round | iperf3 kpps | loss % | weft forwarded kpps | sendmmsg / datagram | datagrams / GSO train | recvmmsg / datagram | TUN write calls / datagram | drops |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (let r = 1; r <= rounds; r++) {
-    const x = await round(seconds);
+    const x = await round(seconds, streams);
     rows.push(x);
     console.log(
       `| ${r} | ${x.iperfKpps.toFixed(1)} | ${x.lossPct.toFixed(1)} | ${x.forwardedKpps.toFixed(1)} | ` +
@@ -97,7 +102,7 @@ async function main(): Promise<void> {
     );
   }
   const json = flag('--json');
-  if (json !== undefined) fs.writeFileSync(json, `${JSON.stringify({ seconds, rows }, null, 2)}\n`);
+  if (json !== undefined) fs.writeFileSync(json, `${JSON.stringify({ seconds, streams, rows }, null, 2)}\n`);
 }
 
 main().catch((e: unknown) => {

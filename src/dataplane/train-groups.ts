@@ -15,8 +15,9 @@
  *              common case: the segments of one super-packet), else found in or added to an
  *              open-addressed table (preallocated; its used slots are cleared after the batch).
  *   2. check   groups already contiguous and in lane order (e.g. one flow): stop, nothing moves.
- *   3. place   descriptors per lane, prefix sums; each group, in first-seen order, takes the next
- *              stretch of its lane; each descriptor the next place of its group.
+ *   3. place   each group's first place: the descriptors of the groups before it (pairwise for up
+ *              to SMALL groups; else a count per lane, prefix sums, and the groups of each lane in
+ *              first-seen order); each descriptor the next place of its group.
  *   4. move    offsets, lengths, addrs, ports and lanes through scratch arrays. The other
  *              descriptor arrays are written by stage 4, and a scatter-gather segment's payload
  *              slice is found from its head offset (`SegmentTails`), so it moves along.
@@ -27,6 +28,8 @@ import type { PacketBatch } from '../io/packet-batch';
 
 /** LANES is the number of distinct lane values (`PacketBatch.lanes` is a Uint8Array). */
 const LANES = 256;
+/** SMALL is the most groups placed by comparing groups pairwise instead of counting over lanes. */
+const SMALL = 8;
 
 /** TrainGroups puts one batch's descriptors in group order; see the module comment. */
 export class TrainGroups {
@@ -44,8 +47,6 @@ export class TrainGroups {
   private readonly table: Int32Array;
   private readonly shift: number;
   private readonly t32a: Uint32Array;
-  private readonly t32b: Uint32Array;
-  private readonly t32c: Uint32Array;
   private readonly t16: Uint16Array;
   private readonly t8: Uint8Array;
 
@@ -65,8 +66,6 @@ export class TrainGroups {
     this.table = new Int32Array(1 << bits);
     this.shift = 32 - bits;
     this.t32a = new Uint32Array(n);
-    this.t32b = new Uint32Array(n);
-    this.t32c = new Uint32Array(n);
     this.t16 = new Uint16Array(n);
     this.t8 = new Uint8Array(n);
   }
@@ -136,42 +135,50 @@ export class TrainGroups {
     for (let k = 0; k < groups; k++) table[gSlot[k]!] = 0;
     // Step 2.
     if (ordered && changes === groups - 1) return false;
-    // Step 3: laneAt[l] = first place of lane l; then each group's first place, in gSlot.
-    const laneAt = this.laneAt;
-    laneAt.fill(0);
-    for (let k = 0; k < groups; k++) laneAt[gLane[k]! + 1]! += gCount[k]!;
-    for (let l = 0; l < LANES; l++) laneAt[l + 1]! += laneAt[l]!;
-    for (let k = 0; k < groups; k++) {
-      const l = gLane[k]!;
-      gSlot[k] = laneAt[l]!;
-      laneAt[l]! += gCount[k]!;
+    // Step 3: each group's first place, in gSlot.
+    if (groups <= SMALL) {
+      // Few groups: a group's place is the size of the groups before it (lower lane, or the same
+      // lane and seen first).
+      for (let k = 0; k < groups; k++) {
+        const l = gLane[k]!;
+        let at = 0;
+        for (let j = 0; j < groups; j++) {
+          const lj = gLane[j]!;
+          if (lj < l || (lj === l && j < k)) at += gCount[j]!;
+        }
+        gSlot[k] = at;
+      }
+    } else {
+      // laneAt[l] = first place of lane l, then the groups of each lane in first-seen order.
+      const laneAt = this.laneAt;
+      laneAt.fill(0);
+      for (let k = 0; k < groups; k++) laneAt[gLane[k]! + 1]! += gCount[k]!;
+      for (let l = 0; l < LANES; l++) laneAt[l + 1]! += laneAt[l]!;
+      for (let k = 0; k < groups; k++) {
+        const l = gLane[k]!;
+        gSlot[k] = laneAt[l]!;
+        laneAt[l]! += gCount[k]!;
+      }
     }
     const dest = this.dest;
     for (let i = 0; i < count; i++) dest[i] = gSlot[group[i]!]!++;
     // Step 4.
-    const offsets = b.offsets;
-    const lengths = b.lengths;
-    const t32a = this.t32a;
-    const t32b = this.t32b;
-    const t32c = this.t32c;
+    move32(b.offsets, dest, this.t32a, count);
+    move32(b.lengths, dest, this.t32a, count);
+    move32(addrs, dest, this.t32a, count);
     const t16 = this.t16;
+    for (let i = 0; i < count; i++) t16[dest[i]!] = ports[i]!;
+    for (let i = 0; i < count; i++) ports[i] = t16[i]!;
     const t8 = this.t8;
-    for (let i = 0; i < count; i++) {
-      const d = dest[i]!;
-      t32a[d] = offsets[i]!;
-      t32b[d] = lengths[i]!;
-      t32c[d] = addrs[i]!;
-      t16[d] = ports[i]!;
-      t8[d] = lanes[i]!;
-    }
-    for (let i = 0; i < count; i++) {
-      offsets[i] = t32a[i]!;
-      lengths[i] = t32b[i]!;
-      addrs[i] = t32c[i]!;
-      ports[i] = t16[i]!;
-      lanes[i] = t8[i]!;
-    }
+    for (let i = 0; i < count; i++) t8[dest[i]!] = lanes[i]!;
+    for (let i = 0; i < count; i++) lanes[i] = t8[i]!;
     this.reordered++;
     return true;
   }
+}
+
+/** move32 puts a[i] at a[dest[i]] for i < n, through `tmp`. */
+function move32(a: Uint32Array, dest: Uint32Array, tmp: Uint32Array, n: number): void {
+  for (let i = 0; i < n; i++) tmp[dest[i]!] = a[i]!;
+  for (let i = 0; i < n; i++) a[i] = tmp[i]!;
 }

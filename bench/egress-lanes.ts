@@ -1,0 +1,187 @@
+/**
+ * egress-lanes: CPU per datagram of the offload egress's stages 2-4 (`OffloadEgress.processBatch`:
+ * unpack / TSO cut, route + encapsulation, grouping, trains), with and without `--src-port flow`
+ * pool lanes, over in-memory fakes (no TUN, no socket, one core):
+ *   tso    8 copies of the offload fixture's largest kernel TSO super-packet per batch (one TCP
+ *          flow, scatter-gather segments; what a single TCP stream sends),
+ *   mixed  32 plain 64-byte UDP packets of 4 flows interleaved packet by packet (4 lanes).
+ * The lanes' cost is the `flow` row minus the `fixed` row. Rows alternate, `--reps` times each;
+ * figures are medians. Prints the datagrams per UDP GSO message too.
+ *
+ *   npx tsc -p tsconfig.json && node dist/bench/egress-lanes.js [--time MS] [--reps N]
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { EgressStages } from '../src/dataplane/egress';
+import { OffloadEgress } from '../src/dataplane/egress-offload';
+import { makeVxlanConfig, newDropCounters } from '../src/encap';
+import { flowSourcePort } from '../src/encap/flow-hash';
+import { newIoCounters } from '../src/io/counters';
+import type { PacketBatch } from '../src/io/packet-batch';
+import { ipv4ToU32, macToBuffer, u32ToIpv4 } from '../src/net/addr';
+import { isGso } from '../src/offload/tso';
+import { RouteTable, indexPeers } from '../src/route/route-table';
+import { Router } from '../src/route/router';
+import { ChannelTun, ipv4, udp } from '../src/testing';
+import { VIRTIO_NET_HDR_SIZE } from '../src/wire/virtio-net-hdr';
+
+function flag(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+/**
+ * SlotTun holds fixed reads in the batch's read slots; each read only restores the descriptors
+ * and the virtio-net headers (a plain packet's encapsulation writes over its header in place).
+ */
+class SlotTun {
+  private batch: PacketBatch | null = null;
+  private readonly vnet: Buffer[];
+  constructor(private readonly reads: Buffer[]) {
+    this.vnet = reads.map((r) => r.subarray(0, VIRTIO_NET_HDR_SIZE));
+  }
+  onReadable(): void {}
+  readBatch(batch: PacketBatch, max = batch.capacity): number {
+    const n = Math.min(max, this.reads.length);
+    if (this.batch !== batch) {
+      this.batch = batch;
+      for (let k = 0; k < n; k++) this.reads[k]!.copy(batch.buffer, batch.dataOffset(k));
+    }
+    for (let k = 0; k < n; k++) {
+      batch.buffer.set(this.vnet[k]!, batch.dataOffset(k));
+      batch.offsets[k] = batch.dataOffset(k);
+      batch.lengths[k] = this.reads[k]!.length;
+    }
+    batch.count = n;
+    return n;
+  }
+}
+
+function fixtureSuperPacket(): Buffer {
+  const f = fs.readFileSync(
+    path.join(__dirname, '..', '..', 'test', 'fixtures', 'offload', 'kernel-vnet-tcp.bin'),
+  );
+  let best = Buffer.alloc(0);
+  for (let o = 0; o < f.length;) {
+    const len = f.readUInt32LE(o);
+    const r = f.subarray(o + 4, o + 4 + len);
+    if (isGso(r, 0) && r[VIRTIO_NET_HDR_SIZE]! >> 4 === 4 && r.length > best.length) best = Buffer.from(r);
+    o += 4 + len;
+  }
+  return best;
+}
+
+interface Setup {
+  egress: OffloadEgress;
+  tun: SlotTun;
+  stages: EgressStages;
+  messages: () => number;
+}
+
+function setup(reads: Buffer[], dst: number, lanes: number): Setup {
+  const subnet = `${u32ToIpv4(dst & 0xffffff00)}/24`;
+  const peer = {
+    subnet,
+    publicIp: '192.0.2.2',
+    publicIpU32: ipv4ToU32('192.0.2.2'),
+    vtepMac: macToBuffer('0e:00:00:00:00:02'),
+    backend: 'vxlan' as const,
+  };
+  const stages = new EgressStages(
+    new ChannelTun(),
+    new Router(RouteTable.build(indexPeers([peer]))),
+    {
+      backend: 'vxlan',
+      vxlan: makeVxlanConfig({ localMac: macToBuffer('0e:00:00:00:00:01') }),
+      port: 8472,
+      pathMtu: 1450,
+      lanes,
+    },
+    newDropCounters(),
+  );
+  const tun = new SlotTun(reads);
+  let msgs = 0;
+  const sock = {
+    counters: newIoCounters(),
+    resetMtuSplit: (): void => {},
+    onceWritable: (): void => {},
+    sendBatchGso: (b: PacketBatch): number => {
+      for (let i = 0; i < b.count;) {
+        msgs++;
+        i += b.gsoSizes[i]! > 0 && b.trains[i]! >= 2 ? b.trains[i]! : 1;
+      }
+      return b.count;
+    },
+  };
+  const egress = new OffloadEgress(tun, sock, stages, { prefix: 22, readSlots: 32 });
+  return { egress, tun, stages, messages: () => msgs };
+}
+
+/** run drains for `ms` and returns ns per datagram and datagrams per message. */
+function run(s: Setup, ms: number): { ns: number; perMsg: number } {
+  const p0 = s.stages.packets;
+  const m0 = s.messages();
+  const t0 = process.hrtime.bigint();
+  const end = t0 + BigInt(ms) * 1_000_000n;
+  let t = t0;
+  while (t < end) {
+    for (let k = 0; k < 50; k++) s.egress.drain();
+    t = process.hrtime.bigint();
+  }
+  const pkts = s.stages.packets - p0;
+  if (s.stages.drops.some((d) => d !== 0)) throw new Error(`drops: ${s.stages.drops.join(',')}`);
+  return { ns: Number(t - t0) / pkts, perMsg: pkts / (s.messages() - m0) };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+function main(): void {
+  const ms = flag('--time', 300);
+  const reps = flag('--reps', 7);
+  const sp = fixtureSuperPacket();
+  const spDst = sp.readUInt32BE(VIRTIO_NET_HDR_SIZE + 16);
+  const tso = Array.from({ length: 8 }, () => sp);
+  // Four UDP flows to 10.244.1.7 that hash to four different lanes of 16.
+  const dst = ipv4ToU32('10.244.1.7');
+  const pkt = (sport: number): Buffer =>
+    Buffer.concat([
+      Buffer.alloc(VIRTIO_NET_HDR_SIZE),
+      ipv4('10.244.0.5', '10.244.1.7', 17, udp(sport, 5001, Buffer.alloc(36, 1))),
+    ]);
+  const sports: number[] = [];
+  const lanesSeen = new Set<number>();
+  for (let sport = 4000; sports.length < 4; sport++) {
+    const p = pkt(sport);
+    const l = flowSourcePort(p, VIRTIO_NET_HDR_SIZE, p.length - VIRTIO_NET_HDR_SIZE, 0, 15);
+    if (lanesSeen.has(l)) continue;
+    lanesSeen.add(l);
+    sports.push(sport);
+  }
+  const mixed = Array.from({ length: 32 }, (_, k) => pkt(sports[k % 4]!));
+  const rows: [string, Setup][] = [
+    ['tso, fixed', setup(tso, spDst, 0)],
+    ['tso, flow (16 lanes)', setup(tso, spDst, 16)],
+    ['mixed 4 flows, fixed', setup(mixed, dst, 0)],
+    ['mixed 4 flows, flow (16 lanes)', setup(mixed, dst, 16)],
+  ];
+  for (const [, s] of rows) run(s, 100); // warm up every shape before timing any
+  const ns = rows.map(() => [] as number[]);
+  const per = rows.map(() => 0);
+  for (let r = 0; r < reps; r++) {
+    rows.forEach(([, s], k) => {
+      const x = run(s, ms);
+      ns[k]!.push(x.ns);
+      per[k] = x.perMsg;
+    });
+  }
+  console.log('| case | ns per datagram (median) | datagrams per GSO message |');
+  console.log('|---|---:|---:|');
+  rows.forEach(([name], k) =>
+    console.log(`| ${name} | ${median(ns[k]!).toFixed(1)} | ${per[k]!.toFixed(1)} |`),
+  );
+}
+
+main();
