@@ -2,7 +2,8 @@
  * udp-trains: stage 4 of the offload egress (egress-offload.ts): group the encapsulated
  * descriptors of one batch into UDP GSO trains, in place, for one `sendBatchGso`.
  *
- * A train is a run of consecutive descriptors (batch order is kept: nothing is reordered) to the
+ * A train is a run of consecutive descriptors (this stage reorders nothing; stage 3b,
+ * train-groups.ts, has made each peer's and lane's descriptors adjacent) to the
  * same peer address, port and pool lane (`--src-port flow`: one lane is one socket, so a train
  * never mixes them), where every datagram has the first one's size `g` except the last, which may
  * be shorter (it then ends the train): the kernel cuts a UDP_SEGMENT payload at every g bytes
