@@ -80,7 +80,7 @@ export class OffloadIngress extends SocketRecvLoop {
     // Coalescing gathers super-packets from where their segments were received: no arena.
     const descriptors = opts.gro ? slots * 64 : slots;
     this.batch = new PacketBatch(slots, slotSize, HEADROOM, descriptors);
-    this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors, opts.mtu, true) : null;
+    this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors, opts.mtu) : null;
     this.written = new Uint8Array(this.batch.offsets.length);
   }
 
@@ -150,7 +150,7 @@ export class OffloadIngress extends SocketRecvLoop {
       }
       return c;
     }
-    co.begin(b.buffer, b.buffer.length, b.buffer.length);
+    co.begin(b.buffer);
     for (let k = 0; k < c; k++) co.add(offsets[k]!, lengths[k]!);
     const m = co.finish(offsets, lengths, b.trains);
     if (co.dropped > 0) {
