@@ -52,6 +52,7 @@ import {
   ipv4IsFragment,
   ipv4Protocol,
   ipv4TotalLength,
+  readI32,
   setIpv4Checksum,
   setIpv4TotalLength,
 } from '../wire/ipv4';
@@ -75,7 +76,6 @@ import {
   tcpChecksum,
   tcpFlags,
   tcpHeaderLength,
-  tcpSeq,
   TCP_ACK,
   TCP_MIN_HEADER_SIZE,
   TCP_OFF_ACK,
@@ -142,7 +142,7 @@ export class TcpCoalescer {
   private readonly gsoSize: Uint16Array; // payload bytes of the first segment
   private readonly hdrLen: Uint16Array; // IP + TCP header length (0 = not a TCP candidate)
   private readonly l4Off: Uint16Array; // IP header length
-  private readonly nextSeq: Float64Array; // expected sequence number of the next segment
+  private readonly nextSeq: Int32Array; // expected sequence number of the next segment (as an int32)
   private readonly open: Uint8Array; // 1 while segments may still be appended
   private readonly lastFlags: Uint8Array; // TCP flags of the last segment appended
   private readonly firstIn: Uint32Array; // first input packet of the output
@@ -182,7 +182,7 @@ export class TcpCoalescer {
     this.gsoSize = new Uint16Array(maxPackets);
     this.hdrLen = new Uint16Array(maxPackets);
     this.l4Off = new Uint16Array(maxPackets);
-    this.nextSeq = new Float64Array(maxPackets);
+    this.nextSeq = new Int32Array(maxPackets);
     this.open = new Uint8Array(maxPackets);
     this.lastFlags = new Uint8Array(maxPackets);
     this.firstIn = new Uint32Array(maxPackets);
@@ -235,7 +235,8 @@ export class TcpCoalescer {
       const th = off + l4;
       const payload = len - hl;
       const flags = tcpFlags(buf, th);
-      const seq = tcpSeq(buf, th);
+      // Sequence numbers as int32: a uint32 above 2^31 would be a heap number, an allocation.
+      const seq = readI32(buf, th + TCP_OFF_SEQ);
       const lo = n > SEARCH_DEPTH ? n - SEARCH_DEPTH : 0;
       for (let j = n - 1; j >= lo; j--) {
         if (this.hdrLen[j] === 0 || !this.sameFlow(j, off, l4)) continue;
@@ -274,7 +275,7 @@ export class TcpCoalescer {
       this.hdrLen[n] = hl;
       this.l4Off[n] = l4;
       this.gsoSize[n] = len - hl;
-      this.nextSeq[n] = (tcpSeq(buf, off + l4) + (len - hl)) % 0x100000000;
+      this.nextSeq[n] = (readI32(buf, off + l4 + TCP_OFF_SEQ) + (len - hl)) | 0;
       this.lastFlags[n] = tcpFlags(buf, off + l4);
       this.open[n] = (this.lastFlags[n]! & TCP_PSH) === 0 ? 1 : 0;
     } else {
@@ -508,7 +509,7 @@ export class TcpCoalescer {
     else this.check(j, p, checksumAdd(this.buf, off + l4, hl - l4, ps), i);
     this.outLen[j] = this.outLen[j]! + payload;
     this.segs[j] = this.segs[j]! + 1;
-    this.nextSeq[j] = (this.nextSeq[j]! + payload) % 0x100000000;
+    this.nextSeq[j] = (this.nextSeq[j]! + payload) | 0;
     this.lastFlags[j] = flags;
     if ((flags & TCP_PSH) !== 0 || payload < this.gsoSize[j]!) this.open[j] = 0;
     return true;

@@ -33,6 +33,7 @@ import {
   ipv4HeaderLength,
   ipv4Id,
   ipv4Protocol,
+  readI32,
   setIpv4Checksum,
   setIpv4Id,
   setIpv4TotalLength,
@@ -48,10 +49,10 @@ import {
   setTcpSeq,
   tcpFlags,
   tcpHeaderLength,
-  tcpSeq,
   TCP_CWR,
   TCP_FIN,
   TCP_MIN_HEADER_SIZE,
+  TCP_OFF_SEQ,
   TCP_PSH,
 } from '../wire/tcp';
 import {
@@ -336,7 +337,8 @@ export class TsoSegmenter {
     const hdrLen = this.headerLen;
     const gso = this.gsoSize;
     const tcpOff = pktOff + l4;
-    const seq0 = tcpSeq(buf, tcpOff);
+    // As an int32: a uint32 above 2^31 would be a heap number, one allocation per super-packet.
+    const seq0 = readI32(buf, tcpOff + TCP_OFF_SEQ);
     const flags = tcpFlags(buf, tcpOff);
     const id0 = v6 ? 0 : ipv4Id(buf, pktOff);
     for (let i = 0; i < segs; i++) {
@@ -348,7 +350,7 @@ export class TsoSegmenter {
       if (i > 0) f &= ~TCP_CWR;
       if (i < segs - 1) f &= ~(TCP_FIN | TCP_PSH);
       setTcpFlags(dst, th, f);
-      setTcpSeq(dst, th, (seq0 + i * gso) >>> 0);
+      setTcpSeq(dst, th, (seq0 + i * gso) | 0);
       setTcpChecksum(dst, th, 0);
       let pseudo: number;
       if (v6) {
