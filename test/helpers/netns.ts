@@ -1,8 +1,9 @@
 /**
  * netns: what the namespace tests add to the lab harness in src/testing/ (namespaces, veth,
  * processes, cleanup by PID, the kernel flannel VTEP, `weft link`), which this module re-exports:
- * the root check, the kernel-vs-weft testbed, ping and a hashed TCP transfer.
+ * the root check, the kernel-vs-weft testbed, ping and a hashed TCP transfer (and its assertion).
  */
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Cleanup } from '../../src/testing/cleanup';
@@ -199,4 +200,20 @@ export async function tcpTransfer(
     sha256Received: hash.digest('hex'),
     ms: Date.now() - t0,
   };
+}
+
+/**
+ * assertTcpTransfer is tcpTransfer followed by the check every transfer test makes: every byte
+ * arrived and the SHA-256 of what arrived is that of what was sent. Returns the result.
+ */
+export async function assertTcpTransfer(
+  server: Netns,
+  client: Netns,
+  o: Parameters<typeof tcpTransfer>[2],
+): Promise<TransferResult> {
+  const r = await tcpTransfer(server, client, o);
+  const what = `TCP ${client.name} -> ${o.addr}:${o.port ?? 5001}`;
+  assert.equal(r.bytesReceived, r.bytesSent, `${what}: bytes received`);
+  assert.equal(r.sha256Received, r.sha256Sent, `${what}: SHA-256`);
+  return r;
 }
