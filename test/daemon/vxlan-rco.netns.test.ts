@@ -20,7 +20,7 @@ import { addKernelFlannelPeer, setupKernelFlannel } from '../../src/testing/kern
 import { cleanupFor } from '../../src/testing/cleanup';
 import { decodeFields, startCapture } from '../helpers/capture';
 import { assertTcpTransfer } from '../helpers/netns';
-import { CONFIG, needRoot, nodeInfo, waitRoutes } from './cluster-helpers';
+import { CONFIG, needRoot, nodeInfo, vxlanLeaseAttrs, waitRoutes } from './cluster-helpers';
 
 /** RCO_C is the VXLAN "C" flag in tshark's 16-bit `vxlan.flags` (byte 1, 0x20). */
 const RCO_C = 0x0020;
@@ -50,15 +50,19 @@ function rcoFrames(pcap: string, sender: string): { frames: number; rco: number;
   return { frames: rows.length, rco, sample: JSON.stringify(rows.slice(0, 5)) };
 }
 
-test('weft run --vxlan-rco, two nodes on the embedded store: byte-exact TCP both ways, RCO on the wire', async (t) => {
+/** pair builds a two-node testbed on the embedded store with the daemon tests' network config. */
+async function pair(t: { after(fn: () => unknown): void }, tag: string) {
   needRoot();
-  const tb = await Testbed.create({ store: 'embedded', tag: 'tr', nodes: 2 });
+  const tb = await Testbed.create({ store: 'embedded', tag, nodes: 2 });
   t.after(() => tb.cleanup());
   const c = cleanupFor(t);
   tb.writeConfig(CONFIG);
   const [n1, n2] = tb.nodes as [TestbedNode, TestbedNode];
-  const ns1 = Netns.attach(c, n1.ns);
-  const ns2 = Netns.attach(c, n2.ns);
+  return { tb, c, n1, n2, ns1: Netns.attach(c, n1.ns), ns2: Netns.attach(c, n2.ns) };
+}
+
+test('weft run --vxlan-rco, two nodes on the embedded store: byte-exact TCP both ways, RCO on the wire', async (t) => {
+  const { tb, c, n1, n2, ns1, ns2 } = await pair(t, 'tr');
   const cap = await startCapture(c, ns2, n2.dev);
   tb.startWeft(n1, ['--vxlan-rco']);
   tb.startWeft(n2, ['--vxlan-rco']);
@@ -94,14 +98,7 @@ test('weft run --vxlan-rco, two nodes on the embedded store: byte-exact TCP both
 });
 
 test('weft run --vxlan-rco <-> a kernel flannel.1 with remcsumtx remcsumrx (lease in the store): byte-exact TCP, RCO both ways', async (t) => {
-  needRoot();
-  const tb = await Testbed.create({ store: 'embedded', tag: 'tk', nodes: 2 });
-  t.after(() => tb.cleanup());
-  const c = cleanupFor(t);
-  tb.writeConfig(CONFIG);
-  const [nw, nk] = tb.nodes as [TestbedNode, TestbedNode];
-  const nsw = Netns.attach(c, nw.ns);
-  const nsk = Netns.attach(c, nk.ns);
+  const { tb, c, n1: nw, n2: nk, ns1: nsw, ns2: nsk } = await pair(t, 'tk');
 
   // The kernel node, as flanneld sets it up, plus RCO both ways; its lease as flanneld writes it.
   const k = setupKernelFlannel(nsk, {
@@ -114,17 +111,7 @@ test('weft run --vxlan-rco <-> a kernel flannel.1 with remcsumtx remcsumrx (leas
   assert.match(nsk.ip('-d', 'link', 'show', k.dev), /remcsumtx remcsumrx/);
   const store = new EmbeddedStore({ dir: tb.storeDir });
   t.after(() => store.close());
-  await store.createLease(
-    { subnet: parseIpv4Cidr('10.244.200.0/24') },
-    {
-      publicIp: nk.ip,
-      publicIpv6: null,
-      backendType: 'vxlan',
-      backendData: { VNI: 1, VtepMAC: k.mac },
-      backendV6Data: null,
-    },
-    86400,
-  );
+  await store.createLease({ subnet: parseIpv4Cidr('10.244.200.0/24') }, vxlanLeaseAttrs(nk.ip, k.mac), 86400);
 
   const cap = await startCapture(c, nsk, nk.dev);
   tb.startWeft(nw, ['--vxlan-rco']);

@@ -17,7 +17,7 @@ import { createUnderlay, type Netns, type Underlay } from '../../src/testing/net
 import type { Proc } from '../../src/testing/proc';
 import { uniqueName, waitFor } from '../../src/testing/shell';
 import { isRoot } from '../../src/testing/tools';
-import { startWeftLink } from '../../src/testing/weft-link';
+import { startWeftLink, type WeftLink } from '../../src/testing/weft-link';
 
 export { REPO_ROOT, WEFT_BIN } from './paths';
 export { Cleanup, cleanupFor } from '../../src/testing/cleanup';
@@ -46,15 +46,20 @@ export interface KernelVsWeft {
  * kernel's default offloads (so its inner TCP/UDP checksums reach weft partial, see
  * disableTxChecksumOffload) and 10.244.1.1/32 on `u.b`'s lo as the pod stand-in behind the weft
  * node that startWeftVsKernel later starts in `u.b`. `txChecksum: 'off'` applies flannel's
- * workaround instead, for the one test that shows the complete-checksum path too.
+ * workaround instead, for the one test that shows the complete-checksum path too; `remcsum` gives
+ * the kernel VTEP VXLAN RCO both ways (`remcsumtx remcsumrx`).
  */
-export function setupKernelVsWeft(cleanup: Cleanup, o: { txChecksum?: 'on' | 'off' } = {}): KernelVsWeft {
+export function setupKernelVsWeft(
+  cleanup: Cleanup,
+  o: { txChecksum?: 'on' | 'off'; remcsum?: boolean } = {},
+): KernelVsWeft {
   const u = createUnderlay(cleanup);
   const k = setupKernelFlannel(u.a, {
     local: u.aIp,
     underlayDev: u.aDev,
     subnet: '10.244.0.0/24',
     underlayMtu: u.mtu,
+    remcsum: o.remcsum,
   });
   if (o.txChecksum === 'off') disableTxChecksumOffload(u.a, k.dev);
   u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
@@ -78,6 +83,50 @@ export async function startWeftVsKernel(
   if (w.mac === null) throw new Error(`weft vxlan printed no VTEP MAC: ${w.startLine}`);
   addKernelFlannelPeer(u.a, k, { subnet: '10.244.1.0/24', mac: w.mac, publicIp: u.bIp });
   return { proc: w.proc, mac: w.mac, startLine: w.startLine };
+}
+
+/** PAIR_MAC_A / PAIR_MAC_B are the VTEP MACs of startWeftPair's nodes (VXLAN). */
+export const PAIR_MAC_A = '0e:00:00:00:0a:01';
+export const PAIR_MAC_B = '0e:00:00:00:0b:02';
+
+/** WeftPair is two `weft link` nodes peered over an underlay, and their TUN device names. */
+export interface WeftPair {
+  a: WeftLink;
+  b: WeftLink;
+  devA: string;
+  devB: string;
+}
+
+/**
+ * startWeftPair starts `weft link` in `u.a` (10.244.0.1/32, TUN named from `devPrefix` + a) and
+ * `u.b` (10.244.1.1/32), each the other's peer for its /24 (`backend` vxlan: with VTEP MACs
+ * PAIR_MAC_A / PAIR_MAC_B; udp: flannel-UDP), with `flags` on both and `aFlags` / `bFlags` on one.
+ */
+export async function startWeftPair(
+  u: Underlay,
+  o: {
+    backend?: 'vxlan' | 'udp';
+    flags?: string[];
+    aFlags?: string[];
+    bFlags?: string[];
+    devPrefix?: string;
+  } = {},
+): Promise<WeftPair> {
+  const backend = o.backend ?? 'vxlan';
+  const vxlan = backend === 'vxlan';
+  const devA = uniqueName(`${o.devPrefix ?? 'w'}a`);
+  const devB = uniqueName(`${o.devPrefix ?? 'w'}b`);
+  const a = await startWeftLink(u.a, [
+    '--backend', backend, '--dev', devA, '--local', u.aIp, '--address', '10.244.0.1/32',
+    ...(vxlan ? ['--vtep-mac', PAIR_MAC_A] : []), '--peer', `10.244.1.0/24=${u.bIp}${vxlan ? `,${PAIR_MAC_B}` : ''}`,
+    ...(o.flags ?? []), ...(o.aFlags ?? []),
+  ]); // prettier-ignore
+  const b = await startWeftLink(u.b, [
+    '--backend', backend, '--dev', devB, '--local', u.bIp, '--address', '10.244.1.1/32',
+    ...(vxlan ? ['--vtep-mac', PAIR_MAC_B] : []), '--peer', `10.244.0.0/24=${u.aIp}${vxlan ? `,${PAIR_MAC_A}` : ''}`,
+    ...(o.flags ?? []), ...(o.bFlags ?? []),
+  ]); // prettier-ignore
+  return { a, b, devA, devB };
 }
 
 /** PingResult is ping's summary line. */
