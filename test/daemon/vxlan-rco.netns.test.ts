@@ -3,7 +3,8 @@
  * them), at default offloads, in the testbed's namespaces:
  * - two weft nodes, both with `--vxlan-rco`: SHA-256-checked TCP both ways; the underlay capture
  *   (dumpcap on the receiving node, decoded by tshark) shows the data frames carrying the RCO flag
- *   and the inner TCP checksum start; the counters show RCO frames sent and received, no drops;
+ *   and the inner TCP checksum start; the counters show RCO frames sent, received and coalesced,
+ *   no drops;
  * - a weft node and a flannel-style kernel VXLAN node made with `remcsumtx remcsumrx` (its lease
  *   written to the store as flanneld writes it): SHA-256-checked TCP both ways, RCO frames in both
  *   directions on the wire, and the kernel device counts no frame errors.
@@ -82,6 +83,12 @@ test('weft run --vxlan-rco, two nodes on the embedded store: byte-exact TCP both
   ] as const) {
     assert.ok((s.egress.rcoFrames ?? 0) > 100, `${name} sent RCO frames: ${JSON.stringify(s.egress)}`);
     assert.ok((s.ingress.rcoFrames ?? 0) > 100, `${name} received RCO frames: ${JSON.stringify(s.ingress)}`);
+    // Their partial segments coalesce like complete ones (pure ACKs aside, every frame merges).
+    const merged = s.offload?.segmentsMerged ?? 0;
+    assert.ok(
+      merged > (s.ingress.rcoFrames ?? 0) / 2,
+      `${name} coalesced RCO segments: ${JSON.stringify(s.offload)}`,
+    );
     assert.deepEqual(s.ingressDrops, {}, `${name}: ${JSON.stringify(s.ingressDrops)}`);
     assert.deepEqual(s.egressDrops, {}, `${name}: ${JSON.stringify(s.egressDrops)}`);
   }

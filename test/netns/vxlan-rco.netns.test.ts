@@ -5,8 +5,9 @@
  *   byte-exact TCP both ways, and RCO frames in both directions (weft's counters);
  * - the same kernel peer against weft without `--vxlan-rco`: the kernel's RCO frames are dropped
  *   as vxlan_rco_disabled, as a kernel VTEP without remcsumrx drops them;
- * - weft <-> weft, both `--vxlan-rco`: byte-exact both ways, RCO frames sent and received; and
- *   with the receiver on the plain path (`--offload off`), where weft completes the checksums.
+ * - weft <-> weft, both `--vxlan-rco`: byte-exact both ways, RCO frames sent, received and
+ *   coalesced; and with the receiver on the plain path (`--offload off`), where weft completes
+ *   the checksums.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -88,6 +89,12 @@ test('weft <-> weft, both --vxlan-rco: byte-exact TCP both ways, RCO frames sent
   const sb = await readWeftStats(b.proc);
   assert.ok((sa.egress.rcoFrames ?? 0) > 100, JSON.stringify(sa.egress));
   assert.ok((sb.ingress.rcoFrames ?? 0) > 100, JSON.stringify(sb.ingress));
+  // Partial segments coalesce like complete ones: most of B's RCO frames reach its TUN merged.
+  const merged = sb.offload?.segmentsMerged ?? 0;
+  assert.ok(
+    merged > (sb.ingress.rcoFrames ?? 0) / 2,
+    `RCO segments coalesced: ${JSON.stringify(sb.offload)}`,
+  );
   for (const s of [sa, sb]) assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
   assert.equal(await a.proc.stop(), 0, a.proc.log);
   assert.equal(await b.proc.stop(), 0, b.proc.log);

@@ -338,6 +338,37 @@ describe('TCP coalescing', () => {
     }
   });
 
+  test('RCO: segments cut with partial checksums (--vxlan-rco sender) coalesce back into the same super-packet', () => {
+    const noFin = gsoRecs.filter((x) => !hasFin(x));
+    for (const r of noFin) {
+      const buf = Buffer.alloc(300_000);
+      const seg = new TsoSegmenter();
+      seg.partialChecksums = true;
+      const n = seg.segment(Buffer.from(r), 0, 10, r.length - 10, buf, 64, 200_000, PREFIX);
+      assert.ok(n > 1);
+      const pkts: Array<[number, number]> = [];
+      for (let i = 0; i < n; i++)
+        pkts.push([64 + i * seg.stride + PREFIX, i < n - 1 ? seg.stride - PREFIX : seg.lastLen]);
+      const l4 = decodeVnetHdr(r, 0).csumStart;
+      for (const [o, l] of pkts) {
+        const pseudo = l4 === 20 ? pseudoSumIpv4(buf, o, 6, l - l4) : pseudoSumIpv6(buf, o, 6, l - l4);
+        assert.equal(
+          buf.readUInt16BE(o + l4 + 16),
+          checksumFold(pseudo),
+          'the segment leaves its checksum partial',
+        );
+      }
+      const { c, writes } = coalesce(buf, pkts);
+      assert.equal(c.outputs, 1, 'partial segments merge like complete ones');
+      assert.equal(c.stats.partialCsum, n, 'every merged segment counted as partial');
+      assert.equal(c.stats.badChecksum, 0);
+      const h = decodeVnetHdr(writes[0]!, 0);
+      const k = decodeVnetHdr(r, 0);
+      assert.deepEqual({ ...h, hdrLen: 0 }, { ...k, hdrLen: 0, gsoType: k.gsoType & 0x7f });
+      assert.deepEqual(writes[0]!.subarray(10), r.subarray(10));
+    }
+  });
+
   test('a segment whose checksum is wrong is dropped alone; the rest go out one by one, untouched', () => {
     const r = gsoRecs.find((x) => !hasFin(x))!;
     const buf = Buffer.alloc(300_000);
