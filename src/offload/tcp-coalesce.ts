@@ -11,9 +11,9 @@
  *   - sequence-adjacent (append only); nothing after PSH or after a segment shorter than the
  *     first one; no segment bigger than the first; payload > 0; at most 65535 bytes of IP packet;
  *   - every merged segment's checksum must validate (checked by one sum-only pass over the payloads
- *     where they were received). When one does not,
- *     the super-packet is not written: its segments go out one by one, in order, and only the bad
- *     one is dropped and counted (`dropped`), so TCP retransmits one segment, not the whole run;
+ *     where they were received). When one does not, the super-packet is not written: its
+ *     segments go out one by one, in order, and only the bad one is dropped and counted
+ *     (`dropped`), so TCP retransmits one segment, not the whole run;
  *   - a segment whose checksum is partial (only the pseudo-header sum, as a kernel sender leaves it
  *     over veth; src/offload/partial-csum.ts) carries nothing to validate: it is merged unchecked,
  *     and the super-packet's NEEDS_CSUM has the kernel complete the sum. A packet written alone
@@ -137,7 +137,7 @@ export class TcpCoalescer {
 
   // Per output (index = output number in this batch).
   private readonly outLen: Uint32Array; // IP packet length so far
-  private readonly srcOff: Uint32Array; // first packet's offset (headers compared against it; rewritten when merged)
+  private readonly srcOff: Uint32Array; // first packet's offset (headers compared against it; `finish` rewrites them when merged)
   private readonly segs: Uint16Array; // segments in this output (1 = plain)
   private readonly gsoSize: Uint16Array; // payload bytes of the first segment
   private readonly hdrLen: Uint16Array; // IP + TCP header length (0 = not a TCP candidate)
