@@ -68,7 +68,8 @@ test('control: one small object per packet is caught by the same measurement', a
 // TSO: one step cuts the largest IPv4 and the largest IPv6 kernel super-packet of the fixture,
 // headers only (VXLAN egress) and copied (flannel-UDP egress), every other time with RCO's
 // partial checksums. Coalescing: one step merges their segments back.
-const TSO_CALLS = 60_000; // x 4 super-packets: ~10 MB of heap if each allocated a 12-byte number
+const TSO_WARMUP = 10_000;
+const TSO_CALLS = 60_000; // x 4 super-packets: ~3 MB of heap if each allocated a 12-byte number
 
 function kernelSuperPackets(): Buffer[] {
   const b = readFileSync(
@@ -110,20 +111,27 @@ function tsoStep(): { step: () => void; superPackets: () => number; segments: ()
   return { step, superPackets: () => supers, segments: () => segs };
 }
 
+/**
+ * perSuperPacket measures `step` twice and keeps the smaller heap growth and GC count: a one-off
+ * (code the compiler installs late on a busy machine, some 100-200 KB) lands in one run only, an
+ * allocation per super-packet in both.
+ */
 async function perSuperPacket(step: () => void, perStep: number) {
   const gcs = gcCounter();
   try {
-    const m = await measureHeap(step, 2000, TSO_CALLS, getGc(), gcs.count);
-    return { perSuper: m.bytes / (TSO_CALLS * perStep), gcs: m.gcs };
+    const m1 = await measureHeap(step, TSO_WARMUP, TSO_CALLS, getGc(), gcs.count);
+    const m2 = await measureHeap(step, 0, TSO_CALLS, getGc(), gcs.count);
+    return { perSuper: Math.min(m1.bytes, m2.bytes) / (TSO_CALLS * perStep), gcs: Math.min(m1.gcs, m2.gcs) };
   } finally {
     gcs.stop();
   }
 }
 
-test('TSO segmentation allocates nothing per super-packet (IPv4 and IPv6, scatter-gather and copying, seq > 2^31)', async () => {
+test('TSO segmentation allocates nothing per super-packet (IPv4 and IPv6, scatter-gather and copying, seq > 2^31)', async (ctx) => {
   const t = tsoStep();
   const r = await perSuperPacket(t.step, 4);
-  assert.equal(t.superPackets(), (2000 + TSO_CALLS) * 4, 'every super-packet segmented');
+  ctx.diagnostic(`${r.perSuper.toFixed(3)} B/super-packet, ${r.gcs} GCs`);
+  assert.equal(t.superPackets(), (TSO_WARMUP + 2 * TSO_CALLS) * 4, 'every super-packet segmented');
   assert.ok(t.segments() >= t.superPackets() * 10, `${t.segments()} segments`);
   assert.equal(r.gcs, 0, `${r.gcs} GCs during ${TSO_CALLS * 4} super-packets`);
   assert.ok(r.perSuper < 1, `${r.perSuper.toFixed(3)} B/super-packet`);
@@ -165,10 +173,15 @@ function coalesceStep(): { step: () => void; outputs: () => number } {
   return { step, outputs: () => outputs };
 }
 
-test('gathered TCP coalescing allocates nothing per super-packet (IPv4 and IPv6, seq > 2^31)', async () => {
+test('gathered TCP coalescing allocates nothing per super-packet (IPv4 and IPv6, seq > 2^31)', async (ctx) => {
   const c = coalesceStep();
   const r = await perSuperPacket(c.step, 2);
-  assert.equal(c.outputs(), (2000 + TSO_CALLS) * 2, 'every batch merged into its two super-packets');
+  ctx.diagnostic(`${r.perSuper.toFixed(3)} B/super-packet, ${r.gcs} GCs`);
+  assert.equal(
+    c.outputs(),
+    (TSO_WARMUP + 2 * TSO_CALLS) * 2,
+    'every batch merged into its two super-packets',
+  );
   assert.equal(r.gcs, 0, `${r.gcs} GCs during ${TSO_CALLS * 2} super-packets`);
   assert.ok(r.perSuper < 1, `${r.perSuper.toFixed(3)} B/super-packet`);
 });
