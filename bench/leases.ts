@@ -13,6 +13,10 @@
  *   second -> node1's table matches; ping RTT node1 -> node2 (every 50 ms) before and during.
  *   the same over the underlay alone (no weft on the path) is the control for machine load;
  * `--weft PATH` runs another build (e.g. an older checkout's bin/weft) for comparison.
+ * `--sched DIR` records the scheduler (`perf sched record -k CLOCK_MONOTONIC`, all CPUs) over the
+ * churn into DIR/sched.data, and writes DIR/meta.json: both nodes' PIDs and forwarding thread ids,
+ * every ping (receive time on CLOCK_MONOTONIC, RTT) and the churn's start and end, so that a late
+ * ping can be matched with what each thread was doing (`perf sched timehist --state`).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -64,20 +68,44 @@ async function until(cond: () => boolean, ms: number, what: string, every = 20):
   return Date.now() - t0;
 }
 
-/** pinger runs ping every 50 ms in the background; stop() returns the RTTs in ms. */
-function pinger(ns: string, src: string, dst: string): { stop: () => Promise<number[]> } {
-  const p = new Proc(`ping ${dst}`, 'ip', netnsExec(ns, 'ping', ['-n', '-i', '0.05', '-I', src, dst]));
+/** Ping is one echo reply: when it was printed (ms, CLOCK_MONOTONIC), its sequence number and RTT. */
+interface Ping {
+  atMono: number;
+  seq: number;
+  rtt: number;
+}
+
+/** monoOffsetMs is wall clock minus CLOCK_MONOTONIC (process.hrtime), in ms. */
+function monoOffsetMs(): number {
+  return Date.now() - Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** pinger runs ping every 50 ms in the background; stop() returns the replies (RTTs in ms). */
+function pinger(ns: string, src: string, dst: string): { stop: () => Promise<Ping[]> } {
+  const args = ['-n', '-D', '-i', '0.05', '-I', src, dst];
+  const p = new Proc(`ping ${dst}`, 'ip', netnsExec(ns, 'ping', args));
   return {
     stop: async () => {
       p.signal('SIGINT');
       await p.exited;
-      return [...p.log.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+      const off = monoOffsetMs();
+      return [...p.log.matchAll(/^\[([\d.]+)\].*icmp_seq=(\d+).*time=([\d.]+) ms/gm)].map((m) => ({
+        atMono: Number(m[1]) * 1000 - off,
+        seq: Number(m[2]),
+        rtt: Number(m[3]),
+      }));
     },
   };
 }
 
-function summary(rtts: number[]): { n: number; median: number; p99: number; max: number } {
-  const s = [...rtts].sort((a, b) => a - b);
+/** forwardingTids reads the forwarding threads' ids from a node's `dataplane started` line. */
+function forwardingTids(p: Proc): number[] {
+  const m = /"threads":\[([^\]]*)\]/.exec(p.log);
+  return m ? [...m[1]!.matchAll(/tid (\d+)/g)].map((x) => Number(x[1])) : [];
+}
+
+function summary(pings: Ping[]): { n: number; median: number; p99: number; max: number } {
+  const s = pings.map((p) => p.rtt).sort((a, b) => a - b);
   const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
   return { n: s.length, median: q(0.5), p99: q(0.99), max: s[s.length - 1] ?? NaN };
 }
@@ -86,6 +114,7 @@ async function main(): Promise<void> {
   const n = Number(arg('leases', '10000'));
   const churn = Number(arg('churn', '1000'));
   const weftBin = arg('weft', '');
+  const schedDir = arg('sched', '');
   const tb = await Testbed.create({
     store: 'embedded',
     tag: 'bl',
@@ -107,7 +136,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(tmpDir, { recursive: true });
     for (let i = 0; i < n; i++) writeLease(dir, tmpDir, keyOf(i), leaseValue(i));
 
-    tb.startWeft(nd2);
+    const p2 = tb.startWeft(nd2);
     const r2 = await tb.waitReady(nd2, 300_000);
     const t0 = Date.now();
     const p1 = tb.startWeft(nd1);
@@ -145,6 +174,13 @@ async function main(): Promise<void> {
     );
     results.newLeaseRoutedMs = Date.now() - tNew;
 
+    let perf: Proc | null = null;
+    if (schedDir) {
+      fs.mkdirSync(schedDir, { recursive: true });
+      const data = path.join(schedDir, 'sched.data');
+      perf = new Proc('perf sched', 'perf', ['sched', 'record', '-k', 'CLOCK_MONOTONIC', '-o', data]);
+      await sleep(1500); // perf sets up its buffers on every CPU
+    }
     const during = pinger(nd1.ns, pod1, pod2);
     // The control: the same two namespaces over the underlay alone (no weft on the path). When
     // it slows down too, the machine is busy, not weft's event loop.
@@ -156,6 +192,7 @@ async function main(): Promise<void> {
     const addKeys = Array.from({ length: adds }, (_, i) => keyOf(n + 100 + i));
     const delKeys = Array.from({ length: dels }, (_, i) => keyOf(i * 3));
     const tChurn = Date.now();
+    const churnStartMono = Date.now() - monoOffsetMs();
     const steps = 20;
     for (let s = 0; s < steps; s++) {
       for (let i = s; i < adds; i += steps) writeLease(dir, tmpDir, addKeys[i]!, leaseValue(n + 100 + i));
@@ -183,8 +220,24 @@ async function main(): Promise<void> {
       results.churnError = e instanceof Error ? e.message : String(e);
     }
     await sleep(1000);
-    results.rttChurn = summary(await during.stop());
-    results.rttUnderlayChurn = summary(await control.stop());
+    const churnPings = await during.stop();
+    const controlPings = await control.stop();
+    results.rttChurn = summary(churnPings);
+    results.rttUnderlayChurn = summary(controlPings);
+    if (perf !== null) {
+      perf.signal('SIGINT');
+      await perf.exited;
+      const meta = {
+        node1: { pid: p1.pid, forwarding: forwardingTids(p1) },
+        node2: { pid: p2.pid, forwarding: forwardingTids(p2) },
+        churnStartMono,
+        churnWriteMs: results.churnWriteMs,
+        churnSettledMs: results.churnSettledMs,
+        pings: churnPings,
+        control: controlPings,
+      };
+      fs.writeFileSync(path.join(schedDir, 'meta.json'), JSON.stringify(meta) + '\n');
+    }
     results.rssAfterChurnMiB = rssMiB(p1.pid);
     await sleep(15_000);
     results.rss15sAfterChurnMiB = rssMiB(p1.pid);

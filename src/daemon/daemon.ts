@@ -416,6 +416,9 @@ export class Daemon implements MetricsSource {
     node.onUnderlayMtu = ({ message, kind: _k, ...fields }) => this.log.warn(message, fields);
     await node.start();
     this.node = node;
+    const refused = node.forwardingThreads().find((t) => t.refused !== null)?.refused;
+    if (refused)
+      this.log.warn('forwarding threads run SCHED_OTHER: control-plane work can delay packets', { refused });
     if (node.lastRouteSync) this.noteConflicts('tun', node.lastRouteSync.conflicts);
     // A stop while the node was starting (workers start one after another) found no node.
     if (this.stopping) return;
@@ -447,6 +450,9 @@ export class Daemon implements MetricsSource {
       vxlanRco: cfg.vxlanRco === true,
       workers: cfg.workers,
       forwarding: node.forwardsOffMain ? 'worker threads' : 'main thread',
+      threads: node
+        .forwardingThreads()
+        .map((t) => `queue ${t.queue} tid ${t.tid ?? '?'}${t.policy === 'rr' ? ' SCHED_RR' : ''}`),
       peers: this.peers.length,
       directPeers: this.directPeers.length,
     });
