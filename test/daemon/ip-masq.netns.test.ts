@@ -60,12 +60,18 @@ function udpPeer(tb: Testbed, ns: string, bind: string, dst: string): string {
   }
 }
 
-/** echoServer answers every datagram on addr:PORT with the sender's address (SOCAT_PEERADDR). */
+/**
+ * echoServer answers every datagram on addr:PORT with the sender's address, from one process that
+ * is running before the first datagram: a fork and exec per datagram (socat's `fork` +
+ * `SYSTEM:echo`) can outlast the client's reply window on a loaded machine, and that would be the
+ * instrument's delay, not the path's.
+ */
 async function echoServer(tb: Testbed, ns: string, addr: string): Promise<void> {
-  tb.spawnIn(ns, `udp echo ${addr}`, 'socat', [
-    `UDP4-RECVFROM:${PORT},bind=${addr},fork`,
-    'SYSTEM:echo "$SOCAT_PEERADDR"',
-  ]);
+  const script =
+    "const s = require('dgram').createSocket('udp4');" +
+    "s.on('message', (_m, r) => s.send(r.address + '\\n', r.port, r.address));" +
+    `s.bind(${PORT}, '${addr}');`;
+  tb.spawnIn(ns, `udp echo ${addr}`, process.execPath, ['-e', script]);
   await waitUntil(
     () => tb.execIn(ns, 'ss', ['-Hnlu', `src ${addr}:${PORT}`]).includes(`${addr}:${PORT}`),
     5000,
