@@ -403,14 +403,19 @@ export class Daemon implements MetricsSource {
       });
     }
     const node = new DataplaneNode(cfg);
-    node.onWorkerExit = (queue, why) => {
+    node.onWorkerExit = (queue, why, tid) => {
+      const thread = `the forwarding thread of queue ${queue} (tid ${tid ?? '?'})`;
       if (node.forwarding) {
-        this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
+        this.log.warn(`${thread} stopped: ${why}; its flows moved to the other queues`, { queue, tid, why });
         return;
       }
-      // Nothing forwards any more: exit non-zero, so that the supervisor restarts weft, as it
-      // would have after a crash of a single-threaded weft.
-      this.log.error('no forwarding thread is left; shutting down', { queue, why });
+      // Nothing forwards any more (/readyz says 503 from here): exit non-zero, so that the
+      // supervisor restarts weft, as it would have after a crash of a single-threaded weft.
+      this.log.error(`${thread} stopped: ${why}; no forwarding thread is left, shutting down`, {
+        queue,
+        tid,
+        why,
+      });
       if (!this.stopping) void this.stop().then(() => this.o.onFatal?.(1));
     };
     node.onUnderlayMtu = ({ message, kind: _k, ...fields }) => this.log.warn(message, fields);

@@ -116,8 +116,11 @@ export class DataplaneNode {
     process.emitWarning(`weft: ${e.message}`, 'WeftUnderlayMtu');
   };
   /** Called when a worker thread dies (its queue is closed; the others go on). Default: a process warning. */
-  onWorkerExit: (queue: number, why: string) => void = (queue, why) => {
-    process.emitWarning(`weft: worker ${queue} stopped forwarding: ${why}`, 'WeftWorkerExit');
+  onWorkerExit: (queue: number, why: string, tid: number | null) => void = (queue, why, tid) => {
+    process.emitWarning(
+      `weft: worker ${queue} (tid ${tid ?? '?'}) stopped forwarding: ${why}`,
+      'WeftWorkerExit',
+    );
   };
 
   /** Queue 0's counters; with workers, the getters below add the workers' latest snapshots. */
@@ -331,7 +334,7 @@ export class DataplaneNode {
     });
     const poolOptions = {
       flowTop: params.flowCounters ? FLOW_TOP_FROM_WORKERS : 0,
-      onExit: (queue: number, why: string) => this.onWorkerExit(queue, why),
+      onExit: (queue: number, why: string, tid: number | null) => this.onWorkerExit(queue, why, tid),
     };
     try {
       const peersAtStart = c.peers;

@@ -81,7 +81,8 @@ export interface WorkerReady {
 
 /** QueueWorkersOptions: what to do when a worker dies, and how many flows the timer asks for. */
 export interface QueueWorkersOptions {
-  onExit?: (queue: number, why: string) => void;
+  /** A worker died: its queue, its thread id (null if unknown) and why. */
+  onExit?: (queue: number, why: string, tid: number | null) => void;
   /** Top flows per direction in the periodic snapshots (0: none; see DataplaneNode.flows). */
   flowTop?: number;
   /** The worker script (default queue-worker.js next to this file); tests pass stand-ins. */
@@ -98,7 +99,7 @@ export class QueueWorkers {
   private stopped: Promise<void> | null = null;
 
   private constructor(
-    private readonly onExit: (queue: number, why: string) => void,
+    private readonly onExit: (queue: number, why: string, tid: number | null) => void,
     private readonly flowTop: number,
     private readonly script: string,
   ) {}
@@ -232,7 +233,7 @@ export class QueueWorkers {
       }
     }
     h.fds = [];
-    this.onExit(h.queue, why);
+    this.onExit(h.queue, why, h.tid);
   }
 
   /** count is the number of workers started (alive or not). */
