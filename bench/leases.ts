@@ -98,6 +98,40 @@ function pinger(ns: string, src: string, dst: string): { stop: () => Promise<Pin
   };
 }
 
+/** threadCpu is each thread's CPU seconds (utime + stime) from /proc/PID/task/TID/stat. */
+function threadCpu(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(t), (Number(f[11]) + Number(f[12])) / 100); // USER_HZ is 100 on Linux
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+/** idleSplit is the CPU % of one core over `seconds` spent by the main thread, the forwarding threads and the rest (V8's platform threads, libuv's threadpool). */
+function idleSplit(
+  pid: number,
+  fwd: number[],
+  a: Map<number, number>,
+  b: Map<number, number>,
+  seconds: number,
+): { main: number; forwarding: number; other: number } {
+  const r = { main: 0, forwarding: 0, other: 0 };
+  for (const [tid, v] of b) {
+    const d = ((v - (a.get(tid) ?? 0)) / seconds) * 100;
+    if (tid === pid) r.main += d;
+    else if (fwd.includes(tid)) r.forwarding += d;
+    else r.other += d;
+  }
+  const round = (x: number): number => Math.round(x * 100) / 100;
+  return { main: round(r.main), forwarding: round(r.forwarding), other: round(r.other) };
+}
+
 /** forwardingTids reads the forwarding threads' ids from a node's `dataplane started` line. */
 function forwardingTids(p: Proc): number[] {
   const m = /"threads":\[([^\]]*)\]/.exec(p.log);
@@ -155,8 +189,10 @@ async function main(): Promise<void> {
 
     await sleep(3000);
     const c0 = cpuSeconds(p1.pid);
+    const t0s = threadCpu(p1.pid);
     await sleep(10_000);
     results.idleCpuPercent = ((cpuSeconds(p1.pid) - c0) / 10) * 100;
+    results.idleCpuByThread = idleSplit(p1.pid, forwardingTids(p1), t0s, threadCpu(p1.pid), 10);
     results.rssMiB = rssMiB(p1.pid);
 
     const base = pinger(nd1.ns, pod1, pod2);

@@ -54,6 +54,7 @@ import {
   leasesToPeerSpecs,
 } from '../control';
 import { DataplaneNode } from '../dataplane/node';
+import { FORWARDING_SCHED_ENV, parseForwardingSched } from '../dataplane/thread-sched';
 import { RouteSync, type RouteConflict } from '../io/route-sync';
 import type { PeerSpec } from '../route/route-table';
 import { DaemonCounters, LeaseSummary, MetricsSource, newDaemonCounters } from '../metrics/metrics';
@@ -216,6 +217,7 @@ export class Daemon implements MetricsSource {
       counters: this.counters,
       retry: (what, fn) => this.retryStore(what, fn),
     };
+    parseForwardingSched(process.env[FORWARDING_SCHED_ENV]); // a bad value stops us before any write
     await checkWritableFile(f.subnetFile, '--subnet-file');
     if (f.store === 'embedded') await checkWritableDir(f.storeDir, '--store-dir');
     const undo = new Rollback(this.log);
