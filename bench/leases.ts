@@ -264,6 +264,7 @@ async function main(): Promise<void> {
       perf.signal('SIGINT');
       await perf.exited;
       const meta = {
+        bench: process.pid,
         node1: { pid: p1.pid, forwarding: forwardingTids(p1) },
         node2: { pid: p2.pid, forwarding: forwardingTids(p2) },
         churnStartMono,
