@@ -1,5 +1,5 @@
 /**
- * ingress-offload: the UDP -> TUN loop with UDP GRO and TCP coalescing into a TUN opened with
+ * ingress-offload: the UDP -> TUN loop with UDP GRO and TCP and UDP coalescing into a TUN opened with
  * IFF_VNET_HDR. Wraps the ingress stages (`IngressStages.processBatch`, ingress.ts: source check, VXLAN /
  * flannel-UDP decapsulation, drops) with the offload stages around them.
  *
@@ -14,6 +14,10 @@
  *                the first segment in place behind its virtio header, then the later segments'
  *                payload slices where they were received (a train of descriptors); ONE native
  *                sum-only pass per batch validates every merged segment's checksum.
+ *                UDP (with `uso`: the TUN takes GSO_UDP_L4) goes to `UdpCoalescer` instead:
+ *                consecutive datagrams of a flow become one USO super-packet, gathered the same
+ *                way, checked by its own sum-only pass (one native call, only when a run formed).
+ *                TCP outputs are written first, then UDP ones: order holds within each flow.
  *                Without coalescing: a zero virtio header in front of each packet.
  *                Either way, a packet whose inner TCP/UDP checksum is partial (a kernel sender
  *                over veth, src/offload/partial-csum.ts) gets a NEEDS_CSUM header instead, so the
@@ -35,6 +39,7 @@ import type { BatchUdpSocket } from '../io/batch-udp-socket';
 import type { Tun } from '../io/tun';
 import { partialCsumStart, writePartialVnetHdr } from '../offload/partial-csum';
 import { TcpCoalescer } from '../offload/tcp-coalesce';
+import { isUdpPacket, UdpCoalescer, type UdpCoalesceStats } from '../offload/udp-coalesce';
 import { VIRTIO_NET_HDR_SIZE, zeroVnetHdr } from '../wire/virtio-net-hdr';
 import type { IngressStages } from './ingress';
 import { SocketRecvLoop } from './socket-recv-loop';
@@ -51,6 +56,8 @@ export interface OffloadIngressOptions {
   maxDatagram: number;
   /** TUN MTU: longer TCP packets with a partial checksum are handed over as GSO (default 65535). */
   mtu?: number;
+  /** Coalesce UDP datagrams too (needs `coalesce`, and a kernel that takes GSO_UDP_L4 writes). */
+  uso?: boolean;
 }
 
 /** OffloadIngress moves packets UDP -> TUN with GRO and coalescing; see the stages above. */
@@ -63,6 +70,9 @@ export class OffloadIngress extends SocketRecvLoop {
   private readonly batch: PacketBatch;
   private readonly slots: number;
   private readonly coalescer: TcpCoalescer | null;
+  private readonly udp: UdpCoalescer | null;
+  /** Descriptors the TCP coalescer wrote in the last batch (the UDP ones follow). */
+  private tcpOut = 0;
   private readonly written: Uint8Array;
 
   constructor(
@@ -81,12 +91,19 @@ export class OffloadIngress extends SocketRecvLoop {
     const descriptors = opts.gro ? slots * 64 : slots;
     this.batch = new PacketBatch(slots, slotSize, HEADROOM, descriptors);
     this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors, opts.mtu, true) : null;
+    const d = this.batch.descriptors;
+    this.udp = opts.coalesce && opts.uso === true ? new UdpCoalescer(d, d, undefined, opts.mtu) : null;
     this.written = new Uint8Array(this.batch.offsets.length);
   }
 
   /** partialCsumCount is every packet written with NEEDS_CSUM for a partial checksum. */
   get partialCsumCount(): number {
-    return this.partialCsum + (this.coalescer?.stats.partialCsum ?? 0);
+    return this.partialCsum + (this.coalescer?.stats.partialCsum ?? 0) + (this.udp?.stats.partialCsum ?? 0);
+  }
+
+  /** udpCoalesceStats are the UDP coalescer's counters (null without USO). */
+  get udpCoalesceStats(): UdpCoalesceStats | null {
+    return this.udp === null ? null : this.udp.stats;
   }
 
   /** coalesceStats are the coalescer's counters (null without coalescing). */
@@ -105,7 +122,8 @@ export class OffloadIngress extends SocketRecvLoop {
     if (out > 0) {
       const w = this.tun.writeBatch(this.batch, 0, out, this.written);
       this.writes += w;
-      const packets = this.coalescer === null ? out : this.coalescer.outputs;
+      const packets =
+        this.coalescer === null ? out : this.coalescer.outputs + (this.udp === null ? 0 : this.udp.outputs);
       if (w < packets) this.uncountRefused(out);
     }
   }
@@ -114,13 +132,16 @@ export class OffloadIngress extends SocketRecvLoop {
   private uncountRefused(out: number): void {
     const written = this.written;
     const co = this.coalescer;
+    const udp = this.udp;
+    const tcpOut = this.tcpOut;
     const lengths = this.batch.lengths;
     const st = this.stages;
     for (let k = 0; k < out; k++) {
       if (written[k] === 1) continue;
-      const segs = co === null ? 1 : co.outSegs[k]!;
+      const from = co === null ? null : udp !== null && k >= tcpOut ? udp : co;
+      const segs = from === null ? 1 : from.outSegs[k]!;
       st.packets -= segs;
-      st.bytes -= co === null ? lengths[k]! - VIRTIO_NET_HDR_SIZE : co.outBytes[k]!;
+      st.bytes -= from === null ? lengths[k]! - VIRTIO_NET_HDR_SIZE : from.outBytes[k]!;
       st.drops[DropReason.tunWriteError] += segs;
     }
   }
@@ -150,15 +171,37 @@ export class OffloadIngress extends SocketRecvLoop {
       }
       return c;
     }
-    co.begin(b.buffer, b.buffer.length, b.buffer.length);
-    for (let k = 0; k < c; k++) co.add(offsets[k]!, lengths[k]!);
-    const m = co.finish(offsets, lengths, b.trains);
-    if (co.dropped > 0) {
-      const st = this.stages;
-      st.drops[DropReason.badInnerChecksum] += co.dropped;
-      st.packets -= co.dropped;
-      st.bytes -= co.droppedBytes;
+    const buf = b.buffer;
+    const udp = this.udp;
+    co.begin(buf, buf.length, buf.length);
+    if (udp === null) {
+      for (let k = 0; k < c; k++) co.add(offsets[k]!, lengths[k]!);
+    } else {
+      udp.begin(buf);
+      for (let k = 0; k < c; k++) {
+        const off = offsets[k]!;
+        const len = lengths[k]!;
+        if (isUdpPacket(buf, off, len)) udp.add(off, len);
+        else co.add(off, len);
+      }
+    }
+    // Both coalescers copied every descriptor in `add`; each now writes its outputs in turn.
+    let m = co.finish(offsets, lengths, b.trains);
+    this.tcpOut = m;
+    this.uncountDropped(co.dropped, co.droppedBytes);
+    if (udp !== null) {
+      m = udp.finish(offsets, lengths, b.trains, m);
+      this.uncountDropped(udp.dropped, udp.droppedBytes);
     }
     return m;
+  }
+
+  /** uncountDropped moves packets a coalescer dropped (bad checksum) from delivered to dropped. */
+  private uncountDropped(dropped: number, bytes: number): void {
+    if (dropped === 0) return;
+    const st = this.stages;
+    st.drops[DropReason.badInnerChecksum] += dropped;
+    st.packets -= dropped;
+    st.bytes -= bytes;
   }
 }

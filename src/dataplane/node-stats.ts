@@ -231,6 +231,10 @@ function offloadStats(t: QueueSnapshot, running: boolean, refused: string | null
     groSegments: o.groSegments,
     superPacketsOut: o.superPacketsOut,
     segmentsMerged: o.segmentsMerged,
+    uso: on && o.uso,
+    usoRefused: o.usoRefused,
+    udpSuperPackets: o.udpSuperPackets,
+    udpCoalesced: o.udpCoalesced,
     mtuClamped: o.mtuClamped,
     gsoMtuSplits: o.gsoMtuSplits,
   };

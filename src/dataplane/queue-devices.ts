@@ -19,6 +19,14 @@
  * TUN: n > 1 opens the device with IFF_MULTI_QUEUE, one fd per queue; the kernel steers each
  * flow to one queue (and learns the queue a flow's packets are written from), so per-flow order
  * holds. IFF_VNET_HDR is a device-wide flag: every queue must open with the same choice.
+ *
+ * USO (UDP segmentation offload, Linux >= 6.2): the ingress writes coalesced UDP runs as
+ * GSO_UDP_L4 super-packets (src/offload/udp-coalesce.ts), which kernels before 6.2 reject. The
+ * kernel's answer to TUNSETOFFLOAD with TUN_F_USO4|TUN_F_USO6 is the probe: accepted -> `tun.uso`;
+ * EINVAL -> TCP offloads only, `tun.usoRefused` says why (stats `offload.usoRefused`). The flags
+ * are then set back to CSUM|TSO4|TSO6: they also set the device's NETIF_F_GSO_UDP_L4, which would
+ * hand weft's egress UDP super-packets to segment, and weft's egress segments TCP only; the
+ * kernel takes GSO_UDP_L4 writes whatever the read-side features say (virtio_net_hdr_to_skb).
  */
 import { ConfigError } from '../errors';
 import { BatchUdpSocket } from '../io/batch-udp-socket';
@@ -132,8 +140,8 @@ function openSendSocket(
 /**
  * openTunQueue opens one queue of TUN device `dev` (batched through io_uring unless WEFT_TUN_IO
  * says otherwise: src/io/tun-io.ts): IFF_MULTI_QUEUE when `multiQueue`, and with
- * `vnetHdr` also the virtio header size and TUNSETOFFLOAD CSUM|TSO4|TSO6. Throws SystemError; a
- * refused offload closes the fd first.
+ * `vnetHdr` also the virtio header size, the USO probe (module comment) and TUNSETOFFLOAD
+ * CSUM|TSO4|TSO6. Throws SystemError; a refused offload closes the fd first.
  */
 export function openTunQueue(dev: string, vnetHdr: boolean, multiQueue: boolean): Tun {
   const tun = Tun.open(dev, { vnetHdr, multiQueue });
@@ -142,7 +150,14 @@ export function openTunQueue(dev: string, vnetHdr: boolean, multiQueue: boolean)
   try {
     const k = tunConstants();
     tun.setVnetHdrSize(VIRTIO_NET_HDR_SIZE);
-    tun.setOffload(k.TUN_F_CSUM | k.TUN_F_TSO4 | k.TUN_F_TSO6);
+    const tcp = k.TUN_F_CSUM | k.TUN_F_TSO4 | k.TUN_F_TSO6;
+    try {
+      tun.setOffload(tcp | k.TUN_F_USO4 | k.TUN_F_USO6);
+      tun.uso = true;
+    } catch (err) {
+      tun.usoRefused = err instanceof Error ? err.message : String(err);
+    }
+    tun.setOffload(tcp);
     return tun;
   } catch (err) {
     tun.close();

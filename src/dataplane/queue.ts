@@ -100,6 +100,12 @@ export interface QueueOffloadSnapshot {
   groSegments: number;
   superPacketsOut: number;
   segmentsMerged: number;
+  /** The TUN takes USO (GSO_UDP_L4) writes: UDP runs are coalesced too; else why not. */
+  uso: boolean;
+  usoRefused: string | null;
+  /** USO super-packets written to the TUN, and the datagrams they carried. */
+  udpSuperPackets: number;
+  udpCoalesced: number;
   /** Super-packets cut into smaller segments than the sender's to fit the path MTU. */
   mtuClamped: number;
   /** GSO trains sent as plain (kernel-fragmented) datagrams because a segment exceeded the MTU. */
@@ -235,6 +241,7 @@ export class DataplaneQueue {
         coalesce: gro,
         maxDatagram: maxRx,
         mtu: params.mtu,
+        uso: kernelTun.uso,
       });
       this.egressLoop = this.offEgress;
       this.ingressLoop = this.offIngress;
@@ -293,6 +300,7 @@ export class DataplaneQueue {
     const recv = oi !== null && this.dev.recv instanceof BatchUdpSocket ? this.dev.recv : null;
     const caps = send?.offloads();
     const co = oi?.coalesceStats ?? null;
+    const uc = oi?.udpCoalesceStats ?? null;
     const flows =
       flowTop > 0 && e.flows && i.flows
         ? { egress: e.flows.snapshot(flowTop).flows, ingress: i.flows.snapshot(flowTop).flows }
@@ -337,6 +345,10 @@ export class DataplaneQueue {
         groSegments: recv ? recv.gsoState[GsoState.groSegments]! : 0,
         superPacketsOut: co?.superPackets ?? 0,
         segmentsMerged: co?.segmentsMerged ?? 0,
+        uso: uc !== null,
+        usoRefused: this.dev.offloadTun?.usoRefused ?? null,
+        udpSuperPackets: uc?.superPackets ?? 0,
+        udpCoalesced: uc?.coalesced ?? 0,
         mtuClamped: oe?.stats.mtuClamped ?? 0,
         gsoMtuSplits: send ? send.gsoState[GsoState.mtuSplits]! : 0,
       },
@@ -378,6 +390,10 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
       groSegments: 0,
       superPacketsOut: 0,
       segmentsMerged: 0,
+      uso: parts.length > 0,
+      usoRefused: null,
+      udpSuperPackets: 0,
+      udpCoalesced: 0,
       mtuClamped: 0,
       gsoMtuSplits: 0,
     },
@@ -410,7 +426,9 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
     o.enabled &&= q.enabled;
     o.gso &&= q.gso;
     o.gro &&= q.gro;
+    o.uso &&= q.uso;
     o.gsoRefused ??= q.gsoRefused;
+    o.usoRefused ??= q.usoRefused;
     for (const k of [
       'superPacketsIn',
       'segmentsOut',
@@ -419,6 +437,8 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
       'groSegments',
       'superPacketsOut',
       'segmentsMerged',
+      'udpSuperPackets',
+      'udpCoalesced',
       'mtuClamped',
       'gsoMtuSplits',
     ] as const) {

@@ -66,6 +66,12 @@ export class Tun {
   ringCalls = 0;
   /** Why the last `useUring` could not switch to io_uring (null: never refused). */
   ioRefused: string | null = null;
+  /**
+   * Whether writes may carry GSO_UDP_L4 super-packets (the kernel took TUN_F_USO4|TUN_F_USO6;
+   * set by the opener's probe, src/dataplane/queue-devices.ts), and why not when it refused.
+   */
+  uso = false;
+  usoRefused: string | null = null;
 
   private constructor(
     /** The device fd (non-blocking). */

@@ -331,6 +331,20 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
       set(this, { action: 'fragmented' }, o?.gsoMtuSplits ?? 0);
     },
   });
+  new Counter({
+    name: 'weft_tun_coalesced_total',
+    help: 'Offload ingress writing received packets to the TUN merged: super_packets = TUN writes of merged packets, packets = the packets they carried; proto tcp (TSO super-packets) or udp (USO super-packets, kernels that take GSO_UDP_L4 writes).',
+    labelNames: ['proto', 'kind'],
+    registers,
+    collect() {
+      this.reset();
+      const o = stats()?.offload;
+      set(this, { proto: 'tcp', kind: 'super_packets' }, o?.superPacketsOut ?? 0);
+      set(this, { proto: 'tcp', kind: 'packets' }, o?.segmentsMerged ?? 0);
+      set(this, { proto: 'udp', kind: 'super_packets' }, o?.udpSuperPackets ?? 0);
+      set(this, { proto: 'udp', kind: 'packets' }, o?.udpCoalesced ?? 0);
+    },
+  });
   new Gauge({
     name: 'weft_routes',
     help: 'Peer subnets in the route table.',

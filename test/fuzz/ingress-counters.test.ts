@@ -2,9 +2,11 @@
  * Counters must add up on every ingress path: every datagram the socket read (including the ones
  * it discarded as too big for a slot) is either delivered to the TUN (`packets`) or dropped under
  * exactly one reason. Fuzzed with TCP runs (complete, partial and corrupted checksums: the
- * coalescer drops single segments out of merged runs), UDP, mutated frames, unknown sources,
- * oversized datagrams and refused TUN writes, through the offload ingress (GRO + coalescing), the
- * offload ingress without coalescing, and the plain ingress. In-memory socket and TUN fakes (unit
+ * coalescer drops single segments out of merged runs), UDP (single datagrams, and runs of one
+ * flow with IDs counting up, some corrupted: the UDP coalescer drops those out of its USO runs),
+ * mutated frames, unknown sources, oversized datagrams and refused TUN writes, through the offload
+ * ingress (GRO + TCP coalescing, with and without UDP coalescing), the offload ingress without
+ * coalescing, and the plain ingress. In-memory socket and TUN fakes (unit
  * test; the paths' own code runs unchanged).
  */
 import { test } from 'node:test';
@@ -28,6 +30,7 @@ import type { PacketBatch } from '../../src/io/packet-batch';
 import type { Tun } from '../../src/io/tun';
 import { OffloadIngress } from '../../src/dataplane/ingress-offload';
 import { ipv4ToU32 } from '../../src/net/addr';
+import { fillIpv4Checksum } from '../../src/wire/ipv4';
 import { indexPeers, RouteTable } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
 import { L4_KINDS as KINDS, writeL4Packet as writePacket } from '../../src/testing/packets';
@@ -154,9 +157,34 @@ class Traffic {
     return out;
   }
 
+  /** udpRun returns `n` datagrams of one UDP flow (IPv4 IDs counting up); `bad` is corrupted. */
+  udpRun(n: number, bad: number, payload: number, v6 = false): Datagram[] {
+    const out: Datagram[] = [];
+    for (let i = 0; i < n; i++) {
+      const len = writePacket(this.scratch, 0, KINDS[v6 ? 3 : 1]!, {
+        payload: i === n - 1 ? Math.min(payload, 1 + (this.seq % payload)) : payload,
+        partial: false,
+        seed: this.seq,
+      });
+      if (!v6) {
+        this.scratch.writeUInt16BE(this.seq & 0xffff, 4);
+        fillIpv4Checksum(this.scratch, 0);
+      }
+      this.seq = (this.seq + 1) >>> 0;
+      if (i === bad) this.scratch[len - 1]! ^= 0x24;
+      out.push({ data: vxlanFrame(this.scratch, len), from: ipv4ToU32(PEER), oversized: false });
+    }
+    return out;
+  }
+
   /** mixed returns a random datagram of any kind. */
   mixed(): Datagram[] {
     const r = this.rnd();
+    if (r < 0.1) {
+      const n = 1 + Math.floor(this.rnd() * 70);
+      const bad = this.rnd() < 0.3 ? Math.floor(this.rnd() * n) : -1;
+      return this.udpRun(n, bad, 1 + Math.floor(this.rnd() * 1200), this.rnd() < 0.3);
+    }
     if (r < 0.45) {
       const n = 1 + Math.floor(this.rnd() * 6);
       const bad = this.rnd() < 0.3 ? Math.floor(this.rnd() * n) : -1;
@@ -203,7 +231,7 @@ function router(): Router {
   return r;
 }
 
-type Path = 'offload+coalesce' | 'offload' | 'plain';
+type Path = 'offload+coalesce+uso' | 'offload+coalesce' | 'offload' | 'plain';
 
 interface Rig {
   sock: FakeSocket;
@@ -226,13 +254,14 @@ function rig(path: Path, refuse: () => boolean): Rig {
     });
     return { sock, tun, ingress, drops, drain: () => plain.drain() };
   }
-  const gro = path === 'offload+coalesce';
+  const gro = path.startsWith('offload+coalesce');
   const off = new OffloadIngress(tun as unknown as Tun, sock as unknown as BatchUdpSocket, ingress, {
     gro,
     coalesce: gro,
     slots: 16,
     maxDatagram: MAX_DATAGRAM,
     mtu: 1450,
+    uso: path === 'offload+coalesce+uso',
   });
   return { sock, tun, ingress, drops, drain: () => off.drain() };
 }
@@ -241,14 +270,40 @@ function read(r: Rig): number {
   return r.sock.counters[IoCounter.rxPackets]! + r.sock.counters[IoCounter.rxTruncated]!;
 }
 
-for (const path of ['offload+coalesce', 'offload', 'plain'] as const) {
+test('ingress (offload+coalesce): 64 small datagrams of one flow cost 64 TUN writes without USO, 1 per batch with', () => {
+  for (const path of ['offload+coalesce', 'offload+coalesce+uso'] as const) {
+    const r = rig(path, () => false);
+    const t = new Traffic(mulberry32(3));
+    r.sock.queue.push(...t.udpRun(64, -1, 36));
+    r.drain();
+    assert.equal(r.ingress.packets, 64);
+    // The rig receives 16 datagrams per batch (no GRO trains in the fake socket).
+    assert.equal(r.tun.writes, path === 'offload+coalesce' ? 64 : 4, path);
+    assert.equal(r.ingress.packets + sumCounters(r.drops), read(r));
+  }
+});
+
+test('ingress (offload+coalesce+uso): runs of 4 UDP datagrams with the second one bad', () => {
+  const r = rig('offload+coalesce+uso', () => false);
+  const t = new Traffic(mulberry32(5));
+  for (let i = 0; i < 100; i++) r.sock.queue.push(...t.udpRun(4, 1, 500));
+  while (r.sock.queue.length > 0) r.drain();
+  assert.equal(read(r), 400);
+  assert.equal(r.ingress.packets, 300);
+  assert.equal(r.drops[DropReason.badInnerChecksum], 100);
+  // Each run (4 per 16-datagram batch) leaves its first alone and a super-packet of the last two.
+  assert.equal(r.tun.writes, 200);
+  assert.equal(r.ingress.packets + sumCounters(r.drops), read(r));
+});
+
+for (const path of ['offload+coalesce+uso', 'offload+coalesce', 'offload', 'plain'] as const) {
   test(`ingress counters (${path}): 200 runs of 3 segments with the middle one bad`, () => {
     const r = rig(path, () => false);
     const t = new Traffic(mulberry32(1));
     for (let i = 0; i < 200; i++) r.sock.queue.push(...t.run(3, 1, () => false));
     while (r.sock.queue.length > 0) r.drain();
     assert.equal(read(r), 600);
-    if (path === 'offload+coalesce') {
+    if (path.startsWith('offload+coalesce')) {
       // The coalescer finds the bad segment; its two neighbours are delivered, one write each.
       assert.equal(r.ingress.packets, 400);
       assert.equal(r.drops[DropReason.badInnerChecksum], 200);
@@ -281,7 +336,7 @@ for (const path of ['offload+coalesce', 'offload', 'plain'] as const) {
     assert.ok(r.drops[DropReason.oversized]! > 0, 'oversized datagrams counted as a drop reason');
     assert.equal(r.drops[DropReason.oversized], r.sock.counters[IoCounter.rxTruncated]);
     assert.ok(r.drops[DropReason.unknownSource]! > 0);
-    if (path === 'offload+coalesce') assert.ok(r.drops[DropReason.badInnerChecksum]! > 0);
+    if (path.startsWith('offload+coalesce')) assert.ok(r.drops[DropReason.badInnerChecksum]! > 0);
     assert.ok(r.ingress.packets > fed / 2, `${r.ingress.packets} delivered`);
   });
 }

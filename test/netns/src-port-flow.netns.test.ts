@@ -132,7 +132,7 @@ test('weft --src-port flow <-> kernel flannel.1 at default offloads: GSO kept, b
   ]);
   assert.match(
     w.startLine,
-    new RegExp(`offload tso\\+gso\\+gro\\+coalesce src-port flow ${MIN}-${MAX} \\(16 ports\\)$`),
+    new RegExp(`offload tso\\+gso\\+gro\\+coalesce(\\+uso)? src-port flow ${MIN}-${MAX} \\(16 ports\\)$`),
   );
 
   for (const [from, dst, source] of [

@@ -215,11 +215,17 @@ export function parsePeer(text: string, backend: Backend, field = '--peer'): Pee
 }
 
 /** run is the `weft link` entry point; resolves to 0 after a clean shutdown on SIGINT/SIGTERM. */
-/** offloadSummary is the start line's offload word: `tso+gso+gro+coalesce`, `tso+gso`, `off` or `refused`. */
+/**
+ * offloadSummary is the start line's offload word: `tso+gso+gro+coalesce+uso`, `tso+gso`, `off`
+ * or `refused`; without USO (kernel < 6.2) UDP is not coalesced and the word says why.
+ */
 function offloadSummary(node: DataplaneNode): string {
   const o = node.stats().offload;
   if (o === undefined || !o.enabled) return o?.refused ? 'refused' : 'off';
-  return ['tso', o.gso ? 'gso' : '', o.gro ? 'gro+coalesce' : ''].filter((x) => x !== '').join('+');
+  const word = ['tso', o.gso ? 'gso' : '', o.gro ? 'gro+coalesce' : '', o.gro && o.uso ? 'uso' : '']
+    .filter((x) => x !== '')
+    .join('+');
+  return o.gro && !o.uso && o.usoRefused !== null ? `${word} (no uso: ${o.usoRefused})` : word;
 }
 
 export async function run(argv: string[]): Promise<number> {
