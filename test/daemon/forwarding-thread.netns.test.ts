@@ -2,7 +2,7 @@
  * `weft run`'s forwarding thread, in namespaces (needs root; CI runs as root):
  * - its stats name it: /debug/stats has the TUN's I/O mode (`tunIo`, queue 0's TUN is on the
  *   worker) and the thread's id and scheduling (`forwarding`: SCHED_RR unless the kernel refused,
- *   and then why), the same thread id as the `dataplane started` line;
+ *   and then why), the same thread id as the `dataplane started` line; /metrics has both too;
  * - when it dies (terminated by a `--require`d preload on SIGUSR2, as an exception in the thread
  *   would end it), /readyz answers 503, the daemon logs an error naming the thread and exits 1.
  */
@@ -65,6 +65,14 @@ test('weft run: the forwarding thread in /debug/stats; its death means 503, an e
   // Root has CAP_SYS_NICE: SCHED_RR, unless the kernel refuses (then it must say why).
   assert.ok(f.policy === 'rr' || f.refused !== null, JSON.stringify(f));
   if (f.policy === 'rr') assert.match(threads[0]!, /SCHED_RR/);
+  const metrics = tb.httpGet(nd.ns, `http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`).body;
+  assert.match(metrics, new RegExp(`^weft_tun_io_info\\{mode="${s.tunIo.mode}",refused="[^"]*"\\} 1$`, 'm'));
+  assert.match(metrics, /^weft_tun_io_ring_batches_total \d+$/m);
+  assert.match(
+    metrics,
+    new RegExp(`^weft_forwarding_thread_realtime\\{queue="0"\\} ${f.policy === 'rr' ? 1 : 0}$`, 'm'),
+  );
+  assert.match(metrics, /^weft_forwarding_thread_demotions_total\{queue="0"\} 0$/m);
   assert.equal(tb.httpGet(nd.ns, `http://127.0.0.1:${DEFAULT_HEALTHZ_PORT}/readyz`).status, 200);
 
   p.signal('SIGUSR2');
