@@ -284,11 +284,28 @@ export function summarizeExplanation(ex: Explanation, vni?: number, seq?: TcpSeq
       innerOffset: udp.payload,
     };
   }
+  if (res.kind !== 'malformed')
+    res.text += gsoTrainTag(L, o + (udp.overlay === 'vxlan' ? 2 : 1), udp.payload, udp.end);
   if (udp.checksum !== undefined) {
     res.outerChecksum = udp.checksum;
     res.outerSrc = ip.src;
   }
   return res;
+}
+
+/**
+ * gsoTrainTag names a UDP GSO train captured whole (veth, a NIC with UDP segmentation offload):
+ * one datagram whose payload [payload, end) holds several overlay frames back to back, every one
+ * the size of the first (inner IP header at L[innerIp]), the last 1..that. The decoder shows the
+ * first; the tag says how many go on the wire. Empty for an ordinary datagram.
+ */
+function gsoTrainTag(L: ExplainLayer[], innerIp: number, payload: number, end: number): string {
+  const l = L[innerIp];
+  const ip = is(l, 'ipv4') ?? is(l, 'ipv6');
+  if (!l || !ip) return '';
+  const size = l.offset - payload + ip.total;
+  if (size <= 0 || end - payload <= size) return '';
+  return ` [GSO train: ${Math.ceil((end - payload) / size)} datagrams of ${size} bytes, first shown]`;
 }
 
 // The tracker of the line being rendered (set by summarizeExplanation; rendering is synchronous).

@@ -21,11 +21,13 @@
  *               MTU costs smaller segments rather than a fragmented datagram each.
  *   3. encap    `EgressStages.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
  *               written in place (for segments: exactly into the prefix), drops by reason.
- *   4. trains   consecutive segments to the same peer (and pool lane, `--src-port flow`) with
- *               equal sizes (the last may be shorter)
- *               become one UDP GSO message (<= 64 segments, <= 65507 bytes): scatter-gather
- *               segments as `trains[k]` descriptors with their tails, copied ones (adjacent in
- *               memory) as one descriptor; `gsoSizes[k]` = segment size.
+ *   4. trains   `formTrains` (udp-trains.ts): consecutive datagrams to the same peer, port and
+ *               pool lane (`--src-port flow`) with equal sizes (the last may be shorter) become one
+ *               UDP GSO message (<= 64 datagrams, <= 65507 bytes), whatever they are: plain
+ *               packets from separate read slots, scatter-gather segments or copied ones. Members
+ *               are `trains[k]` descriptors (head, plus the payload slice of a scatter-gather
+ *               segment); heads back to back in memory (copied segments) one descriptor;
+ *               `gsoSizes[k]` = datagram size.
  *   5. send     ONE `sendBatchGso` (sendmmsg with UDP_SEGMENT cmsgs; the addon falls back to plain
  *               datagrams by itself if the kernel refuses GSO, and sends a train whose segments
  *               exceed the MTU (EMSGSIZE) as plain datagrams the kernel fragments).
@@ -43,14 +45,8 @@ import type { SrcPortPool } from '../io/src-port-pool';
 import type { Tun } from '../io/tun';
 import type { EgressStages } from './egress';
 import { TunSendLoop } from './tun-send-loop';
-import {
-  MAX_GSO_BYTES,
-  SegmentError,
-  TsoSegmenter,
-  finishVnetPacket,
-  isGso,
-  segmentsPerTrain,
-} from '../offload/tso';
+import { formTrains, type SegmentTails, type TrainCounts } from './udp-trains';
+import { SegmentError, TsoSegmenter, finishVnetPacket, isGso } from '../offload/tso';
 import {
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
   VIRTIO_NET_HDR_SIZE,
@@ -86,6 +82,15 @@ export interface OffloadEgressOptions {
   rco?: boolean;
 }
 
+/** VnetTun is what OffloadEgress uses of a TUN opened with IFF_VNET_HDR (src/io/tun.ts, or a fake). */
+export type VnetTun = Pick<Tun, 'readBatch' | 'onReadable'>;
+
+/** GsoSender is what OffloadEgress uses of a UDP GSO socket (BatchUdpSocket, SrcPortPool, or a fake). */
+export type GsoSender = Pick<
+  BatchUdpSocket | SrcPortPool,
+  'sendBatchGso' | 'resetMtuSplit' | 'onceWritable' | 'counters'
+>;
+
 /** OffloadEgressStats are cumulative counters (plain numbers). */
 export interface OffloadEgressStats {
   /** TUN reads that were TSO super-packets. */
@@ -116,6 +121,8 @@ export class OffloadEgress extends TunSendLoop {
   private readonly rco: boolean;
   private readonly tailOff: Uint32Array;
   private readonly tailLen: Uint32Array;
+  private readonly tails: SegmentTails | null;
+  private readonly trainCounts: TrainCounts = { trains: 0, tailBytes: 0 };
   private pathMtu: number;
 
   /**
@@ -123,8 +130,8 @@ export class OffloadEgress extends TunSendLoop {
    * and sends on `sock`. Drops go to the stages' `drops`.
    */
   constructor(
-    private readonly tun: Tun,
-    private readonly sock: BatchUdpSocket | SrcPortPool,
+    private readonly tun: VnetTun,
+    private readonly sock: GsoSender,
     private readonly stages: EgressStages,
     opts: OffloadEgressOptions,
   ) {
@@ -146,6 +153,9 @@ export class OffloadEgress extends TunSendLoop {
     const hdrSlots = this.sg ? Math.floor((this.segEnd - this.segStart) / HDR_SLOT) : 0;
     this.tailOff = new Uint32Array(hdrSlots);
     this.tailLen = new Uint32Array(hdrSlots);
+    this.tails = this.sg
+      ? { start: this.segStart, slot: HDR_SLOT, off: this.tailOff, len: this.tailLen }
+      : null;
   }
 
   /**
@@ -251,93 +261,13 @@ export class OffloadEgress extends TunSendLoop {
     b.count = m;
     // Stage 3.
     const c = m === 0 ? 0 : this.stages.processBatch(b);
-    // Stage 4: merge same-destination equal-size segments into GSO trains.
-    const addrs = b.addrs;
-    const ports = b.ports;
-    const gso = b.gsoSizes;
-    const tOff = b.tailOffsets;
-    const tLen = b.tailLengths;
-    const trains = b.trains;
-    // Pool lanes (`--src-port flow`): a train never mixes lanes, and they move with descriptors.
-    const lanes = b.lanes;
-    let w = 0;
-    let i = 0;
-    let tailBytes = 0;
-    while (i < c) {
-      const start = offsets[i]!;
-      const addr = addrs[i]!;
-      const port = ports[i]!;
-      const lane = lanes[i]!;
-      if (sg && start >= segStart) {
-        // Scatter-gather: members stay separate descriptors, each head + tail one segment.
-        let slot = Math.floor((start - segStart) / HDR_SLOT);
-        const size = lengths[i]! + tailLen[slot]!;
-        const max = segmentsPerTrain(size);
-        let total = 0;
-        let count = 0;
-        let j = i;
-        while (j < c && count < max) {
-          const o = offsets[j]!;
-          if (o < segStart || addrs[j] !== addr || ports[j] !== port || lanes[j] !== lane) break;
-          slot = Math.floor((o - segStart) / HDR_SLOT);
-          const head = lengths[j]!;
-          const l = head + tailLen[slot]!;
-          if (l > size || (count > 0 && total + l > MAX_GSO_BYTES)) break;
-          // w + count <= j: descriptor j has been read before anything is written over it.
-          const d = w + count;
-          offsets[d] = o;
-          lengths[d] = head;
-          tOff[d] = tailOff[slot]!;
-          tLen[d] = tailLen[slot]!;
-          addrs[d] = addr;
-          ports[d] = port;
-          lanes[d] = lane;
-          gso[d] = 0;
-          trains[d] = 0;
-          tailBytes += tailLen[slot]!;
-          total += l;
-          count++;
-          j++;
-          if (l < size) break;
-        }
-        if (count > 1) {
-          gso[w] = size;
-          trains[w] = count;
-          this.stats.trains++;
-        }
-        w += count;
-        i = j;
-        continue;
-      }
-      const size = lengths[i]!;
-      const max = segmentsPerTrain(size);
-      let total = size;
-      let count = 1;
-      let j = i + 1;
-      while (j < c && count < max) {
-        const l = lengths[j]!;
-        if (offsets[j] !== start + total || addrs[j] !== addr || ports[j] !== port || l > size) break;
-        if (lanes[j] !== lane) break;
-        if (total + l > MAX_GSO_BYTES) break;
-        total += l;
-        count++;
-        j++;
-        if (l < size) break;
-      }
-      offsets[w] = start;
-      lengths[w] = total;
-      addrs[w] = addr;
-      ports[w] = port;
-      lanes[w] = lane;
-      gso[w] = count > 1 ? size : 0;
-      tLen[w] = 0;
-      trains[w] = 0;
-      if (count > 1) this.stats.trains++;
-      w++;
-      i = j;
-    }
+    // Stage 4.
+    const counts = this.trainCounts;
+    counts.tailBytes = 0;
+    const w = formTrains(b, c, this.tails, counts);
+    this.stats.trains = counts.trains;
     // Stage 3 counted the segments' headers; their payload slices leave with them.
-    this.stages.bytes += tailBytes;
+    this.stages.bytes += counts.tailBytes;
     b.count = w;
     return w;
   }

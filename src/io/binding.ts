@@ -187,6 +187,17 @@ export interface NativeBinding {
 
   /** csumCopy: per plan triple (srcOff, dstOff, len) the folded RFC 1071 sum into sums[k], then memmove (dstOff 0xFFFFFFFF: sum only). */
   csumCopy(src: Uint8Array, dst: Uint8Array, plan: Uint32Array, n: number, sums: Uint32Array): void;
+  /** csumCopyVariant: csumCopy with a named loop (`csumVariants().supported`); for tests and bench/csum.ts. */
+  csumCopyVariant(
+    name: string,
+    src: Uint8Array,
+    dst: Uint8Array,
+    plan: Uint32Array,
+    n: number,
+    sums: Uint32Array,
+  ): void;
+  /** csumVariants: the sum loops this build and CPU run, and the one csumCopy uses. */
+  csumVariants(): { active: string; supported: string[] };
 
   pollStart(fd: number, events: number, cb: NativePollCallback): NativePollHandle;
   pollUpdate(handle: NativePollHandle, events: number): void;

@@ -10,6 +10,7 @@
  * refused.
  */
 import { ConfigError } from '../errors';
+import { checkCsumEnv } from './csum-env';
 import { TUN_IO_ENV, type Tun, type TunIoMode } from './tun';
 
 /** TunIoChoice is a TUN queue's I/O after `applyTunIo`. */
@@ -30,9 +31,14 @@ export function parseTunIo(value: string | undefined): TunIoMode {
   throw new ConfigError(TUN_IO_ENV, 'must be io_uring or readv', v);
 }
 
-/** applyTunIo switches `tun` to io_uring unless WEFT_TUN_IO says readv; returns what it got. */
+/**
+ * applyTunIo switches `tun` to io_uring unless WEFT_TUN_IO says readv; returns what it got.
+ * Also throws a ConfigError for a WEFT_CSUM the addon cannot honour (src/io/csum-env.ts).
+ */
 export function applyTunIo(tun: Tun, env: NodeJS.ProcessEnv = process.env): TunIoChoice {
   const want = parseTunIo(env[TUN_IO_ENV]);
+  // The packet-byte loop is chosen by the same kind of knob, checked where the queue's I/O is.
+  checkCsumEnv(env);
   if (want === 'readv') return { mode: 'readv', refused: null };
   const refused = tun.useUring(TUN_IO_RING_ENTRIES);
   return { mode: tun.ioMode, refused };

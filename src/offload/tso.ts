@@ -30,9 +30,12 @@ import {
   IP_PROTO_TCP,
   IPV4_VERSION,
   ipVersion,
+  ipv4Checksum,
   ipv4HeaderLength,
   ipv4Id,
   ipv4Protocol,
+  ipv4TotalLength,
+  readI32,
   setIpv4Checksum,
   setIpv4Id,
   setIpv4TotalLength,
@@ -46,12 +49,14 @@ import {
   setTcpChecksum,
   setTcpFlags,
   setTcpSeq,
+  tcpChecksum,
   tcpFlags,
   tcpHeaderLength,
-  tcpSeq,
   TCP_CWR,
   TCP_FIN,
   TCP_MIN_HEADER_SIZE,
+  TCP_OFF_DATA_OFFSET,
+  TCP_OFF_SEQ,
   TCP_PSH,
 } from '../wire/tcp';
 import {
@@ -336,9 +341,26 @@ export class TsoSegmenter {
     const hdrLen = this.headerLen;
     const gso = this.gsoSize;
     const tcpOff = pktOff + l4;
-    const seq0 = tcpSeq(buf, tcpOff);
+    // As an int32: a uint32 above 2^31 would be a heap number, one allocation per super-packet.
+    const seq0 = readI32(buf, tcpOff + TCP_OFF_SEQ);
     const flags = tcpFlags(buf, tcpOff);
     const id0 = v6 ? 0 : ipv4Id(buf, pktOff);
+    // Each segment's headers are a copy of the super-packet's except for the fields written
+    // below, so both header sums are taken once, without those fields (unfolded sums subtract
+    // exactly), and each segment adds its own values (RFC 1071 §2(C), incremental update).
+    const doffWord = buf[tcpOff + TCP_OFF_DATA_OFFSET]! << 8;
+    const tcpBase =
+      checksumAdd(buf, tcpOff, tcpLen, 0) -
+      (seq0 >>> 16) -
+      (seq0 & 0xffff) -
+      (doffWord | flags) -
+      tcpChecksum(buf, tcpOff);
+    const ipBase = v6
+      ? 0
+      : checksumAdd(buf, pktOff, l4, 0) - ipv4TotalLength(buf, pktOff) - id0 - ipv4Checksum(buf, pktOff);
+    const pseudoBase = v6
+      ? pseudoSumIpv6(buf, pktOff, IP_PROTO_TCP, 0)
+      : pseudoSumIpv4(buf, pktOff, IP_PROTO_TCP, 0);
     for (let i = 0; i < segs; i++) {
       const ip = base + i * step;
       const th = ip + l4;
@@ -347,23 +369,29 @@ export class TsoSegmenter {
       let f = flags;
       if (i > 0) f &= ~TCP_CWR;
       if (i < segs - 1) f &= ~(TCP_FIN | TCP_PSH);
+      const seq = (seq0 + i * gso) | 0;
       setTcpFlags(dst, th, f);
-      setTcpSeq(dst, th, (seq0 + i * gso) >>> 0);
-      setTcpChecksum(dst, th, 0);
-      let pseudo: number;
+      setTcpSeq(dst, th, seq);
       if (v6) {
         setIpv6PayloadLength(dst, ip, segLen - IPV6_HEADER_SIZE);
-        pseudo = pseudoSumIpv6(dst, ip, IP_PROTO_TCP, segLen - l4);
       } else {
+        const id = (id0 + i) & 0xffff;
         setIpv4TotalLength(dst, ip, segLen);
-        setIpv4Id(dst, ip, (id0 + i) & 0xffff);
-        setIpv4Checksum(dst, ip, 0);
-        setIpv4Checksum(dst, ip, checksumFinish(checksumAdd(dst, ip, l4, 0)));
-        pseudo = pseudoSumIpv4(dst, ip, IP_PROTO_TCP, segLen - l4);
+        setIpv4Id(dst, ip, id);
+        setIpv4Checksum(dst, ip, checksumFinish(ipBase + segLen + id));
       }
+      // The L4 length is under 64 KiB, so it is one word of the pseudo-header sum.
+      const pseudo = pseudoBase + segLen - l4;
       const c = this.partialChecksums
         ? checksumFold(pseudo)
-        : checksumFinish(checksumAdd(dst, th, tcpLen, pseudo + sums[PLAN_PER_SEGMENT * i + PLAN_PAYLOAD]!));
+        : checksumFinish(
+            tcpBase +
+              (seq >>> 16) +
+              (seq & 0xffff) +
+              (doffWord | f) +
+              pseudo +
+              sums[PLAN_PER_SEGMENT * i + PLAN_PAYLOAD]!,
+          );
       setTcpChecksum(dst, th, c);
     }
     if (this.capped) this.clamped++;

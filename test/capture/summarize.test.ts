@@ -414,3 +414,35 @@ test('fixed: header mix-ups are malformed or left undecoded instead of misread',
   assert.equal(c.kind, 'malformed');
   assert.match(c.text, /\[malformed: truncated 802\.1Q tag: need 4 bytes at 64, have 2\]$/);
 });
+
+test('a UDP GSO train captured whole is tagged with its datagram count; one large inner packet is not', () => {
+  const innerUdp = (k: number, len: number): Buffer =>
+    eth(
+      INNER_B,
+      INNER_A,
+      0x0800,
+      ipv4('10.244.0.5', '10.244.1.7', 17, udp(4000, 5001, Buffer.alloc(len, k))),
+    );
+  // Two 114-byte VXLAN datagrams (8 + 14 + 92) and a 90-byte last one, back to back in one datagram.
+  const train = vxlanFrame(
+    Buffer.concat([innerUdp(1, 64), vxlanHdr(1), innerUdp(2, 64), vxlanHdr(1), innerUdp(3, 40)]),
+  );
+  const s = summarizeFrame(train);
+  assert.equal(s.kind, 'vxlan');
+  assert.match(
+    s.text,
+    /10\.244\.0\.5:4000 > 10\.244\.1\.7:5001 UDP len 64 \[GSO train: 3 datagrams of 114 bytes, first shown\]$/,
+  );
+
+  const fu = (k: number): Buffer =>
+    ipv4('10.244.0.5', '10.244.1.7', 17, udp(4000, 5001, Buffer.alloc(100, k)));
+  const f = summarizeFrame(flannelUdpFrame(Buffer.concat([fu(1), fu(2)])));
+  assert.equal(f.kind, 'flannel-udp');
+  assert.match(f.text, /\[GSO train: 2 datagrams of 128 bytes, first shown\]$/);
+
+  // A kernel VTEP's TSO packet crossing veth whole: one VXLAN frame, one large inner packet.
+  const big = summarizeFrame(vxlanFrame(innerUdp(4, 3000)));
+  assert.equal(big.kind, 'vxlan');
+  assert.doesNotMatch(big.text, /GSO train/);
+  assert.doesNotMatch(summarizeFrame(vxlanFrame(innerUdp(5, 64))).text, /GSO train/);
+});

@@ -200,3 +200,65 @@ export async function tcpTransfer(
     ms: Date.now() - t0,
   };
 }
+
+/**
+ * UDP_BURST_SCRIPT: `recv ADDR PORT COUNT` receives up to COUNT datagrams (gives up after 3 s of
+ * silence) and prints `count sha256`; `send ADDR PORT COUNT SRC SIZE BURST GAP_MS` sends COUNT
+ * datagrams of SIZE bytes (a 4-byte sequence number, then seeded random bytes) in bursts of BURST
+ * back to back with GAP_MS between bursts, and prints the same of what it sent. The hash is over
+ * the datagrams in order, so loss, damage and reordering all show.
+ */
+const UDP_BURST_SCRIPT = [
+  'import hashlib, random, socket, struct, sys, time',
+  'mode, addr, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])',
+  "s = socket.socket(socket.AF_INET6 if ':' in addr else socket.AF_INET, socket.SOCK_DGRAM)",
+  'h = hashlib.sha256(); n = 0',
+  "if mode == 'recv':",
+  '  s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: the app asks, as root',
+  '  s.bind((addr, port)); s.settimeout(3)',
+  "  print('ready', flush=True)",
+  '  try:',
+  '    while n < count:',
+  '      d = s.recv(65535); h.update(d); n += 1',
+  '  except socket.timeout: pass',
+  'else:',
+  '  size, burst, gap = int(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8]) / 1000',
+  '  s.bind((sys.argv[5], 0)); rnd = random.Random(16)',
+  '  for i in range(count):',
+  "    d = struct.pack('!I', i) + rnd.randbytes(size - 4); h.update(d); n += 1; s.sendto(d, (addr, port))",
+  '    if (i + 1) % burst == 0: time.sleep(gap)',
+  'print(n, h.hexdigest(), flush=True)',
+].join('\n');
+
+/** UdpBurstResult is `count sha256` as each end printed it. */
+export interface UdpBurstResult {
+  sent: string;
+  received: string;
+}
+
+/**
+ * udpBurstTransfer sends `count` datagrams of `size` bytes from `client` (bound to `src`) to
+ * `addr:port` in `server`, in back-to-back bursts (default 32) with `gapMs` (default 2) between
+ * them, so a tunnel sees many small packets queued at once; each end hashes what it saw, in order.
+ */
+export async function udpBurstTransfer(
+  server: Netns,
+  client: Netns,
+  o: { addr: string; src: string; port: number; count: number; size: number; burst?: number; gapMs?: number },
+): Promise<UdpBurstResult> {
+  const rx = server.spawn(`udp-recv ${server.name}`, 'python3', [
+    '-c', UDP_BURST_SCRIPT, 'recv', o.addr, String(o.port), String(o.count),
+  ]); // prettier-ignore
+  await waitFor(
+    () => rx.log.includes('ready'),
+    5000,
+    `UDP receiver on ${o.addr}:${o.port}`,
+    () => rx.log,
+  );
+  const sent = client.exec('python3', [
+    '-c', UDP_BURST_SCRIPT, 'send', o.addr, String(o.port), String(o.count), o.src, String(o.size),
+    String(o.burst ?? 32), String(o.gapMs ?? 2),
+  ]); // prettier-ignore
+  await rx.exited;
+  return { sent: sent.trim(), received: rx.log.trim().split('\n').pop() ?? '' };
+}

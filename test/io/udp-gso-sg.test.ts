@@ -106,6 +106,36 @@ describe('scatter-gather UDP GSO trains', () => {
     assert.equal(sha(got), sha(want));
   });
 
+  test('head-only members from separate slots (no tails: one iovec each) are one train, byte-exact', async (t) => {
+    const { a, b } = pair(t);
+    assert.ok(b.enableGro());
+    // 20 datagrams of 114 bytes and a last one of 90, each alone in its own 2 KiB slot.
+    const tx = new PacketBatch(21, 2048, 128);
+    const want: Buffer[] = [];
+    for (let k = 0; k < 21; k++) {
+      const len = k === 20 ? 90 : 114;
+      const d = Buffer.alloc(len);
+      for (let x = 0; x < len; x++) d[x] = (k * 7 + x) & 0xff;
+      assert.ok(tx.push(d, 0, len, LOOPBACK, b.port));
+      tx.gsoSizes[k] = 0;
+      want.push(d);
+    }
+    tx.gsoSizes[0] = 114;
+    tx.trains[0] = 21;
+    assert.equal(a.sendBatchGso(tx), 21);
+    assert.equal(a.counters[IoCounter.txErrors], 0);
+    assert.equal(a.counters[IoCounter.txSyscalls], 1);
+    assert.equal(a.counters[IoCounter.txPackets], 21);
+    assert.equal(a.gsoState[GsoState.gsoMessages], 1);
+    assert.equal(a.gsoState[GsoState.gsoSegments], 21);
+    const got = await receive(b, 21, true);
+    assert.deepEqual(
+      got.map((g) => g.length),
+      want.map((w) => w.length),
+    );
+    assert.equal(sha(got), sha(want));
+  });
+
   test('a member that is not exactly gso_size (or an empty last one) refuses the whole train: nothing sent', async (t) => {
     const { a, b } = pair(t);
     const tx = new PacketBatch(2, 70_000, 0, 64);
