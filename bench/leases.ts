@@ -7,12 +7,18 @@
  * that 10,000 leases fit). The store is filled with N leases in flannel's exact JSON before node1
  * starts; node2 is a real weft peer the forwarding RTT is measured against. Figures:
  * - ready: spawn of node1 to its `ready` line (all N routes in the kernel by then);
- * - idle CPU (% of one core, utime+stime from /proc over 10 s) and RSS after settling;
+ * - idle CPU (% of one core, utime+stime from /proc over 10 s, also split by thread: main,
+ *   forwarding, other) 3 s after all routes are in, and again 25 s later (steady, without the
+ *   start's one-off garbage collection), and RSS after settling;
  * - one new lease: file renamed in -> its route in node1's table;
  * - churn: `--churn` changes (half new leases, half deletions of existing ones) written over one
  *   second -> node1's table matches; ping RTT node1 -> node2 (every 50 ms) before and during.
  *   the same over the underlay alone (no weft on the path) is the control for machine load;
  * `--weft PATH` runs another build (e.g. an older checkout's bin/weft) for comparison.
+ * `--sched DIR` records the scheduler (`perf sched record -k CLOCK_MONOTONIC`, all CPUs) over the
+ * churn into DIR/sched.data, and writes DIR/meta.json: both nodes' PIDs and forwarding thread ids,
+ * every ping (receive time on CLOCK_MONOTONIC, RTT) and the churn's start and end, so that a late
+ * ping can be matched with what each thread was doing (`perf sched timehist --state`).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -64,20 +70,78 @@ async function until(cond: () => boolean, ms: number, what: string, every = 20):
   return Date.now() - t0;
 }
 
-/** pinger runs ping every 50 ms in the background; stop() returns the RTTs in ms. */
-function pinger(ns: string, src: string, dst: string): { stop: () => Promise<number[]> } {
-  const p = new Proc(`ping ${dst}`, 'ip', netnsExec(ns, 'ping', ['-n', '-i', '0.05', '-I', src, dst]));
+/** Ping is one echo reply: when it was printed (ms, CLOCK_MONOTONIC), its sequence number and RTT. */
+interface Ping {
+  atMono: number;
+  seq: number;
+  rtt: number;
+}
+
+/** monoOffsetMs is wall clock minus CLOCK_MONOTONIC (process.hrtime), in ms. */
+function monoOffsetMs(): number {
+  return Date.now() - Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** pinger runs ping every 50 ms in the background; stop() returns the replies (RTTs in ms). */
+function pinger(ns: string, src: string, dst: string): { stop: () => Promise<Ping[]> } {
+  const args = ['-n', '-D', '-i', '0.05', '-I', src, dst];
+  const p = new Proc(`ping ${dst}`, 'ip', netnsExec(ns, 'ping', args));
   return {
     stop: async () => {
       p.signal('SIGINT');
       await p.exited;
-      return [...p.log.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+      const off = monoOffsetMs();
+      return [...p.log.matchAll(/^\[([\d.]+)\].*icmp_seq=(\d+).*time=([\d.]+) ms/gm)].map((m) => ({
+        atMono: Number(m[1]) * 1000 - off,
+        seq: Number(m[2]),
+        rtt: Number(m[3]),
+      }));
     },
   };
 }
 
-function summary(rtts: number[]): { n: number; median: number; p99: number; max: number } {
-  const s = [...rtts].sort((a, b) => a - b);
+/** threadCpu is each thread's CPU seconds (utime + stime) from /proc/PID/task/TID/stat. */
+function threadCpu(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(t), (Number(f[11]) + Number(f[12])) / 100); // USER_HZ is 100 on Linux
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+/** idleSplit is the CPU % of one core over `seconds` spent by the main thread, the forwarding threads and the rest (V8's platform threads, libuv's threadpool). */
+function idleSplit(
+  pid: number,
+  fwd: number[],
+  a: Map<number, number>,
+  b: Map<number, number>,
+  seconds: number,
+): { main: number; forwarding: number; other: number } {
+  const r = { main: 0, forwarding: 0, other: 0 };
+  for (const [tid, v] of b) {
+    const d = ((v - (a.get(tid) ?? 0)) / seconds) * 100;
+    if (tid === pid) r.main += d;
+    else if (fwd.includes(tid)) r.forwarding += d;
+    else r.other += d;
+  }
+  const round = (x: number): number => Math.round(x * 100) / 100;
+  return { main: round(r.main), forwarding: round(r.forwarding), other: round(r.other) };
+}
+
+/** forwardingTids reads the forwarding threads' ids from a node's `dataplane started` line. */
+function forwardingTids(p: Proc): number[] {
+  const m = /"threads":\[([^\]]*)\]/.exec(p.log);
+  return m ? [...m[1]!.matchAll(/tid (\d+)/g)].map((x) => Number(x[1])) : [];
+}
+
+function summary(pings: Ping[]): { n: number; median: number; p99: number; max: number } {
+  const s = pings.map((p) => p.rtt).sort((a, b) => a - b);
   const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
   return { n: s.length, median: q(0.5), p99: q(0.99), max: s[s.length - 1] ?? NaN };
 }
@@ -86,6 +150,7 @@ async function main(): Promise<void> {
   const n = Number(arg('leases', '10000'));
   const churn = Number(arg('churn', '1000'));
   const weftBin = arg('weft', '');
+  const schedDir = arg('sched', '');
   const tb = await Testbed.create({
     store: 'embedded',
     tag: 'bl',
@@ -107,7 +172,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(tmpDir, { recursive: true });
     for (let i = 0; i < n; i++) writeLease(dir, tmpDir, keyOf(i), leaseValue(i));
 
-    tb.startWeft(nd2);
+    const p2 = tb.startWeft(nd2);
     const r2 = await tb.waitReady(nd2, 300_000);
     const t0 = Date.now();
     const p1 = tb.startWeft(nd1);
@@ -126,8 +191,18 @@ async function main(): Promise<void> {
 
     await sleep(3000);
     const c0 = cpuSeconds(p1.pid);
+    const t0s = threadCpu(p1.pid);
     await sleep(10_000);
     results.idleCpuPercent = ((cpuSeconds(p1.pid) - c0) / 10) * 100;
+    results.idleCpuByThread = idleSplit(p1.pid, forwardingTids(p1), t0s, threadCpu(p1.pid), 10);
+    // The same 25 s later: the first window still holds the collection of the start's garbage
+    // (a one-off); this one is the steady idle cost.
+    await sleep(15_000);
+    const c1 = cpuSeconds(p1.pid);
+    const t1s = threadCpu(p1.pid);
+    await sleep(10_000);
+    results.idleCpuLaterPercent = ((cpuSeconds(p1.pid) - c1) / 10) * 100;
+    results.idleCpuLaterByThread = idleSplit(p1.pid, forwardingTids(p1), t1s, threadCpu(p1.pid), 10);
     results.rssMiB = rssMiB(p1.pid);
 
     const base = pinger(nd1.ns, pod1, pod2);
@@ -145,6 +220,13 @@ async function main(): Promise<void> {
     );
     results.newLeaseRoutedMs = Date.now() - tNew;
 
+    let perf: Proc | null = null;
+    if (schedDir) {
+      fs.mkdirSync(schedDir, { recursive: true });
+      const data = path.join(schedDir, 'sched.data');
+      perf = new Proc('perf sched', 'perf', ['sched', 'record', '-k', 'CLOCK_MONOTONIC', '-o', data]);
+      await sleep(1500); // perf sets up its buffers on every CPU
+    }
     const during = pinger(nd1.ns, pod1, pod2);
     // The control: the same two namespaces over the underlay alone (no weft on the path). When
     // it slows down too, the machine is busy, not weft's event loop.
@@ -156,6 +238,7 @@ async function main(): Promise<void> {
     const addKeys = Array.from({ length: adds }, (_, i) => keyOf(n + 100 + i));
     const delKeys = Array.from({ length: dels }, (_, i) => keyOf(i * 3));
     const tChurn = Date.now();
+    const churnStartMono = Date.now() - monoOffsetMs();
     const steps = 20;
     for (let s = 0; s < steps; s++) {
       for (let i = s; i < adds; i += steps) writeLease(dir, tmpDir, addKeys[i]!, leaseValue(n + 100 + i));
@@ -183,8 +266,25 @@ async function main(): Promise<void> {
       results.churnError = e instanceof Error ? e.message : String(e);
     }
     await sleep(1000);
-    results.rttChurn = summary(await during.stop());
-    results.rttUnderlayChurn = summary(await control.stop());
+    const churnPings = await during.stop();
+    const controlPings = await control.stop();
+    results.rttChurn = summary(churnPings);
+    results.rttUnderlayChurn = summary(controlPings);
+    if (perf !== null) {
+      perf.signal('SIGINT');
+      await perf.exited;
+      const meta = {
+        bench: process.pid,
+        node1: { pid: p1.pid, forwarding: forwardingTids(p1) },
+        node2: { pid: p2.pid, forwarding: forwardingTids(p2) },
+        churnStartMono,
+        churnWriteMs: results.churnWriteMs,
+        churnSettledMs: results.churnSettledMs,
+        pings: churnPings,
+        control: controlPings,
+      };
+      fs.writeFileSync(path.join(schedDir, 'meta.json'), JSON.stringify(meta) + '\n');
+    }
     results.rssAfterChurnMiB = rssMiB(p1.pid);
     await sleep(15_000);
     results.rss15sAfterChurnMiB = rssMiB(p1.pid);

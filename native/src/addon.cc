@@ -1,6 +1,7 @@
 // weft_native: registration only. The batch shape and the sendmmsg/recvmmsg loops live in batch.cc;
 // the system calls in tun.cc, udp.cc, raw.cc, poll.cc, netif.cc, bpf.cc and uring.cc (io_uring TUN
-// batches); csum.cc is the one pass over packet bytes. See docs/native-boundary.md for the contract
+// batches), sched.cc (a forwarding thread's scheduling policy and CPU time); csum.cc is the one
+// pass over packet bytes. See docs/native-boundary.md for the contract
 // with src/io/.
 #include <napi.h>
 
@@ -29,6 +30,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   weft::InitCsum(env, exports);
   weft::InitBpf(env, exports);
   weft::InitUring(env, exports);
+  weft::InitSched(env, exports);
   return exports;
 }
 

@@ -137,5 +137,6 @@ void InitCsum(Napi::Env env, Napi::Object exports);
 void InitRaw(Napi::Env env, Napi::Object exports);
 void InitBpf(Napi::Env env, Napi::Object exports);
 void InitUring(Napi::Env env, Napi::Object exports);
+void InitSched(Napi::Env env, Napi::Object exports);
 
 }  // namespace weft

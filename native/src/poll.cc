@@ -3,7 +3,10 @@
 // leaves packets in the queue, the callback fires again on the next loop iteration.
 //
 // Lifetime: the PollHandle is shared by the JS External (finalizer) and libuv (close callback);
-// it is freed when both have let go, so a stale External can never touch freed memory.
+// it is freed when both have let go, so a stale External can never touch freed memory. A handle
+// still open when its environment ends (a worker thread terminated or killed by an exception) is
+// closed by an async cleanup hook: without it, node aborts the whole process on the worker's exit
+// ("uv_loop_close() while having open handles").
 #include <uv.h>
 
 #include "common.h"
@@ -21,6 +24,9 @@ struct PollHandle {
   napi_async_context async_context = nullptr;
   int refs = 2;  // External + libuv handle
   bool closed = false;
+  // Registered at start, removed when the handle is closed (by pollClose or at teardown).
+  napi_async_cleanup_hook_handle hook = nullptr;
+  bool teardown = false;  // closed by the cleanup hook: the environment is going away
 };
 
 void Release(PollHandle* p) {
@@ -49,6 +55,15 @@ void OnPoll(uv_poll_t* handle, int status, int events) {
 
 void OnClose(uv_handle_t* handle) {
   PollHandle* p = static_cast<PollHandle*>(handle->data);
+  if (p->teardown) {
+    // The environment is ending: no JS calls; its references go with it.
+    napi_async_cleanup_hook_handle hook = p->hook;
+    p->hook = nullptr;
+    p->callback.SuppressDestruct();
+    Release(p);
+    if (hook != nullptr) napi_remove_async_cleanup_hook(hook);
+    return;
+  }
   {
     Napi::Env env(p->env);
     Napi::HandleScope scope(env);
@@ -60,6 +75,20 @@ void OnClose(uv_handle_t* handle) {
 }
 
 void Finalize(Napi::Env, PollHandle* p) { Release(p); }
+
+// The environment ends with the handle open: close it, and let node go on once libuv has.
+void AsyncCleanup(napi_async_cleanup_hook_handle hook, void* arg) {
+  PollHandle* p = static_cast<PollHandle*>(arg);
+  p->hook = hook;
+  p->teardown = true;
+  p->closed = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), OnClose);
+}
+
+void RemoveHook(PollHandle* p) {
+  if (p->hook != nullptr) napi_remove_async_cleanup_hook(p->hook);
+  p->hook = nullptr;
+}
 
 PollHandle* Unwrap(const Napi::Value& v) {
   if (!v.IsExternal()) return nullptr;
@@ -98,6 +127,7 @@ Napi::Value PollStart(const Napi::CallbackInfo& info) {
       return ThrowErrno(env, "uv_poll_start", -rc);
     }
   }
+  napi_add_async_cleanup_hook(env, AsyncCleanup, p, &p->hook);
   return Napi::External<PollHandle>::New(env, p, Finalize);
 }
 
@@ -129,6 +159,7 @@ Napi::Value PollClose(const Napi::CallbackInfo& info) {
   PollHandle* p = Unwrap(info[0]);
   if (p != nullptr) {
     p->closed = true;
+    RemoveHook(p);
     uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), OnClose);
   }
   return info.Env().Undefined();

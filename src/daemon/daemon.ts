@@ -54,6 +54,7 @@ import {
   leasesToPeerSpecs,
 } from '../control';
 import { DataplaneNode } from '../dataplane/node';
+import { FORWARDING_SCHED_ENV, parseForwardingSched } from '../dataplane/thread-sched';
 import { RouteSync, type RouteConflict } from '../io/route-sync';
 import type { PeerSpec } from '../route/route-table';
 import { DaemonCounters, LeaseSummary, MetricsSource, newDaemonCounters } from '../metrics/metrics';
@@ -216,6 +217,7 @@ export class Daemon implements MetricsSource {
       counters: this.counters,
       retry: (what, fn) => this.retryStore(what, fn),
     };
+    parseForwardingSched(process.env[FORWARDING_SCHED_ENV]); // a bad value stops us before any write
     await checkWritableFile(f.subnetFile, '--subnet-file');
     if (f.store === 'embedded') await checkWritableDir(f.storeDir, '--store-dir');
     const undo = new Rollback(this.log);
@@ -403,19 +405,27 @@ export class Daemon implements MetricsSource {
       });
     }
     const node = new DataplaneNode(cfg);
-    node.onWorkerExit = (queue, why) => {
+    node.onWorkerExit = (queue, why, tid) => {
+      const thread = `the forwarding thread of queue ${queue} (tid ${tid ?? '?'})`;
       if (node.forwarding) {
-        this.log.warn('a forwarding worker stopped; its flows moved to the other queues', { queue, why });
+        this.log.warn(`${thread} stopped: ${why}; its flows moved to the other queues`, { queue, tid, why });
         return;
       }
-      // Nothing forwards any more: exit non-zero, so that the supervisor restarts weft, as it
-      // would have after a crash of a single-threaded weft.
-      this.log.error('no forwarding thread is left; shutting down', { queue, why });
+      // Nothing forwards any more (/readyz says 503 from here): exit non-zero, so that the
+      // supervisor restarts weft, as it would have after a crash of a single-threaded weft.
+      this.log.error(`${thread} stopped: ${why}; no forwarding thread is left, shutting down`, {
+        queue,
+        tid,
+        why,
+      });
       if (!this.stopping) void this.stop().then(() => this.o.onFatal?.(1));
     };
     node.onUnderlayMtu = ({ message, kind: _k, ...fields }) => this.log.warn(message, fields);
     await node.start();
     this.node = node;
+    const refused = node.forwardingThreads().find((t) => t.refused !== null)?.refused;
+    if (refused)
+      this.log.warn('forwarding threads run SCHED_OTHER: control-plane work can delay packets', { refused });
     if (node.lastRouteSync) this.noteConflicts('tun', node.lastRouteSync.conflicts);
     // A stop while the node was starting (workers start one after another) found no node.
     if (this.stopping) return;
@@ -447,6 +457,9 @@ export class Daemon implements MetricsSource {
       vxlanRco: cfg.vxlanRco === true,
       workers: cfg.workers,
       forwarding: node.forwardsOffMain ? 'worker threads' : 'main thread',
+      threads: node
+        .forwardingThreads()
+        .map((t) => `queue ${t.queue} tid ${t.tid ?? '?'}${t.policy === 'rr' ? ' SCHED_RR' : ''}`),
       peers: this.peers.length,
       directPeers: this.directPeers.length,
     });

@@ -90,7 +90,7 @@ export class OffloadIngress extends SocketRecvLoop {
     // Coalescing gathers super-packets from where their segments were received: no arena.
     const descriptors = opts.gro ? slots * 64 : slots;
     this.batch = new PacketBatch(slots, slotSize, HEADROOM, descriptors);
-    this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors, opts.mtu, true) : null;
+    this.coalescer = opts.coalesce ? new TcpCoalescer(this.batch.descriptors, opts.mtu) : null;
     const d = this.batch.descriptors;
     this.udp = opts.coalesce && opts.uso === true ? new UdpCoalescer(d, d, undefined, opts.mtu) : null;
     this.written = new Uint8Array(this.batch.offsets.length);
@@ -173,7 +173,7 @@ export class OffloadIngress extends SocketRecvLoop {
     }
     const buf = b.buffer;
     const udp = this.udp;
-    co.begin(buf, buf.length, buf.length);
+    co.begin(buf);
     if (udp === null) {
       for (let k = 0; k < c; k++) co.add(offsets[k]!, lengths[k]!);
     } else {

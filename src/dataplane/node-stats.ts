@@ -13,6 +13,7 @@ import type { FlowEntry, FlowTableSnapshot } from './flow-table';
 import { sumSnapshots, type QueueOffloadSnapshot, type QueueSnapshot } from './queue';
 import type { FlowMeta, QueueFlowMeta } from './queue-worker';
 import type { SrcPortMode } from './src-port';
+import type { ThreadSchedStats } from './thread-sched';
 
 /** SrcPortStats is the `srcPort` part of DataplaneStats. */
 export interface SrcPortStats {
@@ -77,10 +78,15 @@ export interface DataplaneStats {
   tun: Record<string, number>;
   /**
    * How queue 0's TUN moves packets (src/io/tun-io.ts), why io_uring was refused if it was, and
-   * how many of its read and write batches went through the ring; absent when queue 0 runs on a
-   * worker thread (`weft run`), whose TUN the main thread does not hold.
+   * how many of its read and write batches went through the ring. When queue 0 runs on a worker
+   * thread (`weft run`) it comes with that worker's counters (at most a second old).
    */
   tunIo?: TunIoStats;
+  /**
+   * The forwarding worker threads' scheduling (thread-sched.ts): thread id, SCHED_RR or
+   * SCHED_OTHER and why, demotions, CPU share. Absent when no queue runs on a worker.
+   */
+  forwarding?: ThreadSchedStats[];
   udp: Record<string, number>;
   routes: { peers: number; cacheHits: number; cacheMisses: number; swaps: number };
   /** Offload state and counters (issue 5). */
@@ -122,8 +128,10 @@ export interface StatsInput {
   workers: { count: number; alive: number; exits: number };
   underlayMtu: number;
   pathMtu: number;
-  /** Queue 0's TUN I/O mode, when its TUN is on this thread. */
+  /** Queue 0's TUN I/O mode (from its worker when it runs on one). */
   tunIo?: TunIoStats | undefined;
+  /** The worker threads' scheduling. */
+  forwarding?: ThreadSchedStats[] | undefined;
 }
 
 /** TunIoStats says how a TUN queue moves packets. */
@@ -172,6 +180,7 @@ export function nodeStats(x: StatsInput): DataplaneStats {
     anomalies: nonZero(t.anomalies, ANOMALY_NAMES),
     tun: x.running ? ioCountersToObject(t.tun) : {},
     ...(x.tunIo !== undefined ? { tunIo: x.tunIo } : {}),
+    ...(x.forwarding !== undefined && x.forwarding.length > 0 ? { forwarding: x.forwarding } : {}),
     udp: x.running ? ioCountersToObject(t.udp) : {},
     routes: {
       peers: x.routes.peers,

@@ -83,6 +83,7 @@ import { UnderlayMtuWatch, describeMtuChange, type UnderlayMtuEvent } from './un
 import { loadBinding } from '../io/binding';
 import type { QueueWorkerData } from './queue-worker';
 import { QueueWorkers } from './queue-workers';
+import { FORWARDING_SCHED_ENV, parseForwardingSched } from './thread-sched';
 import { TunRoutes } from './tun-routes';
 import { DEFAULT_SRC_PORT_MAX, DEFAULT_SRC_PORT_MIN, validSrcPortRange } from './src-port';
 import { underlayOf, type NodeConfig, type NodeDeps } from './node-config';
@@ -115,8 +116,11 @@ export class DataplaneNode {
     process.emitWarning(`weft: ${e.message}`, 'WeftUnderlayMtu');
   };
   /** Called when a worker thread dies (its queue is closed; the others go on). Default: a process warning. */
-  onWorkerExit: (queue: number, why: string) => void = (queue, why) => {
-    process.emitWarning(`weft: worker ${queue} stopped forwarding: ${why}`, 'WeftWorkerExit');
+  onWorkerExit: (queue: number, why: string, tid: number | null) => void = (queue, why, tid) => {
+    process.emitWarning(
+      `weft: worker ${queue} (tid ${tid ?? '?'}) stopped forwarding: ${why}`,
+      'WeftWorkerExit',
+    );
   };
 
   /** Queue 0's counters; with workers, the getters below add the workers' latest snapshots. */
@@ -168,6 +172,30 @@ export class DataplaneNode {
   /** forwardsOffMain is true when no queue forwards on the main thread (`forwardOffMain`). */
   get forwardsOffMain(): boolean {
     return this.offMain;
+  }
+
+  /**
+   * forwardingThreads names the threads that forward: queue, Linux thread id (`tid`, for `top -H`,
+   * `perf sched` and /proc/PID/task/TID; queue 0 on the main thread has the process's PID) and
+   * scheduling policy ('rr' or 'other', thread-sched.ts; null on the main thread), with why
+   * SCHED_RR was refused. Empty before start.
+   */
+  forwardingThreads(): Array<{
+    queue: number;
+    tid: number | null;
+    policy: string | null;
+    refused: string | null;
+  }> {
+    const out: Array<{ queue: number; tid: number | null; policy: string | null; refused: string | null }> =
+      [];
+    if (this.q0 !== null) out.push({ queue: 0, tid: process.pid, policy: null, refused: null });
+    const sched = this.workers?.sched() ?? [];
+    for (const t of this.workers?.threads() ?? []) {
+      if (!t.alive) continue;
+      const s = sched.find((x) => x.queue === t.queue);
+      out.push({ queue: t.queue, tid: t.tid, policy: s?.policy ?? null, refused: s?.refused ?? null });
+    }
+    return out;
   }
 
   /** overhead is the encapsulation overhead on an IPv4 underlay (50 VXLAN, 28 flannel-UDP). */
@@ -246,6 +274,8 @@ export class DataplaneNode {
     }
     const table = this.buildTable(c.peers);
     parseCidr(c.address, '--address');
+    // weft run's forwarding threads run real-time when allowed (thread-sched.ts).
+    const sched = this.offMain ? parseForwardingSched(process.env[FORWARDING_SCHED_ENV]) : 'other';
     // Validates the VNI and MAC before anything is opened.
     makeVxlanConfig({ vni: c.vni, localMac: c.vtepMac });
 
@@ -300,10 +330,11 @@ export class DataplaneNode {
       rawBufferSize: rawFlow ? bufferSize : null,
       params,
       peers,
+      sched,
     });
     const poolOptions = {
       flowTop: params.flowCounters ? FLOW_TOP_FROM_WORKERS : 0,
-      onExit: (queue: number, why: string) => this.onWorkerExit(queue, why),
+      onExit: (queue: number, why: string, tid: number | null) => this.onWorkerExit(queue, why, tid),
     };
     try {
       const peersAtStart = c.peers;
@@ -605,13 +636,14 @@ export class DataplaneNode {
       underlayMtu: this.underlayMtu,
       pathMtu: this.pathMtu,
       tunIo:
-        this.tun === null
-          ? undefined
-          : {
+        this.tun !== null
+          ? {
               mode: this.tun.ioMode ?? 'readv',
               refused: this.tun.ioRefused ?? null,
               ringCalls: this.tun.ringCalls ?? 0,
-            },
+            }
+          : (this.workers?.tunIo(0) ?? undefined),
+      forwarding: this.workers?.sched(),
     });
   }
 

@@ -11,15 +11,19 @@
  *                    { type: 'start' }               start forwarding (only with `deferStart`)
  *                    { type: 'stats', id, flowTop }  reply with a QueueSnapshot
  *                    { type: 'stop' }                stop, close every fd, reply 'stopped'
- *   worker -> main   { type: 'ready', fds, vnetHdr, offloadRefused }
+ *   worker -> main   { type: 'ready', fds, vnetHdr, offloadRefused, tid, tunIo, thread }
  *                                                    devices open (forwarding unless `deferStart`);
- *                                                    fds are closed by main if we die
+ *                                                    fds are closed by main if we die; tid is the
+ *                                                    thread's Linux id (for top -H, perf, /proc)
  *                    { type: 'error', error }        setup failed (nothing left open)
- *                    { type: 'stats', id, snapshot, flowMeta }
+ *                    { type: 'stats', id, snapshot, flowMeta, tunIo, thread }
+ *                                                    counters, the TUN's I/O mode, and the thread's
+ *                                                    scheduling (thread-sched.ts, re-decided here)
  *                    { type: 'stopped' }
  *
  * Nothing per packet crosses threads: the hot path is the same code as queue 0's.
  */
+import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { WeftError, SystemError, ConfigError } from '../errors';
 import { RawSendSocket } from '../io/raw-send-socket';
@@ -29,8 +33,11 @@ import type { PeerSpec } from '../route/route-table';
 import { RouteTable, indexPeers } from '../route/route-table';
 import { Router } from '../route/router';
 import { openQueueSockets, openTunQueue, type QueueSocketSpec, type QueueSockets } from './queue-devices';
+import { loadBinding } from '../io/binding';
 import { DataplaneQueue, type QueueParams } from './queue';
 import type { FlowTableSnapshot } from './flow-table';
+import type { TunIoStats } from './node-stats';
+import { ThreadScheduler, type ForwardingSched, type SchedCalls } from './thread-sched';
 
 /** openTun opens the worker's TUN queue; with `fallback`, a refused offload opens it plain. */
 function openTun(d: QueueWorkerData): { tun: Tun; refused: string | null } {
@@ -67,6 +74,8 @@ export interface QueueWorkerData {
   rawBufferSize: number | null;
   params: QueueParams;
   peers: PeerSpec[];
+  /** Scheduling policy to ask for (thread-sched.ts); default 'other'. */
+  sched?: ForwardingSched;
 }
 
 /** WorkerErrorInfo carries a setup error across the thread boundary. */
@@ -104,6 +113,30 @@ export function revivePeers(peers: readonly PeerSpec[]): PeerSpec[] {
   return peers.map((p) => ({ ...p, vtepMac: p.vtepMac === null ? null : Buffer.from(p.vtepMac) }));
 }
 
+/** threadTid is the calling thread's Linux thread id (`/proc/thread-self`), or null without /proc. */
+export function threadTid(): number | null {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** tunIoOf says how a TUN queue moves packets (src/io/tun-io.ts), for the stats. */
+export function tunIoOf(tun: Tun): TunIoStats {
+  return { mode: tun.ioMode ?? 'readv', refused: tun.ioRefused ?? null, ringCalls: tun.ringCalls ?? 0 };
+}
+
+/** schedCalls is the addon's scheduling calls, or none when the addon cannot be loaded. */
+function schedCalls(): SchedCalls {
+  try {
+    return loadBinding();
+  } catch {
+    return {};
+  }
+}
+
 function meta(s: FlowTableSnapshot): FlowMeta {
   return { capacity: s.capacity, used: s.used, other: s.other };
 }
@@ -112,6 +145,8 @@ function main(): void {
   const port = parentPort;
   if (port === null) throw new Error('queue-worker must run as a worker thread');
   const d = workerData as QueueWorkerData;
+  const tid = threadTid();
+  const sched = new ThreadScheduler(d.queue, tid, d.sched ?? 'other', schedCalls());
   const router = new Router();
   let tun: Tun | null = null;
   let socks: QueueSockets | null = null;
@@ -145,6 +180,7 @@ function main(): void {
       { tun, offloadTun: tun.vnetHdr ? tun : null, recv: socks.recv, send: socks.send, raw },
       router,
     );
+    sched.start();
     if (d.deferStart !== true) queue.start();
   } catch (err) {
     closeAll();
@@ -176,13 +212,21 @@ function main(): void {
         queue.setPathMtu(m.pathMtu);
       } else if (m.type === 'start' && queue !== null) {
         queue.start();
-      } else if (m.type === 'stats' && queue !== null) {
+      } else if (m.type === 'stats' && queue !== null && tun !== null) {
+        sched.tick();
         const top = m.flowTop ?? 0;
         const e = queue.egress.flows;
         const i = queue.ingress.flows;
         const flowMeta: QueueFlowMeta | null =
           top > 0 && e && i ? { egress: meta(e.snapshot(0)), ingress: meta(i.snapshot(0)) } : null;
-        port.postMessage({ type: 'stats', id: m.id, snapshot: queue.snapshot(top), flowMeta });
+        port.postMessage({
+          type: 'stats',
+          id: m.id,
+          snapshot: queue.snapshot(top),
+          flowMeta,
+          tunIo: tunIoOf(tun),
+          thread: sched.stats(),
+        });
       } else if (m.type === 'stop') {
         closeAll();
         port.postMessage({ type: 'stopped' });
@@ -190,7 +234,15 @@ function main(): void {
       }
     },
   );
-  port.postMessage({ type: 'ready', fds, vnetHdr: tun.vnetHdr, offloadRefused: refused });
+  port.postMessage({
+    type: 'ready',
+    fds,
+    vnetHdr: tun.vnetHdr,
+    offloadRefused: refused,
+    tid,
+    tunIo: tunIoOf(tun),
+    thread: sched.stats(),
+  });
 }
 
 main();

@@ -23,6 +23,8 @@ import type { PeerDiff } from '../route/peer-diff';
 import type { QueueSnapshot } from './queue';
 import type { QueueFlowMeta, QueueWorkerData, WorkerErrorInfo } from './queue-worker';
 import { reapplyYoungGenerationCap } from './young-generation';
+import type { TunIoStats } from './node-stats';
+import type { ThreadSchedStats } from './thread-sched';
 
 /** REFRESH_INTERVAL_MS is how often running workers report their counters unasked. */
 export const REFRESH_INTERVAL_MS = 1000;
@@ -44,9 +46,15 @@ interface Handle {
   queue: number;
   worker: Worker;
   fds: number[];
+  /** The thread's Linux thread id (null when /proc is not mounted). */
+  tid: number | null;
   latest: QueueSnapshot | null;
   /** Flow-table sizes that came with `latest` (when flows were asked for). */
   flowMeta: QueueFlowMeta | null;
+  /** How the worker's TUN queue moves packets, as of its last report. */
+  tunIo: TunIoStats | null;
+  /** The thread's scheduling, as of its last report. */
+  thread: ThreadSchedStats | null;
   alive: boolean;
   stopping: boolean;
   /** The worker said 'stopped': it closed its fds itself, and their numbers may be reused. */
@@ -73,7 +81,8 @@ export interface WorkerReady {
 
 /** QueueWorkersOptions: what to do when a worker dies, and how many flows the timer asks for. */
 export interface QueueWorkersOptions {
-  onExit?: (queue: number, why: string) => void;
+  /** A worker died: its queue, its thread id (null if unknown) and why. */
+  onExit?: (queue: number, why: string, tid: number | null) => void;
   /** Top flows per direction in the periodic snapshots (0: none; see DataplaneNode.flows). */
   flowTop?: number;
   /** The worker script (default queue-worker.js next to this file); tests pass stand-ins. */
@@ -90,7 +99,7 @@ export class QueueWorkers {
   private stopped: Promise<void> | null = null;
 
   private constructor(
-    private readonly onExit: (queue: number, why: string) => void,
+    private readonly onExit: (queue: number, why: string, tid: number | null) => void,
     private readonly flowTop: number,
     private readonly script: string,
   ) {}
@@ -146,8 +155,11 @@ export class QueueWorkers {
       queue: d.queue,
       worker,
       fds: [],
+      tid: null,
       latest: null,
       flowMeta: null,
+      tunIo: null,
+      thread: null,
       alive: true,
       stopping: false,
       closed: false,
@@ -166,10 +178,16 @@ export class QueueWorkers {
           flowMeta?: QueueFlowMeta | null;
           vnetHdr?: boolean;
           offloadRefused?: string | null;
+          tid?: number | null;
+          tunIo?: TunIoStats;
+          thread?: ThreadSchedStats;
         }) => {
+          if (m.tunIo !== undefined) h.tunIo = m.tunIo;
+          if (m.thread !== undefined) h.thread = m.thread;
           if (m.type === 'ready') {
             started = true;
             h.fds = m.fds ?? [];
+            h.tid = m.tid ?? null;
             this.handles.push(h);
             resolve({ vnetHdr: m.vnetHdr ?? d.vnetHdr, offloadRefused: m.offloadRefused ?? null });
           } else if (m.type === 'error' && m.error) {
@@ -215,12 +233,29 @@ export class QueueWorkers {
       }
     }
     h.fds = [];
-    this.onExit(h.queue, why);
+    this.onExit(h.queue, why, h.tid);
   }
 
   /** count is the number of workers started (alive or not). */
   get count(): number {
     return this.handles.length;
+  }
+
+  /** threads lists each started worker's queue and Linux thread id (for `top -H`, perf, /proc). */
+  threads(): Array<{ queue: number; tid: number | null; alive: boolean }> {
+    return this.handles.map((h) => ({ queue: h.queue, tid: h.tid, alive: h.alive }));
+  }
+
+  /** tunIo is queue `queue`'s TUN I/O mode as its worker last reported it, or null. */
+  tunIo(queue: number): TunIoStats | null {
+    return this.handles.find((h) => h.queue === queue)?.tunIo ?? null;
+  }
+
+  /** sched lists the live workers' scheduling (thread-sched.ts) as last reported. */
+  sched(): ThreadSchedStats[] {
+    const out: ThreadSchedStats[] = [];
+    for (const h of this.handles) if (h.alive && h.thread !== null) out.push(h.thread);
+    return out;
   }
 
   /** alive is the number of workers forwarding. */

@@ -208,6 +208,14 @@ export interface NativeBinding {
 
   ifGetMtu(name: string): number;
   ifSetMtu(name: string, mtu: number): void;
+
+  /**
+   * threadSetScheduler: the calling thread to SCHED_RR at `priority` (with SCHED_RESET_ON_FORK)
+   * or, `rr` false, SCHED_OTHER; null on success, else the errno name. Absent from older builds.
+   */
+  threadSetScheduler?(rr: boolean, priority: number): string | null;
+  /** threadCpuNs: the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID), ns. Absent from older builds. */
+  threadCpuNs?(): number;
 }
 
 /** NATIVE_ABI_VERSION is the addon ABI this TypeScript was written against. */

@@ -193,6 +193,47 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
       this.inc(stats()?.workers?.exits ?? 0);
     },
   });
+  new Gauge({
+    name: 'weft_tun_io_info',
+    help: "How queue 0's TUN moves packets (WEFT_TUN_IO): mode io_uring or readv, with why io_uring was refused (empty when it was not). Always 1.",
+    labelNames: ['mode', 'refused'],
+    registers,
+    collect() {
+      this.reset();
+      const t = stats()?.tunIo;
+      if (t) this.set({ mode: t.mode, refused: t.refused ?? '' }, 1);
+    },
+  });
+  new Counter({
+    name: 'weft_tun_io_ring_batches_total',
+    help: "Queue 0's TUN read and write batches that went through io_uring.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats()?.tunIo?.ringCalls ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'weft_forwarding_thread_realtime',
+    help: 'weft run: 1 while the forwarding thread of a queue runs SCHED_RR, 0 on SCHED_OTHER (refused, opted out, or demoted while busy).',
+    labelNames: ['queue'],
+    registers,
+    collect() {
+      this.reset();
+      for (const f of stats()?.forwarding ?? [])
+        this.set({ queue: String(f.queue) }, f.policy === 'rr' ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'weft_forwarding_thread_demotions_total',
+    help: 'weft run: times a forwarding thread went from SCHED_RR to SCHED_OTHER because it kept a CPU over half busy.',
+    labelNames: ['queue'],
+    registers,
+    collect() {
+      this.reset();
+      for (const f of stats()?.forwarding ?? []) this.inc({ queue: String(f.queue) }, f.demotions);
+    },
+  });
   new Counter({
     name: 'weft_batches_total',
     help: 'Batches processed (one native read/recv per batch), by direction.',

@@ -10,9 +10,10 @@
  *   - flags exactly ACK or ACK|PSH; same ACK number; same TCP options bytes;
  *   - sequence-adjacent (append only); nothing after PSH or after a segment shorter than the
  *     first one; no segment bigger than the first; payload > 0; at most 65535 bytes of IP packet;
- *   - every merged segment's checksum must validate (checked after the copy). When one does not,
- *     the super-packet is not written: its segments go out one by one, in order, and only the bad
- *     one is dropped and counted (`dropped`), so TCP retransmits one segment, not the whole run;
+ *   - every merged segment's checksum must validate (checked by one sum-only pass over the payloads
+ *     where they were received). When one does not, the super-packet is not written: its
+ *     segments go out one by one, in order, and only the bad one is dropped and counted
+ *     (`dropped`), so TCP retransmits one segment, not the whole run;
  *   - a segment whose checksum is partial (only the pseudo-header sum, as a kernel sender leaves it
  *     over veth; src/offload/partial-csum.ts) carries nothing to validate: it is merged unchecked,
  *     and the super-packet's NEEDS_CSUM has the kernel complete the sum. A packet written alone
@@ -20,17 +21,21 @@
  *   - a TCP packet that may not be merged closes its flow's open super-packet, so packets of one
  *     flow leave in arrival order.
  *
+ * Nothing is moved: a super-packet is gathered by the TUN writev from where its segments were
+ * received (the first packet with its headers rewritten, then each later segment's payload).
+ *
  * Stages per batch:
- *   1. `begin(buf, arenaOff, arenaEnd)`: the batch's buffer, and the region of it (not holding
- *      packets) where merged super-packets are assembled.
- *   2. `add(off, len)` per inner IP packet, in arrival order: either it starts an output
- *      (written in place: its virtio header goes into the 10 bytes in front of it, which the caller
- *      guarantees are its own — the decapsulated VXLAN/Ethernet header) or its payload is planned to
- *      be appended to an open output in the arena. Decisions read only headers.
- *   3. `finish(offsets, lengths)`: ONE native csumCopy runs every planned copy (and sums it);
- *      merged outputs are validated and their headers fixed; the descriptor table is rewritten to
- *      the outputs (virtio header + packet), in order, and `outSegs` / `outBytes` say how many
- *      input packets (and their bytes) each output carries. Returns the output count.
+ *   1. `begin(buf)`: the batch's buffer.
+ *   2. `add(off, len)` per inner IP packet, in arrival order: either it starts an output (its
+ *      virtio header goes into the 10 bytes in front of it, which the caller guarantees are its
+ *      own: the decapsulated VXLAN/Ethernet header) or its payload is planned, sum-only, as the
+ *      next segment of an open output. Decisions read only headers.
+ *   3. `finish(offsets, lengths, trains)`: ONE native csumCopy sums every planned payload in
+ *      place; merged outputs are validated and their first packet's headers fixed; the
+ *      descriptor table is rewritten to the outputs, in order: a plain output is one descriptor
+ *      (virtio header + packet), a super-packet a train of them (virtio header + first packet,
+ *      then the payload slices; `trains` holds its length on the first). `outSegs` / `outBytes`
+ *      say how many input packets (and their bytes) each output carries.
  * No allocation per packet; all state is in typed arrays sized at construction.
  */
 import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
@@ -47,6 +52,7 @@ import {
   ipv4IsFragment,
   ipv4Protocol,
   ipv4TotalLength,
+  readI32,
   setIpv4Checksum,
   setIpv4TotalLength,
 } from '../wire/ipv4';
@@ -70,7 +76,6 @@ import {
   tcpChecksum,
   tcpFlags,
   tcpHeaderLength,
-  tcpSeq,
   TCP_ACK,
   TCP_MIN_HEADER_SIZE,
   TCP_OFF_ACK,
@@ -92,8 +97,6 @@ import {
 const MAX_IP_PACKET = 65535;
 /** SEARCH_DEPTH bounds how many recent outputs a packet is compared with (flows per batch are few). */
 const SEARCH_DEPTH = 8;
-/** ARENA_SLOT is the arena space one merged output may use: virtio header + largest IP packet. */
-const ARENA_SLOT = VIRTIO_NET_HDR_SIZE + MAX_IP_PACKET + 1;
 
 /** CoalesceStats are cumulative counters (plain numbers, read any time). */
 export interface CoalesceStats {
@@ -122,9 +125,9 @@ export class TcpCoalescer {
     badChecksum: 0,
     partialCsum: 0,
   };
-  /** After `finish`: input packets carried by output k (1 unless merged). */
+  /** After `finish`: input packets carried by the output described from descriptor k (0 on a train's later descriptors). */
   readonly outSegs: Uint16Array;
-  /** After `finish`: bytes of the input packets carried by output k (as passed to `add`). */
+  /** After `finish`: bytes of the input packets carried by that output (as passed to `add`). */
   readonly outBytes: Float64Array;
   /** After `finish`: packets (TUN writes) described, a gathered super-packet counting once. */
   outputs = 0;
@@ -133,17 +136,15 @@ export class TcpCoalescer {
   droppedBytes = 0;
 
   // Per output (index = output number in this batch).
-  private readonly outOff: Uint32Array; // packet (not virtio header) offset: in place, or in the arena once merged
   private readonly outLen: Uint32Array; // IP packet length so far
-  private readonly srcOff: Uint32Array; // first packet's original offset (headers compared against it)
+  private readonly srcOff: Uint32Array; // first packet's offset (headers compared against it; `finish` rewrites them when merged)
   private readonly segs: Uint16Array; // segments in this output (1 = plain)
   private readonly gsoSize: Uint16Array; // payload bytes of the first segment
   private readonly hdrLen: Uint16Array; // IP + TCP header length (0 = not a TCP candidate)
   private readonly l4Off: Uint16Array; // IP header length
-  private readonly nextSeq: Float64Array; // expected sequence number of the next segment
+  private readonly nextSeq: Int32Array; // expected sequence number of the next segment (as an int32)
   private readonly open: Uint8Array; // 1 while segments may still be appended
   private readonly lastFlags: Uint8Array; // TCP flags of the last segment appended
-  private readonly firstPlan: Int32Array; // plan index of the first packet's TCP part (-1 = not copied)
   private readonly firstIn: Uint32Array; // first input packet of the output
   private readonly lastIn: Uint32Array; // last input packet appended to it
   private readonly split: Uint8Array; // 1 when a segment failed validation: written one by one
@@ -155,7 +156,7 @@ export class TcpCoalescer {
   private readonly inNext: Int32Array; // next input of the same output (-1 = last)
   private readonly inBad: Uint8Array;
   private inputs = 0;
-  // Per planned payload: which output it validates, and its expected partial sum.
+  // Per checked segment: its output, its payload's sum plan, and the sum of everything else.
   private readonly checkOut: Uint32Array;
   private readonly checkPre: Float64Array;
   private readonly checkPlan: Uint32Array;
@@ -164,8 +165,6 @@ export class TcpCoalescer {
 
   private readonly copier: CsumCopier;
   private buf: Uint8Array = new Uint8Array(0);
-  private arenaPos = 0;
-  private arenaEnd = 0;
   private n = 0;
 
   /**
@@ -176,25 +175,16 @@ export class TcpCoalescer {
   constructor(
     readonly maxPackets: number,
     readonly mtu = 65535,
-    /**
-     * Gather instead of copy: a merged output stays where its first packet was received and the
-     * later segments' payloads stay where they are; `finish` describes it as a train of
-     * descriptors (first packet, then payload slices) for one writev, and the payload is only
-     * summed (one native sum-only pass) to validate each segment's checksum.
-     */
-    readonly gather = false,
   ) {
-    this.outOff = new Uint32Array(maxPackets);
     this.outLen = new Uint32Array(maxPackets);
     this.srcOff = new Uint32Array(maxPackets);
     this.segs = new Uint16Array(maxPackets);
     this.gsoSize = new Uint16Array(maxPackets);
     this.hdrLen = new Uint16Array(maxPackets);
     this.l4Off = new Uint16Array(maxPackets);
-    this.nextSeq = new Float64Array(maxPackets);
+    this.nextSeq = new Int32Array(maxPackets);
     this.open = new Uint8Array(maxPackets);
     this.lastFlags = new Uint8Array(maxPackets);
-    this.firstPlan = new Int32Array(maxPackets);
     this.firstIn = new Uint32Array(maxPackets);
     this.lastIn = new Uint32Array(maxPackets);
     this.split = new Uint8Array(maxPackets);
@@ -213,11 +203,9 @@ export class TcpCoalescer {
     this.copier = new CsumCopier(maxPackets * 2);
   }
 
-  /** begin starts a batch over `buf`; buf[arenaOff, arenaEnd) is free for assembling super-packets. */
-  begin(buf: Uint8Array, arenaOff: number, arenaEnd: number): void {
+  /** begin starts a batch over `buf`. */
+  begin(buf: Uint8Array): void {
     this.buf = buf;
-    this.arenaPos = arenaOff;
-    this.arenaEnd = arenaEnd;
     this.n = 0;
     this.inputs = 0;
     this.checks = 0;
@@ -247,7 +235,8 @@ export class TcpCoalescer {
       const th = off + l4;
       const payload = len - hl;
       const flags = tcpFlags(buf, th);
-      const seq = tcpSeq(buf, th);
+      // Sequence numbers as int32: a uint32 above 2^31 would be a heap number, an allocation.
+      const seq = readI32(buf, th + TCP_OFF_SEQ);
       const lo = n > SEARCH_DEPTH ? n - SEARCH_DEPTH : 0;
       for (let j = n - 1; j >= lo; j--) {
         if (this.hdrLen[j] === 0 || !this.sameFlow(j, off, l4)) continue;
@@ -273,11 +262,9 @@ export class TcpCoalescer {
       // A TCP packet that may not be merged (SYN, FIN, pure ACK, ...) closes its flow.
       this.closeFlow(off);
     }
-    this.outOff[n] = off;
     this.outLen[n] = len;
     this.srcOff[n] = off;
     this.segs[n] = 1;
-    this.firstPlan[n] = -1;
     this.firstIn[n] = i;
     this.lastIn[n] = i;
     this.split[n] = 0;
@@ -288,7 +275,7 @@ export class TcpCoalescer {
       this.hdrLen[n] = hl;
       this.l4Off[n] = l4;
       this.gsoSize[n] = len - hl;
-      this.nextSeq[n] = (tcpSeq(buf, off + l4) + (len - hl)) % 0x100000000;
+      this.nextSeq[n] = (readI32(buf, off + l4 + TCP_OFF_SEQ) + (len - hl)) | 0;
       this.lastFlags[n] = tcpFlags(buf, off + l4);
       this.open[n] = (this.lastFlags[n]! & TCP_PSH) === 0 ? 1 : 0;
     } else {
@@ -300,18 +287,18 @@ export class TcpCoalescer {
   }
 
   /**
-   * finish runs the planned copies (one native call), completes every output and writes the
-   * descriptor table: offsets[k] / lengths[k] = virtio header + packet of output k. Returns the
-   * descriptor count (merged outputs whose segments failed checksum validation are left out).
-   * With `gather`, a merged output is `trains[k]` descriptors (virtio header + first packet, then
-   * each later segment's payload), one TUN writev; `trains` must then be given, and `outputs`
-   * says how many packets the descriptors make.
+   * finish sums the planned payloads (one native call), completes every output and writes the
+   * descriptor table, in output order: a plain output is one descriptor (virtio header + packet,
+   * trains[k] = 0), a super-packet is trains[k] descriptors (virtio header + first packet, then
+   * each later segment's payload; the later ones have trains = 0), one TUN writev. A segment
+   * whose checksum fails is left out and its output's other segments described one by one.
+   * Returns the descriptor count; `outputs` says how many packets they make.
    */
-  finish(offsets: Uint32Array, lengths: Uint32Array, trains?: Uint16Array): number {
+  finish(offsets: Uint32Array, lengths: Uint32Array, trains: Uint16Array): number {
     const buf = this.buf;
     this.copier.run(buf, buf);
     const sums = this.copier.sums;
-    // Validate merged segments: pre (pseudo + header sums) + copied sum must fold to 0xffff.
+    // Validate merged segments: pre (pseudo + header sums) + payload sum must fold to 0xffff.
     for (let c = 0; c < this.checks; c++) {
       const s = sums[this.checkPlan[c]!]!;
       if (checksumFold(this.checkPre[c]! + s) !== 0xffff) {
@@ -324,10 +311,10 @@ export class TcpCoalescer {
     const n = this.n;
     for (let k = 0; k < n; k++) {
       const segs = this.segs[k]!;
-      const off = this.outOff[k]!;
+      const off = this.srcOff[k]!;
       const len = this.outLen[k]!;
       if (this.split[k] === 1) {
-        // Every segment is still in place (merging only copied): write the good ones alone.
+        // Nothing was written before the check: the good segments go out alone, untouched.
         for (let i = this.firstIn[k]!; i !== -1; i = this.inNext[i]!) {
           if (this.inBad[i] === 1) {
             this.stats.badChecksum++;
@@ -352,27 +339,21 @@ export class TcpCoalescer {
       this.outSegs[w] = segs;
       this.outBytes[w] = this.inBytes[k]!;
       outputs++;
-      if (this.gather && trains !== undefined) {
-        // First packet in place behind its virtio header, then the payload slices.
-        const first = this.firstIn[k]!;
-        const hl = this.hdrLen[k]!;
-        offsets[w] = off - VIRTIO_NET_HDR_SIZE;
-        lengths[w] = this.inLen[first]! + VIRTIO_NET_HDR_SIZE;
-        trains[w] = segs;
-        w++;
-        for (let i = this.inNext[first]!; i !== -1; i = this.inNext[i]!) {
-          offsets[w] = this.inOff[i]! + hl;
-          lengths[w] = this.inLen[i]! - hl;
-          trains[w] = 0;
-          this.outSegs[w] = 0;
-          this.outBytes[w] = 0;
-          w++;
-        }
-        continue;
-      }
+      // First packet in place behind its virtio header, then the payload slices.
+      const first = this.firstIn[k]!;
+      const hl = this.hdrLen[k]!;
       offsets[w] = off - VIRTIO_NET_HDR_SIZE;
-      lengths[w] = len + VIRTIO_NET_HDR_SIZE;
+      lengths[w] = this.inLen[first]! + VIRTIO_NET_HDR_SIZE;
+      trains[w] = segs;
       w++;
+      for (let i = this.inNext[first]!; i !== -1; i = this.inNext[i]!) {
+        offsets[w] = this.inOff[i]! + hl;
+        lengths[w] = this.inLen[i]! - hl;
+        trains[w] = 0;
+        this.outSegs[w] = 0;
+        this.outBytes[w] = 0;
+        w++;
+      }
     }
     this.stats.packetsOut += outputs;
     this.outputs = outputs;
@@ -391,7 +372,7 @@ export class TcpCoalescer {
     offsets: Uint32Array,
     lengths: Uint32Array,
     w: number,
-    trains: Uint16Array | undefined,
+    trains: Uint16Array,
   ): number {
     const buf = this.buf;
     const h = off - VIRTIO_NET_HDR_SIZE;
@@ -404,7 +385,7 @@ export class TcpCoalescer {
     }
     offsets[w] = h;
     lengths[w] = len + VIRTIO_NET_HDR_SIZE;
-    if (trains !== undefined) trains[w] = 0;
+    trains[w] = 0;
     this.outSegs[w] = 1;
     this.outBytes[w] = len;
     return w + 1;
@@ -476,38 +457,8 @@ export class TcpCoalescer {
     return true;
   }
 
-  /** append plans input i's payload onto output j (moving j into the arena first). */
+  /** append plans input i's payload, sum-only, as output j's next segment. */
   private append(
-    j: number,
-    i: number,
-    off: number,
-    len: number,
-    hl: number,
-    payload: number,
-    flags: number,
-  ): boolean {
-    const cp = this.copier;
-    if (this.gather) return this.appendGather(j, i, off, len, hl, payload, flags);
-    if (this.segs[j] === 1) {
-      // First merge: output j moves to the arena (header + payload of its first packet).
-      const at = this.arenaPos + VIRTIO_NET_HDR_SIZE;
-      if (at + MAX_IP_PACKET > this.arenaEnd || cp.count + 3 > cp.capacity) return false;
-      this.arenaPos += ARENA_SLOT;
-      const s = this.srcOff[j]!;
-      const l4 = this.l4Off[j]!;
-      cp.add(s, at, l4);
-      const p = cp.add(s + l4, at + l4, this.outLen[j]! - l4);
-      this.planFirst(j, p);
-      this.outOff[j] = at;
-    } else if (cp.count + 1 > cp.capacity) {
-      return false;
-    }
-    const p = cp.add(off + hl, this.outOff[j]! + this.outLen[j]!, payload);
-    return this.planNext(j, i, off, len, hl, payload, flags, p);
-  }
-
-  /** appendGather is `append` without moving anything: payloads are planned sum-only. */
-  private appendGather(
     j: number,
     i: number,
     off: number,
@@ -535,7 +486,6 @@ export class TcpCoalescer {
   private planFirst(j: number, p: number): void {
     const s = this.srcOff[j]!;
     const l4 = this.l4Off[j]!;
-    this.firstPlan[j] = p;
     const ps = this.pseudo(s, l4, this.outLen[j]! - l4);
     if (this.isPartial(s + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
     else this.check(j, p, ps, this.firstIn[j]!);
@@ -559,7 +509,7 @@ export class TcpCoalescer {
     else this.check(j, p, checksumAdd(this.buf, off + l4, hl - l4, ps), i);
     this.outLen[j] = this.outLen[j]! + payload;
     this.segs[j] = this.segs[j]! + 1;
-    this.nextSeq[j] = (this.nextSeq[j]! + payload) % 0x100000000;
+    this.nextSeq[j] = (this.nextSeq[j]! + payload) | 0;
     this.lastFlags[j] = flags;
     if ((flags & TCP_PSH) !== 0 || payload < this.gsoSize[j]!) this.open[j] = 0;
     return true;

@@ -16,6 +16,8 @@ export interface KernelFlannelOptions {
   /** The node's lease subnet, e.g. `10.244.0.0/24`; `<net>.0/32` goes on the device, `<net>.1/32` on lo. */
   subnet: string;
   underlayMtu: number;
+  /** VXLAN Remote Checksum Offload both ways (`remcsumtx remcsumrx`; flannel never sets it). */
+  remcsum?: boolean;
 }
 
 /** KernelVtep is a configured kernel VTEP: its device, MAC and the addresses it got. */
@@ -36,14 +38,15 @@ function netPrefix3(subnet: string): string {
 
 /**
  * setupKernelFlannel creates a kernel VXLAN VTEP exactly as flannel does (vxlan id 1, dstport 8472,
- * nolearning, MTU underlay - 50, `<subnet>.0/32` on the device) and `<subnet>.1/32` on lo.
+ * nolearning, MTU underlay - 50, `<subnet>.0/32` on the device) and `<subnet>.1/32` on lo; with
+ * `remcsum`, plus VXLAN RCO both ways.
  */
 export function setupKernelFlannel(ns: Netns, o: KernelFlannelOptions): KernelVtep {
   const dev = o.dev ?? 'flannel.1';
   const p = netPrefix3(o.subnet);
   ns.ip(
     'link', 'add', dev, 'type', 'vxlan', 'id', String(o.vni ?? 1), 'dstport', String(o.port ?? 8472),
-    'local', o.local, 'dev', o.underlayDev, 'nolearning',
+    'local', o.local, 'dev', o.underlayDev, 'nolearning', ...(o.remcsum === true ? ['remcsumtx', 'remcsumrx'] : []),
   ); // prettier-ignore
   ns.ip('link', 'set', dev, 'mtu', String(o.underlayMtu - 50), 'up');
   ns.ip('addr', 'add', `${p}.0/32`, 'dev', dev);

@@ -45,6 +45,14 @@ export class Netns {
     return ns;
   }
 
+  /**
+   * attach wraps a namespace made elsewhere (a Testbed node) so the lab helpers can work in it:
+   * processes spawned through it are stopped by `cleanup`; the namespace itself is left to its owner.
+   */
+  static attach(cleanup: Cleanup, name: string): Netns {
+    return new Netns(name, cleanup);
+  }
+
   /** ip runs `ip -n NS ...args` and returns stdout. */
   ip(...args: string[]): string {
     return sh('ip', ['-n', this.name, ...args]);

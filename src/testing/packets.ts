@@ -436,3 +436,27 @@ export function l4ChecksumValid(buf: Buffer, off: number, len: number): boolean 
   const pseudo = v6 ? pseudoSumIpv6(buf, off, proto, len - l4) : pseudoSumIpv4(buf, off, proto, len - l4);
   return internetChecksum(buf, off + l4, len - l4, pseudo) === 0;
 }
+
+/**
+ * tunWrites returns what a TUN receives from a descriptor table (the addon's tunWrite contract):
+ * descriptor k alone, or, when trains[k] >= 2, descriptors [k, k + trains[k]) concatenated into
+ * one packet (one writev). Copies; for tests.
+ */
+export function tunWrites(
+  buf: Uint8Array,
+  offsets: Uint32Array,
+  lengths: Uint32Array,
+  trains: Uint16Array,
+  count: number,
+): Buffer[] {
+  const out: Buffer[] = [];
+  for (let k = 0; k < count;) {
+    const members = trains[k]! >= 2 ? trains[k]! : 1;
+    if (k + members > count) throw new Error(`train at ${k} of ${members} runs past ${count} descriptors`);
+    const parts: Uint8Array[] = [];
+    for (let m = k; m < k + members; m++) parts.push(buf.subarray(offsets[m]!, offsets[m]! + lengths[m]!));
+    out.push(Buffer.concat(parts));
+    k += members;
+  }
+  return out;
+}

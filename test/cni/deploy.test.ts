@@ -80,9 +80,10 @@ test("DaemonSet: weft run's args parse as --kube-subnet-mgr --ip-masq; the insta
     ['POD_NAME', 'POD_NAMESPACE', 'EVENT_QUEUE_DEPTH', 'CONT_WHEN_CACHE_NOT_READY'],
   );
   // flanneld's privileges (not privileged: the API server's default --allow-privileged=false
-  // refuses that), plus the TUN device weft's dataplane opens.
+  // refuses that), plus the TUN device weft's dataplane opens and SYS_NICE for its real-time
+  // forwarding threads.
   assert.equal(main.securityContext?.privileged, false);
-  assert.deepEqual(main.securityContext?.capabilities?.add, ['NET_ADMIN', 'NET_RAW']);
+  assert.deepEqual(main.securityContext?.capabilities?.add, ['NET_ADMIN', 'NET_RAW', 'SYS_NICE']);
   assert.ok(main.volumeMounts?.some((m) => m.mountPath === '/dev/net/tun'));
   // The init container's `weft cni install`, pointed at a scratch directory, installs the bundle.
   const install = spec.initContainers.find((c) => c.name === 'install-cni-plugin')!;

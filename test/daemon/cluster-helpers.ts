@@ -3,6 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import type { LeaseAttrs } from '../../src/control/lease';
 import { parseSubnetEnv } from '../../src/control/subnet-env';
 import { u32ToIpv4, ipv4NetToString } from '../../src/net/addr';
 import { Testbed, TestbedNode } from '../../src/testing/testbed';
@@ -107,6 +108,17 @@ export function assertMesh(tb: Testbed, nodes: NodeInfo[]): void {
 /** leaseJson is the exact value flannel writes for a vxlan lease. */
 export function leaseJson(publicIp: string, mac: string, vni = 1): string {
   return `{"PublicIP":"${publicIp}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":${vni},"VtepMAC":"${mac}"}}`;
+}
+
+/** vxlanLeaseAttrs are a vxlan lease's attributes as flanneld stores them (the JSON of leaseJson). */
+export function vxlanLeaseAttrs(publicIp: string, mac: string, vni = 1): LeaseAttrs {
+  return {
+    publicIp,
+    publicIpv6: null,
+    backendType: 'vxlan',
+    backendData: { VNI: vni, VtepMAC: mac },
+    backendV6Data: null,
+  };
 }
 
 /** assertSubnetEnv checks subnet.env is exactly flannel's format for `subnet`. */

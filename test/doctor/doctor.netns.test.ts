@@ -14,7 +14,15 @@ import { Testbed, TestbedNode } from '../../src/testing/testbed';
 import { EmbeddedStore } from '../../src/control/embedded-store';
 import { parseIpv4Cidr } from '../../src/net/addr';
 import type { Finding } from '../../src/doctor/finding';
-import { CONFIG, WEFT, leaseJson, needRoot, nodeInfo, waitRoutes } from '../daemon/cluster-helpers';
+import {
+  CONFIG,
+  WEFT,
+  leaseJson,
+  needRoot,
+  nodeInfo,
+  vxlanLeaseAttrs,
+  waitRoutes,
+} from '../daemon/cluster-helpers';
 
 interface Report {
   node: { flavor: string; lease: string | null; peers: number };
@@ -68,23 +76,20 @@ test(
     // The kernel node, as flanneld sets it up (flannel pkg/backend/vxlan).
     const kx = (...a: string[]): string => tb.execIn(nk.ns, 'ip', a);
     const ipt = (...a: string[]): string => tb.execIn(nk.ns, 'iptables', a);
+    // flanneld's FDB entry for the weft peer, and its two FLANNEL-FWD accept rules.
+    const fdbToWeft = (): void =>
+      void tb.execIn(nk.ns, 'bridge', ['fdb', 'replace', w.vtepMac, 'dev', 'flannel.1', 'dst', nw.ip, 'self', 'permanent']); // prettier-ignore
+    const fwdRules = (): void => {
+      for (const dir of ['-s', '-d'])
+        ipt('-A', 'FLANNEL-FWD', dir, '10.244.0.0/16', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'ACCEPT'); // prettier-ignore
+    };
     kx('link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'local', nk.ip, 'dev', nk.dev, 'nolearning'); // prettier-ignore
     kx('link', 'set', 'flannel.1', 'mtu', '1450', 'up');
     kx('addr', 'add', '10.244.200.0/32', 'dev', 'flannel.1');
     const kmac = tb.execIn(nk.ns, 'cat', ['/sys/class/net/flannel.1/address']).trim();
     const wGw = w.subnet.split('/')[0]!;
     kx('neigh', 'replace', wGw, 'lladdr', w.vtepMac, 'dev', 'flannel.1', 'nud', 'permanent');
-    tb.execIn(nk.ns, 'bridge', [
-      'fdb',
-      'replace',
-      w.vtepMac,
-      'dev',
-      'flannel.1',
-      'dst',
-      nw.ip,
-      'self',
-      'permanent',
-    ]);
+    fdbToWeft();
     kx('route', 'replace', w.subnet, 'via', wGw, 'dev', 'flannel.1', 'onlink');
     fs.mkdirSync(nk.dir, { recursive: true });
     fs.writeFileSync(
@@ -93,40 +98,11 @@ test(
     );
     ipt('-N', 'FLANNEL-FWD');
     ipt('-A', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD');
-    ipt(
-      '-A',
-      'FLANNEL-FWD',
-      '-s',
-      '10.244.0.0/16',
-      '-m',
-      'comment',
-      '--comment',
-      'flanneld forward',
-      '-j',
-      'ACCEPT',
-    );
-    ipt(
-      '-A',
-      'FLANNEL-FWD',
-      '-d',
-      '10.244.0.0/16',
-      '-m',
-      'comment',
-      '--comment',
-      'flanneld forward',
-      '-j',
-      'ACCEPT',
-    );
+    fwdRules();
     const store = new EmbeddedStore({ dir: tb.storeDir });
     t.after(() => store.close());
     const kref = { subnet: parseIpv4Cidr('10.244.200.0/24') };
-    const kattrs = {
-      publicIp: nk.ip,
-      publicIpv6: null,
-      backendType: 'vxlan',
-      backendData: { VNI: 1, VtepMAC: kmac },
-      backendV6Data: null,
-    };
+    const kattrs = vxlanLeaseAttrs(nk.ip, kmac);
     await store.createLease(kref, kattrs, 86400);
     assert.equal(
       fs.readFileSync(path.join(tb.storeDir, 'coreos.com/network/subnets/10.244.200.0-24'), 'utf8'),
@@ -230,17 +206,7 @@ test(
     const d5 = doctor(nk, kargs);
     assertFinds('fdb', d5, 'peers', /no FDB entry/);
     assertFinds('stale route', d5, 'peers', /route 10\.244\.99\.0\/24 dev flannel\.1 has no lease behind it/);
-    tb.execIn(nk.ns, 'bridge', [
-      'fdb',
-      'replace',
-      w.vtepMac,
-      'dev',
-      'flannel.1',
-      'dst',
-      nw.ip,
-      'self',
-      'permanent',
-    ]);
+    fdbToWeft();
     kx('route', 'del', '10.244.99.0/24');
     clean();
 
@@ -253,30 +219,7 @@ test(
     );
     ipt('-F', 'FLANNEL-FWD');
     assertFinds('fwd', doctor(nk, kargs), 'iptables', /FLANNEL-FWD: 2 of 3 rules missing/);
-    ipt(
-      '-A',
-      'FLANNEL-FWD',
-      '-s',
-      '10.244.0.0/16',
-      '-m',
-      'comment',
-      '--comment',
-      'flanneld forward',
-      '-j',
-      'ACCEPT',
-    );
-    ipt(
-      '-A',
-      'FLANNEL-FWD',
-      '-d',
-      '10.244.0.0/16',
-      '-m',
-      'comment',
-      '--comment',
-      'flanneld forward',
-      '-j',
-      'ACCEPT',
-    );
+    fwdRules();
 
     // 7. A firewall on the weft node drops UDP 8472: silence, no port unreachable.
     tb.execIn(nw.ns, 'iptables', ['-I', 'INPUT', '-p', 'udp', '--dport', '8472', '-j', 'DROP']);

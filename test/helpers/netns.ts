@@ -1,8 +1,9 @@
 /**
  * netns: what the namespace tests add to the lab harness in src/testing/ (namespaces, veth,
  * processes, cleanup by PID, the kernel flannel VTEP, `weft link`), which this module re-exports:
- * the root check, the kernel-vs-weft testbed, ping and a hashed TCP transfer.
+ * the root check, the kernel-vs-weft testbed, ping and a hashed TCP transfer (and its assertion).
  */
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Cleanup } from '../../src/testing/cleanup';
@@ -16,7 +17,7 @@ import { createUnderlay, type Netns, type Underlay } from '../../src/testing/net
 import type { Proc } from '../../src/testing/proc';
 import { uniqueName, waitFor } from '../../src/testing/shell';
 import { isRoot } from '../../src/testing/tools';
-import { startWeftLink } from '../../src/testing/weft-link';
+import { startWeftLink, type WeftLink } from '../../src/testing/weft-link';
 
 export { REPO_ROOT, WEFT_BIN } from './paths';
 export { Cleanup, cleanupFor } from '../../src/testing/cleanup';
@@ -45,15 +46,20 @@ export interface KernelVsWeft {
  * kernel's default offloads (so its inner TCP/UDP checksums reach weft partial, see
  * disableTxChecksumOffload) and 10.244.1.1/32 on `u.b`'s lo as the pod stand-in behind the weft
  * node that startWeftVsKernel later starts in `u.b`. `txChecksum: 'off'` applies flannel's
- * workaround instead, for the one test that shows the complete-checksum path too.
+ * workaround instead, for the one test that shows the complete-checksum path too; `remcsum` gives
+ * the kernel VTEP VXLAN RCO both ways (`remcsumtx remcsumrx`).
  */
-export function setupKernelVsWeft(cleanup: Cleanup, o: { txChecksum?: 'on' | 'off' } = {}): KernelVsWeft {
+export function setupKernelVsWeft(
+  cleanup: Cleanup,
+  o: { txChecksum?: 'on' | 'off'; remcsum?: boolean } = {},
+): KernelVsWeft {
   const u = createUnderlay(cleanup);
   const k = setupKernelFlannel(u.a, {
     local: u.aIp,
     underlayDev: u.aDev,
     subnet: '10.244.0.0/24',
     underlayMtu: u.mtu,
+    remcsum: o.remcsum,
   });
   if (o.txChecksum === 'off') disableTxChecksumOffload(u.a, k.dev);
   u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
@@ -77,6 +83,50 @@ export async function startWeftVsKernel(
   if (w.mac === null) throw new Error(`weft vxlan printed no VTEP MAC: ${w.startLine}`);
   addKernelFlannelPeer(u.a, k, { subnet: '10.244.1.0/24', mac: w.mac, publicIp: u.bIp });
   return { proc: w.proc, mac: w.mac, startLine: w.startLine };
+}
+
+/** PAIR_MAC_A / PAIR_MAC_B are the VTEP MACs of startWeftPair's nodes (VXLAN). */
+export const PAIR_MAC_A = '0e:00:00:00:0a:01';
+export const PAIR_MAC_B = '0e:00:00:00:0b:02';
+
+/** WeftPair is two `weft link` nodes peered over an underlay, and their TUN device names. */
+export interface WeftPair {
+  a: WeftLink;
+  b: WeftLink;
+  devA: string;
+  devB: string;
+}
+
+/**
+ * startWeftPair starts `weft link` in `u.a` (10.244.0.1/32, TUN named from `devPrefix` + a) and
+ * `u.b` (10.244.1.1/32), each the other's peer for its /24 (`backend` vxlan: with VTEP MACs
+ * PAIR_MAC_A / PAIR_MAC_B; udp: flannel-UDP), with `flags` on both and `aFlags` / `bFlags` on one.
+ */
+export async function startWeftPair(
+  u: Underlay,
+  o: {
+    backend?: 'vxlan' | 'udp';
+    flags?: string[];
+    aFlags?: string[];
+    bFlags?: string[];
+    devPrefix?: string;
+  } = {},
+): Promise<WeftPair> {
+  const backend = o.backend ?? 'vxlan';
+  const vxlan = backend === 'vxlan';
+  const devA = uniqueName(`${o.devPrefix ?? 'w'}a`);
+  const devB = uniqueName(`${o.devPrefix ?? 'w'}b`);
+  const a = await startWeftLink(u.a, [
+    '--backend', backend, '--dev', devA, '--local', u.aIp, '--address', '10.244.0.1/32',
+    ...(vxlan ? ['--vtep-mac', PAIR_MAC_A] : []), '--peer', `10.244.1.0/24=${u.bIp}${vxlan ? `,${PAIR_MAC_B}` : ''}`,
+    ...(o.flags ?? []), ...(o.aFlags ?? []),
+  ]); // prettier-ignore
+  const b = await startWeftLink(u.b, [
+    '--backend', backend, '--dev', devB, '--local', u.bIp, '--address', '10.244.1.1/32',
+    ...(vxlan ? ['--vtep-mac', PAIR_MAC_B] : []), '--peer', `10.244.0.0/24=${u.aIp}${vxlan ? `,${PAIR_MAC_A}` : ''}`,
+    ...(o.flags ?? []), ...(o.bFlags ?? []),
+  ]); // prettier-ignore
+  return { a, b, devA, devB };
 }
 
 /** PingResult is ping's summary line. */
@@ -199,6 +249,22 @@ export async function tcpTransfer(
     sha256Received: hash.digest('hex'),
     ms: Date.now() - t0,
   };
+}
+
+/**
+ * assertTcpTransfer is tcpTransfer followed by the check every transfer test makes: every byte
+ * arrived and the SHA-256 of what arrived is that of what was sent. Returns the result.
+ */
+export async function assertTcpTransfer(
+  server: Netns,
+  client: Netns,
+  o: Parameters<typeof tcpTransfer>[2],
+): Promise<TransferResult> {
+  const r = await tcpTransfer(server, client, o);
+  const what = `TCP ${client.name} -> ${o.addr}:${o.port ?? 5001}`;
+  assert.equal(r.bytesReceived, r.bytesSent, `${what}: bytes received`);
+  assert.equal(r.sha256Received, r.sha256Sent, `${what}: SHA-256`);
+  return r;
 }
 
 /**

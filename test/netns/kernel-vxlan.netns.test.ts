@@ -24,6 +24,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  assertTcpTransfer,
   cleanupFor,
   createUnderlay,
   Netns,
@@ -33,8 +34,9 @@ import {
   setupKernelVsWeft,
   startWeftLink,
   startWeftVsKernel,
-  tcpTransfer,
   uniqueName,
+  type Proc,
+  type Underlay,
   type WeftStats,
 } from '../helpers/netns';
 
@@ -87,6 +89,17 @@ async function udpDatagrams(
   return { sent: sent.trim(), received: rx.log.trim().split('\n').pop() ?? '' };
 }
 
+/** assertUdpDatagrams is udpDatagrams, asserting that every datagram arrived intact (`what` says which way). */
+async function assertUdpDatagrams(
+  server: Netns,
+  client: Netns,
+  o: { addr: string; src: string; port: number; count: number },
+  what: string,
+): Promise<void> {
+  const d = await udpDatagrams(server, client, o);
+  assert.equal(d.received, d.sent, `${what} UDP datagrams, count and SHA-256`);
+}
+
 function partial(s: WeftStats): number {
   const p = s.ingress.partialCsum;
   return p === undefined ? 0 : p.completed + p.needsCsum;
@@ -120,34 +133,28 @@ for (const mode of MODES) {
     assert.equal(big.received, 2, big.output);
 
     const bytes = 8 << 20;
-    const toWeft = await tcpTransfer(u.b, u.a, {
-      addr: '10.244.1.1',
-      bind: k.podIp,
-      bytes,
-      timeoutMs: 30_000,
-    });
-    assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
-    assert.equal(toWeft.bytesReceived, bytes);
-    const toKernel = await tcpTransfer(u.a, u.b, {
+    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, bytes, timeoutMs: 30_000 });
+    await assertTcpTransfer(u.a, u.b, {
       addr: '10.244.0.1',
       bind: '10.244.1.1',
       port: 5002,
       bytes,
       timeoutMs: 30_000,
     });
-    assert.equal(toKernel.sha256Received, toKernel.sha256Sent);
-    assert.equal(toKernel.bytesReceived, bytes);
 
     // UDP: the kernel's inner UDP checksums are partial too.
-    const du = await udpDatagrams(u.b, u.a, { addr: '10.244.1.1', src: k.podIp, port: 6001, count: 200 });
-    assert.equal(du.received, du.sent, 'kernel -> weft UDP datagrams, count and SHA-256');
-    const dk = await udpDatagrams(u.a, u.b, {
-      addr: '10.244.0.1',
-      src: '10.244.1.1',
-      port: 6002,
-      count: 200,
-    });
-    assert.equal(dk.received, dk.sent, 'weft -> kernel UDP datagrams, count and SHA-256');
+    await assertUdpDatagrams(
+      u.b,
+      u.a,
+      { addr: '10.244.1.1', src: k.podIp, port: 6001, count: 200 },
+      'kernel -> weft',
+    );
+    await assertUdpDatagrams(
+      u.a,
+      u.b,
+      { addr: '10.244.0.1', src: '10.244.1.1', port: 6002, count: 200 },
+      'weft -> kernel',
+    );
 
     const s = await readWeftStats(w.proc);
     assert.ok(s.ingress.bytes >= bytes, JSON.stringify(s.ingress));
@@ -164,17 +171,14 @@ test("weft vxlan <-> kernel flannel.1 with flannel's tx-checksum workaround: com
   const c = cleanupFor(t);
   const { u, k } = setupKernelVsWeft(c, { txChecksum: 'off' });
   const w = await startWeftVsKernel({ u, k }, 'wk');
-  const toWeft = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, bytes: 8 << 20 });
-  assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
-  const toKernel = await tcpTransfer(u.a, u.b, {
-    addr: '10.244.0.1',
-    bind: '10.244.1.1',
-    port: 5002,
-    bytes: 8 << 20,
-  });
-  assert.equal(toKernel.sha256Received, toKernel.sha256Sent);
-  const du = await udpDatagrams(u.b, u.a, { addr: '10.244.1.1', src: k.podIp, port: 6001, count: 200 });
-  assert.equal(du.received, du.sent);
+  await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, bytes: 8 << 20 });
+  await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002, bytes: 8 << 20 });
+  await assertUdpDatagrams(
+    u.b,
+    u.a,
+    { addr: '10.244.1.1', src: k.podIp, port: 6001, count: 200 },
+    'kernel -> weft',
+  );
   const s = await readWeftStats(w.proc);
   assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
   // Complete checksums are not mistaken for partial ones, except for the one in 65535 whose value
@@ -217,29 +221,21 @@ for (const mode of MODES.slice(0, 3)) {
     u.b.ip('-6', 'addr', 'add', 'fd00:244:1::1/128', 'dev', 'lo');
 
     const bytes = 4 << 20;
-    const toWeft = await tcpTransfer(u.b, u.a, {
+    await assertTcpTransfer(u.b, u.a, {
       addr: 'fd00:244:1::1',
       bind: 'fd00:244::1',
       bytes,
       timeoutMs: 30_000,
     });
-    assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
-    assert.equal(toWeft.bytesReceived, bytes);
-    const toKernel = await tcpTransfer(u.a, u.b, {
+    await assertTcpTransfer(u.a, u.b, {
       addr: 'fd00:244::1',
       bind: 'fd00:244:1::1',
       port: 5002,
       bytes,
       timeoutMs: 30_000,
     });
-    assert.equal(toKernel.sha256Received, toKernel.sha256Sent);
-    const du = await udpDatagrams(u.b, u.a, {
-      addr: 'fd00:244:1::1',
-      src: 'fd00:244::1',
-      port: 6001,
-      count: 100,
-    });
-    assert.equal(du.received, du.sent, 'kernel -> weft UDP/IPv6 datagrams, count and SHA-256');
+    const v6 = { addr: 'fd00:244:1::1', src: 'fd00:244::1', port: 6001, count: 100 };
+    await assertUdpDatagrams(u.b, u.a, v6, 'kernel -> weft IPv6');
 
     const s = await readWeftStats(w.proc);
     assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
@@ -295,26 +291,35 @@ function udpCsumErrors(ns: Netns): number {
   return m ? Number(m[1]) : 0;
 }
 
+/**
+ * assertCraftedChecksums sends CRAFT_SCRIPT's three datagrams (argv `craft`) from `u.a` to the weft
+ * node `w` in `u.b`: only the partial and the good one reach the receiver, the kernel behind weft's
+ * TUN counts the wrong one, and weft saw exactly one partial checksum.
+ */
+async function assertCraftedChecksums(u: Underlay, w: Proc, craft: string[]): Promise<void> {
+  const before = udpCsumErrors(u.b);
+  const rx = u.b.spawn(`udp-recv ${u.b.name}`, 'python3', ['-c', RECV_SCRIPT]);
+  await new Promise((r) => setTimeout(r, 300));
+  u.a.exec('python3', ['-c', CRAFT_SCRIPT, ...craft]);
+  await rx.exited;
+  const got = rx.log
+    .trim()
+    .split('\n')
+    .filter((x) => x !== '');
+  assert.deepEqual(got, ['partial', 'goodgoo'], `received: ${rx.log}`);
+  assert.equal(udpCsumErrors(u.b) - before, 1, 'the kernel behind the TUN counted the bad checksum');
+  const s = await readWeftStats(w);
+  assert.equal(partial(s), 1, JSON.stringify(s.ingress));
+  assert.equal(await w.stop(), 0);
+}
+
 for (const mode of MODES.slice(0, 3)) {
   test(`weft vxlan (${mode.name}): a complete but wrong inner checksum is still dropped and counted, a partial one delivered`, async (t) => {
     requireRoot();
     const c = cleanupFor(t);
     const { u, k } = setupKernelVsWeft(c);
     const w = await startWeftVsKernel({ u, k }, 'wkc', mode.flags);
-    const before = udpCsumErrors(u.b);
-    const rx = u.b.spawn(`udp-recv ${u.b.name}`, 'python3', ['-c', RECV_SCRIPT]);
-    await new Promise((r) => setTimeout(r, 300));
-    u.a.exec('python3', ['-c', CRAFT_SCRIPT, w.mac, k.mac, '8472']);
-    await rx.exited;
-    const got = rx.log
-      .trim()
-      .split('\n')
-      .filter((x) => x !== '');
-    assert.deepEqual(got, ['partial', 'goodgoo'], `received: ${rx.log}`);
-    assert.equal(udpCsumErrors(u.b) - before, 1, 'the kernel behind the TUN counted the bad checksum');
-    const s = await readWeftStats(w.proc);
-    assert.equal(partial(s), 1, JSON.stringify(s.ingress));
-    assert.equal(await w.proc.stop(), 0);
+    await assertCraftedChecksums(u, w.proc, [w.mac, k.mac, '8472']);
   });
 }
 
@@ -328,20 +333,7 @@ for (const mode of MODES.slice(0, 3)) {
       '--backend', 'udp', '--dev', uniqueName('wuc'), '--local', u.bIp, '--address', '10.244.1.0/32',
       '--peer', `10.244.0.0/24=${u.aIp}`, ...mode.flags,
     ]); // prettier-ignore
-    const before = udpCsumErrors(u.b);
-    const rx = u.b.spawn(`udp-recv ${u.b.name}`, 'python3', ['-c', RECV_SCRIPT]);
-    await new Promise((r) => setTimeout(r, 300));
-    u.a.exec('python3', ['-c', CRAFT_SCRIPT, '-', '-', '8285']);
-    await rx.exited;
-    const got = rx.log
-      .trim()
-      .split('\n')
-      .filter((x) => x !== '');
-    assert.deepEqual(got, ['partial', 'goodgoo'], `received: ${rx.log}`);
-    assert.equal(udpCsumErrors(u.b) - before, 1, 'the kernel behind the TUN counted the bad checksum');
-    const s = await readWeftStats(w.proc);
-    assert.equal(partial(s), 1, JSON.stringify(s.ingress));
-    assert.equal(await w.proc.stop(), 0);
+    await assertCraftedChecksums(u, w.proc, ['-', '-', '8285']);
   });
 }
 
@@ -384,21 +376,14 @@ for (const mode of MODES.slice(0, 3)) {
     u.b.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
 
     const bytes = 8 << 20;
-    const toPod = await tcpTransfer(pod, u.a, {
-      addr: '10.244.1.2',
-      bind: k.podIp,
-      bytes,
-      timeoutMs: 30_000,
-    });
-    assert.equal(toPod.sha256Received, toPod.sha256Sent);
-    const fromPod = await tcpTransfer(u.a, pod, {
+    await assertTcpTransfer(pod, u.a, { addr: '10.244.1.2', bind: k.podIp, bytes, timeoutMs: 30_000 });
+    await assertTcpTransfer(u.a, pod, {
       addr: k.podIp,
       bind: '10.244.1.2',
       port: 5002,
       bytes,
       timeoutMs: 30_000,
     });
-    assert.equal(fromPod.sha256Received, fromPod.sha256Sent);
     const s = await readWeftStats(w.proc);
     assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
     assert.equal(await w.proc.stop(), 0);

@@ -10,45 +10,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { decodeFields, startCapture } from '../helpers/capture';
 import {
+  assertTcpTransfer,
   cleanupFor,
   createUnderlay,
   ping,
   readWeftStats,
   requireRoot,
-  run,
   setupKernelVsWeft,
-  sleep,
-  startWeftLink,
+  startWeftPair,
   startWeftVsKernel,
-  tcpTransfer,
-  uniqueName,
   waitFor,
-  type Cleanup,
-  type Netns,
   type WeftStats,
 } from '../helpers/netns';
 
 const MIN = 50000;
 const MAX = 50999;
-
-/** startCapture starts dumpcap on `dev` in `ns` for VXLAN frames and waits until it writes. */
-async function startCapture(
-  c: Cleanup,
-  ns: Netns,
-  dev: string,
-): Promise<{ pcap: string; stop: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'weft-srcport-'));
-  c.add(`rm ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
-  const pcap = join(dir, 'underlay.pcap');
-  const cap = ns.spawn('dumpcap', 'dumpcap', ['-q', '-i', dev, '-s', '160', '-P', '-f', 'udp port 8472', '-w', pcap]); // prettier-ignore
-  await waitFor(() => existsSync(pcap) && statSync(pcap).size >= 24, 10_000, 'dumpcap to start');
-  await sleep(300);
-  return { pcap, stop: async () => void (await cap.stop()) };
-}
 
 /**
  * flowPorts decodes the VXLAN frames `sender` sent to port 8472 and maps each inner flow (protocol,
@@ -58,16 +36,14 @@ function flowPorts(
   pcap: string,
   sender: string,
 ): { flows: Map<string, Set<number>>; frames: number; sample: string } {
-  const out = run('tshark', [
-    '-r', pcap, '-d', 'udp.port==8472,vxlan', '-Y', `ip.src==${sender} && udp.dstport==8472`,
-    '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', '-E', 'aggregator=,',
-    '-e', 'ip.src', '-e', 'ip.dst', '-e', 'ip.proto', '-e', 'udp.srcport', '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'ip.flags.df',
+  const rows = decodeFields(pcap, `ip.src==${sender} && udp.dstport==8472`, [
+    'ip.src', 'ip.dst', 'ip.proto', 'udp.srcport', 'tcp.srcport', 'tcp.dstport', 'ip.flags.df',
   ]); // prettier-ignore
   const flows = new Map<string, Set<number>>();
   let frames = 0;
-  for (const line of out.split('\n')) {
-    if (line.trim() === '') continue;
-    const [src, dst, proto, sport, tsp, tdp, df] = line.split('|').map((f) => f.split(','));
+  for (const row of rows) {
+    const [src, dst, proto, sport, tsp, tdp, df] = row;
+    const line = JSON.stringify(row);
     assert.equal(src![0], sender, line);
     assert.equal(proto![0], '17', line);
     assert.ok(df![0] === '0' || df![0] === 'False', `outer DF must be clear: ${line}`);
@@ -76,7 +52,7 @@ function flowPorts(
     flows.get(key)!.add(Number(sport![0]));
     frames++;
   }
-  return { flows, frames, sample: out.slice(0, 2000) };
+  return { flows, frames, sample: JSON.stringify(rows.slice(0, 20)) };
 }
 
 /** assertFlowPorts: every port from the pool, one port per flow, and several flows on several ports. */
@@ -143,23 +119,12 @@ test('weft --src-port flow <-> kernel flannel.1 at default offloads: GSO kept, b
     assert.equal(r.received, r.transmitted, `${from.name} -> ${dst}: ${r.output}`);
   }
   const bytes = 4 * 1024 * 1024;
-  for (let i = 0; i < 3; i++) {
-    const toKernel = await tcpTransfer(u.a, u.b, {
-      addr: '10.244.0.1',
-      bind: '10.244.1.1',
-      port: 5002 + i,
-      bytes,
-    });
-    assert.equal(toKernel.sha256Received, toKernel.sha256Sent);
-    assert.equal(toKernel.bytesReceived, bytes);
-  }
-  const toWeft = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, port: 5009, bytes });
-  assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
-  assert.equal(toWeft.bytesReceived, bytes);
+  for (let i = 0; i < 3; i++)
+    await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 + i, bytes });
+  await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, port: 5009, bytes });
 
   const pool = assertPool(await readWeftStats(w.proc), 16);
   assert.equal(await w.proc.stop(), 0);
-  await sleep(300);
   await cap.stop();
   assertFlowPorts(t, flowPorts(cap.pcap, u.bIp), pool, 4);
 });
@@ -177,23 +142,15 @@ test('weft <-> weft, both --src-port flow (B on the plain path, --offload off), 
     () => holder.log,
   );
   const cap = await startCapture(c, u.a, u.aDev);
-  const flags = ['--backend', 'vxlan', '--src-port', 'flow', '--src-port-range', `${MIN}-${MAX}`];
-  const a = await startWeftLink(u.a, [
-    ...flags, '--dev', uniqueName('fa'), '--local', u.aIp, '--address', '10.244.0.1/32', '--vtep-mac', '0e:00:00:00:0a:01',
-    '--peer', `10.244.1.0/24=${u.bIp},0e:00:00:00:0b:02`,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    ...flags, '--offload', 'off', '--dev', uniqueName('fb'), '--local', u.bIp, '--address', '10.244.1.1/32', '--vtep-mac', '0e:00:00:00:0b:02',
-    '--peer', `10.244.0.0/24=${u.aIp},0e:00:00:00:0a:01`,
-  ]); // prettier-ignore
+  const { a, b } = await startWeftPair(u, {
+    flags: ['--src-port', 'flow', '--src-port-range', `${MIN}-${MAX}`],
+    bFlags: ['--offload', 'off'],
+    devPrefix: 'f',
+  });
   const bytes = 4 * 1024 * 1024;
-  for (let i = 0; i < 4; i++) {
-    const x = await tcpTransfer(u.a, u.b, { addr: '10.244.0.1', port: 5100 + i, bytes });
-    assert.equal(x.bytesReceived, bytes);
-    assert.equal(x.sha256Received, x.sha256Sent);
-  }
-  const y = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', port: 5110, bytes });
-  assert.equal(y.sha256Received, y.sha256Sent);
+  for (let i = 0; i < 4; i++)
+    await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', port: 5100 + i, bytes });
+  await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', port: 5110, bytes });
 
   const sb = await readWeftStats(b.proc);
   assert.match(b.startLine, new RegExp(`offload off src-port flow ${MIN}-${MAX} \\(16 ports\\)$`));
@@ -203,7 +160,6 @@ test('weft <-> weft, both --src-port flow (B on the plain path, --offload off), 
   assertPool(await readWeftStats(a.proc), 16);
   assert.equal(await a.proc.stop(), 0, a.proc.log);
   assert.equal(await b.proc.stop(), 0, b.proc.log);
-  await sleep(300);
   await cap.stop();
   assertFlowPorts(t, flowPorts(cap.pcap, u.bIp), pool, 4);
 });

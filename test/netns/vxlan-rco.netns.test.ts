@@ -5,69 +5,44 @@
  *   byte-exact TCP both ways, and RCO frames in both directions (weft's counters);
  * - the same kernel peer against weft without `--vxlan-rco`: the kernel's RCO frames are dropped
  *   as vxlan_rco_disabled, as a kernel VTEP without remcsumrx drops them;
- * - weft <-> weft, both `--vxlan-rco`: byte-exact both ways, RCO frames sent and received; and
- *   with the receiver on the plain path (`--offload off`), where weft completes the checksums.
+ * - weft <-> weft, both `--vxlan-rco`: byte-exact both ways, RCO frames sent, received and
+ *   coalesced; and with the receiver on the plain path (`--offload off`), where weft completes
+ *   the checksums.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  addKernelFlannelPeer,
+  assertTcpTransfer,
   cleanupFor,
   createUnderlay,
   ping,
   readWeftStats,
   requireRoot,
-  startWeftLink,
+  setupKernelVsWeft,
+  startWeftPair,
+  startWeftVsKernel,
   tcpTransfer,
-  uniqueName,
   type Cleanup,
-  type KernelVtep,
-  type Underlay,
+  type KernelVsWeft,
 } from '../helpers/netns';
 
 /** kernelRcoVtep builds flannel's kernel VTEP for 10.244.0.0/24 in `u.a`, with remcsumtx remcsumrx. */
-function kernelRcoVtep(c: Cleanup): { u: Underlay; k: KernelVtep } {
-  const u = createUnderlay(c);
-  const dev = 'flannel.1';
-  u.a.ip(
-    'link', 'add', dev, 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'local', u.aIp, 'dev', u.aDev,
-    'nolearning', 'remcsumtx', 'remcsumrx',
-  ); // prettier-ignore
-  u.a.ip('link', 'set', dev, 'mtu', String(u.mtu - 50), 'up');
-  u.a.ip('addr', 'add', '10.244.0.0/32', 'dev', dev);
-  u.a.ip('addr', 'add', '10.244.0.1/32', 'dev', 'lo');
-  u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
-  assert.match(u.a.ip('-d', 'link', 'show', dev), /remcsumtx remcsumrx/);
-  return { u, k: { dev, mac: u.a.linkMac(dev), vtepIp: '10.244.0.0', podIp: '10.244.0.1' } };
-}
-
-async function startWeft(
-  u: Underlay,
-  k: KernelVtep,
-  extra: string[],
-): Promise<Awaited<ReturnType<typeof startWeftLink>>> {
-  const w = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--dev', uniqueName('wr'), '--local', u.bIp, '--address', '10.244.1.0/32',
-    '--peer', `10.244.0.0/24=${u.aIp},${k.mac}`, ...extra,
-  ]); // prettier-ignore
-  addKernelFlannelPeer(u.a, k, { subnet: '10.244.1.0/24', mac: w.mac!, publicIp: u.bIp });
-  return w;
+function kernelRcoVtep(c: Cleanup): KernelVsWeft {
+  const kw = setupKernelVsWeft(c, { remcsum: true });
+  assert.match(kw.u.a.ip('-d', 'link', 'show', kw.k.dev), /remcsumtx remcsumrx/);
+  return kw;
 }
 
 test('weft --vxlan-rco <-> kernel VXLAN remcsumtx remcsumrx at default offloads: byte-exact TCP both ways, RCO both ways', async (t) => {
   requireRoot();
   const c = cleanupFor(t);
   const { u, k } = kernelRcoVtep(c);
-  const w = await startWeft(u, k, ['--vxlan-rco']);
+  const w = await startWeftVsKernel({ u, k }, 'wr', ['--vxlan-rco']);
   const p = ping(u.a, '10.244.1.1', { source: k.podIp, count: 3 });
   assert.equal(p.received, p.transmitted, p.output);
   const bytes = 8 * 1024 * 1024;
-  const toKernel = await tcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5201, bytes });
-  assert.equal(toKernel.bytesReceived, bytes);
-  assert.equal(toKernel.sha256Received, toKernel.sha256Sent);
-  const toWeft = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, port: 5202, bytes });
-  assert.equal(toWeft.bytesReceived, bytes);
-  assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
+  await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5201, bytes });
+  await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, port: 5202, bytes });
   const s = await readWeftStats(w.proc);
   assert.ok((s.egress.rcoFrames ?? 0) > 100, `weft sent RCO frames: ${JSON.stringify(s.egress)}`);
   assert.ok((s.ingress.rcoFrames ?? 0) > 10, `the kernel sent RCO frames: ${JSON.stringify(s.ingress)}`);
@@ -85,7 +60,7 @@ test('weft without --vxlan-rco drops a remcsumtx kernel peer RCO frames as vxlan
   requireRoot();
   const c = cleanupFor(t);
   const { u, k } = kernelRcoVtep(c);
-  const w = await startWeft(u, k, []);
+  const w = await startWeftVsKernel({ u, k }, 'wr');
   // TCP from the kernel side: its segments carry partial checksums, so they go out as RCO frames.
   await assert.rejects(
     tcpTransfer(u.b, u.a, {
@@ -106,24 +81,20 @@ test('weft <-> weft, both --vxlan-rco: byte-exact TCP both ways, RCO frames sent
   requireRoot();
   const c = cleanupFor(t);
   const u = createUnderlay(c);
-  const a = await startWeftLink(u.a, [
-    '--backend', 'vxlan', '--vxlan-rco', '--dev', uniqueName('ra'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', '0e:00:00:00:0a:01', '--peer', `10.244.1.0/24=${u.bIp},0e:00:00:00:0b:02`,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--vxlan-rco', '--dev', uniqueName('rb'), '--local', u.bIp, '--address', '10.244.1.1/32',
-    '--vtep-mac', '0e:00:00:00:0b:02', '--peer', `10.244.0.0/24=${u.aIp},0e:00:00:00:0a:01`,
-  ]); // prettier-ignore
+  const { a, b } = await startWeftPair(u, { flags: ['--vxlan-rco'], devPrefix: 'r' });
   const bytes = 8 * 1024 * 1024;
-  const ab = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', port: 5204, bytes });
-  assert.equal(ab.bytesReceived, bytes);
-  assert.equal(ab.sha256Received, ab.sha256Sent);
-  const ba = await tcpTransfer(u.a, u.b, { addr: '10.244.0.1', port: 5205, bytes });
-  assert.equal(ba.sha256Received, ba.sha256Sent);
+  await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', port: 5204, bytes });
+  await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', port: 5205, bytes });
   const sa = await readWeftStats(a.proc);
   const sb = await readWeftStats(b.proc);
   assert.ok((sa.egress.rcoFrames ?? 0) > 100, JSON.stringify(sa.egress));
   assert.ok((sb.ingress.rcoFrames ?? 0) > 100, JSON.stringify(sb.ingress));
+  // Partial segments coalesce like complete ones: most of B's RCO frames reach its TUN merged.
+  const merged = sb.offload?.segmentsMerged ?? 0;
+  assert.ok(
+    merged > (sb.ingress.rcoFrames ?? 0) / 2,
+    `RCO segments coalesced: ${JSON.stringify(sb.offload)}`,
+  );
   for (const s of [sa, sb]) assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
   assert.equal(await a.proc.stop(), 0, a.proc.log);
   assert.equal(await b.proc.stop(), 0, b.proc.log);
@@ -133,18 +104,13 @@ test('weft --vxlan-rco on the plain path (--offload off) receiving from weft --v
   requireRoot();
   const c = cleanupFor(t);
   const u = createUnderlay(c);
-  const a = await startWeftLink(u.a, [
-    '--backend', 'vxlan', '--vxlan-rco', '--dev', uniqueName('ra'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', '0e:00:00:00:0a:01', '--peer', `10.244.1.0/24=${u.bIp},0e:00:00:00:0b:02`,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--vxlan-rco', '--offload', 'off', '--dev', uniqueName('rb'), '--local', u.bIp,
-    '--address', '10.244.1.1/32', '--vtep-mac', '0e:00:00:00:0b:02', '--peer', `10.244.0.0/24=${u.aIp},0e:00:00:00:0a:01`,
-  ]); // prettier-ignore
+  const { a, b } = await startWeftPair(u, {
+    flags: ['--vxlan-rco'],
+    bFlags: ['--offload', 'off'],
+    devPrefix: 'r',
+  });
   const bytes = 4 * 1024 * 1024;
-  const ab = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', port: 5206, bytes });
-  assert.equal(ab.bytesReceived, bytes);
-  assert.equal(ab.sha256Received, ab.sha256Sent);
+  await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', port: 5206, bytes });
   const sb = await readWeftStats(b.proc);
   assert.ok((sb.ingress.rcoFrames ?? 0) > 100, JSON.stringify(sb.ingress));
   // No IFF_VNET_HDR on B's TUN: weft itself sums each partial segment into its checksum.

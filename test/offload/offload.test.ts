@@ -2,7 +2,7 @@
  * Offloads against packets the kernel produced (test/fixtures/offload/kernel-vnet-tcp.bin, see its
  * README): virtio-net header parsing, partial checksum completion, TSO segmentation of real
  * super-packets (IPv4 and IPv6, short tails, FIN/PSH on the last segment), and coalescing the
- * segments back into byte-identical super-packets. Pure computation plus the addon's csumCopy.
+ * segments back into byte-identical super-packets (what the TUN's writev gathers). Pure computation plus the addon's csumCopy.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +29,7 @@ import {
 } from '../../src/wire/virtio-net-hdr';
 import { pseudoSumIpv4, pseudoSumIpv6, tcpSeq } from '../../src/wire/tcp';
 import { checksumAdd, checksumFold, internetChecksum } from '../../src/wire/checksum';
+import { tunWrites } from '../../src/testing/packets';
 
 const FIXTURE = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'offload', 'kernel-vnet-tcp.bin');
 const MTU = 1450;
@@ -263,49 +264,44 @@ describe('TCP coalescing', () => {
 
   const hasFin = (r: Buffer): boolean => (r[10 + decodeVnetHdr(r, 0).csumStart + 13]! & 0x01) !== 0;
 
-  test('segment -> coalesce reproduces every kernel super-packet byte for byte (IPv4 and IPv6)', () => {
+  /**
+   * coalesce runs one batch of `pkts` (in that order) through a gathering coalescer; `writes` is
+   * what the TUN receives (each train's descriptors concatenated, as the addon's writev does) and
+   * `heads` the first descriptor of each write.
+   */
+  function coalesce(buf: Buffer, pkts: Array<[number, number]>, max = 128) {
+    const c = new TcpCoalescer(max);
+    c.begin(buf);
+    for (const [o, l] of pkts) assert.ok(c.add(o, l));
+    const offs = new Uint32Array(max);
+    const lens = new Uint32Array(max);
+    const trains = new Uint16Array(max).fill(7);
+    const n = c.finish(offs, lens, trains);
+    const writes = tunWrites(buf, offs, lens, trains, n);
+    assert.equal(writes.length, c.outputs, 'outputs counts the TUN writes described');
+    const heads: number[] = [];
+    for (let k = 0; k < n; k += trains[k]! >= 2 ? trains[k]! : 1) heads.push(k);
+    return { c, n, offs, lens, trains, writes, heads };
+  }
+
+  test('segment -> coalesce describes every kernel super-packet byte for byte as one writev train (IPv4 and IPv6)', () => {
     const noFin = gsoRecs.filter((x) => !hasFin(x));
     assert.ok(noFin.length >= 10, `${noFin.length} super-packets without FIN`);
     for (const r of noFin) {
       const buf = Buffer.alloc(300_000);
       const pkts = segmentInto(r, buf, 64);
-      const c = new TcpCoalescer(128);
-      c.begin(buf, 150_000, buf.length);
-      for (const [o, l] of pkts) assert.ok(c.add(o, l));
-      const offs = new Uint32Array(128);
-      const lens = new Uint32Array(128);
-      const n = c.finish(offs, lens);
-      assert.equal(n, 1, 'one super-packet');
-      const out = buf.subarray(offs[0]!, offs[0]! + lens[0]!);
-      assert.equal(out.length, r.length);
-      const h = decodeVnetHdr(out, 0);
-      const k = decodeVnetHdr(r, 0);
-      assert.deepEqual({ ...h, hdrLen: 0 }, { ...k, hdrLen: 0, gsoType: k.gsoType & 0x7f });
-      assert.deepEqual(out.subarray(10), r.subarray(10), 'IP packet identical, incl. the pseudo-header seed');
-    }
-    assert.ok(gsoRecs.length >= 10);
-  });
-
-  test('gathered coalescing (no copy) describes every kernel super-packet byte for byte as one writev train', () => {
-    const noFin = gsoRecs.filter((x) => !hasFin(x));
-    for (const r of noFin) {
-      const buf = Buffer.alloc(300_000);
-      const pkts = segmentInto(r, buf, 64);
       const received = Buffer.from(buf);
-      const c = new TcpCoalescer(128, 65535, true);
-      c.begin(buf, buf.length, buf.length);
-      for (const [o, l] of pkts) assert.ok(c.add(o, l));
-      const offs = new Uint32Array(128);
-      const lens = new Uint32Array(128);
-      const trains = new Uint16Array(128).fill(7);
-      const n = c.finish(offs, lens, trains);
+      const { c, n, trains, writes } = coalesce(buf, pkts);
       assert.equal(c.outputs, 1, 'one super-packet');
       assert.equal(n, pkts.length, 'a descriptor per segment');
       assert.equal(trains[0], pkts.length);
       for (let k = 1; k < n; k++) assert.equal(trains[k], 0);
-      const parts: Buffer[] = [];
-      for (let k = 0; k < n; k++) parts.push(buf.subarray(offs[k]!, offs[k]! + lens[k]!));
-      const out = Buffer.concat(parts);
+      assert.equal(c.outSegs[0], pkts.length);
+      assert.equal(
+        c.outBytes[0],
+        pkts.reduce((s, [, l]) => s + l, 0),
+      );
+      const out = writes[0]!;
       assert.equal(out.length, r.length);
       const h = decodeVnetHdr(out, 0);
       const k = decodeVnetHdr(r, 0);
@@ -317,42 +313,102 @@ describe('TCP coalescing', () => {
         assert.deepEqual(buf.subarray(o, o + l), received.subarray(o, o + l));
       assert.deepEqual(buf.subarray(0, o0 - 10), received.subarray(0, o0 - 10));
     }
+    assert.ok(gsoRecs.length >= 10);
   });
 
-  test('gathered coalescing drops only the segment whose checksum is wrong; the rest go out alone, untouched', () => {
+  test('sequence numbers across 2^31 and 2^32: TSO cuts and the coalescer merges back byte for byte', () => {
+    const v4 = gsoRecs.find((x) => x[1] === VIRTIO_NET_HDR_GSO_TCPV4 && !hasFin(x) && x.length > 10_000)!;
+    const v6 = gsoRecs.find((x) => x[1] === VIRTIO_NET_HDR_GSO_TCPV6 && !hasFin(x) && x.length > 10_000)!;
+    for (const orig of [v4, v6]) {
+      for (const seq0 of [0x7fffffff - 3000, 0xffffffff - 3000]) {
+        const r = Buffer.from(orig);
+        const th = 10 + decodeVnetHdr(r, 0).csumStart;
+        r.writeUInt32BE(seq0, th + 4); // the pseudo-header seed in the checksum field does not cover it
+        const buf = Buffer.alloc(300_000);
+        const pkts = segmentInto(r, buf, 64);
+        const gso = decodeVnetHdr(r, 0).gsoSize;
+        pkts.forEach(([o], i) => {
+          assert.equal(tcpSeq(buf, o + th - 10), (seq0 + i * gso) % 2 ** 32, `segment ${i}`);
+          assert.ok(tcpValid(buf, o, pkts[i]![1]), `segment ${i} checksum`);
+        });
+        const { c, writes } = coalesce(buf, pkts);
+        assert.equal(c.outputs, 1, 'one super-packet across the wrap');
+        assert.deepEqual(writes[0]!.subarray(10), r.subarray(10));
+      }
+    }
+  });
+
+  test('RCO: segments cut with partial checksums (--vxlan-rco sender) coalesce back into the same super-packet', () => {
+    const noFin = gsoRecs.filter((x) => !hasFin(x));
+    for (const r of noFin) {
+      const buf = Buffer.alloc(300_000);
+      const seg = new TsoSegmenter();
+      seg.partialChecksums = true;
+      const n = seg.segment(Buffer.from(r), 0, 10, r.length - 10, buf, 64, 200_000, PREFIX);
+      assert.ok(n > 1);
+      const pkts: Array<[number, number]> = [];
+      for (let i = 0; i < n; i++)
+        pkts.push([64 + i * seg.stride + PREFIX, i < n - 1 ? seg.stride - PREFIX : seg.lastLen]);
+      const l4 = decodeVnetHdr(r, 0).csumStart;
+      for (const [o, l] of pkts) {
+        const pseudo = l4 === 20 ? pseudoSumIpv4(buf, o, 6, l - l4) : pseudoSumIpv6(buf, o, 6, l - l4);
+        assert.equal(
+          buf.readUInt16BE(o + l4 + 16),
+          checksumFold(pseudo),
+          'the segment leaves its checksum partial',
+        );
+      }
+      const { c, writes } = coalesce(buf, pkts);
+      assert.equal(c.outputs, 1, 'partial segments merge like complete ones');
+      assert.equal(c.stats.partialCsum, n, 'every merged segment counted as partial');
+      assert.equal(c.stats.badChecksum, 0);
+      const h = decodeVnetHdr(writes[0]!, 0);
+      const k = decodeVnetHdr(r, 0);
+      assert.deepEqual({ ...h, hdrLen: 0 }, { ...k, hdrLen: 0, gsoType: k.gsoType & 0x7f });
+      assert.deepEqual(writes[0]!.subarray(10), r.subarray(10));
+    }
+  });
+
+  test('a segment whose checksum is wrong is dropped alone; the rest go out one by one, untouched', () => {
     const r = gsoRecs.find((x) => !hasFin(x))!;
     const buf = Buffer.alloc(300_000);
     const pkts = segmentInto(r, buf, 64);
-    const [bo] = pkts[3]!;
+    const [bo, bl] = pkts[3]!;
     buf[bo + 60] = buf[bo + 60]! ^ 0xff; // payload byte of segment 3
-    const c = new TcpCoalescer(128, 65535, true);
-    c.begin(buf, buf.length, buf.length);
-    for (const [o, l] of pkts) assert.ok(c.add(o, l));
-    const offs = new Uint32Array(128);
-    const lens = new Uint32Array(128);
-    const trains = new Uint16Array(128);
-    const n = c.finish(offs, lens, trains);
+    const received = Buffer.from(buf);
+    const { c, n, offs, lens, trains, writes } = coalesce(buf, pkts);
     assert.equal(c.dropped, 1);
+    assert.equal(c.droppedBytes, bl);
+    assert.equal(c.stats.badChecksum, 1);
     assert.equal(n, pkts.length - 1);
     assert.equal(c.outputs, pkts.length - 1);
     for (let k = 0; k < n; k++) assert.equal(trains[k], 0);
+    const good = pkts.filter((_, i) => i !== 3);
+    for (let k = 0; k < n; k++) {
+      const [o, l] = good[k]!;
+      assert.equal(offs[k], o - 10);
+      assert.equal(lens[k], l + 10);
+      assert.deepEqual(writes[k]!.subarray(0, 10), Buffer.alloc(10), 'complete checksum: zero header');
+      assert.deepEqual(writes[k]!.subarray(10), received.subarray(o, o + l), 'untouched');
+      assert.ok(tcpValid(writes[k]!, 10, l));
+    }
   });
 
   test('a super-packet ending in FIN comes back as the merged data plus the FIN segment, in order', () => {
     const r = gsoRecs.find(hasFin)!;
     const buf = Buffer.alloc(300_000);
     const pkts = segmentInto(r, buf, 64);
-    const c = new TcpCoalescer(128);
-    c.begin(buf, 150_000, buf.length);
-    for (const [o, l] of pkts) c.add(o, l);
-    const offs = new Uint32Array(128);
-    const lens = new Uint32Array(128);
-    assert.equal(c.finish(offs, lens), 2);
-    assert.equal(lens[1], pkts[pkts.length - 1]![1] + 10);
-    assert.equal(buf[offs[1]! + 10 + decodeVnetHdr(r, 0).csumStart + 13]! & 0x01, 0x01);
+    const { writes } = coalesce(buf, pkts);
+    assert.equal(writes.length, 2);
+    assert.equal(writes[1]!.length, pkts[pkts.length - 1]![1] + 10);
+    assert.equal(writes[1]![10 + decodeVnetHdr(r, 0).csumStart + 13]! & 0x01, 0x01);
     const l4 = decodeVnetHdr(r, 0).csumStart;
     const hdr = l4 + ((r[10 + l4 + 12]! >>> 4) << 2);
-    assert.equal(lens[0]! + lens[1]!, 2 * 10 + hdr + (r.length - 10), 'every payload byte, headers twice');
+    assert.equal(
+      writes[0]!.length + writes[1]!.length,
+      2 * 10 + hdr + (r.length - 10),
+      'every payload byte, headers twice',
+    );
   });
 
   test('interleaved flows, gaps, PSH, non-TCP and bad checksums', () => {
@@ -365,8 +421,6 @@ describe('TCP coalescing', () => {
     // A non-TCP packet (ICMPv6 from the fixture) with room in front.
     const icmp = recs.find((r) => r[0] === 0)!;
     icmp.copy(buf, 220_010, 10);
-    const c = new TcpCoalescer(128);
-    c.begin(buf, 300_000, buf.length);
     // Interleave: a0 b0 a1 b1 a2 [icmp] a4 (gap: a3 missing) a5 b2; corrupt b2's payload.
     buf[b[2]![0] + 100] ^= 0xff;
     const order: Array<[number, number]> = [
@@ -380,40 +434,36 @@ describe('TCP coalescing', () => {
       a[5]!,
       b[2]!,
     ];
-    for (const [o, l] of order) c.add(o, l);
-    const offs = new Uint32Array(128);
-    const lens = new Uint32Array(128);
-    const n = c.finish(offs, lens);
+    const { c, offs, lens, writes, heads } = coalesce(buf, order);
     // Outputs: a0+a1+a2; b0, b1 alone (b2 is corrupt: only it is dropped, its run goes out
     // segment by segment); icmp; a4+a5.
-    assert.equal(n, 5);
+    assert.equal(writes.length, 5);
     assert.equal(c.stats.badChecksum, 1);
     assert.equal(c.dropped, 1);
     assert.equal(c.droppedBytes, b[2]![1]);
-    assert.deepEqual([...c.outSegs.subarray(0, 5)], [3, 1, 1, 1, 2]);
-    assert.equal(lens[0], 10 + a[0]![1] + 2 * (a[1]![1] - 52), 'a0..a2 merged');
-    assert.equal(buf[offs[0]! + 1], VIRTIO_NET_HDR_GSO_TCPV4);
+    assert.deepEqual(
+      heads.map((k) => c.outSegs[k]),
+      [3, 1, 1, 1, 2],
+    );
+    assert.equal(writes[0]!.length, 10 + a[0]![1] + 2 * (a[1]![1] - 52), 'a0..a2 merged');
+    assert.equal(writes[0]![1], VIRTIO_NET_HDR_GSO_TCPV4);
     for (const [k, [o, l]] of [
       [1, b[0]!],
       [2, b[1]!],
     ] as const) {
-      assert.equal(offs[k], o - 10, `b${k - 1} in place`);
-      assert.equal(lens[k], l + 10);
-      assert.deepEqual(
-        buf.subarray(offs[k]!, offs[k]! + 10),
-        Buffer.alloc(10),
-        'complete checksum: zero header',
-      );
+      assert.equal(offs[heads[k]!], o - 10, `b${k - 1} in place`);
+      assert.equal(lens[heads[k]!], l + 10);
+      assert.deepEqual(writes[k]!.subarray(0, 10), Buffer.alloc(10), 'complete checksum: zero header');
       assert.ok(tcpValid(buf, o, l));
     }
-    assert.equal(lens[3], icmp.length, 'ICMPv6 passes with a zero virtio header');
-    assert.deepEqual(buf.subarray(offs[3]!, offs[3]! + 10), Buffer.alloc(10));
+    assert.equal(writes[3]!.length, icmp.length, 'ICMPv6 passes with a zero virtio header');
+    assert.deepEqual(writes[3]!.subarray(0, 10), Buffer.alloc(10));
     assert.equal(
-      tcpSeq(buf, offs[4]! + 10 + 20),
+      tcpSeq(writes[4]!, 10 + 20),
       tcpSeq(buf, a[4]![0] + 20),
       'a4 starts a new super-packet after the gap',
     );
-    assert.equal(lens[4], 10 + a[4]![1] + (a[5]![1] - 52));
+    assert.equal(writes[4]!.length, 10 + a[4]![1] + (a[5]![1] - 52));
   });
 
   test('a PSH segment ends its super-packet; a FIN closes the flow', () => {
@@ -428,21 +478,17 @@ describe('TCP coalescing', () => {
       internetChecksum(buf, o1 + 20, l1 - 20, pseudoSumIpv4(buf, o1, 6, l1 - 20)),
       o1 + 20 + 16,
     );
-    const c = new TcpCoalescer(64);
-    c.begin(buf, 150_000, buf.length);
-    for (const [o, l] of a.slice(0, 4)) c.add(o, l);
-    const offs = new Uint32Array(64);
-    const lens = new Uint32Array(64);
-    assert.equal(c.finish(offs, lens), 2);
-    assert.equal(buf[offs[0]! + 10 + 20 + 13]! & 0x08, 0x08, 'merged header carries PSH');
-    assert.equal(lens[0], 10 + a[0]![1] + (l1 - 52));
+    const { writes } = coalesce(buf, a.slice(0, 4), 64);
+    assert.equal(writes.length, 2);
+    assert.equal(writes[0]![10 + 20 + 13]! & 0x08, 0x08, 'merged header carries PSH');
+    assert.equal(writes[0]!.length, 10 + a[0]![1] + (l1 - 52));
     // Output 1 (a2 + a3) is valid once the kernel completes the seeded checksum.
-    const o = offs[1]! + 10;
-    const len = lens[1]! - 10;
-    const seed = buf.readUInt16BE(o + 36);
-    assert.equal(seed, checksumFold(pseudoSumIpv4(buf, o, 6, len - 20)));
-    assert.ok(completePartialChecksum(buf, o, len, 20, 16), 'what the kernel does with NEEDS_CSUM');
-    assert.ok(tcpValid(buf, o, len));
+    const w = writes[1]!;
+    const len = w.length - 10;
+    const seed = w.readUInt16BE(10 + 36);
+    assert.equal(seed, checksumFold(pseudoSumIpv4(w, 10, 6, len - 20)));
+    assert.ok(completePartialChecksum(w, 10, len, 20, 16), 'what the kernel does with NEEDS_CSUM');
+    assert.ok(tcpValid(w, 10, len));
   });
 
   test('csumCopyJs matches the native plan semantics', () => {
