@@ -25,18 +25,24 @@
  *     writes id, id + 1, ... from the first segment's ID. A datagram joins only when its ID is the
  *     next in that sequence, so every delivered datagram is byte for byte the one that was sent.
  *     (Unconnected IPv4 sockets send DF datagrams with ID 0: those are not merged.)
- *   - checksums: every merged datagram's UDP checksum is verified before the super-packet is
- *     written, by ONE native sum-only pass over the batch (pseudo-header + header + payload must
- *     fold to 0xffff). The super-packet's NEEDS_CSUM tells the receiving kernel not to check
- *     again, so this pass is the only check those payload bytes get. A datagram that fails is
- *     dropped and counted (`badChecksum`, `dropped`); the run is cut around it and the datagrams
- *     before and after it still go out (merged again where two or more are left).
- *   - not merged: IPv4 checksum 0 ("no checksum", RFC 768) and partial checksums (the
- *     pseudo-header sum a kernel sender leaves for its NIC over veth: src/offload/partial-csum.ts).
- *     Neither carries a sum to verify; as part of a NEEDS_CSUM super-packet, the kernel would
- *     write a computed checksum into segments the sender sent without one, wherever it segments
- *     for a device without checksum offload. Written alone (a partial one with its own NEEDS_CSUM
- *     header), each reaches the socket exactly as sent.
+ *   - complete checksums: every merged datagram's complete UDP checksum is verified before the
+ *     super-packet is written, by ONE native sum-only pass over the batch (pseudo-header + header
+ *     + payload must fold to 0xffff). The super-packet's NEEDS_CSUM tells the receiving kernel
+ *     not to check again, so this pass is the only check those payload bytes get. A datagram that
+ *     fails is dropped and counted (`badChecksum`, `dropped`); the run is cut around it and the
+ *     datagrams before and after it still go out (merged again where two or more are left).
+ *   - partial checksums (the pseudo-header sum a kernel sender leaves for its NIC to finish, as
+ *     over veth: src/offload/partial-csum.ts) merge like complete ones, in the same runs. The
+ *     super-packet's NEEDS_CSUM + GSO_UDP_L4 asks the receiving kernel (or its segmentation) to
+ *     compute each segment's checksum over exactly the bytes the sender sent, which is what the
+ *     sender's NIC would have done. There is no sum to verify (as for such a datagram written
+ *     alone with its own NEEDS_CSUM header), so a partial datagram gets no SUM_ONLY entry; the
+ *     complete ones of the same run are still verified. `partialCsum` counts partial datagrams
+ *     written with NEEDS_CSUM, alone or merged.
+ *   - not merged: IPv4 checksum 0 ("no checksum", RFC 768). The sender asked for no checksum; as
+ *     part of a NEEDS_CSUM super-packet, the kernel would write a computed one into segments
+ *     wherever it segments for a device without checksum offload. Written alone, it reaches the
+ *     socket exactly as sent.
  *
  * Output (gathered, never copied): a super-packet is the first datagram in place behind its
  * virtio header (the 10 bytes in front of each inner packet are its own: VXLAN's inner header),
@@ -49,7 +55,8 @@
  * Stages per batch:
  *   1. `begin(buf)`.
  *   2. `add(off, len)` per UDP packet (`isUdpPacket`), in arrival order; decisions read headers
- *      only; a merge plans the datagram's checksum (and the first one's) as SUM_ONLY entries.
+ *      only; a merge plans the datagram's complete checksum (and the first one's) as SUM_ONLY
+ *      entries; partial ones are planned nothing.
  *   3. `finish(offsets, lengths, trains, start)`: ONE native sum pass; runs cut at bad datagrams;
  *      descriptors written from `start` on. Returns the index after the last descriptor.
  * No allocation per packet; all state is in typed arrays sized at construction.
@@ -120,7 +127,7 @@ export interface UdpCoalesceStats {
   coalesced: number;
   /** Datagrams dropped because their UDP checksum failed the sum check before merging. */
   badChecksum: number;
-  /** Datagrams with a partial checksum written alone with NEEDS_CSUM. */
+  /** Datagrams with a partial checksum written with NEEDS_CSUM, alone or in a super-packet. */
   partialCsum: number;
 }
 
@@ -171,6 +178,7 @@ export class UdpCoalescer {
   private readonly inPlan: Int32Array; // sum-pass entry of the datagram (-1 = not planned)
   private readonly inPre: Float64Array; // its pseudo-header sum
   private readonly inBad: Uint8Array;
+  private readonly inPartial: Uint8Array; // 1 = partial checksum (nothing to verify)
   private readonly copier: CsumCopier;
   private buf: Uint8Array = new Uint8Array(0);
   private n = 0;
@@ -202,6 +210,7 @@ export class UdpCoalescer {
     this.inPlan = new Int32Array(maxPackets);
     this.inPre = new Float64Array(maxPackets);
     this.inBad = new Uint8Array(maxPackets);
+    this.inPartial = new Uint8Array(maxPackets);
     this.outSegs = new Uint16Array(Math.max(descriptors, maxPackets));
     this.outBytes = new Float64Array(Math.max(descriptors, maxPackets));
     this.copier = new CsumCopier(maxPackets);
@@ -236,8 +245,9 @@ export class UdpCoalescer {
     this.inNext[i] = -1;
     this.inPlan[i] = -1;
     this.inBad[i] = 0;
+    this.inPartial[i] = 0;
     this.stats.packetsIn++;
-    const l4 = this.candidate(off, len);
+    const l4 = this.candidate(i, off, len);
     const n = this.n;
     if (l4 > 0 && n > 0) {
       const j = n - 1;
@@ -279,7 +289,8 @@ export class UdpCoalescer {
       let count = 0;
       let prev = -1;
       for (let i = this.firstIn[k]!; i !== -1; i = this.inNext[i]!) {
-        if (checksumFold(this.inPre[i]! + sums[this.inPlan[i]!]!) !== 0xffff) {
+        const plan = this.inPlan[i]!;
+        if (plan !== -1 && checksumFold(this.inPre[i]! + sums[plan]!) !== 0xffff) {
           this.inBad[i] = 1;
           this.stats.badChecksum++;
           this.dropped++;
@@ -326,10 +337,12 @@ export class UdpCoalescer {
     const off = this.inOff[head]!;
     let ipLen = this.inLen[head]!;
     let bytes = ipLen;
+    let partial = this.inPartial[head]!;
     for (let i = this.inNext[head]!; ; i = this.inNext[i]!) {
       if (this.inBad[i] === 1) continue;
       ipLen += this.inLen[i]! - hl;
       bytes += this.inLen[i]!;
+      partial += this.inPartial[i]!;
       if (i === last) break;
     }
     const th = off + l4;
@@ -372,6 +385,7 @@ export class UdpCoalescer {
     }
     this.stats.superPackets++;
     this.stats.coalesced += count;
+    this.stats.partialCsum += partial;
     return w;
   }
 
@@ -402,8 +416,11 @@ export class UdpCoalescer {
     return w + 1;
   }
 
-  /** candidate returns the IP header length when the packet may be merged (rules above), else 0. */
-  private candidate(off: number, len: number): number {
+  /**
+   * candidate returns the IP header length when input i at `off` may be merged (rules above), else
+   * 0, and marks a partial checksum.
+   */
+  private candidate(i: number, off: number, len: number): number {
     const buf = this.buf;
     const v = ipVersion(buf, off);
     let l4: number;
@@ -423,7 +440,7 @@ export class UdpCoalescer {
     if (udpLength(buf, th) !== len - l4) return 0;
     const c = udpChecksum(buf, th);
     if (c === 0) return 0;
-    if (c === checksumFold(this.pseudo(off, l4, len - l4))) return 0;
+    if (c === checksumFold(this.pseudo(off, l4, len - l4))) this.inPartial[i] = 1;
     return l4;
   }
 
@@ -455,18 +472,23 @@ export class UdpCoalescer {
     return true;
   }
 
-  /** append adds input i to output j and plans the checksum checks (the first one's on the first merge). */
+  /**
+   * append adds input i to output j and plans the checks of complete checksums (the first one's on
+   * the first merge); partial ones have nothing to verify.
+   */
   private append(j: number, i: number, off: number, len: number, l4: number): void {
     const cp = this.copier;
-    if (this.segs[j] === 1) {
+    if (this.segs[j] === 1 && this.inPartial[this.firstIn[j]!] === 0) {
       const f = this.firstIn[j]!;
       const fo = this.inOff[f]!;
       const fl = this.inLen[f]! - l4;
       this.inPre[f] = this.pseudo(fo, l4, fl);
       this.inPlan[f] = cp.add(fo + l4, SUM_ONLY, fl);
     }
-    this.inPre[i] = this.pseudo(off, l4, len - l4);
-    this.inPlan[i] = cp.add(off + l4, SUM_ONLY, len - l4);
+    if (this.inPartial[i] === 0) {
+      this.inPre[i] = this.pseudo(off, l4, len - l4);
+      this.inPlan[i] = cp.add(off + l4, SUM_ONLY, len - l4);
+    }
     const payload = len - l4 - UDP_HEADER_SIZE;
     this.inNext[this.lastIn[j]!] = i;
     this.lastIn[j] = i;

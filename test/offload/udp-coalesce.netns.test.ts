@@ -2,8 +2,8 @@
  * UDP coalescing into the TUN (USO) end to end, in namespaces (needs root; CI runs as root):
  * 20,000 datagrams of 64 and of 1,000 bytes, content-hashed at a receiving socket without
  * UDP_GRO (the default), so the kernel must segment each GSO_UDP_L4 super-packet back into the
- * sent datagrams before delivery; weft -> weft, kernel VXLAN -> weft at default offloads (and with
- * flannel's tx-checksum workaround), and to a pod behind a bridge (the packets are forwarded, as
+ * sent datagrams before delivery; weft -> weft, kernel VXLAN -> weft at default offloads (partial
+ * inner checksums), and to a pod behind a bridge (the packets are forwarded, as
  * flannel's CNI plugin wires pods). `weft link` stats say how many datagrams were merged and how
  * many TUN writes they cost.
  */
@@ -110,7 +110,7 @@ describe('UDP coalescing into the TUN (USO) in namespaces', () => {
     assert.ok(d.superPackets > 0 && d.tunWrites < d.packets, JSON.stringify(d));
   });
 
-  test('kernel VXLAN -> weft at default offloads: byte-exact; partial inner checksums are written alone', async (t) => {
+  test('kernel VXLAN -> weft at default offloads: partial inner checksums merged, byte-exact', async (t) => {
     requireRoot();
     const c = cleanupFor(t);
     const { u, k } = setupKernelVsWeft(c);
@@ -120,25 +120,14 @@ describe('UDP coalescing into the TUN (USO) in namespaces', () => {
       const r = await udpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, size });
       assertExact(r, `${size} B`);
       const d = delta(before, await readWeftStats(w.proc));
-      t.diagnostic(`${size} B: ${JSON.stringify(d)}`);
-      // Over veth the kernel leaves inner UDP checksums partial: nothing to verify, not merged.
-      assert.ok(d.needsCsum >= r.sent, JSON.stringify(d));
-      assert.equal(d.coalesced, 0, JSON.stringify(d));
-    }
-  });
-
-  test("kernel VXLAN with flannel's tx-checksum workaround -> weft: complete checksums, merged, byte-exact", async (t) => {
-    requireRoot();
-    const c = cleanupFor(t);
-    const { u, k } = setupKernelVsWeft(c, { txChecksum: 'off' });
-    const w = await startWeftVsKernel({ u, k }, 'uc');
-    for (const size of [64, 1000]) {
-      const before = await readWeftStats(w.proc);
-      const r = await udpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, size });
-      assertExact(r, `${size} B`);
-      const d = delta(before, await readWeftStats(w.proc));
-      t.diagnostic(`${size} B: ${JSON.stringify(d)}`);
-      assert.ok(d.superPackets > 0 && d.tunWrites < d.packets, JSON.stringify(d));
+      t.diagnostic(
+        `${size} B: ${JSON.stringify(d)} (${(d.tunWrites / d.packets).toFixed(3)} TUN writes per packet)`,
+      );
+      // Over veth the kernel leaves inner UDP checksums partial; they are merged all the same.
+      assert.ok(d.needsCsum >= r.sent, `every datagram is written with NEEDS_CSUM: ${JSON.stringify(d)}`);
+      assert.ok(d.superPackets > 0 && d.coalesced >= 2 * d.superPackets, JSON.stringify(d));
+      assert.ok(d.coalesced >= d.packets / 2, `most datagrams merged: ${JSON.stringify(d)}`);
+      assert.ok(d.tunWrites < d.packets / 2, `TUN writes well below one per datagram: ${JSON.stringify(d)}`);
     }
   });
 

@@ -3,7 +3,8 @@
  * with a small reference of the kernel's segmentation (inet_gso_segment + __udp_gso_segment for
  * SKB_GSO_UDP_L4: IDs id, id + 1, ..., lengths per segment, the last one shorter), that every
  * output comes back as exactly the datagrams that went in, minus the ones dropped for a bad
- * checksum (a fast-check property). Unit test: no kernel objects.
+ * checksum, with partial checksums completed as the sender's NIC would have (a fast-check
+ * property). Unit test: no kernel objects.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,6 +85,26 @@ function build(d: Dgram): Buffer {
   return b;
 }
 
+/** completeUdp writes the datagram's UDP checksum over its bytes (0 sent as 0xffff), in place. */
+function completeUdp(s: Buffer): Buffer {
+  const v6 = s[0]! >>> 4 === 6;
+  const l4 = v6 ? 40 : 20;
+  s.writeUInt16BE(0, l4 + 6);
+  const pseudo = v6 ? pseudoSumIpv6(s, 0, 17, s.length - l4) : pseudoSumIpv4(s, 0, 17, s.length - l4);
+  let c = checksumFinish(checksumAdd(s, l4, s.length - l4, pseudo));
+  if (c === 0) c = 0xffff;
+  s.writeUInt16BE(c, l4 + 6);
+  return s;
+}
+
+/**
+ * onWire is the datagram as the sender meant it: a partial checksum completed, as the sender's NIC
+ * would have; anything else unchanged.
+ */
+function onWire(d: Dgram, p: Buffer): Buffer {
+  return d.csum === 'partial' ? completeUdp(Buffer.from(p)) : p;
+}
+
 /** A run of `n` datagrams of one flow, IDs counting up from `id`. */
 function run(n: number, base: Dgram, lastPayload = base.payload): Dgram[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -133,12 +154,18 @@ function coalesce(pkts: Buffer[], co = new UdpCoalescer(pkts.length)): Result {
  * kernelSegments is the reference: what the kernel delivers for one TUN write. GSO_UDP_L4 is cut
  * into gso_size-byte payloads, each with the super-packet's headers, IPv4 ID id + i, total /
  * payload length and UDP length of its own, a fresh IPv4 header checksum and the UDP checksum
- * completed (0 sent as 0xffff), as on a device without checksum offload.
+ * completed (0 sent as 0xffff), as on a device without checksum offload. A single packet with
+ * NEEDS_CSUM gets its checksum completed the same way.
  */
 function kernelSegments(w: Buffer): Buffer[] {
   const h = decodeVnetHdr(w, 0);
   const p = w.subarray(VIRTIO_NET_HDR_SIZE);
-  if (h.gsoType === VIRTIO_NET_HDR_GSO_NONE) return [Buffer.from(p)];
+  if (h.gsoType === VIRTIO_NET_HDR_GSO_NONE) {
+    if (h.flags !== VIRTIO_NET_HDR_F_NEEDS_CSUM) return [Buffer.from(p)];
+    assert.equal(h.csumStart, p[0]! >>> 4 === 6 ? 40 : 20);
+    assert.equal(h.csumOffset, 6);
+    return [completeUdp(Buffer.from(p))];
+  }
   assert.equal(h.gsoType, VIRTIO_NET_HDR_GSO_UDP_L4);
   assert.equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
   const v6 = p[0]! >>> 4 === 6;
@@ -168,12 +195,7 @@ function kernelSegments(w: Buffer): Buffer[] {
       s.writeUInt16BE(checksumFinish(checksumAdd(s, 0, 20, 0)), 10);
     }
     s.writeUInt16BE(s.length - l4, l4 + 4);
-    s.writeUInt16BE(0, l4 + 6);
-    const pseudo = v6 ? pseudoSumIpv6(s, 0, 17, s.length - l4) : pseudoSumIpv4(s, 0, 17, s.length - l4);
-    let c = checksumFinish(checksumAdd(s, l4, s.length - l4, pseudo));
-    if (c === 0) c = 0xffff;
-    s.writeUInt16BE(c, l4 + 6);
-    out.push(s);
+    out.push(completeUdp(s));
   }
   return out;
 }
@@ -287,10 +309,65 @@ describe('UDP coalescing: which datagrams merge', () => {
     assert.equal(lone.writes.length, 1);
   });
 
-  test('checksum 0 (IPv4 "no checksum") and partial checksums are written alone, as sent', () => {
+  test('partial checksums merge: nothing to verify, the kernel computes each segment checksum', () => {
+    for (const v6 of [false, true]) {
+      const ds = run(8, { v6, payload: 300, csum: 'partial' }, 120);
+      const pkts = ds.map(build);
+      const r = coalesce(pkts);
+      assert.deepEqual(shape(r), [8]);
+      assert.deepEqual(
+        delivered(r),
+        ds.map((d, i) => onWire(d, pkts[i]!)),
+      );
+      const h = decodeVnetHdr(r.writes[0]!, 0);
+      assert.equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+      assert.equal(h.gsoType, VIRTIO_NET_HDR_GSO_UDP_L4);
+      assert.equal(r.co.stats.partialCsum, 8, 'every merged partial datagram counts');
+      assert.equal(r.co.stats.coalesced, 8);
+      assert.equal(r.co.stats.badChecksum, 0);
+    }
+  });
+
+  test('a mixed partial/complete run merges; the complete ones are verified (a corrupted one dropped)', () => {
+    const ds = run(9, { payload: 200 });
+    for (const i of [0, 2, 3, 6, 8]) ds[i]!.csum = 'partial';
+    const pkts = ds.map(build);
+    const r = coalesce(pkts);
+    assert.deepEqual(shape(r), [9]);
+    assert.deepEqual(
+      delivered(r),
+      ds.map((d, i) => onWire(d, pkts[i]!)),
+    );
+    assert.equal(r.co.stats.partialCsum, 5);
+    assert.equal(r.co.dropped, 0);
+    // A corrupted complete datagram among partial ones is still caught and cut out.
+    ds[4]!.csum = 'bad';
+    const q = ds.map(build);
+    const r2 = coalesce(q);
+    assert.deepEqual(shape(r2), [4, 4]);
+    assert.deepEqual(
+      delivered(r2),
+      ds.map((d, i) => onWire(d, q[i]!)).filter((_, i) => i !== 4),
+    );
+    assert.equal(r2.co.stats.badChecksum, 1);
+    assert.equal(r2.co.dropped, 1);
+    assert.equal(r2.co.droppedBytes, q[4]!.length);
+    // A partial first datagram followed by a corrupted complete one: the partial one goes alone.
+    const es = run(3, { payload: 64 });
+    es[0]!.csum = 'partial';
+    es[1]!.csum = 'bad';
+    const e = es.map(build);
+    const r3 = coalesce(e);
+    assert.deepEqual(shape(r3), [1, 1]);
+    assert.equal(decodeVnetHdr(r3.writes[0]!, 0).flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    assert.deepEqual(delivered(r3), [onWire(es[0]!, e[0]!), e[2]]);
+    assert.equal(r3.co.stats.partialCsum, 1);
+  });
+
+  test('checksum 0 (IPv4 "no checksum") is written alone, as sent; it ends a run', () => {
     const ds = run(5, { payload: 64 });
     ds[1]!.csum = 'zero';
-    ds[3]!.csum = 'partial';
+    ds[3]!.csum = 'zero';
     const pkts = ds.map(build);
     const r = coalesce(pkts);
     assert.deepEqual(shape(r), [1, 1, 1, 1, 1]);
@@ -298,11 +375,10 @@ describe('UDP coalescing: which datagrams merge', () => {
       r.writes.map((w) => w.subarray(VIRTIO_NET_HDR_SIZE)),
       pkts,
     );
-    const partial = decodeVnetHdr(r.writes[3]!, 0);
-    assert.equal(partial.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM, 'the partial one keeps NEEDS_CSUM');
-    assert.equal(partial.gsoType, VIRTIO_NET_HDR_GSO_NONE);
     assert.equal(decodeVnetHdr(r.writes[1]!, 0).flags, 0);
-    assert.equal(r.co.stats.partialCsum, 1);
+    assert.equal(decodeVnetHdr(r.writes[3]!, 0).flags, 0);
+    const zs = run(4, { payload: 64, csum: 'zero' }).map(build);
+    assert.deepEqual(shape(coalesce(zs)), [1, 1, 1, 1], 'a run of checksum-0 datagrams is not merged');
     // IPv6 with checksum 0 is invalid (RFC 8200): not merged, the kernel drops it.
     const z6 = run(3, { v6: true, payload: 64, csum: 'zero' }).map(build);
     assert.deepEqual(shape(coalesce(z6)), [1, 1, 1]);
@@ -407,13 +483,15 @@ describe('UDP coalescing: property', () => {
           };
         });
         const pkts = ds.map(build);
+        // What each sender meant: partial checksums completed (the reference segmenter completes them).
+        const want = ds.map((d, i) => onWire(d, pkts[i]!));
         const r = coalesce(pkts);
         // Datagrams dropped are exactly the merged-and-bad ones; the rest arrive in order.
         const got = delivered(r);
         const bad = new Set<number>();
         let g = 0;
         for (let i = 0; i < pkts.length; i++) {
-          if (g < got.length && got[g]!.equals(pkts[i]!)) g++;
+          if (g < got.length && got[g]!.equals(want[i]!)) g++;
           else bad.add(i);
         }
         assert.equal(g, got.length, 'every delivered datagram is an input, in order');
@@ -421,6 +499,8 @@ describe('UDP coalescing: property', () => {
         for (const i of bad) assert.equal(ds[i]!.csum, 'bad');
         const segs = r.writes.map((w) => kernelSegments(w).length).reduce((a, b) => a + b, 0);
         assert.equal(segs + r.co.dropped, pkts.length, 'read = delivered + dropped');
+        const partials = ds.filter((d) => d.csum === 'partial').length;
+        assert.equal(r.co.stats.partialCsum, partials, 'every partial datagram is written with NEEDS_CSUM');
       }),
       { numRuns: 300 },
     );
