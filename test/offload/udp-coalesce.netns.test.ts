@@ -126,8 +126,13 @@ describe('UDP coalescing into the TUN (USO) in namespaces', () => {
       // Over veth the kernel leaves inner UDP checksums partial; they are merged all the same.
       assert.ok(d.needsCsum >= r.sent, `every datagram is written with NEEDS_CSUM: ${JSON.stringify(d)}`);
       assert.ok(d.superPackets > 0 && d.coalesced >= 2 * d.superPackets, JSON.stringify(d));
-      assert.ok(d.coalesced >= d.packets / 2, `most datagrams merged: ${JSON.stringify(d)}`);
-      assert.ok(d.tunWrites < d.packets / 2, `TUN writes well below one per datagram: ${JSON.stringify(d)}`);
+      // How many arrive together in one receive batch depends on load (bursts of 64, paced):
+      // 0.13-0.53 TUN writes per datagram over runs here; before partial ones merged, exactly 1.
+      assert.ok(d.coalesced >= d.packets / 4, `many datagrams merged: ${JSON.stringify(d)}`);
+      assert.ok(
+        d.tunWrites < d.packets * 0.75,
+        `TUN writes well below one per datagram: ${JSON.stringify(d)}`,
+      );
     }
   });
 
