@@ -17,6 +17,8 @@ import path from 'node:path';
 import { loadBinding } from '../src/io/binding';
 import { SUM_ONLY } from '../src/offload/csum-copy';
 import { checksumAdd, checksumFold } from '../src/wire/checksum';
+import { median } from '../src/benchsuite/measure';
+import { timeRounds } from './harness';
 
 const SUPER = 65536;
 
@@ -28,28 +30,6 @@ interface Row {
   gbPerSec: number;
   nsPerSuperPacket: number;
   rounds: number[];
-}
-
-function timeRounds(bytesPerCall: number, call: () => void, ms: number): number[] {
-  const out: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    let calls = 0;
-    const t0 = process.hrtime.bigint();
-    let t = t0;
-    const limit = BigInt(Math.round((ms * 1e6) / 5));
-    while (t - t0 < limit) {
-      for (let i = 0; i < 8; i++) call();
-      calls += 8;
-      t = process.hrtime.bigint();
-    }
-    out.push((calls * bytesPerCall) / Number(t - t0));
-  }
-  return out;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
 }
 
 function main(): void {

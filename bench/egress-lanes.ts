@@ -24,6 +24,7 @@ import { RouteTable, indexPeers } from '../src/route/route-table';
 import { Router } from '../src/route/router';
 import { ChannelTun, ipv4, udp } from '../src/testing';
 import { VIRTIO_NET_HDR_SIZE } from '../src/wire/virtio-net-hdr';
+import { median } from '../src/benchsuite/measure';
 
 function flag(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
@@ -131,11 +132,6 @@ function run(s: Setup, ms: number): { ns: number; perMsg: number } {
   const pkts = s.stages.packets - p0;
   if (s.stages.drops.some((d) => d !== 0)) throw new Error(`drops: ${s.stages.drops.join(',')}`);
   return { ns: Number(t - t0) / pkts, perMsg: pkts / (s.messages() - m0) };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
 }
 
 function main(): void {

@@ -144,3 +144,24 @@ export function parseBenchArgs(argv: string[], usage: string, extra: Record<stri
   for (const f of names) out.extra[f] = num(f, extra[f]!);
   return out;
 }
+
+/**
+ * timeRounds calls `call` for `ms` milliseconds in 5 rounds (8 calls between clock reads) and
+ * returns each round's bytes per nanosecond (GB/s), `bytesPerCall` bytes per call.
+ */
+export function timeRounds(bytesPerCall: number, call: () => void, ms: number): number[] {
+  const out: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    let calls = 0;
+    const t0 = process.hrtime.bigint();
+    let t = t0;
+    const limit = BigInt(Math.round((ms * 1e6) / 5));
+    while (t - t0 < limit) {
+      for (let i = 0; i < 8; i++) call();
+      calls += 8;
+      t = process.hrtime.bigint();
+    }
+    out.push((calls * bytesPerCall) / Number(t - t0));
+  }
+  return out;
+}

@@ -23,6 +23,7 @@ import { IoCounter } from '../src/io/counters';
 import { PacketBatch } from '../src/io/packet-batch';
 import { Tun } from '../src/io/tun';
 import { buildIpv4 } from '../src/testing/packets';
+import { median } from '../src/benchsuite/measure';
 
 const DEPTHS = [1, 8, 64, 256];
 
@@ -32,11 +33,6 @@ function flag(name: string): string | undefined {
 }
 
 const ipc = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
 
 async function sendBurst(sock: dgram.Socket, dst: string, n: number, payload: Buffer): Promise<void> {
   await new Promise<void>((resolve, reject) => {

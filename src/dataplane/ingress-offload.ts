@@ -37,10 +37,10 @@ import { DropReason } from '../encap/drop-reason';
 import { HEADROOM, PacketBatch } from '../io/packet-batch';
 import type { BatchUdpSocket } from '../io/batch-udp-socket';
 import type { Tun } from '../io/tun';
-import { partialCsumStart, writePartialVnetHdr } from '../offload/partial-csum';
+import { writeSingleVnetHdr } from '../offload/partial-csum';
 import { TcpCoalescer } from '../offload/tcp-coalesce';
 import { isUdpPacket, UdpCoalescer, type UdpCoalesceStats } from '../offload/udp-coalesce';
-import { VIRTIO_NET_HDR_SIZE, zeroVnetHdr } from '../wire/virtio-net-hdr';
+import { VIRTIO_NET_HDR_SIZE } from '../wire/virtio-net-hdr';
 import type { IngressStages } from './ingress';
 import { SocketRecvLoop } from './socket-recv-loop';
 
@@ -159,13 +159,7 @@ export class OffloadIngress extends SocketRecvLoop {
         const off = offsets[k]!;
         const len = lengths[k]!;
         const h = off - VIRTIO_NET_HDR_SIZE;
-        const l4 = partialCsumStart(buf, off, len);
-        if (l4 > 0) {
-          writePartialVnetHdr(buf, h, off, l4, this.opts.mtu);
-          this.partialCsum++;
-        } else {
-          zeroVnetHdr(buf, h);
-        }
+        if (writeSingleVnetHdr(buf, h, off, len, this.opts.mtu)) this.partialCsum++;
         offsets[k] = h;
         lengths[k] = len + VIRTIO_NET_HDR_SIZE;
       }

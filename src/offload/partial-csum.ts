@@ -65,6 +65,7 @@ import {
   VIRTIO_NET_HDR_GSO_TCPV4,
   VIRTIO_NET_HDR_GSO_TCPV6,
   writeVnetHdr,
+  zeroVnetHdr,
 } from '../wire/virtio-net-hdr';
 
 /**
@@ -147,6 +148,27 @@ export function writePartialVnetHdr(
     gsoSize = mtu - hdrLen;
   }
   writeVnetHdr(buf, vnetOff, VIRTIO_NET_HDR_F_NEEDS_CSUM, gsoType, hdrLen, gsoSize, l4, csumOffset);
+}
+
+/**
+ * writeSingleVnetHdr writes the virtio-net header of a packet the TUN takes alone (not merged):
+ * NEEDS_CSUM (writePartialVnetHdr) when its checksum is partial, else all zero. Returns whether it
+ * was partial, for the caller's counter.
+ */
+export function writeSingleVnetHdr(
+  buf: Uint8Array,
+  vnetOff: number,
+  off: number,
+  len: number,
+  mtu = 65535,
+): boolean {
+  const l4 = partialCsumStart(buf, off, len);
+  if (l4 > 0) {
+    writePartialVnetHdr(buf, vnetOff, off, l4, mtu);
+    return true;
+  }
+  zeroVnetHdr(buf, vnetOff);
+  return false;
 }
 
 /**

@@ -67,7 +67,7 @@ import {
   setIpv6PayloadLength,
 } from '../wire/ipv6';
 import { CsumCopier, SUM_ONLY } from './csum-copy';
-import { partialCsumStart, writePartialVnetHdr } from './partial-csum';
+import { writeSingleVnetHdr } from './partial-csum';
 import {
   pseudoSumIpv4,
   pseudoSumIpv6,
@@ -90,7 +90,6 @@ import {
   VIRTIO_NET_HDR_GSO_TCPV6,
   VIRTIO_NET_HDR_SIZE,
   writeVnetHdr,
-  zeroVnetHdr,
 } from '../wire/virtio-net-hdr';
 
 /** MAX_IP_PACKET is the largest super-packet (16-bit IP length fields). */
@@ -376,13 +375,7 @@ export class TcpCoalescer {
   ): number {
     const buf = this.buf;
     const h = off - VIRTIO_NET_HDR_SIZE;
-    const l4 = partialCsumStart(buf, off, len);
-    if (l4 > 0) {
-      writePartialVnetHdr(buf, h, off, l4, this.mtu);
-      this.stats.partialCsum++;
-    } else {
-      zeroVnetHdr(buf, h);
-    }
+    if (writeSingleVnetHdr(buf, h, off, len, this.mtu)) this.stats.partialCsum++;
     offsets[w] = h;
     lengths[w] = len + VIRTIO_NET_HDR_SIZE;
     trains[w] = 0;

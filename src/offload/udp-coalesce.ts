@@ -98,10 +98,9 @@ import {
   VIRTIO_NET_HDR_GSO_UDP_L4,
   VIRTIO_NET_HDR_SIZE,
   writeVnetHdr,
-  zeroVnetHdr,
 } from '../wire/virtio-net-hdr';
 import { CsumCopier, SUM_ONLY } from './csum-copy';
-import { partialCsumStart, writePartialVnetHdr } from './partial-csum';
+import { writeSingleVnetHdr } from './partial-csum';
 
 /** MAX_IP_PACKET is the largest super-packet (16-bit IP length fields). */
 const MAX_IP_PACKET = 65535;
@@ -387,13 +386,7 @@ export class UdpCoalescer {
     const off = this.inOff[i]!;
     const len = this.inLen[i]!;
     const h = off - VIRTIO_NET_HDR_SIZE;
-    const l4 = partialCsumStart(buf, off, len);
-    if (l4 > 0) {
-      writePartialVnetHdr(buf, h, off, l4, this.mtu);
-      this.stats.partialCsum++;
-    } else {
-      zeroVnetHdr(buf, h);
-    }
+    if (writeSingleVnetHdr(buf, h, off, len, this.mtu)) this.stats.partialCsum++;
     offsets[w] = h;
     lengths[w] = len + VIRTIO_NET_HDR_SIZE;
     trains[w] = 0;
