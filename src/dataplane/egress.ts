@@ -7,7 +7,8 @@
  *   1. read    (loop) one native TUN read into a PacketBatch: each IP packet behind HEADROOM (128)
  *              bytes of its slot (offload: segments behind `prefix` bytes in a segment region).
  *   2. check   per packet: length and IP version                      -> tooShort / badIpVersion
- *   3. route   `router.lookupV4(dst)` / `lookupV6(buf, off + IPV6_OFF_DST)` -> noRoute
+ *   3. route   `router.lookupV4(dst)` / `lookupV6(buf, off + IPV6_OFF_DST)` -> noRoute, or
+ *              linkScope for an unrouted link-scope destination (wire/ip.ts isLinkScopeDst)
  *              (flannel-UDP also writes ICMP net-unreachable back into the TUN, as flannel's proxy)
  *              the peer must speak our backend                        -> peerBackendMismatch
  *   4. size    longer than the path MTU with DF set (or IPv6)          -> tooBig
@@ -53,6 +54,7 @@ import {
   ipv4DontFragment,
 } from '../wire/ipv4';
 import { IPV6_HEADER_SIZE, IPV6_OFF_DST, IPV6_VERSION } from '../wire/ipv6';
+import { isLinkScopeDst } from '../wire/ip';
 import type { TunDevice } from '../io/tun-device';
 import type { FlowTable } from './flow-table';
 
@@ -197,6 +199,10 @@ export class EgressStages {
         continue;
       }
       if (peer === undefined) {
+        if (isLinkScopeDst(buf, off, version)) {
+          drops[DropReason.linkScope]++;
+          continue;
+        }
         drops[DropReason.noRoute]++;
         if (!isVxlan && version === IPV4_VERSION) this.reply(buf, off, len, 0);
         continue;

@@ -62,6 +62,12 @@ export const DropReason = {
   vxlanRcoDisabled: 23,
   /** VXLAN RCO fields that do not name the inner TCP/UDP checksum field (draft-herbert-vxlan-rco). */
   badVxlanRco: 24,
+  /**
+   * A packet from the TUN to a link-scope destination (IPv6 fe80::/10, ff01::/16, ff02::/16; IPv4
+   * 224.0.0.0/24, 255.255.255.255): the TUN's own neighbour discovery, MLD or router
+   * solicitations, never forwarded by a router. Kept apart from `noRoute`, which means a missing lease.
+   */
+  linkScope: 25,
 } as const;
 
 /** DropReasonName is one of the camelCase keys of `DropReason`. */

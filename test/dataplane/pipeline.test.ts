@@ -225,3 +225,26 @@ test('EgressStages.processBatch: bad versions, short packets and backend mismatc
   assert.equal(drops[DropReason.badIpVersion], 1);
   assert.equal(drops[DropReason.tooShort], 1);
 });
+
+test('link-scope packets from the TUN (neighbour discovery, MLD, IPv4 local control) are counted as link_scope, not no_route', async (t) => {
+  const p = pair('udp');
+  await p.a.start();
+  t.after(() => p.a.stop());
+  const src = ipv6ToBuffer('fe80::1');
+  for (const dst of ['ff02::2', 'ff02::16', 'ff02::1:ff00:1', 'ff01::1', 'fe80::2']) {
+    p.tunA.inject(buildIpv6(src, ipv6ToBuffer(dst), 8, 255));
+  }
+  p.tunA.inject(buildIcmpEcho('10.244.0.1', '224.0.0.251'));
+  p.tunA.inject(buildIcmpEcho('10.244.0.1', '255.255.255.255'));
+  // Not link scope: site-local multicast and 224.0.1.x are routable scopes; a missing lease stays no_route.
+  p.tunA.inject(buildIpv6(src, ipv6ToBuffer('ff05::2'), 8, 255));
+  p.tunA.inject(buildIcmpEcho('10.244.0.1', '224.0.1.1'));
+  p.tunA.inject(buildIcmpEcho('10.244.0.1', '10.99.0.1'));
+  await until(() => (p.a.stats().egressDrops.link_scope ?? 0) === 7, '7 link-scope drops');
+  await until(() => (p.a.stats().egressDrops.no_route ?? 0) === 3, '3 no-route drops');
+  await settle();
+  // flannel-UDP answers a unicast route miss with ICMP net unreachable (none for multicast, RFC
+  // 1122 §3.2.2), and never a link-scope packet.
+  assert.equal(p.tunA.written.length, 1, 'ICMP only for the unicast route miss');
+  assert.equal(p.sock.a.sent.length, 0);
+});
