@@ -69,17 +69,3 @@ export function addKernelFlannelPeer(
   ns.exec('bridge', ['fdb', 'append', peer.mac, 'dev', vtep.dev, 'dst', peer.publicIp]);
   ns.ip('route', 'add', peer.subnet, 'via', gw, 'dev', vtep.dev, 'onlink');
 }
-
-/**
- * disableTxChecksumOffload runs flannel's documented workaround `ethtool -K DEV
- * tx-checksum-ip-generic off` (flannel PR #1282) on a kernel VTEP.
- *
- * What it changes: over veth nothing ever "offloads" the checksum, so at the defaults a kernel
- * VXLAN sender leaves the inner TCP/UDP checksum partial (CHECKSUM_PARTIAL: the field holds the
- * pseudo-header sum) and veth hands the skb to the peer unchanged; weft completes such checksums
- * (src/offload/partial-csum.ts). With the workaround the sender completes them itself. Tests run at
- * the defaults; exactly one test uses this, to show the complete-checksum and coalescing paths.
- */
-export function disableTxChecksumOffload(ns: Netns, dev: string): void {
-  ns.exec('ethtool', ['-K', dev, 'tx-checksum-ip-generic', 'off']);
-}

@@ -7,12 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Cleanup } from '../../src/testing/cleanup';
-import {
-  addKernelFlannelPeer,
-  disableTxChecksumOffload,
-  setupKernelFlannel,
-  type KernelVtep,
-} from '../../src/testing/kernel-flannel';
+import { addKernelFlannelPeer, setupKernelFlannel, type KernelVtep } from '../../src/testing/kernel-flannel';
 import { createUnderlay, type Netns, type Underlay } from '../../src/testing/netns';
 import type { Proc } from '../../src/testing/proc';
 import { uniqueName, waitFor } from '../../src/testing/shell';
@@ -43,16 +38,12 @@ export interface KernelVsWeft {
 
 /**
  * setupKernelVsWeft builds an underlay, flannel's kernel VTEP for 10.244.0.0/24 in `u.a` at the
- * kernel's default offloads (so its inner TCP/UDP checksums reach weft partial, see
- * disableTxChecksumOffload) and 10.244.1.1/32 on `u.b`'s lo as the pod stand-in behind the weft
- * node that startWeftVsKernel later starts in `u.b`. `txChecksum: 'off'` applies flannel's
- * workaround instead, for the one test that shows the complete-checksum path too; `remcsum` gives
- * the kernel VTEP VXLAN RCO both ways (`remcsumtx remcsumrx`).
+ * kernel's default offloads (so its inner TCP/UDP checksums reach weft partial: over veth nothing
+ * completes a CHECKSUM_PARTIAL skb on the way) and 10.244.1.1/32 on `u.b`'s lo as the pod stand-in
+ * behind the weft node that startWeftVsKernel later starts in `u.b`. `remcsum` gives the kernel
+ * VTEP VXLAN RCO both ways (`remcsumtx remcsumrx`). Offloads are never changed: users keep them.
  */
-export function setupKernelVsWeft(
-  cleanup: Cleanup,
-  o: { txChecksum?: 'on' | 'off'; remcsum?: boolean } = {},
-): KernelVsWeft {
+export function setupKernelVsWeft(cleanup: Cleanup, o: { remcsum?: boolean } = {}): KernelVsWeft {
   const u = createUnderlay(cleanup);
   const k = setupKernelFlannel(u.a, {
     local: u.aIp,
@@ -61,7 +52,6 @@ export function setupKernelVsWeft(
     underlayMtu: u.mtu,
     remcsum: o.remcsum,
   });
-  if (o.txChecksum === 'off') disableTxChecksumOffload(u.a, k.dev);
   u.b.ip('addr', 'add', '10.244.1.1/32', 'dev', 'lo');
   return { u, k };
 }

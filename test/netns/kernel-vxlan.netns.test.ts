@@ -18,8 +18,9 @@
  * At the defaults, over veth, the kernel's inner TCP/UDP checksums arrive partial (the field holds
  * only the pseudo-header sum; CHECKSUM_PARTIAL survives the namespace boundary). weft must complete
  * them (or hand them to its TUN marked NEEDS_CSUM) in every I/O mode: ping, SHA-256-checked TCP
- * both ways and UDP datagrams, with `stats().ingress.partialCsum` showing the work. One test applies
- * flannel's `tx-checksum-ip-generic off` workaround to show the complete-checksum path as well.
+ * both ways and UDP datagrams, with `stats().ingress.partialCsum` showing the work. Complete
+ * checksums from the kernel node, as a raw socket or a TUN-based pod (a VPN) writes them, must pass
+ * untouched; no test changes the kernel node's offloads.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -157,6 +158,11 @@ for (const mode of MODES) {
     );
 
     const s = await readWeftStats(w.proc);
+    // No TCP coalescing is asserted: the kernel's TSO packets cross veth and VXLAN unsegmented
+    // (about 1,100 datagrams for these 8 MiB, most of them alone in their batch), so two segments
+    // of one flow rarely meet in a batch, and two of up to 64 KiB would not fit in one
+    // super-packet. superPacketsOut stays 0 here; the weft <-> weft tests cover merging.
+    t.diagnostic(`ingress: ${JSON.stringify(s.ingress)} offload: ${JSON.stringify(s.offload)}`);
     assert.ok(s.ingress.bytes >= bytes, JSON.stringify(s.ingress));
     assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
     // The partial checksums were recognised and completed: at least the UDP datagrams and the
@@ -165,33 +171,6 @@ for (const mode of MODES) {
     assert.equal(await w.proc.stop(), 0);
   });
 }
-
-test("weft vxlan <-> kernel flannel.1 with flannel's tx-checksum workaround: complete checksums pass untouched, segments coalesced", async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const { u, k } = setupKernelVsWeft(c, { txChecksum: 'off' });
-  const w = await startWeftVsKernel({ u, k }, 'wk');
-  await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp, bytes: 8 << 20 });
-  await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002, bytes: 8 << 20 });
-  await assertUdpDatagrams(
-    u.b,
-    u.a,
-    { addr: '10.244.1.1', src: k.podIp, port: 6001, count: 200 },
-    'kernel -> weft',
-  );
-  const s = await readWeftStats(w.proc);
-  assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
-  // Complete checksums are not mistaken for partial ones, except for the one in 65535 whose value
-  // happens to equal the pseudo-header sum (completing those rewrites the same value).
-  assert.ok(
-    partial(s) <= s.ingress.packets / 1000,
-    `no partial checksum arrives: ${JSON.stringify(s.ingress)}`,
-  );
-  // With tx checksumming off the kernel also stops TSO, so its MTU-sized segments reach weft's
-  // coalescer: the one path the default-offload tests cannot reach with a kernel peer over veth.
-  assert.ok((s.offload?.superPacketsOut ?? 0) > 0, `segments coalesced: ${JSON.stringify(s.offload)}`);
-  assert.equal(await w.proc.stop(), 0);
-});
 
 /**
  * IPv6 inside the overlay: the kernel side routes fd00:244:1::/64 to weft's VTEP MAC the way it
@@ -244,6 +223,17 @@ for (const mode of MODES.slice(0, 3)) {
   });
 }
 
+/** CSUM_PY is the Python the crafting scripts share: the folded ones' complement sum, overlay addresses. */
+const CSUM_PY = [
+  'import hashlib, os, random, socket, struct, sys, time',
+  'def csum(b):',
+  '  if len(b) % 2: b += bytes(1)',
+  "  s = sum(struct.unpack('!%dH' % (len(b) // 2), b))",
+  '  while s >> 16: s = (s & 0xffff) + (s >> 16)',
+  '  return s',
+  "src, dst = socket.inet_aton('10.244.0.1'), socket.inet_aton('10.244.1.1')",
+];
+
 /**
  * CRAFT_SCRIPT sends three VXLAN frames from the kernel node's underlay address to weft, each with
  * an inner UDP datagram to 10.244.1.1:7000 (argv: weft MAC, flannel.1 MAC, port; MAC `-` sends
@@ -251,13 +241,7 @@ for (const mode of MODES.slice(0, 3)) {
  * pseudo-header sum), then with a correct one.
  */
 const CRAFT_SCRIPT = [
-  'import socket, struct, sys, time',
-  'def csum(b):',
-  '  if len(b) % 2: b += bytes(1)',
-  "  s = sum(struct.unpack('!%dH' % (len(b) // 2), b))",
-  '  while s >> 16: s = (s & 0xffff) + (s >> 16)',
-  '  return s',
-  "src, dst = socket.inet_aton('10.244.0.1'), socket.inet_aton('10.244.1.1')",
+  ...CSUM_PY,
   'def frame(payload, mode):',
   '  ulen = 8 + len(payload)',
   "  pseudo = csum(src + dst + struct.pack('!BBH', 0, 17, ulen))",
@@ -334,6 +318,98 @@ for (const mode of MODES.slice(0, 3)) {
       '--peer', `10.244.0.0/24=${u.aIp}`, ...mode.flags,
     ]); // prettier-ignore
     await assertCraftedChecksums(u, w.proc, ['-', '-', '8285']);
+  });
+}
+
+/**
+ * RAW_SCRIPT writes inner packets with complete checksums into the kernel node's stack the way a
+ * raw-socket sender does (IP_HDRINCL: the kernel leaves the L4 checksum as written), routed into
+ * flannel.1 like any pod traffic, so they leave the kernel VTEP at its default offloads with the
+ * checksum complete. argv: count. It sends `count` UDP datagrams (random, 1-1400 bytes) from
+ * 10.244.0.1:40001 to 10.244.1.1:7001, then `count` TCP SYNs carrying 1-1000 bytes to the closed
+ * port 10.244.1.1:7002, and prints the datagrams' count and SHA-256 (as UDP_SCRIPT does) and how
+ * many RSTs came back acknowledging exactly SYN + payload: the receiving kernel answers only a
+ * segment whose checksum verified. A payload whose complete checksum happens to equal the
+ * pseudo-header sum (one in 65535, which weft would rightly count as partial) is redrawn.
+ */
+const RAW_SCRIPT = [
+  ...CSUM_PY,
+  'count = int(sys.argv[1]); rnd = random.Random(11)',
+  'def ip4(proto, l4):',
+  "  return struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(l4), 0, 0x4000, 64, proto, 0, src, dst) + l4",
+  'def l4(proto, hdr, payload, at):',
+  "  pseudo = csum(src + dst + struct.pack('!BBH', 0, proto, len(hdr) + len(payload)))",
+  "  c = (~csum(src + dst + struct.pack('!BBH', 0, proto, len(hdr) + len(payload)) + hdr + payload)) & 0xffff",
+  '  if c == 0 and proto == 17: c = 0xffff',
+  '  if c % 0xffff == pseudo % 0xffff: return None',
+  "  return hdr[:at] + struct.pack('!H', c) + hdr[at + 2:] + payload",
+  's = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)',
+  'r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP); r.settimeout(2)',
+  'h = hashlib.sha256(); acks = set()',
+  'for i in range(count):',
+  '  while True:',
+  '    d = os.urandom(rnd.randint(1, 1400))',
+  "    p = l4(17, struct.pack('!HHHH', 40001, 7001, 8 + len(d), 0), d, 6)",
+  '    if p: break',
+  "  h.update(d); s.sendto(ip4(17, p), ('10.244.1.1', 0)); time.sleep(0.002)",
+  'for i in range(count):',
+  '  while True:',
+  '    d = os.urandom(rnd.randint(1, 1000)); seq = rnd.getrandbits(32)',
+  "    p = l4(6, struct.pack('!HHIIBBHHH', 41000 + i, 7002, seq, 0, 5 << 4, 0x02, 65535, 0, 0), d, 16)",
+  '    if p: break',
+  "  acks.add((41000 + i, (seq + 1 + len(d)) & 0xffffffff)); s.sendto(ip4(6, p), ('10.244.1.1', 0))",
+  '  time.sleep(0.002)',
+  'rst = 0',
+  'try:',
+  '  while rst < count:',
+  '    b = r.recv(2000); t = b[(b[0] & 15) * 4:]',
+  "    sp, dp, _, ack, _, fl = struct.unpack('!HHIIBB', t[:14])",
+  '    if b[12:16] == dst and sp == 7002 and fl & 0x04 and (dp, ack) in acks: acks.discard((dp, ack)); rst += 1',
+  'except socket.timeout: pass',
+  'print(count, h.hexdigest(), rst, flush=True)',
+].join('\n');
+
+function tcpCsumErrors(ns: Netns): number {
+  const m = /TcpInCsumErrors\s+(\d+)/.exec(ns.exec('nstat', ['-az', 'TcpInCsumErrors']));
+  return m ? Number(m[1]) : 0;
+}
+
+for (const mode of MODES.slice(0, 3)) {
+  test(`weft vxlan (${mode.name}): complete inner checksums from a kernel peer at default offloads pass untouched`, async (t) => {
+    requireRoot();
+    const c = cleanupFor(t);
+    const { u, k } = setupKernelVsWeft(c);
+    const w = await startWeftVsKernel({ u, k }, 'wkr', mode.flags);
+    const count = 200;
+    const errors = { udp: udpCsumErrors(u.b), tcp: tcpCsumErrors(u.b) };
+    const rx = u.b.spawn(`udp-recv ${u.b.name}`, 'python3', [
+      '-c', UDP_SCRIPT, 'recv', '10.244.1.1', '7001', String(count),
+    ]); // prettier-ignore
+    await new Promise((r) => setTimeout(r, 300));
+    const sent = u.a
+      .exec('python3', ['-c', RAW_SCRIPT, String(count)])
+      .trim()
+      .split(' ');
+    await rx.exited;
+    const received = rx.log.trim().split('\n').pop() ?? '';
+    assert.equal(
+      received,
+      `${sent[0]} ${sent[1]}`,
+      'UDP datagrams with complete checksums, count and SHA-256',
+    );
+    assert.equal(
+      sent[2],
+      String(count),
+      'every TCP SYN (complete checksum) answered by an RST for SYN + payload',
+    );
+    assert.equal(udpCsumErrors(u.b) - errors.udp, 0, 'no UDP checksum error behind the TUN');
+    assert.equal(tcpCsumErrors(u.b) - errors.tcp, 0, 'no TCP checksum error behind the TUN');
+    const s = await readWeftStats(w.proc);
+    assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
+    assert.ok(s.ingress.packets >= 2 * count, JSON.stringify(s.ingress));
+    // Not one of them was taken for partial (none equals its pseudo-header sum, see RAW_SCRIPT).
+    assert.equal(partial(s), 0, `complete checksums taken for partial: ${JSON.stringify(s.ingress)}`);
+    assert.equal(await w.proc.stop(), 0);
   });
 }
 
