@@ -220,10 +220,17 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
           ingress: { packets: number };
           drops: Record<string, number>;
         };
-        const drops = Object.values(s.drops).reduce((a, b) => a + b, 0);
-        return { tx: s.egress.packets, rx: s.ingress.packets, drops };
+        const nonZero = Object.entries(s.drops).filter(([, v]) => v > 0);
+        const total = nonZero.reduce((a, [, v]) => a + v, 0);
+        const drops = total === 0 ? '0' : `${total} (${nonZero.map(([k, v]) => `${k} ${v}`).join(', ')})`;
+        return {
+          tx: s.egress.packets,
+          rx: s.ingress.packets,
+          drops,
+          linkScope: (s.drops['link_scope'] ?? 0) > 0,
+        };
       } catch {
-        return { tx: NaN, rx: NaN, drops: NaN };
+        return { tx: NaN, rx: NaN, drops: '?', linkScope: false };
       }
     });
     out(
@@ -231,10 +238,14 @@ export async function runDemo(o: DemoOptions, onTestbed?: (tb: Testbed) => void)
         ['node', 'namespace', 'underlay', 'subnet (lease)', 'VTEP MAC', 'MTU', 'tx pkts', 'rx pkts', 'drops'],
         ...result.nodes.map((n, i) => [
           `node${n.index}`, n.ns, n.ip, n.subnet, n.vtepMac, String(n.mtu),
-          String(counters[i]!.tx), String(counters[i]!.rx), String(counters[i]!.drops),
+          String(counters[i]!.tx), String(counters[i]!.rx), counters[i]!.drops,
         ]), // prettier-ignore
       ]),
     );
+    if (counters.some((c) => c.linkScope)) {
+      out("link_scope: the TUN's own IPv6 router solicitations and MLD reports, which no router forwards");
+      out('(docs/operations.md, drop reasons); every other reason would point at the overlay.');
+    }
     out('');
     out(
       table([

@@ -1,9 +1,9 @@
 /**
  * netns: network namespaces and veth pairs for labs.
  *
- * - Namespaces get `lo` up, IPv6 disabled (no router solicitations or DAD noise on a fresh TUN, so
- *   socat's connected UDP socket never sees an early ECONNREFUSED) and no default route, so nothing
- *   leaves them; underlays use documentation ranges (192.0.2.0/24).
+ * - Namespaces get `lo` up and no default route, so nothing leaves them; underlays use
+ *   documentation ranges (192.0.2.0/24). IPv6 stays on, as on a user's host: every device sends
+ *   its own router solicitations and MLD (weft counts those from its TUN as `link_scope`).
  * - Every namespace and process registers its undo in the lab's `Cleanup` and in `lastResort`.
  * - Processes are started with `ip netns exec NS cmd`, which execs in place: the PID is the
  *   command's own.
@@ -29,8 +29,10 @@ export class Netns {
   ) {}
 
   /**
-   * create adds a namespace (named `name`, or unique from `prefix`), brings `lo` up, disables IPv6
-   * and registers its deletion (after its processes are stopped) in `cleanup`.
+   * create adds a namespace (named `name`, or unique from `prefix`), brings `lo` up and registers
+   * its deletion (after its processes are stopped) in `cleanup`. The namespace keeps the kernel's
+   * defaults (IPv6 on, as on a user's host), so every device in it sends its own neighbour
+   * discovery and MLD, weft's TUN included.
    */
   static create(cleanup: Cleanup, prefix = 'wt', name = uniqueName(prefix)): Netns {
     sh('ip', ['netns', 'add', name]);
@@ -40,7 +42,6 @@ export class Netns {
       sh('ip', ['netns', 'del', name]);
       lastResort.deleteNamespace(name);
     });
-    ns.exec('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     ns.ip('link', 'set', 'lo', 'up');
     return ns;
   }
@@ -139,9 +140,13 @@ export function createUnderlay(cleanup: Cleanup, mtu = 1500, prefix = 'wt'): Und
 }
 
 /**
- * startSocatTun starts `socat TUN:ADDR,up,tun-type=tun,iff-no-pi,tun-name=DEV UDP:REMOTE:PORT,sourceport=PORT`
- * (anchors.md scenario B; raw IP in UDP = the flannel-UDP wire format), waits for the device and sets
- * its MTU (socat has no MTU option).
+ * startSocatTun starts `socat TUN:ADDR,up,tun-type=tun,iff-no-pi,tun-name=DEV
+ * UDP-DATAGRAM:REMOTE:PORT,bind=LOCAL:PORT` (anchors.md scenario B; raw IP in UDP =
+ * the flannel-UDP wire format), waits for the device and sets its MTU (socat has no MTU option).
+ * anchors.md's `UDP:` address connects its socket, and a connected UDP socket turns the ICMP port
+ * unreachable for the first packet its TUN sends before the peer listens (with IPv6 on, the
+ * kernel's own router solicitation) into ECONNREFUSED, on which socat exits; the unconnected
+ * `UDP-DATAGRAM` socket carries the same datagrams and ignores that error.
  */
 export async function startSocatTun(
   ns: Netns,
@@ -150,7 +155,7 @@ export async function startSocatTun(
   const p = ns.spawn(`socat-tun ${ns.name}`, 'socat', [
     '-b', '65536',
     `TUN:${o.address},up,tun-type=tun,iff-no-pi,tun-name=${o.dev}`,
-    `UDP:${o.remote}:${o.port},sourceport=${o.port},bind=${o.local}`,
+    `UDP-DATAGRAM:${o.remote}:${o.port},bind=${o.local}:${o.port}`,
   ]); // prettier-ignore
   await waitFor(
     () => ns.hasLink(o.dev),

@@ -139,7 +139,7 @@ export class Testbed {
   }
 
   /**
-   * addNamespace creates one more namespace (lo up, IPv6 off) that cleanup() deletes, e.g. a pod's;
+   * addNamespace creates one more namespace (lo up) that cleanup() deletes, e.g. a pod's;
    * `name` should start with a node's namespace name so it stays unique per run.
    */
   addNamespace(name: string): void {

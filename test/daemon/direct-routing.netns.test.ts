@@ -69,15 +69,6 @@ test(
     for (const ns of [rns, n3ns]) {
       sh('ip', ['netns', 'add', ns]);
       made.push(ns);
-      sh('ip', [
-        'netns',
-        'exec',
-        ns,
-        'sysctl',
-        '-qw',
-        'net.ipv6.conf.all.disable_ipv6=1',
-        'net.ipv6.conf.default.disable_ipv6=1',
-      ]);
       sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     }
     sh('ip', [
