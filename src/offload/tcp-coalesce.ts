@@ -276,7 +276,9 @@ export class TcpCoalescer {
       this.gsoSize[n] = len - hl;
       this.nextSeq[n] = (readI32(buf, off + l4 + TCP_OFF_SEQ) + (len - hl)) | 0;
       this.lastFlags[n] = tcpFlags(buf, off + l4);
-      this.open[n] = (this.lastFlags[n]! & TCP_PSH) === 0 ? 1 : 0;
+      // A packet longer than the TUN MTU is a sender's unsegmented TSO packet (veth): its payload
+      // is no segment size, so it goes alone, where writeSingleVnetHdr cuts it at the MTU.
+      this.open[n] = (this.lastFlags[n]! & TCP_PSH) === 0 && len <= this.mtu ? 1 : 0;
     } else {
       this.hdrLen[n] = 0;
       this.open[n] = 0;
