@@ -21,6 +21,9 @@ export function sh(cmd: string, args: readonly string[], opts: ShOptions = {}): 
     return execFileSync(cmd, args, {
       encoding: 'utf8',
       timeout: opts.timeoutMs ?? 30_000,
+      // Node's default (1 MiB) kills a child that prints more, e.g. `weft capture -r` over a
+      // 20,000-datagram capture (one line per frame): the output is what is under test.
+      maxBuffer: 256 << 20,
       input: opts.input,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
