@@ -13,18 +13,14 @@ import {
   readWeftStats,
   requireRoot,
   setupKernelVsWeft,
-  startWeftLink,
+  startWeftPair,
   startWeftVsKernel,
   tcpTransfer,
-  uniqueName,
   type Proc,
 } from '../helpers/netns';
 
 // Every weft this file starts inherits it (ip netns exec keeps the environment).
 process.env.WEFT_TUN_IO = 'io_uring';
-
-const MAC_A = '0e:00:00:00:0a:01';
-const MAC_B = '0e:00:00:00:0b:02';
 
 async function assertUring(p: Proc): Promise<void> {
   await p.waitForLine(/^weft link: tun-io io_uring$/, 5000);
@@ -37,20 +33,6 @@ async function assertUring(p: Proc): Promise<void> {
   assert.equal(s.tun.txErrors ?? 0, 0, JSON.stringify(s.tun));
 }
 
-async function weftPair(t: Parameters<typeof cleanupFor>[0], extra: string[] = []) {
-  const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const a = await startWeftLink(u.a, [
-    '--backend', 'vxlan', '--dev', uniqueName('ua'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', MAC_A, '--peer', `10.244.1.0/24=${u.bIp},${MAC_B}`, ...extra,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--dev', uniqueName('ub'), '--local', u.bIp, '--address', '10.244.1.1/32',
-    '--vtep-mac', MAC_B, '--peer', `10.244.0.0/24=${u.aIp},${MAC_A}`, ...extra,
-  ]); // prettier-ignore
-  return { u, a, b };
-}
-
 describe('io_uring TUN I/O in namespaces', () => {
   for (const [label, extra] of [
     ['default offloads', []],
@@ -58,7 +40,8 @@ describe('io_uring TUN I/O in namespaces', () => {
   ] as const) {
     test(`weft <-> weft VXLAN (${label}): 20 MB both ways byte-exact`, async (t) => {
       requireRoot();
-      const { u, a, b } = await weftPair(t, [...extra]);
+      const u = createUnderlay(cleanupFor(t));
+      const { a, b } = await startWeftPair(u, { flags: [...extra], devPrefix: 'u' });
       const ab = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
       assert.equal(ab.sha256Received, ab.sha256Sent);
       assert.equal(ab.bytesReceived, ab.bytesSent);
