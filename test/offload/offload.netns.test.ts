@@ -12,28 +12,14 @@ import {
   readWeftStats,
   requireRoot,
   setupKernelVsWeft,
-  startWeftLink,
+  startWeftPair,
   startWeftVsKernel,
   tcpTransfer,
-  uniqueName,
 } from '../helpers/netns';
 
-const MAC_A = '0e:00:00:00:0a:01';
-const MAC_B = '0e:00:00:00:0b:02';
-
 async function weftPair(t: Parameters<typeof cleanupFor>[0], backend: 'vxlan' | 'udp', extra: string[] = []) {
-  const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const m = (x: string): string => (backend === 'vxlan' ? `,${x}` : '');
-  const a = await startWeftLink(u.a, [
-    '--backend', backend, '--dev', uniqueName('oa'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', MAC_A, '--peer', `10.244.1.0/24=${u.bIp}${m(MAC_B)}`, ...extra,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', backend, '--dev', uniqueName('ob'), '--local', u.bIp, '--address', '10.244.1.1/32',
-    '--vtep-mac', MAC_B, '--peer', `10.244.0.0/24=${u.aIp}${m(MAC_A)}`, ...extra,
-  ]); // prettier-ignore
-  return { u, a, b };
+  const u = createUnderlay(cleanupFor(t));
+  return { u, ...(await startWeftPair(u, { backend, flags: extra, devPrefix: 'o' })) };
 }
 
 describe('offloads in namespaces', () => {
