@@ -11,40 +11,12 @@ import { DataplaneQueue } from '../../src/dataplane/queue';
 import { nodeStats } from '../../src/dataplane/node-stats';
 import { newAnomalyCounters, newDropCounters } from '../../src/encap';
 import { BatchUdpSocket } from '../../src/io/batch-udp-socket';
-import { newIoCounters } from '../../src/io/counters';
-import type { PacketBatch } from '../../src/io/packet-batch';
 import type { Tun } from '../../src/io/tun';
 import { createMetricsRegistry, newDaemonCounters } from '../../src/metrics/metrics';
 import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
-import { ChannelTun, ipv4, udp } from '../../src/testing';
-import { VIRTIO_NET_HDR_SIZE } from '../../src/wire/virtio-net-hdr';
-
-/** FakeVnetTun hands out queued IP packets behind a zeroed virtio-net header, one per read slot. */
-class FakeVnetTun {
-  readonly name = 'fake0';
-  readonly counters = newIoCounters();
-  readonly vnetHdr = true;
-  readonly uso = false;
-  readonly usoRefused = null;
-  readonly queue: Buffer[] = [];
-  onReadable(): void {}
-  readBatch(batch: PacketBatch, max = batch.capacity): number {
-    let n = 0;
-    while (n < max && this.queue.length > 0) {
-      const p = this.queue.shift()!;
-      const at = batch.dataOffset(n);
-      batch.buffer.fill(0, at, at + VIRTIO_NET_HDR_SIZE);
-      p.copy(batch.buffer, at + VIRTIO_NET_HDR_SIZE);
-      batch.offsets[n] = at;
-      batch.lengths[n] = VIRTIO_NET_HDR_SIZE + p.length;
-      n++;
-    }
-    batch.count = n;
-    return n;
-  }
-}
+import { ChannelTun, FakeVnetTun, ipv4, udp } from '../../src/testing';
 
 /** dgram is a 92-byte inner UDP packet from a local pod to `dst`. */
 function dgram(dst: string, seq: number): Buffer {
