@@ -1,6 +1,7 @@
 // weft_native: registration only. The batch shape and the sendmmsg/recvmmsg loops live in batch.cc;
 // the system calls in tun.cc, udp.cc, raw.cc, poll.cc, netif.cc, bpf.cc and uring.cc (io_uring TUN
-// batches), sched.cc (a forwarding thread's scheduling policy and CPU time); csum.cc is the one
+// batches), sched.cc (a forwarding thread's scheduling policy and CPU time), netlink.cc (rtnetlink sockets for
+// route programming); csum.cc is the one
 // pass over packet bytes. See docs/native-boundary.md for the contract
 // with src/io/.
 #include <napi.h>
@@ -31,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   weft::InitBpf(env, exports);
   weft::InitUring(env, exports);
   weft::InitSched(env, exports);
+  weft::InitNetlink(env, exports);
   return exports;
 }
 

@@ -138,5 +138,6 @@ void InitRaw(Napi::Env env, Napi::Object exports);
 void InitBpf(Napi::Env env, Napi::Object exports);
 void InitUring(Napi::Env env, Napi::Object exports);
 void InitSched(Napi::Env env, Napi::Object exports);
+void InitNetlink(Napi::Env env, Napi::Object exports);
 
 }  // namespace weft

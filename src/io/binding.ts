@@ -216,6 +216,26 @@ export interface NativeBinding {
   threadSetScheduler?(rr: boolean, priority: number): string | null;
   /** threadCpuNs: the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID), ns. Absent from older builds. */
   threadCpuNs?(): number;
+
+  /**
+   * netlinkOpen: an AF_NETLINK/NETLINK_ROUTE socket (inside /run/netns/NAME when `netns` is given),
+   * NETLINK_CAP_ACK, SO_RCVBUF `rcvBuf`, 10 s receive timeout. Absent from older builds.
+   */
+  netlinkOpen?(netns: string | null, rcvBuf: number): number;
+  /**
+   * netlinkTransact: one send() of `request`, then recv() until each sequence number in
+   * [firstSeq, lastSeq] has its NLMSG_ERROR or (`dump`) NLMSG_DONE, off the main thread; resolves
+   * with every message received. Absent from older builds.
+   */
+  netlinkTransact?(
+    fd: number,
+    request: Uint8Array,
+    firstSeq: number,
+    lastSeq: number,
+    dump: boolean,
+  ): Promise<Uint8Array>;
+  /** errnoMessage: strerror() text for an errno (`17` -> `File exists`). Absent from older builds. */
+  errnoMessage?(errno: number): string;
 }
 
 /** NATIVE_ABI_VERSION is the addon ABI this TypeScript was written against. */

@@ -1,17 +1,20 @@
 /**
  * route-sync: kernel routes as a desired set, programmed in batches, with a record of ownership.
- * Control path only (child processes), never on the forwarding path.
+ * Control path only, never on the forwarding path. The kernel is reached through RouteSyncDeps:
+ * by default an rtnetlink socket (rtnetlink-deps.ts: no child process, so no fork() of this large
+ * process while its forwarding threads run); `ip` (ipDeps) when that socket cannot be opened (a
+ * seccomp profile, an addon built without it) or `WEFT_ROUTE_IO=ip`, with the reason logged once.
  *
  * Stages of `sync(group, want)`:
  *   1. diff `want` against what this group installed: deletes, replaces (same prefix, new next hop)
  *      and candidates (prefixes nobody in this process installed)
- *   2. for candidates only, read the main table once (`ip -j route show table main [root SCOPE]`)
+ *   2. for candidates only, read the main table once (`route show table main [root SCOPE]`)
  *      and refuse any candidate whose prefix is held by a route weft did not install (same prefix,
  *      any metric), or, for `exclusive` groups, that would cover such a route: weft never replaces
  *      a route it did not install
- *   3. one `ip -force -batch -` for the whole diff: deletes, then replaces, then adds (`add`, not
- *      `replace`, so a route that appeared since stage 2 makes the add fail instead of being
- *      overwritten); per-line failures are read back from iproute2's `Command failed -:N`
+ *   3. one batch for the whole diff: deletes, then replaces, then adds (`add`, not `replace`, so a
+ *      route that appeared since stage 2 makes the add fail instead of being overwritten); each
+ *      operation succeeds or fails on its own, with iproute2's message (`RTNETLINK answers: ...`)
  *
  * Every route weft installs carries `proto 87` (WEFT_ROUTE_PROTO), and deletes name it too: the
  * kernel then deletes only a route weft installed, never one somebody put in its place. Routes
@@ -23,8 +26,9 @@
  */
 
 import { spawn } from 'node:child_process';
-import { ToolMissingError } from '../errors';
+import { ConfigError, ToolMissingError } from '../errors';
 import { errnoFromIpStderr, routeArgs, type RouteSpec } from './netdev';
+import { netlinkDeps } from './rtnetlink-deps';
 
 /** WEFT_ROUTE_PROTO is the rtnetlink protocol number on every route weft installs. */
 export const WEFT_ROUTE_PROTO = 87;
@@ -47,14 +51,25 @@ export interface TableRoute {
   readonly type?: string;
 }
 
-/** BatchOutcome is the result of one `ip -batch`: a failed line's 1-based number -> message. */
+/** RouteOp is one change to the main table: `add` (fails if the prefix is taken), `replace`, `del`. */
+export interface RouteOp {
+  readonly kind: 'add' | 'replace' | 'del';
+  readonly route: KernelRoute;
+}
+
+/** BatchOutcome is the result of one batch: a failed operation's 0-based index -> message. */
 export interface BatchOutcome {
   readonly failed: ReadonlyMap<number, string>;
 }
 
-/** RouteSyncDeps replace the two `ip` calls in unit tests. */
+/**
+ * RouteSyncDeps are the two kernel calls: apply operations (each on its own: one failing never
+ * stops the others; messages as iproute2 prints them, `RTNETLINK answers: File exists`) and read
+ * the main table (optionally only the prefixes inside `scope`). rtnetlink-deps.ts (default) and
+ * ipDeps implement them; unit tests fake them.
+ */
 export interface RouteSyncDeps {
-  runBatch(lines: readonly string[]): Promise<BatchOutcome>;
+  runBatch(ops: readonly RouteOp[]): Promise<BatchOutcome>;
   listRoutes(scope: string | null): Promise<TableRoute[]>;
 }
 
@@ -65,6 +80,39 @@ export interface RouteSyncOptions {
   /** Read back only routes inside this prefix (e.g. the cluster Network); default the whole table. */
   readonly scope?: string;
   readonly deps?: RouteSyncDeps;
+  /** Told once per process when routes go through `ip` because rtnetlink cannot be used. */
+  readonly log?: { warn(msg: string, fields?: Record<string, unknown>): void };
+}
+
+/** ROUTE_IO_ENV selects how routes are programmed: `netlink` (default) or `ip`. */
+export const ROUTE_IO_ENV = 'WEFT_ROUTE_IO';
+
+let fallbackLogged = false;
+
+/**
+ * routeDeps picks the kernel calls: rtnetlink unless `WEFT_ROUTE_IO=ip` or the socket cannot be
+ * opened, then `ip` (the reason logged once per process). A bad WEFT_ROUTE_IO is a ConfigError.
+ */
+export function routeDeps(
+  netns: string | undefined,
+  log: RouteSyncOptions['log'],
+  env: NodeJS.ProcessEnv = process.env,
+): { deps: RouteSyncDeps; io: 'netlink' | 'ip' } {
+  const want = env[ROUTE_IO_ENV] ?? 'netlink';
+  if (want !== 'netlink' && want !== 'ip') throw new ConfigError(ROUTE_IO_ENV, 'must be netlink or ip', want);
+  if (want === 'ip') return { deps: ipDeps(netns), io: 'ip' };
+  try {
+    return { deps: netlinkDeps(netns), io: 'netlink' };
+  } catch (e) {
+    if (!fallbackLogged) {
+      fallbackLogged = true;
+      const reason = e instanceof Error ? e.message : String(e);
+      const msg = 'cannot open an rtnetlink socket; programming routes with ip -batch';
+      if (log) log.warn(msg, { reason });
+      else process.stderr.write(`weft: ${msg}: ${reason}\n`);
+    }
+    return { deps: ipDeps(netns), io: 'ip' };
+  }
 }
 
 /** RouteConflict is a wanted route refused because a route weft did not install holds its place. */
@@ -121,7 +169,8 @@ function describe(r: TableRoute): string {
   return parts.join(' ');
 }
 
-function ipLine(verb: 'add' | 'replace' | 'del', r: KernelRoute): string {
+/** ipLine renders an operation as an `ip -batch` line (the ip path, and how conflicts are named). */
+export function ipLine(verb: RouteOp['kind'], r: KernelRoute): string {
   const spec: RouteSpec = { dst: r.dst };
   if (r.via !== undefined) spec.via = r.via;
   if (r.dev !== undefined) spec.dev = r.dev;
@@ -227,13 +276,15 @@ export function parseRouteList(text: string): TableRoute[] {
 /** ipDeps runs the real `ip` (optionally in `netns`). */
 export function ipDeps(netns?: string): RouteSyncDeps {
   return {
-    async runBatch(lines) {
+    async runBatch(ops) {
+      const lines = ops.map((o) => ipLine(o.kind, o.route));
       const r = await ipProcess(netns, ['-force', '-batch', '-'], lines.join('\n') + '\n');
-      const failed = parseBatchErrors(r.stderr);
+      const failed = new Map<number, string>();
+      for (const [line, msg] of parseBatchErrors(r.stderr)) failed.set(line - 1, msg);
       if (r.code !== 0 && failed.size === 0) {
         // ip gave up without naming a line: count every line as failed rather than guess.
         const msg = r.stderr.trim() || `ip -batch exited ${r.code}`;
-        for (let i = 1; i <= lines.length; i++) failed.set(i, msg);
+        for (let i = 0; i < lines.length; i++) failed.set(i, msg);
       }
       return { failed };
     },
@@ -289,9 +340,18 @@ export class RouteSync {
   private readonly deps: RouteSyncDeps;
   private readonly scope: string | null;
   private chain: Promise<unknown> = Promise.resolve();
+  /** How routes reach the kernel: `netlink`, `ip`, or `custom` (deps given). */
+  readonly io: 'netlink' | 'ip' | 'custom';
 
   constructor(opts: RouteSyncOptions = {}) {
-    this.deps = opts.deps ?? ipDeps(opts.netns);
+    if (opts.deps) {
+      this.deps = opts.deps;
+      this.io = 'custom';
+    } else {
+      const d = routeDeps(opts.netns, opts.log);
+      this.deps = d.deps;
+      this.io = d.io;
+    }
     this.scope = opts.scope ?? null;
   }
 
@@ -367,9 +427,9 @@ export class RouteSync {
       }
     }
     if (missing.length === 0) return res;
-    const out = await this.deps.runBatch(missing.map((r) => ipLine('add', r)));
+    const out = await this.deps.runBatch(missing.map((route) => ({ kind: 'add' as const, route })));
     missing.forEach((r, i) => {
-      const err = out.failed.get(i + 1);
+      const err = out.failed.get(i);
       if (err === undefined) {
         res.added++;
         res.recovered.push(r);
@@ -445,32 +505,32 @@ export class RouteSync {
     candidates = [];
 
     // 3. one batch: deletes, then replaces, then adds.
-    const ops: Array<{ op: 'add' | 'replace' | 'del'; route: KernelRoute }> = [
-      ...dels.map((route) => ({ op: 'del' as const, route })),
-      ...replaces.map((route) => ({ op: 'replace' as const, route })),
-      ...adds.map((route) => ({ op: 'add' as const, route })),
+    const ops: RouteOp[] = [
+      ...dels.map((route) => ({ kind: 'del' as const, route })),
+      ...replaces.map((route) => ({ kind: 'replace' as const, route })),
+      ...adds.map((route) => ({ kind: 'add' as const, route })),
     ];
     if (ops.length === 0) return res;
-    const out = await this.deps.runBatch(ops.map((o) => ipLine(o.op, o.route)));
+    const out = await this.deps.runBatch(ops);
     ops.forEach((o, i) => {
-      const err = out.failed.get(i + 1);
-      if (o.op === 'del') {
+      const err = out.failed.get(i);
+      if (o.kind === 'del') {
         // Gone already (with the device, or replaced by someone else's route): ours no longer.
         this.owned.delete(o.route.dst);
         if (err === undefined) res.deleted++;
         else if (errnoFromIpStderr(err) !== 'ESRCH')
-          res.errors.push({ route: o.route, op: o.op, error: err });
+          res.errors.push({ route: o.route, op: o.kind, error: err });
         return;
       }
       if (err === undefined) {
         this.owned.set(o.route.dst, { group, route: o.route });
-        if (o.op === 'add') res.added++;
+        if (o.kind === 'add') res.added++;
         else res.replaced++;
         return;
       }
-      if (o.op === 'add' && errnoFromIpStderr(err) === 'EEXIST') {
+      if (o.kind === 'add' && errnoFromIpStderr(err) === 'EEXIST') {
         res.conflicts.push({ route: o.route, holder: 'a route added meanwhile' });
-      } else res.errors.push({ route: o.route, op: o.op, error: err });
+      } else res.errors.push({ route: o.route, op: o.kind, error: err });
     });
     return res;
   }

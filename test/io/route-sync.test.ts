@@ -5,11 +5,12 @@ import {
   RouteSyncDeps,
   TableRoute,
   WEFT_ROUTE_PROTO,
+  ipLine,
   parseBatchErrors,
   parseRouteList,
 } from '../../src/io/route-sync';
 
-/** fakeKernel is a main table that applies `ip -batch` lines the way the kernel would. */
+/** fakeKernel is a main table that applies operations (as `ip -batch` lines) the way the kernel would. */
 function fakeKernel(initial: TableRoute[]): {
   deps: RouteSyncDeps;
   table: TableRoute[];
@@ -21,8 +22,9 @@ function fakeKernel(initial: TableRoute[]): {
     async listRoutes() {
       return table.map((r) => ({ ...r }));
     },
-    async runBatch(lines) {
-      batches.push([...lines]);
+    async runBatch(ops) {
+      const lines = ops.map((o) => ipLine(o.kind, o.route));
+      batches.push(lines);
       const failed = new Map<number, string>();
       lines.forEach((line, i) => {
         const w = line.split(' ');
@@ -39,15 +41,14 @@ function fakeKernel(initial: TableRoute[]): {
           ...(dev ? { dev } : {}),
         };
         if (verb === 'add') {
-          if (at >= 0) failed.set(i + 1, 'RTNETLINK answers: File exists');
+          if (at >= 0) failed.set(i, 'RTNETLINK answers: File exists');
           else table.push(route);
         } else if (verb === 'replace') {
           if (at >= 0) table[at] = route;
           else table.push(route);
         } else {
           // del matches the protocol, as the kernel does when it is given.
-          if (at < 0 || table[at]!.protocol !== proto)
-            failed.set(i + 1, 'RTNETLINK answers: No such process');
+          if (at < 0 || table[at]!.protocol !== proto) failed.set(i, 'RTNETLINK answers: No such process');
           else table.splice(at, 1);
         }
       });

@@ -1,0 +1,276 @@
+/**
+ * rtnetlink-deps: RouteSyncDeps over an rtnetlink socket, with no child process (no fork() of a
+ * large process whose forwarding threads would wait on its page tables). Same semantics as the
+ * `ip -force -batch -` path (route-sync.ts ipDeps): every route carries `proto 87`, deletes name
+ * it, `add` is NLM_F_CREATE|NLM_F_EXCL (fails if the prefix appeared), `replace` is
+ * NLM_F_CREATE|NLM_F_REPLACE, each operation is acked on its own and a failure names iproute2's
+ * text (`RTNETLINK answers: File exists`), and the table read is a dump of the main table.
+ *
+ * Stages of `runBatch(ops)`:
+ *   1. one RTM_GETLINK dump: device names -> indexes (in the socket's namespace)
+ *   2. per chunk of CHUNK operations: messages written into one buffer (src/wire/rtnetlink.ts), one
+ *      native send + receive-until-acked off the main thread (native/src/netlink.cc)
+ *   3. each NLMSG_ERROR mapped back to its operation by sequence number
+ * Chunks keep every ack inside the socket's receive buffer (an overrun would lose acks).
+ */
+import { ConfigError, SystemError } from '../errors';
+import {
+  AF_INET,
+  DUMP_REQUEST_SIZE,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  NLM_F_REPLACE,
+  RTM_DELROUTE,
+  RTM_GETLINK,
+  RTM_GETROUTE,
+  RTM_NEWLINK,
+  RTM_NEWROUTE,
+  RTN_NAMES,
+  RTN_UNICAST,
+  RTN_UNSPEC,
+  RTNH_F_ONLINK,
+  RTPROT_NAMES,
+  ROUTE_REQUEST_MAX,
+  RT_SCOPE_LINK,
+  RT_SCOPE_NOWHERE,
+  RT_SCOPE_UNIVERSE,
+  RT_TABLE_MAIN,
+  ip4ToU32,
+  parseError,
+  parseLink,
+  parseMessages,
+  parseRoute,
+  u32ToIp4,
+  writeDumpRequest,
+  writeRouteRequest,
+  type NetlinkMessage,
+} from '../wire/rtnetlink';
+import { callNative, loadBinding, toSystemError, type NativeBinding } from './binding';
+import type { BatchOutcome, RouteOp, RouteSyncDeps, TableRoute } from './route-sync';
+
+/** WEFT_ROUTE_PROTO, repeated here so that route-sync.ts can import this module without a cycle. */
+const PROTO = 87;
+/** Operations per send: their acks (a few hundred bytes of skb each) fit the receive buffer. */
+export const NETLINK_CHUNK = 256;
+/** SO_RCVBUF asked for (SO_RCVBUFFORCE with CAP_NET_ADMIN): a dump's replies and a chunk's acks. */
+const RCVBUF = 4 << 20;
+/** RTM_F_CLONED: a cached route, never listed by `ip route show`. */
+const RTM_F_CLONED = 0x200;
+
+/** NetlinkTransport sends a request and returns every reply message's bytes (a seam for tests). */
+export interface NetlinkTransport {
+  transact(request: Uint8Array, firstSeq: number, lastSeq: number, dump: boolean): Promise<Uint8Array>;
+  errnoText(errno: number): string;
+}
+
+/**
+ * nativeTransport opens an rtnetlink socket (in `netns` when given) through the addon. Throws a
+ * SystemError when the socket cannot be opened (e.g. seccomp) or the addon lacks the calls.
+ */
+export function nativeTransport(netns?: string): NetlinkTransport {
+  const b: NativeBinding = loadBinding();
+  const open = b.netlinkOpen;
+  const transact = b.netlinkTransact;
+  if (open === undefined || transact === undefined)
+    throw new SystemError(
+      'netlinkOpen',
+      'ENOSYS',
+      'the native addon predates rtnetlink (npm run build:native)',
+    );
+  const fd = callNative(() => open(netns ?? null, RCVBUF));
+  return {
+    async transact(request, first, last, dump) {
+      try {
+        return await transact(fd, request, first, last, dump);
+      } catch (e) {
+        throw toSystemError(e);
+      }
+    },
+    errnoText: (n) => b.errnoMessage?.(n) ?? b.errnoName(n),
+  };
+}
+
+function prefixOf(s: string): { ip: number; len: number } | null {
+  if (s === 'default') return { ip: 0, len: 0 };
+  const slash = s.indexOf('/');
+  const ip = ip4ToU32(slash < 0 ? s : s.slice(0, slash));
+  const lenText = slash < 0 ? '32' : s.slice(slash + 1);
+  const len = /^\d{1,2}$/.test(lenText) ? Number(lenText) : NaN;
+  if (Number.isNaN(ip) || !(len >= 0 && len <= 32)) return null;
+  return { ip, len };
+}
+
+function routeDst(ip: number, len: number): string {
+  if (len === 0) return 'default';
+  return len === 32 ? u32ToIp4(ip) : `${u32ToIp4(ip)}/${len}`;
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * netlinkDeps is RouteSyncDeps over `transport` (default: a native rtnetlink socket in `netns`).
+ * Calls are serialized on the socket.
+ */
+export function netlinkDeps(
+  netns?: string,
+  transport: NetlinkTransport = nativeTransport(netns),
+): RouteSyncDeps {
+  let seq = (Date.now() & 0x3fffffff) + 1;
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = chain.then(fn);
+    chain = run.catch(() => undefined);
+    return run;
+  };
+  const nextSeq = (n: number): number => {
+    if (seq + n > 0xffffffff) seq = 1;
+    const first = seq;
+    seq += n;
+    return first;
+  };
+
+  async function dump(type: number): Promise<{ buf: Uint8Array; msgs: NetlinkMessage[] }> {
+    const req = new Uint8Array(DUMP_REQUEST_SIZE);
+    const s = nextSeq(1);
+    writeDumpRequest(req, 0, type, s);
+    const buf = await transport.transact(req, s, s, true);
+    const msgs: NetlinkMessage[] = [];
+    for (const m of parseMessages(buf)) {
+      if (m.seq !== s) continue;
+      if (m.type === NLMSG_ERROR) {
+        const errno = parseError(buf, m);
+        throw new SystemError(
+          type === RTM_GETLINK ? 'RTM_GETLINK' : 'RTM_GETROUTE',
+          transport.errnoText(errno),
+        );
+      }
+      if (m.type === NLMSG_DONE) break;
+      msgs.push(m);
+    }
+    return { buf, msgs };
+  }
+
+  async function links(): Promise<{ byName: Map<string, number>; byIndex: Map<number, string> }> {
+    const { buf, msgs } = await dump(RTM_GETLINK);
+    const byName = new Map<string, number>();
+    const byIndex = new Map<number, string>();
+    for (const m of msgs) {
+      if (m.type !== RTM_NEWLINK) continue;
+      const l = parseLink(buf, m);
+      byName.set(l.name, l.index);
+      byIndex.set(l.index, l.name);
+    }
+    return { byName, byIndex };
+  }
+
+  async function runBatch(ops: readonly RouteOp[]): Promise<BatchOutcome> {
+    const failed = new Map<number, string>();
+    if (ops.length === 0) return { failed };
+    let byName: Map<string, number>;
+    try {
+      byName = (await links()).byName;
+    } catch (e) {
+      const msg = errText(e);
+      ops.forEach((_, i) => failed.set(i, msg));
+      return { failed };
+    }
+    const buf = new Uint8Array(Math.min(ops.length, NETLINK_CHUNK) * ROUTE_REQUEST_MAX);
+    for (let start = 0; start < ops.length; start += NETLINK_CHUNK) {
+      const end = Math.min(ops.length, start + NETLINK_CHUNK);
+      const first = nextSeq(end - start);
+      const sent: number[] = [];
+      let off = 0;
+      for (let i = start; i < end; i++) {
+        const { kind, route: r } = ops[i]!;
+        const p = prefixOf(r.dst);
+        const gw = r.via === undefined ? undefined : ip4ToU32(r.via);
+        const oif = r.dev === undefined ? undefined : byName.get(r.dev);
+        if (p === null) failed.set(i, `Error: any valid prefix is expected rather than "${r.dst}".`);
+        else if (gw !== undefined && Number.isNaN(gw))
+          failed.set(i, `Error: inet address is expected rather than "${r.via}".`);
+        else if (r.dev !== undefined && oif === undefined) failed.set(i, `Cannot find device "${r.dev}"`);
+        if (failed.has(i)) continue;
+        const del = kind === 'del';
+        off = writeRouteRequest(buf, off, {
+          type: del ? RTM_DELROUTE : RTM_NEWROUTE,
+          flags:
+            kind === 'add'
+              ? NLM_F_CREATE | NLM_F_EXCL
+              : kind === 'replace'
+                ? NLM_F_CREATE | NLM_F_REPLACE
+                : 0,
+          seq: first + sent.length,
+          table: RT_TABLE_MAIN,
+          protocol: PROTO,
+          // As iproute2 does: a delete matches any scope and type; a route without a gateway is a
+          // link route.
+          scope: del ? RT_SCOPE_NOWHERE : gw === undefined ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE,
+          rtype: del ? RTN_UNSPEC : RTN_UNICAST,
+          rtmFlags: r.onlink === true ? RTNH_F_ONLINK : 0,
+          dst: p!.ip,
+          dstLen: p!.len,
+          ...(gw !== undefined ? { gateway: gw } : {}),
+          ...(oif !== undefined ? { oif } : {}),
+        });
+        sent.push(i);
+      }
+      if (sent.length === 0) continue;
+      try {
+        // Sent operation k has sequence number first + k (operations refused above have none).
+        const reply = await transport.transact(buf.subarray(0, off), first, first + sent.length - 1, false);
+        const acked = new Set<number>();
+        for (const m of parseMessages(reply)) {
+          if (m.type !== NLMSG_ERROR || m.seq < first || m.seq >= first + sent.length) continue;
+          const i = sent[m.seq - first]!;
+          acked.add(i);
+          const errno = parseError(reply, m);
+          if (errno !== 0) failed.set(i, `RTNETLINK answers: ${transport.errnoText(errno)}`);
+        }
+        for (const i of sent) if (!acked.has(i)) failed.set(i, 'no answer from the kernel');
+      } catch (e) {
+        // The kernel's answer for this chunk is unknown: count each of its operations as failed.
+        const msg = errText(e);
+        for (const i of sent) failed.set(i, msg);
+      }
+    }
+    return { failed };
+  }
+
+  async function listRoutes(scope: string | null): Promise<TableRoute[]> {
+    let root: { ip: number; len: number } | null = null;
+    if (scope !== null) {
+      root = prefixOf(scope);
+      if (root === null) throw new ConfigError('route scope', 'must be an IPv4 prefix A.B.C.D/N', scope);
+    }
+    const { byIndex } = await links();
+    const { buf, msgs } = await dump(RTM_GETROUTE);
+    const out: TableRoute[] = [];
+    const div = root === null ? 1 : 2 ** (32 - root.len);
+    for (const m of msgs) {
+      if (m.type !== RTM_NEWROUTE) continue;
+      const r = parseRoute(buf, m);
+      if (r.family !== AF_INET || r.table !== RT_TABLE_MAIN || (r.flags & RTM_F_CLONED) !== 0) continue;
+      // `root SCOPE`: routes whose prefix lies inside SCOPE.
+      if (root !== null && (r.dstLen < root.len || Math.floor(r.dst / div) !== Math.floor(root.ip / div)))
+        continue;
+      const t: { dst: string; dev?: string; gateway?: string; protocol: string; type?: string } = {
+        dst: routeDst(r.dst, r.dstLen),
+        protocol: RTPROT_NAMES.get(r.protocol) ?? String(r.protocol),
+      };
+      if (r.type !== RTN_UNICAST) t.type = RTN_NAMES[r.type] ?? String(r.type);
+      if (r.gateway !== undefined) t.gateway = u32ToIp4(r.gateway);
+      if (r.oif !== undefined) t.dev = byIndex.get(r.oif) ?? `if${r.oif}`;
+      out.push(t);
+    }
+    return out;
+  }
+
+  return {
+    runBatch: (ops) => serial(() => runBatch(ops)),
+    listRoutes: (scope) => serial(() => listRoutes(scope)),
+  };
+}
