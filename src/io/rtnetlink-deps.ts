@@ -31,6 +31,7 @@ import {
   RTN_UNICAST,
   RTN_UNSPEC,
   RTNH_F_ONLINK,
+  RTPROT_BOOT,
   RTPROT_NAMES,
   ROUTE_REQUEST_MAX,
   RT_SCOPE_LINK,
@@ -62,7 +63,9 @@ const RTM_F_CLONED = 0x200;
 /** NetlinkTransport sends a request and returns every reply message's bytes (a seam for tests). */
 export interface NetlinkTransport {
   transact(request: Uint8Array, firstSeq: number, lastSeq: number, dump: boolean): Promise<Uint8Array>;
+  /** strerror() text (`File exists`) and errno name (`EEXIST`) of a kernel error. */
   errnoText(errno: number): string;
+  errnoName(errno: number): string;
 }
 
 /**
@@ -89,6 +92,7 @@ export function nativeTransport(netns?: string): NetlinkTransport {
       }
     },
     errnoText: (n) => b.errnoMessage?.(n) ?? b.errnoName(n),
+    errnoName: (n) => b.errnoName(n),
   };
 }
 
@@ -136,17 +140,16 @@ export function netlinkDeps(
   async function dump(type: number): Promise<{ buf: Uint8Array; msgs: NetlinkMessage[] }> {
     const req = new Uint8Array(DUMP_REQUEST_SIZE);
     const s = nextSeq(1);
-    writeDumpRequest(req, 0, type, s);
-    const buf = await transport.transact(req, s, s, true);
+    const len = writeDumpRequest(req, 0, type, s);
+    const buf = await transport.transact(req.subarray(0, len), s, s, true);
     const msgs: NetlinkMessage[] = [];
     for (const m of parseMessages(buf)) {
       if (m.seq !== s) continue;
       if (m.type === NLMSG_ERROR) {
         const errno = parseError(buf, m);
-        throw new SystemError(
-          type === RTM_GETLINK ? 'RTM_GETLINK' : 'RTM_GETROUTE',
-          transport.errnoText(errno),
-        );
+        if (errno === 0) break;
+        const op = type === RTM_GETLINK ? 'RTM_GETLINK' : 'RTM_GETROUTE';
+        throw new SystemError(op, transport.errnoName(errno), transport.errnoText(errno));
       }
       if (m.type === NLMSG_DONE) break;
       msgs.push(m);
@@ -257,10 +260,11 @@ export function netlinkDeps(
       // `root SCOPE`: routes whose prefix lies inside SCOPE.
       if (root !== null && (r.dstLen < root.len || Math.floor(r.dst / div) !== Math.floor(root.ip / div)))
         continue;
-      const t: { dst: string; dev?: string; gateway?: string; protocol: string; type?: string } = {
+      const t: { dst: string; dev?: string; gateway?: string; protocol?: string; type?: string } = {
         dst: routeDst(r.dst, r.dstLen),
-        protocol: RTPROT_NAMES.get(r.protocol) ?? String(r.protocol),
       };
+      // As `ip route show`: `proto boot` (the default) is not printed.
+      if (r.protocol !== RTPROT_BOOT) t.protocol = RTPROT_NAMES.get(r.protocol) ?? String(r.protocol);
       if (r.type !== RTN_UNICAST) t.type = RTN_NAMES[r.type] ?? String(r.type);
       if (r.gateway !== undefined) t.gateway = u32ToIp4(r.gateway);
       if (r.oif !== undefined) t.dev = byIndex.get(r.oif) ?? `if${r.oif}`;

@@ -127,6 +127,9 @@ export const RTN_NAMES: readonly string[] = [
   'xresolve',
 ];
 
+/** RTPROT_BOOT is the protocol of a route added without `proto` (iproute2 does not print it). */
+export const RTPROT_BOOT = 3;
+
 /** RTPROT_NAMES are rtm_protocol values as iproute2 names them (/usr/share/iproute2/rt_protos). */
 export const RTPROT_NAMES: ReadonlyMap<number, string> = new Map([
   [0, 'unspec'],
@@ -267,14 +270,14 @@ export const DUMP_REQUEST_SIZE = NLMSG_HDRLEN + IFINFOMSG_SIZE;
 
 /**
  * writeDumpRequest writes an RTM_GETROUTE (AF_INET routes, every table) or RTM_GETLINK (every
- * link) dump request at `off`, DUMP_REQUEST_SIZE bytes, and returns the next offset.
+ * link) dump request at `off` (at most DUMP_REQUEST_SIZE bytes) and returns the next offset.
  */
 export function writeDumpRequest(buf: Uint8Array, off: number, type: number, seq: number): number {
   buf.fill(0, off, off + DUMP_REQUEST_SIZE);
   const len = type === RTM_GETROUTE ? NLMSG_HDRLEN + RTMSG_SIZE : NLMSG_HDRLEN + IFINFOMSG_SIZE;
   if (type === RTM_GETROUTE) buf[off + NLMSG_HDRLEN + RTM_OFF_FAMILY] = AF_INET;
   writeNlmsghdr(buf, off, len, type, NLM_F_REQUEST | NLM_F_DUMP, seq);
-  return off + DUMP_REQUEST_SIZE;
+  return off + len;
 }
 
 /** NetlinkMessage locates one message of a reply: its header fields and payload bounds. */
@@ -318,7 +321,7 @@ export function parseMessages(buf: Uint8Array): NetlinkMessage[] {
 /** parseError reads an NLMSG_ERROR payload: 0 for an ack, else the positive errno. */
 export function parseError(buf: Uint8Array, m: NetlinkMessage): number {
   if (m.end - m.payload < 4) throw new FormatError(`rtnetlink: NLMSG_ERROR of ${m.end - m.payload} bytes`);
-  return -dv(buf).getInt32(m.payload, LE);
+  return 0 - dv(buf).getInt32(m.payload, LE);
 }
 
 /** forEachAttr walks the attributes in [start, end); throws FormatError on a bad length. */

@@ -1,0 +1,232 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES } from '../golden/fixtures';
+import { FormatError } from '../../src/errors';
+import {
+  AF_INET,
+  DUMP_REQUEST_SIZE,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_EXCL,
+  NLM_F_REQUEST,
+  RTM_GETLINK,
+  RTM_GETROUTE,
+  RTM_NEWLINK,
+  RTM_NEWROUTE,
+  RTNH_F_ONLINK,
+  ROUTE_REQUEST_MAX,
+  RT_SCOPE_UNIVERSE,
+  RT_TABLE_MAIN,
+  RTN_UNICAST,
+  ip4ToU32,
+  nlmsgFlags,
+  nlmsgLen,
+  nlmsgSeq,
+  nlmsgType,
+  parseError,
+  parseLink,
+  parseMessages,
+  parseRoute,
+  u32ToIp4,
+  writeDumpRequest,
+  writeNlmsghdr,
+  writeRouteRequest,
+  type RouteRequest,
+} from '../../src/wire/rtnetlink';
+
+const DUMPS = join(FIXTURES, 'rtnetlink');
+
+function ack(seq: number, errno: number): Uint8Array {
+  const b = new Uint8Array(NLMSG_HDRLEN + 4 + NLMSG_HDRLEN);
+  writeNlmsghdr(b, 0, b.length, NLMSG_ERROR, 0x100, seq);
+  new DataView(b.buffer).setInt32(NLMSG_HDRLEN, -errno, true);
+  return b;
+}
+
+test('a route request round-trips: header, rtmsg and attributes as the kernel reads them', () => {
+  const req: RouteRequest = {
+    type: RTM_NEWROUTE,
+    flags: NLM_F_CREATE | NLM_F_EXCL,
+    seq: 0xfffffff0,
+    table: RT_TABLE_MAIN,
+    protocol: 87,
+    scope: RT_SCOPE_UNIVERSE,
+    rtype: RTN_UNICAST,
+    rtmFlags: RTNH_F_ONLINK,
+    dst: ip4ToU32('10.244.3.0'),
+    dstLen: 24,
+    gateway: ip4ToU32('10.244.3.0'),
+    oif: 7,
+  };
+  const buf = new Uint8Array(ROUTE_REQUEST_MAX * 2).fill(0xee);
+  const next = writeRouteRequest(buf, 4, req);
+  assert.equal(next, 4 + NLMSG_HDRLEN + 12 + 3 * 8);
+  assert.equal(nlmsgLen(buf, 4), next - 4);
+  assert.equal(nlmsgType(buf, 4), RTM_NEWROUTE);
+  assert.equal(nlmsgFlags(buf, 4), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  assert.equal(nlmsgSeq(buf, 4), 0xfffffff0);
+  const [m] = parseMessages(buf.subarray(4, next));
+  const r = parseRoute(buf.subarray(4, next), m!);
+  assert.deepEqual(r, {
+    family: AF_INET,
+    dstLen: 24,
+    table: RT_TABLE_MAIN,
+    protocol: 87,
+    scope: RT_SCOPE_UNIVERSE,
+    type: RTN_UNICAST,
+    flags: RTNH_F_ONLINK,
+    dst: ip4ToU32('10.244.3.0'),
+    gateway: ip4ToU32('10.244.3.0'),
+    oif: 7,
+  });
+  // Addresses are in network order inside their attributes (bytes 10 244 3 0).
+  const text = Buffer.from(buf.subarray(4, next)).toString('hex');
+  assert.ok(text.includes('0800010' + '00af40300'), text);
+  // A big table number goes into RTA_TABLE, rtm_table 0 (RT_TABLE_UNSPEC).
+  const n2 = writeRouteRequest(buf, 0, { ...req, table: 1000, gateway: undefined, oif: undefined });
+  const r2 = parseRoute(buf.subarray(0, n2), parseMessages(buf.subarray(0, n2))[0]!);
+  assert.equal(r2.table, 1000);
+  assert.equal(r2.gateway, undefined);
+});
+
+test('dump requests: RTM_GETROUTE for AF_INET, RTM_GETLINK for every family', () => {
+  const b = new Uint8Array(DUMP_REQUEST_SIZE * 2);
+  const next = writeDumpRequest(b, 0, RTM_GETROUTE, 9);
+  const end = writeDumpRequest(b, next, RTM_GETLINK, 10);
+  assert.equal(nlmsgFlags(b, 0), NLM_F_REQUEST | NLM_F_DUMP);
+  assert.equal(nlmsgLen(b, 0), NLMSG_HDRLEN + 12);
+  assert.equal(b[NLMSG_HDRLEN], AF_INET);
+  assert.equal(nlmsgType(b, next), RTM_GETLINK);
+  assert.equal(nlmsgLen(b, next), NLMSG_HDRLEN + 16);
+  assert.equal(b[next + NLMSG_HDRLEN], 0);
+  assert.deepEqual(
+    parseMessages(b.subarray(0, end)).map((m) => [m.type, m.seq]),
+    [
+      [RTM_GETROUTE, 9],
+      [RTM_GETLINK, 10],
+    ],
+  );
+});
+
+test('acks and errors: 0 for an ack, the positive errno for a failure', () => {
+  const b = Buffer.concat([ack(5, 0), ack(6, 17)]);
+  const ms = parseMessages(b);
+  assert.deepEqual(
+    ms.map((m) => [m.seq, parseError(b, m)]),
+    [
+      [5, 0],
+      [6, 17],
+    ],
+  );
+});
+
+test('a real kernel dump (captured in a namespace) parses into the routes `ip -j route show` lists', () => {
+  const links = readFileSync(join(DUMPS, 'link-dump.bin'));
+  const routes = readFileSync(join(DUMPS, 'route-dump.bin'));
+  const shown = JSON.parse(readFileSync(join(DUMPS, 'route-show.json'), 'utf8')) as Array<{
+    dst: string;
+    dev?: string;
+    gateway?: string;
+    type?: string;
+  }>;
+  const names = new Map<number, string>();
+  const lm = parseMessages(links);
+  assert.equal(lm[lm.length - 1]!.type, NLMSG_DONE);
+  for (const m of lm)
+    if (m.type === RTM_NEWLINK) names.set(parseLink(links, m).index, parseLink(links, m).name);
+  assert.deepEqual([...names.values()].sort(), ['lo', 'v0', 'v1']);
+  const rm = parseMessages(routes);
+  assert.equal(rm[rm.length - 1]!.type, NLMSG_DONE);
+  const main = rm
+    .filter((m) => m.type === RTM_NEWROUTE)
+    .map((m) => parseRoute(routes, m))
+    .filter((r) => r.table === RT_TABLE_MAIN);
+  assert.ok(rm.length > main.length + 1, 'the dump holds the local table too');
+  assert.deepEqual(
+    main.map((r) => ({
+      dst: r.dstLen === 32 ? u32ToIp4(r.dst) : `${u32ToIp4(r.dst)}/${r.dstLen}`,
+      ...(r.oif !== undefined ? { dev: names.get(r.oif) } : {}),
+      ...(r.gateway !== undefined ? { gateway: u32ToIp4(r.gateway) } : {}),
+    })),
+    shown.map((s) => ({
+      dst: s.dst,
+      ...(s.dev ? { dev: s.dev } : {}),
+      ...(s.gateway ? { gateway: s.gateway } : {}),
+    })),
+  );
+  const onlink = main.find((r) => u32ToIp4(r.dst) === '10.244.3.0')!;
+  assert.equal(onlink.protocol, 87);
+  assert.equal(onlink.flags & RTNH_F_ONLINK, RTNH_F_ONLINK);
+});
+
+test('malformed replies are a FormatError, never a crash or a wild read', () => {
+  const good = readFileSync(join(DUMPS, 'route-dump.bin'));
+  const bad: Array<[string, Uint8Array]> = [
+    ['truncated mid-message', good.subarray(0, 40)],
+    ['shorter than a header', good.subarray(0, 7)],
+    [
+      'length below a header',
+      (() => {
+        const b = Buffer.from(good);
+        b.writeUInt32LE(8, 0);
+        return b;
+      })(),
+    ],
+    [
+      'length past the end',
+      (() => {
+        const b = Buffer.from(good);
+        b.writeUInt32LE(good.length + 4, 0);
+        return b;
+      })(),
+    ],
+  ];
+  for (const [name, b] of bad) assert.throws(() => parseMessages(b), FormatError, name);
+
+  // Whole messages, broken insides: an attribute running past its message, a short rtmsg, a
+  // short error, an IPv4 prefix longer than 32, an RTA_DST of 3 bytes.
+  const m0 = parseMessages(good)[0]!;
+  const one = Buffer.from(good.subarray(0, m0.end));
+  const attr = Buffer.from(one);
+  attr.writeUInt16LE(200, NLMSG_HDRLEN + 12);
+  assert.throws(() => parseRoute(attr, parseMessages(attr)[0]!), FormatError);
+  const longPrefix = Buffer.from(one);
+  longPrefix[NLMSG_HDRLEN + 1] = 33;
+  assert.throws(() => parseRoute(longPrefix, parseMessages(longPrefix)[0]!), FormatError);
+  const short = Buffer.alloc(NLMSG_HDRLEN + 4);
+  writeNlmsghdr(short, 0, short.length, RTM_NEWROUTE, 0, 1);
+  assert.throws(() => parseRoute(short, parseMessages(short)[0]!), FormatError);
+  assert.throws(() => parseLink(short, parseMessages(short)[0]!), FormatError);
+  const shortErr = Buffer.alloc(NLMSG_HDRLEN + 2);
+  writeNlmsghdr(shortErr, 0, shortErr.length, NLMSG_ERROR, 0, 1);
+  assert.throws(() => parseError(shortErr, parseMessages(shortErr)[0]!), FormatError);
+  const req = new Uint8Array(ROUTE_REQUEST_MAX);
+  const n = writeRouteRequest(req, 0, {
+    type: RTM_NEWROUTE,
+    flags: 0,
+    seq: 1,
+    table: RT_TABLE_MAIN,
+    protocol: 87,
+    scope: 0,
+    rtype: 1,
+    rtmFlags: 0,
+    dst: 1,
+    dstLen: 24,
+  });
+  const dst3 = Buffer.from(req.subarray(0, n));
+  dst3.writeUInt16LE(7, NLMSG_HDRLEN + 12);
+  assert.throws(() => parseRoute(dst3, parseMessages(dst3)[0]!), FormatError);
+});
+
+test('ip4ToU32 and u32ToIp4', () => {
+  assert.equal(ip4ToU32('255.255.255.255'), 0xffffffff);
+  assert.equal(u32ToIp4(ip4ToU32('10.244.7.128')), '10.244.7.128');
+  for (const bad of ['10.244.7', '10.244.7.256', '1.2.3.x', '1..2.3', '1.2.3.-1'])
+    assert.ok(Number.isNaN(ip4ToU32(bad)), bad);
+});
