@@ -26,6 +26,9 @@
 #ifndef NETLINK_CAP_ACK
 #define NETLINK_CAP_ACK 10
 #endif
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
 
 namespace weft {
 namespace {
@@ -94,9 +97,11 @@ Napi::Value NetlinkOpen(const Napi::CallbackInfo& info) {
     close(fd);
     return ThrowErrno(env, "bind", err, "AF_NETLINK");
   }
-  // Acks without a copy of the request: smaller, so more of them fit the receive buffer.
+  // Acks without a copy of the request (smaller, so more of them fit the receive buffer), and with
+  // the kernel's message when it has one (what iproute2 prints as `Error: ...`).
   int one = 1;
   setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
   if (rcvbuf > 0) SetBufferSize(fd, SO_RCVBUF, SO_RCVBUFFORCE, rcvbuf);
   struct timeval tv = {kRecvTimeoutSec, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

@@ -40,6 +40,7 @@ import {
   RT_TABLE_MAIN,
   ip4ToU32,
   parseError,
+  parseErrorText,
   parseLink,
   parseMessages,
   parseRoute,
@@ -109,6 +110,12 @@ function prefixOf(s: string): { ip: number; len: number } | null {
 function routeDst(ip: number, len: number): string {
   if (len === 0) return 'default';
   return len === 32 ? u32ToIp4(ip) : `${u32ToIp4(ip)}/${len}`;
+}
+
+/** ipErrorText is what iproute2 prints: the kernel's extended-ack message, else strerror(). */
+function ipErrorText(strerror: string, extack: string | undefined): string {
+  if (extack === undefined || extack === '') return `RTNETLINK answers: ${strerror}`;
+  return `Error: ${extack}${extack.endsWith('.') ? '' : '.'}`;
 }
 
 function errText(e: unknown): string {
@@ -231,7 +238,7 @@ export function netlinkDeps(
           const i = sent[m.seq - first]!;
           acked.add(i);
           const errno = parseError(reply, m);
-          if (errno !== 0) failed.set(i, `RTNETLINK answers: ${transport.errnoText(errno)}`);
+          if (errno !== 0) failed.set(i, ipErrorText(transport.errnoText(errno), parseErrorText(reply, m)));
         }
         for (const i of sent) if (!acked.has(i)) failed.set(i, 'no answer from the kernel');
       } catch (e) {

@@ -13,7 +13,8 @@
  *                   | scope u8 | type u8 | flags u32 |
  *   ifinfomsg (16)  | family u8 | pad u8 | type u16 | index i32 | flags u32 | change u32 |
  *   rtattr (4)      | len u16 | type u16 | value (len - 4) ... padding to 4 |
- *   nlmsgerr        | error i32 (0 = ack, else -errno) | the request's nlmsghdr (+ payload) |
+ *   nlmsgerr        | error i32 (0 = ack, else -errno) | the request's nlmsghdr (+ payload unless
+ *                   | NLM_F_CAPPED) | extended-ack TLVs (rtattr framing) when NLM_F_ACK_TLVS |
  *
  * Builders write into a caller's buffer and return the next offset; parsers validate every
  * length against the buffer and throw FormatError (WEFT_ERR_FORMAT) on a malformed reply.
@@ -46,6 +47,11 @@ export const NLMSG_OVERRUN = 4;
 export const NLM_F_REQUEST = 0x1;
 export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
+/** On NLMSG_ERROR: the request was not copied back (NETLINK_CAP_ACK); TLVs follow (NETLINK_EXT_ACK). */
+export const NLM_F_CAPPED = 0x100;
+export const NLM_F_ACK_TLVS = 0x200;
+/** NLMSGERR_ATTR_MSG is the extended ack's text (NUL-terminated), e.g. `Nexthop has invalid gateway`. */
+export const NLMSGERR_ATTR_MSG = 1;
 /** NLM_F_DUMP is NLM_F_ROOT | NLM_F_MATCH (GET requests). */
 export const NLM_F_DUMP = 0x300;
 /** NEW requests: replace an existing object, fail if one exists, create one if none. */
@@ -322,6 +328,27 @@ export function parseMessages(buf: Uint8Array): NetlinkMessage[] {
 export function parseError(buf: Uint8Array, m: NetlinkMessage): number {
   if (m.end - m.payload < 4) throw new FormatError(`rtnetlink: NLMSG_ERROR of ${m.end - m.payload} bytes`);
   return 0 - dv(buf).getInt32(m.payload, LE);
+}
+
+/**
+ * parseErrorText reads the extended ack's message of an NLMSG_ERROR (NLMSGERR_ATTR_MSG), or
+ * undefined when the kernel gave none.
+ */
+export function parseErrorText(buf: Uint8Array, m: NetlinkMessage): string | undefined {
+  if ((m.flags & NLM_F_ACK_TLVS) === 0) return undefined;
+  const orig = m.payload + 4;
+  if (m.end - orig < NLMSG_HDRLEN)
+    throw new FormatError(`rtnetlink: NLMSG_ERROR of ${m.end - m.payload} bytes`);
+  const start = (m.flags & NLM_F_CAPPED) !== 0 ? orig + NLMSG_HDRLEN : orig + nlmsgAlign(nlmsgLen(buf, orig));
+  if (start > m.end) throw new FormatError(`rtnetlink: NLMSG_ERROR's request runs past its end`);
+  let text: string | undefined;
+  forEachAttr(buf, start, m.end, (type, at, end) => {
+    if (type !== NLMSGERR_ATTR_MSG) return;
+    let e = at;
+    while (e < end && buf[e] !== 0) e++;
+    text = Buffer.from(buf.buffer, buf.byteOffset + at, e - at).toString('utf8');
+  });
+  return text;
 }
 
 /** forEachAttr walks the attributes in [start, end); throws FormatError on a bad length. */

@@ -8,6 +8,9 @@ import {
   AF_INET,
   DUMP_REQUEST_SIZE,
   NLMSG_DONE,
+  NLMSGERR_ATTR_MSG,
+  NLM_F_ACK_TLVS,
+  NLM_F_CAPPED,
   NLMSG_ERROR,
   NLMSG_HDRLEN,
   NLM_F_ACK,
@@ -29,7 +32,9 @@ import {
   nlmsgLen,
   nlmsgSeq,
   nlmsgType,
+  nlmsgAlign,
   parseError,
+  parseErrorText,
   parseLink,
   parseMessages,
   parseRoute,
@@ -229,4 +234,23 @@ test('ip4ToU32 and u32ToIp4', () => {
   assert.equal(u32ToIp4(ip4ToU32('10.244.7.128')), '10.244.7.128');
   for (const bad of ['10.244.7', '10.244.7.256', '1.2.3.x', '1..2.3', '1.2.3.-1'])
     assert.ok(Number.isNaN(ip4ToU32(bad)), bad);
+});
+
+test('extended acks: the kernel message after a capped request header, as iproute2 prints it', () => {
+  const text = 'Nexthop has invalid gateway';
+  const attrLen = 4 + text.length + 1;
+  const b = Buffer.alloc(NLMSG_HDRLEN + 4 + NLMSG_HDRLEN + nlmsgAlign(attrLen));
+  writeNlmsghdr(b, 0, b.length, NLMSG_ERROR, NLM_F_CAPPED | NLM_F_ACK_TLVS, 3);
+  b.writeInt32LE(-22, NLMSG_HDRLEN);
+  writeNlmsghdr(b, NLMSG_HDRLEN + 4, 60, RTM_NEWROUTE, 0, 3);
+  b.writeUInt16LE(attrLen, NLMSG_HDRLEN + 4 + NLMSG_HDRLEN);
+  b.writeUInt16LE(NLMSGERR_ATTR_MSG, NLMSG_HDRLEN + 4 + NLMSG_HDRLEN + 2);
+  b.write(text, NLMSG_HDRLEN + 4 + NLMSG_HDRLEN + 4);
+  const [m] = parseMessages(b);
+  assert.equal(parseError(b, m!), 22);
+  assert.equal(parseErrorText(b, m!), text);
+  // Without NLM_F_ACK_TLVS there is no text; a TLV running past the end is a FormatError.
+  assert.equal(parseErrorText(b, { ...m!, flags: NLM_F_CAPPED }), undefined);
+  b.writeUInt16LE(200, NLMSG_HDRLEN + 4 + NLMSG_HDRLEN);
+  assert.throws(() => parseErrorText(b, m!), FormatError);
 });
