@@ -339,7 +339,7 @@ export class Daemon implements MetricsSource {
       ownAddrs,
       vni: config.backend.type === 'vxlan' ? config.backend.vni : null,
     };
-    this.routes = new RouteSync({ scope: ipv4NetToString(config.network!) });
+    this.routes = new RouteSync({ scope: ipv4NetToString(config.network!), log: this.log });
     const listing = await this.retryStore('list leases', () => store.listLeases());
     const initial = listing.leases.filter((l) => l.key !== lease.key);
     this.applyLeaseSet(new Map(initial.map((l) => [l.key, l])), false);
