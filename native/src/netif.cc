@@ -1,5 +1,5 @@
-// Interface MTU through SIOCGIFMTU/SIOCSIFMTU: a convenience for Tun.mtu. Addresses, routes and
-// link state go through iproute2 from TypeScript (src/io/netdev.ts), not through the addon.
+// Interface MTU through SIOCGIFMTU/SIOCSIFMTU: a convenience for Tun.mtu. Addresses and link state
+// go through iproute2 from TypeScript (src/io/netdev.ts); routes through rtnetlink (netlink.cc).
 #include <linux/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>

@@ -55,7 +55,7 @@ import {
 } from '../control';
 import { DataplaneNode } from '../dataplane/node';
 import { FORWARDING_SCHED_ENV, parseForwardingSched } from '../dataplane/thread-sched';
-import { RouteSync, type RouteConflict } from '../io/route-sync';
+import { ROUTE_IO_ENV, RouteSync, parseRouteIo, type RouteConflict } from '../io/route-sync';
 import type { PeerSpec } from '../route/route-table';
 import { DaemonCounters, LeaseSummary, MetricsSource, newDaemonCounters } from '../metrics/metrics';
 import { CountingStore } from './counting-store';
@@ -218,6 +218,7 @@ export class Daemon implements MetricsSource {
       retry: (what, fn) => this.retryStore(what, fn),
     };
     parseForwardingSched(process.env[FORWARDING_SCHED_ENV]); // a bad value stops us before any write
+    parseRouteIo(process.env[ROUTE_IO_ENV]);
     await checkWritableFile(f.subnetFile, '--subnet-file');
     if (f.store === 'embedded') await checkWritableDir(f.storeDir, '--store-dir');
     const undo = new Rollback(this.log);

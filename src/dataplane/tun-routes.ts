@@ -1,6 +1,6 @@
 /**
  * tun-routes: the kernel routes of a DataplaneNode's TUN, one `<peer subnet> dev <tun>` per peer,
- * programmed through route-sync.ts (group `tun`: one `ip -batch` per sync, `proto 87`, never over
+ * programmed through route-sync.ts (group `tun`: one batch per sync, `proto 87`, never over
  * a route weft did not install).
  */
 import { ConfigError, SystemError } from '../errors';

@@ -89,6 +89,13 @@ export const ROUTE_IO_ENV = 'WEFT_ROUTE_IO';
 
 let fallbackLogged = false;
 
+/** parseRouteIo reads WEFT_ROUTE_IO: `netlink` (unset) or `ip`; anything else is a ConfigError. */
+export function parseRouteIo(value: string | undefined): 'netlink' | 'ip' {
+  const v = value ?? 'netlink';
+  if (v !== 'netlink' && v !== 'ip') throw new ConfigError(ROUTE_IO_ENV, 'must be netlink or ip', v);
+  return v;
+}
+
 /**
  * routeDeps picks the kernel calls: rtnetlink unless `WEFT_ROUTE_IO=ip` or the socket cannot be
  * opened, then `ip` (the reason logged once per process). A bad WEFT_ROUTE_IO is a ConfigError.
@@ -98,9 +105,7 @@ export function routeDeps(
   log: RouteSyncOptions['log'],
   env: NodeJS.ProcessEnv = process.env,
 ): { deps: RouteSyncDeps; io: 'netlink' | 'ip' } {
-  const want = env[ROUTE_IO_ENV] ?? 'netlink';
-  if (want !== 'netlink' && want !== 'ip') throw new ConfigError(ROUTE_IO_ENV, 'must be netlink or ip', want);
-  if (want === 'ip') return { deps: ipDeps(netns), io: 'ip' };
+  if (parseRouteIo(env[ROUTE_IO_ENV]) === 'ip') return { deps: ipDeps(netns), io: 'ip' };
   try {
     return { deps: netlinkDeps(netns), io: 'netlink' };
   } catch (e) {

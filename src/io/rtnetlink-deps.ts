@@ -84,7 +84,7 @@ export function nativeTransport(netns?: string): NetlinkTransport {
       'the native addon predates rtnetlink (npm run build:native)',
     );
   const fd = callNative(() => open(netns ?? null, RCVBUF));
-  return {
+  const t: NetlinkTransport = {
     async transact(request, first, last, dump) {
       try {
         return await transact(fd, request, first, last, dump);
@@ -95,7 +95,18 @@ export function nativeTransport(netns?: string): NetlinkTransport {
     errnoText: (n) => b.errnoMessage?.(n) ?? b.errnoName(n),
     errnoName: (n) => b.errnoName(n),
   };
+  // The socket lives as long as its RouteSync (the daemon's: the whole run).
+  sockets.register(t, fd);
+  return t;
 }
+
+const sockets = new FinalizationRegistry<number>((fd) => {
+  try {
+    loadBinding().closeFd(fd);
+  } catch {
+    // Already closed: nothing to release.
+  }
+});
 
 function prefixOf(s: string): { ip: number; len: number } | null {
   if (s === 'default') return { ip: 0, len: 0 };

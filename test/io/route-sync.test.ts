@@ -7,7 +7,9 @@ import {
   WEFT_ROUTE_PROTO,
   ipLine,
   parseBatchErrors,
+  parseRouteIo,
   parseRouteList,
+  routeDeps,
 } from '../../src/io/route-sync';
 
 /** fakeKernel is a main table that applies operations (as `ip -batch` lines) the way the kernel would. */
@@ -144,4 +146,21 @@ test('parseBatchErrors and parseRouteList read iproute2 text', () => {
     { dst: '10.244.1.0/24', type: 'blackhole', protocol: 'static' },
     { dst: '192.0.2.0/24', dev: 'eth0', protocol: 'kernel' },
   ]);
+});
+
+test('WEFT_ROUTE_IO picks the kernel calls; a socket that cannot be opened falls back to ip, said once', () => {
+  assert.equal(parseRouteIo(undefined), 'netlink');
+  assert.equal(parseRouteIo('ip'), 'ip');
+  assert.throws(() => parseRouteIo('iproute2'), { code: 'WEFT_ERR_CONFIG', message: /WEFT_ROUTE_IO/ });
+  const warned: Array<[string, unknown]> = [];
+  const log = { warn: (msg: string, fields?: Record<string, unknown>) => warned.push([msg, fields?.reason]) };
+  assert.equal(routeDeps(undefined, log, { WEFT_ROUTE_IO: 'ip' }).io, 'ip');
+  assert.equal(warned.length, 0);
+  // No such namespace: the socket cannot be opened there (as under a seccomp profile), so ip.
+  const a = routeDeps('weft-no-such-netns', log, {});
+  const b = routeDeps('weft-no-such-netns', log, {});
+  assert.deepEqual([a.io, b.io], ['ip', 'ip']);
+  assert.equal(warned.length, 1, 'the reason is logged once per process');
+  assert.match(warned[0]![0], /rtnetlink/);
+  assert.match(String(warned[0]![1]), /ENOENT|native addon/);
 });
