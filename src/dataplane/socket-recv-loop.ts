@@ -4,7 +4,8 @@
  *
  * Per wakeup of the socket fd, up to MAX_BATCHES_PER_WAKEUP rounds of
  *   `receive()` (one native receive) -> `deliver(n)` (stages, then the TUN write)
- * ending early when the socket is empty (a receive of 0, or of fewer than `shortRead` packets).
+ * ending early when the socket is empty (a receive of 0, or of fewer than `shortRead` packets);
+ * every `cpuYield` budget of datagrams delivered, the thread yields its CPU.
  * Each batch is counted in `batches` and `batchSizes`. Datagrams the socket itself discarded since
  * the last receive (too big for a slot: rxTruncated; the dgram queue full: rxDropped) are charged
  * to DropReason.oversized / rxQueueFull, so that every datagram is delivered or dropped by reason.
@@ -14,6 +15,7 @@ import { IoCounter } from '../io/counters';
 import type { PacketIo } from '../io/packet-io';
 import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
 import { MAX_BATCHES_PER_WAKEUP } from './tun-send-loop';
+import { defaultYieldBudget, type YieldBudget } from './yield-budget';
 
 /** SocketRecvLoop runs receive -> deliver per wakeup; see the module comment. */
 export abstract class SocketRecvLoop {
@@ -21,6 +23,8 @@ export abstract class SocketRecvLoop {
   batches = 0;
   /** Sizes of the receive batches (counted in `drain`, once per batch). */
   readonly batchSizes: BatchHistogram = newBatchHistogram();
+  /** Yields the CPU every budget of datagrams delivered, so their readers run (yield-budget.ts). */
+  cpuYield: YieldBudget = defaultYieldBudget();
 
   private readonly onReadable = (): void => this.drain();
   private truncatedSeen = 0;
@@ -60,6 +64,7 @@ export abstract class SocketRecvLoop {
       this.batches++;
       recordBatchSize(this.batchSizes, n);
       this.deliver(n);
+      this.cpuYield.spend(n);
       if (n < this.shortRead) return;
     }
   }
