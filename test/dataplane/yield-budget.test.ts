@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { newDropCounters } from '../../src/encap/drop-reason';
-import { newIoCounters } from '../../src/io/counters';
 import { PacketBatch } from '../../src/io/packet-batch';
 import { SocketRecvLoop } from '../../src/dataplane/socket-recv-loop';
 import { TunSendLoop } from '../../src/dataplane/tun-send-loop';
@@ -18,6 +17,17 @@ import {
   parseYieldBudget,
 } from '../../src/dataplane/yield-budget';
 import { ConfigError } from '../../src/errors';
+import { IngressStages } from '../../src/dataplane/ingress';
+import { OffloadIngress } from '../../src/dataplane/ingress-offload';
+import { makeVxlanConfig, newAnomalyCounters, VXLAN_ENCAP_SIZE } from '../../src/encap';
+import type { BatchUdpSocket } from '../../src/io/batch-udp-socket';
+import { IoCounter, newIoCounters } from '../../src/io/counters';
+import type { Tun } from '../../src/io/tun';
+import { ipv4ToU32 } from '../../src/net/addr';
+import { indexPeers, RouteTable } from '../../src/route/route-table';
+import { Router } from '../../src/route/router';
+import { L4_KINDS, writeL4Packet } from '../../src/testing/packets';
+import { fillIpv4Checksum } from '../../src/wire/ipv4';
 import { loadBinding } from '../../src/io/binding';
 
 /** SendLoop reads a scripted sequence of batch sizes and records when the loop yielded. */
@@ -64,8 +74,9 @@ class RecvLoop extends SocketRecvLoop {
   protected receive(): number {
     return this.receives.shift() ?? 0;
   }
-  protected deliver(n: number): void {
+  protected deliver(n: number): number {
     this.log.push(`deliver ${n}`);
+    return n;
   }
 }
 
@@ -154,5 +165,115 @@ describe('yield budget', () => {
   it('loops get the default budget from the environment', () => {
     const loop = new RecvLoop([], 1);
     assert.equal(loop.cpuYield.budget, parseYieldBudget(process.env[YIELD_BUDGET_ENV]));
+  });
+});
+
+const MAC_LOCAL = Buffer.from('0e0000000b02', 'hex');
+const MAC_PEER = Buffer.from('0e0000000a01', 'hex');
+const PEER = ipv4ToU32('192.0.2.1');
+
+/** vxlanFrames wraps `n` inner packets of one flow (TCP: consecutive sequence numbers; UDP: IDs counting up). */
+function vxlanFrames(n: number, proto: 'tcp' | 'udp'): Buffer[] {
+  const out: Buffer[] = [];
+  const inner = Buffer.alloc(2000);
+  for (let i = 0; i < n; i++) {
+    const len = writeL4Packet(inner, 0, L4_KINDS[proto === 'tcp' ? 0 : 1]!, {
+      payload: proto === 'tcp' ? 1000 : 36,
+      partial: false,
+      seq: 1000 + 1000 * i,
+      seed: i,
+    });
+    if (proto === 'udp') {
+      inner.writeUInt16BE(100 + i, 4);
+      fillIpv4Checksum(inner, 0);
+    }
+    const f = Buffer.alloc(VXLAN_ENCAP_SIZE + len);
+    f[0] = 0x08;
+    f.writeUIntBE(1, 4, 3);
+    MAC_LOCAL.copy(f, 8);
+    MAC_PEER.copy(f, 14);
+    f.writeUInt16BE(0x0800, 20);
+    inner.copy(f, 22, 0, len);
+    out.push(f);
+  }
+  return out;
+}
+
+/** offloadIngress is an OffloadIngress (GRO, TCP and UDP coalescing) over a socket fake that returns `frames` in one batch. */
+function offloadIngress(frames: Buffer[]): { ingress: OffloadIngress; packets: () => number } {
+  const counters = newIoCounters();
+  const sock = {
+    counters,
+    recvBatchGro(batch: PacketBatch): number {
+      let n = 0;
+      for (const f of frames.splice(0)) {
+        const at = batch.dataOffset(n);
+        f.copy(batch.buffer, at);
+        batch.offsets[n] = at;
+        batch.lengths[n] = f.length;
+        batch.addrs[n] = PEER;
+        batch.ports[n] = 8472;
+        counters[IoCounter.rxPackets]++;
+        n++;
+      }
+      batch.count = n;
+      return n;
+    },
+    onReadable(): void {},
+  };
+  const tun = {
+    counters: newIoCounters(),
+    writeBatch(batch: PacketBatch, start = 0, end = batch.count, status?: Uint8Array): number {
+      let w = 0;
+      for (let i = start; i < end;) {
+        const next = Math.min(batch.packetEnd(i), end);
+        status?.fill(1, i, next);
+        w++;
+        i = next;
+      }
+      return w;
+    },
+  };
+  const router = new Router();
+  router.swap(
+    RouteTable.build(
+      indexPeers([
+        {
+          subnet: '10.244.0.0/24',
+          publicIp: '192.0.2.1',
+          publicIpU32: PEER,
+          vtepMac: MAC_PEER,
+          backend: 'vxlan',
+        },
+      ]),
+    ),
+  );
+  const cfg = { backend: 'vxlan' as const, vxlan: makeVxlanConfig({ vni: 1, localMac: MAC_LOCAL }) };
+  const stages = new IngressStages(router, cfg, newDropCounters(), newAnomalyCounters());
+  const ingress = new OffloadIngress(tun as unknown as Tun, sock as unknown as BatchUdpSocket, stages, {
+    gro: true,
+    coalesce: true,
+    slots: 128,
+    maxDatagram: 2000,
+    mtu: 1450,
+    uso: true,
+  });
+  return { ingress, packets: () => stages.packets };
+}
+
+describe('yield budget on the offload ingress', () => {
+  it('charges each UDP datagram once and a coalesced TCP super-packet once', () => {
+    for (const [frames, want] of [
+      [vxlanFrames(40, 'udp'), 40],
+      [vxlanFrames(20, 'tcp'), 1],
+      [[...vxlanFrames(20, 'tcp'), ...vxlanFrames(30, 'udp')], 31],
+    ] as const) {
+      const { ingress, packets } = offloadIngress([...frames]);
+      const spent: number[] = [];
+      ingress.cpuYield = { spend: (n: number) => spent.push(n) } as unknown as YieldBudget;
+      ingress.drain();
+      assert.equal(packets(), frames.length, 'every datagram delivered');
+      assert.deepEqual(spent, [want]);
+    }
   });
 });
