@@ -1,9 +1,8 @@
 // weft_native: registration only. The batch shape and the sendmmsg/recvmmsg loops live in batch.cc;
 // the system calls in tun.cc, udp.cc, raw.cc, poll.cc, netif.cc, bpf.cc and uring.cc (io_uring TUN
-// batches), sched.cc (a forwarding thread's scheduling policy and CPU time), netlink.cc (rtnetlink sockets for
-// route programming); csum.cc is the one
-// pass over packet bytes. See docs/native-boundary.md for the contract
-// with src/io/.
+// batches), sched.cc (a forwarding thread's scheduling policy and CPU time), netlink.cc (rtnetlink
+// sockets for route programming); csum.cc is the one pass over packet bytes. See
+// docs/native-boundary.md for the contract with src/io/.
 #include <napi.h>
 
 #include "common.h"

@@ -236,6 +236,8 @@ export interface NativeBinding {
   ): Promise<Uint8Array>;
   /** errnoMessage: strerror() text for an errno (`17` -> `File exists`). Absent from older builds. */
   errnoMessage?(errno: number): string;
+  /** threadYield: sched_yield() for the calling thread. Absent from older builds. */
+  threadYield?(): void;
 }
 
 /** NATIVE_ABI_VERSION is the addon ABI this TypeScript was written against. */
