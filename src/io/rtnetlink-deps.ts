@@ -39,6 +39,7 @@ import {
   RT_SCOPE_UNIVERSE,
   RT_TABLE_MAIN,
   ip4ToU32,
+  ip6ToBytes,
   parseError,
   parseErrorText,
   parseLink,
@@ -115,6 +116,15 @@ function prefixOf(s: string): { ip: number; len: number } | null {
   const lenText = slash < 0 ? '32' : s.slice(slash + 1);
   const len = /^\d{1,2}$/.test(lenText) ? Number(lenText) : NaN;
   if (Number.isNaN(ip) || !(len >= 0 && len <= 32)) return null;
+  return { ip, len };
+}
+
+function prefix6Of(s: string): { ip: Uint8Array; len: number } | null {
+  const slash = s.indexOf('/');
+  const ip = ip6ToBytes(slash < 0 ? s : s.slice(0, slash));
+  const lenText = slash < 0 ? '128' : s.slice(slash + 1);
+  const len = /^\d{1,3}$/.test(lenText) ? Number(lenText) : NaN;
+  if (ip === null || !(len >= 0 && len <= 128)) return null;
   return { ip, len };
 }
 
@@ -207,12 +217,14 @@ export function netlinkDeps(
       let off = 0;
       for (let i = start; i < end; i++) {
         const { kind, route: r } = ops[i]!;
-        const p = prefixOf(r.dst);
-        const gw = r.via === undefined ? undefined : ip4ToU32(r.via);
+        // An IPv6 prefix (a `--peer` of weft link) is an AF_INET6 route, as `ip` decides by the text.
+        const v6 = r.dst.includes(':');
+        const p = v6 ? prefix6Of(r.dst) : prefixOf(r.dst);
+        const gw = r.via === undefined ? undefined : v6 ? ip6ToBytes(r.via) : ip4ToU32(r.via);
         const oif = r.dev === undefined ? undefined : byName.get(r.dev);
         if (p === null) failed.set(i, `Error: any valid prefix is expected rather than "${r.dst}".`);
-        else if (gw !== undefined && Number.isNaN(gw))
-          failed.set(i, `Error: inet address is expected rather than "${r.via}".`);
+        else if (gw === null || (typeof gw === 'number' && Number.isNaN(gw)))
+          failed.set(i, `Error: ${v6 ? 'inet6' : 'inet'} address is expected rather than "${r.via}".`);
         else if (r.dev !== undefined && oif === undefined) failed.set(i, `Cannot find device "${r.dev}"`);
         if (failed.has(i)) continue;
         const del = kind === 'del';
@@ -228,13 +240,19 @@ export function netlinkDeps(
           table: RT_TABLE_MAIN,
           protocol: PROTO,
           // As iproute2 does: a delete matches any scope and type; a route without a gateway is a
-          // link route.
-          scope: del ? RT_SCOPE_NOWHERE : gw === undefined ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE,
+          // link route. IPv6 routes are always RT_SCOPE_UNIVERSE.
+          scope: v6
+            ? RT_SCOPE_UNIVERSE
+            : del
+              ? RT_SCOPE_NOWHERE
+              : gw === undefined
+                ? RT_SCOPE_LINK
+                : RT_SCOPE_UNIVERSE,
           rtype: del ? RTN_UNSPEC : RTN_UNICAST,
           rtmFlags: r.onlink === true ? RTNH_F_ONLINK : 0,
           dst: p!.ip,
           dstLen: p!.len,
-          ...(gw !== undefined ? { gateway: gw } : {}),
+          ...(gw !== undefined && gw !== null ? { gateway: gw } : {}),
           ...(oif !== undefined ? { oif } : {}),
         });
         sent.push(i);

@@ -101,6 +101,8 @@ export const IFLA_IFNAME = 3;
 /** AF_INET and AF_UNSPEC address families. */
 export const AF_UNSPEC = 0;
 export const AF_INET = 2;
+/** AF_INET6 is the IPv6 address family (a RouteRequest whose addresses are 16 bytes). */
+export const AF_INET6 = 10;
 /** RT_TABLE_MAIN is the main routing table. */
 export const RT_TABLE_MAIN = 254;
 /** RT_SCOPE_*: universe (via a gateway), link (on the link), host, nowhere (delete: any scope). */
@@ -217,15 +219,17 @@ function writeAttrU32(buf: Uint8Array, off: number, type: number, value: number)
   return off + RTA_HDRLEN + 4;
 }
 
-function writeAttrIp4(buf: Uint8Array, off: number, type: number, ip: number): number {
+function writeAttrAddr(buf: Uint8Array, off: number, type: number, ip: number | Uint8Array): number {
   const v = dv(buf);
-  v.setUint16(off, RTA_HDRLEN + 4, LE);
+  const len = typeof ip === 'number' ? 4 : ip.length;
+  v.setUint16(off, RTA_HDRLEN + len, LE);
   v.setUint16(off + 2, type, LE);
-  v.setUint32(off + RTA_HDRLEN, ip >>> 0, false);
-  return off + RTA_HDRLEN + 4;
+  if (typeof ip === 'number') v.setUint32(off + RTA_HDRLEN, ip >>> 0, false);
+  else buf.set(ip, off + RTA_HDRLEN);
+  return off + RTA_HDRLEN + nlmsgAlign(len);
 }
 
-/** RouteRequest is one RTM_NEWROUTE / RTM_DELROUTE for an IPv4 route in one table. */
+/** RouteRequest is one RTM_NEWROUTE / RTM_DELROUTE for an IPv4 or IPv6 route in one table. */
 export interface RouteRequest {
   /** RTM_NEWROUTE or RTM_DELROUTE. */
   readonly type: number;
@@ -239,23 +243,23 @@ export interface RouteRequest {
   readonly rtype: number;
   /** rtm_flags, e.g. RTNH_F_ONLINK. */
   readonly rtmFlags: number;
-  /** Destination as a host-order u32 and its prefix length. */
-  readonly dst: number;
+  /** Destination (IPv4: a host-order u32; IPv6: 16 bytes, which makes the route AF_INET6) and its length. */
+  readonly dst: number | Uint8Array;
   readonly dstLen: number;
-  /** Next hop (host-order u32), if any. */
-  readonly gateway?: number;
+  /** Next hop, of the destination's family, if any. */
+  readonly gateway?: number | Uint8Array;
   /** Output interface index, if any. */
   readonly oif?: number;
 }
 
-/** ROUTE_REQUEST_MAX is the largest message writeRouteRequest writes (three 8-byte attributes). */
-export const ROUTE_REQUEST_MAX = NLMSG_HDRLEN + RTMSG_SIZE + 4 * 8;
+/** ROUTE_REQUEST_MAX is the largest message writeRouteRequest writes (table, IPv6 dst and gateway, oif). */
+export const ROUTE_REQUEST_MAX = NLMSG_HDRLEN + RTMSG_SIZE + 8 + 2 * (RTA_HDRLEN + 16) + 8;
 
 /** writeRouteRequest writes `r` at `off` (needs ROUTE_REQUEST_MAX bytes) and returns the next offset. */
 export function writeRouteRequest(buf: Uint8Array, off: number, r: RouteRequest): number {
   const m = off + NLMSG_HDRLEN;
   buf.fill(0, m, m + RTMSG_SIZE);
-  buf[m + RTM_OFF_FAMILY] = AF_INET;
+  buf[m + RTM_OFF_FAMILY] = typeof r.dst === 'number' ? AF_INET : AF_INET6;
   buf[m + RTM_OFF_DST_LEN] = r.dstLen;
   buf[m + RTM_OFF_TABLE] = r.table < 256 ? r.table : 0;
   buf[m + RTM_OFF_PROTOCOL] = r.protocol;
@@ -264,8 +268,8 @@ export function writeRouteRequest(buf: Uint8Array, off: number, r: RouteRequest)
   dv(buf).setUint32(m + RTM_OFF_FLAGS, r.rtmFlags >>> 0, LE);
   let a = m + RTMSG_SIZE;
   if (r.table >= 256) a = writeAttrU32(buf, a, RTA_TABLE, r.table);
-  if (r.dstLen > 0) a = writeAttrIp4(buf, a, RTA_DST, r.dst);
-  if (r.gateway !== undefined) a = writeAttrIp4(buf, a, RTA_GATEWAY, r.gateway);
+  if (r.dstLen > 0) a = writeAttrAddr(buf, a, RTA_DST, r.dst);
+  if (r.gateway !== undefined) a = writeAttrAddr(buf, a, RTA_GATEWAY, r.gateway);
   if (r.oif !== undefined) a = writeAttrU32(buf, a, RTA_OIF, r.oif);
   writeNlmsghdr(buf, off, a - off, r.type, NLM_F_REQUEST | NLM_F_ACK | r.flags, r.seq);
   return nlmsgAlign(a);
@@ -448,6 +452,41 @@ export function ip4ToU32(s: string): number {
     v = v * 256 + n;
   }
   return v;
+}
+
+/** ip6ToBytes parses an IPv6 address (RFC 4291 §2.2 text forms) into 16 bytes, or null. */
+export function ip6ToBytes(s: string): Uint8Array | null {
+  let text = s;
+  // A trailing dotted quad (::ffff:192.0.2.1) is the last two groups.
+  const colon = text.lastIndexOf(':');
+  if (colon >= 0 && text.indexOf('.', colon) > 0) {
+    const v4 = ip4ToU32(text.slice(colon + 1));
+    if (Number.isNaN(v4)) return null;
+    text = `${text.slice(0, colon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const groups = (h: string): number[] | null => {
+    if (h === '') return [];
+    const out: number[] = [];
+    for (const g of h.split(':')) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (head === null || tail === null) return null;
+  const gap = 8 - head.length - tail.length;
+  if (halves.length === 2 ? gap < 1 : gap !== 0) return null;
+  const words = [...head, ...new Array<number>(halves.length === 2 ? gap : 0).fill(0), ...tail];
+  const out = new Uint8Array(16);
+  words.forEach((w, i) => {
+    out[2 * i] = w >>> 8;
+    out[2 * i + 1] = w & 255;
+  });
+  return out;
 }
 
 /** u32ToIp4 renders a host-order u32 as a dotted quad. */

@@ -192,6 +192,12 @@ test('the same operations through rtnetlink and ip -batch: same table, same mess
     { kind: 'del', route: { dst: '10.244.5.0/24', dev: 'v0' } },
     { kind: 'add', route: { dst: '10.244.7.0/24', dev: 'nosuch' } },
     { kind: 'add', route: { dst: '10.244.8.0/24', via: '192.0.2.8', dev: 'v1' } },
+    // IPv6 (weft link's `--peer fd00:244::/64=...`): added, then refused when added again.
+    { kind: 'add', route: { dst: 'fd00:244::/64', dev: 'v0' } },
+    { kind: 'add', route: { dst: 'fd00:244::/64', dev: 'v0' } },
+    { kind: 'replace', route: { dst: 'fd00:245::/64', via: 'fe80::1', dev: 'v0' } },
+    { kind: 'add', route: { dst: 'fd00:246::/64', dev: 'v0' } },
+    { kind: 'del', route: { dst: 'fd00:246::/64', dev: 'v0' } },
   ];
   const run = async (deps: RouteSyncDeps): Promise<Array<[number, string]>> =>
     [...(await deps.runBatch(ops)).failed].sort((x, y) => x[0] - y[0]);
@@ -200,9 +206,18 @@ test('the same operations through rtnetlink and ip -batch: same table, same mess
   assert.deepEqual(nl, viaIp);
   assert.deepEqual(
     nl.map(([i]) => i),
-    [1, 3, 4, 5, 6, 7],
+    [1, 3, 4, 5, 6, 7, 9],
   );
   assert.deepEqual(brief(a.routes()), brief(b.routes()));
+  const v6 = (n: { ip: (...a: string[]) => string }): string[] =>
+    brief(
+      (JSON.parse(n.ip('-6', '-j', 'route', 'show', 'proto', '87')) as JsonRoute[]).map((r) => ({
+        ...r,
+        protocol: '87',
+      })),
+    );
+  assert.deepEqual(v6(a), ['fd00:244::/64 dev v0 proto 87', 'fd00:245::/64 via fe80::1 dev v0 proto 87']);
+  assert.deepEqual(v6(a), v6(b));
   assert.ok(
     brief(a.routes()).includes('10.244.6.0/24 via 192.0.2.6 dev v0 proto static'),
     'the foreign route is untouched',

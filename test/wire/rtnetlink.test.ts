@@ -6,6 +6,7 @@ import { FIXTURES } from '../golden/fixtures';
 import { FormatError } from '../../src/errors';
 import {
   AF_INET,
+  AF_INET6,
   DUMP_REQUEST_SIZE,
   NLMSG_DONE,
   NLMSGERR_ATTR_MSG,
@@ -27,7 +28,9 @@ import {
   RT_SCOPE_UNIVERSE,
   RT_TABLE_MAIN,
   RTN_UNICAST,
+  forEachAttr,
   ip4ToU32,
+  ip6ToBytes,
   nlmsgFlags,
   nlmsgLen,
   nlmsgSeq,
@@ -253,4 +256,51 @@ test('extended acks: the kernel message after a capped request header, as iprout
   assert.equal(parseErrorText(b, { ...m!, flags: NLM_F_CAPPED }), undefined);
   b.writeUInt16LE(200, NLMSG_HDRLEN + 4 + NLMSG_HDRLEN);
   assert.throws(() => parseErrorText(b, m!), FormatError);
+});
+
+test('IPv6: addresses parse as RFC 4291 text; 16-byte addresses make an AF_INET6 request', () => {
+  const hex = (b: Uint8Array | null): string => (b === null ? 'null' : Buffer.from(b).toString('hex'));
+  assert.equal(hex(ip6ToBytes('fd00:244::')), 'fd000244' + '0'.repeat(24));
+  assert.equal(hex(ip6ToBytes('::1')), '0'.repeat(30) + '01');
+  assert.equal(hex(ip6ToBytes('::')), '0'.repeat(32));
+  assert.equal(hex(ip6ToBytes('1:2:3:4:5:6:7:8')), '00010002000300040005000600070008');
+  assert.equal(hex(ip6ToBytes('::ffff:192.0.2.1')), '00000000000000000000ffffc0000201');
+  for (const bad of [
+    '1:2:3:4:5:6:7',
+    '1::2::3',
+    '1:2:3:4:5:6:7:8:9',
+    '12345::',
+    'fd00:244::/64',
+    '1:2:3:4:5:6:7::8',
+    'g::',
+  ])
+    assert.equal(ip6ToBytes(bad), null, bad);
+  const buf = new Uint8Array(ROUTE_REQUEST_MAX);
+  const n = writeRouteRequest(buf, 0, {
+    type: RTM_NEWROUTE,
+    flags: NLM_F_CREATE | NLM_F_EXCL,
+    seq: 4,
+    table: RT_TABLE_MAIN,
+    protocol: 87,
+    scope: RT_SCOPE_UNIVERSE,
+    rtype: RTN_UNICAST,
+    rtmFlags: 0,
+    dst: ip6ToBytes('fd00:244::')!,
+    dstLen: 64,
+    gateway: ip6ToBytes('fe80::1')!,
+    oif: 3,
+  });
+  assert.equal(n, NLMSG_HDRLEN + 12 + 20 + 20 + 8);
+  assert.ok(n <= ROUTE_REQUEST_MAX);
+  assert.equal(buf[NLMSG_HDRLEN], AF_INET6);
+  assert.equal(buf[NLMSG_HDRLEN + 1], 64);
+  const attrs: Array<[number, string]> = [];
+  forEachAttr(buf, NLMSG_HDRLEN + 12, n, (type, at, end) =>
+    attrs.push([type, Buffer.from(buf.subarray(at, end)).toString('hex')]),
+  );
+  assert.deepEqual(attrs, [
+    [1, hex(ip6ToBytes('fd00:244::'))],
+    [5, hex(ip6ToBytes('fe80::1'))],
+    [4, '03000000'],
+  ]);
 });
