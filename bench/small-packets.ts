@@ -6,6 +6,9 @@
  *
  *   npx tsc -p tsconfig.json && node dist/bench/small-packets.js [--rounds N] [--duration S] [--streams N] [--json PATH]
  *
+ * `--verbose` prints both nodes' TUN, UDP, offload and batch-size counters as one JSON line on
+ * stderr per round.
+ *
  * `--streams N` (default 1) runs N parallel iperf3 streams (`-P N`): N flows whose packets
  * interleave in the sender's TUN reads, each hashed to its own source port (`--src-port flow`).
  *
@@ -68,6 +71,14 @@ async function round(seconds: number, streams: number): Promise<Row> {
     const rx = sb.udp.rxPackets ?? 0;
     const trains = sa.offload?.gsoTrains ?? 0;
     const drops = { ...sa.egressDrops, ...sb.ingressDrops };
+    if (process.argv.includes('--verbose')) {
+      console.error(
+        JSON.stringify({
+          sender: { tun: sa.tun, tunIo: sa.tunIo, egress: sa.egress, udp: sa.udp, offload: sa.offload },
+          receiver: { tun: sb.tun, tunIo: sb.tunIo, ingress: sb.ingress, udp: sb.udp, offload: sb.offload },
+        }),
+      );
+    }
     return {
       iperfKpps: (sum.packets - sum.lost_packets) / sum.seconds / 1000,
       lossPct: (100 * sum.lost_packets) / sum.packets,

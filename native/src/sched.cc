@@ -34,10 +34,17 @@ Napi::Value ThreadCpuNs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec));
 }
 
+// threadYield(): sched_yield() for the calling thread; returns nothing (it cannot fail on Linux).
+Napi::Value ThreadYield(const Napi::CallbackInfo& info) {
+  sched_yield();
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitSched(Napi::Env env, Napi::Object exports) {
-  ExportFns(env, exports, {WEFT_FN("threadSetScheduler", ThreadSetScheduler), WEFT_FN("threadCpuNs", ThreadCpuNs)});
+  ExportFns(env, exports, {WEFT_FN("threadSetScheduler", ThreadSetScheduler), WEFT_FN("threadCpuNs", ThreadCpuNs),
+                             WEFT_FN("threadYield", ThreadYield)});
 }
 
 }  // namespace weft

@@ -14,6 +14,8 @@
  *               faster; kept so the records that named it redraw)
  *   weft-readv  weft-batch with WEFT_TUN_IO=readv: one read()/write() per TUN packet instead of
  *               io_uring batches (src/io/tun-io.ts), what the ring buys
+ *   weft-noyield weft-batch with WEFT_YIELD_BUDGET=0: the forwarding loops never yield the CPU
+ *               between bursts (src/dataplane/yield-budget.ts), what yielding buys
  *   weft-dgram  `weft link --backend vxlan --io dgram` (Node dgram, one packet per call)
  *   weft-udp    `weft link --backend udp --io batch` (flannel-UDP wire format)
  *   socat       socat TUN <-> UDP (anchors.md B), the per-packet userspace reference
@@ -41,6 +43,7 @@ export const CASE_NAMES = [
   'weft-rco',
   'weft-uring',
   'weft-readv',
+  'weft-noyield',
   'weft-dgram',
   'weft-udp',
   'socat',
@@ -69,6 +72,7 @@ export const CASE_LABELS: Record<CaseName, string> = {
   'weft-rco': 'weft VXLAN (batch, RCO)',
   'weft-uring': 'weft VXLAN (batch, io_uring TUN)',
   'weft-readv': 'weft VXLAN (batch, TUN read/write loop)',
+  'weft-noyield': 'weft VXLAN (batch, no CPU yield)',
   'weft-dgram': 'weft VXLAN (dgram)',
   'weft-udp': 'weft flannel-UDP',
   socat: 'socat TUN/UDP',
@@ -160,10 +164,12 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
       [b, B_IP, '10.244.1.1/32', `10.244.0.0/24=${A_IP}`, MAC_B, MAC_A],
     ] as const) {
       const tunIo = name === 'weft-uring' ? 'io_uring' : name === 'weft-readv' ? 'readv' : null;
+      const env = tunIo !== null ? [`WEFT_TUN_IO=${tunIo}`] : [];
+      if (name === 'weft-noyield') env.push('WEFT_YIELD_BUDGET=0');
       const w = await startWeftLink(ns, [
         ...args, '--dev', uniqueName('wt'), '--local', local, '--address', addr,
         '--vtep-mac', myMac, '--peer', `${peer}${mac(peerMac)}`,
-      ], 15_000, tunIo !== null ? [`WEFT_TUN_IO=${tunIo}`] : []); // prettier-ignore
+      ], 15_000, env); // prettier-ignore
       t.tunnels.push(w.proc);
     }
   }

@@ -24,7 +24,7 @@ export class Harness {
     process.once('SIGTERM', this.onSignal);
   }
 
-  /** netns creates a namespace with lo up, IPv6 off; its processes and itself go in `cleanup`. */
+  /** netns creates a namespace with lo up (IPv6 at the default, on); its processes and itself go in `cleanup`. */
   netns(): Netns {
     return Netns.create(this.undo, 'wb');
   }

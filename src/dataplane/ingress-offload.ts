@@ -73,6 +73,8 @@ export class OffloadIngress extends SocketRecvLoop {
   private readonly udp: UdpCoalescer | null;
   /** Descriptors the TCP coalescer wrote in the last batch (the UDP ones follow). */
   private tcpOut = 0;
+  /** UDP datagrams the last processBatch gave the UDP coalescer. */
+  private udpIn = 0;
   private readonly written: Uint8Array;
 
   constructor(
@@ -116,8 +118,12 @@ export class OffloadIngress extends SocketRecvLoop {
     return this.opts.gro ? this.sock.recvBatchGro(this.batch, this.slots) : this.sock.recvBatch(this.batch);
   }
 
-  /** deliver runs stages 2-3, then writes (stage 4). */
-  protected deliver(): void {
+  /**
+   * deliver runs stages 2-3, then writes (stage 4); returns the packets the TUN's readers get:
+   * each TCP (or other non-UDP) output once, each UDP datagram once (a USO super-packet is cut
+   * back into its datagrams before the reader's socket).
+   */
+  protected deliver(): number {
     const out = this.processBatch();
     if (out > 0) {
       const w = this.tun.writeBatch(this.batch, 0, out, this.written);
@@ -126,6 +132,7 @@ export class OffloadIngress extends SocketRecvLoop {
         this.coalescer === null ? out : this.coalescer.outputs + (this.udp === null ? 0 : this.udp.outputs);
       if (w < packets) this.uncountRefused(out);
     }
+    return this.coalescer === null ? out : this.coalescer.outputs + this.udpIn;
   }
 
   /** uncountRefused moves every packet of each output the TUN refused to tunWriteError. */
@@ -168,6 +175,7 @@ export class OffloadIngress extends SocketRecvLoop {
     const buf = b.buffer;
     const udp = this.udp;
     co.begin(buf);
+    let udpIn = 0;
     if (udp === null) {
       for (let k = 0; k < c; k++) co.add(offsets[k]!, lengths[k]!);
     } else {
@@ -175,10 +183,13 @@ export class OffloadIngress extends SocketRecvLoop {
       for (let k = 0; k < c; k++) {
         const off = offsets[k]!;
         const len = lengths[k]!;
-        if (isUdpPacket(buf, off, len)) udp.add(off, len);
-        else co.add(off, len);
+        if (isUdpPacket(buf, off, len)) {
+          udp.add(off, len);
+          udpIn++;
+        } else co.add(off, len);
       }
     }
+    this.udpIn = udpIn;
     // Both coalescers copied every descriptor in `add`; each now writes its outputs in turn.
     let m = co.finish(offsets, lengths, b.trains);
     this.tcpOut = m;

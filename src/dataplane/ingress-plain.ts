@@ -83,10 +83,11 @@ export class PlainIngress extends SocketRecvLoop {
     return this.io.recvBatch(this.batch);
   }
 
-  /** deliver runs stages 2-4 (IngressStages), then 5-6 on what they kept. */
-  protected deliver(): void {
+  /** deliver runs stages 2-4 (IngressStages), then 5-6 on what they kept; returns how many. */
+  protected deliver(): number {
     const out = this.stages.processBatch(this.batch);
     if (out > 0) this.deliverInner(this.batch, out);
+    return out;
   }
 
   /** deliverInner runs stages 5-6 on descriptors [0, out). */

@@ -237,6 +237,7 @@ function offloadStats(t: QueueSnapshot, running: boolean, refused: string | null
     udpCoalesced: o.udpCoalesced,
     mtuClamped: o.mtuClamped,
     gsoMtuSplits: o.gsoMtuSplits,
+    regrouped: o.regrouped,
   };
 }
 

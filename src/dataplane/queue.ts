@@ -110,6 +110,8 @@ export interface QueueOffloadSnapshot {
   mtuClamped: number;
   /** GSO trains sent as plain (kernel-fragmented) datagrams because a segment exceeded the MTU. */
   gsoMtuSplits: number;
+  /** Egress batches whose packets were regrouped by destination and lane (train-groups.ts). */
+  regrouped: number;
 }
 
 /** QueueSnapshot is a copy of every counter of one queue (control path; structured-clonable). */
@@ -351,6 +353,7 @@ export class DataplaneQueue {
         udpCoalesced: uc?.coalesced ?? 0,
         mtuClamped: oe?.stats.mtuClamped ?? 0,
         gsoMtuSplits: send ? send.gsoState[GsoState.mtuSplits]! : 0,
+        regrouped: oe?.stats.regrouped ?? 0,
       },
       flows,
     };
@@ -396,6 +399,7 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
       udpCoalesced: 0,
       mtuClamped: 0,
       gsoMtuSplits: 0,
+      regrouped: 0,
     },
     flows: null,
   };
@@ -441,6 +445,7 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
       'udpCoalesced',
       'mtuClamped',
       'gsoMtuSplits',
+      'regrouped',
     ] as const) {
       o[k] += q[k];
     }

@@ -4,7 +4,9 @@
  *
  * Per wakeup of the socket fd, up to MAX_BATCHES_PER_WAKEUP rounds of
  *   `receive()` (one native receive) -> `deliver(n)` (stages, then the TUN write)
- * ending early when the socket is empty (a receive of 0, or of fewer than `shortRead` packets).
+ * ending early when the socket is empty (a receive of 0, or of fewer than `shortRead` packets);
+ * every `cpuYield` budget of packets handed to the TUN's readers, the thread yields its CPU (a
+ * coalesced TCP super-packet counts once: TCP's window, not a burst, bounds what its reader queues).
  * Each batch is counted in `batches` and `batchSizes`. Datagrams the socket itself discarded since
  * the last receive (too big for a slot: rxTruncated; the dgram queue full: rxDropped) are charged
  * to DropReason.oversized / rxQueueFull, so that every datagram is delivered or dropped by reason.
@@ -14,6 +16,7 @@ import { IoCounter } from '../io/counters';
 import type { PacketIo } from '../io/packet-io';
 import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
 import { MAX_BATCHES_PER_WAKEUP } from './tun-send-loop';
+import { defaultYieldBudget, type YieldBudget } from './yield-budget';
 
 /** SocketRecvLoop runs receive -> deliver per wakeup; see the module comment. */
 export abstract class SocketRecvLoop {
@@ -21,6 +24,8 @@ export abstract class SocketRecvLoop {
   batches = 0;
   /** Sizes of the receive batches (counted in `drain`, once per batch). */
   readonly batchSizes: BatchHistogram = newBatchHistogram();
+  /** Yields the CPU every budget of packets delivered, so their readers run (yield-budget.ts). */
+  cpuYield: YieldBudget = defaultYieldBudget();
 
   private readonly onReadable = (): void => this.drain();
   private truncatedSeen = 0;
@@ -38,8 +43,12 @@ export abstract class SocketRecvLoop {
 
   /** receive fills the batch (one native call); returns the number of datagrams. */
   protected abstract receive(): number;
-  /** deliver runs the stages on the `n` datagrams received and writes the result to the TUN. */
-  protected abstract deliver(n: number): void;
+  /**
+   * deliver runs the stages on the `n` datagrams received and writes the result to the TUN;
+   * returns how many packets that hands to the readers behind the TUN (each datagram once, a
+   * coalesced TCP super-packet once), which is what the yield budget is charged.
+   */
+  protected abstract deliver(n: number): number;
 
   /** start watches the socket; frames flow until `stop`. */
   start(): void {
@@ -59,7 +68,7 @@ export abstract class SocketRecvLoop {
       if (n === 0) return;
       this.batches++;
       recordBatchSize(this.batchSizes, n);
-      this.deliver(n);
+      this.cpuYield.spend(this.deliver(n));
       if (n < this.shortRead) return;
     }
   }

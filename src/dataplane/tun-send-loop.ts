@@ -4,7 +4,8 @@
  *
  * Per wakeup of the TUN fd, up to MAX_BATCHES_PER_WAKEUP rounds of
  *   `readTun()` (one native read) -> `runStages(n)` -> `sendRaw(0)` (one native send)
- * ending early when a read comes back short (the TUN is empty) or the socket is full. Each batch
+ * ending early when a read comes back short (the TUN is empty) or the socket is full; every
+ * `cpuYield` budget of packets sent, the thread yields its CPU. Each batch
  * is counted in `batches` and `batchSizes`; descriptors the send counted as `txErrors` are
  * charged to DropReason.sendError.
  *
@@ -18,6 +19,7 @@ import type { PacketBatch } from '../io/packet-batch';
 import { newBatchHistogram, recordBatchSize, type BatchHistogram } from './batch-histogram';
 import type { PacketIo } from '../io/packet-io';
 import type { TunDevice } from '../io/tun-device';
+import { defaultYieldBudget, type YieldBudget } from './yield-budget';
 
 /** MAX_BATCHES_PER_WAKEUP keeps one busy direction from starving the other on the event loop. */
 export const MAX_BATCHES_PER_WAKEUP = 8;
@@ -30,6 +32,8 @@ export abstract class TunSendLoop {
   stalls = 0;
   /** Sizes of the TUN read batches (counted in `drain`, once per batch). */
   readonly batchSizes: BatchHistogram = newBatchHistogram();
+  /** Yields the CPU every budget of packets sent, so their receivers run (yield-budget.ts). */
+  cpuYield: YieldBudget = defaultYieldBudget();
 
   private readonly onReadable = (): void => this.drain();
   private readonly onWritable = (): void => this.resume();
@@ -77,6 +81,7 @@ export abstract class TunSendLoop {
       recordBatchSize(this.batchSizes, n);
       this.runStages(n);
       if (!this.send(0)) return;
+      this.cpuYield.spend(n);
       if (n < this.readSlots) return;
     }
   }

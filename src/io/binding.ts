@@ -216,6 +216,8 @@ export interface NativeBinding {
   threadSetScheduler?(rr: boolean, priority: number): string | null;
   /** threadCpuNs: the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID), ns. Absent from older builds. */
   threadCpuNs?(): number;
+  /** threadYield: sched_yield() for the calling thread. Absent from older builds. */
+  threadYield?(): void;
 }
 
 /** NATIVE_ABI_VERSION is the addon ABI this TypeScript was written against. */

@@ -93,6 +93,7 @@ export const METRIC_NAMES = [
   'weft_icmp_replies_total',
   'weft_partial_checksums_total',
   'weft_egress_stalls_total',
+  'weft_egress_regrouped_batches_total',
   'weft_underlay_mtu',
   'weft_path_mtu',
   'weft_mtu_segments_total',
@@ -342,6 +343,15 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     collect() {
       this.reset();
       this.inc(stats()?.egress.stalls ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_egress_regrouped_batches_total',
+    help: 'Offload egress TUN read batches whose packets were regrouped by peer and source-port lane before sending, so that flows interleaved packet by packet still leave as one UDP GSO train per flow.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats()?.offload?.regrouped ?? 0);
     },
   });
   new Gauge({

@@ -6,3 +6,4 @@ export * from './channel-socket';
 export * from './channel-tun';
 export * from './packets';
 export * from './replay-devices';
+export * from './vnet-tun';

@@ -19,7 +19,7 @@ import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
 import type { Backend } from '../../src/route/peer';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
-import { ChannelTun, ipv4, ipv6, udp } from '../../src/testing';
+import { ChannelTun, FakeVnetTun, ipv4, ipv6, udp } from '../../src/testing';
 import { internetChecksum } from '../../src/wire/checksum';
 import { isGso } from '../../src/offload/tso';
 import { flowSourcePort } from '../../src/encap/flow-hash';
@@ -28,29 +28,6 @@ import { VIRTIO_NET_HDR_SIZE } from '../../src/wire/virtio-net-hdr';
 const PEER_B = '192.0.2.2';
 const PEER_C = '192.0.2.3';
 const MAC = macToBuffer('0e:00:00:00:00:02');
-
-/** FakeVnetTun hands out queued IP packets behind a zeroed virtio-net header (no GSO, no csum). */
-class FakeVnetTun {
-  readonly queue: Buffer[] = [];
-  /** Reads queued with their own virtio-net header (a kernel fixture record), not a zeroed one. */
-  readonly raw = new Set<Buffer>();
-  onReadable(): void {}
-  readBatch(batch: PacketBatch, max = batch.capacity): number {
-    let n = 0;
-    while (n < max && this.queue.length > 0) {
-      const p = this.queue.shift()!;
-      const at = batch.dataOffset(n);
-      const hdr = this.raw.has(p) ? 0 : VIRTIO_NET_HDR_SIZE;
-      batch.buffer.fill(0, at, at + hdr);
-      p.copy(batch.buffer, at + hdr);
-      batch.offsets[n] = at;
-      batch.lengths[n] = hdr + p.length;
-      n++;
-    }
-    batch.count = n;
-    return n;
-  }
-}
 
 /** Message is one sendmmsg message: its datagrams (a train's segments, or one), destination, lane. */
 interface Message {

@@ -89,8 +89,9 @@ export interface WeftPair {
 
 /**
  * startWeftPair starts `weft link` in `u.a` (10.244.0.1/32, TUN named from `devPrefix` + a) and
- * `u.b` (10.244.1.1/32), each the other's peer for its /24 (`backend` vxlan: with VTEP MACs
- * PAIR_MAC_A / PAIR_MAC_B; udp: flannel-UDP), with `flags` on both and `aFlags` / `bFlags` on one.
+ * `u.b` (`bAddress`, default 10.244.1.1/32), each the other's peer for its /24 (`backend` vxlan:
+ * with VTEP MACs PAIR_MAC_A / PAIR_MAC_B; udp: flannel-UDP), with `flags` on both and `aFlags` /
+ * `bFlags` on one.
  */
 export async function startWeftPair(
   u: Underlay,
@@ -100,6 +101,8 @@ export async function startWeftPair(
     aFlags?: string[];
     bFlags?: string[];
     devPrefix?: string;
+    /** B's TUN address (`--address`), e.g. 10.244.1.0/32 when a pod behind B owns 10.244.1.1. */
+    bAddress?: string;
   } = {},
 ): Promise<WeftPair> {
   const backend = o.backend ?? 'vxlan';
@@ -112,7 +115,7 @@ export async function startWeftPair(
     ...(o.flags ?? []), ...(o.aFlags ?? []),
   ]); // prettier-ignore
   const b = await startWeftLink(u.b, [
-    '--backend', backend, '--dev', devB, '--local', u.bIp, '--address', '10.244.1.1/32',
+    '--backend', backend, '--dev', devB, '--local', u.bIp, '--address', o.bAddress ?? '10.244.1.1/32',
     ...(vxlan ? ['--vtep-mac', PAIR_MAC_B] : []), '--peer', `10.244.0.0/24=${u.aIp}${vxlan ? `,${PAIR_MAC_A}` : ''}`,
     ...(o.flags ?? []), ...(o.bFlags ?? []),
   ]); // prettier-ignore

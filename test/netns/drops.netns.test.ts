@@ -12,6 +12,8 @@ import assert from 'node:assert/strict';
 import { macToBuffer } from '../../src/net/addr';
 import { buildIcmpEcho } from '../../src/testing/packets';
 import {
+  PAIR_MAC_A as MAC_A,
+  PAIR_MAC_B as MAC_B,
   cleanupFor,
   createUnderlay,
   Netns,
@@ -19,12 +21,11 @@ import {
   readWeftStats,
   requireRoot,
   startWeftLink,
+  startWeftPair,
   uniqueName,
   type WeftStats,
 } from '../helpers/netns';
 
-const MAC_A = '0e:00:00:00:0a:01';
-const MAC_B = '0e:00:00:00:0b:02';
 const STRANGER = '192.0.2.3';
 
 /** sendFrames sends each hex payload as one UDP datagram from `from` (ephemeral port) to `to:port`. */
@@ -74,14 +75,7 @@ test('vxlan: frames from unknown sources, with a wrong VNI or malformed are drop
   const c = cleanupFor(t);
   const u = createUnderlay(c);
   u.a.ip('addr', 'add', `${STRANGER}/24`, 'dev', u.aDev);
-  await startWeftLink(u.a, [
-    '--backend', 'vxlan', '--dev', uniqueName('wa'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', MAC_A, '--peer', `10.244.1.0/24=${u.bIp},${MAC_B}`,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--dev', uniqueName('wb'), '--local', u.bIp, '--address', '10.244.1.1/32',
-    '--vtep-mac', MAC_B, '--peer', `10.244.0.0/24=${u.aIp},${MAC_A}`, '--stats', '0.5',
-  ]); // prettier-ignore
+  const { b } = await startWeftPair(u, { bFlags: ['--stats', '0.5'] });
   const before = ping(u.a, '10.244.1.1');
   assert.equal(before.received, before.transmitted, before.output);
 
@@ -122,14 +116,7 @@ test('flannel-UDP: unknown sources and non-IP payloads are dropped and counted, 
   const c = cleanupFor(t);
   const u = createUnderlay(c);
   u.a.ip('addr', 'add', `${STRANGER}/24`, 'dev', u.aDev);
-  await startWeftLink(u.a, [
-    '--backend', 'udp', '--dev', uniqueName('wa'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--peer', `10.244.1.0/24=${u.bIp}`,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', 'udp', '--io', 'dgram', '--dev', uniqueName('wb'), '--local', u.bIp, '--address', '10.244.1.1/32',
-    '--peer', `10.244.0.0/24=${u.aIp}`,
-  ]); // prettier-ignore
+  const { b } = await startWeftPair(u, { backend: 'udp', bFlags: ['--io', 'dgram'] });
   const echo = buildIcmpEcho('10.244.0.1', '10.244.1.1');
   sendFrames(u.a, STRANGER, u.bIp, 8285, [echo]);
   const notIp = Buffer.alloc(40, 0x55);

@@ -8,23 +8,19 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  assertTcpTransfer,
   cleanupFor,
   createUnderlay,
   readWeftStats,
   requireRoot,
   setupKernelVsWeft,
-  startWeftLink,
+  startWeftPair,
   startWeftVsKernel,
-  tcpTransfer,
-  uniqueName,
   type Proc,
 } from '../helpers/netns';
 
 // Every weft this file starts inherits it (ip netns exec keeps the environment).
 process.env.WEFT_TUN_IO = 'io_uring';
-
-const MAC_A = '0e:00:00:00:0a:01';
-const MAC_B = '0e:00:00:00:0b:02';
 
 async function assertUring(p: Proc): Promise<void> {
   await p.waitForLine(/^weft link: tun-io io_uring$/, 5000);
@@ -37,20 +33,6 @@ async function assertUring(p: Proc): Promise<void> {
   assert.equal(s.tun.txErrors ?? 0, 0, JSON.stringify(s.tun));
 }
 
-async function weftPair(t: Parameters<typeof cleanupFor>[0], extra: string[] = []) {
-  const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const a = await startWeftLink(u.a, [
-    '--backend', 'vxlan', '--dev', uniqueName('ua'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', MAC_A, '--peer', `10.244.1.0/24=${u.bIp},${MAC_B}`, ...extra,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--dev', uniqueName('ub'), '--local', u.bIp, '--address', '10.244.1.1/32',
-    '--vtep-mac', MAC_B, '--peer', `10.244.0.0/24=${u.aIp},${MAC_A}`, ...extra,
-  ]); // prettier-ignore
-  return { u, a, b };
-}
-
 describe('io_uring TUN I/O in namespaces', () => {
   for (const [label, extra] of [
     ['default offloads', []],
@@ -58,12 +40,10 @@ describe('io_uring TUN I/O in namespaces', () => {
   ] as const) {
     test(`weft <-> weft VXLAN (${label}): 20 MB both ways byte-exact`, async (t) => {
       requireRoot();
-      const { u, a, b } = await weftPair(t, [...extra]);
-      const ab = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
-      assert.equal(ab.sha256Received, ab.sha256Sent);
-      assert.equal(ab.bytesReceived, ab.bytesSent);
-      const ba = await tcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 });
-      assert.equal(ba.sha256Received, ba.sha256Sent);
+      const u = createUnderlay(cleanupFor(t));
+      const { a, b } = await startWeftPair(u, { flags: [...extra], devPrefix: 'u' });
+      await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
+      await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 });
       await assertUring(a.proc);
       await assertUring(b.proc);
     });
@@ -74,11 +54,8 @@ describe('io_uring TUN I/O in namespaces', () => {
     const c = cleanupFor(t);
     const { u, k } = setupKernelVsWeft(c);
     const w = await startWeftVsKernel({ u, k }, 'uk');
-    const toWeft = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
-    assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
-    assert.equal(toWeft.bytesReceived, toWeft.bytesSent);
-    const toKernel = await tcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
-    assert.equal(toKernel.sha256Received, toKernel.sha256Sent);
+    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
+    await assertTcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
     await assertUring(w.proc);
   });
 });

@@ -12,18 +12,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  PAIR_MAC_A,
   cleanupFor,
   createUnderlay,
   ping,
   readWeftStats,
   requireRoot,
-  startWeftLink,
+  startWeftPair,
   tcpTransfer,
-  uniqueName,
 } from '../helpers/netns';
-
-const MAC_A = '0e:00:00:00:0a:01';
-const MAC_B = '0e:00:00:00:0b:02';
 
 for (const backend of ['vxlan', 'udp'] as const) {
   for (const io of ['batch', 'dgram'] as const) {
@@ -31,19 +28,8 @@ for (const backend of ['vxlan', 'udp'] as const) {
       requireRoot();
       const c = cleanupFor(t);
       const u = createUnderlay(c);
-      const devA = uniqueName('wa');
-      const devB = uniqueName('wb');
-      const mac = (m: string): string => (backend === 'vxlan' ? `,${m}` : '');
-      const common = ['--backend', backend, '--io', io];
-      const a = await startWeftLink(u.a, [
-        ...common, '--dev', devA, '--local', u.aIp, '--address', '10.244.0.1/32', '--vtep-mac', MAC_A,
-        '--peer', `10.244.1.0/24=${u.bIp}${mac(MAC_B)}`,
-      ]); // prettier-ignore
-      const b = await startWeftLink(u.b, [
-        ...common, '--dev', devB, '--local', u.bIp, '--address', '10.244.1.1/32', '--vtep-mac', MAC_B,
-        '--peer', `10.244.0.0/24=${u.aIp}${mac(MAC_A)}`,
-      ]); // prettier-ignore
-      assert.equal(a.mac, backend === 'vxlan' ? MAC_A : null);
+      const { a, b, devA } = await startWeftPair(u, { backend, flags: ['--io', io] });
+      assert.equal(a.mac, backend === 'vxlan' ? PAIR_MAC_A : null);
       assert.match(a.startLine, new RegExp(`backend ${backend} io ${io}`));
 
       // MTU: underlay 1500 minus 50 (VXLAN) or 28 (flannel-UDP).

@@ -7,33 +7,19 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  assertTcpTransfer,
   cleanupFor,
   createUnderlay,
   readWeftStats,
   requireRoot,
   setupKernelVsWeft,
-  startWeftLink,
+  startWeftPair,
   startWeftVsKernel,
-  tcpTransfer,
-  uniqueName,
 } from '../helpers/netns';
 
-const MAC_A = '0e:00:00:00:0a:01';
-const MAC_B = '0e:00:00:00:0b:02';
-
 async function weftPair(t: Parameters<typeof cleanupFor>[0], backend: 'vxlan' | 'udp', extra: string[] = []) {
-  const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const m = (x: string): string => (backend === 'vxlan' ? `,${x}` : '');
-  const a = await startWeftLink(u.a, [
-    '--backend', backend, '--dev', uniqueName('oa'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', MAC_A, '--peer', `10.244.1.0/24=${u.bIp}${m(MAC_B)}`, ...extra,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', backend, '--dev', uniqueName('ob'), '--local', u.bIp, '--address', '10.244.1.1/32',
-    '--vtep-mac', MAC_B, '--peer', `10.244.0.0/24=${u.aIp}${m(MAC_A)}`, ...extra,
-  ]); // prettier-ignore
-  return { u, a, b };
+  const u = createUnderlay(cleanupFor(t));
+  return { u, ...(await startWeftPair(u, { backend, flags: extra, devPrefix: 'o' })) };
 }
 
 describe('offloads in namespaces', () => {
@@ -44,11 +30,8 @@ describe('offloads in namespaces', () => {
       a.startLine,
       /offload tso\+gso\+gro\+coalesce(\+uso)? src-port flow 49152-65535 \(16 ports\)$/,
     );
-    const ab = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
-    assert.equal(ab.sha256Received, ab.sha256Sent);
-    assert.equal(ab.bytesReceived, ab.bytesSent);
-    const ba = await tcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 });
-    assert.equal(ba.sha256Received, ba.sha256Sent);
+    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
+    await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 });
     const sa = (await readWeftStats(a.proc)).offload!;
     const sb = (await readWeftStats(b.proc)).offload!;
     for (const s of [sa, sb]) {
@@ -65,8 +48,7 @@ describe('offloads in namespaces', () => {
     requireRoot();
     const { u, a } = await weftPair(t, 'udp');
     assert.match(a.startLine, /offload tso\+gso$/);
-    const r = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
-    assert.equal(r.sha256Received, r.sha256Sent);
+    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
     const s = (await readWeftStats(a.proc)).offload!;
     assert.ok(s.superPacketsIn > 0 && s.gsoTrains > 0, JSON.stringify(s));
   });
@@ -76,10 +58,8 @@ describe('offloads in namespaces', () => {
     const c = cleanupFor(t);
     const { u, k } = setupKernelVsWeft(c);
     const w = await startWeftVsKernel({ u, k }, 'ok');
-    const toWeft = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
-    assert.equal(toWeft.sha256Received, toWeft.sha256Sent);
-    const toKernel = await tcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
-    assert.equal(toKernel.sha256Received, toKernel.sha256Sent);
+    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
+    await assertTcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
     const st = await readWeftStats(w.proc);
     const s = st.offload!;
     assert.ok(s.enabled && s.superPacketsIn > 0 && s.segmentsOut > 0, JSON.stringify(s));
@@ -92,8 +72,7 @@ describe('offloads in namespaces', () => {
     requireRoot();
     const { u, a } = await weftPair(t, 'vxlan', ['--offload', 'off']);
     assert.match(a.startLine, /offload off src-port flow 49152-65535 \(16 ports\)$/);
-    const r = await tcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1', bytes: 4 << 20 });
-    assert.equal(r.sha256Received, r.sha256Sent);
+    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1', bytes: 4 << 20 });
     const s = (await readWeftStats(a.proc)).offload!;
     assert.equal(s.enabled, false);
     assert.equal(s.superPacketsIn, 0);

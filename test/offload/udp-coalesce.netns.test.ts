@@ -17,7 +17,7 @@ import {
   readWeftStats,
   requireRoot,
   setupKernelVsWeft,
-  startWeftLink,
+  startWeftPair,
   startWeftVsKernel,
   uniqueName,
   type Cleanup,
@@ -25,21 +25,10 @@ import {
 } from '../helpers/netns';
 import { udpTransfer, type UdpTransferResult } from '../helpers/udp-transfer';
 
-const MAC_A = '0e:00:00:00:0a:01';
-const MAC_B = '0e:00:00:00:0b:02';
-
 /** weftPair: weft in u.a (10.244.0.1 on its TUN) and u.b (`bAddress` on its TUN), peered over VXLAN. */
 async function weftPair(c: Cleanup, bAddress = '10.244.1.1/32', extra: string[] = []) {
   const u = createUnderlay(c);
-  const a = await startWeftLink(u.a, [
-    '--backend', 'vxlan', '--dev', uniqueName('ua'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', MAC_A, '--peer', `10.244.1.0/24=${u.bIp},${MAC_B}`, ...extra,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--dev', uniqueName('ub'), '--local', u.bIp, '--address', bAddress,
-    '--vtep-mac', MAC_B, '--peer', `10.244.0.0/24=${u.aIp},${MAC_A}`, ...extra,
-  ]); // prettier-ignore
-  return { u, a, b };
+  return { u, ...(await startWeftPair(u, { bAddress, flags: extra, devPrefix: 'u' })) };
 }
 
 /**

@@ -16,14 +16,10 @@ import {
   readWeftStats,
   requireRoot,
   sleep,
-  startWeftLink,
-  uniqueName,
+  startWeftPair,
   waitFor,
   type Netns,
 } from '../helpers/netns';
-
-const MAC_A = '0e:00:00:00:0a:01';
-const MAC_B = '0e:00:00:00:0b:02';
 
 /**
  * pacedTransfer sends `total` random bytes from `client` to socat listening in `server` at
@@ -102,14 +98,7 @@ test('underlay MTU 1500 -> 1400 under a TCP transfer with offloads on: byte-exac
   requireRoot();
   const c = cleanupFor(t);
   const u = createUnderlay(c);
-  const a = await startWeftLink(u.a, [
-    '--backend', 'vxlan', '--dev', uniqueName('ma'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', MAC_A, '--peer', `10.244.1.0/24=${u.bIp},${MAC_B}`,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--dev', uniqueName('mb'), '--local', u.bIp, '--address', '10.244.1.1/32',
-    '--vtep-mac', MAC_B, '--peer', `10.244.0.0/24=${u.aIp},${MAC_A}`,
-  ]); // prettier-ignore
+  const { a, b } = await startWeftPair(u, { devPrefix: 'm' });
   assert.match(
     a.startLine,
     /offload tso\+gso\+gro\+coalesce(\+uso)? src-port flow 49152-65535 \(16 ports\)$/,
