@@ -18,6 +18,8 @@
  *
  * Builders write into a caller's buffer and return the next offset; parsers validate every
  * length against the buffer and throw FormatError (WEFT_ERR_FORMAT) on a malformed reply.
+ * Control path only (route programming, src/io/rtnetlink-deps.ts): parsers return objects, so
+ * this module is not exported from src/wire/index.ts with the allocation-free packet headers.
  */
 import { endianness } from 'node:os';
 import { FormatError } from '../errors';
