@@ -52,6 +52,8 @@ export interface DataplaneStats {
     batchSizes?: BatchSizeStats;
     /** Frames sent with VXLAN RCO fields, inner checksum left partial (`--vxlan-rco`). */
     rcoFrames?: number;
+    /** Times the egress loop gave up its CPU after WEFT_YIELD_BUDGET packets. */
+    yields?: number;
   };
   ingress: {
     packets: number;
@@ -66,6 +68,8 @@ export interface DataplaneStats {
     partialCsum?: { completed: number; needsCsum: number };
     /** Accepted frames that carried VXLAN RCO fields (`--vxlan-rco`). */
     rcoFrames?: number;
+    /** Times the ingress loop gave up its CPU after WEFT_YIELD_BUDGET packets. */
+    yields?: number;
   };
   /** Non-zero drop counts of both directions, by snake_case reason. */
   drops: Record<string, number>;
@@ -165,6 +169,7 @@ export function nodeStats(x: StatsInput): DataplaneStats {
       stalls: t.egress.stalls,
       batchSizes: batchSizeStats(t.egress.batchSizes),
       rcoFrames: t.egress.rcoFrames ?? 0,
+      yields: t.egress.yields ?? 0,
     },
     ingress: {
       packets: t.ingress.packets,
@@ -173,6 +178,7 @@ export function nodeStats(x: StatsInput): DataplaneStats {
       batchSizes: batchSizeStats(t.ingress.batchSizes),
       partialCsum: { completed: t.ingress.csumCompleted, needsCsum: t.ingress.csumNeedsCsum },
       rcoFrames: t.ingress.rcoFrames ?? 0,
+      yields: t.ingress.yields ?? 0,
     },
     drops,
     egressDrops: nonZero(t.egressDrops, DROP_REASON_NAMES),

@@ -126,6 +126,8 @@ export interface QueueSnapshot {
     batchSizes: BatchHistogram;
     /** Frames sent with VXLAN RCO fields. */
     rcoFrames?: number;
+    /** Times the loop gave up its CPU after a packet budget (yield-budget.ts). */
+    yields?: number;
   };
   ingress: {
     packets: number;
@@ -137,6 +139,8 @@ export interface QueueSnapshot {
     csumNeedsCsum: number;
     /** Accepted frames that carried VXLAN RCO fields. */
     rcoFrames?: number;
+    /** Times the loop gave up its CPU after a packet budget (yield-budget.ts). */
+    yields?: number;
   };
   egressDrops: DropCounters;
   ingressDrops: DropCounters;
@@ -317,6 +321,7 @@ export class DataplaneQueue {
         stalls: this.egressLoop.stalls,
         batchSizes: this.egressLoop.batchSizes.slice(),
         rcoFrames: e.rcoFrames,
+        yields: this.egressLoop.cpuYield.yields,
       },
       ingress: {
         packets: i.packets,
@@ -326,6 +331,7 @@ export class DataplaneQueue {
         csumCompleted: this.plainIngress?.partialCsumCompleted ?? 0,
         csumNeedsCsum: oi?.partialCsumCount ?? 0,
         rcoFrames: i.rcoFrames,
+        yields: this.ingressLoop.cpuYield.yields,
       },
       egressDrops: this.counters.egressDrops.slice(),
       ingressDrops: this.counters.ingressDrops.slice(),
@@ -408,6 +414,8 @@ export function sumSnapshots(parts: readonly QueueSnapshot[]): QueueSnapshot {
       out.egress[k] += p.egress[k];
     out.egress.rcoFrames = (out.egress.rcoFrames ?? 0) + (p.egress.rcoFrames ?? 0);
     out.ingress.rcoFrames = (out.ingress.rcoFrames ?? 0) + (p.ingress.rcoFrames ?? 0);
+    out.egress.yields = (out.egress.yields ?? 0) + (p.egress.yields ?? 0);
+    out.ingress.yields = (out.ingress.yields ?? 0) + (p.ingress.yields ?? 0);
     for (const k of ['packets', 'bytes', 'batches', 'csumCompleted', 'csumNeedsCsum'] as const)
       out.ingress[k] += p.ingress[k] ?? 0;
     sumInto(out.egress.batchSizes, p.egress.batchSizes);

@@ -94,6 +94,7 @@ export const METRIC_NAMES = [
   'weft_partial_checksums_total',
   'weft_egress_stalls_total',
   'weft_egress_regrouped_batches_total',
+  'weft_cpu_yields_total',
   'weft_underlay_mtu',
   'weft_path_mtu',
   'weft_mtu_segments_total',
@@ -352,6 +353,18 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     collect() {
       this.reset();
       this.inc(stats()?.offload?.regrouped ?? 0);
+    },
+  });
+  new Counter({
+    name: 'weft_cpu_yields_total',
+    help: 'Times a forwarding loop gave up its CPU (sched_yield) after WEFT_YIELD_BUDGET packets, so that the applications reading what it delivered can run between its bursts.',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      this.reset();
+      const s = stats();
+      set(this, { direction: 'egress' }, s?.egress.yields ?? 0);
+      set(this, { direction: 'ingress' }, s?.ingress.yields ?? 0);
     },
   });
   new Gauge({

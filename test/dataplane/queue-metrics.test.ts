@@ -1,5 +1,6 @@
 /**
- * `weft_egress_regrouped_batches_total` from a real DataplaneQueue to the scrape: the queue runs
+ * Counters of a real DataplaneQueue to the scrape (`weft_egress_regrouped_batches_total`,
+ * `weft_cpu_yields_total`): the queue runs
  * its offload egress on an in-memory TUN (virtio-net header reads, like the kernel's) and a real
  * UDP socket on loopback (no root needed), its snapshot goes through nodeStats like `weft run`'s,
  * and the registry reads it when scraped. A batch with two peers interleaved packet by packet is
@@ -17,6 +18,7 @@ import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
 import { ChannelTun, FakeVnetTun, ipv4, udp } from '../../src/testing';
+import { YieldBudget } from '../../src/dataplane/yield-budget';
 
 /** dgram is a 92-byte inner UDP packet from a local pod to `dst`. */
 function dgram(dst: string, seq: number): Buffer {
@@ -27,7 +29,8 @@ function dgram(dst: string, seq: number): Buffer {
 
 const REGROUPED = /^weft_egress_regrouped_batches_total (\d+)$/m;
 
-test('metrics: weft_egress_regrouped_batches_total counts the batches the offload egress regrouped', async (t) => {
+/** queueWithRegistry is an offload DataplaneQueue on an in-memory TUN, scraped through nodeStats. */
+function queueWithRegistry(t: { after(fn: () => void): void }) {
   const sock = BatchUdpSocket.bindSync({ address: '127.0.0.1', port: 0 });
   t.after(() => sock.close());
   const peer = (subnet: string, ip: string) => ({
@@ -84,6 +87,12 @@ test('metrics: weft_egress_regrouped_batches_total counts the batches the offloa
     },
     { defaults: false },
   );
+  return { queue, tun, reg };
+}
+
+test('metrics: weft_egress_regrouped_batches_total counts the batches the offload egress regrouped', async (t) => {
+  const { queue, tun, reg } = queueWithRegistry(t);
+  assert.ok(queue.offEgress);
   const scrape = async (): Promise<number> => {
     const m = REGROUPED.exec(await reg.metrics());
     assert.ok(m, 'weft_egress_regrouped_batches_total is exported');
@@ -105,4 +114,29 @@ test('metrics: weft_egress_regrouped_batches_total counts the batches the offloa
   assert.equal(queue.egress.packets, 40);
   assert.equal(await scrape(), 1);
   assert.deepEqual(newDropCounters(), queue.counters.egressDrops, 'no egress drops');
+});
+
+test('metrics: weft_cpu_yields_total counts the egress loop giving up its CPU after its packet budget', async (t) => {
+  const { queue, tun, reg } = queueWithRegistry(t);
+  assert.ok(queue.offEgress);
+  let yielded = 0;
+  queue.offEgress.cpuYield = new YieldBudget(() => yielded++, 8);
+  const scrape = async (direction: string): Promise<number> => {
+    const m = new RegExp(`^weft_cpu_yields_total\\{direction="${direction}"\\} (\\d+)$`, 'm').exec(
+      await reg.metrics(),
+    );
+    assert.ok(m, `weft_cpu_yields_total{direction="${direction}"} is exported`);
+    return Number(m[1]);
+  };
+  assert.match(await reg.metrics(), /^# TYPE weft_cpu_yields_total counter$/m);
+  assert.equal(await scrape('egress'), 0);
+  // Two read batches of 6 packets: the budget of 8 runs out once, in the second.
+  for (const base of [0, 6]) {
+    for (let k = 0; k < 6; k++) tun.queue.push(dgram('10.244.1.7', base + k));
+    queue.offEgress.drain();
+  }
+  assert.equal(queue.egress.packets, 12, 'every packet forwarded');
+  assert.equal(yielded, 1, 'the loop yielded once');
+  assert.equal(await scrape('egress'), 1);
+  assert.equal(await scrape('ingress'), 0, 'nothing received, no ingress yield');
 });
