@@ -28,14 +28,14 @@
  *   1. `begin(buf)`: the batch's buffer.
  *   2. `add(off, len)` per inner IP packet, in arrival order: either it starts an output (its
  *      virtio header goes into the 10 bytes in front of it, which the caller guarantees are its
- *      own: the decapsulated VXLAN/Ethernet header) or it is planned (its TCP segment summed, sum-only) as the
- *      next segment of an open output. Decisions read only headers.
+ *      own: the decapsulated VXLAN/Ethernet header) or it is planned (its TCP segment summed,
+ *      sum-only) as the next segment of an open output. Decisions read only headers.
  *   3. `finish(offsets, lengths, trains)`: ONE native csumCopy sums every planned TCP segment
- *      (header + payload) in place; merged outputs are validated and their first packet's headers fixed; the
- *      descriptor table is rewritten to the outputs, in order: a plain output is one descriptor
- *      (virtio header + packet), a super-packet a train of them (virtio header + first packet,
- *      then the payload slices; `trains` holds its length on the first). `outSegs` / `outBytes`
- *      say how many input packets (and their bytes) each output carries.
+ *      (header + payload) in place; merged outputs are validated and their first packet's
+ *      headers fixed; the descriptor table is rewritten to the outputs, in order: a plain output
+ *      is one descriptor (virtio header + packet), a super-packet a train of them (virtio header
+ *      + first packet, then the payload slices; `trains` holds its length on the first).
+ *      `outSegs` / `outBytes` say how many input packets (and their bytes) each output carries.
  * No allocation per packet; all state is in typed arrays sized at construction.
  *
  * Per merged segment the work is kept to what differs between segments: multi-byte header
