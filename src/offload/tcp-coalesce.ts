@@ -28,15 +28,23 @@
  *   1. `begin(buf)`: the batch's buffer.
  *   2. `add(off, len)` per inner IP packet, in arrival order: either it starts an output (its
  *      virtio header goes into the 10 bytes in front of it, which the caller guarantees are its
- *      own: the decapsulated VXLAN/Ethernet header) or its payload is planned, sum-only, as the
- *      next segment of an open output. Decisions read only headers.
- *   3. `finish(offsets, lengths, trains)`: ONE native csumCopy sums every planned payload in
- *      place; merged outputs are validated and their first packet's headers fixed; the
- *      descriptor table is rewritten to the outputs, in order: a plain output is one descriptor
- *      (virtio header + packet), a super-packet a train of them (virtio header + first packet,
- *      then the payload slices; `trains` holds its length on the first). `outSegs` / `outBytes`
- *      say how many input packets (and their bytes) each output carries.
+ *      own: the decapsulated VXLAN/Ethernet header) or it is planned (its TCP segment summed,
+ *      sum-only) as the next segment of an open output. Decisions read only headers.
+ *   3. `finish(offsets, lengths, trains)`: ONE native csumCopy sums every planned TCP segment
+ *      (header + payload) in place; merged outputs are validated and their first packet's
+ *      headers fixed; the descriptor table is rewritten to the outputs, in order: a plain output
+ *      is one descriptor (virtio header + packet), a super-packet a train of them (virtio header
+ *      + first packet, then the payload slices; `trains` holds its length on the first).
+ *      `outSegs` / `outBytes` say how many input packets (and their bytes) each output carries.
  * No allocation per packet; all state is in typed arrays sized at construction.
+ *
+ * Per merged segment the work is kept to what differs between segments: multi-byte header
+ * ranges that must be equal (ports, addresses, ACK, options) are compared as 32-bit words
+ * through a DataView over the batch's buffer (made once per buffer); the addresses' share of the
+ * pseudo-header sum is taken once per super-packet (`addrSum`; sameFlow has shown they are
+ * equal); and the TCP header is summed with the payload in the native pass, so the check of a
+ * segment is its pseudo-header sum plus one planned range. A segment with a partial checksum has
+ * nothing to validate and plans no sum.
  */
 import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
 import {
@@ -59,7 +67,6 @@ import {
 import {
   IPV6_HEADER_SIZE,
   IPV6_OFF_HOP_LIMIT,
-  IPV6_OFF_PAYLOAD_LENGTH,
   IPV6_OFF_SRC,
   IPV6_VERSION,
   ipv6NextHeader,
@@ -79,7 +86,6 @@ import {
   TCP_ACK,
   TCP_MIN_HEADER_SIZE,
   TCP_OFF_ACK,
-  TCP_OFF_DATA_OFFSET,
   TCP_OFF_SEQ,
   TCP_PSH,
 } from '../wire/tcp';
@@ -149,13 +155,14 @@ export class TcpCoalescer {
   private readonly split: Uint8Array; // 1 when a segment failed validation: written one by one
   private readonly partialSegs: Uint16Array; // merged segments whose checksum was partial
   private readonly inBytes: Float64Array; // bytes of the inputs in this output
+  private readonly addrSum: Uint32Array; // pseudo-header sum of the addresses (set once merging starts)
   // Per input packet (index = arrival order in this batch).
   private readonly inOff: Uint32Array;
   private readonly inLen: Uint32Array;
   private readonly inNext: Int32Array; // next input of the same output (-1 = last)
   private readonly inBad: Uint8Array;
   private inputs = 0;
-  // Per checked segment: its output, its payload's sum plan, and the sum of everything else.
+  // Per checked segment: its output, the sum plan of its TCP segment, and its pseudo-header sum.
   private readonly checkOut: Uint32Array;
   private readonly checkPre: Float64Array;
   private readonly checkPlan: Uint32Array;
@@ -164,6 +171,8 @@ export class TcpCoalescer {
 
   private readonly copier: CsumCopier;
   private buf: Uint8Array = new Uint8Array(0);
+  /** view reads 32-bit header words of `buf` (any alignment); equality only, so little-endian. */
+  private view: DataView = new DataView(new ArrayBuffer(0));
   private n = 0;
 
   /**
@@ -189,6 +198,7 @@ export class TcpCoalescer {
     this.split = new Uint8Array(maxPackets);
     this.partialSegs = new Uint16Array(maxPackets);
     this.inBytes = new Float64Array(maxPackets);
+    this.addrSum = new Uint32Array(maxPackets);
     this.inOff = new Uint32Array(maxPackets);
     this.inLen = new Uint32Array(maxPackets);
     this.inNext = new Int32Array(maxPackets);
@@ -204,7 +214,10 @@ export class TcpCoalescer {
 
   /** begin starts a batch over `buf`. */
   begin(buf: Uint8Array): void {
-    this.buf = buf;
+    if (buf !== this.buf) {
+      this.buf = buf;
+      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
     this.n = 0;
     this.inputs = 0;
     this.checks = 0;
@@ -246,7 +259,7 @@ export class TcpCoalescer {
           payload <= this.gsoSize[j]! &&
           this.outLen[j]! + payload <= MAX_IP_PACKET &&
           this.sameHeaders(j, off, l4, hl) &&
-          this.append(j, i, off, len, hl, payload, flags)
+          this.append(j, i, off, len, payload, flags)
         ) {
           this.inNext[this.lastIn[j]!] = i;
           this.lastIn[j] = i;
@@ -288,7 +301,7 @@ export class TcpCoalescer {
   }
 
   /**
-   * finish sums the planned payloads (one native call), completes every output and writes the
+   * finish sums the planned TCP segments (one native call), completes every output and writes the
    * descriptor table, in output order: a plain output is one descriptor (virtio header + packet,
    * trains[k] = 0), a super-packet is trains[k] descriptors (virtio header + first packet, then
    * each later segment's payload; the later ones have trains = 0), one TUN writev. A segment
@@ -299,7 +312,7 @@ export class TcpCoalescer {
     const buf = this.buf;
     this.copier.run(buf, buf);
     const sums = this.copier.sums;
-    // Validate merged segments: pre (pseudo + header sums) + payload sum must fold to 0xffff.
+    // Validate merged segments: pseudo-header sum + TCP segment sum must fold to 0xffff.
     for (let c = 0; c < this.checks; c++) {
       const s = sums[this.checkPlan[c]!]!;
       if (checksumFold(this.checkPre[c]! + s) !== 0xffff) {
@@ -420,19 +433,22 @@ export class TcpCoalescer {
   /** sameFlow compares addresses and ports of output j's first packet with the packet at `off`. */
   private sameFlow(j: number, off: number, l4: number): boolean {
     const buf = this.buf;
+    const v = this.view;
     const s = this.srcOff[j]!;
+    // l4 is then 20 or 40, and every word read below lies inside both packets.
     if (this.l4Off[j] !== l4 || ipVersion(buf, s) !== ipVersion(buf, off)) return false;
-    // Ports (the TCP header up to "Sequence Number") and addresses (from "Source Address" to the
-    // end of the IP header: IPv4 without options, IPv6 fixed header).
-    for (let i = 0; i < TCP_OFF_SEQ; i++) if (buf[s + l4 + i] !== buf[off + l4 + i]) return false;
+    // Ports (the TCP header up to "Sequence Number", one word) and addresses (from "Source
+    // Address" to the end of the IP header: IPv4 without options, IPv6 fixed header; whole words).
+    if (v.getInt32(s + l4, true) !== v.getInt32(off + l4, true)) return false;
     const a0 = l4 === IPV4_MIN_HEADER_SIZE ? IPV4_OFF_SRC : IPV6_OFF_SRC;
-    for (let i = a0; i < l4; i++) if (buf[s + i] !== buf[off + i]) return false;
+    for (let i = a0; i < l4; i += 4) if (v.getInt32(s + i, true) !== v.getInt32(off + i, true)) return false;
     return true;
   }
 
   /** sameHeaders checks ToS/TTL/DF (v4) or class/flow/hop limit (v6), ACK number and TCP options. */
   private sameHeaders(j: number, off: number, l4: number, hl: number): boolean {
     const buf = this.buf;
+    const v = this.view;
     const s = this.srcOff[j]!;
     if (l4 === IPV4_MIN_HEADER_SIZE) {
       if (
@@ -442,66 +458,54 @@ export class TcpCoalescer {
       )
         return false;
     } else {
-      // Version, traffic class and flow label: the words before "Payload Length".
-      for (let i = 0; i < IPV6_OFF_PAYLOAD_LENGTH; i++) if (buf[s + i] !== buf[off + i]) return false;
+      // Version, traffic class and flow label: the word before "Payload Length".
+      if (v.getInt32(s, true) !== v.getInt32(off, true)) return false;
       if (buf[s + IPV6_OFF_HOP_LIMIT] !== buf[off + IPV6_OFF_HOP_LIMIT]) return false;
     }
-    for (let i = TCP_OFF_ACK; i < TCP_OFF_DATA_OFFSET; i++)
-      if (buf[s + l4 + i] !== buf[off + l4 + i]) return false;
-    for (let i = l4 + TCP_MIN_HEADER_SIZE; i < hl; i++) if (buf[s + i] !== buf[off + i]) return false;
+    // "Acknowledgment Number" (one word), then the options: whole words (data offset x 4).
+    if (v.getInt32(s + l4 + TCP_OFF_ACK, true) !== v.getInt32(off + l4 + TCP_OFF_ACK, true)) return false;
+    for (let i = l4 + TCP_MIN_HEADER_SIZE; i < hl; i += 4)
+      if (v.getInt32(s + i, true) !== v.getInt32(off + i, true)) return false;
     return true;
   }
 
-  /** append plans input i's payload, sum-only, as output j's next segment. */
-  private append(
-    j: number,
-    i: number,
-    off: number,
-    len: number,
-    hl: number,
-    payload: number,
-    flags: number,
-  ): boolean {
+  /** append plans input i (its TCP segment summed, sum-only) as output j's next segment. */
+  private append(j: number, i: number, off: number, len: number, payload: number, flags: number): boolean {
     const cp = this.copier;
-    const l4 = this.l4Off[j]!;
     if (this.segs[j] === 1) {
       if (cp.count + 2 > cp.capacity) return false;
-      const s = this.srcOff[j]!;
-      this.planFirst(j, cp.add(s + l4, SUM_ONLY, this.outLen[j]! - l4));
+      this.planFirst(j);
     } else if (cp.count + 1 > cp.capacity) {
       return false;
     }
-    return this.planNext(j, i, off, len, hl, payload, flags, cp.add(off + hl, SUM_ONLY, payload));
+    return this.planNext(j, i, off, len, payload, flags);
   }
 
   /**
-   * planFirst notes the check of output j's first segment once a merge makes j a super-packet
-   * (`p` is the plan of its payload): none when its checksum is partial.
+   * planFirst notes the check of output j's first segment once a merge makes j a super-packet:
+   * its whole TCP segment summed in the native pass, none when its checksum is partial. It also
+   * takes the addresses' pseudo-header sum every later segment of j shares.
    */
-  private planFirst(j: number, p: number): void {
+  private planFirst(j: number): void {
     const s = this.srcOff[j]!;
     const l4 = this.l4Off[j]!;
-    const ps = this.pseudo(s, l4, this.outLen[j]! - l4);
+    const a = this.pseudo(s, l4, 0) - IP_PROTO_TCP;
+    this.addrSum[j] = a;
+    const l4Len = this.outLen[j]! - l4;
+    const ps = a + IP_PROTO_TCP + l4Len;
     if (this.isPartial(s + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
-    else this.check(j, p, ps, this.firstIn[j]!);
+    else this.check(j, this.copier.add(s + l4, SUM_ONLY, l4Len), ps, this.firstIn[j]!);
   }
 
-  /** planNext records input i (payload planned as `p`) as output j's next segment. */
-  private planNext(
-    j: number,
-    i: number,
-    off: number,
-    len: number,
-    hl: number,
-    payload: number,
-    flags: number,
-    p: number,
-  ): boolean {
+  /** planNext records input i as output j's next segment (its TCP segment's sum planned, unless partial). */
+  private planNext(j: number, i: number, off: number, len: number, payload: number, flags: number): boolean {
     const l4 = this.l4Off[j]!;
-    // Segment checksum = pseudo + TCP header (read in place; it is not moved) + payload.
-    const ps = this.pseudo(off, l4, len - l4);
+    // Segment checksum = pseudo (same addresses as j's first packet) + TCP header + payload; the
+    // header (a whole number of 32-bit words) is summed with the payload, in place.
+    const l4Len = len - l4;
+    const ps = this.addrSum[j]! + IP_PROTO_TCP + l4Len;
     if (this.isPartial(off + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
-    else this.check(j, p, checksumAdd(this.buf, off + l4, hl - l4, ps), i);
+    else this.check(j, this.copier.add(off + l4, SUM_ONLY, l4Len), ps, i);
     this.outLen[j] = this.outLen[j]! + payload;
     this.segs[j] = this.segs[j]! + 1;
     this.nextSeq[j] = (this.nextSeq[j]! + payload) | 0;

@@ -1,0 +1,197 @@
+/**
+ * coalesce-micro: nanoseconds per segment of the TCP coalescer (src/offload/tcp-coalesce.ts) on
+ * batches shaped like what `recvmmsg` with UDP_GRO hands the receiving weft after VXLAN decap:
+ * GRO trains of one flow's MSS-sized segments, each behind its 22 bytes of VXLAN + inner
+ * Ethernet, contiguous in the train's slot; the last segment of a train carries PSH.
+ *
+ * Cases: IPv4 1448-byte segments (MTU 1500 inner), IPv4 1398 (the MTU 1450 a VXLAN overlay in a
+ * 1500 underlay gets), IPv4 1448 with partial checksums (a kernel peer over veth leaves only the
+ * pseudo-header sum) and IPv6 1428. Each call is one batch: begin, add per packet, finish (the
+ * native sum-only pass included). `sum pass only` times that native pass alone on the same ranges,
+ * so the JavaScript's share is the difference. Per case: --rounds rounds of --time ms, median.
+ *
+ * Run: `npm run build && node dist/bench/coalesce-micro.js [--rounds 9] [--time 300] [--json PATH]`.
+ */
+import fs from 'node:fs';
+
+import { CsumCopier, SUM_ONLY } from '../src/offload/csum-copy';
+import { TcpCoalescer } from '../src/offload/tcp-coalesce';
+import { checksumAdd, checksumFinish, checksumFold } from '../src/wire/checksum';
+import { pseudoSumIpv4, pseudoSumIpv6 } from '../src/wire/tcp';
+
+/** VXLAN (8) + inner Ethernet (14) in front of each inner packet. */
+const PREFIX = 22;
+const TCP_HDR = 32; // with the timestamps option, as Linux sends
+const TRAIN_SEGS = 42; // a UDP GRO train stops below 64 KiB of datagrams
+const TRAINS = 4;
+
+interface Shape {
+  readonly name: string;
+  readonly v6: boolean;
+  readonly mss: number;
+  readonly partial: boolean;
+}
+
+const SHAPES: Shape[] = [
+  { name: 'IPv4 1448 B, complete checksums', v6: false, mss: 1448, partial: false },
+  { name: 'IPv4 1398 B, complete checksums', v6: false, mss: 1398, partial: false },
+  { name: 'IPv4 1448 B, partial checksums (kernel peer)', v6: false, mss: 1448, partial: true },
+  { name: 'IPv6 1428 B, complete checksums', v6: true, mss: 1428, partial: false },
+];
+
+/** Batch is one receive's worth of packets and a pristine copy of its bytes. */
+interface Batch {
+  readonly buf: Buffer;
+  readonly pristine: Buffer;
+  readonly offs: Uint32Array;
+  readonly lens: Uint32Array;
+  readonly hdr: number;
+}
+
+function build(s: Shape): Batch {
+  const ipHdr = s.v6 ? 40 : 20;
+  const hdr = ipHdr + TCP_HDR;
+  const len = hdr + s.mss;
+  const n = TRAINS * TRAIN_SEGS;
+  const buf = Buffer.alloc(n * (PREFIX + len) + 64);
+  const offs = new Uint32Array(n);
+  const lens = new Uint32Array(n);
+  let seq = 0x7fff_f000; // crosses 2^31 within the batch
+  let rnd = 12345;
+  for (let i = 0; i < n; i++) {
+    const off = i * (PREFIX + len) + PREFIX;
+    offs[i] = off;
+    lens[i] = len;
+    if (s.v6) {
+      buf.writeUInt32BE(0x6000_0000, off);
+      buf.writeUInt16BE(len - 40, off + 4);
+      buf[off + 6] = 6;
+      buf[off + 7] = 64;
+      buf.writeUInt32BE(0xfd00_0000, off + 8);
+      buf[off + 23] = 2;
+      buf.writeUInt32BE(0xfd00_0000, off + 24);
+      buf[off + 39] = 3;
+    } else {
+      buf[off] = 0x45;
+      buf.writeUInt16BE(len, off + 2);
+      buf.writeUInt16BE(i & 0xffff, off + 4);
+      buf.writeUInt16BE(0x4000, off + 6);
+      buf[off + 8] = 64;
+      buf[off + 9] = 6;
+      buf.writeUInt32BE(0x0af4_0102, off + 12);
+      buf.writeUInt32BE(0x0af4_0203, off + 16);
+      buf.writeUInt16BE(checksumFinish(checksumAdd(buf, off, 20, 0)), off + 10);
+    }
+    const th = off + ipHdr;
+    buf.writeUInt16BE(40000, th);
+    buf.writeUInt16BE(5201, th + 2);
+    buf.writeUInt32BE(seq >>> 0, th + 4);
+    buf.writeUInt32BE(0x1234_5678, th + 8);
+    buf[th + 12] = (TCP_HDR / 4) << 4;
+    buf[th + 13] = i % TRAIN_SEGS === TRAIN_SEGS - 1 ? 0x18 : 0x10;
+    buf.writeUInt16BE(502, th + 14);
+    buf.writeUInt32BE(0x0101_080a, th + 20); // NOP NOP TS
+    buf.writeUInt32BE(0x00a0_b0c0, th + 24);
+    buf.writeUInt32BE(0x00d0_e0f0, th + 28);
+    for (let k = th + TCP_HDR; k < off + len; k++) {
+      rnd = (Math.imul(rnd, 1103515245) + 12345) | 0;
+      buf[k] = rnd >>> 24;
+    }
+    const ps = s.v6 ? pseudoSumIpv6(buf, off, 6, len - ipHdr) : pseudoSumIpv4(buf, off, 6, len - ipHdr);
+    buf.writeUInt16BE(
+      s.partial ? checksumFold(ps) : checksumFinish(checksumAdd(buf, th, len - ipHdr, ps)),
+      th + 16,
+    );
+    seq = (seq + s.mss) | 0;
+  }
+  return { buf, pristine: Buffer.from(buf), offs, lens, hdr };
+}
+
+/** timeRounds runs `call` for `ms` per round, `rounds` times; returns ns per call per round. */
+function timeRounds(call: () => void, rounds: number, ms: number): number[] {
+  for (let i = 0; i < 200; i++) call(); // warm-up: tiers up before timing
+  const out: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    let calls = 0;
+    const t0 = process.hrtime.bigint();
+    const limit = BigInt(ms) * 1_000_000n;
+    let t = t0;
+    while (t - t0 < limit) {
+      for (let i = 0; i < 50; i++) call();
+      calls += 50;
+      t = process.hrtime.bigint();
+    }
+    out.push(Number(t - t0) / calls);
+  }
+  return out;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+};
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? dflt : Number(process.argv[i + 1]);
+}
+
+function main(): void {
+  const rounds = arg('--rounds', 9);
+  const ms = arg('--time', 300);
+  const ji = process.argv.indexOf('--json');
+  const results: Array<Record<string, unknown>> = [];
+  for (const s of SHAPES) {
+    const b = build(s);
+    const n = b.offs.length;
+    const c = new TcpCoalescer(2048, 65535);
+    const offs = new Uint32Array(2048);
+    const lens = new Uint32Array(2048);
+    const trains = new Uint16Array(2048);
+    let outputs = 0;
+    const heads = new Uint32Array(n);
+    let nHeads = 0;
+    const batch = (): void => {
+      // finish rewrote the first packet of each super-packet: put those headers back.
+      for (let h = 0; h < nHeads; h++) b.pristine.copy(b.buf, heads[h]!, heads[h]!, heads[h]! + b.hdr);
+      c.begin(b.buf);
+      for (let i = 0; i < n; i++) c.add(b.offs[i]!, b.lens[i]!);
+      const w = c.finish(offs, lens, trains);
+      nHeads = 0;
+      for (let k = 0; k < w; k++) if (trains[k]! >= 2) heads[nHeads++] = offs[k]! + 10;
+      outputs = c.outputs;
+    };
+    batch();
+    if (outputs !== TRAINS || c.dropped !== 0)
+      throw new Error(`${s.name}: ${outputs} outputs, ${c.dropped} dropped`);
+    const full = timeRounds(batch, rounds, ms).map((x) => x / n);
+    if (outputs !== TRAINS) throw new Error(`${s.name}: ${outputs} outputs after timing`);
+    const cp = new CsumCopier(2 * n);
+    const sumOnly = (): void => {
+      for (let i = 0; i < n; i++) cp.add(b.offs[i]! + b.hdr - 12, SUM_ONLY, b.lens[i]! - b.hdr + 12);
+      cp.run(b.buf, b.buf);
+    };
+    const sums = timeRounds(sumOnly, rounds, ms).map((x) => x / n);
+    const r = {
+      case: s.name,
+      segments: n,
+      nsPerSegment: median(full),
+      sumPassNsPerSegment: median(sums),
+      jsNsPerSegment: median(full) - median(sums),
+      rounds: full,
+    };
+    results.push(r);
+    console.log(
+      `${s.name.padEnd(46)} ${r.nsPerSegment.toFixed(1).padStart(7)} ns/segment ` +
+        `(sum pass ${r.sumPassNsPerSegment.toFixed(1)}, the rest ${r.jsNsPerSegment.toFixed(1)}; ` +
+        `rounds ${Math.min(...full).toFixed(1)}-${Math.max(...full).toFixed(1)})`,
+    );
+  }
+  if (ji >= 0)
+    fs.writeFileSync(
+      process.argv[ji + 1]!,
+      JSON.stringify({ date: new Date().toISOString(), results }, null, 2),
+    );
+}
+
+main();
