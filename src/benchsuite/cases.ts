@@ -16,13 +16,16 @@
  *               io_uring batches (src/io/tun-io.ts), what the ring buys
  *   weft-noyield weft-batch with WEFT_YIELD_BUDGET=0: the forwarding loops never yield the CPU
  *               between bursts (src/dataplane/yield-budget.ts), what yielding buys
+ *   weft-run    two `weft run` daemons (the node users deploy: embedded lease store, forwarding
+ *               threads on SCHED_RR, route sync) with the demo's network config (weft-run-case.ts)
+ *   weft-run-other weft-run with WEFT_FORWARDING_SCHED=other: what the real-time policy buys
  *   weft-dgram  `weft link --backend vxlan --io dgram` (Node dgram, one packet per call)
  *   weft-udp    `weft link --backend udp --io batch` (flannel-UDP wire format)
  *   socat       socat TUN <-> UDP (anchors.md B), the per-packet userspace reference
  *   veth        no overlay: the underlay itself, the ceiling
  *
- * The overlay source is 10.244.0.1 (10.246.0.1 for socat, 192.0.2.1 for veth) and the target
- * 10.244.1.1 (10.246.0.2, 192.0.2.2); iperf3's server binds the target (anchors.md: a wildcard
+ * The overlay source is 10.244.0.1 (10.246.0.1 for socat, 192.0.2.1 for veth, the leased
+ * subnets' .1 for weft-run) and the target 10.244.1.1 (10.246.0.2, 192.0.2.2, the other lease's .1); iperf3's server binds the target (anchors.md: a wildcard
  * bind breaks the UDP test over flannel.1).
  */
 import { Harness } from './harness';
@@ -31,6 +34,7 @@ import { addVethPair, startSocatTun } from '../testing/netns';
 import type { Proc } from '../testing/proc';
 import { sh, sleep, uniqueName, waitFor } from '../testing/shell';
 import { startWeftLink } from '../testing/weft-link';
+import { startRunPair } from './weft-run-case';
 
 /** CASE_NAMES lists every case in display order. */
 export const CASE_NAMES = [
@@ -44,6 +48,8 @@ export const CASE_NAMES = [
   'weft-uring',
   'weft-readv',
   'weft-noyield',
+  'weft-run',
+  'weft-run-other',
   'weft-dgram',
   'weft-udp',
   'socat',
@@ -73,6 +79,8 @@ export const CASE_LABELS: Record<CaseName, string> = {
   'weft-uring': 'weft VXLAN (batch, io_uring TUN)',
   'weft-readv': 'weft VXLAN (batch, TUN read/write loop)',
   'weft-noyield': 'weft VXLAN (batch, no CPU yield)',
+  'weft-run': 'weft run VXLAN (daemon)',
+  'weft-run-other': 'weft run VXLAN (daemon, SCHED_OTHER)',
   'weft-dgram': 'weft VXLAN (dgram)',
   'weft-udp': 'weft flannel-UDP',
   socat: 'socat TUN/UDP',
@@ -91,7 +99,7 @@ export interface Topology {
   dst: string;
   /** Userspace tunnel processes whose CPU time and RSS are measured (weft, socat). */
   tunnels: Proc[];
-  /** weft only: the flags each `weft link` got, for the record. */
+  /** weft only: the flags each `weft link` (or the first `weft run`) got, for the record. */
   weftArgs: string[];
 }
 
@@ -149,6 +157,13 @@ export async function buildCase(h: Harness, name: CaseName, mtu: number): Promis
     ] as const) {
       t.tunnels.push(await startSocatTun(ns, { dev, address, local, remote, port: 8285, mtu: mtu - 28 }));
     }
+  } else if (name === 'weft-run' || name === 'weft-run-other') {
+    const env = name === 'weft-run-other' ? ['WEFT_FORWARDING_SCHED=other'] : [];
+    const pair = await startRunPair(h.tempDir(), a, vA, b, vB, env);
+    t.src = pair.nodes[0].podIp;
+    t.dst = pair.nodes[1].podIp;
+    t.weftArgs = pair.args;
+    t.tunnels.push(...pair.nodes.map((n) => n.proc));
   } else {
     const backend = name === 'weft-udp' ? 'udp' : 'vxlan';
     const args = ['--backend', backend, '--io', name === 'weft-dgram' ? 'dgram' : 'batch'];

@@ -5,7 +5,9 @@
  *
  * Namespaces are named `wb` + pid + counter, so a bench never collides with tests or another bench.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Cleanup, killAllNow } from '../testing/cleanup';
 import { Netns } from '../testing/netns';
 import { sh } from '../testing/shell';
@@ -27,6 +29,13 @@ export class Harness {
   /** netns creates a namespace with lo up (IPv6 at the default, on); its processes and itself go in `cleanup`. */
   netns(): Netns {
     return Netns.create(this.undo, 'wb');
+  }
+
+  /** tempDir creates a directory (lease store, node state) that `cleanup` removes after the processes stop. */
+  tempDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
+    this.undo.add(`rm -r ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
   }
 
   /** cleanup stops every process (SIGTERM, then SIGKILL) and deletes every namespace. */

@@ -52,7 +52,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         const t = await buildCase(h, c, mtu);
         tops.push(t);
         samples.set(key(mtu, c), { tcp1: [], tcp4: [], udp64: [] });
-        if (c.startsWith('weft') && t.tunnels[0]) {
+        if (c.startsWith('weft-run'))
+          notes.push(`MTU ${mtu} ${c}: ${t.src} -> ${t.dst}, weft run ${t.weftArgs.join(' ')}`);
+        else if (c.startsWith('weft') && t.tunnels[0]) {
           for (const re of [/^weft link: dev .*$/m, /^weft link: tun-io .*$/m]) {
             const line = re.exec(t.tunnels[0].log);
             if (line) notes.push(`MTU ${mtu} ${c}: ${line[0]}`);

@@ -4,7 +4,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkTools, parseArgs } from '../../src/cli/commands/bench';
+import { checkTools, parseArgs, usage } from '../../src/cli/commands/bench';
+import { CASE_LABELS, CASE_NAMES, DEFAULT_CASES } from '../../src/benchsuite/cases';
 import { formatTable, type BenchReport, type Row } from '../../src/benchsuite/report';
 import { renderSvg } from '../../src/benchsuite/chart';
 import { FlagValueError, ToolMissingError, UsageError } from '../../src/errors';
@@ -42,6 +43,20 @@ describe('weft bench (unit)', () => {
     assert.throws(() => parseArgs(['--duration']), UsageError);
     assert.deepEqual(parseArgs(['--metrics', 'tcp1']).metrics, ['tcp1']);
     assert.throws(() => parseArgs(['--metrics', 'sctp']), FlagValueError);
+  });
+
+  test('weft-run and weft-run-other are cases with labels and help lines, not in the default list', () => {
+    for (const c of ['weft-run', 'weft-run-other'] as const) {
+      assert.ok((CASE_NAMES as readonly string[]).includes(c), c);
+      assert.ok(!DEFAULT_CASES.includes(c), `${c} is opt-in`);
+      assert.match(CASE_LABELS[c], /weft run/);
+      assert.match(usage, new RegExp(`\\n  ${c} +\\S`), `help describes ${c}`);
+    }
+    assert.deepEqual(parseArgs(['--cases', 'kernel,weft-run,weft-run-other']).cases, [
+      'kernel',
+      'weft-run',
+      'weft-run-other',
+    ]);
   });
 
   test('a missing tool is a ToolMissingError naming the apt-get command', () => {

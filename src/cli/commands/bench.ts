@@ -35,6 +35,9 @@ irq + softirq from /proc/stat, and their sum, the path) and the tunnels' peak RS
   weft-readv  weft-batch with WEFT_TUN_IO=readv: no io_uring TUN batches (not in the default list)
   weft-uring  weft-batch with WEFT_TUN_IO=io_uring, the default said explicitly (not in the default list)
   weft-noyield weft-batch with WEFT_YIELD_BUDGET=0: loops never yield the CPU (not in the default list)
+  weft-run    two \`weft run\` daemons (embedded lease store, the demo's config, forwarding threads
+              on SCHED_RR): the node users deploy (not in the default list)
+  weft-run-other weft-run with WEFT_FORWARDING_SCHED=other (not in the default list)
   weft-dgram  weft link --backend vxlan --io dgram
   weft-udp    weft link --backend udp (flannel-UDP)
   socat       socat TUN <-> UDP, a per-packet userspace tunnel

@@ -1,0 +1,104 @@
+/**
+ * weft-run-case: the `weft-run` and `weft-run-other` bench cases, two `weft run` daemons (the
+ * flannel-compatible node users deploy: lease store, forwarding threads, route sync) in the
+ * bench's two namespaces instead of the static `weft link` tunnel.
+ *
+ * The nodes share an embedded lease store directory and get the flags `weft demo` gives its
+ * nodes (src/testing/testbed.ts `weftArgs`): the network config is the demo's (10.244.0.0/16,
+ * SubnetLen 24, vxlan VNI 1), each node leases a subnet, writes subnet.env and routes to the
+ * other's subnet. As in the demo, the subnet's `.1` on lo stands in for a pod address; those two
+ * addresses are the iperf3 source and target. `weft-run-other` sets WEFT_FORWARDING_SCHED=other,
+ * so the forwarding threads stay on SCHED_OTHER (src/dataplane/thread-sched.ts).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseSubnetEnv } from '../control/subnet-env';
+import { DEMO_NETWORK_CONFIG } from '../demo/demo';
+import { ipv4NetToString, u32ToIpv4 } from '../net/addr';
+import type { Netns } from '../testing/netns';
+import type { Proc } from '../testing/proc';
+import { sleep } from '../testing/shell';
+import { DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../testing/testbed';
+import { WEFT_BIN } from '../testing/weft-link';
+
+/** RunNode is one started, ready `weft run` node. */
+export interface RunNode {
+  proc: Proc;
+  /** Leased subnet (`10.244.X.0/24`) and its `.1`, added on lo. */
+  subnet: string;
+  podIp: string;
+}
+
+/** RunPair is both nodes and the `weft run` flags of the first (for the record). */
+export interface RunPair {
+  nodes: [RunNode, RunNode];
+  args: string[];
+}
+
+/** runNodeArgs are the `weft run` flags of a node: the demo's testbed flags, embedded store. */
+export function runNodeArgs(iface: string, nodeDir: string, storeDir: string): string[] {
+  return [
+    '--iface', iface,
+    '--subnet-file', path.join(nodeDir, 'subnet.env'),
+    '--vtep-state-dir', nodeDir,
+    '--healthz-ip', '127.0.0.1', '--healthz-port', String(DEFAULT_HEALTHZ_PORT),
+    '--metrics-ip', '127.0.0.1', '--metrics-port', String(DEFAULT_METRICS_PORT),
+    '--debug',
+    '--store', 'embedded', '--store-dir', storeDir,
+  ]; // prettier-ignore
+}
+
+/**
+ * startRunPair writes the network config into a fresh embedded store under `dir`, starts
+ * `weft run` in `a` and `b` (underlay devices `devA`, `devB`), waits until each is ready and
+ * routes to the other's subnet, and puts each subnet's `.1` on lo. `env` (`NAME=value`) is set
+ * through env(1), which execs node in place, so the PID measured is the daemon's.
+ */
+export async function startRunPair(
+  dir: string,
+  a: Netns,
+  devA: string,
+  b: Netns,
+  devB: string,
+  env: readonly string[],
+  timeoutMs = 30_000,
+): Promise<RunPair> {
+  const storeDir = path.join(dir, 'store');
+  fs.mkdirSync(path.join(storeDir, 'coreos.com', 'network'), { recursive: true });
+  fs.writeFileSync(path.join(storeDir, 'coreos.com', 'network', 'config'), DEMO_NETWORK_CONFIG);
+  const started: Array<{ ns: Netns; proc: Proc; nodeDir: string; args: string[] }> = [];
+  for (const [ns, dev, name] of [
+    [a, devA, 'node1'],
+    [b, devB, 'node2'],
+  ] as const) {
+    const nodeDir = path.join(dir, name);
+    fs.mkdirSync(nodeDir, { recursive: true });
+    const args = runNodeArgs(dev, nodeDir, storeDir);
+    const argv = [WEFT_BIN, 'run', ...args];
+    const label = `weft run ${ns.name}`;
+    const proc =
+      env.length > 0
+        ? ns.spawn(label, 'env', [...env, process.execPath, ...argv])
+        : ns.spawn(label, process.execPath, argv);
+    started.push({ ns, proc, nodeDir, args });
+  }
+  const nodes: RunNode[] = [];
+  for (const s of started) {
+    await s.proc.waitForEvent(/^ready$/, timeoutMs);
+    const env = parseSubnetEnv(fs.readFileSync(path.join(s.nodeDir, 'subnet.env'), 'utf8'));
+    if (!env.subnet) throw new Error(`${s.proc.label}: no FLANNEL_SUBNET in subnet.env:\n${s.proc.log}`);
+    const podIp = u32ToIpv4((env.subnet.ip + 1) >>> 0);
+    s.ns.ip('addr', 'add', `${podIp}/32`, 'dev', 'lo');
+    nodes.push({ proc: s.proc, subnet: ipv4NetToString(env.subnet), podIp });
+  }
+  // Each node learns the other's lease from the store; until the route is in, pings fail.
+  const deadline = Date.now() + timeoutMs;
+  for (const [i, s] of started.entries()) {
+    const other = nodes[1 - i]!.subnet;
+    while (!s.ns.ip('route').includes(`${other} dev`)) {
+      if (Date.now() > deadline) throw new Error(`${s.proc.label}: no route to ${other}:\n${s.proc.log}`);
+      await sleep(100);
+    }
+  }
+  return { nodes: [nodes[0]!, nodes[1]!], args: started[0]!.args };
+}
