@@ -7,6 +7,7 @@
 import os from 'node:os';
 import { buildCase, CASE_LABELS, type CaseName, type Topology } from './cases';
 import { Harness } from './harness';
+import { runStatsNote } from './weft-run-case';
 import { sleep } from '../testing/shell';
 import { addRatios, aggregateRow } from './aggregate';
 import { measure, METRICS, type Metric, type Sample } from './measure';
@@ -72,6 +73,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
           }
         }
       }
+      for (const t of tops)
+        if (t.name.startsWith('weft-run'))
+          for (const ns of [t.nsA, t.nsB]) notes.push(`MTU ${mtu} ${t.name} ${ns}: ${runStatsNote(ns)}`);
       await h.cleanup();
     }
   } finally {

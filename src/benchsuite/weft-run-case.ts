@@ -15,9 +15,10 @@ import path from 'node:path';
 import { parseSubnetEnv } from '../control/subnet-env';
 import { DEMO_NETWORK_CONFIG } from '../demo/demo';
 import { ipv4NetToString, u32ToIpv4 } from '../net/addr';
-import type { Netns } from '../testing/netns';
+import type { DataplaneStats } from '../dataplane/node-stats';
+import { netnsExec, type Netns } from '../testing/netns';
 import type { Proc } from '../testing/proc';
-import { sleep } from '../testing/shell';
+import { sh, sleep } from '../testing/shell';
 import { DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../testing/testbed';
 import { WEFT_BIN } from '../testing/weft-link';
 
@@ -101,4 +102,35 @@ export async function startRunPair(
     }
   }
   return { nodes: [nodes[0]!, nodes[1]!], args: started[0]!.args };
+}
+
+/**
+ * runStatsNote summarises a node's `/debug/stats` for the bench record: packets per batch each
+ * way, TUN io mode, forwarding threads' policy and demotions, offload state and drops; what
+ * explains a gap between `weft run` and `weft link`. Returns the error text if the fetch fails.
+ */
+export function runStatsNote(ns: string): string {
+  const script =
+    'fetch(process.argv[1]).then(r=>r.text()).then(t=>process.stdout.write(t))' +
+    '.catch(e=>{process.stdout.write(JSON.stringify({error:String(e)}))})';
+  try {
+    const url = `http://127.0.0.1:${DEFAULT_METRICS_PORT}/debug/stats`;
+    const s = JSON.parse(
+      sh('ip', netnsExec(ns, process.execPath, ['-e', script, url]), { timeoutMs: 15_000 }),
+    ) as Partial<DataplaneStats> & { error?: string };
+    if (s.error !== undefined) return `/debug/stats: ${s.error}`;
+    const perBatch = (d?: { packets: number; batches: number }): string =>
+      d && d.batches > 0 ? (d.packets / d.batches).toFixed(1) : '-';
+    return `/debug/stats: ${JSON.stringify({
+      egressPerBatch: perBatch(s.egress),
+      ingressPerBatch: perBatch(s.ingress),
+      tunIo: s.tunIo,
+      forwarding: s.forwarding,
+      offload: s.offload,
+      drops: s.drops,
+      workers: s.workers,
+    })}`;
+  } catch (e) {
+    return `/debug/stats: ${(e as Error).message.split('\n')[0]}`;
+  }
 }

@@ -47,5 +47,12 @@ describe('weft bench weft-run (namespaces, root)', () => {
     // The overlay addresses are the leases' .1, from the shared store: distinct /24s of 10.244/16.
     const lease = r.notes.find((n) => n.includes('weft-run:'));
     assert.match(lease ?? '', /10\.244\.\d+\.1 -> 10\.244\.\d+\.1, weft run .*--store embedded/);
+    // Each node's /debug/stats is in the record: the forwarding threads' policy, per case.
+    const stats = r.notes.filter((n) => /weft-run(-other)? \S+: \/debug\/stats: \{/.test(n));
+    assert.equal(stats.length, 4, r.notes.join('\n'));
+    assert.ok(
+      stats.some((n) => n.includes('weft-run-other') && n.includes('"wanted":"other"')),
+      stats.join('\n'),
+    );
   });
 });
