@@ -4,7 +4,7 @@
  * bench's two namespaces instead of the static `weft link` tunnel.
  *
  * The nodes share an embedded lease store directory and get the flags `weft demo` gives its
- * nodes (src/testing/testbed.ts `weftArgs`): the network config is the demo's (10.244.0.0/16,
+ * nodes (src/testing/testbed.ts `weftRunArgs`): the network config is the demo's (10.244.0.0/16,
  * SubnetLen 24, vxlan VNI 1), each node leases a subnet, writes subnet.env and routes to the
  * other's subnet. As in the demo, the subnet's `.1` on lo stands in for a pod address; those two
  * addresses are the iperf3 source and target. `weft-run-other` sets WEFT_FORWARDING_SCHED=other,
@@ -19,7 +19,7 @@ import type { DataplaneStats } from '../dataplane/node-stats';
 import { netnsExec, type Netns } from '../testing/netns';
 import type { Proc } from '../testing/proc';
 import { sh, sleep } from '../testing/shell';
-import { DEFAULT_HEALTHZ_PORT, DEFAULT_METRICS_PORT } from '../testing/testbed';
+import { DEFAULT_METRICS_PORT, weftRunArgs } from '../testing/testbed';
 import { WEFT_BIN } from '../testing/weft-link';
 
 /** RunNode is one started, ready `weft run` node. */
@@ -38,15 +38,7 @@ export interface RunPair {
 
 /** runNodeArgs are the `weft run` flags of a node: the demo's testbed flags, embedded store. */
 export function runNodeArgs(iface: string, nodeDir: string, storeDir: string): string[] {
-  return [
-    '--iface', iface,
-    '--subnet-file', path.join(nodeDir, 'subnet.env'),
-    '--vtep-state-dir', nodeDir,
-    '--healthz-ip', '127.0.0.1', '--healthz-port', String(DEFAULT_HEALTHZ_PORT),
-    '--metrics-ip', '127.0.0.1', '--metrics-port', String(DEFAULT_METRICS_PORT),
-    '--debug',
-    '--store', 'embedded', '--store-dir', storeDir,
-  ]; // prettier-ignore
+  return weftRunArgs({ dev: iface, subnetFile: path.join(nodeDir, 'subnet.env'), dir: nodeDir }, storeDir);
 }
 
 /**

@@ -64,6 +64,29 @@ export const DEFAULT_METRICS_PORT = 9464;
 export const ETCD_IP = '192.0.2.254';
 export const ETCD_CLIENT_URL = `http://${ETCD_IP}:2379`;
 
+/**
+ * weftRunArgs are the `weft run` flags of a testbed node (the demo's): its underlay device, its
+ * subnet.env and state directory, health and metrics on loopback, debug endpoints, and the lease
+ * store: embedded in `storeDir`, or (null) the test etcd, selected as a flanneld unit file does it,
+ * by the endpoint alone.
+ */
+export function weftRunArgs(
+  nd: { readonly dev: string; readonly subnetFile: string; readonly dir: string },
+  storeDir: string | null,
+): string[] {
+  const args = [
+    '--iface', nd.dev,
+    '--subnet-file', nd.subnetFile,
+    '--vtep-state-dir', nd.dir,
+    '--healthz-ip', '127.0.0.1', '--healthz-port', String(DEFAULT_HEALTHZ_PORT),
+    '--metrics-ip', '127.0.0.1', '--metrics-port', String(DEFAULT_METRICS_PORT),
+    '--debug',
+  ]; // prettier-ignore
+  if (storeDir === null) args.push(`--etcd-endpoints=${ETCD_CLIENT_URL}`);
+  else args.push('--store', 'embedded', '--store-dir', storeDir);
+  return args;
+}
+
 /** Testbed is the namespaces, bridge, store and processes of one run. */
 export class Testbed {
   readonly nodes: TestbedNode[] = [];
@@ -226,18 +249,7 @@ export class Testbed {
 
   /** weftArgs are the `weft run` flags for node `nd` in this testbed. */
   weftArgs(nd: TestbedNode, extra: readonly string[] = []): string[] {
-    const args = [
-      '--iface', nd.dev,
-      '--subnet-file', nd.subnetFile,
-      '--vtep-state-dir', nd.dir,
-      '--healthz-ip', '127.0.0.1', '--healthz-port', String(DEFAULT_HEALTHZ_PORT),
-      '--metrics-ip', '127.0.0.1', '--metrics-port', String(DEFAULT_METRICS_PORT),
-      '--debug',
-    ]; // prettier-ignore
-    // As a flanneld unit file says it: the etcd endpoint alone selects the etcd store.
-    if (this.store === 'etcd') args.push(`--etcd-endpoints=${ETCD_CLIENT_URL}`);
-    else args.push('--store', 'embedded', '--store-dir', this.storeDir);
-    return [...args, ...extra];
+    return [...weftRunArgs(nd, this.store === 'etcd' ? null : this.storeDir), ...extra];
   }
 
   /** startWeft spawns `weft run` in node `nd` (does not wait). */
