@@ -38,18 +38,16 @@ import {
   RT_SCOPE_NOWHERE,
   RT_SCOPE_UNIVERSE,
   RT_TABLE_MAIN,
-  ip4ToU32,
-  ip6ToBytes,
   parseError,
   parseErrorText,
   parseLink,
   parseMessages,
   parseRoute,
-  u32ToIp4,
   writeDumpRequest,
   writeRouteRequest,
   type NetlinkMessage,
 } from '../wire/rtnetlink';
+import { tryIpv4ToU32, tryParseIpv6, u32ToIpv4 } from '../net/addr';
 import { callNative, loadBinding, toSystemError, type NativeBinding } from './binding';
 import type { BatchOutcome, RouteOp, RouteSyncDeps, TableRoute } from './route-sync';
 
@@ -109,19 +107,25 @@ const sockets = new FinalizationRegistry<number>((fd) => {
   }
 });
 
+/** ip6OrNull parses IPv6 text into 16 fresh bytes (control path), or null. */
+function ip6OrNull(s: string): Uint8Array | null {
+  const b = new Uint8Array(16);
+  return tryParseIpv6(s, b) ? b : null;
+}
+
 function prefixOf(s: string): { ip: number; len: number } | null {
   if (s === 'default') return { ip: 0, len: 0 };
   const slash = s.indexOf('/');
-  const ip = ip4ToU32(slash < 0 ? s : s.slice(0, slash));
+  const ip = tryIpv4ToU32(slash < 0 ? s : s.slice(0, slash));
   const lenText = slash < 0 ? '32' : s.slice(slash + 1);
   const len = /^\d{1,2}$/.test(lenText) ? Number(lenText) : NaN;
-  if (Number.isNaN(ip) || !(len >= 0 && len <= 32)) return null;
+  if (ip < 0 || !(len >= 0 && len <= 32)) return null;
   return { ip, len };
 }
 
 function prefix6Of(s: string): { ip: Uint8Array; len: number } | null {
   const slash = s.indexOf('/');
-  const ip = ip6ToBytes(slash < 0 ? s : s.slice(0, slash));
+  const ip = ip6OrNull(slash < 0 ? s : s.slice(0, slash));
   const lenText = slash < 0 ? '128' : s.slice(slash + 1);
   const len = /^\d{1,3}$/.test(lenText) ? Number(lenText) : NaN;
   if (ip === null || !(len >= 0 && len <= 128)) return null;
@@ -130,7 +134,7 @@ function prefix6Of(s: string): { ip: Uint8Array; len: number } | null {
 
 function routeDst(ip: number, len: number): string {
   if (len === 0) return 'default';
-  return len === 32 ? u32ToIp4(ip) : `${u32ToIp4(ip)}/${len}`;
+  return len === 32 ? u32ToIpv4(ip) : `${u32ToIpv4(ip)}/${len}`;
 }
 
 /** ipErrorText is what iproute2 prints: the kernel's extended-ack message, else strerror(). */
@@ -220,10 +224,10 @@ export function netlinkDeps(
         // An IPv6 prefix (a `--peer` of weft link) is an AF_INET6 route, as `ip` decides by the text.
         const v6 = r.dst.includes(':');
         const p = v6 ? prefix6Of(r.dst) : prefixOf(r.dst);
-        const gw = r.via === undefined ? undefined : v6 ? ip6ToBytes(r.via) : ip4ToU32(r.via);
+        const gw = r.via === undefined ? undefined : v6 ? ip6OrNull(r.via) : tryIpv4ToU32(r.via);
         const oif = r.dev === undefined ? undefined : byName.get(r.dev);
         if (p === null) failed.set(i, `Error: any valid prefix is expected rather than "${r.dst}".`);
-        else if (gw === null || (typeof gw === 'number' && Number.isNaN(gw)))
+        else if (gw === null || (typeof gw === 'number' && gw < 0))
           failed.set(i, `Error: ${v6 ? 'inet6' : 'inet'} address is expected rather than "${r.via}".`);
         else if (r.dev !== undefined && oif === undefined) failed.set(i, `Cannot find device "${r.dev}"`);
         if (failed.has(i)) continue;
@@ -302,7 +306,7 @@ export function netlinkDeps(
       // As `ip route show`: `proto boot` (the default) is not printed.
       if (r.protocol !== RTPROT_BOOT) t.protocol = RTPROT_NAMES.get(r.protocol) ?? String(r.protocol);
       if (r.type !== RTN_UNICAST) t.type = RTN_NAMES[r.type] ?? String(r.type);
-      if (r.gateway !== undefined) t.gateway = u32ToIp4(r.gateway);
+      if (r.gateway !== undefined) t.gateway = u32ToIpv4(r.gateway);
       if (r.oif !== undefined) t.dev = byIndex.get(r.oif) ?? `if${r.oif}`;
       out.push(t);
     }

@@ -19,9 +19,9 @@ import {
   nlmsgAlign,
   parseMessages,
   parseRoute,
-  u32ToIp4,
   writeNlmsghdr,
 } from '../../src/wire/rtnetlink';
+import { u32ToIpv4 as u32ToIp4 } from '../../src/net/addr';
 import { FIXTURES } from '../golden/fixtures';
 
 const LINKS = readFileSync(join(FIXTURES, 'rtnetlink', 'link-dump.bin'));

@@ -8,6 +8,8 @@ import {
   macToBuffer,
   parseCidr,
   ipv4Mask,
+  tryIpv4ToU32,
+  tryParseIpv6,
   u32ToIpv4,
 } from '../../src/net/addr';
 import { ConfigError } from '../../src/errors';
@@ -123,6 +125,34 @@ test('IPv6 text <-> bytes follows RFC 5952', () => {
   const at = Buffer.alloc(20);
   ipv6ToBuffer('fd00::5').copy(at, 3);
   assert.equal(ipv6ToString(at, 3), 'fd00::5');
+});
+
+test('tryParseIpv6: RFC 4291 text forms, an embedded dotted quad, and what is not an address', () => {
+  const hex = (t: string): string | null => {
+    const b = new Uint8Array(16);
+    return tryParseIpv6(t, b) ? Buffer.from(b).toString('hex') : null;
+  };
+  assert.equal(hex('fd00:244::'), 'fd000244' + '0'.repeat(24));
+  assert.equal(hex('::1'), '0'.repeat(30) + '01');
+  assert.equal(hex('::'), '0'.repeat(32));
+  assert.equal(hex('1:2:3:4:5:6:7:8'), '00010002000300040005000600070008');
+  assert.equal(hex('::ffff:192.0.2.1'), '00000000000000000000ffffc0000201');
+  for (const bad of [
+    '1:2:3:4:5:6:7',
+    '1::2::3',
+    '1:2:3:4:5:6:7:8:9',
+    '12345::',
+    'fd00:244::/64',
+    '1:2:3:4:5:6:7::8',
+    'g::',
+  ])
+    assert.equal(hex(bad), null, bad);
+});
+
+test('tryIpv4ToU32 refuses what is not a dotted quad', () => {
+  assert.equal(tryIpv4ToU32('255.255.255.255'), 0xffffffff);
+  for (const bad of ['10.244.7', '10.244.7.256', '1.2.3.x', '1..2.3', '1.2.3.-1'])
+    assert.equal(tryIpv4ToU32(bad), -1, bad);
 });
 
 test('macToBuffer / bufferToMac', () => {
