@@ -7,10 +7,10 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { RouteSync, ipDeps, type RouteOp, type RouteSyncDeps } from '../../src/io/route-sync';
 import { netlinkDeps } from '../../src/io/rtnetlink-deps';
+import { Netns, cleanupFor, requireRoot } from '../helpers/netns';
 
 interface JsonRoute {
   dst: string;
@@ -21,22 +21,20 @@ interface JsonRoute {
   flags?: string[];
 }
 
+/** makeNs is a fresh namespace (removed after the test) with a veth pair up and 192.0.2.1/24. */
 function makeNs(
   t: test.TestContext,
-  name: string,
+  prefix: string,
 ): { ns: string; ip: (...a: string[]) => string; routes: () => JsonRoute[] } {
-  if (process.getuid?.() !== 0)
-    throw new Error('this test needs root (a network namespace); CI runs as root');
-  const ns = `${name}${process.pid}`;
-  const ip = (...a: string[]): string => execFileSync('ip', ['-n', ns, ...a], { encoding: 'utf8' });
-  execFileSync('ip', ['netns', 'add', ns]);
-  t.after(() => execFileSync('ip', ['netns', 'del', ns]));
+  requireRoot();
+  const n = Netns.create(cleanupFor(t), prefix);
+  const ip = (...a: string[]): string => n.ip(...a);
   ip('link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
   ip('addr', 'add', '192.0.2.1/24', 'dev', 'v0');
   ip('link', 'set', 'v0', 'up');
   ip('link', 'set', 'v1', 'up');
   const routes = (): JsonRoute[] => JSON.parse(ip('-j', 'route', 'show', 'table', 'main')) as JsonRoute[];
-  return { ns, ip, routes };
+  return { ns: n.name, ip, routes };
 }
 
 function brief(rs: JsonRoute[]): string[] {
