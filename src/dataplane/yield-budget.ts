@@ -12,8 +12,10 @@
  * the sending weft ran 4.4 ms without sleeping, the receiving weft then 1.9 ms, and the server,
  * runnable on the same CPU, lost what did not fit while the other CPU ran the client alone.
  * Yielding after each budget lets the consumer drain between bursts. With nothing else runnable
- * on the CPU, sched_yield returns at once (one system call per budget); under SCHED_RR it only
- * rotates among real-time threads, which is what a real-time forwarding thread wants.
+ * on the CPU, sched_yield returns at once (one system call per budget). Under SCHED_RR (`weft
+ * run`'s forwarding threads while they use under half a CPU) it only rotates among real-time
+ * threads, so the application does not get the CPU: there the yield does nothing, and a 64-byte
+ * flood through `weft run` measured 0.82-0.86 x `weft link`'s rate (docs/performance.md).
  *
  * `WEFT_YIELD_BUDGET` (packets, default YIELD_BUDGET; 0 never yields) sets the budget.
  */
