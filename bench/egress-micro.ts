@@ -136,7 +136,9 @@ const mssOf = (pathMtu: number): number => pathMtu - HDR;
 function superPackets(pathMtu: number, count: number, dst = B, sport = 40000): Pkt[] {
   const mss = mssOf(pathMtu);
   const segs = Math.floor((65535 - HDR) / mss);
-  return Array.from({ length: count }, (_, k) => tcpRead(dst, sport, 0x7fff_0000 + k * segs * mss, mss, segs));
+  return Array.from({ length: count }, (_, k) =>
+    tcpRead(dst, sport, 0x7fff_0000 + k * segs * mss, mss, segs),
+  );
 }
 
 const SHAPES: Shape[] = [

@@ -16,14 +16,17 @@
  *               segment's IP + TCP headers into a HDR_SLOT-byte slot of the header region behind
  *               22 free bytes; the payload stays in the super-packet (summed, not copied). One
  *               descriptor per segment: head = the headers, tail = its payload slice (kept in
- *               `tailOff`/`tailLen` by header slot until stage 4, since stage 3 compacts).
+ *               `tailOff`/`tailLen` by header slot until stage 4, since stage 3 compacts), and
+ *               `runs` = segments left in its super-packet, so stage 3 decides once per super-packet.
  *               super-packets, flannel-UDP (copy): `TsoSegmenter.segment` copies whole segments
  *               back to back into the same region (its encap validates the inner IP length
  *               against the descriptor, so the segment must be contiguous)  -> badInnerIp / tooBig
  *               Segments are cut no longer than the path MTU (`setPathMtu`), so a lower underlay
  *               MTU costs smaller segments rather than a fragmented datagram each.
  *   3. encap    `EgressStages.processBatch` on those descriptors: route, size, VXLAN / flannel-UDP header
- *               written in place (for segments: exactly into the prefix), drops by reason.
+ *               written in place (for segments: exactly into the prefix), drops by reason. A
+ *               scatter-gather super-packet's segments are one run: routed, checked and encapsulated
+ *               once, the VXLAN header copied to the others (same counters as one by one).
  *   3b. group   `TrainGroups` (train-groups.ts): descriptors of one peer, port and lane made
  *               adjacent (lanes ascending, a stable counting placement), so flows interleaved packet
  *               by packet still form one train each. This changes the order ACROSS flows, never
@@ -75,6 +78,7 @@ export const MAX_TUN_READ = VIRTIO_NET_HDR_SIZE + 65535;
  * + 60). A super-packet whose headers do not fit is dropped as tooBig (counted in `noRoom`).
  */
 export const HDR_SLOT = 256;
+const HDR_SLOT_SHIFT = 8;
 
 /** OffloadEgressOptions size the batch. */
 export interface OffloadEgressOptions {
@@ -143,6 +147,7 @@ export class OffloadEgress extends TunSendLoop {
   private readonly tails: SegmentTails | null;
   private readonly trainCounts: TrainCounts = { trains: 0, tailBytes: 0 };
   private readonly groups: TrainGroups;
+  private readonly runs: Uint16Array;
   private pathMtu: number;
 
   /**
@@ -174,9 +179,10 @@ export class OffloadEgress extends TunSendLoop {
     this.tailOff = new Uint32Array(hdrSlots);
     this.tailLen = new Uint32Array(hdrSlots);
     this.tails = this.sg
-      ? { start: this.segStart, slot: HDR_SLOT, off: this.tailOff, len: this.tailLen }
+      ? { start: this.segStart, slotShift: HDR_SLOT_SHIFT, off: this.tailOff, len: this.tailLen }
       : null;
     this.groups = new TrainGroups(batch.descriptors);
+    this.runs = new Uint16Array(batch.descriptors);
   }
 
   /**
@@ -226,6 +232,7 @@ export class OffloadEgress extends TunSendLoop {
     const tailLen = this.tailLen;
     const lanes = b.lanes;
     const laneMax = this.stages.laneMax;
+    const runs = this.runs;
     let m = 0;
     let pos = this.segStart;
     for (let k = 0; k < n; k++) {
@@ -246,6 +253,7 @@ export class OffloadEgress extends TunSendLoop {
         offsets[m] = pkt;
         lengths[m] = plen;
         if (laneMax > 0) lanes[m] = flowSourcePort(buf, pkt, plen, 0, laneMax);
+        runs[m] = 0;
         m++;
         continue;
       }
@@ -265,14 +273,22 @@ export class OffloadEgress extends TunSendLoop {
       this.stats.mtuClamped = seg.clamped;
       if (sg) {
         const slot0 = (pos - segStart) / HDR_SLOT;
+        const hdrLen = seg.headerLen;
+        const gso = seg.gsoSize;
+        let at = pos + prefix;
+        let payload = seg.payloadOffset(0);
         for (let i = 0; i < segs; i++) {
-          offsets[m] = pos + i * HDR_SLOT + prefix;
-          lengths[m] = seg.headerLen;
-          tailOff[slot0 + i] = seg.payloadOffset(i);
-          tailLen[slot0 + i] = seg.payloadLength(i);
+          offsets[m] = at;
+          lengths[m] = hdrLen;
+          tailOff[slot0 + i] = payload;
+          tailLen[slot0 + i] = gso;
           lanes[m] = lane;
+          runs[m] = segs - i;
+          at += HDR_SLOT;
+          payload += gso;
           m++;
         }
+        tailLen[slot0 + segs - 1] = seg.payloadLength(segs - 1);
         pos += segs * HDR_SLOT;
         continue;
       }
@@ -281,6 +297,7 @@ export class OffloadEgress extends TunSendLoop {
         offsets[m] = pos + i * stride + prefix;
         lengths[m] = i === segs - 1 ? seg.lastLen : stride - prefix;
         lanes[m] = lane;
+        runs[m] = 0;
         m++;
       }
       // Keep the next super-packet's segments 8-byte aligned.
@@ -288,7 +305,7 @@ export class OffloadEgress extends TunSendLoop {
     }
     b.count = m;
     // Stage 3.
-    const c = m === 0 ? 0 : this.stages.processBatch(b, true);
+    const c = m === 0 ? 0 : this.stages.processBatch(b, true, runs);
     // Stage 3b.
     if (this.groups.apply(b, c)) this.stats.regrouped++;
     // Stage 4.

@@ -31,8 +31,8 @@ import { MAX_GSO_BYTES, segmentsPerTrain } from '../offload/tso';
 export interface SegmentTails {
   /** First byte of the header region (every head before it is not a segment's). */
   start: number;
-  /** Bytes per header slot. */
-  slot: number;
+  /** log2 of the bytes per header slot (slots are a power of two: a shift, not a division, per segment). */
+  slotShift: number;
   /** Payload slice offset and length, by header slot. */
   off: Uint32Array;
   len: Uint32Array;
@@ -67,7 +67,7 @@ export function formTrains(
   const tLen = b.tailLengths;
   const trains = b.trains;
   const segStart = tails !== null ? tails.start : 0x7fffffff;
-  const slotBytes = tails !== null ? tails.slot : 1;
+  const shift = tails !== null ? tails.slotShift : 0;
   const sOff = tails !== null ? tails.off : null;
   const sLen = tails !== null ? tails.len : null;
   let w = 0;
@@ -77,7 +77,7 @@ export function formTrains(
     const addr = addrs[i]!;
     const port = ports[i]!;
     const lane = lanes[i]!;
-    const size = lengths[i]! + (start >= segStart ? sLen![((start - segStart) / slotBytes) | 0]! : 0);
+    const size = lengths[i]! + (start >= segStart ? sLen![(start - segStart) >>> shift]! : 0);
     const max = segmentsPerTrain(size);
     // Scan the run first; descriptors are only rewritten once its shape is known.
     let contiguous = size === lengths[i]!;
@@ -89,7 +89,7 @@ export function formTrains(
       if (addrs[j] !== addr || ports[j] !== port || lanes[j] !== lane) break;
       const o = offsets[j]!;
       const head = lengths[j]!;
-      const l = head + (o >= segStart ? sLen![((o - segStart) / slotBytes) | 0]! : 0);
+      const l = head + (o >= segStart ? sLen![(o - segStart) >>> shift]! : 0);
       if (l > size || l === 0 || total + l > MAX_GSO_BYTES) break;
       if (contiguous && (l !== head || o !== end)) contiguous = false;
       end = o + head;
@@ -109,7 +109,7 @@ export function formTrains(
       trains[w] = 0;
       if (contiguous) tLen[w] = 0;
       else {
-        const s = ((start - segStart) / slotBytes) | 0;
+        const s = (start - segStart) >>> shift;
         tOff[w] = sOff![s]!;
         tLen[w] = sLen![s]!;
         out.tailBytes += sLen![s]!;
@@ -119,21 +119,26 @@ export function formTrains(
       i = j;
       continue;
     }
-    // Members, one descriptor each; w + k <= i + k, so each is read before it is overwritten.
+    // Members, one descriptor each; w + k <= i + k, so each is read before it is overwritten. In
+    // place (w === i, no train before was merged into one descriptor) head, destination and lane
+    // are already there: the scan found them equal to the first's.
+    const moved = w !== i;
     for (let k = i; k < j; k++) {
       const o = offsets[k]!;
       const d = w + k - i;
-      offsets[d] = o;
-      lengths[d] = lengths[k]!;
+      if (moved) {
+        offsets[d] = o;
+        lengths[d] = lengths[k]!;
+        addrs[d] = addr;
+        ports[d] = port;
+        lanes[d] = lane;
+      }
       if (o >= segStart) {
-        const s = ((o - segStart) / slotBytes) | 0;
+        const s = (o - segStart) >>> shift;
         tOff[d] = sOff![s]!;
         tLen[d] = sLen![s]!;
         out.tailBytes += sLen![s]!;
       } else tLen[d] = 0;
-      addrs[d] = addr;
-      ports[d] = port;
-      lanes[d] = lane;
       gso[d] = 0;
       trains[d] = 0;
     }

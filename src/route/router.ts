@@ -109,6 +109,15 @@ export class Router {
     return p;
   }
 
+  /**
+   * countCachedLookups counts `n` more IPv4 lookups of the destination `lookupV4` just answered,
+   * made without calling it: each would have been a cache hit (the answer is cached now) and
+   * would have left the cache as it is.
+   */
+  countCachedLookups(n: number): void {
+    this.hits += n;
+  }
+
   /** lookupV6 returns the peer for the IPv6 destination at `buf[off..off+16)`; bypasses the cache. */
   lookupV6(buf: Uint8Array, off: number): Peer | undefined {
     return this.#table.lookupV6(buf, off);
