@@ -11,6 +11,7 @@
  * order, which is all IP promises; only how different flows interleave changes.
  *
  * Steps, per batch, O(descriptors + groups + lanes):
+ *   0. one    all descriptors one group (one key): stop, nothing moves.
  *   1. key     each descriptor's group: the previous descriptor's when the key is the same (the
  *              common case: the segments of one super-packet), else found in or added to an
  *              open-addressed table (preallocated; its used slots are cleared after the batch).
@@ -79,6 +80,14 @@ export class TrainGroups {
     const addrs = b.addrs;
     const ports = b.ports;
     const lanes = b.lanes;
+    // One group (one peer and lane: a single flow's super-packets) has nothing to move; tell that
+    // by reading alone before step 1 writes anything.
+    const a0 = addrs[0]!;
+    const p0 = ports[0]!;
+    const l0 = lanes[0]!;
+    let same = 1;
+    while (same < count && addrs[same] === a0 && ports[same] === p0 && lanes[same] === l0) same++;
+    if (same === count) return false;
     const group = this.group;
     const gAddr = this.gAddr;
     const gPort = this.gPort;

@@ -55,7 +55,7 @@ import type { SrcPortPool } from '../../../src/io/src-port-pool';
 import type { Tun } from '../../../src/io/tun';
 import type { EgressStages } from './egress';
 import { TunSendLoop } from '../../../src/dataplane/tun-send-loop';
-import { TrainGroups } from '../../../src/dataplane/train-groups';
+import { TrainGroups } from './train-groups';
 import { formTrains, type SegmentTails, type TrainCounts } from './udp-trains';
 import { flowSourcePort } from '../../../src/encap/flow-hash';
 import { SegmentError, TsoSegmenter, finishVnetPacket, isGso } from '../../../src/offload/tso';
