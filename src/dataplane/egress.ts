@@ -24,6 +24,9 @@
  *              `batch.lanes[out]` = the inner flow's hash in [0, lanes): the pool socket, hence
  *              the source port, it leaves from (src/io/src-port-pool.ts); kept as the caller
  *              wrote it when `lanesSet` (the offload egress hashes a super-packet once).
+ *   5r. run    (offload egress, plain VXLAN) the other segments of a super-packet whose first one
+ *              was forwarded: the first one's 22 bytes copied in front of each, same peer, port
+ *              and lane; no second route lookup (counted as the cache hit it would have been)
  *   6. describe  rewrite descriptor `out` (<= i, so already consumed): offset = new start,
  *              length = UDP payload (whole IPv4 datagram with `outer`), addr = peer's public IPv4,
  *              port = overlay port. ICMP replies go out in ONE `tun.writeBatch(replies)`.

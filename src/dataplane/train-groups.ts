@@ -11,7 +11,7 @@
  * order, which is all IP promises; only how different flows interleave changes.
  *
  * Steps, per batch, O(descriptors + groups + lanes):
- *   0. one    all descriptors one group (one key): stop, nothing moves.
+ *   0. one     all descriptors one group (one key): stop, nothing moves.
  *   1. key     each descriptor's group: the previous descriptor's when the key is the same (the
  *              common case: the segments of one super-packet), else found in or added to an
  *              open-addressed table (preallocated; its used slots are cleared after the batch).
