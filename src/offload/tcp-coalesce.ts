@@ -50,6 +50,7 @@ import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
 import {
   IP_PROTO_TCP,
   IPV4_MIN_HEADER_SIZE,
+  IPV4_OFF_DST,
   IPV4_OFF_FLAGS_FRAGMENT,
   IPV4_OFF_SRC,
   IPV4_OFF_TOS,
@@ -86,6 +87,8 @@ import {
   TCP_ACK,
   TCP_MIN_HEADER_SIZE,
   TCP_OFF_ACK,
+  TCP_OFF_DATA_OFFSET,
+  TCP_OFF_FLAGS,
   TCP_OFF_SEQ,
   TCP_PSH,
 } from '../wire/tcp';
@@ -174,6 +177,13 @@ export class TcpCoalescer {
   /** view reads 32-bit header words of `buf` (any alignment); equality only, so little-endian. */
   private view: DataView = new DataView(new ArrayBuffer(0));
   private n = 0;
+  // The output `appendToTail` may extend (-1 = none): the last one, opened as a TCP candidate;
+  // its first packet's offset, length, IP header length and IP + TCP header length.
+  private tail = -1;
+  private tailSrc = 0;
+  private tailLen = 0;
+  private tailL4 = 0;
+  private tailHl = 0;
 
   /**
    * TcpCoalescer handles batches of up to `maxPackets` inner packets; `mtu` is the TUN's (a
@@ -219,6 +229,7 @@ export class TcpCoalescer {
       this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     this.n = 0;
+    this.tail = -1;
     this.inputs = 0;
     this.checks = 0;
     this.dropped = 0;
@@ -231,7 +242,6 @@ export class TcpCoalescer {
    * overwrite). Returns false only when the batch already holds `maxPackets` packets.
    */
   add(off: number, len: number): boolean {
-    const n = this.n;
     const i = this.inputs;
     if (i >= this.maxPackets) return false;
     this.inputs = i + 1;
@@ -240,6 +250,72 @@ export class TcpCoalescer {
     this.inNext[i] = -1;
     this.inBad[i] = 0;
     this.stats.packetsIn++;
+    if (this.tail === this.n - 1 && len === this.tailLen && this.appendToTail(i, off, len)) return true;
+    this.addGeneral(i, off, len);
+    return true;
+  }
+
+  /**
+   * appendToTail is the fast path for the common case, the next full-size in-order segment of the
+   * output being built: it merges input i into the last output when the general rules would, and
+   * returns false (changing nothing) whenever it cannot tell, leaving the packet to `addGeneral`.
+   * Caller: `len` equals the tail's first packet's length. Every header byte a rule reads is then
+   * either compared whole with that first packet, which passed `tcpCandidate`, or checked here:
+   *   IPv4: word 0 (version 4, IHL 5, ToS, total length = len), bytes 6-7 (DF; no fragment),
+   *         8-9 (TTL, protocol TCP), the addresses;
+   *   IPv6: the whole fixed header (class, flow label, payload length = len - 40, next header
+   *         TCP, hop limit, addresses);
+   *   TCP:  ports, ACK number, data offset (so the same header length, below len), options;
+   *         flags ACK or ACK|PSH and the expected sequence number checked here.
+   * So `tcpCandidate` would return the tail's header length, the search would stop at the tail
+   * (same flow), and every merge condition holds with payload = gso_size; what is left to check
+   * is the 64 KiB limit and the plan's capacity, as `append` does.
+   */
+  private appendToTail(i: number, off: number, len: number): boolean {
+    const j = this.tail;
+    if (this.open[j] !== 1) return false;
+    const v = this.view;
+    const s = this.tailSrc;
+    const l4 = this.tailL4;
+    if (l4 === IPV4_MIN_HEADER_SIZE) {
+      if (
+        v.getInt32(s, true) !== v.getInt32(off, true) ||
+        v.getInt32(s + IPV4_OFF_SRC, true) !== v.getInt32(off + IPV4_OFF_SRC, true) ||
+        v.getInt32(s + IPV4_OFF_DST, true) !== v.getInt32(off + IPV4_OFF_DST, true) ||
+        v.getUint16(s + IPV4_OFF_FLAGS_FRAGMENT, true) !== v.getUint16(off + IPV4_OFF_FLAGS_FRAGMENT, true) ||
+        v.getUint16(s + IPV4_OFF_TTL, true) !== v.getUint16(off + IPV4_OFF_TTL, true)
+      )
+        return false;
+    } else {
+      for (let k = 0; k < IPV6_HEADER_SIZE; k += 4)
+        if (v.getInt32(s + k, true) !== v.getInt32(off + k, true)) return false;
+    }
+    const st = s + l4;
+    const th = off + l4;
+    const flags = this.buf[th + TCP_OFF_FLAGS]!;
+    if (
+      (flags !== TCP_ACK && flags !== (TCP_ACK | TCP_PSH)) ||
+      v.getInt32(th + TCP_OFF_SEQ, false) !== this.nextSeq[j] ||
+      v.getInt32(st, true) !== v.getInt32(th, true) ||
+      v.getInt32(st + TCP_OFF_ACK, true) !== v.getInt32(th + TCP_OFF_ACK, true) ||
+      this.buf[st + TCP_OFF_DATA_OFFSET] !== this.buf[th + TCP_OFF_DATA_OFFSET]
+    )
+      return false;
+    const hl = this.tailHl;
+    for (let k = l4 + TCP_MIN_HEADER_SIZE; k < hl; k += 4)
+      if (v.getInt32(s + k, true) !== v.getInt32(off + k, true)) return false;
+    const payload = len - hl;
+    if (this.outLen[j]! + payload > MAX_IP_PACKET || !this.append(j, i, off, len, payload, flags))
+      return false;
+    this.inNext[this.lastIn[j]!] = i;
+    this.lastIn[j] = i;
+    this.inBytes[j] = this.inBytes[j]! + len;
+    return true;
+  }
+
+  /** addGeneral places input i by the rules in the file header: merged into a recent output or a new one. */
+  private addGeneral(i: number, off: number, len: number): void {
+    const n = this.n;
     const buf = this.buf;
     const hl = this.tcpCandidate(off, len);
     if (hl > 0) {
@@ -264,7 +340,7 @@ export class TcpCoalescer {
           this.inNext[this.lastIn[j]!] = i;
           this.lastIn[j] = i;
           this.inBytes[j] = this.inBytes[j]! + len;
-          return true;
+          return;
         }
         // Same flow, not mergeable: later segments must not overtake this packet.
         this.open[j] = 0;
@@ -282,6 +358,7 @@ export class TcpCoalescer {
     this.split[n] = 0;
     this.partialSegs[n] = 0;
     this.inBytes[n] = len;
+    this.tail = -1;
     if (hl > 0) {
       const l4 = this.l4OfPacket(off);
       this.hdrLen[n] = hl;
@@ -292,12 +369,18 @@ export class TcpCoalescer {
       // A packet longer than the TUN MTU is a sender's unsegmented TSO packet (veth): its payload
       // is no segment size, so it goes alone, where writeSingleVnetHdr cuts it at the MTU.
       this.open[n] = (this.lastFlags[n]! & TCP_PSH) === 0 && len <= this.mtu ? 1 : 0;
+      if (this.open[n] === 1) {
+        this.tail = n;
+        this.tailSrc = off;
+        this.tailLen = len;
+        this.tailL4 = l4;
+        this.tailHl = hl;
+      }
     } else {
       this.hdrLen[n] = 0;
       this.open[n] = 0;
     }
     this.n = n + 1;
-    return true;
   }
 
   /**
@@ -372,6 +455,7 @@ export class TcpCoalescer {
     this.stats.packetsOut += outputs;
     this.outputs = outputs;
     this.n = 0;
+    this.tail = -1;
     this.inputs = 0;
     return w;
   }
