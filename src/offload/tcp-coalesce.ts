@@ -142,6 +142,8 @@ export class TcpCoalescer {
   /** After `finish`: input packets of this batch dropped (bad checksum), and their bytes. */
   dropped = 0;
   droppedBytes = 0;
+  /** Segments merged by the fast path (`appendToTail`), cumulative; the rest of the merges took the general search. */
+  tailAppends = 0;
 
   // Per output (index = output number in this batch).
   private readonly outLen: Uint32Array; // IP packet length so far
@@ -310,6 +312,7 @@ export class TcpCoalescer {
     this.inNext[this.lastIn[j]!] = i;
     this.lastIn[j] = i;
     this.inBytes[j] = this.inBytes[j]! + len;
+    this.tailAppends++;
     return true;
   }
 
