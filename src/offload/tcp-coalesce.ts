@@ -154,23 +154,21 @@ export class TcpCoalescer {
   private readonly l4Off: Uint16Array; // IP header length
   private readonly nextSeq: Int32Array; // expected sequence number of the next segment (as an int32)
   private readonly open: Uint8Array; // 1 while segments may still be appended
-  private readonly lastFlags: Uint8Array; // TCP flags of the last segment appended
   private readonly firstIn: Uint32Array; // first input packet of the output
   private readonly lastIn: Uint32Array; // last input packet appended to it
   private readonly split: Uint8Array; // 1 when a segment failed validation: written one by one
   private readonly partialSegs: Uint16Array; // merged segments whose checksum was partial
-  private readonly inBytes: Float64Array; // bytes of the inputs in this output
   private readonly addrSum: Uint32Array; // pseudo-header sum of the addresses (set once merging starts)
   // Per input packet (index = arrival order in this batch).
   private readonly inOff: Uint32Array;
   private readonly inLen: Uint32Array;
   private readonly inNext: Int32Array; // next input of the same output (-1 = last)
-  private readonly inBad: Uint8Array;
+  private readonly inBad: Uint8Array; // 1 = failed its check (set and cleared within `finish`)
   private inputs = 0;
-  // Per checked segment: its output, the sum plan of its TCP segment, and its pseudo-header sum.
+  // Per checked segment (check c is the copier's plan entry c): its output, its pseudo-header sum
+  // and its input.
   private readonly checkOut: Uint32Array;
   private readonly checkPre: Float64Array;
-  private readonly checkPlan: Uint32Array;
   private readonly checkIn: Uint32Array;
   private checks = 0;
 
@@ -204,12 +202,10 @@ export class TcpCoalescer {
     this.l4Off = new Uint16Array(maxPackets);
     this.nextSeq = new Int32Array(maxPackets);
     this.open = new Uint8Array(maxPackets);
-    this.lastFlags = new Uint8Array(maxPackets);
     this.firstIn = new Uint32Array(maxPackets);
     this.lastIn = new Uint32Array(maxPackets);
     this.split = new Uint8Array(maxPackets);
     this.partialSegs = new Uint16Array(maxPackets);
-    this.inBytes = new Float64Array(maxPackets);
     this.addrSum = new Uint32Array(maxPackets);
     this.inOff = new Uint32Array(maxPackets);
     this.inLen = new Uint32Array(maxPackets);
@@ -220,7 +216,6 @@ export class TcpCoalescer {
     this.checkIn = new Uint32Array(maxPackets * 2);
     this.checkOut = new Uint32Array(maxPackets * 2);
     this.checkPre = new Float64Array(maxPackets * 2);
-    this.checkPlan = new Uint32Array(maxPackets * 2);
     this.copier = new CsumCopier(maxPackets * 2);
   }
 
@@ -250,7 +245,6 @@ export class TcpCoalescer {
     this.inOff[i] = off;
     this.inLen[i] = len;
     this.inNext[i] = -1;
-    this.inBad[i] = 0;
     this.stats.packetsIn++;
     if (this.tail === this.n - 1 && len === this.tailLen && this.appendToTail(i, off, len)) return true;
     this.addGeneral(i, off, len);
@@ -311,7 +305,6 @@ export class TcpCoalescer {
       return false;
     this.inNext[this.lastIn[j]!] = i;
     this.lastIn[j] = i;
-    this.inBytes[j] = this.inBytes[j]! + len;
     this.tailAppends++;
     return true;
   }
@@ -342,7 +335,6 @@ export class TcpCoalescer {
         ) {
           this.inNext[this.lastIn[j]!] = i;
           this.lastIn[j] = i;
-          this.inBytes[j] = this.inBytes[j]! + len;
           return;
         }
         // Same flow, not mergeable: later segments must not overtake this packet.
@@ -360,7 +352,6 @@ export class TcpCoalescer {
     this.lastIn[n] = i;
     this.split[n] = 0;
     this.partialSegs[n] = 0;
-    this.inBytes[n] = len;
     this.tail = -1;
     if (hl > 0) {
       const l4 = this.l4OfPacket(off);
@@ -368,10 +359,9 @@ export class TcpCoalescer {
       this.l4Off[n] = l4;
       this.gsoSize[n] = len - hl;
       this.nextSeq[n] = (readI32(buf, off + l4 + TCP_OFF_SEQ) + (len - hl)) | 0;
-      this.lastFlags[n] = tcpFlags(buf, off + l4);
       // A packet longer than the TUN MTU is a sender's unsegmented TSO packet (veth): its payload
       // is no segment size, so it goes alone, where writeSingleVnetHdr cuts it at the MTU.
-      this.open[n] = (this.lastFlags[n]! & TCP_PSH) === 0 && len <= this.mtu ? 1 : 0;
+      this.open[n] = (tcpFlags(buf, off + l4) & TCP_PSH) === 0 && len <= this.mtu ? 1 : 0;
       if (this.open[n] === 1) {
         this.tail = n;
         this.tailSrc = off;
@@ -400,7 +390,7 @@ export class TcpCoalescer {
     const sums = this.copier.sums;
     // Validate merged segments: pseudo-header sum + TCP segment sum must fold to 0xffff.
     for (let c = 0; c < this.checks; c++) {
-      const s = sums[this.checkPlan[c]!]!;
+      const s = sums[c]!;
       if (checksumFold(this.checkPre[c]! + s) !== 0xffff) {
         this.inBad[this.checkIn[c]!] = 1;
         this.split[this.checkOut[c]!] = 1;
@@ -417,6 +407,7 @@ export class TcpCoalescer {
         // Nothing was written before the check: the good segments go out alone, untouched.
         for (let i = this.firstIn[k]!; i !== -1; i = this.inNext[i]!) {
           if (this.inBad[i] === 1) {
+            this.inBad[i] = 0;
             this.stats.badChecksum++;
             this.dropped++;
             this.droppedBytes += this.inLen[i]!;
@@ -437,23 +428,27 @@ export class TcpCoalescer {
       this.stats.segmentsMerged += segs;
       this.stats.partialCsum += this.partialSegs[k]!;
       this.outSegs[w] = segs;
-      this.outBytes[w] = this.inBytes[k]!;
       outputs++;
       // First packet in place behind its virtio header, then the payload slices.
       const first = this.firstIn[k]!;
       const hl = this.hdrLen[k]!;
+      const head = w;
+      let bytes = this.inLen[first]!;
       offsets[w] = off - VIRTIO_NET_HDR_SIZE;
-      lengths[w] = this.inLen[first]! + VIRTIO_NET_HDR_SIZE;
+      lengths[w] = bytes + VIRTIO_NET_HDR_SIZE;
       trains[w] = segs;
       w++;
       for (let i = this.inNext[first]!; i !== -1; i = this.inNext[i]!) {
+        const l = this.inLen[i]!;
+        bytes += l;
         offsets[w] = this.inOff[i]! + hl;
-        lengths[w] = this.inLen[i]! - hl;
+        lengths[w] = l - hl;
         trains[w] = 0;
         this.outSegs[w] = 0;
         this.outBytes[w] = 0;
         w++;
       }
+      this.outBytes[head] = bytes;
     }
     this.stats.packetsOut += outputs;
     this.outputs = outputs;
@@ -581,7 +576,7 @@ export class TcpCoalescer {
     const l4Len = this.outLen[j]! - l4;
     const ps = a + IP_PROTO_TCP + l4Len;
     if (this.isPartial(s + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
-    else this.check(j, this.copier.add(s + l4, SUM_ONLY, l4Len), ps, this.firstIn[j]!);
+    else this.check(j, s + l4, l4Len, ps, this.firstIn[j]!);
   }
 
   /** planNext records input i as output j's next segment (its TCP segment's sum planned, unless partial). */
@@ -592,19 +587,22 @@ export class TcpCoalescer {
     const l4Len = len - l4;
     const ps = this.addrSum[j]! + IP_PROTO_TCP + l4Len;
     if (this.isPartial(off + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
-    else this.check(j, this.copier.add(off + l4, SUM_ONLY, l4Len), ps, i);
+    else this.check(j, off + l4, l4Len, ps, i);
     this.outLen[j] = this.outLen[j]! + payload;
     this.segs[j] = this.segs[j]! + 1;
     this.nextSeq[j] = (this.nextSeq[j]! + payload) | 0;
-    this.lastFlags[j] = flags;
     if ((flags & TCP_PSH) !== 0 || payload < this.gsoSize[j]!) this.open[j] = 0;
     return true;
   }
 
-  private check(j: number, plan: number, pre: number, input: number): void {
+  /**
+   * check plans the sum of the TCP segment at buf[th..th+l4Len) and notes its check. The copier's
+   * plan holds nothing else, so check c is plan entry c (`finish` reads sums[c]).
+   */
+  private check(j: number, th: number, l4Len: number, pre: number, input: number): void {
+    this.copier.add(th, SUM_ONLY, l4Len);
     const c = this.checks++;
     this.checkOut[c] = j;
-    this.checkPlan[c] = plan;
     this.checkPre[c] = pre;
     this.checkIn[c] = input;
   }
@@ -644,7 +642,9 @@ export class TcpCoalescer {
     } else {
       setIpv6PayloadLength(buf, off, len - IPV6_HEADER_SIZE);
     }
-    setTcpFlags(buf, th, tcpFlags(buf, th) | (this.lastFlags[k]! & TCP_PSH));
+    // PSH of the last segment (its bytes untouched until now).
+    const lastFlags = tcpFlags(buf, this.inOff[this.lastIn[k]!]! + l4);
+    setTcpFlags(buf, th, tcpFlags(buf, th) | (lastFlags & TCP_PSH));
     // NEEDS_CSUM: the checksum field carries the folded pseudo-header sum, as the kernel expects.
     setTcpChecksum(buf, th, checksumFold(this.pseudo(off, l4, len - l4)));
     writeVnetHdr(
