@@ -29,7 +29,10 @@
  *   2. `add(off, len)` per inner IP packet, in arrival order: either it starts an output (its
  *      virtio header goes into the 10 bytes in front of it, which the caller guarantees are its
  *      own: the decapsulated VXLAN/Ethernet header) or it is planned (its TCP segment summed,
- *      sum-only) as the next segment of an open output. Decisions read only headers.
+ *      sum-only) as the next segment of an open output. Decisions read only headers. The common
+ *      case, the next full-size in-order segment of the last output, takes a fast path
+ *      (`appendToTail`: its header words compared with that output's first packet) that merges
+ *      exactly when the general search would; anything else takes the search (`addGeneral`).
  *   3. `finish(offsets, lengths, trains)`: ONE native csumCopy sums every planned TCP segment
  *      (header + payload) in place; merged outputs are validated and their first packet's
  *      headers fixed; the descriptor table is rewritten to the outputs, in order: a plain output
