@@ -249,7 +249,8 @@ export class TcpCoalescer {
     this.inLen[i] = len;
     this.inNext[i] = -1;
     this.stats.packetsIn++;
-    if (this.tail === this.n - 1 && len === this.tailLen && this.appendToTail(i, off, len)) return true;
+    const t = this.tail;
+    if (t >= 0 && t === this.n - 1 && len === this.tailLen && this.appendToTail(i, off, len)) return true;
     this.addGeneral(i, off, len);
     return true;
   }
