@@ -72,13 +72,14 @@ import { rcoStartFits } from '../offload/vxlan-rco';
 /** MAX_TUN_READ is the largest read a TSO TUN produces: virtio header + 64 KiB IP packet. */
 export const MAX_TUN_READ = VIRTIO_NET_HDR_SIZE + 65535;
 
+/** HDR_SLOT_SHIFT is log2 of HDR_SLOT: stage 4 finds a head's slot with a shift (`SegmentTails`). */
+export const HDR_SLOT_SHIFT = 8;
 /**
- * HDR_SLOT is the header-region slot of one scatter-gather segment: the 22-byte VXLAN + Ethernet
+ * HDR_SLOT (256) is the header-region slot of one scatter-gather segment: the 22-byte VXLAN + Ethernet
  * prefix and the segment's IP + TCP headers (IPv4 at most 60 + 60; IPv6 40 + extension headers
  * + 60). A super-packet whose headers do not fit is dropped as tooBig (counted in `noRoom`).
  */
-export const HDR_SLOT = 256;
-const HDR_SLOT_SHIFT = 8;
+export const HDR_SLOT = 1 << HDR_SLOT_SHIFT;
 
 /** OffloadEgressOptions size the batch. */
 export interface OffloadEgressOptions {
@@ -94,6 +95,12 @@ export interface OffloadEgressOptions {
    * then copied whole (no scatter-gather): the sender's RCO test reads the segment's IP length.
    */
   rco?: boolean;
+  /**
+   * Stage 3 decides once per scatter-gather super-packet (stage 5r of EgressStages, default true).
+   * false: every segment is routed, checked and encapsulated on its own, which must leave the same
+   * bytes, descriptors and counters (the equivalence test's reference).
+   */
+  segmentRuns?: boolean;
 }
 
 /** VnetTun is what OffloadEgress uses of a TUN opened with IFF_VNET_HDR (src/io/tun.ts, or a fake). */
@@ -148,6 +155,8 @@ export class OffloadEgress extends TunSendLoop {
   private readonly trainCounts: TrainCounts = { trains: 0, tailBytes: 0 };
   private readonly groups: TrainGroups;
   private readonly runs: Uint16Array;
+  /** `runs`, or null without `segmentRuns` (stage 2 fills `runs` either way). */
+  private readonly runsUsed: Uint16Array | null;
   private pathMtu: number;
 
   /**
@@ -183,6 +192,7 @@ export class OffloadEgress extends TunSendLoop {
       : null;
     this.groups = new TrainGroups(batch.descriptors);
     this.runs = new Uint16Array(batch.descriptors);
+    this.runsUsed = opts.segmentRuns === false ? null : this.runs;
   }
 
   /**
@@ -305,7 +315,7 @@ export class OffloadEgress extends TunSendLoop {
     }
     b.count = m;
     // Stage 3.
-    const c = m === 0 ? 0 : this.stages.processBatch(b, true, runs);
+    const c = m === 0 ? 0 : this.stages.processBatch(b, true, this.runsUsed);
     // Stage 3b.
     if (this.groups.apply(b, c)) this.stats.regrouped++;
     // Stage 4.

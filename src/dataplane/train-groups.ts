@@ -88,6 +88,19 @@ export class TrainGroups {
     let same = 1;
     while (same < count && addrs[same] === a0 && ports[same] === p0 && lanes[same] === l0) same++;
     if (same === count) return false;
+    return this.place(b, count);
+  }
+
+  /**
+   * place is `apply` without step 0: steps 1-4 for any batch, including one of a single group
+   * (which step 2 then leaves as it is). `apply` calls it when step 0 found two groups or more;
+   * tests compare the two on the same input.
+   */
+  place(b: PacketBatch, count: number): boolean {
+    if (count < 2) return false;
+    const addrs = b.addrs;
+    const ports = b.ports;
+    const lanes = b.lanes;
     const group = this.group;
     const gAddr = this.gAddr;
     const gPort = this.gPort;

@@ -1,11 +1,13 @@
 /**
  * Stage 3b of the offload egress (src/dataplane/train-groups.ts): descriptors of one peer, port and
- * lane made adjacent, lanes ascending, each group in batch order; and the offload egress with
+ * lane made adjacent, lanes ascending, each group in batch order; step 0 (one group: a read-only
+ * scan) answering as the general placement does; and the offload egress with
  * `--src-port flow` lanes allocating nothing per packet while it regroups interleaved flows
  * (no-alloc.test.ts's measurement, over non-allocating fakes).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { gcCounter, getGc, measureHeap } from '../../bench/harness';
 import { TrainGroups } from '../../src/dataplane/train-groups';
 import { PacketBatch } from '../../src/io/packet-batch';
@@ -67,6 +69,62 @@ test('TrainGroups: as many groups as descriptors (a full table) and reuse across
     for (let i = 1; i < n; i++) assert.ok(b.lanes[i]! >= b.lanes[i - 1]!, `lane order at ${i}`);
     assert.deepEqual(new Set(b.offsets.subarray(0, n)).size, n, 'a permutation');
   }
+});
+
+/** Key is one descriptor's [addr, port, lane]. */
+type Key = [number, number, number];
+
+const key: fc.Arbitrary<Key> = fc.tuple(
+  fc.constantFrom(0xc0000202, 0xc0000202, 0xc0000203),
+  fc.constantFrom(8472, 8472, 8285),
+  fc.constantFrom(0, 0, 3, 1),
+);
+
+/**
+ * Batches as step 0 sees them: mostly one key (one flow's super-packets), or one key with another
+ * at a random place (first, last, inside), or any keys.
+ */
+const keyBatch: fc.Arbitrary<Key[]> = fc.oneof(
+  fc.tuple(key, fc.integer({ min: 0, max: 64 })).map(([k, n]) => Array.from({ length: n }, () => k)),
+  fc
+    .tuple(key, key, fc.integer({ min: 1, max: 64 }), fc.nat())
+    .map(([k, other, n, at]) => Array.from({ length: n }, (_, i) => (i === at % n ? other : k))),
+  fc.array(key, { maxLength: 64 }),
+);
+
+test('TrainGroups: step 0 (one group) answers as the general placement does, on the same batches', () => {
+  let oneGroup = 0;
+  let moved = 0;
+  const fast = new TrainGroups(64);
+  const general = new TrainGroups(64);
+  const a = PacketBatch.forPacketSize(64, 16);
+  const b = PacketBatch.forPacketSize(64, 16);
+  const state = (x: PacketBatch, n: number) =>
+    [x.offsets, x.lengths, x.addrs, x.ports, x.lanes].map((arr) => Array.from(arr.subarray(0, n)));
+  fc.assert(
+    fc.property(keyBatch, (keys) => {
+      const n = keys.length;
+      for (const x of [a, b]) {
+        keys.forEach(([addr, port, lane], i) => {
+          x.offsets[i] = 1000 + i;
+          x.lengths[i] = 2000 + i;
+          x.addrs[i] = addr;
+          x.ports[i] = port;
+          x.lanes[i] = lane;
+        });
+      }
+      const got = fast.apply(a, n);
+      const want = general.place(b, n);
+      assert.equal(got, want, 'moved');
+      assert.deepEqual(state(a, n), state(b, n), 'descriptors');
+      assert.equal(fast.reordered, general.reordered, 'reordered');
+      if (n >= 2 && new Set(keys.map((k) => k.join())).size === 1) oneGroup++;
+      if (got) moved++;
+    }),
+    { numRuns: 500 },
+  );
+  assert.ok(oneGroup > 50, `${oneGroup} one-group batches`);
+  assert.ok(moved > 50, `${moved} batches moved`);
 });
 
 const PACKETS = 24; // per batch, fewer than readSlots: one batch per drain
