@@ -186,7 +186,8 @@ function main(): void {
     );
     sched.start();
     if (sched.adaptive) {
-      schedTimer = setInterval(() => sched.tick(), SAMPLE_MS);
+      const q = queue;
+      schedTimer = setInterval(() => sched.tick(q.egressLoop.batches + q.ingressLoop.batches), SAMPLE_MS);
       schedTimer.unref();
     }
     if (d.deferStart !== true) queue.start();

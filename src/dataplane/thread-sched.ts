@@ -17,11 +17,15 @@
  * saturated dataplane cannot starve the control plane, the kubelet or ssh. It has to decide soon:
  * a real-time thread is woken the moment a packet arrives and so reads tiny batches, which costs
  * a flood 15 % of its small-packet rate and a third more CPU per byte (bench/README.md). So the
- * thread samples its own CPU time every SAMPLE_MS (a timer on its event loop: one clock read
- * each, nothing per packet):
+ * thread samples its own CPU time and its loops' batch counters every SAMPLE_MS (a timer on its
+ * event loop: one clock read each, nothing per packet):
  *
- *   rr    -> other  a sample window busier than DEMOTE_SHARE of a CPU
- *   other -> rr     every window quieter than PROMOTE_SHARE for the quiet hold (QUIET_HOLD_MS)
+ *   rr    -> other  a sample window busier than DEMOTE_SHARE of a CPU, or with more batches than
+ *                   DEMOTE_BATCH_RATE a second (a stream: woken per packet, a real-time thread
+ *                   reads one-datagram batches at a moderate CPU share and preempts the
+ *                   stream's own sender and receiver at every packet)
+ *   other -> rr     every window under PROMOTE_SHARE and PROMOTE_BATCH_RATE for the quiet hold
+ *                   (QUIET_HOLD_MS)
  *
  * Hysteresis against flapping: the two thresholds are apart (a load between them stays where it
  * is), promotion needs a quiet hold, and a thread demoted again within FLAP_WINDOW_MS of its
@@ -46,6 +50,12 @@ export const DEMOTE_SHARE = 0.5;
 
 /** PROMOTE_SHARE: a demoted forwarding thread quieter than this goes back to SCHED_RR. */
 export const PROMOTE_SHARE = 0.25;
+
+/** DEMOTE_BATCH_RATE: a real-time forwarding thread running more batches a second (both directions) drops to SCHED_OTHER. */
+export const DEMOTE_BATCH_RATE = 2000;
+
+/** PROMOTE_BATCH_RATE: a demoted thread must also run fewer batches a second than this to go back. */
+export const PROMOTE_BATCH_RATE = 500;
 
 /** SAMPLE_MS is how often a real-time forwarding thread samples its CPU time (its timer). */
 export const SAMPLE_MS = 100;
@@ -118,6 +128,7 @@ export class ThreadScheduler {
   private lastCpuNs = 0;
   private lastControlNs = 0;
   private lastAtMs = 0;
+  private lastBatches = -1;
   private share = 0;
   private reportCpuNs = 0;
   private reportControlNs = 0;
@@ -146,23 +157,26 @@ export class ThreadScheduler {
   }
 
   /**
-   * tick measures the thread's CPU share since the last tick and demotes or promotes it (see the
-   * module comment). Call it on the forwarding thread every SAMPLE_MS, between batches.
+   * tick measures the thread's CPU share and batch rate since the last tick and demotes or
+   * promotes it (see the module comment). Call it on the forwarding thread every SAMPLE_MS,
+   * between batches, with the batches its loops ran so far (both directions; omitted: CPU only).
    */
-  tick(): void {
+  tick(batches = -1): void {
     const cpu = this.calls.threadCpuNs?.();
     if (cpu === undefined) return;
     const at = this.now();
     const wall = at - this.lastAtMs;
     if (wall < MIN_WINDOW_MS) return;
     const share = (cpu - this.lastCpuNs - (this.controlNs - this.lastControlNs)) / 1e6 / wall;
+    const rate = batches >= 0 && this.lastBatches >= 0 ? ((batches - this.lastBatches) * 1000) / wall : 0;
     const from = this.lastAtMs;
     this.lastCpuNs = cpu;
     this.lastControlNs = this.controlNs;
     this.lastAtMs = at;
+    this.lastBatches = batches;
     if (!this.adaptive) return;
     if (!this.demoted) {
-      if (share <= DEMOTE_SHARE) return;
+      if (share <= DEMOTE_SHARE && rate <= DEMOTE_BATCH_RATE) return;
       this.demoted = true;
       this.demotions++;
       this.quietSince = -1;
@@ -172,7 +186,7 @@ export class ThreadScheduler {
       this.set(false);
       return;
     }
-    if (share >= PROMOTE_SHARE) {
+    if (share >= PROMOTE_SHARE || rate >= PROMOTE_BATCH_RATE) {
       this.quietSince = -1;
       return;
     }

@@ -1,18 +1,20 @@
 /**
  * thread-sched: the forwarding thread's policy over fake native calls and clock: SCHED_RR at start,
- * SCHED_OTHER within one sample window of keeping a CPU over half busy, SCHED_RR again after a
- * quiet hold; no flapping on a borderline load; bursty traffic doubling the hold; control messages
- * left out; a refusal kept with its reason (and never retried), an addon without the call,
- * WEFT_FORWARDING_SCHED parsing.
+ * SCHED_OTHER within one sample window of keeping a CPU over half busy (or of a stream's batch
+ * rate), SCHED_RR again after a quiet hold; no flapping on a borderline load; bursty traffic
+ * doubling the hold; control messages left out; a refusal kept with its reason (and never
+ * retried), an addon without the call, WEFT_FORWARDING_SCHED parsing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/errors';
 import {
+  DEMOTE_BATCH_RATE,
   DEMOTE_SHARE,
   FLAP_WINDOW_MS,
   FORWARDING_RT_PRIORITY,
   MAX_QUIET_HOLD_MS,
+  PROMOTE_BATCH_RATE,
   PROMOTE_SHARE,
   QUIET_HOLD_MS,
   SAMPLE_MS,
@@ -151,6 +153,30 @@ test('bursty traffic: each quick re-demotion doubles the quiet hold (capped); a 
     QUIET_HOLD_MS,
     'real-time longer than the flap window: hold back to the base',
   );
+});
+
+test('a stream at a moderate CPU share: demoted on its batch rate; promoted once both are low', () => {
+  const f = fake();
+  const t = new ThreadScheduler(0, 1, 'rr', f.calls, () => f.s.nowMs);
+  t.start();
+  let batches = 0;
+  /** window advances one SAMPLE_MS with `share` of a CPU and `rate` batches a second. */
+  const window = (share: number, rate: number) => {
+    f.busy(SAMPLE_MS, share);
+    batches += (rate * SAMPLE_MS) / 1000;
+    t.tick(batches);
+  };
+  window(0.3, DEMOTE_BATCH_RATE * 10); // the first window has no batch baseline
+  assert.equal(t.stats().policy, 'rr');
+  window(0.3, DEMOTE_BATCH_RATE);
+  assert.equal(t.stats().policy, 'rr', 'at the rate, not above it: stays');
+  window(0.3, DEMOTE_BATCH_RATE + 100);
+  assert.equal(t.stats().policy, 'other', 'one window of a stream demotes it, though under half a CPU');
+  for (let i = 0; i < 30; i++) window(0.1, PROMOTE_BATCH_RATE);
+  assert.equal(t.stats().policy, 'other', 'quiet CPU, but still a stream: stays');
+  for (let i = 0; i < QUIET_HOLD_MS / SAMPLE_MS; i++) window(0.1, PROMOTE_BATCH_RATE - 100);
+  assert.equal(t.stats().policy, 'rr', 'sparse traffic again: real-time');
+  assert.equal(t.stats().demotions, 1);
 });
 
 test('control messages are not traffic: their CPU time is left out of the share', () => {
