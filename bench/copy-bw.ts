@@ -1,7 +1,9 @@
 /**
  * copy-bw: how fast this machine moves and sums payload bytes on one core, the unit of the
  * copy-bound ceiling in docs/performance.md. Run with
- * `npx tsc -p tsconfig.json && node dist/bench/copy-bw.js [--json PATH] [--time MS]`.
+ * `npx tsc -p tsconfig.json && node dist/bench/copy-bw.js [--json PATH] [--time MS] [--filter SUBSTRING]`
+ * (`--time` per case, default 2000; `--filter` keeps the cases whose `pass working-set` line
+ * contains it, e.g. `memcpy`, `L2`).
  *
  * Three passes over 64 KiB chunks (one TUN super-packet / one GSO train each), each for a source
  * that fits in the L2 cache (256 KiB, the hot case: a packet read a moment ago) and one that does
@@ -13,13 +15,12 @@
  *   sum only    the same pass without the write (csumCopy with SUM_ONLY): a checksum check
  * Figures are GB/s of source bytes (1 GB = 1e9 bytes), the median of 5 timed rounds.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { CsumCopier, SUM_ONLY } from '../src/offload/csum-copy';
 import { loadBinding } from '../src/io/binding';
 import { median } from '../src/benchsuite/measure';
-import { timeRounds } from './harness';
+import { runMain, timeRounds, writeBenchRecord, type BenchArgs } from './harness';
+
+const USAGE = 'usage: node dist/bench/copy-bw.js [--json PATH] [--time MS] [--filter SUBSTRING]';
 
 const CHUNK = 64 * 1024;
 
@@ -30,13 +31,8 @@ interface Row {
   rounds: number[];
 }
 
-function main(): void {
-  const argv = process.argv.slice(2);
-  const flag = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const ms = Number(flag('--time') ?? 2000);
+async function main(args: BenchArgs): Promise<number> {
+  const ms = args.time;
   loadBinding(); // fail loudly rather than measure the JavaScript fallback
   const rows: Row[] = [];
   for (const [label, size] of [
@@ -69,28 +65,21 @@ function main(): void {
       ['csumCopy (copy + sum)', csumCopy],
       ['sum only', sumOnly],
     ] as const) {
+      if (!`${pass} ${label}`.includes(args.filter)) continue;
       timeRounds(CHUNK, fn, 200); // warm up: page faults, JIT
       const r = timeRounds(CHUNK, fn, ms);
       rows.push({ pass, workingSet: label, gbPerSec: median(r), rounds: r });
     }
   }
+  if (rows.length === 0) {
+    console.error(`no case matches --filter ${args.filter}`);
+    return 2;
+  }
   console.table(
     rows.map((r) => ({ pass: r.pass, 'working set': r.workingSet, 'GB/s': r.gbPerSec.toFixed(2) })),
   );
-  const out = flag('--json');
-  if (out !== undefined) {
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    const record = {
-      date: new Date().toISOString(),
-      command: `node ${path.relative(process.cwd(), process.argv[1] ?? '')} ${argv.join(' ')}`.trim(),
-      machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length, kernel: os.release() },
-      chunkBytes: CHUNK,
-      loadavg: os.loadavg(),
-      rows,
-    };
-    fs.writeFileSync(out, `${JSON.stringify(record, null, 2)}\n`);
-    console.log(`wrote ${out}`);
-  }
+  if (args.json !== null) writeBenchRecord(args.json, { chunkBytes: CHUNK, rows });
+  return 0;
 }
 
-main();
+runMain([], __filename, { usage: USAGE, time: 2000 }, main);

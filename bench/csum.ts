@@ -3,7 +3,9 @@
  * CPU runs them `sse2` and `avx2`), on the shape the fast path gives them: one 64 KiB TUN
  * super-packet (or GRO train) summed as per-segment plan entries in ONE `csumCopyVariant` call,
  * as `TsoSegmenter.segmentHeaders` (egress) and the coalescer (ingress) do. Run with
- * `npx tsc -p tsconfig.json && node dist/bench/csum.js [--json PATH] [--time MS]`.
+ * `npx tsc -p tsconfig.json && node dist/bench/csum.js [--json PATH] [--time MS] [--filter SUBSTRING]`
+ * (`--time` per case, default 1000; `--filter` keeps the cases whose `variant segment pass
+ * working-set` line contains it, e.g. `avx2`, `copy`, `memory`).
  *
  * Cases: segment payloads of 1448 bytes (MTU 1500) and 8948 (MTU 9000), sum only and copy + sum,
  * with the super-packets in a 512 KiB working set (in L2: a packet read a moment ago) and a
@@ -11,14 +13,13 @@
  * super-packet, median of 5 timed rounds, one core. Every variant's sums are checked against the
  * JavaScript reference first, so a fast wrong loop cannot be measured.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { loadBinding } from '../src/io/binding';
 import { SUM_ONLY } from '../src/offload/csum-copy';
 import { checksumAdd, checksumFold } from '../src/wire/checksum';
 import { median } from '../src/benchsuite/measure';
-import { timeRounds } from './harness';
+import { runMain, timeRounds, writeBenchRecord, type BenchArgs } from './harness';
+
+const USAGE = 'usage: node dist/bench/csum.js [--json PATH] [--time MS] [--filter SUBSTRING]';
 
 const SUPER = 65536;
 
@@ -32,13 +33,8 @@ interface Row {
   rounds: number[];
 }
 
-function main(): void {
-  const argv = process.argv.slice(2);
-  const flag = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const ms = Number(flag('--time') ?? 1000);
+async function main(args: BenchArgs): Promise<number> {
+  const ms = args.time;
   const b = loadBinding();
   const { active, supported } = b.csumVariants();
   const rows: Row[] = [];
@@ -61,6 +57,7 @@ function main(): void {
       const sums = new Uint32Array(per);
       for (const pass of ['sum only', 'copy + sum']) {
         for (const variant of supported) {
+          if (!`${variant} ${segment} ${pass} ${label}`.includes(args.filter)) continue;
           let at = 0;
           const setPlan = (): void => {
             for (let k = 0; k < per; k++) {
@@ -96,6 +93,10 @@ function main(): void {
       }
     }
   }
+  if (rows.length === 0) {
+    console.error(`no case matches --filter ${args.filter}`);
+    return 2;
+  }
   console.log(`active variant (csumCopy): ${active}`);
   console.table(
     rows.map((r) => ({
@@ -107,20 +108,8 @@ function main(): void {
       'ns / 64 KiB': Math.round(r.nsPerSuperPacket),
     })),
   );
-  const out = flag('--json');
-  if (out !== undefined) {
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    const record = {
-      date: new Date().toISOString(),
-      command: `node ${path.relative(process.cwd(), process.argv[1] ?? '')} ${argv.join(' ')}`.trim(),
-      machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length, kernel: os.release() },
-      loadavg: os.loadavg(),
-      active,
-      rows,
-    };
-    fs.writeFileSync(out, `${JSON.stringify(record, null, 2)}\n`);
-    console.log(`wrote ${out}`);
-  }
+  if (args.json !== null) writeBenchRecord(args.json, { active, rows });
+  return 0;
 }
 
-main();
+runMain([], __filename, { usage: USAGE, time: 1000 }, main);

@@ -8,28 +8,25 @@
  * The lanes' cost is the `flow` row minus the `fixed` row. Rows alternate, `--reps` times each;
  * figures are medians. Prints the datagrams per UDP GSO message too.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/egress-lanes.js [--time MS] [--reps N]
+ *   npx tsc -p tsconfig.json && node dist/bench/egress-lanes.js [--json PATH] [--time MS] [--filter SUBSTRING] [--reps N]
+ *
+ * `--time` per row and repetition (default 300), `--reps` (default 7), `--filter` keeps the rows
+ * whose case name contains it. The egress and its peer are src/testing/egress-rig.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { EgressStages } from '../src/dataplane/egress';
-import { OffloadEgress } from '../src/dataplane/egress-offload';
-import { makeVxlanConfig, newDropCounters } from '../src/encap';
-import { flowSourcePort } from '../src/encap/flow-hash';
-import { newIoCounters } from '../src/io/counters';
+import type { EgressStages } from '../src/dataplane/egress';
+import type { OffloadEgress } from '../src/dataplane/egress-offload';
 import type { PacketBatch } from '../src/io/packet-batch';
-import { ipv4ToU32, macToBuffer, u32ToIpv4 } from '../src/net/addr';
+import { ipv4ToU32, u32ToIpv4 } from '../src/net/addr';
 import { isGso } from '../src/offload/tso';
-import { RouteTable, indexPeers } from '../src/route/route-table';
-import { Router } from '../src/route/router';
-import { ChannelTun, ipv4, udp } from '../src/testing';
+import { FLOW_DST, egressRig, flowPacket, flowsOnDistinctLanes, type CountingSink } from '../src/testing';
 import { VIRTIO_NET_HDR_SIZE } from '../src/wire/virtio-net-hdr';
 import { median } from '../src/benchsuite/measure';
+import { runMain, writeBenchRecord, type BenchArgs } from './harness';
 
-function flag(name: string, dflt: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
+const USAGE =
+  'usage: node dist/bench/egress-lanes.js [--json PATH] [--time MS] [--filter SUBSTRING] [--reps N]';
 
 /**
  * SlotTun holds fixed reads in the batch's read slots; each read only restores the descriptors
@@ -76,52 +73,18 @@ interface Setup {
   egress: OffloadEgress;
   tun: SlotTun;
   stages: EgressStages;
-  messages: () => number;
+  sink: CountingSink;
 }
 
 function setup(reads: Buffer[], dst: number, lanes: number): Setup {
-  const subnet = `${u32ToIpv4(dst & 0xffffff00)}/24`;
-  const peer = {
-    subnet,
-    publicIp: '192.0.2.2',
-    publicIpU32: ipv4ToU32('192.0.2.2'),
-    vtepMac: macToBuffer('0e:00:00:00:00:02'),
-    backend: 'vxlan' as const,
-  };
-  const stages = new EgressStages(
-    new ChannelTun(),
-    new Router(RouteTable.build(indexPeers([peer]))),
-    {
-      backend: 'vxlan',
-      vxlan: makeVxlanConfig({ localMac: macToBuffer('0e:00:00:00:00:01') }),
-      port: 8472,
-      pathMtu: 1450,
-      lanes,
-    },
-    newDropCounters(),
-  );
   const tun = new SlotTun(reads);
-  let msgs = 0;
-  const sock = {
-    counters: newIoCounters(),
-    resetMtuSplit: (): void => {},
-    onceWritable: (): void => {},
-    sendBatchGso: (b: PacketBatch): number => {
-      for (let i = 0; i < b.count;) {
-        msgs++;
-        i += b.gsoSizes[i]! > 0 && b.trains[i]! >= 2 ? b.trains[i]! : 1;
-      }
-      return b.count;
-    },
-  };
-  const egress = new OffloadEgress(tun, sock, stages, { prefix: 22, readSlots: 32 });
-  return { egress, tun, stages, messages: () => msgs };
+  return { ...egressRig(tun, { lanes, subnet: `${u32ToIpv4(dst & 0xffffff00)}/24` }), tun };
 }
 
 /** run drains for `ms` and returns ns per datagram and datagrams per message. */
 function run(s: Setup, ms: number): { ns: number; perMsg: number } {
   const p0 = s.stages.packets;
-  const m0 = s.messages();
+  const m0 = s.sink.messages;
   const t0 = process.hrtime.bigint();
   const end = t0 + BigInt(ms) * 1_000_000n;
   let t = t0;
@@ -131,38 +94,35 @@ function run(s: Setup, ms: number): { ns: number; perMsg: number } {
   }
   const pkts = s.stages.packets - p0;
   if (s.stages.drops.some((d) => d !== 0)) throw new Error(`drops: ${s.stages.drops.join(',')}`);
-  return { ns: Number(t - t0) / pkts, perMsg: pkts / (s.messages() - m0) };
+  return { ns: Number(t - t0) / pkts, perMsg: pkts / (s.sink.messages - m0) };
 }
 
-function main(): void {
-  const ms = flag('--time', 300);
-  const reps = flag('--reps', 7);
+async function main(args: BenchArgs): Promise<number> {
+  const ms = args.time;
+  const reps = args.extra['--reps']!;
   const sp = fixtureSuperPacket();
   const spDst = sp.readUInt32BE(VIRTIO_NET_HDR_SIZE + 16);
   const tso = Array.from({ length: 8 }, () => sp);
-  // Four UDP flows to 10.244.1.7 that hash to four different lanes of 16.
-  const dst = ipv4ToU32('10.244.1.7');
-  const pkt = (sport: number): Buffer =>
-    Buffer.concat([
-      Buffer.alloc(VIRTIO_NET_HDR_SIZE),
-      ipv4('10.244.0.5', '10.244.1.7', 17, udp(sport, 5001, Buffer.alloc(36, 1))),
-    ]);
-  const sports: number[] = [];
-  const lanesSeen = new Set<number>();
-  for (let sport = 4000; sports.length < 4; sport++) {
-    const p = pkt(sport);
-    const l = flowSourcePort(p, VIRTIO_NET_HDR_SIZE, p.length - VIRTIO_NET_HDR_SIZE, 0, 15);
-    if (lanesSeen.has(l)) continue;
-    lanesSeen.add(l);
-    sports.push(sport);
+  // Four UDP flows that hash to four different lanes of 16, behind a virtio-net header.
+  const dst = ipv4ToU32(FLOW_DST);
+  const sports = flowsOnDistinctLanes(4, 16);
+  const mixed = Array.from({ length: 32 }, (_, k) =>
+    Buffer.concat([Buffer.alloc(VIRTIO_NET_HDR_SIZE), flowPacket(sports[k % 4]!)]),
+  );
+  const rows: [string, Setup][] = (
+    [
+      ['tso, fixed', () => setup(tso, spDst, 0)],
+      ['tso, flow (16 lanes)', () => setup(tso, spDst, 16)],
+      ['mixed 4 flows, fixed', () => setup(mixed, dst, 0)],
+      ['mixed 4 flows, flow (16 lanes)', () => setup(mixed, dst, 16)],
+    ] as const
+  )
+    .filter(([name]) => name.includes(args.filter))
+    .map(([name, make]) => [name, make()]);
+  if (rows.length === 0) {
+    console.error(`no case matches --filter ${args.filter}`);
+    return 2;
   }
-  const mixed = Array.from({ length: 32 }, (_, k) => pkt(sports[k % 4]!));
-  const rows: [string, Setup][] = [
-    ['tso, fixed', setup(tso, spDst, 0)],
-    ['tso, flow (16 lanes)', setup(tso, spDst, 16)],
-    ['mixed 4 flows, fixed', setup(mixed, dst, 0)],
-    ['mixed 4 flows, flow (16 lanes)', setup(mixed, dst, 16)],
-  ];
   for (const [, s] of rows) run(s, 100); // warm up every shape before timing any
   const ns = rows.map(() => [] as number[]);
   const per = rows.map(() => 0);
@@ -178,6 +138,17 @@ function main(): void {
   rows.forEach(([name], k) =>
     console.log(`| ${name} | ${median(ns[k]!).toFixed(1)} | ${per[k]!.toFixed(1)} |`),
   );
+  if (args.json !== null)
+    writeBenchRecord(args.json, {
+      reps,
+      rows: rows.map(([name], k) => ({
+        case: name,
+        nsPerDatagram: median(ns[k]!),
+        datagramsPerMessage: per[k],
+        rounds: ns[k],
+      })),
+    });
+  return 0;
 }
 
-main();
+runMain([], __filename, { usage: USAGE, time: 300, extra: { '--reps': 7 } }, main);

@@ -1,8 +1,13 @@
 /**
- * harness: what the microbenchmarks (bench/micro.ts, bench/capture.ts) share to measure speed and
- * allocation the same way: re-executing under fixed V8 flags, a GC counter, and a heap-delta
- * allocation measurement that is only trusted when no GC ran during it.
+ * harness: what the microbenchmarks (bench/micro.ts, capture.ts, csum.ts, copy-bw.ts,
+ * egress-lanes.ts) share to measure speed and allocation the same way: one command line
+ * (`--json --time --filter`, `--help`), re-executing under fixed V8 flags, a GC counter, a
+ * heap-delta allocation measurement that is only trusted when no GC ran during it, timed rounds,
+ * and the JSON record.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -86,13 +91,13 @@ export async function measureHeap(
 
 /**
  * runMain re-executes under `flags` if needed; else parses the command line (`parseBenchArgs` with
- * `usage` and `extra`; a bad one prints the error and exits 2), runs `main` with it and sets the
- * exit code.
+ * `usage`, `extra` and the default `time`; a bad one prints the error and exits 2), runs `main`
+ * with it and sets the exit code.
  */
 export function runMain(
   flags: readonly string[],
   script: string,
-  cli: { usage: string; extra?: Record<string, number> },
+  cli: { usage: string; extra?: Record<string, number>; time?: number },
   main: (args: BenchArgs) => Promise<number>,
 ): void {
   const reexecCode = reexecUnder(flags, script);
@@ -102,7 +107,7 @@ export function runMain(
   }
   let args: BenchArgs;
   try {
-    args = parseBenchArgs(process.argv.slice(2), cli.usage, cli.extra);
+    args = parseBenchArgs(process.argv.slice(2), cli.usage, cli.extra, cli.time);
   } catch (e) {
     console.error((e as Error).message);
     process.exitCode = 2;
@@ -128,11 +133,16 @@ export interface BenchArgs {
 }
 
 /**
- * parseBenchArgs reads `--json PATH --time MS --filter SUBSTRING` and the positive numeric flags in
- * `extra` (name -> default), with src/cli/args.ts; `--help` prints `usage` and exits. Throws Error
- * with the usage on a bad command line.
+ * parseBenchArgs reads `--json PATH --time MS --filter SUBSTRING` (`--time` default `time` ms) and
+ * the positive numeric flags in `extra` (name -> default), with src/cli/args.ts; `--help` prints
+ * `usage` and exits. Throws Error naming the bad flag, then the usage, on a bad command line.
  */
-export function parseBenchArgs(argv: string[], usage: string, extra: Record<string, number> = {}): BenchArgs {
+export function parseBenchArgs(
+  argv: string[],
+  usage: string,
+  extra: Record<string, number> = {},
+  time = 500,
+): BenchArgs {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(usage);
     process.exit(0);
@@ -147,12 +157,12 @@ export function parseBenchArgs(argv: string[], usage: string, extra: Record<stri
   const num = (flag: string, dflt: number): number => {
     const v = a.get(flag as never);
     const n = v === undefined ? dflt : Number(v);
-    if (!(n > 0)) throw new Error(`${flag} must be > 0\n${usage}`);
+    if (!(n > 0)) throw new Error(`${flag} must be a number > 0 ("${v}")\n${usage}`);
     return n;
   };
   const out: BenchArgs = {
     json: a.get('--json') ?? null,
-    time: num('--time', 500),
+    time: num('--time', time),
     filter: a.get('--filter') ?? '',
     extra: {},
   };
@@ -179,4 +189,22 @@ export function timeRounds(bytesPerCall: number, call: () => void, ms: number): 
     out.push((calls * bytesPerCall) / Number(t - t0));
   }
   return out;
+}
+
+/**
+ * writeBenchRecord writes `body` as the JSON record at `file` (directories made), after the
+ * fields every record has: date, command, machine, load average. Says where it wrote.
+ */
+export function writeBenchRecord(file: string, body: Record<string, unknown>): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const script = path.relative(process.cwd(), process.argv[1] ?? '');
+  const record = {
+    date: new Date().toISOString(),
+    command: `node ${script} ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length, kernel: os.release() },
+    loadavg: os.loadavg(),
+    ...body,
+  };
+  fs.writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+  console.log(`wrote ${file}`);
 }

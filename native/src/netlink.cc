@@ -1,4 +1,5 @@
-// rtnetlink sockets for route programming without a child process (src/io/rtnetlink-deps.ts).
+// rtnetlink sockets for route programming and lookups without a child process
+// (src/io/rtnetlink-deps.ts).
 // System calls only: the messages are built and parsed in TypeScript (src/wire/rtnetlink.ts). The
 // one piece of protocol here is the framing needed to know when a reply is complete: each
 // message's length, type and sequence number.

@@ -46,7 +46,7 @@ export class DirectRoutes {
    * classify splits peers as flannel's vxlan backend does with `DirectRouting`: a peer whose
    * public IP `ip route get` resolves to one route without a gateway is on our L2 and is routed
    * directly; every other peer is encapsulated. Only peers not classified yet are asked, in one
-   * batched `ip route get` (10,000 peers: one process).
+   * batch of lookups (routeGetMany: rtnetlink, no child process).
    */
   async classify(all: readonly PeerSpec[]): Promise<{ encap: PeerSpec[]; direct: PeerSpec[] }> {
     const encap: PeerSpec[] = [];

@@ -23,12 +23,16 @@
  * prefix was free when weft added it, and whatever else was in the table was never touched.
  * Groups (`tun`, `direct`, `network`, ...) let several owners share one record (and one check):
  * a prefix held by one group is a conflict for another.
+ *
+ * routeGetMany (`ip route get` for many destinations: DirectRouting's classification) takes the
+ * same path: rtnetlink lookups, or one `ip -j -force -batch -` under the same switch.
  */
 
 import { spawn } from 'node:child_process';
 import { ConfigError, ToolMissingError } from '../errors';
 import { errnoFromIpStderr, routeArgs, type RouteSpec } from './netdev';
-import { netlinkDeps } from './rtnetlink-deps';
+import { tryIpv4ToU32 } from '../net/addr';
+import { nativeTransport, netlinkDeps, type NetlinkTransport } from './rtnetlink-deps';
 
 /** WEFT_ROUTE_PROTO is the rtnetlink protocol number on every route weft installs. */
 export const WEFT_ROUTE_PROTO = 87;
@@ -97,6 +101,25 @@ export function parseRouteIo(value: string | undefined): 'netlink' | 'ip' {
 }
 
 /**
+ * openNetlink opens an rtnetlink socket in `netns`, or returns null when it cannot be opened
+ * (the reason logged once per process: the caller goes through `ip`).
+ */
+function openNetlink(netns: string | undefined, log: RouteSyncOptions['log']): NetlinkTransport | null {
+  try {
+    return nativeTransport(netns);
+  } catch (e) {
+    if (!fallbackLogged) {
+      fallbackLogged = true;
+      const reason = e instanceof Error ? e.message : String(e);
+      const msg = 'cannot open an rtnetlink socket; programming routes with ip -batch';
+      if (log) log.warn(msg, { reason });
+      else process.stderr.write(`weft: ${msg}: ${reason}\n`);
+    }
+    return null;
+  }
+}
+
+/**
  * routeDeps picks the kernel calls: rtnetlink unless `WEFT_ROUTE_IO=ip` or the socket cannot be
  * opened, then `ip` (the reason logged once per process). A bad WEFT_ROUTE_IO is a ConfigError.
  */
@@ -106,18 +129,9 @@ export function routeDeps(
   env: NodeJS.ProcessEnv = process.env,
 ): { deps: RouteSyncDeps; io: 'netlink' | 'ip' } {
   if (parseRouteIo(env[ROUTE_IO_ENV]) === 'ip') return { deps: ipDeps(netns), io: 'ip' };
-  try {
-    return { deps: netlinkDeps(netns), io: 'netlink' };
-  } catch (e) {
-    if (!fallbackLogged) {
-      fallbackLogged = true;
-      const reason = e instanceof Error ? e.message : String(e);
-      const msg = 'cannot open an rtnetlink socket; programming routes with ip -batch';
-      if (log) log.warn(msg, { reason });
-      else process.stderr.write(`weft: ${msg}: ${reason}\n`);
-    }
-    return { deps: ipDeps(netns), io: 'ip' };
-  }
+  const t = openNetlink(netns, log);
+  if (t === null) return { deps: ipDeps(netns), io: 'ip' };
+  return { deps: netlinkDeps(netns, t), io: 'netlink' };
 }
 
 /** RouteConflict is a wanted route refused because a route weft did not install holds its place. */
@@ -303,15 +317,52 @@ export function ipDeps(netns?: string): RouteSyncDeps {
   };
 }
 
+/** RouteGetRoute is the route `ip -j route get DST` prints (the fields weft reads). */
+export interface RouteGetRoute {
+  readonly dst?: string;
+  /** Next hop; absent for a destination on a link of this host. */
+  readonly gateway?: string;
+  readonly dev?: string;
+  readonly prefsrc?: string;
+  /** `local`, `broadcast`, ...; absent for unicast. */
+  readonly type?: string;
+}
+
+/** RouteGetAnswer is one destination's answer: the routes the kernel would use, or the error text. */
+export type RouteGetAnswer = readonly RouteGetRoute[] | string;
+
 /**
- * routeGetMany is `ip route get` for many destinations in one `ip -j -force -batch -`: per
- * destination, the routes the kernel would use, or the error text (e.g. `Network is unreachable`).
- * iproute2 prints one JSON array per successful line and `Command failed -:N` for the others.
+ * routeGetMany is `ip route get` for many destinations: per destination, the routes the kernel
+ * would use, or iproute2's error text (`RTNETLINK answers: Network is unreachable`). Over one
+ * rtnetlink socket opened for the call (rtnetlink-deps.ts: lookups in batches, no child process)
+ * when every destination is an IPv4 address; through one `ip -j -force -batch -` otherwise, or
+ * with `WEFT_ROUTE_IO=ip`, or when the socket cannot be opened. Both give the same answers.
  */
 export async function routeGetMany(
   dsts: readonly string[],
   netns?: string,
-): Promise<Array<Array<{ gateway?: string; dev?: string }> | string>> {
+  opts: { env?: NodeJS.ProcessEnv; log?: RouteSyncOptions['log'] } = {},
+): Promise<RouteGetAnswer[]> {
+  if (dsts.length === 0) return [];
+  const io = parseRouteIo((opts.env ?? process.env)[ROUTE_IO_ENV]);
+  if (io === 'netlink' && dsts.every((d) => tryIpv4ToU32(d) >= 0)) {
+    const t = openNetlink(netns, opts.log);
+    if (t !== null) {
+      try {
+        return await netlinkDeps(netns, t).routeGetMany(dsts);
+      } finally {
+        t.close?.();
+      }
+    }
+  }
+  return ipRouteGetMany(dsts, netns);
+}
+
+/**
+ * ipRouteGetMany is routeGetMany through one `ip -j -force -batch -`: iproute2 prints one JSON
+ * array per successful line and `Command failed -:N` for the others.
+ */
+export async function ipRouteGetMany(dsts: readonly string[], netns?: string): Promise<RouteGetAnswer[]> {
   if (dsts.length === 0) return [];
   const r = await ipProcess(
     netns,
@@ -320,7 +371,7 @@ export async function routeGetMany(
   );
   const failed = parseBatchErrors(r.stderr);
   const outputs = r.stdout.split('\n').filter((l) => l.trim() !== '');
-  const out: Array<Array<{ gateway?: string; dev?: string }> | string> = [];
+  const out: RouteGetAnswer[] = [];
   let next = 0;
   for (let i = 0; i < dsts.length; i++) {
     const err = failed.get(i + 1);
@@ -331,7 +382,7 @@ export async function routeGetMany(
     const line = outputs[next++];
     try {
       const v = JSON.parse(line ?? '') as unknown;
-      out.push(Array.isArray(v) ? (v as Array<{ gateway?: string; dev?: string }>) : 'unexpected output');
+      out.push(Array.isArray(v) ? (v as RouteGetRoute[]) : 'unexpected output');
     } catch {
       out.push(r.code !== 0 && failed.size === 0 ? r.stderr.trim() || 'ip failed' : 'unexpected output');
     }

@@ -12,6 +12,10 @@
  *      native send + receive-until-acked off the main thread (native/src/netlink.cc)
  *   3. each NLMSG_ERROR mapped back to its operation by sequence number
  * Chunks keep every ack inside the socket's receive buffer (an overrun would lose acks).
+ *
+ * `routeGetMany(dsts)` (`ip route get` for many IPv4 destinations, route-sync.ts) goes the same
+ * way: one link dump, then per chunk one RTM_GETROUTE lookup per destination in one send, each
+ * answered by an RTM_NEWROUTE and an ack, or by an NLMSG_ERROR, matched by sequence number.
  */
 import { ConfigError, SystemError } from '../errors';
 import {
@@ -33,6 +37,7 @@ import {
   RTNH_F_ONLINK,
   RTPROT_BOOT,
   RTPROT_NAMES,
+  ROUTE_GET_REQUEST_SIZE,
   ROUTE_REQUEST_MAX,
   RT_SCOPE_LINK,
   RT_SCOPE_NOWHERE,
@@ -44,12 +49,21 @@ import {
   parseMessages,
   parseRoute,
   writeDumpRequest,
+  writeRouteGetRequest,
   writeRouteRequest,
   type NetlinkMessage,
+  type RouteInfo,
 } from '../wire/rtnetlink';
 import { tryIpv4ToU32, tryParseIpv6, u32ToIpv4 } from '../net/addr';
 import { callNative, loadBinding, toSystemError, type NativeBinding } from './binding';
-import type { BatchOutcome, RouteOp, RouteSyncDeps, TableRoute } from './route-sync';
+import type {
+  BatchOutcome,
+  RouteGetAnswer,
+  RouteGetRoute,
+  RouteOp,
+  RouteSyncDeps,
+  TableRoute,
+} from './route-sync';
 
 /** WEFT_ROUTE_PROTO, repeated here so that route-sync.ts can import this module without a cycle. */
 const PROTO = 87;
@@ -66,6 +80,14 @@ export interface NetlinkTransport {
   /** strerror() text (`File exists`) and errno name (`EEXIST`) of a kernel error. */
   errnoText(errno: number): string;
   errnoName(errno: number): string;
+  /** Closes the socket (a transport opened for one call); later calls fail. */
+  close?(): void;
+}
+
+/** NetlinkRouteDeps are RouteSyncDeps plus route lookups over the same socket. */
+export interface NetlinkRouteDeps extends RouteSyncDeps {
+  /** `ip route get` for each IPv4 destination: its route, or iproute2's error text. */
+  routeGetMany(dsts: readonly string[]): Promise<RouteGetAnswer[]>;
 }
 
 /**
@@ -93,9 +115,13 @@ export function nativeTransport(netns?: string): NetlinkTransport {
     },
     errnoText: (n) => b.errnoMessage?.(n) ?? b.errnoName(n),
     errnoName: (n) => b.errnoName(n),
+    close() {
+      if (!sockets.unregister(t)) return;
+      b.closeFd(fd);
+    },
   };
-  // The socket lives as long as its RouteSync (the daemon's: the whole run).
-  sockets.register(t, fd);
+  // A RouteSync's socket lives as long as it does (the daemon's: the whole run).
+  sockets.register(t, fd, t);
   return t;
 }
 
@@ -143,6 +169,18 @@ function ipErrorText(strerror: string, extack: string | undefined): string {
   return `Error: ${extack}${extack.endsWith('.') ? '' : '.'}`;
 }
 
+/** lookupAnswer is a lookup's RTM_NEWROUTE as `ip -j route get` prints its essentials. */
+function lookupAnswer(r: RouteInfo, byIndex: ReadonlyMap<number, string>): RouteGetRoute {
+  const a: { dst: string; type?: string; gateway?: string; dev?: string; prefsrc?: string } = {
+    dst: routeDst(r.dst, r.dstLen),
+  };
+  if (r.type !== RTN_UNICAST) a.type = RTN_NAMES[r.type] ?? String(r.type);
+  if (r.gateway !== undefined) a.gateway = u32ToIpv4(r.gateway);
+  if (r.oif !== undefined) a.dev = byIndex.get(r.oif) ?? `if${r.oif}`;
+  if (r.prefsrc !== undefined) a.prefsrc = u32ToIpv4(r.prefsrc);
+  return a;
+}
+
 function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -154,7 +192,7 @@ function errText(e: unknown): string {
 export function netlinkDeps(
   netns?: string,
   transport: NetlinkTransport = nativeTransport(netns),
-): RouteSyncDeps {
+): NetlinkRouteDeps {
   let seq = (Date.now() & 0x3fffffff) + 1;
   let chain: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -313,8 +351,66 @@ export function netlinkDeps(
     return out;
   }
 
+  async function routeGetMany(dsts: readonly string[]): Promise<RouteGetAnswer[]> {
+    const out: RouteGetAnswer[] = new Array<RouteGetAnswer>(dsts.length);
+    if (dsts.length === 0) return out;
+    let byIndex: Map<number, string>;
+    try {
+      byIndex = (await links()).byIndex;
+    } catch (e) {
+      return out.fill(errText(e));
+    }
+    const buf = new Uint8Array(Math.min(dsts.length, NETLINK_CHUNK) * ROUTE_GET_REQUEST_SIZE);
+    for (let start = 0; start < dsts.length; start += NETLINK_CHUNK) {
+      const end = Math.min(dsts.length, start + NETLINK_CHUNK);
+      const first = nextSeq(end - start);
+      const sent: number[] = [];
+      let off = 0;
+      for (let i = start; i < end; i++) {
+        const ip = tryIpv4ToU32(dsts[i]!);
+        if (ip < 0) out[i] = `Error: any valid prefix is expected rather than "${dsts[i]}".`;
+        else {
+          off = writeRouteGetRequest(buf, off, first + sent.length, ip);
+          sent.push(i);
+        }
+      }
+      if (sent.length === 0) continue;
+      try {
+        const reply = await transport.transact(buf.subarray(0, off), first, first + sent.length - 1, false);
+        const found: Array<RouteGetRoute | undefined> = new Array<RouteGetRoute | undefined>(sent.length);
+        const acked = new Set<number>();
+        for (const m of parseMessages(reply)) {
+          if (m.seq < first || m.seq >= first + sent.length) continue;
+          const k = m.seq - first;
+          if (m.type === RTM_NEWROUTE) found[k] = lookupAnswer(parseRoute(reply, m), byIndex);
+          else if (m.type === NLMSG_ERROR) {
+            acked.add(k);
+            const errno = parseError(reply, m);
+            if (errno !== 0)
+              out[sent[k]!] = ipErrorText(transport.errnoText(errno), parseErrorText(reply, m));
+          }
+        }
+        sent.forEach((i, k) => {
+          if (out[i] !== undefined) return;
+          const r = found[k];
+          out[i] = !acked.has(k)
+            ? 'no answer from the kernel'
+            : r === undefined
+              ? 'no route in the answer'
+              : [r];
+        });
+      } catch (e) {
+        // The kernel's answer for this chunk is unknown: each of its lookups failed with the reason.
+        const msg = errText(e);
+        for (const i of sent) out[i] = msg;
+      }
+    }
+    return out;
+  }
+
   return {
     runBatch: (ops) => serial(() => runBatch(ops)),
     listRoutes: (scope) => serial(() => listRoutes(scope)),
+    routeGetMany: (dsts) => serial(() => routeGetMany(dsts)),
   };
 }

@@ -29,7 +29,10 @@
  *   2. `add(off, len)` per inner IP packet, in arrival order: either it starts an output (its
  *      virtio header goes into the 10 bytes in front of it, which the caller guarantees are its
  *      own: the decapsulated VXLAN/Ethernet header) or it is planned (its TCP segment summed,
- *      sum-only) as the next segment of an open output. Decisions read only headers.
+ *      sum-only) as the next segment of an open output. Decisions read only headers. The common
+ *      case, the next full-size in-order segment of the last output, takes a fast path
+ *      (`appendToTail`: its header words compared with that output's first packet) that merges
+ *      exactly when the general search would; anything else takes the search (`addGeneral`).
  *   3. `finish(offsets, lengths, trains)`: ONE native csumCopy sums every planned TCP segment
  *      (header + payload) in place; merged outputs are validated and their first packet's
  *      headers fixed; the descriptor table is rewritten to the outputs, in order: a plain output
@@ -50,6 +53,7 @@ import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
 import {
   IP_PROTO_TCP,
   IPV4_MIN_HEADER_SIZE,
+  IPV4_OFF_DST,
   IPV4_OFF_FLAGS_FRAGMENT,
   IPV4_OFF_SRC,
   IPV4_OFF_TOS,
@@ -86,6 +90,8 @@ import {
   TCP_ACK,
   TCP_MIN_HEADER_SIZE,
   TCP_OFF_ACK,
+  TCP_OFF_DATA_OFFSET,
+  TCP_OFF_FLAGS,
   TCP_OFF_SEQ,
   TCP_PSH,
 } from '../wire/tcp';
@@ -139,6 +145,8 @@ export class TcpCoalescer {
   /** After `finish`: input packets of this batch dropped (bad checksum), and their bytes. */
   dropped = 0;
   droppedBytes = 0;
+  /** Segments merged by the fast path (`appendToTail`), cumulative; the rest of the merges took the general search. */
+  tailAppends = 0;
 
   // Per output (index = output number in this batch).
   private readonly outLen: Uint32Array; // IP packet length so far
@@ -149,23 +157,21 @@ export class TcpCoalescer {
   private readonly l4Off: Uint16Array; // IP header length
   private readonly nextSeq: Int32Array; // expected sequence number of the next segment (as an int32)
   private readonly open: Uint8Array; // 1 while segments may still be appended
-  private readonly lastFlags: Uint8Array; // TCP flags of the last segment appended
   private readonly firstIn: Uint32Array; // first input packet of the output
   private readonly lastIn: Uint32Array; // last input packet appended to it
   private readonly split: Uint8Array; // 1 when a segment failed validation: written one by one
   private readonly partialSegs: Uint16Array; // merged segments whose checksum was partial
-  private readonly inBytes: Float64Array; // bytes of the inputs in this output
   private readonly addrSum: Uint32Array; // pseudo-header sum of the addresses (set once merging starts)
   // Per input packet (index = arrival order in this batch).
   private readonly inOff: Uint32Array;
   private readonly inLen: Uint32Array;
   private readonly inNext: Int32Array; // next input of the same output (-1 = last)
-  private readonly inBad: Uint8Array;
+  private readonly inBad: Uint8Array; // 1 = failed its check (set and cleared within `finish`)
   private inputs = 0;
-  // Per checked segment: its output, the sum plan of its TCP segment, and its pseudo-header sum.
+  // Per checked segment (check c is the copier's plan entry c): its output, its pseudo-header sum
+  // and its input.
   private readonly checkOut: Uint32Array;
   private readonly checkPre: Float64Array;
-  private readonly checkPlan: Uint32Array;
   private readonly checkIn: Uint32Array;
   private checks = 0;
 
@@ -174,6 +180,13 @@ export class TcpCoalescer {
   /** view reads 32-bit header words of `buf` (any alignment); equality only, so little-endian. */
   private view: DataView = new DataView(new ArrayBuffer(0));
   private n = 0;
+  // The output `appendToTail` may extend (-1 = none): the last one, opened as a TCP candidate;
+  // its first packet's offset, length, IP header length and IP + TCP header length.
+  private tail = -1;
+  private tailSrc = 0;
+  private tailLen = 0;
+  private tailL4 = 0;
+  private tailHl = 0;
 
   /**
    * TcpCoalescer handles batches of up to `maxPackets` inner packets; `mtu` is the TUN's (a
@@ -192,12 +205,10 @@ export class TcpCoalescer {
     this.l4Off = new Uint16Array(maxPackets);
     this.nextSeq = new Int32Array(maxPackets);
     this.open = new Uint8Array(maxPackets);
-    this.lastFlags = new Uint8Array(maxPackets);
     this.firstIn = new Uint32Array(maxPackets);
     this.lastIn = new Uint32Array(maxPackets);
     this.split = new Uint8Array(maxPackets);
     this.partialSegs = new Uint16Array(maxPackets);
-    this.inBytes = new Float64Array(maxPackets);
     this.addrSum = new Uint32Array(maxPackets);
     this.inOff = new Uint32Array(maxPackets);
     this.inLen = new Uint32Array(maxPackets);
@@ -208,7 +219,6 @@ export class TcpCoalescer {
     this.checkIn = new Uint32Array(maxPackets * 2);
     this.checkOut = new Uint32Array(maxPackets * 2);
     this.checkPre = new Float64Array(maxPackets * 2);
-    this.checkPlan = new Uint32Array(maxPackets * 2);
     this.copier = new CsumCopier(maxPackets * 2);
   }
 
@@ -219,6 +229,7 @@ export class TcpCoalescer {
       this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     this.n = 0;
+    this.tail = -1;
     this.inputs = 0;
     this.checks = 0;
     this.dropped = 0;
@@ -231,15 +242,80 @@ export class TcpCoalescer {
    * overwrite). Returns false only when the batch already holds `maxPackets` packets.
    */
   add(off: number, len: number): boolean {
-    const n = this.n;
     const i = this.inputs;
     if (i >= this.maxPackets) return false;
     this.inputs = i + 1;
     this.inOff[i] = off;
     this.inLen[i] = len;
     this.inNext[i] = -1;
-    this.inBad[i] = 0;
     this.stats.packetsIn++;
+    const t = this.tail;
+    if (t >= 0 && t === this.n - 1 && len === this.tailLen && this.appendToTail(i, off, len)) return true;
+    this.addGeneral(i, off, len);
+    return true;
+  }
+
+  /**
+   * appendToTail is the fast path for the common case, the next full-size in-order segment of the
+   * output being built: it merges input i into the last output when the general rules would, and
+   * returns false (changing nothing) whenever it cannot tell, leaving the packet to `addGeneral`.
+   * Caller: `len` equals the tail's first packet's length. Every header byte a rule reads is then
+   * either compared whole with that first packet, which passed `tcpCandidate`, or checked here:
+   *   IPv4: word 0 (version 4, IHL 5, ToS, total length = len), bytes 6-7 (DF; no fragment),
+   *         8-9 (TTL, protocol TCP), the addresses;
+   *   IPv6: the whole fixed header (class, flow label, payload length = len - 40, next header
+   *         TCP, hop limit, addresses);
+   *   TCP:  ports, ACK number, data offset (so the same header length, below len), options;
+   *         flags ACK or ACK|PSH and the expected sequence number checked here.
+   * So `tcpCandidate` would return the tail's header length, the search would stop at the tail
+   * (same flow), and every merge condition holds with payload = gso_size; what is left to check
+   * is the 64 KiB limit and the plan's capacity, as `append` does.
+   */
+  private appendToTail(i: number, off: number, len: number): boolean {
+    const j = this.tail;
+    if (this.open[j] !== 1) return false;
+    const v = this.view;
+    const s = this.tailSrc;
+    const l4 = this.tailL4;
+    if (l4 === IPV4_MIN_HEADER_SIZE) {
+      if (
+        v.getInt32(s, true) !== v.getInt32(off, true) ||
+        v.getInt32(s + IPV4_OFF_SRC, true) !== v.getInt32(off + IPV4_OFF_SRC, true) ||
+        v.getInt32(s + IPV4_OFF_DST, true) !== v.getInt32(off + IPV4_OFF_DST, true) ||
+        v.getUint16(s + IPV4_OFF_FLAGS_FRAGMENT, true) !== v.getUint16(off + IPV4_OFF_FLAGS_FRAGMENT, true) ||
+        v.getUint16(s + IPV4_OFF_TTL, true) !== v.getUint16(off + IPV4_OFF_TTL, true)
+      )
+        return false;
+    } else {
+      for (let k = 0; k < IPV6_HEADER_SIZE; k += 4)
+        if (v.getInt32(s + k, true) !== v.getInt32(off + k, true)) return false;
+    }
+    const st = s + l4;
+    const th = off + l4;
+    const flags = this.buf[th + TCP_OFF_FLAGS]!;
+    if (
+      (flags !== TCP_ACK && flags !== (TCP_ACK | TCP_PSH)) ||
+      v.getInt32(th + TCP_OFF_SEQ, false) !== this.nextSeq[j] ||
+      v.getInt32(st, true) !== v.getInt32(th, true) ||
+      v.getInt32(st + TCP_OFF_ACK, true) !== v.getInt32(th + TCP_OFF_ACK, true) ||
+      this.buf[st + TCP_OFF_DATA_OFFSET] !== this.buf[th + TCP_OFF_DATA_OFFSET]
+    )
+      return false;
+    const hl = this.tailHl;
+    for (let k = l4 + TCP_MIN_HEADER_SIZE; k < hl; k += 4)
+      if (v.getInt32(s + k, true) !== v.getInt32(off + k, true)) return false;
+    const payload = len - hl;
+    if (this.outLen[j]! + payload > MAX_IP_PACKET || !this.append(j, i, off, len, payload, flags))
+      return false;
+    this.inNext[this.lastIn[j]!] = i;
+    this.lastIn[j] = i;
+    this.tailAppends++;
+    return true;
+  }
+
+  /** addGeneral places input i by the rules in the file header: merged into a recent output or a new one. */
+  private addGeneral(i: number, off: number, len: number): void {
+    const n = this.n;
     const buf = this.buf;
     const hl = this.tcpCandidate(off, len);
     if (hl > 0) {
@@ -263,8 +339,7 @@ export class TcpCoalescer {
         ) {
           this.inNext[this.lastIn[j]!] = i;
           this.lastIn[j] = i;
-          this.inBytes[j] = this.inBytes[j]! + len;
-          return true;
+          return;
         }
         // Same flow, not mergeable: later segments must not overtake this packet.
         this.open[j] = 0;
@@ -281,23 +356,28 @@ export class TcpCoalescer {
     this.lastIn[n] = i;
     this.split[n] = 0;
     this.partialSegs[n] = 0;
-    this.inBytes[n] = len;
+    this.tail = -1;
     if (hl > 0) {
       const l4 = this.l4OfPacket(off);
       this.hdrLen[n] = hl;
       this.l4Off[n] = l4;
       this.gsoSize[n] = len - hl;
       this.nextSeq[n] = (readI32(buf, off + l4 + TCP_OFF_SEQ) + (len - hl)) | 0;
-      this.lastFlags[n] = tcpFlags(buf, off + l4);
       // A packet longer than the TUN MTU is a sender's unsegmented TSO packet (veth): its payload
       // is no segment size, so it goes alone, where writeSingleVnetHdr cuts it at the MTU.
-      this.open[n] = (this.lastFlags[n]! & TCP_PSH) === 0 && len <= this.mtu ? 1 : 0;
+      this.open[n] = (tcpFlags(buf, off + l4) & TCP_PSH) === 0 && len <= this.mtu ? 1 : 0;
+      if (this.open[n] === 1) {
+        this.tail = n;
+        this.tailSrc = off;
+        this.tailLen = len;
+        this.tailL4 = l4;
+        this.tailHl = hl;
+      }
     } else {
       this.hdrLen[n] = 0;
       this.open[n] = 0;
     }
     this.n = n + 1;
-    return true;
   }
 
   /**
@@ -314,7 +394,7 @@ export class TcpCoalescer {
     const sums = this.copier.sums;
     // Validate merged segments: pseudo-header sum + TCP segment sum must fold to 0xffff.
     for (let c = 0; c < this.checks; c++) {
-      const s = sums[this.checkPlan[c]!]!;
+      const s = sums[c]!;
       if (checksumFold(this.checkPre[c]! + s) !== 0xffff) {
         this.inBad[this.checkIn[c]!] = 1;
         this.split[this.checkOut[c]!] = 1;
@@ -331,6 +411,7 @@ export class TcpCoalescer {
         // Nothing was written before the check: the good segments go out alone, untouched.
         for (let i = this.firstIn[k]!; i !== -1; i = this.inNext[i]!) {
           if (this.inBad[i] === 1) {
+            this.inBad[i] = 0;
             this.stats.badChecksum++;
             this.dropped++;
             this.droppedBytes += this.inLen[i]!;
@@ -351,27 +432,32 @@ export class TcpCoalescer {
       this.stats.segmentsMerged += segs;
       this.stats.partialCsum += this.partialSegs[k]!;
       this.outSegs[w] = segs;
-      this.outBytes[w] = this.inBytes[k]!;
       outputs++;
       // First packet in place behind its virtio header, then the payload slices.
       const first = this.firstIn[k]!;
       const hl = this.hdrLen[k]!;
+      const head = w;
+      let bytes = this.inLen[first]!;
       offsets[w] = off - VIRTIO_NET_HDR_SIZE;
-      lengths[w] = this.inLen[first]! + VIRTIO_NET_HDR_SIZE;
+      lengths[w] = bytes + VIRTIO_NET_HDR_SIZE;
       trains[w] = segs;
       w++;
       for (let i = this.inNext[first]!; i !== -1; i = this.inNext[i]!) {
+        const l = this.inLen[i]!;
+        bytes += l;
         offsets[w] = this.inOff[i]! + hl;
-        lengths[w] = this.inLen[i]! - hl;
+        lengths[w] = l - hl;
         trains[w] = 0;
         this.outSegs[w] = 0;
         this.outBytes[w] = 0;
         w++;
       }
+      this.outBytes[head] = bytes;
     }
     this.stats.packetsOut += outputs;
     this.outputs = outputs;
     this.n = 0;
+    this.tail = -1;
     this.inputs = 0;
     return w;
   }
@@ -494,7 +580,7 @@ export class TcpCoalescer {
     const l4Len = this.outLen[j]! - l4;
     const ps = a + IP_PROTO_TCP + l4Len;
     if (this.isPartial(s + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
-    else this.check(j, this.copier.add(s + l4, SUM_ONLY, l4Len), ps, this.firstIn[j]!);
+    else this.check(j, s + l4, l4Len, ps, this.firstIn[j]!);
   }
 
   /** planNext records input i as output j's next segment (its TCP segment's sum planned, unless partial). */
@@ -505,19 +591,22 @@ export class TcpCoalescer {
     const l4Len = len - l4;
     const ps = this.addrSum[j]! + IP_PROTO_TCP + l4Len;
     if (this.isPartial(off + l4, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
-    else this.check(j, this.copier.add(off + l4, SUM_ONLY, l4Len), ps, i);
+    else this.check(j, off + l4, l4Len, ps, i);
     this.outLen[j] = this.outLen[j]! + payload;
     this.segs[j] = this.segs[j]! + 1;
     this.nextSeq[j] = (this.nextSeq[j]! + payload) | 0;
-    this.lastFlags[j] = flags;
     if ((flags & TCP_PSH) !== 0 || payload < this.gsoSize[j]!) this.open[j] = 0;
     return true;
   }
 
-  private check(j: number, plan: number, pre: number, input: number): void {
+  /**
+   * check plans the sum of the TCP segment at buf[th..th+l4Len) and notes its check. The copier's
+   * plan holds nothing else, so check c is plan entry c (`finish` reads sums[c]).
+   */
+  private check(j: number, th: number, l4Len: number, pre: number, input: number): void {
+    this.copier.add(th, SUM_ONLY, l4Len);
     const c = this.checks++;
     this.checkOut[c] = j;
-    this.checkPlan[c] = plan;
     this.checkPre[c] = pre;
     this.checkIn[c] = input;
   }
@@ -557,7 +646,9 @@ export class TcpCoalescer {
     } else {
       setIpv6PayloadLength(buf, off, len - IPV6_HEADER_SIZE);
     }
-    setTcpFlags(buf, th, tcpFlags(buf, th) | (this.lastFlags[k]! & TCP_PSH));
+    // PSH of the last segment (its bytes untouched until now).
+    const lastFlags = tcpFlags(buf, this.inOff[this.lastIn[k]!]! + l4);
+    setTcpFlags(buf, th, tcpFlags(buf, th) | (lastFlags & TCP_PSH));
     // NEEDS_CSUM: the checksum field carries the folded pseudo-header sum, as the kernel expects.
     setTcpChecksum(buf, th, checksumFold(this.pseudo(off, l4, len - l4)));
     writeVnetHdr(

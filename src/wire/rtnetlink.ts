@@ -18,7 +18,7 @@
  *
  * Builders write into a caller's buffer and return the next offset; parsers validate every
  * length against the buffer and throw FormatError (WEFT_ERR_FORMAT) on a malformed reply.
- * Control path only (route programming, src/io/rtnetlink-deps.ts): parsers return objects, so
+ * Control path only (route programming and lookups, src/io/rtnetlink-deps.ts): parsers return objects, so
  * this module is not exported from src/wire/index.ts with the allocation-free packet headers.
  */
 import { endianness } from 'node:os';
@@ -95,6 +95,8 @@ export const RTA_DST = 1;
 export const RTA_OIF = 4;
 export const RTA_GATEWAY = 5;
 export const RTA_PRIORITY = 6;
+/** RTA_PREFSRC is the source address the kernel would pick (route lookups, connected routes). */
+export const RTA_PREFSRC = 7;
 export const RTA_MULTIPATH = 9;
 export const RTA_TABLE = 15;
 /** IFLA_IFNAME is the link attribute holding the name (NUL-terminated). */
@@ -117,6 +119,12 @@ export const RTN_UNSPEC = 0;
 export const RTN_UNICAST = 1;
 /** RTNH_F_ONLINK: the gateway is on the link even without a route to it (rtm_flags). */
 export const RTNH_F_ONLINK = 4;
+
+/**
+ * RTM_F_LOOKUP_TABLE (rtm_flags of an RTM_GETROUTE lookup): answer with the table of the route
+ * that matched, as iproute2's `ip route get` asks for IPv4.
+ */
+export const RTM_F_LOOKUP_TABLE = 0x1000;
 
 /** NLMSGERR_SIZE is the nlmsgerr payload weft reads: the error and the request's header. */
 export const NLMSGERR_SIZE = 4 + NLMSG_HDRLEN;
@@ -292,6 +300,26 @@ export function writeDumpRequest(buf: Uint8Array, off: number, type: number, seq
   return off + len;
 }
 
+/** ROUTE_GET_REQUEST_SIZE is the size of a route lookup (header, rtmsg, RTA_DST of 4 bytes). */
+export const ROUTE_GET_REQUEST_SIZE = NLMSG_HDRLEN + RTMSG_SIZE + RTA_HDRLEN + 4;
+
+/**
+ * writeRouteGetRequest writes the lookup `ip route get DST` sends for an IPv4 `dst` (host-order
+ * u32) at `off` (ROUTE_GET_REQUEST_SIZE bytes) and returns the next offset: RTM_GETROUTE, AF_INET,
+ * a /32 RTA_DST, RTM_F_LOOKUP_TABLE. With NLM_F_ACK, so that every lookup ends in one NLMSG_ERROR
+ * (0 after its RTM_NEWROUTE answer, else the -errno), as acks end route changes.
+ */
+export function writeRouteGetRequest(buf: Uint8Array, off: number, seq: number, dst: number): number {
+  const m = off + NLMSG_HDRLEN;
+  buf.fill(0, m, m + RTMSG_SIZE);
+  buf[m + RTM_OFF_FAMILY] = AF_INET;
+  buf[m + RTM_OFF_DST_LEN] = 32;
+  dv(buf).setUint32(m + RTM_OFF_FLAGS, RTM_F_LOOKUP_TABLE, LE);
+  const end = writeAttrAddr(buf, m + RTMSG_SIZE, RTA_DST, dst);
+  writeNlmsghdr(buf, off, end - off, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK, seq);
+  return end;
+}
+
 /** NetlinkMessage locates one message of a reply: its header fields and payload bounds. */
 export interface NetlinkMessage {
   readonly type: number;
@@ -375,7 +403,7 @@ export function forEachAttr(
   }
 }
 
-/** RouteInfo is an RTM_NEWROUTE message as read from a dump (IPv4). */
+/** RouteInfo is an RTM_NEWROUTE message as read from a dump or a lookup's answer (IPv4). */
 export interface RouteInfo {
   family: number;
   dstLen: number;
@@ -390,6 +418,8 @@ export interface RouteInfo {
   gateway?: number;
   oif?: number;
   priority?: number;
+  /** Host-order u32: the preferred source (RTA_PREFSRC), e.g. in a lookup's answer. */
+  prefsrc?: number;
 }
 
 /** parseRoute reads an RTM_NEWROUTE payload; throws FormatError when it is malformed. */
@@ -415,7 +445,8 @@ export function parseRoute(buf: Uint8Array, m: NetlinkMessage): RouteInfo {
       type !== RTA_GATEWAY &&
       type !== RTA_OIF &&
       type !== RTA_TABLE &&
-      type !== RTA_PRIORITY
+      type !== RTA_PRIORITY &&
+      type !== RTA_PREFSRC
     )
       return;
     if (end - at !== 4) throw new FormatError(`rtnetlink: route attribute ${type} of ${end - at} bytes`);
@@ -423,6 +454,7 @@ export function parseRoute(buf: Uint8Array, m: NetlinkMessage): RouteInfo {
     else if (type === RTA_GATEWAY) r.gateway = v.getUint32(at, false);
     else if (type === RTA_OIF) r.oif = v.getUint32(at, LE);
     else if (type === RTA_TABLE) r.table = v.getUint32(at, LE);
+    else if (type === RTA_PREFSRC) r.prefsrc = v.getUint32(at, false);
     else r.priority = v.getUint32(at, LE);
   });
   return r;

@@ -7,17 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gcCounter, getGc, measureHeap } from '../../bench/harness';
-import { EgressStages } from '../../src/dataplane/egress';
-import { OffloadEgress } from '../../src/dataplane/egress-offload';
 import { TrainGroups } from '../../src/dataplane/train-groups';
-import { makeVxlanConfig, newDropCounters } from '../../src/encap';
-import { flowSourcePort } from '../../src/encap/flow-hash';
-import { newIoCounters } from '../../src/io/counters';
 import { PacketBatch } from '../../src/io/packet-batch';
-import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
-import { RouteTable, indexPeers } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
-import { ChannelTun, ipv4, udp } from '../../src/testing';
+import { egressRig, flowPacket, flowsOnDistinctLanes } from '../../src/testing';
 import { VIRTIO_NET_HDR_SIZE } from '../../src/wire/virtio-net-hdr';
 
 test('TrainGroups: groups adjacent, lanes ascending, batch order inside a group, every array moved', () => {
@@ -105,59 +97,11 @@ class ReplayVnetTun {
   }
 }
 
-/** CountingSink counts messages and datagrams without building anything. */
-class CountingSink {
-  readonly counters = newIoCounters();
-  messages = 0;
-  datagrams = 0;
-  resetMtuSplit(): void {}
-  onceWritable(): void {}
-  sendBatchGso(b: PacketBatch, from = 0): number {
-    for (let i = from; i < b.count;) {
-      const m = b.gsoSizes[i]! > 0 && b.trains[i]! >= 2 ? b.trains[i]! : 1;
-      this.messages++;
-      this.datagrams += m;
-      i += m;
-    }
-    return b.count;
-  }
-}
-
 test('OffloadEgress with --src-port flow lanes allocates nothing per packet while regrouping interleaved flows', async () => {
-  const peer = {
-    subnet: '10.244.1.0/24',
-    publicIp: '192.0.2.2',
-    publicIpU32: ipv4ToU32('192.0.2.2'),
-    vtepMac: macToBuffer('0e:00:00:00:00:02'),
-    backend: 'vxlan' as const,
-  };
-  const stages = new EgressStages(
-    new ChannelTun(),
-    new Router(RouteTable.build(indexPeers([peer]))),
-    {
-      backend: 'vxlan',
-      vxlan: makeVxlanConfig({ localMac: macToBuffer('0e:00:00:00:00:01') }),
-      port: 8472,
-      pathMtu: 1450,
-      lanes: 16,
-    },
-    newDropCounters(),
-  );
   // Four flows with four different lanes, round robin.
-  const sports: number[] = [];
-  const seen = new Set<number>();
-  const pkt = (sport: number) => ipv4('10.244.0.5', '10.244.1.7', 17, udp(sport, 5001, Buffer.alloc(36, 1)));
-  for (let s = 4000; sports.length < 4; s++) {
-    const p = pkt(s);
-    const l = flowSourcePort(p, 0, p.length, 0, 15);
-    if (!seen.has(l)) {
-      seen.add(l);
-      sports.push(s);
-    }
-  }
-  const tun = new ReplayVnetTun(Array.from({ length: PACKETS }, (_, k) => pkt(sports[k % 4]!)));
-  const sink = new CountingSink();
-  const egress = new OffloadEgress(tun, sink, stages, { prefix: 22, readSlots: 32 });
+  const sports = flowsOnDistinctLanes(4, 16);
+  const tun = new ReplayVnetTun(Array.from({ length: PACKETS }, (_, k) => flowPacket(sports[k % 4]!)));
+  const { egress, sink } = egressRig(tun, { lanes: 16 });
   const step = (): void => {
     tun.arm();
     egress.drain();

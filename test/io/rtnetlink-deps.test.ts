@@ -9,9 +9,12 @@ import {
   NLMSG_ERROR,
   NLMSG_HDRLEN,
   NLM_F_EXCL,
+  NLM_F_ACK,
   NLM_F_REPLACE,
+  NLM_F_REQUEST,
   RTM_DELROUTE,
   RTM_GETLINK,
+  RTM_GETROUTE,
   RTNH_F_ONLINK,
   RT_SCOPE_LINK,
   RT_SCOPE_NOWHERE,
@@ -26,8 +29,12 @@ import { FIXTURES } from '../golden/fixtures';
 
 const LINKS = readFileSync(join(FIXTURES, 'rtnetlink', 'link-dump.bin'));
 const ROUTES = readFileSync(join(FIXTURES, 'rtnetlink', 'route-dump.bin'));
+const LOOKUPS = readFileSync(join(FIXTURES, 'rtnetlink', 'route-get.bin'));
+/** The destinations of route-get.bin, in the order of its sequence numbers (1..6). */
+const LOOKED_UP = ['192.0.2.7', '198.51.100.7', '10.244.4.9', '192.0.2.1', '10.244.1.5', '203.0.113.1'];
 const ERRNO_TEXT: Record<number, string> = {
   17: 'File exists',
+  22: 'Invalid argument',
   3: 'No such process',
   101: 'Network is unreachable',
 };
@@ -208,4 +215,113 @@ test('listRoutes: a malformed or refused dump rejects with a typed error', async
     { kind: 'add', route: { dst: '10.244.2.0/24', dev: 'v0' } },
   ]);
   assert.match(out.failed.get(0)!, /Operation not permitted/);
+});
+
+/** capturedMessages are route-get.bin's messages, each with its bytes and capture sequence number. */
+function capturedMessages(): Array<{ seq: number; bytes: Buffer }> {
+  return parseMessages(LOOKUPS).map((m) => {
+    const at = m.payload - NLMSG_HDRLEN;
+    return { seq: m.seq, bytes: Buffer.from(LOOKUPS.subarray(at, at + nlmsgAlign(m.end - at))) };
+  });
+}
+
+/**
+ * lookupTransport answers link dumps from the fixture and lookups with the kernel's captured
+ * answers: the lookup of LOOKED_UP[k] gets what the kernel said to it, under the request's number.
+ */
+function lookupTransport(failChunk = -1): { t: NetlinkTransport; chunks: string[][] } {
+  const captured = capturedMessages();
+  const chunks: string[][] = [];
+  const t: NetlinkTransport = {
+    async transact(request, first, last, dump) {
+      if (dump) return withSeq(LINKS, first);
+      const msgs = parseMessages(request);
+      const dsts = msgs.map((m) => {
+        assert.equal(m.type, RTM_GETROUTE);
+        assert.equal(m.flags, NLM_F_REQUEST | NLM_F_ACK);
+        const r = parseRoute(request, m);
+        assert.equal(r.dstLen, 32);
+        return u32ToIp4(r.dst);
+      });
+      assert.deepEqual(
+        msgs.map((m) => m.seq),
+        Array.from({ length: last - first + 1 }, (_, k) => first + k),
+      );
+      chunks.push(dsts);
+      if (chunks.length - 1 === failChunk)
+        throw new Error('recv ENOBUFS: No buffer space available (netlink)');
+      const out: Buffer[] = [];
+      dsts.forEach((d, k) => {
+        const at = LOOKED_UP.indexOf(d) + 1;
+        for (const c of captured) {
+          if (c.seq !== at) continue;
+          const b = Buffer.from(c.bytes);
+          b.writeUInt32LE(first + k, 8);
+          out.push(b);
+        }
+      });
+      // Reversed: the answers are matched by sequence number, not by position.
+      return Buffer.concat(out.reverse());
+    },
+    errnoText: (n) => ERRNO_TEXT[n] ?? `errno ${n}`,
+    errnoName: (n) => `E${n}`,
+  };
+  return { t, chunks };
+}
+
+test('routeGetMany: one lookup per destination, the kernel answers (captured) as `ip -j route get` prints them', async () => {
+  const { t, chunks } = lookupTransport();
+  const printed = readFileSync(join(FIXTURES, 'rtnetlink', 'route-get.txt'), 'utf8')
+    .trimEnd()
+    .split('\n');
+  const asked = [...LOOKED_UP.slice(0, 3), 'no.such.address', ...LOOKED_UP.slice(3)];
+  const got = await netlinkDeps(undefined, t).routeGetMany(asked);
+  assert.deepEqual(chunks, [LOOKED_UP], 'a bad address is never sent');
+  const want = printed.map((line) =>
+    line.startsWith('[')
+      ? (JSON.parse(line) as Array<Record<string, unknown>>).map((r) => {
+          const keys = ['type', 'dst', 'gateway', 'dev', 'prefsrc'].filter((k) => k in r);
+          return Object.fromEntries(keys.map((k) => [k, r[k]]));
+        })
+      : line,
+  );
+  want.splice(3, 0, 'Error: any valid prefix is expected rather than "no.such.address".');
+  assert.deepEqual(got, want);
+  // What DirectRouting reads: one route without a gateway for a connected address only.
+  assert.equal(typeof got[0] !== 'string' && got[0]!.length === 1 && got[0]![0]!.gateway, undefined);
+  assert.equal(typeof got[1] !== 'string' && got[1]![0]!.gateway, '192.0.2.254');
+});
+
+test('routeGetMany: chunks of NETLINK_CHUNK, a chunk the kernel never answered fails alone, a lost answer is named', async () => {
+  const { t, chunks } = lookupTransport(1);
+  const n = NETLINK_CHUNK * 2 + 3;
+  const asked = Array.from({ length: n }, (_, i) => LOOKED_UP[i % 2]!);
+  const got = await netlinkDeps(undefined, t).routeGetMany(asked);
+  assert.deepEqual(
+    chunks.map((c) => c.length),
+    [NETLINK_CHUNK, NETLINK_CHUNK, 3],
+  );
+  for (let i = 0; i < n; i++) {
+    if (i >= NETLINK_CHUNK && i < 2 * NETLINK_CHUNK) assert.match(String(got[i]), /ENOBUFS/);
+    else {
+      const a = got[i]!;
+      assert.ok(typeof a !== 'string' && a[0]!.dev === 'v0', `answer ${i}: ${JSON.stringify(a)}`);
+    }
+  }
+  // A reply without an ack for a lookup (a kernel that lost it): that lookup says so, no guess.
+  const silent: NetlinkTransport = {
+    ...t,
+    transact: async (_r, first, _l, dump) => (dump ? withSeq(LINKS, first) : ack(first, 0)),
+  };
+  const two = await netlinkDeps(undefined, silent).routeGetMany(['192.0.2.7', '192.0.2.8']);
+  assert.deepEqual(two, ['no route in the answer', 'no answer from the kernel']);
+  // A refused link dump: every answer is the reason, nothing looked up.
+  const refused: NetlinkTransport = {
+    ...t,
+    transact: async (_r, first) => ack(first, 1),
+    errnoText: () => 'Operation not permitted',
+  };
+  assert.deepEqual(await netlinkDeps(undefined, refused).routeGetMany(['192.0.2.7']), [
+    'RTM_GETLINK failed: E1: Operation not permitted',
+  ]);
 });

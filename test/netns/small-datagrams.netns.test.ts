@@ -27,10 +27,9 @@ import {
   run,
   setupKernelVsWeft,
   sleep,
-  startWeftLink,
+  startWeftPair,
   startWeftVsKernel,
   udpBurstTransfer,
-  uniqueName,
   waitFor,
   WEFT_BIN,
   type Cleanup,
@@ -40,8 +39,6 @@ import {
 import { unexpectedDrops } from '../../src/testing/weft-link';
 
 const COUNT = 20_000;
-const MAC_A = '0e:00:00:00:0a:01';
-const MAC_B = '0e:00:00:00:0b:02';
 
 /** startCapture runs dumpcap on `dev` in `ns` for the VXLAN port until `stop`. */
 async function startCapture(
@@ -198,14 +195,7 @@ test('weft <-> weft VXLAN at default offloads: 20,000 datagrams of 64 and 1,000 
   requireRoot();
   const c = cleanupFor(t);
   const u = createUnderlay(c);
-  const a = await startWeftLink(u.a, [
-    '--backend', 'vxlan', '--dev', uniqueName('sa'), '--local', u.aIp, '--address', '10.244.0.1/32',
-    '--vtep-mac', MAC_A, '--peer', `10.244.1.0/24=${u.bIp},${MAC_B}`,
-  ]); // prettier-ignore
-  const b = await startWeftLink(u.b, [
-    '--backend', 'vxlan', '--dev', uniqueName('sb'), '--local', u.bIp, '--address', '10.244.1.1/32',
-    '--vtep-mac', MAC_B, '--peer', `10.244.0.0/24=${u.aIp},${MAC_A}`,
-  ]); // prettier-ignore
+  const { a, b } = await startWeftPair(u, { devPrefix: 's' });
   for (const size of [64, 1000]) {
     await sendAndCheck(t, c, {
       server: u.b, client: u.a, addr: '10.244.1.1', src: '10.244.0.1', port: 6000 + size, size,

@@ -5,7 +5,10 @@
  * byte-by-byte reference (tcp-coalesce-reference.ts, the code before that change) does: on random
  * batches of a few flows, with random header bytes changed (addresses, ports, ACK, options,
  * ToS/TTL/DF, traffic class/flow label, IHL, flags...), gaps, short and long segments, bad and
- * partial checksums, both write the same descriptors, counters and buffer bytes.
+ * partial checksums, both write the same descriptors, counters and buffer bytes. The fast path
+ * for the next full-size in-order segment of the last output (`appendToTail`) is held to the same
+ * reference on the runs it must take and the ones that must leave it: a flag, a size change, a
+ * gap, a second flow interleaved, the 64 KiB limit, IPv4 and IPv6.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -73,7 +76,8 @@ function build(
   flows: Array<{ v6: boolean; mss: number; options: number }>,
   pkts: Array<Pkt>,
 ): { buf: Buffer; list: Array<[number, number]> } {
-  const buf = Buffer.alloc(pkts.length * (PREFIX + 60 + 40 + 400) + 64);
+  const maxMss = Math.max(400, ...flows.map((f) => f.mss + 50));
+  const buf = Buffer.alloc(pkts.length * (PREFIX + 60 + 40 + maxMss) + 64);
   const seqs = flows.map((_, k) => (0x7fff_ff00 + k * 0x1000_0000) | 0);
   const list: Array<[number, number]> = [];
   let at = PREFIX;
@@ -236,6 +240,119 @@ describe('TCP coalescer against the byte-by-byte reference', () => {
             { ...base, mutations: [], mutate: false },
           ];
           const { buf, list } = build(flows, pkts as Array<Pkt>);
+          const copy = Buffer.from(buf);
+          const a = run(new TcpCoalescer(MAX), buf, list);
+          const b = run(new ReferenceTcpCoalescer(MAX), copy, list);
+          assert.deepEqual(a, b, `IPv${v6 ? 6 : 4} byte ${pos} ^ ${x}`);
+        }
+      }
+    }
+  });
+});
+
+describe('the fast path for the next segment of the last output', () => {
+  const seg = (flow: number, over: Partial<Pkt> = {}): Pkt => ({
+    flow,
+    seqStep: 'next',
+    payload: 'mss',
+    flags: 0x10,
+    csum: 'ok',
+    mutations: [],
+    mutate: false,
+    seed: 11,
+    ...over,
+  });
+  const run20 = (flow: number, at: number, over: Partial<Pkt>): Pkt[] =>
+    Array.from({ length: 20 }, (_, k) => (k === at ? seg(flow, over) : seg(flow)));
+
+  /** check runs `pkts` through both coalescers; returns how many merges the fast path made. */
+  function check(
+    flows: Array<{ v6: boolean; mss: number; options: number }>,
+    pkts: Pkt[],
+    mtu = 65535,
+  ): number {
+    const { buf, list } = build(flows, pkts);
+    const copy = Buffer.from(buf);
+    const fast = new TcpCoalescer(MAX, mtu);
+    const a = run(fast, buf, list);
+    const b = run(new ReferenceTcpCoalescer(MAX, mtu), copy, list);
+    assert.deepEqual(a, b);
+    return fast.tailAppends;
+  }
+
+  for (const v6 of [false, true]) {
+    const ip = `IPv${v6 ? 6 : 4}`;
+    const flows = [
+      { v6, mss: 100, options: 12 },
+      { v6, mss: 100, options: 12 },
+    ];
+
+    test(`${ip}: an in-order run is merged by the fast path, PSH ends it`, () => {
+      const pkts = run20(0, 19, { flags: 0x18 });
+      assert.equal(check(flows, pkts), 19);
+      // Partial checksums (a kernel sender over veth) and a bad one take the same path.
+      assert.equal(check(flows, run20(0, 5, { csum: 'partial' })), 19);
+      assert.equal(check(flows, run20(0, 7, { csum: 'bad' })), 19);
+    });
+
+    test(`${ip}: a run broken by a flag, a size change or a gap leaves the fast path`, () => {
+      // PSH mid-run: merged, then the output is closed and the next segment opens another.
+      assert.equal(check(flows, run20(0, 9, { flags: 0x18 })), 18);
+      // FIN, SYN, RST, URG: not mergeable; the flow is closed and the run resumes after it.
+      for (const flags of [0x11, 0x02, 0x04, 0x30]) assert.equal(check(flows, run20(0, 9, { flags })), 17);
+      // A shorter segment: merged by the general search, and it closes the output.
+      assert.equal(check(flows, run20(0, 9, { payload: 'short' })), 17);
+      // A longer one is not merged; it opens an output whose next (shorter) segment is merged by
+      // the general search and closes it.
+      assert.equal(check(flows, run20(0, 9, { payload: 'long' })), 16);
+      // A gap or a repeated sequence number: the segment opens a new output, which the rest of the
+      // run (in order behind it) extends.
+      assert.equal(check(flows, run20(0, 9, { seqStep: 'gap' })), 18);
+      assert.equal(check(flows, run20(0, 9, { seqStep: 'same' })), 18);
+    });
+
+    test(`${ip}: a second flow interleaved goes through the general search`, () => {
+      const pkts: Pkt[] = [];
+      for (let k = 0; k < 10; k++) pkts.push(seg(0), seg(1));
+      // Flow 0's packets find their output behind flow 1's (general search); flow 1's output stays
+      // the last one, so its packets take the fast path.
+      assert.equal(check(flows, pkts), 9);
+      // Five of flow 0, five of flow 1, five of flow 0: the third run continues flow 0's first
+      // output, which is not the last one, so only the first two runs use the fast path.
+      const runs = [
+        ...run20(0, -1, {}).slice(0, 5),
+        ...run20(1, -1, {}).slice(0, 5),
+        ...run20(0, -1, {}).slice(0, 5),
+      ];
+      assert.equal(check(flows, runs), 4 + 4);
+    });
+
+    test(`${ip}: the 64 KiB limit starts a new output`, () => {
+      const big = [{ v6, mss: 1448, options: 12 }];
+      const hdr = (v6 ? 40 : 20) + 32;
+      const fit = Math.floor((65535 - hdr) / 1448);
+      const pkts = Array.from({ length: fit + 5 }, () => seg(0));
+      // fit segments in the first output (fit - 1 merges), then 5 in the next (4 merges).
+      assert.equal(check(big, pkts), fit - 1 + 4);
+    });
+
+    test(`${ip}: a packet over the TUN MTU is not the start of a fast-path run`, () => {
+      assert.equal(check(flows, run20(0, -1, {}), 100), 0);
+    });
+  }
+
+  test('every header byte changed in a segment behind a run of two (the planNext case)', () => {
+    const flows = [
+      { v6: false, mss: 100, options: 12 },
+      { v6: true, mss: 100, options: 12 },
+    ];
+    for (const v6 of [false, true]) {
+      const hdr = (v6 ? 40 : 20) + 32;
+      for (let pos = 0; pos < hdr; pos++) {
+        for (const x of [0x01, 0x80]) {
+          const f = v6 ? 1 : 0;
+          const pkts = [seg(f), seg(f), seg(f, { mutations: [[pos, x]], mutate: true }), seg(f)];
+          const { buf, list } = build(flows, pkts);
           const copy = Buffer.from(buf);
           const a = run(new TcpCoalescer(MAX), buf, list);
           const b = run(new ReferenceTcpCoalescer(MAX), copy, list);

@@ -23,7 +23,9 @@ import {
   RTM_GETROUTE,
   RTM_NEWLINK,
   RTM_NEWROUTE,
+  RTM_F_LOOKUP_TABLE,
   RTNH_F_ONLINK,
+  ROUTE_GET_REQUEST_SIZE,
   ROUTE_REQUEST_MAX,
   RT_SCOPE_UNIVERSE,
   RT_TABLE_MAIN,
@@ -41,7 +43,9 @@ import {
   parseRoute,
   writeDumpRequest,
   writeNlmsghdr,
+  writeRouteGetRequest,
   writeRouteRequest,
+  RTN_NAMES,
   type RouteRequest,
 } from '../../src/wire/rtnetlink';
 import { ipv4ToU32 as ip4ToU32, ipv6ToBuffer, u32ToIpv4 as u32ToIp4 } from '../../src/net/addr';
@@ -279,4 +283,71 @@ test('IPv6: 16-byte addresses make an AF_INET6 request', () => {
     [5, hex(ipv6ToBuffer('fe80::1'))],
     [4, '03000000'],
   ]);
+});
+
+test('a route lookup is the request iproute2 sends for `ip route get` (captured), plus NLM_F_ACK', () => {
+  const theirs = Buffer.from(readFileSync(join(DUMPS, 'route-get-request.hex'), 'utf8').trim(), 'hex');
+  assert.equal(theirs.length, ROUTE_GET_REQUEST_SIZE);
+  const buf = new Uint8Array(ROUTE_GET_REQUEST_SIZE + 8).fill(0xee);
+  const next = writeRouteGetRequest(buf, 4, nlmsgSeq(theirs, 0), ip4ToU32('192.0.2.7'));
+  assert.equal(next, 4 + ROUTE_GET_REQUEST_SIZE);
+  const ours = Buffer.from(buf.subarray(4, next));
+  assert.equal(nlmsgFlags(ours, 0), NLM_F_REQUEST | NLM_F_ACK);
+  assert.equal(nlmsgFlags(theirs, 0), NLM_F_REQUEST);
+  // Every byte but the flags': type, rtmsg (AF_INET, /32, RTM_F_LOOKUP_TABLE) and RTA_DST.
+  ours.writeUInt16LE(NLM_F_REQUEST, 6);
+  assert.equal(ours.toString('hex'), theirs.toString('hex'));
+  assert.equal(nlmsgType(ours, 0), RTM_GETROUTE);
+  assert.equal(ours.readUInt32LE(NLMSG_HDRLEN + 8), RTM_F_LOOKUP_TABLE);
+  assert.equal(buf[3], 0xee, 'nothing written before off');
+  assert.equal(buf[next], 0xee, 'nothing written past the request');
+});
+
+/** essentials keeps the fields of an `ip -j route get` route that a lookup's answer carries. */
+function essentials(o: Record<string, unknown>): Record<string, unknown> {
+  const keys = ['type', 'dst', 'gateway', 'dev', 'prefsrc'].filter((k) => k in o);
+  return Object.fromEntries(keys.map((k) => [k, o[k]]));
+}
+
+test('captured lookup answers parse into what `ip -j route get` printed for the same destinations', () => {
+  const reply = readFileSync(join(DUMPS, 'route-get.bin'));
+  const links = readFileSync(join(DUMPS, 'link-dump.bin'));
+  const names = new Map<number, string>();
+  for (const m of parseMessages(links))
+    if (m.type === RTM_NEWLINK) names.set(parseLink(links, m).index, parseLink(links, m).name);
+  const printed = readFileSync(join(DUMPS, 'route-get.txt'), 'utf8').trimEnd().split('\n');
+  // strerror() of the errnos the kernel answered with, as iproute2 printed them.
+  const strerror: Record<number, string> = { 22: 'Invalid argument', 101: 'Network is unreachable' };
+  const answers = new Map<number, unknown>();
+  for (const m of parseMessages(reply)) {
+    if (m.type === RTM_NEWROUTE) {
+      const r = parseRoute(reply, m);
+      assert.equal(r.dstLen, 32);
+      answers.set(m.seq, [
+        {
+          ...(r.type !== RTN_UNICAST ? { type: RTN_NAMES[r.type] } : {}),
+          dst: u32ToIp4(r.dst),
+          ...(r.gateway !== undefined ? { gateway: u32ToIp4(r.gateway) } : {}),
+          dev: names.get(r.oif!),
+          prefsrc: u32ToIp4(r.prefsrc!),
+        },
+      ]);
+    } else {
+      assert.equal(m.type, NLMSG_ERROR);
+      const errno = parseError(reply, m);
+      if (errno !== 0) answers.set(m.seq, `RTNETLINK answers: ${strerror[errno] ?? errno}`);
+      else assert.ok(answers.has(m.seq), 'an ack comes after its answer');
+    }
+  }
+  assert.equal(printed.length, 6);
+  assert.deepEqual(
+    [...answers.keys()].sort((a, b) => a - b),
+    [1, 2, 3, 4, 5, 6],
+  );
+  printed.forEach((line, k) => {
+    const want = line.startsWith('[')
+      ? (JSON.parse(line) as Array<Record<string, unknown>>).map(essentials)
+      : line;
+    assert.deepEqual(answers.get(k + 1), want, `destination ${k + 1}`);
+  });
 });
