@@ -18,7 +18,8 @@
  *                    { type: 'error', error }        setup failed (nothing left open)
  *                    { type: 'stats', id, snapshot, flowMeta, tunIo, thread }
  *                                                    counters, the TUN's I/O mode, and the thread's
- *                                                    scheduling (thread-sched.ts, re-decided here)
+ *                                                    scheduling (thread-sched.ts: re-decided every
+ *                                                    SAMPLE_MS by a timer on this thread)
  *                    { type: 'stopped' }
  *
  * Nothing per packet crosses threads: the hot path is the same code as queue 0's.
@@ -37,7 +38,7 @@ import { loadBinding } from '../io/binding';
 import { DataplaneQueue, type QueueParams } from './queue';
 import type { FlowTableSnapshot } from './flow-table';
 import type { TunIoStats } from './node-stats';
-import { ThreadScheduler, type ForwardingSched, type SchedCalls } from './thread-sched';
+import { SAMPLE_MS, ThreadScheduler, type ForwardingSched, type SchedCalls } from './thread-sched';
 
 /** openTun opens the worker's TUN queue; with `fallback`, a refused offload opens it plain. */
 function openTun(d: QueueWorkerData): { tun: Tun; refused: string | null } {
@@ -153,7 +154,10 @@ function main(): void {
   let raw: RawSendSocket | null = null;
   let queue: DataplaneQueue | null = null;
   let refused: string | null = null;
+  let schedTimer: NodeJS.Timeout | null = null;
   const closeAll = (): void => {
+    if (schedTimer !== null) clearInterval(schedTimer);
+    schedTimer = null;
     queue?.stop();
     tun?.close();
     if (socks !== null && socks.send !== socks.recv) socks.send.close();
@@ -181,6 +185,11 @@ function main(): void {
       router,
     );
     sched.start();
+    if (sched.adaptive) {
+      const q = queue;
+      schedTimer = setInterval(() => sched.tick(q.egressLoop.batches + q.ingressLoop.batches), SAMPLE_MS);
+      schedTimer.unref();
+    }
     if (d.deferStart !== true) queue.start();
   } catch (err) {
     closeAll();
@@ -203,17 +212,18 @@ function main(): void {
       upsert?: PeerSpec[];
     }) => {
       if (m.type === 'peers' && m.peers) {
-        router.swap(RouteTable.build(indexPeers(revivePeers(m.peers))));
+        const peers = m.peers;
+        sched.control(() => router.swap(RouteTable.build(indexPeers(revivePeers(peers)))));
       } else if (m.type === 'peerDiff' && m.remove && m.upsert) {
         // Queue 0 applied this difference to the same peers, so it cannot be refused here. This
         // thread is the table's only reader and no batch is running: change it in place.
-        router.update(router.table.applyChanges(m.remove, revivePeers(m.upsert)));
+        const { remove, upsert } = m;
+        sched.control(() => router.update(router.table.applyChanges(remove, revivePeers(upsert))));
       } else if (m.type === 'pathMtu' && m.pathMtu !== undefined && queue !== null) {
         queue.setPathMtu(m.pathMtu);
       } else if (m.type === 'start' && queue !== null) {
         queue.start();
       } else if (m.type === 'stats' && queue !== null && tun !== null) {
-        sched.tick();
         const top = m.flowTop ?? 0;
         const e = queue.egress.flows;
         const i = queue.ingress.flows;

@@ -228,7 +228,7 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
   });
   new Counter({
     name: 'weft_forwarding_thread_demotions_total',
-    help: 'weft run: times a forwarding thread went from SCHED_RR to SCHED_OTHER because it kept a CPU over half busy.',
+    help: 'weft run: times a forwarding thread went from SCHED_RR to SCHED_OTHER because it kept a CPU over half busy or carried a stream (thread-sched.ts).',
     labelNames: ['queue'],
     registers,
     collect() {
