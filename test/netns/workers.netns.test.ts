@@ -48,6 +48,25 @@ async function childStats(p: Proc): Promise<DataplaneStats> {
   return JSON.parse(line.slice(6)) as DataplaneStats;
 }
 
+/**
+ * settledStats reads every node's stats until their packet counters stop moving (two reads 50 ms
+ * apart agree, within 3 s). A transfer's last segments (its closing ACKs) can still be between
+ * the nodes when the transfer's processes exit; counters compared across nodes, or before and
+ * after a change, must not depend on whether those were counted yet.
+ */
+async function settledStats(...ps: Proc[]): Promise<DataplaneStats[]> {
+  const key = (s: DataplaneStats): string =>
+    s.queues.map((q) => `${q.egressPackets}/${q.ingressPackets}/${q.egressDrops}`).join(',');
+  let prev = await Promise.all(ps.map(childStats));
+  for (let i = 0; i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const next = await Promise.all(ps.map(childStats));
+    if (next.map(key).join(';') === prev.map(key).join(';')) return next;
+    prev = next;
+  }
+  return prev;
+}
+
 function nodeConfig(
   local: string,
   address: string,
@@ -117,8 +136,7 @@ describe('--workers 2', () => {
     const n = u.a.ip('-d', 'link', 'show').match(/numqueues (\d+)/);
     assert.equal(n?.[1], '2', 'the TUN has two queues');
     assertExact(await flows(u.b, u.a, '10.244.1.1', '10.244.0.1', 5100));
-    const sa = await childStats(a);
-    const sb = await childStats(b);
+    const [sa, sb] = await settledStats(a, b);
     for (const s of [sa, sb]) {
       assert.deepEqual(s.workers, { count: 2, alive: 2, exits: 0 });
       assert.ok(s.offload?.enabled && s.offload.gso && s.offload.gro, JSON.stringify(s.offload));
@@ -174,8 +192,7 @@ describe('--workers 2', () => {
       ports.join(' '),
     );
     assertExact(await flows(u.b, u.a, '10.244.1.1', '10.244.0.1', 5500));
-    const sa = await childStats(a);
-    const sb = await childStats(b);
+    const [sa, sb] = await settledStats(a, b);
     assert.deepEqual(unexpectedDrops(sa.drops), {});
     assert.deepEqual(unexpectedDrops(sb.drops), {});
     for (const q of [0, 1]) {
@@ -202,8 +219,7 @@ describe('--workers 2', () => {
       ...flow,
     });
     assertExact(await flows(u.b, u.a, '10.244.1.1', '10.244.0.1', 5600));
-    const sa = await childStats(a);
-    const sb = await childStats(b);
+    const [sa, sb] = await settledStats(a, b);
     assert.equal(sa.srcPort?.mode, 'flow');
     assert.equal(sa.srcPort?.raw, undefined, 'no raw socket with --io batch');
     const ports = sa.srcPort?.ports ?? [];
@@ -238,7 +254,7 @@ describe('--workers 2', () => {
     const peerB: PeerJson = { subnet: '10.244.1.0/24', publicIp: u.bIp, vtepMac: MAC_B };
     await command(a, `peers ${JSON.stringify([...others, peerB])}`, /^peers ok$/);
     assertExact(await flows(u.b, u.a, '10.244.1.1', '10.244.0.1', 5200));
-    const s1 = await childStats(a);
+    const [s1] = await settledStats(a);
     for (const q of [0, 1])
       assert.ok(queue(s1, q).egressPackets > 0, `queue ${q} routed: ${JSON.stringify(s1.queues)}`);
     assert.equal(s1.egressDrops.no_route ?? 0, 0, 'no queue lacked the new route');
