@@ -56,7 +56,9 @@ async function childStats(p: Proc): Promise<DataplaneStats> {
  */
 async function settledStats(...ps: Proc[]): Promise<DataplaneStats[]> {
   const key = (s: DataplaneStats): string =>
-    s.queues.map((q) => `${q.egressPackets}/${q.ingressPackets}/${q.egressDrops}`).join(',');
+    [s.egress.packets, s.ingress.packets]
+      .concat((s.queues ?? []).flatMap((q) => [q.egressPackets, q.ingressPackets, q.egressDrops]))
+      .join(',');
   let prev = await Promise.all(ps.map(childStats));
   for (let i = 0; i < 60; i++) {
     await new Promise((r) => setTimeout(r, 50));
