@@ -85,6 +85,14 @@ function build(d: Dgram): Buffer {
   return b;
 }
 
+/** looksPartial: the datagram's UDP checksum field holds its pseudo-header sum (what a partial checksum holds). */
+function looksPartial(p: Buffer): boolean {
+  const v6 = p[0]! >>> 4 === 6;
+  const l4 = v6 ? 40 : 20;
+  const pseudo = v6 ? pseudoSumIpv6(p, 0, 17, p.length - l4) : pseudoSumIpv4(p, 0, 17, p.length - l4);
+  return p.readUInt16BE(l4 + 6) === checksumFold(pseudo);
+}
+
 /** completeUdp writes the datagram's UDP checksum over its bytes (0 sent as 0xffff), in place. */
 function completeUdp(s: Buffer): Buffer {
   const v6 = s[0]! >>> 4 === 6;
@@ -483,6 +491,11 @@ describe('UDP coalescing: property', () => {
           };
         });
         const pkts = ds.map(build);
+        // A complete checksum that happens to equal the pseudo-header sum (1 in 65,536 payloads)
+        // reads as a partial one: nothing on the wire tells them apart, and the coalescer treats it
+        // as partial (NEEDS_CSUM: the kernel computes the same value over the same bytes). The
+        // counts below assume every datagram says what it is, so such inputs are skipped.
+        fc.pre(ds.every((d, i) => d.csum === 'partial' || d.csum === 'zero' || !looksPartial(pkts[i]!)));
         // What each sender meant: partial checksums completed (the reference segmenter completes them).
         const want = ds.map((d, i) => onWire(d, pkts[i]!));
         const r = coalesce(pkts);
