@@ -26,12 +26,12 @@ import { Bench } from 'tinybench';
 import { EgressStages } from '../src/dataplane/egress';
 import { OffloadEgress } from '../src/dataplane/egress-offload';
 import { makeVxlanConfig, newDropCounters, sumCounters } from '../src/encap';
-import { newIoCounters } from '../src/io/counters';
 import type { PacketBatch } from '../src/io/packet-batch';
 import { ipv4ToU32, macToBuffer } from '../src/net/addr';
 import { TsoSegmenter } from '../src/offload/tso';
 import { RouteTable, indexPeers } from '../src/route/route-table';
 import { Router } from '../src/route/router';
+import { CountingSink } from '../src/testing/egress-rig';
 import { checksumAdd, checksumFinish, checksumFold } from '../src/wire/checksum';
 import { pseudoSumIpv4 } from '../src/wire/tcp';
 import {
@@ -103,22 +103,6 @@ class ResidentVnetTun {
     }
     batch.count = this.reads.length;
     return this.reads.length;
-  }
-}
-
-/** CountingSink counts datagrams; the egress never waits on it. */
-class CountingSink {
-  readonly counters = newIoCounters();
-  datagrams = 0;
-  resetMtuSplit(): void {}
-  onceWritable(): void {}
-  sendBatchGso(b: PacketBatch): number {
-    for (let i = 0; i < b.count;) {
-      const m = b.gsoSizes[i]! > 0 && b.trains[i]! >= 2 ? b.trains[i]! : 1;
-      this.datagrams += m;
-      i += m;
-    }
-    return b.count;
   }
 }
 

@@ -13,12 +13,12 @@ import { gcCounter, getGc, measureHeap } from '../../bench/harness';
 import { EgressStages } from '../../src/dataplane/egress';
 import { OffloadEgress } from '../../src/dataplane/egress-offload';
 import { makeVxlanConfig, newDropCounters, sumCounters } from '../../src/encap';
-import { newIoCounters } from '../../src/io/counters';
 import type { PacketBatch } from '../../src/io/packet-batch';
 import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
 import { isGso } from '../../src/offload/tso';
 import { RouteTable, indexPeers } from '../../src/route/route-table';
 import { Router } from '../../src/route/router';
+import { CountingSink } from '../../src/testing/egress-rig';
 
 const CALLS = 20_000;
 
@@ -65,22 +65,6 @@ class CopyVnetTun {
       batch.lengths[k] = p.length;
     }
     return (batch.count = this.reads.length);
-  }
-}
-
-/** CountingSink counts datagrams. */
-class CountingSink {
-  readonly counters = newIoCounters();
-  datagrams = 0;
-  resetMtuSplit(): void {}
-  onceWritable(): void {}
-  sendBatchGso(b: PacketBatch): number {
-    for (let i = 0; i < b.count;) {
-      const m = b.gsoSizes[i]! > 0 && b.trains[i]! >= 2 ? b.trains[i]! : 1;
-      this.datagrams += m;
-      i += m;
-    }
-    return b.count;
   }
 }
 
