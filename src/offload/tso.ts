@@ -158,9 +158,12 @@ export class TsoSegmenter {
   partialChecksums = false;
 
   private readonly copier: CsumCopier;
-  /** A DataView of the last output buffer (a loop writes into the same one every time). */
+  // DataViews of the last two output buffers, made once per buffer: a loop writes into one every
+  // time, and a caller alternating two (headers for scatter-gather, copies) allocates nothing.
   private viewBuf: Uint8Array | null = null;
   private view: DataView = new DataView(new ArrayBuffer(0));
+  private otherBuf: Uint8Array | null = null;
+  private other: DataView = this.view;
 
   /** TsoSegmenter handles super-packets of up to `maxSegments` segments. */
   constructor(readonly maxSegments = 512) {
@@ -322,12 +325,16 @@ export class TsoSegmenter {
     return segs;
   }
 
-  /** viewOf is a DataView of `buf`, made once per buffer. */
+  /** viewOf is a DataView of `buf` (the last two kept). */
   private viewOf(buf: Uint8Array): DataView {
-    if (this.viewBuf !== buf) {
-      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-      this.viewBuf = buf;
-    }
+    if (this.viewBuf === buf) return this.view;
+    const b = this.viewBuf;
+    const v = this.view;
+    if (this.otherBuf === buf) this.view = this.other;
+    else this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.viewBuf = buf;
+    this.otherBuf = b;
+    this.other = v;
     return this.view;
   }
 
