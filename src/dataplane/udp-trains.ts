@@ -70,6 +70,9 @@ export function formTrains(
   const shift = tails !== null ? tails.slotShift : 0;
   const sOff = tails !== null ? tails.off : null;
   const sLen = tails !== null ? tails.len : null;
+  // Counted here and added to `out` once (a field store per member otherwise).
+  let tailBytes = 0;
+  let built = 0;
   let w = 0;
   let i = 0;
   while (i < count) {
@@ -112,9 +115,9 @@ export function formTrains(
         const s = (start - segStart) >>> shift;
         tOff[w] = sOff![s]!;
         tLen[w] = sLen![s]!;
-        out.tailBytes += sLen![s]!;
+        tailBytes += sLen![s]!;
       }
-      if (n > 1) out.trains++;
+      if (n > 1) built++;
       w++;
       i = j;
       continue;
@@ -135,18 +138,21 @@ export function formTrains(
       }
       if (o >= segStart) {
         const s = (o - segStart) >>> shift;
+        const l = sLen![s]!;
         tOff[d] = sOff![s]!;
-        tLen[d] = sLen![s]!;
-        out.tailBytes += sLen![s]!;
+        tLen[d] = l;
+        tailBytes += l;
       } else tLen[d] = 0;
       gso[d] = 0;
       trains[d] = 0;
     }
     gso[w] = size;
     trains[w] = n;
-    out.trains++;
+    built++;
     w += n;
     i = j;
   }
+  out.tailBytes += tailBytes;
+  out.trains += built;
   return w;
 }

@@ -10,4 +10,5 @@ export * from './icmp-reply';
 export * from './outer';
 export * from './vxlan-config';
 export * from './vxlan-decap';
+export * from './vxlan-decapper';
 export * from './vxlan-encap';

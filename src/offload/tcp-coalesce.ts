@@ -187,6 +187,14 @@ export class TcpCoalescer {
   private tailLen = 0;
   private tailL4 = 0;
   private tailHl = 0;
+  // While `tail` >= 0, its running fields live here rather than in the per-output arrays (a field
+  // is one load or store; an array element also loads the array and checks the index): `flushTail`
+  // writes them back before anything else reads the arrays, `loadTail` reads them again after
+  // anything else changed them.
+  private tailOutLen = 0;
+  private tailSegs = 0;
+  private tailNextSeq = 0;
+  private tailLastIn = 0;
 
   /**
    * TcpCoalescer handles batches of up to `maxPackets` inner packets; `mtu` is the TUN's (a
@@ -295,7 +303,7 @@ export class TcpCoalescer {
     const flags = this.buf[th + TCP_OFF_FLAGS]!;
     if (
       (flags !== TCP_ACK && flags !== (TCP_ACK | TCP_PSH)) ||
-      v.getInt32(th + TCP_OFF_SEQ, false) !== this.nextSeq[j] ||
+      v.getInt32(th + TCP_OFF_SEQ, false) !== this.tailNextSeq ||
       v.getInt32(st, true) !== v.getInt32(th, true) ||
       v.getInt32(st + TCP_OFF_ACK, true) !== v.getInt32(th + TCP_OFF_ACK, true) ||
       this.buf[st + TCP_OFF_DATA_OFFSET] !== this.buf[th + TCP_OFF_DATA_OFFSET]
@@ -305,16 +313,54 @@ export class TcpCoalescer {
     for (let k = l4 + TCP_MIN_HEADER_SIZE; k < hl; k += 4)
       if (v.getInt32(s + k, true) !== v.getInt32(off + k, true)) return false;
     const payload = len - hl;
-    if (this.outLen[j]! + payload > MAX_IP_PACKET || !this.append(j, i, off, len, payload, flags))
+    if (this.tailOutLen + payload > MAX_IP_PACKET) return false;
+    // `append` and `planNext` for the tail, on its fields here: same plan, same checks.
+    const cp = this.copier;
+    if (this.tailSegs === 1) {
+      if (cp.count + 2 > cp.capacity) return false;
+      this.planFirst(j);
+    } else if (cp.count + 1 > cp.capacity) {
       return false;
-    this.inNext[this.lastIn[j]!] = i;
-    this.lastIn[j] = i;
+    }
+    const l4Len = len - l4;
+    const ps = this.addrSum[j]! + IP_PROTO_TCP + l4Len;
+    if (this.isPartial(th, ps)) this.partialSegs[j] = this.partialSegs[j]! + 1;
+    else this.check(j, th, l4Len, ps, i);
+    this.tailOutLen += payload;
+    this.tailSegs++;
+    this.tailNextSeq = (this.tailNextSeq + payload) | 0;
+    // Every segment the fast path takes has the tail's length, so its payload is gso_size: only
+    // PSH closes the output here.
+    if ((flags & TCP_PSH) !== 0) this.open[j] = 0;
+    this.inNext[this.tailLastIn] = i;
+    this.tailLastIn = i;
     this.tailAppends++;
     return true;
   }
 
+  /** flushTail writes the tail's running fields back to the per-output arrays. */
+  private flushTail(): void {
+    const t = this.tail;
+    if (t < 0) return;
+    this.outLen[t] = this.tailOutLen;
+    this.segs[t] = this.tailSegs;
+    this.nextSeq[t] = this.tailNextSeq;
+    this.lastIn[t] = this.tailLastIn;
+  }
+
+  /** loadTail reads the tail's running fields from the per-output arrays. */
+  private loadTail(): void {
+    const t = this.tail;
+    if (t < 0) return;
+    this.tailOutLen = this.outLen[t]!;
+    this.tailSegs = this.segs[t]!;
+    this.tailNextSeq = this.nextSeq[t]!;
+    this.tailLastIn = this.lastIn[t]!;
+  }
+
   /** addGeneral places input i by the rules in the file header: merged into a recent output or a new one. */
   private addGeneral(i: number, off: number, len: number): void {
+    this.flushTail();
     const n = this.n;
     const buf = this.buf;
     const hl = this.tcpCandidate(off, len);
@@ -339,6 +385,8 @@ export class TcpCoalescer {
         ) {
           this.inNext[this.lastIn[j]!] = i;
           this.lastIn[j] = i;
+          // The tail (j or another output) stays the tail: its fields as the arrays now hold them.
+          this.loadTail();
           return;
         }
         // Same flow, not mergeable: later segments must not overtake this packet.
@@ -372,6 +420,10 @@ export class TcpCoalescer {
         this.tailLen = len;
         this.tailL4 = l4;
         this.tailHl = hl;
+        this.tailOutLen = len;
+        this.tailSegs = 1;
+        this.tailNextSeq = this.nextSeq[n]!;
+        this.tailLastIn = i;
       }
     } else {
       this.hdrLen[n] = 0;
@@ -389,6 +441,8 @@ export class TcpCoalescer {
    * Returns the descriptor count; `outputs` says how many packets they make.
    */
   finish(offsets: Uint32Array, lengths: Uint32Array, trains: Uint16Array): number {
+    this.flushTail();
+    this.tail = -1;
     const buf = this.buf;
     this.copier.run(buf, buf);
     const sums = this.copier.sums;

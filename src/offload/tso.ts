@@ -28,6 +28,8 @@
 import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
 import {
   IP_PROTO_TCP,
+  IPV4_OFF_CHECKSUM,
+  IPV4_OFF_TOTAL_LENGTH,
   IPV4_VERSION,
   ipVersion,
   ipv4Checksum,
@@ -36,26 +38,22 @@ import {
   ipv4Protocol,
   ipv4TotalLength,
   readI32,
-  setIpv4Checksum,
-  setIpv4Id,
-  setIpv4TotalLength,
   writeU16,
 } from '../wire/ipv4';
-import { IPV6_HEADER_SIZE, IPV6_VERSION, ipv6NextHeader, setIpv6PayloadLength } from '../wire/ipv6';
+import { IPV6_HEADER_SIZE, IPV6_OFF_PAYLOAD_LENGTH, IPV6_VERSION, ipv6NextHeader } from '../wire/ipv6';
 import { CsumCopier, SUM_ONLY } from './csum-copy';
 import {
   pseudoSumIpv4,
   pseudoSumIpv6,
-  setTcpChecksum,
-  setTcpFlags,
-  setTcpSeq,
   tcpChecksum,
   tcpFlags,
   tcpHeaderLength,
   TCP_CWR,
   TCP_FIN,
   TCP_MIN_HEADER_SIZE,
+  TCP_OFF_CHECKSUM,
   TCP_OFF_DATA_OFFSET,
+  TCP_OFF_FLAGS,
   TCP_OFF_SEQ,
   TCP_PSH,
 } from '../wire/tcp';
@@ -160,6 +158,12 @@ export class TsoSegmenter {
   partialChecksums = false;
 
   private readonly copier: CsumCopier;
+  // DataViews of the last two output buffers, made once per buffer: a loop writes into one every
+  // time, and a caller alternating two (headers for scatter-gather, copies) allocates nothing.
+  private viewBuf: Uint8Array | null = null;
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  private otherBuf: Uint8Array | null = null;
+  private other: DataView = this.view;
 
   /** TsoSegmenter handles super-packets of up to `maxSegments` segments. */
   constructor(readonly maxSegments = 512) {
@@ -321,6 +325,19 @@ export class TsoSegmenter {
     return segs;
   }
 
+  /** viewOf is a DataView of `buf` (the last two kept). */
+  private viewOf(buf: Uint8Array): DataView {
+    if (this.viewBuf === buf) return this.view;
+    const b = this.viewBuf;
+    const v = this.view;
+    if (this.otherBuf === buf) this.view = this.other;
+    else this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.viewBuf = buf;
+    this.otherBuf = b;
+    this.other = v;
+    return this.view;
+  }
+
   /**
    * fixHeaders writes the per-segment IP/TCP fields and checksums of segment i's headers at
    * dst[base + i * step], with the copier's sums (entry PLAN_PER_SEGMENT * i + PLAN_PAYLOAD:
@@ -361,28 +378,39 @@ export class TsoSegmenter {
     const pseudoBase = v6
       ? pseudoSumIpv6(buf, pktOff, IP_PROTO_TCP, 0)
       : pseudoSumIpv4(buf, pktOff, IP_PROTO_TCP, 0);
+    // Per segment: flags (CWR only on the first, FIN and PSH only on the last), sequence number,
+    // lengths, IPv4 ID, both checksums; multi-byte fields as one DataView store each (big-endian).
+    const dv = this.viewOf(dst);
+    const last = segs - 1;
+    const midFlags = flags & ~(TCP_CWR | TCP_FIN | TCP_PSH);
+    const lastPayload = this.lastPayload;
+    const partial = this.partialChecksums;
     for (let i = 0; i < segs; i++) {
       const ip = base + i * step;
       const th = ip + l4;
-      const segPayload = i === segs - 1 ? this.lastPayload : gso;
-      const segLen = hdrLen + segPayload;
-      let f = flags;
-      if (i > 0) f &= ~TCP_CWR;
-      if (i < segs - 1) f &= ~(TCP_FIN | TCP_PSH);
+      const segLen = hdrLen + (i === last ? lastPayload : gso);
+      const f =
+        i === 0
+          ? i === last
+            ? flags
+            : flags & ~(TCP_FIN | TCP_PSH)
+          : i === last
+            ? flags & ~TCP_CWR
+            : midFlags;
       const seq = (seq0 + i * gso) | 0;
-      setTcpFlags(dst, th, f);
-      setTcpSeq(dst, th, seq);
+      dst[th + TCP_OFF_FLAGS] = f;
+      dv.setInt32(th + TCP_OFF_SEQ, seq);
       if (v6) {
-        setIpv6PayloadLength(dst, ip, segLen - IPV6_HEADER_SIZE);
+        dv.setUint16(ip + IPV6_OFF_PAYLOAD_LENGTH, segLen - IPV6_HEADER_SIZE);
       } else {
         const id = (id0 + i) & 0xffff;
-        setIpv4TotalLength(dst, ip, segLen);
-        setIpv4Id(dst, ip, id);
-        setIpv4Checksum(dst, ip, checksumFinish(ipBase + segLen + id));
+        // "Total Length" and "Identification" are adjacent: one word.
+        dv.setInt32(ip + IPV4_OFF_TOTAL_LENGTH, (segLen << 16) | id);
+        dv.setUint16(ip + IPV4_OFF_CHECKSUM, checksumFinish(ipBase + segLen + id));
       }
       // The L4 length is under 64 KiB, so it is one word of the pseudo-header sum.
       const pseudo = pseudoBase + segLen - l4;
-      const c = this.partialChecksums
+      const c = partial
         ? checksumFold(pseudo)
         : checksumFinish(
             tcpBase +
@@ -392,7 +420,7 @@ export class TsoSegmenter {
               pseudo +
               sums[PLAN_PER_SEGMENT * i + PLAN_PAYLOAD]!,
           );
-      setTcpChecksum(dst, th, c);
+      dv.setUint16(th + TCP_OFF_CHECKSUM, c);
     }
     if (this.capped) this.clamped++;
   }

@@ -45,6 +45,13 @@ describe('weft bench (namespaces, root)', () => {
     }
     const k = r.rows.find((x) => x.case === 'kernel')!;
     assert.equal(k.ratioTcp1, 1);
+    // The kernel's own CPU (system + irq + softirq from /proc/stat) gives kernel VXLAN a CPU row:
+    // no tunnel process, the path is the kernel.
+    assert.equal(k.cpuSecPerGbit, null);
+    assert.ok((k.kernelCpuSecPerGbit ?? 0) > 0, `kernel CPU: ${JSON.stringify(k)}`);
+    assert.equal(k.pathCpuSecPerGbit, k.kernelCpuSecPerGbit);
+    assert.equal(k.ratioPathCpu, 1);
+    assert.match(stdout, /kernel CPU s\/Gbit/);
     const s = readFileSync(svg, 'utf8');
     assert.match(s, /^<svg /);
     assert.ok(s.includes('bare veth') && s.includes('kernel VXLAN'));

@@ -462,6 +462,94 @@ describe('UDP coalescing: which datagrams merge', () => {
   });
 });
 
+/**
+ * pseudoLookalike is `d` built complete ('ok') with the last two payload bytes chosen so that the
+ * UDP checksum equals the folded pseudo-header sum: a complete checksum that reads as a partial
+ * one (1 in 65,536 payloads). Found by trying all 65,536 values of that word.
+ */
+function pseudoLookalike(d: Dgram): Buffer {
+  assert.ok(d.payload >= 2);
+  const base = build({ ...d, csum: 'ok' });
+  const l4 = d.v6 ? 40 : 20;
+  const end = base.length;
+  for (let w = 0; w < 0x10000; w++) {
+    const b = Buffer.from(base);
+    b.writeUInt16BE(w, end - 2);
+    completeUdp(b);
+    if (looksPartial(b)) return b;
+  }
+  assert.fail(`no payload word makes the checksum equal the pseudo-header sum (l4 ${l4})`);
+}
+
+describe('UDP coalescing: a complete checksum equal to its pseudo-header sum', () => {
+  // Nothing on the wire tells such a datagram from a partial one, so it is treated as one: no sum
+  // pass, NEEDS_CSUM, counted in partialCsum. That is safe because the checksum the receiving
+  // kernel computes over the same bytes is, by construction, the value the sender wrote; the bytes
+  // between the nodes are protected by the outer UDP checksum (docs/performance.md, "Which check
+  // protects each byte").
+  for (const v6 of [false, true]) {
+    const fam = v6 ? 'IPv6' : 'IPv4';
+    for (const at of [0, 2, 4]) {
+      test(`${fam}: in a run of complete datagrams (position ${at} of 5): merged, NEEDS_CSUM, counted partial, same bytes`, () => {
+        const ds = run(5, { v6, payload: 120, id: 40 }, 90);
+        const pkts = ds.map(build);
+        pkts[at] = pseudoLookalike(ds[at]!);
+        assert.ok(looksPartial(pkts[at]!), 'the built datagram reads as partial');
+        // It is a valid complete datagram: the sum over pseudo-header, header and payload is 0xffff.
+        const l4 = v6 ? 40 : 20;
+        const p = pkts[at]!;
+        const pseudo = v6 ? pseudoSumIpv6(p, 0, 17, p.length - l4) : pseudoSumIpv4(p, 0, 17, p.length - l4);
+        assert.equal(checksumFold(checksumAdd(p, l4, p.length - l4, pseudo)), 0xffff);
+        for (let i = 0; i < pkts.length; i++)
+          if (i !== at) assert.ok(!looksPartial(pkts[i]!), `datagram ${i}`);
+
+        const r = coalesce(pkts);
+        assert.deepEqual(shape(r), [5]);
+        const h = decodeVnetHdr(r.writes[0]!, 0);
+        assert.equal(h.gsoType, VIRTIO_NET_HDR_GSO_UDP_L4);
+        assert.equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+        assert.equal(r.co.stats.partialCsum, 1, 'the lookalike is counted as partial, the others not');
+        assert.equal(r.co.stats.coalesced, 5);
+        assert.equal(r.co.stats.badChecksum, 0);
+        // What the kernel computes for each segment is what the sender wrote, byte for byte.
+        assert.deepEqual(delivered(r), pkts);
+      });
+    }
+
+    test(`${fam}: alone (no neighbour of its flow): written with a NEEDS_CSUM header, counted partial, same bytes`, () => {
+      const d: Dgram = { v6, payload: 64, id: 7 };
+      const p = pseudoLookalike(d);
+      const other = build({ v6, payload: 64, id: 8, sport: 40001 });
+      const r = coalesce([p, other]);
+      assert.deepEqual(shape(r), [1, 1]);
+      const h = decodeVnetHdr(r.writes[0]!, 0);
+      assert.equal(h.gsoType, VIRTIO_NET_HDR_GSO_NONE);
+      assert.equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+      assert.equal(decodeVnetHdr(r.writes[1]!, 0).flags, 0, 'a plain complete one keeps a zero header');
+      assert.equal(r.co.stats.partialCsum, 1);
+      assert.deepEqual(delivered(r), [p, other]);
+    });
+  }
+
+  test('what it costs: a corrupted payload behind such a field is not caught by weft (the outer UDP checksum is its check)', () => {
+    const ds = run(3, { payload: 200, id: 500 });
+    const pkts = ds.map(build);
+    pkts[1] = pseudoLookalike(ds[1]!);
+    const corrupt = Buffer.from(pkts[1]);
+    corrupt[30] ^= 0x5a;
+    assert.ok(looksPartial(corrupt), 'the checksum field is untouched, so it still reads as partial');
+    const r = coalesce([pkts[0]!, corrupt, pkts[2]!]);
+    assert.deepEqual(shape(r), [3]);
+    assert.equal(r.co.stats.badChecksum, 0);
+    // The same corruption of an ordinary complete datagram in the same place is dropped.
+    const q = run(3, { payload: 200, id: 500 }).map(build);
+    q[1]![30] ^= 0x5a;
+    const r2 = coalesce(q);
+    assert.equal(r2.co.stats.badChecksum, 1);
+    assert.deepEqual(shape(r2), [1, 1]);
+  });
+});
+
 describe('UDP coalescing: property', () => {
   const dgram = fc.record({
     v6: fc.boolean(),

@@ -66,3 +66,31 @@ test('checksum: RFC 1624 §4 example (HC 0xdd2f, m 0x5555 -> 0x3285) gives 0x000
   // RFC 1624 §4: "a 16-bit field is changed from 0x5555 to 0x3285": eqn. 3 yields 0x0000.
   assert.equal(checksumUpdate16(0xdd2f, 0x5555, 0x3285), 0x0000);
 });
+
+test('checksumFold: the same fold as by division, from 0 to 2^53 and at the 2^16 and 2^32 edges', () => {
+  // The definition: add the high half to the low 16 bits until it fits, the high half by division.
+  const byDivision = (sum: number): number => {
+    while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+    return sum;
+  };
+  const edges = [
+    0,
+    1,
+    0xfffe,
+    0xffff,
+    0x10000,
+    0x1fffe,
+    0xfffeffff,
+    0xffff0000,
+    0xffffffff,
+    2 ** 32,
+    2 ** 32 + 1,
+  ];
+  const sums = [...edges, ...edges.map((e) => e + 0xffff), 2 ** 48 - 1, 2 ** 53 - 1];
+  const rnd = mulberry32(7);
+  for (let i = 0; i < 20000; i++) {
+    const bits = 1 + Math.floor(rnd() * 53);
+    sums.push(Math.floor(rnd() * 2 ** bits));
+  }
+  for (const s of sums) assert.equal(checksumFold(s), byDivision(s), `sum ${s}`);
+});

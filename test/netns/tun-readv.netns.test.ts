@@ -1,0 +1,59 @@
+/**
+ * The TUN's read()/write() loop (WEFT_TUN_IO=readv) end to end in namespaces (needs root; CI runs
+ * as root). io_uring is the default, so every other transfer test batches its TUN I/O through the
+ * ring; this is the path a node takes where io_uring is refused (kernel.io_uring_disabled, a
+ * seccomp profile, an addon built without liburing), and it must carry the same traffic: 20 MB
+ * TCP transfers, SHA-256 checked, both ways, weft <-> weft VXLAN and weft <-> kernel VXLAN at
+ * default offloads (TSO super-packets read and coalesced super-packets written one per call).
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  assertTcpTransfer,
+  cleanupFor,
+  createUnderlay,
+  readWeftStats,
+  requireRoot,
+  setupKernelVsWeft,
+  startWeftPair,
+  startWeftVsKernel,
+  type Proc,
+} from '../helpers/netns';
+
+// Every weft this file starts inherits it (ip netns exec keeps the environment).
+process.env.WEFT_TUN_IO = 'readv';
+
+async function assertReadv(p: Proc): Promise<void> {
+  await p.waitForLine(/^weft link: tun-io readv$/, 5000);
+  const s = await readWeftStats(p);
+  assert.equal(s.tunIo?.mode, 'readv', JSON.stringify(s.tunIo));
+  assert.equal(s.tunIo?.refused ?? null, null, 'asked for, not a fallback');
+  assert.equal(s.tunIo?.ringCalls ?? 0, 0, `nothing went through a ring: ${JSON.stringify(s.tunIo)}`);
+  assert.ok((s.tun.rxPackets ?? 0) > 0 && (s.tun.txPackets ?? 0) > 0, JSON.stringify(s.tun));
+  assert.equal(s.tun.rxErrors ?? 0, 0, JSON.stringify(s.tun));
+  assert.equal(s.tun.txErrors ?? 0, 0, JSON.stringify(s.tun));
+  assert.ok((s.offload?.superPacketsIn ?? 0) > 0, `TSO reads on this path too: ${JSON.stringify(s.offload)}`);
+}
+
+describe('TUN read()/write() loop (WEFT_TUN_IO=readv) in namespaces', () => {
+  test('weft <-> weft VXLAN (default offloads): 20 MB both ways byte-exact', async (t) => {
+    requireRoot();
+    const u = createUnderlay(cleanupFor(t));
+    const { a, b } = await startWeftPair(u, { devPrefix: 'rv' });
+    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
+    await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 });
+    await assertReadv(a.proc);
+    await assertReadv(b.proc);
+    const sb = await readWeftStats(b.proc);
+    assert.ok((sb.offload?.superPacketsOut ?? 0) > 0, `coalesced writes: ${JSON.stringify(sb.offload)}`);
+  });
+
+  test('weft <-> kernel VXLAN (default offloads): 20 MB both ways byte-exact', async (t) => {
+    requireRoot();
+    const { u, k } = setupKernelVsWeft(cleanupFor(t));
+    const w = await startWeftVsKernel({ u, k }, 'rk');
+    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
+    await assertTcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
+    await assertReadv(w.proc);
+  });
+});
