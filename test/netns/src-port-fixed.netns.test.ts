@@ -11,12 +11,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertKernelPingsBothWays, assertNoDrops, assertStopClean } from '../helpers/both-ways';
 import { decodeFields, startCapture } from '../helpers/capture';
 import {
   assertTcpTransfer,
   cleanupFor,
   createUnderlay,
-  ping,
   readWeftStats,
   requireRoot,
   setupKernelVsWeft,
@@ -24,7 +24,6 @@ import {
   startWeftVsKernel,
   type WeftStats,
 } from '../helpers/netns';
-import { unexpectedDrops } from '../../src/testing/weft-link';
 
 const BYTES = 4 * 1024 * 1024;
 
@@ -48,8 +47,7 @@ function assertFixedSender(s: WeftStats): void {
   assert.ok((s.offload?.superPacketsIn ?? 0) > 0, `TSO super-packets read: ${why}`);
   assert.ok((s.offload?.gsoTrains ?? 0) > 0, `GSO trains on the fixed socket: ${why}`);
   assert.equal(s.udp.txErrors ?? 0, 0, why);
-  assert.deepEqual(unexpectedDrops(s.egressDrops), {}, JSON.stringify(s.egressDrops));
-  assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
+  assertNoDrops(s);
 }
 
 function assertAllFrom8472(ports: Map<number, number>): void {
@@ -67,13 +65,7 @@ test('weft --src-port fixed <-> kernel flannel.1 at default offloads: GSO on one
   const w = await startWeftVsKernel({ u, k }, 'fx', ['--src-port', 'fixed']);
   assert.match(w.startLine, /offload tso\+gso\+gro\+coalesce(\+uso)?$/);
 
-  for (const [from, dst, source] of [
-    [u.a, '10.244.1.1', k.podIp],
-    [u.b, '10.244.0.1', '10.244.1.1'],
-  ] as const) {
-    const r = ping(from, dst, { source, count: 3 });
-    assert.equal(r.received, r.transmitted, `${from.name} -> ${dst}: ${r.output}`);
-  }
+  assertKernelPingsBothWays({ u, k });
   // weft sends (the server is behind the kernel), then receives.
   for (let i = 0; i < 2; i++)
     await assertTcpTransfer(u.a, u.b, {
@@ -116,8 +108,7 @@ test('weft <-> weft, both --src-port fixed, default offloads: byte-exact both wa
   assertFixedSender(sa);
   assertFixedSender(sb);
   assert.ok((sb.offload?.segmentsMerged ?? 0) > 0, `B coalesced A's segments: ${JSON.stringify(sb.offload)}`);
-  assert.equal(await a.proc.stop(), 0, a.proc.log);
-  assert.equal(await b.proc.stop(), 0, b.proc.log);
+  await assertStopClean(a.proc, b.proc);
   await cap.stop();
   assertAllFrom8472(sourcePorts(cap.pcap, u.aIp));
 });

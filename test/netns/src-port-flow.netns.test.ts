@@ -10,12 +10,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertKernelPingsBothWays, assertNoDrops, assertStopClean } from '../helpers/both-ways';
 import { decodeFields, startCapture } from '../helpers/capture';
 import {
   assertTcpTransfer,
   cleanupFor,
   createUnderlay,
-  ping,
   readWeftStats,
   requireRoot,
   setupKernelVsWeft,
@@ -24,7 +24,6 @@ import {
   waitFor,
   type WeftStats,
 } from '../helpers/netns';
-import { unexpectedDrops } from '../../src/testing/weft-link';
 
 const MIN = 50000;
 const MAX = 50999;
@@ -89,8 +88,7 @@ function assertPool(s: WeftStats, size: number, offload = true): number[] {
   const pool = s.srcPort?.ports ?? [];
   assert.equal(pool.length, size, JSON.stringify(s.srcPort));
   for (const p of pool) assert.ok(p >= MIN && p <= MAX, `pool port ${p} outside ${MIN}-${MAX}`);
-  assert.deepEqual(unexpectedDrops(s.egressDrops), {}, JSON.stringify(s.egressDrops));
-  assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
+  assertNoDrops(s);
   return pool;
 }
 
@@ -112,13 +110,7 @@ test('weft --src-port flow <-> kernel flannel.1 at default offloads: GSO kept, b
     new RegExp(`offload tso\\+gso\\+gro\\+coalesce(\\+uso)? src-port flow ${MIN}-${MAX} \\(16 ports\\)$`),
   );
 
-  for (const [from, dst, source] of [
-    [u.a, '10.244.1.1', k.podIp],
-    [u.b, '10.244.0.1', '10.244.1.1'],
-  ] as const) {
-    const r = ping(from, dst, { source, count: 3 });
-    assert.equal(r.received, r.transmitted, `${from.name} -> ${dst}: ${r.output}`);
-  }
+  assertKernelPingsBothWays({ u, k });
   const bytes = 4 * 1024 * 1024;
   for (let i = 0; i < 3; i++)
     await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 + i, bytes });
@@ -159,8 +151,7 @@ test('weft <-> weft, both --src-port flow (B on the plain path, --offload off), 
   assert.ok(!pool.includes(MIN), `port ${MIN} is taken, the pool must not have it: ${pool}`);
   assert.equal(pool[0], MIN + 1, `lane 0 moves to the next free port: ${pool}`);
   assertPool(await readWeftStats(a.proc), 16);
-  assert.equal(await a.proc.stop(), 0, a.proc.log);
-  assert.equal(await b.proc.stop(), 0, b.proc.log);
+  await assertStopClean(a.proc, b.proc);
   await cap.stop();
   assertFlowPorts(t, flowPorts(cap.pcap, u.bIp), pool, 4);
 });

@@ -8,8 +8,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertKernelBothWays, assertPairBothWays, assertTunClean } from '../helpers/both-ways';
 import {
-  assertTcpTransfer,
   cleanupFor,
   createUnderlay,
   readWeftStats,
@@ -29,9 +29,7 @@ async function assertReadv(p: Proc): Promise<void> {
   assert.equal(s.tunIo?.mode, 'readv', JSON.stringify(s.tunIo));
   assert.equal(s.tunIo?.refused ?? null, null, 'asked for, not a fallback');
   assert.equal(s.tunIo?.ringCalls ?? 0, 0, `nothing went through a ring: ${JSON.stringify(s.tunIo)}`);
-  assert.ok((s.tun.rxPackets ?? 0) > 0 && (s.tun.txPackets ?? 0) > 0, JSON.stringify(s.tun));
-  assert.equal(s.tun.rxErrors ?? 0, 0, JSON.stringify(s.tun));
-  assert.equal(s.tun.txErrors ?? 0, 0, JSON.stringify(s.tun));
+  assertTunClean(s);
   assert.ok((s.offload?.superPacketsIn ?? 0) > 0, `TSO reads on this path too: ${JSON.stringify(s.offload)}`);
 }
 
@@ -40,8 +38,7 @@ describe('TUN read()/write() loop (WEFT_TUN_IO=readv) in namespaces', () => {
     requireRoot();
     const u = createUnderlay(cleanupFor(t));
     const { a, b } = await startWeftPair(u, { devPrefix: 'rv' });
-    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
-    await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 });
+    await assertPairBothWays(u);
     await assertReadv(a.proc);
     await assertReadv(b.proc);
     const sb = await readWeftStats(b.proc);
@@ -52,8 +49,7 @@ describe('TUN read()/write() loop (WEFT_TUN_IO=readv) in namespaces', () => {
     requireRoot();
     const { u, k } = setupKernelVsWeft(cleanupFor(t));
     const w = await startWeftVsKernel({ u, k }, 'rk');
-    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
-    await assertTcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
+    await assertKernelBothWays({ u, k });
     await assertReadv(w.proc);
   });
 });

@@ -11,6 +11,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertNoDrops, assertStopClean } from '../helpers/both-ways';
 import {
   assertTcpTransfer,
   cleanupFor,
@@ -25,7 +26,6 @@ import {
   type Cleanup,
   type KernelVsWeft,
 } from '../helpers/netns';
-import { unexpectedDrops } from '../../src/testing/weft-link';
 
 /** kernelRcoVtep builds flannel's kernel VTEP for 10.244.0.0/24 in `u.a`, with remcsumtx remcsumrx. */
 function kernelRcoVtep(c: Cleanup): KernelVsWeft {
@@ -47,8 +47,7 @@ test('weft --vxlan-rco <-> kernel VXLAN remcsumtx remcsumrx at default offloads:
   const s = await readWeftStats(w.proc);
   assert.ok((s.egress.rcoFrames ?? 0) > 100, `weft sent RCO frames: ${JSON.stringify(s.egress)}`);
   assert.ok((s.ingress.rcoFrames ?? 0) > 10, `the kernel sent RCO frames: ${JSON.stringify(s.ingress)}`);
-  assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
-  assert.deepEqual(unexpectedDrops(s.egressDrops), {}, JSON.stringify(s.egressDrops));
+  assertNoDrops(s);
   // The kernel accepted weft's RCO frames: no frame errors on its device.
   const kstats = JSON.parse(u.a.ip('-s', '-j', 'link', 'show', k.dev)) as Array<{
     stats64: { rx: { errors: number } };
@@ -97,8 +96,7 @@ test('weft <-> weft, both --vxlan-rco: byte-exact TCP both ways, RCO frames sent
     `RCO segments coalesced: ${JSON.stringify(sb.offload)}`,
   );
   for (const s of [sa, sb]) assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
-  assert.equal(await a.proc.stop(), 0, a.proc.log);
-  assert.equal(await b.proc.stop(), 0, b.proc.log);
+  await assertStopClean(a.proc, b.proc);
 });
 
 test('weft --vxlan-rco on the plain path (--offload off) receiving from weft --vxlan-rco: RCO frames completed by weft, byte-exact', async (t) => {
@@ -117,6 +115,5 @@ test('weft --vxlan-rco on the plain path (--offload off) receiving from weft --v
   // No IFF_VNET_HDR on B's TUN: weft itself sums each partial segment into its checksum.
   assert.ok((sb.ingress.partialCsum?.completed ?? 0) > 100, JSON.stringify(sb.ingress));
   assert.deepEqual(sb.ingressDrops, {}, JSON.stringify(sb.ingressDrops));
-  assert.equal(await a.proc.stop(), 0, a.proc.log);
-  assert.equal(await b.proc.stop(), 0, b.proc.log);
+  await assertStopClean(a.proc, b.proc);
 });

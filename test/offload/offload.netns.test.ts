@@ -6,6 +6,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertKernelBothWays, assertPairBothWays } from '../helpers/both-ways';
 import {
   assertTcpTransfer,
   cleanupFor,
@@ -30,8 +31,7 @@ describe('offloads in namespaces', () => {
       a.startLine,
       /offload tso\+gso\+gro\+coalesce(\+uso)? src-port flow 49152-65535 \(16 ports\)$/,
     );
-    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
-    await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 });
+    await assertPairBothWays(u);
     const sa = (await readWeftStats(a.proc)).offload!;
     const sb = (await readWeftStats(b.proc)).offload!;
     for (const s of [sa, sb]) {
@@ -58,8 +58,7 @@ describe('offloads in namespaces', () => {
     const c = cleanupFor(t);
     const { u, k } = setupKernelVsWeft(c);
     const w = await startWeftVsKernel({ u, k }, 'ok');
-    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
-    await assertTcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
+    await assertKernelBothWays({ u, k });
     const st = await readWeftStats(w.proc);
     const s = st.offload!;
     assert.ok(s.enabled && s.superPacketsIn > 0 && s.segmentsOut > 0, JSON.stringify(s));
