@@ -7,4 +7,5 @@ export * from './channel-tun';
 export * from './egress-rig';
 export * from './packets';
 export * from './replay-devices';
+export * from './routes';
 export * from './vnet-tun';
