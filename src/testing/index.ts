@@ -4,6 +4,7 @@
  */
 export * from './channel-socket';
 export * from './channel-tun';
+export * from './coalesce-batch';
 export * from './egress-rig';
 export * from './packets';
 export * from './replay-devices';
