@@ -9,16 +9,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertKernelBothWays, assertPairBothWays, assertTunClean } from '../helpers/both-ways';
-import {
-  cleanupFor,
-  createUnderlay,
-  readWeftStats,
-  requireRoot,
-  setupKernelVsWeft,
-  startWeftPair,
-  startWeftVsKernel,
-  type Proc,
-} from '../helpers/netns';
+import { readWeftStats, type Proc } from '../helpers/netns';
+import { kernelTestbed, weftPairTestbed } from '../helpers/testbeds';
 
 // Every weft this file starts inherits it (ip netns exec keeps the environment).
 process.env.WEFT_TUN_IO = 'readv';
@@ -35,9 +27,7 @@ async function assertReadv(p: Proc): Promise<void> {
 
 describe('TUN read()/write() loop (WEFT_TUN_IO=readv) in namespaces', () => {
   test('weft <-> weft VXLAN (default offloads): 20 MB both ways byte-exact', async (t) => {
-    requireRoot();
-    const u = createUnderlay(cleanupFor(t));
-    const { a, b } = await startWeftPair(u, { devPrefix: 'rv' });
+    const { u, a, b } = await weftPairTestbed(t, { devPrefix: 'rv' });
     await assertPairBothWays(u);
     await assertReadv(a.proc);
     await assertReadv(b.proc);
@@ -46,9 +36,7 @@ describe('TUN read()/write() loop (WEFT_TUN_IO=readv) in namespaces', () => {
   });
 
   test('weft <-> kernel VXLAN (default offloads): 20 MB both ways byte-exact', async (t) => {
-    requireRoot();
-    const { u, k } = setupKernelVsWeft(cleanupFor(t));
-    const w = await startWeftVsKernel({ u, k }, 'rk');
+    const { u, k, w } = await kernelTestbed(t, 'rk');
     await assertKernelBothWays({ u, k });
     await assertReadv(w.proc);
   });

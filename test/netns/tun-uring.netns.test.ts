@@ -8,16 +8,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertKernelBothWays, assertPairBothWays, assertTunClean } from '../helpers/both-ways';
-import {
-  cleanupFor,
-  createUnderlay,
-  readWeftStats,
-  requireRoot,
-  setupKernelVsWeft,
-  startWeftPair,
-  startWeftVsKernel,
-  type Proc,
-} from '../helpers/netns';
+import { readWeftStats, type Proc } from '../helpers/netns';
+import { kernelTestbed, weftPairTestbed } from '../helpers/testbeds';
 
 // Every weft this file starts inherits it (ip netns exec keeps the environment).
 process.env.WEFT_TUN_IO = 'io_uring';
@@ -37,9 +29,7 @@ describe('io_uring TUN I/O in namespaces', () => {
     ['--offload off', ['--offload', 'off']],
   ] as const) {
     test(`weft <-> weft VXLAN (${label}): 20 MB both ways byte-exact`, async (t) => {
-      requireRoot();
-      const u = createUnderlay(cleanupFor(t));
-      const { a, b } = await startWeftPair(u, { flags: [...extra], devPrefix: 'u' });
+      const { u, a, b } = await weftPairTestbed(t, { flags: [...extra], devPrefix: 'u' });
       await assertPairBothWays(u);
       await assertUring(a.proc);
       await assertUring(b.proc);
@@ -47,10 +37,7 @@ describe('io_uring TUN I/O in namespaces', () => {
   }
 
   test('weft <-> kernel VXLAN (default offloads): 20 MB both ways byte-exact', async (t) => {
-    requireRoot();
-    const c = cleanupFor(t);
-    const { u, k } = setupKernelVsWeft(c);
-    const w = await startWeftVsKernel({ u, k }, 'uk');
+    const { u, k, w } = await kernelTestbed(t, 'uk');
     await assertKernelBothWays({ u, k });
     await assertUring(w.proc);
   });

@@ -12,15 +12,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertNoDrops, assertStopClean } from '../helpers/both-ways';
+import { weftPairTestbed } from '../helpers/testbeds';
 import {
   assertTcpTransfer,
   cleanupFor,
-  createUnderlay,
   ping,
   readWeftStats,
   requireRoot,
   setupKernelVsWeft,
-  startWeftPair,
   startWeftVsKernel,
   tcpTransfer,
   type Cleanup,
@@ -78,10 +77,7 @@ test('weft without --vxlan-rco drops a remcsumtx kernel peer RCO frames as vxlan
 });
 
 test('weft <-> weft, both --vxlan-rco: byte-exact TCP both ways, RCO frames sent and accepted', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const { a, b } = await startWeftPair(u, { flags: ['--vxlan-rco'], devPrefix: 'r' });
+  const { u, a, b } = await weftPairTestbed(t, { flags: ['--vxlan-rco'], devPrefix: 'r' });
   const bytes = 8 * 1024 * 1024;
   await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', port: 5204, bytes });
   await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', port: 5205, bytes });
@@ -100,10 +96,7 @@ test('weft <-> weft, both --vxlan-rco: byte-exact TCP both ways, RCO frames sent
 });
 
 test('weft --vxlan-rco on the plain path (--offload off) receiving from weft --vxlan-rco: RCO frames completed by weft, byte-exact', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const { a, b } = await startWeftPair(u, {
+  const { u, a, b } = await weftPairTestbed(t, {
     flags: ['--vxlan-rco'],
     bFlags: ['--offload', 'off'],
     devPrefix: 'r',
