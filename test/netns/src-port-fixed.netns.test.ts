@@ -12,18 +12,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertKernelPingsBothWays, assertNoDrops, assertStopClean } from '../helpers/both-ways';
-import { decodeFields, startCapture } from '../helpers/capture';
-import {
-  assertTcpTransfer,
-  cleanupFor,
-  createUnderlay,
-  readWeftStats,
-  requireRoot,
-  setupKernelVsWeft,
-  startWeftPair,
-  startWeftVsKernel,
-  type WeftStats,
-} from '../helpers/netns';
+import { decodeFields } from '../helpers/capture';
+import { assertTcpTransfer, readWeftStats, type WeftStats } from '../helpers/netns';
+import { kernelTestbed, weftPairTestbed } from '../helpers/testbeds';
 
 const BYTES = 4 * 1024 * 1024;
 
@@ -58,11 +49,7 @@ function assertAllFrom8472(ports: Map<number, number>): void {
 }
 
 test('weft --src-port fixed <-> kernel flannel.1 at default offloads: GSO on one socket, byte-exact both ways, every frame from 8472', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const { u, k } = setupKernelVsWeft(c);
-  const cap = await startCapture(c, u.a, u.aDev);
-  const w = await startWeftVsKernel({ u, k }, 'fx', ['--src-port', 'fixed']);
+  const { u, k, w, cap } = await kernelTestbed(t, 'fx', ['--src-port', 'fixed'], { capture: 'a' });
   assert.match(w.startLine, /offload tso\+gso\+gro\+coalesce(\+uso)?$/);
 
   assertKernelPingsBothWays({ u, k });
@@ -83,16 +70,16 @@ test('weft --src-port fixed <-> kernel flannel.1 at default offloads: GSO on one
   const p = s.ingress.partialCsum;
   assert.ok((p?.needsCsum ?? 0) + (p?.completed ?? 0) >= BYTES / 65536, JSON.stringify(s.ingress));
   assert.equal(await w.proc.stop(), 0, w.proc.log);
-  await cap.stop();
-  assertAllFrom8472(sourcePorts(cap.pcap, u.bIp));
+  await cap!.stop();
+  assertAllFrom8472(sourcePorts(cap!.pcap, u.bIp));
 });
 
 test('weft <-> weft, both --src-port fixed, default offloads: byte-exact both ways, every frame from 8472', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const cap = await startCapture(c, u.b, u.bDev);
-  const { a, b } = await startWeftPair(u, { flags: ['--src-port', 'fixed'], devPrefix: 'x' });
+  const { u, a, b, cap } = await weftPairTestbed(t, {
+    flags: ['--src-port', 'fixed'],
+    devPrefix: 'x',
+    capture: 'b',
+  });
   assert.match(a.startLine, /offload tso\+gso\+gro\+coalesce(\+uso)?$/);
   for (let i = 0; i < 2; i++)
     await assertTcpTransfer(u.b, u.a, {
@@ -109,6 +96,6 @@ test('weft <-> weft, both --src-port fixed, default offloads: byte-exact both wa
   assertFixedSender(sb);
   assert.ok((sb.offload?.segmentsMerged ?? 0) > 0, `B coalesced A's segments: ${JSON.stringify(sb.offload)}`);
   await assertStopClean(a.proc, b.proc);
-  await cap.stop();
-  assertAllFrom8472(sourcePorts(cap.pcap, u.aIp));
+  await cap!.stop();
+  assertAllFrom8472(sourcePorts(cap!.pcap, u.aIp));
 });

@@ -18,12 +18,11 @@ import {
   createUnderlay,
   readWeftStats,
   requireRoot,
-  setupKernelVsWeft,
   startWeftPair,
-  startWeftVsKernel,
   waitFor,
   type WeftStats,
 } from '../helpers/netns';
+import { kernelTestbed } from '../helpers/testbeds';
 
 const MIN = 50000;
 const MAX = 50999;
@@ -93,18 +92,15 @@ function assertPool(s: WeftStats, size: number, offload = true): number[] {
 }
 
 test('weft --src-port flow <-> kernel flannel.1 at default offloads: GSO kept, byte-exact both ways, one port per flow', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const { u, k } = setupKernelVsWeft(c);
-  // Capture the underlay on the kernel side before any overlay traffic exists.
-  const cap = await startCapture(c, u.a, u.aDev);
-
-  const w = await startWeftVsKernel({ u, k }, 'wf', [
-    '--src-port',
-    'flow',
-    '--src-port-range',
-    `${MIN}-${MAX}`,
-  ]);
+  // The underlay captured on the kernel side before any overlay traffic exists.
+  const { u, k, w, cap } = await kernelTestbed(
+    t,
+    'wf',
+    ['--src-port', 'flow', '--src-port-range', `${MIN}-${MAX}`],
+    {
+      capture: 'a',
+    },
+  );
   assert.match(
     w.startLine,
     new RegExp(`offload tso\\+gso\\+gro\\+coalesce(\\+uso)? src-port flow ${MIN}-${MAX} \\(16 ports\\)$`),
@@ -118,8 +114,8 @@ test('weft --src-port flow <-> kernel flannel.1 at default offloads: GSO kept, b
 
   const pool = assertPool(await readWeftStats(w.proc), 16);
   assert.equal(await w.proc.stop(), 0);
-  await cap.stop();
-  assertFlowPorts(t, flowPorts(cap.pcap, u.bIp), pool, 4);
+  await cap!.stop();
+  assertFlowPorts(t, flowPorts(cap!.pcap, u.bIp), pool, 4);
 });
 
 test('weft <-> weft, both --src-port flow (B on the plain path, --offload off), a port of the range taken: the pool skips it, byte-exact, one port per flow', async (t) => {
