@@ -14,6 +14,10 @@
  * - churn: `--churn` changes (half new leases, half deletions of existing ones) written over one
  *   second -> node1's table matches; ping RTT node1 -> node2 (every 50 ms) before and during.
  *   the same over the underlay alone (no weft on the path) is the control for machine load;
+ * - forwarding: each node's forwarding threads' policy and demotion/promotion counts
+ *   (`/debug/stats` `forwarding`, src/dataplane/thread-sched.ts) before the churn and after it
+ *   settled: a churn is control work and should not demote them (an older build without the
+ *   endpoint's `forwarding` gives empty lists);
  * `--weft PATH` runs another build (e.g. an older checkout's bin/weft) for comparison.
  * `--sched DIR` records the scheduler (`perf sched record -k CLOCK_MONOTONIC`, all CPUs) over the
  * churn into DIR/sched.data, and writes DIR/meta.json: both nodes' PIDs and forwarding thread ids,
@@ -23,7 +27,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Testbed, TestbedNode } from '../src/testing/testbed';
+import { DEFAULT_METRICS_PORT, Testbed, TestbedNode } from '../src/testing/testbed';
+import type { ThreadSchedStats } from '../src/dataplane/thread-sched';
 import { cpuSeconds, rssMiB } from '../src/benchsuite/harness';
 import { netnsExec } from '../src/testing/netns';
 import { Proc } from '../src/testing/proc';
@@ -140,6 +145,27 @@ function forwardingTids(p: Proc): number[] {
   return m ? [...m[1]!.matchAll(/tid (\d+)/g)].map((x) => Number(x[1])) : [];
 }
 
+/** Sched is a node's forwarding threads' scheduling, from its `/debug/stats` `forwarding`. */
+interface Sched {
+  policy: string[];
+  demotions: number;
+  promotions: number;
+  quietHoldMs: number[];
+}
+
+/** forwardingSched reads node `nd`'s forwarding threads' policy and demotion/promotion counts (or the error). */
+function forwardingSched(tb: Testbed, nd: TestbedNode): Sched | { error: string } {
+  const r = tb.httpGet(nd.ns, `http://127.0.0.1:${DEFAULT_METRICS_PORT}/debug/stats`);
+  if (r.status !== 200) return { error: `/debug/stats: ${r.status} ${r.body.slice(0, 200)}` };
+  const f = (JSON.parse(r.body) as { forwarding?: ThreadSchedStats[] }).forwarding ?? [];
+  return {
+    policy: f.map((x) => x.policy),
+    demotions: f.reduce((a, x) => a + x.demotions, 0),
+    promotions: f.reduce((a, x) => a + x.promotions, 0),
+    quietHoldMs: f.map((x) => x.quietHoldMs),
+  };
+}
+
 function summary(pings: Ping[]): { n: number; median: number; p99: number; max: number } {
   const s = pings.map((p) => p.rtt).sort((a, b) => a - b);
   const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
@@ -219,6 +245,7 @@ async function main(): Promise<void> {
       'new lease routed',
     );
     results.newLeaseRoutedMs = Date.now() - tNew;
+    results.forwardingBeforeChurn = { node1: forwardingSched(tb, nd1), node2: forwardingSched(tb, nd2) };
 
     let perf: Proc | null = null;
     if (schedDir) {
@@ -270,6 +297,7 @@ async function main(): Promise<void> {
     const controlPings = await control.stop();
     results.rttChurn = summary(churnPings);
     results.rttUnderlayChurn = summary(controlPings);
+    results.forwardingAfterChurn = { node1: forwardingSched(tb, nd1), node2: forwardingSched(tb, nd2) };
     if (perf !== null) {
       perf.signal('SIGINT');
       await perf.exited;

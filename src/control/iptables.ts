@@ -24,8 +24,14 @@
  *   - start: the chain is created, or flushed if it exists (`ClearChain`); then one
  *     `iptables-restore --noflush` transaction deletes those of the rules that exist and appends
  *     all of them, so they end up complete and in order (`ipTablesBootstrap`);
- *   - every resync period: each rule (and its chain) is checked with `iptables -C`; if any is
- *     missing, the same delete-and-append transaction runs again (`ensureIPTables`);
+ *   - every resync period: each rule (and its chain) is checked; if any is missing, the same
+ *     delete-and-append transaction runs again (`ensureIPTables`).
+ *
+ * Checks (resync, and which rules bootstrap deletes first) read each table once with
+ * `iptables -t T -S` and look each rule up by the text iptables prints for it
+ * (src/control/iptables-canonical.ts): one process per table per pass, where flannel's
+ * go-iptables runs one `iptables -C` per rule. A rule whose printed text is not predicted is
+ * checked with `iptables -C`, counted in `Iptables.stats.fallbackChecks`.
  *   - a changed network or subnet (from the previous subnet.env) first deletes the old rules;
  *   - shutdown leaves the rules in place: flannel stopped removing them so that a restart does
  *     not cut pods off (flannel PR #2239, issue #2237).
@@ -35,6 +41,7 @@
  */
 import { spawn } from 'node:child_process';
 import { SystemError, ToolMissingError } from '../errors';
+import { TableListing, canonicalRuleText, parseTableListing } from './iptables-canonical';
 
 /** MASQ_CHAIN is flannel's nat chain for `--ip-masq`. */
 export const MASQ_CHAIN = 'FLANNEL-POSTRTG';
@@ -207,12 +214,75 @@ export interface IptablesInfo {
   readonly restoreWait: boolean;
 }
 
+/** IptablesCheckStats counts the work of the check passes (missing, bootstrap, teardown). */
+export interface IptablesCheckStats {
+  /** `iptables -t T -S` listings run (one per table per pass). */
+  tableReads: number;
+  /** Rules found present or absent by their canonical text in a listing (no process). */
+  textChecks: number;
+  /** Rules whose canonical text is not predicted, checked with `iptables -C` (one process each). */
+  fallbackChecks: number;
+}
+
+/**
+ * RulesetView answers, for one check pass, whether chains and rules exist: each table is listed
+ * once, on first use; a rule is looked up by its canonical text, or with `iptables -C` when that
+ * text cannot be predicted. Chains created during the pass are recorded with chainCreated.
+ */
+class RulesetView {
+  private readonly tables = new Map<IptablesTable, Promise<TableListing>>();
+  private readonly created = new Set<string>();
+
+  constructor(
+    private readonly ipt: Iptables,
+    private readonly stats: IptablesCheckStats,
+  ) {}
+
+  private listing(table: IptablesTable): Promise<TableListing> {
+    let l = this.tables.get(table);
+    if (!l) {
+      l = this.ipt.listTable(table);
+      this.tables.set(table, l);
+    }
+    return l;
+  }
+
+  async chainExists(table: IptablesTable, chain: string): Promise<boolean> {
+    if (this.created.has(`${table}/${chain}`)) return true;
+    return (await this.listing(table)).chains.has(chain);
+  }
+
+  /** chainCreated records a chain made in this pass (empty, so it holds none of the rules). */
+  chainCreated(table: IptablesTable, chain: string): void {
+    this.created.add(`${table}/${chain}`);
+  }
+
+  /** chainGone: `rule`'s flannel chain (the one it is in or jumps to) is absent. */
+  async chainGone(rule: IptablesRule): Promise<boolean> {
+    const ch = flannelChainOf(rule);
+    return ch !== null && !(await this.chainExists(rule.table, ch));
+  }
+
+  async has(rule: IptablesRule): Promise<boolean> {
+    const text = canonicalRuleText(rule.chain, rule.spec);
+    if (text === null) {
+      this.stats.fallbackChecks++;
+      return this.ipt.exists(rule);
+    }
+    const l = await this.listing(rule.table);
+    this.stats.textChecks++;
+    return l.rules.has(text);
+  }
+}
+
 /**
  * Iptables runs flannel's rule operations (go-iptables' ChainExists, ClearChain, Exists, and
  * flannel's bootstrap / ensure / teardown) through an IptablesRunner.
  */
 export class Iptables {
   private info: IptablesInfo | null = null;
+  /** How rule presence was decided, since construction (plain numbers; tests read them). */
+  readonly stats: IptablesCheckStats = { tableReads: 0, textChecks: 0, fallbackChecks: 0 };
   /** One transaction or check pass at a time, as flannel's iptables-restore mutex. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -283,26 +353,32 @@ export class Iptables {
     return r.code === 0;
   }
 
-  /** chainGone says whether `rule`'s flannel chain is absent (looked up once per pass, in `chains`). */
-  private async chainGone(rule: IptablesRule, chains: Map<string, boolean>): Promise<boolean> {
-    const ch = flannelChainOf(rule);
-    if (ch === null) return false;
-    const key = `${rule.table}/${ch}`;
-    if (!chains.has(key)) chains.set(key, await this.chainExists(rule.table, ch));
-    return chains.get(key) === false;
+  /**
+   * view starts one check pass: each table is listed once (`iptables -t T -S`) when first needed,
+   * and every later question about it is answered from that listing.
+   */
+  private view(): RulesetView {
+    return new RulesetView(this, this.stats);
+  }
+
+  /** listTable runs `iptables -t T -S` (one process for the whole table); any failure throws. */
+  async listTable(table: IptablesTable): Promise<TableListing> {
+    this.stats.tableReads++;
+    const info = await this.probe();
+    const args = ['-t', table, '-S'];
+    const argv = info.wait ? ['-w', ...args] : args;
+    const r = await this.run('iptables', argv);
+    if (r.code !== 0) throw this.fail(argv, r, `table ${table}`);
+    return parseTableListing(r.stdout);
   }
 
   /** missing lists the rules that are absent (a rule whose flannel chain is gone counts as absent). */
   async missing(rules: readonly IptablesRule[]): Promise<IptablesRule[]> {
     return this.serial(async () => {
       const out: IptablesRule[] = [];
-      const chains = new Map<string, boolean>();
+      const view = this.view();
       for (const r of rules) {
-        if (await this.chainGone(r, chains)) {
-          out.push(r);
-          continue;
-        }
-        if (!(await this.exists(r))) out.push(r);
+        if ((await view.chainGone(r)) || !(await view.has(r))) out.push(r);
       }
       return out;
     });
@@ -317,13 +393,17 @@ export class Iptables {
     return this.serial(async () => {
       const ops: RestoreOp[] = [];
       const created = new Set<string>();
+      const view = this.view();
       for (const r of rules) {
         const ch = flannelChainOf(r);
         if (ch !== null && !created.has(`${r.table}/${ch}`)) {
-          if (!(await this.chainExists(r.table, ch))) await this.clearChain(r.table, ch);
+          if (!(await view.chainExists(r.table, ch))) {
+            await this.clearChain(r.table, ch);
+            view.chainCreated(r.table, ch);
+          }
           created.add(`${r.table}/${ch}`);
         }
-        if (await this.exists(r)) ops.push({ op: '-D', rule: r });
+        if (await view.has(r)) ops.push({ op: '-D', rule: r });
         ops.push({ op: '-A', rule: r });
       }
       const payload = restorePayload(ops);
@@ -336,10 +416,10 @@ export class Iptables {
   async teardown(rules: readonly IptablesRule[]): Promise<number> {
     return this.serial(async () => {
       const ops: RestoreOp[] = [];
-      const chains = new Map<string, boolean>();
+      const view = this.view();
       for (const r of rules) {
-        if (await this.chainGone(r, chains)) continue;
-        if (await this.exists(r)) ops.push({ op: '-D', rule: r });
+        if (await view.chainGone(r)) continue;
+        if (await view.has(r)) ops.push({ op: '-D', rule: r });
       }
       if (ops.length > 0) await this.restore(restorePayload(ops));
       return ops.length;

@@ -1,7 +1,7 @@
 /**
  * fake-iptables: an in-memory `iptables` / `iptables-restore` for unit tests of
  * src/control/iptables.ts and src/daemon/traffic-rules.ts. It models what those modules rely on:
- * tables with built-in and user chains, ordered rules, `-S`/`-N`/`-F`/`-C`, `--version`, and
+ * tables with built-in and user chains, ordered rules, `-S` (a chain, or the whole table)/`-N`/`-F`/`-C`, `--version`, and
  * iptables-restore `--noflush` transactions of `-A`/`-D` lines that apply all or nothing.
  */
 import type { IptablesRunner, ToolResult } from '../../src/control/iptables';
@@ -59,6 +59,25 @@ export class FakeIptables {
     list.splice(i, 1);
   }
 
+  /**
+   * listing is `iptables -t T -S`: policies, user chains, then every rule, with the comment in
+   * iptables' quoting (bare when only `[A-Za-z0-9_-]`, else double quotes, `"\\'` escaped).
+   */
+  listing(table: string): string {
+    const t = this.tables.get(table)!;
+    const builtin = BUILTIN[table]!;
+    const quote = (c: string): string =>
+      /^[A-Za-z0-9_-]+$/.test(c) ? c : `"${c.replace(/(["\\'])/g, '\\$1')}"`;
+    const render = (spec: string): string =>
+      spec.replace(/--comment (.+?)(?= !? ?-[a-zA-Z]|$)/, (_m, c: string) => `--comment ${quote(c)}`);
+    const lines = [
+      ...builtin.map((c) => `-P ${c} ACCEPT`),
+      ...[...t.keys()].filter((c) => !builtin.includes(c)).map((c) => `-N ${c}`),
+    ];
+    for (const [c, rules] of t) for (const r of rules) lines.push(`-A ${c} ${render(r)}`);
+    return lines.join('\n') + '\n';
+  }
+
   readonly run: IptablesRunner = async (cmd, args, input) => {
     this.calls.push(`${cmd} ${args.join(' ')}${input !== undefined && input !== '' ? `\n${input}` : ''}`);
     await Promise.resolve();
@@ -78,6 +97,7 @@ export class FakeIptables {
     const t = this.tables.get(a[1]!)!;
     const [op, chain, ...spec] = a.slice(2);
     const text = spec.join(' ');
+    if (op === '-S' && chain === undefined) return this.ok(this.listing(a[1]!));
     switch (op) {
       case '-S':
         return t.has(chain!)

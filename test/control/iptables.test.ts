@@ -230,16 +230,24 @@ test('errors name the command, the rule and stderr (SystemError)', async () => {
     return true;
   });
   fake.failWith = (cmd, args) =>
-    cmd === 'iptables' && args.includes('-C')
+    cmd === 'iptables' && args.includes('-S')
       ? { code: 4, stdout: '', stderr: 'Another app is currently holding the xtables lock' }
       : null;
   await assert.rejects(ipt.missing(rules), (e: unknown) => {
     assert.ok(e instanceof SystemError);
-    assert.match(
-      e.syscall,
-      /^iptables -w -t filter -C FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD$/,
-    );
-    assert.match(e.message, /xtables lock/);
+    assert.equal(e.syscall, 'iptables -w -t filter -S');
+    assert.equal(e.errno, 'exit 4');
+    assert.match(e.message, /xtables lock \(table filter\)/);
+    return true;
+  });
+  // A rule checked with -C (its text not predicted) reports that command and the rule.
+  const odd = { table: 'filter' as const, chain: 'FORWARD', spec: ['-p', 'tcp', '-j', 'ACCEPT'] };
+  fake.failWith = (cmd, args) =>
+    cmd === 'iptables' && args.includes('-C') ? { code: 4, stdout: '', stderr: 'xtables lock' } : null;
+  await assert.rejects(ipt.missing([odd]), (e: unknown) => {
+    assert.ok(e instanceof SystemError);
+    assert.equal(e.syscall, 'iptables -w -t filter -C FORWARD -p tcp -j ACCEPT');
+    assert.match(e.message, /xtables lock \(-A FORWARD -p tcp -j ACCEPT\)/);
     return true;
   });
   // A failure leaves the next call working (the internal queue is not poisoned).

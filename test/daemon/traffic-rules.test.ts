@@ -153,11 +153,14 @@ test('errors: logged with the rule and stderr, counted by chain, retried by the 
   fake.failWith = null;
   assert.deepEqual(await tr.resync(), [MASQ_CHAIN]);
   assert.equal(fake.rules('nat', MASQ_CHAIN).length, 6);
-  // A failing check is an error too, not a crash.
+  // A failing check (the table listing) is an error too, not a crash.
   fake.failWith = (_cmd, args) =>
-    args.includes('-C') ? { code: 4, stdout: '', stderr: 'resource problem' } : null;
+    args.includes('-S') ? { code: 4, stdout: '', stderr: 'resource problem' } : null;
   assert.deepEqual(await tr.resync(), []);
   assert.equal(counters.iptablesErrors.get(MASQ_CHAIN), 2);
+  const check = lines.find((l) => l.msg === 'Failed to ensure iptables rules');
+  assert.equal(check?.fields?.code, 'WEFT_ERR_SYSTEM');
+  assert.match(String(check?.fields?.error), /iptables -w -t nat -S.*resource problem \(table nat\)/);
   await tr.stop();
 });
 
