@@ -19,12 +19,8 @@ import fs from 'node:fs';
 
 import { CsumCopier, SUM_ONLY } from '../src/offload/csum-copy';
 import { TcpCoalescer } from '../src/offload/tcp-coalesce';
-import { checksumAdd, checksumFinish, checksumFold } from '../src/wire/checksum';
-import { pseudoSumIpv4, pseudoSumIpv6 } from '../src/wire/tcp';
+import { PREFIX, TCP_HDR, median, nsPerCall, numArg, writeTcpSegment } from './micro-trains';
 
-/** VXLAN (8) + inner Ethernet (14) in front of each inner packet. */
-const PREFIX = 22;
-const TCP_HDR = 32; // with the timestamps option, as Linux sends
 const TRAIN_SEGS = 42; // a UDP GRO train stops below 64 KiB of datagrams
 const TRAINS = 4;
 
@@ -69,83 +65,17 @@ function build(s: Shape): Batch {
     const off = i * (PREFIX + len) + PREFIX;
     offs[i] = off;
     lens[i] = len;
-    if (s.v6) {
-      buf.writeUInt32BE(0x6000_0000, off);
-      buf.writeUInt16BE(len - 40, off + 4);
-      buf[off + 6] = 6;
-      buf[off + 7] = 64;
-      buf.writeUInt32BE(0xfd00_0000, off + 8);
-      buf[off + 23] = 2;
-      buf.writeUInt32BE(0xfd00_0000, off + 24);
-      buf[off + 39] = 3;
-    } else {
-      buf[off] = 0x45;
-      buf.writeUInt16BE(len, off + 2);
-      buf.writeUInt16BE(i & 0xffff, off + 4);
-      buf.writeUInt16BE(0x4000, off + 6);
-      buf[off + 8] = 64;
-      buf[off + 9] = 6;
-      buf.writeUInt32BE(0x0af4_0102, off + 12);
-      buf.writeUInt32BE(0x0af4_0203, off + 16);
-      buf.writeUInt16BE(checksumFinish(checksumAdd(buf, off, 20, 0)), off + 10);
-    }
-    const th = off + ipHdr;
-    buf.writeUInt16BE(40000 + f, th);
-    buf.writeUInt16BE(5201, th + 2);
-    buf.writeUInt32BE(seqs[f]! >>> 0, th + 4);
-    buf.writeUInt32BE(0x1234_5678, th + 8);
-    buf[th + 12] = (TCP_HDR / 4) << 4;
-    buf[th + 13] = i % TRAIN_SEGS >= TRAIN_SEGS - s.flows ? 0x18 : 0x10;
-    buf.writeUInt16BE(502, th + 14);
-    buf.writeUInt32BE(0x0101_080a, th + 20); // NOP NOP TS
-    buf.writeUInt32BE(0x00a0_b0c0, th + 24);
-    buf.writeUInt32BE(0x00d0_e0f0, th + 28);
-    for (let k = th + TCP_HDR; k < off + len; k++) {
-      rnd = (Math.imul(rnd, 1103515245) + 12345) | 0;
-      buf[k] = rnd >>> 24;
-    }
-    const ps = s.v6 ? pseudoSumIpv6(buf, off, 6, len - ipHdr) : pseudoSumIpv4(buf, off, 6, len - ipHdr);
-    buf.writeUInt16BE(
-      s.partial ? checksumFold(ps) : checksumFinish(checksumAdd(buf, th, len - ipHdr, ps)),
-      th + 16,
-    );
+    const psh = i % TRAIN_SEGS >= TRAIN_SEGS - s.flows;
+    const seg = { v6: s.v6, len, ipId: i, sport: 40000 + f, seq: seqs[f]!, psh, partial: s.partial };
+    rnd = writeTcpSegment(buf, off, seg, rnd);
     seqs[f] = (seqs[f]! + s.mss) | 0;
   }
   return { buf, pristine: Buffer.from(buf), offs, lens, hdr };
 }
 
-/** timeRounds runs `call` for `ms` per round, `rounds` times; returns ns per call per round. */
-function timeRounds(call: () => void, rounds: number, ms: number): number[] {
-  for (let i = 0; i < 200; i++) call(); // warm-up: tiers up before timing
-  const out: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    let calls = 0;
-    const t0 = process.hrtime.bigint();
-    const limit = BigInt(ms) * 1_000_000n;
-    let t = t0;
-    while (t - t0 < limit) {
-      for (let i = 0; i < 50; i++) call();
-      calls += 50;
-      t = process.hrtime.bigint();
-    }
-    out.push(Number(t - t0) / calls);
-  }
-  return out;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-};
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? dflt : Number(process.argv[i + 1]);
-}
-
 function main(): void {
-  const rounds = arg('--rounds', 9);
-  const ms = arg('--time', 300);
+  const rounds = numArg('--rounds', 9);
+  const ms = numArg('--time', 300);
   const ji = process.argv.indexOf('--json');
   const results: Array<Record<string, unknown>> = [];
   for (const s of SHAPES) {
@@ -171,14 +101,14 @@ function main(): void {
     batch();
     if (outputs !== TRAINS * s.flows || c.dropped !== 0)
       throw new Error(`${s.name}: ${outputs} outputs, ${c.dropped} dropped`);
-    const full = timeRounds(batch, rounds, ms).map((x) => x / n);
+    const full = nsPerCall(batch, rounds, ms, 50).map((x) => x / n);
     if (outputs !== TRAINS * s.flows) throw new Error(`${s.name}: ${outputs} outputs after timing`);
     const cp = new CsumCopier(2 * n);
     const sumOnly = (): void => {
       for (let i = 0; i < n; i++) cp.add(b.offs[i]! + b.hdr - 12, SUM_ONLY, b.lens[i]! - b.hdr + 12);
       cp.run(b.buf, b.buf);
     };
-    const sums = timeRounds(sumOnly, rounds, ms).map((x) => x / n);
+    const sums = nsPerCall(sumOnly, rounds, ms, 50).map((x) => x / n);
     const r = {
       case: s.name,
       segments: n,

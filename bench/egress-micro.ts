@@ -29,9 +29,8 @@ import { makeVxlanConfig, newDropCounters, sumCounters } from '../src/encap';
 import type { PacketBatch } from '../src/io/packet-batch';
 import { ipv4ToU32, macToBuffer } from '../src/net/addr';
 import { TsoSegmenter } from '../src/offload/tso';
-import { RouteTable, indexPeers } from '../src/route/route-table';
-import { Router } from '../src/route/router';
 import { CountingSink } from '../src/testing/egress-rig';
+import { peerSpec, routerFor } from '../src/testing/routes';
 import { checksumAdd, checksumFinish, checksumFold } from '../src/wire/checksum';
 import { pseudoSumIpv4 } from '../src/wire/tcp';
 import {
@@ -176,16 +175,7 @@ function arg(name: string): string | undefined {
 }
 
 function build(s: Shape) {
-  const peer = (subnet: string, ip: string) => ({
-    subnet,
-    publicIp: ip,
-    publicIpU32: ipv4ToU32(ip),
-    vtepMac: macToBuffer('0e:00:00:00:00:02'),
-    backend: 'vxlan' as const,
-  });
-  const router = new Router(
-    RouteTable.build(indexPeers([peer('10.244.1.0/24', '192.0.2.2'), peer('10.244.2.0/24', '192.0.2.3')])),
-  );
+  const router = routerFor([peerSpec('10.244.1.0/24', '192.0.2.2'), peerSpec('10.244.2.0/24', '192.0.2.3')]);
   const drops = newDropCounters();
   const stages = new EgressStages(
     { writeBatch: () => 0 },

@@ -29,19 +29,15 @@ import type { BatchUdpSocket } from '../src/io/batch-udp-socket';
 import type { PacketBatch } from '../src/io/packet-batch';
 import type { Tun } from '../src/io/tun';
 import { ipv4ToU32 } from '../src/net/addr';
-import { RouteTable, indexPeers } from '../src/route/route-table';
-import { Router } from '../src/route/router';
-import { checksumAdd, checksumFinish, checksumFold } from '../src/wire/checksum';
-import { pseudoSumIpv4 } from '../src/wire/tcp';
+import type { Router } from '../src/route/router';
+import { peerSpec, routerFor } from '../src/testing/routes';
 import { writeVxlanHeader } from '../src/wire/vxlan';
+import { PREFIX, TCP_HDR, median, nsPerCall, numArg, writeTcpSegment } from './micro-trains';
 
 const PEER = '192.0.2.1';
 const MAC_LOCAL = Buffer.from('0e0000000b02', 'hex');
 const MAC_PEER = Buffer.from('0e0000000a01', 'hex');
 const VNI = 1;
-/** VXLAN (8) + inner Ethernet (14) in front of each inner packet. */
-const PREFIX = 22;
-const TCP_HDR = 32; // with the timestamps option, as Linux sends
 const HDR = 20 + TCP_HDR;
 const TRAINS = 4;
 /** Bytes put back from each output's first descriptor: virtio header + the first packet's headers. */
@@ -87,91 +83,22 @@ function build(s: Shape, batch: PacketBatch): Receive {
     MAC_LOCAL.copy(buf, at + 8);
     MAC_PEER.copy(buf, at + 14);
     buf.writeUInt16BE(0x0800, at + 20);
-    const off = at + PREFIX;
-    buf[off] = 0x45;
-    buf[off + 1] = 0;
-    buf.writeUInt16BE(len, off + 2);
-    buf.writeUInt16BE(i & 0xffff, off + 4);
-    buf.writeUInt16BE(0x4000, off + 6);
-    buf[off + 8] = 64;
-    buf[off + 9] = 6;
-    buf.writeUInt16BE(0, off + 10);
-    buf.writeUInt32BE(0x0af4_0102, off + 12);
-    buf.writeUInt32BE(0x0af4_0203, off + 16);
-    buf.writeUInt16BE(checksumFinish(checksumAdd(buf, off, 20, 0)), off + 10);
-    const th = off + 20;
-    buf.writeUInt16BE(40000, th);
-    buf.writeUInt16BE(5201, th + 2);
-    buf.writeUInt32BE(seq >>> 0, th + 4);
-    buf.writeUInt32BE(0x1234_5678, th + 8);
-    buf[th + 12] = (TCP_HDR / 4) << 4;
-    buf[th + 13] = i % perTrain === perTrain - 1 ? 0x18 : 0x10;
-    buf.writeUInt16BE(502, th + 14);
-    buf.writeUInt16BE(0, th + 16);
-    buf.writeUInt16BE(0, th + 18);
-    buf.writeUInt32BE(0x0101_080a, th + 20); // NOP NOP TS
-    buf.writeUInt32BE(0x00a0_b0c0, th + 24);
-    buf.writeUInt32BE(0x00d0_e0f0, th + 28);
-    for (let k = th + TCP_HDR; k < off + len; k++) {
-      rnd = (Math.imul(rnd, 1103515245) + 12345) | 0;
-      buf[k] = rnd >>> 24;
-    }
-    const ps = pseudoSumIpv4(buf, off, 6, len - 20);
-    buf.writeUInt16BE(
-      s.partial ? checksumFold(ps) : checksumFinish(checksumAdd(buf, th, len - 20, ps)),
-      th + 16,
-    );
+    const psh = i % perTrain === perTrain - 1;
+    const seg = { v6: false, len, ipId: i, sport: 40000, seq, psh, partial: s.partial };
+    rnd = writeTcpSegment(buf, at + PREFIX, seg, rnd);
     seq = (seq + s.mss) | 0;
   }
   return { count: n, offs, lens, pristine: Buffer.from(buf) };
 }
 
-/** timeRounds runs `call` for `ms` per round, `rounds` times; returns ns per call per round. */
-function timeRounds(call: () => void, rounds: number, ms: number): number[] {
-  for (let i = 0; i < 200; i++) call(); // warm-up: tiers up before timing
-  const out: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    let calls = 0;
-    const t0 = process.hrtime.bigint();
-    const limit = BigInt(ms) * 1_000_000n;
-    let t = t0;
-    while (t - t0 < limit) {
-      for (let i = 0; i < 20; i++) call();
-      calls += 20;
-      t = process.hrtime.bigint();
-    }
-    out.push(Number(t - t0) / calls);
-  }
-  return out;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-};
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? dflt : Number(process.argv[i + 1]);
-}
-
 function router(): Router {
-  const r = new Router();
-  const peer = {
-    subnet: '10.244.1.0/24',
-    publicIp: PEER,
-    publicIpU32: ipv4ToU32(PEER),
-    vtepMac: MAC_PEER,
-    backend: 'vxlan' as const,
-  };
-  r.swap(RouteTable.build(indexPeers([peer])));
-  return r;
+  return routerFor([peerSpec('10.244.1.0/24', PEER, 'vxlan', MAC_PEER)]);
 }
 
 function main(): void {
-  const rounds = arg('--rounds', 9);
-  const ms = arg('--time', 300);
-  const loop = arg('--loop', 0);
+  const rounds = numArg('--rounds', 9);
+  const ms = numArg('--time', 300);
+  const loop = numArg('--loop', 0);
   const fi = process.argv.indexOf('--filter');
   const filter = fi < 0 ? '' : process.argv[fi + 1]!;
   const ji = process.argv.indexOf('--json');
@@ -226,12 +153,12 @@ function main(): void {
       while (Date.now() < end) for (let i = 0; i < 20; i++) full();
       continue;
     }
-    const t = timeRounds(full, rounds, ms).map((x) => x / n);
+    const t = nsPerCall(full, rounds, ms, 20).map((x) => x / n);
     if (sumCounters(drops) !== 0 || ing.coalesceStats!.packetsOut % TRAINS !== 0)
       throw new Error(`${s.name}: drops or a split output after timing`);
     // Decap alone writes nothing: the bytes as received, once.
     r.pristine.copy(buf);
-    const d = timeRounds(decapOnly, rounds, ms).map((x) => x / n);
+    const d = nsPerCall(decapOnly, rounds, ms, 20).map((x) => x / n);
     if (sumCounters(drops) !== 0) throw new Error(`${s.name}: drops in decap only`);
     const res = {
       case: s.name,

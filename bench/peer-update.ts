@@ -12,10 +12,10 @@
  * in ms. The peer specs are reused across passes as the daemon reuses
  * them (one record per unchanged lease).
  */
-import { ipv4ToU32 } from '../src/net/addr';
 import { diffPeers } from '../src/route/peer-diff';
 import { RouteTable, indexPeers, type PeerSpec } from '../src/route/route-table';
 import { Router } from '../src/route/router';
+import { peerSpec } from '../src/testing/routes';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,13 +26,13 @@ function arg(name: string, def: string): string {
 function specOf(i: number): PeerSpec {
   const v = 0x0a000000 + i * 4;
   const publicIp = `198.51.100.${(i % 250) + 1}`;
-  return {
-    subnet: `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}/30`,
+  const subnet = `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}/30`;
+  return peerSpec(
+    subnet,
     publicIp,
-    publicIpU32: ipv4ToU32(publicIp),
-    vtepMac: Buffer.from([2, (i >> 16) & 255, (i >> 8) & 255, i & 255, 1, 2]),
-    backend: 'vxlan',
-  };
+    'vxlan',
+    Buffer.from([2, (i >> 16) & 255, (i >> 8) & 255, i & 255, 1, 2]),
+  );
 }
 
 function stats(ms: number[]): string {

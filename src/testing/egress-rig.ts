@@ -11,11 +11,10 @@ import { makeVxlanConfig, newDropCounters } from '../encap';
 import { flowSourcePort } from '../encap/flow-hash';
 import { newIoCounters } from '../io/counters';
 import type { PacketBatch } from '../io/packet-batch';
-import { ipv4ToU32, macToBuffer } from '../net/addr';
-import { RouteTable, indexPeers } from '../route/route-table';
-import { Router } from '../route/router';
+import { macToBuffer } from '../net/addr';
 import { ChannelTun } from './channel-tun';
 import { ipv4, udp } from './packets';
+import { peerSpec, routerFor } from './routes';
 
 /** The rig's flows: UDP from 10.244.0.5 to FLOW_DST port 5001, 36 bytes of payload. */
 export const FLOW_DST = '10.244.1.7';
@@ -69,21 +68,13 @@ export interface EgressRig {
 }
 
 /**
- * egressRig builds an OffloadEgress reading `tun`, routing `subnet` (default 10.244.1.0/24) to
- * the VXLAN peer at 192.0.2.2 (path MTU 1450, port 8472) with `lanes` source-port lanes (0: a
- * fixed port), 32 read slots, 22 bytes of prefix.
+ * rigStages is the rig's EgressStages: `subnet` (default 10.244.1.0/24) routed to the VXLAN peer
+ * at 192.0.2.2 (path MTU 1450, port 8472) with `lanes` source-port lanes (0: a fixed port).
  */
-export function egressRig(tun: VnetTun, o: { lanes: number; subnet?: string }): EgressRig {
-  const peer = {
-    subnet: o.subnet ?? '10.244.1.0/24',
-    publicIp: '192.0.2.2',
-    publicIpU32: ipv4ToU32('192.0.2.2'),
-    vtepMac: macToBuffer('0e:00:00:00:00:02'),
-    backend: 'vxlan' as const,
-  };
-  const stages = new EgressStages(
+export function rigStages(o: { lanes: number; subnet?: string }): EgressStages {
+  return new EgressStages(
     new ChannelTun(),
-    new Router(RouteTable.build(indexPeers([peer]))),
+    routerFor([peerSpec(o.subnet ?? '10.244.1.0/24', '192.0.2.2')]),
     {
       backend: 'vxlan',
       vxlan: makeVxlanConfig({ localMac: macToBuffer('0e:00:00:00:00:01') }),
@@ -93,6 +84,14 @@ export function egressRig(tun: VnetTun, o: { lanes: number; subnet?: string }): 
     },
     newDropCounters(),
   );
+}
+
+/**
+ * egressRig builds an OffloadEgress reading `tun` over rigStages(`o`), 32 read slots, 22 bytes
+ * of prefix.
+ */
+export function egressRig(tun: VnetTun, o: { lanes: number; subnet?: string }): EgressRig {
+  const stages = rigStages(o);
   const sink = new CountingSink();
   const egress = new OffloadEgress(tun, sink, stages, { prefix: 22, readSlots: 32 });
   return { egress, stages, sink };

@@ -4,7 +4,9 @@
  */
 export * from './channel-socket';
 export * from './channel-tun';
+export * from './coalesce-batch';
 export * from './egress-rig';
 export * from './packets';
 export * from './replay-devices';
+export * from './routes';
 export * from './vnet-tun';

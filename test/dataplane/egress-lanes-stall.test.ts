@@ -13,18 +13,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EgressStages } from '../../src/dataplane/egress';
 import { OffloadEgress } from '../../src/dataplane/egress-offload';
-import { makeVxlanConfig, newDropCounters, sumCounters } from '../../src/encap';
+import { sumCounters } from '../../src/encap';
 import { flowSourcePort } from '../../src/encap/flow-hash';
 import { IoCounter, newIoCounters } from '../../src/io/counters';
 import { newGsoState } from '../../src/io/gso-state';
 import type { PacketBatch } from '../../src/io/packet-batch';
 import { SrcPortPool } from '../../src/io/src-port-pool';
-import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
-import { RouteTable, indexPeers } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
-import { ChannelTun, FakeVnetTun, ipv4, l4ChecksumValid, tcp } from '../../src/testing';
+import { FakeVnetTun, ipv4, l4ChecksumValid, rigStages, tcp } from '../../src/testing';
 import { checksumFold } from '../../src/wire/checksum';
 import { pseudoSumIpv4 } from '../../src/wire/tcp';
 import {
@@ -165,25 +161,7 @@ function run(rs: Buffer[], budgets: number[][]): Run {
   const sockets = Array.from({ length: LANES }, (_, i) => new FakeLaneSocket(50000 + i));
   sockets.forEach((s, i) => (s.budgets = [...(budgets[i] ?? [])]));
   const pool = fakePool(sockets);
-  const peer = {
-    subnet: '10.244.1.0/24',
-    publicIp: '192.0.2.2',
-    publicIpU32: ipv4ToU32('192.0.2.2'),
-    vtepMac: macToBuffer('0e:00:00:00:00:02'),
-    backend: 'vxlan' as const,
-  };
-  const stages = new EgressStages(
-    new ChannelTun(),
-    new Router(RouteTable.build(indexPeers([peer]))),
-    {
-      backend: 'vxlan',
-      vxlan: makeVxlanConfig({ localMac: macToBuffer('0e:00:00:00:00:01') }),
-      port: 8472,
-      pathMtu: 1450,
-      lanes: LANES,
-    },
-    newDropCounters(),
-  );
+  const stages = rigStages({ lanes: LANES });
   const tun = new PausingTun();
   tun.queue.push(...rs);
   for (const x of rs) tun.raw.add(x);

@@ -20,11 +20,9 @@ import { FlowTable } from '../../src/dataplane/flow-table';
 import { makeVxlanConfig, newDropCounters } from '../../src/encap';
 import { newIoCounters } from '../../src/io/counters';
 import type { PacketBatch } from '../../src/io/packet-batch';
-import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
+import { macToBuffer } from '../../src/net/addr';
 import type { Backend } from '../../src/route/peer';
-import { RouteTable, indexPeers } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
-import { FakeVnetTun, ipv4, ipv6, udp } from '../../src/testing';
+import { FakeVnetTun, ipv4, ipv6, peerSpec, routerFor, udp } from '../../src/testing';
 import { checksumAdd, checksumFinish, checksumFold } from '../../src/wire/checksum';
 import { pseudoSumIpv4, pseudoSumIpv6 } from '../../src/wire/tcp';
 import {
@@ -230,25 +228,14 @@ class ReplyTun {
 function run(c: Cfg, batches: Buffer[][], runs: boolean) {
   const vx = c.backend === 'vxlan';
   const other: Backend = vx ? 'udp' : 'vxlan';
-  const peer = (subnet: string, ip: string, backend: Backend) => ({
-    subnet,
-    publicIp: ip,
-    publicIpU32: ipv4ToU32(ip),
-    vtepMac: backend === 'vxlan' ? macToBuffer('0e:00:00:00:00:02') : null,
-    backend,
-  });
-  const router = new Router(
-    RouteTable.build(
-      indexPeers([
-        peer('10.244.1.0/24', '192.0.2.2', c.backend),
-        peer('10.244.2.0/24', '192.0.2.3', c.backend),
-        peer('10.250.0.0/24', '192.0.2.4', other),
-        peer('fd00:0:0:1::/64', '192.0.2.2', c.backend),
-        peer('fd00:0:0:2::/64', '192.0.2.3', c.backend),
-        peer('fd00:0:0:a::/64', '192.0.2.4', other),
-      ]),
-    ),
-  );
+  const router = routerFor([
+    peerSpec('10.244.1.0/24', '192.0.2.2', c.backend),
+    peerSpec('10.244.2.0/24', '192.0.2.3', c.backend),
+    peerSpec('10.250.0.0/24', '192.0.2.4', other),
+    peerSpec('fd00:0:0:1::/64', '192.0.2.2', c.backend),
+    peerSpec('fd00:0:0:2::/64', '192.0.2.3', c.backend),
+    peerSpec('fd00:0:0:a::/64', '192.0.2.4', other),
+  ]);
   // Route lookups made (IPv4 and IPv6): stage 5r skips them for a run's other segments.
   let lookups = 0;
   const lookupV4 = router.lookupV4.bind(router);

@@ -17,9 +17,7 @@ import { newIoCounters } from '../../src/io/counters';
 import type { PacketBatch } from '../../src/io/packet-batch';
 import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
 import type { Backend } from '../../src/route/peer';
-import { RouteTable, indexPeers } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
-import { ChannelTun, FakeVnetTun, ipv4, ipv6, udp } from '../../src/testing';
+import { ChannelTun, FakeVnetTun, ipv4, ipv6, peerSpec, routerFor, udp } from '../../src/testing';
 import { internetChecksum } from '../../src/wire/checksum';
 import { isGso } from '../../src/offload/tso';
 import { flowSourcePort } from '../../src/encap/flow-hash';
@@ -106,23 +104,13 @@ interface Rig {
 
 function rig(backend: Backend = 'vxlan', o: { lanes?: number; readSlots?: number } = {}): Rig {
   const vx = backend === 'vxlan';
-  const peer = (subnet: string, ip: string) => ({
-    subnet,
-    publicIp: ip,
-    publicIpU32: ipv4ToU32(ip),
-    vtepMac: vx ? MAC : null,
-    backend,
-  });
-  const router = new Router(
-    RouteTable.build(
-      indexPeers([
-        peer('10.244.1.0/24', PEER_B),
-        peer('10.244.2.0/24', PEER_C),
-        peer('fd00:0:0:1::/64', PEER_B),
-        peer('10.250.0.0/24', PEER_B),
-      ]),
-    ),
-  );
+  const peer = (subnet: string, ip: string) => peerSpec(subnet, ip, backend, MAC);
+  const router = routerFor([
+    peer('10.244.1.0/24', PEER_B),
+    peer('10.244.2.0/24', PEER_C),
+    peer('fd00:0:0:1::/64', PEER_B),
+    peer('10.250.0.0/24', PEER_B),
+  ]);
   const stages = new EgressStages(
     new ChannelTun(),
     router,

@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { DataplaneNode, type NodeConfig } from '../../src/dataplane/node';
-import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
+import { macToBuffer } from '../../src/net/addr';
 import type { Backend } from '../../src/route/peer';
-import { ChannelSocketPair, ChannelTun } from '../../src/testing';
+import { ChannelSocketPair, ChannelTun, peerSpec } from '../../src/testing';
 
 /** MAC_A and MAC_B are the VTEP MACs of nodes A and B. */
 export const MAC_A = macToBuffer('0e:00:00:00:0a:01');
@@ -42,13 +42,7 @@ export function pair(
   const sock = ChannelSocketPair('192.0.2.1', '192.0.2.2', port);
   const tunA = new ChannelTun('a0');
   const tunB = new ChannelTun('b0');
-  const peer = (subnet: string, ip: string, mac: Buffer) => ({
-    subnet,
-    publicIp: ip,
-    publicIpU32: ipv4ToU32(ip),
-    vtepMac: backend === 'vxlan' ? mac : null,
-    backend,
-  });
+  const peer = (subnet: string, ip: string, mac: Buffer) => peerSpec(subnet, ip, backend, mac);
   const base = { backend, vni: 1, port, io: 'batch' as const };
   const a = new DataplaneNode(
     {

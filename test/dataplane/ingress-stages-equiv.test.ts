@@ -22,8 +22,9 @@ import {
 import { PacketBatch } from '../../src/io/packet-batch';
 import { ipv4ToU32 } from '../../src/net/addr';
 import type { Backend } from '../../src/route/peer';
-import { RouteTable, indexPeers } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
+import { RouteTable } from '../../src/route/route-table';
+import type { Router } from '../../src/route/router';
+import { peerSpec, routerFor } from '../../src/testing/routes';
 import { checksumAdd, checksumFinish } from '../../src/wire/checksum';
 import { VXLAN_FLAG_RCO, setVxlanRco, writeVxlanHeader } from '../../src/wire/vxlan';
 
@@ -33,14 +34,7 @@ const PEERS = ['192.0.2.1', '203.0.113.7']; // the second is above 2^31 as a u32
 const STRANGERS = ['192.0.2.99', '203.0.113.99'];
 
 function router(backend: Backend): Router {
-  const peers = PEERS.map((ip, i) => ({
-    subnet: `10.244.${i + 1}.0/24`,
-    publicIp: ip,
-    publicIpU32: ipv4ToU32(ip),
-    vtepMac: backend === 'vxlan' ? PEER_MAC : null,
-    backend,
-  }));
-  return new Router(RouteTable.build(indexPeers(peers)));
+  return routerFor(PEERS.map((ip, i) => peerSpec(`10.244.${i + 1}.0/24`, ip, backend, PEER_MAC)));
 }
 
 /** Datagram is one received payload: sender, kind of frame, and an optional byte change. */

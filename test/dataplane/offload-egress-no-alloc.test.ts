@@ -14,11 +14,10 @@ import { EgressStages } from '../../src/dataplane/egress';
 import { OffloadEgress } from '../../src/dataplane/egress-offload';
 import { makeVxlanConfig, newDropCounters, sumCounters } from '../../src/encap';
 import type { PacketBatch } from '../../src/io/packet-batch';
-import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
+import { macToBuffer } from '../../src/net/addr';
 import { isGso } from '../../src/offload/tso';
-import { RouteTable, indexPeers } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
 import { CountingSink } from '../../src/testing/egress-rig';
+import { peerSpec, routerFor } from '../../src/testing/routes';
 
 const CALLS = 20_000;
 
@@ -71,14 +70,7 @@ class CopyVnetTun {
 test('OffloadEgress (VXLAN scatter-gather, one decision per super-packet) allocates nothing per super-packet', async () => {
   const reads = fixtureReads();
   assert.equal(reads.length, 4);
-  const peer = (subnet: string) => ({
-    subnet,
-    publicIp: '192.0.2.2',
-    publicIpU32: ipv4ToU32('192.0.2.2'),
-    vtepMac: macToBuffer('0e:00:00:00:00:02'),
-    backend: 'vxlan' as const,
-  });
-  const router = new Router(RouteTable.build(indexPeers([peer('10.250.0.0/24'), peer('fd00:77::/64')])));
+  const router = routerFor([peerSpec('10.250.0.0/24', '192.0.2.2'), peerSpec('fd00:77::/64', '192.0.2.2')]);
   const drops = newDropCounters();
   const stages = new EgressStages(
     { writeBatch: () => 0 },

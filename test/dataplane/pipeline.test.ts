@@ -10,9 +10,7 @@ import { EgressStages } from '../../src/dataplane/egress';
 import { DropReason, makeVxlanConfig, newDropCounters } from '../../src/encap';
 import { PacketBatch } from '../../src/io/packet-batch';
 import { ipv4ToU32, ipv6ToBuffer } from '../../src/net/addr';
-import { RouteTable, indexPeers } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
-import { ChannelTun, buildIcmpEcho, buildIpv4, buildIpv6 } from '../../src/testing';
+import { ChannelTun, buildIcmpEcho, buildIpv4, buildIpv6, peerSpec, routerFor } from '../../src/testing';
 import { MAC_A, MAC_B, pair, settle, until } from './fake-pair';
 
 for (const backend of ['vxlan', 'udp'] as const) {
@@ -189,19 +187,7 @@ test('IPv6 inner packets route on the destination address and carry EtherType 0x
 });
 
 test('EgressStages.processBatch: bad versions, short packets and backend mismatches are dropped by reason', () => {
-  const router = new Router(
-    RouteTable.build(
-      indexPeers([
-        {
-          subnet: '10.1.0.0/16',
-          publicIp: '192.0.2.9',
-          publicIpU32: ipv4ToU32('192.0.2.9'),
-          vtepMac: null,
-          backend: 'udp',
-        },
-      ]),
-    ),
-  );
+  const router = routerFor([peerSpec('10.1.0.0/16', '192.0.2.9', 'udp')]);
   const drops = newDropCounters();
   const tun = new ChannelTun();
   const e = new EgressStages(

@@ -14,10 +14,8 @@ import { newAnomalyCounters, newDropCounters } from '../../src/encap';
 import { BatchUdpSocket } from '../../src/io/batch-udp-socket';
 import type { Tun } from '../../src/io/tun';
 import { createMetricsRegistry, newDaemonCounters } from '../../src/metrics/metrics';
-import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
-import { RouteTable, indexPeers } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
-import { ChannelTun, FakeVnetTun, ipv4, udp } from '../../src/testing';
+import { macToBuffer } from '../../src/net/addr';
+import { ChannelTun, FakeVnetTun, ipv4, peerSpec, routerFor, udp } from '../../src/testing';
 import { YieldBudget } from '../../src/dataplane/yield-budget';
 
 /** dgram is a 92-byte inner UDP packet from a local pod to `dst`. */
@@ -33,16 +31,7 @@ const REGROUPED = /^weft_egress_regrouped_batches_total (\d+)$/m;
 function queueWithRegistry(t: { after(fn: () => void): void }) {
   const sock = BatchUdpSocket.bindSync({ address: '127.0.0.1', port: 0 });
   t.after(() => sock.close());
-  const peer = (subnet: string, ip: string) => ({
-    subnet,
-    publicIp: ip,
-    publicIpU32: ipv4ToU32(ip),
-    vtepMac: macToBuffer('0e:00:00:00:00:02'),
-    backend: 'vxlan' as const,
-  });
-  const router = new Router(
-    RouteTable.build(indexPeers([peer('10.244.1.0/24', '127.0.0.2'), peer('10.244.2.0/24', '127.0.0.3')])),
-  );
+  const router = routerFor([peerSpec('10.244.1.0/24', '127.0.0.2'), peerSpec('10.244.2.0/24', '127.0.0.3')]);
   const tun = new FakeVnetTun();
   const queue = new DataplaneQueue(
     0,

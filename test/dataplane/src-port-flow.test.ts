@@ -15,9 +15,7 @@ import { flowSourcePort, makeVxlanConfig, newDropCounters } from '../../src/enca
 import { ConfigError } from '../../src/errors';
 import { PacketBatch } from '../../src/io/packet-batch';
 import { ipv4ToU32, macToBuffer } from '../../src/net/addr';
-import { RouteTable, indexPeers } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
-import { ChannelTun, buildIpv4 } from '../../src/testing';
+import { ChannelTun, buildIpv4, peerSpec, routerFor } from '../../src/testing';
 import { internetChecksum } from '../../src/wire/checksum';
 
 const BASE = ['--backend', 'vxlan', '--dev', 'weft0', '--local', '192.0.2.1', '--address', '10.244.0.1/32',
@@ -75,14 +73,7 @@ function udpPacket(src: string, dst: string, sport: number, dport: number): Buff
 }
 
 test('EgressStages with outer: IPv4 (DF clear, TTL 64, valid checksum) + UDP (hashed source port, checksum 0) + VXLAN', () => {
-  const peerMac = macToBuffer('0e:00:00:00:00:02');
-  const router = new Router(
-    RouteTable.build(
-      indexPeers([
-        { subnet: '10.244.1.0/24', publicIp: '192.0.2.2', publicIpU32: ipv4ToU32('192.0.2.2'), vtepMac: peerMac, backend: 'vxlan' },
-      ]),
-    ),
-  ); // prettier-ignore
+  const router = routerFor([peerSpec('10.244.1.0/24', '192.0.2.2')]);
   const e = new EgressStages(
     new ChannelTun(),
     router,
@@ -132,14 +123,7 @@ test('EgressStages with outer: IPv4 (DF clear, TTL 64, valid checksum) + UDP (ha
 });
 
 test('EgressStages with lanes (source-port pool): each descriptor gets its flow hash scaled to the pool, the same for a flow', () => {
-  const peerMac = macToBuffer('0e:00:00:00:00:02');
-  const router = new Router(
-    RouteTable.build(
-      indexPeers([
-        { subnet: '10.244.1.0/24', publicIp: '192.0.2.2', publicIpU32: ipv4ToU32('192.0.2.2'), vtepMac: peerMac, backend: 'vxlan' },
-      ]),
-    ),
-  ); // prettier-ignore
+  const router = routerFor([peerSpec('10.244.1.0/24', '192.0.2.2')]);
   const e = new EgressStages(
     new ChannelTun(),
     router,

@@ -24,9 +24,8 @@ import type { BatchUdpSocket } from '../../src/io/batch-udp-socket';
 import { IoCounter, newIoCounters } from '../../src/io/counters';
 import type { Tun } from '../../src/io/tun';
 import { ipv4ToU32 } from '../../src/net/addr';
-import { indexPeers, RouteTable } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
 import { L4_KINDS, writeL4Packet } from '../../src/testing/packets';
+import { peerSpec, routerFor } from '../../src/testing/routes';
 import { fillIpv4Checksum } from '../../src/wire/ipv4';
 import { loadBinding } from '../../src/io/binding';
 
@@ -234,20 +233,7 @@ function offloadIngress(frames: Buffer[]): { ingress: OffloadIngress; packets: (
       return w;
     },
   };
-  const router = new Router();
-  router.swap(
-    RouteTable.build(
-      indexPeers([
-        {
-          subnet: '10.244.0.0/24',
-          publicIp: '192.0.2.1',
-          publicIpU32: PEER,
-          vtepMac: MAC_PEER,
-          backend: 'vxlan',
-        },
-      ]),
-    ),
-  );
+  const router = routerFor([peerSpec('10.244.0.0/24', '192.0.2.1', 'vxlan', MAC_PEER)]);
   const cfg = { backend: 'vxlan' as const, vxlan: makeVxlanConfig({ vni: 1, localMac: MAC_LOCAL }) };
   const stages = new IngressStages(router, cfg, newDropCounters(), newAnomalyCounters());
   const ingress = new OffloadIngress(tun as unknown as Tun, sock as unknown as BatchUdpSocket, stages, {

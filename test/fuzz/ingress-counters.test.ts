@@ -31,8 +31,8 @@ import type { Tun } from '../../src/io/tun';
 import { OffloadIngress } from '../../src/dataplane/ingress-offload';
 import { ipv4ToU32 } from '../../src/net/addr';
 import { fillIpv4Checksum } from '../../src/wire/ipv4';
-import { indexPeers, RouteTable } from '../../src/route/route-table';
-import { Router } from '../../src/route/router';
+import type { Router } from '../../src/route/router';
+import { peerSpec, routerFor } from '../../src/testing/routes';
 import { L4_KINDS as KINDS, writeL4Packet as writePacket } from '../../src/testing/packets';
 import { mulberry32, mutate } from './mutate';
 
@@ -214,21 +214,7 @@ class Traffic {
 }
 
 function router(): Router {
-  const r = new Router();
-  r.swap(
-    RouteTable.build(
-      indexPeers([
-        {
-          subnet: '10.244.0.0/24',
-          publicIp: PEER,
-          publicIpU32: ipv4ToU32(PEER),
-          vtepMac: MAC_PEER,
-          backend: 'vxlan',
-        },
-      ]),
-    ),
-  );
-  return r;
+  return routerFor([peerSpec('10.244.0.0/24', PEER, 'vxlan', MAC_PEER)]);
 }
 
 type Path = 'offload+coalesce+uso' | 'offload+coalesce' | 'offload' | 'plain';

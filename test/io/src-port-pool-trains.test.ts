@@ -11,6 +11,7 @@ import { BatchUdpSocket } from '../../src/io/batch-udp-socket';
 import { IoCounter } from '../../src/io/counters';
 import { GsoState } from '../../src/io/gso-state';
 import { PacketBatch } from '../../src/io/packet-batch';
+import { layoutSgTrains, type SgTrain } from '../helpers/sg-trains';
 import { SrcPortPool } from '../../src/io/src-port-pool';
 
 const LOOPBACK = 0x7f000001;
@@ -19,49 +20,20 @@ const HDR = 24;
 /** base picks a port range for this process (away from other test files' ranges). */
 const base = (): number => 42000 + ((process.pid * 7) % 9000);
 
-/** Train describes one GSO train: its lane, member count, member size and last member size. */
-interface Train {
-  lane: number;
-  segs: number;
-  g: number;
-  last: number;
-}
+type Train = SgTrain & { lane: number };
 
 /**
- * layout writes the trains as scatter-gather descriptors: each member's header in slot 1 (a
- * pattern naming train and member), its payload slice in slot 0; returns each train's datagrams.
+ * layout writes the trains as scatter-gather descriptors (a header pattern naming train and
+ * member) and returns each train's datagrams.
  */
 function layout(tx: PacketBatch, trains: Train[], port: number): Buffer[][] {
-  const out: Buffer[][] = [];
-  let hdrAt = tx.dataOffset(1);
-  let payload = tx.dataOffset(0);
-  let d = 0;
-  trains.forEach((t, n) => {
-    const want: Buffer[] = [];
-    for (let i = 0; i < t.segs; i++) {
-      const plen = (i === t.segs - 1 ? t.last : t.g) - HDR;
-      tx.buffer.fill((n * 16 + i) & 0xff, hdrAt, hdrAt + HDR);
-      for (let k = 0; k < plen; k++) tx.buffer[payload + k] = (n * 97 + k * 13 + i) & 0xff;
-      want.push(
-        Buffer.concat([tx.buffer.subarray(hdrAt, hdrAt + HDR), tx.buffer.subarray(payload, payload + plen)]),
-      );
-      tx.offsets[d] = hdrAt;
-      tx.lengths[d] = HDR;
-      tx.tailOffsets[d] = payload;
-      tx.tailLengths[d] = plen;
-      tx.addrs[d] = LOOPBACK;
-      tx.ports[d] = port;
-      tx.gsoSizes[d] = t.g;
-      tx.trains[d] = i === 0 ? t.segs : 0;
-      tx.lanes[d] = t.lane;
-      hdrAt += HDR;
-      payload += plen;
-      d++;
-    }
-    out.push(want);
+  return layoutSgTrains(tx, trains, {
+    hdr: HDR,
+    addr: LOOPBACK,
+    port,
+    hdrByte: (n, i) => n * 16 + i,
+    payloadByte: (n, i, k) => n * 97 + k * 13 + i,
   });
-  tx.count = d;
-  return out;
 }
 
 /** receive collects `want` datagrams with their source ports (GRO on: trains stay one skb). */

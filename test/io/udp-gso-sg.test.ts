@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { BatchUdpSocket } from '../../src/io/batch-udp-socket';
 import { PacketBatch } from '../../src/io/packet-batch';
+import { layoutSgTrains } from '../helpers/sg-trains';
 import { IoCounter } from '../../src/io/counters';
 import { GsoState } from '../../src/io/gso-state';
 import { loadBinding } from '../../src/io/binding';
@@ -40,34 +41,14 @@ function sgTrains(
   last: number,
   port: number,
 ): Buffer[] {
-  const want: Buffer[] = [];
-  const payloadAt = tx.dataOffset(0);
-  let hdrAt = tx.dataOffset(1);
-  let payload = payloadAt;
-  let d = 0;
-  for (let t = 0; t < trains; t++) {
-    for (let i = 0; i < segs; i++) {
-      const plen = (i === segs - 1 ? last : g) - HDR;
-      tx.buffer.fill((t * 7 + i) & 0xff, hdrAt, hdrAt + HDR);
-      for (let k = 0; k < plen; k++) tx.buffer[payload + k] = (payload + k * 13) & 0xff;
-      want.push(
-        Buffer.concat([tx.buffer.subarray(hdrAt, hdrAt + HDR), tx.buffer.subarray(payload, payload + plen)]),
-      );
-      tx.offsets[d] = hdrAt;
-      tx.lengths[d] = HDR;
-      tx.tailOffsets[d] = payload;
-      tx.tailLengths[d] = plen;
-      tx.addrs[d] = LOOPBACK;
-      tx.ports[d] = port;
-      tx.gsoSizes[d] = g;
-      tx.trains[d] = i === 0 ? segs : 0;
-      hdrAt += HDR;
-      payload += plen;
-      d++;
-    }
-  }
-  tx.count = d;
-  return want;
+  const layout = Array.from({ length: trains }, () => ({ segs, g, last }));
+  return layoutSgTrains(tx, layout, {
+    hdr: HDR,
+    addr: LOOPBACK,
+    port,
+    hdrByte: (t, i) => t * 7 + i,
+    payloadByte: (_t, _i, k, at) => at + k * 13,
+  }).flat();
 }
 
 /**

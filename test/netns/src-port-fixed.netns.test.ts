@@ -11,20 +11,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeFields, startCapture } from '../helpers/capture';
-import {
-  assertTcpTransfer,
-  cleanupFor,
-  createUnderlay,
-  ping,
-  readWeftStats,
-  requireRoot,
-  setupKernelVsWeft,
-  startWeftPair,
-  startWeftVsKernel,
-  type WeftStats,
-} from '../helpers/netns';
-import { unexpectedDrops } from '../../src/testing/weft-link';
+import { assertKernelPingsBothWays, assertNoDrops, assertStopClean } from '../helpers/both-ways';
+import { decodeFields } from '../helpers/capture';
+import { assertTcpTransfer, readWeftStats, type WeftStats } from '../helpers/netns';
+import { kernelTestbed, weftPairTestbed } from '../helpers/testbeds';
 
 const BYTES = 4 * 1024 * 1024;
 
@@ -48,8 +38,7 @@ function assertFixedSender(s: WeftStats): void {
   assert.ok((s.offload?.superPacketsIn ?? 0) > 0, `TSO super-packets read: ${why}`);
   assert.ok((s.offload?.gsoTrains ?? 0) > 0, `GSO trains on the fixed socket: ${why}`);
   assert.equal(s.udp.txErrors ?? 0, 0, why);
-  assert.deepEqual(unexpectedDrops(s.egressDrops), {}, JSON.stringify(s.egressDrops));
-  assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
+  assertNoDrops(s);
 }
 
 function assertAllFrom8472(ports: Map<number, number>): void {
@@ -60,20 +49,10 @@ function assertAllFrom8472(ports: Map<number, number>): void {
 }
 
 test('weft --src-port fixed <-> kernel flannel.1 at default offloads: GSO on one socket, byte-exact both ways, every frame from 8472', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const { u, k } = setupKernelVsWeft(c);
-  const cap = await startCapture(c, u.a, u.aDev);
-  const w = await startWeftVsKernel({ u, k }, 'fx', ['--src-port', 'fixed']);
+  const { u, k, w, cap } = await kernelTestbed(t, 'fx', ['--src-port', 'fixed'], { capture: 'a' });
   assert.match(w.startLine, /offload tso\+gso\+gro\+coalesce(\+uso)?$/);
 
-  for (const [from, dst, source] of [
-    [u.a, '10.244.1.1', k.podIp],
-    [u.b, '10.244.0.1', '10.244.1.1'],
-  ] as const) {
-    const r = ping(from, dst, { source, count: 3 });
-    assert.equal(r.received, r.transmitted, `${from.name} -> ${dst}: ${r.output}`);
-  }
+  assertKernelPingsBothWays({ u, k });
   // weft sends (the server is behind the kernel), then receives.
   for (let i = 0; i < 2; i++)
     await assertTcpTransfer(u.a, u.b, {
@@ -91,16 +70,16 @@ test('weft --src-port fixed <-> kernel flannel.1 at default offloads: GSO on one
   const p = s.ingress.partialCsum;
   assert.ok((p?.needsCsum ?? 0) + (p?.completed ?? 0) >= BYTES / 65536, JSON.stringify(s.ingress));
   assert.equal(await w.proc.stop(), 0, w.proc.log);
-  await cap.stop();
-  assertAllFrom8472(sourcePorts(cap.pcap, u.bIp));
+  await cap!.stop();
+  assertAllFrom8472(sourcePorts(cap!.pcap, u.bIp));
 });
 
 test('weft <-> weft, both --src-port fixed, default offloads: byte-exact both ways, every frame from 8472', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const cap = await startCapture(c, u.b, u.bDev);
-  const { a, b } = await startWeftPair(u, { flags: ['--src-port', 'fixed'], devPrefix: 'x' });
+  const { u, a, b, cap } = await weftPairTestbed(t, {
+    flags: ['--src-port', 'fixed'],
+    devPrefix: 'x',
+    capture: 'b',
+  });
   assert.match(a.startLine, /offload tso\+gso\+gro\+coalesce(\+uso)?$/);
   for (let i = 0; i < 2; i++)
     await assertTcpTransfer(u.b, u.a, {
@@ -116,8 +95,7 @@ test('weft <-> weft, both --src-port fixed, default offloads: byte-exact both wa
   assertFixedSender(sa);
   assertFixedSender(sb);
   assert.ok((sb.offload?.segmentsMerged ?? 0) > 0, `B coalesced A's segments: ${JSON.stringify(sb.offload)}`);
-  assert.equal(await a.proc.stop(), 0, a.proc.log);
-  assert.equal(await b.proc.stop(), 0, b.proc.log);
-  await cap.stop();
-  assertAllFrom8472(sourcePorts(cap.pcap, u.aIp));
+  await assertStopClean(a.proc, b.proc);
+  await cap!.stop();
+  assertAllFrom8472(sourcePorts(cap!.pcap, u.aIp));
 });

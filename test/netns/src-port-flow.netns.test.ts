@@ -10,21 +10,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertKernelPingsBothWays, assertNoDrops, assertStopClean } from '../helpers/both-ways';
 import { decodeFields, startCapture } from '../helpers/capture';
 import {
   assertTcpTransfer,
   cleanupFor,
   createUnderlay,
-  ping,
   readWeftStats,
   requireRoot,
-  setupKernelVsWeft,
   startWeftPair,
-  startWeftVsKernel,
   waitFor,
   type WeftStats,
 } from '../helpers/netns';
-import { unexpectedDrops } from '../../src/testing/weft-link';
+import { kernelTestbed } from '../helpers/testbeds';
 
 const MIN = 50000;
 const MAX = 50999;
@@ -89,36 +87,26 @@ function assertPool(s: WeftStats, size: number, offload = true): number[] {
   const pool = s.srcPort?.ports ?? [];
   assert.equal(pool.length, size, JSON.stringify(s.srcPort));
   for (const p of pool) assert.ok(p >= MIN && p <= MAX, `pool port ${p} outside ${MIN}-${MAX}`);
-  assert.deepEqual(unexpectedDrops(s.egressDrops), {}, JSON.stringify(s.egressDrops));
-  assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
+  assertNoDrops(s);
   return pool;
 }
 
 test('weft --src-port flow <-> kernel flannel.1 at default offloads: GSO kept, byte-exact both ways, one port per flow', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const { u, k } = setupKernelVsWeft(c);
-  // Capture the underlay on the kernel side before any overlay traffic exists.
-  const cap = await startCapture(c, u.a, u.aDev);
-
-  const w = await startWeftVsKernel({ u, k }, 'wf', [
-    '--src-port',
-    'flow',
-    '--src-port-range',
-    `${MIN}-${MAX}`,
-  ]);
+  // The underlay captured on the kernel side before any overlay traffic exists.
+  const { u, k, w, cap } = await kernelTestbed(
+    t,
+    'wf',
+    ['--src-port', 'flow', '--src-port-range', `${MIN}-${MAX}`],
+    {
+      capture: 'a',
+    },
+  );
   assert.match(
     w.startLine,
     new RegExp(`offload tso\\+gso\\+gro\\+coalesce(\\+uso)? src-port flow ${MIN}-${MAX} \\(16 ports\\)$`),
   );
 
-  for (const [from, dst, source] of [
-    [u.a, '10.244.1.1', k.podIp],
-    [u.b, '10.244.0.1', '10.244.1.1'],
-  ] as const) {
-    const r = ping(from, dst, { source, count: 3 });
-    assert.equal(r.received, r.transmitted, `${from.name} -> ${dst}: ${r.output}`);
-  }
+  assertKernelPingsBothWays({ u, k });
   const bytes = 4 * 1024 * 1024;
   for (let i = 0; i < 3; i++)
     await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 + i, bytes });
@@ -126,8 +114,8 @@ test('weft --src-port flow <-> kernel flannel.1 at default offloads: GSO kept, b
 
   const pool = assertPool(await readWeftStats(w.proc), 16);
   assert.equal(await w.proc.stop(), 0);
-  await cap.stop();
-  assertFlowPorts(t, flowPorts(cap.pcap, u.bIp), pool, 4);
+  await cap!.stop();
+  assertFlowPorts(t, flowPorts(cap!.pcap, u.bIp), pool, 4);
 });
 
 test('weft <-> weft, both --src-port flow (B on the plain path, --offload off), a port of the range taken: the pool skips it, byte-exact, one port per flow', async (t) => {
@@ -159,8 +147,7 @@ test('weft <-> weft, both --src-port flow (B on the plain path, --offload off), 
   assert.ok(!pool.includes(MIN), `port ${MIN} is taken, the pool must not have it: ${pool}`);
   assert.equal(pool[0], MIN + 1, `lane 0 moves to the next free port: ${pool}`);
   assertPool(await readWeftStats(a.proc), 16);
-  assert.equal(await a.proc.stop(), 0, a.proc.log);
-  assert.equal(await b.proc.stop(), 0, b.proc.log);
+  await assertStopClean(a.proc, b.proc);
   await cap.stop();
   assertFlowPorts(t, flowPorts(cap.pcap, u.bIp), pool, 4);
 });

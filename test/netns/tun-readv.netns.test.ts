@@ -8,17 +8,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  assertTcpTransfer,
-  cleanupFor,
-  createUnderlay,
-  readWeftStats,
-  requireRoot,
-  setupKernelVsWeft,
-  startWeftPair,
-  startWeftVsKernel,
-  type Proc,
-} from '../helpers/netns';
+import { assertKernelBothWays, assertPairBothWays, assertTunClean } from '../helpers/both-ways';
+import { readWeftStats, type Proc } from '../helpers/netns';
+import { kernelTestbed, weftPairTestbed } from '../helpers/testbeds';
 
 // Every weft this file starts inherits it (ip netns exec keeps the environment).
 process.env.WEFT_TUN_IO = 'readv';
@@ -29,19 +21,14 @@ async function assertReadv(p: Proc): Promise<void> {
   assert.equal(s.tunIo?.mode, 'readv', JSON.stringify(s.tunIo));
   assert.equal(s.tunIo?.refused ?? null, null, 'asked for, not a fallback');
   assert.equal(s.tunIo?.ringCalls ?? 0, 0, `nothing went through a ring: ${JSON.stringify(s.tunIo)}`);
-  assert.ok((s.tun.rxPackets ?? 0) > 0 && (s.tun.txPackets ?? 0) > 0, JSON.stringify(s.tun));
-  assert.equal(s.tun.rxErrors ?? 0, 0, JSON.stringify(s.tun));
-  assert.equal(s.tun.txErrors ?? 0, 0, JSON.stringify(s.tun));
+  assertTunClean(s);
   assert.ok((s.offload?.superPacketsIn ?? 0) > 0, `TSO reads on this path too: ${JSON.stringify(s.offload)}`);
 }
 
 describe('TUN read()/write() loop (WEFT_TUN_IO=readv) in namespaces', () => {
   test('weft <-> weft VXLAN (default offloads): 20 MB both ways byte-exact', async (t) => {
-    requireRoot();
-    const u = createUnderlay(cleanupFor(t));
-    const { a, b } = await startWeftPair(u, { devPrefix: 'rv' });
-    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
-    await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 });
+    const { u, a, b } = await weftPairTestbed(t, { devPrefix: 'rv' });
+    await assertPairBothWays(u);
     await assertReadv(a.proc);
     await assertReadv(b.proc);
     const sb = await readWeftStats(b.proc);
@@ -49,11 +36,8 @@ describe('TUN read()/write() loop (WEFT_TUN_IO=readv) in namespaces', () => {
   });
 
   test('weft <-> kernel VXLAN (default offloads): 20 MB both ways byte-exact', async (t) => {
-    requireRoot();
-    const { u, k } = setupKernelVsWeft(cleanupFor(t));
-    const w = await startWeftVsKernel({ u, k }, 'rk');
-    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
-    await assertTcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
+    const { u, k, w } = await kernelTestbed(t, 'rk');
+    await assertKernelBothWays({ u, k });
     await assertReadv(w.proc);
   });
 });

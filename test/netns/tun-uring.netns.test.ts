@@ -7,17 +7,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  assertTcpTransfer,
-  cleanupFor,
-  createUnderlay,
-  readWeftStats,
-  requireRoot,
-  setupKernelVsWeft,
-  startWeftPair,
-  startWeftVsKernel,
-  type Proc,
-} from '../helpers/netns';
+import { assertKernelBothWays, assertPairBothWays, assertTunClean } from '../helpers/both-ways';
+import { readWeftStats, type Proc } from '../helpers/netns';
+import { kernelTestbed, weftPairTestbed } from '../helpers/testbeds';
 
 // Every weft this file starts inherits it (ip netns exec keeps the environment).
 process.env.WEFT_TUN_IO = 'io_uring';
@@ -28,9 +20,7 @@ async function assertUring(p: Proc): Promise<void> {
   assert.equal(s.tunIo?.mode, 'io_uring', JSON.stringify(s.tunIo));
   // Small batches stay on the read()/write() loop (Tun's policy); a 20 MB transfer has large ones.
   assert.ok((s.tunIo?.ringCalls ?? 0) > 0, `no batch went through the ring: ${JSON.stringify(s.tunIo)}`);
-  assert.ok((s.tun.rxPackets ?? 0) > 0 && (s.tun.txPackets ?? 0) > 0, JSON.stringify(s.tun));
-  assert.equal(s.tun.rxErrors ?? 0, 0, JSON.stringify(s.tun));
-  assert.equal(s.tun.txErrors ?? 0, 0, JSON.stringify(s.tun));
+  assertTunClean(s);
 }
 
 describe('io_uring TUN I/O in namespaces', () => {
@@ -39,23 +29,16 @@ describe('io_uring TUN I/O in namespaces', () => {
     ['--offload off', ['--offload', 'off']],
   ] as const) {
     test(`weft <-> weft VXLAN (${label}): 20 MB both ways byte-exact`, async (t) => {
-      requireRoot();
-      const u = createUnderlay(cleanupFor(t));
-      const { a, b } = await startWeftPair(u, { flags: [...extra], devPrefix: 'u' });
-      await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
-      await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 });
+      const { u, a, b } = await weftPairTestbed(t, { flags: [...extra], devPrefix: 'u' });
+      await assertPairBothWays(u);
       await assertUring(a.proc);
       await assertUring(b.proc);
     });
   }
 
   test('weft <-> kernel VXLAN (default offloads): 20 MB both ways byte-exact', async (t) => {
-    requireRoot();
-    const c = cleanupFor(t);
-    const { u, k } = setupKernelVsWeft(c);
-    const w = await startWeftVsKernel({ u, k }, 'uk');
-    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
-    await assertTcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
+    const { u, k, w } = await kernelTestbed(t, 'uk');
+    await assertKernelBothWays({ u, k });
     await assertUring(w.proc);
   });
 });

@@ -11,21 +11,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertNoDrops, assertStopClean } from '../helpers/both-ways';
+import { weftPairTestbed } from '../helpers/testbeds';
 import {
   assertTcpTransfer,
   cleanupFor,
-  createUnderlay,
   ping,
   readWeftStats,
   requireRoot,
   setupKernelVsWeft,
-  startWeftPair,
   startWeftVsKernel,
   tcpTransfer,
   type Cleanup,
   type KernelVsWeft,
 } from '../helpers/netns';
-import { unexpectedDrops } from '../../src/testing/weft-link';
 
 /** kernelRcoVtep builds flannel's kernel VTEP for 10.244.0.0/24 in `u.a`, with remcsumtx remcsumrx. */
 function kernelRcoVtep(c: Cleanup): KernelVsWeft {
@@ -47,8 +46,7 @@ test('weft --vxlan-rco <-> kernel VXLAN remcsumtx remcsumrx at default offloads:
   const s = await readWeftStats(w.proc);
   assert.ok((s.egress.rcoFrames ?? 0) > 100, `weft sent RCO frames: ${JSON.stringify(s.egress)}`);
   assert.ok((s.ingress.rcoFrames ?? 0) > 10, `the kernel sent RCO frames: ${JSON.stringify(s.ingress)}`);
-  assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
-  assert.deepEqual(unexpectedDrops(s.egressDrops), {}, JSON.stringify(s.egressDrops));
+  assertNoDrops(s);
   // The kernel accepted weft's RCO frames: no frame errors on its device.
   const kstats = JSON.parse(u.a.ip('-s', '-j', 'link', 'show', k.dev)) as Array<{
     stats64: { rx: { errors: number } };
@@ -79,10 +77,7 @@ test('weft without --vxlan-rco drops a remcsumtx kernel peer RCO frames as vxlan
 });
 
 test('weft <-> weft, both --vxlan-rco: byte-exact TCP both ways, RCO frames sent and accepted', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const { a, b } = await startWeftPair(u, { flags: ['--vxlan-rco'], devPrefix: 'r' });
+  const { u, a, b } = await weftPairTestbed(t, { flags: ['--vxlan-rco'], devPrefix: 'r' });
   const bytes = 8 * 1024 * 1024;
   await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', port: 5204, bytes });
   await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', port: 5205, bytes });
@@ -97,15 +92,11 @@ test('weft <-> weft, both --vxlan-rco: byte-exact TCP both ways, RCO frames sent
     `RCO segments coalesced: ${JSON.stringify(sb.offload)}`,
   );
   for (const s of [sa, sb]) assert.deepEqual(s.ingressDrops, {}, JSON.stringify(s.ingressDrops));
-  assert.equal(await a.proc.stop(), 0, a.proc.log);
-  assert.equal(await b.proc.stop(), 0, b.proc.log);
+  await assertStopClean(a.proc, b.proc);
 });
 
 test('weft --vxlan-rco on the plain path (--offload off) receiving from weft --vxlan-rco: RCO frames completed by weft, byte-exact', async (t) => {
-  requireRoot();
-  const c = cleanupFor(t);
-  const u = createUnderlay(c);
-  const { a, b } = await startWeftPair(u, {
+  const { u, a, b } = await weftPairTestbed(t, {
     flags: ['--vxlan-rco'],
     bFlags: ['--offload', 'off'],
     devPrefix: 'r',
@@ -117,6 +108,5 @@ test('weft --vxlan-rco on the plain path (--offload off) receiving from weft --v
   // No IFF_VNET_HDR on B's TUN: weft itself sums each partial segment into its checksum.
   assert.ok((sb.ingress.partialCsum?.completed ?? 0) > 100, JSON.stringify(sb.ingress));
   assert.deepEqual(sb.ingressDrops, {}, JSON.stringify(sb.ingressDrops));
-  assert.equal(await a.proc.stop(), 0, a.proc.log);
-  assert.equal(await b.proc.stop(), 0, b.proc.log);
+  await assertStopClean(a.proc, b.proc);
 });

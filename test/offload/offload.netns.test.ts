@@ -6,32 +6,22 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  assertTcpTransfer,
-  cleanupFor,
-  createUnderlay,
-  readWeftStats,
-  requireRoot,
-  setupKernelVsWeft,
-  startWeftPair,
-  startWeftVsKernel,
-} from '../helpers/netns';
+import { assertKernelBothWays, assertPairBothWays } from '../helpers/both-ways';
+import { assertTcpTransfer, readWeftStats } from '../helpers/netns';
+import { kernelTestbed, weftPairTestbed } from '../helpers/testbeds';
 
-async function weftPair(t: Parameters<typeof cleanupFor>[0], backend: 'vxlan' | 'udp', extra: string[] = []) {
-  const u = createUnderlay(cleanupFor(t));
-  return { u, ...(await startWeftPair(u, { backend, flags: extra, devPrefix: 'o' })) };
+function weftPair(t: Parameters<typeof weftPairTestbed>[0], backend: 'vxlan' | 'udp', extra: string[] = []) {
+  return weftPairTestbed(t, { backend, flags: extra, devPrefix: 'o' });
 }
 
 describe('offloads in namespaces', () => {
   test('weft <-> weft VXLAN: 20 MB both ways byte-exact through TSO, GSO, GRO and coalescing', async (t) => {
-    requireRoot();
     const { u, a, b } = await weftPair(t, 'vxlan');
     assert.match(
       a.startLine,
       /offload tso\+gso\+gro\+coalesce(\+uso)? src-port flow 49152-65535 \(16 ports\)$/,
     );
-    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
-    await assertTcpTransfer(u.a, u.b, { addr: '10.244.0.1', bind: '10.244.1.1', port: 5002 });
+    await assertPairBothWays(u);
     const sa = (await readWeftStats(a.proc)).offload!;
     const sb = (await readWeftStats(b.proc)).offload!;
     for (const s of [sa, sb]) {
@@ -45,7 +35,6 @@ describe('offloads in namespaces', () => {
   });
 
   test('weft <-> weft flannel-UDP: 20 MB byte-exact with TSO + GSO (no GRO: no room for a virtio header)', async (t) => {
-    requireRoot();
     const { u, a } = await weftPair(t, 'udp');
     assert.match(a.startLine, /offload tso\+gso$/);
     await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1' });
@@ -54,12 +43,8 @@ describe('offloads in namespaces', () => {
   });
 
   test('weft (offloads on) <-> kernel VXLAN at default offloads: 20 MB both ways byte-exact', async (t) => {
-    requireRoot();
-    const c = cleanupFor(t);
-    const { u, k } = setupKernelVsWeft(c);
-    const w = await startWeftVsKernel({ u, k }, 'ok');
-    await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: k.podIp });
-    await assertTcpTransfer(u.a, u.b, { addr: k.podIp, bind: '10.244.1.1', port: 5002 });
+    const { u, k, w } = await kernelTestbed(t, 'ok');
+    await assertKernelBothWays({ u, k });
     const st = await readWeftStats(w.proc);
     const s = st.offload!;
     assert.ok(s.enabled && s.superPacketsIn > 0 && s.segmentsOut > 0, JSON.stringify(s));
@@ -69,7 +54,6 @@ describe('offloads in namespaces', () => {
   });
 
   test('--offload off forwards on the plain batch path', async (t) => {
-    requireRoot();
     const { u, a } = await weftPair(t, 'vxlan', ['--offload', 'off']);
     assert.match(a.startLine, /offload off src-port flow 49152-65535 \(16 ports\)$/);
     await assertTcpTransfer(u.b, u.a, { addr: '10.244.1.1', bind: '10.244.0.1', bytes: 4 << 20 });

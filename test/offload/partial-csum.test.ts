@@ -27,9 +27,9 @@ import {
   l4KindName as name,
   l4ChecksumValid as l4Valid,
   writeL4Packet as writePacket,
-  tunWrites,
   type L4Kind as Kind,
 } from '../../src/testing/packets';
+import { coalesceBatch } from '../../src/testing/coalesce-batch';
 
 describe('recognition', () => {
   for (const k of KINDS) {
@@ -200,13 +200,7 @@ describe('coalescer with partial segments', () => {
       if (i === corrupt) buf[off + len - 5]! ^= 0xff;
       segs.push([off, len]);
     }
-    c.begin(buf);
-    for (const [o, l] of segs) c.add(o, l);
-    const offs = new Uint32Array(64);
-    const lens = new Uint32Array(64);
-    const trains = new Uint16Array(64);
-    const n = c.finish(offs, lens, trains);
-    const writes = tunWrites(buf, offs, lens, trains, n);
+    const { n, offs, lens, writes } = coalesceBatch(c, buf, segs);
     assert.equal(writes.length, c.outputs);
     return { buf, c, n, offs, lens, segs, writes };
   }

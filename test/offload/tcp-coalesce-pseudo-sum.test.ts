@@ -10,14 +10,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TcpCoalescer } from '../../src/offload';
-import {
-  L4_KINDS,
-  l4ChecksumValid,
-  l4KindName,
-  tunWrites,
-  writeL4Packet,
-  type L4Kind,
-} from '../../src/testing/packets';
+import { L4_KINDS, l4ChecksumValid, l4KindName, writeL4Packet, type L4Kind } from '../../src/testing/packets';
+import { coalesceBatch } from '../../src/testing/coalesce-batch';
 import { checksumFold, internetChecksum } from '../../src/wire/checksum';
 import { pseudoSumIpv4, pseudoSumIpv6 } from '../../src/wire/tcp';
 import { decodeVnetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM } from '../../src/wire/virtio-net-hdr';
@@ -74,13 +68,7 @@ function segments(k: L4Kind, lookalike: number, corrupt = false) {
 
 function coalesce(buf: Buffer, segs: Array<[number, number]>) {
   const c = new TcpCoalescer(64, 1450);
-  c.begin(buf);
-  for (const [o, l] of segs) c.add(o, l);
-  const offs = new Uint32Array(64);
-  const lens = new Uint32Array(64);
-  const trains = new Uint16Array(64);
-  const n = c.finish(offs, lens, trains);
-  return { c, writes: tunWrites(buf, offs, lens, trains, n) };
+  return { c, writes: coalesceBatch(c, buf, segs).writes };
 }
 
 /** payloadOf is the TCP payload of the IP packet p (at `at`). */
