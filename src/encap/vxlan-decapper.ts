@@ -21,6 +21,7 @@
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet';
 import { IPV4_MIN_HEADER_SIZE } from '../wire/ipv4';
 import { IPV6_HEADER_SIZE } from '../wire/ipv6';
+import { ViewCache } from '../wire/view-cache';
 import { VXLAN_FLAG_I } from '../wire/vxlan';
 import { VXLAN_ENCAP_SIZE } from './constants';
 import { Anomaly, type AnomalyCounters, type DropCounters } from './drop-reason';
@@ -52,8 +53,7 @@ const IPV4_VIHL = 0x45;
 
 /** VxlanDecapper decapsulates like `vxlanDecap` under one VxlanConfig; see the stages above. */
 export class VxlanDecapper {
-  private buf: Buffer = Buffer.alloc(0);
-  private view: DataView = new DataView(new ArrayBuffer(0));
+  private readonly views = new ViewCache();
   /** Word 1 of the VXLAN header: the VNI and a zero reserved byte. */
   private readonly vniWord: number;
   /** Our MAC's first four bytes and last two, as read little-endian. */
@@ -73,13 +73,9 @@ export class VxlanDecapper {
    * packet (off + 22), or -1 after incrementing exactly one `drops` slot.
    */
   decap(buf: Buffer, off: number, len: number, drops: DropCounters, anomalies: AnomalyCounters): number {
-    if (buf !== this.buf) {
-      this.buf = buf;
-      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    }
     if (len < MIN_FAST_FRAME || off < 0 || off + len > buf.length)
       return this.slow(buf, off, len, drops, anomalies);
-    const v = this.view;
+    const v = this.views.of(buf);
     const mac0 = this.mac0;
     const mac4 = this.mac4;
     if (

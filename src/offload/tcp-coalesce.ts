@@ -50,6 +50,7 @@
  * nothing to validate and plans no sum.
  */
 import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
+import { ViewCache } from '../wire/view-cache';
 import {
   IP_PROTO_TCP,
   IPV4_MIN_HEADER_SIZE,
@@ -179,6 +180,7 @@ export class TcpCoalescer {
   private buf: Uint8Array = new Uint8Array(0);
   /** view reads 32-bit header words of `buf` (any alignment); equality only, so little-endian. */
   private view: DataView = new DataView(new ArrayBuffer(0));
+  private readonly views = new ViewCache();
   private n = 0;
   // The output `appendToTail` may extend (-1 = none): the last one, opened as a TCP candidate;
   // its first packet's offset, length, IP header length and IP + TCP header length.
@@ -232,10 +234,8 @@ export class TcpCoalescer {
 
   /** begin starts a batch over `buf`. */
   begin(buf: Uint8Array): void {
-    if (buf !== this.buf) {
-      this.buf = buf;
-      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    }
+    this.buf = buf;
+    this.view = this.views.of(buf);
     this.n = 0;
     this.tail = -1;
     this.inputs = 0;

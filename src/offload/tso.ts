@@ -26,6 +26,7 @@
  * is only summed (one native sum-only pass, no write) for the TCP checksums.
  */
 import { checksumAdd, checksumFinish, checksumFold } from '../wire/checksum';
+import { ViewCache } from '../wire/view-cache';
 import {
   IP_PROTO_TCP,
   IPV4_OFF_CHECKSUM,
@@ -158,12 +159,9 @@ export class TsoSegmenter {
   partialChecksums = false;
 
   private readonly copier: CsumCopier;
-  // DataViews of the last two output buffers, made once per buffer: a loop writes into one every
-  // time, and a caller alternating two (headers for scatter-gather, copies) allocates nothing.
-  private viewBuf: Uint8Array | null = null;
-  private view: DataView = new DataView(new ArrayBuffer(0));
-  private otherBuf: Uint8Array | null = null;
-  private other: DataView = this.view;
+  // Output buffers' DataViews: a caller alternating two (headers for scatter-gather, copies)
+  // allocates nothing.
+  private readonly views = new ViewCache();
 
   /** TsoSegmenter handles super-packets of up to `maxSegments` segments. */
   constructor(readonly maxSegments = 512) {
@@ -325,19 +323,6 @@ export class TsoSegmenter {
     return segs;
   }
 
-  /** viewOf is a DataView of `buf` (the last two kept). */
-  private viewOf(buf: Uint8Array): DataView {
-    if (this.viewBuf === buf) return this.view;
-    const b = this.viewBuf;
-    const v = this.view;
-    if (this.otherBuf === buf) this.view = this.other;
-    else this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    this.viewBuf = buf;
-    this.otherBuf = b;
-    this.other = v;
-    return this.view;
-  }
-
   /**
    * fixHeaders writes the per-segment IP/TCP fields and checksums of segment i's headers at
    * dst[base + i * step], with the copier's sums (entry PLAN_PER_SEGMENT * i + PLAN_PAYLOAD:
@@ -380,7 +365,7 @@ export class TsoSegmenter {
       : pseudoSumIpv4(buf, pktOff, IP_PROTO_TCP, 0);
     // Per segment: flags (CWR only on the first, FIN and PSH only on the last), sequence number,
     // lengths, IPv4 ID, both checksums; multi-byte fields as one DataView store each (big-endian).
-    const dv = this.viewOf(dst);
+    const dv = this.views.of(dst);
     const last = segs - 1;
     const midFlags = flags & ~(TCP_CWR | TCP_FIN | TCP_PSH);
     const lastPayload = this.lastPayload;
