@@ -17,6 +17,7 @@
  * canonicalRuleText returns null for anything outside that list (an option it does not model, a
  * host name, a dotted netmask, an octal mark): the caller then asks iptables itself (`-C`).
  */
+import { parseIpv4, parseIpv4Cidr, u32ToIpv4 } from '../net/addr';
 
 /** TableListing is one table as `iptables -t T -S` printed it. */
 export interface TableListing {
@@ -59,18 +60,17 @@ export function saveString(s: string): string {
   return NO_QUOTE.test(s) ? s : `"${s.replace(/(["\\'])/g, '\\$1')}"`;
 }
 
-/** canonicalCidr masks an IPv4 address or CIDR to its prefix; null when it is not one. */
+/**
+ * canonicalCidr masks an IPv4 address or CIDR to its prefix (`/32` when none is given); null when
+ * it is not one (leading zeros too, which iptables might read as octal).
+ */
 export function canonicalCidr(text: string): string | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(text);
-  if (!m) return null;
-  const octets = m.slice(1, 5).map(Number);
-  if (octets.some((o) => o > 255)) return null;
-  const bits = m[5] === undefined ? 32 : Number(m[5]);
-  if (bits > 32) return null;
-  const addr = ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  const net = (addr & mask) >>> 0;
-  return `${net >>> 24}.${(net >>> 16) & 255}.${(net >>> 8) & 255}.${net & 255}/${bits}`;
+  if (text.includes('/')) {
+    const net = parseIpv4Cidr(text);
+    return net === null ? null : `${u32ToIpv4(net.ip)}/${net.prefixLen}`;
+  }
+  const ip = parseIpv4(text);
+  return ip === null ? null : `${u32ToIpv4(ip)}/32`;
 }
 
 /** parseU32 reads a mark number as strtoul(base 0) does, except octal (null). */

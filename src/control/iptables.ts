@@ -25,16 +25,16 @@
  *     `iptables-restore --noflush` transaction deletes those of the rules that exist and appends
  *     all of them, so they end up complete and in order (`ipTablesBootstrap`);
  *   - every resync period: each rule (and its chain) is checked; if any is missing, the same
- *     delete-and-append transaction runs again (`ensureIPTables`).
+ *     delete-and-append transaction runs again (`ensureIPTables`);
+ *   - a changed network or subnet (from the previous subnet.env) first deletes the old rules;
+ *   - shutdown leaves the rules in place: flannel stopped removing them so that a restart does
+ *     not cut pods off (flannel PR #2239, issue #2237).
  *
  * Checks (resync, and which rules bootstrap deletes first) read each table once with
  * `iptables -t T -S` and look each rule up by the text iptables prints for it
  * (src/control/iptables-canonical.ts): one process per table per pass, where flannel's
  * go-iptables runs one `iptables -C` per rule. A rule whose printed text is not predicted is
  * checked with `iptables -C`, counted in `Iptables.stats.fallbackChecks`.
- *   - a changed network or subnet (from the previous subnet.env) first deletes the old rules;
- *   - shutdown leaves the rules in place: flannel stopped removing them so that a restart does
- *     not cut pods off (flannel PR #2239, issue #2237).
  *
  * Errors name the command (with the rule) and iptables' stderr (SystemError); a missing binary is
  * a ToolMissingError. Nothing here retries: the caller's resync does.

@@ -87,6 +87,8 @@ test('canonicalCidr, saveString, parseTableListing', () => {
   assert.equal(canonicalCidr('255.255.255.255/1'), '128.0.0.0/1');
   assert.equal(canonicalCidr('1.2.3.4/0'), '0.0.0.0/0');
   assert.equal(canonicalCidr('256.0.0.0/8'), null);
+  // iptables may read a leading zero as octal: not predicted, so -C decides.
+  assert.equal(canonicalCidr('010.244.0.0/16'), null);
   assert.equal(saveString('flanneld masq'), '"flanneld masq"');
   assert.equal(saveString('flanneld_masq-1'), 'flanneld_masq-1');
   assert.equal(saveString(''), '""');
